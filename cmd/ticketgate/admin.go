@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"ticketgate/mailin"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// adminHandler serves the local admin API. It binds to loopback by
+// default and has no authentication: keep it there.
+func (a *app) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := a.store.View(func(*store.Tx) error { return nil }); err != nil {
+			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /api/tickets", func(w http.ResponseWriter, r *http.Request) {
+		st := r.URL.Query().Get("status")
+		if st != "" {
+			if _, ok := rules.ParseStatus(st); !ok {
+				httpError(w, http.StatusBadRequest, "unknown status "+st)
+				return
+			}
+		}
+		list, err := listTickets(a.store, rules.Status(st))
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		writeJSON(w, list)
+	})
+	mux.HandleFunc("GET /api/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
+		t, err := showTicket(a.store, r.PathValue("id"))
+		if errors.Is(err, store.ErrNotFound) {
+			httpError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		writeJSON(w, t)
+	})
+	mux.HandleFunc("POST /api/inject", func(w http.ResponseWriter, r *http.Request) {
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))
+		if err != nil {
+			httpError(w, http.StatusRequestEntityTooLarge, "message too large: "+err.Error())
+			return
+		}
+		q := r.URL.Query()
+		res, err := a.inject(r.Context(), raw, q["to"], q.Get("from"))
+		if err != nil {
+			httpError(w, injectStatus(err), err.Error())
+			return
+		}
+		writeJSON(w, res)
+	})
+	return mux
+}
+
+// injectStatus maps a delivery error to the HTTP status the inject client
+// turns back into an exit code.
+func injectStatus(err error) int {
+	switch {
+	case errors.Is(err, mailin.ErrNotMail):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, mailin.ErrUnknownRecipient):
+		return http.StatusNotFound
+	}
+	return http.StatusServiceUnavailable
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": strings.TrimSpace(msg)})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func listTickets(s *store.Store, status rules.Status) ([]*store.Ticket, error) {
+	var list []*store.Ticket
+	err := s.View(func(tx *store.Tx) error {
+		var err error
+		list, err = tx.Tickets(store.Filter{Status: status})
+		return err
+	})
+	for _, t := range list {
+		t.Messages, t.Events = nil, nil
+	}
+	if list == nil {
+		list = []*store.Ticket{}
+	}
+	return list, err
+}
+
+func showTicket(s *store.Store, id string) (*store.Ticket, error) {
+	var t *store.Ticket
+	err := s.View(func(tx *store.Tx) error {
+		var err error
+		t, err = tx.TicketFull(strings.ToUpper(strings.TrimSpace(id)))
+		return err
+	})
+	return t, err
+}

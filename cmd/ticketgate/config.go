@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"ticketgate/mailin"
+	"ticketgate/mailout"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Store    store.Config   `toml:"store"`
+	Inbound  mailin.Config  `toml:"inbound"`
+	Outbound mailout.Config `toml:"outbound"`
+	Admin    AdminConfig    `toml:"admin"`
+	Tickets  TicketsConfig  `toml:"tickets"`
+	Routes   []rules.Route  `toml:"route"`
+
+	dir string // directory of the config file; relative paths are resolved against the working directory, as ops expect
+}
+
+// AdminConfig is the [admin] section: the local HTTP API.
+type AdminConfig struct {
+	Listen string `toml:"listen"`
+}
+
+// TicketsConfig is the [tickets] section.
+type TicketsConfig struct {
+	Prefix       string `toml:"prefix"`        // ticket id prefix, default "HS"
+	ReopenWindow string `toml:"reopen_window"` // replies to closed tickets within it reopen them; default 168h
+}
+
+//go:embed defaults.toml
+var defaultConfig []byte
+
+// loadConfig reads the file at path over the built-in defaults ("" reads
+// only the defaults). Unknown keys are refused with their name and line.
+func loadConfig(path string) (*Config, error) {
+	cfg := &Config{}
+	if err := decode(defaultConfig, cfg, "built-in defaults"); err != nil {
+		return nil, err
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		cfg.Routes = nil // a file with routes replaces the default routes
+		if err := decode(b, cfg, path); err != nil {
+			return nil, err
+		}
+		if len(cfg.Routes) == 0 {
+			if err := decodeRoutesOnly(defaultConfig, cfg); err != nil {
+				return nil, err
+			}
+		}
+		cfg.dir = filepath.Dir(path)
+	}
+	return cfg, cfg.validate()
+}
+
+func decodeRoutesOnly(b []byte, cfg *Config) error {
+	var d struct {
+		Routes []rules.Route `toml:"route"`
+	}
+	if err := toml.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	cfg.Routes = d.Routes
+	return nil
+}
+
+func decode(b []byte, cfg *Config, name string) error {
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(cfg)
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var msgs []string
+		for _, e := range strict.Errors {
+			row, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", name, row, strings.Join(e.Key(), ".")))
+		}
+		return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return fmt.Errorf("config: %s:%d:%d: %v", name, row, col, de)
+	}
+	if err != nil {
+		return fmt.Errorf("config: %s: %w", name, err)
+	}
+	return nil
+}
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z]{1,8}$`)
+
+func (c *Config) validate() error {
+	var errs []string
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	if c.Store.Path == "" {
+		bad("store.path must be set")
+	}
+	if c.Inbound.Hostname == "" {
+		bad("inbound.hostname must be set")
+	}
+	if !prefixRE.MatchString(c.Tickets.Prefix) {
+		bad("tickets.prefix %q must be 1 to 8 letters", c.Tickets.Prefix)
+	}
+	switch c.Outbound.TLS {
+	case "none", "starttls", "implicit":
+	default:
+		bad("outbound.tls %q must be none, starttls or implicit", c.Outbound.TLS)
+	}
+	for _, k := range []struct{ name, v string }{{"tickets.reopen_window", c.Tickets.ReopenWindow},
+		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},
+		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout}} {
+		if k.v != "" {
+			if _, err := time.ParseDuration(k.v); err != nil {
+				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Routes {
+		a := strings.ToLower(r.Address)
+		if !strings.Contains(a, "@") || strings.Contains(a, "+") {
+			bad("route[%d].address %q must be a plain address like support@example.com", i, r.Address)
+		}
+		if r.Queue == "" {
+			bad("route[%d] (%s) needs a queue", i, r.Address)
+		}
+		if r.Kind != "" && r.Kind != "escalation" {
+			bad("route[%d].kind %q must be \"\" or \"escalation\"", i, r.Kind)
+		}
+		if seen[a] {
+			bad("route %s is listed twice", a)
+		}
+		seen[a] = true
+	}
+	if len(c.Routes) == 0 {
+		bad("at least one [[route]] is needed")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func dur(s string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d
+	}
+	return def
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"ticketgate/store"
+)
+
+// withStore runs local when this process can open the database, and remote
+// when a running "serve" holds it (bbolt allows one writer): the command is
+// then handed over to serve's admin API.
+func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) error, remote func(*adminClient) error) error {
+	a, err := openApp(cfg, log, store.Options{ReadOnly: readOnly, LockTimeout: 300 * time.Millisecond})
+	if errors.Is(err, store.ErrLocked) {
+		if cfg.Admin.Listen == "" {
+			return &exitError{code: exTempFail, err: fmt.Errorf("%w, and admin.listen is off so it cannot be handed over", err)}
+		}
+		return remote(&adminClient{base: "http://" + cfg.Admin.Listen})
+	}
+	if err != nil {
+		return &exitError{code: exTempFail, err: err}
+	}
+	defer a.close()
+	return local(a)
+}
+
+// adminClient talks to a running serve's admin API.
+type adminClient struct {
+	base string
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Minute}
+
+// apiError is an error answer from the admin API.
+type apiError struct {
+	Status int
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
+func (c *adminClient) do(ctx context.Context, method, path string, q url.Values, body []byte, out any) error {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return &exitError{code: exTempFail, err: fmt.Errorf("database is held by a running server, but its admin API at %s does not answer: %w", c.base, err)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return &exitError{code: exTempFail, err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(b, &e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return &apiError{Status: resp.StatusCode, Msg: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"ticketgate/mailin"
+)
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// runInject delivers one message from stdin, for a Postfix pipe transport.
+// Exit 0 means the message is committed to disk; 75 asks Postfix to retry;
+// 65 is bad input and 67 an unknown recipient (Postfix bounces those).
+func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs, cfgPath := flags("inject")
+	var to multiFlag
+	fs.Var(&to, "to", "recipient (routing address); repeatable; default: the routing addresses in the message's headers")
+	from := fs.String("from", "", "envelope sender (Postfix: ${sender}); \"\" is the null sender")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 64, err: err}
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
+	raw, err := io.ReadAll(io.LimitReader(stdin, cfg.Inbound.MaxMessageBytes+1))
+	if err != nil {
+		return &exitError{code: exTempFail, err: fmt.Errorf("read stdin: %w", err)}
+	}
+	if int64(len(raw)) > cfg.Inbound.MaxMessageBytes {
+		return &exitError{code: exDataErr, err: fmt.Errorf("message is larger than max_message_bytes (%d)", cfg.Inbound.MaxMessageBytes)}
+	}
+	log := newLogger(os.Stderr)
+	var res mailin.Result
+	err = withStore(cfg, log, false,
+		func(a *app) error {
+			res, err = a.inject(ctx, raw, to, *from)
+			return err
+		},
+		func(c *adminClient) error {
+			q := url.Values{"to": to}
+			if *from != "" {
+				q.Set("from", *from)
+			}
+			return c.do(ctx, "POST", "/api/inject", q, raw, &res)
+		})
+	if err != nil {
+		return injectExit(err)
+	}
+	fmt.Fprintf(stdout, "%s %s\n", res.TicketID, res.Action)
+	return nil
+}
+
+func injectExit(err error) error {
+	var ee *exitError
+	var ae *apiError
+	switch {
+	case errors.As(err, &ee):
+		return err
+	case errors.Is(err, mailin.ErrNotMail), errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity,
+		errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge:
+		return &exitError{code: exDataErr, err: err}
+	case errors.Is(err, mailin.ErrUnknownRecipient), errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		return &exitError{code: exNoUser, err: err}
+	}
+	return &exitError{code: exTempFail, err: err}
+}
+
+// inject delivers raw to the pipeline; with no recipients given it uses the
+// routing addresses named in the message's headers.
+func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) (mailin.Result, error) {
+	if len(to) == 0 {
+		to = mailin.HeaderRecipients(raw, a.pipeline.Routes)
+		if len(to) == 0 {
+			return mailin.Result{}, fmt.Errorf("no -to given and no routing address in the message's headers: %w", mailin.ErrUnknownRecipient)
+		}
+	}
+	if _, _, ok := a.pipeline.Route(to); !ok {
+		return mailin.Result{}, fmt.Errorf("%s: %w", strings.Join(to, ", "), mailin.ErrUnknownRecipient)
+	}
+	return a.pipeline.Deliver(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, Raw: raw, Source: "inject"})
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"ticketgate/store"
+)
+
+func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs, cfgPath := flags("show")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 64, err: err}
+	}
+	if fs.NArg() != 1 {
+		return &exitError{code: 64, err: errors.New("usage: ticketgate show -config F [-json] HS-123456")}
+	}
+	id := strings.ToUpper(fs.Arg(0))
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
+	var t *store.Ticket
+	err = withStore(cfg, newLogger(io.Discard), true,
+		func(a *app) error {
+			t, err = showTicket(a.store, id)
+			return err
+		},
+		func(c *adminClient) error {
+			return c.do(ctx, "GET", "/api/tickets/"+id, nil, nil, &t)
+		})
+	var ae *apiError
+	if errors.Is(err, store.ErrNotFound) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound) {
+		return &exitError{code: 1, err: fmt.Errorf("no ticket %s", id)}
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(t)
+	}
+	printTicket(stdout, t)
+	return nil
+}
+
+func printTicket(w io.Writer, t *store.Ticket) {
+	fmt.Fprintf(w, "%s  %s\n", t.ID, t.Subject)
+	fmt.Fprintf(w, "status %s · priority %s · queue %s · requester %s · assignee %s\n", t.Status, t.Priority, t.Queue, t.Requester, dash(t.Assignee))
+	if len(t.CC) > 0 {
+		fmt.Fprintf(w, "cc %s\n", strings.Join(t.CC, ", "))
+	}
+	fmt.Fprintf(w, "created %s · updated %s\n", t.CreatedAt.Local().Format("2006-01-02 15:04:05"), t.UpdatedAt.Local().Format("2006-01-02 15:04:05"))
+	for _, m := range t.Messages {
+		fmt.Fprintf(w, "\n--- %s %s %s from %s · %s\n", m.CreatedAt.Local().Format("2006-01-02 15:04"), m.Direction, m.Kind, m.From, m.Subject)
+		text := m.VisibleText
+		if text == "" {
+			text = m.Text
+		}
+		fmt.Fprintln(w, strings.TrimSpace(text))
+		for _, a := range m.Attachments {
+			fmt.Fprintf(w, "[attachment] %s (%s, %d bytes)\n", a.Filename, a.ContentType, a.Size)
+		}
+	}
+	fmt.Fprintln(w, "\nevents:")
+	for _, e := range t.Events {
+		fmt.Fprintf(w, "  %s  %-22s %s\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Type, e.Detail)
+	}
+}

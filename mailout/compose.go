@@ -1,0 +1,222 @@
+// Package mailout sends mail: it composes messages with go-message, keeps
+// them in the store's durable outbox, and delivers them to the relay with
+// retries.
+package mailout
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+
+	"ticketgate/rules"
+)
+
+// Mail is a message to compose. Every string that ends up in a header is
+// cleaned of CR/LF first, so customer-supplied text (subjects, names) can
+// never add header lines.
+type Mail struct {
+	From       mail.Address
+	ReplyTo    *mail.Address
+	To, Cc     []mail.Address
+	Subject    string
+	MessageID  string   // without angle brackets
+	InReplyTo  string   // without angle brackets
+	References []string // oldest first
+	// Auto is the Auto-Submitted value for automatic mail ("auto-replied"
+	// or "auto-generated"); "" for mail written by a person.
+	Auto string
+	// LoopTag, when set, is written as X-Loop so our own mail is recognised
+	// if it comes back.
+	LoopTag string
+	// ThreadTopic is the conversation's base subject, for Outlook.
+	ThreadTopic string
+	Text        string
+	Attachments []Attachment
+	Date        time.Time
+}
+
+// Attachment is a file attached to outgoing mail.
+type Attachment struct {
+	Filename    string
+	ContentType string
+	Content     []byte
+}
+
+// NewMessageID returns a fresh Message-ID (without brackets) in domain.
+func NewMessageID(domain string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "tg." + strings.ToLower(strings.TrimRight(base64.RawURLEncoding.EncodeToString(b[:]), "=")) + "@" + domain
+}
+
+func clean(a mail.Address) *mail.Address {
+	return &mail.Address{Name: rules.CleanHeader(a.Name), Address: rules.CleanHeader(a.Address)}
+}
+
+func cleanList(l []mail.Address) []*mail.Address {
+	out := make([]*mail.Address, len(l))
+	for i, a := range l {
+		out[i] = clean(a)
+	}
+	return out
+}
+
+// Compose writes m as an RFC 5322 message.
+func Compose(m *Mail) ([]byte, error) {
+	var h mail.Header
+	date := m.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	h.SetDate(date)
+	h.SetAddressList("From", []*mail.Address{clean(m.From)})
+	if m.ReplyTo != nil {
+		h.SetAddressList("Reply-To", []*mail.Address{clean(*m.ReplyTo)})
+	}
+	h.SetAddressList("To", cleanList(m.To))
+	if len(m.Cc) > 0 {
+		h.SetAddressList("Cc", cleanList(m.Cc))
+	}
+	h.SetSubject(rules.CleanHeader(m.Subject))
+	h.SetMessageID(rules.CleanHeader(m.MessageID))
+	if m.InReplyTo != "" {
+		h.SetMsgIDList("In-Reply-To", []string{rules.CleanHeader(m.InReplyTo)})
+	}
+	if refs := cleanIDs(m.References); len(refs) > 0 {
+		h.SetMsgIDList("References", refs)
+	}
+	if m.Auto != "" {
+		h.Set("Auto-Submitted", m.Auto)
+		h.Set("X-Auto-Response-Suppress", "All")
+		h.Set("Precedence", "auto_reply")
+	}
+	if m.LoopTag != "" {
+		h.Set("X-Loop", rules.CleanHeader(m.LoopTag))
+	}
+	if m.ThreadTopic != "" {
+		h.Set("Thread-Topic", mimeWord(rules.CleanHeader(m.ThreadTopic)))
+		h.Set("Thread-Index", threadIndex(m.ThreadTopic, date, len(m.References)))
+	}
+	h.Set("MIME-Version", "1.0")
+	var buf bytes.Buffer
+	if err := writeBody(&buf, h, m); err != nil {
+		return nil, fmt.Errorf("compose %q: %w", m.Subject, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func cleanIDs(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id = strings.Trim(rules.CleanHeader(id), "<> "); id != "" && !strings.Contains(id, " ") {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func writeBody(w io.Writer, h mail.Header, m *Mail) error {
+	text := strings.ReplaceAll(m.Text, "\r\n", "\n")
+	text = strings.ReplaceAll(text, "\n", "\r\n")
+	if len(m.Attachments) == 0 {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		mw, err := message.CreateWriter(w, h.Header)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(mw, text); err != nil {
+			return err
+		}
+		return mw.Close()
+	}
+	mw, err := mail.CreateWriter(w, h)
+	if err != nil {
+		return err
+	}
+	var th mail.InlineHeader
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	tw, err := mw.CreateSingleInline(th)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(tw, text); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	for _, a := range m.Attachments {
+		var ah mail.AttachmentHeader
+		ct := a.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		ah.Set("Content-Type", rules.CleanHeader(ct))
+		ah.SetFilename(rules.CleanHeader(a.Filename))
+		ah.Set("Content-Transfer-Encoding", "base64")
+		aw, err := mw.CreateAttachment(ah)
+		if err != nil {
+			return err
+		}
+		if _, err := aw.Write(a.Content); err != nil {
+			return err
+		}
+		if err := aw.Close(); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+// mimeWord encodes s as an RFC 2047 word when it is not plain ASCII.
+func mimeWord(s string) string {
+	for _, r := range s {
+		if r > 0x7e {
+			return mimeQ(s)
+		}
+	}
+	return s
+}
+
+func mimeQ(s string) string {
+	var h message.Header
+	h.SetText("X", s)
+	v := h.Get("X")
+	return v
+}
+
+// threadIndex builds an Outlook Thread-Index: a 22-byte header block derived
+// from the conversation topic (stable for a ticket, so every mail of the
+// ticket lands in one Outlook conversation) plus one 5-byte child block per
+// earlier message.
+func threadIndex(topic string, date time.Time, depth int) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(topic)))
+	b := make([]byte, 0, 22+5*depth)
+	var ft [8]byte
+	// FILETIME of a fixed instant keeps the header block stable per topic.
+	binary.BigEndian.PutUint64(ft[:], 0x01D0000000000000)
+	b = append(b, ft[:6]...)
+	b = append(b, sum[:16]...)
+	for i := 0; i < depth && i < 50; i++ {
+		b = append(b, byte(i), sum[16+i%16], 0, 0, byte(date.Unix()>>uint(i%4)))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// ContentHash is a short stable hash of content, for synthetic ids.
+func ContentHash(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:8])
+}

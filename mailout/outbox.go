@@ -1,0 +1,179 @@
+package mailout
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"ticketgate/store"
+)
+
+// Sender delivers one message; *Relay is the real one.
+type Sender interface {
+	Send(from string, to []string, raw []byte) ([]RcptError, error)
+}
+
+// Worker delivers the outbox. A message leaves the outbox only after the
+// relay accepted it or failed it permanently; a relay that is down only
+// delays delivery. Each message is handed to the relay at most once per
+// successful attempt (a crash between the relay's 250 and our commit can
+// repeat it, the only window left).
+type Worker struct {
+	Store     *store.Store
+	Sender    Sender
+	Log       *slog.Logger
+	RetryBase time.Duration // first retry delay (default 1m), doubling to 6h
+	GiveUp    time.Duration // fail a message still queued after this (default 5 days)
+	Now       func() time.Time
+
+	wake chan struct{}
+}
+
+// NewWorker returns a worker for s sending through sender.
+func NewWorker(s *store.Store, sender Sender, log *slog.Logger) *Worker {
+	return &Worker{Store: s, Sender: sender, Log: log, wake: make(chan struct{}, 1)}
+}
+
+// Wake tells the worker that new mail is in the outbox. It never blocks.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+// Run delivers until ctx is done.
+func (w *Worker) Run(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.Log.Error("outbox worker panic", "panic", r)
+		}
+	}()
+	for {
+		next := w.RunOnce(ctx)
+		wait := time.Minute
+		if !next.IsZero() {
+			wait = max(time.Until(next), 10*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// RunOnce delivers every due message once and returns when the next one
+// falls due (zero when the outbox is empty).
+func (w *Worker) RunOnce(ctx context.Context) time.Time {
+	var due []*store.OutMail
+	err := w.Store.View(func(tx *store.Tx) error {
+		var err error
+		due, err = tx.Outbox(w.now(), 100)
+		return err
+	})
+	if err != nil {
+		w.Log.Error("read outbox", "err", err)
+		return w.now().Add(time.Minute)
+	}
+	for _, m := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		w.deliver(m)
+	}
+	var next time.Time
+	_ = w.Store.View(func(tx *store.Tx) error {
+		next, err = tx.NextOutboxAt()
+		return err
+	})
+	return next
+}
+
+func (w *Worker) deliver(m *store.OutMail) {
+	log := w.Log.With("ticket", m.TicketID, "queue", m.ID, "kind", m.Kind)
+	refused, err := w.Sender.Send(m.From, m.To, m.Raw)
+	now := w.now()
+	switch {
+	case err != nil && !Permanent(err) && now.Sub(m.Created) < w.giveUp():
+		m.Attempts++
+		m.NextAt = now.Add(w.backoff(m.Attempts))
+		m.LastErr = err.Error()
+		log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
+		w.commit(log, func(tx *store.Tx) error { return tx.Enqueue(m) })
+	case err != nil:
+		log.Error("delivery failed", "err", err)
+		w.commit(log, func(tx *store.Tx) error {
+			if err := tx.Dequeue(m.ID); err != nil {
+				return err
+			}
+			return w.event(tx, m, "delivery_failed", fmt.Sprintf("%s mail to %s failed: %v", m.Kind, strings.Join(m.To, ", "), err))
+		})
+	default:
+		log.Info("delivered", "to", m.To)
+		w.commit(log, func(tx *store.Tx) error {
+			if err := tx.Dequeue(m.ID); err != nil {
+				return err
+			}
+			if err := tx.Sent(m); err != nil {
+				return err
+			}
+			for _, r := range refused {
+				if err := w.event(tx, m, "delivery_failed", fmt.Sprintf("%s mail to %s failed: %v", m.Kind, r.Rcpt, r.Err)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func (w *Worker) event(tx *store.Tx, m *store.OutMail, typ, detail string) error {
+	if m.TicketID == "" {
+		return nil
+	}
+	return tx.AddEvent(m.TicketID, store.Event{At: w.now(), Type: typ, Detail: detail})
+}
+
+func (w *Worker) commit(log *slog.Logger, fn func(tx *store.Tx) error) {
+	if err := w.Store.UpdateNow(fn); err != nil {
+		log.Error("record delivery outcome", "err", err)
+	}
+}
+
+func (w *Worker) giveUp() time.Duration {
+	if w.GiveUp > 0 {
+		return w.GiveUp
+	}
+	return 5 * 24 * time.Hour
+}
+
+// backoff is RetryBase·2^(n-1), capped at 6h, with ±20% jitter so a relay
+// coming back is not hit by every message at once.
+func (w *Worker) backoff(n int) time.Duration {
+	base := w.RetryBase
+	if base <= 0 {
+		base = time.Minute
+	}
+	d := base
+	for i := 1; i < n && d < 6*time.Hour; i++ {
+		d *= 2
+	}
+	d = min(d, 6*time.Hour)
+	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+	return d + jitter
+}

@@ -1,0 +1,152 @@
+package rules
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// replyPrefix matches one reply/forward marker at the start of a subject, in
+// the languages mail clients write them in, with an optional counter
+// ("Re[2]:", "AW(3):").
+var replyPrefix = regexp.MustCompile(`(?i)^\s*(re|fw|fwd|aw|wg|sv|vs|antw|tr|rif|r|enc|odp|res)\s*(\[\d+\]|\(\d+\))?\s*[:：]\s*`)
+
+// TicketToken returns the ticket id named in a subject: "[HS-123456]" or
+// "HS-123456" anywhere, in any case, behind any chain of Re:/Fwd: prefixes.
+// The id is returned in canonical form (upper-case prefix).
+func TicketToken(subject, prefix string) (string, bool) {
+	re := tokenRE(prefix)
+	m := re.FindStringSubmatch(subject)
+	if m == nil {
+		return "", false
+	}
+	return strings.ToUpper(prefix) + "-" + m[1], true
+}
+
+var tokenCache = map[string]*regexp.Regexp{}
+
+func tokenRE(prefix string) *regexp.Regexp {
+	if re, ok := tokenCache[prefix]; ok {
+		return re
+	}
+	// Word boundaries keep "XHS-1234567" and "HS-1234567" from matching.
+	return regexp.MustCompile(`(?i)(?:^|[^\pL\pN])` + regexp.QuoteMeta(prefix) + `-(\d{6})(?:$|[^\pN])`)
+}
+
+// CompileToken prepares the token matcher for prefix; call it once at
+// start-up so TicketToken stays allocation-free and safe for concurrent use.
+func CompileToken(prefix string) {
+	tokenCache[prefix] = regexp.MustCompile(`(?i)(?:^|[^\pL\pN])` + regexp.QuoteMeta(prefix) + `-(\d{6})(?:$|[^\pN])`)
+}
+
+// BaseSubject removes reply/forward prefixes and the ticket token from a
+// subject, leaving the words the customer chose.
+func BaseSubject(subject, prefix string) string {
+	s := CleanHeader(subject)
+	tok := regexp.MustCompile(`(?i)\[?\s*` + regexp.QuoteMeta(prefix) + `-\d{6}\s*\]?`)
+	for {
+		n := replyPrefix.ReplaceAllString(s, "")
+		n = strings.TrimSpace(tok.ReplaceAllString(n, ""))
+		if n == s {
+			break
+		}
+		s = n
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// CleanHeader turns a header value into one safe line: CR, LF and other
+// control characters become spaces, so the value can never add a header
+// line to mail the gateway writes.
+func CleanHeader(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, v)
+}
+
+// Candidate is an existing ticket a message may belong to.
+type Candidate struct {
+	ID           string
+	Status       Status
+	Requester    string
+	Participants []string // addresses on the ticket's To/Cc
+	ClosedAt     time.Time
+	Via          string // "token" or "reference"
+}
+
+// ThreadAction says what to do with a message.
+type ThreadAction string
+
+// Thread actions.
+const (
+	ThreadAppend ThreadAction = "append" // add to the candidate ticket
+	ThreadReopen ThreadAction = "reopen" // add and reopen the closed ticket
+	ThreadNew    ThreadAction = "new"    // open a new ticket
+	ThreadLinked ThreadAction = "linked" // open a new ticket linked to the candidate
+)
+
+// Thread is a threading decision and the rule that made it.
+type Thread struct {
+	Action   ThreadAction
+	TicketID string // the candidate, for append/reopen/linked
+	Rule     string // "token", "reference", "sender check", "reopen window", "new"
+	Reason   string
+}
+
+// ThreadPolicy holds the threading settings.
+type ThreadPolicy struct {
+	ReopenWindow time.Duration // replies to a closed ticket within it reopen it
+}
+
+// DecideThread chooses where a message goes. c is the ticket named by the
+// subject token, or else by In-Reply-To/References (nil when none);
+// sender is the From address; agent reports a verified agent.
+// A mail naming a ticket is appended only when its sender is the requester,
+// a participant or an agent; otherwise it opens a new ticket linked to the
+// named one, so a stranger can never write into someone else's ticket.
+func (p ThreadPolicy) DecideThread(c *Candidate, sender string, agent bool, now time.Time) Thread {
+	if c == nil {
+		return Thread{Action: ThreadNew, Rule: "new", Reason: "no ticket token and no known reference"}
+	}
+	if !agent && !c.isParticipant(sender) {
+		return Thread{Action: ThreadLinked, TicketID: c.ID, Rule: "sender check",
+			Reason: sender + " is not a participant of " + c.ID + " (matched by " + c.Via + ")"}
+	}
+	if c.Status == StatusClosed && !agent {
+		if p.ReopenWindow > 0 && !c.ClosedAt.IsZero() && now.Sub(c.ClosedAt) > p.ReopenWindow {
+			return Thread{Action: ThreadLinked, TicketID: c.ID, Rule: "reopen window",
+				Reason: c.ID + " was closed more than " + p.ReopenWindow.String() + " ago"}
+		}
+		return Thread{Action: ThreadReopen, TicketID: c.ID, Rule: c.Via, Reason: "reply to closed ticket within the reopen window"}
+	}
+	return Thread{Action: ThreadAppend, TicketID: c.ID, Rule: c.Via, Reason: "matched " + c.ID + " by " + c.Via}
+}
+
+func (c *Candidate) isParticipant(addr string) bool {
+	addr = strings.ToLower(addr)
+	if addr == "" {
+		return false
+	}
+	if strings.EqualFold(c.Requester, addr) {
+		return true
+	}
+	for _, p := range c.Participants {
+		if strings.EqualFold(p, addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// StatusOnCustomerReply returns the status a ticket takes when its customer
+// writes: waiting and resolved tickets (and reopened closed ones) open again.
+func StatusOnCustomerReply(s Status) Status {
+	switch s {
+	case StatusWaiting, StatusResolved, StatusClosed:
+		return StatusOpen
+	}
+	return s
+}
