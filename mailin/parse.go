@@ -230,7 +230,7 @@ func (in *Inbound) readBody(raw []byte) {
 	for _, e := range env.Errors {
 		in.Notes = append(in.Notes, "MIME problem: "+e.Error())
 	}
-	in.Text = strings.ToValidUTF8(env.Text, "\uFFFD")
+	in.Text = strings.ReplaceAll(strings.ToValidUTF8(env.Text, "\uFFFD"), "\r\n", "\n")
 	in.HTML = strings.ToValidUTF8(env.HTML, "\uFFFD")
 	for _, a := range env.Attachments {
 		in.Attachments = append(in.Attachments, partOf(a, false))
