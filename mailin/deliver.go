@@ -428,4 +428,4 @@ func (p *Pipeline) queue(tx *store.Tx, t *store.Ticket, kind string, raw []byte,
 }
 
 // visibleText is the new part of a reply.
-func visibleText(text string) string { return strings.TrimSpace(text) }
+func visibleText(text string) string { return rules.VisibleText(text) }

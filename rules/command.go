@@ -1,0 +1,256 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Command is one "#name args" line from the top of an agent's mail.
+type Command struct {
+	Name     string   // status, priority, assign, unassign, cc, close, note
+	Status   Status   // for #status
+	Priority Priority // for #priority
+	Assign   string   // for #assign: "me" (resolved by the caller) or a lower-case e-mail address
+	CcOp     string   // for #cc: "add" or "remove"
+	Cc       string   // for #cc: the lower-case e-mail address
+	Line     string   // the original line without surrounding space, for error replies
+}
+
+// CommandError explains a malformed command line in words an agent can act on.
+type CommandError struct {
+	Line   string // the line as the agent wrote it, without surrounding space
+	Reason string // what is wrong and how to write it instead
+}
+
+// Error returns the line and the reason, fit to quote back to the agent.
+func (e CommandError) Error() string {
+	return fmt.Sprintf("%q: %s", e.Line, e.Reason)
+}
+
+const knownCommands = "#status, #priority, #assign, #unassign, #cc, #close or #note"
+
+// ParseCommands splits an agent mail's text into the commands at its top and
+// the rest (the reply text, leading blank lines trimmed). Commands are the
+// lines starting with "#" and a letter before any other text; blank lines
+// between them are allowed, and a "#" line after the first line of text is
+// just text. Quoted lines ("> #status open") are text. Line ends are
+// normalised to "\n", and rest is always a suffix of the normalised text.
+// Malformed command lines are returned as errors and not applied; the lines
+// after them are still read as commands.
+func ParseCommands(text string) (cmds []Command, rest string, errs []CommandError) {
+	text = normalizeNewlines(text)
+	for pos := 0; pos < len(text); {
+		line, next := text[pos:], len(text)
+		if i := strings.IndexByte(line, '\n'); i >= 0 {
+			line, next = line[:i], pos+i+1
+		}
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "":
+		case !isCommandLine(trimmed):
+			return cmds, text[pos:], errs
+		default:
+			cmd, err := parseCommand(trimmed)
+			if err != nil {
+				errs = append(errs, *err)
+			} else {
+				cmds = append(cmds, cmd)
+			}
+		}
+		pos = next
+	}
+	return cmds, "", errs
+}
+
+// normalizeNewlines turns CRLF and lone CR line ends into "\n".
+func normalizeNewlines(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+}
+
+// isCommandLine reports whether a trimmed line is meant as a command: "#"
+// directly followed by a letter. "#1", "# Heading" and "#" stay text.
+func isCommandLine(line string) bool {
+	if len(line) < 2 || line[0] != '#' {
+		return false
+	}
+	c := line[1] | 0x20
+	return c >= 'a' && c <= 'z'
+}
+
+// parseCommand reads one trimmed command line.
+func parseCommand(line string) (Command, *CommandError) {
+	name, args := cutField(line[1:])
+	name = strings.TrimSuffix(strings.ToLower(name), ":")
+	cmd := Command{Name: name, Line: line}
+	fail := func(format string, a ...any) (Command, *CommandError) {
+		return Command{}, &CommandError{Line: line, Reason: fmt.Sprintf(format, a...)}
+	}
+	switch name {
+	case "status":
+		st, ok := commandStatus(args)
+		if !ok {
+			return fail("unknown status %q; write #status open, waiting, on_hold, resolved or closed", args)
+		}
+		cmd.Status = st
+	case "priority":
+		p, ok := ParsePriority(strings.ToLower(args))
+		if !ok {
+			return fail("unknown priority %q; write #priority low, medium, high or critical", args)
+		}
+		cmd.Priority = p
+	case "assign":
+		if strings.EqualFold(args, "me") {
+			cmd.Assign = "me"
+			break
+		}
+		addr, ok := commandAddress(args)
+		if !ok {
+			return fail("cannot read %q as an agent; write #assign me or #assign name@example.com", args)
+		}
+		cmd.Assign = addr
+	case "cc":
+		op, target := cutField(args)
+		op = strings.ToLower(op)
+		addr, ok := commandAddress(target)
+		if (op != "add" && op != "remove") || !ok {
+			return fail("write #cc add name@example.com or #cc remove name@example.com")
+		}
+		cmd.CcOp, cmd.Cc = op, addr
+	case "unassign", "close", "note":
+		if args != "" {
+			return fail("#%s takes nothing after it; write it alone on its line", name)
+		}
+	default:
+		return fail("unknown command #%s; the commands are %s", name, knownCommands)
+	}
+	return cmd, nil
+}
+
+// commandStatus reads the status an agent may set: not "new", and "on hold"
+// or "on-hold" for on_hold.
+func commandStatus(s string) (Status, bool) {
+	v := strings.ToLower(strings.Join(strings.Fields(s), "_"))
+	v = strings.ReplaceAll(v, "-", "_")
+	st, ok := ParseStatus(v)
+	if !ok || st == StatusNew {
+		return "", false
+	}
+	return st, true
+}
+
+// commandAddress reads exactly one e-mail address, bare or with a display
+// name, and returns it in lower case.
+func commandAddress(s string) (string, bool) {
+	if s == "" {
+		return "", false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address == "" {
+		return "", false
+	}
+	return strings.ToLower(a.Address), true
+}
+
+// cutField splits s at its first run of white space.
+func cutField(s string) (first, rest string) {
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimSpace(s[i:])
+}
+
+// Actor is who sends a command.
+type Actor struct {
+	Email    string   // the agent's address, any case
+	Manager  bool     // managers may do everything on every ticket
+	Queues   []string // the queues the agent works on
+	Operator bool     // CLI operator: allowed everything
+}
+
+// TicketView is what authorization needs to know about a ticket.
+type TicketView struct {
+	Queue    string
+	Assignee string // e-mail address, "" when unassigned
+	Status   Status
+	Priority Priority
+}
+
+// ErrNotAllowed is wrapped by every refusal from Authorize.
+var ErrNotAllowed = errors.New("not allowed")
+
+// Authorize returns nil when actor may apply cmd to the ticket, or an error
+// wrapping ErrNotAllowed saying why not (e.g. "only the assignee
+// ana@example.com or a manager can change the status"). Operators and
+// managers may do everything. Status, priority and close on an assigned
+// ticket: the assignee only; on an unassigned ticket: any agent of the
+// ticket's queue. "#assign me" on an unassigned ticket: any agent of the
+// queue; reassigning an assigned ticket: the assignee only; assigning an
+// unassigned ticket to someone else: a manager only. #unassign: the assignee
+// (on an unassigned ticket, where it changes nothing, any agent of the
+// queue). #note and #cc: any agent of the
+// queue, or the assignee. Addresses and queue names compare in any case.
+func Authorize(cmd Command, actor Actor, t TicketView) error {
+	if actor.Operator || actor.Manager {
+		return nil
+	}
+	assigned := t.Assignee != ""
+	isAssignee := assigned && strings.EqualFold(strings.TrimSpace(actor.Email), strings.TrimSpace(t.Assignee))
+	inQueue := slices.ContainsFunc(actor.Queues, func(q string) bool { return strings.EqualFold(q, t.Queue) })
+
+	// ownerOnly is the rule for changing a ticket someone may be working on.
+	ownerOnly := func(what string) error {
+		switch {
+		case assigned && !isAssignee:
+			return fmt.Errorf("%w: only the assignee %s or a manager can %s", ErrNotAllowed, t.Assignee, what)
+		case !assigned && !inQueue:
+			return fmt.Errorf("%w: only agents of the queue %q or a manager can %s", ErrNotAllowed, t.Queue, what)
+		}
+		return nil
+	}
+	switch cmd.Name {
+	case "status":
+		return ownerOnly("change the status")
+	case "priority":
+		return ownerOnly("change the priority")
+	case "close":
+		return ownerOnly("close the ticket")
+	case "assign":
+		return authorizeAssign(cmd, actor, t, isAssignee, inQueue)
+	case "unassign":
+		return ownerOnly("unassign the ticket")
+	case "note", "cc":
+		what := "add notes"
+		if cmd.Name == "cc" {
+			what = "change the Cc list"
+		}
+		if !inQueue && !isAssignee {
+			return fmt.Errorf("%w: only agents of the queue %q, the assignee or a manager can %s", ErrNotAllowed, t.Queue, what)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command #%s", ErrNotAllowed, cmd.Name)
+}
+
+// authorizeAssign applies the #assign rules for a non-manager.
+func authorizeAssign(cmd Command, actor Actor, t TicketView, isAssignee, inQueue bool) error {
+	self := cmd.Assign == "me" || strings.EqualFold(cmd.Assign, strings.TrimSpace(actor.Email))
+	switch {
+	case t.Assignee != "" && !isAssignee:
+		return fmt.Errorf("%w: only the assignee %s or a manager can reassign the ticket", ErrNotAllowed, t.Assignee)
+	case t.Assignee != "":
+		return nil
+	case !self:
+		return fmt.Errorf("%w: only a manager can assign an unassigned ticket to someone else; write #assign me to take it", ErrNotAllowed)
+	case !inQueue:
+		return fmt.Errorf("%w: only agents of the queue %q or a manager can take the ticket", ErrNotAllowed, t.Queue)
+	}
+	return nil
+}

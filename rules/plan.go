@@ -1,0 +1,182 @@
+package rules
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// Plan is a customer plan: who is on it and how high they may raise a ticket.
+type Plan struct {
+	Name        string
+	Match       []string // "@bigcorp.com" (exact domain, no subdomains) or "vip@example.org"
+	MaxPriority Priority // the highest priority a customer on the plan can ask for
+}
+
+// defaultPlan is the plan of everyone no configured plan matches.
+var defaultPlan = Plan{Name: "standard", MaxPriority: PriorityHigh}
+
+// PlanFor returns the first plan matching the address (case-insensitive), or
+// the default plan {Name: "standard", MaxPriority: high}. A matching plan
+// without a MaxPriority is returned with high, so that a gap in the
+// configuration never silently lowers every ticket to low.
+func PlanFor(plans []Plan, addr string) Plan {
+	addr = strings.ToLower(strings.Trim(strings.TrimSpace(addr), "<>"))
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return defaultPlan
+	}
+	domain := addr[at:]
+	for _, p := range plans {
+		for _, m := range p.Match {
+			m = strings.ToLower(strings.TrimSpace(m))
+			if m == "" || (m != domain && m != addr) {
+				continue
+			}
+			if _, ok := ParsePriority(string(p.MaxPriority)); !ok {
+				p.MaxPriority = PriorityHigh
+			}
+			return p
+		}
+	}
+	return defaultPlan
+}
+
+// Subject categories named by template tags.
+const (
+	CategoryBug            = "bug"
+	CategoryFeatureRequest = "feature_request"
+	CategoryBilling        = "billing"
+)
+
+// bracketTag finds innermost [tags] in a subject.
+var bracketTag = regexp.MustCompile(`\[([^\[\]]*)\]`)
+
+// SubjectTags removes the template tags a customer puts in a subject and
+// reports what they ask: [Urgent] and [Critical] → urgent; [Bug] → category
+// "bug", [Feature Request] → "feature_request", [Billing] → "billing". Tags are
+// read in any case and with any spacing ("[ feature-request ]"), anywhere in
+// the subject, also after Re:/Fwd:; the first category tag wins. Runs of white
+// space are tidied to single spaces after removal. Unknown [tags] (and
+// ticket references like [HS-123456]) stay.
+func SubjectTags(subject string) (clean string, urgent bool, category string) {
+	removed := false
+	clean = bracketTag.ReplaceAllStringFunc(subject, func(tag string) string {
+		words := strings.FieldsFunc(strings.ToLower(tag[1:len(tag)-1]), func(r rune) bool {
+			return unicode.IsSpace(r) || r == '-' || r == '_'
+		})
+		cat := ""
+		switch strings.Join(words, " ") {
+		case "urgent", "critical":
+			urgent = true
+		case "bug":
+			cat = CategoryBug
+		case "feature request":
+			cat = CategoryFeatureRequest
+		case "billing":
+			cat = CategoryBilling
+		default:
+			return tag
+		}
+		if category == "" {
+			category = cat
+		}
+		removed = true
+		return " "
+	})
+	if removed {
+		clean = strings.Join(strings.Fields(clean), " ")
+	}
+	return clean, urgent, category
+}
+
+// AsksEscalation reports whether a customer's own (visible) text asks to
+// escalate: "please escalate", "escalate this", "I want to escalate", "bitte
+// eskalieren", "I request an escalation", ... but not "this is not urgent, no
+// need to escalate": a negation ("not", "no", "don't", "never", "nicht",
+// "kein", ...) earlier in the same clause, at most six words before, cancels
+// it. Clauses end at punctuation and at "but"/"aber". A mere mention of
+// "escalation" or "escalated" counts only together with a request word in its clause
+// ("request", "want", "need", "please", "bitte", "möchte", ...).
+func AsksEscalation(visible string) bool {
+	for _, clause := range clauses(visible) {
+		for i, w := range clause {
+			if !escalationVerb(w) && !(escalationNoun(w) && hasRequestWord(clause)) {
+				continue
+			}
+			if !negatedBefore(clause, i) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// escalationVerb is a word asking for escalation on its own.
+func escalationVerb(w string) bool {
+	switch w {
+	case "escalate", "escalating", "eskalieren", "eskaliert", "eskaliere", "eskalier":
+		return true
+	}
+	return false
+}
+
+// escalationNoun is a word that asks for escalation only next to a request
+// word: "please have this escalated", but not "it was escalated last week".
+func escalationNoun(w string) bool {
+	return w == "escalation" || w == "escalated" || w == "eskalation"
+}
+
+func hasRequestWord(clause []string) bool {
+	for _, w := range clause {
+		switch w {
+		case "request", "requesting", "want", "need", "please", "ask", "asking", "demand",
+			"bitte", "möchte", "moechte", "verlange", "fordere":
+			return true
+		}
+	}
+	return false
+}
+
+// negatedBefore reports whether one of the six words before clause[i] negates it.
+func negatedBefore(clause []string, i int) bool {
+	for j := max(0, i-6); j < i; j++ {
+		w := clause[j]
+		if strings.HasSuffix(w, "n't") {
+			return true
+		}
+		switch w {
+		case "no", "not", "dont", "never", "without", "nicht", "kein", "keine", "keinen", "ohne", "nie":
+			return true
+		}
+	}
+	return false
+}
+
+// clauses splits text into clauses of lower-case words. Clauses end at
+// sentence and clause punctuation, line ends, and at "but" or "aber", which
+// turn what came before around ("not urgent, but please escalate").
+func clauses(text string) [][]string {
+	text = strings.ToLower(strings.ReplaceAll(text, "’", "'"))
+	var out [][]string
+	var cur []string
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, cur)
+		}
+		cur = nil
+	}
+	for _, chunk := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(".,;:!?()\n", r) }) {
+		for _, w := range strings.FieldsFunc(chunk, func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\''
+		}) {
+			if w == "but" || w == "aber" {
+				flush()
+				continue
+			}
+			cur = append(cur, w)
+		}
+		flush()
+	}
+	return out
+}

@@ -1,0 +1,243 @@
+package rules
+
+import (
+	"bytes"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Redaction says what was removed from a text.
+type Redaction struct {
+	Kind  string // "card" or "ssn"
+	Count int
+}
+
+// The texts that stand in for removed secrets. Neither contains a digit,
+// so redacting twice changes nothing more.
+const (
+	cardMark = "[card number removed]"
+	ssnMark  = "[SSN removed]"
+)
+
+// Redact replaces payment card numbers (13–19 digits, optionally grouped by
+// single spaces or dashes, passing the Luhn check, with a non-digit/word
+// boundary on both sides) by "[card number removed]" and US social security
+// numbers (AAA-GG-SSSS or AAA GG SSSS with the SSA validity rules: area not
+// 000, 666 or 9xx; group not 00; serial not 0000) by "[SSN removed]".
+// It returns the new text and what it removed (nil when nothing).
+//
+// A grouped card number must be grouped the way cards are printed: one
+// separator kind throughout, a first group of four digits, further groups
+// of three to six. Digits continuing a decimal number ("3.14159...",
+// "1,4111...") are left alone, and so is an SSN-shaped piece of a longer
+// dotted or dashed number ("1-123-45-6789"). Redact is idempotent.
+func Redact(s string) (string, []Redaction) {
+	out, red := RedactBytes([]byte(s))
+	if red == nil {
+		return s, nil
+	}
+	return string(out), red
+}
+
+// RedactBytes does the same on raw message bytes (plain 8-bit/ASCII runs
+// only; content inside base64/QP encodings is not looked at), for the
+// stored raw copy. It never modifies b; when nothing is found it returns b
+// itself.
+func RedactBytes(b []byte) ([]byte, []Redaction) {
+	var red []Redaction
+	cards := findCards(b)
+	if len(cards) > 0 {
+		b = replaceSpans(b, cards, cardMark)
+		red = append(red, Redaction{Kind: "card", Count: len(cards)})
+	}
+	ssns := findSSNs(b)
+	if len(ssns) > 0 {
+		b = replaceSpans(b, ssns, ssnMark)
+		red = append(red, Redaction{Kind: "ssn", Count: len(ssns)})
+	}
+	return b, red
+}
+
+// cutSpan is a byte range [start, end) to replace.
+type cutSpan struct{ start, end int }
+
+// replaceSpans returns a copy of b with each span (sorted, disjoint)
+// replaced by mark.
+func replaceSpans(b []byte, spans []cutSpan, mark string) []byte {
+	var out bytes.Buffer
+	out.Grow(len(b))
+	last := 0
+	for _, s := range spans {
+		out.Write(b[last:s.start])
+		out.WriteString(mark)
+		last = s.end
+	}
+	out.Write(b[last:])
+	return out.Bytes()
+}
+
+func asciiDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isWordRune(r rune) bool {
+	return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)
+}
+
+// leftOK reports whether a number may start at i: the rune before is no
+// letter, digit or underscore, and no separator in seps that itself
+// follows a digit (which would make the number the tail of a longer one).
+func leftOK(b []byte, i int, seps string) bool {
+	if i == 0 {
+		return true
+	}
+	r, _ := utf8.DecodeLastRune(b[:i])
+	if r != utf8.RuneError && isWordRune(r) {
+		return false
+	}
+	c := b[i-1]
+	return !(bytes.IndexByte([]byte(seps), c) >= 0 && i >= 2 && asciiDigit(b[i-2]))
+}
+
+// rightOK is leftOK's mirror for a number ending just before i.
+func rightOK(b []byte, i int, seps string) bool {
+	if i >= len(b) {
+		return true
+	}
+	r, _ := utf8.DecodeRune(b[i:])
+	if r != utf8.RuneError && isWordRune(r) {
+		return false
+	}
+	c := b[i]
+	return !(bytes.IndexByte([]byte(seps), c) >= 0 && i+1 < len(b) && asciiDigit(b[i+1]))
+}
+
+// digitGroup is one run of digits inside a grouped number, with the byte that
+// follows it when another group comes next.
+type digitGroup struct {
+	start, end int
+	sep        byte
+}
+
+// digitRun returns the groups of the run of digits starting at i, joined
+// by single spaces or dashes.
+func digitRun(b []byte, i int) []digitGroup {
+	var gs []digitGroup
+	for {
+		j := i
+		for j < len(b) && asciiDigit(b[j]) {
+			j++
+		}
+		g := digitGroup{start: i, end: j}
+		if j+1 < len(b) && (b[j] == ' ' || b[j] == '-') && asciiDigit(b[j+1]) {
+			g.sep = b[j]
+			gs = append(gs, g)
+			i = j + 1
+			continue
+		}
+		return append(gs, g)
+	}
+}
+
+// findCards returns the card numbers in b, in order.
+func findCards(b []byte) []cutSpan {
+	var spans []cutSpan
+	for i := 0; i < len(b); {
+		if !asciiDigit(b[i]) {
+			i++
+			continue
+		}
+		gs := digitRun(b, i)
+		spans = append(spans, cardsInRun(b, gs)...)
+		i = gs[len(gs)-1].end
+	}
+	return spans
+}
+
+// cardsInRun picks card numbers from consecutive groups of one run: the
+// earliest start first, and from it the longest number.
+func cardsInRun(b []byte, gs []digitGroup) []cutSpan {
+	var spans []cutSpan
+	for s := 0; s < len(gs); s++ {
+		if s == 0 && !leftOK(b, gs[0].start, ".,") {
+			continue
+		}
+		for e := min(len(gs)-1, s+18); e >= s; e-- {
+			if e == len(gs)-1 && !rightOK(b, gs[e].end, ".,") {
+				continue
+			}
+			if isCard(b, gs[s:e+1]) {
+				spans = append(spans, cutSpan{gs[s].start, gs[e].end})
+				s = e
+				break
+			}
+		}
+	}
+	return spans
+}
+
+// isCard reports whether the groups read as one printed card number.
+func isCard(b []byte, gs []digitGroup) bool {
+	var digits []byte
+	for k, g := range gs {
+		n := g.end - g.start
+		if len(gs) > 1 {
+			if k == 0 && n != 4 || k > 0 && (n < 3 || n > 6) {
+				return false
+			}
+			if k < len(gs)-1 && g.sep != gs[0].sep {
+				return false
+			}
+		}
+		digits = append(digits, b[g.start:g.end]...)
+		if len(digits) > 19 {
+			return false
+		}
+	}
+	return len(digits) >= 13 && digits[0] != '0' && luhn(digits)
+}
+
+// luhn reports whether the ASCII digits pass the Luhn check.
+func luhn(digits []byte) bool {
+	sum := 0
+	for k := range digits {
+		d := int(digits[len(digits)-1-k] - '0')
+		if k%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}
+
+// findSSNs returns the social security numbers in b, in order.
+func findSSNs(b []byte) []cutSpan {
+	var spans []cutSpan
+	for i := 0; i+11 <= len(b); i++ {
+		if !asciiDigit(b[i]) || i > 0 && asciiDigit(b[i-1]) {
+			continue
+		}
+		if isSSN(b[i:i+11]) && leftOK(b, i, "-./,") && rightOK(b, i+11, "-./,") {
+			spans = append(spans, cutSpan{i, i + 11})
+			i += 10
+		}
+	}
+	return spans
+}
+
+// isSSN reports whether the 11 bytes read AAA-GG-SSSS or AAA GG SSSS with
+// a number the SSA could have issued.
+func isSSN(c []byte) bool {
+	sep := c[3]
+	if sep != '-' && sep != ' ' || c[6] != sep {
+		return false
+	}
+	for _, k := range []int{0, 1, 2, 4, 5, 7, 8, 9, 10} {
+		if !asciiDigit(c[k]) {
+			return false
+		}
+	}
+	area, grp, serial := string(c[0:3]), string(c[4:6]), string(c[7:11])
+	return area != "000" && area != "666" && c[0] != '9' && grp != "00" && serial != "0000"
+}

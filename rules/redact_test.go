@@ -1,0 +1,187 @@
+package rules
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestRedactCards(t *testing.T) {
+	tests := []struct {
+		in, want string
+		n        int
+	}{
+		{"Subject: card 4111 1111 1111 1111 declined", "Subject: card [card number removed] declined", 1},
+		{"my card is 5500-0000-0000-0004.", "my card is [card number removed].", 1},
+		{"Amex 378282246310005, Discover 6011111111111117!", "Amex [card number removed], Discover [card number removed]!", 2},
+		{"Amex grouped 3782 822463 10005 ok", "Amex grouped [card number removed] ok", 1},
+		{"4111111111111111", "[card number removed]", 1},
+		{"(4111-1111-1111-1111)", "([card number removed])", 1},
+		{"Karte:\u00a04111 1111 1111 1111 exp 12/27", "Karte:\u00a0[card number removed] exp 12/27", 1},
+		{"card 4111 1111 1111 1111 12 27 cvv 123", "card [card number removed] 12 27 cvv 123", 1},
+		{"number: 4111111111111111 1234", "number: [card number removed] 1234", 1},
+		{"line one\r\n4111 1111 1111 1111\r\n", "line one\r\n[card number removed]\r\n", 1},
+	}
+	for _, tt := range tests {
+		got, red := Redact(tt.in)
+		if got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if want := []Redaction{{Kind: "card", Count: tt.n}}; !reflect.DeepEqual(red, want) {
+			t.Errorf("Redact(%q) reported %+v, want %+v", tt.in, red, want)
+		}
+	}
+}
+
+func TestRedactKeepsNonCards(t *testing.T) {
+	keep := []string{
+		"Order 4111111111111112 shipped",            // fails Luhn
+		"Order 4111 1111 1111 1112",                 // grouped, fails Luhn
+		"Call +1 (800) 555-0199 or 0049 30 1234567", // phone numbers
+		"Meeting on 2024-01-15 at 10:30, ref 15/01/2024",
+		"Ticket HS-482913 and HS-4829131",
+		"Account 123456789012",                         // 12 digits
+		"Tracking 41111111111111111111",                // 20 digits
+		"Invoice 12345678901234567890123",              // 23 digits
+		"id ab4111111111111111 and 4111111111111111cd", // inside words
+		"pi is 3.4111111111111111",                     // decimal fraction
+		"total 1,4111111111111111",
+		"0000 0000 0000 0000",     // Luhn-valid, but no card starts with 0
+		"100 200 300 400 500 600", // list of quantities
+		"4111  1111  1111  1111",  // double spaces: not one number
+		"4111 1111-1111 1111",     // mixed separators
+		"41 1111 1111 1111 11",    // not grouped like a card
+		"",
+	}
+	for _, s := range keep {
+		if got, red := Redact(s); got != s || red != nil {
+			t.Errorf("Redact(%q) = %q, %+v; want unchanged", s, got, red)
+		}
+	}
+}
+
+func TestRedactSSN(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"SSN 123-45-6789", "SSN [SSN removed]"},
+		{"ssn: 123 45 6789.", "ssn: [SSN removed]."},
+		{"a 234-56-7890, b 665-01-0001", "a [SSN removed], b [SSN removed]"},
+		{"000-12-3456", "000-12-3456"}, // area 000
+		{"666-12-3456", "666-12-3456"}, // area 666
+		{"900-12-3456", "900-12-3456"}, // area 9xx
+		{"123-00-4567", "123-00-4567"}, // digitGroup 00
+		{"123-45-0000", "123-45-0000"}, // serial 0000
+		{"123-45 6789", "123-45 6789"}, // mixed separators
+		{"1-123-45-6789", "1-123-45-6789"},
+		{"123-45-6789-1", "123-45-6789-1"},
+		{"x123-45-6789", "x123-45-6789"},
+		{"1123-45-6789", "1123-45-6789"},
+		{"12-34-5678", "12-34-5678"},
+	}
+	for _, tt := range tests {
+		got, red := Redact(tt.in)
+		if got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if removed := strings.Count(tt.want, ssnMark); removed > 0 {
+			if want := []Redaction{{Kind: "ssn", Count: removed}}; !reflect.DeepEqual(red, want) {
+				t.Errorf("Redact(%q) reported %+v, want %+v", tt.in, red, want)
+			}
+		} else if red != nil {
+			t.Errorf("Redact(%q) reported %+v, want nil", tt.in, red)
+		}
+	}
+}
+
+func TestRedactBoth(t *testing.T) {
+	in := "Hi, my SSN is 123-45-6789 and card 4111 1111 1111 1111, card 5500000000000004."
+	got, red := Redact(in)
+	want := "Hi, my SSN is [SSN removed] and card [card number removed], card [card number removed]."
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	wantRed := []Redaction{{Kind: "card", Count: 2}, {Kind: "ssn", Count: 1}}
+	if !reflect.DeepEqual(red, wantRed) {
+		t.Errorf("reported %+v, want %+v", red, wantRed)
+	}
+}
+
+func TestRedactBytes(t *testing.T) {
+	raw := []byte("Subject: card 4111 1111 1111 1111\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nKarte \xfc 5500-0000-0000-0004 SSN 123-45-6789\r\n")
+	orig := bytes.Clone(raw)
+	got, red := RedactBytes(raw)
+	want := "Subject: card [card number removed]\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nKarte \xfc [card number removed] SSN [SSN removed]\r\n"
+	if string(got) != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if !bytes.Equal(raw, orig) {
+		t.Errorf("RedactBytes modified its input")
+	}
+	if len(red) != 2 || red[0].Count != 2 || red[1].Count != 1 {
+		t.Errorf("reported %+v", red)
+	}
+	clean := []byte("nothing to see 12345")
+	if got, red := RedactBytes(clean); !bytes.Equal(got, clean) || red != nil {
+		t.Errorf("clean input: got %q, %+v", got, red)
+	}
+}
+
+// luhnRuns returns the digit runs of 13–19 digits in s that pass the Luhn
+// check and stand on their own the way Redact requires (no letter or digit
+// beside them, not the tail of a decimal number).
+func luhnRuns(s string) []string {
+	b := []byte(s)
+	var runs []string
+	for i := 0; i < len(b); {
+		if !asciiDigit(b[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && asciiDigit(b[j]) {
+			j++
+		}
+		if n := j - i; n >= 13 && n <= 19 && b[i] != '0' && luhn(b[i:j]) &&
+			leftOK(b, i, ".,") && rightOK(b, j, ".,") {
+			runs = append(runs, s[i:j])
+		}
+		i = j
+	}
+	return runs
+}
+
+func FuzzRedact(f *testing.F) {
+	for _, s := range []string{
+		"card 4111 1111 1111 1111 exp 12/27",
+		"5500-0000-0000-0004 and 378282246310005",
+		"6011111111111117 6011111111111117",
+		"SSN 123-45-6789 123 45 6789",
+		"4111111111111111-123-45-6789",
+		"1.4111111111111111 4111111111111111",
+		"12 4111 1111 1111 1111 1111 1111",
+		"\xff4111111111111111\xc3",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, red := Redact(in)
+		for _, r := range luhnRuns(out) {
+			if strings.Contains(in, r) {
+				t.Fatalf("Redact(%q) = %q still holds card-like %q", in, out, r)
+			}
+		}
+		again, red2 := Redact(out)
+		if again != out || red2 != nil {
+			t.Fatalf("not idempotent: Redact(%q) = %q, then %q (%+v)", in, out, again, red2)
+		}
+		if (red == nil) != (out == in) {
+			t.Fatalf("Redact(%q) = %q but reported %+v", in, out, red)
+		}
+		b, _ := RedactBytes([]byte(in))
+		if string(b) != out {
+			t.Fatalf("RedactBytes differs from Redact on %q: %q vs %q", in, b, out)
+		}
+	})
+}
