@@ -64,12 +64,17 @@ type Pipeline struct {
 	Routes    rules.Routes
 	Prefix    string // ticket id prefix, e.g. "HS"
 	Hostname  string // domain of generated Message-IDs
-	FromName  string
-	Templates *mailout.Templates
+	Desk      *mailout.Desk
 	Limits    Limits
 	Thread    rules.ThreadPolicy
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Agents, Signer and Plans drive agent mail and customer plans.
+	Agents []Agent
+	Signer rules.Signer
+	Plans  []rules.Plan
+	// Policy keeps lifecycle and SLA state in step with every change.
+	Policy *mailout.Policy
 	// OnCommit is called after a commit that queued outgoing mail.
 	OnCommit func()
 }
@@ -86,7 +91,7 @@ func (p *Pipeline) Identity() rules.Identity {
 	return rules.Identity{Addresses: p.Routes.Addresses(), MsgIDDomain: p.Hostname, LoopTag: p.loopTag()}
 }
 
-func (p *Pipeline) loopTag() string { return "ticketgate " + p.Hostname }
+func (p *Pipeline) loopTag() string { return p.Desk.LoopTag() }
 
 // Route returns the route of the first recipient that is a routing address.
 func (p *Pipeline) Route(rcpts []string) (rules.Route, string, bool) {
@@ -158,6 +163,9 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *Result) error {
 			res.TicketID, res.Duplicate, res.Action = tid, true, "duplicate"
 			return nil
 		}
+	}
+	if handled, err := p.agentMail(tx, pl, res); handled || err != nil {
+		return err
 	}
 	cand, err := p.candidate(tx, in)
 	if err != nil {
@@ -272,6 +280,12 @@ func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *Resu
 			return err
 		}
 	}
+	p.Policy.Created(t, pl.now)
+	if m.Kind == "customer" {
+		if err := p.afterCustomer(tx, t, pl, m, true); err != nil {
+			return err
+		}
+	}
 	if reason := p.suppressReason(pl); reason != "" {
 		events = append(events, store.Event{At: pl.now, Type: "auto_reply_suppressed", Detail: reason})
 	} else {
@@ -346,6 +360,16 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *Resul
 		return err
 	}
 	events := []store.Event{{At: pl.now, Type: "message", Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)}}
+	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent {
+		handled, err := p.Policy.SurveyReply(tx, p.Desk, t, m.VisibleText, pl.now)
+		if err != nil {
+			return err
+		}
+		if handled {
+			dec.Action = rules.ThreadAppend
+			kind = "survey"
+		}
+	}
 	if kind == "customer" {
 		if dec.Action == rules.ThreadReopen {
 			events = append(events, store.Event{At: pl.now, Type: "reopened", Detail: "customer replied to the closed ticket"})
@@ -353,11 +377,17 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *Resul
 		}
 		if next := rules.StatusOnCustomerReply(t.Status); next != t.Status {
 			events = append(events, store.Event{At: pl.now, Type: "status", Detail: fmt.Sprintf("%s → %s (customer replied)", t.Status, next)})
+			from := t.Status
 			t.Status = next
+			p.Policy.StatusChanged(t, from, pl.now)
 		}
+		p.Policy.CustomerReplied(t, pl.now)
 		t.LastInID = pl.in.MessageID
+		if err := p.afterCustomer(tx, t, pl, m, false); err != nil {
+			return err
+		}
 	}
-	t.Thread = appendThread(t.Thread, pl.in.MessageID)
+	t.Thread = mailout.AppendThread(t.Thread, pl.in.MessageID)
 	t.UpdatedAt = pl.now
 	for _, e := range events {
 		if err := tx.AddEvent(t.ID, e); err != nil {
@@ -368,63 +398,19 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *Resul
 	return tx.PutTicket(t)
 }
 
-// appendThread adds id to a ticket's conversation ids, keeping the first
-// and the last 19 so References headers stay short.
-func appendThread(thread []string, id string) []string {
-	if slices.Contains(thread, id) {
-		return thread
-	}
-	thread = append(thread, id)
-	if len(thread) > 20 {
-		thread = append(thread[:1], thread[len(thread)-19:]...)
-	}
-	return thread
-}
-
 func (p *Pipeline) queueAutoReply(tx *store.Tx, t *store.Ticket, pl *plan) (store.Event, error) {
-	body, err := p.Templates.Render("auto_reply", map[string]any{
-		"Name": pl.in.From.Name, "TicketID": t.ID, "Subject": t.Subject, "FromName": p.FromName,
-	})
+	q, err := p.Desk.Queue(tx, t, mailout.Out{
+		Kind: "auto", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
+		Template: "auto_reply", Data: map[string]any{"Name": pl.in.From.Name},
+		Auto: "auto-replied", Record: true,
+	}, pl.now)
 	if err != nil {
 		return store.Event{}, err
 	}
-	from := mail.Address{Name: p.FromName, Address: t.Route}
-	msgID := mailout.NewMessageID(p.Hostname)
-	m := &mailout.Mail{
-		From: from, ReplyTo: &from,
-		To:      []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
-		Subject: fmt.Sprintf("[%s] %s", t.ID, t.Subject), MessageID: msgID,
-		InReplyTo: pl.in.MessageID, References: append(append([]string(nil), pl.in.References...), pl.in.MessageID),
-		Auto: "auto-replied", LoopTag: p.loopTag(), ThreadTopic: t.Subject, Text: body, Date: pl.now,
-	}
-	raw, err := mailout.Compose(m)
-	if err != nil {
-		return store.Event{}, err
-	}
-	if err := p.queue(tx, t, "auto", raw, m, t.Route, []string{t.Requester}); err != nil {
-		return store.Event{}, err
+	if q.Skipped != "" {
+		return store.Event{At: pl.now, Type: "auto_reply_suppressed", Detail: q.Skipped}, nil
 	}
 	return store.Event{At: pl.now, Type: "auto_reply", Detail: "confirmation queued to " + t.Requester}, nil
-}
-
-// queue puts composed mail in the outbox, stores it on the ticket as an
-// outgoing message and indexes its Message-ID for threading.
-func (p *Pipeline) queue(tx *store.Tx, t *store.Ticket, kind string, raw []byte, m *mailout.Mail, envFrom string, rcpts []string) error {
-	if err := tx.Enqueue(&store.OutMail{TicketID: t.ID, Kind: kind, From: envFrom, To: rcpts, Raw: raw,
-		NextAt: m.Date, Created: m.Date}); err != nil {
-		return err
-	}
-	to := make([]string, len(m.To))
-	for i, a := range m.To {
-		to[i] = a.Address
-	}
-	msg := &store.Message{MessageID: m.MessageID, Direction: "out", Kind: kind, From: m.From.Address, To: to,
-		Subject: m.Subject, Text: m.Text, VisibleText: m.Text, CreatedAt: m.Date, Attachments: []store.Attachment{}}
-	if err := tx.AddMessage(t.ID, msg); err != nil {
-		return err
-	}
-	t.Thread = appendThread(t.Thread, m.MessageID)
-	return nil
 }
 
 // visibleText is the new part of a reply.

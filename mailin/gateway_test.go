@@ -80,7 +80,7 @@ func (g *gateway) open() {
 	g.worker = mailout.NewWorker(st, &mailout.Relay{Addr: g.relay.Addr, TLS: "none", Hostname: "tickets.example.com", Timeout: 5 * time.Second}, log)
 	g.worker.RetryBase = 20 * time.Millisecond
 	g.pipeline = &Pipeline{Store: st, Routes: testRoutes, Prefix: "HS", Hostname: "tickets.example.com",
-		FromName: "Example Support", Templates: tpl, Log: log, OnCommit: g.worker.Wake,
+		Desk: &mailout.Desk{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}, Log: log, OnCommit: g.worker.Wake,
 		Thread: rules.ThreadPolicy{ReopenWindow: 7 * 24 * time.Hour}}
 	cfg := Config{Hostname: "tickets.example.com", MaxMessageBytes: 1 << 20, MaxRecipients: 10}
 	if g.smtp, err = Listen("127.0.0.1:0", false, cfg, g.pipeline, log, nil); err != nil {

@@ -67,7 +67,14 @@ var migrations = []func(tx *bolt.Tx) error{
 type Store struct {
 	db  *bolt.DB
 	log *slog.Logger
+	// due computes when the scheduler must next look at a ticket; PutTicket
+	// calls it so the due index changes in the same transaction as the ticket.
+	due func(*Ticket) time.Time
 }
+
+// SetDueFunc installs the function that computes a ticket's next due time.
+// Call it before the first write.
+func (s *Store) SetDueFunc(f func(*Ticket) time.Time) { s.due = f }
 
 // Options tune Open.
 type Options struct {
@@ -139,12 +146,12 @@ func (s *Store) Close() error { return s.db.Close() }
 // must be idempotent apart from its effects on tx. Update returns after the
 // commit is on disk.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, dueFunc: s.due}) })
 }
 
 // UpdateNow is Update without batching, for callers outside the ingest path.
 func (s *Store) UpdateNow(fn func(tx *Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, dueFunc: s.due}) })
 }
 
 // View runs fn in a read-only transaction.
@@ -155,7 +162,8 @@ func (s *Store) View(fn func(tx *Tx) error) error {
 // Tx is a transaction on the store. Values read from it are copies and stay
 // valid after the transaction ends.
 type Tx struct {
-	tx *bolt.Tx
+	tx      *bolt.Tx
+	dueFunc func(*Ticket) time.Time
 }
 
 func u64(v uint64) []byte {

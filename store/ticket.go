@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -43,9 +44,14 @@ type Ticket struct {
 	LastInID string   `json:"last_in_id,omitempty"`
 	Thread   []string `json:"thread,omitempty"`
 
-	// Extra holds state owned by later features (lifecycle clock, SLA,
-	// satisfaction), kept as raw JSON so the record stays one document.
-	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+	// Clock is the awaiting-customer lifecycle state; SLA the service
+	// level targets and what was alerted; Due when the scheduler must look
+	// at the ticket next (kept in the idx.due index, zero for never).
+	Clock        rules.Clock   `json:"lifecycle"`
+	SLA          *rules.SLA    `json:"sla,omitempty"`
+	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
+	SurveySent   bool          `json:"survey_sent,omitempty"`
+	Due          time.Time     `json:"due,omitzero"`
 
 	// Messages and Events are filled by Tx.TicketFull; they are stored
 	// in their own buckets, not in the ticket record.
@@ -71,6 +77,13 @@ type Message struct {
 	// Notes lists what happened while reading the message (parse
 	// problems, limits hit), for people reading the ticket.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// Satisfaction is the customer's answer to the closing survey.
+type Satisfaction struct {
+	Score   int       `json:"score"`
+	Comment string    `json:"comment"`
+	At      time.Time `json:"at"`
 }
 
 // Attachment describes a file attached to a message; its content is kept
@@ -178,12 +191,29 @@ func (tx *Tx) scan(bucket []byte, id string, fn func(v []byte) error) error {
 func (tx *Tx) PutTicket(t *Ticket) error {
 	b := tx.tx.Bucket(bucketTickets)
 	idx := tx.tx.Bucket(bucketIdxStatus)
+	due := tx.tx.Bucket(bucketIdxDue)
+	if tx.dueFunc != nil {
+		t.Due = tx.dueFunc(t)
+	}
 	if old := b.Get([]byte(t.ID)); old != nil {
 		var o Ticket
-		if err := json.Unmarshal(old, &o); err == nil && o.Status != t.Status {
+		if err := json.Unmarshal(old, &o); err != nil {
+			return fmt.Errorf("decode ticket %s: %w", t.ID, err)
+		}
+		if o.Status != t.Status {
 			if err := idx.Delete(key([]byte(o.Status), []byte(t.ID))); err != nil {
 				return err
 			}
+		}
+		if !o.Due.IsZero() && !o.Due.Equal(t.Due) {
+			if err := due.Delete(dueKey(o.Due, t.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	if !t.Due.IsZero() {
+		if err := due.Put(dueKey(t.Due, t.ID), nil); err != nil {
+			return err
 		}
 	}
 	rec := *t
@@ -321,4 +351,26 @@ func (tx *Tx) Tickets(f Filter) ([]*Ticket, error) {
 		out = out[:f.Limit]
 	}
 	return out, nil
+}
+
+// dueKey is 8-byte big-endian Unix nanoseconds followed by the ticket id, so
+// a cursor walks tickets in due order.
+func dueKey(at time.Time, id string) []byte {
+	return append(u64(uint64(at.UnixNano())), id...)
+}
+
+// DueTickets returns the ids of tickets due at or before now, earliest
+// first, at most limit (0 = all). Its cost grows with the number due, not
+// with the number of tickets.
+func (tx *Tx) DueTickets(now time.Time, limit int) []string {
+	var ids []string
+	end := uint64(now.UnixNano())
+	c := tx.tx.Bucket(bucketIdxDue).Cursor()
+	for k, _ := c.First(); k != nil && len(k) > 8; k, _ = c.Next() {
+		if binary.BigEndian.Uint64(k[:8]) > end || (limit > 0 && len(ids) >= limit) {
+			break
+		}
+		ids = append(ids, string(k[8:]))
+	}
+	return ids
 }

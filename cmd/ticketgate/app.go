@@ -40,7 +40,7 @@ func newApp(cfg *Config, log *slog.Logger, st *store.Store) (*app, error) {
 	rules.CompileToken(cfg.Tickets.Prefix)
 	p := &mailin.Pipeline{
 		Store: st, Routes: cfg.Routes, Prefix: cfg.Tickets.Prefix, Hostname: cfg.Inbound.Hostname,
-		FromName: cfg.Outbound.FromName, Templates: tpl, Log: log,
+		Desk: &mailout.Desk{Hostname: cfg.Inbound.Hostname, FromName: cfg.Outbound.FromName, Templates: tpl}, Log: log,
 		Limits: mailin.Limits{MaxHeaderBytes: cfg.Inbound.MaxHeaderBytes, MaxDepth: cfg.Inbound.MaxMIMEDepth, MaxParts: cfg.Inbound.MaxMIMEParts},
 		Thread: rules.ThreadPolicy{ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*3600e9)},
 	}
