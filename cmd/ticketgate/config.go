@@ -28,6 +28,15 @@ type Config struct {
 	Tickets  TicketsConfig  `toml:"tickets"`
 	Routes   []rules.Route  `toml:"route"`
 
+	// Agents and plans (agents by mail).
+	Agents     []mailin.Agent      `toml:"agent"`
+	AgentsConf mailin.AgentsConfig `toml:"agents"`
+	Plans      []PlanConfig        `toml:"plan"`
+	Lifecycle  LifecycleConfig     `toml:"lifecycle"`
+	SLA        SLAConfig           `toml:"sla"`
+	IMAP       []mailin.IMAPConfig `toml:"imap"`
+	Limits     LimitsConfig        `toml:"limits"`
+
 	dir string // directory of the config file; relative paths are resolved against the working directory, as ops expect
 }
 

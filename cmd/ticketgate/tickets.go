@@ -67,4 +67,3 @@ func dash(s string) string {
 	}
 	return s
 }
-
