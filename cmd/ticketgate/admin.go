@@ -50,6 +50,9 @@ func (a *app) adminHandler() http.Handler {
 		}
 		writeJSON(w, t)
 	})
+	mux.HandleFunc("POST /api/tickets/{id}/actions", a.handleAction)
+	mux.HandleFunc("POST /api/sweep", a.handleSweep)
+	mux.HandleFunc("GET /api/status", a.handleStatus)
 	mux.HandleFunc("POST /api/inject", func(w http.ResponseWriter, r *http.Request) {
 		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))
 		if err != nil {

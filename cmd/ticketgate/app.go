@@ -44,7 +44,14 @@ func newApp(cfg *Config, log *slog.Logger, st *store.Store) (*app, error) {
 		Limits: mailin.Limits{MaxHeaderBytes: cfg.Inbound.MaxHeaderBytes, MaxDepth: cfg.Inbound.MaxMIMEDepth, MaxParts: cfg.Inbound.MaxMIMEParts},
 		Thread: rules.ThreadPolicy{ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*3600e9)},
 	}
-	return &app{cfg: cfg, log: log, store: st, pipeline: p}, nil
+	a := &app{cfg: cfg, log: log, store: st, pipeline: p}
+	if err := a.agentSetup(); err != nil {
+		return nil, err
+	}
+	if err := a.policySetup(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 func (a *app) close() error { return a.store.Close() }

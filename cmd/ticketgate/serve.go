@@ -101,6 +101,17 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.Run(wctx) }()
+	stopPollers, err := a.startPollers(ctx)
+	if err != nil {
+		cancelWorker()
+		return err
+	}
+	stopCron, err := a.startScheduler(ctx)
+	if err != nil {
+		stopPollers()
+		cancelWorker()
+		return err
+	}
 	a.log.Info("serving", "smtp", s.smtpAddr(), "lmtp", s.lmtpAddr(), "admin", s.adminAddr())
 	if started != nil {
 		started(s)
@@ -117,6 +128,8 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	if httpSrv != nil {
 		_ = httpSrv.Shutdown(sctx)
 	}
+	stopPollers()
+	stopCron()
 	cancelWorker()
 	wg.Wait()
 	return nil
