@@ -60,19 +60,21 @@ var (
 // Pipeline turns delivered messages into ticket changes. Deliver returns
 // only after the change is committed to disk.
 type Pipeline struct {
-	Store     *store.Store
-	Routes    rules.Routes
-	Prefix    string // ticket id prefix, e.g. "HS"
-	Hostname  string // domain of generated Message-IDs
-	Desk      *mailout.Desk
-	Limits    Limits
-	Thread    rules.ThreadPolicy
-	Log       *slog.Logger
-	Now       func() time.Time
+	Store    *store.Store
+	Routes   rules.Routes
+	Prefix   string // ticket id prefix, e.g. "HS"
+	Hostname string // domain of generated Message-IDs
+	Desk     *mailout.Desk
+	Limits   Limits
+	Thread   rules.ThreadPolicy
+	Log      *slog.Logger
+	Now      func() time.Time
 	// Agents, Signer and Plans drive agent mail and customer plans.
 	Agents []Agent
 	Signer rules.Signer
 	Plans  []rules.Plan
+	// Policies are the inbound limits (floods, attachments, bounces).
+	Policies Policies
 	// Policy keeps lifecycle and SLA state in step with every change.
 	Policy *mailout.Policy
 	// OnCommit is called after a commit that queued outgoing mail.
@@ -104,27 +106,30 @@ func (p *Pipeline) Route(rcpts []string) (rules.Route, string, bool) {
 }
 
 // Deliver parses, threads and commits one message. The returned error wraps
-// ErrUnknownRecipient or ErrNotMail for mail that must be refused; any
-// other error is temporary (the sender should retry).
+// ErrUnknownRecipient or ErrNotMail for mail that must be refused,
+// ErrRateLimited for a flood (retry later); any other error is temporary.
 func (p *Pipeline) Deliver(ctx context.Context, d *Delivery) (Result, error) {
-	route, _, ok := p.Route(d.Rcpts)
-	if !ok {
-		return Result{}, fmt.Errorf("%v: %w", d.Rcpts, ErrUnknownRecipient)
-	}
-	in, err := Parse(d.Raw, p.Limits)
+	pl, err := p.prepare(d)
 	if err != nil {
 		return Result{}, err
 	}
-	plan := p.plan(d, in, route)
 	var res Result
-	err = p.Store.Update(func(tx *store.Tx) error {
-		res = Result{MessageID: in.MessageID}
-		return p.commit(tx, plan, &res)
-	})
-	if err != nil {
-		return Result{}, fmt.Errorf("commit message %s: %w", in.MessageID, err)
+	commit := p.commit
+	if pl.verp != 0 {
+		commit = p.commitBounce
 	}
-	p.Log.Info("message stored", "ticket", res.TicketID, "msgid", in.MessageID, "action", res.Action, "source", d.Source, "remote", d.Remote)
+	err = p.Store.Update(func(tx *store.Tx) error {
+		res = Result{MessageID: pl.in.MessageID}
+		return commit(tx, pl, &res)
+	})
+	if errors.Is(err, ErrRateLimited) {
+		p.Log.Warn("inbound rate limit", "msgid", pl.in.MessageID, "from", pl.in.From.Address, "err", err, "remote", d.Remote)
+		return Result{}, err
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("commit message %s: %w", pl.in.MessageID, err)
+	}
+	p.Log.Info("message stored", "ticket", res.TicketID, "msgid", pl.in.MessageID, "action", res.Action, "source", d.Source, "remote", d.Remote)
 	if p.OnCommit != nil {
 		p.OnCommit()
 	}
@@ -138,11 +143,59 @@ type plan struct {
 	route rules.Route
 	auto  rules.Auto
 	now   time.Time
+	// verp is the outbox id a bounce address names (0: not a bounce address).
+	verp uint64
+	// redactions made to subject, text and raw copy.
+	redactions []rules.Redaction
+	// refused lists attachments not accepted, with the reason.
+	refused []string
+	// trace collects what was decided and why, for "explain".
+	trace []string
 }
 
-func (p *Pipeline) plan(d *Delivery, in *Inbound, route rules.Route) *plan {
-	return &plan{d: d, in: in, route: route, now: p.now(),
-		auto: rules.ClassifyAuto(in.Header, d.MailFrom, in.From.Address, p.Identity())}
+func (pl *plan) note(format string, a ...any) { pl.trace = append(pl.trace, fmt.Sprintf(format, a...)) }
+
+// prepare does everything that needs no transaction: route, parse, redact,
+// classify, attachment policy.
+func (p *Pipeline) prepare(d *Delivery) (*plan, error) {
+	pl := &plan{d: d, now: p.now()}
+	for _, r := range d.Rcpts {
+		if id, ok := rules.ParseVERP(p.Desk.VERPKeys, mailout.VERPPrefix, r); ok {
+			pl.verp = id
+		}
+	}
+	route, tag, ok := p.Route(d.Rcpts)
+	if !ok && pl.verp == 0 {
+		return nil, fmt.Errorf("%v: %w", d.Rcpts, ErrUnknownRecipient)
+	}
+	pl.route = route
+	if pl.verp != 0 {
+		pl.note("recipient is the bounce address of sent mail #%d", pl.verp)
+	} else {
+		pl.note("route: %s (queue %s)%s", route.Address, route.Queue, map[bool]string{true: ", plus tag " + tag}[tag != ""])
+	}
+	in, err := Parse(d.Raw, p.Limits)
+	if err != nil {
+		return nil, err
+	}
+	pl.in = in
+	for _, n := range in.Notes {
+		pl.note("parse: %s", n)
+	}
+	p.redact(pl)
+	pl.auto = rules.ClassifyAuto(in.Header, d.MailFrom, in.From.Address, p.Identity())
+	switch {
+	case pl.auto.Bounce:
+		pl.note("classified: bounce (%s)", pl.auto.Reason)
+	case pl.auto.OutOfOffice:
+		pl.note("classified: out-of-office reply (%s)", pl.auto.Reason)
+	case pl.auto.Automatic:
+		pl.note("classified: automatic mail (%s)", pl.auto.Reason)
+	default:
+		pl.note("classified: written by a person")
+	}
+	p.attachmentPolicy(pl)
+	return pl, nil
 }
 
 // commit runs inside the store transaction. It may run more than once
@@ -164,6 +217,14 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *Result) error {
 			return nil
 		}
 	}
+	if err := p.checkFlood(tx, pl, ""); err != nil {
+		return err
+	}
+	if pl.auto.Bounce {
+		if tid := p.bounceTicket(tx, pl); tid != "" {
+			return p.recordBounce(tx, pl, res, tid, nil)
+		}
+	}
 	if handled, err := p.agentMail(tx, pl, res); handled || err != nil {
 		return err
 	}
@@ -173,6 +234,12 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *Result) error {
 	}
 	decision := p.Thread.DecideThread(cand, in.From.Address, false, pl.now)
 	res.Action = string(decision.Action)
+	pl.note("thread: %s by rule %q: %s", decision.Action, decision.Rule, decision.Reason)
+	if decision.Action == rules.ThreadAppend || decision.Action == rules.ThreadReopen {
+		if err := p.checkFlood(tx, pl, decision.TicketID); err != nil {
+			return err
+		}
+	}
 	switch decision.Action {
 	case rules.ThreadAppend, rules.ThreadReopen:
 		return p.appendTo(tx, pl, decision, res)
@@ -225,7 +292,7 @@ func (p *Pipeline) message(tx *store.Tx, pl *plan, kind string) (*store.Message,
 		MessageID: in.MessageID, Direction: "in", Kind: kind,
 		From: in.From.Address, To: in.To, Cc: in.Cc, Subject: in.Subject,
 		Text: in.Text, VisibleText: visibleText(in.Text), CreatedAt: pl.now,
-		Attachments: []store.Attachment{}, Raw: rawHash, Notes: in.Notes,
+		Attachments: []store.Attachment{}, Raw: rawHash, Notes: append(append([]string(nil), in.Notes...), pl.refused...),
 	}
 	for _, a := range in.Attachments {
 		h, err := tx.PutBlob(a.Content)
@@ -297,6 +364,11 @@ func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *Resu
 	}
 	for _, e := range events {
 		if err := tx.AddEvent(id, e); err != nil {
+			return err
+		}
+	}
+	if m.Kind == "customer" {
+		if err := p.afterStore(tx, t, pl); err != nil {
 			return err
 		}
 	}
@@ -391,6 +463,11 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *Resul
 	t.UpdatedAt = pl.now
 	for _, e := range events {
 		if err := tx.AddEvent(t.ID, e); err != nil {
+			return err
+		}
+	}
+	if kind == "customer" {
+		if err := p.afterStore(tx, t, pl); err != nil {
 			return err
 		}
 	}

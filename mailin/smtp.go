@@ -46,7 +46,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if _, _, ok := s.b.Pipeline.Routes.Match(to); !ok && (s.b.AcceptRcpt == nil || !s.b.AcceptRcpt(to)) {
+	if _, _, ok := s.b.Pipeline.Routes.Match(to); !ok && !s.b.Pipeline.IsBounceAddress(to) && (s.b.AcceptRcpt == nil || !s.b.AcceptRcpt(to)) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 			Message: fmt.Sprintf("<%s>: no such mailbox here; write to one of the support addresses", to)}
 	}
@@ -96,6 +96,8 @@ func smtpError(log *slog.Logger, err error, remote string) error {
 		return se
 	case errors.Is(err, ErrNotMail):
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "message refused: " + err.Error()}
+	case errors.Is(err, ErrRateLimited):
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "too much mail from you right now, please try again later"}
 	case errors.Is(err, ErrUnknownRecipient):
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox here"}
 	}
@@ -162,4 +164,3 @@ type slogAdapter struct{ l *slog.Logger }
 
 func (a slogAdapter) Printf(format string, v ...any) { a.l.Warn(fmt.Sprintf(format, v...)) }
 func (a slogAdapter) Println(v ...any)               { a.l.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
-

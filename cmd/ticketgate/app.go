@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"time"
 
 	"ticketgate/mailin"
 	"ticketgate/mailout"
@@ -38,9 +40,25 @@ func newApp(cfg *Config, log *slog.Logger, st *store.Store) (*app, error) {
 		return nil, fmt.Errorf("load templates: %w", err)
 	}
 	rules.CompileToken(cfg.Tickets.Prefix)
+	verpKey, err := loadOrCreateKey(filepath.Join(filepath.Dir(cfg.Store.Path), "verp.key"))
+	if err != nil {
+		return nil, fmt.Errorf("bounce address key: %w", err)
+	}
+	lim := cfg.Limits
+	desk := &mailout.Desk{Hostname: cfg.Inbound.Hostname, FromName: cfg.Outbound.FromName, Templates: tpl,
+		VERPKeys: [][]byte{verpKey}, BounceHold: dur(lim.BounceHold, 60*24*time.Hour)}
+	if lim.AutoRepliesPerHour > 0 {
+		desk.AutoLimits = append(desk.AutoLimits, rules.Limit{Per: time.Hour, Max: lim.AutoRepliesPerHour})
+	}
+	if lim.AutoRepliesPerDay > 0 {
+		desk.AutoLimits = append(desk.AutoLimits, rules.Limit{Per: 24 * time.Hour, Max: lim.AutoRepliesPerDay})
+	}
 	p := &mailin.Pipeline{
 		Store: st, Routes: cfg.Routes, Prefix: cfg.Tickets.Prefix, Hostname: cfg.Inbound.Hostname,
-		Desk: &mailout.Desk{Hostname: cfg.Inbound.Hostname, FromName: cfg.Outbound.FromName, Templates: tpl}, Log: log,
+		Desk: desk, Log: log,
+		Policies: mailin.Policies{PerSender: lim.InboundPerSender, PerDomain: lim.InboundPerDomain, PerTicket: lim.InboundPerTicket,
+			MaxAttachments: lim.MaxAttachments, MaxAttachmentBytes: lim.MaxAttachmentBytes, MaxAttachmentsTotal: lim.MaxAttachmentsTotal,
+			BounceHold: desk.BounceHold},
 		Limits: mailin.Limits{MaxHeaderBytes: cfg.Inbound.MaxHeaderBytes, MaxDepth: cfg.Inbound.MaxMIMEDepth, MaxParts: cfg.Inbound.MaxMIMEParts},
 		Thread: rules.ThreadPolicy{ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*3600e9)},
 	}

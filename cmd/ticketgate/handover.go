@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"ticketgate/store"
@@ -19,6 +20,9 @@ import (
 // when a running "serve" holds it (bbolt allows one writer): the command is
 // then handed over to serve's admin API.
 func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) error, remote func(*adminClient) error) error {
+	if _, err := os.Stat(cfg.Store.Path); err != nil {
+		readOnly = false // nothing to read yet: create the database
+	}
 	a, err := openApp(cfg, log, store.Options{ReadOnly: readOnly, LockTimeout: 300 * time.Millisecond})
 	if errors.Is(err, store.ErrLocked) {
 		if cfg.Admin.Listen == "" {

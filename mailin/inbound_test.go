@@ -1,0 +1,278 @@
+package mailin
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// withAttachments builds a multipart message with files of the given sizes.
+func withAttachments(from, subject string, sizes ...int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: %s\r\nTo: support@example.com\r\nSubject: %s\r\nMessage-ID: <att%d@customer.example>\r\n", from, subject, time.Now().UnixNano())
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nfiles attached\r\n")
+	for i, n := range sizes {
+		fmt.Fprintf(&b, "--BB\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"file%d.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n", i+1)
+		content := bytes.Repeat([]byte{byte('a' + i)}, n)
+		enc := base64.StdEncoding.EncodeToString(content)
+		for len(enc) > 76 {
+			b.WriteString(enc[:76] + "\r\n")
+			enc = enc[76:]
+		}
+		b.WriteString(enc + "\r\n")
+	}
+	b.WriteString("--BB--\r\n")
+	return b.Bytes()
+}
+
+func eventOf(tk *store.Ticket, typ string) *store.Event {
+	for i := range tk.Events {
+		if tk.Events[i].Type == typ {
+			return &tk.Events[i]
+		}
+	}
+	return nil
+}
+
+func TestAttachmentsPastTheLimitsAreRefusedButTheMessageIsKept(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{MaxAttachments: 2, MaxAttachmentBytes: 3000, MaxAttachmentsTotal: 5000}
+	// file1 1000 ok, file2 4000 too big, file3 2000 ok, file4 1000: third file (count limit)
+	g.mustSend("k@customer.example", []string{"support@example.com"}, withAttachments("k@customer.example", "files", 1000, 4000, 2000, 1000))
+	tk := g.onlyTicket()
+	var names []string
+	for _, a := range tk.Messages[0].Attachments {
+		names = append(names, a.Filename)
+	}
+	if strings.Join(names, ",") != "file1.bin,file3.bin" {
+		t.Errorf("kept %v, want file1.bin and file3.bin", names)
+	}
+	if eventOf(tk, "attachments_refused") == nil {
+		t.Errorf("no attachments_refused event: %+v", tk.Events)
+	}
+	g.relay.WaitFor(2, 5*time.Second)
+	g.settle()
+	var refusal string
+	for _, m := range g.relay.Mails() {
+		if strings.Contains(string(m.Data), "could not be accepted") {
+			refusal = string(m.Data)
+		}
+	}
+	if !strings.Contains(refusal, "file2.bin") || !strings.Contains(refusal, "file4.bin") || strings.Contains(refusal, "file1.bin") {
+		t.Errorf("refusal does not list exactly the refused files:\n%s", refusal)
+	}
+}
+
+func TestSameAttachmentIsStoredOnce(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("l@customer.example", []string{"support@example.com"}, withAttachments("l@customer.example", "one", 2000))
+	g.mustSend("l@customer.example", []string{"support@example.com"}, withAttachments("l@customer.example", "two", 2000))
+	list := g.tickets()
+	if len(list) != 2 {
+		t.Fatalf("%d tickets", len(list))
+	}
+	a, b := g.ticket(list[0].ID).Messages[0].Attachments, g.ticket(list[1].ID).Messages[0].Attachments
+	if len(a) != 1 || len(b) != 1 || a[0].SHA256 == "" || a[0].SHA256 != b[0].SHA256 {
+		t.Fatalf("attachments %+v / %+v do not share one stored copy", a, b)
+	}
+	var content []byte
+	g.store.View(func(tx *store.Tx) error { var err error; content, err = tx.Blob(a[0].SHA256); return err })
+	if len(content) != 2000 {
+		t.Errorf("stored attachment has %d bytes", len(content))
+	}
+}
+
+func TestCardNumbersAreRedactedEverywhere(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("m@customer.example", []string{"support@example.com"},
+		msg("m@customer.example", "support@example.com", "card 4111 1111 1111 1111 charged twice", "My card 5500-0000-0000-0004 and SSN 123-45-6789 were charged."))
+	tk := g.onlyTicket()
+	m := tk.Messages[0]
+	for _, secret := range []string{"4111 1111 1111 1111", "5500-0000-0000-0004", "123-45-6789"} {
+		if strings.Contains(tk.Subject+m.Subject+m.Text+m.VisibleText, secret) {
+			t.Errorf("%s stored in subject or text", secret)
+		}
+	}
+	if !strings.Contains(m.Text, "[card number removed]") || !strings.Contains(m.Text, "[SSN removed]") {
+		t.Errorf("text %q lacks the removal markers", m.Text)
+	}
+	var raw []byte
+	g.store.View(func(tx *store.Tx) error { var err error; raw, err = tx.Blob(m.Raw); return err })
+	if bytes.Contains(raw, []byte("5500-0000-0000-0004")) || bytes.Contains(raw, []byte("4111 1111 1111 1111")) {
+		t.Error("raw copy still holds the card number")
+	}
+	if eventOf(tk, "redacted") == nil {
+		t.Errorf("no redacted event")
+	}
+	g.relay.WaitFor(2, 5*time.Second)
+	g.settle()
+	notices := 0
+	for _, sent := range g.relay.Mails() {
+		if bytes.Contains(sent.Data, []byte("4111")) || bytes.Contains(sent.Data, []byte("5500-0000")) {
+			t.Errorf("sent mail repeats the card number:\n%s", sent.Data)
+		}
+		if bytes.Contains(sent.Data, []byte("sensitive data")) {
+			notices++
+		}
+	}
+	if notices != 1 {
+		t.Errorf("%d redaction notices, want 1", notices)
+	}
+}
+
+func TestInboundFloodGets451(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{PerSender: 3}
+	for i := range 3 {
+		g.mustSend("n@customer.example", []string{"support@example.com"}, msg("n@customer.example", "support@example.com", fmt.Sprintf("flood %d", i), "x"))
+	}
+	err := g.send("n@customer.example", []string{"support@example.com"}, msg("n@customer.example", "support@example.com", "flood 4", "x"))
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 7, 1}) {
+		t.Fatalf("4th message: %v, want 451 4.7.1", err)
+	}
+	if n := len(g.tickets()); n != 3 {
+		t.Errorf("%d tickets, want 3", n)
+	}
+	// Another sender is not affected.
+	g.mustSend("o@customer.example", []string{"support@example.com"}, msg("o@customer.example", "support@example.com", "other", "x"))
+}
+
+func TestAutoRepliesAreRateLimitedPerAddress(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Desk.AutoLimits = []rules.Limit{{Per: time.Hour, Max: 2}}
+	for i := range 4 {
+		g.mustSend("robot@customer.example", []string{"support@example.com"}, msg("robot@customer.example", "support@example.com", fmt.Sprintf("ping %d", i), "x"))
+	}
+	g.relay.WaitFor(2, 5*time.Second)
+	g.settle()
+	if n := len(g.relay.Mails()); n != 2 {
+		t.Fatalf("%d auto-replies to one address, want 2", n)
+	}
+	limited := 0
+	for _, tk := range g.tickets() {
+		if e := eventOf(g.ticket(tk.ID), "auto_reply_suppressed"); e != nil && strings.Contains(e.Detail, "rate limit") {
+			limited++
+		}
+	}
+	if limited != 2 {
+		t.Errorf("%d tickets record the rate limit, want 2", limited)
+	}
+}
+
+func TestBounceToVERPAddressIsAnEventNotATicket(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Desk.VERPKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+	g.mustSend("gone@customer.example", []string{"support@example.com"}, msg("gone@customer.example", "support@example.com", "will bounce", "x"))
+	mails := g.relay.WaitFor(1, 5*time.Second)
+	if len(mails) != 1 || !strings.HasPrefix(mails[0].From, "bounces+") {
+		t.Fatalf("auto-reply return path %q is not a bounce address", mails[0].From)
+	}
+	g.settle()
+	tk := g.onlyTicket()
+	dsn := "From: MAILER-DAEMON@mx.customer.example\r\nTo: " + mails[0].From + "\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <dsn1@mx.customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=RR\r\n\r\n" +
+		"--RR\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--RR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; gone@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <gone@customer.example>: user unknown\r\n" +
+		"--RR--\r\n"
+	g.mustSend("", []string{mails[0].From}, []byte(dsn))
+	if n := len(g.tickets()); n != 1 {
+		t.Fatalf("bounce created a ticket: %d tickets", n)
+	}
+	e := eventOf(g.ticket(tk.ID), "delivery_failed")
+	if e == nil || !strings.Contains(e.Detail, "gone@customer.example") || !strings.Contains(e.Detail, "5.1.1") {
+		t.Fatalf("no delivery_failed event naming the recipient and status: %+v", g.ticket(tk.ID).Events)
+	}
+	// The address is bouncing now: its next automatic mail is held back.
+	g.mustSend("gone@customer.example", []string{"support@example.com"}, msg("gone@customer.example", "support@example.com", "second", "x"))
+	g.settle()
+	if n := len(g.relay.Mails()); n != 1 {
+		t.Errorf("relay got %d mails; nothing may go to a bouncing address or answer the bounce", n)
+	}
+	// A forged bounce address is refused at RCPT.
+	err := g.send("", []string{"bounces+aaaaaaaaaaaaaaaaaaaaaaaaaaaaa@tickets.example.com"}, []byte(dsn))
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 550 {
+		t.Errorf("forged bounce address: %v, want 550", err)
+	}
+}
+
+func TestOutOfOfficeIsStoredWithoutChangingStatus(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("p@customer.example", []string{"support@example.com"}, msg("p@customer.example", "support@example.com", "question", "x"))
+	tk := g.onlyTicket()
+	g.store.UpdateNow(func(tx *store.Tx) error {
+		t, _ := tx.Ticket(tk.ID)
+		t.Status = rules.StatusWaiting
+		return tx.PutTicket(t)
+	})
+	g.mustSend("p@customer.example", []string{"support@example.com"}, msg("p@customer.example", "support@example.com",
+		"Automatic reply: ["+tk.ID+"] question", "I am out of the office until Monday.", "Auto-Submitted: auto-replied", "X-Autoreply: yes"))
+	tk = g.ticket(tk.ID)
+	last := tk.Messages[len(tk.Messages)-1]
+	if last.Kind != "system" || tk.Status != rules.StatusWaiting {
+		t.Errorf("out-of-office stored as %q, status %s; want system and still waiting", last.Kind, tk.Status)
+	}
+}
+
+func TestReopenWindow(t *testing.T) {
+	g := startGateway(t)
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "first", "x"))
+	tk := g.onlyTicket()
+	closeTicket := func() {
+		g.store.UpdateNow(func(tx *store.Tx) error {
+			t, _ := tx.Ticket(tk.ID)
+			t.Status, t.ClosedAt = rules.StatusClosed, &now
+			return tx.PutTicket(t)
+		})
+	}
+	closeTicket()
+	now = now.Add(3 * 24 * time.Hour)
+	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Re: ["+tk.ID+"] first", "still broken"))
+	if got := g.ticket(tk.ID); got.Status != rules.StatusOpen || eventOf(got, "reopened") == nil {
+		t.Fatalf("reply within the window: status %s, events %+v", got.Status, got.Events)
+	}
+	closeTicket()
+	now = now.Add(8 * 24 * time.Hour)
+	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Re: ["+tk.ID+"] first", "broken again"))
+	list := g.tickets()
+	if len(list) != 2 {
+		t.Fatalf("reply after the window: %d tickets, want a new one", len(list))
+	}
+	old := g.ticket(tk.ID)
+	if old.Status != rules.StatusClosed || len(old.Linked) != 1 {
+		t.Errorf("old ticket: status %s linked %v", old.Status, old.Linked)
+	}
+	newT := g.ticket(old.Linked[0])
+	if len(newT.Linked) != 1 || newT.Linked[0] != tk.ID {
+		t.Errorf("new ticket does not reference the old one: %v", newT.Linked)
+	}
+}
+
+func TestOutgoingMailThreadsInOutlook(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("r@customer.example", []string{"support@example.com"}, msg("r@customer.example", "support@example.com", "threading", "x", "Message-ID: <r1@customer.example>"))
+	mails := g.relay.WaitFor(1, 5*time.Second)
+	h := header(t, mails[0].Data)
+	if h.Get("Thread-Topic") != "threading" || h.Get("Thread-Index") == "" {
+		t.Errorf("Thread-Topic %q Thread-Index %q", h.Get("Thread-Topic"), h.Get("Thread-Index"))
+	}
+	if idx, err := base64.StdEncoding.DecodeString(h.Get("Thread-Index")); err != nil || len(idx) < 22 {
+		t.Errorf("Thread-Index is not a valid 22+ byte value: %v %d", err, len(idx))
+	}
+	if !strings.Contains(h.Get("References"), "<r1@customer.example>") {
+		t.Errorf("References %q", h.Get("References"))
+	}
+}
