@@ -36,8 +36,11 @@ func (p *Pipeline) redact(pl *plan) {
 	in.Text, r = rules.Redact(in.Text)
 	all = append(all, r...)
 	in.HTML, _ = rules.Redact(in.HTML)
+	// The raw copy holds the same secrets again; count them once.
 	in.Raw, r = rules.RedactBytes(in.Raw)
-	all = append(all, r...)
+	if len(all) == 0 {
+		all = r
+	}
 	if len(all) == 0 {
 		return
 	}

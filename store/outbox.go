@@ -49,6 +49,9 @@ func (tx *Tx) NextOutboxID() (uint64, error) {
 	return tx.tx.Bucket(bucketOutbox).NextSequence()
 }
 
+// Forever is an instant after every NextAt, for listing the whole outbox.
+var Forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // Outbox returns the entries due at or before now (all when now is zero),
 // oldest first, at most limit (0 = all).
 func (tx *Tx) Outbox(now time.Time, limit int) ([]*OutMail, error) {

@@ -52,6 +52,7 @@ func (a *app) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("POST /api/tickets/{id}/actions", a.handleAction)
 	mux.HandleFunc("POST /api/sweep", a.handleSweep)
+	mux.HandleFunc("POST /api/explain", a.handleExplain)
 	mux.HandleFunc("GET /api/status", a.handleStatus)
 	mux.HandleFunc("POST /api/inject", func(w http.ResponseWriter, r *http.Request) {
 		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))

@@ -53,6 +53,7 @@ func commands() []command {
 		{"assign", "assign -config F HS-123456 me|EMAIL|none: assign a ticket", runAction("assign")},
 		{"priority", "priority -config F HS-123456 low|medium|high|critical: set priority", runAction("priority")},
 		{"note", "note -config F HS-123456 TEXT: add an internal note", runAction("note")},
+		{"explain", "explain -config F [-to ADDR] [-json] < message: what would happen to a message, without doing it", runExplain},
 		{"version", "version: print the version", runVersion},
 	}
 }

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"ticketgate/mailin"
+)
+
+// runExplain prints what the gateway would do with the message on stdin,
+// without storing or sending anything.
+func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs, cfgPath := flags("explain")
+	var to multiFlag
+	fs.Var(&to, "to", "recipient (routing address); repeatable; default: the routing addresses in the message's headers")
+	from := fs.String("from", "", "envelope sender; default: the message's From address")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 64, err: err}
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
+	raw, err := io.ReadAll(io.LimitReader(stdin, cfg.Inbound.MaxMessageBytes+1))
+	if err != nil {
+		return fmt.Errorf("read stdin: %w", err)
+	}
+	var ex *mailin.Explanation
+	err = withStore(cfg, newLogger(io.Discard), false,
+		func(a *app) error {
+			ex, err = a.explain(ctx, raw, to, *from)
+			return err
+		},
+		func(c *adminClient) error {
+			q := url.Values{"to": to}
+			if *from != "" {
+				q.Set("from", *from)
+			}
+			return c.do(ctx, "POST", "/api/explain", q, raw, &ex)
+		})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ex)
+	}
+	for _, s := range ex.Steps {
+		fmt.Fprintln(stdout, s)
+	}
+	return nil
+}
+
+func (a *app) explain(ctx context.Context, raw []byte, to []string, from string) (*mailin.Explanation, error) {
+	if len(to) == 0 {
+		to = mailin.HeaderRecipients(raw, a.pipeline.Routes)
+	}
+	if from == "" {
+		if in, err := mailin.Parse(raw, a.pipeline.Limits); err == nil {
+			from = in.From.Address
+		}
+	}
+	return a.pipeline.Explain(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, Raw: raw, Source: "explain"})
+}
+
+func (a *app) handleExplain(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	ex, err := a.explain(r.Context(), raw, q["to"], q.Get("from"))
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, ex)
+}
+
