@@ -83,4 +83,3 @@ func (a *app) handleExplain(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, ex)
 }
-
