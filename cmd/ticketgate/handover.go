@@ -20,8 +20,9 @@ import (
 // when a running "serve" holds it (bbolt allows one writer): the command is
 // then handed over to serve's admin API.
 func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) error, remote func(*adminClient) error) error {
-	if _, err := os.Stat(cfg.Store.Path); err != nil {
-		readOnly = false // nothing to read yet: create the database
+	if _, err := os.Stat(cfg.Store.Path); err != nil && readOnly {
+		// Reading must not create the database (nor its owner).
+		return fmt.Errorf("%s: %w", cfg.Store.Path, errNoDatabase)
 	}
 	a, err := openApp(cfg, log, store.Options{ReadOnly: readOnly, LockTimeout: 300 * time.Millisecond})
 	if errors.Is(err, store.ErrLocked) {
@@ -36,6 +37,10 @@ func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) er
 	defer a.close()
 	return local(a)
 }
+
+// errNoDatabase is returned to read-only commands when no mail was ever
+// received, so there is no database yet.
+var errNoDatabase = errors.New("no database yet")
 
 // adminClient talks to a running serve's admin API.
 type adminClient struct {
