@@ -283,7 +283,10 @@ func TestAcknowledgedMailSurvivesRestart(t *testing.T) {
 	}
 	for i := range 20 {
 		var id string
-		g.store.View(func(tx *store.Tx) error { id = tx.TicketByMessageID(fmt.Sprintf("restart%d@customer.example", i)); return nil })
+		g.store.View(func(tx *store.Tx) error {
+			id = tx.TicketByMessageID(fmt.Sprintf("restart%d@customer.example", i))
+			return nil
+		})
 		if id == "" {
 			t.Errorf("message restart%d lost", i)
 		}

@@ -113,7 +113,7 @@ func (d *Desk) Queue(tx *store.Tx, t *store.Ticket, o Out, now time.Time) (Queue
 		envFrom = rules.VERP(d.VERPKeys[0], VERPPrefix, d.Hostname, id)
 	}
 	rcpts := addrs(append(append([]mail.Address(nil), to...), o.Cc...))
-	if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: t.ID, Kind: o.Kind, From: envFrom, To: rcpts, Raw: raw, NextAt: now, Created: now}); err != nil {
+	if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: t.ID, Kind: o.Kind, From: envFrom, To: rcpts, Raw: raw, Created: now}); err != nil { // zero NextAt: due at once
 		return Queued{}, err
 	}
 	q := Queued{MessageID: m.MessageID}

@@ -1,11 +1,23 @@
 package mailout
 
 import (
+	"fmt"
+	"net/mail"
 	"time"
 
 	"ticketgate/rules"
 	"ticketgate/store"
 )
+
+// AgentRef is what the policy needs to know about an agent to alert them:
+// their address, name, the queues they work (none means every queue) and
+// whether they manage the desk (managers get every SLA alert).
+type AgentRef struct {
+	Email   string
+	Name    string
+	Queues  []string
+	Manager bool
+}
 
 // Policy keeps the support policy's promises about time on a ticket: the
 // awaiting-customer clock, SLA targets and the satisfaction survey. The
@@ -14,32 +26,178 @@ import (
 type Policy struct {
 	Lifecycle rules.Lifecycle
 	SLA       rules.SLAPolicy
+	// Agents receive SLA alerts: the assignee, or the queue's agents when
+	// the ticket is unassigned, and the managers.
+	Agents []AgentRef
+	// ReopenWindow is how long a customer may reopen a closed ticket by
+	// replying; the closing notice tells them.
+	ReopenWindow time.Duration
 }
 
-// Created starts the clocks of a new ticket.
-func (p *Policy) Created(t *store.Ticket, now time.Time) {}
+// clockOf returns the ticket's lifecycle clock in step with its status. The
+// clock may only run ahead of the status on a new ticket an agent answered
+// (the wait has started, the status change may follow); any other mismatch
+// comes from a change made without the hooks, and the status wins.
+func clockOf(t *store.Ticket) rules.Clock {
+	c := t.Clock
+	if c.Status == t.Status || (t.Status == rules.StatusNew && c.Status == rules.StatusOpen) {
+		return c
+	}
+	from := c
+	from.Status = ""
+	return rules.SetStatus(from, t.Status, t.UpdatedAt)
+}
 
-// CustomerReplied stops the awaiting-customer clock and resumes paused SLA clocks.
-func (p *Policy) CustomerReplied(t *store.Ticket, now time.Time) {}
+// Created starts the clocks of a new ticket: the lifecycle clock at rest and
+// the SLA due times for its priority and plan.
+func (p *Policy) Created(t *store.Ticket, now time.Time) {
+	if p == nil {
+		return
+	}
+	t.Clock = rules.Clock{Status: t.Status}
+	s := p.SLA.Start(now, t.Priority, t.Plan)
+	t.SLA = &s
+}
+
+// CustomerReplied stops the awaiting-customer clock and resumes paused SLA
+// clocks (unless the ticket is still on hold).
+func (p *Policy) CustomerReplied(t *store.Ticket, now time.Time) {
+	if p == nil {
+		return
+	}
+	c := rules.CustomerReplied(clockOf(t), now)
+	c.Status = t.Status
+	t.Clock = c
+	p.followSLA(t, now)
+}
 
 // AgentReplied records a public agent reply: first response, and the start
-// (or restart) of the awaiting-customer clock.
-func (p *Policy) AgentReplied(t *store.Ticket, now time.Time) {}
+// (or restart) of the awaiting-customer clock. A ticket on hold, resolved
+// or closed keeps its clock; a waiting ticket keeps waiting, with a fresh
+// wait.
+func (p *Policy) AgentReplied(t *store.Ticket, now time.Time) {
+	if p == nil {
+		return
+	}
+	if t.SLA != nil {
+		s := t.SLA.Responded(now)
+		t.SLA = &s
+	}
+	switch t.Status {
+	case rules.StatusNew, rules.StatusOpen, rules.StatusWaiting:
+		c := rules.AgentReplied(clockOf(t), now)
+		if t.Status == rules.StatusWaiting {
+			c.Status = rules.StatusWaiting
+		}
+		t.Clock = c
+	}
+}
 
-// StatusChanged follows a status change made by anyone (t.Status is the new one).
-func (p *Policy) StatusChanged(t *store.Ticket, from rules.Status, now time.Time) {}
+// StatusChanged follows a status change made by anyone (t.Status is the new
+// one): the lifecycle clock takes the new status, and the SLA resolution
+// clock pauses while the ticket is on hold or waiting on the customer, runs
+// otherwise, and stops for good at resolution or closing.
+func (p *Policy) StatusChanged(t *store.Ticket, from rules.Status, now time.Time) {
+	if p == nil {
+		return
+	}
+	// A clock already at the new status was moved by the same change (an
+	// agent reply, or the sweep's own step): keep its wait.
+	if t.Clock.Status != t.Status {
+		c := t.Clock
+		c.Status = from
+		t.Clock = rules.SetStatus(c, t.Status, now)
+	}
+	p.followSLA(t, now)
+}
 
-// PriorityChanged recomputes SLA due times.
-func (p *Policy) PriorityChanged(t *store.Ticket, now time.Time) {}
+// followSLA pauses, resumes or stops the SLA clocks to match the status.
+func (p *Policy) followSLA(t *store.Ticket, now time.Time) {
+	if t.SLA == nil {
+		return
+	}
+	s := *t.SLA
+	switch t.Status {
+	case rules.StatusOnHold, rules.StatusWaiting:
+		s = s.Pause(now)
+	case rules.StatusResolved, rules.StatusClosed:
+		s = p.SLA.Resume(s, now).Resolve(now)
+	default:
+		s = p.SLA.Resume(s, now)
+	}
+	t.SLA = &s
+}
 
-// Due is when the scheduler must next look at t (zero: never). The store
+// PriorityChanged recomputes SLA due times for the ticket's priority and
+// plan, keeping the time already paused and the breaches already raised.
+func (p *Policy) PriorityChanged(t *store.Ticket, now time.Time) {
+	if p == nil {
+		return
+	}
+	if t.SLA == nil {
+		s := p.SLA.Start(t.CreatedAt, t.Priority, t.Plan)
+		t.SLA = &s
+		return
+	}
+	s := *t.SLA
+	s.Plan = t.Plan
+	s = p.SLA.Reprioritise(s, t.Priority)
+	t.SLA = &s
+}
+
+// Due is when the scheduler must next look at t (zero: never): the next
+// lifecycle step or the next SLA alert, whichever comes first. The store
 // keeps it in its due index.
-func (p *Policy) Due(t *store.Ticket) time.Time { return time.Time{} }
+func (p *Policy) Due(t *store.Ticket) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	due := p.Lifecycle.Due(clockOf(t))
+	if t.SLA != nil {
+		if at := p.SLA.NextCheck(*t.SLA); !at.IsZero() && (due.IsZero() || at.Before(due)) {
+			due = at
+		}
+	}
+	return due
+}
 
 // SurveyReply handles a customer's mail to a closed ticket whose survey was
 // sent: a rating is stored and thanked once, and handled is true (the
 // ticket stays closed). Anything else returns false and follows the reopen
-// policy.
+// policy. A later rating replaces the stored one without a second thanks.
 func (p *Policy) SurveyReply(tx *store.Tx, d *Desk, t *store.Ticket, visible string, now time.Time) (handled bool, err error) {
-	return false, nil
+	if p == nil {
+		return false, nil
+	}
+	r, ok := rules.ParseRating(visible)
+	if !ok {
+		return false, nil
+	}
+	first := t.Satisfaction == nil
+	t.Satisfaction = &store.Satisfaction{Score: r.Score, Comment: r.Comment, At: now}
+	detail := fmt.Sprintf("rated %d/5", r.Score)
+	if r.Comment != "" {
+		detail += ": " + r.Comment
+	}
+	if !first {
+		detail += " (replaces the earlier rating)"
+	}
+	if err := tx.AddEvent(t.ID, store.Event{At: now, Type: "satisfaction", Detail: detail, Actor: t.Requester}); err != nil {
+		return false, fmt.Errorf("record rating on %s: %w", t.ID, err)
+	}
+	if !first {
+		return true, nil
+	}
+	_, err = d.Queue(tx, t, Out{Kind: "survey_thanks", To: requester(t), Template: "survey_thanks",
+		Data: map[string]any{"Name": t.RequesterName, "Score": r.Score, "Comment": r.Comment},
+		Auto: "auto-replied", Record: true}, now)
+	if err != nil {
+		return false, fmt.Errorf("queue survey thanks on %s: %w", t.ID, err)
+	}
+	return true, nil
+}
+
+// requester is the customer a ticket's automatic mail goes to.
+func requester(t *store.Ticket) []mail.Address {
+	return []mail.Address{{Name: t.RequesterName, Address: t.Requester}}
 }

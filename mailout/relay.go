@@ -125,4 +125,3 @@ func Permanent(err error) bool {
 	var se *smtp.SMTPError
 	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600
 }
-

@@ -3,24 +3,335 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"ticketgate/mailout"
+	"ticketgate/rules"
 )
+
+// defaultSchedule is how often serve sweeps when [lifecycle] schedule is unset.
+const defaultSchedule = "@every 5m"
+
+// policyFromConfig builds the lifecycle and SLA policy from the [lifecycle]
+// and [sla] sections. Every bad value is reported with its key.
+func policyFromConfig(cfg *Config) (*mailout.Policy, error) {
+	var errs []string
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	lc := rules.DefaultLifecycle()
+	for _, k := range []struct {
+		name string
+		v    string
+		dst  *time.Duration
+	}{{"lifecycle.remind_after", cfg.Lifecycle.RemindAfter, &lc.RemindAfter},
+		{"lifecycle.waiting_after", cfg.Lifecycle.WaitingAfter, &lc.WaitingAfter},
+		{"lifecycle.close_after", cfg.Lifecycle.CloseAfter, &lc.CloseAfter},
+		{"lifecycle.resolved_close_after", cfg.Lifecycle.ResolvedCloseAfter, &lc.ResolvedCloseAfter}} {
+		if k.v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(k.v)
+		if err != nil || d < 0 {
+			bad("%s %q is not a duration like \"72h\" (\"0s\" turns the step off)", k.name, k.v)
+			continue
+		}
+		*k.dst = d
+	}
+	if _, err := cron.ParseStandard(schedule(cfg)); err != nil {
+		bad("lifecycle.schedule %q is not a cron schedule like \"@every 5m\" or \"*/5 * * * *\": %v", cfg.Lifecycle.Schedule, err)
+	}
+	sla, slaErrs := slaFromConfig(cfg.SLA)
+	errs = append(errs, slaErrs...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	p := &mailout.Policy{Lifecycle: lc, SLA: sla, ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*time.Hour)}
+	for _, a := range cfg.Agents {
+		p.Agents = append(p.Agents, mailout.AgentRef{Email: strings.ToLower(a.Email), Name: a.Name, Queues: a.Queues, Manager: a.Manager})
+	}
+	return p, nil
+}
+
+func schedule(cfg *Config) string {
+	if cfg.Lifecycle.Schedule == "" {
+		return defaultSchedule
+	}
+	return cfg.Lifecycle.Schedule
+}
+
+// slaFromConfig reads [sla] over rules.DefaultSLAPolicy: a target given for
+// a priority replaces the default one field by field, and a plan's target
+// falls back to the priority's target for a field it leaves out.
+func slaFromConfig(c SLAConfig) (rules.SLAPolicy, []string) {
+	var errs []string
+	p := rules.DefaultSLAPolicy()
+	if c.WarnBefore != "" {
+		d, err := time.ParseDuration(c.WarnBefore)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Sprintf("sla.warn_before %q is not a duration like \"30m\"", c.WarnBefore))
+		}
+		p.WarnBefore = d
+	}
+	h, err := hoursFromConfig(c.Hours, p.Hours)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	p.Hours = h
+	for prio, tc := range c.Targets {
+		pr, ok := rules.ParsePriority(prio)
+		if !ok {
+			errs = append(errs, fmt.Sprintf("sla.targets.%s: unknown priority (want low, medium, high or critical)", prio))
+			continue
+		}
+		p.Targets[pr] = target(&errs, "sla.targets."+prio, tc, p.Targets[pr])
+	}
+	for plan, byPrio := range c.Plans {
+		if p.Plans[plan] == nil {
+			p.Plans[plan] = map[rules.Priority]rules.Target{}
+		}
+		for prio, tc := range byPrio {
+			pr, ok := rules.ParsePriority(prio)
+			if !ok {
+				errs = append(errs, fmt.Sprintf("sla.plans.%s.%s: unknown priority (want low, medium, high or critical)", plan, prio))
+				continue
+			}
+			base, ok := p.Plans[plan][pr]
+			if !ok {
+				base = p.Targets[pr]
+			}
+			p.Plans[plan][pr] = target(&errs, "sla.plans."+plan+"."+prio, tc, base)
+		}
+	}
+	return p, errs
+}
+
+// target reads one {first_response, resolution} pair over base.
+func target(errs *[]string, key string, c SLATargetConfig, base rules.Target) rules.Target {
+	for _, f := range []struct {
+		name, v string
+		dst     *rules.Span
+	}{{"first_response", c.FirstResponse, &base.FirstResponse}, {"resolution", c.Resolution, &base.Resolution}} {
+		if f.v == "" {
+			continue
+		}
+		s, err := rules.ParseSpan(f.v)
+		if err != nil {
+			*errs = append(*errs, fmt.Sprintf("%s.%s: %v", key, f.name, err))
+			continue
+		}
+		*f.dst = s
+	}
+	return base
+}
+
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+// hoursFromConfig reads [sla.business_hours] over def.
+func hoursFromConfig(c BusinessHoursConfig, def rules.BusinessHours) (rules.BusinessHours, error) {
+	h := def
+	var errs []string
+	if len(c.Days) > 0 {
+		h.Days = nil
+		for _, d := range c.Days {
+			name := strings.ToLower(strings.TrimSpace(d))
+			wd, ok := weekdays[name[:min(3, len(name))]]
+			ok = ok && (len(name) == 3 || name == strings.ToLower(wd.String()))
+			if !ok {
+				errs = append(errs, fmt.Sprintf("sla.business_hours.days: %q is not a weekday like \"mon\"", d))
+				continue
+			}
+			h.Days = append(h.Days, wd)
+		}
+	}
+	for _, f := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"start", c.Start, &h.Start}, {"end", c.End, &h.End}} {
+		if f.v == "" {
+			continue
+		}
+		d, ok := clockTime(f.v)
+		if !ok {
+			errs = append(errs, fmt.Sprintf("sla.business_hours.%s %q is not a time like \"09:00\"", f.name, f.v))
+			continue
+		}
+		*f.dst = d
+	}
+	if c.TimeZone != "" {
+		loc, err := time.LoadLocation(c.TimeZone)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("sla.business_hours.timezone %q is not a time zone like \"Europe/Berlin\"", c.TimeZone))
+		} else {
+			h.Loc = loc
+		}
+	}
+	if len(errs) == 0 {
+		if err := h.Validate(); err != nil {
+			errs = append(errs, "sla.business_hours: "+err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return def, errors.New(strings.Join(errs, "; "))
+	}
+	return h, nil
+}
+
+// clockTime reads "HH:MM" (00:00 to 24:00) as an offset from midnight.
+func clockTime(s string) (time.Duration, bool) {
+	hh, mm, ok := strings.Cut(strings.TrimSpace(s), ":")
+	h, err1 := strconv.Atoi(hh)
+	m, err2 := strconv.Atoi(mm)
+	if !ok || err1 != nil || err2 != nil || h < 0 || m < 0 || m > 59 || h > 24 || (h == 24 && m > 0) {
+		return 0, false
+	}
+	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute, true
+}
 
 // policySetup builds the lifecycle and SLA policy from the configuration and
 // installs it in the pipeline and the store's due index.
-func (a *app) policySetup() error { return nil }
-
-// startScheduler starts the cron scheduler that runs the sweep; stop waits
-// for a running sweep to finish.
-func (a *app) startScheduler(ctx context.Context) (stop func(), err error) { return func() {}, nil }
-
-// runSweep is "ticketgate sweep -config F [-now T] [-dry-run]".
-func runSweep(context.Context, []string, io.Reader, io.Writer) error {
-	return errors.New("sweep: not available yet")
+func (a *app) policySetup() error {
+	p, err := policyFromConfig(a.cfg)
+	if err != nil {
+		return err
+	}
+	a.pipeline.Policy = p
+	a.store.SetDueFunc(p.Due)
+	return nil
 }
 
-// handleSweep is POST /api/sweep, the handover for runSweep.
+// sweeper returns a sweeper over the app's store; wake is called after a
+// commit that queued mail.
+func (a *app) sweeper(wake func()) *mailout.Sweeper {
+	return &mailout.Sweeper{Store: a.store, Desk: a.pipeline.Desk, Policy: a.pipeline.Policy,
+		Log: a.log.With("part", "sweep"), Wake: wake}
+}
+
+// cronLogger passes robfig/cron's log lines to slog.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug(msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error(msg, append([]any{"err", err}, kv...)...)
+}
+
+// startScheduler starts the cron scheduler that runs the sweep; stop waits
+// for a running sweep to finish. A panicking sweep is logged and the next
+// run goes ahead; a run that is due while the last one still runs is
+// skipped.
+func (a *app) startScheduler(ctx context.Context) (stop func(), err error) {
+	log := cronLogger{a.log.With("part", "scheduler")}
+	c := cron.New(cron.WithLogger(log), cron.WithChain(cron.Recover(log), cron.SkipIfStillRunning(log)))
+	sctx, cancel := context.WithCancel(ctx)
+	sw := a.sweeper(a.pipeline.OnCommit)
+	_, err = c.AddFunc(schedule(a.cfg), func() {
+		rep, err := sw.Sweep(sctx, time.Now(), false)
+		if err != nil {
+			a.log.Error("sweep failed", "err", err, "tickets", rep.Tickets)
+			return
+		}
+		if rep.Tickets > 0 {
+			a.log.Info("sweep done", "tickets", rep.Tickets, "actions", len(rep.Actions), "mails", rep.Mails)
+		}
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("lifecycle.schedule %q: %w", schedule(a.cfg), err)
+	}
+	c.Start()
+	return func() {
+		cancel()
+		<-c.Stop().Done()
+	}, nil
+}
+
+// runSweep is "ticketgate sweep -config F [-now T] [-dry-run]".
+func runSweep(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs, cfgPath := flags("sweep")
+	nowFlag := fs.String("now", "", "sweep as of this instant (RFC 3339, e.g. 2026-12-01T09:00:00Z); default: now")
+	dry := fs.Bool("dry-run", false, "show what would be done without changing anything")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 64, err: err}
+	}
+	now := time.Now()
+	if *nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, *nowFlag)
+		if err != nil {
+			return &exitError{code: 64, err: fmt.Errorf("-now %q is not an RFC 3339 time like 2026-12-01T09:00:00Z", *nowFlag)}
+		}
+		now = t
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err == nil {
+		_, err = policyFromConfig(cfg)
+	}
+	if err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
+	var rep *mailout.SweepReport
+	err = withStore(cfg, newLogger(os.Stderr), false,
+		func(a *app) error {
+			rep, err = a.sweeper(nil).Sweep(ctx, now, *dry)
+			return err
+		},
+		func(c *adminClient) error {
+			q := url.Values{"now": {now.Format(time.RFC3339Nano)}}
+			if *dry {
+				q.Set("dry_run", "1")
+			}
+			return c.do(ctx, "POST", "/api/sweep", q, nil, &rep)
+		})
+	if err != nil {
+		return err
+	}
+	printSweep(stdout, rep)
+	return nil
+}
+
+func printSweep(w io.Writer, rep *mailout.SweepReport) {
+	for _, act := range rep.Actions {
+		fmt.Fprintf(w, "%s %s: %s\n", act.Ticket, act.Kind, act.Detail)
+	}
+	verb := "queued"
+	if rep.DryRun {
+		verb = "would queue"
+	}
+	fmt.Fprintf(w, "swept %d due tickets as of %s: %d actions, %s %d mails", rep.Tickets, rep.Now.UTC().Format(time.RFC3339), len(rep.Actions), verb, rep.Mails)
+	if rep.DryRun {
+		fmt.Fprint(w, " (dry run: nothing changed)")
+	}
+	fmt.Fprintln(w)
+}
+
+// handleSweep is POST /api/sweep, the handover for runSweep: ?now= (RFC
+// 3339, default the server's clock) and ?dry_run=1.
 func (a *app) handleSweep(w http.ResponseWriter, r *http.Request) {
-	httpError(w, http.StatusNotImplemented, "not available yet")
+	q := r.URL.Query()
+	now := time.Now()
+	if v := q.Get("now"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "now: "+err.Error())
+			return
+		}
+		now = t
+	}
+	dry := q.Get("dry_run") == "1" || q.Get("dry_run") == "true"
+	rep, err := a.sweeper(a.pipeline.OnCommit).Sweep(r.Context(), now, dry)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, rep)
 }

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ticketgate/mailout"
+	"ticketgate/mailout/relaytest"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// policyEnv is a config file on disk, its database and a recording relay.
+type policyEnv struct {
+	t      *testing.T
+	cfg    string
+	relay  *relaytest.Relay
+	sentTo int
+}
+
+func newPolicyEnv(t *testing.T, extra string) *policyEnv {
+	t.Helper()
+	dir := t.TempDir()
+	relay := relaytest.Start(t)
+	cfg := filepath.Join(dir, "ticketgate.toml")
+	body := fmt.Sprintf(`[store]
+path = %q
+[outbound]
+relay = %q
+tls = "none"
+[admin]
+listen = ""
+%s
+`, filepath.Join(dir, "data", "tickets.db"), relay.Addr, extra)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &policyEnv{t: t, cfg: cfg, relay: relay}
+}
+
+func (e *policyEnv) run(args ...string) (string, error) {
+	var out bytes.Buffer
+	err := run(context.Background(), append([]string{args[0], "-config", e.cfg}, args[1:]...), strings.NewReader(""), &out)
+	return out.String(), err
+}
+
+func (e *policyEnv) mustRun(args ...string) string {
+	e.t.Helper()
+	out, err := e.run(args...)
+	if err != nil {
+		e.t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+func (e *policyEnv) inject(raw string) string {
+	e.t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"inject", "-config", e.cfg, "-from", "cy@customer.example"}, strings.NewReader(raw), &out)
+	if err != nil {
+		e.t.Fatalf("inject: %v", err)
+	}
+	return strings.Fields(out.String())[0]
+}
+
+// withApp opens the gateway's database as the running program would.
+func (e *policyEnv) withApp(fn func(a *app)) {
+	e.t.Helper()
+	cfg, err := loadConfig(e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer a.close()
+	fn(a)
+}
+
+// agentReply records an agent's public reply at at, as agent handling does.
+func (e *policyEnv) agentReply(id string, at time.Time) {
+	e.withApp(func(a *app) {
+		err := a.store.UpdateNow(func(tx *store.Tx) error {
+			t, err := tx.Ticket(id)
+			if err != nil {
+				return err
+			}
+			from := t.Status
+			t.Status = rules.StatusOpen
+			a.pipeline.Policy.StatusChanged(t, from, at)
+			a.pipeline.Policy.AgentReplied(t, at)
+			return tx.PutTicket(t)
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+	})
+}
+
+func (e *policyEnv) ticket(id string) *store.Ticket {
+	e.t.Helper()
+	var t *store.Ticket
+	e.withApp(func(a *app) {
+		var err error
+		if t, err = showTicket(a.store, id); err != nil {
+			e.t.Fatal(err)
+		}
+	})
+	return t
+}
+
+// deliver sends what the outbox holds to the relay and returns the
+// subjects of the mails that arrived since the last call.
+func (e *policyEnv) deliver() []string {
+	e.t.Helper()
+	e.withApp(func(a *app) {
+		w := mailout.NewWorker(a.store, &mailout.Relay{Addr: e.relay.Addr, TLS: "none", Hostname: "tickets.example.com", Timeout: 5 * time.Second}, a.log)
+		w.Now = func() time.Time { return time.Now().Add(365 * 24 * time.Hour) }
+		w.RunOnce(context.Background())
+	})
+	var subjects []string
+	mails := e.relay.Mails()
+	for _, m := range mails[e.sentTo:] {
+		subjects = append(subjects, strings.SplitN(strings.SplitN(string(m.Data), "Subject: ", 2)[1], "\r\n", 2)[0])
+	}
+	e.sentTo = len(mails)
+	return subjects
+}
+
+func TestSweepCommandLifecycleAndSurvey(t *testing.T) {
+	e := newPolicyEnv(t, "")
+	id := e.inject("From: Cy <cy@customer.example>\r\nTo: support@example.com\r\nSubject: Printer on fire\r\nMessage-ID: <p1@customer.example>\r\n\r\nHelp!\r\n")
+	e.deliver() // the auto-reply
+	// The agent answered 15 days ago, so that the closing falls within
+	// the reopen window of the customer's replies sent now.
+	start := time.Now().UTC().Add(-15 * 24 * time.Hour).Truncate(time.Second)
+	e.agentReply(id, start)
+	at := func(days int) string { return start.Add(time.Duration(days) * 24 * time.Hour).Format(time.RFC3339) }
+
+	out := e.mustRun("sweep", "-now", at(3))
+	if !strings.Contains(out, id+" reminder:") || !strings.Contains(out, "queued 1 mails") {
+		t.Fatalf("sweep on day 3 printed:\n%s", out)
+	}
+	if s := e.deliver(); len(s) != 1 || !strings.Contains(s[0], "["+id+"]") {
+		t.Fatalf("day 3 sent %v", s)
+	}
+	if out := e.mustRun("sweep", "-now", at(3)); !strings.Contains(out, "swept 0 due tickets") {
+		t.Fatalf("second sweep on day 3 printed:\n%s", out)
+	}
+	out = e.mustRun("sweep", "-now", at(14), "-dry-run")
+	if !strings.Contains(out, id+" closed:") || !strings.Contains(out, "would queue 2 mails (dry run: nothing changed)") {
+		t.Fatalf("dry run printed:\n%s", out)
+	}
+	if st := e.ticket(id).Status; st != rules.StatusOpen || len(e.deliver()) != 0 {
+		t.Fatalf("dry run changed the ticket to %s or sent mail", st)
+	}
+	e.mustRun("sweep", "-now", at(14))
+	if s := e.deliver(); len(s) != 2 || !strings.Contains(s[1], "How did we do?") {
+		t.Fatalf("day 14 sent %v, want the closing notice and the survey", s)
+	}
+
+	// A rating keeps the ticket closed and is thanked once.
+	e.inject("From: Cy <cy@customer.example>\r\nTo: support@example.com\r\nSubject: Re: [" + id + "] How did we do?\r\nMessage-ID: <p2@customer.example>\r\n\r\n4 - thanks\r\n")
+	tk := e.ticket(id)
+	if tk.Status != rules.StatusClosed || tk.Satisfaction == nil || tk.Satisfaction.Score != 4 || tk.Satisfaction.Comment != "thanks" {
+		t.Fatalf("after the rating: status %s satisfaction %+v", tk.Status, tk.Satisfaction)
+	}
+	if s := e.deliver(); len(s) != 1 {
+		t.Fatalf("rating answered with %v, want one thanks", s)
+	}
+	// A question reopens it.
+	e.inject("From: Cy <cy@customer.example>\r\nTo: support@example.com\r\nSubject: Re: [" + id + "] How did we do?\r\nMessage-ID: <p3@customer.example>\r\n\r\nWhy does it still smoke?\r\n")
+	if st := e.ticket(id).Status; st != rules.StatusOpen {
+		t.Fatalf("after a question the ticket is %s, want open", st)
+	}
+}
+
+func TestPolicyConfigRefusedWithKey(t *testing.T) {
+	for key, extra := range map[string]string{
+		"lifecycle.remind_after":      "[lifecycle]\nremind_after = \"3 days\"",
+		"lifecycle.schedule":          "[lifecycle]\nschedule = \"every five minutes\"",
+		"sla.targets.high.resolution": "[sla.targets.high]\nresolution = \"4x\"",
+		"sla.plans.gold.urgent":       "[sla.plans.gold.urgent]\nresolution = \"4h\"",
+		"sla.business_hours.timezone": "[sla.business_hours]\ntimezone = \"Mars/Olympus\"",
+		"sla.business_hours.start":    "[sla.business_hours]\nstart = \"9am\"",
+		"sla.business_hours.days":     "[sla.business_hours]\ndays = [\"mon\", \"funday\"]",
+		"sla.warn_before":             "[sla]\nwarn_before = \"soon\"",
+		"sla.business_hours: invalid": "[sla.business_hours]\nstart = \"18:00\"\nend = \"09:00\"",
+	} {
+		e := newPolicyEnv(t, extra)
+		_, err := e.run("sweep")
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exConfig || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: got %v, want a config error naming the key", key, err)
+		}
+	}
+	e := newPolicyEnv(t, "[lifecycle]\nschedule = \"*/10 * * * *\"\nremind_after = \"48h\"\n[sla]\nwarn_before = \"30m\"\n[sla.business_hours]\ndays = [\"mon\", \"Tuesday\"]\nstart = \"08:00\"\nend = \"24:00\"\ntimezone = \"UTC\"\n[sla.targets.high]\nfirst_response = \"2bh\"\n[sla.plans.gold.low]\nresolution = \"1bd\"")
+	cfg, err := loadConfig(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policyFromConfig(cfg)
+	if err != nil {
+		t.Fatalf("good config refused: %v", err)
+	}
+	if p.Lifecycle.RemindAfter != 48*time.Hour || p.SLA.Targets[rules.PriorityHigh].FirstResponse.String() != "2bh" ||
+		p.SLA.Targets[rules.PriorityHigh].Resolution.String() != "24h" || p.SLA.Plans["gold"][rules.PriorityLow].FirstResponse.String() != "48h" ||
+		len(p.SLA.Hours.Days) != 2 || p.SLA.Hours.End != 24*time.Hour {
+		t.Errorf("policy from config: %+v", p)
+	}
+}
+
+// TestSweepHandsOverToServe: while serve holds the database, the sweep
+// command runs inside it through the admin API, and serve's outbox
+// delivers the reminder.
+func TestSweepHandsOverToServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := ln.Addr().String()
+	ln.Close()
+	e := newPolicyEnv(t, "")
+	b, _ := os.ReadFile(e.cfg)
+	os.WriteFile(e.cfg, bytes.Replace(b, []byte(`listen = ""`), []byte(fmt.Sprintf("listen = %q\n[inbound]\nsmtp_listen = \"127.0.0.1:0\"", admin)), 1), 0o600)
+	id := e.inject("From: Cy <cy@customer.example>\r\nTo: support@example.com\r\nSubject: Printer on fire\r\nMessage-ID: <h1@customer.example>\r\n\r\nHelp!\r\n")
+	start := time.Now().UTC().Add(-4 * 24 * time.Hour).Truncate(time.Second)
+	e.agentReply(id, start)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "-config", e.cfg}, strings.NewReader(""), io.Discard) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; ; i++ {
+		if resp, err := http.Get("http://" + admin + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i == 200 {
+			t.Fatal("serve did not start")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	out := e.mustRun("sweep", "-now", start.Add(3*24*time.Hour).Format(time.RFC3339))
+	if !strings.Contains(out, id+" reminder:") {
+		t.Fatalf("handed-over sweep printed:\n%s", out)
+	}
+	mails := e.relay.WaitFor(2, 10*time.Second) // auto-reply and reminder
+	if len(mails) != 2 || !strings.Contains(string(mails[1].Data), "["+id+"]") {
+		t.Fatalf("serve delivered %d mails, want the auto-reply and the reminder", len(mails))
+	}
+}
