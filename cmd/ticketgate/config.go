@@ -163,6 +163,9 @@ func (c *Config) validate() error {
 	if len(c.Routes) == 0 {
 		bad("at least one [[route]] is needed")
 	}
+	if _, err := policyFromConfig(c); err != nil {
+		bad("%s", strings.TrimPrefix(err.Error(), "config: "))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
