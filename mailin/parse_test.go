@@ -1,0 +1,428 @@
+package mailin
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/mail/*.golden.json from the parser's output")
+
+// golden is what a person reads off a parsed message.
+type golden struct {
+	From        string       `json:"from"`
+	Subject     string       `json:"subject"`
+	Text        string       `json:"text"`
+	VisibleText string       `json:"visible_text,omitempty"`
+	Attachments []goldenPart `json:"attachments"`
+}
+
+type goldenPart struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int    `json:"size"`
+}
+
+func goldenOf(in *Inbound) golden {
+	g := golden{From: strings.TrimSpace(in.From.Name + " <" + in.From.Address + ">"), Subject: in.Subject, Text: in.Text, Attachments: []goldenPart{}}
+	if in.From.Address == "" {
+		g.From = ""
+	}
+	if v := rules.VisibleText(in.Text); v != in.Text {
+		g.VisibleText = v
+	}
+	for _, a := range in.Attachments {
+		g.Attachments = append(g.Attachments, goldenPart{a.Filename, a.ContentType, len(a.Content)})
+	}
+	return g
+}
+
+// TestGoldenMail parses every testdata/mail/*.eml and compares what a
+// person would read with the reviewed .golden.json next to it.
+func TestGoldenMail(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "mail", "*.eml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := Parse(raw, Limits{})
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(goldenOf(in)); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.Bytes()
+			path := strings.TrimSuffix(f, ".eml") + ".golden.json"
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("no golden file (run with -update and review it): %v", err)
+			}
+			if !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want)) {
+				t.Errorf("parsed %s differs from %s:\ngot:\n%s\nwant:\n%s", f, path, got, want)
+			}
+		})
+	}
+}
+
+// TestCharsetsReadAsPeopleWroteThem checks the words a person wrote come
+// out of every charset fixture, headers and body.
+func TestCharsetsReadAsPeopleWroteThem(t *testing.T) {
+	cases := []struct{ file, name, subject, text string }{
+		{"charset-iso-8859-1.eml", "Jürgen Müller", "Drucker läuft nicht", "weiße Seiten"},
+		{"charset-iso-8859-2.eml", "Paweł Łukasik", "Żółta kartka - błąd", "gęślą jaźń"},
+		{"charset-iso-8859-15.eml", "Émile Dubois", "Facture de 50 €", "Œuvre à corriger"},
+		{"charset-windows-1250.eml", "Jiří Novák", "Čtvrteční objednávka", "ještě nedorazila"},
+		{"charset-windows-1251.eml", "Иван Петров", "Не работает принтер", "принтер в офисе"},
+		{"charset-windows-1252.eml", "Zoë O’Brien", "“Smart quotes” – broken", "em dash — badly"},
+		{"charset-koi8-r.eml", "Ольга Смирнова", "Счёт за октябрь", "счёт за октябрь"},
+		{"charset-shift_jis.eml", "山田太郎", "請求書について", "請求書の金額"},
+		{"charset-gb2312.eml", "王小明", "发票问题", "我的发票金额不对"},
+		{"charset-gbk.eml", "王小明", "发票问题", "我的发票金额不对"},
+		{"charset-big5.eml", "陳大文", "帳單問題", "我的帳單金額有誤"},
+		{"charset-euc-kr.eml", "김철수", "비밀번호 재설정", "비밀번호를 재설정할"},
+		{"charset-raw-8bit-gbk-header.eml", "李华", "转发：服务水平", "请看转发的邮件"},
+		{"charset-raw-8bit-shiftjis-header.eml", "", "ツール", "今なら無料です"},
+	}
+	for _, c := range cases {
+		raw, err := os.ReadFile(filepath.Join("..", "testdata", "mail", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := Parse(raw, Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if in.From.Name != c.name || in.Subject != c.subject || !strings.Contains(in.Text, c.text) {
+			t.Errorf("%s: name %q subject %q text %q; want %q, %q, text with %q", c.file, in.From.Name, in.Subject, in.Text, c.name, c.subject, c.text)
+		}
+	}
+}
+
+// TestMislabelledBytesBecomeReplacementCharacters: text that is not what
+// its label says is never a rejection; what cannot be read becomes U+FFFD
+// and the rest stays.
+func TestMislabelledBytesBecomeReplacementCharacters(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "mail", "charset-mislabelled-latin1-as-utf8.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Parse(raw, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.ValidString(in.Text) || !strings.Contains(in.Text, "printeren p") || !strings.Contains(in.Text, "virker ikke") {
+		t.Errorf("text %q", in.Text)
+	}
+	junk := []byte("From: x@customer.example\r\nSubject: \xff\xfe =?bogus?Q?=FF?=\r\nContent-Type: text/plain; charset=no-such-charset\r\n\r\nok \xff\xfe\xfd end\r\n")
+	in, err = Parse(junk, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.ValidString(in.Text) || !utf8.ValidString(in.Subject) || !strings.Contains(in.Text, "end") {
+		t.Errorf("subject %q text %q", in.Subject, in.Text)
+	}
+}
+
+// TestHTMLOnlyMailReadsAsText: paragraphs, list items and link targets
+// survive the conversion to text.
+func TestHTMLOnlyMailReadsAsText(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "mail", "html-only.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Parse(raw, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Hello support,\n\nmy order", "one blue chair", "two green lamps", "https://track.example/4711", "the depot", "Thanks,\nAnna"} {
+		if !strings.Contains(in.Text, want) {
+			t.Errorf("text lacks %q:\n%s", want, in.Text)
+		}
+	}
+	if strings.Contains(in.Text, "<") || strings.Contains(in.Text, "color: red") || strings.Contains(in.Text, "ignored") {
+		t.Errorf("markup, style or title left in text:\n%s", in.Text)
+	}
+}
+
+// TestBrokenHeadersAreForgiven: headers a strict reader refuses still give
+// sender, subject and body.
+func TestBrokenHeadersAreForgiven(t *testing.T) {
+	cases := []struct{ name, raw, from, subject, text string }{
+		{"mbox From_ line", "From someone@example.net Mon Nov  2 09:00:00 2026\nFrom: a@customer.example\nSubject: hi\n\nbody one\n", "a@customer.example", "hi", "body one"},
+		{"junk before the header", "---- forwarded ----\r\nFrom: b@customer.example\r\nSubject: two\r\n\r\nbody two\r\n", "b@customer.example", "two", "body two"},
+		{"header starts with a space", " From: c@customer.example\nSubject: three\n\nbody three\n", "c@customer.example", "three", "body three"},
+		{"unindented continuation", "From: d@customer.example\nReceived: from x\nby y with ESMTP\nSubject: four\n\nbody four\n", "d@customer.example", "four", "body four"},
+		{"no empty line before the boundary", "From: e@customer.example\nSubject: five\nContent-Type: multipart/mixed; boundary=\"b1\"\nThis is MIME.\n--b1\nContent-Type: text/plain\n\nbody five\n--b1--\n", "e@customer.example", "five", "body five"},
+		{"second From readable", "From: [??????]\nFrom: Real <f@customer.example>\nSubject: six\n\nbody six\n", "f@customer.example", "six", "body six"},
+		{"no header at all", "// just a line of text\n", "", "", "just a line of text"},
+		{"space before colon", "From : g@customer.example\nSubject : seven\n\nbody seven\n", "g@customer.example", "seven", "body seven"},
+	}
+	for _, c := range cases {
+		in, err := Parse([]byte(c.raw), Limits{})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if in.From.Address != c.from || in.Subject != c.subject || !strings.Contains(in.Text, c.text) {
+			t.Errorf("%s: from %q subject %q text %q notes %q", c.name, in.From.Address, in.Subject, in.Text, in.Notes)
+		}
+		if c.from == "" && len(in.Notes) == 0 {
+			t.Errorf("%s: no sender and no note saying why", c.name)
+		}
+	}
+	// Found by fuzzing: invalid UTF-8 before a charset parameter.
+	if _, err := Parse([]byte("0000:0000\xa80000ChArset="), Limits{}); err != nil {
+		t.Errorf("invalid UTF-8 before charset=: %v", err)
+	}
+	if _, err := Parse([]byte(" \r\n\t\r\n"), Limits{}); err == nil {
+		t.Error("white space alone was accepted as mail")
+	}
+}
+
+// Hostile structures, built small enough to keep in memory many times.
+
+func deepNesting(levels int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: deep@customer.example\r\nSubject: deep\r\nMessage-ID: <deep@customer.example>\r\nMIME-Version: 1.0\r\n")
+	for i := 0; i < levels; i++ {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\ninnermost text\r\n")
+	for i := levels - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.Bytes()
+}
+
+func manyParts(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: many@customer.example\r\nSubject: many parts\r\nMessage-ID: <many@customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n")
+	for i := 0; i < n; i++ {
+		b.WriteString("--p\r\n\r\nx\r\n")
+	}
+	b.WriteString("--p--\r\n")
+	return b.Bytes()
+}
+
+// bigHeader is a message whose top-level header holds size bytes in
+// lines of lineLen.
+func bigHeader(size, lineLen int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: big@customer.example\r\nSubject: big header\r\nMessage-ID: <big-header@customer.example>\r\n")
+	line := "X-Filler: " + strings.Repeat("a", lineLen) + "\r\n"
+	for b.Len() < size {
+		b.WriteString(line)
+	}
+	b.WriteString("\r\nthe body after a big header\r\n")
+	return b.Bytes()
+}
+
+// bigPartHeader is a multipart message whose second part has a header of
+// size bytes.
+func bigPartHeader(size int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: part@customer.example\r\nSubject: big part header\r\nContent-Type: multipart/mixed; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--q\r\n")
+	for b.Len() < size+200 {
+		b.WriteString("X-Filler: " + strings.Repeat("b", 990) + "\r\n")
+	}
+	b.WriteString("\r\nsecond\r\n--q--\r\n")
+	return b.Bytes()
+}
+
+type hostile struct {
+	name    string
+	raw     []byte
+	lim     Limits
+	problem string // what the note must name; "" means it parses normally
+	text    string
+}
+
+func hostileCases() []hostile {
+	return []hostile{
+		{"nesting 1000 levels", deepNesting(1000), Limits{}, "nesting deeper than 20", "innermost text"},
+		{"nesting 20 levels is fine", deepNesting(20), Limits{}, "", "innermost text"},
+		{"100000 parts", manyParts(100000), Limits{}, "more than 500 MIME parts", "x"},
+		{"500 parts is fine", manyParts(499), Limits{}, "", "x"},
+		{"2 MB header", bigHeader(2<<20, 990), Limits{}, "header is larger than 1048576 bytes", "the body after a big header"},
+		{"1 MB single header line", bigHeader(1000000, 1000000), Limits{}, "", "the body after a big header"},
+		{"2 MB single header line", bigHeader(2<<20, 2<<20), Limits{}, "header is larger than 1048576 bytes", "the body after a big header"},
+		{"2 MB part header", bigPartHeader(2 << 20), Limits{}, "header is larger than 1048576 bytes", "first part"},
+	}
+}
+
+// TestHostileStructureStopsParsing: past a structural limit the message is
+// not parsed further, is marked and noted, and keeps readable text; below
+// it, it parses. Every case finishes quickly.
+func TestHostileStructureStopsParsing(t *testing.T) {
+	for _, c := range hostileCases() {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			in, err := Parse(c.raw, c.lim)
+			took := time.Since(start)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+			note := strings.Join(in.Notes, "; ")
+			if c.problem != "" && (!in.Truncated || !strings.Contains(note, c.problem) || !strings.Contains(note, "raw message is kept")) {
+				t.Errorf("truncated %v notes %q; want a note naming %q", in.Truncated, note, c.problem)
+			}
+			if c.problem == "" && in.Truncated {
+				t.Errorf("a message within limits was truncated: %q", note)
+			}
+			if !strings.Contains(in.Text, c.text) || !utf8.ValidString(in.Text) || len(in.Text) > maxFallbackText {
+				t.Errorf("text (%d bytes) lacks %q", len(in.Text), c.text)
+			}
+			if !bytes.Equal(in.Raw, c.raw) {
+				t.Error("raw message not kept as received")
+			}
+		})
+	}
+}
+
+// TestHostileStructureMemoryIsBounded: parsing the largest hostile cases
+// allocates a small multiple of the message, not of its part count.
+func TestHostileStructureMemoryIsBounded(t *testing.T) {
+	for _, c := range hostileCases() {
+		if c.problem == "" {
+			continue
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if _, err := Parse(c.raw, c.lim); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(4*len(c.raw))+4<<20 {
+			t.Errorf("%s: %d bytes allocated for a %d byte message", c.name, alloc, len(c.raw))
+		}
+	}
+}
+
+// TestStructureCheckAgreesWithEnmime: a message the structural check lets
+// through never has more parts or deeper nesting in enmime's tree than the
+// limits allow.
+func TestStructureCheckAgreesWithEnmime(t *testing.T) {
+	lim := Limits{MaxDepth: 3, MaxParts: 10, MaxHeaderBytes: 4096}.withDefaults()
+	for _, raw := range [][]byte{deepNesting(3), deepNesting(4), manyParts(9), manyParts(10), manyParts(11)} {
+		checkAgainstEnmime(t, raw, lim)
+	}
+}
+
+// sendBDAT delivers raw in one BDAT chunk (RFC 3030), which carries the
+// bytes as they are, with no line-length limit, and returns the final
+// reply code.
+func sendBDAT(t *testing.T, addr, from, to string, raw []byte) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := textproto.NewConn(conn)
+	expect := func(want int) {
+		t.Helper()
+		if code, msg, err := c.ReadResponse(want); err != nil {
+			t.Fatalf("want %d, got %d %s: %v", want, code, msg, err)
+		}
+	}
+	expect(220)
+	for _, cmd := range []string{"EHLO client.example", "MAIL FROM:<" + from + ">", "RCPT TO:<" + to + ">"} {
+		if err := c.PrintfLine("%s", cmd); err != nil {
+			t.Fatal(err)
+		}
+		expect(250)
+	}
+	if err := c.PrintfLine("BDAT %d LAST", len(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.W.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.W.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	code, msg, err := c.ReadResponse(0)
+	if err != nil && code == 0 {
+		t.Fatalf("BDAT reply: %v", err)
+	}
+	c.PrintfLine("QUIT")
+	t.Logf("BDAT answered %d %s", code, msg)
+	return code
+}
+
+// TestHostileMailStillBecomesATicket: over SMTP, a message past a
+// structural limit is accepted, not parsed further, and kept raw on a
+// ticket whose message says why.
+func TestHostileMailStillBecomesATicket(t *testing.T) {
+	for _, c := range hostileCases() {
+		if c.problem == "" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			g := startGateway(t)
+			big, err := Listen("127.0.0.1:0", false, Config{Hostname: "tickets.example.com", MaxMessageBytes: 8 << 20, MaxRecipients: 10},
+				g.pipeline, testLogger(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { big.Close() })
+			start := time.Now()
+			if code := sendBDAT(t, big.Addr(), "hostile@customer.example", "support@example.com", c.raw); code != 250 {
+				t.Fatalf("answer %d, want 250", code)
+			}
+			if took := time.Since(start); took > 20*time.Second {
+				t.Errorf("delivery took %v", took)
+			}
+			tk := g.onlyTicket()
+			m := tk.Messages[0]
+			if notes := strings.Join(m.Notes, "; "); !strings.Contains(notes, c.problem) || !strings.Contains(notes, "not parsed further") {
+				t.Errorf("message notes %q do not say the structure was not parsed (%s)", notes, c.problem)
+			}
+			if !strings.Contains(m.Text, c.text) {
+				t.Errorf("text lacks %q", c.text)
+			}
+			var kept []byte
+			g.store.View(func(tx *store.Tx) error {
+				kept, err = tx.Blob(m.Raw)
+				return err
+			})
+			if want, _ := rules.RedactBytes(c.raw); !bytes.Equal(kept, want) {
+				t.Errorf("raw kept: %d bytes, sent %d", len(kept), len(c.raw))
+			}
+		})
+	}
+}
