@@ -37,7 +37,7 @@ func (p *Pipeline) redact(pl *plan) {
 	all = append(all, r...)
 	in.HTML, _ = rules.Redact(in.HTML)
 	// The raw copy holds the same secrets again; count them once.
-	in.Raw, r = rules.RedactBytes(in.Raw)
+	in.Raw, r = rules.RedactMessage(in.Raw)
 	if len(all) == 0 {
 		all = r
 	}

@@ -241,3 +241,71 @@ func isSSN(c []byte) bool {
 	area, grp, serial := string(c[0:3]), string(c[4:6]), string(c[7:11])
 	return area != "000" && area != "666" && c[0] != '9' && grp != "00" && serial != "0000"
 }
+
+// RedactMessage redacts a raw RFC 5322 message the way a person would: in
+// the Subject and in body lines, but never in other header fields or in
+// MIME structure (boundary lines, boundary parameters, Message-ID and
+// Content-ID lines), whose long digit runs are identifiers, not secrets,
+// and whose change would break the message.
+func RedactMessage(raw []byte) ([]byte, []Redaction) {
+	var out bytes.Buffer
+	counts := map[string]int{}
+	inHeader, inSubject := true, false
+	rest := raw
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest
+		if i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		trimmed := bytes.TrimRight(line, "\r\n")
+		redact := false
+		switch {
+		case inHeader && len(trimmed) == 0:
+			inHeader = false
+		case inHeader:
+			if len(trimmed) > 0 && (trimmed[0] == ' ' || trimmed[0] == '\t') {
+				redact = inSubject
+			} else {
+				inSubject = len(trimmed) >= 8 && bytes.EqualFold(trimmed[:8], []byte("subject:"))
+				redact = inSubject
+			}
+		default:
+			redact = !structural(trimmed)
+		}
+		if !redact {
+			out.Write(line)
+			continue
+		}
+		nl, red := RedactBytes(line)
+		for _, r := range red {
+			counts[r.Kind] += r.Count
+		}
+		out.Write(nl)
+	}
+	if len(counts) == 0 {
+		return raw, nil
+	}
+	var red []Redaction
+	for _, k := range []string{"card", "ssn"} {
+		if counts[k] > 0 {
+			red = append(red, Redaction{Kind: k, Count: counts[k]})
+		}
+	}
+	return out.Bytes(), red
+}
+
+// structural reports body lines that carry MIME structure or identifiers.
+func structural(line []byte) bool {
+	if bytes.HasPrefix(line, []byte("--")) {
+		return true
+	}
+	low := bytes.ToLower(line)
+	for _, p := range [][]byte{[]byte("boundary="), []byte("content-id:"), []byte("message-id:"), []byte("references:"), []byte("in-reply-to:")} {
+		if bytes.Contains(low, p) {
+			return true
+		}
+	}
+	return false
+}

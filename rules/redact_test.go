@@ -185,3 +185,24 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+func TestRedactMessageKeepsMIMEStructure(t *testing.T) {
+	raw := "From: a@x.example\r\nMessage-ID: <4111111111111111@x.example>\r\nSubject: card\r\n 4111 1111 1111 1111\r\n" +
+		"Content-Type: multipart/alternative; boundary=\"0000000000003455449757443551301\"\r\n\r\n" +
+		"--0000000000003455449757443551301\r\nContent-Type: text/plain\r\n\r\nmy card is 5500-0000-0000-0004\r\n" +
+		"--0000000000003455449757443551301--\r\n"
+	got, red := RedactMessage([]byte(raw))
+	s := string(got)
+	if strings.Contains(s, "4111 1111 1111 1111") || strings.Contains(s, "5500-0000-0000-0004") {
+		t.Errorf("card left in subject or body:\n%s", s)
+	}
+	if strings.Count(s, "3455449757443551301") != 3 || !strings.Contains(s, "<4111111111111111@x.example>") {
+		t.Errorf("boundary or Message-ID changed:\n%s", s)
+	}
+	if len(red) != 1 || red[0].Kind != "card" || red[0].Count != 2 {
+		t.Errorf("redactions %+v, want 2 cards", red)
+	}
+	if same, red := RedactMessage([]byte("Subject: hi\r\n\r\nnothing here\r\n")); red != nil || string(same) != "Subject: hi\r\n\r\nnothing here\r\n" {
+		t.Errorf("clean message changed: %q %v", same, red)
+	}
+}
