@@ -1,5 +1,33 @@
 package mailin
 
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/mail"
+	"net/textproto"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
 // IMAPConfig is one [[imap]] mailbox to poll.
 type IMAPConfig struct {
 	Name         string `toml:"name"`
@@ -14,4 +42,907 @@ type IMAPConfig struct {
 	PollEvery    string `toml:"poll_every"`
 	FailedFolder string `toml:"failed_folder"` // where poison messages go after MaxTries
 	MaxTries     int    `toml:"max_tries"`
+}
+
+// Defaults of the IMAP poller.
+const (
+	DefaultPollEvery = 60 * time.Second
+	DefaultMaxTries  = 3
+	// IdleRestart is how long one IDLE may run before it is re-issued;
+	// servers may drop a client idle for 30 minutes (RFC 2177).
+	IdleRestart = 25 * time.Minute
+	// IdleWatchdog is how often IDLE is interrupted for a NOOP: the IMAP
+	// library sets no read deadline while idling, so a dead connection
+	// would otherwise go unnoticed.
+	IdleWatchdog = 5 * time.Minute
+)
+
+// Check validates c against the configured routes and returns it with
+// defaults filled in. Errors name the mailbox.
+func (c IMAPConfig) Check(routes rules.Routes) (IMAPConfig, error) {
+	var errs []string
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	if c.Name == "" {
+		return c, errors.New("imap: every [[imap]] needs a name")
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		bad("addr %q must be host:port", c.Addr)
+	}
+	switch c.TLS {
+	case "implicit", "starttls":
+	case "none":
+		if err == nil && !isLoopback(host) {
+			bad("tls \"none\" is only allowed to a loopback address, not %s", host)
+		}
+	default:
+		bad("tls %q must be implicit, starttls or none", c.TLS)
+	}
+	if c.Username == "" {
+		bad("username must be set")
+	}
+	if c.PasswordFile == "" {
+		bad("password_file must be set (passwords are never written in the config)")
+	} else if _, err := readPassword(c.PasswordFile); err != nil {
+		bad("%v", err)
+	}
+	if c.Mailbox == "" {
+		c.Mailbox = "INBOX"
+	}
+	if rt, tag, ok := routes.Match(c.Route); !ok || tag != "" || !strings.EqualFold(rt.Address, c.Route) {
+		bad("route %q is not a configured [[route]] address", c.Route)
+	}
+	switch c.After {
+	case "seen", "delete":
+	case "move":
+		if c.MoveTo == "" {
+			bad("after = \"move\" needs move_to")
+		} else if strings.EqualFold(c.MoveTo, c.Mailbox) {
+			bad("move_to must differ from mailbox %s", c.Mailbox)
+		}
+	default:
+		bad("after %q must be move, seen or delete", c.After)
+	}
+	if c.PollEvery != "" {
+		if d, err := time.ParseDuration(c.PollEvery); err != nil || d <= 0 {
+			bad("poll_every %q is not a duration like \"60s\"", c.PollEvery)
+		}
+	}
+	if c.FailedFolder != "" && strings.EqualFold(c.FailedFolder, c.Mailbox) {
+		bad("failed_folder must differ from mailbox %s", c.Mailbox)
+	}
+	if c.MaxTries < 0 {
+		bad("max_tries %d must not be negative", c.MaxTries)
+	} else if c.MaxTries == 0 {
+		c.MaxTries = DefaultMaxTries
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("imap %q: %s", c.Name, strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func readPassword(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("password_file %s is empty", path)
+	}
+	return pw, nil
+}
+
+// PollerStatus is what a Poller reports about its mailbox.
+type PollerStatus struct {
+	Name        string    `json:"name"`
+	Addr        string    `json:"addr"`
+	Mailbox     string    `json:"mailbox"`
+	Connected   bool      `json:"connected"`
+	Idle        bool      `json:"idle"` // the server offers IDLE and it is used
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Taken counts messages committed and acted on, Duplicates those of
+	// them that were already stored, Failed those moved to the failed
+	// folder; LeftInPlace is how many failing messages wait in the mailbox.
+	Taken       int64 `json:"taken"`
+	Duplicates  int64 `json:"duplicates"`
+	Failed      int64 `json:"failed"`
+	LeftInPlace int   `json:"left_in_place"`
+}
+
+// Poller takes mail from one IMAP mailbox into a Pipeline, exactly once:
+// each message is committed together with the mailbox checkpoint
+// (UIDVALIDITY and UID) in one store transaction, and only then moved,
+// flagged or deleted. A crash between commit and action leaves the message
+// in the mailbox; it is delivered again on the next run and dropped as a
+// duplicate by Message-ID, then acted on. The exported fields may be set
+// before Run.
+type Poller struct {
+	// TLSConfig is used for implicit TLS and STARTTLS; nil verifies the
+	// server against the system roots.
+	TLSConfig *tls.Config
+	// MaxBytes bounds one message; a larger one fails permanently. 0 means
+	// 25 MiB.
+	MaxBytes int64
+	// Batch is how many UIDs one FETCH asks for (200); Parallel how many
+	// deliveries may be in flight (16), so their commits share an fsync.
+	Batch, Parallel int
+	// Timeout bounds every exchange with the server (1m); IdleRestart and
+	// Watchdog default to the package constants.
+	Timeout, IdleRestart, Watchdog time.Duration
+	// BackoffBase and BackoffMax bound the reconnect delay (1s, 5m).
+	BackoffBase, BackoffMax time.Duration
+
+	cfg       IMAPConfig
+	pollEvery time.Duration
+	pipeline  *Pipeline
+	log       *slog.Logger
+
+	// afterCommit, when set, runs after a message is committed and before
+	// its mailbox action; tests make it fail or panic to play a crash.
+	afterCommit func(uid uint32) error
+	// noIdle makes the poller poll even when the server offers IDLE.
+	noIdle bool
+
+	mu       sync.Mutex
+	st       PollerStatus
+	tries    map[triesKey]int
+	rescanOf uint32 // UIDVALIDITY whose rescan was logged
+}
+
+type triesKey struct {
+	validity uint32
+	uid      imap.UID
+}
+
+// NewPoller checks cfg (see IMAPConfig.Check) and returns a poller that
+// hands mail to p.
+func NewPoller(cfg IMAPConfig, p *Pipeline, log *slog.Logger) (*Poller, error) {
+	cfg, err := cfg.Check(p.Routes)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Poller{
+		cfg: cfg, pollEvery: dur(cfg.PollEvery, DefaultPollEvery), pipeline: p,
+		log:   log.With("imap", cfg.Name),
+		st:    PollerStatus{Name: cfg.Name, Addr: cfg.Addr, Mailbox: cfg.Mailbox},
+		tries: map[triesKey]int{},
+	}, nil
+}
+
+func dur(s string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+func orDur(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func orInt(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
+
+// Config returns the checked configuration, defaults filled in.
+func (p *Poller) Config() IMAPConfig { return p.cfg }
+
+// Status returns a snapshot of the poller's state.
+func (p *Poller) Status() PollerStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.st
+	st.LeftInPlace = 0
+	for _, n := range p.tries {
+		if n > 0 {
+			st.LeftInPlace++
+		}
+	}
+	return st
+}
+
+func (p *Poller) setError(err error) {
+	p.mu.Lock()
+	p.st.LastError, p.st.LastErrorAt = err.Error(), time.Now()
+	p.mu.Unlock()
+}
+
+// Run takes mail until ctx ends: IDLE when the server offers it, polling
+// every poll_every otherwise. It reconnects with exponential backoff and
+// jitter, and recovers from panics.
+func (p *Poller) Run(ctx context.Context) {
+	base, max := orDur(p.BackoffBase, time.Second), orDur(p.BackoffMax, 5*time.Minute)
+	delay := base
+	for ctx.Err() == nil {
+		healthy, err := p.safeSession(ctx, false)
+		if ctx.Err() != nil {
+			return
+		}
+		if healthy {
+			delay = base
+		}
+		if err != nil {
+			p.setError(err)
+			p.log.Warn("imap session ended", "err", err, "retry_in", delay)
+		}
+		// Full jitter around the delay keeps many pollers from reconnecting
+		// in step after a server restart.
+		wait := delay/2 + rand.N(delay/2+1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		delay = min(delay*2, max)
+	}
+}
+
+// RunOnce connects, takes every message waiting in the mailbox, and logs
+// out. It returns how many messages were committed.
+func (p *Poller) RunOnce(ctx context.Context) (int, error) {
+	before := p.Status().Taken
+	_, err := p.session(ctx, true)
+	return int(p.Status().Taken - before), err
+}
+
+func (p *Poller) safeSession(ctx context.Context, once bool) (healthy bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("imap poller panic", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return p.session(ctx, once)
+}
+
+// session is one connection: drain, then wait for more, until ctx ends or
+// the connection fails. healthy reports that at least one drain succeeded.
+func (p *Poller) session(ctx context.Context, once bool) (healthy bool, err error) {
+	s, err := p.connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer s.close()
+	for {
+		if err := p.drain(ctx, s); err != nil {
+			return healthy, err
+		}
+		healthy = true
+		if once || ctx.Err() != nil {
+			s.logout()
+			return true, nil
+		}
+		if err := p.wait(ctx, s); err != nil {
+			return true, err
+		}
+	}
+}
+
+// imapSession is one logged-in connection with the mailbox selected.
+type imapSession struct {
+	c        *imapclient.Client
+	validity uint32
+	canIdle  bool
+	uidPlus  bool
+	timeout  time.Duration
+	newMail  chan struct{}
+	timedOut atomic.Bool
+	p        *Poller
+}
+
+func (p *Poller) connect(ctx context.Context) (*imapSession, error) {
+	pw, err := readPassword(p.cfg.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &imapSession{p: p, timeout: orDur(p.Timeout, time.Minute), newMail: make(chan struct{}, 1)}
+	opts := &imapclient.Options{
+		TLSConfig: p.TLSConfig,
+		Dialer:    &net.Dialer{Timeout: s.timeout},
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(m *imapclient.UnilateralDataMailbox) {
+			if m.NumMessages != nil {
+				select {
+				case s.newMail <- struct{}{}:
+				default:
+				}
+			}
+		}},
+	}
+	switch p.cfg.TLS {
+	case "implicit":
+		s.c, err = imapclient.DialTLS(p.cfg.Addr, opts)
+	case "starttls":
+		s.c, err = imapclient.DialStartTLS(p.cfg.Addr, opts)
+	default:
+		s.c, err = imapclient.DialInsecure(p.cfg.Addr, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", p.cfg.Addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { s.c.Close() })
+	defer stop()
+	if err := s.do("login", func() error { return s.c.Login(p.cfg.Username, pw).Wait() }); err != nil {
+		s.c.Close()
+		return nil, err
+	}
+	if err := s.prepare(); err != nil {
+		s.c.Close()
+		return nil, err
+	}
+	p.mu.Lock()
+	p.st.Connected, p.st.Idle = true, s.canIdle
+	p.mu.Unlock()
+	p.log.Info("imap connected", "addr", p.cfg.Addr, "mailbox", p.cfg.Mailbox, "idle", s.canIdle, "uidvalidity", s.validity)
+	return s, nil
+}
+
+// prepare creates the folders messages go to and selects the mailbox.
+func (s *imapSession) prepare() error {
+	cfg := s.p.cfg
+	caps := s.c.Caps()
+	s.canIdle = !s.p.noIdle && (caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2))
+	s.uidPlus = caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2)
+	for _, folder := range []string{cfg.MoveTo, cfg.FailedFolder} {
+		if folder == "" || (folder == cfg.MoveTo && cfg.After != "move") {
+			continue
+		}
+		if err := s.ensureFolder(folder); err != nil {
+			return err
+		}
+	}
+	var sel *imap.SelectData
+	err := s.do("select "+cfg.Mailbox, func() (err error) {
+		sel, err = s.c.Select(cfg.Mailbox, nil).Wait()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.validity = sel.UIDValidity
+	return nil
+}
+
+func (s *imapSession) ensureFolder(name string) error {
+	return s.do("create "+name, func() error {
+		list, err := s.c.List("", name, nil).Collect()
+		if err != nil || len(list) > 0 {
+			return err
+		}
+		err = s.c.Create(name, nil).Wait()
+		var ierr *imap.Error
+		if errors.As(err, &ierr) && ierr.Code == imap.ResponseCodeAlreadyExists {
+			return nil
+		}
+		return err
+	})
+}
+
+// do runs one exchange with the server, closing the connection when it
+// takes longer than the timeout: the IMAP library waits for answers
+// without a deadline.
+func (s *imapSession) do(what string, f func() error) error {
+	t := time.AfterFunc(s.timeout, func() { s.timedOut.Store(true); s.c.Close() })
+	err := f()
+	t.Stop()
+	if s.timedOut.Load() {
+		return fmt.Errorf("%s: no answer from the server within %v", what, s.timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func (s *imapSession) logout() {
+	_ = s.do("logout", func() error { return s.c.Logout().Wait() })
+}
+
+func (s *imapSession) close() {
+	s.c.Close()
+	s.p.mu.Lock()
+	s.p.st.Connected = false
+	s.p.mu.Unlock()
+}
+
+// wait returns when there may be new mail: IDLE until the server reports
+// some (or the watchdog or restart timer fires), or sleep poll_every.
+func (p *Poller) wait(ctx context.Context, s *imapSession) error {
+	if !s.canIdle {
+		select {
+		case <-ctx.Done():
+		case <-time.After(p.pollEvery):
+		}
+		return nil
+	}
+	var idle *imapclient.IdleCommand
+	if err := s.do("idle", func() (err error) { idle, err = s.c.Idle(); return err }); err != nil {
+		return err
+	}
+	restart := time.NewTimer(orDur(p.IdleRestart, IdleRestart))
+	defer restart.Stop()
+	watchdog := time.NewTimer(orDur(p.Watchdog, IdleWatchdog))
+	defer watchdog.Stop()
+	noop := false
+	select {
+	case <-ctx.Done():
+	case <-s.newMail:
+	case <-restart.C:
+	case <-watchdog.C:
+		noop = true
+	case <-s.c.Closed():
+		return errors.New("idle: connection closed by the server")
+	}
+	if err := s.do("end idle", func() error {
+		if err := idle.Close(); err != nil {
+			return err
+		}
+		return idle.Wait()
+	}); err != nil {
+		return err
+	}
+	if noop {
+		return s.do("noop", func() error { return s.c.Noop().Wait() })
+	}
+	return nil
+}
+
+func (p *Poller) checkpoint() (store.Checkpoint, error) {
+	var cp store.Checkpoint
+	err := p.pipeline.Store.View(func(tx *store.Tx) error {
+		var err error
+		cp, err = tx.Checkpoint(p.cfg.Name)
+		return err
+	})
+	if err != nil {
+		return cp, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+// drain takes every message waiting in the mailbox, in batches.
+func (p *Poller) drain(ctx context.Context, s *imapSession) error {
+	select { // mail announced from here on is found by this drain's search or the next
+	case <-s.newMail:
+	default:
+	}
+	cp, err := p.checkpoint()
+	if err != nil {
+		return err
+	}
+	from := imap.UID(cp.UID)
+	if cp.UIDValidity != s.validity {
+		from = 0
+		p.noteRescan(cp, s.validity)
+	}
+	uids, err := s.candidates(from)
+	if err != nil {
+		return err
+	}
+	uids, exhausted := p.splitExhausted(s.validity, uids)
+	if err := p.failOut(s, exhausted); err != nil {
+		return err
+	}
+	batch := orInt(p.Batch, 200)
+	for i := 0; i < len(uids) && ctx.Err() == nil; i += batch {
+		if err := p.batch(ctx, s, uids[i:min(i+batch, len(uids))]); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() == nil {
+		p.mu.Lock()
+		p.st.LastSuccess = time.Now()
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+func (p *Poller) noteRescan(cp store.Checkpoint, validity uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cp.UIDValidity == 0 || p.rescanOf == validity {
+		return
+	}
+	p.rescanOf = validity
+	p.log.Warn("mailbox UIDVALIDITY changed: rescanning it; messages already stored are recognised by Message-ID",
+		"old", cp.UIDValidity, "new", validity, "mailbox", p.cfg.Mailbox)
+}
+
+// candidates returns the UIDs that may need taking, ascending. With
+// after = move or delete every message still in the mailbox is one (a
+// message whose action was lost in a crash, or one that failed, is still
+// there). With after = seen they are the messages above the checkpoint
+// and every unseen one.
+func (s *imapSession) candidates(from imap.UID) ([]imap.UID, error) {
+	notDeleted := imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
+	var searches []imap.SearchCriteria
+	if s.p.cfg.After == "seen" && from > 0 {
+		above := notDeleted
+		above.UID = []imap.UIDSet{{{Start: from + 1, Stop: 0}}}
+		unseen := imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted, imap.FlagSeen}}
+		searches = []imap.SearchCriteria{above, unseen}
+	} else {
+		searches = []imap.SearchCriteria{notDeleted}
+	}
+	var set imap.UIDSet
+	for i, crit := range searches {
+		var data *imap.SearchData
+		if err := s.do("search", func() (err error) {
+			data, err = s.c.UIDSearch(&crit, nil).Wait()
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		for _, uid := range data.AllUIDs() {
+			// "n:*" matches the highest UID even when it is below n.
+			if i == 0 && len(searches) == 2 && uid <= from {
+				continue
+			}
+			set.AddNum(uid)
+		}
+	}
+	uids, _ := set.Nums()
+	return uids, nil
+}
+
+// splitExhausted separates messages that failed max_tries times.
+func (p *Poller) splitExhausted(validity uint32, uids []imap.UID) (todo, exhausted []imap.UID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, uid := range uids {
+		if p.tries[triesKey{validity, uid}] >= p.cfg.MaxTries {
+			exhausted = append(exhausted, uid)
+		} else {
+			todo = append(todo, uid)
+		}
+	}
+	// Forget messages that are no longer there (moved away by hand).
+	present := map[imap.UID]bool{}
+	for _, uid := range uids {
+		present[uid] = true
+	}
+	for k := range p.tries {
+		if k.validity != validity || !present[k.uid] {
+			delete(p.tries, k)
+		}
+	}
+	return todo, exhausted
+}
+
+// failOut moves messages that failed max_tries times to the failed
+// folder, or leaves them where they are when there is none.
+func (p *Poller) failOut(s *imapSession, uids []imap.UID) error {
+	if len(uids) == 0 || p.cfg.FailedFolder == "" {
+		return nil
+	}
+	set := imap.UIDSetNum(uids...)
+	if err := s.do("move to "+p.cfg.FailedFolder, func() error {
+		_, err := s.c.Move(set, p.cfg.FailedFolder).Wait()
+		return err
+	}); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.st.Failed += int64(len(uids))
+	for _, uid := range uids {
+		delete(p.tries, triesKey{s.validity, uid})
+	}
+	p.mu.Unlock()
+	p.log.Warn("messages moved to the failed folder", "uids", set.String(), "folder", p.cfg.FailedFolder)
+	return nil
+}
+
+// Permanent failures of one message: it is retried up to max_tries times
+// and then moved to the failed folder.
+var (
+	errTooLarge = errors.New("message is larger than the limit")
+	errPanicked = errors.New("delivery panicked")
+)
+
+func permanent(err error) bool {
+	return errors.Is(err, ErrNotMail) || errors.Is(err, ErrUnknownRecipient) ||
+		errors.Is(err, errTooLarge) || errors.Is(err, errPanicked)
+}
+
+// outcome is what became of one fetched message.
+type outcome struct {
+	uid imap.UID
+	res Result
+	err error
+}
+
+// batch takes the messages uids: fetch and commit each, then act on the
+// committed ones in the mailbox, and count failures.
+func (p *Poller) batch(ctx context.Context, s *imapSession, uids []imap.UID) error {
+	outs, err := p.deliverBatch(ctx, s, uids)
+	slices.SortFunc(outs, func(a, b outcome) int { return cmp.Compare(a.uid, b.uid) })
+	var done, exhausted []imap.UID
+	var dups int64
+	for _, o := range outs {
+		switch {
+		case o.err == nil:
+			done = append(done, o.uid)
+			if o.res.Duplicate {
+				dups++
+			}
+		case permanent(o.err):
+			if p.failedOnce(s.validity, o) {
+				exhausted = append(exhausted, o.uid)
+			}
+		default:
+			p.setError(o.err)
+			p.log.Warn("message not taken; it stays in the mailbox and is tried again", "uid", o.uid, "err", o.err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if p.afterCommit != nil {
+		for _, uid := range done {
+			if err := p.afterCommit(uint32(uid)); err != nil {
+				return fmt.Errorf("after commit of uid %d: %w", uid, err)
+			}
+		}
+	}
+	if err := p.act(s, done); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.st.Taken += int64(len(done))
+	p.st.Duplicates += dups
+	for _, uid := range done {
+		delete(p.tries, triesKey{s.validity, uid})
+	}
+	p.mu.Unlock()
+	return p.failOut(s, exhausted)
+}
+
+// failedOnce counts a permanent failure and reports whether the message
+// has now used up its tries.
+func (p *Poller) failedOnce(validity uint32, o outcome) bool {
+	p.mu.Lock()
+	k := triesKey{validity, o.uid}
+	p.tries[k]++
+	n := p.tries[k]
+	p.mu.Unlock()
+	p.setError(fmt.Errorf("uid %d: %w", o.uid, o.err))
+	p.log.Warn("message cannot be taken", "uid", o.uid, "try", n, "max_tries", p.cfg.MaxTries, "err", o.err)
+	return n >= p.cfg.MaxTries
+}
+
+// act applies the configured after-action to messages already committed.
+func (p *Poller) act(s *imapSession, uids []imap.UID) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	set := imap.UIDSetNum(uids...)
+	switch p.cfg.After {
+	case "move":
+		return s.do("move to "+p.cfg.MoveTo, func() error {
+			_, err := s.c.Move(set, p.cfg.MoveTo).Wait()
+			return err
+		})
+	case "seen":
+		return s.do("flag seen", func() error {
+			return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+		})
+	default: // delete
+		return s.do("delete", func() error {
+			if err := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+				return err
+			}
+			if s.uidPlus {
+				return s.c.UIDExpunge(set).Close()
+			}
+			// Without UIDPLUS, EXPUNGE also removes messages other
+			// clients marked \Deleted; that is what they asked for.
+			return s.c.Expunge().Close()
+		})
+	}
+}
+
+// deliverBatch fetches uids in one UID FETCH and hands each message to the
+// pipeline as it arrives, with up to Parallel deliveries in flight so that
+// their commits share an fsync. Bodies are read one message at a time; at
+// most Parallel are held.
+func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, uids []imap.UID) ([]outcome, error) {
+	f := &flight{keys: map[string]int{}, sem: make(chan struct{}, orInt(p.Parallel, 16))}
+	maxBytes := p.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 25 << 20
+	}
+	fetch := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true,
+		BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	guard := time.AfterFunc(s.timeout, func() { s.timedOut.Store(true); s.c.Close() })
+	var readErr error
+	for m := fetch.Next(); m != nil; m = fetch.Next() {
+		guard.Reset(s.timeout)
+		uid, raw, err := readFetched(m, maxBytes)
+		switch {
+		case uid == 0:
+			continue
+		case err != nil && !permanent(err):
+			readErr = err
+		case err != nil:
+			f.done(outcome{uid: uid, err: err}, nil)
+			continue
+		default:
+			info := headerInfo(raw, p.pipeline.Prefix)
+			f.start(info.keys, func() outcome {
+				res, err := p.deliverOne(ctx, s.validity, uid, raw, info)
+				return outcome{uid: uid, res: res, err: err}
+			})
+			continue
+		}
+		break
+	}
+	ferr := fetch.Close()
+	guard.Stop()
+	f.wg.Wait()
+	switch {
+	case s.timedOut.Load():
+		return f.outs, fmt.Errorf("fetch: no answer from the server within %v", s.timeout)
+	case readErr != nil:
+		return f.outs, fmt.Errorf("fetch: %w", readErr)
+	case ferr != nil:
+		return f.outs, fmt.Errorf("fetch: %w", ferr)
+	}
+	return f.outs, nil
+}
+
+// flight is the set of deliveries running in parallel. Messages of one
+// thread (sharing a Message-ID, In-Reply-To, References or ticket token)
+// are delivered in mailbox order: a message whose keys are in flight
+// waits until everything in flight is done.
+type flight struct {
+	mu   sync.Mutex
+	wg   sync.WaitGroup
+	sem  chan struct{}
+	keys map[string]int
+	outs []outcome
+}
+
+func (f *flight) start(keys []string, deliver func() outcome) {
+	f.mu.Lock()
+	conflict := slices.ContainsFunc(keys, func(k string) bool { return f.keys[k] > 0 })
+	f.mu.Unlock()
+	if conflict {
+		f.wg.Wait()
+	}
+	f.mu.Lock()
+	for _, k := range keys {
+		f.keys[k]++
+	}
+	f.mu.Unlock()
+	f.sem <- struct{}{}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer func() { <-f.sem }()
+		f.done(deliver(), keys)
+	}()
+}
+
+func (f *flight) done(o outcome, keys []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outs = append(f.outs, o)
+	for _, k := range keys {
+		f.keys[k]--
+	}
+}
+
+// readFetched reads one FETCH response: the UID and the whole message.
+func readFetched(m *imapclient.FetchMessageData, maxBytes int64) (imap.UID, []byte, error) {
+	var uid imap.UID
+	var raw []byte
+	for item := m.Next(); item != nil; item = m.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = it.UID
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil {
+				continue
+			}
+			if it.Literal.Size() > maxBytes {
+				return uid, nil, fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, it.Literal.Size(), maxBytes)
+			}
+			buf := bytes.NewBuffer(make([]byte, 0, it.Literal.Size()))
+			if _, err := buf.ReadFrom(it.Literal); err != nil {
+				return uid, nil, fmt.Errorf("read message %d: %w", uid, err)
+			}
+			raw = buf.Bytes()
+		}
+	}
+	return uid, raw, nil
+}
+
+// deliverOne commits one message with the checkpoint. A panic in the
+// pipeline is a permanent failure of this message, not of the poller.
+func (p *Poller) deliverOne(ctx context.Context, validity uint32, uid imap.UID, raw []byte, info msgInfo) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("delivery panicked", "uid", uid, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errPanicked, r)
+		}
+	}()
+	rcpt := p.cfg.Route
+	if named := HeaderRecipients(raw, p.pipeline.Routes); len(named) > 0 {
+		rcpt = named[0]
+	}
+	return p.pipeline.Deliver(ctx, &Delivery{
+		MailFrom: info.sender, Rcpts: []string{rcpt}, Raw: raw,
+		Source: "imap:" + p.cfg.Name, Remote: p.cfg.Addr,
+		Checkpoint: &store.Checkpoint{Mailbox: p.cfg.Name, UIDValidity: validity, UID: uint32(uid)},
+	})
+}
+
+// msgInfo is what the poller reads from a header before delivery.
+type msgInfo struct {
+	sender string   // envelope sender: Return-Path, else the From address
+	keys   []string // thread keys: Message-ID, In-Reply-To, References, ticket token
+}
+
+// headerInfo reads the top-level header. Mail taken from a mailbox has no
+// envelope: the reverse path is the Return-Path the final delivery added
+// ("<>" for bounces), and without one the From address, so that ordinary
+// mail is not taken for a bounce.
+func headerInfo(raw []byte, prefix string) msgInfo {
+	var info msgInfo
+	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
+	if h == nil {
+		return info
+	}
+	if rp, ok := h["Return-Path"]; ok && len(rp) > 0 {
+		info.sender = strings.ToLower(strings.Trim(strings.TrimSpace(rp[0]), "<>"))
+	} else if from, err := mail.ParseAddress(h.Get("From")); err == nil {
+		info.sender = strings.ToLower(from.Address)
+	} else if f := bracketed(h.Get("From")); len(f) > 0 {
+		info.sender = f[0]
+	}
+	for _, k := range []string{"Message-Id", "In-Reply-To", "References"} {
+		for _, v := range h[k] {
+			info.keys = append(info.keys, bracketed(v)...)
+		}
+	}
+	if id, ok := rules.TicketToken(h.Get("Subject"), prefix); ok {
+		info.keys = append(info.keys, "ticket:"+id)
+	}
+	return info
+}
+
+// bracketed returns the <...> items of v, lower-cased.
+func bracketed(v string) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(v, '<')
+		j := strings.IndexByte(v[max(i, 0):], '>')
+		if i < 0 || j < 0 {
+			return out
+		}
+		if id := strings.TrimSpace(v[i+1 : i+j]); id != "" {
+			out = append(out, strings.ToLower(id))
+		}
+		v = v[i+j+1:]
+	}
 }

@@ -2,21 +2,202 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"ticketgate/mailin"
+	"ticketgate/store"
 )
+
+// running holds the pollers of each serving app, for GET /api/status.
+var running sync.Map // *app → []*mailin.Poller
+
+// buildPollers checks every [[imap]] mailbox and builds its poller.
+func (a *app) buildPollers() ([]*mailin.Poller, error) {
+	var list []*mailin.Poller
+	names := map[string]bool{}
+	for i, c := range a.cfg.IMAP {
+		if c.Name == "" {
+			return nil, fmt.Errorf("config: imap[%d] (%s) needs a name", i, c.Addr)
+		}
+		if names[c.Name] {
+			return nil, fmt.Errorf("config: imap %q is listed twice", c.Name)
+		}
+		names[c.Name] = true
+		p, err := mailin.NewPoller(c, a.pipeline, a.log.With("part", "imap"))
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		p.MaxBytes = a.cfg.Inbound.MaxMessageBytes
+		list = append(list, p)
+	}
+	return list, nil
+}
 
 // startPollers starts one IMAP poller per [[imap]] mailbox; stop cancels
 // them and waits.
-func (a *app) startPollers(ctx context.Context) (stop func(), err error) { return func() {}, nil }
+func (a *app) startPollers(ctx context.Context) (stop func(), err error) {
+	list, err := a.buildPollers()
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, p := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Run(pctx) // Run recovers its own panics and reconnects
+		}()
+	}
+	running.Store(a, list)
+	return func() {
+		cancel()
+		wg.Wait()
+		running.Delete(a)
+	}, nil
+}
 
-// runStatus is "ticketgate status -config F".
-func runStatus(context.Context, []string, io.Reader, io.Writer) error {
-	return errors.New("status: not available yet")
+// statusReport is what "status" shows and GET /api/status returns.
+type statusReport struct {
+	Serving   bool            `json:"serving"`
+	Outbox    int             `json:"outbox"`
+	Mailboxes []mailboxReport `json:"mailboxes"`
+}
+
+type mailboxReport struct {
+	mailin.PollerStatus
+	Checkpoint store.Checkpoint `json:"checkpoint"`
+}
+
+// report gathers the status from the database, and from the pollers when
+// this process runs them.
+func (a *app) report(serving bool) (*statusReport, error) {
+	r := &statusReport{Serving: serving, Mailboxes: []mailboxReport{}}
+	live := map[string]mailin.PollerStatus{}
+	if v, ok := running.Load(a); ok {
+		for _, p := range v.([]*mailin.Poller) {
+			live[p.Config().Name] = p.Status()
+		}
+	}
+	err := a.store.View(func(tx *store.Tx) error {
+		out, err := tx.Outbox(time.Time{}, 0)
+		if err != nil {
+			return err
+		}
+		r.Outbox = len(out)
+		for _, c := range a.cfg.IMAP {
+			cp, err := tx.Checkpoint(c.Name)
+			if err != nil {
+				return err
+			}
+			st, ok := live[c.Name]
+			if !ok {
+				mbox := c.Mailbox
+				if mbox == "" {
+					mbox = "INBOX"
+				}
+				st = mailin.PollerStatus{Name: c.Name, Addr: c.Addr, Mailbox: mbox}
+			}
+			r.Mailboxes = append(r.Mailboxes, mailboxReport{PollerStatus: st, Checkpoint: cp})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read status: %w", err)
+	}
+	return r, nil
+}
+
+// runStatus is "ticketgate status -config F". With positional arguments
+// ("status -config F HS-123456 open") it sets a ticket's status instead.
+func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs, cfgPath := flags("status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return runAction("status")(ctx, args, stdin, stdout)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
+	var r *statusReport
+	err = withStore(cfg, newLogger(os.Stderr), true,
+		func(a *app) (err error) { r, err = a.report(false); return err },
+		func(c *adminClient) error {
+			r = &statusReport{}
+			return c.do(ctx, http.MethodGet, "/api/status", nil, nil, r)
+		})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printStatus(stdout, r)
+	return nil
+}
+
+func printStatus(w io.Writer, r *statusReport) {
+	if r.Serving {
+		fmt.Fprintln(w, "gateway: serving")
+	} else {
+		fmt.Fprintln(w, "gateway: not running; mailbox connections are unknown, only checkpoints from the database are shown")
+	}
+	fmt.Fprintf(w, "outbox: %d waiting\n", r.Outbox)
+	if len(r.Mailboxes) == 0 {
+		fmt.Fprintln(w, "mailboxes: none configured")
+	}
+	for _, m := range r.Mailboxes {
+		fmt.Fprintf(w, "mailbox %s (%s on %s):\n", m.Name, m.Mailbox, m.Addr)
+		if r.Serving {
+			state := "not connected"
+			if m.Connected {
+				state = "connected, polling"
+				if m.Idle {
+					state = "connected, idle"
+				}
+			}
+			fmt.Fprintf(w, "  %s\n  last success: %s\n  last error: %s\n", state, when(m.LastSuccess), orNone(m.LastError, m.LastErrorAt))
+			fmt.Fprintf(w, "  taken: %d (%d already known), failed: %d, left in place: %d\n", m.Taken, m.Duplicates, m.Failed, m.LeftInPlace)
+		}
+		if m.Checkpoint.UIDValidity == 0 {
+			fmt.Fprintln(w, "  checkpoint: nothing taken yet")
+		} else {
+			fmt.Fprintf(w, "  checkpoint: uidvalidity %d, uid %d\n", m.Checkpoint.UIDValidity, m.Checkpoint.UID)
+		}
+	}
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format(time.RFC3339)
+}
+
+func orNone(msg string, at time.Time) string {
+	if msg == "" {
+		return "none"
+	}
+	return when(at) + " " + strings.TrimSpace(msg)
 }
 
 // handleStatus is GET /api/status.
 func (a *app) handleStatus(w http.ResponseWriter, r *http.Request) {
-	httpError(w, http.StatusNotImplemented, "not available yet")
+	rep, err := a.report(true)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, rep)
 }
