@@ -163,6 +163,11 @@ func (c *Config) validate() error {
 	if len(c.Routes) == 0 {
 		bad("at least one [[route]] is needed")
 	}
+	for _, m := range c.IMAP {
+		if _, err := m.Check(c.Routes); err != nil {
+			bad("%v", err)
+		}
+	}
 	if _, err := policyFromConfig(c); err != nil {
 		bad("%s", strings.TrimPrefix(err.Error(), "config: "))
 	}
