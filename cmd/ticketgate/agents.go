@@ -2,22 +2,241 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"ticketgate/mailin"
+	"ticketgate/rules"
+	"ticketgate/store"
 )
 
 // agentSetup loads the agent key and wires agents and plans into the pipeline.
-func (a *app) agentSetup() error { return nil }
+func (a *app) agentSetup() error {
+	cfg := a.cfg
+	if err := validateAgents(cfg); err != nil {
+		return err
+	}
+	plans, err := buildPlans(cfg.Plans)
+	if err != nil {
+		return err
+	}
+	keys, err := loadAgentKeys(cfg)
+	if err != nil {
+		return err
+	}
+	agents := cfg.AgentsConf.ApplyAuth(cfg.Agents)
+	for i := range agents {
+		agents[i].Email = strings.ToLower(strings.TrimSpace(agents[i].Email))
+	}
+	a.pipeline.Agents = agents
+	a.pipeline.Plans = plans
+	a.pipeline.Signer = rules.Signer{Keys: keys}
+	return nil
+}
+
+// validateAgents checks [[agent]] and [agents] with errors that name the entry.
+func validateAgents(cfg *Config) error {
+	var errs []string
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	queues := map[string]bool{}
+	for _, r := range cfg.Routes {
+		queues[strings.ToLower(r.Queue)] = true
+	}
+	seen := map[string]bool{}
+	for i, ag := range cfg.Agents {
+		addr := strings.ToLower(strings.TrimSpace(ag.Email))
+		if at := strings.LastIndexByte(addr, '@'); at <= 0 || at == len(addr)-1 || strings.ContainsAny(addr, " <>,") {
+			bad("agent[%d].email %q must be a plain address like ana@example.com", i, ag.Email)
+		}
+		if seen[addr] {
+			bad("agent %s is listed twice", addr)
+		}
+		seen[addr] = true
+		for _, r := range cfg.Routes {
+			if strings.EqualFold(r.Address, addr) {
+				bad("agent[%d].email %s is a routing address", i, addr)
+			}
+		}
+		for _, q := range ag.Queues {
+			if !queues[strings.ToLower(q)] {
+				bad("agent[%d] (%s) lists queue %q, which no [[route]] has", i, addr, q)
+			}
+		}
+	}
+	if cfg.AgentsConf.RequireAuth && strings.TrimSpace(cfg.AgentsConf.TrustedAuthservID) == "" {
+		bad("agents.require_auth needs agents.trusted_authserv_id (the authserv-id your MX writes in Authentication-Results)")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// buildPlans turns [[plan]] into rules plans.
+func buildPlans(list []PlanConfig) ([]rules.Plan, error) {
+	var out []rules.Plan
+	var errs []string
+	for i, pc := range list {
+		if strings.TrimSpace(pc.Name) == "" {
+			errs = append(errs, fmt.Sprintf("plan[%d] needs a name", i))
+		}
+		if len(pc.Match) == 0 {
+			errs = append(errs, fmt.Sprintf("plan[%d] (%s) needs match = [\"@example.com\", \"vip@example.org\"]", i, pc.Name))
+		}
+		for _, m := range pc.Match {
+			if !strings.Contains(m, "@") {
+				errs = append(errs, fmt.Sprintf("plan[%d] (%s) match %q must be \"@domain\" or an address", i, pc.Name, m))
+			}
+		}
+		mp, ok := rules.ParsePriority(strings.ToLower(pc.MaxPriority))
+		if pc.MaxPriority == "" {
+			mp, ok = rules.PriorityHigh, true
+		}
+		if !ok {
+			errs = append(errs, fmt.Sprintf("plan[%d] (%s) max_priority %q must be low, medium, high or critical", i, pc.Name, pc.MaxPriority))
+		}
+		out = append(out, rules.Plan{Name: pc.Name, Match: pc.Match, MaxPriority: mp})
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+// agentKeyFile is where the signing key lives: [agents] secret_file, or
+// agent.key next to the database.
+func agentKeyFile(cfg *Config) string {
+	if f := cfg.AgentsConf.SecretFile; f != "" {
+		return f
+	}
+	return filepath.Join(filepath.Dir(cfg.Store.Path), "agent.key")
+}
+
+// loadAgentKeys reads the current key, generating it (0600) when missing,
+// and the previous key kept for a grace period after a rotation.
+func loadAgentKeys(cfg *Config) ([][]byte, error) {
+	cur, err := loadOrCreateKey(agentKeyFile(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("agents.secret_file: %w", err)
+	}
+	keys := [][]byte{cur}
+	if f := cfg.AgentsConf.PreviousSecretFile; f != "" {
+		prev, err := readKey(f)
+		if err != nil {
+			return nil, fmt.Errorf("agents.previous_secret_file: %w", err)
+		}
+		keys = append(keys, prev)
+	}
+	return keys, nil
+}
 
 // runAction is "ticketgate assign|status|priority|note -config F HS-123456 ...".
 func runAction(name string) func(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	return func(context.Context, []string, io.Reader, io.Writer) error {
-		return errors.New(name + ": not available yet")
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+		fs, cfgPath := flags(name)
+		as := fs.String("as", "operator", "who acts (recorded on the ticket); an agent address for \"assign me\"")
+		asJSON := fs.Bool("json", false, "print the ticket as JSON")
+		if err := fs.Parse(args); err != nil {
+			return &exitError{code: 64, err: err}
+		}
+		rest := fs.Args()
+		if len(rest) < 1 || (name != "note" && len(rest) != 2) {
+			return &exitError{code: 64, err: fmt.Errorf("usage: ticketgate %s", actionUsage[name])}
+		}
+		act := mailin.Action{Name: name, Actor: *as}
+		if len(rest) > 1 {
+			act.Value = strings.Join(rest[1:], " ")
+		} else {
+			// "ticketgate note HS-1 < text": the note from stdin.
+			b, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
+			if err != nil {
+				return &exitError{code: exTempFail, err: fmt.Errorf("read note: %w", err)}
+			}
+			act.Value = strings.TrimSpace(string(b))
+		}
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return &exitError{code: exConfig, err: err}
+		}
+		id := strings.ToUpper(rest[0])
+		var res mailin.ActionResult
+		err = withStore(cfg, newLogger(os.Stderr), false,
+			func(a *app) error {
+				res, err = a.pipeline.Act(ctx, id, act)
+				return err
+			},
+			func(c *adminClient) error {
+				body, _ := json.Marshal(act)
+				return c.do(ctx, "POST", "/api/tickets/"+id+"/actions", nil, body, &res)
+			})
+		if err != nil {
+			return actionExit(id, err)
+		}
+		return printAction(stdout, res, *asJSON)
 	}
+}
+
+var actionUsage = map[string]string{
+	"assign":   "assign -config F [-as EMAIL] HS-123456 me|EMAIL|none",
+	"status":   "status -config F [-as EMAIL] HS-123456 open|waiting|on_hold|resolved|closed",
+	"priority": "priority -config F [-as EMAIL] HS-123456 low|medium|high|critical",
+	"note":     "note -config F [-as EMAIL] HS-123456 TEXT (or the text on stdin)",
+}
+
+// actionExit maps errors to exit codes: 1 unknown ticket, 65 a refused or
+// malformed action, 75 and others as they come.
+func actionExit(id string, err error) error {
+	var ae *apiError
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		return &exitError{code: 1, err: fmt.Errorf("no ticket %s", id)}
+	case errors.Is(err, mailin.ErrBadAction), errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity:
+		return &exitError{code: exDataErr, err: err}
+	}
+	return err
+}
+
+func printAction(w io.Writer, res mailin.ActionResult, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res.Ticket)
+	}
+	t := res.Ticket
+	if len(res.Events) == 0 {
+		fmt.Fprintf(w, "%s unchanged\n", t.ID)
+	}
+	for _, e := range res.Events {
+		fmt.Fprintf(w, "%s %s: %s\n", t.ID, e.Type, e.Detail)
+	}
+	fmt.Fprintf(w, "%s status %s · priority %s · assignee %s\n", t.ID, t.Status, t.Priority, dash(t.Assignee))
+	return nil
 }
 
 // handleAction is POST /api/tickets/{id}/actions, the handover for runAction.
 func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
-	httpError(w, http.StatusNotImplemented, "not available yet")
+	var act mailin.Action
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&act); err != nil {
+		httpError(w, http.StatusBadRequest, "body must be JSON {\"action\":..., \"value\":..., \"actor\":...}: "+err.Error())
+		return
+	}
+	res, err := a.pipeline.Act(r.Context(), r.PathValue("id"), act)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, mailin.ErrBadAction):
+		httpError(w, http.StatusUnprocessableEntity, err.Error())
+	case err != nil:
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeJSON(w, res)
+	}
 }

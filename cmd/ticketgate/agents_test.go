@@ -1,0 +1,202 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+const agentsConfig = `
+[agents]
+secret_file = "data/agent.key"
+
+[[agent]]
+email = "Ana@Example.com"
+name = "Ana Lima"
+queues = ["support"]
+
+[[agent]]
+email = "meg@example.com"
+name = "Meg Boss"
+manager = true
+
+[[plan]]
+name = "gold"
+match = ["@bigcorp.example"]
+max_priority = "critical"
+`
+
+// agentEnv is an installation with agents and plans configured.
+func agentEnv(t *testing.T, extra string) *env {
+	t.Helper()
+	e := newEnv(t, true)
+	f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(agentsConfig + extra); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return e
+}
+
+func lastEvent(tk *store.Ticket, typ string) *store.Event {
+	for i := len(tk.Events) - 1; i >= 0; i-- {
+		if tk.Events[i].Type == typ {
+			return &tk.Events[i]
+		}
+	}
+	return nil
+}
+
+func TestActionsFromTheCommandLineWithAndWithoutServe(t *testing.T) {
+	e := agentEnv(t, "")
+	id := e.injectOK(message("Bo <bo@bigcorp.example>", "support@example.com", "[Critical] Outage", "o1@bigcorp.example", "All down."),
+		"-to", "support@example.com", "-from", "bo@bigcorp.example")
+
+	// The key was made on first start, readable by the owner only.
+	fi, err := os.Stat(filepath.Join(e.dir, "data", "agent.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("agent key: %v, mode %v", err, fi.Mode())
+	}
+	key1, _ := os.ReadFile(filepath.Join(e.dir, "data", "agent.key"))
+
+	// Without serve: the command opens the database itself.
+	if r := e.run(nil, "assign", "-as", "ana@example.com", id, "me"); r.code != 0 || !strings.Contains(r.stdout, "assigned") {
+		t.Fatalf("assign me: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	tk := e.show(id)
+	if tk.Assignee != "ana@example.com" || tk.Plan != "gold" || tk.Priority != rules.PriorityCritical || tk.Subject != "Outage" {
+		t.Fatalf("after assign: assignee %q plan %q priority %s subject %q", tk.Assignee, tk.Plan, tk.Priority, tk.Subject)
+	}
+	if ev := lastEvent(tk, "assigned"); ev == nil || ev.Actor != "ana@example.com" {
+		t.Errorf("assigned event: %+v", ev)
+	}
+	for _, bad := range [][]string{
+		{"assign", id, "nobody@else.example"},
+		{"assign", id, "me"}, // the default actor "operator" is no agent
+		{"priority", id, "urgent"},
+		{"status", id, "new"},
+	} {
+		if r := e.run(nil, bad[0], bad[1:]...); r.code != exDataErr || r.stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q; want %d and a reason", bad, r.code, r.stderr, exDataErr)
+		}
+	}
+	if r := e.run(nil, "priority", "HS-000000", "low"); r.code != 1 || !strings.Contains(r.stderr, "no ticket HS-000000") {
+		t.Errorf("unknown ticket: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// With serve holding the database: handed over to the admin API.
+	s := e.serve()
+	// What inject queued (notification and auto-reply) goes out first.
+	e.relay.WaitFor(2, 10*time.Second)
+	before := 2
+	for _, args := range [][]string{
+		{"priority", id, "low"},
+		{"status", "-as", "meg@example.com", id, "on_hold"},
+		{"note", id, "Called", "the", "customer."},
+	} {
+		if r := e.run(nil, args[0], args[1:]...); r.code != 0 {
+			t.Fatalf("%v with serve: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := e.run(nil, "assign", id, "nobody@else.example"); r.code != exDataErr {
+		t.Errorf("refused assign with serve: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// The note goes to the agents (ana is assignee, meg not on the queue).
+	e.relay.WaitFor(before+1, 10*time.Second)
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	mails := e.relay.Mails()[before:]
+	if len(mails) != 1 || mails[0].To[0] != "ana@example.com" || !strings.Contains(string(mails[0].Data), "Called the customer.") {
+		t.Errorf("want one note mail to ana, got %d", len(mails))
+		for _, m := range mails {
+			t.Logf("to %v:\n%s", m.To, m.Data)
+		}
+	}
+
+	tk = e.show(id)
+	if tk.Priority != rules.PriorityLow || tk.Status != rules.StatusOnHold {
+		t.Errorf("after handover: priority %s status %s", tk.Priority, tk.Status)
+	}
+	if ev := lastEvent(tk, "status"); ev == nil || ev.Actor != "meg@example.com" {
+		t.Errorf("status event: %+v", ev)
+	}
+	if ev := lastEvent(tk, "priority"); ev == nil || ev.Actor != "operator" {
+		t.Errorf("priority event: %+v", ev)
+	}
+	last := tk.Messages[len(tk.Messages)-1]
+	if last.Kind != "note" || last.VisibleText != "Called the customer." || last.From != "operator" {
+		t.Errorf("note: %+v", last)
+	}
+	if key2, _ := os.ReadFile(filepath.Join(e.dir, "data", "agent.key")); string(key2) != string(key1) {
+		t.Errorf("the agent key changed between starts")
+	}
+}
+
+func TestAgentKeyRotationKeepsThePreviousKey(t *testing.T) {
+	dir := t.TempDir()
+	oldKey := filepath.Join(dir, "old.key")
+	if err := os.WriteFile(oldKey, []byte("00112233445566778899aabbccddeeff\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "t.toml")
+	text := "[store]\npath = " + quote(filepath.Join(dir, "db", "t.db")) + "\n[agents]\nsecret_file = " + quote(filepath.Join(dir, "new.key")) +
+		"\nprevious_secret_file = " + quote(oldKey) + "\n[[agent]]\nemail = \"ana@example.com\"\nqueues = [\"support\"]\n"
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := openApp(cfg, newLogger(os.Stderr), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	old := rules.Signer{Keys: [][]byte{{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}}}
+	tok := old.Token(rules.TokenReply, "HS-123456", "ana@example.com")
+	s := a.pipeline.Signer
+	if !s.Verify(tok, rules.TokenReply, "HS-123456", "ana@example.com") {
+		t.Errorf("an address signed with the previous key is refused")
+	}
+	if s.Token(rules.TokenReply, "HS-123456", "ana@example.com") == tok {
+		t.Errorf("new addresses are still signed with the previous key")
+	}
+}
+
+func TestAgentConfigErrorsNameTheEntry(t *testing.T) {
+	probe := message("x@customer.example", "support@example.com", "Probe", "p1@customer.example", "Hi.")
+	for _, c := range []struct{ extra, want string }{
+		{"[[plan]]\nname = \"vip\"\nmatch = [\"@x.example\"]\nmax_priority = \"urgent\"\n", `plan[1] (vip) max_priority "urgent"`},
+		{"[[agent]]\nemail = \"tom@example.com\"\nqueues = [\"sales\"]\n", `agent[2] (tom@example.com) lists queue "sales"`},
+		{"[[agent]]\nemail = \"ana@example.com\"\n", "agent ana@example.com is listed twice"},
+	} {
+		e := agentEnv(t, c.extra)
+		if r := e.run(probe, "inject", "-to", "support@example.com"); r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("exit %d, stderr %q; want it to say %q", r.code, r.stderr, c.want)
+		}
+	}
+	e := newEnv(t, false)
+	os.WriteFile(e.cfg, append(must(os.ReadFile(e.cfg)), "[agents]\nrequire_auth = true\n"...), 0o600)
+	if r := e.run(probe, "inject", "-to", "support@example.com"); r.code == 0 || !strings.Contains(r.stderr, "trusted_authserv_id") {
+		t.Errorf("require_auth without authserv-id: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `\`, `\\`) + `"` }
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
