@@ -48,7 +48,7 @@ func commands() []command {
 		{"tickets", "tickets -config F [-status S] [-json]: list tickets", runTickets},
 		{"show", "show -config F [-json] HS-123456: one ticket with messages and events", runShow},
 		{"inject", "inject -config F [-to ADDR] [-from ADDR] < message: deliver one message from stdin", runInject},
-		{"status", "status -config F: mailboxes and outbox of the running gateway", runStatus},
+		{"status", "status -config F [HS-123456 STATUS]: mailboxes and outbox; with a ticket, set its status", runStatus},
 		{"sweep", "sweep -config F [-now T] [-dry-run]: run the lifecycle/SLA sweep once", runSweep},
 		{"assign", "assign -config F HS-123456 me|EMAIL|none: assign a ticket", runAction("assign")},
 		{"priority", "priority -config F HS-123456 low|medium|high|critical: set priority", runAction("priority")},
