@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 
 	"ticketgate/mailin"
 )
@@ -26,9 +25,9 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
-	raw, err := io.ReadAll(io.LimitReader(stdin, cfg.Inbound.MaxMessageBytes+1))
+	raw, err := readMessage(cfg, stdin)
 	if err != nil {
-		return fmt.Errorf("read stdin: %w", err)
+		return err
 	}
 	var ex *mailin.Explanation
 	err = withStore(cfg, newLogger(io.Discard), false,
@@ -37,11 +36,7 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 			return err
 		},
 		func(c *adminClient) error {
-			q := url.Values{"to": to}
-			if *from != "" {
-				q.Set("from", *from)
-			}
-			return c.do(ctx, "POST", "/api/explain", q, raw, &ex)
+			return c.do(ctx, "POST", "/api/explain", envelope(to, *from), raw, &ex)
 		})
 	if err != nil {
 		return err

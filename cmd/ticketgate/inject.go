@@ -34,12 +34,9 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
-	raw, err := io.ReadAll(io.LimitReader(stdin, cfg.Inbound.MaxMessageBytes+1))
+	raw, err := readMessage(cfg, stdin)
 	if err != nil {
-		return &exitError{code: exTempFail, err: fmt.Errorf("read stdin: %w", err)}
-	}
-	if int64(len(raw)) > cfg.Inbound.MaxMessageBytes {
-		return &exitError{code: exDataErr, err: fmt.Errorf("message is larger than max_message_bytes (%d)", cfg.Inbound.MaxMessageBytes)}
+		return err
 	}
 	log := newLogger(os.Stderr)
 	var res mailin.Result
@@ -49,11 +46,7 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 			return err
 		},
 		func(c *adminClient) error {
-			q := url.Values{"to": to}
-			if *from != "" {
-				q.Set("from", *from)
-			}
-			return c.do(ctx, "POST", "/api/inject", q, raw, &res)
+			return c.do(ctx, "POST", "/api/inject", envelope(to, *from), raw, &res)
 		})
 	if err != nil {
 		return injectExit(err)
@@ -90,4 +83,26 @@ func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) 
 		return mailin.Result{}, fmt.Errorf("%s: %w", strings.Join(to, ", "), mailin.ErrUnknownRecipient)
 	}
 	return a.pipeline.Deliver(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, Raw: raw, Source: "inject"})
+}
+
+// readMessage reads one message from stdin, refusing one larger than
+// max_message_bytes.
+func readMessage(cfg *Config, stdin io.Reader) ([]byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(stdin, cfg.Inbound.MaxMessageBytes+1))
+	if err != nil {
+		return nil, &exitError{code: exTempFail, err: fmt.Errorf("read stdin: %w", err)}
+	}
+	if int64(len(raw)) > cfg.Inbound.MaxMessageBytes {
+		return nil, &exitError{code: exDataErr, err: fmt.Errorf("message is larger than max_message_bytes (%d)", cfg.Inbound.MaxMessageBytes)}
+	}
+	return raw, nil
+}
+
+// envelope is the query that carries recipients and sender to the admin API.
+func envelope(to []string, from string) url.Values {
+	q := url.Values{"to": to}
+	if from != "" {
+		q.Set("from", from)
+	}
+	return q
 }
