@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// writeFile writes text to a file under t.TempDir and returns its path.
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ticketgate.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigRejectsUnknownKeysWithNameAndLine(t *testing.T) {
+	cases := []struct {
+		text string
+		want []string
+	}{
+		{"[inbound]\nsmtp_lisen = \"x\"\n", []string{"inbound.smtp_lisen", ":2:"}},
+		{"[store]\npath = \"a.db\"\n\n[outbound]\ntls = \"none\"\nrelay_host = \"x\"\n", []string{"outbound.relay_host", ":6:"}},
+		{"[[route]]\naddress = \"help@example.com\"\nqueue = \"help\"\nqeue = \"x\"\n", []string{"route.qeue", ":4:"}},
+		{"stor = 1\n", []string{"stor", ":1:"}},
+	}
+	for _, c := range cases {
+		p := writeFile(t, c.text)
+		_, err := loadConfig(p)
+		if err == nil {
+			t.Errorf("%q: loaded without error", c.text)
+			continue
+		}
+		for _, w := range append(c.want, p) {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: error %q does not mention %q", c.text, err, w)
+			}
+		}
+	}
+}
+
+func TestConfigRejectsBadValuesClearly(t *testing.T) {
+	cases := []struct {
+		name, text string
+		want       []string
+	}{
+		{"tls", "[outbound]\ntls = \"bogus\"\n", []string{"outbound.tls", `"bogus"`, "none, starttls or implicit"}},
+		{"prefix digit", "[tickets]\nprefix = \"H5\"\n", []string{"tickets.prefix", `"H5"`, "letters"}},
+		{"prefix long", "[tickets]\nprefix = \"TOOLONGPREFIX\"\n", []string{"tickets.prefix"}},
+		{"route without queue", "[[route]]\naddress = \"help@example.com\"\n", []string{"route[0]", "help@example.com", "needs a queue"}},
+		{"plus route", "[[route]]\naddress = \"help+x@example.com\"\nqueue = \"help\"\n", []string{"route[0].address", "plain address"}},
+		{"route twice", "[[route]]\naddress = \"a@example.com\"\nqueue = \"a\"\n[[route]]\naddress = \"A@example.com\"\nqueue = \"b\"\n", []string{"a@example.com", "twice"}},
+		{"route kind", "[[route]]\naddress = \"a@example.com\"\nqueue = \"a\"\nkind = \"urgent\"\n", []string{"route[0].kind", `"urgent"`}},
+		{"duration", "[outbound]\nretry_base = \"soon\"\n", []string{"outbound.retry_base", `"soon"`, "duration"}},
+		{"wrong type", "[inbound]\nmax_recipients = \"fifty\"\n", []string{":2:"}},
+		{"empty store", "[store]\npath = \"\"\n", []string{"store.path"}},
+	}
+	for _, c := range cases {
+		_, err := loadConfig(writeFile(t, c.text))
+		if err == nil {
+			t.Errorf("%s: loaded without error", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", c.name, err, w)
+			}
+		}
+	}
+}
+
+func TestBuiltInDefaultsLoad(t *testing.T) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Path != "data/ticketgate.db" || cfg.Inbound.SMTPListen != "127.0.0.1:2525" || cfg.Tickets.Prefix != "HS" ||
+		cfg.Outbound.TLS != "starttls" || cfg.Admin.Listen != "127.0.0.1:8025" || len(cfg.Routes) == 0 {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	// A file that sets one key keeps every other default, routes included.
+	cfg, err = loadConfig(writeFile(t, "[tickets]\nprefix = \"SUP\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tickets.Prefix != "SUP" || cfg.Inbound.MaxMessageBytes != 26214400 || len(cfg.Routes) != 5 {
+		t.Errorf("one key over the defaults: prefix %q max_message_bytes %d routes %d", cfg.Tickets.Prefix, cfg.Inbound.MaxMessageBytes, len(cfg.Routes))
+	}
+	// A file with routes replaces the default routes.
+	cfg, err = loadConfig(writeFile(t, "[[route]]\naddress = \"help@example.org\"\nqueue = \"help\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Routes) != 1 || cfg.Routes[0].Address != "help@example.org" {
+		t.Errorf("routes from the file: %+v", cfg.Routes)
+	}
+}
+
+const exampleConfig = "../../config.example.toml"
+
+func TestExampleConfigLoadsAndDocumentsEveryKey(t *testing.T) {
+	if _, err := os.Stat(exampleConfig); err != nil {
+		t.Skipf("no %s yet", exampleConfig)
+	}
+	if _, err := loadConfig(exampleConfig); err != nil {
+		t.Fatalf("the example config does not load: %v", err)
+	}
+	documented := exampleKeys(t, exampleConfig)
+	for _, k := range configKeys(reflect.TypeOf(Config{}), "") {
+		if !matchesAny(k, documented) {
+			t.Errorf("config key %s is not in %s (set or commented out)", k, exampleConfig)
+		}
+	}
+}
+
+var (
+	tableLine = regexp.MustCompile(`^#?\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$`)
+	keyLine   = regexp.MustCompile(`^#?\s*([A-Za-z0-9_\-]+)\s*=`)
+)
+
+// exampleKeys returns the dotted keys the example sets or shows commented
+// out, e.g. "inbound.smtp_listen", "imap.password_file".
+func exampleKeys(t *testing.T, p string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	keys := map[string]bool{}
+	table := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if m := tableLine.FindStringSubmatch(line); m != nil {
+			table = m[1] + "."
+			continue
+		}
+		if m := keyLine.FindStringSubmatch(line); m != nil {
+			keys[table+m[1]] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// configKeys lists the dotted TOML keys of a config struct; a map level is
+// "*" (e.g. "sla.targets.*.first_response").
+func configKeys(typ reflect.Type, prefix string) []string {
+	var keys []string
+	for f := range typ.Fields() {
+		tag := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		keys = append(keys, subKeys(f.Type, prefix+tag)...)
+	}
+	return keys
+}
+
+func subKeys(typ reflect.Type, name string) []string {
+	switch {
+	case typ.Kind() == reflect.Struct:
+		return configKeys(typ, name+".")
+	case typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Struct:
+		return configKeys(typ.Elem(), name+".")
+	case typ.Kind() == reflect.Map:
+		return subKeys(typ.Elem(), name+".*")
+	}
+	return []string{name}
+}
+
+func matchesAny(pattern string, keys map[string]bool) bool {
+	pat := strings.ReplaceAll(pattern, ".", "/")
+	for k := range keys {
+		if ok, _ := path.Match(pat, strings.ReplaceAll(k, ".", "/")); ok {
+			return true
+		}
+	}
+	return false
+}
