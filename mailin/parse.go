@@ -96,6 +96,8 @@ func Parse(raw []byte, lim Limits) (*Inbound, error) {
 	in.Header = decodeFields(top.fields, top.charset(raw))
 	in.fillHeaders(in.Header)
 	switch {
+	case len(top.fields) == 0 && looksBinary(raw):
+		return nil, fmt.Errorf("%w: no header and binary content", ErrNotMail)
 	case len(top.fields) == 0:
 		in.Notes = append(in.Notes, "message has no header; the whole input is kept as its text")
 		in.Text = plainText(raw)
@@ -119,6 +121,24 @@ func Parse(raw []byte, lim Limits) (*Inbound, error) {
 		in.Notes = append(in.Notes, "message had no Message-ID; a stable one was derived from its content")
 	}
 	return in, nil
+}
+
+// looksBinary reports input no mail client would write as text: NUL
+// bytes, or mostly invalid UTF-8, in its first kilobyte.
+func looksBinary(raw []byte) bool {
+	head := raw[:min(len(raw), 1024)]
+	if bytes.IndexByte(head, 0) >= 0 {
+		return true
+	}
+	bad := 0
+	for len(head) > 0 {
+		r, n := utf8.DecodeRune(head)
+		if r == utf8.RuneError && n == 1 {
+			bad++
+		}
+		head = head[n:]
+	}
+	return bad*4 > min(len(raw), 1024)
 }
 
 func (in *Inbound) truncate(problem string, raw []byte) {

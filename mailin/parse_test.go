@@ -3,6 +3,7 @@ package mailin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -424,5 +425,15 @@ func TestHostileMailStillBecomesATicket(t *testing.T) {
 				t.Errorf("raw kept: %d bytes, sent %d", len(kept), len(c.raw))
 			}
 		})
+	}
+}
+
+func TestBinaryInputWithoutHeaderIsNotMail(t *testing.T) {
+	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), bytes.Repeat([]byte{0xff, 0x00, 0x13}, 200)...)
+	if _, err := Parse(png, Limits{}); !errors.Is(err, ErrNotMail) {
+		t.Errorf("binary junk: %v, want ErrNotMail", err)
+	}
+	if in, err := Parse([]byte("just a line of text, no header\n"), Limits{}); err != nil || !strings.Contains(in.Text, "just a line") {
+		t.Errorf("plain text without header: %v", err)
 	}
 }
