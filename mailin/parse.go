@@ -573,9 +573,29 @@ func msgIDs(v string) []string {
 	return out
 }
 
+// Two enmime parsers: charset detection costs more than the rest of
+// parsing together, and cannot change text that decodes to plain ASCII.
+var (
+	quickParser = enmime.NewParser(enmime.DisableCharacterDetection(true), enmime.MaxStoredPartErrors(20),
+		enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy))
+	detectParser = enmime.NewParser(enmime.MaxStoredPartErrors(20),
+		enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy))
+)
+
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func (in *Inbound) readBody(raw []byte) {
-	p := enmime.NewParser(enmime.MaxStoredPartErrors(20), enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy))
-	env, err := p.ReadEnvelope(bytes.NewReader(raw))
+	env, err := quickParser.ReadEnvelope(bytes.NewReader(raw))
+	if err == nil && !(plainASCII(env.Text) && plainASCII(env.HTML)) {
+		env, err = detectParser.ReadEnvelope(bytes.NewReader(raw))
+	}
 	if err != nil {
 		in.Notes = append(in.Notes, "MIME could not be parsed ("+err.Error()+"); text taken from the raw message")
 		in.Text = fallbackText(raw)
