@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"ticketgate/store"
@@ -90,12 +91,28 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 		w.Log.Error("read outbox", "err", err)
 		return w.now().Add(time.Minute)
 	}
+	// A few deliveries at once: the relay's answers overlap, and their
+	// outcomes share commits (and fsyncs) with each other and with ingest.
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
 	for _, m := range due {
 		if ctx.Err() != nil {
 			break
 		}
-		w.deliver(m)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					w.Log.Error("outbox delivery panic", "panic", r, "queue", m.ID)
+				}
+				<-sem
+				wg.Done()
+			}()
+			w.deliver(m)
+		}()
 	}
+	wg.Wait()
 	var next time.Time
 	_ = w.Store.View(func(tx *store.Tx) error {
 		next, err = tx.NextOutboxAt()
@@ -150,7 +167,7 @@ func (w *Worker) event(tx *store.Tx, m *store.OutMail, typ, detail string) error
 }
 
 func (w *Worker) commit(log *slog.Logger, fn func(tx *store.Tx) error) {
-	if err := w.Store.UpdateNow(fn); err != nil {
+	if err := w.Store.Update(fn); err != nil {
 		log.Error("record delivery outcome", "err", err)
 	}
 }
