@@ -149,6 +149,9 @@ type plan struct {
 	redactions []rules.Redaction
 	// refused lists attachments not accepted, with the reason.
 	refused []string
+	// visible is the new part of the text (quotes and signature cut),
+	// computed before the transaction to keep the single writer short.
+	visible string
 	// trace collects what was decided and why, for "explain".
 	trace []string
 }
@@ -183,6 +186,7 @@ func (p *Pipeline) prepare(d *Delivery) (*plan, error) {
 		pl.note("parse: %s", n)
 	}
 	p.redact(pl)
+	pl.visible = rules.VisibleText(in.Text)
 	pl.auto = rules.ClassifyAuto(in.Header, d.MailFrom, in.From.Address, p.Identity())
 	switch {
 	case pl.auto.Bounce:
@@ -291,7 +295,7 @@ func (p *Pipeline) message(tx *store.Tx, pl *plan, kind string) (*store.Message,
 	m := &store.Message{
 		MessageID: in.MessageID, Direction: "in", Kind: kind,
 		From: in.From.Address, To: in.To, Cc: in.Cc, Subject: in.Subject,
-		Text: in.Text, VisibleText: visibleText(in.Text), CreatedAt: pl.now,
+		Text: in.Text, VisibleText: pl.visible, CreatedAt: pl.now,
 		Attachments: []store.Attachment{}, Raw: rawHash, Notes: append(append([]string(nil), in.Notes...), pl.refused...),
 	}
 	for _, a := range in.Attachments {
@@ -490,5 +494,3 @@ func (p *Pipeline) queueAutoReply(tx *store.Tx, t *store.Ticket, pl *plan) (stor
 	return store.Event{At: pl.now, Type: "auto_reply", Detail: "confirmation queued to " + t.Requester}, nil
 }
 
-// visibleText is the new part of a reply.
-func visibleText(text string) string { return rules.VisibleText(text) }

@@ -99,6 +99,11 @@ func SubjectTags(subject string) (clean string, urgent bool, category string) {
 // "escalation" or "escalated" counts only together with a request word in its clause
 // ("request", "want", "need", "please", "bitte", "möchte", ...).
 func AsksEscalation(visible string) bool {
+	// Most mail never mentions it; skip the word walk for those.
+	low := strings.ToLower(visible)
+	if !strings.Contains(low, "escal") && !strings.Contains(low, "eskal") {
+		return false
+	}
 	for _, clause := range clauses(visible) {
 		for i, w := range clause {
 			if !escalationVerb(w) && !(escalationNoun(w) && hasRequestWord(clause)) {
