@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"ticketgate/rules"
 )
 
@@ -188,6 +190,8 @@ func (tx *Tx) scan(bucket []byte, id string, fn func(v []byte) error) error {
 
 // PutTicket writes the ticket record and keeps its indexes in step.
 // Messages and Events on t are ignored (use AddMessage and AddEvent).
+// Records and index entries that would not change are left alone, so a
+// write touches only the pages it must.
 func (tx *Tx) PutTicket(t *Ticket) error {
 	b := tx.tx.Bucket(bucketTickets)
 	idx := tx.tx.Bucket(bucketIdxStatus)
@@ -195,8 +199,13 @@ func (tx *Tx) PutTicket(t *Ticket) error {
 	if tx.dueFunc != nil {
 		t.Due = tx.dueFunc(t)
 	}
-	if old := b.Get([]byte(t.ID)); old != nil {
-		var o Ticket
+	old := b.Get([]byte(t.ID))
+	if old != nil {
+		// Only the indexed fields are needed from the old record.
+		var o struct {
+			Status rules.Status `json:"status"`
+			Due    time.Time    `json:"due"`
+		}
 		if err := json.Unmarshal(old, &o); err != nil {
 			return fmt.Errorf("decode ticket %s: %w", t.ID, err)
 		}
@@ -212,7 +221,7 @@ func (tx *Tx) PutTicket(t *Ticket) error {
 		}
 	}
 	if !t.Due.IsZero() {
-		if err := due.Put(dueKey(t.Due, t.ID), nil); err != nil {
+		if err := putIfMissing(due, dueKey(t.Due, t.ID)); err != nil {
 			return err
 		}
 	}
@@ -222,10 +231,23 @@ func (tx *Tx) PutTicket(t *Ticket) error {
 	if err != nil {
 		return fmt.Errorf("encode ticket %s: %w", t.ID, err)
 	}
-	if err := b.Put([]byte(t.ID), v); err != nil {
-		return fmt.Errorf("put ticket %s: %w", t.ID, err)
+	if !bytes.Equal(old, v) {
+		if err := b.Put([]byte(t.ID), v); err != nil {
+			return fmt.Errorf("put ticket %s: %w", t.ID, err)
+		}
 	}
-	return idx.Put(key([]byte(t.Status), []byte(t.ID)), nil)
+	return putIfMissing(idx, key([]byte(t.Status), []byte(t.ID)))
+}
+
+// putIfMissing adds the index entry k (empty value) unless it is there:
+// bbolt copies a page on every Put, even one that changes nothing, and in
+// a large index each such copy is a page (and its branch pages) written on
+// commit.
+func putIfMissing(b *bolt.Bucket, k []byte) error {
+	if got, _ := b.Cursor().Seek(k); bytes.Equal(got, k) {
+		return nil
+	}
+	return b.Put(k, nil)
 }
 
 // AddMessage appends m to ticket id and indexes its Message-ID.
