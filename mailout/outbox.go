@@ -79,37 +79,54 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // RunOnce delivers every due message once and returns when the next one
-// falls due (zero when the outbox is empty).
+// falls due (zero when the outbox is empty). Mail for one ticket goes out in
+// the order it was queued (a closing notice before its survey); mail for
+// different tickets goes out a few at a time, so the relay's answers
+// overlap and their outcomes share commits with each other and with ingest.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
-	var due []*store.OutMail
+	var all []*store.OutMail
 	err := w.Store.View(func(tx *store.Tx) error {
 		var err error
-		due, err = tx.Outbox(w.now(), 100)
+		all, err = tx.Outbox(store.Forever, 0)
 		return err
 	})
 	if err != nil {
 		w.Log.Error("read outbox", "err", err)
 		return w.now().Add(time.Minute)
 	}
-	// A few deliveries at once: the relay's answers overlap, and their
-	// outcomes share commits (and fsyncs) with each other and with ingest.
+	var order []string
+	byTicket := map[string][]*store.OutMail{}
+	for _, m := range all {
+		if _, ok := byTicket[m.TicketID]; !ok {
+			order = append(order, m.TicketID)
+		}
+		byTicket[m.TicketID] = append(byTicket[m.TicketID], m)
+	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for _, m := range due {
+	for _, id := range order {
 		if ctx.Err() != nil {
 			break
+		}
+		queue := byTicket[id]
+		if queue[0].NextAt.After(w.now()) {
+			continue
 		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() {
 				if r := recover(); r != nil {
-					w.Log.Error("outbox delivery panic", "panic", r, "queue", m.ID)
+					w.Log.Error("outbox delivery panic", "panic", r, "ticket", id)
 				}
 				<-sem
 				wg.Done()
 			}()
-			w.deliver(m)
+			for _, m := range queue {
+				if ctx.Err() != nil || m.NextAt.After(w.now()) || !w.deliver(m) {
+					return // later mail of this ticket waits for this one
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -121,7 +138,9 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 	return next
 }
 
-func (w *Worker) deliver(m *store.OutMail) {
+// deliver hands m to the relay and records the outcome. It returns false
+// when delivery was deferred (the message stays queued).
+func (w *Worker) deliver(m *store.OutMail) bool {
 	log := w.Log.With("ticket", m.TicketID, "queue", m.ID, "kind", m.Kind)
 	refused, err := w.Sender.Send(m.From, m.To, m.Raw)
 	now := w.now()
@@ -132,6 +151,7 @@ func (w *Worker) deliver(m *store.OutMail) {
 		m.LastErr = err.Error()
 		log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
 		w.commit(log, func(tx *store.Tx) error { return tx.Enqueue(m) })
+		return false
 	case err != nil:
 		log.Error("delivery failed", "err", err)
 		w.commit(log, func(tx *store.Tx) error {
@@ -157,6 +177,7 @@ func (w *Worker) deliver(m *store.OutMail) {
 			return nil
 		})
 	}
+	return true
 }
 
 func (w *Worker) event(tx *store.Tx, m *store.OutMail, typ, detail string) error {

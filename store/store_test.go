@@ -204,3 +204,57 @@ func TestOutboxKeepsMailUntilDequeued(t *testing.T) {
 		t.Errorf("after dequeue: %d left", len(all))
 	}
 }
+
+func TestPutTicketKeepsIndexesAndSkipsNoops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := Open(path, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	due := d0
+	s.SetDueFunc(func(*Ticket) time.Time { return due })
+	tk := &Ticket{ID: "HS-000001", Status: rules.StatusOpen, CreatedAt: d0}
+	if err := s.UpdateNow(func(tx *Tx) error { return tx.PutTicket(tk) }); err != nil {
+		t.Fatal(err)
+	}
+	// Unchanged: nothing is touched.
+	if err := s.UpdateNow(func(tx *Tx) error {
+		if err := tx.PutTicket(tk); err != nil {
+			return err
+		}
+		st := tx.tx.Stats()
+		if n := st.GetNodeCount(); n != 0 {
+			t.Errorf("unchanged PutTicket materialised %d nodes", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Status and due change: old entries go, new ones come.
+	due = d0.Add(48 * time.Hour)
+	tk.Status = rules.StatusWaiting
+	if err := s.UpdateNow(func(tx *Tx) error { return tx.PutTicket(tk) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.View(func(tx *Tx) error {
+		if ids := tx.DueTickets(d0.Add(24*time.Hour), 0); len(ids) != 0 {
+			t.Errorf("due at day 1: %v", ids)
+		}
+		if ids := tx.DueTickets(due, 0); len(ids) != 1 || ids[0] != "HS-000001" {
+			t.Errorf("due at day 2: %v", ids)
+		}
+		open, _ := tx.Tickets(Filter{Status: rules.StatusOpen})
+		waiting, _ := tx.Tickets(Filter{Status: rules.StatusWaiting})
+		if len(open) != 0 || len(waiting) != 1 {
+			t.Errorf("open %d waiting %d", len(open), len(waiting))
+		}
+		return nil
+	})
+}
