@@ -108,6 +108,9 @@ func Open(path string, opts Options, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// Group commit: concurrent Updates within this window share one commit
+	// and its fsync. bbolt's default 10 ms is pure latency for a lone sender.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Store{db: db, log: log}
 	if !opts.ReadOnly {
 		if err := s.migrate(); err != nil {
