@@ -209,7 +209,7 @@ func (p *Pipeline) notify(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Mess
 		_, err := p.Desk.Queue(tx, t, mailout.Out{
 			Kind: "notify", To: []mail.Address{{Name: agent.Name, Address: addr}},
 			FromName: writer + " via " + p.Desk.FromName, ReplyTo: &mail.Address{Address: reply},
-			Template: "notify", Data: data, Attachments: files,
+			Template: "notify", Data: data, Attachments: files, Internal: true,
 		}, pl.now)
 		if err != nil {
 			return nil, fmt.Errorf("queue notification to %s: %w", addr, err)

@@ -113,6 +113,7 @@ func (p *Pipeline) refuseAgentMail(tx *store.Tx, t *store.Ticket, pl *plan, agen
 		Kind: "error", To: []mail.Address{{Name: agent.Name, Address: agent.Email}},
 		Subject:  fmt.Sprintf("[%s] Not applied: %s", t.ID, t.Subject),
 		Template: "agent_error", Data: markerData(map[string]any{"AgentName": agent.displayName(), "Problems": problems}),
+		Internal: true,
 	}
 	if reply != "" {
 		o.ReplyTo = &mail.Address{Address: reply}
@@ -274,6 +275,7 @@ func (p *Pipeline) addNote(tx *store.Tx, t *store.Ticket, pl *plan, author, text
 			FromName: p.authorName(author) + " via " + p.Desk.FromName, ReplyTo: &mail.Address{Address: noteAddr},
 			Subject:  fmt.Sprintf("[%s] Note: %s", t.ID, t.Subject),
 			Template: "note", Data: markerData(map[string]any{"Author": p.authorName(author), "Text": text, "NoteAddress": noteAddr}),
+			Internal: true,
 		}, now)
 		if err != nil {
 			return nil, fmt.Errorf("queue note to %s: %w", addr, err)

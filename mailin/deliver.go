@@ -493,4 +493,3 @@ func (p *Pipeline) queueAutoReply(tx *store.Tx, t *store.Ticket, pl *plan) (stor
 	}
 	return store.Event{At: pl.now, Type: "auto_reply", Detail: "confirmation queued to " + t.Requester}, nil
 }
-

@@ -276,3 +276,31 @@ func TestOutgoingMailThreadsInOutlook(t *testing.T) {
 		t.Errorf("References %q", h.Get("References"))
 	}
 }
+
+// Mail to the team is automatic mail too, but customer limits never hold it:
+// an agent whose address once bounced still gets the next notification.
+func TestTeamMailIsMarkedAutomaticAndNeverHeld(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Desk.AutoLimits = []rules.Limit{{Per: time.Hour, Max: 1}}
+	g.store.UpdateNow(func(tx *store.Tx) error {
+		return tx.MarkBouncing("ana@example.com", time.Now().Add(time.Hour))
+	})
+	for i := range 3 {
+		g.mustSend("v@customer.example", []string{"support@example.com"},
+			msg("v@customer.example", "support@example.com", fmt.Sprintf("need help %d", i), "x"))
+	}
+	g.settle()
+	notes := agMailsTo(g, 0, "ana@example.com")
+	if len(notes) != 3 {
+		t.Fatalf("ana got %d notifications, want 3 (bounce hold and rate limit are for customers)", len(notes))
+	}
+	for _, n := range notes {
+		h := header(t, n.Data)
+		if h.Get("Auto-Submitted") != "auto-generated" || h.Get("X-Auto-Response-Suppress") != "All" {
+			t.Errorf("notification headers: Auto-Submitted %q, X-Auto-Response-Suppress %q", h.Get("Auto-Submitted"), h.Get("X-Auto-Response-Suppress"))
+		}
+	}
+	if n := len(agMailsTo(g, 0, "v@customer.example")); n != 1 {
+		t.Errorf("customer got %d auto-replies, want 1 (rate limit 1 per hour)", n)
+	}
+}

@@ -53,6 +53,10 @@ type Out struct {
 	// Record stores the mail as a message on the ticket (what the customer
 	// was sent); otherwise only its Message-ID is indexed for threading.
 	Record bool
+	// Internal marks mail to the team (notifications, notes, alerts): it is
+	// automatic mail (Auto-Submitted: auto-generated unless Auto says
+	// otherwise) but never held by customer rate limits or bounce holds.
+	Internal bool
 }
 
 // Queued says what Queue did.
@@ -67,6 +71,9 @@ type Queued struct {
 // holds back automatic mail to addresses that bounce or have had their
 // share of automatic replies (reported in Skipped, with an event).
 func (d *Desk) Queue(tx *store.Tx, t *store.Ticket, o Out, now time.Time) (Queued, error) {
+	if o.Internal && o.Auto == "" {
+		o.Auto = "auto-generated"
+	}
 	to, skipped, err := d.admit(tx, o, now)
 	if err != nil || len(to) == 0 {
 		if skipped != "" {
@@ -133,7 +140,7 @@ func (d *Desk) Queue(tx *store.Tx, t *store.Ticket, o Out, now time.Time) (Queue
 // admit drops recipients automatic mail must not reach: bouncing addresses
 // and those over the automatic-reply rate limit (recorded when admitted).
 func (d *Desk) admit(tx *store.Tx, o Out, now time.Time) ([]mail.Address, string, error) {
-	if o.Auto == "" {
+	if o.Auto == "" || o.Internal {
 		return o.To, "", nil
 	}
 	var to []mail.Address

@@ -269,7 +269,7 @@ func (s *Sweeper) alert(tx *store.Tx, t *store.Ticket, a rules.Alert, now time.T
 	detail := fmt.Sprintf("%s %s (due %s)", target, what, a.Due.UTC().Format(time.RFC3339))
 	if len(to) > 0 {
 		detail += "; alerted " + strings.Join(addrs(to), ", ")
-		o := Out{Kind: "alert", To: to, Template: "sla_alert", Auto: "auto-generated",
+		o := Out{Kind: "alert", To: to, Template: "sla_alert", Auto: "auto-generated", Internal: true,
 			Subject: fmt.Sprintf("[%s] SLA %s: %s %s – %s", t.ID, map[bool]string{true: "breach", false: "warning"}[a.Breach], target, what, t.Subject),
 			Data: map[string]any{"Breach": a.Breach, "Target": target, "Due": a.Due, "Now": now,
 				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester}}
