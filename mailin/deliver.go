@@ -232,7 +232,7 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *Result) error {
 	if handled, err := p.agentMail(tx, pl, res); handled || err != nil {
 		return err
 	}
-	cand, err := p.candidate(tx, in)
+	cand, err := p.candidate(tx, in, pl.d.Rcpts)
 	if err != nil {
 		return err
 	}
@@ -253,11 +253,23 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *Result) error {
 }
 
 // candidate finds the ticket a message names: by subject token first, then
-// by In-Reply-To, then References (newest first).
-func (p *Pipeline) candidate(tx *store.Tx, in *Inbound) (*rules.Candidate, error) {
-	if id, ok := rules.TicketToken(in.Subject, p.Prefix); ok {
+// by a token in a plus address (support+HS-123456@), then by In-Reply-To,
+// then References (newest first). Whoever is named, the sender check in
+// rules.DecideThread still decides whether the mail may join it.
+func (p *Pipeline) candidate(tx *store.Tx, in *Inbound, rcpts []string) (*rules.Candidate, error) {
+	tokens := []struct{ text, via string }{{in.Subject, "token"}}
+	for _, r := range rcpts {
+		if _, tag, ok := p.Routes.Match(r); ok && tag != "" {
+			tokens = append(tokens, struct{ text, via string }{tag, "plus-address token"})
+		}
+	}
+	for _, tok := range tokens {
+		id, ok := rules.TicketToken(tok.text, p.Prefix)
+		if !ok {
+			continue
+		}
 		if t, err := tx.Ticket(id); err == nil {
-			return candidateOf(t, "token"), nil
+			return candidateOf(t, tok.via), nil
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}

@@ -304,3 +304,23 @@ func TestTeamMailIsMarkedAutomaticAndNeverHeld(t *testing.T) {
 		t.Errorf("customer got %d auto-replies, want 1 (rate limit 1 per hour)", n)
 	}
 }
+
+func TestPlusAddressTokenFollowsTheSenderCheck(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("w@customer.example", []string{"support@example.com"}, msg("w@customer.example", "support@example.com", "plus token", "x"))
+	tk := g.onlyTicket()
+	plus := "support+" + strings.ToLower(tk.ID) + "@example.com"
+	// The requester may write to the ticket's plus address with any subject.
+	g.mustSend("w@customer.example", []string{plus}, msg("w@customer.example", plus, "more", "another detail"))
+	if n := len(g.tickets()); n != 1 || len(g.ticket(tk.ID).Messages) != 3 {
+		t.Fatalf("requester via plus address: %d tickets, %d messages", n, len(g.ticket(tk.ID).Messages))
+	}
+	// A stranger using it opens a ticket of their own, linked.
+	g.mustSend("x@evil.example", []string{plus}, msg("x@evil.example", plus, "hello", "let me in"))
+	if n := len(g.tickets()); n != 2 {
+		t.Fatalf("stranger via plus address: %d tickets, want a new one", n)
+	}
+	if len(g.ticket(tk.ID).Messages) != 3 || len(g.ticket(tk.ID).Linked) != 1 {
+		t.Errorf("stranger's mail reached the ticket or no link recorded")
+	}
+}
