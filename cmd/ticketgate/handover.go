@@ -24,12 +24,25 @@ func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) er
 		// Reading must not create the database (nor its owner).
 		return fmt.Errorf("%s: %w", cfg.Store.Path, errNoDatabase)
 	}
-	a, err := openApp(cfg, log, store.Options{ReadOnly: readOnly, LockTimeout: 300 * time.Millisecond})
+	// One quick try: a running serve is asked at once instead of waited for.
+	a, err := openApp(cfg, log, store.Options{ReadOnly: readOnly, LockTimeout: time.Millisecond})
 	if errors.Is(err, store.ErrLocked) {
-		if cfg.Admin.Listen == "" {
-			return &exitError{code: exTempFail, err: fmt.Errorf("%w, and admin.listen is off so it cannot be handed over", err)}
+		if cfg.Admin.Listen != "" {
+			err := remote(&adminClient{base: "http://" + cfg.Admin.Listen})
+			if !errors.Is(err, errAdminDown) {
+				return err
+			}
 		}
-		return remote(&adminClient{base: "http://" + cfg.Admin.Listen})
+		// No serve to hand over to: another short-lived command (a
+		// parallel inject from Postfix) holds the database. Wait for it.
+		a, err = openApp(cfg, log, store.Options{ReadOnly: readOnly, LockTimeout: lockWait})
+		if errors.Is(err, store.ErrLocked) {
+			why := "its admin API does not answer"
+			if cfg.Admin.Listen == "" {
+				why = "admin.listen is off so it cannot be handed over"
+			}
+			return &exitError{code: exTempFail, err: fmt.Errorf("%w and %s", err, why)}
+		}
 	}
 	if err != nil {
 		return &exitError{code: exTempFail, err: err}
@@ -37,6 +50,14 @@ func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) er
 	defer a.close()
 	return local(a)
 }
+
+// lockWait is how long a command waits for another command's lock when no
+// running serve answers.
+var lockWait = 5 * time.Second
+
+// errAdminDown is returned when the admin API of the process holding the
+// database does not answer.
+var errAdminDown = errors.New("admin API does not answer")
 
 // errNoDatabase is returned to read-only commands when no mail was ever
 // received, so there is no database yet.
@@ -68,7 +89,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, q url.Values,
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return &exitError{code: exTempFail, err: fmt.Errorf("database is held by a running server, but its admin API at %s does not answer: %w", c.base, err)}
+		return fmt.Errorf("database is in use, and the admin API at %s: %w (%v)", c.base, errAdminDown, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

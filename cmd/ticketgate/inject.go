@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,7 +27,7 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	fs, cfgPath := flags("inject")
 	var to multiFlag
 	fs.Var(&to, "to", "recipient (routing address); repeatable; default: the routing addresses in the message's headers")
-	from := fs.String("from", "", "envelope sender (Postfix: ${sender}); \"\" is the null sender")
+	from := fs.String("from", "", "envelope sender (Postfix: ${sender}); \"\" is the null sender; default: the message's From address")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 64, err: err}
 	}
@@ -37,6 +38,12 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	raw, err := readMessage(cfg, stdin)
 	if err != nil {
 		return err
+	}
+	if !flagSet(fs, "from") {
+		// Run by hand: the sender is who wrote the message.
+		if in, err := mailin.Parse(raw, mailin.Limits{}); err == nil {
+			*from = in.From.Address
+		}
 	}
 	log := newLogger(os.Stderr)
 	var res mailin.Result
@@ -105,4 +112,11 @@ func envelope(to []string, from string) url.Values {
 		q.Set("from", from)
 	}
 	return q
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
