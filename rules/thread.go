@@ -3,6 +3,7 @@ package rules
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -15,35 +16,44 @@ var replyPrefix = regexp.MustCompile(`(?i)^\s*(re|fw|fwd|aw|wg|sv|vs|antw|tr|rif
 // "HS-123456" anywhere, in any case, behind any chain of Re:/Fwd: prefixes.
 // The id is returned in canonical form (upper-case prefix).
 func TicketToken(subject, prefix string) (string, bool) {
-	re := tokenRE(prefix)
-	m := re.FindStringSubmatch(subject)
+	m := tokenRE(prefix).find.FindStringSubmatch(subject)
 	if m == nil {
 		return "", false
 	}
 	return strings.ToUpper(prefix) + "-" + m[1], true
 }
 
-var tokenCache = map[string]*regexp.Regexp{}
+// tokenREs holds, per prefix, the matcher of a token and of a token with its
+// brackets (for removal from subjects).
+type tokenREs struct{ find, strip *regexp.Regexp }
 
-func tokenRE(prefix string) *regexp.Regexp {
-	if re, ok := tokenCache[prefix]; ok {
-		return re
+var tokenCache sync.Map // prefix → tokenREs
+
+func tokenRE(prefix string) tokenREs {
+	if v, ok := tokenCache.Load(prefix); ok {
+		return v.(tokenREs)
 	}
-	// Word boundaries keep "XHS-1234567" and "HS-1234567" from matching.
-	return regexp.MustCompile(`(?i)(?:^|[^\pL\pN])` + regexp.QuoteMeta(prefix) + `-(\d{6})(?:$|[^\pN])`)
+	CompileToken(prefix)
+	v, _ := tokenCache.Load(prefix)
+	return v.(tokenREs)
 }
 
-// CompileToken prepares the token matcher for prefix; call it once at
-// start-up so TicketToken stays allocation-free and safe for concurrent use.
+// CompileToken prepares the token matchers for prefix. Calling it at
+// start-up saves the first message the compile; it is safe to call again.
 func CompileToken(prefix string) {
-	tokenCache[prefix] = regexp.MustCompile(`(?i)(?:^|[^\pL\pN])` + regexp.QuoteMeta(prefix) + `-(\d{6})(?:$|[^\pN])`)
+	q := regexp.QuoteMeta(prefix)
+	tokenCache.Store(prefix, tokenREs{
+		// Word boundaries keep "XHS-123456" and "HS-1234567" from matching.
+		find:  regexp.MustCompile(`(?i)(?:^|[^\pL\pN])` + q + `-(\d{6})(?:$|[^\pN])`),
+		strip: regexp.MustCompile(`(?i)\[?\s*` + q + `-\d{6}\s*\]?`),
+	})
 }
 
 // BaseSubject removes reply/forward prefixes and the ticket token from a
 // subject, leaving the words the customer chose.
 func BaseSubject(subject, prefix string) string {
 	s := CleanHeader(subject)
-	tok := regexp.MustCompile(`(?i)\[?\s*` + regexp.QuoteMeta(prefix) + `-\d{6}\s*\]?`)
+	tok := tokenRE(prefix).strip
 	for {
 		n := replyPrefix.ReplaceAllString(s, "")
 		n = strings.TrimSpace(tok.ReplaceAllString(n, ""))

@@ -1,0 +1,106 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestTicketToken(t *testing.T) {
+	CompileToken("HS")
+	cases := []struct {
+		subject, want string
+	}{
+		{"[HS-482913] Printer on fire", "HS-482913"},
+		{"Re: [HS-482913] Printer on fire", "HS-482913"},
+		{"AW: Fwd: RE: SV: VS: FW: [hs-482913] x", "HS-482913"},
+		{"Re: HS-482913", "HS-482913"},
+		{"about ticket hs-482913, please", "HS-482913"},
+		{"Re[2]: (HS-000001)", "HS-000001"},
+		{"HS-4829134 seven digits", ""},
+		{"XHS-482913 glued prefix", ""},
+		{"HS-48291 five digits", ""},
+		{"no token at all", ""},
+	}
+	for _, c := range cases {
+		got, ok := TicketToken(c.subject, "HS")
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("TicketToken(%q) = %q, %v; want %q", c.subject, got, ok, c.want)
+		}
+	}
+	if got, _ := TicketToken("Re: [acme-000042] x", "ACME"); got != "ACME-000042" {
+		t.Errorf("configured prefix: %q", got)
+	}
+}
+
+func TestBaseSubject(t *testing.T) {
+	for in, want := range map[string]string{
+		"Re: AW: [HS-482913] Printer   on fire": "Printer on fire",
+		"Fwd: Re[3]: hello":                     "hello",
+		"hello\r\nBcc: x@y":                     "hello Bcc: x@y",
+		"[HS-482913]":                           "",
+	} {
+		if got := BaseSubject(in, "HS"); got != want {
+			t.Errorf("BaseSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDecideThread(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	p := ThreadPolicy{ReopenWindow: 7 * 24 * time.Hour}
+	open := &Candidate{ID: "HS-1", Status: StatusOpen, Requester: "a@x.example", Participants: []string{"cc@x.example"}, Via: "token"}
+	closedAt := now.Add(-3 * 24 * time.Hour)
+	closed := &Candidate{ID: "HS-1", Status: StatusClosed, Requester: "a@x.example", ClosedAt: closedAt, Via: "reference"}
+	old := *closed
+	old.ClosedAt = now.Add(-8 * 24 * time.Hour)
+	cases := []struct {
+		name   string
+		c      *Candidate
+		sender string
+		agent  bool
+		want   ThreadAction
+	}{
+		{"nothing named", nil, "a@x.example", false, ThreadNew},
+		{"requester", open, "A@X.example", false, ThreadAppend},
+		{"participant", open, "cc@x.example", false, ThreadAppend},
+		{"agent", open, "ana@example.com", true, ThreadAppend},
+		{"stranger", open, "eve@evil.example", false, ThreadLinked},
+		{"empty sender", open, "", false, ThreadLinked},
+		{"closed within window", closed, "a@x.example", false, ThreadReopen},
+		{"closed long ago", &old, "a@x.example", false, ThreadLinked},
+	}
+	for _, c := range cases {
+		if got := p.DecideThread(c.c, c.sender, c.agent, now); got.Action != c.want {
+			t.Errorf("%s: %s (%s), want %s", c.name, got.Action, got.Reason, c.want)
+		}
+	}
+}
+
+// FuzzThreading checks the threading decisions on any subject and sender:
+// a token found is always canonical and present in the subject, the base
+// subject is a single clean line, and no stranger ever joins a ticket.
+func FuzzThreading(f *testing.F) {
+	for _, s := range []string{"Re: [HS-482913] x", "hs-000001", "AW: AW: [HS-1234567]", "\r\nBcc: x", "Re[2]: (HS-999999)"} {
+		f.Add(s, "a@x.example")
+	}
+	CompileToken("HS")
+	f.Fuzz(func(t *testing.T, subject, sender string) {
+		if id, ok := TicketToken(subject, "HS"); ok {
+			if len(id) != 9 || !strings.HasPrefix(id, "HS-") || !strings.Contains(strings.ToUpper(subject), id) {
+				t.Fatalf("TicketToken(%q) = %q", subject, id)
+			}
+		}
+		base := BaseSubject(subject, "HS")
+		if strings.ContainsAny(base, "\r\n") || (utf8.ValidString(subject) && !utf8.ValidString(base)) {
+			t.Fatalf("BaseSubject(%q) = %q", subject, base)
+		}
+		c := &Candidate{ID: "HS-1", Status: StatusOpen, Requester: "a@x.example", Participants: []string{"b@x.example"}, Via: "token"}
+		d := ThreadPolicy{ReopenWindow: time.Hour}.DecideThread(c, sender, false, time.Now())
+		member := strings.EqualFold(sender, "a@x.example") || strings.EqualFold(sender, "b@x.example")
+		if (d.Action == ThreadAppend || d.Action == ThreadReopen) && !member {
+			t.Fatalf("stranger %q joined the ticket: %+v", sender, d)
+		}
+	})
+}
