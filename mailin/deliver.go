@@ -355,7 +355,12 @@ func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *Resu
 	if err := tx.AddMessage(id, m); err != nil {
 		return err
 	}
-	events := []store.Event{{At: pl.now, Type: "created", Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)}}
+	// The creation comes first in the activity log, before what the
+	// hooks below record.
+	if err := tx.AddEvent(id, store.Event{At: pl.now, Type: "created", Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)}); err != nil {
+		return err
+	}
+	var events []store.Event
 	if dec.Action == rules.ThreadLinked {
 		t.Linked = append(t.Linked, dec.TicketID)
 		events = append(events, store.Event{At: pl.now, Type: "linked", Detail: dec.TicketID + ": " + dec.Reason})
