@@ -230,6 +230,9 @@ type imapSession struct {
 	validity uint32
 	canIdle  bool
 	uidPlus  bool
+	// keywords: the mailbox keeps our own keyword, so "seen" mode can
+	// mark what it took instead of trusting \Seen (which people set too).
+	keywords bool
 	timeout  time.Duration
 	newMail  chan struct{}
 	timedOut atomic.Bool
@@ -305,8 +308,18 @@ func (s *imapSession) prepare() error {
 		return err
 	}
 	s.validity = sel.UIDValidity
+	for _, f := range sel.PermanentFlags {
+		if f == imap.FlagWildcard || f == takenFlag {
+			s.keywords = true
+		}
+	}
 	return nil
 }
+
+// takenFlag marks, in "seen" mode, a message whose ticket change is
+// committed. \Seen alone cannot say so: a person reading the shared mailbox
+// sets it too, and a message that failed to commit must still be retried.
+const takenFlag imap.Flag = "$TicketgateTaken"
 
 func (s *imapSession) ensureFolder(name string) error {
 	return s.do("create "+name, func() error {
@@ -461,7 +474,9 @@ func (p *Poller) noteRescan(cp store.Checkpoint, validity uint32) {
 func (s *imapSession) candidates(from imap.UID) ([]imap.UID, error) {
 	notDeleted := imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
 	var searches []imap.SearchCriteria
-	if s.p.cfg.After == "seen" && from > 0 {
+	if s.p.cfg.After == "seen" && s.keywords {
+		searches = []imap.SearchCriteria{{NotFlag: []imap.Flag{imap.FlagDeleted, takenFlag}}}
+	} else if s.p.cfg.After == "seen" && from > 0 {
 		above := notDeleted
 		above.UID = []imap.UIDSet{{{Start: from + 1, Stop: 0}}}
 		unseen := imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted, imap.FlagSeen}}
@@ -628,8 +643,12 @@ func (p *Poller) act(s *imapSession, uids []imap.UID) error {
 			return err
 		})
 	case "seen":
+		flags := []imap.Flag{imap.FlagSeen}
+		if s.keywords {
+			flags = append(flags, takenFlag)
+		}
 		return s.do("flag seen", func() error {
-			return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+			return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close()
 		})
 	default: // delete
 		return s.do("delete", func() error {

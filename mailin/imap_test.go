@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
@@ -474,5 +475,44 @@ func TestIMAPConfigRefusesUnsafeOrIncompleteSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `imap "box"`) {
 			t.Errorf("config %+v: error %v, want one naming the mailbox and %q", c, err, tc.want)
 		}
+	}
+}
+
+// In "seen" mode a message that failed for a passing reason is retried even
+// when a person read it in the meantime: \Seen is not what says "taken".
+func TestIMAPSeenModeRetriesAMessageAPersonReadAfterItFailed(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{PerSender: 1}
+	// Dan has used up his hourly share: his mail in the mailbox (UID 1)
+	// fails for now, while Eve's behind it (UID 2) is taken.
+	g.mustSend("dan@customer.example", []string{"support@example.com"}, msg("dan@customer.example", "support@example.com", "Zero", "by smtp"))
+	srv := startMemIMAP(t)
+	srv.appendMsg(t, "INBOX", msg("dan@customer.example", "support@example.com", "One", "first"))
+	srv.appendMsg(t, "INBOX", msg("eve@customer.example", "support@example.com", "Two", "second"))
+	p := newTestPoller(t, g, srv.config(t, "seen"))
+	if n := runOnce(t, p); n != 1 {
+		t.Fatalf("took %d, want 1 (dan's is over the sender's rate)", n)
+	}
+	// A person reads everything in the shared mailbox.
+	c, err := imapclient.DialInsecure(srv.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(memUser, memPassword).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1, 2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	g.pipeline.Policies = Policies{}
+	if n := runOnce(t, newTestPoller(t, g, srv.config(t, "seen"))); n != 1 {
+		t.Fatalf("retry took %d, want the message that failed", n)
+	}
+	if n := len(g.tickets()); n != 3 {
+		t.Errorf("%d tickets, want 3", n)
 	}
 }
