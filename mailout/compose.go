@@ -38,8 +38,10 @@ type Mail struct {
 	// LoopTag, when set, is written as X-Loop so our own mail is recognised
 	// if it comes back.
 	LoopTag string
-	// ThreadTopic is the conversation's base subject, for Outlook.
+	// ThreadTopic is the conversation's base subject and ThreadKey what
+	// identifies it (the ticket id), for Outlook's conversation view.
 	ThreadTopic string
+	ThreadKey   string
 	Text        string
 	Attachments []Attachment
 	Date        time.Time
@@ -105,7 +107,11 @@ func Compose(m *Mail) ([]byte, error) {
 	}
 	if m.ThreadTopic != "" {
 		h.Set("Thread-Topic", mimeWord(rules.CleanHeader(m.ThreadTopic)))
-		h.Set("Thread-Index", threadIndex(m.ThreadTopic, date, len(m.References)))
+		key := m.ThreadKey
+		if key == "" {
+			key = m.ThreadTopic
+		}
+		h.Set("Thread-Index", threadIndex(key, date, len(m.References)))
 	}
 	h.Set("MIME-Version", "1.0")
 	var buf bytes.Buffer
@@ -198,11 +204,11 @@ func mimeQ(s string) string {
 }
 
 // threadIndex builds an Outlook Thread-Index: a 22-byte header block derived
-// from the conversation topic (stable for a ticket, so every mail of the
-// ticket lands in one Outlook conversation) plus one 5-byte child block per
-// earlier message.
-func threadIndex(topic string, date time.Time, depth int) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(topic)))
+// from the conversation key (the ticket id: every mail of one ticket lands in
+// one Outlook conversation, two tickets with the same subject do not) plus
+// one 5-byte child block per earlier message.
+func threadIndex(key string, date time.Time, depth int) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(key)))
 	b := make([]byte, 0, 22+5*depth)
 	var ft [8]byte
 	// FILETIME of a fixed instant keeps the header block stable per topic.

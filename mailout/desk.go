@@ -106,7 +106,7 @@ func (d *Desk) Queue(tx *store.Tx, t *store.Ticket, o Out, now time.Time) (Queue
 	}
 	m := &Mail{From: from, ReplyTo: replyTo, To: to, Cc: o.Cc, Subject: subject,
 		MessageID: NewMessageID(d.Hostname), InReplyTo: t.LastInID, References: t.Thread,
-		Auto: o.Auto, LoopTag: d.LoopTag(), ThreadTopic: t.Subject, Text: body, Attachments: o.Attachments, Date: now}
+		Auto: o.Auto, LoopTag: d.LoopTag(), ThreadTopic: t.Subject, ThreadKey: t.ID, Text: body, Attachments: o.Attachments, Date: now}
 	raw, err := Compose(m)
 	if err != nil {
 		return Queued{}, err

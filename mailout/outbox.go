@@ -79,9 +79,9 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // RunOnce delivers every due message once and returns when the next one
-// falls due (zero when the outbox is empty). Mail for one ticket goes out in
-// the order it was queued (a closing notice before its survey); mail for
-// different tickets goes out a few at a time, so the relay's answers
+// falls due (zero when the outbox is empty). Mail to one recipient about one
+// ticket goes out in the order it was queued (a closing notice before its
+// survey); other mail goes out a few at a time, so the relay's answers
 // overlap and their outcomes share commits with each other and with ingest.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
 	var all []*store.OutMail
@@ -94,13 +94,16 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 		w.Log.Error("read outbox", "err", err)
 		return w.now().Add(time.Minute)
 	}
+	// Mail to one recipient about one ticket keeps its order; a message
+	// deferred for one recipient holds back nobody else.
 	var order []string
 	byTicket := map[string][]*store.OutMail{}
 	for _, m := range all {
-		if _, ok := byTicket[m.TicketID]; !ok {
-			order = append(order, m.TicketID)
+		k := m.TicketID + "\x00" + strings.Join(m.To, ",")
+		if _, ok := byTicket[k]; !ok {
+			order = append(order, k)
 		}
-		byTicket[m.TicketID] = append(byTicket[m.TicketID], m)
+		byTicket[k] = append(byTicket[k], m)
 	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
