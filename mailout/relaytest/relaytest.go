@@ -92,10 +92,14 @@ func (r *Relay) FailData(err *smtp.SMTPError) {
 	r.mu.Unlock()
 }
 
-// FailRcpt makes RCPT TO addr answer err.
+// FailRcpt makes RCPT TO addr answer err (nil to accept again).
 func (r *Relay) FailRcpt(addr string, err *smtp.SMTPError) {
 	r.mu.Lock()
-	r.rcptErr[addr] = err
+	if err == nil {
+		delete(r.rcptErr, addr)
+	} else {
+		r.rcptErr[addr] = err
+	}
 	r.mu.Unlock()
 }
 
@@ -141,9 +145,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.r.mu.Lock()
-	err := s.r.rcptErr[to]
+	err, refused := s.r.rcptErr[to]
 	s.r.mu.Unlock()
-	if err != nil {
+	if refused {
 		return err
 	}
 	s.to = append(s.to, to)
