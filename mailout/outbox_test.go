@@ -26,7 +26,7 @@ func TestOutboxOrderPerRecipientAndNoHeadOfLineBlocking(t *testing.T) {
 	queue := func(to, body string) {
 		err := st.UpdateNow(func(tx *store.Tx) error {
 			return tx.Enqueue(&store.OutMail{TicketID: "HS-000001", Kind: "x", From: "support@example.com", To: []string{to},
-				Raw: []byte("Subject: " + body + "\r\n\r\n" + body + "\r\n")})
+				Raw: []byte("Subject: " + body + "\r\n\r\n" + body + "\r\n"), Created: time.Now()})
 		})
 		if err != nil {
 			t.Fatal(err)
