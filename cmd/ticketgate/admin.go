@@ -96,19 +96,24 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.Encode(v)
 }
 
+// listTickets returns the tickets, newest first, each in the same JSON
+// form as a single ticket (messages and events included).
 func listTickets(s *store.Store, status rules.Status) ([]*store.Ticket, error) {
-	var list []*store.Ticket
+	list := []*store.Ticket{}
 	err := s.View(func(tx *store.Tx) error {
-		var err error
-		list, err = tx.Tickets(store.Filter{Status: status})
-		return err
+		ts, err := tx.Tickets(store.Filter{Status: status})
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			full, err := tx.TicketFull(t.ID)
+			if err != nil {
+				return err
+			}
+			list = append(list, full)
+		}
+		return nil
 	})
-	for _, t := range list {
-		t.Messages, t.Events = nil, nil
-	}
-	if list == nil {
-		list = []*store.Ticket{}
-	}
 	return list, err
 }
 
