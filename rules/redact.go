@@ -243,7 +243,9 @@ func isSSN(c []byte) bool {
 }
 
 // RedactMessage redacts a raw RFC 5322 message the way a person would: in
-// the Subject and in body lines, but never in other header fields or in
+// the Subject (and Thread-Topic, Outlook's copy of it) and in body lines,
+// looking at the bytes as sent (an encoded word or a base64 or
+// quoted-printable body is not decoded), but never in other header fields or in
 // MIME structure (boundary lines, boundary parameters, Message-ID and
 // Content-ID lines), whose long digit runs are identifiers, not secrets,
 // and whose change would break the message.
@@ -268,7 +270,7 @@ func RedactMessage(raw []byte) ([]byte, []Redaction) {
 			if len(trimmed) > 0 && (trimmed[0] == ' ' || trimmed[0] == '\t') {
 				redact = inSubject
 			} else {
-				inSubject = len(trimmed) >= 8 && bytes.EqualFold(trimmed[:8], []byte("subject:"))
+				inSubject = headerIs(trimmed, "subject:") || headerIs(trimmed, "thread-topic:")
 				redact = inSubject
 			}
 		default:
@@ -294,6 +296,12 @@ func RedactMessage(raw []byte) ([]byte, []Redaction) {
 		}
 	}
 	return out.Bytes(), red
+}
+
+// headerIs reports whether line starts the header field name (given in
+// lower case with its colon).
+func headerIs(line []byte, name string) bool {
+	return len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name))
 }
 
 // structural reports body lines that carry MIME structure or identifiers.

@@ -206,3 +206,18 @@ func TestRedactMessageKeepsMIMEStructure(t *testing.T) {
 		t.Errorf("clean message changed: %q %v", same, red)
 	}
 }
+
+func TestRedactMessageThreadTopic(t *testing.T) {
+	raw := "Subject: card 4111 1111 1111 1111\r\nThread-Topic: card 4111 1111 1111 1111\r\nX-Other: 4111 1111 1111 1111\r\n\r\nhello\r\n"
+	got, red := RedactMessage([]byte(raw))
+	s := string(got)
+	if !strings.Contains(s, "Thread-Topic: card [card number removed]\r\n") || !strings.Contains(s, "Subject: card [card number removed]\r\n") {
+		t.Errorf("subject or thread topic not redacted:\n%s", s)
+	}
+	if !strings.Contains(s, "X-Other: 4111 1111 1111 1111\r\n") {
+		t.Errorf("other header field changed:\n%s", s)
+	}
+	if len(red) != 1 || red[0].Count != 2 {
+		t.Errorf("redactions %+v, want 2 cards", red)
+	}
+}
