@@ -146,14 +146,17 @@ func writeBody(w io.Writer, h mail.Header, m *Mail) error {
 		}
 		return mw.Close()
 	}
-	mw, err := mail.CreateWriter(w, h)
+	// multipart/mixed: the text part carries no Content-Disposition, so a
+	// reader does not take it for an attachment.
+	h.SetContentType("multipart/mixed", nil)
+	mw, err := message.CreateWriter(w, h.Header)
 	if err != nil {
 		return err
 	}
-	var th mail.InlineHeader
+	var th message.Header
 	th.Set("Content-Type", "text/plain; charset=utf-8")
 	th.Set("Content-Transfer-Encoding", "quoted-printable")
-	tw, err := mw.CreateSingleInline(th)
+	tw, err := mw.CreatePart(th)
 	if err != nil {
 		return err
 	}
@@ -164,15 +167,15 @@ func writeBody(w io.Writer, h mail.Header, m *Mail) error {
 		return err
 	}
 	for _, a := range m.Attachments {
-		var ah mail.AttachmentHeader
 		ct := a.ContentType
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
+		var ah mail.AttachmentHeader
 		ah.Set("Content-Type", rules.CleanHeader(ct))
 		ah.SetFilename(rules.CleanHeader(a.Filename))
 		ah.Set("Content-Transfer-Encoding", "base64")
-		aw, err := mw.CreateAttachment(ah)
+		aw, err := mw.CreatePart(ah.Header)
 		if err != nil {
 			return err
 		}

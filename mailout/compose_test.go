@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jhillyerd/enmime/v2"
 )
 
 func threadHeader(t *testing.T, m *Mail) []byte {
@@ -63,5 +65,30 @@ func TestComposeCleansHeaderInjection(t *testing.T) {
 	}
 	if msg.Header.Get("Bcc") != "" || strings.Contains(string(raw), "\r\nBcc:") {
 		t.Errorf("header injected:\n%s", raw)
+	}
+}
+
+// Mail with files reads back as one text and exactly its files.
+func TestComposedAttachmentsReadBack(t *testing.T) {
+	raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+		Subject: "files", MessageID: "m@x", Text: "see the files",
+		Attachments: []Attachment{{Filename: "report.pdf", ContentType: "application/pdf", Content: []byte("%PDF-1.4 x")},
+			{Filename: "größe.txt", ContentType: "text/plain", Content: []byte("hello")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := enmime.ReadEnvelope(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(env.Text) != "see the files" {
+		t.Errorf("text %q", env.Text)
+	}
+	var names []string
+	for _, a := range append(env.Attachments, env.Inlines...) {
+		names = append(names, a.FileName)
+	}
+	if strings.Join(names, ",") != "report.pdf,größe.txt" || string(env.Attachments[0].Content) != "%PDF-1.4 x" {
+		t.Errorf("attachments read back as %v", names)
 	}
 }
