@@ -135,3 +135,17 @@ func (p *Pipeline) setStatus(t *store.Ticket, st rules.Status, who, why string, 
 	}
 	return store.Event{At: now, Type: "status", Actor: who, Detail: fmt.Sprintf("%s → %s (%s)", from, st, why)}
 }
+
+// closing asks the requester for a satisfaction rating when t has just been
+// closed by an agent or operator (from is its status before the change),
+// the way the sweep's closing does; it returns the event to record.
+func (p *Pipeline) closing(tx *store.Tx, t *store.Ticket, from rules.Status, now time.Time) ([]store.Event, error) {
+	if from == rules.StatusClosed || t.Status != rules.StatusClosed {
+		return nil, nil
+	}
+	ev, err := p.Policy.Survey(tx, p.Desk, t, now)
+	if err != nil || ev == nil {
+		return nil, err
+	}
+	return []store.Event{*ev}, nil
+}

@@ -46,12 +46,18 @@ func (p *Pipeline) customerRules(tx *store.Tx, t *store.Ticket, pl *plan, m *sto
 		p.raise(t, plan.MaxPriority, "the customer marked the mail urgent", &out, now)
 	}
 	viaRoute := pl.route.Kind == "escalation"
-	if (viaRoute || rules.AsksEscalation(m.VisibleText)) && !t.Escalated {
+	if viaRoute || rules.AsksEscalation(m.VisibleText) {
 		why := "the customer asked to escalate"
 		if viaRoute {
 			why = "mail to the escalation address " + strings.ToLower(pl.route.Address)
 		}
-		if err := p.escalate(tx, t, pl, plan, isNew && viaRoute, why, &out); err != nil {
+		if t.Escalated {
+			// Escalation happens once; asking again is kept on the record
+			// (the managers watch the ticket and see the mail) without a
+			// second acknowledgement.
+			out.events = append(out.events, store.Event{At: now, Type: "escalation_requested",
+				Detail: why + "; already escalated, priority " + string(t.Priority)})
+		} else if err := p.escalate(tx, t, pl, plan, isNew && viaRoute, why, &out); err != nil {
 			return out, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"ticketgate/mailout"
 	"ticketgate/rules"
@@ -31,7 +32,8 @@ type ActionResult struct {
 
 // Act applies an operator's action to ticket id in one committed
 // transaction. Operators may do everything agents may and more; notes go
-// to the ticket's agents, never to the customer. An unknown ticket wraps
+// to the ticket's agents, never to the customer, and closing asks the
+// customer for a satisfaction rating as an agent's #close does. An unknown ticket wraps
 // store.ErrNotFound, a bad or refused action ErrBadAction.
 func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, error) {
 	actor := strings.ToLower(strings.TrimSpace(a.Actor))
@@ -51,27 +53,21 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 			return err
 		}
 		now := p.now()
-		var events []store.Event
-		if cmd.Name == "note" {
-			m := &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
-				Text: a.Value, VisibleText: a.Value, CreatedAt: now, Attachments: []store.Attachment{}}
-			if err := tx.AddMessage(t.ID, m); err != nil {
-				return err
-			}
-			events, err = p.addNote(tx, t, &plan{now: now}, actor, a.Value)
-			if err != nil {
-				return err
-			}
-		} else {
-			var problems []string
-			events, problems = p.applyCommands(t, []rules.Command{cmd}, rules.Actor{Email: actor, Operator: true}, now, true)
-			if len(problems) > 0 {
-				return fmt.Errorf("%s: %w", strings.Join(problems, "; "), ErrBadAction)
-			}
+		before := t.Status
+		events, err := p.actOn(tx, t, cmd, actor, msgID, a.Value, now)
+		if err != nil {
+			return err
 		}
 		for i := range events {
 			events[i].Detail += " (" + a.Name + " from the command line)"
-			if err := tx.AddEvent(t.ID, events[i]); err != nil {
+		}
+		survey, err := p.closing(tx, t, before, now)
+		if err != nil {
+			return err
+		}
+		events = append(events, survey...)
+		for _, e := range events {
+			if err := tx.AddEvent(t.ID, e); err != nil {
 				return err
 			}
 		}
@@ -90,6 +86,25 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 		p.OnCommit()
 	}
 	return out, nil
+}
+
+// actOn makes one action's change to t in tx: a note is stored and sent
+// to the ticket's agents, any other action is a command under operator
+// rights.
+func (p *Pipeline) actOn(tx *store.Tx, t *store.Ticket, cmd rules.Command, actor, msgID, text string, now time.Time) ([]store.Event, error) {
+	if cmd.Name == "note" {
+		m := &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
+			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}
+		if err := tx.AddMessage(t.ID, m); err != nil {
+			return nil, err
+		}
+		return p.addNote(tx, t, &plan{now: now}, actor, text)
+	}
+	events, problems := p.applyCommands(t, []rules.Command{cmd}, rules.Actor{Email: actor, Operator: true}, now, true)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%s: %w", strings.Join(problems, "; "), ErrBadAction)
+	}
+	return events, nil
 }
 
 // actionCommand reads an action the way an agent's mail command is read,

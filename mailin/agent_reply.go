@@ -16,7 +16,8 @@ import (
 // answer is only kept; otherwise the commands at its top are checked all
 // together (one bad command refuses the whole mail: nothing changes and
 // nothing reaches the customer), then the text goes to the customer as a
-// public reply or to the other agents as an internal note.
+// public reply or to the other agents as an internal note. Commands that
+// close the ticket ask the customer for a satisfaction rating.
 func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *Result, t *store.Ticket, agent Agent, kind rules.TokenKind) error {
 	res.TicketID = t.ID
 	now := pl.now
@@ -25,6 +26,7 @@ func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *Result, t *store.Tick
 		return p.keepAgentMail(tx, t, pl, "system", "", store.Event{At: now, Type: "message", Actor: agent.Email,
 			Detail: "automatic mail from agent " + agent.Email + " kept, not sent to the customer: " + pl.auto.Reason})
 	}
+	before := t.Status
 	cmds, rest, errs := rules.ParseCommands(cutNotification(pl.in.Text))
 	visible := newText(rest)
 	note := kind == rules.TokenNote || slices.ContainsFunc(cmds, func(c rules.Command) bool { return c.Name == "note" })
@@ -59,21 +61,21 @@ func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *Result, t *store.Tick
 	applied, _ := p.applyCommands(t, cmds, agent.actor(), now, true)
 	events = append(events, applied...)
 	if res.Action == "agent" {
-		ev, err := p.sendPublicReply(tx, t, pl, agent, visible)
+		ev, err := p.sendPublicReply(tx, t, pl, agent, visible, setsStatus(cmds))
 		if err != nil {
 			return err
 		}
 		events = append(events, ev)
 	}
-	msgKind := "note"
-	if res.Action == "agent" {
-		msgKind = "agent"
+	survey, err := p.closing(tx, t, before, now)
+	if err != nil {
+		return err
 	}
+	events = append(events, survey...)
+	// A note was stored by addNote; a mail of only commands is kept as a note.
+	msgKind := map[string]string{"agent": "agent", "commands": "note"}[res.Action]
 	if res.Action == "commands" {
 		visible = commandLines(cmds)
-	}
-	if res.Action == "note" {
-		msgKind = "" // stored by addNote
 	}
 	return p.keepAgentMail(tx, t, pl, msgKind, visible, events...)
 }
@@ -126,8 +128,10 @@ func (p *Pipeline) refuseAgentMail(tx *store.Tx, t *store.Ticket, pl *plan, agen
 
 // publicReplyState is what a public reply does to the ticket before the
 // mail goes out: the first replying agent takes an unassigned ticket, and
-// unless a command sets the status the ticket is open, waiting on the
-// customer.
+// unless a command sets the status a new or waiting ticket is open, waiting
+// on the customer. A ticket on hold, resolved or closed keeps its status:
+// only a status command (under its own authorization) moves it, and its
+// awaiting-customer clock does not start.
 func (p *Pipeline) publicReplyState(t *store.Ticket, agent Agent, cmds []rules.Command, now time.Time) []store.Event {
 	var events []store.Event
 	addr := strings.ToLower(agent.Email)
@@ -135,18 +139,23 @@ func (p *Pipeline) publicReplyState(t *store.Ticket, agent Agent, cmds []rules.C
 		t.Assignee = addr
 		events = append(events, store.Event{At: now, Type: "assigned", Actor: addr, Detail: addr + " (first reply)"})
 	}
-	setsStatus := slices.ContainsFunc(cmds, func(c rules.Command) bool { return c.Name == "status" || c.Name == "close" })
-	if !setsStatus && t.Status != rules.StatusOpen {
+	if !setsStatus(cmds) && (t.Status == rules.StatusNew || t.Status == rules.StatusWaiting) {
 		events = append(events, p.setStatus(t, rules.StatusOpen, addr, "agent replied", now, true))
 	}
 	p.Policy.AgentReplied(t, now)
 	return events
 }
 
+// setsStatus reports whether cmds set the ticket's status.
+func setsStatus(cmds []rules.Command) bool {
+	return slices.ContainsFunc(cmds, func(c rules.Command) bool { return c.Name == "status" || c.Name == "close" })
+}
+
 // sendPublicReply mails the reply text to the requester and the ticket's
 // Cc participants, from "<agent> via <desk>" at the routing address; a
-// reply that resolves or closes the ticket uses the resolution template.
-func (p *Pipeline) sendPublicReply(tx *store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string) (store.Event, error) {
+// reply whose commands resolve or close the ticket (statusCmd) uses the
+// resolution template, a plain follow-up on a resolved ticket does not.
+func (p *Pipeline) sendPublicReply(tx *store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, statusCmd bool) (store.Event, error) {
 	var cc []mail.Address
 	for _, a := range t.CC {
 		if _, isAgent := p.agent(a); !isAgent && !p.Routes.IsOwn(a) {
@@ -161,7 +170,7 @@ func (p *Pipeline) sendPublicReply(tx *store.Tx, t *store.Ticket, pl *plan, agen
 		Kind: "agent", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}}, Cc: cc,
 		FromName: agent.displayName() + " via " + p.Desk.FromName, Text: visible + "\n", Attachments: files,
 	}
-	if t.Status == rules.StatusResolved || t.Status == rules.StatusClosed {
+	if statusCmd && (t.Status == rules.StatusResolved || t.Status == rules.StatusClosed) {
 		o.Kind, o.Template, o.Text = "resolution", "resolution", ""
 		o.Data = map[string]any{"Name": t.RequesterName, "Text": visible, "AgentName": agent.displayName()}
 	}

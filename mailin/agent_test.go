@@ -2,16 +2,21 @@ package mailin
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset"
 
+	"ticketgate/mailout"
 	"ticketgate/mailout/relaytest"
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -309,12 +314,16 @@ func TestCommandsByMail(t *testing.T) {
 		{"cc add", "ana@example.com", ana, "#cc add dave@customer.example", func(t *store.Ticket) bool { return slices.Contains(t.CC, "dave@customer.example") }, ""},
 		{"cc remove", "ana@example.com", ana, "#cc remove dave@customer.example", func(t *store.Ticket) bool { return !slices.Contains(t.CC, "dave@customer.example") }, ""},
 		{"not the assignee", "ben@example.com", ben, "#status resolved\nHere is the fix.", nil, "only the assignee ana@example.com"},
+		{"priority by a non-assignee", "ben@example.com", ben, "#priority low", nil, "only the assignee ana@example.com or a manager can change the priority"},
+		{"close by a non-assignee", "ben@example.com", ben, "#close", nil, "only the assignee ana@example.com or a manager can close the ticket"},
 		{"malformed", "ana@example.com", ana, "#priorty high\nHere is the fix.", nil, "unknown command #priorty"},
 		{"bad value", "ana@example.com", ana, "#status done", nil, "unknown status"},
 		{"one bad refuses all", "ana@example.com", ana, "#priority low\n#assign nobody@else.example", nil, "is not an agent"},
 		{"other queue", "tom@example.com", tom, "#unassign", nil, "only the assignee"},
 		{"unassign", "ana@example.com", ana, "#unassign", func(t *store.Ticket) bool { return t.Assignee == "" }, ""},
 		{"take from other queue", "tom@example.com", tom, "#assign me", nil, "only agents of the queue \"support\""},
+		{"assign another by a non-manager", "ben@example.com", ben, "#assign ana@example.com", nil, "only a manager can assign an unassigned ticket to someone else"},
+		{"status from outside the queue", "tom@example.com", tom, "#status open", nil, "only agents of the queue \"support\" or a manager can change the status"},
 		{"manager assigns", "meg@example.com", meg, "#assign ben@example.com", func(t *store.Ticket) bool { return t.Assignee == "ben@example.com" }, ""},
 		{"close", "ben@example.com", ben, "#close", func(t *store.Ticket) bool { return t.Status == rules.StatusClosed && t.ClosedAt != nil }, ""},
 	}
@@ -323,7 +332,7 @@ func TestCommandsByMail(t *testing.T) {
 		prev := g.ticket(tk.ID)
 		agReply(g, s.from, s.to, tk, s.text)
 		now := g.ticket(tk.ID)
-		if l := agMailsTo(g, before, "alice@customer.example"); len(l) != 0 {
+		if l := append(agMailsTo(g, before, "alice@customer.example"), agMailsTo(g, before, "carol@customer.example")...); len(l) != 0 {
 			t.Errorf("%s: the customer got %d mails from a command mail:\n%s", s.name, len(l), l[0].Data)
 		}
 		if s.refused == "" {
@@ -338,12 +347,14 @@ func TestCommandsByMail(t *testing.T) {
 			}
 			continue
 		}
-		errMail := agOne(t, g, before, s.from)
-		if body := agBody(t, errMail.Data); !strings.Contains(body, s.refused) || !strings.Contains(body, "nothing was sent to the customer") {
+		errMails := agMailsTo(g, before, s.from)
+		if len(errMails) != 1 {
+			t.Errorf("%s: %s got %d mails, want the error reply", s.name, s.from, len(errMails))
+		} else if body := agBody(t, errMails[0].Data); !strings.Contains(body, s.refused) || !strings.Contains(body, "nothing was sent to the customer") {
 			t.Errorf("%s: error reply lacks %q:\n%s", s.name, s.refused, body)
 		}
-		if now.Status != prev.Status || now.Priority != prev.Priority || now.Assignee != prev.Assignee {
-			t.Errorf("%s: refused mail changed the ticket", s.name)
+		if now.Status != prev.Status || now.Priority != prev.Priority || now.Assignee != prev.Assignee || !slices.Equal(now.CC, prev.CC) {
+			t.Errorf("%s: refused mail changed the ticket: status %s priority %s assignee %q", s.name, now.Status, now.Priority, now.Assignee)
 		}
 		if ev := agEvents(now, "commands_refused"); len(ev) == 0 || !strings.Contains(ev[len(ev)-1].Detail, s.refused) {
 			t.Errorf("%s: no commands_refused event", s.name)
@@ -491,14 +502,25 @@ func TestEscalation(t *testing.T) {
 		t.Errorf("acknowledgement:\n%s", ack.Data)
 	}
 
-	// "no need to escalate" is no request; and a standard plan stops at high.
-	g.mustSend("alice@customer.example", []string{"escalation@example.com"},
-		msg("alice@customer.example", "escalation@example.com", "Re: ["+tk.ID+"] Printer on fire", "Fine now, no need to escalate."))
-	if tk = g.ticket(tk.ID); tk.Priority != rules.PriorityHigh || len(agEvents(tk, "escalated")) != 1 {
-		t.Errorf("second escalation of a standard-plan ticket: priority %s", tk.Priority)
+	// Asking again on the escalated ticket is recorded, nothing more: no
+	// second escalation, no second acknowledgement.
+	before = len(g.relay.Mails())
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer on fire", "Still nothing. Please escalate this now!"))
+	g.settle()
+	tk = g.ticket(tk.ID)
+	if tk.Priority != rules.PriorityHigh || len(agEvents(tk, "escalated")) != 1 || len(agEvents(tk, "escalation_requested")) != 1 {
+		t.Errorf("second request: priority %s, %d escalated and %d escalation_requested events", tk.Priority,
+			len(agEvents(tk, "escalated")), len(agEvents(tk, "escalation_requested")))
+	}
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 0 {
+		t.Errorf("second request: the customer got %d mails, want no second acknowledgement", n)
+	}
+	if n := len(agMailsTo(g, before, "meg@example.com")); n != 1 {
+		t.Errorf("second request: the watching manager got %d mails, want the notification", n)
 	}
 
-	// Mail to escalation@ naming a gold customer's ticket goes to critical.
+	// Mail to escalation@ naming a gold customer's ticket raises it one level.
 	g.mustSend("boss@bigcorp.example", []string{"support@example.com"},
 		msg("boss@bigcorp.example", "support@example.com", "Outage", "Everything is down."))
 	var gold *store.Ticket
@@ -537,6 +559,75 @@ func TestEscalation(t *testing.T) {
 	}
 	if len(agMailsTo(g, before, "meg@example.com")) != 1 {
 		t.Errorf("manager not notified of the new escalation ticket")
+	}
+}
+
+// TestEscalationOfFreshTickets: each case starts from a ticket that was
+// never escalated, so the plan's cap and the negation decide the outcome.
+func TestEscalationOfFreshTickets(t *testing.T) {
+	g := startDesk(t)
+	open := func(from, subject string) *store.Ticket {
+		t.Helper()
+		g.mustSend(from, []string{"support@example.com"}, msg(from, "support@example.com", subject, "Help."))
+		g.settle()
+		for _, x := range g.tickets() {
+			if x.Requester == from {
+				return g.ticket(x.ID)
+			}
+		}
+		t.Fatalf("no ticket from %s", from)
+		return nil
+	}
+	ask := func(tk *store.Ticket, text string) (*store.Ticket, int) {
+		t.Helper()
+		before := len(g.relay.Mails())
+		g.mustSend(tk.Requester, []string{"support@example.com"},
+			msg(tk.Requester, "support@example.com", "Re: ["+tk.ID+"] "+tk.Subject, text))
+		g.settle()
+		return g.ticket(tk.ID), before
+	}
+
+	// A standard-plan customer already at high: the plan caps the priority,
+	// but the ticket is escalated all the same.
+	std := open("std@customer.example", "[Urgent] Server down")
+	if std.Priority != rules.PriorityHigh || std.Escalated {
+		t.Fatalf("urgent standard ticket: priority %s escalated %v", std.Priority, std.Escalated)
+	}
+	std, before := ask(std, "Please escalate this.")
+	if std.Priority != rules.PriorityHigh || !std.Escalated || !slices.Contains(std.Watchers, "meg@example.com") || len(agEvents(std, "escalated")) != 1 {
+		t.Errorf("standard plan at high: priority %s escalated %v watchers %v", std.Priority, std.Escalated, std.Watchers)
+	}
+	if body := agBody(t, agOne(t, g, before, "meg@example.com").Data); !strings.Contains(body, "ESCALATED") {
+		t.Errorf("manager's notification:\n%s", body)
+	}
+	if body := agBody(t, agOne(t, g, before, "std@customer.example").Data); !strings.Contains(body, "we have escalated your request "+std.ID) {
+		t.Errorf("acknowledgement:\n%s", body)
+	}
+
+	// A gold customer at high goes to critical.
+	gold := open("boss@bigcorp.example", "Outage")
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, gold.ID, "ana@example.com"), gold, "#priority high")
+	if gold = g.ticket(gold.ID); gold.Priority != rules.PriorityHigh || gold.Escalated {
+		t.Fatalf("gold ticket before escalation: priority %s escalated %v", gold.Priority, gold.Escalated)
+	}
+	gold, before = ask(gold, "Please escalate this.")
+	if gold.Priority != rules.PriorityCritical || !gold.Escalated {
+		t.Errorf("gold plan at high: priority %s escalated %v, want critical", gold.Priority, gold.Escalated)
+	}
+	if len(agMailsTo(g, before, "boss@bigcorp.example")) != 1 || len(agMailsTo(g, before, "meg@example.com")) != 1 {
+		t.Errorf("gold escalation: customer acknowledged %d times, manager notified %d times",
+			len(agMailsTo(g, before, "boss@bigcorp.example")), len(agMailsTo(g, before, "meg@example.com")))
+	}
+
+	// "no need to escalate" on a fresh ticket changes nothing.
+	calm := open("calm@customer.example", "Question")
+	calm, before = ask(calm, "Fine now, no need to escalate.")
+	if calm.Priority != rules.PriorityMedium || calm.Escalated || len(calm.Watchers) != 0 ||
+		len(agEvents(calm, "escalated"))+len(agEvents(calm, "escalation_requested")) != 0 {
+		t.Errorf("\"no need to escalate\": priority %s escalated %v watchers %v", calm.Priority, calm.Escalated, calm.Watchers)
+	}
+	if n := len(agMailsTo(g, before, "calm@customer.example")) + len(agMailsTo(g, before, "meg@example.com")); n != 0 {
+		t.Errorf("\"no need to escalate\": %d mails to the customer and the manager", n)
 	}
 }
 
@@ -584,5 +675,161 @@ func TestPlansAndSubjectTags(t *testing.T) {
 	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#priority critical")
 	if tk = g.ticket(tk.ID); tk.Priority != rules.PriorityCritical {
 		t.Errorf("agent could not raise a standard ticket to critical: %s", tk.Priority)
+	}
+}
+
+// agPolicy puts the default lifecycle and SLA policy into g's pipeline and
+// store, as serve does, and returns a sweeper over them.
+func agPolicy(t *testing.T, g *gateway) *mailout.Sweeper {
+	p := &mailout.Policy{Lifecycle: rules.DefaultLifecycle(), SLA: rules.DefaultSLAPolicy(), ReopenWindow: 7 * 24 * time.Hour}
+	for _, a := range g.pipeline.Agents {
+		p.Agents = append(p.Agents, mailout.AgentRef{Email: a.Email, Name: a.Name, Queues: a.Queues, Manager: a.Manager})
+	}
+	g.pipeline.Policy = p
+	g.store.SetDueFunc(p.Due)
+	return &mailout.Sweeper{Store: g.store, Desk: g.pipeline.Desk, Policy: p, Log: testLogger(t), Wake: g.worker.Wake}
+}
+
+// agSweep sweeps as of at and waits for the mail it queued.
+func agSweep(t *testing.T, g *gateway, sw *mailout.Sweeper, at time.Time) *mailout.SweepReport {
+	t.Helper()
+	rep, err := sw.Sweep(context.Background(), at, false)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	g.settle()
+	return rep
+}
+
+// TestAgentReplyKeepsHoldAndResolution: a plain public reply opens a new or
+// waiting ticket and starts the wait for the customer, but a ticket on hold
+// or resolved keeps its status, whoever replies, and gets no reminder.
+func TestAgentReplyKeepsHoldAndResolution(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	ana := func(tk *store.Ticket) string { return agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com") }
+	held := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", ana(held), held, "#assign me\n#status on_hold")
+	fixed := agOpen(t, g, "Scanner jams", "It jams.")
+	agReply(g, "ana@example.com", ana(fixed), fixed, "#status resolved\nClean the rollers.")
+	open := agOpen(t, g, "Fax is slow", "Very slow.")
+
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", ana(held), held, "The spare part arrives next week.")
+	agReply(g, "ben@example.com", agSigned(t, agKey, rules.TokenReply, held.ID, "ben@example.com"), held, "Ben here: still waiting for the part.")
+	agReply(g, "ana@example.com", ana(fixed), fixed, "One more tip: use the soft brush.")
+	agReply(g, "ana@example.com", ana(open), open, "Which model is it?")
+	for tk, want := range map[*store.Ticket]rules.Status{held: rules.StatusOnHold, fixed: rules.StatusResolved, open: rules.StatusOpen} {
+		now := g.ticket(tk.ID)
+		if now.Status != want {
+			t.Errorf("%s after a plain agent reply: status %s, want %s", tk.Subject, now.Status, want)
+		}
+	}
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 4 {
+		t.Fatalf("the customer got %d replies, want 4", n)
+	}
+	if body := agBody(t, agMailsTo(g, before, "alice@customer.example")[2].Data); !strings.Contains(body, "use the soft brush") || strings.Contains(body, "We have marked") {
+		t.Errorf("follow-up on the resolved ticket:\n%s", body)
+	}
+
+	// Four days on, only the open ticket's customer is reminded.
+	before = len(g.relay.Mails())
+	rep := agSweep(t, g, sw, time.Now().Add(4*24*time.Hour))
+	var reminded []string
+	for _, a := range rep.Actions {
+		if a.Kind == "reminder" {
+			reminded = append(reminded, a.Ticket)
+		}
+	}
+	if !slices.Equal(reminded, []string{open.ID}) {
+		t.Errorf("reminders for %v, want only the open ticket %s", reminded, open.ID)
+	}
+	for _, m := range agMailsTo(g, before, "alice@customer.example") {
+		if body := agBody(t, m.Data); strings.Contains(body, "we are waiting for your answer") && !strings.Contains(body, open.ID) {
+			t.Errorf("reminder about a ticket on hold or resolved:\n%s", body)
+		}
+	}
+	if tk := g.ticket(held.ID); tk.Status != rules.StatusOnHold || len(agEvents(tk, "reminder_sent")) != 0 {
+		t.Errorf("on hold after the sweep: status %s, %d reminders", tk.Status, len(agEvents(tk, "reminder_sent")))
+	}
+}
+
+// TestClosingByAnAgentAsksForRating: #close by mail and "status closed" from
+// the command line send the satisfaction survey, once per closing, and
+// the customer's number is taken as the rating.
+func TestClosingByAnAgentAsksForRating(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	surveys := func(from int, addr string) int {
+		n := 0
+		for _, m := range agMailsTo(g, from, addr) {
+			if strings.Contains(agBody(t, m.Data), "How satisfied were you") {
+				n++
+			}
+		}
+		return n
+	}
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	ana := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", ana, tk, "#close\nThe fuse was the culprit.")
+	agReply(g, "ana@example.com", ana, tk, "#status closed")
+	now := g.ticket(tk.ID)
+	if now.Status != rules.StatusClosed || !now.SurveySent || len(agEvents(now, "survey_sent")) != 1 {
+		t.Fatalf("after #close: status %s survey sent %v events %+v", now.Status, now.SurveySent, now.Events)
+	}
+	if n := surveys(before, "alice@customer.example"); n != 1 {
+		t.Fatalf("the customer got %d surveys, want 1", n)
+	}
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 2 {
+		t.Errorf("the customer got %d mails, want the resolution and the survey", n)
+	}
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] How did we do? Printer on fire", "4 - quick"))
+	if now = g.ticket(tk.ID); now.Satisfaction == nil || now.Satisfaction.Score != 4 || now.Status != rules.StatusClosed {
+		t.Errorf("rating after the agent's close: %+v, status %s", now.Satisfaction, now.Status)
+	}
+
+	// Closed from the command line.
+	other := agOpen(t, g, "Scanner jams", "It jams.")
+	before = len(g.relay.Mails())
+	res, err := g.pipeline.Act(context.Background(), other.ID, Action{Name: "status", Value: "closed", Actor: "meg@example.com"})
+	if err != nil || res.Ticket.Status != rules.StatusClosed || !res.Ticket.SurveySent {
+		t.Fatalf("status closed from the command line: %v, %+v", err, res.Ticket)
+	}
+	g.settle()
+	if n := surveys(before, "alice@customer.example"); n != 1 {
+		t.Errorf("closed from the command line: %d surveys, want 1", n)
+	}
+	// The sweep never asks a second time.
+	before = len(g.relay.Mails())
+	agSweep(t, g, sw, time.Now().Add(30*24*time.Hour))
+	if n := surveys(before, "alice@customer.example"); n != 0 {
+		t.Errorf("the sweep sent %d more surveys", n)
+	}
+}
+
+// TestBrokenTemplateOverrideKeepsMailFlowing: an override that fails when
+// it runs falls back to the built-in text; customer mail is still taken.
+func TestBrokenTemplateOverrideKeepsMailFlowing(t *testing.T) {
+	g := startDesk(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "auto_reply.txt"), []byte("Dear {{.Customer.Name}}, thanks.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := mailout.LoadTemplates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl.Log = testLogger(t)
+	g.pipeline.Desk.Templates = tpl
+	if err := g.send("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Printer on fire", "Help.")); err != nil {
+		t.Fatalf("customer mail refused because of a broken override: %v", err)
+	}
+	g.settle()
+	tk := g.onlyTicket()
+	if body := agBody(t, agOne(t, g, 0, "alice@customer.example").Data); !strings.Contains(body, "opened\nticket "+tk.ID) {
+		t.Errorf("auto-reply is not the built-in text:\n%s", body)
 	}
 }

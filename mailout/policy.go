@@ -10,8 +10,9 @@ import (
 )
 
 // AgentRef is what the policy needs to know about an agent to alert them:
-// their address, name, the queues they work (none means every queue) and
-// whether they manage the desk (managers get every SLA alert).
+// their address, name, the queues they work (alerts on unassigned tickets
+// of those queues; an agent without queues gets none) and whether they
+// manage the desk (managers get every SLA alert).
 type AgentRef struct {
 	Email   string
 	Name    string
@@ -195,6 +196,34 @@ func (p *Policy) SurveyReply(tx *store.Tx, d *Desk, t *store.Ticket, visible str
 		return false, fmt.Errorf("queue survey thanks on %s: %w", t.ID, err)
 	}
 	return true, nil
+}
+
+// Survey asks the requester of t, which an agent or operator has just
+// closed, for a satisfaction rating: the survey the sweep's closing sends,
+// queued in tx, with t.SurveySent set so that a number in the answer is
+// taken as the rating. Call it once per change into closed (never for a
+// ticket that already was closed), so one closing asks once. It returns
+// the event to record, nil when nothing was queued.
+func (p *Policy) Survey(tx *store.Tx, d *Desk, t *store.Ticket, now time.Time) (*store.Event, error) {
+	if p == nil || t.Status != rules.StatusClosed || t.Requester == "" {
+		return nil, nil
+	}
+	o := surveyOut(t)
+	o.To, o.Auto, o.Record, o.Data = requester(t), "auto-generated", true, map[string]any{"Name": t.RequesterName}
+	q, err := d.Queue(tx, t, o, now)
+	if err != nil {
+		return nil, fmt.Errorf("queue survey on %s: %w", t.ID, err)
+	}
+	if q.Skipped != "" {
+		return nil, nil // the desk recorded why
+	}
+	t.SurveySent = true
+	return &store.Event{At: now, Type: "survey_sent", Detail: "satisfaction survey sent to " + t.Requester}, nil
+}
+
+// surveyOut is the satisfaction survey mail of t, without recipients.
+func surveyOut(t *store.Ticket) Out {
+	return Out{Kind: "survey", Template: "survey", Subject: fmt.Sprintf("[%s] How did we do? %s", t.ID, t.Subject)}
 }
 
 // requester is the customer a ticket's automatic mail goes to.

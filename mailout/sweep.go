@@ -208,8 +208,7 @@ func (s *Sweeper) applyStep(tx *store.Tx, t *store.Ticket, step rules.Step, cloc
 		t.ClosedAt = &now
 		t.SurveySent = true
 		data["Resolved"] = from == rules.StatusResolved
-		outs = append(outs, Out{Kind: "closed", Template: "closed"},
-			Out{Kind: "survey", Template: "survey", Subject: fmt.Sprintf("[%s] How did we do? %s", t.ID, t.Subject)})
+		outs = append(outs, Out{Kind: "closed", Template: "closed"}, surveyOut(t))
 		why := "no answer from the customer since " + since.Format(time.RFC3339)
 		if from == rules.StatusResolved {
 			why = "resolved on " + t.Clock.ResolvedAt.Format(time.RFC3339)
@@ -291,7 +290,9 @@ func (s *Sweeper) alert(tx *store.Tx, t *store.Ticket, a rules.Alert, now time.T
 }
 
 // alertees are the people an SLA alert on t goes to: the assignee, or the
-// agents of the ticket's queue when it is unassigned, and every manager.
+// agents of the ticket's queue when it is unassigned (the rule of new-ticket
+// notifications: queue names match in any case, an agent without queues is
+// in none), and every manager.
 func (p *Policy) alertees(t *store.Ticket) []mail.Address {
 	var out []mail.Address
 	add := func(email, name string) {
@@ -310,7 +311,7 @@ func (p *Policy) alertees(t *store.Ticket) []mail.Address {
 		add(t.Assignee, name)
 	} else {
 		for _, a := range p.Agents {
-			if len(a.Queues) == 0 || slices.Contains(a.Queues, t.Queue) {
+			if slices.ContainsFunc(a.Queues, func(q string) bool { return strings.EqualFold(q, t.Queue) }) {
 				add(a.Email, a.Name)
 			}
 		}

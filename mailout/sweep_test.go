@@ -378,3 +378,28 @@ func (sb *sweepBench) run(b *testing.B) float64 {
 	b.ReportMetric(ms, "ms/sweep")
 	return ms
 }
+
+// TestSLAAlertsFollowQueues: alerts on an unassigned ticket go to the
+// agents of its queue (matched in any case, as new-ticket notifications
+// are) and the managers; an agent without queues is in none.
+func TestSLAAlertsFollowQueues(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Agents = []AgentRef{
+		{Email: "ana@example.com", Name: "Ana", Queues: []string{"Support"}},
+		{Email: "ben@example.com", Name: "Ben"},
+		{Email: "tom@example.com", Name: "Tom", Queues: []string{"tech"}},
+		{Email: "mia@example.com", Name: "Mia", Manager: true},
+	}
+	e.create("HS-100003", "c3@customer.example", day0, rules.PriorityCritical) // 1h first response
+	e.run(day0.Add(61 * time.Minute))
+	mails := e.delivered()
+	if len(mails) != 1 {
+		t.Fatalf("want one breach alert, got %d", len(mails))
+	}
+	if to := strings.Join(mails[0].To, ","); to != "ana@example.com,mia@example.com" {
+		t.Errorf("alert went to %s, want the support agent and the manager", to)
+	}
+	if ev := events(e.ticket("HS-100003"), "sla_breach"); len(ev) != 1 || !strings.Contains(ev[0].Detail, "alerted ana@example.com, mia@example.com") {
+		t.Errorf("breach events: %+v", ev)
+	}
+}

@@ -5,8 +5,11 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/template"
 )
 
@@ -15,61 +18,104 @@ var builtin embed.FS
 
 // Templates renders the bodies of the mail the gateway sends. Each template
 // is a text/template file named <name>.txt; a file of the same name in the
-// override directory replaces the built-in one.
+// override directory replaces the built-in one. An override that fails when
+// it runs (a misspelt field, a bad call) never stops mail: the failure is
+// logged and the built-in text is used instead.
 type Templates struct {
-	t map[string]*template.Template
+	// Log receives override failures; nil logs to slog.Default().
+	Log *slog.Logger
+
+	builtin  map[string]*template.Template
+	override map[string]*template.Template
+	files    map[string]string // override name → file, for the log
 }
 
 // LoadTemplates reads the built-in templates and, when dir is not "", the
-// overrides in dir. A template that does not parse is an error at start-up,
-// not at the moment mail should go out.
+// overrides in dir. A template that does not parse, and an override file
+// whose name is no built-in template's (it would never be used), is an
+// error at start-up, not at the moment mail should go out.
 func LoadTemplates(dir string) (*Templates, error) {
-	ts := &Templates{t: map[string]*template.Template{}}
+	ts := &Templates{builtin: map[string]*template.Template{}, override: map[string]*template.Template{}, files: map[string]string{}}
 	entries, err := fs.ReadDir(builtin, "templates")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read built-in templates: %w", err)
 	}
 	for _, e := range entries {
 		b, err := builtin.ReadFile("templates/" + e.Name())
 		if err != nil {
+			return nil, fmt.Errorf("read built-in template %s: %w", e.Name(), err)
+		}
+		t, err := parseTemplate(e.Name(), b)
+		if err != nil {
 			return nil, err
 		}
-		if err := ts.add(e.Name(), b); err != nil {
-			return nil, err
-		}
+		ts.builtin[t.Name()] = t
 	}
 	if dir == "" {
 		return ts, nil
 	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("template directory: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("template directory %s is not a directory", dir)
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list templates in %s: %w", dir, err)
 	}
 	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".txt")
+		if ts.builtin[name] == nil {
+			return nil, fmt.Errorf("template %s: no built-in template is called %q, so the file would never be used (valid names: %s)",
+				f, name, strings.Join(ts.Names(), ", "))
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("read template: %w", err)
 		}
-		if err := ts.add(filepath.Base(f), b); err != nil {
+		t, err := parseTemplate(f, b)
+		if err != nil {
 			return nil, err
 		}
+		ts.override[name], ts.files[name] = t, f
 	}
 	return ts, nil
 }
 
-func (ts *Templates) add(file string, b []byte) error {
-	name := file[:len(file)-len(filepath.Ext(file))]
+// parseTemplate parses one template file; a missing key is an error, so
+// that a misspelt field shows instead of "<no value>" in a customer's mail.
+func parseTemplate(file string, b []byte) (*template.Template, error) {
+	name := strings.TrimSuffix(filepath.Base(file), ".txt")
 	t, err := template.New(name).Option("missingkey=error").Parse(string(b))
 	if err != nil {
-		return fmt.Errorf("template %s: %w", file, err)
+		return nil, fmt.Errorf("template %s: %w", file, err)
 	}
-	ts.t[name] = t
-	return nil
+	return t, nil
 }
 
-// Render executes template name with data.
+// Names lists the built-in template names (the override file names without
+// ".txt"), sorted.
+func (ts *Templates) Names() []string {
+	out := make([]string, 0, len(ts.builtin))
+	for n := range ts.builtin {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Render executes template name with data: the override when there is one
+// and it runs, else the built-in template.
 func (ts *Templates) Render(name string, data any) (string, error) {
-	t, ok := ts.t[name]
+	if t := ts.override[name]; t != nil {
+		var b bytes.Buffer
+		err := t.Execute(&b, data)
+		if err == nil {
+			return b.String(), nil
+		}
+		ts.log().Error("template override failed; the built-in text is sent instead", "template", name, "file", ts.files[name], "err", err)
+	}
+	t, ok := ts.builtin[name]
 	if !ok {
 		return "", fmt.Errorf("no template %q", name)
 	}
@@ -78,4 +124,11 @@ func (ts *Templates) Render(name string, data any) (string, error) {
 		return "", fmt.Errorf("render %s: %w", name, err)
 	}
 	return b.String(), nil
+}
+
+func (ts *Templates) log() *slog.Logger {
+	if ts.Log != nil {
+		return ts.Log
+	}
+	return slog.Default()
 }

@@ -208,6 +208,10 @@ func (a *app) policySetup() error {
 	}
 	a.pipeline.Policy = p
 	a.store.SetDueFunc(p.Due)
+	// A template override that fails is logged and the built-in text sent.
+	if t := a.pipeline.Desk.Templates; t != nil {
+		t.Log = a.log.With("part", "templates")
+	}
 	return nil
 }
 
