@@ -29,7 +29,9 @@ func openApp(cfg *Config, log *slog.Logger, opts store.Options) (*app, error) {
 	a, err := newApp(cfg, log, st)
 	if err != nil {
 		st.Close()
-		return nil, err
+		// Templates, agents, keys: a setup problem ops must fix (Postfix
+		// defers on EX_CONFIG, so no mail is lost meanwhile).
+		return nil, &exitError{code: exConfig, err: err}
 	}
 	return a, nil
 }

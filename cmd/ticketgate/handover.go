@@ -44,6 +44,10 @@ func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) er
 			return &exitError{code: exTempFail, err: fmt.Errorf("%w and %s", err, why)}
 		}
 	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
 	if err != nil {
 		return &exitError{code: exTempFail, err: err}
 	}
