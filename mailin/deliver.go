@@ -2,6 +2,8 @@ package mailin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +30,10 @@ type Config struct {
 	MaxHeaderBytes  int    `toml:"max_header_bytes"`
 	MaxMIMEDepth    int    `toml:"max_mime_depth"`
 	MaxMIMEParts    int    `toml:"max_mime_parts"`
+	// MaxLineLength is the longest line accepted in SMTP/LMTP commands and
+	// message data (0: DefaultMaxLineLength). A message with a longer line
+	// is refused with 554 5.6.0, a longer command line with 500 5.4.0.
+	MaxLineLength int `toml:"max_line_length"`
 }
 
 // Delivery is one message handed to the pipeline by a listener, the IMAP
@@ -113,6 +119,18 @@ func (p *Pipeline) Deliver(ctx context.Context, d *Delivery) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// Floods are refused from a read-only look at the counts, which needs
+	// no writer: an error inside the group commit would roll back the
+	// whole batch, and bbolt would redo the others and then the refused
+	// one alone, each time holding the single writer.
+	err = p.Store.View(func(tx *store.Tx) error { return p.admit(tx, pl) })
+	if errors.Is(err, ErrRateLimited) {
+		p.Log.Warn("inbound rate limit", "msgid", pl.in.MessageID, "from", pl.in.From.Address, "err", err, "remote", d.Remote)
+		return Result{}, err
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("check limits for %s: %w", pl.in.MessageID, err)
+	}
 	var res Result
 	commit := p.commit
 	if pl.verp != 0 {
@@ -122,10 +140,6 @@ func (p *Pipeline) Deliver(ctx context.Context, d *Delivery) (Result, error) {
 		res = Result{MessageID: pl.in.MessageID}
 		return commit(tx, pl, &res)
 	})
-	if errors.Is(err, ErrRateLimited) {
-		p.Log.Warn("inbound rate limit", "msgid", pl.in.MessageID, "from", pl.in.From.Address, "err", err, "remote", d.Remote)
-		return Result{}, err
-	}
 	if err != nil {
 		return Result{}, fmt.Errorf("commit message %s: %w", pl.in.MessageID, err)
 	}
@@ -145,6 +159,11 @@ type plan struct {
 	now   time.Time
 	// verp is the outbox id a bounce address names (0: not a bounce address).
 	verp uint64
+	// origID is the Message-ID the message came with; in.MessageID may be
+	// a derived one when a different message already uses origID, and
+	// idNote then says so on the stored message.
+	origID string
+	idNote string
 	// redactions made to subject, text and raw copy.
 	redactions []rules.Redaction
 	// refused lists attachments not accepted, with the reason.
@@ -182,6 +201,7 @@ func (p *Pipeline) prepare(d *Delivery) (*plan, error) {
 		return nil, err
 	}
 	pl.in = in
+	pl.origID = in.MessageID
 	for _, n := range in.Notes {
 		pl.note("parse: %s", n)
 	}
@@ -211,17 +231,10 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *Result) error {
 		}
 	}
 	in := pl.in
-	if tid := tx.TicketByMessageID(in.MessageID); tid != "" {
-		dup, err := tx.HasMessage(tid, in.MessageID)
-		if err != nil {
-			return err
-		}
-		if dup {
-			res.TicketID, res.Duplicate, res.Action = tid, true, "duplicate"
-			return nil
-		}
+	if dup, err := p.duplicate(tx, pl, res); dup || err != nil {
+		return err
 	}
-	if err := p.checkFlood(tx, pl, ""); err != nil {
+	if err := p.recordFlood(tx, pl, ""); err != nil {
 		return err
 	}
 	if pl.auto.Bounce {
@@ -240,7 +253,7 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *Result) error {
 	res.Action = string(decision.Action)
 	pl.note("thread: %s by rule %q: %s", decision.Action, decision.Rule, decision.Reason)
 	if decision.Action == rules.ThreadAppend || decision.Action == rules.ThreadReopen {
-		if err := p.checkFlood(tx, pl, decision.TicketID); err != nil {
+		if err := p.recordFlood(tx, pl, decision.TicketID); err != nil {
 			return err
 		}
 	}
@@ -298,6 +311,74 @@ func candidateOf(t *store.Ticket, via string) *rules.Candidate {
 	return c
 }
 
+// duplicate reports whether the message is already stored (an MTA retry, a
+// copy to a second routing address, an IMAP message taken twice) and fills
+// res for it. A different message reusing a known Message-ID (scanners and
+// web forms send them all with one) is not a duplicate: it gets a derived
+// id, so it is stored and threaded on its own.
+func (p *Pipeline) duplicate(tx *store.Tx, pl *plan, res *Result) (bool, error) {
+	tid, err := p.duplicateOf(tx, pl)
+	res.MessageID = pl.in.MessageID
+	if pl.idNote != "" {
+		pl.note("%s", pl.idNote)
+	}
+	if tid == "" || err != nil {
+		return false, err
+	}
+	res.TicketID, res.Duplicate, res.Action = tid, true, "duplicate"
+	pl.note("duplicate of message <%s> on %s", pl.in.MessageID, tid)
+	return true, nil
+}
+
+// duplicateOf returns the ticket that already holds this message, or "".
+// It only reads, and starts from the original Message-ID each time, so it
+// gives the same answer before the transaction and in each of its runs.
+func (p *Pipeline) duplicateOf(tx *store.Tx, pl *plan) (string, error) {
+	pl.in.MessageID, pl.idNote = pl.origID, ""
+	tid := tx.TicketByMessageID(pl.origID)
+	if tid == "" {
+		return "", nil
+	}
+	m, ok, err := tx.MessageByID(tid, pl.origID)
+	if err != nil || !ok {
+		return "", err
+	}
+	if sameMessage(m, pl.in) {
+		return tid, nil
+	}
+	derived := derivedID(pl.origID, pl.in)
+	pl.in.MessageID = derived
+	pl.idNote = fmt.Sprintf("Message-ID <%s> was already used by a different message on %s; stored as <%s>", pl.origID, tid, derived)
+	tid = tx.TicketByMessageID(derived)
+	if tid == "" {
+		return "", nil
+	}
+	// The derived id names the content, so finding it means this very
+	// message was stored before.
+	if _, ok, err := tx.MessageByID(tid, derived); err != nil || !ok {
+		return "", err
+	}
+	return tid, nil
+}
+
+// sameMessage reports whether stored message m is in again: same sender,
+// subject and text. Trace headers added on the way may differ.
+func sameMessage(m *store.Message, in *Inbound) bool {
+	return strings.EqualFold(m.From, in.From.Address) && m.Subject == in.Subject && m.Text == in.Text
+}
+
+// derivedID is the Message-ID given to a message whose own id is taken by
+// a different one: the original with "+" and a short hash of the content
+// added to its left part, e.g. fixed+3f2a9c1d7e@scanner.
+func derivedID(orig string, in *Inbound) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(in.From.Address) + "\x00" + in.Subject + "\x00" + in.Text))
+	h := hex.EncodeToString(sum[:5])
+	if i := strings.LastIndexByte(orig, '@'); i > 0 {
+		return orig[:i] + "+" + h + orig[i:]
+	}
+	return orig + "+" + h
+}
+
 func (p *Pipeline) message(tx *store.Tx, pl *plan, kind string) (*store.Message, error) {
 	in := pl.in
 	rawHash, err := tx.PutBlob(in.Raw)
@@ -309,6 +390,9 @@ func (p *Pipeline) message(tx *store.Tx, pl *plan, kind string) (*store.Message,
 		From: in.From.Address, To: in.To, Cc: in.Cc, Subject: in.Subject,
 		Text: in.Text, VisibleText: pl.visible, CreatedAt: pl.now,
 		Attachments: []store.Attachment{}, Raw: rawHash, Notes: append(append([]string(nil), in.Notes...), pl.refused...),
+	}
+	if pl.idNote != "" {
+		m.Notes = append(m.Notes, pl.idNote)
 	}
 	for _, a := range in.Attachments {
 		h, err := tx.PutBlob(a.Content)
@@ -461,6 +545,7 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *Resul
 		if handled {
 			dec.Action = rules.ThreadAppend
 			kind = "survey"
+			res.Action = "survey rating"
 		}
 	}
 	if kind == "customer" {

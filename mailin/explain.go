@@ -36,6 +36,11 @@ func (p *Pipeline) Explain(ctx context.Context, d *Delivery) (*Explanation, erro
 		ex.Error = err.Error()
 		return ex, nil
 	}
+	if err := p.Store.View(func(tx *store.Tx) error { return p.admit(tx, pl) }); err != nil {
+		ex.Steps = append(pl.trace, "refused: "+err.Error())
+		ex.Error = err.Error()
+		return ex, nil
+	}
 	commit := p.commit
 	if pl.verp != 0 {
 		commit = p.commitBounce

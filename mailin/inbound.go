@@ -25,46 +25,6 @@ type Policies struct {
 	BounceHold                      time.Duration
 }
 
-// redact removes card numbers and social security numbers from the
-// subject, the text and the raw copy before anything is stored.
-func (p *Pipeline) redact(pl *plan) {
-	in := pl.in
-	var all []rules.Redaction
-	var r []rules.Redaction
-	in.Subject, r = rules.Redact(in.Subject)
-	all = append(all, r...)
-	in.Text, r = rules.Redact(in.Text)
-	all = append(all, r...)
-	in.HTML, _ = rules.Redact(in.HTML)
-	// The raw copy holds the same secrets again; count them once.
-	in.Raw, r = rules.RedactMessage(in.Raw)
-	if len(all) == 0 {
-		all = r
-	}
-	if len(all) == 0 {
-		return
-	}
-	counts := map[string]int{}
-	for _, x := range all {
-		counts[x.Kind] += x.Count
-	}
-	for _, k := range []string{"card", "ssn"} {
-		if counts[k] > 0 {
-			pl.redactions = append(pl.redactions, rules.Redaction{Kind: k, Count: counts[k]})
-		}
-	}
-	pl.note("redacted: %s", describeRedactions(pl.redactions))
-}
-
-func describeRedactions(rs []rules.Redaction) string {
-	var parts []string
-	for _, r := range rs {
-		name := map[string]string{"card": "card number", "ssn": "social security number"}[r.Kind]
-		parts = append(parts, fmt.Sprintf("%d %s(s)", r.Count, name))
-	}
-	return strings.Join(parts, ", ")
-}
-
 // attachmentPolicy drops attachments past the configured limits; the
 // message and ticket are kept and the sender is told which and why.
 func (p *Pipeline) attachmentPolicy(pl *plan) {
@@ -114,42 +74,117 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// checkFlood counts this message against the hourly limits of its sender,
-// its sender's domain and (when known) its ticket, and refuses it with
-// ErrRateLimited past any of them.
-func (p *Pipeline) checkFlood(tx *store.Tx, pl *plan, ticketID string) error {
+// floodKey is one hourly counter a message is held against.
+type floodKey struct {
+	key string
+	max int
+}
+
+// floodKeys are the counters of the message's sender and sender's domain
+// (ticketID ""), or of its ticket. Big freemail providers are not one
+// sender: their domain is not counted.
+func (p *Pipeline) floodKeys(pl *plan, ticketID string) []floodKey {
+	if ticketID != "" {
+		if p.Policies.PerTicket <= 0 {
+			return nil
+		}
+		return []floodKey{{"in:ticket:" + ticketID, p.Policies.PerTicket}}
+	}
 	addr := pl.in.From.Address
 	if addr == "" {
 		addr = strings.ToLower(pl.d.MailFrom)
 	}
 	_, domain, _ := strings.Cut(addr, "@")
-	checks := []struct {
-		key string
-		max int
-	}{{"in:sender:" + addr, p.Policies.PerSender}, {"in:domain:" + domain, p.Policies.PerDomain}}
-	if ticketID != "" {
-		checks = []struct {
-			key string
-			max int
-		}{{"in:ticket:" + ticketID, p.Policies.PerTicket}}
+	var keys []floodKey
+	if p.Policies.PerSender > 0 && addr != "" {
+		keys = append(keys, floodKey{"in:sender:" + addr, p.Policies.PerSender})
 	}
-	for _, c := range checks {
-		if c.max <= 0 || strings.HasSuffix(c.key, ":") {
-			continue
-		}
-		lim := rules.Limit{Per: time.Hour, Max: c.max}
-		times, err := tx.RateTimes(c.key)
+	if p.Policies.PerDomain > 0 && domain != "" && !rules.Freemail(domain) {
+		keys = append(keys, floodKey{"in:domain:" + domain, p.Policies.PerDomain})
+	}
+	return keys
+}
+
+// overLimit refuses with ErrRateLimited when one more message would pass
+// a counter's hourly limit.
+func overLimit(tx *store.Tx, now time.Time, keys []floodKey) error {
+	for _, k := range keys {
+		times, err := tx.RateTimes(k.key)
 		if err != nil {
 			return err
 		}
-		if !rules.Allow(times, pl.now, lim) {
-			return fmt.Errorf("%s: more than %d messages in an hour: %w", strings.TrimPrefix(c.key, "in:"), c.max, ErrRateLimited)
+		if !rules.Allow(times, now, rules.Limit{Per: time.Hour, Max: k.max}) {
+			return fmt.Errorf("%s: more than %d messages in an hour: %w", strings.TrimPrefix(k.key, "in:"), k.max, ErrRateLimited)
 		}
-		if err := tx.PutRateTimes(c.key, append(rules.Prune(times, pl.now, lim), pl.now)); err != nil {
+	}
+	return nil
+}
+
+// admit runs in a read-only transaction before the message's write
+// transaction and refuses, with ErrRateLimited, mail from a sender or
+// domain past its hourly limit and mail that would join a ticket past its
+// own. It follows the path commit will take (duplicates, bounces and
+// agents' mail are not held against a ticket) so that commit itself
+// never has to refuse. Messages racing each other between the two
+// transactions may pass a limit by as many as arrive at once.
+func (p *Pipeline) admit(tx *store.Tx, pl *plan) error {
+	if pl.verp != 0 {
+		return nil // reports on our own mail are never a flood to refuse
+	}
+	if tid, err := p.duplicateOf(tx, pl); tid != "" || err != nil {
+		return err // a retry is answered 250 again, whatever the counts
+	}
+	if err := overLimit(tx, pl.now, p.floodKeys(pl, "")); err != nil {
+		return err
+	}
+	if p.Policies.PerTicket <= 0 || pl.auto.Bounce && p.bounceTicket(tx, pl) != "" || p.isAgentMail(tx, pl) {
+		return nil
+	}
+	cand, err := p.candidate(tx, pl.in, pl.d.Rcpts)
+	if err != nil {
+		return err
+	}
+	dec := p.Thread.DecideThread(cand, pl.in.From.Address, false, pl.now)
+	if dec.Action != rules.ThreadAppend && dec.Action != rules.ThreadReopen {
+		return nil
+	}
+	return overLimit(tx, pl.now, p.floodKeys(pl, dec.TicketID))
+}
+
+// recordFlood counts the message against its sender and domain (ticketID
+// "") or its ticket. It never refuses: admit did that before the
+// transaction, and a refusal here would fail the whole group commit.
+func (p *Pipeline) recordFlood(tx *store.Tx, pl *plan, ticketID string) error {
+	for _, k := range p.floodKeys(pl, ticketID) {
+		lim := rules.Limit{Per: time.Hour, Max: k.max}
+		times, err := tx.RateTimes(k.key)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutRateTimes(k.key, append(rules.Prune(times, pl.now, lim), pl.now)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// isAgentMail reports, without writing, whether agentMail will take the
+// message as a verified agent's mail to an existing ticket.
+func (p *Pipeline) isAgentMail(tx *store.Tx, pl *plan) bool {
+	from := strings.ToLower(pl.in.From.Address)
+	agent, ok := p.agent(from)
+	if !ok {
+		return false
+	}
+	for _, s := range p.signedAddrs(pl) {
+		if p.verifyAgent(pl, s, from, agent, true) != "" {
+			continue
+		}
+		if _, err := tx.Ticket(s.ticket); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // afterStore sends the notices a stored customer message may need: which
@@ -182,24 +217,48 @@ func (p *Pipeline) afterStore(tx *store.Tx, t *store.Ticket, pl *plan) error {
 	return nil
 }
 
-// commitBounce attaches a delivery report for mail we sent (recognised by
-// its VERP return path) to the ticket it belongs to, marks the failed
-// addresses as bouncing, and creates no ticket and sends nothing.
+// commitBounce handles mail to the bounce address (VERP return path) of
+// mail we sent. A delivery report about mail that went out records the
+// failures on its ticket and marks the failed addresses as bouncing.
+// Anything else arriving there (a vacation reply sent to the return path,
+// RFC 5230; a report about mail still in the outbox) is only kept as a
+// system message on that ticket. It creates no ticket, changes no status
+// and sends nothing; a report delivered again adds nothing.
 func (p *Pipeline) commitBounce(tx *store.Tx, pl *plan, res *Result) error {
+	if dup, err := p.duplicate(tx, pl, res); dup || err != nil {
+		return err
+	}
 	ticketID, to, err := tx.SentTo(pl.verp)
+	sent := err == nil
 	if errors.Is(err, store.ErrNotFound) {
 		if m, err2 := tx.OutboxEntry(pl.verp); err2 == nil {
 			ticketID, to, err = m.TicketID, m.To, nil
 		}
+	}
+	if err == nil {
+		_, err = tx.Ticket(ticketID)
 	}
 	if err != nil {
 		pl.note("bounce for unknown sent mail #%d: dropped", pl.verp)
 		res.Action = "bounce-unknown"
 		return nil
 	}
+	switch {
+	case !pl.auto.Bounce:
+		return p.keepSystem(tx, pl, res, ticketID, fmt.Sprintf("%s from %s to the bounce address of sent mail #%d kept; it is not a delivery report",
+			pl.what(), orNone(pl.in.From.Address), pl.verp))
+	case !sent:
+		return p.keepSystem(tx, pl, res, ticketID, fmt.Sprintf("delivery report from %s about mail #%d kept; that mail is still in the outbox, so no delivery failed",
+			orNone(pl.in.From.Address), pl.verp))
+	}
 	return p.recordBounce(tx, pl, res, ticketID, to)
 }
 
+// recordBounce keeps a delivery report as a system message on ticketID
+// (raw copy included, also when nothing can be read from it), records
+// each failed recipient as a delivery_failed event and marks the
+// permanently failed ones as bouncing. to are the recipients of the
+// reported mail when known.
 func (p *Pipeline) recordBounce(tx *store.Tx, pl *plan, res *Result, ticketID string, to []string) error {
 	fails := rules.ParseDSN(pl.in.DeliveryStatus)
 	if len(fails) == 0 {
@@ -210,11 +269,18 @@ func (p *Pipeline) recordBounce(tx *store.Tx, pl *plan, res *Result, ticketID st
 		// path; the recipient is the one it went to.
 		fails = []rules.Failure{{Recipient: to[0], Diagnostic: "delivery failed (report could not be read)", Permanent: true}}
 	}
+	detail := fmt.Sprintf("delivery report from %s kept", orNone(pl.in.From.Address))
+	if len(fails) == 0 {
+		detail += "; no failed recipient could be read from it"
+	}
+	if err := p.keepSystem(tx, pl, res, ticketID, detail); err != nil {
+		return err
+	}
 	hold := p.Policies.BounceHold
 	if hold <= 0 {
 		hold = 60 * 24 * time.Hour
 	}
-	res.TicketID, res.Action = ticketID, "bounce"
+	res.Action = "bounce"
 	for _, f := range fails {
 		detail := fmt.Sprintf("delivery to %s failed: %s", f.Recipient, strings.TrimSpace(f.Status+" "+f.Diagnostic))
 		pl.note("bounce: %s", detail)
@@ -228,6 +294,34 @@ func (p *Pipeline) recordBounce(tx *store.Tx, pl *plan, res *Result, ticketID st
 		}
 	}
 	return nil
+}
+
+// keepSystem stores the message as a "system" message on ticketID with an
+// event saying why, and changes nothing else on the ticket.
+func (p *Pipeline) keepSystem(tx *store.Tx, pl *plan, res *Result, ticketID, detail string) error {
+	m, err := p.message(tx, pl, "system")
+	if err != nil {
+		return err
+	}
+	if err := tx.AddMessage(ticketID, m); err != nil {
+		return err
+	}
+	res.TicketID, res.Action = ticketID, "system"
+	pl.note("kept on %s: %s", ticketID, detail)
+	return tx.AddEvent(ticketID, store.Event{At: pl.now, Type: "message", Detail: detail})
+}
+
+// what names the kind of mail the message was classified as.
+func (pl *plan) what() string {
+	switch {
+	case pl.auto.Bounce:
+		return "delivery report"
+	case pl.auto.OutOfOffice:
+		return "out-of-office reply"
+	case pl.auto.Automatic:
+		return "automatic mail (" + pl.auto.Reason + ")"
+	}
+	return "mail"
 }
 
 // bounceTicket finds the ticket a bounce that came to a routing address

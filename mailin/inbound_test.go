@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,12 +188,17 @@ func TestBounceToVERPAddressIsAnEventNotATicket(t *testing.T) {
 		"Final-Recipient: rfc822; gone@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <gone@customer.example>: user unknown\r\n" +
 		"--RR--\r\n"
 	g.mustSend("", []string{mails[0].From}, []byte(dsn))
+	g.mustSend("", []string{mails[0].From}, []byte(dsn)) // the reporting MTA retries
 	if n := len(g.tickets()); n != 1 {
 		t.Fatalf("bounce created a ticket: %d tickets", n)
 	}
 	e := eventOf(g.ticket(tk.ID), "delivery_failed")
 	if e == nil || !strings.Contains(e.Detail, "gone@customer.example") || !strings.Contains(e.Detail, "5.1.1") {
 		t.Fatalf("no delivery_failed event naming the recipient and status: %+v", g.ticket(tk.ID).Events)
+	}
+	if got := g.ticket(tk.ID); len(agEvents(got, "delivery_failed")) != 1 || len(messagesOfKind(got, "system")) != 1 {
+		t.Errorf("report delivered twice: %d delivery_failed events, %d system messages; want 1 and 1",
+			len(agEvents(got, "delivery_failed")), len(messagesOfKind(got, "system")))
 	}
 	// The address is bouncing now: its next automatic mail is held back.
 	g.mustSend("gone@customer.example", []string{"support@example.com"}, msg("gone@customer.example", "support@example.com", "second", "x"))
@@ -323,4 +330,302 @@ func TestPlusAddressTokenFollowsTheSenderCheck(t *testing.T) {
 	if len(g.ticket(tk.ID).Messages) != 3 || len(g.ticket(tk.ID).Linked) != 1 {
 		t.Errorf("stranger's mail reached the ticket or no link recorded")
 	}
+}
+
+// sendTo delivers raw over SMTP to the listener at addr.
+func sendTo(addr, from string, to []string, raw []byte) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SendMail(from, to, bytes.NewReader(raw)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+func TestLineLengthLimitComesFromConfig(t *testing.T) {
+	g := startGateway(t)
+	cfg := Config{Hostname: "tickets.example.com", MaxMessageBytes: 1 << 20, MaxRecipients: 10, MaxLineLength: 1000}
+	srv, err := Listen("127.0.0.1:0", false, cfg, g.pipeline, testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	long := strings.Repeat("x", 1200)
+	err = sendTo(srv.Addr(), "s@customer.example", []string{"support@example.com"}, msg("s@customer.example", "support@example.com", "long line", long))
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code < 500 {
+		t.Fatalf("1200-character line with max_line_length 1000: %v, want a 5xx", err)
+	}
+	if !strings.Contains(se.Message, "longer than 1000 characters") {
+		t.Errorf("answer %q does not say what is wrong", se.Message)
+	}
+	fits := strings.Repeat("y", 900)
+	if err := sendTo(srv.Addr(), "s@customer.example", []string{"support@example.com"}, msg("s@customer.example", "support@example.com", "fits", fits)); err != nil {
+		t.Fatalf("900-character line: %v", err)
+	}
+	if tk := g.onlyTicket(); !strings.Contains(tk.Messages[0].Text, fits) {
+		t.Errorf("stored text lacks the 900-character line")
+	}
+}
+
+func TestInboundFloodPerDomainSparesFreemail(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{PerDomain: 2}
+	for _, from := range []string{"a@corp.example", "b@corp.example", "x@gmail.com", "y@gmail.com", "z@gmail.com"} {
+		g.mustSend(from, []string{"support@example.com"}, msg(from, "support@example.com", "hello from "+from, "x"))
+	}
+	err := g.send("c@corp.example", []string{"support@example.com"}, msg("c@corp.example", "support@example.com", "third from corp", "x"))
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 7, 1}) {
+		t.Fatalf("third message from corp.example: %v, want 451 4.7.1", err)
+	}
+	if n := len(g.tickets()); n != 5 {
+		t.Errorf("%d tickets, want 5 (gmail.com users are not one sender)", n)
+	}
+}
+
+func TestInboundFloodPerTicketGets451(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Policies = Policies{PerTicket: 2}
+	// The customer copies the agent they know: the agent is a participant
+	// too, but agent mail is never held against the ticket's limit.
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg(`"Alice Doe" <alice@customer.example>`, "support@example.com", "Printer on fire", "It is really on fire.", "Cc: ana@example.com"))
+	g.settle()
+	tk := g.onlyTicket()
+	reply := func(i int) error {
+		return g.send("alice@customer.example", []string{"support@example.com"},
+			msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer on fire", fmt.Sprintf("update %d", i)))
+	}
+	for i := range 2 {
+		if err := reply(i); err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+	}
+	var se *smtp.SMTPError
+	if err := reply(2); !errors.As(err, &se) || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 7, 1}) {
+		t.Fatalf("third reply to %s within the hour: %v, want 451 4.7.1", tk.ID, err)
+	}
+	// The agent still answers the ticket, and the customer may open another.
+	var signed string
+	for _, m := range agMailsTo(g, 0, "ana@example.com") {
+		if a := agReplyTo(t, m); strings.HasPrefix(a, "support+") {
+			signed = a
+		}
+	}
+	if signed == "" {
+		t.Fatal("ana got no mail with a signed reply address")
+	}
+	agReply(g, "Ana Lima <ana@example.com>", signed, tk, "We are on it.")
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, msg("alice@customer.example", "support@example.com", "Another matter", "x"))
+	got := g.ticket(tk.ID)
+	counts := map[string]int{}
+	for _, m := range got.Messages {
+		counts[m.Kind]++
+	}
+	if counts["customer"] != 3 || counts["agent"] != 1 || len(g.tickets()) != 2 {
+		t.Errorf("messages by kind %v and %d tickets; want 3 customer, 1 agent, 2 tickets", counts, len(g.tickets()))
+	}
+}
+
+// A refused flood is answered from a read-only look at the counts: it never
+// waits for, or fails, the write transaction other senders' mail is in.
+func TestFloodIsRefusedWithoutTheWriter(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{PerSender: 1, PerTicket: 1}
+	g.mustSend("p@customer.example", []string{"support@example.com"},
+		msg("p@customer.example", "support@example.com", "shared", "x", "Cc: q@customer.example, r@customer.example"))
+	tk := g.onlyTicket()
+	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Re: ["+tk.ID+"] shared", "from q"))
+	g.settle()
+	held, release := make(chan struct{}), make(chan struct{})
+	go g.store.UpdateNow(func(*store.Tx) error { close(held); <-release; return nil })
+	<-held
+	defer close(release)
+	for _, c := range []struct{ why, from, subject string }{
+		{"sender over its limit", "p@customer.example", "new question"},
+		{"ticket over its limit", "r@customer.example", "Re: [" + tk.ID + "] shared"},
+	} {
+		answer := make(chan error, 1)
+		go func() {
+			answer <- g.send(c.from, []string{"support@example.com"}, msg(c.from, "support@example.com", c.subject, "x"))
+		}()
+		select {
+		case err := <-answer:
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) || se.Code != 451 {
+				t.Errorf("%s: %v, want 451", c.why, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s: no answer within 5s while another transaction writes", c.why)
+		}
+	}
+}
+
+// dsnTo is a delivery status report to the return path to, saying that
+// gone@customer.example does not exist.
+func dsnTo(to, msgid string) []byte {
+	return []byte("From: MAILER-DAEMON@mx.customer.example\r\nTo: " + to + "\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <" + msgid + ">\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=RR\r\n\r\n" +
+		"--RR\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--RR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; gone@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <gone@customer.example>: user unknown\r\n" +
+		"--RR--\r\n")
+}
+
+func (g *gateway) bouncing(addr string) bool {
+	var b bool
+	g.store.View(func(tx *store.Tx) error { b = tx.Bouncing(addr, time.Now()); return nil })
+	return b
+}
+
+func messagesOfKind(tk *store.Ticket, kind string) []store.Message {
+	var out []store.Message
+	for _, m := range tk.Messages {
+		if m.Kind == kind {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// A vacation responder answers the return path (RFC 5230): that is not a
+// delivery failure, and must not hold back mail to the customer.
+func TestOutOfOfficeToTheBounceAddressIsNoBounce(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Desk.VERPKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+	g.mustSend("away@customer.example", []string{"support@example.com"}, msg("away@customer.example", "support@example.com", "question", "x"))
+	mails := g.relay.WaitFor(1, 5*time.Second)
+	g.settle()
+	tk := g.onlyTicket()
+	bounceAddr := mails[0].From
+	ooo := msg("away@customer.example", bounceAddr, "Automatic reply: ["+tk.ID+"] question", "I am away until Monday.", "Auto-Submitted: auto-replied")
+	g.mustSend("", []string{bounceAddr}, ooo)
+	g.mustSend("", []string{bounceAddr}, ooo)
+	got := g.ticket(tk.ID)
+	if e := eventOf(got, "delivery_failed"); e != nil {
+		t.Errorf("out-of-office recorded as a failed delivery: %+v", e)
+	}
+	if g.bouncing("away@customer.example") {
+		t.Error("out-of-office marked the customer as bouncing")
+	}
+	sys := messagesOfKind(got, "system")
+	if len(sys) != 1 || !strings.Contains(sys[0].Text, "away until Monday") || got.Status != tk.Status || len(g.tickets()) != 1 {
+		t.Fatalf("%d system messages %+v, status %s (was %s), %d tickets; want the reply kept once on the ticket, nothing else changed",
+			len(sys), sys, got.Status, tk.Status, len(g.tickets()))
+	}
+	// Mail to the customer is not held back.
+	g.mustSend("away@customer.example", []string{"support@example.com"}, msg("away@customer.example", "support@example.com", "another", "x"))
+	if n := len(g.relay.WaitFor(2, 5*time.Second)); n != 2 {
+		t.Errorf("relay got %d mails, want the second auto-reply too", n)
+	}
+}
+
+// A report about mail still waiting in the outbox is not about a delivery
+// that failed: it is kept, and the mail still goes out.
+func TestReportForMailStillInTheOutboxIsNoFailure(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Desk.VERPKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+	g.relay.Down()
+	g.mustSend("gone@customer.example", []string{"support@example.com"}, msg("gone@customer.example", "support@example.com", "queued", "x"))
+	tk := g.onlyTicket()
+	var queued []*store.OutMail
+	g.store.View(func(tx *store.Tx) error { var err error; queued, err = tx.Outbox(time.Time{}, 0); return err })
+	if len(queued) != 1 || !strings.HasPrefix(queued[0].From, "bounces+") {
+		t.Fatalf("outbox %+v, want the auto-reply with a bounce return path", queued)
+	}
+	g.mustSend("", []string{queued[0].From}, dsnTo(queued[0].From, "early@mx.customer.example"))
+	got := g.ticket(tk.ID)
+	if e := eventOf(got, "delivery_failed"); e != nil || g.bouncing("gone@customer.example") {
+		t.Errorf("report for unsent mail counted as a failure: event %+v, bouncing %v", e, g.bouncing("gone@customer.example"))
+	}
+	if sys := messagesOfKind(got, "system"); len(sys) != 1 || sys[0].MessageID != "early@mx.customer.example" {
+		t.Errorf("report not kept as a system message: %+v", got.Messages)
+	}
+	g.relay.Up(t)
+	if mails := g.relay.WaitFor(1, 10*time.Second); len(mails) != 1 || mails[0].To[0] != "gone@customer.example" {
+		t.Errorf("auto-reply not delivered after the relay came back: %+v", mails)
+	}
+}
+
+// A bounce at a routing address is kept on the ticket it quotes even when
+// no failure can be read from it, and a retried report adds nothing.
+func TestBouncesAtRoutingAddressAreKeptOnce(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("gone@customer.example", []string{"support@example.com"}, msg("gone@customer.example", "support@example.com", "hello", "x"))
+	g.settle()
+	tk := g.onlyTicket()
+	sent := messagesOfKind(tk, "auto")
+	if len(sent) != 1 {
+		t.Fatalf("auto-reply not recorded: %+v", tk.Messages)
+	}
+	unreadable := []byte("From: MAILER-DAEMON@mx.customer.example\r\nTo: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <nd1@mx.customer.example>\r\n\r\nSomething went wrong with your message.\r\n\r\nMessage-ID: <" + sent[0].MessageID + ">\r\n")
+	readable := []byte("From: MAILER-DAEMON@mx.customer.example\r\nTo: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <nd2@mx.customer.example>\r\nIn-Reply-To: <" + sent[0].MessageID + ">\r\n\r\n" +
+		"I'm sorry to have to inform you that your message could not\r\nbe delivered to one or more recipients.\r\n\r\n" +
+		"<gone@customer.example>: host mx.customer.example said: 550 5.1.1 user unknown\r\n")
+	for range 2 {
+		g.mustSend("", []string{"support@example.com"}, unreadable)
+		g.mustSend("", []string{"support@example.com"}, readable)
+	}
+	got := g.ticket(tk.ID)
+	if len(g.tickets()) != 1 {
+		t.Fatalf("bounces opened tickets: %d", len(g.tickets()))
+	}
+	sys := messagesOfKind(got, "system")
+	if len(sys) != 2 || sys[0].MessageID != "nd1@mx.customer.example" || sys[1].MessageID != "nd2@mx.customer.example" {
+		t.Fatalf("system messages %+v, want each report once", sys)
+	}
+	var raw []byte
+	g.store.View(func(tx *store.Tx) error { var err error; raw, err = tx.Blob(sys[0].Raw); return err })
+	if !bytes.Equal(raw, unreadable) {
+		t.Errorf("raw copy of the unreadable report not kept")
+	}
+	if n := len(agEvents(got, "delivery_failed")); n != 1 || !g.bouncing("gone@customer.example") {
+		t.Errorf("%d delivery_failed events, bouncing %v; want one from the readable report", n, g.bouncing("gone@customer.example"))
+	}
+}
+
+// BenchmarkIngestUnderFlood measures how fast 16 clients get distinct
+// customers' mail stored while 16 other connections keep sending mail from
+// one sender past its hourly limit (each refused with 451).
+func BenchmarkIngestUnderFlood(b *testing.B) {
+	g := startGateway(b)
+	g.pipeline.Policies = Policies{PerSender: 1}
+	g.mustSend("flood@spam.example", []string{"support@example.com"}, msg("flood@spam.example", "support@example.com", "first", "x"))
+	stop := make(chan struct{})
+	var refused atomic.Int64
+	var flooders sync.WaitGroup
+	for range 16 {
+		c, err := smtp.Dial(g.smtp.Addr())
+		if err != nil {
+			b.Fatal(err)
+		}
+		flooders.Go(func() {
+			defer c.Close()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := c.SendMail("flood@spam.example", []string{"support@example.com"},
+					bytes.NewReader(msg("flood@spam.example", "support@example.com", fmt.Sprintf("flood %d", i), "x")))
+				var se *smtp.SMTPError
+				if !errors.As(err, &se) || se.Code != 451 {
+					return
+				}
+				refused.Add(1)
+				c.Reset()
+			}
+		})
+	}
+	benchIngest(b, 16)
+	close(stop)
+	flooders.Wait()
+	b.ReportMetric(float64(refused.Load())/b.Elapsed().Seconds(), "refused/s")
 }

@@ -394,3 +394,56 @@ func TestMalformedMIMEIsKept(t *testing.T) {
 		t.Errorf("readable text lost: %q notes %v", m.Text, m.Notes)
 	}
 }
+
+// Scanners and web forms send every mail with the same Message-ID: a
+// different message under a known id is a new message, while a repeated
+// delivery of the same one (retry, second routing address) stays one.
+func TestReusedMessageIDIsANewMessage(t *testing.T) {
+	g := startGateway(t)
+	scan := msg("scanner@office.example", "support@example.com", "Scan 1", "page one", "Message-Id: <fixed@scanner>")
+	form := msg("form@web.example", "support@example.com", "Contact form", "please call me", "Message-Id: <fixed@scanner>")
+	g.mustSend("scanner@office.example", []string{"support@example.com"}, scan)
+	g.mustSend("form@web.example", []string{"support@example.com"}, form)
+	// Retries: the same bytes, the same content through another relay,
+	// and a copy to a second routing address.
+	g.mustSend("form@web.example", []string{"support@example.com"}, form)
+	g.mustSend("form@web.example", []string{"support@example.com"}, append([]byte("Received: from relay2.web.example by mx.example.com\r\n"), form...))
+	g.mustSend("form@web.example", []string{"tech@example.com"}, form)
+	g.mustSend("scanner@office.example", []string{"support@example.com"}, scan)
+	list := g.tickets()
+	if len(list) != 2 {
+		t.Fatalf("%d tickets, want one for the scan and one for the form", len(list))
+	}
+	for _, x := range list {
+		tk := g.ticket(x.ID)
+		var customer []store.Message
+		for _, m := range tk.Messages {
+			if m.Kind == "customer" {
+				customer = append(customer, m)
+			}
+		}
+		if len(customer) != 1 {
+			t.Fatalf("%s (%s): %d customer messages, want 1", tk.ID, tk.Requester, len(customer))
+		}
+		m := customer[0]
+		switch tk.Requester {
+		case "scanner@office.example":
+			if m.MessageID != "fixed@scanner" || m.Text != "page one\n" {
+				t.Errorf("first message: id %q text %q", m.MessageID, m.Text)
+			}
+		case "form@web.example":
+			if !strings.HasPrefix(m.MessageID, "fixed+") || !strings.HasSuffix(m.MessageID, "@scanner") || m.Text != "please call me\n" {
+				t.Errorf("second message: id %q text %q; want a derived id fixed+<hash>@scanner", m.MessageID, m.Text)
+			}
+			if !strings.Contains(strings.Join(m.Notes, " "), "fixed@scanner") {
+				t.Errorf("no note about the reused Message-ID: %v", m.Notes)
+			}
+		default:
+			t.Errorf("unexpected requester %s", tk.Requester)
+		}
+	}
+	g.settle()
+	if n := len(g.relay.Mails()); n != 2 {
+		t.Errorf("%d auto-replies, want 2", n)
+	}
+}

@@ -22,6 +22,7 @@ type Backend struct {
 	// addresses (e.g. VERP bounce addresses) and returns true for them.
 	AcceptRcpt func(addr string) bool
 	lmtp       bool
+	maxLine    int
 }
 
 // NewSession implements smtp.Backend.
@@ -57,9 +58,18 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
-		return err // go-smtp's ErrDataTooLarge answers 552 5.3.4
+		return s.readError(err)
 	}
 	return s.deliver(raw)
+}
+
+// readError answers a message that could not be read in full.
+func (s *session) readError(err error) error {
+	if errors.Is(err, smtp.ErrTooLongLine) {
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+			Message: fmt.Sprintf("message refused: a line is longer than %d characters", s.b.maxLine)}
+	}
+	return err // go-smtp's ErrDataTooLarge answers 552 5.3.4
 }
 
 // LMTPData answers once per recipient. The message is stored once (one
@@ -67,7 +77,7 @@ func (s *session) Data(r io.Reader) error {
 func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
-		return err
+		return s.readError(err)
 	}
 	err = s.deliver(raw)
 	for _, rc := range s.rcpts {
@@ -105,6 +115,11 @@ func smtpError(log *slog.Logger, err error, remote string) error {
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "temporary local problem, please try again later"}
 }
 
+// DefaultMaxLineLength is the line length limit when Config sets none. RFC
+// 5321 allows 1000, but real mail (HTML on one line, long headers from
+// some mailers) has much longer lines.
+const DefaultMaxLineLength = 10000
+
 // Server is a running SMTP or LMTP listener.
 type Server struct {
 	srv *smtp.Server
@@ -120,7 +135,10 @@ func Listen(addr string, lmtp bool, cfg Config, p *Pipeline, log *slog.Logger, a
 	if cfg.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	}
-	be := &Backend{Pipeline: p, Log: log, AcceptRcpt: acceptRcpt, lmtp: lmtp}
+	be := &Backend{Pipeline: p, Log: log, AcceptRcpt: acceptRcpt, lmtp: lmtp, maxLine: cfg.MaxLineLength}
+	if be.maxLine <= 0 {
+		be.maxLine = DefaultMaxLineLength
+	}
 	srv := smtp.NewServer(be)
 	srv.LMTP = lmtp
 	srv.Domain = cfg.Hostname
@@ -128,7 +146,7 @@ func Listen(addr string, lmtp bool, cfg Config, p *Pipeline, log *slog.Logger, a
 	srv.MaxRecipients = cfg.MaxRecipients
 	srv.ReadTimeout = duration(cfg.ReadTimeout, 5*time.Minute)
 	srv.WriteTimeout = duration(cfg.WriteTimeout, time.Minute)
-	srv.MaxLineLength = 4000
+	srv.MaxLineLength = be.maxLine
 	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = slogAdapter{log}
 	go func() {

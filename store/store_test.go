@@ -258,3 +258,35 @@ func TestPutTicketKeepsIndexesAndSkipsNoops(t *testing.T) {
 		return nil
 	})
 }
+
+func TestMessageByIDReturnsTheStoredMessage(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer s.Close()
+	err := s.Update(func(tx *Tx) error {
+		for _, m := range []*Message{
+			{MessageID: "a@x", Direction: "in", Kind: "customer", From: "one@x", Subject: "first", Text: "1"},
+			{MessageID: "<b@x>", Direction: "in", Kind: "customer", From: "two@x", Subject: "second", Text: "2"},
+		} {
+			if err := tx.AddMessage("HS-000001", m); err != nil {
+				return err
+			}
+		}
+		return tx.AddMessage("HS-000002", &Message{MessageID: "c@x", Direction: "in", Kind: "customer"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(func(tx *Tx) error {
+		m, ok, err := tx.MessageByID("HS-000001", "<b@x>")
+		if err != nil || !ok || m.From != "two@x" || m.Subject != "second" || m.Text != "2" {
+			return fmt.Errorf("b@x on HS-000001: %+v %v %v", m, ok, err)
+		}
+		if m, ok, err := tx.MessageByID("HS-000001", "c@x"); err != nil || ok || m != nil {
+			return fmt.Errorf("c@x is on another ticket but found on HS-000001: %+v %v %v", m, ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

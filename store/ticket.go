@@ -298,21 +298,42 @@ func (tx *Tx) TicketByMessageID(msgid string) string {
 // HasMessage reports whether ticket id already holds a message with this
 // Message-ID (for duplicate deliveries).
 func (tx *Tx) HasMessage(id, msgid string) (bool, error) {
-	found := false
+	_, found, err := tx.MessageByID(id, msgid)
+	return found, err
+}
+
+// MessageByID returns the first message on ticket ticketID with Message-ID
+// msgid (angle brackets and surrounding space ignored), and whether there
+// is one. Mail that reuses a Message-ID is told apart from a repeated
+// delivery by comparing what it returns.
+func (tx *Tx) MessageByID(ticketID, msgid string) (*Message, bool, error) {
 	want := normID(msgid)
-	err := tx.scan(bucketMessages, id, func(v []byte) error {
-		var m struct {
+	var found *Message
+	err := tx.scan(bucketMessages, ticketID, func(v []byte) error {
+		if found != nil {
+			return nil
+		}
+		// Decode the id alone first: most messages are not the one.
+		var head struct {
 			MessageID string `json:"message_id"`
 		}
+		if err := json.Unmarshal(v, &head); err != nil {
+			return err
+		}
+		if normID(head.MessageID) != want {
+			return nil
+		}
+		var m Message
 		if err := json.Unmarshal(v, &m); err != nil {
 			return err
 		}
-		if normID(m.MessageID) == want {
-			found = true
-		}
+		found = &m
 		return nil
 	})
-	return found, err
+	if err != nil {
+		return nil, false, fmt.Errorf("find message %s on %s: %w", msgid, ticketID, err)
+	}
+	return found, found != nil, nil
 }
 
 func normID(id string) string {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"ticketgate/mailin"
@@ -26,7 +27,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("inject")
 	var to multiFlag
-	fs.Var(&to, "to", "recipient (routing address); repeatable; default: the routing addresses in the message's headers")
+	fs.Var(&to, "to", "recipient (routing address or bounce address); repeatable; default: the routing addresses in the message's headers")
 	from := fs.String("from", "", "envelope sender (Postfix: ${sender}); \"\" is the null sender; default: the message's From address")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 64, err: err}
@@ -78,7 +79,8 @@ func injectExit(err error) error {
 }
 
 // inject delivers raw to the pipeline; with no recipients given it uses the
-// routing addresses named in the message's headers.
+// routing addresses named in the message's headers. A recipient may also be
+// the bounce address (VERP return path) of mail the gateway sent.
 func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) (mailin.Result, error) {
 	if len(to) == 0 {
 		to = mailin.HeaderRecipients(raw, a.pipeline.Routes)
@@ -86,7 +88,7 @@ func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) 
 			return mailin.Result{}, fmt.Errorf("no -to given and no routing address in the message's headers: %w", mailin.ErrUnknownRecipient)
 		}
 	}
-	if _, _, ok := a.pipeline.Route(to); !ok {
+	if _, _, ok := a.pipeline.Route(to); !ok && !slices.ContainsFunc(to, a.pipeline.IsBounceAddress) {
 		return mailin.Result{}, fmt.Errorf("%s: %w", strings.Join(to, ", "), mailin.ErrUnknownRecipient)
 	}
 	return a.pipeline.Deliver(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, Raw: raw, Source: "inject"})

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// dsn is a delivery status report to the return path to.
+func dsn(to, msgid string) []byte {
+	return []byte("From: MAILER-DAEMON@mx.customer.example\r\nTo: " + to + "\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <" + msgid + ">\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=RR\r\n\r\n" +
+		"--RR\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--RR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; gone@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n" +
+		"--RR--\r\n")
+}
+
+// Postfix hands bounces for our return paths to inject like any other
+// mail: through a running serve's admin API, and locally when none runs.
+func TestInjectAcceptsBounceAddresses(t *testing.T) {
+	e := newEnv(t, true)
+	s := e.serve()
+	id := e.injectOK(message("gone@customer.example", "support@example.com", "Hello", "bounce-1@customer.example", "x"),
+		"-to", "support@example.com", "-from", "gone@customer.example")
+	mails := e.relay.WaitFor(1, 10*time.Second)
+	if len(mails) != 1 || !strings.HasPrefix(mails[0].From, "bounces+") {
+		t.Fatalf("relayed %+v, want the auto-reply with a bounce return path", mails)
+	}
+	bounce := mails[0].From
+	for i, msgid := range []string{"dsn-api@mx.customer.example", "dsn-local@mx.customer.example"} {
+		if i == 1 {
+			if code := s.stop(t); code != 0 {
+				t.Fatalf("serve exited %d", code)
+			}
+		}
+		r := e.run(dsn(bounce, msgid), "inject", "-to", bounce, "-from", "")
+		if r.code != 0 || r.stdout != id+" bounce\n" {
+			t.Fatalf("inject -to %s (%s): exit %d, stdout %q, stderr %q; want 0 and %q", bounce, msgid, r.code, r.stdout, r.stderr, id+" bounce")
+		}
+	}
+	tk := e.show(id)
+	kept := 0
+	for _, m := range tk.Messages {
+		if m.Kind == "system" {
+			kept++
+		}
+	}
+	failed := 0
+	for _, ev := range tk.Events {
+		if ev.Type == "delivery_failed" && strings.Contains(ev.Detail, "gone@customer.example") {
+			failed++
+		}
+	}
+	if kept != 2 || failed != 2 || len(e.tickets()) != 1 {
+		t.Errorf("%d reports kept, %d delivery_failed events, %d tickets; want 2, 2, 1", kept, failed, len(e.tickets()))
+	}
+	// A made-up bounce address is still an unknown recipient.
+	if r := e.run(dsn("x", "dsn-forged@mx.customer.example"), "inject", "-to", "bounces+aaaaaaaaaaaaaaaaaaaaaaaaaaaaa@tickets.example.com"); r.code != exNoUser {
+		t.Errorf("forged bounce address: exit %d, want %d", r.code, exNoUser)
+	}
+}
