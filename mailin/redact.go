@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 
+	"ticketgate/mailout"
 	"ticketgate/rules"
 )
 
@@ -199,49 +199,12 @@ func writeRebuilt(w io.Writer, h message.Header, text string, files []Part) erro
 		}
 		return mw.Close()
 	}
-	// No Content-Disposition on the text part: a reader files an
-	// "inline" text part among the attachments as well.
-	var th message.Header
-	th.Set("Content-Type", "text/plain; charset=utf-8")
-	th.Set("Content-Transfer-Encoding", "quoted-printable")
-	tw, err := mw.CreatePart(th)
-	if err != nil {
-		return err
+	atts := make([]mailout.Attachment, len(files))
+	for i, f := range files {
+		atts[i] = mailout.Attachment{Filename: f.Filename, ContentType: f.ContentType, ContentID: f.ContentID, Content: f.Content}
 	}
-	if _, err := io.WriteString(tw, text); err != nil {
+	if err := mailout.WriteParts(mw, text, atts); err != nil {
 		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	for _, f := range files {
-		if err := writeFile(mw, f); err != nil {
-			return fmt.Errorf("attachment %q: %w", f.Filename, err)
-		}
 	}
 	return mw.Close()
-}
-
-// writeFile writes one attachment, base64-encoded, keeping its name, type
-// and Content-ID.
-func writeFile(mw *message.Writer, f Part) error {
-	var ah mail.AttachmentHeader
-	ct := rules.CleanHeader(f.ContentType)
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	ah.Set("Content-Type", ct)
-	ah.SetFilename(rules.CleanHeader(f.Filename))
-	if f.ContentID != "" {
-		ah.Set("Content-Id", "<"+rules.CleanHeader(f.ContentID)+">")
-	}
-	ah.Set("Content-Transfer-Encoding", "base64")
-	aw, err := mw.CreatePart(ah.Header)
-	if err != nil {
-		return err
-	}
-	if _, err := aw.Write(f.Content); err != nil {
-		return err
-	}
-	return aw.Close()
 }

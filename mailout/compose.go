@@ -51,6 +51,7 @@ type Mail struct {
 type Attachment struct {
 	Filename    string
 	ContentType string
+	ContentID   string // without angle brackets; "" for none
 	Content     []byte
 }
 
@@ -146,13 +147,23 @@ func writeBody(w io.Writer, h mail.Header, m *Mail) error {
 		}
 		return mw.Close()
 	}
-	// multipart/mixed: the text part carries no Content-Disposition, so a
-	// reader does not take it for an attachment.
 	h.SetContentType("multipart/mixed", nil)
 	mw, err := message.CreateWriter(w, h.Header)
 	if err != nil {
 		return err
 	}
+	if err := WriteParts(mw, text, m.Attachments); err != nil {
+		return err
+	}
+	return mw.Close()
+}
+
+// WriteParts writes text and files as the parts of a multipart/mixed
+// message: the text as UTF-8 quoted-printable with no Content-Disposition
+// (a reader would otherwise list an "inline" text part among the files),
+// each file base64-encoded with its name, type and Content-ID. text must
+// have CRLF line ends.
+func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 	var th message.Header
 	th.Set("Content-Type", "text/plain; charset=utf-8")
 	th.Set("Content-Transfer-Encoding", "quoted-printable")
@@ -166,27 +177,30 @@ func writeBody(w io.Writer, h mail.Header, m *Mail) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	for _, a := range m.Attachments {
-		ct := a.ContentType
+	for _, a := range files {
+		ct := rules.CleanHeader(a.ContentType)
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
 		var ah mail.AttachmentHeader
-		ah.Set("Content-Type", rules.CleanHeader(ct))
+		ah.Set("Content-Type", ct)
 		ah.SetFilename(rules.CleanHeader(a.Filename))
+		if a.ContentID != "" {
+			ah.Set("Content-Id", "<"+rules.CleanHeader(a.ContentID)+">")
+		}
 		ah.Set("Content-Transfer-Encoding", "base64")
 		aw, err := mw.CreatePart(ah.Header)
 		if err != nil {
-			return err
+			return fmt.Errorf("attachment %q: %w", a.Filename, err)
 		}
 		if _, err := aw.Write(a.Content); err != nil {
-			return err
+			return fmt.Errorf("attachment %q: %w", a.Filename, err)
 		}
 		if err := aw.Close(); err != nil {
 			return err
 		}
 	}
-	return mw.Close()
+	return nil
 }
 
 // mimeWord encodes s as an RFC 2047 word when it is not plain ASCII.
