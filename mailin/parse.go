@@ -94,7 +94,7 @@ func Parse(raw []byte, lim Limits) (*Inbound, error) {
 	top := readLenientHeader(raw, lim.MaxHeaderBytes)
 	in := &Inbound{Raw: raw, Notes: top.notes}
 	in.Header = decodeFields(top.fields, top.charset(raw))
-	in.fillHeaders(in.Header)
+	in.fillHeaders(in.Header, addressFields(top.fields, top.charset(raw)))
 	switch {
 	case len(top.fields) == 0 && looksBinary(raw):
 		return nil, fmt.Errorf("%w: no header and binary content", ErrNotMail)
@@ -423,6 +423,17 @@ func isASCII(charset string) bool {
 // bytes decoded by the guessed charset, RFC 2047 words decoded, the result
 // always valid UTF-8.
 func decodeFields(fields []headerField, guess func() encoding.Encoding) rules.Header {
+	return readFields(fields, guess, true)
+}
+
+// addressFields is decodeFields without the RFC 2047 step, for address
+// lists: an encoded word may only ever be a display name, so decoding it
+// before parsing would let "=?utf-8?q?x=40evil?=" pose as an address.
+func addressFields(fields []headerField, guess func() encoding.Encoding) rules.Header {
+	return readFields(fields, guess, false)
+}
+
+func readFields(fields []headerField, guess func() encoding.Encoding, words bool) rules.Header {
 	out := rules.Header{}
 	for _, f := range fields {
 		v := f.value
@@ -431,8 +442,12 @@ func decodeFields(fields []headerField, guess func() encoding.Encoding) rules.He
 				v = d
 			}
 		}
+		text := string(v)
+		if words {
+			text = decodeWords(text)
+		}
 		k := textproto.CanonicalMIMEHeaderKey(f.name)
-		out[k] = append(out[k], strings.ToValidUTF8(decodeWords(string(v)), "\uFFFD"))
+		out[k] = append(out[k], strings.ToValidUTF8(text, "\uFFFD"))
 	}
 	return out
 }
@@ -490,9 +505,11 @@ func oneLine(v string) string {
 	return strings.Join(strings.Fields(rules.CleanHeader(v)), " ")
 }
 
-func (in *Inbound) fillHeaders(h rules.Header) {
+// fillHeaders reads the fields of h; addresses come from addrs, the same
+// fields with encoded words left for the address parser.
+func (in *Inbound) fillHeaders(h, addrs rules.Header) {
 	in.Subject = oneLine(first(h, "Subject"))
-	for _, f := range h["From"] {
+	for _, f := range addrs["From"] {
 		if list := parseAddrs(f); len(list) > 0 {
 			in.From = list[0]
 			break
@@ -505,10 +522,10 @@ func (in *Inbound) fillHeaders(h rules.Header) {
 		in.Notes = append(in.Notes, "message has no From header")
 	}
 	in.From.Name = oneLine(in.From.Name)
-	for _, a := range parseAddrs(strings.Join(h["To"], ", ")) {
+	for _, a := range parseAddrs(strings.Join(addrs["To"], ", ")) {
 		in.To = append(in.To, a.Address)
 	}
-	for _, a := range parseAddrs(strings.Join(h["Cc"], ", ")) {
+	for _, a := range parseAddrs(strings.Join(addrs["Cc"], ", ")) {
 		in.Cc = append(in.Cc, a.Address)
 	}
 	if d, err := mail.ParseDate(first(h, "Date")); err == nil {
@@ -677,6 +694,11 @@ func normText(s string) string {
 
 func partOf(p *enmime.Part, inline bool) Part {
 	name := strings.ToValidUTF8(rules.CleanHeader(p.FileName), "_")
+	// A name is a name, never a path: "../../etc/passwd" is "passwd".
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.TrimLeft(strings.TrimSpace(name), ".")
 	if name == "" {
 		ext := ""
 		if exts, _ := mime.ExtensionsByType(p.ContentType); len(exts) > 0 {
@@ -838,7 +860,7 @@ func isDelimiter(line []byte, boundary string) int {
 // arrives without an envelope (inject without -to, IMAP).
 func HeaderRecipients(raw []byte, routes rules.Routes) []string {
 	top := readLenientHeader(raw, 1<<20)
-	h := decodeFields(top.fields, top.charset(raw))
+	h := addressFields(top.fields, top.charset(raw))
 	var out []string
 	for _, k := range []string{"Delivered-To", "X-Original-To", "To", "Cc"} {
 		for _, a := range parseAddrs(strings.Join(h[k], ", ")) {

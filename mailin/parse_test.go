@@ -437,3 +437,21 @@ func TestBinaryInputWithoutHeaderIsNotMail(t *testing.T) {
 		t.Errorf("plain text without header: %v", err)
 	}
 }
+
+func TestAttachmentNamesAreNeverPaths(t *testing.T) {
+	raw := "From: a@x.example\r\nTo: support@example.com\r\nSubject: files\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n" +
+		"--B\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"../../etc/passwd\"\r\n\r\nx\r\n" +
+		"--B\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"C:\\\\Users\\\\a\\\\..\\\\evil.bat\"\r\n\r\ny\r\n--B--\r\n"
+	in, err := Parse([]byte(raw), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range in.Attachments {
+		names = append(names, a.Filename)
+	}
+	if strings.Join(names, ",") != "passwd,evil.bat" {
+		t.Errorf("attachment names %q", names)
+	}
+}
