@@ -206,16 +206,24 @@ func historyStart(lines []string, kinds []lineKind) int {
 // headerBlock reports whether line i opens a "From:/Sent:/To:/Subject:"
 // block: a from-line followed closely by at least two other header lines.
 func headerBlock(lines []string, kinds []lineKind, i int) bool {
-	if !fromKeys[headerKey(lines[i])] {
+	first := headerKey(lines[i])
+	if !fromKeys[first] && !headerKeys[first] {
 		return false
 	}
 	seen := map[string]bool{}
+	from := fromKeys[first]
 	for j := i + 1; j < len(lines) && j <= i+8 && kinds[j] != kindQuote; j++ {
-		if k := headerKey(lines[j]); headerKeys[k] {
+		if k := headerKey(lines[j]); headerKeys[k] || fromKeys[k] {
 			seen[k] = true
+			from = from || fromKeys[k]
 		}
 	}
-	return len(seen) >= 2
+	if fromKeys[first] {
+		return len(seen) >= 2
+	}
+	// Some clients (and HTML-to-text conversions) open the block with
+	// "Date:" or "Sent:": demand more evidence, including a From line.
+	return from && len(seen) >= 3
 }
 
 // headerKey returns the lower-cased name of a "Name:" line, accepting the
