@@ -10,14 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/mail"
 	"net/textproto"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -224,187 +222,6 @@ func (p *Poller) session(ctx context.Context, once bool) (healthy bool, err erro
 	}
 }
 
-// imapSession is one logged-in connection with the mailbox selected.
-type imapSession struct {
-	c        *imapclient.Client
-	validity uint32
-	canIdle  bool
-	uidPlus  bool
-	// keywords: the mailbox keeps our own keyword, so "seen" mode can
-	// mark what it took instead of trusting \Seen (which people set too).
-	keywords bool
-	timeout  time.Duration
-	newMail  chan struct{}
-	timedOut atomic.Bool
-	p        *Poller
-}
-
-func (p *Poller) connect(ctx context.Context) (*imapSession, error) {
-	pw, err := readPassword(p.cfg.PasswordFile)
-	if err != nil {
-		return nil, err
-	}
-	s := &imapSession{p: p, timeout: orDur(p.Timeout, time.Minute), newMail: make(chan struct{}, 1)}
-	opts := &imapclient.Options{
-		TLSConfig: p.TLSConfig,
-		Dialer:    &net.Dialer{Timeout: s.timeout},
-		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(m *imapclient.UnilateralDataMailbox) {
-			if m.NumMessages != nil {
-				select {
-				case s.newMail <- struct{}{}:
-				default:
-				}
-			}
-		}},
-	}
-	switch p.cfg.TLS {
-	case "implicit":
-		s.c, err = imapclient.DialTLS(p.cfg.Addr, opts)
-	case "starttls":
-		s.c, err = imapclient.DialStartTLS(p.cfg.Addr, opts)
-	default:
-		s.c, err = imapclient.DialInsecure(p.cfg.Addr, opts)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", p.cfg.Addr, err)
-	}
-	stop := context.AfterFunc(ctx, func() { s.c.Close() })
-	defer stop()
-	if err := s.do("login", func() error { return s.c.Login(p.cfg.Username, pw).Wait() }); err != nil {
-		s.c.Close()
-		return nil, err
-	}
-	if err := s.prepare(); err != nil {
-		s.c.Close()
-		return nil, err
-	}
-	p.mu.Lock()
-	p.st.Connected, p.st.Idle = true, s.canIdle
-	p.mu.Unlock()
-	p.log.Info("imap connected", "addr", p.cfg.Addr, "mailbox", p.cfg.Mailbox, "idle", s.canIdle, "uidvalidity", s.validity)
-	return s, nil
-}
-
-// prepare creates the folders messages go to and selects the mailbox.
-func (s *imapSession) prepare() error {
-	cfg := s.p.cfg
-	caps := s.c.Caps()
-	s.canIdle = !s.p.noIdle && (caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2))
-	s.uidPlus = caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2)
-	for _, folder := range []string{cfg.MoveTo, cfg.FailedFolder} {
-		if folder == "" || (folder == cfg.MoveTo && cfg.After != "move") {
-			continue
-		}
-		if err := s.ensureFolder(folder); err != nil {
-			return err
-		}
-	}
-	var sel *imap.SelectData
-	err := s.do("select "+cfg.Mailbox, func() (err error) {
-		sel, err = s.c.Select(cfg.Mailbox, nil).Wait()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.validity = sel.UIDValidity
-	for _, f := range sel.PermanentFlags {
-		if f == imap.FlagWildcard || f == takenFlag {
-			s.keywords = true
-		}
-	}
-	return nil
-}
-
-// takenFlag marks, in "seen" mode, a message whose ticket change is
-// committed. \Seen alone cannot say so: a person reading the shared mailbox
-// sets it too, and a message that failed to commit must still be retried.
-const takenFlag imap.Flag = "$TicketgateTaken"
-
-func (s *imapSession) ensureFolder(name string) error {
-	return s.do("create "+name, func() error {
-		list, err := s.c.List("", name, nil).Collect()
-		if err != nil || len(list) > 0 {
-			return err
-		}
-		err = s.c.Create(name, nil).Wait()
-		var ierr *imap.Error
-		if errors.As(err, &ierr) && ierr.Code == imap.ResponseCodeAlreadyExists {
-			return nil
-		}
-		return err
-	})
-}
-
-// do runs one exchange with the server, closing the connection when it
-// takes longer than the timeout: the IMAP library waits for answers
-// without a deadline.
-func (s *imapSession) do(what string, f func() error) error {
-	t := time.AfterFunc(s.timeout, func() { s.timedOut.Store(true); s.c.Close() })
-	err := f()
-	t.Stop()
-	if s.timedOut.Load() {
-		return fmt.Errorf("%s: no answer from the server within %v", what, s.timeout)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
-}
-
-func (s *imapSession) logout() {
-	_ = s.do("logout", func() error { return s.c.Logout().Wait() })
-}
-
-func (s *imapSession) close() {
-	s.c.Close()
-	s.p.mu.Lock()
-	s.p.st.Connected = false
-	s.p.mu.Unlock()
-}
-
-// wait returns when there may be new mail: IDLE until the server reports
-// some (or the watchdog or restart timer fires), or sleep poll_every.
-func (p *Poller) wait(ctx context.Context, s *imapSession) error {
-	if !s.canIdle {
-		select {
-		case <-ctx.Done():
-		case <-time.After(p.pollEvery):
-		}
-		return nil
-	}
-	var idle *imapclient.IdleCommand
-	if err := s.do("idle", func() (err error) { idle, err = s.c.Idle(); return err }); err != nil {
-		return err
-	}
-	restart := time.NewTimer(orDur(p.IdleRestart, IdleRestart))
-	defer restart.Stop()
-	watchdog := time.NewTimer(orDur(p.Watchdog, IdleWatchdog))
-	defer watchdog.Stop()
-	noop := false
-	select {
-	case <-ctx.Done():
-	case <-s.newMail:
-	case <-restart.C:
-	case <-watchdog.C:
-		noop = true
-	case <-s.c.Closed():
-		return errors.New("idle: connection closed by the server")
-	}
-	if err := s.do("end idle", func() error {
-		if err := idle.Close(); err != nil {
-			return err
-		}
-		return idle.Wait()
-	}); err != nil {
-		return err
-	}
-	if noop {
-		return s.do("noop", func() error { return s.c.Noop().Wait() })
-	}
-	return nil
-}
-
 func (p *Poller) checkpoint() (store.Checkpoint, error) {
 	var cp store.Checkpoint
 	err := p.pipeline.Store.View(func(tx *store.Tx) error {
@@ -469,8 +286,9 @@ func (p *Poller) noteRescan(cp store.Checkpoint, validity uint32) {
 // candidates returns the UIDs that may need taking, ascending. With
 // after = move or delete every message still in the mailbox is one (a
 // message whose action was lost in a crash, or one that failed, is still
-// there). With after = seen they are the messages above the checkpoint
-// and every unseen one.
+// there). With after = seen they are the messages without the taken
+// keyword, or, on a server that keeps no keywords, the messages above the
+// checkpoint and every unseen one.
 func (s *imapSession) candidates(from imap.UID) ([]imap.UID, error) {
 	notDeleted := imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
 	var searches []imap.SearchCriteria
