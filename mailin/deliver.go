@@ -412,12 +412,9 @@ func (p *Pipeline) kind(pl *plan) string {
 	return "customer"
 }
 
-func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *Result) error {
+// ticketFor is the record of a new ticket opened by the message in pl.
+func (p *Pipeline) ticketFor(id string, pl *plan) *store.Ticket {
 	in := pl.in
-	id, err := tx.NewTicketID(p.Prefix)
-	if err != nil {
-		return err
-	}
 	subject := rules.BaseSubject(in.Subject, p.Prefix)
 	if subject == "" {
 		subject = "(no subject)"
@@ -426,12 +423,20 @@ func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *Resu
 		ID: id, Subject: subject, Status: rules.StatusNew, Priority: rules.PriorityMedium,
 		Queue: pl.route.Queue, Route: strings.ToLower(pl.route.Address), Category: pl.route.Category,
 		Requester: in.From.Address, RequesterName: in.From.Name, CC: p.participants(in),
-		Assignee: "", CreatedAt: pl.now, UpdatedAt: pl.now, LastInID: in.MessageID,
-		Thread: []string{in.MessageID},
+		CreatedAt: pl.now, UpdatedAt: pl.now, LastInID: in.MessageID, Thread: []string{in.MessageID},
 	}
 	if t.Requester == "" {
 		t.Requester = strings.ToLower(pl.d.MailFrom)
 	}
+	return t
+}
+
+func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *Result) error {
+	id, err := tx.NewTicketID(p.Prefix)
+	if err != nil {
+		return err
+	}
+	t := p.ticketFor(id, pl)
 	m, err := p.message(tx, pl, p.kind(pl))
 	if err != nil {
 		return err

@@ -74,28 +74,9 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
 	a.pipeline.OnCommit = w.Wake
 	s := &servers{worker: w}
-	var err error
-	if cfg.Inbound.SMTPListen != "" {
-		if s.smtp, err = mailin.Listen(cfg.Inbound.SMTPListen, false, cfg.Inbound, a.pipeline, a.log.With("part", "smtp"), nil); err != nil {
-			return err
-		}
-	}
-	if cfg.Inbound.LMTPListen != "" {
-		if s.lmtp, err = mailin.Listen(cfg.Inbound.LMTPListen, true, cfg.Inbound, a.pipeline, a.log.With("part", "lmtp"), nil); err != nil {
-			return err
-		}
-	}
-	var httpSrv *http.Server
-	if cfg.Admin.Listen != "" {
-		if s.admin, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
-			return fmt.Errorf("admin listen: %w", err)
-		}
-		httpSrv = &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := httpSrv.Serve(s.admin); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("admin server stopped", "err", err)
-			}
-		}()
+	httpSrv, err := a.listen(s)
+	if err != nil {
+		return err
 	}
 	wctx, cancelWorker := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -133,4 +114,33 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	cancelWorker()
 	wg.Wait()
 	return nil
+}
+
+// listen starts the SMTP, LMTP and admin listeners that are configured.
+func (a *app) listen(s *servers) (*http.Server, error) {
+	cfg := a.cfg
+	var err error
+	if cfg.Inbound.SMTPListen != "" {
+		if s.smtp, err = mailin.Listen(cfg.Inbound.SMTPListen, false, cfg.Inbound, a.pipeline, a.log.With("part", "smtp"), nil); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Inbound.LMTPListen != "" {
+		if s.lmtp, err = mailin.Listen(cfg.Inbound.LMTPListen, true, cfg.Inbound, a.pipeline, a.log.With("part", "lmtp"), nil); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Admin.Listen == "" {
+		return nil, nil
+	}
+	if s.admin, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+		return nil, fmt.Errorf("admin listen: %w", err)
+	}
+	srv := &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(s.admin); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("admin server stopped", "err", err)
+		}
+	}()
+	return srv, nil
 }
