@@ -69,12 +69,12 @@ type Poller struct {
 
 	cfg       IMAPConfig
 	pollEvery time.Duration
-	pipeline  *Pipeline
+	in        Intake
 	log       *slog.Logger
 
-	// afterCommit, when set, runs after a message is committed and before
+	// AfterCommit, when set, runs after a message is committed and before
 	// its mailbox action; tests make it fail or panic to play a crash.
-	afterCommit func(uid uint32) error
+	AfterCommit func(uid uint32) error
 	// noIdle makes the poller poll even when the server offers IDLE.
 	noIdle bool
 
@@ -89,10 +89,23 @@ type triesKey struct {
 	uid      imap.UID
 }
 
+// Intake is what a poller hands mail to and reads its place from.
+type Intake struct {
+	Handler Handler
+	// Store holds the mailbox's checkpoint, written by the Handler in the
+	// message's own transaction.
+	Store *store.Store
+	// Routes map the message's own recipients to a route; Prefix is the
+	// ticket id prefix, for the thread keys that keep one ticket's mail in
+	// order.
+	Routes rules.Routes
+	Prefix string
+}
+
 // NewPoller checks cfg (see IMAPConfig.Check) and returns a poller that
-// hands mail to p.
-func NewPoller(cfg IMAPConfig, p *Pipeline, log *slog.Logger) (*Poller, error) {
-	cfg, err := cfg.Check(p.Routes)
+// hands mail to in.Handler.
+func NewPoller(cfg IMAPConfig, in Intake, log *slog.Logger) (*Poller, error) {
+	cfg, err := cfg.Check(in.Routes)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +113,7 @@ func NewPoller(cfg IMAPConfig, p *Pipeline, log *slog.Logger) (*Poller, error) {
 		log = slog.Default()
 	}
 	return &Poller{
-		cfg: cfg, pollEvery: dur(cfg.PollEvery, DefaultPollEvery), pipeline: p,
+		cfg: cfg, pollEvery: dur(cfg.PollEvery, DefaultPollEvery), in: in,
 		log:   log.With("imap", cfg.Name),
 		st:    PollerStatus{Name: cfg.Name, Addr: cfg.Addr, Mailbox: cfg.Mailbox},
 		tries: map[triesKey]int{},
@@ -224,7 +237,7 @@ func (p *Poller) session(ctx context.Context, once bool) (healthy bool, err erro
 
 func (p *Poller) checkpoint() (store.Checkpoint, error) {
 	var cp store.Checkpoint
-	err := p.pipeline.Store.View(func(tx *store.Tx) error {
+	err := p.in.Store.View(func(tx *store.Tx) error {
 		var err error
 		cp, err = tx.Checkpoint(p.cfg.Name)
 		return err
@@ -415,9 +428,9 @@ func (p *Poller) batch(ctx context.Context, s *imapSession, uids []imap.UID) err
 	if err != nil {
 		return err
 	}
-	if p.afterCommit != nil {
+	if p.AfterCommit != nil {
 		for _, uid := range done {
-			if err := p.afterCommit(uint32(uid)); err != nil {
+			if err := p.AfterCommit(uint32(uid)); err != nil {
 				return fmt.Errorf("after commit of uid %d: %w", uid, err)
 			}
 		}
@@ -509,7 +522,7 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, uids []imap.U
 			f.done(outcome{uid: uid, err: err}, nil)
 			continue
 		default:
-			info := headerInfo(raw, p.pipeline.Prefix)
+			info := headerInfo(raw, p.in.Prefix)
 			f.start(info.keys, func() outcome {
 				res, err := p.deliverOne(ctx, s.validity, uid, raw, info)
 				return outcome{uid: uid, res: res, err: err}
@@ -609,10 +622,10 @@ func (p *Poller) deliverOne(ctx context.Context, validity uint32, uid imap.UID, 
 		}
 	}()
 	rcpt := p.cfg.Route
-	if named := HeaderRecipients(raw, p.pipeline.Routes); len(named) > 0 {
+	if named := HeaderRecipients(raw, p.in.Routes); len(named) > 0 {
 		rcpt = named[0]
 	}
-	return p.pipeline.Deliver(ctx, &Delivery{
+	return p.in.Handler.Deliver(ctx, &Delivery{
 		MailFrom: info.sender, Rcpts: []string{rcpt}, Raw: raw,
 		Source: "imap:" + p.cfg.Name, Remote: p.cfg.Addr,
 		Checkpoint: &store.Checkpoint{Mailbox: p.cfg.Name, UIDValidity: validity, UID: uint32(uid)},

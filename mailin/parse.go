@@ -1,7 +1,7 @@
-// Package mailin brings mail in: the SMTP/LMTP listener, the IMAP poller and
-// stdin injection all hand raw messages to a Pipeline, which parses them
-// into an Inbound value, asks rules what to do, and commits the outcome to
-// the store before the sender is told the message was accepted.
+// Package mailin brings mail in: the SMTP/LMTP listener and the IMAP
+// poller hand each message to a Handler (the ticket desk), which commits it
+// before the sender is told it was accepted; Parse reads a message into an
+// Inbound value within structure limits. Nothing here knows about tickets.
 package mailin
 
 import (
@@ -166,11 +166,11 @@ func (in *Inbound) fillHeaders(h, addrs rules.Header) {
 	if d, err := mail.ParseDate(first(h, "Date")); err == nil {
 		in.Date = d
 	}
-	if ids := msgIDs(first(h, "Message-Id")); len(ids) > 0 {
+	if ids := MsgIDs(first(h, "Message-Id")); len(ids) > 0 {
 		in.MessageID = ids[0]
 	}
-	in.InReplyTo = msgIDs(strings.Join(h["In-Reply-To"], " "))
-	in.References = msgIDs(strings.Join(h["References"], " "))
+	in.InReplyTo = MsgIDs(strings.Join(h["In-Reply-To"], " "))
+	in.References = MsgIDs(strings.Join(h["References"], " "))
 }
 
 // parseAddrs reads an address list leniently: enmime's parser first, then
@@ -197,8 +197,8 @@ func parseAddrs(v string) []mail.Address {
 	return out
 }
 
-// msgIDs extracts message ids (without angle brackets) from a header value.
-func msgIDs(v string) []string {
+// MsgIDs extracts message ids (without angle brackets) from a header value.
+func MsgIDs(v string) []string {
 	var out []string
 	for {
 		i := strings.IndexByte(v, '<')

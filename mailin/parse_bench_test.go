@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"ticketgate/mailin/mailintest"
 	"time"
 )
 
@@ -90,19 +91,19 @@ func BenchmarkParse25MB(b *testing.B) {
 // BenchmarkParseHostile reports time and peak heap for the hostile
 // structures of TestHostileStructureStopsParsing.
 func BenchmarkParseHostile(b *testing.B) {
-	for _, c := range hostileCases() {
-		b.Run(c.name, func(b *testing.B) {
+	for _, c := range mailintest.HostileCases() {
+		b.Run(c.Name, func(b *testing.B) {
 			b.ReportAllocs()
 			var peak uint64
 			for b.Loop() {
 				peak = max(peak, peakHeap(func() {
-					if _, err := Parse(c.raw, c.lim); err != nil {
+					if _, err := Parse(c.Raw, Limits{}); err != nil {
 						b.Fatal(err)
 					}
 				}))
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
-			b.ReportMetric(float64(len(c.raw))/(1<<20), "msg-MB")
+			b.ReportMetric(float64(len(c.Raw))/(1<<20), "msg-MB")
 		})
 	}
 }

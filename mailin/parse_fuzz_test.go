@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"ticketgate/mailin/mailintest"
 	"unicode/utf8"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -18,8 +19,8 @@ func addSeeds(f *testing.F) {
 			f.Add(raw)
 		}
 	}
-	f.Add(deepNesting(30))
-	f.Add(manyParts(20))
+	f.Add(mailintest.DeepNesting(30))
+	f.Add(mailintest.ManyParts(20))
 	f.Add([]byte("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: multipart/alternative; boundary=y\r\n\r\n--y\r\n\r\ntext\r\n--y--\r\n--x--\r\n"))
 	f.Add([]byte("Subject: =?utf-8?B?broken\r\n\r\n\xff"))
 }

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
-	"net"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,8 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"ticketgate/mailin/mailintest"
 	"ticketgate/rules"
-	"ticketgate/store"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/mail/*.golden.json from the parser's output")
@@ -211,83 +208,14 @@ func TestBrokenHeadersAreForgiven(t *testing.T) {
 
 // Hostile structures, built small enough to keep in memory many times.
 
-func deepNesting(levels int) []byte {
-	var b bytes.Buffer
-	b.WriteString("From: deep@customer.example\r\nSubject: deep\r\nMessage-ID: <deep@customer.example>\r\nMIME-Version: 1.0\r\n")
-	for i := 0; i < levels; i++ {
-		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
-	}
-	b.WriteString("Content-Type: text/plain\r\n\r\ninnermost text\r\n")
-	for i := levels - 1; i >= 0; i-- {
-		fmt.Fprintf(&b, "--b%d--\r\n", i)
-	}
-	return b.Bytes()
-}
-
-func manyParts(n int) []byte {
-	var b bytes.Buffer
-	b.WriteString("From: many@customer.example\r\nSubject: many parts\r\nMessage-ID: <many@customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n")
-	for i := 0; i < n; i++ {
-		b.WriteString("--p\r\n\r\nx\r\n")
-	}
-	b.WriteString("--p--\r\n")
-	return b.Bytes()
-}
-
-// bigHeader is a message whose top-level header holds size bytes in
-// lines of lineLen.
-func bigHeader(size, lineLen int) []byte {
-	var b bytes.Buffer
-	b.WriteString("From: big@customer.example\r\nSubject: big header\r\nMessage-ID: <big-header@customer.example>\r\n")
-	line := "X-Filler: " + strings.Repeat("a", lineLen) + "\r\n"
-	for b.Len() < size {
-		b.WriteString(line)
-	}
-	b.WriteString("\r\nthe body after a big header\r\n")
-	return b.Bytes()
-}
-
-// bigPartHeader is a multipart message whose second part has a header of
-// size bytes.
-func bigPartHeader(size int) []byte {
-	var b bytes.Buffer
-	b.WriteString("From: part@customer.example\r\nSubject: big part header\r\nContent-Type: multipart/mixed; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--q\r\n")
-	for b.Len() < size+200 {
-		b.WriteString("X-Filler: " + strings.Repeat("b", 990) + "\r\n")
-	}
-	b.WriteString("\r\nsecond\r\n--q--\r\n")
-	return b.Bytes()
-}
-
-type hostile struct {
-	name    string
-	raw     []byte
-	lim     Limits
-	problem string // what the note must name; "" means it parses normally
-	text    string
-}
-
-func hostileCases() []hostile {
-	return []hostile{
-		{"nesting 1000 levels", deepNesting(1000), Limits{}, "nesting deeper than 20", "innermost text"},
-		{"nesting 20 levels is fine", deepNesting(20), Limits{}, "", "innermost text"},
-		{"100000 parts", manyParts(100000), Limits{}, "more than 500 MIME parts", "x"},
-		{"500 parts is fine", manyParts(499), Limits{}, "", "x"},
-		{"2 MB header", bigHeader(2<<20, 990), Limits{}, "header is larger than 1048576 bytes", "the body after a big header"},
-		{"1 MB single header line", bigHeader(1000000, 1000000), Limits{}, "", "the body after a big header"},
-		{"2 MB single header line", bigHeader(2<<20, 2<<20), Limits{}, "header is larger than 1048576 bytes", "the body after a big header"},
-		{"2 MB part header", bigPartHeader(2 << 20), Limits{}, "header is larger than 1048576 bytes", "first part"},
-	}
-}
-
 // TestHostileStructureStopsParsing: past a structural limit the message is
 // not parsed further, is marked and noted, and keeps readable text; below
 // it, it parses. Every case finishes quickly.
 func TestHostileStructureStopsParsing(t *testing.T) {
-	for _, c := range hostileCases() {
-		t.Run(c.name, func(t *testing.T) {
+	for _, c := range mailintest.HostileCases() {
+		t.Run(c.Name, func(t *testing.T) {
 			start := time.Now()
-			in, err := Parse(c.raw, c.lim)
+			in, err := Parse(c.Raw, Limits{})
 			took := time.Since(start)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
@@ -296,16 +224,16 @@ func TestHostileStructureStopsParsing(t *testing.T) {
 				t.Errorf("took %v", took)
 			}
 			note := strings.Join(in.Notes, "; ")
-			if c.problem != "" && (!in.Truncated || !strings.Contains(note, c.problem) || !strings.Contains(note, "raw message is kept")) {
-				t.Errorf("truncated %v notes %q; want a note naming %q", in.Truncated, note, c.problem)
+			if c.Problem != "" && (!in.Truncated || !strings.Contains(note, c.Problem) || !strings.Contains(note, "raw message is kept")) {
+				t.Errorf("truncated %v notes %q; want a note naming %q", in.Truncated, note, c.Problem)
 			}
-			if c.problem == "" && in.Truncated {
+			if c.Problem == "" && in.Truncated {
 				t.Errorf("a message within limits was truncated: %q", note)
 			}
-			if !strings.Contains(in.Text, c.text) || !utf8.ValidString(in.Text) || len(in.Text) > maxFallbackText {
-				t.Errorf("text (%d bytes) lacks %q", len(in.Text), c.text)
+			if !strings.Contains(in.Text, c.Text) || !utf8.ValidString(in.Text) || len(in.Text) > maxFallbackText {
+				t.Errorf("text (%d bytes) lacks %q", len(in.Text), c.Text)
 			}
-			if !bytes.Equal(in.Raw, c.raw) {
+			if !bytes.Equal(in.Raw, c.Raw) {
 				t.Error("raw message not kept as received")
 			}
 		})
@@ -315,19 +243,19 @@ func TestHostileStructureStopsParsing(t *testing.T) {
 // TestHostileStructureMemoryIsBounded: parsing the largest hostile cases
 // allocates a small multiple of the message, not of its part count.
 func TestHostileStructureMemoryIsBounded(t *testing.T) {
-	for _, c := range hostileCases() {
-		if c.problem == "" {
+	for _, c := range mailintest.HostileCases() {
+		if c.Problem == "" {
 			continue
 		}
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		if _, err := Parse(c.raw, c.lim); err != nil {
+		if _, err := Parse(c.Raw, Limits{}); err != nil {
 			t.Fatal(err)
 		}
 		runtime.ReadMemStats(&after)
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(4*len(c.raw))+4<<20 {
-			t.Errorf("%s: %d bytes allocated for a %d byte message", c.name, alloc, len(c.raw))
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(4*len(c.Raw))+4<<20 {
+			t.Errorf("%s: %d bytes allocated for a %d byte message", c.Name, alloc, len(c.Raw))
 		}
 	}
 }
@@ -337,97 +265,14 @@ func TestHostileStructureMemoryIsBounded(t *testing.T) {
 // limits allow.
 func TestStructureCheckAgreesWithEnmime(t *testing.T) {
 	lim := Limits{MaxDepth: 3, MaxParts: 10, MaxHeaderBytes: 4096}.withDefaults()
-	for _, raw := range [][]byte{deepNesting(3), deepNesting(4), manyParts(9), manyParts(10), manyParts(11)} {
+	for _, raw := range [][]byte{mailintest.DeepNesting(3), mailintest.DeepNesting(4), mailintest.ManyParts(9), mailintest.ManyParts(10), mailintest.ManyParts(11)} {
 		checkAgainstEnmime(t, raw, lim)
 	}
-}
-
-// sendBDAT delivers raw in one BDAT chunk (RFC 3030), which carries the
-// bytes as they are, with no line-length limit, and returns the final
-// reply code.
-func sendBDAT(t *testing.T, addr, from, to string, raw []byte) int {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := textproto.NewConn(conn)
-	expect := func(want int) {
-		t.Helper()
-		if code, msg, err := c.ReadResponse(want); err != nil {
-			t.Fatalf("want %d, got %d %s: %v", want, code, msg, err)
-		}
-	}
-	expect(220)
-	for _, cmd := range []string{"EHLO client.example", "MAIL FROM:<" + from + ">", "RCPT TO:<" + to + ">"} {
-		if err := c.PrintfLine("%s", cmd); err != nil {
-			t.Fatal(err)
-		}
-		expect(250)
-	}
-	if err := c.PrintfLine("BDAT %d LAST", len(raw)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.W.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.W.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	code, msg, err := c.ReadResponse(0)
-	if err != nil && code == 0 {
-		t.Fatalf("BDAT reply: %v", err)
-	}
-	c.PrintfLine("QUIT")
-	t.Logf("BDAT answered %d %s", code, msg)
-	return code
 }
 
 // TestHostileMailStillBecomesATicket: over SMTP, a message past a
 // structural limit is accepted, not parsed further, and kept raw on a
 // ticket whose message says why.
-func TestHostileMailStillBecomesATicket(t *testing.T) {
-	for _, c := range hostileCases() {
-		if c.problem == "" {
-			continue
-		}
-		t.Run(c.name, func(t *testing.T) {
-			g := startGateway(t)
-			big, err := Listen("127.0.0.1:0", false, Config{Hostname: "tickets.example.com", MaxMessageBytes: 8 << 20, MaxRecipients: 10},
-				g.pipeline, testLogger(t), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { big.Close() })
-			start := time.Now()
-			if code := sendBDAT(t, big.Addr(), "hostile@customer.example", "support@example.com", c.raw); code != 250 {
-				t.Fatalf("answer %d, want 250", code)
-			}
-			if took := time.Since(start); took > 20*time.Second {
-				t.Errorf("delivery took %v", took)
-			}
-			tk := g.onlyTicket()
-			m := tk.Messages[0]
-			if notes := strings.Join(m.Notes, "; "); !strings.Contains(notes, c.problem) || !strings.Contains(notes, "not parsed further") {
-				t.Errorf("message notes %q do not say the structure was not parsed (%s)", notes, c.problem)
-			}
-			if !strings.Contains(m.Text, c.text) {
-				t.Errorf("text lacks %q", c.text)
-			}
-			var kept []byte
-			g.store.View(func(tx *store.Tx) error {
-				kept, err = tx.Blob(m.Raw)
-				return err
-			})
-			if want, _ := rules.RedactMessage(c.raw); !bytes.Equal(kept, want) {
-				t.Errorf("raw kept: %d bytes, sent %d", len(kept), len(c.raw))
-			}
-		})
-	}
-}
-
 func TestBinaryInputWithoutHeaderIsNotMail(t *testing.T) {
 	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), bytes.Repeat([]byte{0xff, 0x00, 0x13}, 200)...)
 	if _, err := Parse(png, Limits{}); !errors.Is(err, ErrNotMail) {

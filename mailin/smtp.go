@@ -16,13 +16,10 @@ import (
 
 // Backend is the go-smtp backend for the SMTP and LMTP listeners.
 type Backend struct {
-	Pipeline *Pipeline
-	Log      *slog.Logger
-	// AcceptRcpt, when set, accepts recipients that are not routing
-	// addresses (e.g. VERP bounce addresses) and returns true for them.
-	AcceptRcpt func(addr string) bool
-	lmtp       bool
-	maxLine    int
+	Handler Handler
+	Log     *slog.Logger
+	lmtp    bool
+	maxLine int
 }
 
 // NewSession implements smtp.Backend.
@@ -47,7 +44,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if _, _, ok := s.b.Pipeline.Routes.Match(to); !ok && !s.b.Pipeline.IsBounceAddress(to) && (s.b.AcceptRcpt == nil || !s.b.AcceptRcpt(to)) {
+	if !s.b.Handler.Accepts(to) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 			Message: fmt.Sprintf("<%s>: no such mailbox here; write to one of the support addresses", to)}
 	}
@@ -92,7 +89,7 @@ func (s *session) deliver(raw []byte) error {
 		source = "lmtp"
 	}
 	d := &Delivery{MailFrom: s.mailFrom, Rcpts: s.rcpts, Raw: raw, Source: source, Remote: s.remote}
-	_, err := s.b.Pipeline.Deliver(context.Background(), d)
+	_, err := s.b.Handler.Deliver(context.Background(), d)
 	return smtpError(s.b.Log, err, s.remote)
 }
 
@@ -127,7 +124,7 @@ type Server struct {
 }
 
 // Listen starts an SMTP (or, with lmtp, LMTP) listener on addr.
-func Listen(addr string, lmtp bool, cfg Config, p *Pipeline, log *slog.Logger, acceptRcpt func(string) bool) (*Server, error) {
+func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
@@ -135,7 +132,7 @@ func Listen(addr string, lmtp bool, cfg Config, p *Pipeline, log *slog.Logger, a
 	if cfg.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	}
-	be := &Backend{Pipeline: p, Log: log, AcceptRcpt: acceptRcpt, lmtp: lmtp, maxLine: cfg.MaxLineLength}
+	be := &Backend{Handler: h, Log: log, lmtp: lmtp, maxLine: cfg.MaxLineLength}
 	if be.maxLine <= 0 {
 		be.maxLine = DefaultMaxLineLength
 	}

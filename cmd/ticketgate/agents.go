@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"ticketgate/mailin"
+	"ticketgate/desk"
 	"ticketgate/rules"
 	"ticketgate/store"
 )
@@ -149,7 +149,7 @@ func runAction(name string) func(ctx context.Context, args []string, stdin io.Re
 		if len(rest) < 1 || (name != "note" && len(rest) != 2) {
 			return &exitError{code: 64, err: fmt.Errorf("usage: ticketgate %s", actionUsage[name])}
 		}
-		act := mailin.Action{Name: name, Actor: *as}
+		act := desk.Action{Name: name, Actor: *as}
 		if len(rest) > 1 {
 			act.Value = strings.Join(rest[1:], " ")
 		} else {
@@ -165,7 +165,7 @@ func runAction(name string) func(ctx context.Context, args []string, stdin io.Re
 			return &exitError{code: exConfig, err: err}
 		}
 		id := strings.ToUpper(rest[0])
-		var res mailin.ActionResult
+		var res desk.ActionResult
 		err = withStore(cfg, newLogger(os.Stderr), false,
 			func(a *app) error {
 				res, err = a.pipeline.Act(ctx, id, act)
@@ -196,13 +196,13 @@ func actionExit(id string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 		return &exitError{code: 1, err: fmt.Errorf("no ticket %s", id)}
-	case errors.Is(err, mailin.ErrBadAction), errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity:
+	case errors.Is(err, desk.ErrBadAction), errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity:
 		return &exitError{code: exDataErr, err: err}
 	}
 	return err
 }
 
-func printAction(w io.Writer, res mailin.ActionResult, asJSON bool) error {
+func printAction(w io.Writer, res desk.ActionResult, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -221,7 +221,7 @@ func printAction(w io.Writer, res mailin.ActionResult, asJSON bool) error {
 
 // handleAction is POST /api/tickets/{id}/actions, the handover for runAction.
 func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
-	var act mailin.Action
+	var act desk.Action
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&act); err != nil {
@@ -232,7 +232,7 @@ func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		httpError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, mailin.ErrBadAction):
+	case errors.Is(err, desk.ErrBadAction):
 		httpError(w, http.StatusUnprocessableEntity, err.Error())
 	case err != nil:
 		httpError(w, http.StatusServiceUnavailable, err.Error())

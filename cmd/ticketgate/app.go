@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"ticketgate/desk"
 	"ticketgate/mailin"
 	"ticketgate/mailout"
 	"ticketgate/rules"
@@ -18,7 +19,7 @@ type app struct {
 	cfg      *Config
 	log      *slog.Logger
 	store    *store.Store
-	pipeline *mailin.Pipeline
+	pipeline *desk.Pipeline
 }
 
 func openApp(cfg *Config, log *slog.Logger, opts store.Options) (*app, error) {
@@ -47,20 +48,20 @@ func newApp(cfg *Config, log *slog.Logger, st *store.Store) (*app, error) {
 		return nil, fmt.Errorf("bounce address key: %w", err)
 	}
 	lim := cfg.Limits
-	desk := &mailout.Desk{Hostname: cfg.Inbound.Hostname, FromName: cfg.Outbound.FromName, Templates: tpl,
+	mailer := &mailout.Mailer{Hostname: cfg.Inbound.Hostname, FromName: cfg.Outbound.FromName, Templates: tpl,
 		VERPKeys: [][]byte{verpKey}, BounceHold: dur(lim.BounceHold, 60*24*time.Hour)}
 	if lim.AutoRepliesPerHour > 0 {
-		desk.AutoLimits = append(desk.AutoLimits, rules.Limit{Per: time.Hour, Max: lim.AutoRepliesPerHour})
+		mailer.AutoLimits = append(mailer.AutoLimits, rules.Limit{Per: time.Hour, Max: lim.AutoRepliesPerHour})
 	}
 	if lim.AutoRepliesPerDay > 0 {
-		desk.AutoLimits = append(desk.AutoLimits, rules.Limit{Per: 24 * time.Hour, Max: lim.AutoRepliesPerDay})
+		mailer.AutoLimits = append(mailer.AutoLimits, rules.Limit{Per: 24 * time.Hour, Max: lim.AutoRepliesPerDay})
 	}
-	p := &mailin.Pipeline{
+	p := &desk.Pipeline{
 		Store: st, Routes: cfg.Routes, Prefix: cfg.Tickets.Prefix, Hostname: cfg.Inbound.Hostname,
-		Desk: desk, Log: log,
-		Policies: mailin.Policies{PerSender: lim.InboundPerSender, PerDomain: lim.InboundPerDomain, PerTicket: lim.InboundPerTicket,
+		Desk: mailer, Log: log,
+		Policies: desk.Policies{PerSender: lim.InboundPerSender, PerDomain: lim.InboundPerDomain, PerTicket: lim.InboundPerTicket,
 			MaxAttachments: lim.MaxAttachments, MaxAttachmentBytes: lim.MaxAttachmentBytes, MaxAttachmentsTotal: lim.MaxAttachmentsTotal,
-			BounceHold: desk.BounceHold},
+			BounceHold: mailer.BounceHold},
 		Limits: mailin.Limits{MaxHeaderBytes: cfg.Inbound.MaxHeaderBytes, MaxDepth: cfg.Inbound.MaxMIMEDepth, MaxParts: cfg.Inbound.MaxMIMEParts},
 		Thread: rules.ThreadPolicy{ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*3600e9)},
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"ticketgate/desk"
 	"ticketgate/mailin"
 	"ticketgate/mailout"
 	"ticketgate/rules"
@@ -29,8 +30,8 @@ type Config struct {
 	Routes   []rules.Route  `toml:"route"`
 
 	// Agents and plans (agents by mail).
-	Agents     []mailin.Agent      `toml:"agent"`
-	AgentsConf mailin.AgentsConfig `toml:"agents"`
+	Agents     []desk.Agent        `toml:"agent"`
+	AgentsConf desk.AgentsConfig   `toml:"agents"`
 	Plans      []PlanConfig        `toml:"plan"`
 	Lifecycle  LifecycleConfig     `toml:"lifecycle"`
 	SLA        SLAConfig           `toml:"sla"`

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"ticketgate/desk"
 	"ticketgate/mailin"
 )
 
@@ -29,7 +30,7 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	if err != nil {
 		return err
 	}
-	var ex *mailin.Explanation
+	var ex *desk.Explanation
 	err = withStore(cfg, newLogger(io.Discard), false,
 		func(a *app) error {
 			ex, err = a.explain(ctx, raw, to, *from)
@@ -52,7 +53,7 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	return nil
 }
 
-func (a *app) explain(ctx context.Context, raw []byte, to []string, from string) (*mailin.Explanation, error) {
+func (a *app) explain(ctx context.Context, raw []byte, to []string, from string) (*desk.Explanation, error) {
 	if len(to) == 0 {
 		to = mailin.HeaderRecipients(raw, a.pipeline.Routes)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"ticketgate/mailout"
+	"ticketgate/desk"
 	"ticketgate/rules"
 )
 
@@ -24,7 +24,7 @@ const defaultSchedule = "@every 5m"
 
 // policyFromConfig builds the lifecycle and SLA policy from the [lifecycle]
 // and [sla] sections. Every bad value is reported with its key.
-func policyFromConfig(cfg *Config) (*mailout.Policy, error) {
+func policyFromConfig(cfg *Config) (*desk.Policy, error) {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
 	lc := rules.DefaultLifecycle()
@@ -54,9 +54,9 @@ func policyFromConfig(cfg *Config) (*mailout.Policy, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
-	p := &mailout.Policy{Lifecycle: lc, SLA: sla, ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*time.Hour)}
+	p := &desk.Policy{Lifecycle: lc, SLA: sla, ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*time.Hour)}
 	for _, a := range cfg.Agents {
-		p.Agents = append(p.Agents, mailout.AgentRef{Email: strings.ToLower(a.Email), Name: a.Name, Queues: a.Queues, Manager: a.Manager})
+		p.Agents = append(p.Agents, desk.AgentRef{Email: strings.ToLower(a.Email), Name: a.Name, Queues: a.Queues, Manager: a.Manager})
 	}
 	return p, nil
 }
@@ -217,8 +217,8 @@ func (a *app) policySetup() error {
 
 // sweeper returns a sweeper over the app's store; wake is called after a
 // commit that queued mail.
-func (a *app) sweeper(wake func()) *mailout.Sweeper {
-	return &mailout.Sweeper{Store: a.store, Desk: a.pipeline.Desk, Policy: a.pipeline.Policy,
+func (a *app) sweeper(wake func()) *desk.Sweeper {
+	return &desk.Sweeper{Store: a.store, Desk: a.pipeline.Desk, Policy: a.pipeline.Policy,
 		Log: a.log.With("part", "sweep"), Wake: wake}
 }
 
@@ -283,7 +283,7 @@ func runSweep(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
-	var rep *mailout.SweepReport
+	var rep *desk.SweepReport
 	err = withStore(cfg, newLogger(os.Stderr), false,
 		func(a *app) error {
 			rep, err = a.sweeper(nil).Sweep(ctx, now, *dry)
@@ -303,7 +303,7 @@ func runSweep(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	return nil
 }
 
-func printSweep(w io.Writer, rep *mailout.SweepReport) {
+func printSweep(w io.Writer, rep *desk.SweepReport) {
 	for _, act := range rep.Actions {
 		fmt.Fprintf(w, "%s %s: %s\n", act.Ticket, act.Kind, act.Detail)
 	}

@@ -121,12 +121,12 @@ func (a *app) listen(s *servers) (*http.Server, error) {
 	cfg := a.cfg
 	var err error
 	if cfg.Inbound.SMTPListen != "" {
-		if s.smtp, err = mailin.Listen(cfg.Inbound.SMTPListen, false, cfg.Inbound, a.pipeline, a.log.With("part", "smtp"), nil); err != nil {
+		if s.smtp, err = mailin.Listen(cfg.Inbound.SMTPListen, false, cfg.Inbound, a.pipeline, a.log.With("part", "smtp")); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.Inbound.LMTPListen != "" {
-		if s.lmtp, err = mailin.Listen(cfg.Inbound.LMTPListen, true, cfg.Inbound, a.pipeline, a.log.With("part", "lmtp"), nil); err != nil {
+		if s.lmtp, err = mailin.Listen(cfg.Inbound.LMTPListen, true, cfg.Inbound, a.pipeline, a.log.With("part", "lmtp")); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,195 @@
+package desk
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"ticketgate/mailin"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// Agent is a support agent ([[agent]] in the configuration).
+type Agent struct {
+	Email   string   `toml:"email"`
+	Name    string   `toml:"name"`
+	Queues  []string `toml:"queues"` // whose new tickets the agent is notified of
+	Manager bool     `toml:"manager"`
+	// AuthservID, when set, makes the agent's mail count only with an
+	// Authentication-Results header from this authserv-id that shows
+	// dkim=pass or spf=pass for the agent's domain. It is filled from
+	// [agents] require_auth and trusted_authserv_id, not per agent.
+	AuthservID string `toml:"-"`
+}
+
+// AgentsConfig is the [agents] section.
+type AgentsConfig struct {
+	// SecretFile holds the key that signs agents' reply addresses; it is
+	// generated (mode 0600) on first start when missing.
+	SecretFile string `toml:"secret_file"`
+	// PreviousSecretFile holds the key in use before a rotation: addresses
+	// signed with it keep working until the file is removed from the
+	// configuration.
+	PreviousSecretFile string `toml:"previous_secret_file"`
+	// RequireAuth also demands a passing DKIM or SPF result for the
+	// agent's domain from TrustedAuthservID before mail counts as an agent's.
+	RequireAuth       bool   `toml:"require_auth"`
+	TrustedAuthservID string `toml:"trusted_authserv_id"`
+}
+
+// ApplyAuth returns the agents with the authentication requirement of the
+// [agents] section set on each of them.
+func (c AgentsConfig) ApplyAuth(agents []Agent) []Agent {
+	out := slices.Clone(agents)
+	for i := range out {
+		out[i].AuthservID = ""
+		if c.RequireAuth {
+			out[i].AuthservID = strings.TrimSpace(c.TrustedAuthservID)
+		}
+	}
+	return out
+}
+
+// actor is the agent as command authorization sees it.
+func (a Agent) actor() rules.Actor {
+	return rules.Actor{Email: strings.ToLower(a.Email), Manager: a.Manager, Queues: a.Queues}
+}
+
+// displayName is the agent's name, or the address when no name is set.
+func (a Agent) displayName() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.Email
+}
+
+// agent returns the configured agent with address addr (any case).
+func (p *Pipeline) agent(addr string) (Agent, bool) {
+	for _, a := range p.Agents {
+		if addr != "" && strings.EqualFold(strings.TrimSpace(a.Email), addr) {
+			return a, true
+		}
+	}
+	return Agent{}, false
+}
+
+// signedAddr is a signed plus-address found on a message.
+type signedAddr struct {
+	addr   string
+	token  string
+	kind   rules.TokenKind
+	ticket string
+}
+
+// signedAddrs returns the signed addresses a message was sent to: envelope
+// recipients first, then To and Cc (for MTAs that rewrite the envelope).
+func (p *Pipeline) signedAddrs(pl *plan) []signedAddr {
+	var out []signedAddr
+	seen := map[string]bool{}
+	for _, list := range [][]string{pl.d.Rcpts, pl.in.To, pl.in.Cc} {
+		for _, a := range list {
+			_, tag, ok := p.Routes.Match(a)
+			if !ok || tag == "" || seen[strings.ToLower(tag)] {
+				continue
+			}
+			seen[strings.ToLower(tag)] = true
+			if kind, id, ok := rules.ParseToken(tag); ok {
+				out = append(out, signedAddr{addr: strings.ToLower(a), token: tag, kind: kind, ticket: id})
+			}
+		}
+	}
+	return out
+}
+
+// agentMail handles mail from a verified agent (a signed reply address and
+// a matching From). It returns handled=false for everything else, which
+// then is customer mail; mail that claims to be an agent's but fails the
+// checks is logged as a security event on the ticket it names.
+func (p *Pipeline) agentMail(tx *store.Tx, pl *plan, res *mailin.Result) (handled bool, err error) {
+	from := strings.ToLower(pl.in.From.Address)
+	agent, isAgent := p.agent(from)
+	var refused []signedAddr
+	var why []string
+	for _, s := range p.signedAddrs(pl) {
+		reason := p.verifyAgent(pl, s, from, agent, isAgent)
+		if reason == "" {
+			t, err := tx.Ticket(s.ticket)
+			if err == nil {
+				return true, p.agentReply(tx, pl, res, t, agent, s.kind)
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return false, err
+			}
+			reason = "ticket " + s.ticket + " does not exist"
+		}
+		refused, why = append(refused, s), append(why, reason)
+	}
+	if len(refused) > 0 {
+		for i, s := range refused {
+			if err := p.securityEvent(tx, pl, s.ticket, fmt.Sprintf("mail from %s to %s not accepted as agent mail: %s; handled as customer mail", orNone(from), s.addr, why[i])); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	if isAgent {
+		// An agent writing to the plain address about a ticket bypasses
+		// the signed address: it may be someone using the agent's name.
+		cand, err := p.candidate(tx, pl.in, nil)
+		if err != nil || cand == nil {
+			return false, err
+		}
+		return false, p.securityEvent(tx, pl, cand.ID, fmt.Sprintf("mail from agent %s about %s arrived without a signed reply address; handled as customer mail", from, cand.ID))
+	}
+	return false, nil
+}
+
+// verifyAgent returns why s does not make the mail an agent's, or "".
+func (p *Pipeline) verifyAgent(pl *plan, s signedAddr, from string, agent Agent, isAgent bool) string {
+	switch {
+	case !isAgent:
+		return "sender " + orNone(from) + " is not an agent"
+	case !p.Signer.Verify(s.token, s.kind, s.ticket, from):
+		return "the address is not signed for " + from + " (forged sender, altered or expired address)"
+	case agent.AuthservID != "" && !authenticated(pl.in.Header, agent.AuthservID, from):
+		return "no dkim=pass or spf=pass for " + from + " from " + agent.AuthservID
+	}
+	return ""
+}
+
+// securityEvent records a refused claim to be an agent on the ticket id
+// (when it exists) and in the log.
+func (p *Pipeline) securityEvent(tx *store.Tx, pl *plan, id, detail string) error {
+	p.Log.Warn("security: "+detail, "ticket", id, "msgid", pl.in.MessageID, "remote", pl.d.Remote)
+	if _, err := tx.Ticket(id); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return tx.AddEvent(id, store.Event{At: pl.now, Type: "security", Detail: detail})
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// afterCustomer runs after a customer message was added to t (new or
+// existing ticket) and before t is written: subject tags, plans,
+// escalation and agent notifications.
+func (p *Pipeline) afterCustomer(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Message, isNew bool) error {
+	ev, err := p.customerRules(tx, t, pl, m, isNew)
+	if err != nil {
+		return err
+	}
+	for _, e := range ev.events {
+		if err := tx.AddEvent(t.ID, e); err != nil {
+			return err
+		}
+	}
+	return p.notifyAgents(tx, t, pl, m, ev)
+}

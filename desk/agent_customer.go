@@ -1,0 +1,265 @@
+package desk
+
+import (
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"ticketgate/mailout"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// customerOutcome is what the rules made of a customer message, for the
+// notifications that follow.
+type customerOutcome struct {
+	events    []store.Event
+	urgent    bool // [Urgent]/[Critical] in the subject: alert the queue at once
+	escalated bool // the ticket was escalated by this message
+	isNew     bool // the message opened the ticket
+}
+
+// customerRules applies the requester's plan, the subject tags and
+// escalation to t.
+func (p *Pipeline) customerRules(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Message, isNew bool) (customerOutcome, error) {
+	out := customerOutcome{isNew: isNew}
+	now := pl.now
+	plan := rules.PlanFor(p.Plans, t.Requester)
+	clean, urgent, category := rules.SubjectTags(pl.in.Subject)
+	if isNew || t.Plan == "" {
+		t.Plan = plan.Name
+	}
+	if isNew {
+		if s := rules.BaseSubject(clean, p.Prefix); s != "" {
+			t.Subject = s
+		}
+	}
+	if category != "" && (isNew || t.Category == "") && t.Category != category {
+		t.Category = category
+		out.events = append(out.events, store.Event{At: now, Type: "category", Detail: category + " (subject tag)"})
+	}
+	before := t.Priority
+	if urgent {
+		out.urgent = true
+		p.raise(t, plan.MaxPriority, "the customer marked the mail urgent", &out, now)
+	}
+	viaRoute := pl.route.Kind == "escalation"
+	if viaRoute || rules.AsksEscalation(m.VisibleText) {
+		why := "the customer asked to escalate"
+		if viaRoute {
+			why = "mail to the escalation address " + strings.ToLower(pl.route.Address)
+		}
+		if t.Escalated {
+			// Escalation happens once; asking again is kept on the record
+			// (the managers watch the ticket and see the mail) without a
+			// second acknowledgement.
+			out.events = append(out.events, store.Event{At: now, Type: "escalation_requested",
+				Detail: why + "; already escalated, priority " + string(t.Priority)})
+		} else if err := p.escalate(tx, t, pl, plan, isNew && viaRoute, why, &out); err != nil {
+			return out, err
+		}
+	}
+	switch {
+	case isNew:
+		// The clocks were started before the plan and priority were known.
+		p.Policy.Created(t, now)
+	case t.Priority != before:
+		p.Policy.PriorityChanged(t, now)
+	}
+	return out, nil
+}
+
+// raise lifts t's priority to target (never lowers it).
+func (p *Pipeline) raise(t *store.Ticket, target rules.Priority, why string, out *customerOutcome, now time.Time) {
+	if target.Rank() <= t.Priority.Rank() {
+		return
+	}
+	out.events = append(out.events, store.Event{At: now, Type: "priority", Detail: fmt.Sprintf("%s → %s (%s)", t.Priority, target, why)})
+	t.Priority = target
+}
+
+// escalate raises t one level (to high for a new ticket opened at the
+// escalation address), capped by the customer's plan, flags it, adds the
+// managers as watchers, and acknowledges an existing ticket's escalation
+// to the customer.
+func (p *Pipeline) escalate(tx *store.Tx, t *store.Ticket, pl *plan, plan rules.Plan, opened bool, why string, out *customerOutcome) error {
+	now := pl.now
+	target := t.Priority.Up(plan.MaxPriority)
+	if opened {
+		target = rules.PriorityHigh
+		if plan.MaxPriority.Rank() < target.Rank() {
+			target = plan.MaxPriority
+		}
+	}
+	p.raise(t, target, "escalation", out, now)
+	t.Escalated, out.escalated = true, true
+	var added []string
+	for _, a := range p.Agents {
+		addr := strings.ToLower(a.Email)
+		if a.Manager && !slices.Contains(t.Watchers, addr) {
+			t.Watchers = append(t.Watchers, addr)
+			added = append(added, addr)
+		}
+	}
+	detail := why + "; priority " + string(t.Priority)
+	if len(added) > 0 {
+		detail += "; watchers " + strings.Join(added, ", ")
+	}
+	out.events = append(out.events, store.Event{At: now, Type: "escalated", Detail: detail})
+	if opened || pl.auto.Automatic || t.Requester == "" {
+		return nil // a new ticket gets the auto-reply; machines get nothing
+	}
+	q, err := p.Desk.Queue(tx, t, mailout.Out{
+		Kind: "escalated", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
+		Template: "escalated", Data: map[string]any{"Name": t.RequesterName}, Auto: "auto-replied", Record: true,
+	}, now)
+	if err != nil {
+		return fmt.Errorf("queue escalation acknowledgement: %w", err)
+	}
+	if q.Skipped == "" {
+		out.events = append(out.events, store.Event{At: now, Type: "escalation_ack", Detail: "acknowledgement queued to " + t.Requester})
+	}
+	return nil
+}
+
+// notifyAgents mails the agents concerned about a customer message: the
+// queue's agents on a new ticket, else the assignee (the queue while
+// unassigned) and watchers; the queue and the managers as well when the
+// mail is urgent or escalated the ticket.
+func (p *Pipeline) notifyAgents(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Message, out customerOutcome) error {
+	var to []string
+	if t.Assignee == "" || out.urgent || out.escalated {
+		to = append(to, p.queueAgents(t.Queue)...)
+	}
+	if t.Assignee != "" {
+		to = append(to, t.Assignee)
+	}
+	to = append(to, t.Watchers...)
+	data := map[string]any{"Urgent": out.urgent, "Escalated": out.escalated, "IsNew": out.isNew}
+	sent, err := p.notify(tx, t, pl, m, dedupe(to, ""), data)
+	if err != nil || len(sent) == 0 {
+		return err
+	}
+	return tx.AddEvent(t.ID, store.Event{At: pl.now, Type: "notified", Detail: "agents notified: " + strings.Join(sent, ", ")})
+}
+
+// queueAgents are the addresses of the agents working on queue.
+func (p *Pipeline) queueAgents(queue string) []string {
+	var out []string
+	for _, a := range p.Agents {
+		if slices.ContainsFunc(a.Queues, func(q string) bool { return strings.EqualFold(q, queue) }) {
+			out = append(out, strings.ToLower(a.Email))
+		}
+	}
+	return out
+}
+
+// dedupe lowercases and removes duplicates, empties and skip.
+func dedupe(list []string, skip string) []string {
+	var out []string
+	for _, a := range list {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a != "" && a != strings.ToLower(skip) && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// signedAddress is the ticket's routing address with a signed token for
+// agent, e.g. support+hs-123456-r-...@example.com; "" without a key.
+func (p *Pipeline) signedAddress(t *store.Ticket, kind rules.TokenKind, agent string) string {
+	tok := p.Signer.Token(kind, t.ID, agent)
+	local, domain, ok := strings.Cut(t.Route, "@")
+	if tok == "" || !ok {
+		return ""
+	}
+	return local + "+" + tok + "@" + domain
+}
+
+// notify queues one notification per agent address in to, each with the
+// agent's own signed Reply-To, carrying the message's text and files.
+func (p *Pipeline) notify(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Message, to []string, extra map[string]any) ([]string, error) {
+	if len(to) == 0 {
+		return nil, nil
+	}
+	files, err := attachmentsOf(tx, m)
+	if err != nil {
+		return nil, err
+	}
+	writer := pl.in.From.Name
+	if writer == "" {
+		writer = m.From
+	}
+	var sent []string
+	for _, addr := range to {
+		agent, ok := p.agent(addr)
+		if !ok {
+			agent = Agent{Email: addr}
+		}
+		reply := p.signedAddress(t, rules.TokenReply, addr)
+		if reply == "" {
+			p.Log.Warn("agent notification not sent: no signing key for reply addresses", "ticket", t.ID, "agent", addr)
+			continue
+		}
+		data := markerData(map[string]any{
+			"AgentName": agent.displayName(), "Writer": writer, "WriterAddress": m.From, "IsNew": false, "Urgent": false, "Escalated": false,
+			"Text": strings.TrimSpace(m.VisibleText), "SLADue": slaDue(t), "Files": fileNames(m),
+			"ReplyAddress": reply, "NoteAddress": p.signedAddress(t, rules.TokenNote, addr),
+		})
+		for k, v := range extra {
+			data[k] = v
+		}
+		_, err := p.Desk.Queue(tx, t, mailout.Out{
+			Kind: "notify", To: []mail.Address{{Name: agent.Name, Address: addr}},
+			FromName: writer + " via " + p.Desk.FromName, ReplyTo: &mail.Address{Address: reply},
+			Template: "notify", Data: data, Attachments: files, Internal: true,
+		}, pl.now)
+		if err != nil {
+			return nil, fmt.Errorf("queue notification to %s: %w", addr, err)
+		}
+		sent = append(sent, addr)
+	}
+	return sent, nil
+}
+
+// attachmentsOf reads a stored message's files back from the blob store.
+func attachmentsOf(tx *store.Tx, m *store.Message) ([]mailout.Attachment, error) {
+	var out []mailout.Attachment
+	for _, a := range m.Attachments {
+		if a.SHA256 == "" {
+			continue
+		}
+		b, err := tx.Blob(a.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("attachment %s: %w", a.Filename, err)
+		}
+		out = append(out, mailout.Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: b})
+	}
+	return out, nil
+}
+
+func fileNames(m *store.Message) []string {
+	out := []string{}
+	for _, a := range m.Attachments {
+		out = append(out, fmt.Sprintf("%s (%s, %d bytes)", a.Filename, a.ContentType, a.Size))
+	}
+	return out
+}
+
+// slaDue is the first-response (or, after it, the resolution) due time of
+// t in UTC, or "" without an SLA.
+func slaDue(t *store.Ticket) string {
+	if t.SLA == nil {
+		return ""
+	}
+	if t.SLA.FirstResponseAt == nil && !t.SLA.FirstResponseDue.IsZero() {
+		return "first response by " + t.SLA.FirstResponseDue.UTC().Format("2006-01-02 15:04 MST")
+	}
+	if !t.SLA.ResolutionDue.IsZero() {
+		return "resolution by " + t.SLA.ResolutionDue.UTC().Format("2006-01-02 15:04 MST")
+	}
+	return ""
+}

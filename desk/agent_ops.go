@@ -1,0 +1,139 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"ticketgate/mailout"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// ErrBadAction is wrapped by Act's errors for an action that is malformed
+// or refused; the ticket is unchanged.
+var ErrBadAction = errors.New("action not applied")
+
+// Action is a change an operator makes to a ticket from the command line or
+// the admin API.
+type Action struct {
+	Name  string `json:"action"` // assign, status, priority or note
+	Value string `json:"value"`  // "me", an agent address or "none"; a status; a priority; the note's text
+	Actor string `json:"actor"`  // who acts, recorded on the events; "operator" when empty
+}
+
+// ActionResult is the ticket after an action and the events it recorded.
+type ActionResult struct {
+	Ticket *store.Ticket `json:"ticket"`
+	Events []store.Event `json:"events"`
+}
+
+// Act applies an operator's action to ticket id in one committed
+// transaction. Operators may do everything agents may and more; notes go
+// to the ticket's agents, never to the customer, and closing asks the
+// customer for a satisfaction rating as an agent's #close does. An unknown ticket wraps
+// store.ErrNotFound, a bad or refused action ErrBadAction.
+func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, error) {
+	actor := strings.ToLower(strings.TrimSpace(a.Actor))
+	if actor == "" {
+		actor = "operator"
+	}
+	cmd, err := actionCommand(a)
+	if err != nil {
+		return ActionResult{}, err
+	}
+	id = strings.ToUpper(strings.TrimSpace(id))
+	msgID := mailout.NewMessageID(p.Hostname)
+	var out ActionResult
+	err = p.Store.Update(func(tx *store.Tx) error {
+		t, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		now := p.now()
+		before := t.Status
+		events, err := p.actOn(tx, t, cmd, actor, msgID, a.Value, now)
+		if err != nil {
+			return err
+		}
+		for i := range events {
+			events[i].Detail += " (" + a.Name + " from the command line)"
+		}
+		survey, err := p.closing(tx, t, before, now)
+		if err != nil {
+			return err
+		}
+		events = append(events, survey...)
+		for _, e := range events {
+			if err := tx.AddEvent(t.ID, e); err != nil {
+				return err
+			}
+		}
+		t.UpdatedAt = now
+		out = ActionResult{Ticket: t, Events: events}
+		return tx.PutTicket(t)
+	})
+	if err != nil {
+		return ActionResult{}, fmt.Errorf("%s %s: %w", a.Name, id, err)
+	}
+	if out.Events == nil {
+		out.Events = []store.Event{}
+	}
+	p.Log.Info("ticket changed", "ticket", id, "action", a.Name, "actor", actor, "events", len(out.Events))
+	if p.OnCommit != nil {
+		p.OnCommit()
+	}
+	return out, nil
+}
+
+// actOn makes one action's change to t in tx: a note is stored and sent
+// to the ticket's agents, any other action is a command under operator
+// rights.
+func (p *Pipeline) actOn(tx *store.Tx, t *store.Ticket, cmd rules.Command, actor, msgID, text string, now time.Time) ([]store.Event, error) {
+	if cmd.Name == "note" {
+		m := &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
+			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}
+		if err := tx.AddMessage(t.ID, m); err != nil {
+			return nil, err
+		}
+		return p.addNote(tx, t, &plan{now: now}, actor, text)
+	}
+	events, problems := p.applyCommands(t, []rules.Command{cmd}, rules.Actor{Email: actor, Operator: true}, now, true)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%s: %w", strings.Join(problems, "; "), ErrBadAction)
+	}
+	return events, nil
+}
+
+// actionCommand reads an action the way an agent's mail command is read,
+// so both give the same answers and errors.
+func actionCommand(a Action) (rules.Command, error) {
+	v := strings.TrimSpace(a.Value)
+	line := ""
+	switch a.Name {
+	case "note":
+		if v == "" {
+			return rules.Command{}, fmt.Errorf("a note needs text: %w", ErrBadAction)
+		}
+		return rules.Command{Name: "note", Line: "#note"}, nil
+	case "assign":
+		line = "#assign " + v
+		if strings.EqualFold(v, "none") || v == "-" {
+			line = "#unassign"
+		}
+	case "status", "priority":
+		line = "#" + a.Name + " " + v
+	default:
+		return rules.Command{}, fmt.Errorf("unknown action %q (assign, status, priority or note): %w", a.Name, ErrBadAction)
+	}
+	cmds, _, errs := rules.ParseCommands(line)
+	if len(errs) > 0 {
+		return rules.Command{}, fmt.Errorf("%s: %w", errs[0].Reason, ErrBadAction)
+	}
+	if len(cmds) != 1 {
+		return rules.Command{}, fmt.Errorf("cannot read %q: %w", line, ErrBadAction)
+	}
+	return cmds[0], nil
+}

@@ -1,0 +1,566 @@
+package desk
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"ticketgate/mailin"
+	"ticketgate/mailout"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// Pipeline turns delivered messages into ticket changes. Deliver returns
+// only after the change is committed to disk.
+type Pipeline struct {
+	Store    *store.Store
+	Routes   rules.Routes
+	Prefix   string // ticket id prefix, e.g. "HS"
+	Hostname string // domain of generated Message-IDs
+	Desk     *mailout.Mailer
+	Limits   mailin.Limits
+	Thread   rules.ThreadPolicy
+	Log      *slog.Logger
+	Now      func() time.Time
+	// Agents, Signer and Plans drive agent mail and customer plans.
+	Agents []Agent
+	Signer rules.Signer
+	Plans  []rules.Plan
+	// Policies are the inbound limits (floods, attachments, bounces).
+	Policies Policies
+	// Policy keeps lifecycle and SLA state in step with every change.
+	Policy *Policy
+	// OnCommit is called after a commit that queued outgoing mail.
+	OnCommit func()
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// Identity is what loop detection knows about the gateway.
+func (p *Pipeline) Identity() rules.Identity {
+	return rules.Identity{Addresses: p.Routes.Addresses(), MsgIDDomain: p.Hostname, LoopTag: p.loopTag()}
+}
+
+func (p *Pipeline) loopTag() string { return p.Desk.LoopTag() }
+
+// Route returns the route of the first recipient that is a routing address.
+func (p *Pipeline) Route(rcpts []string) (rules.Route, string, bool) {
+	for _, r := range rcpts {
+		if rt, tag, ok := p.Routes.Match(r); ok {
+			return rt, tag, true
+		}
+	}
+	return rules.Route{}, "", false
+}
+
+// Deliver parses, threads and commits one message. The returned error wraps
+// ErrUnknownRecipient or ErrNotMail for mail that must be refused,
+// ErrRateLimited for a flood (retry later); any other error is temporary.
+func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Result, error) {
+	pl, err := p.prepare(d)
+	if err != nil {
+		return mailin.Result{}, err
+	}
+	// Floods are refused from a read-only look at the counts, which needs
+	// no writer: an error inside the group commit would roll back the
+	// whole batch, and bbolt would redo the others and then the refused
+	// one alone, each time holding the single writer.
+	err = p.Store.View(func(tx *store.Tx) error { return p.admit(tx, pl) })
+	if errors.Is(err, mailin.ErrRateLimited) {
+		p.Log.Warn("inbound rate limit", "msgid", pl.in.MessageID, "from", pl.in.From.Address, "err", err, "remote", d.Remote)
+		return mailin.Result{}, err
+	}
+	if err != nil {
+		return mailin.Result{}, fmt.Errorf("check limits for %s: %w", pl.in.MessageID, err)
+	}
+	var res mailin.Result
+	commit := p.commit
+	if pl.verp != 0 {
+		commit = p.commitBounce
+	}
+	err = p.Store.Update(func(tx *store.Tx) error {
+		res = mailin.Result{MessageID: pl.in.MessageID}
+		return commit(tx, pl, &res)
+	})
+	if err != nil {
+		return mailin.Result{}, fmt.Errorf("commit message %s: %w", pl.in.MessageID, err)
+	}
+	p.Log.Info("message stored", "ticket", res.TicketID, "msgid", pl.in.MessageID, "action", res.Action, "source", d.Source, "remote", d.Remote)
+	if p.OnCommit != nil {
+		p.OnCommit()
+	}
+	return res, nil
+}
+
+// plan is everything decided about a message before its transaction.
+type plan struct {
+	d     *mailin.Delivery
+	in    *mailin.Inbound
+	route rules.Route
+	auto  rules.Auto
+	now   time.Time
+	// verp is the outbox id a bounce address names (0: not a bounce address).
+	verp uint64
+	// origID is the Message-ID the message came with; in.MessageID may be
+	// a derived one when a different message already uses origID, and
+	// idNote then says so on the stored message.
+	origID string
+	idNote string
+	// redactions made to subject, text and raw copy.
+	redactions []rules.Redaction
+	// refused lists attachments not accepted, with the reason.
+	refused []string
+	// visible is the new part of the text (quotes and signature cut),
+	// computed before the transaction to keep the single writer short.
+	visible string
+	// trace collects what was decided and why, for "explain".
+	trace []string
+}
+
+func (pl *plan) note(format string, a ...any) { pl.trace = append(pl.trace, fmt.Sprintf(format, a...)) }
+
+// prepare does everything that needs no transaction: route, parse, redact,
+// classify, attachment policy.
+func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
+	pl := &plan{d: d, now: p.now()}
+	for _, r := range d.Rcpts {
+		if id, ok := rules.ParseVERP(p.Desk.VERPKeys, mailout.VERPPrefix, r); ok {
+			pl.verp = id
+		}
+	}
+	route, tag, ok := p.Route(d.Rcpts)
+	if !ok && pl.verp == 0 {
+		return nil, fmt.Errorf("%v: %w", d.Rcpts, mailin.ErrUnknownRecipient)
+	}
+	pl.route = route
+	if pl.verp != 0 {
+		pl.note("recipient is the bounce address of sent mail #%d", pl.verp)
+	} else {
+		pl.note("route: %s (queue %s)%s", route.Address, route.Queue, map[bool]string{true: ", plus tag " + tag}[tag != ""])
+	}
+	in, err := mailin.Parse(d.Raw, p.Limits)
+	if err != nil {
+		return nil, err
+	}
+	pl.in = in
+	pl.origID = in.MessageID
+	for _, n := range in.Notes {
+		pl.note("parse: %s", n)
+	}
+	p.redact(pl)
+	pl.visible = rules.VisibleText(in.Text)
+	pl.auto = rules.ClassifyAuto(in.Header, d.MailFrom, in.From.Address, p.Identity())
+	switch {
+	case pl.auto.Bounce:
+		pl.note("classified: bounce (%s)", pl.auto.Reason)
+	case pl.auto.OutOfOffice:
+		pl.note("classified: out-of-office reply (%s)", pl.auto.Reason)
+	case pl.auto.Automatic:
+		pl.note("classified: automatic mail (%s)", pl.auto.Reason)
+	default:
+		pl.note("classified: written by a person")
+	}
+	p.attachmentPolicy(pl)
+	return pl, nil
+}
+
+// commit runs inside the store transaction. It may run more than once
+// (batched commits retry), so it only writes to tx and res.
+func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *mailin.Result) error {
+	if pl.d.Checkpoint != nil {
+		if err := tx.PutCheckpoint(*pl.d.Checkpoint); err != nil {
+			return err
+		}
+	}
+	in := pl.in
+	if dup, err := p.duplicate(tx, pl, res); dup || err != nil {
+		return err
+	}
+	if err := p.recordFlood(tx, pl, ""); err != nil {
+		return err
+	}
+	if pl.auto.Bounce {
+		if tid := p.bounceTicket(tx, pl); tid != "" {
+			return p.recordBounce(tx, pl, res, tid, nil)
+		}
+	}
+	if handled, err := p.agentMail(tx, pl, res); handled || err != nil {
+		return err
+	}
+	cand, err := p.candidate(tx, in, pl.d.Rcpts)
+	if err != nil {
+		return err
+	}
+	decision := p.Thread.DecideThread(cand, in.From.Address, false, pl.now)
+	res.Action = string(decision.Action)
+	pl.note("thread: %s by rule %q: %s", decision.Action, decision.Rule, decision.Reason)
+	if decision.Action == rules.ThreadAppend || decision.Action == rules.ThreadReopen {
+		if err := p.recordFlood(tx, pl, decision.TicketID); err != nil {
+			return err
+		}
+	}
+	switch decision.Action {
+	case rules.ThreadAppend, rules.ThreadReopen:
+		return p.appendTo(tx, pl, decision, res)
+	default:
+		return p.newTicket(tx, pl, decision, res)
+	}
+}
+
+// candidate finds the ticket a message names: by subject token first, then
+// by a token in a plus address (support+HS-123456@), then by In-Reply-To,
+// then References (newest first). Whoever is named, the sender check in
+// rules.DecideThread still decides whether the mail may join it.
+func (p *Pipeline) candidate(tx *store.Tx, in *mailin.Inbound, rcpts []string) (*rules.Candidate, error) {
+	tokens := []struct{ text, via string }{{in.Subject, "token"}}
+	for _, r := range rcpts {
+		if _, tag, ok := p.Routes.Match(r); ok && tag != "" {
+			tokens = append(tokens, struct{ text, via string }{tag, "plus-address token"})
+		}
+	}
+	for _, tok := range tokens {
+		id, ok := rules.TicketToken(tok.text, p.Prefix)
+		if !ok {
+			continue
+		}
+		if t, err := tx.Ticket(id); err == nil {
+			return candidateOf(t, tok.via), nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	refs := append([]string(nil), in.InReplyTo...)
+	for i := len(in.References) - 1; i >= 0; i-- {
+		refs = append(refs, in.References[i])
+	}
+	for _, ref := range refs {
+		if id := tx.TicketByMessageID(ref); id != "" {
+			t, err := tx.Ticket(id)
+			if err != nil {
+				return nil, err
+			}
+			return candidateOf(t, "reference"), nil
+		}
+	}
+	return nil, nil
+}
+
+func candidateOf(t *store.Ticket, via string) *rules.Candidate {
+	c := &rules.Candidate{ID: t.ID, Status: t.Status, Requester: t.Requester, Participants: t.CC, Via: via}
+	if t.ClosedAt != nil {
+		c.ClosedAt = *t.ClosedAt
+	}
+	return c
+}
+
+// duplicate reports whether the message is already stored (an MTA retry, a
+// copy to a second routing address, an IMAP message taken twice) and fills
+// res for it. A different message reusing a known Message-ID (scanners and
+// web forms send them all with one) is not a duplicate: it gets a derived
+// id, so it is stored and threaded on its own.
+func (p *Pipeline) duplicate(tx *store.Tx, pl *plan, res *mailin.Result) (bool, error) {
+	tid, err := p.duplicateOf(tx, pl)
+	res.MessageID = pl.in.MessageID
+	if pl.idNote != "" {
+		pl.note("%s", pl.idNote)
+	}
+	if tid == "" || err != nil {
+		return false, err
+	}
+	res.TicketID, res.Duplicate, res.Action = tid, true, "duplicate"
+	pl.note("duplicate of message <%s> on %s", pl.in.MessageID, tid)
+	return true, nil
+}
+
+// duplicateOf returns the ticket that already holds this message, or "".
+// It only reads, and starts from the original Message-ID each time, so it
+// gives the same answer before the transaction and in each of its runs.
+func (p *Pipeline) duplicateOf(tx *store.Tx, pl *plan) (string, error) {
+	pl.in.MessageID, pl.idNote = pl.origID, ""
+	tid := tx.TicketByMessageID(pl.origID)
+	if tid == "" {
+		return "", nil
+	}
+	m, ok, err := tx.MessageByID(tid, pl.origID)
+	if err != nil || !ok {
+		return "", err
+	}
+	if sameMessage(m, pl.in) {
+		return tid, nil
+	}
+	derived := derivedID(pl.origID, pl.in)
+	pl.in.MessageID = derived
+	pl.idNote = fmt.Sprintf("Message-ID <%s> was already used by a different message on %s; stored as <%s>", pl.origID, tid, derived)
+	tid = tx.TicketByMessageID(derived)
+	if tid == "" {
+		return "", nil
+	}
+	// The derived id names the content, so finding it means this very
+	// message was stored before.
+	if _, ok, err := tx.MessageByID(tid, derived); err != nil || !ok {
+		return "", err
+	}
+	return tid, nil
+}
+
+// sameMessage reports whether stored message m is in again: same sender,
+// subject and text. Trace headers added on the way may differ.
+func sameMessage(m *store.Message, in *mailin.Inbound) bool {
+	return strings.EqualFold(m.From, in.From.Address) && m.Subject == in.Subject && m.Text == in.Text
+}
+
+// derivedID is the Message-ID given to a message whose own id is taken by
+// a different one: the original with "+" and a short hash of the content
+// added to its left part, e.g. fixed+3f2a9c1d7e@scanner.
+func derivedID(orig string, in *mailin.Inbound) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(in.From.Address) + "\x00" + in.Subject + "\x00" + in.Text))
+	h := hex.EncodeToString(sum[:5])
+	if i := strings.LastIndexByte(orig, '@'); i > 0 {
+		return orig[:i] + "+" + h + orig[i:]
+	}
+	return orig + "+" + h
+}
+
+func (p *Pipeline) message(tx *store.Tx, pl *plan, kind string) (*store.Message, error) {
+	in := pl.in
+	rawHash, err := tx.PutBlob(in.Raw)
+	if err != nil {
+		return nil, err
+	}
+	m := &store.Message{
+		MessageID: in.MessageID, Direction: "in", Kind: kind,
+		From: in.From.Address, To: in.To, Cc: in.Cc, Subject: in.Subject,
+		Text: in.Text, VisibleText: pl.visible, CreatedAt: pl.now,
+		Attachments: []store.Attachment{}, Raw: rawHash, Notes: append(append([]string(nil), in.Notes...), pl.refused...),
+	}
+	if pl.idNote != "" {
+		m.Notes = append(m.Notes, pl.idNote)
+	}
+	for _, a := range in.Attachments {
+		h, err := tx.PutBlob(a.Content)
+		if err != nil {
+			return nil, err
+		}
+		m.Attachments = append(m.Attachments, store.Attachment{Filename: a.Filename, ContentType: a.ContentType,
+			Size: int64(len(a.Content)), SHA256: h, ContentID: a.ContentID, Inline: a.Inline})
+	}
+	return m, nil
+}
+
+func (p *Pipeline) kind(pl *plan) string {
+	if pl.auto.Automatic || pl.auto.OutOfOffice || pl.auto.Bounce {
+		return "system"
+	}
+	return "customer"
+}
+
+// ticketFor is the record of a new ticket opened by the message in pl.
+func (p *Pipeline) ticketFor(id string, pl *plan) *store.Ticket {
+	in := pl.in
+	subject := rules.BaseSubject(in.Subject, p.Prefix)
+	if subject == "" {
+		subject = "(no subject)"
+	}
+	t := &store.Ticket{
+		ID: id, Subject: subject, Status: rules.StatusNew, Priority: rules.PriorityMedium,
+		Queue: pl.route.Queue, Route: strings.ToLower(pl.route.Address), Category: pl.route.Category,
+		Requester: in.From.Address, RequesterName: in.From.Name, CC: p.participants(in),
+		CreatedAt: pl.now, UpdatedAt: pl.now, LastInID: in.MessageID, Thread: []string{in.MessageID},
+	}
+	if t.Requester == "" {
+		t.Requester = strings.ToLower(pl.d.MailFrom)
+	}
+	return t
+}
+
+func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *mailin.Result) error {
+	id, err := tx.NewTicketID(p.Prefix)
+	if err != nil {
+		return err
+	}
+	t := p.ticketFor(id, pl)
+	m, err := p.message(tx, pl, p.kind(pl))
+	if err != nil {
+		return err
+	}
+	if err := tx.AddMessage(id, m); err != nil {
+		return err
+	}
+	// The creation comes first in the activity log, before what the
+	// hooks below record.
+	if err := tx.AddEvent(id, store.Event{At: pl.now, Type: "created", Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)}); err != nil {
+		return err
+	}
+	var events []store.Event
+	if dec.Action == rules.ThreadLinked {
+		t.Linked = append(t.Linked, dec.TicketID)
+		events = append(events, store.Event{At: pl.now, Type: "linked", Detail: dec.TicketID + ": " + dec.Reason})
+		if err := p.linkBack(tx, dec, id, pl.now); err != nil {
+			return err
+		}
+	}
+	p.Policy.Created(t, pl.now)
+	if m.Kind == "customer" {
+		if err := p.afterCustomer(tx, t, pl, m, true); err != nil {
+			return err
+		}
+	}
+	if reason := p.suppressReason(pl); reason != "" {
+		events = append(events, store.Event{At: pl.now, Type: "auto_reply_suppressed", Detail: reason})
+	} else {
+		ev, err := p.queueAutoReply(tx, t, pl)
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+	}
+	for _, e := range events {
+		if err := tx.AddEvent(id, e); err != nil {
+			return err
+		}
+	}
+	if m.Kind == "customer" {
+		if err := p.afterStore(tx, t, pl); err != nil {
+			return err
+		}
+	}
+	res.TicketID, res.NewTicket = id, true
+	return tx.PutTicket(t)
+}
+
+func (p *Pipeline) linkBack(tx *store.Tx, dec rules.Thread, newID string, now time.Time) error {
+	old, err := tx.Ticket(dec.TicketID)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(old.Linked, newID) {
+		old.Linked = append(old.Linked, newID)
+	}
+	if err := tx.AddEvent(old.ID, store.Event{At: now, Type: "linked", Detail: newID + ": " + dec.Reason}); err != nil {
+		return err
+	}
+	return tx.PutTicket(old)
+}
+
+// suppressReason says why no auto-reply may go out, or "".
+func (p *Pipeline) suppressReason(pl *plan) string {
+	switch {
+	case pl.auto.Automatic || pl.auto.Bounce || pl.auto.OutOfOffice:
+		if pl.auto.Reason != "" {
+			return "automatic mail: " + pl.auto.Reason
+		}
+		return "automatic mail"
+	case pl.in.From.Address == "":
+		return "no sender address"
+	}
+	return ""
+}
+
+// participants are the addresses on a customer's To/Cc other than the
+// gateway's own; they may write to the ticket and receive agent replies.
+func (p *Pipeline) participants(in *mailin.Inbound) []string {
+	out := []string{}
+	for _, a := range append(append([]string(nil), in.To...), in.Cc...) {
+		a = strings.ToLower(a)
+		if a == "" || a == in.From.Address || p.Routes.IsOwn(a) || slices.Contains(out, a) {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *mailin.Result) error {
+	t, err := tx.Ticket(dec.TicketID)
+	if err != nil {
+		return err
+	}
+	kind := p.kind(pl)
+	m, err := p.message(tx, pl, kind)
+	if err != nil {
+		return err
+	}
+	if err := tx.AddMessage(t.ID, m); err != nil {
+		return err
+	}
+	events := []store.Event{{At: pl.now, Type: "message", Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)}}
+	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent {
+		handled, err := p.Policy.SurveyReply(tx, p.Desk, t, m.VisibleText, pl.now)
+		if err != nil {
+			return err
+		}
+		if handled {
+			dec.Action = rules.ThreadAppend
+			kind = "survey"
+			res.Action = "survey rating"
+		}
+	}
+	if kind == "customer" {
+		if dec.Action == rules.ThreadReopen {
+			events = append(events, store.Event{At: pl.now, Type: "reopened", Detail: "customer replied to the closed ticket"})
+			t.ClosedAt = nil
+		}
+		if next := rules.StatusOnCustomerReply(t.Status); next != t.Status {
+			events = append(events, store.Event{At: pl.now, Type: "status", Detail: fmt.Sprintf("%s → %s (customer replied)", t.Status, next)})
+			from := t.Status
+			t.Status = next
+			p.Policy.StatusChanged(t, from, pl.now)
+		}
+		p.Policy.CustomerReplied(t, pl.now)
+		t.LastInID = pl.in.MessageID
+		if err := p.afterCustomer(tx, t, pl, m, false); err != nil {
+			return err
+		}
+	}
+	t.Thread = mailout.AppendThread(t.Thread, pl.in.MessageID)
+	t.UpdatedAt = pl.now
+	for _, e := range events {
+		if err := tx.AddEvent(t.ID, e); err != nil {
+			return err
+		}
+	}
+	if kind == "customer" {
+		if err := p.afterStore(tx, t, pl); err != nil {
+			return err
+		}
+	}
+	res.TicketID = t.ID
+	return tx.PutTicket(t)
+}
+
+func (p *Pipeline) queueAutoReply(tx *store.Tx, t *store.Ticket, pl *plan) (store.Event, error) {
+	q, err := p.Desk.Queue(tx, t, mailout.Out{
+		Kind: "auto", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
+		Template: "auto_reply", Data: map[string]any{"Name": pl.in.From.Name},
+		Auto: "auto-replied", Record: true,
+	}, pl.now)
+	if err != nil {
+		return store.Event{}, err
+	}
+	if q.Skipped != "" {
+		return store.Event{At: pl.now, Type: "auto_reply_suppressed", Detail: q.Skipped}, nil
+	}
+	return store.Event{At: pl.now, Type: "auto_reply", Detail: "confirmation queued to " + t.Requester}, nil
+}
+
+// Accepts reports whether mail to addr is taken: a routing address, one of
+// its plus variants, or a bounce address of mail we sent.
+func (p *Pipeline) Accepts(addr string) bool {
+	if _, _, ok := p.Routes.Match(addr); ok {
+		return true
+	}
+	return p.IsBounceAddress(addr)
+}

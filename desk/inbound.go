@@ -1,0 +1,346 @@
+package desk
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"ticketgate/mailin"
+	"ticketgate/mailout"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// Inbound policy limits ([limits] in the configuration).
+type Policies struct {
+	PerSender, PerDomain, PerTicket int // messages per hour; 0 = no limit
+	MaxAttachments                  int
+	MaxAttachmentBytes              int64
+	MaxAttachmentsTotal             int64
+	BounceHold                      time.Duration
+}
+
+// attachmentPolicy drops attachments past the configured limits; the
+// message and ticket are kept and the sender is told which and why.
+func (p *Pipeline) attachmentPolicy(pl *plan) {
+	lim := p.Policies
+	var kept []mailin.Part
+	var total int64
+	files := 0
+	for _, a := range pl.in.Attachments {
+		size := int64(len(a.Content))
+		// Inline images the HTML refers to belong to the message's text.
+		referenced := a.Inline && a.ContentID != "" && strings.Contains(pl.in.HTML, "cid:"+a.ContentID)
+		var why string
+		switch {
+		case lim.MaxAttachmentBytes > 0 && size > lim.MaxAttachmentBytes:
+			why = fmt.Sprintf("it is %s, more than the %s allowed per file", humanBytes(size), humanBytes(lim.MaxAttachmentBytes))
+		case !referenced && lim.MaxAttachments > 0 && files >= lim.MaxAttachments:
+			why = fmt.Sprintf("only %d files are accepted per message", lim.MaxAttachments)
+		case lim.MaxAttachmentsTotal > 0 && total+size > lim.MaxAttachmentsTotal:
+			why = fmt.Sprintf("the files together would exceed %s per message", humanBytes(lim.MaxAttachmentsTotal))
+		}
+		if why != "" {
+			pl.refused = append(pl.refused, fmt.Sprintf("%s: not accepted because %s", a.Filename, why))
+			continue
+		}
+		if !referenced {
+			files++
+		}
+		total += size
+		kept = append(kept, a)
+	}
+	pl.in.Attachments = kept
+	for _, r := range pl.refused {
+		pl.note("attachment %s", r)
+	}
+	if len(kept) > 0 {
+		pl.note("attachments kept: %d (%s)", len(kept), humanBytes(total))
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// floodKey is one hourly counter a message is held against.
+type floodKey struct {
+	key string
+	max int
+}
+
+// floodKeys are the counters of the message's sender and sender's domain
+// (ticketID ""), or of its ticket. Big freemail providers are not one
+// sender: their domain is not counted.
+func (p *Pipeline) floodKeys(pl *plan, ticketID string) []floodKey {
+	if ticketID != "" {
+		if p.Policies.PerTicket <= 0 {
+			return nil
+		}
+		return []floodKey{{"in:ticket:" + ticketID, p.Policies.PerTicket}}
+	}
+	addr := pl.in.From.Address
+	if addr == "" {
+		addr = strings.ToLower(pl.d.MailFrom)
+	}
+	_, domain, _ := strings.Cut(addr, "@")
+	var keys []floodKey
+	if p.Policies.PerSender > 0 && addr != "" {
+		keys = append(keys, floodKey{"in:sender:" + addr, p.Policies.PerSender})
+	}
+	if p.Policies.PerDomain > 0 && domain != "" && !rules.Freemail(domain) {
+		keys = append(keys, floodKey{"in:domain:" + domain, p.Policies.PerDomain})
+	}
+	return keys
+}
+
+// overLimit refuses with ErrRateLimited when one more message would pass
+// a counter's hourly limit.
+func overLimit(tx *store.Tx, now time.Time, keys []floodKey) error {
+	for _, k := range keys {
+		times, err := tx.RateTimes(k.key)
+		if err != nil {
+			return err
+		}
+		if !rules.Allow(times, now, rules.Limit{Per: time.Hour, Max: k.max}) {
+			return fmt.Errorf("%s: more than %d messages in an hour: %w", strings.TrimPrefix(k.key, "in:"), k.max, mailin.ErrRateLimited)
+		}
+	}
+	return nil
+}
+
+// admit runs in a read-only transaction before the message's write
+// transaction and refuses, with ErrRateLimited, mail from a sender or
+// domain past its hourly limit and mail that would join a ticket past its
+// own. It follows the path commit will take (duplicates, bounces and
+// agents' mail are not held against a ticket) so that commit itself
+// never has to refuse. Messages racing each other between the two
+// transactions may pass a limit by as many as arrive at once.
+func (p *Pipeline) admit(tx *store.Tx, pl *plan) error {
+	if pl.verp != 0 {
+		return nil // reports on our own mail are never a flood to refuse
+	}
+	if tid, err := p.duplicateOf(tx, pl); tid != "" || err != nil {
+		return err // a retry is answered 250 again, whatever the counts
+	}
+	if err := overLimit(tx, pl.now, p.floodKeys(pl, "")); err != nil {
+		return err
+	}
+	if p.Policies.PerTicket <= 0 || pl.auto.Bounce && p.bounceTicket(tx, pl) != "" || p.isAgentMail(tx, pl) {
+		return nil
+	}
+	cand, err := p.candidate(tx, pl.in, pl.d.Rcpts)
+	if err != nil {
+		return err
+	}
+	dec := p.Thread.DecideThread(cand, pl.in.From.Address, false, pl.now)
+	if dec.Action != rules.ThreadAppend && dec.Action != rules.ThreadReopen {
+		return nil
+	}
+	return overLimit(tx, pl.now, p.floodKeys(pl, dec.TicketID))
+}
+
+// recordFlood counts the message against its sender and domain (ticketID
+// "") or its ticket. It never refuses: admit did that before the
+// transaction, and a refusal here would fail the whole group commit.
+func (p *Pipeline) recordFlood(tx *store.Tx, pl *plan, ticketID string) error {
+	for _, k := range p.floodKeys(pl, ticketID) {
+		lim := rules.Limit{Per: time.Hour, Max: k.max}
+		times, err := tx.RateTimes(k.key)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutRateTimes(k.key, append(rules.Prune(times, pl.now, lim), pl.now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isAgentMail reports, without writing, whether agentMail will take the
+// message as a verified agent's mail to an existing ticket.
+func (p *Pipeline) isAgentMail(tx *store.Tx, pl *plan) bool {
+	from := strings.ToLower(pl.in.From.Address)
+	agent, ok := p.agent(from)
+	if !ok {
+		return false
+	}
+	for _, s := range p.signedAddrs(pl) {
+		if p.verifyAgent(pl, s, from, agent, true) != "" {
+			continue
+		}
+		if _, err := tx.Ticket(s.ticket); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// afterStore sends the notices a stored customer message may need: which
+// attachments were refused, and that secrets were removed.
+func (p *Pipeline) afterStore(tx *store.Tx, t *store.Ticket, pl *plan) error {
+	if len(pl.redactions) > 0 {
+		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: "redacted", Detail: describeRedactions(pl.redactions) + " removed before storing"}); err != nil {
+			return err
+		}
+	}
+	if p.suppressReason(pl) != "" {
+		return nil
+	}
+	to := []mail.Address{{Name: pl.in.From.Name, Address: pl.in.From.Address}}
+	if len(pl.refused) > 0 {
+		if _, err := p.Desk.Queue(tx, t, mailout.Out{Kind: "refusal", To: to, Template: "attachment_refused",
+			Data: map[string]any{"Refused": pl.refused}, Auto: "auto-replied", Record: true}, pl.now); err != nil {
+			return err
+		}
+		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: "attachments_refused", Detail: strings.Join(pl.refused, "; ")}); err != nil {
+			return err
+		}
+	}
+	if len(pl.redactions) > 0 {
+		if _, err := p.Desk.Queue(tx, t, mailout.Out{Kind: "redaction", To: to, Template: "redaction_notice",
+			Data: map[string]any{"Removed": describeRedactions(pl.redactions)}, Auto: "auto-replied", Record: true}, pl.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitBounce handles mail to the bounce address (VERP return path) of
+// mail we sent. A delivery report about mail that went out records the
+// failures on its ticket and marks the failed addresses as bouncing.
+// Anything else arriving there (a vacation reply sent to the return path,
+// RFC 5230; a report about mail still in the outbox) is only kept as a
+// system message on that ticket. It creates no ticket, changes no status
+// and sends nothing; a report delivered again adds nothing.
+func (p *Pipeline) commitBounce(tx *store.Tx, pl *plan, res *mailin.Result) error {
+	if dup, err := p.duplicate(tx, pl, res); dup || err != nil {
+		return err
+	}
+	ticketID, to, err := tx.SentTo(pl.verp)
+	sent := err == nil
+	if errors.Is(err, store.ErrNotFound) {
+		if m, err2 := tx.OutboxEntry(pl.verp); err2 == nil {
+			ticketID, to, err = m.TicketID, m.To, nil
+		}
+	}
+	if err == nil {
+		_, err = tx.Ticket(ticketID)
+	}
+	if err != nil {
+		pl.note("bounce for unknown sent mail #%d: dropped", pl.verp)
+		res.Action = "bounce-unknown"
+		return nil
+	}
+	switch {
+	case !pl.auto.Bounce:
+		return p.keepSystem(tx, pl, res, ticketID, fmt.Sprintf("%s from %s to the bounce address of sent mail #%d kept; it is not a delivery report",
+			pl.what(), orNone(pl.in.From.Address), pl.verp))
+	case !sent:
+		return p.keepSystem(tx, pl, res, ticketID, fmt.Sprintf("delivery report from %s about mail #%d kept; that mail is still in the outbox, so no delivery failed",
+			orNone(pl.in.From.Address), pl.verp))
+	}
+	return p.recordBounce(tx, pl, res, ticketID, to)
+}
+
+// recordBounce keeps a delivery report as a system message on ticketID
+// (raw copy included, also when nothing can be read from it), records
+// each failed recipient as a delivery_failed event and marks the
+// permanently failed ones as bouncing. to are the recipients of the
+// reported mail when known.
+func (p *Pipeline) recordBounce(tx *store.Tx, pl *plan, res *mailin.Result, ticketID string, to []string) error {
+	fails := rules.ParseDSN(pl.in.DeliveryStatus)
+	if len(fails) == 0 {
+		fails = rules.ParseBounceText(pl.in.Text)
+	}
+	if len(fails) == 0 && len(to) == 1 {
+		// A mangled report still names the exact message by its return
+		// path; the recipient is the one it went to.
+		fails = []rules.Failure{{Recipient: to[0], Diagnostic: "delivery failed (report could not be read)", Permanent: true}}
+	}
+	detail := fmt.Sprintf("delivery report from %s kept", orNone(pl.in.From.Address))
+	if len(fails) == 0 {
+		detail += "; no failed recipient could be read from it"
+	}
+	if err := p.keepSystem(tx, pl, res, ticketID, detail); err != nil {
+		return err
+	}
+	hold := p.Policies.BounceHold
+	if hold <= 0 {
+		hold = 60 * 24 * time.Hour
+	}
+	res.Action = "bounce"
+	for _, f := range fails {
+		detail := fmt.Sprintf("delivery to %s failed: %s", f.Recipient, strings.TrimSpace(f.Status+" "+f.Diagnostic))
+		pl.note("bounce: %s", detail)
+		if err := tx.AddEvent(ticketID, store.Event{At: pl.now, Type: "delivery_failed", Detail: detail}); err != nil {
+			return err
+		}
+		if f.Permanent {
+			if err := tx.MarkBouncing(f.Recipient, pl.now.Add(hold)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keepSystem stores the message as a "system" message on ticketID with an
+// event saying why, and changes nothing else on the ticket.
+func (p *Pipeline) keepSystem(tx *store.Tx, pl *plan, res *mailin.Result, ticketID, detail string) error {
+	m, err := p.message(tx, pl, "system")
+	if err != nil {
+		return err
+	}
+	if err := tx.AddMessage(ticketID, m); err != nil {
+		return err
+	}
+	res.TicketID, res.Action = ticketID, "system"
+	pl.note("kept on %s: %s", ticketID, detail)
+	return tx.AddEvent(ticketID, store.Event{At: pl.now, Type: "message", Detail: detail})
+}
+
+// what names the kind of mail the message was classified as.
+func (pl *plan) what() string {
+	switch {
+	case pl.auto.Bounce:
+		return "delivery report"
+	case pl.auto.OutOfOffice:
+		return "out-of-office reply"
+	case pl.auto.Automatic:
+		return "automatic mail (" + pl.auto.Reason + ")"
+	}
+	return "mail"
+}
+
+// bounceTicket finds the ticket a bounce that came to a routing address
+// is about, through the Message-IDs of our mail it quotes.
+func (p *Pipeline) bounceTicket(tx *store.Tx, pl *plan) string {
+	ids := append(append([]string(nil), pl.in.InReplyTo...), pl.in.References...)
+	for _, line := range strings.Split(pl.in.Text, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Message-ID") {
+			ids = append(ids, mailin.MsgIDs(v)...)
+		}
+	}
+	for _, id := range ids {
+		if t := tx.TicketByMessageID(id); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// IsBounceAddress reports whether addr is a valid VERP return path of mail
+// the gateway sent.
+func (p *Pipeline) IsBounceAddress(addr string) bool {
+	_, ok := rules.ParseVERP(p.Desk.VERPKeys, mailout.VERPPrefix, addr)
+	return ok
+}

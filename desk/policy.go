@@ -1,0 +1,233 @@
+package desk
+
+import (
+	"fmt"
+	"net/mail"
+	"time"
+
+	"ticketgate/mailout"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// AgentRef is what the policy needs to know about an agent to alert them:
+// their address, name, the queues they work (alerts on unassigned tickets
+// of those queues; an agent without queues gets none) and whether they
+// manage the desk (managers get every SLA alert).
+type AgentRef struct {
+	Email   string
+	Name    string
+	Queues  []string
+	Manager bool
+}
+
+// Policy keeps the support policy's promises about time on a ticket: the
+// awaiting-customer clock, SLA targets and the satisfaction survey. The
+// pipeline and agent handling call its hooks whenever a ticket changes, in
+// the same transaction; a nil *Policy does nothing.
+type Policy struct {
+	Lifecycle rules.Lifecycle
+	SLA       rules.SLAPolicy
+	// Agents receive SLA alerts: the assignee, or the queue's agents when
+	// the ticket is unassigned, and the managers.
+	Agents []AgentRef
+	// ReopenWindow is how long a customer may reopen a closed ticket by
+	// replying; the closing notice tells them.
+	ReopenWindow time.Duration
+}
+
+// clockOf returns the ticket's lifecycle clock in step with its status. The
+// clock may only run ahead of the status on a new ticket an agent answered
+// (the wait has started, the status change may follow); any other mismatch
+// comes from a change made without the hooks, and the status wins.
+func clockOf(t *store.Ticket) rules.Clock {
+	c := t.Clock
+	if c.Status == t.Status || (t.Status == rules.StatusNew && c.Status == rules.StatusOpen) {
+		return c
+	}
+	from := c
+	from.Status = ""
+	return rules.SetStatus(from, t.Status, t.UpdatedAt)
+}
+
+// Created starts the clocks of a new ticket: the lifecycle clock at rest and
+// the SLA due times for its priority and plan.
+func (p *Policy) Created(t *store.Ticket, now time.Time) {
+	if p == nil {
+		return
+	}
+	t.Clock = rules.Clock{Status: t.Status}
+	s := p.SLA.Start(now, t.Priority, t.Plan)
+	t.SLA = &s
+}
+
+// CustomerReplied stops the awaiting-customer clock and resumes paused SLA
+// clocks (unless the ticket is still on hold).
+func (p *Policy) CustomerReplied(t *store.Ticket, now time.Time) {
+	if p == nil {
+		return
+	}
+	c := rules.CustomerReplied(clockOf(t), now)
+	c.Status = t.Status
+	t.Clock = c
+	p.followSLA(t, now)
+}
+
+// AgentReplied records a public agent reply: first response, and the start
+// (or restart) of the awaiting-customer clock. A ticket on hold, resolved
+// or closed keeps its clock; a waiting ticket keeps waiting, with a fresh
+// wait.
+func (p *Policy) AgentReplied(t *store.Ticket, now time.Time) {
+	if p == nil {
+		return
+	}
+	if t.SLA != nil {
+		s := t.SLA.Responded(now)
+		t.SLA = &s
+	}
+	switch t.Status {
+	case rules.StatusNew, rules.StatusOpen, rules.StatusWaiting:
+		c := rules.AgentReplied(clockOf(t), now)
+		if t.Status == rules.StatusWaiting {
+			c.Status = rules.StatusWaiting
+		}
+		t.Clock = c
+	}
+}
+
+// StatusChanged follows a status change made by anyone (t.Status is the new
+// one): the lifecycle clock takes the new status, and the SLA resolution
+// clock pauses while the ticket is on hold or waiting on the customer, runs
+// otherwise, and stops for good at resolution or closing.
+func (p *Policy) StatusChanged(t *store.Ticket, from rules.Status, now time.Time) {
+	if p == nil {
+		return
+	}
+	// A clock already at the new status was moved by the same change (an
+	// agent reply, or the sweep's own step): keep its wait.
+	if t.Clock.Status != t.Status {
+		c := t.Clock
+		c.Status = from
+		t.Clock = rules.SetStatus(c, t.Status, now)
+	}
+	p.followSLA(t, now)
+}
+
+// followSLA pauses, resumes or stops the SLA clocks to match the status.
+func (p *Policy) followSLA(t *store.Ticket, now time.Time) {
+	if t.SLA == nil {
+		return
+	}
+	s := *t.SLA
+	switch t.Status {
+	case rules.StatusOnHold, rules.StatusWaiting:
+		s = s.Pause(now)
+	case rules.StatusResolved, rules.StatusClosed:
+		s = p.SLA.Resume(s, now).Resolve(now)
+	default:
+		s = p.SLA.Resume(s, now)
+	}
+	t.SLA = &s
+}
+
+// PriorityChanged recomputes SLA due times for the ticket's priority and
+// plan, keeping the time already paused and the breaches already raised.
+func (p *Policy) PriorityChanged(t *store.Ticket, now time.Time) {
+	if p == nil {
+		return
+	}
+	if t.SLA == nil {
+		s := p.SLA.Start(t.CreatedAt, t.Priority, t.Plan)
+		t.SLA = &s
+		return
+	}
+	s := *t.SLA
+	s.Plan = t.Plan
+	s = p.SLA.Reprioritise(s, t.Priority)
+	t.SLA = &s
+}
+
+// Due is when the scheduler must next look at t (zero: never): the next
+// lifecycle step or the next SLA alert, whichever comes first. The store
+// keeps it in its due index.
+func (p *Policy) Due(t *store.Ticket) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	due := p.Lifecycle.Due(clockOf(t))
+	if t.SLA != nil {
+		if at := p.SLA.NextCheck(*t.SLA); !at.IsZero() && (due.IsZero() || at.Before(due)) {
+			due = at
+		}
+	}
+	return due
+}
+
+// SurveyReply handles a customer's mail to a closed ticket whose survey was
+// sent: a rating is stored and thanked once, and handled is true (the
+// ticket stays closed). Anything else returns false and follows the reopen
+// policy. A later rating replaces the stored one without a second thanks.
+func (p *Policy) SurveyReply(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, visible string, now time.Time) (handled bool, err error) {
+	if p == nil {
+		return false, nil
+	}
+	r, ok := rules.ParseRating(visible)
+	if !ok {
+		return false, nil
+	}
+	first := t.Satisfaction == nil
+	t.Satisfaction = &store.Satisfaction{Score: r.Score, Comment: r.Comment, At: now}
+	detail := fmt.Sprintf("rated %d/5", r.Score)
+	if r.Comment != "" {
+		detail += ": " + r.Comment
+	}
+	if !first {
+		detail += " (replaces the earlier rating)"
+	}
+	if err := tx.AddEvent(t.ID, store.Event{At: now, Type: "satisfaction", Detail: detail, Actor: t.Requester}); err != nil {
+		return false, fmt.Errorf("record rating on %s: %w", t.ID, err)
+	}
+	if !first {
+		return true, nil
+	}
+	_, err = d.Queue(tx, t, mailout.Out{Kind: "survey_thanks", To: requester(t), Template: "survey_thanks",
+		Data: map[string]any{"Name": t.RequesterName, "Score": r.Score, "Comment": r.Comment},
+		Auto: "auto-replied", Record: true}, now)
+	if err != nil {
+		return false, fmt.Errorf("queue survey thanks on %s: %w", t.ID, err)
+	}
+	return true, nil
+}
+
+// Survey asks the requester of t, which an agent or operator has just
+// closed, for a satisfaction rating: the survey the sweep's closing sends,
+// queued in tx, with t.SurveySent set so that a number in the answer is
+// taken as the rating. Call it once per change into closed (never for a
+// ticket that already was closed), so one closing asks once. It returns
+// the event to record, nil when nothing was queued.
+func (p *Policy) Survey(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, now time.Time) (*store.Event, error) {
+	if p == nil || t.Status != rules.StatusClosed || t.Requester == "" {
+		return nil, nil
+	}
+	o := surveyOut(t)
+	o.To, o.Auto, o.Record, o.Data = requester(t), "auto-generated", true, map[string]any{"Name": t.RequesterName}
+	q, err := d.Queue(tx, t, o, now)
+	if err != nil {
+		return nil, fmt.Errorf("queue survey on %s: %w", t.ID, err)
+	}
+	if q.Skipped != "" {
+		return nil, nil // the desk recorded why
+	}
+	t.SurveySent = true
+	return &store.Event{At: now, Type: "survey_sent", Detail: "satisfaction survey sent to " + t.Requester}, nil
+}
+
+// surveyOut is the satisfaction survey mail of t, without recipients.
+func surveyOut(t *store.Ticket) mailout.Out {
+	return mailout.Out{Kind: "survey", Template: "survey", Subject: fmt.Sprintf("[%s] How did we do? %s", t.ID, t.Subject)}
+}
+
+// requester is the customer a ticket's automatic mail goes to.
+func requester(t *store.Ticket) []mail.Address {
+	return []mail.Address{{Name: t.RequesterName, Address: t.Requester}}
+}

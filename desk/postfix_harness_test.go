@@ -1,0 +1,232 @@
+package desk
+
+// Real Dovecot and Postfix for integration tests. The tests start their own
+// instances from the templates in ../testdata/dovecot and ../testdata/postfix,
+// on 127.0.0.1 and a free port, with every file in a directory of their own,
+// and stop them at cleanup. Set TICKETGATE_INTEGRATION=1 to make a missing
+// server a failure instead of a skip (CI does).
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// postfixServer is a real Postfix instance with its own config, queue and
+// data directories, listening for SMTP on SMTPAddr (127.0.0.1 and a free
+// port). It relays mail for example.com to one transport: LMTP to the
+// gateway, or a pipe into a command. It is stopped, and its log printed if
+// the test failed, at cleanup.
+type postfixServer struct {
+	SMTPAddr string
+
+	// PipeUser is the account the pipe transport runs its command as
+	// (Postfix refuses root); empty for LMTP.
+	PipeUser string
+
+	bin  string
+	dir  string // config_directory
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// postfixConf is what the templates in testdata/postfix are filled with.
+type postfixConf struct {
+	Addr      string
+	Port      int
+	QueueDir  string
+	DataDir   string
+	LogFile   string
+	Transport string
+	PipeUser  string
+	PipeArgv  string
+}
+
+// pipeUser is the account Postfix's pipe transport runs commands as.
+const pipeUser = "nobody"
+
+// startPostfix starts a Postfix that delivers mail for example.com by LMTP
+// to lmtpAddr ("127.0.0.1:PORT"), the way the gateway is deployed.
+func startPostfix(t testing.TB, lmtpAddr string) *postfixServer {
+	t.Helper()
+	return startPostfixConf(t, postfixConf{Transport: "lmtp:inet:" + lmtpAddr})
+}
+
+// startPostfixPipe starts a Postfix that delivers mail for example.com by
+// running argv (split on spaces, with the recipient appended as the last
+// argument) as PipeUser, the message on its standard input. Exit status 75
+// (EX_TEMPFAIL) makes Postfix retry; other non-zero statuses bounce. argv's
+// program, config and data must be usable by PipeUser: see pipeDir.
+func startPostfixPipe(t testing.TB, argv string) *postfixServer {
+	t.Helper()
+	return startPostfixConf(t, postfixConf{
+		Transport: "ticketgate:",
+		PipeUser:  pipeUser,
+		PipeArgv:  argv,
+	})
+}
+
+// pipeDir returns a new directory owned by the pipe transport's user, on a
+// path that user can reach, for the program, config and database a test's
+// pipe command uses. Files the test writes there itself must be readable
+// (and, for a database, writable) by that user.
+func pipeDir(t testing.TB) string {
+	t.Helper()
+	requireRoot(t, "postfix")
+	dir := serverDir(t, "pipe")
+	uid, gid := lookupIDs(t, pipeUser)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatalf("pipe dir: %v", err)
+	}
+	return dir
+}
+
+func startPostfixConf(t testing.TB, conf postfixConf) *postfixServer {
+	t.Helper()
+	bin := requireBinary(t, "postfix", "/usr/sbin/postfix")
+	requireRoot(t, "postfix")
+	base := serverDir(t, "postfix")
+	// Postfix creates the queue's subdirectories and data_directory
+	// itself; the queue must exist and belong to root. Config stays apart
+	// from the queue so that postfix check finds nothing to warn about.
+	dir := filepath.Join(base, "etc")
+	conf.Addr = "127.0.0.1"
+	conf.Port = freeLoopbackPort(t)
+	conf.QueueDir = filepath.Join(base, "queue")
+	conf.DataDir = filepath.Join(base, "data")
+	conf.LogFile = filepath.Join(base, "postfix.log")
+	for _, d := range []string{dir, conf.QueueDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	renderTemplate(t, "../testdata/postfix/main.cf.tmpl", filepath.Join(dir, "main.cf"), conf)
+	renderTemplate(t, "../testdata/postfix/master.cf.tmpl", filepath.Join(dir, "master.cf"), conf)
+	p := &postfixServer{
+		SMTPAddr: net.JoinHostPort(conf.Addr, strconv.Itoa(conf.Port)),
+		PipeUser: conf.PipeUser,
+		bin:      bin,
+		dir:      dir,
+		log:      conf.LogFile,
+	}
+	logOnFailure(t, "postfix", p.log)
+	t.Cleanup(func() { p.stop(t) })
+	p.start(t)
+	return p
+}
+
+// start runs the master in the foreground as a child of the test, and
+// waits until the SMTP port greets.
+func (p *postfixServer) start(t testing.TB) {
+	t.Helper()
+	out, err := os.Create(filepath.Join(p.dir, "postfix.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(p.bin, "-c", p.dir, "start-fg")
+	cmd.Stdout, cmd.Stderr = out, out
+	// Pdeathsig: a test binary killed by its timeout takes the server along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start postfix: %v", err)
+	}
+	p.cmd = cmd
+	p.done = make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := smtpGreets(p.SMTPAddr)
+		if err == nil {
+			return
+		}
+		select {
+		case <-p.done:
+			// Postfix writes early fatal errors to stderr only when it is
+			// a terminal; otherwise they go to syslog, or to the log file
+			// once that is set up.
+			out, _ := os.ReadFile(filepath.Join(p.dir, "postfix.out"))
+			t.Fatalf("postfix exited at start: %v\n%s\n(to see errors that reach no log: script -qc 'postfix -c %s check' /dev/null)",
+				cmd.ProcessState, out, p.dir)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postfix on %s not ready after 20s: %v", p.SMTPAddr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// smtpGreets reports whether an SMTP server at addr sends its 220 greeting.
+func smtpGreets(addr string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Quit()
+}
+
+// stop asks the master to stop and waits for it.
+func (p *postfixServer) stop(t testing.TB) {
+	if p.cmd == nil {
+		return
+	}
+	if out, err := exec.Command(p.bin, "-c", p.dir, "stop").CombinedOutput(); err != nil {
+		t.Logf("postfix stop: %v\n%s", err, out)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		t.Errorf("postfix did not stop within 10s; killed")
+	}
+	p.cmd = nil
+}
+
+// Queue returns the output of postqueue -p for this instance: what is still
+// waiting for delivery, with the reason of the last failure.
+func (p *postfixServer) Queue(t testing.TB) string {
+	t.Helper()
+	postqueue := requireBinary(t, "postqueue", "/usr/sbin/postqueue")
+	out, err := exec.Command(postqueue, "-c", p.dir, "-p").CombinedOutput()
+	if err != nil {
+		t.Fatalf("postqueue -p: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// Flush asks Postfix to retry every deferred message now.
+func (p *postfixServer) Flush(t testing.TB) {
+	t.Helper()
+	postqueue := requireBinary(t, "postqueue", "/usr/sbin/postqueue")
+	if out, err := exec.Command(postqueue, "-c", p.dir, "-f").CombinedOutput(); err != nil {
+		t.Fatalf("postqueue -f: %v\n%s", err, out)
+	}
+}
+
+// Log returns Postfix's log so far.
+func (p *postfixServer) Log(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(p.log)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("postfix log: %v", err)
+	}
+	return string(b)
+}
+
+// Tests of the harness itself.

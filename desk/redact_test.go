@@ -1,0 +1,189 @@
+package desk
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"ticketgate/mailin"
+	"ticketgate/store"
+)
+
+const cardSecret = "4111 1111 1111 1111"
+
+// b64 encodes content in 76-character lines.
+func b64(content string) string {
+	enc := base64.StdEncoding.EncodeToString([]byte(content))
+	var b strings.Builder
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	return b.String() + enc + "\r\n"
+}
+
+// encodedMsg builds a message from a raw Subject value, extra header
+// lines and everything from Content-Type on.
+func encodedMsg(from, subject, extra, mimePart string) []byte {
+	return fmt.Appendf(nil, "From: Ann Customer <%s>\r\nTo: support@example.com\r\nSubject: %s\r\n"+
+		"Date: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: <enc%d.%d@customer.example>\r\n%sMIME-Version: 1.0\r\n%s",
+		from, subject, time.Now().UnixNano(), msgSeq.Add(1), extra, mimePart)
+}
+
+// withPDF is a multipart/mixed whose text part is textPart (headers and
+// body) followed by a PDF attachment.
+func withPDF(textPart string) string {
+	return "Content-Type: multipart/mixed; boundary=\"XX-42\"\r\n\r\n--XX-42\r\n" + textPart +
+		"--XX-42\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + b64("%PDF-1.4 invoice 2026-0042\n") + "--XX-42--\r\n"
+}
+
+func storedRaw(t *testing.T, g *gateway, m store.Message) []byte {
+	t.Helper()
+	var raw []byte
+	if err := g.store.View(func(tx *store.Tx) error { var err error; raw, err = tx.Blob(m.Raw); return err }); err != nil {
+		t.Fatalf("read raw copy: %v", err)
+	}
+	return raw
+}
+
+func attachmentNames(in *mailin.Inbound) []string {
+	var names []string
+	for _, a := range in.Attachments {
+		names = append(names, a.Filename)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// redactionNotices counts the mails that tell the sender something was
+// removed, and fails on any sent mail that repeats the card number.
+func redactionNotices(t *testing.T, g *gateway) int {
+	t.Helper()
+	g.settle()
+	n := 0
+	for _, sent := range g.relay.Mails() {
+		if bytes.Contains(sent.Data, []byte("4111")) {
+			t.Errorf("sent mail repeats the card number:\n%s", sent.Data)
+		}
+		if bytes.Contains(sent.Data, []byte("sensitive data")) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRawCopyHoldsNoSecretInAnyEncoding(t *testing.T) {
+	subjectB := "=?utf-8?b?" + base64.StdEncoding.EncodeToString([]byte("Karte "+cardSecret+" doppelt belastet")) + "?="
+	cases := []struct {
+		name, subject, extra, mime string
+		inSubject, inText          bool
+	}{
+		{"base64 text body", "charged twice", "",
+			withPDF("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+				b64("Hello,\nmy card "+cardSecret+" was charged twice.\nAnn\n")), false, true},
+		{"quoted-printable soft break", "charged twice", "",
+			"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+				"Hello,\r\nmy card 4111 1111 11=\r\n11 1111 was charged tw=C3=AFce.\r\n", false, true},
+		{"base64 encoded-word subject", subjectB, "Thread-Topic: " + subjectB + "\r\n",
+			withPDF("Content-Type: text/plain; charset=utf-8\r\n\r\nsee the subject\r\n"), true, false},
+		{"q encoded-word subject", "=?utf-8?q?card_4111_1111_1111_1111_charged_tw=C3=AFce?=", "",
+			"Content-Type: text/plain; charset=utf-8\r\n\r\nsee the subject\r\n", true, false},
+		{"html only body", "charged twice", "",
+			"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+				"<html><body><p>My card is <b>4111 1111 11=\r\n11 1111</b>, charged twice.</p></body></html>\r\n", false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := startGateway(t)
+			from := "ann@customer.example"
+			sent := encodedMsg(from, c.subject, c.extra, c.mime)
+			orig, err := mailin.Parse(sent, mailin.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(orig.Subject+orig.Text, cardSecret) {
+				t.Fatalf("test message does not carry the card once decoded: %q / %q", orig.Subject, orig.Text)
+			}
+			g.mustSend(from, []string{"support@example.com"}, sent)
+			tk := g.onlyTicket()
+			m := tk.Messages[0]
+			if c.inSubject && !strings.Contains(tk.Subject, "[card number removed]") {
+				t.Errorf("ticket subject %q lacks the removal marker", tk.Subject)
+			}
+			if c.inText && !strings.Contains(m.Text, "[card number removed]") {
+				t.Errorf("ticket text %q lacks the removal marker", m.Text)
+			}
+			raw := storedRaw(t, g, m)
+			again, err := mailin.Parse(raw, mailin.Limits{})
+			if err != nil {
+				t.Fatalf("stored raw copy does not parse: %v\n%s", err, raw)
+			}
+			for _, s := range []string{again.Subject, again.Header.Get("Thread-Topic"), again.Text, again.HTML} {
+				if strings.Contains(s, "4111") || strings.Contains(s, "1111 1111") {
+					t.Errorf("raw copy still shows the card once decoded: %q\n%s", s, raw)
+				}
+			}
+			if c.inSubject && !strings.Contains(again.Subject, "[card number removed]") {
+				t.Errorf("raw copy subject %q lacks the removal marker", again.Subject)
+			}
+			if again.From.Address != from || again.From.Address != tk.Requester || again.MessageID != orig.MessageID {
+				t.Errorf("raw copy is from %q with id %q; want %q (requester %q) and %q", again.From.Address, again.MessageID, from, tk.Requester, orig.MessageID)
+			}
+			if got, want := attachmentNames(again), attachmentNames(orig); !slices.Equal(got, want) {
+				t.Errorf("raw copy has attachments %v, want %v", got, want)
+			}
+			if !slices.Contains(m.Notes, rebuiltNote) {
+				t.Errorf("message notes %q do not say the raw copy was rebuilt", m.Notes)
+			}
+			if eventOf(tk, "redacted") == nil {
+				t.Errorf("no redacted event: %+v", tk.Events)
+			}
+			if n := redactionNotices(t, g); n != 1 {
+				t.Errorf("%d redaction notices, want 1", n)
+			}
+		})
+	}
+}
+
+func TestRawCopyOfAttachmentsSurvivesRebuild(t *testing.T) {
+	g := startGateway(t)
+	from := "bob@customer.example"
+	pdf := "%PDF-1.4 invoice 2026-0042\n"
+	sent := encodedMsg(from, "charged twice", "", withPDF("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"+
+		b64("card "+cardSecret+"\n")))
+	g.mustSend(from, []string{"support@example.com"}, sent)
+	again, err := mailin.Parse(storedRaw(t, g, g.onlyTicket().Messages[0]), mailin.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Attachments) != 1 || string(again.Attachments[0].Content) != pdf || again.Attachments[0].ContentType != "application/pdf" {
+		t.Errorf("attachment in the raw copy is %+v, want invoice.pdf with its bytes", again.Attachments)
+	}
+	if again.Header.Get("Date") != "Sat, 21 Nov 2026 10:00:00 +0000" || again.Header.Get("To") != "support@example.com" {
+		t.Errorf("raw copy lost header fields: %v", again.Header)
+	}
+}
+
+func TestRawCopyWithoutSecretsIsKeptByteForByte(t *testing.T) {
+	g := startGateway(t)
+	from := "cy@customer.example"
+	sent := encodedMsg(from, "=?utf-8?q?order_2026-0042_tw=C3=AFce?=", "",
+		withPDF("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"+
+			b64("Order 2026-0042 of 3.1415926535897932 units arrived, ref 1234567890123.\n")))
+	g.mustSend(from, []string{"support@example.com"}, sent)
+	tk := g.onlyTicket()
+	if raw := storedRaw(t, g, tk.Messages[0]); !bytes.Equal(raw, sent) {
+		t.Errorf("raw copy changed:\n%s\nwant:\n%s", raw, sent)
+	}
+	if slices.Contains(tk.Messages[0].Notes, rebuiltNote) || eventOf(tk, "redacted") != nil {
+		t.Errorf("clean message marked as redacted: notes %q, events %+v", tk.Messages[0].Notes, tk.Events)
+	}
+	if n := redactionNotices(t, g); n != 0 {
+		t.Errorf("%d redaction notices for a clean message", n)
+	}
+}

@@ -1,0 +1,326 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"ticketgate/mailout"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// Sweeper applies the lifecycle steps and SLA alerts that have fallen due.
+// It reads only due tickets (the store's due index), in batches; each batch
+// is one transaction holding every due ticket's step, its mail and its new
+// due time, so a sweep that runs twice or stops half-way never sends the
+// same reminder, notice or alert twice.
+type Sweeper struct {
+	Store  *store.Store
+	Desk   *mailout.Mailer
+	Policy *Policy
+	Log    *slog.Logger
+	// Batch is the number of tickets per transaction (default 500). Each
+	// transaction costs an fsync and a fresh copy of every page it touches,
+	// so bigger batches sweep for less; but a batch holds the database's
+	// single write lock, and incoming mail waits for it.
+	Batch int
+	// Wake is called after a commit that queued mail (the outbox worker's Wake).
+	Wake func()
+
+	// failAfter, when > 0, makes the sweep fail before its failAfter+1-th
+	// ticket, as a crash would (tests).
+	failAfter int
+}
+
+// SweepAction is one thing a sweep did (or would do) to a ticket.
+type SweepAction struct {
+	Ticket string `json:"ticket"`
+	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, suppressed
+	Detail string `json:"detail"`
+}
+
+// SweepReport says what a sweep did.
+type SweepReport struct {
+	Now     time.Time     `json:"now"`
+	DryRun  bool          `json:"dry_run"`
+	Tickets int           `json:"tickets"` // due tickets looked at
+	Mails   int           `json:"mails"`   // mails queued
+	Actions []SweepAction `json:"actions"`
+}
+
+// errStop ends a dry run's single transaction early without an error.
+var errStop = errors.New("sweep stopped")
+
+func (s *Sweeper) batch() int {
+	if s.Batch > 0 {
+		return s.Batch
+	}
+	return 500
+}
+
+// Sweep applies everything due at now. With dryRun it works out the same
+// changes in a transaction that is rolled back, so nothing changes and no
+// mail is queued. A cancelled ctx stops it between batches; what was
+// committed stays committed.
+func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*SweepReport, error) {
+	rep := &SweepReport{Now: now, DryRun: dryRun, Actions: []SweepAction{}}
+	seen := map[string]bool{}
+	if dryRun {
+		err := s.Store.DryRun(func(tx *store.Tx) error {
+			for {
+				more, err := s.sweepBatch(ctx, tx, now, seen, rep)
+				if err != nil || !more {
+					return err
+				}
+			}
+		})
+		return rep, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return rep, fmt.Errorf("sweep: %w", err)
+		}
+		part := &SweepReport{}
+		var more bool
+		err := s.Store.UpdateNow(func(tx *store.Tx) error {
+			var err error
+			more, err = s.sweepBatch(ctx, tx, now, seen, part)
+			return err
+		})
+		if err != nil {
+			return rep, err
+		}
+		rep.Tickets += part.Tickets
+		rep.Mails += part.Mails
+		rep.Actions = append(rep.Actions, part.Actions...)
+		if part.Mails > 0 && s.Wake != nil {
+			s.Wake()
+		}
+		if !more {
+			return rep, nil
+		}
+	}
+}
+
+// sweepBatch handles up to one batch of due tickets in tx and reports
+// whether more may be due.
+func (s *Sweeper) sweepBatch(ctx context.Context, tx *store.Tx, now time.Time, seen map[string]bool, rep *SweepReport) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("sweep: %w", err)
+	}
+	// Tickets handled earlier in this sweep normally are no longer due; the
+	// limit leaves room for any that are, so they cannot starve the rest.
+	// One id more than that tells whether anything is left for another
+	// batch, so a sweep does not end with an empty (yet fsynced) commit.
+	limit := s.batch() + len(seen) + 1
+	ids := tx.DueTickets(now, limit)
+	fresh := 0
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		if fresh == s.batch() {
+			return true, nil
+		}
+		if s.failAfter > 0 && len(seen) >= s.failAfter {
+			return false, fmt.Errorf("sweep: stopped after %d tickets (test failure)", len(seen))
+		}
+		seen[id] = true
+		fresh++
+		rep.Tickets++
+		if err := s.sweepTicket(tx, id, now, rep); err != nil {
+			return false, err
+		}
+	}
+	if fresh == 0 && len(ids) > 0 {
+		// Every ticket still due was handled in this sweep: its due time did
+		// not move past now, which the policy should never allow.
+		s.log().Error("tickets stay due after the sweep", "count", len(ids), "ticket", ids[0])
+	}
+	return fresh > 0 && len(ids) == limit, nil
+}
+
+func (s *Sweeper) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// sweepTicket applies the lifecycle step and the SLA alerts due for one
+// ticket and writes it back, which moves its due time.
+func (s *Sweeper) sweepTicket(tx *store.Tx, id string, now time.Time, rep *SweepReport) error {
+	t, err := tx.Ticket(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p := s.Policy
+	step, clock := p.Lifecycle.Next(clockOf(t), now)
+	if step != rules.StepNone {
+		if err := s.applyStep(tx, t, step, clock, now, rep); err != nil {
+			return fmt.Errorf("lifecycle %s on %s: %w", step, id, err)
+		}
+	}
+	if t.SLA != nil {
+		alerts, sla := p.SLA.Check(*t.SLA, now)
+		t.SLA = &sla
+		for _, a := range alerts {
+			if err := s.alert(tx, t, a, now, rep); err != nil {
+				return fmt.Errorf("SLA alert on %s: %w", id, err)
+			}
+		}
+	}
+	if err := tx.PutTicket(t); err != nil {
+		return fmt.Errorf("sweep %s: %w", id, err)
+	}
+	return nil
+}
+
+// applyStep carries out one lifecycle step: the status change, the mail to
+// the customer and the events.
+func (s *Sweeper) applyStep(tx *store.Tx, t *store.Ticket, step rules.Step, clock rules.Clock, now time.Time, rep *SweepReport) error {
+	since := t.Clock.AwaitingSince
+	from := t.Status
+	t.Clock = clock
+	data := map[string]any{"Name": t.RequesterName, "Since": since, "Days": days(now.Sub(since)),
+		"ReopenDays": days(s.Policy.ReopenWindow), "CloseDays": days(s.Policy.Lifecycle.CloseAfter - now.Sub(since))}
+	var outs []mailout.Out
+	var events []store.Event
+	switch step {
+	case rules.StepRemind:
+		outs = append(outs, mailout.Out{Kind: "reminder", Template: "reminder"})
+		events = append(events, store.Event{At: now, Type: "reminder_sent", Detail: "reminder sent to " + t.Requester})
+	case rules.StepWaiting:
+		t.Status = rules.StatusWaiting
+		outs = append(outs, mailout.Out{Kind: "waiting", Template: "waiting"})
+		events = append(events, store.Event{At: now, Type: "status",
+			Detail: fmt.Sprintf("%s → waiting (no answer from the customer since %s; customer told)", from, since.Format(time.RFC3339))})
+	case rules.StepClose:
+		t.Status = rules.StatusClosed
+		t.ClosedAt = &now
+		t.SurveySent = true
+		data["Resolved"] = from == rules.StatusResolved
+		outs = append(outs, mailout.Out{Kind: "closed", Template: "closed"}, surveyOut(t))
+		why := "no answer from the customer since " + since.Format(time.RFC3339)
+		if from == rules.StatusResolved {
+			why = "resolved on " + t.Clock.ResolvedAt.Format(time.RFC3339)
+		}
+		events = append(events, store.Event{At: now, Type: "status", Detail: fmt.Sprintf("%s → closed (%s; customer told how to reopen)", from, why)},
+			store.Event{At: now, Type: "survey_sent", Detail: "satisfaction survey sent to " + t.Requester})
+	}
+	if from != t.Status {
+		s.Policy.StatusChanged(t, from, now)
+	}
+	t.UpdatedAt = now
+	for _, o := range outs {
+		o.To, o.Auto, o.Record, o.Data = requester(t), "auto-generated", true, data
+		q, err := s.Desk.Queue(tx, t, o, now)
+		if err != nil {
+			return err
+		}
+		if q.Skipped != "" {
+			rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: "suppressed", Detail: o.Kind + " mail not sent: " + q.Skipped})
+		} else {
+			rep.Mails++
+		}
+	}
+	for _, e := range events {
+		if err := tx.AddEvent(t.ID, e); err != nil {
+			return err
+		}
+	}
+	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: events[0].Detail})
+	return nil
+}
+
+func stepKind(step rules.Step) string {
+	switch step {
+	case rules.StepRemind:
+		return "reminder"
+	case rules.StepClose:
+		return "closed"
+	}
+	return string(step)
+}
+
+// days rounds d to whole days, at least 1.
+func days(d time.Duration) int {
+	return max(1, int((d+12*time.Hour)/(24*time.Hour)))
+}
+
+// alert raises one SLA breach or warning: an event, and mail to the
+// assignee (or the queue's agents when unassigned) and the managers.
+func (s *Sweeper) alert(tx *store.Tx, t *store.Ticket, a rules.Alert, now time.Time, rep *SweepReport) error {
+	kind, what := "sla_warning", "due soon"
+	if a.Breach {
+		kind, what = "sla_breach", "overdue"
+	}
+	target := strings.ReplaceAll(a.Kind, "_", " ")
+	to := s.Policy.alertees(t)
+	detail := fmt.Sprintf("%s %s (due %s)", target, what, a.Due.UTC().Format(time.RFC3339))
+	if len(to) > 0 {
+		detail += "; alerted " + strings.Join(mailout.Addrs(to), ", ")
+		o := mailout.Out{Kind: "alert", To: to, Template: "sla_alert", Auto: "auto-generated", Internal: true,
+			Subject: fmt.Sprintf("[%s] SLA %s: %s %s – %s", t.ID, map[bool]string{true: "breach", false: "warning"}[a.Breach], target, what, t.Subject),
+			Data: map[string]any{"Breach": a.Breach, "Target": target, "Due": a.Due, "Now": now,
+				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester}}
+		q, err := s.Desk.Queue(tx, t, o, now)
+		if err != nil {
+			return err
+		}
+		if q.Skipped == "" {
+			rep.Mails++
+		}
+	} else {
+		detail += "; nobody to alert (no assignee, no agent for queue " + t.Queue + ", no manager)"
+	}
+	if err := tx.AddEvent(t.ID, store.Event{At: now, Type: kind, Detail: detail}); err != nil {
+		return err
+	}
+	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: kind, Detail: detail})
+	return nil
+}
+
+// alertees are the people an SLA alert on t goes to: the assignee, or the
+// agents of the ticket's queue when it is unassigned (the rule of new-ticket
+// notifications: queue names match in any case, an agent without queues is
+// in none), and every manager.
+func (p *Policy) alertees(t *store.Ticket) []mail.Address {
+	var out []mail.Address
+	add := func(email, name string) {
+		if email == "" || slices.ContainsFunc(out, func(a mail.Address) bool { return strings.EqualFold(a.Address, email) }) {
+			return
+		}
+		out = append(out, mail.Address{Name: name, Address: email})
+	}
+	if t.Assignee != "" {
+		name := ""
+		for _, a := range p.Agents {
+			if strings.EqualFold(a.Email, t.Assignee) {
+				name = a.Name
+			}
+		}
+		add(t.Assignee, name)
+	} else {
+		for _, a := range p.Agents {
+			if slices.ContainsFunc(a.Queues, func(q string) bool { return strings.EqualFold(q, t.Queue) }) {
+				add(a.Email, a.Name)
+			}
+		}
+	}
+	for _, a := range p.Agents {
+		if a.Manager {
+			add(a.Email, a.Name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,406 @@
+package desk
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ticketgate/mailout"
+	"ticketgate/mailout/relaytest"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+func subject(t testing.TB, m relaytest.Mail) string {
+	h, _ := parse(t, m)
+	return h.Get("Subject")
+}
+
+// kinds returns the kind of each mail sent (the body's tell-tale phrase).
+func kinds(t testing.TB, e *env, from int) []string {
+	t.Helper()
+	var out []string
+	for _, m := range e.delivered()[from:] {
+		h, body := parse(t, m)
+		switch {
+		case strings.Contains(body, "we are waiting for your answer"):
+			out = append(out, "reminder")
+		case strings.Contains(body, `"waiting for your answer"`):
+			out = append(out, "waiting")
+		case strings.Contains(body, "we have closed ticket"):
+			out = append(out, "closed")
+		case strings.Contains(body, "How satisfied were you"):
+			out = append(out, "survey")
+		default:
+			out = append(out, "other: "+h.Get("Subject"))
+		}
+	}
+	return out
+}
+
+func TestLifecycleRemindWaitClose(t *testing.T) {
+	e := newEnv(t)
+	e.create("HS-300001", "cy@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300001", day0)
+	steps := []struct {
+		at     float64
+		want   string
+		status rules.Status
+	}{
+		{1, "", rules.StatusOpen},
+		{2.99, "", rules.StatusOpen},
+		{3, "reminder", rules.StatusOpen},
+		{3.5, "", rules.StatusOpen},
+		{6.9, "", rules.StatusOpen},
+		{7, "waiting", rules.StatusWaiting},
+		{10, "", rules.StatusWaiting},
+		{14, "closed survey", rules.StatusClosed},
+		{40, "", rules.StatusClosed},
+	}
+	sent := 0
+	for _, s := range steps {
+		e.run(day(s.at))
+		got := kinds(t, e, sent)
+		sent += len(got)
+		if strings.Join(got, " ") != s.want {
+			t.Errorf("day %v: sent %v, want %q", s.at, got, s.want)
+		}
+		if st := e.ticket("HS-300001").Status; st != s.status {
+			t.Errorf("day %v: status %s, want %s", s.at, st, s.status)
+		}
+	}
+	tk := e.ticket("HS-300001")
+	if len(events(tk, "reminder_sent")) != 1 || len(events(tk, "survey_sent")) != 1 || !tk.SurveySent || tk.ClosedAt == nil || !tk.ClosedAt.Equal(day(14)) {
+		t.Errorf("ticket after close: events %+v survey %v closed %v", tk.Events, tk.SurveySent, tk.ClosedAt)
+	}
+	m := e.delivered()[0]
+	h, body := parse(t, m)
+	if m.To[0] != "cy@customer.example" || !strings.Contains(h.Get("Subject"), "[HS-300001]") ||
+		h.Get("Auto-Submitted") != "auto-generated" || !strings.Contains(body, "we are waiting for your answer on ticket HS-300001") {
+		t.Errorf("reminder to %v:\n%v\n%s", m.To, h, body)
+	}
+	_, closing := parse(t, e.delivered()[2])
+	if !strings.Contains(closing, "within 7 days") {
+		t.Errorf("closing mail does not say how to reopen:\n%s", closing)
+	}
+	if tk.Due.IsZero() == false {
+		t.Errorf("closed ticket still due at %s", tk.Due)
+	}
+}
+
+func TestCustomerReplyStopsAgentReplyRestarts(t *testing.T) {
+	e := newEnv(t)
+	e.create("HS-300002", "cy@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300002", day0)
+	e.run(day(3))
+	e.customerReply("HS-300002", day(5))
+	e.run(day(7))
+	e.run(day(14))
+	if got := kinds(t, e, 0); strings.Join(got, " ") != "reminder" {
+		t.Fatalf("after the customer's reply on day 5: sent %v, want only the day-3 reminder", got)
+	}
+	if st := e.ticket("HS-300002").Status; st != rules.StatusOpen {
+		t.Fatalf("status %s, want open", st)
+	}
+	// The agent answers on day 15: a new wait, a new reminder is owed.
+	e.agentReply("HS-300002", day(15))
+	e.run(day(17.9))
+	e.run(day(18))
+	e.run(day(18.5))
+	e.run(day(22))
+	if got := kinds(t, e, 1); strings.Join(got, " ") != "reminder waiting" {
+		t.Fatalf("after the agent's reply on day 15: sent %v, want reminder then waiting", got)
+	}
+}
+
+func TestOnHoldPausesClockAndSLA(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Agents = []AgentRef{{Email: "mia@example.com", Manager: true}}
+	e.create("HS-300003", "cy@customer.example", day0, rules.PriorityHigh) // resolution 24h
+	e.agentReply("HS-300003", day0.Add(time.Hour))
+	e.setStatus("HS-300003", rules.StatusOnHold, day0.Add(2*time.Hour))
+	e.run(day(20))
+	if got := kinds(t, e, 0); len(got) != 0 {
+		t.Fatalf("on hold for 20 days: sent %v", got)
+	}
+	tk := e.ticket("HS-300003")
+	if tk.Status != rules.StatusOnHold || tk.SLA.PausedAt.IsZero() || len(tk.SLA.Breached) != 0 {
+		t.Fatalf("on hold ticket: status %s sla %+v", tk.Status, tk.SLA)
+	}
+	// Back to open on day 20: 24h resolution minus the 2h that ran before the pause.
+	e.setStatus("HS-300003", rules.StatusOpen, day(20))
+	if due := e.ticket("HS-300003").SLA.ResolutionDue; !due.Equal(day(20).Add(22 * time.Hour)) {
+		t.Fatalf("resolution due %s, want %s", due, day(20).Add(22*time.Hour))
+	}
+	e.run(day(20).Add(21 * time.Hour))
+	if n := len(e.delivered()); n != 0 {
+		t.Fatalf("%d alerts before the moved resolution due time", n)
+	}
+	e.run(day(20).Add(22 * time.Hour))
+	if m := e.delivered(); len(m) != 1 || !strings.Contains(subject(t, m[0]), "SLA breach: resolution overdue") {
+		t.Fatalf("want one resolution breach alert, got %d", len(m))
+	}
+}
+
+func TestResolvedClosesUnlessCustomerReplies(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"HS-300004", "HS-300005"} {
+		e.create(id, strings.ToLower(id)+"@customer.example", day0, rules.PriorityLow)
+		e.agentReply(id, day0)
+		e.setStatus(id, rules.StatusResolved, day(1))
+	}
+	e.customerReply("HS-300005", day(3))
+	e.run(day(7.9))
+	if n := len(e.delivered()); n != 0 {
+		t.Fatalf("%d mails before the resolved ticket's time", n)
+	}
+	e.run(day(8))
+	mails := e.delivered()
+	if got := kinds(t, e, 0); strings.Join(got, " ") != "closed survey" || mails[0].To[0] != "hs-300004@customer.example" {
+		t.Fatalf("sent %v to %v, want closing notice and survey for HS-300004", got, mails[0].To)
+	}
+	if st := e.ticket("HS-300005").Status; st != rules.StatusOpen {
+		t.Errorf("ticket the customer answered is %s, want open", st)
+	}
+	if _, body := parse(t, mails[0]); !strings.Contains(body, "marked as resolved") {
+		t.Errorf("closing notice does not mention the resolution:\n%s", mails[0].Data)
+	}
+}
+
+// TestDowntimeClosesOnce: after 20 days without a sweep the ticket is
+// closed with the closing notice and survey, without the stale reminder or
+// waiting notice.
+func TestDowntimeClosesOnce(t *testing.T) {
+	e := newEnv(t)
+	e.create("HS-300006", "cy@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300006", day0)
+	e.run(day(20))
+	e.run(day(20))
+	e.run(day(21))
+	if got := kinds(t, e, 0); strings.Join(got, " ") != "closed survey" {
+		t.Fatalf("sent %v, want only the closing notice and the survey", got)
+	}
+	tk := e.ticket("HS-300006")
+	if len(events(tk, "reminder_sent")) != 0 || tk.Status != rules.StatusClosed {
+		t.Errorf("status %s, reminder events %d", tk.Status, len(events(tk, "reminder_sent")))
+	}
+}
+
+// TestSweepTwiceAndCrashSendOnce: a sweep that fails half-way keeps what
+// it committed, and the sweeps after it (in a reopened database) send each
+// reminder exactly once.
+func TestSweepTwiceAndCrashSendOnce(t *testing.T) {
+	e := newEnv(t)
+	const n = 250
+	e.update(func(tx *store.Tx) error {
+		for i := range n {
+			tk := &store.Ticket{ID: fmt.Sprintf("HS-%06d", i), Subject: "s", Status: rules.StatusOpen, Priority: rules.PriorityLow,
+				Queue: "support", Route: "support@example.com", Requester: fmt.Sprintf("c%d@customer.example", i), CreatedAt: day0, UpdatedAt: day0}
+			e.policy.Created(tk, day0)
+			e.policy.AgentReplied(tk, day0)
+			if err := tx.PutTicket(tk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	e.sweep.Batch = 100
+	e.sweep.failAfter = 150
+	if _, err := e.sweep.Sweep(context.Background(), day(3), false); err == nil {
+		t.Fatal("sweep with an injected failure succeeded")
+	}
+	if got := len(e.delivered()); got != 100 {
+		t.Fatalf("after the failed sweep %d reminders went out, want the committed batch of 100", got)
+	}
+	e.store.Close()
+	e.open()
+	e.sweep.Batch = 100
+	rep := e.run(day(3))
+	e.run(day(3))
+	e.run(day(4))
+	if rep.Tickets != n-100 {
+		t.Errorf("second sweep looked at %d tickets, want %d", rep.Tickets, n-100)
+	}
+	per := map[string]int{}
+	for _, m := range e.delivered() {
+		per[m.To[0]]++
+	}
+	for i := range n {
+		if c := per[fmt.Sprintf("c%d@customer.example", i)]; c != 1 {
+			t.Errorf("customer %d got %d reminders", i, c)
+		}
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.create("HS-300007", "cy@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300007", day0)
+	rep, err := e.sweep.Sweep(context.Background(), day(14), true)
+	if err != nil || len(rep.Actions) != 1 || rep.Actions[0].Kind != "closed" || rep.Mails != 2 {
+		t.Fatalf("dry run: %+v %v", rep, err)
+	}
+	if n := len(e.delivered()); n != 0 || e.ticket("HS-300007").Status != rules.StatusOpen {
+		t.Fatalf("dry run sent %d mails, status %s", n, e.ticket("HS-300007").Status)
+	}
+	if rep := e.run(day(14)); len(rep.Actions) != 1 {
+		t.Fatalf("real sweep after the dry run: %+v", rep)
+	}
+}
+
+// BenchmarkSweep sweeps 1,000 due tickets among 10,000 and among
+// 1,000,000, each sweep committing to a database on disk. The sweep reads
+// only the due index and writes only what the due tickets change, and the
+// project promises that the sweep over 1,000,000 tickets takes at most
+// twice as long as the one over 10,000. Each size reports ms/sweep; when
+// both run, the larger logs the ratio.
+func BenchmarkSweep(b *testing.B) {
+	const due = 1000
+	dir := b.TempDir()
+	perSweep := map[int]float64{}
+	for _, total := range []int{10_000, 1_000_000} {
+		// Built once per size and kept for every run b.Run makes of it:
+		// loading a million tickets takes far longer than the sweeps.
+		var sb *sweepBench
+		b.Cleanup(func() {
+			if sb != nil {
+				sb.st.Close()
+			}
+		})
+		b.Run(fmt.Sprintf("tickets=%d", total), func(b *testing.B) {
+			if sb == nil {
+				sb = newSweepBench(b, filepath.Join(dir, fmt.Sprintf("%d.db", total)), total, due)
+			}
+			perSweep[total] = sb.run(b)
+			if small, large := perSweep[10_000], perSweep[1_000_000]; small > 0 && large > 0 {
+				b.Logf("%d sweeps of %d due: %.1f ms among 1,000,000 tickets, %.1f ms among 10,000: %.2fx (promised: at most 2x)",
+					b.N, due, large, small, large/small)
+			}
+		})
+	}
+}
+
+// sweepBench is a database of total minimal open tickets of which due are
+// waiting since day 0 (their reminder is due on day 3) and the others since
+// day 10, spread evenly over the ticket ids.
+type sweepBench struct {
+	st         *store.Store
+	sw         *Sweeper
+	total, due int
+}
+
+func newSweepBench(b *testing.B, path string, total, due int) *sweepBench {
+	tpl, err := mailout.LoadTemplates("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := &Policy{Lifecycle: rules.DefaultLifecycle(), ReopenWindow: 7 * 24 * time.Hour}
+	st, err := store.Open(path, store.Options{}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.SetDueFunc(p.Due)
+	sb := &sweepBench{st: st, total: total, due: due,
+		sw: &Sweeper{Store: st, Desk: &mailout.Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}, Policy: p, Log: log}}
+	for start := 0; start < total; start += 50_000 {
+		if err := st.UpdateNow(func(tx *store.Tx) error {
+			for i := start; i < min(start+50_000, total); i++ {
+				if err := sb.put(tx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			st.Close()
+			b.Fatal(err)
+		}
+	}
+	// One sweep before any is timed, so that neither size is measured
+	// straight after its bulk load.
+	sb.reset(b)
+	sb.sweep(b)
+	return sb
+}
+
+func (sb *sweepBench) put(tx *store.Tx, i int) error {
+	since := day(10)
+	if i%(sb.total/sb.due) == 0 {
+		since = day0
+	}
+	return tx.PutTicket(&store.Ticket{ID: fmt.Sprintf("HS-%07d", i), Status: rules.StatusOpen, Route: "support@example.com",
+		Requester: fmt.Sprintf("c%d@customer.example", i), Clock: rules.Clock{Status: rules.StatusOpen, AwaitingSince: since}})
+}
+
+// reset makes the swept tickets due again and empties the outbox.
+func (sb *sweepBench) reset(b *testing.B) {
+	if err := sb.st.UpdateNow(func(tx *store.Tx) error {
+		for i := 0; i < sb.total; i += sb.total / sb.due {
+			if err := sb.put(tx, i); err != nil {
+				return err
+			}
+		}
+		out, err := tx.Outbox(time.Time{}, 0)
+		for _, m := range out {
+			if err := tx.Dequeue(m.ID); err != nil {
+				return err
+			}
+		}
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (sb *sweepBench) sweep(b *testing.B) {
+	rep, err := sb.sw.Sweep(context.Background(), day(3), false)
+	if err != nil || rep.Tickets != sb.due || rep.Mails != sb.due {
+		b.Fatalf("sweep: %d tickets, %d mails, %v", rep.Tickets, rep.Mails, err)
+	}
+}
+
+// run times b.N sweeps (the resets between them untimed) and returns the
+// milliseconds per sweep, which it also reports.
+func (sb *sweepBench) run(b *testing.B) float64 {
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		sb.reset(b)
+		b.StartTimer()
+		sb.sweep(b)
+	}
+	b.StopTimer()
+	ms := float64(b.Elapsed().Microseconds()) / 1000 / float64(b.N)
+	b.ReportMetric(ms, "ms/sweep")
+	return ms
+}
+
+// TestSLAAlertsFollowQueues: alerts on an unassigned ticket go to the
+// agents of its queue (matched in any case, as new-ticket notifications
+// are) and the managers; an agent without queues is in none.
+func TestSLAAlertsFollowQueues(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Agents = []AgentRef{
+		{Email: "ana@example.com", Name: "Ana", Queues: []string{"Support"}},
+		{Email: "ben@example.com", Name: "Ben"},
+		{Email: "tom@example.com", Name: "Tom", Queues: []string{"tech"}},
+		{Email: "mia@example.com", Name: "Mia", Manager: true},
+	}
+	e.create("HS-100003", "c3@customer.example", day0, rules.PriorityCritical) // 1h first response
+	e.run(day0.Add(61 * time.Minute))
+	mails := e.delivered()
+	if len(mails) != 1 {
+		t.Fatalf("want one breach alert, got %d", len(mails))
+	}
+	if to := strings.Join(mails[0].To, ","); to != "ana@example.com,mia@example.com" {
+		t.Errorf("alert went to %s, want the support agent and the manager", to)
+	}
+	if ev := events(e.ticket("HS-100003"), "sla_breach"); len(ev) != 1 || !strings.Contains(ev[0].Detail, "alerted ana@example.com, mia@example.com") {
+		t.Errorf("breach events: %+v", ev)
+	}
+}

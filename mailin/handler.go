@@ -1,0 +1,69 @@
+package mailin
+
+import (
+	"context"
+	"errors"
+
+	"ticketgate/store"
+)
+
+// Config is the [inbound] section of the configuration file.
+type Config struct {
+	SMTPListen      string `toml:"smtp_listen"`
+	LMTPListen      string `toml:"lmtp_listen"`
+	Hostname        string `toml:"hostname"`
+	MaxMessageBytes int64  `toml:"max_message_bytes"`
+	MaxRecipients   int    `toml:"max_recipients"`
+	MaxConnections  int    `toml:"max_connections"`
+	ReadTimeout     string `toml:"read_timeout"`
+	WriteTimeout    string `toml:"write_timeout"`
+	MaxHeaderBytes  int    `toml:"max_header_bytes"`
+	MaxMIMEDepth    int    `toml:"max_mime_depth"`
+	MaxMIMEParts    int    `toml:"max_mime_parts"`
+	// MaxLineLength is the longest line accepted in SMTP/LMTP commands and
+	// message data (0: DefaultMaxLineLength). A message with a longer line
+	// is refused with 554 5.6.0, a longer command line with 500 5.4.0.
+	MaxLineLength int `toml:"max_line_length"`
+}
+
+// Delivery is one message handed to the pipeline by a listener, the IMAP
+// poller or inject.
+type Delivery struct {
+	MailFrom string   // reverse path; "" is the null sender
+	Rcpts    []string // recipients, each a routing address (or a plus variant)
+	Raw      []byte
+	Source   string // "smtp", "lmtp", "inject", "imap:<name>"
+	Remote   string
+	// Checkpoint, when set, is committed in the same transaction as the
+	// message (the IMAP poller's exactly-once promise).
+	Checkpoint *store.Checkpoint
+}
+
+// Result says what became of a delivered message.
+type Result struct {
+	TicketID  string
+	MessageID string
+	NewTicket bool
+	Duplicate bool
+	Action    string // thread action, or "duplicate"
+}
+
+var (
+	// ErrRateLimited is returned when a sender, domain or ticket is flooding
+	// the gateway; the listener answers 451 4.7.1 so the sender retries later.
+	ErrRateLimited = errors.New("too much mail, try again later")
+	// ErrUnknownRecipient is returned when no recipient is a routing address.
+	ErrUnknownRecipient = errors.New("no such routing address")
+)
+
+// Handler takes the mail the listeners, the IMAP poller and inject bring
+// in: the ticket desk. Deliver returns only after the message is committed
+// to disk; its error wraps ErrUnknownRecipient or ErrNotMail for mail that
+// must be refused, ErrRateLimited for a flood (retry later); any other
+// error is temporary.
+type Handler interface {
+	Deliver(ctx context.Context, d *Delivery) (Result, error)
+	// Accepts reports whether mail to addr is taken: a routing address,
+	// one of its plus variants, or a bounce address.
+	Accepts(addr string) bool
+}

@@ -1,0 +1,194 @@
+package mailout
+
+import (
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// Mailer builds and queues the mail the gateway sends about tickets, so every
+// kind (auto-replies, agent replies, notifications, reminders, alerts)
+// threads the same way, carries the same loop protection and lands in the
+// outbox in the caller's transaction.
+type Mailer struct {
+	Hostname  string // domain of generated Message-IDs and our HELO name
+	FromName  string // display name, e.g. "Example Support"
+	Templates *Templates
+	// VERPKeys sign bounce return paths (first key signs); nil sends with
+	// the routing address as envelope sender.
+	VERPKeys [][]byte
+	// AutoLimits cap automatic mail per recipient address.
+	AutoLimits []rules.Limit
+	// BounceHold is how long automatic mail to a bouncing address is held.
+	BounceHold time.Duration
+}
+
+// VERPPrefix is the local part of bounce return paths: bounces+<code>@<host>.
+const VERPPrefix = "bounces"
+
+// LoopTag is the X-Loop value the gateway writes and recognises.
+func (d *Mailer) LoopTag() string { return "ticketgate " + d.Hostname }
+
+// Out is one mail to queue for a ticket.
+type Out struct {
+	Kind string // auto, agent, notify, note, reminder, waiting, closed, survey, resolution, alert, refusal, redaction, error
+	To   []mail.Address
+	Cc   []mail.Address
+	// FromName overrides the display name on From (e.g. "Ana Lima via
+	// Example Support"); the address is always the ticket's routing address.
+	FromName string
+	ReplyTo  *mail.Address
+	Subject  string // default "[<id>] <ticket subject>"
+	// Template and Data render the body; Text is used when Template is "".
+	Template    string
+	Data        map[string]any
+	Text        string
+	Auto        string // Auto-Submitted value for automatic mail, "" for mail a person wrote
+	Attachments []Attachment
+	// Record stores the mail as a message on the ticket (what the customer
+	// was sent); otherwise only its Message-ID is indexed for threading.
+	Record bool
+	// Internal marks mail to the team (notifications, notes, alerts): it is
+	// automatic mail (Auto-Submitted: auto-generated unless Auto says
+	// otherwise) but never held by customer rate limits or bounce holds.
+	Internal bool
+}
+
+// Queued says what Queue did.
+type Queued struct {
+	MessageID string
+	Skipped   string // why nothing was queued ("" when queued)
+	Message   *store.Message
+}
+
+// Queue composes o for ticket t and puts it in the outbox within tx. It
+// threads to the ticket's last received message and conversation, and
+// holds back automatic mail to addresses that bounce or have had their
+// share of automatic replies (reported in Skipped, with an event).
+func (d *Mailer) Queue(tx *store.Tx, t *store.Ticket, o Out, now time.Time) (Queued, error) {
+	if o.Internal && o.Auto == "" {
+		o.Auto = "auto-generated"
+	}
+	to, skipped, err := d.admit(tx, o, now)
+	if err != nil || len(to) == 0 {
+		if skipped != "" {
+			err = tx.AddEvent(t.ID, store.Event{At: now, Type: "mail_suppressed", Detail: o.Kind + " mail not sent: " + skipped})
+		}
+		return Queued{Skipped: skipped}, err
+	}
+	body := o.Text
+	if o.Template != "" {
+		data := map[string]any{"Ticket": t, "TicketID": t.ID, "Subject": t.Subject, "FromName": d.FromName}
+		for k, v := range o.Data {
+			data[k] = v
+		}
+		if body, err = d.Templates.Render(o.Template, data); err != nil {
+			return Queued{}, err
+		}
+	}
+	subject := o.Subject
+	if subject == "" {
+		subject = fmt.Sprintf("[%s] %s", t.ID, t.Subject)
+	}
+	fromName := o.FromName
+	if fromName == "" {
+		fromName = d.FromName
+	}
+	from := mail.Address{Name: fromName, Address: t.Route}
+	replyTo := o.ReplyTo
+	if replyTo == nil {
+		replyTo = &mail.Address{Name: d.FromName, Address: t.Route}
+	}
+	m := &Mail{From: from, ReplyTo: replyTo, To: to, Cc: o.Cc, Subject: subject,
+		MessageID: NewMessageID(d.Hostname), InReplyTo: t.LastInID, References: t.Thread,
+		Auto: o.Auto, LoopTag: d.LoopTag(), ThreadTopic: t.Subject, ThreadKey: t.ID, Text: body, Attachments: o.Attachments, Date: now}
+	raw, err := Compose(m)
+	if err != nil {
+		return Queued{}, err
+	}
+	id, err := tx.NextOutboxID()
+	if err != nil {
+		return Queued{}, err
+	}
+	envFrom := t.Route
+	if len(d.VERPKeys) > 0 {
+		envFrom = rules.VERP(d.VERPKeys[0], VERPPrefix, d.Hostname, id)
+	}
+	rcpts := Addrs(append(append([]mail.Address(nil), to...), o.Cc...))
+	if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: t.ID, Kind: o.Kind, From: envFrom, To: rcpts, Raw: raw, Created: now}); err != nil { // zero NextAt: due at once
+		return Queued{}, err
+	}
+	q := Queued{MessageID: m.MessageID}
+	if o.Record {
+		q.Message = &store.Message{MessageID: m.MessageID, Direction: "out", Kind: o.Kind, From: t.Route, To: Addrs(to), Cc: Addrs(o.Cc),
+			Subject: subject, Text: body, VisibleText: body, CreatedAt: now, Attachments: []store.Attachment{}}
+		if err := tx.AddMessage(t.ID, q.Message); err != nil {
+			return Queued{}, err
+		}
+		t.Thread = AppendThread(t.Thread, m.MessageID)
+	} else if err := tx.IndexMessageID(m.MessageID, t.ID); err != nil {
+		return Queued{}, err
+	}
+	return q, nil
+}
+
+// admit drops recipients automatic mail must not reach: bouncing addresses
+// and those over the automatic-reply rate limit (recorded when admitted).
+func (d *Mailer) admit(tx *store.Tx, o Out, now time.Time) ([]mail.Address, string, error) {
+	if o.Auto == "" || o.Internal {
+		return o.To, "", nil
+	}
+	var to []mail.Address
+	var why []string
+	for _, a := range o.To {
+		addr := strings.ToLower(a.Address)
+		if tx.Bouncing(addr, now) {
+			why = append(why, addr+" is bouncing")
+			continue
+		}
+		if len(d.AutoLimits) > 0 {
+			times, err := tx.RateTimes("auto:" + addr)
+			if err != nil {
+				return nil, "", err
+			}
+			if !rules.Allow(times, now, d.AutoLimits...) {
+				why = append(why, "automatic-mail rate limit reached for "+addr)
+				continue
+			}
+			if err := tx.PutRateTimes("auto:"+addr, append(rules.Prune(times, now, d.AutoLimits...), now)); err != nil {
+				return nil, "", err
+			}
+		}
+		to = append(to, a)
+	}
+	return to, strings.Join(why, "; "), nil
+}
+
+// Addrs lists the addresses of l, lower-cased, each once.
+func Addrs(l []mail.Address) []string {
+	out := make([]string, 0, len(l))
+	for _, a := range l {
+		if a.Address != "" && !slices.Contains(out, strings.ToLower(a.Address)) {
+			out = append(out, strings.ToLower(a.Address))
+		}
+	}
+	return out
+}
+
+// AppendThread adds id to a ticket's conversation ids, keeping the first
+// and the last 19 so References headers stay short.
+func AppendThread(thread []string, id string) []string {
+	if slices.Contains(thread, id) {
+		return thread
+	}
+	thread = append(thread, id)
+	if len(thread) > 20 {
+		thread = append(thread[:1], thread[len(thread)-19:]...)
+	}
+	return thread
+}
