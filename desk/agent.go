@@ -168,7 +168,7 @@ func (p *Pipeline) securityEvent(tx *store.Tx, pl *plan, id, detail string) erro
 	} else if err != nil {
 		return err
 	}
-	return tx.AddEvent(id, store.Event{At: pl.now, Type: "security", Detail: detail})
+	return tx.AddEvent(id, store.Event{At: pl.now, Type: rules.EventSecurity, Detail: detail})
 }
 
 func orNone(s string) string {

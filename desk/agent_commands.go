@@ -53,7 +53,7 @@ func (p *Pipeline) applyCommand(t *store.Ticket, c rules.Command, who string, no
 		if c.Priority == t.Priority {
 			return nil, nil
 		}
-		ev := store.Event{At: now, Type: "priority", Actor: who, Detail: fmt.Sprintf("%s → %s", t.Priority, c.Priority)}
+		ev := store.Event{At: now, Type: rules.EventPriority, Actor: who, Detail: fmt.Sprintf("%s → %s", t.Priority, c.Priority)}
 		t.Priority = c.Priority
 		if hooks {
 			p.Policy.PriorityChanged(t, now)
@@ -65,7 +65,7 @@ func (p *Pipeline) applyCommand(t *store.Ticket, c rules.Command, who string, no
 		if t.Assignee == "" {
 			return nil, nil
 		}
-		ev := store.Event{At: now, Type: "unassigned", Actor: who, Detail: t.Assignee + " no longer assigned"}
+		ev := store.Event{At: now, Type: rules.EventUnassigned, Actor: who, Detail: t.Assignee + " no longer assigned"}
 		t.Assignee = ""
 		return &ev, nil
 	case "cc":
@@ -98,7 +98,7 @@ func (p *Pipeline) assign(t *store.Ticket, to, who string, now time.Time) (*stor
 		detail = fmt.Sprintf("%s (was %s)", to, t.Assignee)
 	}
 	t.Assignee = to
-	return &store.Event{At: now, Type: "assigned", Actor: who, Detail: detail}, nil
+	return &store.Event{At: now, Type: rules.EventAssigned, Actor: who, Detail: detail}, nil
 }
 
 func (p *Pipeline) changeCc(t *store.Ticket, c rules.Command, who string, now time.Time) (*store.Event, error) {
@@ -115,7 +115,7 @@ func (p *Pipeline) changeCc(t *store.Ticket, c rules.Command, who string, now ti
 	default:
 		t.CC = slices.DeleteFunc(t.CC, func(a string) bool { return a == c.Cc })
 	}
-	return &store.Event{At: now, Type: "cc", Actor: who, Detail: c.CcOp + " " + c.Cc}, nil
+	return &store.Event{At: now, Type: rules.EventCc, Actor: who, Detail: c.CcOp + " " + c.Cc}, nil
 }
 
 // setStatus moves t to st and returns the event; closing stamps ClosedAt,
@@ -133,7 +133,7 @@ func (p *Pipeline) setStatus(t *store.Ticket, st rules.Status, who, why string, 
 	if hooks {
 		p.Policy.StatusChanged(t, from, now)
 	}
-	return store.Event{At: now, Type: "status", Actor: who, Detail: fmt.Sprintf("%s → %s (%s)", from, st, why)}
+	return store.Event{At: now, Type: rules.EventStatus, Actor: who, Detail: fmt.Sprintf("%s → %s (%s)", from, st, why)}
 }
 
 // closing asks the requester for a satisfaction rating when t has just been

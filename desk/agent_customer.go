@@ -38,7 +38,7 @@ func (p *Pipeline) customerRules(tx *store.Tx, t *store.Ticket, pl *plan, m *sto
 	}
 	if category != "" && (isNew || t.Category == "") && t.Category != category {
 		t.Category = category
-		out.events = append(out.events, store.Event{At: now, Type: "category", Detail: category + " (subject tag)"})
+		out.events = append(out.events, store.Event{At: now, Type: rules.EventCategory, Detail: category + " (subject tag)"})
 	}
 	before := t.Priority
 	if urgent {
@@ -55,7 +55,7 @@ func (p *Pipeline) customerRules(tx *store.Tx, t *store.Ticket, pl *plan, m *sto
 			// Escalation happens once; asking again is kept on the record
 			// (the managers watch the ticket and see the mail) without a
 			// second acknowledgement.
-			out.events = append(out.events, store.Event{At: now, Type: "escalation_requested",
+			out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalationRequested,
 				Detail: why + "; already escalated, priority " + string(t.Priority)})
 		} else if err := p.escalate(tx, t, pl, plan, isNew && viaRoute, why, &out); err != nil {
 			return out, err
@@ -76,7 +76,7 @@ func (p *Pipeline) raise(t *store.Ticket, target rules.Priority, why string, out
 	if target.Rank() <= t.Priority.Rank() {
 		return
 	}
-	out.events = append(out.events, store.Event{At: now, Type: "priority", Detail: fmt.Sprintf("%s → %s (%s)", t.Priority, target, why)})
+	out.events = append(out.events, store.Event{At: now, Type: rules.EventPriority, Detail: fmt.Sprintf("%s → %s (%s)", t.Priority, target, why)})
 	t.Priority = target
 }
 
@@ -107,7 +107,7 @@ func (p *Pipeline) escalate(tx *store.Tx, t *store.Ticket, pl *plan, plan rules.
 	if len(added) > 0 {
 		detail += "; watchers " + strings.Join(added, ", ")
 	}
-	out.events = append(out.events, store.Event{At: now, Type: "escalated", Detail: detail})
+	out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
 	if opened || pl.auto.Automatic || t.Requester == "" {
 		return nil // a new ticket gets the auto-reply; machines get nothing
 	}
@@ -119,7 +119,7 @@ func (p *Pipeline) escalate(tx *store.Tx, t *store.Ticket, pl *plan, plan rules.
 		return fmt.Errorf("queue escalation acknowledgement: %w", err)
 	}
 	if q.Skipped == "" {
-		out.events = append(out.events, store.Event{At: now, Type: "escalation_ack", Detail: "acknowledgement queued to " + t.Requester})
+		out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalationAck, Detail: "acknowledgement queued to " + t.Requester})
 	}
 	return nil
 }
@@ -142,7 +142,7 @@ func (p *Pipeline) notifyAgents(tx *store.Tx, t *store.Ticket, pl *plan, m *stor
 	if err != nil || len(sent) == 0 {
 		return err
 	}
-	return tx.AddEvent(t.ID, store.Event{At: pl.now, Type: "notified", Detail: "agents notified: " + strings.Join(sent, ", ")})
+	return tx.AddEvent(t.ID, store.Event{At: pl.now, Type: rules.EventNotified, Detail: "agents notified: " + strings.Join(sent, ", ")})
 }
 
 // queueAgents are the addresses of the agents working on queue.

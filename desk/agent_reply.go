@@ -24,7 +24,7 @@ func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *mailin.Result, t *sto
 	now := pl.now
 	if pl.auto.Automatic || pl.auto.OutOfOffice || pl.auto.Bounce {
 		res.Action = "agent-automatic"
-		return p.keepAgentMail(tx, t, pl, "system", "", store.Event{At: now, Type: "message", Actor: agent.Email,
+		return p.keepAgentMail(tx, t, pl, "system", "", store.Event{At: now, Type: rules.EventMessage, Actor: agent.Email,
 			Detail: "automatic mail from agent " + agent.Email + " kept, not sent to the customer: " + pl.auto.Reason})
 	}
 	before := t.Status
@@ -110,7 +110,7 @@ func (p *Pipeline) keepAgentMail(tx *store.Tx, t *store.Ticket, pl *plan, kind, 
 // tells the agent what was wrong.
 func (p *Pipeline) refuseAgentMail(tx *store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, problems []string) error {
 	now := pl.now
-	ev := store.Event{At: now, Type: "commands_refused", Actor: agent.Email, Detail: strings.Join(problems, "; ")}
+	ev := store.Event{At: now, Type: rules.EventCommandsRefused, Actor: agent.Email, Detail: strings.Join(problems, "; ")}
 	reply := p.signedAddress(t, rules.TokenReply, agent.Email)
 	o := mailout.Out{
 		Kind: "error", To: []mail.Address{{Name: agent.Name, Address: agent.Email}},
@@ -138,7 +138,7 @@ func (p *Pipeline) publicReplyState(t *store.Ticket, agent Agent, cmds []rules.C
 	addr := strings.ToLower(agent.Email)
 	if t.Assignee == "" {
 		t.Assignee = addr
-		events = append(events, store.Event{At: now, Type: "assigned", Actor: addr, Detail: addr + " (first reply)"})
+		events = append(events, store.Event{At: now, Type: rules.EventAssigned, Actor: addr, Detail: addr + " (first reply)"})
 	}
 	if !setsStatus(cmds) && (t.Status == rules.StatusNew || t.Status == rules.StatusWaiting) {
 		events = append(events, p.setStatus(t, rules.StatusOpen, addr, "agent replied", now, true))
@@ -181,7 +181,7 @@ func (p *Pipeline) sendPublicReply(tx *store.Tx, t *store.Ticket, pl *plan, agen
 	}
 	t.Thread = mailout.AppendThread(t.Thread, q.MessageID)
 	to := append([]string{t.Requester}, addrList(cc)...)
-	return store.Event{At: pl.now, Type: "reply", Actor: strings.ToLower(agent.Email),
+	return store.Event{At: pl.now, Type: rules.EventReply, Actor: strings.ToLower(agent.Email),
 		Detail: o.Kind + " mail by " + agent.displayName() + " queued to " + strings.Join(to, ", ")}, nil
 }
 
@@ -296,7 +296,7 @@ func (p *Pipeline) addNote(tx *store.Tx, t *store.Ticket, pl *plan, author, text
 	if len(sent) > 0 {
 		detail += "; sent to " + strings.Join(sent, ", ")
 	}
-	return []store.Event{{At: now, Type: "note", Actor: author, Detail: detail}}, nil
+	return []store.Event{{At: now, Type: rules.EventNote, Actor: author, Detail: detail}}, nil
 }
 
 // authorName is the configured name of an agent address, else the address.

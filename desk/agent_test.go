@@ -129,7 +129,7 @@ func agReply(g *gateway, from, to string, tk *store.Ticket, text string, extra .
 func agEvents(tk *store.Ticket, typ string) []store.Event {
 	var out []store.Event
 	for _, e := range tk.Events {
-		if e.Type == typ {
+		if string(e.Type) == typ {
 			out = append(out, e)
 		}
 	}

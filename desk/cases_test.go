@@ -240,7 +240,7 @@ func newInbound(t *testing.T, g *gateway, seen map[string]bool) (*store.Ticket, 
 
 func hasEvent(tk *store.Ticket, typ, has string) bool {
 	for _, e := range tk.Events {
-		if e.Type == typ && strings.Contains(e.Detail, has) {
+		if string(e.Type) == typ && strings.Contains(e.Detail, has) {
 			return true
 		}
 	}

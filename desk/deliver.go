@@ -401,13 +401,13 @@ func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *mail
 	}
 	// The creation comes first in the activity log, before what the
 	// hooks below record.
-	if err := tx.AddEvent(id, store.Event{At: pl.now, Type: "created", Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)}); err != nil {
+	if err := tx.AddEvent(id, store.Event{At: pl.now, Type: rules.EventCreated, Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)}); err != nil {
 		return err
 	}
 	var events []store.Event
 	if dec.Action == rules.ThreadLinked {
 		t.Linked = append(t.Linked, dec.TicketID)
-		events = append(events, store.Event{At: pl.now, Type: "linked", Detail: dec.TicketID + ": " + dec.Reason})
+		events = append(events, store.Event{At: pl.now, Type: rules.EventLinked, Detail: dec.TicketID + ": " + dec.Reason})
 		if err := p.linkBack(tx, dec, id, pl.now); err != nil {
 			return err
 		}
@@ -419,7 +419,7 @@ func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *mail
 		}
 	}
 	if reason := p.suppressReason(pl); reason != "" {
-		events = append(events, store.Event{At: pl.now, Type: "auto_reply_suppressed", Detail: reason})
+		events = append(events, store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed, Detail: reason})
 	} else {
 		ev, err := p.queueAutoReply(tx, t, pl)
 		if err != nil {
@@ -449,7 +449,7 @@ func (p *Pipeline) linkBack(tx *store.Tx, dec rules.Thread, newID string, now ti
 	if !slices.Contains(old.Linked, newID) {
 		old.Linked = append(old.Linked, newID)
 	}
-	if err := tx.AddEvent(old.ID, store.Event{At: now, Type: "linked", Detail: newID + ": " + dec.Reason}); err != nil {
+	if err := tx.AddEvent(old.ID, store.Event{At: now, Type: rules.EventLinked, Detail: newID + ": " + dec.Reason}); err != nil {
 		return err
 	}
 	return tx.PutTicket(old)
@@ -496,7 +496,7 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *maili
 	if err := tx.AddMessage(t.ID, m); err != nil {
 		return err
 	}
-	events := []store.Event{{At: pl.now, Type: "message", Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)}}
+	events := []store.Event{{At: pl.now, Type: rules.EventMessage, Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)}}
 	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent {
 		handled, err := p.Policy.SurveyReply(tx, p.Desk, t, m.VisibleText, pl.now)
 		if err != nil {
@@ -510,11 +510,11 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *maili
 	}
 	if kind == "customer" {
 		if dec.Action == rules.ThreadReopen {
-			events = append(events, store.Event{At: pl.now, Type: "reopened", Detail: "customer replied to the closed ticket"})
+			events = append(events, store.Event{At: pl.now, Type: rules.EventReopened, Detail: "customer replied to the closed ticket"})
 			t.ClosedAt = nil
 		}
 		if next := rules.StatusOnCustomerReply(t.Status); next != t.Status {
-			events = append(events, store.Event{At: pl.now, Type: "status", Detail: fmt.Sprintf("%s → %s (customer replied)", t.Status, next)})
+			events = append(events, store.Event{At: pl.now, Type: rules.EventStatus, Detail: fmt.Sprintf("%s → %s (customer replied)", t.Status, next)})
 			from := t.Status
 			t.Status = next
 			p.Policy.StatusChanged(t, from, pl.now)
@@ -551,9 +551,9 @@ func (p *Pipeline) queueAutoReply(tx *store.Tx, t *store.Ticket, pl *plan) (stor
 		return store.Event{}, err
 	}
 	if q.Skipped != "" {
-		return store.Event{At: pl.now, Type: "auto_reply_suppressed", Detail: q.Skipped}, nil
+		return store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed, Detail: q.Skipped}, nil
 	}
-	return store.Event{At: pl.now, Type: "auto_reply", Detail: "confirmation queued to " + t.Requester}, nil
+	return store.Event{At: pl.now, Type: rules.EventAutoReply, Detail: "confirmation queued to " + t.Requester}, nil
 }
 
 // Accepts reports whether mail to addr is taken: a routing address, one of

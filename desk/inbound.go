@@ -188,7 +188,7 @@ func (p *Pipeline) isAgentMail(tx *store.Tx, pl *plan) bool {
 // attachments were refused, and that secrets were removed.
 func (p *Pipeline) afterStore(tx *store.Tx, t *store.Ticket, pl *plan) error {
 	if len(pl.redactions) > 0 {
-		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: "redacted", Detail: describeRedactions(pl.redactions) + " removed before storing"}); err != nil {
+		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: rules.EventRedacted, Detail: describeRedactions(pl.redactions) + " removed before storing"}); err != nil {
 			return err
 		}
 	}
@@ -201,7 +201,7 @@ func (p *Pipeline) afterStore(tx *store.Tx, t *store.Ticket, pl *plan) error {
 			Data: map[string]any{"Refused": pl.refused}, Auto: "auto-replied", Record: true}, pl.now); err != nil {
 			return err
 		}
-		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: "attachments_refused", Detail: strings.Join(pl.refused, "; ")}); err != nil {
+		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: rules.EventAttachmentsRefused, Detail: strings.Join(pl.refused, "; ")}); err != nil {
 			return err
 		}
 	}
@@ -281,7 +281,7 @@ func (p *Pipeline) recordBounce(tx *store.Tx, pl *plan, res *mailin.Result, tick
 	for _, f := range fails {
 		detail := fmt.Sprintf("delivery to %s failed: %s", f.Recipient, strings.TrimSpace(f.Status+" "+f.Diagnostic))
 		pl.note("bounce: %s", detail)
-		if err := tx.AddEvent(ticketID, store.Event{At: pl.now, Type: "delivery_failed", Detail: detail}); err != nil {
+		if err := tx.AddEvent(ticketID, store.Event{At: pl.now, Type: rules.EventDeliveryFailed, Detail: detail}); err != nil {
 			return err
 		}
 		if f.Permanent {
@@ -305,7 +305,7 @@ func (p *Pipeline) keepSystem(tx *store.Tx, pl *plan, res *mailin.Result, ticket
 	}
 	res.TicketID, res.Action = ticketID, "system"
 	pl.note("kept on %s: %s", ticketID, detail)
-	return tx.AddEvent(ticketID, store.Event{At: pl.now, Type: "message", Detail: detail})
+	return tx.AddEvent(ticketID, store.Event{At: pl.now, Type: rules.EventMessage, Detail: detail})
 }
 
 // what names the kind of mail the message was classified as.

@@ -39,7 +39,7 @@ func withAttachments(from, subject string, sizes ...int) []byte {
 
 func eventOf(tk *store.Ticket, typ string) *store.Event {
 	for i := range tk.Events {
-		if tk.Events[i].Type == typ {
+		if string(tk.Events[i].Type) == typ {
 			return &tk.Events[i]
 		}
 	}

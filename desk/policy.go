@@ -184,7 +184,7 @@ func (p *Policy) SurveyReply(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, v
 	if !first {
 		detail += " (replaces the earlier rating)"
 	}
-	if err := tx.AddEvent(t.ID, store.Event{At: now, Type: "satisfaction", Detail: detail, Actor: t.Requester}); err != nil {
+	if err := tx.AddEvent(t.ID, store.Event{At: now, Type: rules.EventSatisfaction, Detail: detail, Actor: t.Requester}); err != nil {
 		return false, fmt.Errorf("record rating on %s: %w", t.ID, err)
 	}
 	if !first {
@@ -219,7 +219,7 @@ func (p *Policy) Survey(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, now ti
 		return nil, nil // the desk recorded why
 	}
 	t.SurveySent = true
-	return &store.Event{At: now, Type: "survey_sent", Detail: "satisfaction survey sent to " + t.Requester}, nil
+	return &store.Event{At: now, Type: rules.EventSurveySent, Detail: "satisfaction survey sent to " + t.Requester}, nil
 }
 
 // surveyOut is the satisfaction survey mail of t, without recipients.

@@ -176,7 +176,7 @@ func (e *env) ticket(id string) *store.Ticket {
 func events(t *store.Ticket, typ string) []store.Event {
 	var out []store.Event
 	for _, ev := range t.Events {
-		if ev.Type == typ {
+		if string(ev.Type) == typ {
 			out = append(out, ev)
 		}
 	}

@@ -198,11 +198,11 @@ func (s *Sweeper) applyStep(tx *store.Tx, t *store.Ticket, step rules.Step, cloc
 	switch step {
 	case rules.StepRemind:
 		outs = append(outs, mailout.Out{Kind: "reminder", Template: "reminder"})
-		events = append(events, store.Event{At: now, Type: "reminder_sent", Detail: "reminder sent to " + t.Requester})
+		events = append(events, store.Event{At: now, Type: rules.EventReminderSent, Detail: "reminder sent to " + t.Requester})
 	case rules.StepWaiting:
 		t.Status = rules.StatusWaiting
 		outs = append(outs, mailout.Out{Kind: "waiting", Template: "waiting"})
-		events = append(events, store.Event{At: now, Type: "status",
+		events = append(events, store.Event{At: now, Type: rules.EventStatus,
 			Detail: fmt.Sprintf("%s → waiting (no answer from the customer since %s; customer told)", from, since.Format(time.RFC3339))})
 	case rules.StepClose:
 		t.Status = rules.StatusClosed
@@ -214,8 +214,8 @@ func (s *Sweeper) applyStep(tx *store.Tx, t *store.Ticket, step rules.Step, cloc
 		if from == rules.StatusResolved {
 			why = "resolved on " + t.Clock.ResolvedAt.Format(time.RFC3339)
 		}
-		events = append(events, store.Event{At: now, Type: "status", Detail: fmt.Sprintf("%s → closed (%s; customer told how to reopen)", from, why)},
-			store.Event{At: now, Type: "survey_sent", Detail: "satisfaction survey sent to " + t.Requester})
+		events = append(events, store.Event{At: now, Type: rules.EventStatus, Detail: fmt.Sprintf("%s → closed (%s; customer told how to reopen)", from, why)},
+			store.Event{At: now, Type: rules.EventSurveySent, Detail: "satisfaction survey sent to " + t.Requester})
 	}
 	if from != t.Status {
 		s.Policy.StatusChanged(t, from, now)
@@ -260,9 +260,9 @@ func days(d time.Duration) int {
 // alert raises one SLA breach or warning: an event, and mail to the
 // assignee (or the queue's agents when unassigned) and the managers.
 func (s *Sweeper) alert(tx *store.Tx, t *store.Ticket, a rules.Alert, now time.Time, rep *SweepReport) error {
-	kind, what := "sla_warning", "due soon"
+	kind, what := rules.EventSLAWarning, "due soon"
 	if a.Breach {
-		kind, what = "sla_breach", "overdue"
+		kind, what = rules.EventSLABreach, "overdue"
 	}
 	target := strings.ReplaceAll(a.Kind, "_", " ")
 	to := s.Policy.alertees(t)
@@ -286,7 +286,7 @@ func (s *Sweeper) alert(tx *store.Tx, t *store.Ticket, a rules.Alert, now time.T
 	if err := tx.AddEvent(t.ID, store.Event{At: now, Type: kind, Detail: detail}); err != nil {
 		return err
 	}
-	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: kind, Detail: detail})
+	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: string(kind), Detail: detail})
 	return nil
 }
 

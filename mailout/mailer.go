@@ -77,7 +77,7 @@ func (d *Mailer) Queue(tx *store.Tx, t *store.Ticket, o Out, now time.Time) (Que
 	to, skipped, err := d.admit(tx, o, now)
 	if err != nil || len(to) == 0 {
 		if skipped != "" {
-			err = tx.AddEvent(t.ID, store.Event{At: now, Type: "mail_suppressed", Detail: o.Kind + " mail not sent: " + skipped})
+			err = tx.AddEvent(t.ID, store.Event{At: now, Type: rules.EventMailSuppressed, Detail: o.Kind + " mail not sent: " + skipped})
 		}
 		return Queued{Skipped: skipped}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"ticketgate/rules"
 	"ticketgate/store"
 )
 
@@ -161,7 +162,7 @@ func (w *Worker) deliver(m *store.OutMail) bool {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
-			return w.event(tx, m, "delivery_failed", fmt.Sprintf("%s mail to %s failed: %v", m.Kind, strings.Join(m.To, ", "), err))
+			return w.event(tx, m, rules.EventDeliveryFailed, fmt.Sprintf("%s mail to %s failed: %v", m.Kind, strings.Join(m.To, ", "), err))
 		})
 	default:
 		log.Info("delivered", "to", m.To)
@@ -173,7 +174,7 @@ func (w *Worker) deliver(m *store.OutMail) bool {
 				return err
 			}
 			for _, r := range refused {
-				if err := w.event(tx, m, "delivery_failed", fmt.Sprintf("%s mail to %s failed: %v", m.Kind, r.Rcpt, r.Err)); err != nil {
+				if err := w.event(tx, m, rules.EventDeliveryFailed, fmt.Sprintf("%s mail to %s failed: %v", m.Kind, r.Rcpt, r.Err)); err != nil {
 					return err
 				}
 			}
@@ -183,7 +184,7 @@ func (w *Worker) deliver(m *store.OutMail) bool {
 	return true
 }
 
-func (w *Worker) event(tx *store.Tx, m *store.OutMail, typ, detail string) error {
+func (w *Worker) event(tx *store.Tx, m *store.OutMail, typ rules.EventType, detail string) error {
 	if m.TicketID == "" {
 		return nil
 	}

@@ -101,10 +101,10 @@ type Attachment struct {
 
 // Event is one entry in a ticket's activity log.
 type Event struct {
-	At     time.Time `json:"at"`
-	Type   string    `json:"type"`
-	Detail string    `json:"detail"`
-	Actor  string    `json:"actor,omitempty"`
+	At     time.Time       `json:"at"`
+	Type   rules.EventType `json:"type"`
+	Detail string          `json:"detail"`
+	Actor  string          `json:"actor,omitempty"`
 }
 
 // Filter selects tickets in Tickets.

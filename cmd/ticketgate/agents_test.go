@@ -48,7 +48,7 @@ func agentEnv(t *testing.T, extra string) *env {
 
 func lastEvent(tk *store.Ticket, typ string) *store.Event {
 	for i := len(tk.Events) - 1; i >= 0; i-- {
-		if tk.Events[i].Type == typ {
+		if string(tk.Events[i].Type) == typ {
 			return &tk.Events[i]
 		}
 	}

@@ -293,7 +293,7 @@ func (e *env) tickets() []*store.Ticket {
 func eventTypes(tk *store.Ticket) []string {
 	var types []string
 	for _, ev := range tk.Events {
-		types = append(types, ev.Type)
+		types = append(types, string(ev.Type))
 	}
 	return types
 }
