@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"ticketgate/desk/view"
 	"ticketgate/mailin"
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -165,10 +166,13 @@ func runAction(name string) func(ctx context.Context, args []string, stdin io.Re
 			return &exitError{code: exConfig, err: err}
 		}
 		id := strings.ToUpper(rest[0])
-		var res mailin.ActionResult
+		var res view.ActionResult
 		err = withStore(cfg, newLogger(os.Stderr), false,
 			func(a *app) error {
-				res, err = a.pipeline.Act(ctx, id, act)
+				r, err := a.pipeline.Act(ctx, id, act)
+				if err == nil {
+					res = view.NewActionResult(r.Ticket, r.Events)
+				}
 				return err
 			},
 			func(c *adminClient) error {
@@ -202,11 +206,9 @@ func actionExit(id string, err error) error {
 	return err
 }
 
-func printAction(w io.Writer, res mailin.ActionResult, asJSON bool) error {
+func printAction(w io.Writer, res view.ActionResult, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res.Ticket)
+		return view.Encode(w, res.Ticket)
 	}
 	t := res.Ticket
 	if len(res.Events) == 0 {
