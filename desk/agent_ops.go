@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"ticketgate/desk/view"
 	"ticketgate/mailout"
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -25,9 +26,15 @@ type Action struct {
 }
 
 // ActionResult is the ticket after an action and the events it recorded.
+// Its JSON is the public view (view.ActionResult), not the store record.
 type ActionResult struct {
-	Ticket *store.Ticket `json:"ticket"`
-	Events []store.Event `json:"events"`
+	Ticket *store.Ticket
+	Events []store.Event
+}
+
+// MarshalJSON writes the result as view.ActionResult.
+func (r ActionResult) MarshalJSON() ([]byte, error) {
+	return view.Marshal(view.NewActionResult(r.Ticket, r.Events))
 }
 
 // Act applies an operator's action to ticket id in one committed

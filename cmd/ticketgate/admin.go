@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"ticketgate/desk/view"
 	"ticketgate/mailin"
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -36,7 +37,7 @@ func (a *app) adminHandler() http.Handler {
 			httpError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		writeJSON(w, list)
+		writeJSON(w, view.NewTickets(list))
 	})
 	mux.HandleFunc("GET /api/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
 		t, err := showTicket(a.store, r.PathValue("id"))
@@ -48,7 +49,7 @@ func (a *app) adminHandler() http.Handler {
 			httpError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		writeJSON(w, t)
+		writeJSON(w, view.NewTicket(t))
 	})
 	mux.HandleFunc("POST /api/tickets/{id}/actions", a.handleAction)
 	mux.HandleFunc("POST /api/sweep", a.handleSweep)
@@ -86,18 +87,21 @@ func injectStatus(err error) int {
 func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": strings.TrimSpace(msg)})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(map[string]string{"error": strings.TrimSpace(msg)})
 }
 
+// writeJSON answers with v as JSON, written as the views are (no HTML
+// escaping).
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	view.Encode(w, v)
 }
 
-// listTickets returns the tickets, newest first, each in the same JSON
-// form as a single ticket (messages and events included).
+// listTickets returns the ticket records, newest first, each with its
+// messages and events: the README promises listings in the same form as
+// a single ticket.
 func listTickets(s *store.Store, status rules.Status) ([]*store.Ticket, error) {
 	list := []*store.Ticket{}
 	err := s.View(func(tx *store.Tx) error {

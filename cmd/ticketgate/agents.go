@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"ticketgate/desk"
+	"ticketgate/desk/view"
 	"ticketgate/rules"
 	"ticketgate/store"
 )
@@ -165,10 +166,13 @@ func runAction(name string) func(ctx context.Context, args []string, stdin io.Re
 			return &exitError{code: exConfig, err: err}
 		}
 		id := strings.ToUpper(rest[0])
-		var res desk.ActionResult
+		var res view.ActionResult
 		err = withStore(cfg, newLogger(os.Stderr), false,
 			func(a *app) error {
-				res, err = a.pipeline.Act(ctx, id, act)
+				r, err := a.pipeline.Act(ctx, id, act)
+				if err == nil {
+					res = view.NewActionResult(r.Ticket, r.Events)
+				}
 				return err
 			},
 			func(c *adminClient) error {
@@ -202,11 +206,9 @@ func actionExit(id string, err error) error {
 	return err
 }
 
-func printAction(w io.Writer, res desk.ActionResult, asJSON bool) error {
+func printAction(w io.Writer, res view.ActionResult, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res.Ticket)
+		return view.Encode(w, res.Ticket)
 	}
 	t := res.Ticket
 	if len(res.Events) == 0 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketgate/desk/view"
 	"ticketgate/rules"
 	"ticketgate/store"
 )
@@ -46,7 +47,7 @@ func agentEnv(t *testing.T, extra string) *env {
 	return e
 }
 
-func lastEvent(tk *store.Ticket, typ string) *store.Event {
+func lastEvent(tk *view.Ticket, typ string) *view.Event {
 	for i := len(tk.Events) - 1; i >= 0; i-- {
 		if string(tk.Events[i].Type) == typ {
 			return &tk.Events[i]

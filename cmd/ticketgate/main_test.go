@@ -22,6 +22,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"ticketgate/desk/view"
 	"ticketgate/mailout/relaytest"
 	"ticketgate/store"
 )
@@ -263,13 +264,13 @@ func (e *env) injectOK(raw []byte, args ...string) string {
 }
 
 // show runs "show -json id" and decodes the ticket.
-func (e *env) show(id string) *store.Ticket {
+func (e *env) show(id string) *view.Ticket {
 	e.t.Helper()
 	r := e.run(nil, "show", "-json", id)
 	if r.code != 0 {
 		e.t.Fatalf("show %s: exit %d: %s", id, r.code, r.stderr)
 	}
-	var tk store.Ticket
+	var tk view.Ticket
 	if err := json.Unmarshal([]byte(r.stdout), &tk); err != nil {
 		e.t.Fatalf("show -json output is not a ticket: %v\n%s", err, r.stdout)
 	}
@@ -277,20 +278,20 @@ func (e *env) show(id string) *store.Ticket {
 }
 
 // tickets runs "tickets -json" and decodes the list.
-func (e *env) tickets() []*store.Ticket {
+func (e *env) tickets() []*view.Ticket {
 	e.t.Helper()
 	r := e.run(nil, "tickets", "-json")
 	if r.code != 0 {
 		e.t.Fatalf("tickets: exit %d: %s", r.code, r.stderr)
 	}
-	var list []*store.Ticket
+	var list []*view.Ticket
 	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
 		e.t.Fatalf("tickets -json output is not a list: %v\n%s", err, r.stdout)
 	}
 	return list
 }
 
-func eventTypes(tk *store.Ticket) []string {
+func eventTypes(tk *view.Ticket) []string {
 	var types []string
 	for _, ev := range tk.Events {
 		types = append(types, string(ev.Type))

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
+	"ticketgate/desk/view"
 	"ticketgate/store"
 )
 
@@ -26,10 +26,13 @@ func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
-	var t *store.Ticket
+	var t *view.Ticket
 	err = withStore(cfg, newLogger(io.Discard), true,
 		func(a *app) error {
-			t, err = showTicket(a.store, id)
+			rec, err := showTicket(a.store, id)
+			if err == nil {
+				t = view.NewTicket(rec)
+			}
 			return err
 		},
 		func(c *adminClient) error {
@@ -43,15 +46,13 @@ func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(t)
+		return view.Encode(stdout, t)
 	}
 	printTicket(stdout, t)
 	return nil
 }
 
-func printTicket(w io.Writer, t *store.Ticket) {
+func printTicket(w io.Writer, t *view.Ticket) {
 	fmt.Fprintf(w, "%s  %s\n", t.ID, t.Subject)
 	fmt.Fprintf(w, "status %s · priority %s · queue %s · requester %s · assignee %s\n", t.Status, t.Priority, t.Queue, t.Requester, dash(t.Assignee))
 	if len(t.CC) > 0 {

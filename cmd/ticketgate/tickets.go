@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"text/tabwriter"
 
+	"ticketgate/desk/view"
 	"ticketgate/rules"
-	"ticketgate/store"
 )
 
 func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
@@ -29,10 +28,11 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
-	var list []*store.Ticket
+	list := []*view.Ticket{}
 	err = withStore(cfg, newLogger(io.Discard), true,
 		func(a *app) error {
-			list, err = listTickets(a.store, rules.Status(*status))
+			recs, err := listTickets(a.store, rules.Status(*status))
+			list = view.NewTickets(recs)
 			return err
 		},
 		func(c *adminClient) error {
@@ -49,12 +49,10 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
 		if list == nil {
-			list = []*store.Ticket{}
+			list = []*view.Ticket{}
 		}
-		return enc.Encode(list)
+		return view.Encode(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tQUEUE\tREQUESTER\tASSIGNEE\tUPDATED\tSUBJECT")
