@@ -11,53 +11,100 @@ import (
 	"ticketgate/store"
 )
 
+// applied is what a mail's (or an operator's) commands did to a ticket.
+type applied struct {
+	events   []store.Event
+	problems []string     // refusals and impossible commands
+	moves    []statusMove // status changes, whose notices are still to send
+}
+
 // applyCommands applies cmds to t in order, each authorized against the
-// ticket as the commands before it left it, and returns an event per
-// change and the problems (refusals and impossible commands). With hooks
-// false nothing but t is touched (a dry run on a copy).
-func (p *Pipeline) applyCommands(t *store.Ticket, cmds []rules.Command, actor rules.Actor, now time.Time, hooks bool) (events []store.Event, problems []string) {
+// ticket as the commands before it left it. Only t is touched, so a dry
+// run on a copy is the same call; withReply says an agent's public reply
+// goes out with them (it carries a resolution notice). The status changes'
+// notices are sent by the caller, after any reply (sendMoves).
+func (p *Pipeline) applyCommands(t *store.Ticket, cmds []rules.Command, actor rules.Actor, now time.Time, withReply bool) applied {
+	var out applied
 	who := strings.ToLower(actor.Email)
 	for _, c := range cmds {
 		view := rules.TicketView{Queue: t.Queue, Assignee: t.Assignee, Status: t.Status, Priority: t.Priority}
 		if err := rules.Authorize(c, actor, view); err != nil {
-			problems = append(problems, fmt.Sprintf("%q: %s", c.Line, strings.TrimPrefix(err.Error(), rules.ErrNotAllowed.Error()+": ")))
+			out.problems = append(out.problems, fmt.Sprintf("%q: %s", c.Line, strings.TrimPrefix(err.Error(), rules.ErrNotAllowed.Error()+": ")))
 			continue
 		}
-		ev, err := p.applyCommand(t, c, who, now, hooks)
+		if st, ok := statusOf(c); ok {
+			cause := rules.CauseCommand
+			if actor.Operator {
+				cause = rules.CauseOperator
+			}
+			mv := p.Policy.changeStatus(t, rules.StatusChange{To: st, Cause: cause, Why: string(cause), At: now, WithReply: withReply}, who)
+			if mv.Changed {
+				out.events = append(out.events, mv.Events...)
+				out.moves = append(out.moves, mv)
+			}
+			continue
+		}
+		ev, err := p.applyCommand(t, c, who, now)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%q: %s", c.Line, err))
+			out.problems = append(out.problems, fmt.Sprintf("%q: %s", c.Line, err))
 			continue
 		}
 		if ev != nil {
-			events = append(events, *ev)
+			out.events = append(out.events, *ev)
 		}
 	}
-	return events, problems
+	return out
 }
 
-// applyCommand makes one authorized command's change; nil event when the
-// ticket already was that way.
-func (p *Pipeline) applyCommand(t *store.Ticket, c rules.Command, who string, now time.Time, hooks bool) (*store.Event, error) {
+// statusOf is the status a #status or #close command sets.
+func statusOf(c rules.Command) (rules.Status, bool) {
 	switch c.Name {
-	case "status", "close":
-		st := c.Status
-		if c.Name == "close" {
-			st = rules.StatusClosed
+	case "status":
+		return c.Status, true
+	case "close":
+		return rules.StatusClosed, true
+	}
+	return "", false
+}
+
+// replyNotice is the notice an accompanying public reply is written as,
+// "" for a plain reply.
+func (a applied) replyNotice() rules.Notice {
+	var n rules.Notice
+	for _, mv := range a.moves {
+		if mv.ReplyNotice != "" {
+			n = mv.ReplyNotice
 		}
-		if st == t.Status {
-			return nil, nil
+	}
+	return n
+}
+
+// sendMoves queues the notices of the status changes in a and returns
+// their events.
+func (p *Pipeline) sendMoves(tx *store.Tx, t *store.Ticket, a applied) ([]store.Event, error) {
+	var events []store.Event
+	for i := range a.moves {
+		mv := &a.moves[i]
+		n := len(mv.Events)
+		if err := p.Policy.sendNotices(tx, p.Desk, t, mv, nil); err != nil {
+			return nil, err
 		}
-		ev := p.setStatus(t, st, who, "command", now, hooks)
-		return &ev, nil
+		events = append(events, mv.Events[n:]...)
+	}
+	return events, nil
+}
+
+// applyCommand makes one authorized command's change other than a status
+// change; nil event when the ticket already was that way.
+func (p *Pipeline) applyCommand(t *store.Ticket, c rules.Command, who string, now time.Time) (*store.Event, error) {
+	switch c.Name {
 	case "priority":
 		if c.Priority == t.Priority {
 			return nil, nil
 		}
 		ev := store.Event{At: now, Type: rules.EventPriority, Actor: who, Detail: fmt.Sprintf("%s → %s", t.Priority, c.Priority)}
 		t.Priority = c.Priority
-		if hooks {
-			p.Policy.PriorityChanged(t, now)
-		}
+		p.Policy.PriorityChanged(t, now)
 		return &ev, nil
 	case "assign":
 		return p.assign(t, c.Assign, who, now)
@@ -116,36 +163,4 @@ func (p *Pipeline) changeCc(t *store.Ticket, c rules.Command, who string, now ti
 		t.CC = slices.DeleteFunc(t.CC, func(a string) bool { return a == c.Cc })
 	}
 	return &store.Event{At: now, Type: rules.EventCc, Actor: who, Detail: c.CcOp + " " + c.Cc}, nil
-}
-
-// setStatus moves t to st and returns the event; closing stamps ClosedAt,
-// leaving closed clears it.
-func (p *Pipeline) setStatus(t *store.Ticket, st rules.Status, who, why string, now time.Time, hooks bool) store.Event {
-	from := t.Status
-	t.Status = st
-	switch {
-	case st == rules.StatusClosed:
-		at := now
-		t.ClosedAt = &at
-	case from == rules.StatusClosed:
-		t.ClosedAt = nil
-	}
-	if hooks {
-		p.Policy.StatusChanged(t, from, now)
-	}
-	return store.Event{At: now, Type: rules.EventStatus, Actor: who, Detail: fmt.Sprintf("%s → %s (%s)", from, st, why)}
-}
-
-// closing asks the requester for a satisfaction rating when t has just been
-// closed by an agent or operator (from is its status before the change),
-// the way the sweep's closing does; it returns the event to record.
-func (p *Pipeline) closing(tx *store.Tx, t *store.Ticket, from rules.Status, now time.Time) ([]store.Event, error) {
-	if from == rules.StatusClosed || t.Status != rules.StatusClosed {
-		return nil, nil
-	}
-	ev, err := p.Policy.Survey(tx, p.Desk, t, now)
-	if err != nil || ev == nil {
-		return nil, err
-	}
-	return []store.Event{*ev}, nil
 }

@@ -60,19 +60,10 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 			return err
 		}
 		now := p.now()
-		before := t.Status
 		events, err := p.actOn(tx, t, cmd, actor, msgID, a.Value, now)
 		if err != nil {
 			return err
 		}
-		for i := range events {
-			events[i].Detail += " (" + a.Name + " from the command line)"
-		}
-		survey, err := p.closing(tx, t, before, now)
-		if err != nil {
-			return err
-		}
-		events = append(events, survey...)
 		for _, e := range events {
 			if err := tx.AddEvent(t.ID, e); err != nil {
 				return err
@@ -107,11 +98,15 @@ func (p *Pipeline) actOn(tx *store.Tx, t *store.Ticket, cmd rules.Command, actor
 		}
 		return p.addNote(tx, t, &plan{now: now}, actor, text)
 	}
-	events, problems := p.applyCommands(t, []rules.Command{cmd}, rules.Actor{Email: actor, Operator: true}, now, true)
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("%s: %w", strings.Join(problems, "; "), ErrBadAction)
+	done := p.applyCommands(t, []rules.Command{cmd}, rules.Actor{Email: actor, Operator: true}, now, false)
+	if len(done.problems) > 0 {
+		return nil, fmt.Errorf("%s: %w", strings.Join(done.problems, "; "), ErrBadAction)
 	}
-	return events, nil
+	for i := range done.events {
+		done.events[i].Detail += " (" + cmd.Name + " from the command line)"
+	}
+	notices, err := p.sendMoves(tx, t, done)
+	return append(done.events, notices...), err
 }
 
 // actionCommand reads an action the way an agent's mail command is read,

@@ -27,7 +27,6 @@ func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *mailin.Result, t *sto
 		return p.keepAgentMail(tx, t, pl, "system", "", store.Event{At: now, Type: rules.EventMessage, Actor: agent.Email,
 			Detail: "automatic mail from agent " + agent.Email + " kept, not sent to the customer: " + pl.auto.Reason})
 	}
-	before := t.Status
 	cmds, rest, errs := rules.ParseCommands(cutNotification(pl.in.Text))
 	visible := newText(rest)
 	note := kind == rules.TokenNote || slices.ContainsFunc(cmds, func(c rules.Command) bool { return c.Name == "note" })
@@ -38,13 +37,14 @@ func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *mailin.Result, t *sto
 	if len(problems) == 0 {
 		// Dry run on a copy: every command must pass before any applies.
 		dry := cloneTicket(t)
-		_, problems = p.applyCommands(dry, cmds, agent.actor(), now, false)
+		problems = p.applyCommands(dry, cmds, agent.actor(), now, false).problems
 	}
 	if len(problems) > 0 {
 		res.Action = "agent-refused"
 		return p.refuseAgentMail(tx, t, pl, agent, visible, problems)
 	}
 	var events []store.Event
+	var opened applied
 	switch {
 	case note:
 		res.Action = "note"
@@ -55,24 +55,26 @@ func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *mailin.Result, t *sto
 		events = append(events, ev...)
 	case visible != "":
 		res.Action = "agent"
-		events = append(events, p.publicReplyState(t, agent, cmds, now)...)
+		opened = p.publicReplyState(t, agent, cmds, now)
+		events = append(events, opened.events...)
 	default:
 		res.Action = "commands"
 	}
-	applied, _ := p.applyCommands(t, cmds, agent.actor(), now, true)
-	events = append(events, applied...)
+	done := p.applyCommands(t, cmds, agent.actor(), now, res.Action == "agent")
+	events = append(events, done.events...)
 	if res.Action == "agent" {
-		ev, err := p.sendPublicReply(tx, t, pl, agent, visible, setsStatus(cmds))
+		ev, err := p.sendPublicReply(tx, t, pl, agent, visible, done.replyNotice())
 		if err != nil {
 			return err
 		}
 		events = append(events, ev)
 	}
-	survey, err := p.closing(tx, t, before, now)
+	done.moves = append(opened.moves, done.moves...)
+	notices, err := p.sendMoves(tx, t, done)
 	if err != nil {
 		return err
 	}
-	events = append(events, survey...)
+	events = append(events, notices...)
 	// A note was stored by addNote; a mail of only commands is kept as a note.
 	msgKind := map[string]string{"agent": "agent", "commands": "note"}[res.Action]
 	if res.Action == "commands" {
@@ -133,18 +135,20 @@ func (p *Pipeline) refuseAgentMail(tx *store.Tx, t *store.Ticket, pl *plan, agen
 // on the customer. A ticket on hold, resolved or closed keeps its status:
 // only a status command (under its own authorization) moves it, and its
 // awaiting-customer clock does not start.
-func (p *Pipeline) publicReplyState(t *store.Ticket, agent Agent, cmds []rules.Command, now time.Time) []store.Event {
-	var events []store.Event
+func (p *Pipeline) publicReplyState(t *store.Ticket, agent Agent, cmds []rules.Command, now time.Time) applied {
+	var out applied
 	addr := strings.ToLower(agent.Email)
 	if t.Assignee == "" {
 		t.Assignee = addr
-		events = append(events, store.Event{At: now, Type: rules.EventAssigned, Actor: addr, Detail: addr + " (first reply)"})
+		out.events = append(out.events, store.Event{At: now, Type: rules.EventAssigned, Actor: addr, Detail: addr + " (first reply)"})
 	}
 	if !setsStatus(cmds) && (t.Status == rules.StatusNew || t.Status == rules.StatusWaiting) {
-		events = append(events, p.setStatus(t, rules.StatusOpen, addr, "agent replied", now, true))
+		mv := p.Policy.changeStatus(t, rules.StatusChange{To: rules.StatusOpen, Cause: rules.CauseAgent, Why: "agent replied", At: now}, addr)
+		out.events = append(out.events, mv.Events...)
+		out.moves = append(out.moves, mv)
 	}
 	p.Policy.AgentReplied(t, now)
-	return events
+	return out
 }
 
 // setsStatus reports whether cmds set the ticket's status.
@@ -154,9 +158,10 @@ func setsStatus(cmds []rules.Command) bool {
 
 // sendPublicReply mails the reply text to the requester and the ticket's
 // Cc participants, from "<agent> via <desk>" at the routing address; a
-// reply whose commands resolve or close the ticket (statusCmd) uses the
-// resolution template, a plain follow-up on a resolved ticket does not.
-func (p *Pipeline) sendPublicReply(tx *store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, statusCmd bool) (store.Event, error) {
+// reply whose commands changed the status to one the customer is told of
+// is written as that notice (notice, e.g. the resolution mail: one mail
+// with the agent's text), a plain follow-up as it is.
+func (p *Pipeline) sendPublicReply(tx *store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, notice rules.Notice) (store.Event, error) {
 	var cc []mail.Address
 	for _, a := range t.CC {
 		if _, isAgent := p.agent(a); !isAgent && !p.Routes.IsOwn(a) {
@@ -171,9 +176,9 @@ func (p *Pipeline) sendPublicReply(tx *store.Tx, t *store.Ticket, pl *plan, agen
 		Kind: "agent", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}}, Cc: cc,
 		FromName: agent.displayName() + " via " + p.Desk.FromName, Text: visible + "\n", Attachments: files,
 	}
-	if statusCmd && (t.Status == rules.StatusResolved || t.Status == rules.StatusClosed) {
-		o.Kind, o.Template, o.Text = "resolution", "resolution", ""
-		o.Data = map[string]any{"Name": t.RequesterName, "Text": visible, "AgentName": agent.displayName()}
+	if notice != "" {
+		o.Kind, o.Template, o.Text = string(notice), string(notice), ""
+		o.Data = map[string]any{"Name": t.RequesterName, "Text": visible, "AgentName": agent.displayName(), "Status": string(t.Status)}
 	}
 	q, err := p.Desk.Queue(tx, t, o, pl.now)
 	if err != nil {

@@ -329,7 +329,14 @@ func TestCommandsByMail(t *testing.T) {
 		prev := g.ticket(tk.ID)
 		agReply(g, s.from, s.to, tk, s.text)
 		now := g.ticket(tk.ID)
-		if l := append(agMailsTo(g, before, "alice@customer.example"), agMailsTo(g, before, "carol@customer.example")...); len(l) != 0 {
+		l := append(agMailsTo(g, before, "alice@customer.example"), agMailsTo(g, before, "carol@customer.example")...)
+		if s.name == "close" {
+			// Closing is a status the customer is told of: one notice
+			// (no text of the agent's, so the notice alone) and the survey.
+			if len(l) != 2 || !strings.Contains(agBody(t, l[0].Data), "as closed") || !strings.Contains(agBody(t, l[1].Data), "How satisfied") {
+				t.Errorf("%s: the customer got %d mails, want the closing notice and the survey", s.name, len(l))
+			}
+		} else if len(l) != 0 {
 			t.Errorf("%s: the customer got %d mails from a command mail:\n%s", s.name, len(l), l[0].Data)
 		}
 		if s.refused == "" {

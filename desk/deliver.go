@@ -200,7 +200,7 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *mailin.Result) error {
 	if handled, err := p.agentMail(tx, pl, res); handled || err != nil {
 		return err
 	}
-	cand, err := p.candidate(tx, in, pl.d.Rcpts)
+	cand, err := p.candidate(tx, pl)
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,16 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *mailin.Result) error {
 // by a token in a plus address (support+HS-123456@), then by In-Reply-To,
 // then References (newest first). Whoever is named, the sender check in
 // rules.DecideThread still decides whether the mail may join it.
-func (p *Pipeline) candidate(tx *store.Tx, in *mailin.Inbound, rcpts []string) (*rules.Candidate, error) {
+func (p *Pipeline) candidate(tx *store.Tx, pl *plan) (*rules.Candidate, error) {
+	c, err := p.namedTicket(tx, pl.in, pl.d.Rcpts)
+	if c != nil {
+		_, c.Rating = rules.ParseRating(pl.visible)
+	}
+	return c, err
+}
+
+// namedTicket is the ticket a message names, nil when none.
+func (p *Pipeline) namedTicket(tx *store.Tx, in *mailin.Inbound, rcpts []string) (*rules.Candidate, error) {
 	tokens := []struct{ text, via string }{{in.Subject, "token"}}
 	for _, r := range rcpts {
 		if _, tag, ok := p.Routes.Match(r); ok && tag != "" {
@@ -259,7 +268,7 @@ func (p *Pipeline) candidate(tx *store.Tx, in *mailin.Inbound, rcpts []string) (
 }
 
 func candidateOf(t *store.Ticket, via string) *rules.Candidate {
-	c := &rules.Candidate{ID: t.ID, Status: t.Status, Requester: t.Requester, Participants: t.CC, Via: via}
+	c := &rules.Candidate{ID: t.ID, Status: t.Status, Requester: t.Requester, Participants: t.CC, Via: via, SurveySent: t.SurveySent}
 	if t.ClosedAt != nil {
 		c.ClosedAt = *t.ClosedAt
 	}
@@ -509,15 +518,12 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *maili
 		}
 	}
 	if kind == "customer" {
-		if dec.Action == rules.ThreadReopen {
-			events = append(events, store.Event{At: pl.now, Type: rules.EventReopened, Detail: "customer replied to the closed ticket"})
-			t.ClosedAt = nil
-		}
 		if next := rules.StatusOnCustomerReply(t.Status); next != t.Status {
-			events = append(events, store.Event{At: pl.now, Type: rules.EventStatus, Detail: fmt.Sprintf("%s → %s (customer replied)", t.Status, next)})
-			from := t.Status
-			t.Status = next
-			p.Policy.StatusChanged(t, from, pl.now)
+			mv, err := p.Policy.moveStatus(tx, p.Desk, t, rules.StatusChange{To: next, Cause: rules.CauseCustomer, Why: "customer replied", At: pl.now}, "", nil)
+			if err != nil {
+				return err
+			}
+			events = append(events, mv.Events...)
 		}
 		p.Policy.CustomerReplied(t, pl.now)
 		t.LastInID = pl.in.MessageID

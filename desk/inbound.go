@@ -137,7 +137,7 @@ func (p *Pipeline) admit(tx *store.Tx, pl *plan) error {
 	if p.Policies.PerTicket <= 0 || pl.auto.Bounce && p.bounceTicket(tx, pl) != "" || p.isAgentMail(tx, pl) {
 		return nil
 	}
-	cand, err := p.candidate(tx, pl.in, pl.d.Rcpts)
+	cand, err := p.candidate(tx, pl)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,9 @@ type Policy struct {
 	// ReopenWindow is how long a customer may reopen a closed ticket by
 	// replying; the closing notice tells them.
 	ReopenWindow time.Duration
+	// Notify lists the statuses whose setting by an agent or operator mails
+	// the customer (nil: rules.DefaultNotify, resolved and closed).
+	Notify map[rules.Status]bool
 }
 
 // clockOf returns the ticket's lifecycle clock in step with its status. The
@@ -93,24 +96,6 @@ func (p *Policy) AgentReplied(t *store.Ticket, now time.Time) {
 		}
 		t.Clock = c
 	}
-}
-
-// StatusChanged follows a status change made by anyone (t.Status is the new
-// one): the lifecycle clock takes the new status, and the SLA resolution
-// clock pauses while the ticket is on hold or waiting on the customer, runs
-// otherwise, and stops for good at resolution or closing.
-func (p *Policy) StatusChanged(t *store.Ticket, from rules.Status, now time.Time) {
-	if p == nil {
-		return
-	}
-	// A clock already at the new status was moved by the same change (an
-	// agent reply, or the sweep's own step): keep its wait.
-	if t.Clock.Status != t.Status {
-		c := t.Clock
-		c.Status = from
-		t.Clock = rules.SetStatus(c, t.Status, now)
-	}
-	p.followSLA(t, now)
 }
 
 // followSLA pauses, resumes or stops the SLA clocks to match the status.
@@ -197,34 +182,6 @@ func (p *Policy) SurveyReply(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, v
 		return false, fmt.Errorf("queue survey thanks on %s: %w", t.ID, err)
 	}
 	return true, nil
-}
-
-// Survey asks the requester of t, which an agent or operator has just
-// closed, for a satisfaction rating: the survey the sweep's closing sends,
-// queued in tx, with t.SurveySent set so that a number in the answer is
-// taken as the rating. Call it once per change into closed (never for a
-// ticket that already was closed), so one closing asks once. It returns
-// the event to record, nil when nothing was queued.
-func (p *Policy) Survey(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, now time.Time) (*store.Event, error) {
-	if p == nil || t.Status != rules.StatusClosed || t.Requester == "" {
-		return nil, nil
-	}
-	o := surveyOut(t)
-	o.To, o.Auto, o.Record, o.Data = requester(t), "auto-generated", true, map[string]any{"Name": t.RequesterName}
-	q, err := d.Queue(tx, t, o, now)
-	if err != nil {
-		return nil, fmt.Errorf("queue survey on %s: %w", t.ID, err)
-	}
-	if q.Skipped != "" {
-		return nil, nil // the desk recorded why
-	}
-	t.SurveySent = true
-	return &store.Event{At: now, Type: rules.EventSurveySent, Detail: "satisfaction survey sent to " + t.Requester}, nil
-}
-
-// surveyOut is the satisfaction survey mail of t, without recipients.
-func surveyOut(t *store.Ticket) mailout.Out {
-	return mailout.Out{Kind: "survey", Template: "survey", Subject: fmt.Sprintf("[%s] How did we do? %s", t.ID, t.Subject)}
 }
 
 // requester is the customer a ticket's automatic mail goes to.

@@ -102,9 +102,7 @@ func (e *env) change(id string, fn func(t *store.Ticket)) {
 // setStatus changes the status the way agent commands do.
 func (e *env) setStatus(id string, s rules.Status, at time.Time) {
 	e.change(id, func(t *store.Ticket) {
-		from := t.Status
-		t.Status = s
-		e.policy.StatusChanged(t, from, at)
+		e.policy.changeStatus(t, rules.StatusChange{To: s, Cause: rules.CauseCommand, At: at}, "")
 	})
 }
 
@@ -112,8 +110,7 @@ func (e *env) setStatus(id string, s rules.Status, at time.Time) {
 func (e *env) agentReply(id string, at time.Time) {
 	e.change(id, func(t *store.Ticket) {
 		if t.Status == rules.StatusNew {
-			t.Status = rules.StatusOpen
-			e.policy.StatusChanged(t, rules.StatusNew, at)
+			e.policy.changeStatus(t, rules.StatusChange{To: rules.StatusOpen, Cause: rules.CauseAgent, At: at}, "")
 		}
 		e.policy.AgentReplied(t, at)
 	})
@@ -123,9 +120,7 @@ func (e *env) agentReply(id string, at time.Time) {
 func (e *env) customerReply(id string, at time.Time) {
 	e.change(id, func(t *store.Ticket) {
 		if next := rules.StatusOnCustomerReply(t.Status); next != t.Status {
-			from := t.Status
-			t.Status = next
-			e.policy.StatusChanged(t, from, at)
+			e.policy.changeStatus(t, rules.StatusChange{To: next, Cause: rules.CauseCustomer, At: at}, "")
 		}
 		e.policy.CustomerReplied(t, at)
 	})

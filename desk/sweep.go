@@ -185,61 +185,69 @@ func (s *Sweeper) sweepTicket(tx *store.Tx, id string, now time.Time, rep *Sweep
 	return nil
 }
 
-// applyStep carries out one lifecycle step: the status change, the mail to
-// the customer and the events.
+// applyStep carries out one lifecycle step: a reminder, or a status
+// change through the state machine with the notices it decides.
 func (s *Sweeper) applyStep(tx *store.Tx, t *store.Ticket, step rules.Step, clock rules.Clock, now time.Time, rep *SweepReport) error {
-	since := t.Clock.AwaitingSince
-	from := t.Status
-	t.Clock = clock
-	data := map[string]any{"Name": t.RequesterName, "Since": since, "Days": days(now.Sub(since)),
-		"ReopenDays": days(s.Policy.ReopenWindow), "CloseDays": days(s.Policy.Lifecycle.CloseAfter - now.Sub(since))}
-	var outs []mailout.Out
-	var events []store.Event
-	switch step {
-	case rules.StepRemind:
-		outs = append(outs, mailout.Out{Kind: "reminder", Template: "reminder"})
-		events = append(events, store.Event{At: now, Type: rules.EventReminderSent, Detail: "reminder sent to " + t.Requester})
-	case rules.StepWaiting:
-		t.Status = rules.StatusWaiting
-		outs = append(outs, mailout.Out{Kind: "waiting", Template: "waiting"})
-		events = append(events, store.Event{At: now, Type: rules.EventStatus,
-			Detail: fmt.Sprintf("%s → waiting (no answer from the customer since %s; customer told)", from, since.Format(time.RFC3339))})
-	case rules.StepClose:
-		t.Status = rules.StatusClosed
-		t.ClosedAt = &now
-		t.SurveySent = true
-		data["Resolved"] = from == rules.StatusResolved
-		outs = append(outs, mailout.Out{Kind: "closed", Template: "closed"}, surveyOut(t))
-		why := "no answer from the customer since " + since.Format(time.RFC3339)
-		if from == rules.StatusResolved {
-			why = "resolved on " + t.Clock.ResolvedAt.Format(time.RFC3339)
-		}
-		events = append(events, store.Event{At: now, Type: rules.EventStatus, Detail: fmt.Sprintf("%s → closed (%s; customer told how to reopen)", from, why)},
-			store.Event{At: now, Type: rules.EventSurveySent, Detail: "satisfaction survey sent to " + t.Requester})
-	}
-	if from != t.Status {
-		s.Policy.StatusChanged(t, from, now)
-	}
-	t.UpdatedAt = now
-	for _, o := range outs {
-		o.To, o.Auto, o.Record, o.Data = requester(t), "auto-generated", true, data
+	since := clockOf(t).AwaitingSince
+	data := map[string]any{"Resolved": t.Status == rules.StatusResolved}
+	if step == rules.StepRemind {
+		t.Clock = clock
+		t.UpdatedAt = now
+		o := s.Policy.noticeOut(t, "reminder", now, since, data)
+		o.Kind, o.Template = "reminder", "reminder"
 		q, err := s.Desk.Queue(tx, t, o, now)
 		if err != nil {
 			return err
 		}
-		if q.Skipped != "" {
-			rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: "suppressed", Detail: o.Kind + " mail not sent: " + q.Skipped})
-		} else {
-			rep.Mails++
-		}
+		ev := store.Event{At: now, Type: rules.EventReminderSent, Detail: "reminder sent to " + t.Requester}
+		s.report(rep, t, step, ev.Detail, q.Skipped, 1)
+		return tx.AddEvent(t.ID, ev)
 	}
-	for _, e := range events {
+	to, why := rules.StatusWaiting, "no answer from the customer since "+since.Format(time.RFC3339)+"; customer told"
+	if step == rules.StepClose {
+		to = rules.StatusClosed
+		why = "no answer from the customer since " + since.Format(time.RFC3339)
+		if t.Status == rules.StatusResolved {
+			why = "resolved on " + clockOf(t).ResolvedAt.Format(time.RFC3339)
+		}
+		why += "; customer told how to reopen"
+	}
+	mv, err := s.Policy.moveStatus(tx, s.Desk, t, rules.StatusChange{To: to, Cause: rules.CauseLifecycle, Why: why, At: now}, "", data)
+	if err != nil {
+		return err
+	}
+	if step == rules.StepClose {
+		// The sweep's closing always counts as asking for the rating, so a
+		// later number in a reply is read as one.
+		t.SurveySent = true
+	}
+	for _, e := range mv.Events {
 		if err := tx.AddEvent(t.ID, e); err != nil {
 			return err
 		}
 	}
-	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: events[0].Detail})
+	detail := ""
+	for _, e := range mv.Events {
+		if e.Type == rules.EventStatus {
+			detail = e.Detail
+		}
+	}
+	rep.Mails += mv.Mails
+	for _, sk := range mv.Skipped {
+		rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: "suppressed", Detail: sk})
+	}
+	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: detail})
 	return nil
+}
+
+// report records a mail-only step (the reminder) in rep.
+func (s *Sweeper) report(rep *SweepReport, t *store.Ticket, step rules.Step, detail, skipped string, mails int) {
+	if skipped != "" {
+		rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: "suppressed", Detail: "reminder mail not sent: " + skipped})
+	} else {
+		rep.Mails += mails
+	}
+	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: detail})
 }
 
 func stepKind(step rules.Step) string {

@@ -286,6 +286,21 @@ func (s SLA) Resolve(at time.Time) SLA {
 	return s
 }
 
+// Reopen returns the SLA of a ticket that leaves resolved or closed at at:
+// the resolution clock runs again, the time it stood resolved counting as
+// a pause, so the due time moves later by that time and alerts are raised
+// again when it passes. Reopening an unresolved SLA changes nothing.
+func (p SLAPolicy) Reopen(s SLA, at time.Time) SLA {
+	if s.ResolvedAt.IsZero() {
+		return s
+	}
+	if s.PausedAt.IsZero() {
+		s.PausedAt = s.ResolvedAt
+	}
+	s.ResolvedAt = time.Time{}
+	return p.Resume(s, at)
+}
+
 // Check returns the alerts due at now that have not been raised yet, first
 // response first, and the SLA with them recorded: each breach and each
 // warning is raised once, so Check on the returned SLA at the same or a

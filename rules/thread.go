@@ -85,6 +85,10 @@ type Candidate struct {
 	Participants []string // addresses on the ticket's To/Cc
 	ClosedAt     time.Time
 	Via          string // "token" or "reference"
+	// SurveySent says the closed ticket asked for a rating; Rating that the
+	// message gives one. A rating always lands on the ticket it answers,
+	// however long ago it was closed.
+	SurveySent, Rating bool
 }
 
 // ThreadAction says what to do with a message.
@@ -124,6 +128,9 @@ func (p ThreadPolicy) DecideThread(c *Candidate, sender string, agent bool, now 
 	if !agent && !c.isParticipant(sender) {
 		return Thread{Action: ThreadLinked, TicketID: c.ID, Rule: "sender check",
 			Reason: sender + " is not a participant of " + c.ID + " (matched by " + c.Via + ")"}
+	}
+	if c.Status == StatusClosed && c.SurveySent && c.Rating && !agent {
+		return Thread{Action: ThreadAppend, TicketID: c.ID, Rule: "survey rating", Reason: "a rating of closed ticket " + c.ID + " (matched by " + c.Via + ")"}
 	}
 	if c.Status == StatusClosed && !agent {
 		if p.ReopenWindow > 0 && !c.ClosedAt.IsZero() && now.Sub(c.ClosedAt) > p.ReopenWindow {

@@ -50,6 +50,9 @@ type AdminConfig struct {
 type TicketsConfig struct {
 	Prefix       string `toml:"prefix"`        // ticket id prefix, default "HS"
 	ReopenWindow string `toml:"reopen_window"` // replies to closed tickets within it reopen them; default 168h
+	// NotifyStatus lists the statuses whose setting by an agent or operator
+	// mails the customer; nil means resolved and closed.
+	NotifyStatus []string `toml:"notify_status"`
 }
 
 //go:embed defaults.toml

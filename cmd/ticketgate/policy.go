@@ -51,10 +51,21 @@ func policyFromConfig(cfg *Config) (*desk.Policy, error) {
 	}
 	sla, slaErrs := slaFromConfig(cfg.SLA)
 	errs = append(errs, slaErrs...)
+	notify := map[rules.Status]bool{}
+	for _, name := range cfg.Tickets.NotifyStatus {
+		st, ok := rules.ParseStatus(name)
+		if !ok {
+			bad("tickets.notify_status: %q is not a status (new, open, waiting, on_hold, resolved, closed)", name)
+		}
+		notify[st] = true
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
-	p := &desk.Policy{Lifecycle: lc, SLA: sla, ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*time.Hour)}
+	p := &desk.Policy{Lifecycle: lc, SLA: sla, ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*time.Hour), Notify: notify}
+	if cfg.Tickets.NotifyStatus == nil {
+		p.Notify = nil // the rules' default
+	}
 	for _, a := range cfg.Agents {
 		p.Agents = append(p.Agents, desk.AgentRef{Email: strings.ToLower(a.Email), Name: a.Name, Queues: a.Queues, Manager: a.Manager})
 	}

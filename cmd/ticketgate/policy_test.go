@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketgate/desk"
 	"ticketgate/mailout"
 	"ticketgate/mailout/relaytest"
 	"ticketgate/rules"
@@ -92,14 +93,15 @@ func (e *policyEnv) withApp(fn func(a *app)) {
 // agentReply records an agent's public reply at at, as agent handling does.
 func (e *policyEnv) agentReply(id string, at time.Time) {
 	e.withApp(func(a *app) {
+		a.pipeline.Now = func() time.Time { return at }
+		if _, err := a.pipeline.Act(context.Background(), id, desk.Action{Name: "status", Value: "open"}); err != nil {
+			e.t.Fatal(err)
+		}
 		err := a.store.UpdateNow(func(tx *store.Tx) error {
 			t, err := tx.Ticket(id)
 			if err != nil {
 				return err
 			}
-			from := t.Status
-			t.Status = rules.StatusOpen
-			a.pipeline.Policy.StatusChanged(t, from, at)
 			a.pipeline.Policy.AgentReplied(t, at)
 			return tx.PutTicket(t)
 		})
