@@ -139,7 +139,7 @@ func (p *Pipeline) setStatus(t *store.Ticket, st rules.Status, who, why string, 
 // closing asks the requester for a satisfaction rating when t has just been
 // closed by an agent or operator (from is its status before the change),
 // the way the sweep's closing does; it returns the event to record.
-func (p *Pipeline) closing(tx *store.Tx, t *store.Ticket, from rules.Status, now time.Time) ([]store.Event, error) {
+func (p *Pipeline) closing(tx store.Tx, t *store.Ticket, from rules.Status, now time.Time) ([]store.Event, error) {
 	if from == rules.StatusClosed || t.Status != rules.StatusClosed {
 		return nil, nil
 	}

@@ -167,7 +167,7 @@ func (p *Policy) Due(t *store.Ticket) time.Time {
 // sent: a rating is stored and thanked once, and handled is true (the
 // ticket stays closed). Anything else returns false and follows the reopen
 // policy. A later rating replaces the stored one without a second thanks.
-func (p *Policy) SurveyReply(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, visible string, now time.Time) (handled bool, err error) {
+func (p *Policy) SurveyReply(tx store.Tx, d *mailout.Mailer, t *store.Ticket, visible string, now time.Time) (handled bool, err error) {
 	if p == nil {
 		return false, nil
 	}
@@ -205,7 +205,7 @@ func (p *Policy) SurveyReply(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, v
 // taken as the rating. Call it once per change into closed (never for a
 // ticket that already was closed), so one closing asks once. It returns
 // the event to record, nil when nothing was queued.
-func (p *Policy) Survey(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, now time.Time) (*store.Event, error) {
+func (p *Policy) Survey(tx store.Tx, d *mailout.Mailer, t *store.Ticket, now time.Time) (*store.Event, error) {
 	if p == nil || t.Status != rules.StatusClosed || t.Requester == "" {
 		return nil, nil
 	}

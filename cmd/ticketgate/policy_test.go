@@ -19,6 +19,7 @@ import (
 	"ticketgate/mailout/relaytest"
 	"ticketgate/rules"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // policyEnv is a config file on disk, its database and a recording relay.
@@ -81,7 +82,7 @@ func (e *policyEnv) withApp(fn func(a *app)) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Options{})
+	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), boltdb.Options{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func (e *policyEnv) withApp(fn func(a *app)) {
 // agentReply records an agent's public reply at at, as agent handling does.
 func (e *policyEnv) agentReply(id string, at time.Time) {
 	e.withApp(func(a *app) {
-		err := a.store.UpdateNow(func(tx *store.Tx) error {
+		err := a.store.UpdateNow(context.Background(), func(tx store.Tx) error {
 			t, err := tx.Ticket(id)
 			if err != nil {
 				return err
@@ -114,7 +115,7 @@ func (e *policyEnv) ticket(id string) *store.Ticket {
 	var t *store.Ticket
 	e.withApp(func(a *app) {
 		var err error
-		if t, err = showTicket(a.store, id); err != nil {
+		if t, err = showTicket(context.Background(), a.store, id); err != nil {
 			e.t.Fatal(err)
 		}
 	})

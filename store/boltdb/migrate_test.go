@@ -59,7 +59,7 @@ func TestMigrateFromV1(t *testing.T) {
 					To: []string{"support@example.com"}, Cc: []string{"bob@customer.example"}, Subject: "printer",
 					Text: "It is on fire.\n> quoted <b>", VisibleText: "It is on fire.", CreatedAt: t0, Raw: sha(raw1),
 					Attachments: []store.Attachment{{Filename: "photo.pdf", ContentType: "application/pdf", Size: 13, SHA256: sha(att)}},
-					Notes: []string{"charset guessed"}},
+					Notes:       []string{"charset guessed"}},
 				{MessageID: "r1@example.com", Direction: "out", Kind: "agent", From: "support@example.com",
 					To: []string{"ann@customer.example"}, Subject: "Re: printer", Text: "Unplug it.", VisibleText: "Unplug it.",
 					CreatedAt: t0.Add(time.Hour), Attachments: []store.Attachment{}},

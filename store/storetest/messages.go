@@ -30,7 +30,7 @@ func messages(at time.Time) []store.Message {
 		{MessageID: "<same@x>", Direction: "in", Kind: "customer", From: "ann@x", To: []string{"support@y"}, Cc: []string{"bob@x"},
 			Subject: "same", Text: "Hello <there>\n> quoted & more", VisibleText: "Hello <there>\n> quoted & more", CreatedAt: at,
 			Attachments: []store.Attachment{{Filename: "a.pdf", ContentType: "application/pdf", Size: 3, SHA256: "abc", ContentID: "c1", Inline: true}},
-			Raw: "0123", Notes: []string{"charset guessed"}},
+			Raw:         "0123", Notes: []string{"charset guessed"}},
 		{MessageID: "part@x", Direction: "in", Kind: "customer", From: "ann@x", To: []string{"support@y"},
 			Subject: "part", Text: "Thanks, it works.\n\nOn Monday Bob wrote:\n> did it?", VisibleText: "Thanks, it works.", CreatedAt: at,
 			Attachments: []store.Attachment{}},

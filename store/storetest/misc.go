@@ -34,7 +34,9 @@ func testCheckpointNeverMovesBack(t *testing.T, b Backend) {
 		t.Errorf("checkpoint went back to %d", got.UID)
 	}
 	// A new UIDVALIDITY starts over.
-	update(t, h.s, func(tx store.Tx) error { return tx.PutCheckpoint(store.Checkpoint{Mailbox: "box", UIDValidity: 8, UID: 2}) })
+	update(t, h.s, func(tx store.Tx) error {
+		return tx.PutCheckpoint(store.Checkpoint{Mailbox: "box", UIDValidity: 8, UID: 2})
+	})
 	read()
 	if got.UIDValidity != 8 || got.UID != 2 {
 		t.Errorf("after UIDVALIDITY change: %+v", got)

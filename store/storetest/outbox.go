@@ -203,7 +203,9 @@ func testOutboxRequeueKeepsMail(t *testing.T, b Backend) {
 		t.Errorf("requeued entry lost its mail: %q", r)
 	}
 	// A new body replaces the old.
-	update(t, h.s, func(tx store.Tx) error { return tx.Enqueue(&store.OutMail{ID: m.ID, TicketID: "HS-1", Raw: []byte("new")}) })
+	update(t, h.s, func(tx store.Tx) error {
+		return tx.Enqueue(&store.OutMail{ID: m.ID, TicketID: "HS-1", Raw: []byte("new")})
+	})
 	if r := raw(t, h.s, m.ID); r != "new" {
 		t.Errorf("replaced mail: %q", r)
 	}

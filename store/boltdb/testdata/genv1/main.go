@@ -27,7 +27,7 @@ func main() {
 	}
 	defer s.Close()
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	err = s.UpdateNow(func(tx *store.Tx) error {
+	err = s.UpdateNow(func(tx store.Tx) error {
 		raw1 := []byte("From: ann@customer.example\r\nSubject: printer\r\n\r\nIt is on fire.\r\n> quoted <b>\r\n")
 		h1, err := tx.PutBlob(raw1)
 		if err != nil {
