@@ -107,7 +107,7 @@ func (p *Pipeline) signedAddrs(pl *plan) []signedAddr {
 // a matching From). It returns handled=false for everything else, which
 // then is customer mail; mail that claims to be an agent's but fails the
 // checks is logged as a security event on the ticket it names.
-func (p *Pipeline) agentMail(tx *store.Tx, pl *plan, res *mailin.Result) (handled bool, err error) {
+func (p *Pipeline) agentMail(tx store.Tx, pl *plan, res *mailin.Result) (handled bool, err error) {
 	from := strings.ToLower(pl.in.From.Address)
 	agent, isAgent := p.agent(from)
 	var refused []signedAddr
@@ -161,7 +161,7 @@ func (p *Pipeline) verifyAgent(pl *plan, s signedAddr, from string, agent Agent,
 
 // securityEvent records a refused claim to be an agent on the ticket id
 // (when it exists) and in the log.
-func (p *Pipeline) securityEvent(tx *store.Tx, pl *plan, id, detail string) error {
+func (p *Pipeline) securityEvent(tx store.Tx, pl *plan, id, detail string) error {
 	p.Log.Warn("security: "+detail, "ticket", id, "msgid", pl.in.MessageID, "remote", pl.d.Remote)
 	if _, err := tx.Ticket(id); errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -181,7 +181,7 @@ func orNone(s string) string {
 // afterCustomer runs after a customer message was added to t (new or
 // existing ticket) and before t is written: subject tags, plans,
 // escalation and agent notifications.
-func (p *Pipeline) afterCustomer(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Message, isNew bool) error {
+func (p *Pipeline) afterCustomer(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, isNew bool) error {
 	ev, err := p.customerRules(tx, t, pl, m, isNew)
 	if err != nil {
 		return err

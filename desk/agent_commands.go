@@ -81,7 +81,7 @@ func (a applied) replyNotice() rules.Notice {
 
 // sendMoves queues the notices of the status changes in a and returns
 // their events.
-func (p *Pipeline) sendMoves(tx *store.Tx, t *store.Ticket, a applied) ([]store.Event, error) {
+func (p *Pipeline) sendMoves(tx store.Tx, t *store.Ticket, a applied) ([]store.Event, error) {
 	var events []store.Event
 	for i := range a.moves {
 		mv := &a.moves[i]

@@ -23,7 +23,7 @@ type customerOutcome struct {
 
 // customerRules applies the requester's plan, the subject tags and
 // escalation to t.
-func (p *Pipeline) customerRules(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Message, isNew bool) (customerOutcome, error) {
+func (p *Pipeline) customerRules(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, isNew bool) (customerOutcome, error) {
 	out := customerOutcome{isNew: isNew}
 	now := pl.now
 	plan := rules.PlanFor(p.Plans, t.Requester)
@@ -84,7 +84,7 @@ func (p *Pipeline) raise(t *store.Ticket, target rules.Priority, why string, out
 // escalation address), capped by the customer's plan, flags it, adds the
 // managers as watchers, and acknowledges an existing ticket's escalation
 // to the customer.
-func (p *Pipeline) escalate(tx *store.Tx, t *store.Ticket, pl *plan, plan rules.Plan, opened bool, why string, out *customerOutcome) error {
+func (p *Pipeline) escalate(tx store.Tx, t *store.Ticket, pl *plan, plan rules.Plan, opened bool, why string, out *customerOutcome) error {
 	now := pl.now
 	target := t.Priority.Up(plan.MaxPriority)
 	if opened {
@@ -128,7 +128,7 @@ func (p *Pipeline) escalate(tx *store.Tx, t *store.Ticket, pl *plan, plan rules.
 // queue's agents on a new ticket, else the assignee (the queue while
 // unassigned) and watchers; the queue and the managers as well when the
 // mail is urgent or escalated the ticket.
-func (p *Pipeline) notifyAgents(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Message, out customerOutcome) error {
+func (p *Pipeline) notifyAgents(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, out customerOutcome) error {
 	var to []string
 	if t.Assignee == "" || out.urgent || out.escalated {
 		to = append(to, p.queueAgents(t.Queue)...)
@@ -181,7 +181,7 @@ func (p *Pipeline) signedAddress(t *store.Ticket, kind rules.TokenKind, agent st
 
 // notify queues one notification per agent address in to, each with the
 // agent's own signed Reply-To, carrying the message's text and files.
-func (p *Pipeline) notify(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Message, to []string, extra map[string]any) ([]string, error) {
+func (p *Pipeline) notify(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, to []string, extra map[string]any) ([]string, error) {
 	if len(to) == 0 {
 		return nil, nil
 	}
@@ -226,7 +226,7 @@ func (p *Pipeline) notify(tx *store.Tx, t *store.Ticket, pl *plan, m *store.Mess
 }
 
 // attachmentsOf reads a stored message's files back from the blob store.
-func attachmentsOf(tx *store.Tx, m *store.Message) ([]mailout.Attachment, error) {
+func attachmentsOf(tx store.Tx, m *store.Message) ([]mailout.Attachment, error) {
 	var out []mailout.Attachment
 	for _, a := range m.Attachments {
 		if a.SHA256 == "" {

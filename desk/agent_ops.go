@@ -54,7 +54,7 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 	id = strings.ToUpper(strings.TrimSpace(id))
 	msgID := mailout.NewMessageID(p.Hostname)
 	var out ActionResult
-	err = p.Store.Update(func(tx *store.Tx) error {
+	err = p.Store.Update(ctx, func(tx store.Tx) error {
 		t, err := tx.Ticket(id)
 		if err != nil {
 			return err
@@ -89,7 +89,7 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 // actOn makes one action's change to t in tx: a note is stored and sent
 // to the ticket's agents, any other action is a command under operator
 // rights.
-func (p *Pipeline) actOn(tx *store.Tx, t *store.Ticket, cmd rules.Command, actor, msgID, text string, now time.Time) ([]store.Event, error) {
+func (p *Pipeline) actOn(tx store.Tx, t *store.Ticket, cmd rules.Command, actor, msgID, text string, now time.Time) ([]store.Event, error) {
 	if cmd.Name == "note" {
 		m := &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
 			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}

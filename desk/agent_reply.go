@@ -19,7 +19,7 @@ import (
 // nothing reaches the customer), then the text goes to the customer as a
 // public reply or to the other agents as an internal note. Commands that
 // close the ticket ask the customer for a satisfaction rating.
-func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *mailin.Result, t *store.Ticket, agent Agent, kind rules.TokenKind) error {
+func (p *Pipeline) agentReply(tx store.Tx, pl *plan, res *mailin.Result, t *store.Ticket, agent Agent, kind rules.TokenKind) error {
 	res.TicketID = t.ID
 	now := pl.now
 	if pl.auto.Automatic || pl.auto.OutOfOffice || pl.auto.Bounce {
@@ -86,7 +86,7 @@ func (p *Pipeline) agentReply(tx *store.Tx, pl *plan, res *mailin.Result, t *sto
 // keepAgentMail stores the agent's mail as a message of kind (none when
 // kind is ""), adds events and writes t. The agent's own Message-ID is not
 // added to the ticket's thread, so it never shows in customer mail.
-func (p *Pipeline) keepAgentMail(tx *store.Tx, t *store.Ticket, pl *plan, kind, visible string, events ...store.Event) error {
+func (p *Pipeline) keepAgentMail(tx store.Tx, t *store.Ticket, pl *plan, kind, visible string, events ...store.Event) error {
 	if kind != "" {
 		m, err := p.message(tx, pl, kind)
 		if err != nil {
@@ -110,7 +110,7 @@ func (p *Pipeline) keepAgentMail(tx *store.Tx, t *store.Ticket, pl *plan, kind, 
 
 // refuseAgentMail keeps a mail with bad or refused commands as a note and
 // tells the agent what was wrong.
-func (p *Pipeline) refuseAgentMail(tx *store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, problems []string) error {
+func (p *Pipeline) refuseAgentMail(tx store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, problems []string) error {
 	now := pl.now
 	ev := store.Event{At: now, Type: rules.EventCommandsRefused, Actor: agent.Email, Detail: strings.Join(problems, "; ")}
 	reply := p.signedAddress(t, rules.TokenReply, agent.Email)
@@ -161,7 +161,7 @@ func setsStatus(cmds []rules.Command) bool {
 // reply whose commands changed the status to one the customer is told of
 // is written as that notice (notice, e.g. the resolution mail: one mail
 // with the agent's text), a plain follow-up as it is.
-func (p *Pipeline) sendPublicReply(tx *store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, notice rules.Notice) (store.Event, error) {
+func (p *Pipeline) sendPublicReply(tx store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, notice rules.Notice) (store.Event, error) {
 	var cc []mail.Address
 	for _, a := range t.CC {
 		if _, isAgent := p.agent(a); !isAgent && !p.Routes.IsOwn(a) {
@@ -262,7 +262,7 @@ func commandLines(cmds []rules.Command) string {
 // addNote stores an internal note by author on t and sends it to the
 // ticket's other agents (assignee, queue agents, watchers), never to the
 // customer. Replies to the note mail are notes again.
-func (p *Pipeline) addNote(tx *store.Tx, t *store.Ticket, pl *plan, author, text string) ([]store.Event, error) {
+func (p *Pipeline) addNote(tx store.Tx, t *store.Ticket, pl *plan, author, text string) ([]store.Event, error) {
 	now := pl.now
 	if pl.in != nil {
 		m, err := p.message(tx, pl, "note")

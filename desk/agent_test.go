@@ -690,7 +690,8 @@ func agPolicy(t *testing.T, g *gateway) *Sweeper {
 		p.Agents = append(p.Agents, AgentRef{Email: a.Email, Name: a.Name, Queues: a.Queues, Manager: a.Manager})
 	}
 	g.pipeline.Policy = p
-	g.store.SetDueFunc(p.Due)
+	g.store = store.WithDue(g.store, p.Due)
+	g.pipeline.Store = g.store
 	return &Sweeper{Store: g.store, Desk: g.pipeline.Desk, Policy: p, Log: testLogger(t), Wake: g.worker.Wake}
 }
 

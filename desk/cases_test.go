@@ -2,6 +2,7 @@ package desk
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -164,7 +165,7 @@ func prepareCase(t *testing.T, g *gateway, status rules.Status, r *caseRun) {
 		t.Fatalf("prior ticket: %d auto messages, %d mails to alice; want 1 and 1", len(auto), len(replies))
 	}
 	if status != tk.Status {
-		g.store.UpdateNow(func(tx *store.Tx) error {
+		g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
 			x, err := tx.Ticket(tk.ID)
 			if err != nil {
 				return err
@@ -391,7 +392,7 @@ func inlineImageCase() mailCase {
 				}
 				if img != nil {
 					var content []byte
-					g.store.View(func(tx *store.Tx) error { var err error; content, err = tx.Blob(img.SHA256); return err })
+					g.store.View(context.Background(), func(tx store.Tx) error { var err error; content, err = tx.Blob(img.SHA256); return err })
 					if !bytes.HasPrefix(content, []byte("\x89PNG")) {
 						t.Errorf("stored image is not the PNG: %q", content)
 					}
@@ -416,7 +417,7 @@ func cardCase() mailCase {
 					t.Errorf("stored text: %q", r.msg.Text)
 				}
 				var raw []byte
-				g.store.View(func(tx *store.Tx) error { var err error; raw, err = tx.Blob(r.msg.Raw); return err })
+				g.store.View(context.Background(), func(tx store.Tx) error { var err error; raw, err = tx.Blob(r.msg.Raw); return err })
 				again, err := mailin.Parse(raw, mailin.Limits{})
 				if err != nil || strings.Contains(again.Text, "4111") || bytes.Contains(raw, []byte("NDExMSAxMTEx")) {
 					t.Errorf("raw copy still holds the card number (err %v):\n%s", err, raw)
@@ -520,7 +521,7 @@ func hostileMIMECase() mailCase {
 					t.Errorf("readable text lost: %q notes %v", r.msg.Text, r.msg.Notes)
 				}
 				var raw []byte
-				g.store.View(func(tx *store.Tx) error { var err error; raw, err = tx.Blob(r.msg.Raw); return err })
+				g.store.View(context.Background(), func(tx store.Tx) error { var err error; raw, err = tx.Blob(r.msg.Raw); return err })
 				if !bytes.Contains(raw, []byte("this is !!! not base64 ###")) {
 					t.Error("raw copy not kept as received")
 				}

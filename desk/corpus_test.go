@@ -2,6 +2,7 @@ package desk
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +75,7 @@ func deliverCorpus(t *testing.T, path string) (*store.Ticket, []byte) {
 	}
 	tk := g.onlyTicket()
 	var kept []byte
-	if err := g.store.View(func(tx *store.Tx) error {
+	if err := g.store.View(context.Background(), func(tx store.Tx) error {
 		var err error
 		kept, err = tx.Blob(tk.Messages[0].Raw)
 		return err

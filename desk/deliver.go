@@ -21,7 +21,7 @@ import (
 // Pipeline turns delivered messages into ticket changes. Deliver returns
 // only after the change is committed to disk.
 type Pipeline struct {
-	Store    *store.Store
+	Store    store.Store
 	Routes   rules.Routes
 	Prefix   string // ticket id prefix, e.g. "HS"
 	Hostname string // domain of generated Message-IDs
@@ -78,7 +78,7 @@ func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resu
 	// no writer: an error inside the group commit would roll back the
 	// whole batch, and bbolt would redo the others and then the refused
 	// one alone, each time holding the single writer.
-	err = p.Store.View(func(tx *store.Tx) error { return p.admit(tx, pl) })
+	err = p.Store.View(ctx, func(tx store.Tx) error { return p.admit(tx, pl) })
 	if errors.Is(err, mailin.ErrRateLimited) {
 		p.Log.Warn("inbound rate limit", "msgid", pl.in.MessageID, "from", pl.in.From.Address, "err", err, "remote", d.Remote)
 		return mailin.Result{}, err
@@ -91,7 +91,7 @@ func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resu
 	if pl.verp != 0 {
 		commit = p.commitBounce
 	}
-	err = p.Store.Update(func(tx *store.Tx) error {
+	err = p.Store.Update(ctx, func(tx store.Tx) error {
 		res = mailin.Result{MessageID: pl.in.MessageID}
 		return commit(tx, pl, &res)
 	})
@@ -179,7 +179,7 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 
 // commit runs inside the store transaction. It may run more than once
 // (batched commits retry), so it only writes to tx and res.
-func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *mailin.Result) error {
+func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 	if pl.d.Checkpoint != nil {
 		if err := tx.PutCheckpoint(*pl.d.Checkpoint); err != nil {
 			return err
@@ -193,7 +193,11 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *mailin.Result) error {
 		return err
 	}
 	if pl.auto.Bounce {
-		if tid := p.bounceTicket(tx, pl); tid != "" {
+		tid, err := p.bounceTicket(tx, pl)
+		if err != nil {
+			return err
+		}
+		if tid != "" {
 			return p.recordBounce(tx, pl, res, tid, nil)
 		}
 	}
@@ -224,7 +228,7 @@ func (p *Pipeline) commit(tx *store.Tx, pl *plan, res *mailin.Result) error {
 // by a token in a plus address (support+HS-123456@), then by In-Reply-To,
 // then References (newest first). Whoever is named, the sender check in
 // rules.DecideThread still decides whether the mail may join it.
-func (p *Pipeline) candidate(tx *store.Tx, pl *plan) (*rules.Candidate, error) {
+func (p *Pipeline) candidate(tx store.Tx, pl *plan) (*rules.Candidate, error) {
 	c, err := p.namedTicket(tx, pl.in, pl.d.Rcpts)
 	if c != nil {
 		_, c.Rating = rules.ParseRating(pl.visible)
@@ -233,7 +237,7 @@ func (p *Pipeline) candidate(tx *store.Tx, pl *plan) (*rules.Candidate, error) {
 }
 
 // namedTicket is the ticket a message names, nil when none.
-func (p *Pipeline) namedTicket(tx *store.Tx, in *mailin.Inbound, rcpts []string) (*rules.Candidate, error) {
+func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string) (*rules.Candidate, error) {
 	tokens := []struct{ text, via string }{{in.Subject, "token"}}
 	for _, r := range rcpts {
 		if _, tag, ok := p.Routes.Match(r); ok && tag != "" {
@@ -256,7 +260,11 @@ func (p *Pipeline) namedTicket(tx *store.Tx, in *mailin.Inbound, rcpts []string)
 		refs = append(refs, in.References[i])
 	}
 	for _, ref := range refs {
-		if id := tx.TicketByMessageID(ref); id != "" {
+		id, err := tx.TicketByMessageID(ref)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
 			t, err := tx.Ticket(id)
 			if err != nil {
 				return nil, err
@@ -280,7 +288,7 @@ func candidateOf(t *store.Ticket, via string) *rules.Candidate {
 // res for it. A different message reusing a known Message-ID (scanners and
 // web forms send them all with one) is not a duplicate: it gets a derived
 // id, so it is stored and threaded on its own.
-func (p *Pipeline) duplicate(tx *store.Tx, pl *plan, res *mailin.Result) (bool, error) {
+func (p *Pipeline) duplicate(tx store.Tx, pl *plan, res *mailin.Result) (bool, error) {
 	tid, err := p.duplicateOf(tx, pl)
 	res.MessageID = pl.in.MessageID
 	if pl.idNote != "" {
@@ -297,11 +305,11 @@ func (p *Pipeline) duplicate(tx *store.Tx, pl *plan, res *mailin.Result) (bool, 
 // duplicateOf returns the ticket that already holds this message, or "".
 // It only reads, and starts from the original Message-ID each time, so it
 // gives the same answer before the transaction and in each of its runs.
-func (p *Pipeline) duplicateOf(tx *store.Tx, pl *plan) (string, error) {
+func (p *Pipeline) duplicateOf(tx store.Tx, pl *plan) (string, error) {
 	pl.in.MessageID, pl.idNote = pl.origID, ""
-	tid := tx.TicketByMessageID(pl.origID)
-	if tid == "" {
-		return "", nil
+	tid, err := tx.TicketByMessageID(pl.origID)
+	if tid == "" || err != nil {
+		return "", err
 	}
 	m, ok, err := tx.MessageByID(tid, pl.origID)
 	if err != nil || !ok {
@@ -313,9 +321,8 @@ func (p *Pipeline) duplicateOf(tx *store.Tx, pl *plan) (string, error) {
 	derived := derivedID(pl.origID, pl.in)
 	pl.in.MessageID = derived
 	pl.idNote = fmt.Sprintf("Message-ID <%s> was already used by a different message on %s; stored as <%s>", pl.origID, tid, derived)
-	tid = tx.TicketByMessageID(derived)
-	if tid == "" {
-		return "", nil
+	if tid, err = tx.TicketByMessageID(derived); tid == "" || err != nil {
+		return "", err
 	}
 	// The derived id names the content, so finding it means this very
 	// message was stored before.
@@ -343,7 +350,7 @@ func derivedID(orig string, in *mailin.Inbound) string {
 	return orig + "+" + h
 }
 
-func (p *Pipeline) message(tx *store.Tx, pl *plan, kind string) (*store.Message, error) {
+func (p *Pipeline) message(tx store.Tx, pl *plan, kind string) (*store.Message, error) {
 	in := pl.in
 	rawHash, err := tx.PutBlob(in.Raw)
 	if err != nil {
@@ -395,7 +402,7 @@ func (p *Pipeline) ticketFor(id string, pl *plan) *store.Ticket {
 	return t
 }
 
-func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *mailin.Result) error {
+func (p *Pipeline) newTicket(tx store.Tx, pl *plan, dec rules.Thread, res *mailin.Result) error {
 	id, err := tx.NewTicketID(p.Prefix)
 	if err != nil {
 		return err
@@ -450,7 +457,7 @@ func (p *Pipeline) newTicket(tx *store.Tx, pl *plan, dec rules.Thread, res *mail
 	return tx.PutTicket(t)
 }
 
-func (p *Pipeline) linkBack(tx *store.Tx, dec rules.Thread, newID string, now time.Time) error {
+func (p *Pipeline) linkBack(tx store.Tx, dec rules.Thread, newID string, now time.Time) error {
 	old, err := tx.Ticket(dec.TicketID)
 	if err != nil {
 		return err
@@ -492,7 +499,7 @@ func (p *Pipeline) participants(in *mailin.Inbound) []string {
 	return out
 }
 
-func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *mailin.Result) error {
+func (p *Pipeline) appendTo(tx store.Tx, pl *plan, dec rules.Thread, res *mailin.Result) error {
 	t, err := tx.Ticket(dec.TicketID)
 	if err != nil {
 		return err
@@ -547,7 +554,7 @@ func (p *Pipeline) appendTo(tx *store.Tx, pl *plan, dec rules.Thread, res *maili
 	return tx.PutTicket(t)
 }
 
-func (p *Pipeline) queueAutoReply(tx *store.Tx, t *store.Ticket, pl *plan) (store.Event, error) {
+func (p *Pipeline) queueAutoReply(tx store.Tx, t *store.Ticket, pl *plan) (store.Event, error) {
 	q, err := p.Desk.Queue(tx, t, mailout.Out{
 		Kind: "auto", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
 		Template: "auto_reply", Data: map[string]any{"Name": pl.in.From.Name},

@@ -37,7 +37,7 @@ func (p *Pipeline) Explain(ctx context.Context, d *mailin.Delivery) (*Explanatio
 		ex.Error = err.Error()
 		return ex, nil
 	}
-	if err := p.Store.View(func(tx *store.Tx) error { return p.admit(tx, pl) }); err != nil {
+	if err := p.Store.View(ctx, func(tx store.Tx) error { return p.admit(tx, pl) }); err != nil {
 		ex.Steps = append(pl.trace, "refused: "+err.Error())
 		ex.Error = err.Error()
 		return ex, nil
@@ -46,7 +46,7 @@ func (p *Pipeline) Explain(ctx context.Context, d *mailin.Delivery) (*Explanatio
 	if pl.verp != 0 {
 		commit = p.commitBounce
 	}
-	err = p.Store.DryRun(func(tx *store.Tx) error {
+	err = p.Store.DryRun(ctx, func(tx store.Tx) error {
 		pl.trace = append([]string(nil), pl.trace...)
 		before, err := tx.NextOutboxID()
 		if err != nil {
@@ -62,7 +62,11 @@ func (p *Pipeline) Explain(ctx context.Context, d *mailin.Delivery) (*Explanatio
 		}
 		for _, m := range queued {
 			if m.ID > before {
-				ex.Mails = append(ex.Mails, PlannedMail{Kind: m.Kind, To: m.To, Subject: subjectOf(m.Raw)})
+				raw, err := tx.OutboxRaw(m.ID)
+				if err != nil {
+					return err
+				}
+				ex.Mails = append(ex.Mails, PlannedMail{Kind: m.Kind, To: m.To, Subject: subjectOf(raw)})
 			}
 		}
 		return nil

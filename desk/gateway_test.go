@@ -20,6 +20,7 @@ import (
 	"ticketgate/mailout/relaytest"
 	"ticketgate/rules"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // gateway is a running pipeline for tests: real SMTP and LMTP listeners on
@@ -28,7 +29,7 @@ import (
 type gateway struct {
 	t        testing.TB
 	dbPath   string
-	store    *store.Store
+	store    store.Store
 	pipeline *Pipeline
 	smtp     *mailin.Server
 	lmtp     *mailin.Server
@@ -71,7 +72,7 @@ func (g *gateway) open() {
 	t := g.t
 	t.Helper()
 	log := testLogger(t)
-	st, err := store.Open(g.dbPath, store.Options{}, log)
+	st, err := boltdb.Open(g.dbPath, boltdb.Options{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +138,9 @@ func (g *gateway) mustSend(from string, to []string, raw []byte) {
 func (g *gateway) tickets() []*store.Ticket {
 	g.t.Helper()
 	var list []*store.Ticket
-	if err := g.store.View(func(tx *store.Tx) error {
+	if err := g.store.View(context.Background(), func(tx store.Tx) error {
 		var err error
-		list, err = tx.Tickets(store.Filter{})
+		list, _, err = tx.Tickets(store.Filter{})
 		return err
 	}); err != nil {
 		g.t.Fatal(err)
@@ -150,7 +151,7 @@ func (g *gateway) tickets() []*store.Ticket {
 func (g *gateway) ticket(id string) *store.Ticket {
 	g.t.Helper()
 	var tk *store.Ticket
-	if err := g.store.View(func(tx *store.Tx) error {
+	if err := g.store.View(context.Background(), func(tx store.Tx) error {
 		var err error
 		tk, err = tx.TicketFull(id)
 		return err
@@ -175,7 +176,7 @@ func (g *gateway) settle() {
 	g.t.Helper()
 	for range 100 {
 		var n int
-		g.store.View(func(tx *store.Tx) error {
+		g.store.View(context.Background(), func(tx store.Tx) error {
 			due, err := tx.Outbox(time.Time{}, 0)
 			n = len(due)
 			return err

@@ -2,6 +2,7 @@ package desk
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"ticketgate/mailin"
@@ -40,7 +41,7 @@ func TestHostileMailStillBecomesATicket(t *testing.T) {
 				t.Errorf("text lacks %q", c.Text)
 			}
 			var kept []byte
-			g.store.View(func(tx *store.Tx) error {
+			g.store.View(context.Background(), func(tx store.Tx) error {
 				kept, err = tx.Blob(m.Raw)
 				return err
 			})

@@ -111,7 +111,7 @@ func runOnce(t testing.TB, p *mailin.Poller) int {
 func (g *gateway) checkpoint(name string) store.Checkpoint {
 	g.t.Helper()
 	var cp store.Checkpoint
-	if err := g.store.View(func(tx *store.Tx) error {
+	if err := g.store.View(context.Background(), func(tx store.Tx) error {
 		var err error
 		cp, err = tx.Checkpoint(name)
 		return err

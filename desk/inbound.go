@@ -104,7 +104,7 @@ func (p *Pipeline) floodKeys(pl *plan, ticketID string) []floodKey {
 
 // overLimit refuses with ErrRateLimited when one more message would pass
 // a counter's hourly limit.
-func overLimit(tx *store.Tx, now time.Time, keys []floodKey) error {
+func overLimit(tx store.Tx, now time.Time, keys []floodKey) error {
 	for _, k := range keys {
 		times, err := tx.RateTimes(k.key)
 		if err != nil {
@@ -124,7 +124,7 @@ func overLimit(tx *store.Tx, now time.Time, keys []floodKey) error {
 // agents' mail are not held against a ticket) so that commit itself
 // never has to refuse. Messages racing each other between the two
 // transactions may pass a limit by as many as arrive at once.
-func (p *Pipeline) admit(tx *store.Tx, pl *plan) error {
+func (p *Pipeline) admit(tx store.Tx, pl *plan) error {
 	if pl.verp != 0 {
 		return nil // reports on our own mail are never a flood to refuse
 	}
@@ -134,7 +134,7 @@ func (p *Pipeline) admit(tx *store.Tx, pl *plan) error {
 	if err := overLimit(tx, pl.now, p.floodKeys(pl, "")); err != nil {
 		return err
 	}
-	if p.Policies.PerTicket <= 0 || pl.auto.Bounce && p.bounceTicket(tx, pl) != "" || p.isAgentMail(tx, pl) {
+	if p.Policies.PerTicket <= 0 || p.isAgentMail(tx, pl) {
 		return nil
 	}
 	cand, err := p.candidate(tx, pl)
@@ -151,7 +151,7 @@ func (p *Pipeline) admit(tx *store.Tx, pl *plan) error {
 // recordFlood counts the message against its sender and domain (ticketID
 // "") or its ticket. It never refuses: admit did that before the
 // transaction, and a refusal here would fail the whole group commit.
-func (p *Pipeline) recordFlood(tx *store.Tx, pl *plan, ticketID string) error {
+func (p *Pipeline) recordFlood(tx store.Tx, pl *plan, ticketID string) error {
 	for _, k := range p.floodKeys(pl, ticketID) {
 		lim := rules.Limit{Per: time.Hour, Max: k.max}
 		times, err := tx.RateTimes(k.key)
@@ -167,7 +167,7 @@ func (p *Pipeline) recordFlood(tx *store.Tx, pl *plan, ticketID string) error {
 
 // isAgentMail reports, without writing, whether agentMail will take the
 // message as a verified agent's mail to an existing ticket.
-func (p *Pipeline) isAgentMail(tx *store.Tx, pl *plan) bool {
+func (p *Pipeline) isAgentMail(tx store.Tx, pl *plan) bool {
 	from := strings.ToLower(pl.in.From.Address)
 	agent, ok := p.agent(from)
 	if !ok {
@@ -186,7 +186,7 @@ func (p *Pipeline) isAgentMail(tx *store.Tx, pl *plan) bool {
 
 // afterStore sends the notices a stored customer message may need: which
 // attachments were refused, and that secrets were removed.
-func (p *Pipeline) afterStore(tx *store.Tx, t *store.Ticket, pl *plan) error {
+func (p *Pipeline) afterStore(tx store.Tx, t *store.Ticket, pl *plan) error {
 	if len(pl.redactions) > 0 {
 		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: rules.EventRedacted, Detail: describeRedactions(pl.redactions) + " removed before storing"}); err != nil {
 			return err
@@ -221,7 +221,7 @@ func (p *Pipeline) afterStore(tx *store.Tx, t *store.Ticket, pl *plan) error {
 // RFC 5230; a report about mail still in the outbox) is only kept as a
 // system message on that ticket. It creates no ticket, changes no status
 // and sends nothing; a report delivered again adds nothing.
-func (p *Pipeline) commitBounce(tx *store.Tx, pl *plan, res *mailin.Result) error {
+func (p *Pipeline) commitBounce(tx store.Tx, pl *plan, res *mailin.Result) error {
 	if dup, err := p.duplicate(tx, pl, res); dup || err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (p *Pipeline) commitBounce(tx *store.Tx, pl *plan, res *mailin.Result) erro
 // each failed recipient as a delivery_failed event and marks the
 // permanently failed ones as bouncing. to are the recipients of the
 // reported mail when known.
-func (p *Pipeline) recordBounce(tx *store.Tx, pl *plan, res *mailin.Result, ticketID string, to []string) error {
+func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticketID string, to []string) error {
 	fails := rules.ParseDSN(pl.in.DeliveryStatus)
 	if len(fails) == 0 {
 		fails = rules.ParseBounceText(pl.in.Text)
@@ -295,7 +295,7 @@ func (p *Pipeline) recordBounce(tx *store.Tx, pl *plan, res *mailin.Result, tick
 
 // keepSystem stores the message as a "system" message on ticketID with an
 // event saying why, and changes nothing else on the ticket.
-func (p *Pipeline) keepSystem(tx *store.Tx, pl *plan, res *mailin.Result, ticketID, detail string) error {
+func (p *Pipeline) keepSystem(tx store.Tx, pl *plan, res *mailin.Result, ticketID, detail string) error {
 	m, err := p.message(tx, pl, "system")
 	if err != nil {
 		return err
@@ -323,7 +323,7 @@ func (pl *plan) what() string {
 
 // bounceTicket finds the ticket a bounce that came to a routing address
 // is about, through the Message-IDs of our mail it quotes.
-func (p *Pipeline) bounceTicket(tx *store.Tx, pl *plan) string {
+func (p *Pipeline) bounceTicket(tx store.Tx, pl *plan) (string, error) {
 	ids := append(append([]string(nil), pl.in.InReplyTo...), pl.in.References...)
 	for _, line := range strings.Split(pl.in.Text, "\n") {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Message-ID") {
@@ -331,11 +331,11 @@ func (p *Pipeline) bounceTicket(tx *store.Tx, pl *plan) string {
 		}
 	}
 	for _, id := range ids {
-		if t := tx.TicketByMessageID(id); t != "" {
-			return t
+		if t, err := tx.TicketByMessageID(id); t != "" || err != nil {
+			return t, err
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // IsBounceAddress reports whether addr is a valid VERP return path of mail

@@ -2,6 +2,7 @@ package desk
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -88,7 +89,7 @@ func TestSameAttachmentIsStoredOnce(t *testing.T) {
 		t.Fatalf("attachments %+v / %+v do not share one stored copy", a, b)
 	}
 	var content []byte
-	g.store.View(func(tx *store.Tx) error { var err error; content, err = tx.Blob(a[0].SHA256); return err })
+	g.store.View(context.Background(), func(tx store.Tx) error { var err error; content, err = tx.Blob(a[0].SHA256); return err })
 	if len(content) != 2000 {
 		t.Errorf("stored attachment has %d bytes", len(content))
 	}
@@ -109,7 +110,7 @@ func TestCardNumbersAreRedactedEverywhere(t *testing.T) {
 		t.Errorf("text %q lacks the removal markers", m.Text)
 	}
 	var raw []byte
-	g.store.View(func(tx *store.Tx) error { var err error; raw, err = tx.Blob(m.Raw); return err })
+	g.store.View(context.Background(), func(tx store.Tx) error { var err error; raw, err = tx.Blob(m.Raw); return err })
 	if bytes.Contains(raw, []byte("5500-0000-0000-0004")) || bytes.Contains(raw, []byte("4111 1111 1111 1111")) {
 		t.Error("raw copy still holds the card number")
 	}
@@ -219,7 +220,7 @@ func TestOutOfOfficeIsStoredWithoutChangingStatus(t *testing.T) {
 	g := startGateway(t)
 	g.mustSend("p@customer.example", []string{"support@example.com"}, msg("p@customer.example", "support@example.com", "question", "x"))
 	tk := g.onlyTicket()
-	g.store.UpdateNow(func(tx *store.Tx) error {
+	g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
 		t, _ := tx.Ticket(tk.ID)
 		t.Status = rules.StatusWaiting
 		return tx.PutTicket(t)
@@ -240,7 +241,7 @@ func TestReopenWindow(t *testing.T) {
 	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "first", "x"))
 	tk := g.onlyTicket()
 	closeTicket := func() {
-		g.store.UpdateNow(func(tx *store.Tx) error {
+		g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
 			t, _ := tx.Ticket(tk.ID)
 			t.Status, t.ClosedAt = rules.StatusClosed, &now
 			return tx.PutTicket(t)
@@ -290,7 +291,7 @@ func TestOutgoingMailThreadsInOutlook(t *testing.T) {
 func TestTeamMailIsMarkedAutomaticAndNeverHeld(t *testing.T) {
 	g := startDesk(t)
 	g.pipeline.Desk.AutoLimits = []rules.Limit{{Per: time.Hour, Max: 1}}
-	g.store.UpdateNow(func(tx *store.Tx) error {
+	g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
 		return tx.MarkBouncing("ana@example.com", time.Now().Add(time.Hour))
 	})
 	for i := range 3 {
@@ -443,7 +444,7 @@ func TestFloodIsRefusedWithoutTheWriter(t *testing.T) {
 	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Re: ["+tk.ID+"] shared", "from q"))
 	g.settle()
 	held, release := make(chan struct{}), make(chan struct{})
-	go g.store.UpdateNow(func(*store.Tx) error { close(held); <-release; return nil })
+	go g.store.UpdateNow(context.Background(), func(store.Tx) error { close(held); <-release; return nil })
 	<-held
 	defer close(release)
 	for _, c := range []struct{ why, from, subject string }{
@@ -479,7 +480,13 @@ func dsnTo(to, msgid string) []byte {
 
 func (g *gateway) bouncing(addr string) bool {
 	var b bool
-	g.store.View(func(tx *store.Tx) error { b = tx.Bouncing(addr, time.Now()); return nil })
+	if err := g.store.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		b, err = tx.Bouncing(addr, time.Now())
+		return err
+	}); err != nil {
+		g.t.Fatal(err)
+	}
 	return b
 }
 
@@ -534,7 +541,7 @@ func TestReportForMailStillInTheOutboxIsNoFailure(t *testing.T) {
 	g.mustSend("gone@customer.example", []string{"support@example.com"}, msg("gone@customer.example", "support@example.com", "queued", "x"))
 	tk := g.onlyTicket()
 	var queued []*store.OutMail
-	g.store.View(func(tx *store.Tx) error { var err error; queued, err = tx.Outbox(time.Time{}, 0); return err })
+	g.store.View(context.Background(), func(tx store.Tx) error { var err error; queued, err = tx.Outbox(time.Time{}, 0); return err })
 	if len(queued) != 1 || !strings.HasPrefix(queued[0].From, "bounces+") {
 		t.Fatalf("outbox %+v, want the auto-reply with a bounce return path", queued)
 	}
@@ -582,7 +589,7 @@ func TestBouncesAtRoutingAddressAreKeptOnce(t *testing.T) {
 		t.Fatalf("system messages %+v, want each report once", sys)
 	}
 	var raw []byte
-	g.store.View(func(tx *store.Tx) error { var err error; raw, err = tx.Blob(sys[0].Raw); return err })
+	g.store.View(context.Background(), func(tx store.Tx) error { var err error; raw, err = tx.Blob(sys[0].Raw); return err })
 	if !bytes.Equal(raw, unreadable) {
 		t.Errorf("raw copy of the unreadable report not kept")
 	}

@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -215,7 +216,7 @@ func TestRelayDownThenUpDeliversOnce(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		var attempts int
-		g.store.View(func(tx *store.Tx) error {
+		g.store.View(context.Background(), func(tx store.Tx) error {
 			all, err := tx.Outbox(time.Time{}, 0)
 			if len(all) == 1 {
 				attempts = all[0].Attempts
@@ -283,10 +284,13 @@ func TestAcknowledgedMailSurvivesRestart(t *testing.T) {
 	}
 	for i := range 20 {
 		var id string
-		g.store.View(func(tx *store.Tx) error {
-			id = tx.TicketByMessageID(fmt.Sprintf("restart%d@customer.example", i))
-			return nil
-		})
+		if err := g.store.View(context.Background(), func(tx store.Tx) error {
+			var err error
+			id, err = tx.TicketByMessageID(fmt.Sprintf("restart%d@customer.example", i))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
 		if id == "" {
 			t.Errorf("message restart%d lost", i)
 		}
@@ -386,7 +390,7 @@ func TestMalformedMIMEIsKept(t *testing.T) {
 		t.Fatal("raw message not kept")
 	}
 	var kept []byte
-	g.store.View(func(tx *store.Tx) error { var err error; kept, err = tx.Blob(m.Raw); return err })
+	g.store.View(context.Background(), func(tx store.Tx) error { var err error; kept, err = tx.Blob(m.Raw); return err })
 	if string(kept) != string(raw) {
 		t.Error("raw copy differs from what was received")
 	}

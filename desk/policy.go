@@ -152,7 +152,7 @@ func (p *Policy) Due(t *store.Ticket) time.Time {
 // sent: a rating is stored and thanked once, and handled is true (the
 // ticket stays closed). Anything else returns false and follows the reopen
 // policy. A later rating replaces the stored one without a second thanks.
-func (p *Policy) SurveyReply(tx *store.Tx, d *mailout.Mailer, t *store.Ticket, visible string, now time.Time) (handled bool, err error) {
+func (p *Policy) SurveyReply(tx store.Tx, d *mailout.Mailer, t *store.Ticket, visible string, now time.Time) (handled bool, err error) {
 	if p == nil {
 		return false, nil
 	}

@@ -19,6 +19,7 @@ import (
 	"ticketgate/mailout/relaytest"
 	"ticketgate/rules"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // env is a desk for policy tests: a real store on disk, the policy in its
@@ -26,7 +27,7 @@ import (
 type env struct {
 	t      testing.TB
 	path   string
-	store  *store.Store
+	store  store.Store
 	desk   *mailout.Mailer
 	policy *Policy
 	sweep  *Sweeper
@@ -56,11 +57,11 @@ func newEnv(t testing.TB) *env {
 // open (re)opens the database, as a restarted process would.
 func (e *env) open() {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(e.path, store.Options{}, log)
+	db, err := boltdb.Open(e.path, boltdb.Options{}, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	st.SetDueFunc(e.policy.Due)
+	st := store.WithDue(db, e.policy.Due)
 	e.store = st
 	e.sweep = &Sweeper{Store: st, Desk: e.desk, Policy: e.policy, Log: log}
 	e.worker = mailout.NewWorker(st, &mailout.Relay{Addr: e.relay.Addr, TLS: "none", Hostname: "tickets.example.com", Timeout: 5 * time.Second}, log)
@@ -71,7 +72,7 @@ func (e *env) open() {
 // create writes a new ticket as the pipeline does.
 func (e *env) create(id, requester string, at time.Time, prio rules.Priority) {
 	e.t.Helper()
-	e.update(func(tx *store.Tx) error {
+	e.update(func(tx store.Tx) error {
 		t := &store.Ticket{ID: id, Subject: "Printer on fire", Status: rules.StatusNew, Priority: prio, Queue: "support",
 			Route: "support@example.com", Requester: requester, RequesterName: "Cy Customer", CC: []string{}, CreatedAt: at, UpdatedAt: at}
 		e.policy.Created(t, at)
@@ -79,9 +80,9 @@ func (e *env) create(id, requester string, at time.Time, prio rules.Priority) {
 	})
 }
 
-func (e *env) update(fn func(tx *store.Tx) error) {
+func (e *env) update(fn func(tx store.Tx) error) {
 	e.t.Helper()
-	if err := e.store.UpdateNow(fn); err != nil {
+	if err := e.store.UpdateNow(context.Background(), fn); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -89,7 +90,7 @@ func (e *env) update(fn func(tx *store.Tx) error) {
 // change loads ticket id, lets fn change it and writes it back.
 func (e *env) change(id string, fn func(t *store.Ticket)) {
 	e.t.Helper()
-	e.update(func(tx *store.Tx) error {
+	e.update(func(tx store.Tx) error {
 		t, err := tx.Ticket(id)
 		if err != nil {
 			return err
@@ -142,7 +143,7 @@ func (e *env) delivered() []relaytest.Mail {
 	for range 100 {
 		e.worker.RunOnce(context.Background())
 		var left []*store.OutMail
-		e.store.View(func(tx *store.Tx) error {
+		e.store.View(context.Background(), func(tx store.Tx) error {
 			var err error
 			left, err = tx.Outbox(time.Time{}, 0)
 			return err
@@ -158,7 +159,7 @@ func (e *env) delivered() []relaytest.Mail {
 func (e *env) ticket(id string) *store.Ticket {
 	e.t.Helper()
 	var t *store.Ticket
-	if err := e.store.View(func(tx *store.Tx) error {
+	if err := e.store.View(context.Background(), func(tx store.Tx) error {
 		var err error
 		t, err = tx.TicketFull(id)
 		return err
@@ -223,7 +224,7 @@ func TestSurveyReplies(t *testing.T) {
 		e.run(day(15))
 		before := len(e.delivered())
 		var handled bool
-		e.update(func(tx *store.Tx) error {
+		e.update(func(tx store.Tx) error {
 			tk, err := tx.Ticket(id)
 			if err != nil {
 				return err
@@ -263,7 +264,7 @@ func TestSurveyReplies(t *testing.T) {
 	}
 	// A second rating replaces the first without a second thanks.
 	before := len(e.delivered())
-	e.update(func(tx *store.Tx) error {
+	e.update(func(tx store.Tx) error {
 		tk, _ := tx.Ticket("HS-000000")
 		if ok, err := e.policy.SurveyReply(tx, e.desk, tk, "3", day(17)); !ok || err != nil {
 			t.Fatalf("second rating: %v %v", ok, err)

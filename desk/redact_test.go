@@ -2,6 +2,7 @@ package desk
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -45,7 +46,7 @@ func withPDF(textPart string) string {
 func storedRaw(t *testing.T, g *gateway, m store.Message) []byte {
 	t.Helper()
 	var raw []byte
-	if err := g.store.View(func(tx *store.Tx) error { var err error; raw, err = tx.Blob(m.Raw); return err }); err != nil {
+	if err := g.store.View(context.Background(), func(tx store.Tx) error { var err error; raw, err = tx.Blob(m.Raw); return err }); err != nil {
 		t.Fatalf("read raw copy: %v", err)
 	}
 	return raw

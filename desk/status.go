@@ -70,7 +70,7 @@ func (p *Policy) changeStatus(t *store.Ticket, c rules.StatusChange, actor strin
 
 // moveStatus is changeStatus followed by sendNotices: the one road every
 // status change takes, whoever asks for it.
-func (p *Policy) moveStatus(tx *store.Tx, m *mailout.Mailer, t *store.Ticket, c rules.StatusChange, actor string, data map[string]any) (statusMove, error) {
+func (p *Policy) moveStatus(tx store.Tx, m *mailout.Mailer, t *store.Ticket, c rules.StatusChange, actor string, data map[string]any) (statusMove, error) {
 	mv := p.changeStatus(t, c, actor)
 	err := p.sendNotices(tx, m, t, &mv, data)
 	return mv, err
@@ -78,7 +78,7 @@ func (p *Policy) moveStatus(tx *store.Tx, m *mailout.Mailer, t *store.Ticket, c 
 
 // sendNotices queues, in tx, the mails to the customer that mv decided, and
 // adds their events to mv. data adds to every notice's template data.
-func (p *Policy) sendNotices(tx *store.Tx, m *mailout.Mailer, t *store.Ticket, mv *statusMove, data map[string]any) error {
+func (p *Policy) sendNotices(tx store.Tx, m *mailout.Mailer, t *store.Ticket, mv *statusMove, data map[string]any) error {
 	for _, n := range mv.Notices {
 		o := p.noticeOut(t, n, mv.at, mv.since, data)
 		q, err := m.Queue(tx, t, o, mv.at)

@@ -21,7 +21,7 @@ import (
 // due time, so a sweep that runs twice or stops half-way never sends the
 // same reminder, notice or alert twice.
 type Sweeper struct {
-	Store  *store.Store
+	Store  store.Store
 	Desk   *mailout.Mailer
 	Policy *Policy
 	Log    *slog.Logger
@@ -72,7 +72,7 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 	rep := &SweepReport{Now: now, DryRun: dryRun, Actions: []SweepAction{}}
 	seen := map[string]bool{}
 	if dryRun {
-		err := s.Store.DryRun(func(tx *store.Tx) error {
+		err := s.Store.DryRun(ctx, func(tx store.Tx) error {
 			for {
 				more, err := s.sweepBatch(ctx, tx, now, seen, rep)
 				if err != nil || !more {
@@ -88,7 +88,7 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 		}
 		part := &SweepReport{}
 		var more bool
-		err := s.Store.UpdateNow(func(tx *store.Tx) error {
+		err := s.Store.UpdateNow(ctx, func(tx store.Tx) error {
 			var err error
 			more, err = s.sweepBatch(ctx, tx, now, seen, part)
 			return err
@@ -110,7 +110,7 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 
 // sweepBatch handles up to one batch of due tickets in tx and reports
 // whether more may be due.
-func (s *Sweeper) sweepBatch(ctx context.Context, tx *store.Tx, now time.Time, seen map[string]bool, rep *SweepReport) (bool, error) {
+func (s *Sweeper) sweepBatch(ctx context.Context, tx store.Tx, now time.Time, seen map[string]bool, rep *SweepReport) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("sweep: %w", err)
 	}
@@ -119,7 +119,10 @@ func (s *Sweeper) sweepBatch(ctx context.Context, tx *store.Tx, now time.Time, s
 	// One id more than that tells whether anything is left for another
 	// batch, so a sweep does not end with an empty (yet fsynced) commit.
 	limit := s.batch() + len(seen) + 1
-	ids := tx.DueTickets(now, limit)
+	ids, err := tx.DueTickets(now, limit)
+	if err != nil {
+		return false, fmt.Errorf("sweep: %w", err)
+	}
 	fresh := 0
 	for _, id := range ids {
 		if seen[id] {
@@ -155,7 +158,7 @@ func (s *Sweeper) log() *slog.Logger {
 
 // sweepTicket applies the lifecycle step and the SLA alerts due for one
 // ticket and writes it back, which moves its due time.
-func (s *Sweeper) sweepTicket(tx *store.Tx, id string, now time.Time, rep *SweepReport) error {
+func (s *Sweeper) sweepTicket(tx store.Tx, id string, now time.Time, rep *SweepReport) error {
 	t, err := tx.Ticket(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -187,7 +190,7 @@ func (s *Sweeper) sweepTicket(tx *store.Tx, id string, now time.Time, rep *Sweep
 
 // applyStep carries out one lifecycle step: a reminder, or a status
 // change through the state machine with the notices it decides.
-func (s *Sweeper) applyStep(tx *store.Tx, t *store.Ticket, step rules.Step, clock rules.Clock, now time.Time, rep *SweepReport) error {
+func (s *Sweeper) applyStep(tx store.Tx, t *store.Ticket, step rules.Step, clock rules.Clock, now time.Time, rep *SweepReport) error {
 	since := clockOf(t).AwaitingSince
 	data := map[string]any{"Resolved": t.Status == rules.StatusResolved}
 	if step == rules.StepRemind {
@@ -267,7 +270,7 @@ func days(d time.Duration) int {
 
 // alert raises one SLA breach or warning: an event, and mail to the
 // assignee (or the queue's agents when unassigned) and the managers.
-func (s *Sweeper) alert(tx *store.Tx, t *store.Ticket, a rules.Alert, now time.Time, rep *SweepReport) error {
+func (s *Sweeper) alert(tx store.Tx, t *store.Ticket, a rules.Alert, now time.Time, rep *SweepReport) error {
 	kind, what := rules.EventSLAWarning, "due soon"
 	if a.Breach {
 		kind, what = rules.EventSLABreach, "overdue"

@@ -14,6 +14,7 @@ import (
 	"ticketgate/mailout/relaytest"
 	"ticketgate/rules"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 func subject(t testing.TB, m relaytest.Mail) string {
@@ -197,7 +198,7 @@ func TestDowntimeClosesOnce(t *testing.T) {
 func TestSweepTwiceAndCrashSendOnce(t *testing.T) {
 	e := newEnv(t)
 	const n = 250
-	e.update(func(tx *store.Tx) error {
+	e.update(func(tx store.Tx) error {
 		for i := range n {
 			tk := &store.Ticket{ID: fmt.Sprintf("HS-%06d", i), Subject: "s", Status: rules.StatusOpen, Priority: rules.PriorityLow,
 				Queue: "support", Route: "support@example.com", Requester: fmt.Sprintf("c%d@customer.example", i), CreatedAt: day0, UpdatedAt: day0}
@@ -289,7 +290,7 @@ func BenchmarkSweep(b *testing.B) {
 // waiting since day 0 (their reminder is due on day 3) and the others since
 // day 10, spread evenly over the ticket ids.
 type sweepBench struct {
-	st         *store.Store
+	st         store.Store
 	sw         *Sweeper
 	total, due int
 }
@@ -301,15 +302,15 @@ func newSweepBench(b *testing.B, path string, total, due int) *sweepBench {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &Policy{Lifecycle: rules.DefaultLifecycle(), ReopenWindow: 7 * 24 * time.Hour}
-	st, err := store.Open(path, store.Options{}, log)
+	db, err := boltdb.Open(path, boltdb.Options{}, log)
 	if err != nil {
 		b.Fatal(err)
 	}
-	st.SetDueFunc(p.Due)
+	st := store.WithDue(db, p.Due)
 	sb := &sweepBench{st: st, total: total, due: due,
 		sw: &Sweeper{Store: st, Desk: &mailout.Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}, Policy: p, Log: log}}
 	for start := 0; start < total; start += 50_000 {
-		if err := st.UpdateNow(func(tx *store.Tx) error {
+		if err := st.UpdateNow(context.Background(), func(tx store.Tx) error {
 			for i := start; i < min(start+50_000, total); i++ {
 				if err := sb.put(tx, i); err != nil {
 					return err
@@ -328,7 +329,7 @@ func newSweepBench(b *testing.B, path string, total, due int) *sweepBench {
 	return sb
 }
 
-func (sb *sweepBench) put(tx *store.Tx, i int) error {
+func (sb *sweepBench) put(tx store.Tx, i int) error {
 	since := day(10)
 	if i%(sb.total/sb.due) == 0 {
 		since = day0
@@ -339,7 +340,7 @@ func (sb *sweepBench) put(tx *store.Tx, i int) error {
 
 // reset makes the swept tickets due again and empties the outbox.
 func (sb *sweepBench) reset(b *testing.B) {
-	if err := sb.st.UpdateNow(func(tx *store.Tx) error {
+	if err := sb.st.UpdateNow(context.Background(), func(tx store.Tx) error {
 		for i := 0; i < sb.total; i += sb.total / sb.due {
 			if err := sb.put(tx, i); err != nil {
 				return err

@@ -94,7 +94,7 @@ type Intake struct {
 	Handler Handler
 	// Store holds the mailbox's checkpoint, written by the Handler in the
 	// message's own transaction.
-	Store *store.Store
+	Store store.Store
 	// Routes map the message's own recipients to a route; Prefix is the
 	// ticket id prefix, for the thread keys that keep one ticket's mail in
 	// order.
@@ -235,9 +235,9 @@ func (p *Poller) session(ctx context.Context, once bool) (healthy bool, err erro
 	}
 }
 
-func (p *Poller) checkpoint() (store.Checkpoint, error) {
+func (p *Poller) checkpoint(ctx context.Context) (store.Checkpoint, error) {
 	var cp store.Checkpoint
-	err := p.in.Store.View(func(tx *store.Tx) error {
+	err := p.in.Store.View(ctx, func(tx store.Tx) error {
 		var err error
 		cp, err = tx.Checkpoint(p.cfg.Name)
 		return err
@@ -254,7 +254,7 @@ func (p *Poller) drain(ctx context.Context, s *imapSession) error {
 	case <-s.newMail:
 	default:
 	}
-	cp, err := p.checkpoint()
+	cp, err := p.checkpoint(ctx)
 	if err != nil {
 		return err
 	}

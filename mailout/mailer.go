@@ -70,7 +70,7 @@ type Queued struct {
 // threads to the ticket's last received message and conversation, and
 // holds back automatic mail to addresses that bounce or have had their
 // share of automatic replies (reported in Skipped, with an event).
-func (d *Mailer) Queue(tx *store.Tx, t *store.Ticket, o Out, now time.Time) (Queued, error) {
+func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queued, error) {
 	if o.Internal && o.Auto == "" {
 		o.Auto = "auto-generated"
 	}
@@ -139,7 +139,7 @@ func (d *Mailer) Queue(tx *store.Tx, t *store.Ticket, o Out, now time.Time) (Que
 
 // admit drops recipients automatic mail must not reach: bouncing addresses
 // and those over the automatic-reply rate limit (recorded when admitted).
-func (d *Mailer) admit(tx *store.Tx, o Out, now time.Time) ([]mail.Address, string, error) {
+func (d *Mailer) admit(tx store.Tx, o Out, now time.Time) ([]mail.Address, string, error) {
 	if o.Auto == "" || o.Internal {
 		return o.To, "", nil
 	}
@@ -147,7 +147,11 @@ func (d *Mailer) admit(tx *store.Tx, o Out, now time.Time) ([]mail.Address, stri
 	var why []string
 	for _, a := range o.To {
 		addr := strings.ToLower(a.Address)
-		if tx.Bouncing(addr, now) {
+		bouncing, err := tx.Bouncing(addr, now)
+		if err != nil {
+			return nil, "", err
+		}
+		if bouncing {
 			why = append(why, addr+" is bouncing")
 			continue
 		}

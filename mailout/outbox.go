@@ -24,7 +24,7 @@ type Sender interface {
 // successful attempt (a crash between the relay's 250 and our commit can
 // repeat it, the only window left).
 type Worker struct {
-	Store     *store.Store
+	Store     store.Store
 	Sender    Sender
 	Log       *slog.Logger
 	RetryBase time.Duration // first retry delay (default 1m), doubling to 6h
@@ -35,7 +35,7 @@ type Worker struct {
 }
 
 // NewWorker returns a worker for s sending through sender.
-func NewWorker(s *store.Store, sender Sender, log *slog.Logger) *Worker {
+func NewWorker(s store.Store, sender Sender, log *slog.Logger) *Worker {
 	return &Worker{Store: s, Sender: sender, Log: log, wake: make(chan struct{}, 1)}
 }
 
@@ -85,10 +85,12 @@ func (w *Worker) Run(ctx context.Context) {
 // survey); other mail goes out a few at a time, so the relay's answers
 // overlap and their outcomes share commits with each other and with ingest.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
+	// The whole outbox, not only what is due: a deferred message holds
+	// back the later mail of its queue.
 	var all []*store.OutMail
-	err := w.Store.View(func(tx *store.Tx) error {
+	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		all, err = tx.Outbox(store.Forever, 0)
+		all, err = tx.OutboxList(0, 0)
 		return err
 	})
 	if err != nil {
@@ -127,7 +129,7 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 				wg.Done()
 			}()
 			for _, m := range queue {
-				if ctx.Err() != nil || m.NextAt.After(w.now()) || !w.deliver(m) {
+				if ctx.Err() != nil || m.NextAt.After(w.now()) || !w.deliver(ctx, m) {
 					return // later mail of this ticket waits for this one
 				}
 			}
@@ -135,7 +137,7 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 	}
 	wg.Wait()
 	var next time.Time
-	_ = w.Store.View(func(tx *store.Tx) error {
+	_ = w.Store.View(context.WithoutCancel(ctx), func(tx store.Tx) error {
 		next, err = tx.NextOutboxAt()
 		return err
 	})
@@ -144,9 +146,18 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 
 // deliver hands m to the relay and records the outcome. It returns false
 // when delivery was deferred (the message stays queued).
-func (w *Worker) deliver(m *store.OutMail) bool {
+func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	log := w.Log.With("ticket", m.TicketID, "queue", m.ID, "kind", m.Kind)
-	refused, err := w.Sender.Send(m.From, m.To, m.Raw)
+	var raw []byte
+	if err := w.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		raw, err = tx.OutboxRaw(m.ID)
+		return err
+	}); err != nil {
+		log.Error("read outbox mail", "err", err)
+		return false
+	}
+	refused, err := w.Sender.Send(m.From, m.To, raw)
 	now := w.now()
 	switch {
 	case err != nil && !Permanent(err) && now.Sub(m.Created) < w.giveUp():
@@ -154,11 +165,11 @@ func (w *Worker) deliver(m *store.OutMail) bool {
 		m.NextAt = now.Add(w.backoff(m.Attempts))
 		m.LastErr = err.Error()
 		log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
-		w.commit(log, func(tx *store.Tx) error { return tx.Enqueue(m) })
+		w.commit(log, func(tx store.Tx) error { return tx.Enqueue(m) })
 		return false
 	case err != nil:
 		log.Error("delivery failed", "err", err)
-		w.commit(log, func(tx *store.Tx) error {
+		w.commit(log, func(tx store.Tx) error {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
@@ -166,7 +177,7 @@ func (w *Worker) deliver(m *store.OutMail) bool {
 		})
 	default:
 		log.Info("delivered", "to", m.To)
-		w.commit(log, func(tx *store.Tx) error {
+		w.commit(log, func(tx store.Tx) error {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
@@ -184,15 +195,17 @@ func (w *Worker) deliver(m *store.OutMail) bool {
 	return true
 }
 
-func (w *Worker) event(tx *store.Tx, m *store.OutMail, typ rules.EventType, detail string) error {
+func (w *Worker) event(tx store.Tx, m *store.OutMail, typ rules.EventType, detail string) error {
 	if m.TicketID == "" {
 		return nil
 	}
 	return tx.AddEvent(m.TicketID, store.Event{At: w.now(), Type: typ, Detail: detail})
 }
 
-func (w *Worker) commit(log *slog.Logger, fn func(tx *store.Tx) error) {
-	if err := w.Store.Update(fn); err != nil {
+func (w *Worker) commit(log *slog.Logger, fn func(tx store.Tx) error) {
+	// The outcome is recorded even when ctx ends meanwhile: the relay
+	// already answered.
+	if err := w.Store.Update(context.Background(), fn); err != nil {
 		log.Error("record delivery outcome", "err", err)
 	}
 }

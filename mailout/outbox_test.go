@@ -13,10 +13,11 @@ import (
 
 	"ticketgate/mailout/relaytest"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 func TestOutboxOrderPerRecipientAndNoHeadOfLineBlocking(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "t.db"), store.Options{}, nil)
+	st, err := boltdb.Open(filepath.Join(t.TempDir(), "t.db"), boltdb.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +25,7 @@ func TestOutboxOrderPerRecipientAndNoHeadOfLineBlocking(t *testing.T) {
 	relay := relaytest.Start(t)
 	relay.FailRcpt("agent@example.com", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"})
 	queue := func(to, body string) {
-		err := st.UpdateNow(func(tx *store.Tx) error {
+		err := st.UpdateNow(context.Background(), func(tx store.Tx) error {
 			return tx.Enqueue(&store.OutMail{TicketID: "HS-000001", Kind: "x", From: "support@example.com", To: []string{to},
 				Raw: []byte("Subject: " + body + "\r\n\r\n" + body + "\r\n"), Created: time.Now()})
 		})

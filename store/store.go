@@ -1,23 +1,17 @@
-// Package store keeps tickets, their messages and events, the outbox of mail
-// to send, and IMAP checkpoints in one bbolt database. It is the only package
-// that imports bbolt; its API speaks in tickets, messages, events and outbox
-// entries, so another backend could stand behind it.
+// Package store declares what ticketgate keeps: tickets, their messages and
+// events, the outbox of mail to send, blobs, IMAP checkpoints and rate
+// counters. It holds the domain types and the interfaces a backend
+// implements (store/boltdb is one); callers see nothing of how records are
+// laid out on disk. store/storetest is the suite every backend passes.
 //
 // Durability: Update returns only after the transaction is committed and
-// fsynced (bbolt's default). Callers answer "250" after Update returns.
+// on disk. Callers answer "250" after Update returns.
 package store
 
 import (
-	"encoding/binary"
+	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Config is the [store] section of the configuration file.
@@ -29,171 +23,140 @@ type Config struct {
 var (
 	// ErrNotFound is returned when a ticket (or other record) does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrLocked is returned by Open when another process (usually a running
-	// "serve") holds the database.
+	// ErrLocked is returned by a backend's Open when another process
+	// (usually a running "serve") holds the database.
 	ErrLocked = errors.New("database is in use by another process")
+	// ErrReadOnly is returned when a write is attempted on a database
+	// opened for reading only.
+	ErrReadOnly = errors.New("database is open read-only")
 )
 
-// Bucket names. Index buckets are named idx.<what>.
-var (
-	bucketMeta      = []byte("meta")
-	bucketTickets   = []byte("tickets")
-	bucketMessages  = []byte("messages")
-	bucketEvents    = []byte("events")
-	bucketBlobs     = []byte("blobs")
-	bucketOutbox    = []byte("outbox")
-	bucketIMAP      = []byte("imap")
-	bucketRate      = []byte("rate")
-	bucketIdxMsgID  = []byte("idx.msgid")
-	bucketIdxStatus = []byte("idx.status")
-	bucketIdxDue    = []byte("idx.due")
-	keySchema       = []byte("schema")
-)
+// Forever is an instant after every NextAt, for listing the whole outbox.
+var Forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// migrations run in order on Open; migrations[i] brings the schema from i to i+1.
-var migrations = []func(tx *bolt.Tx) error{
-	func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketTickets, bucketMessages, bucketEvents, bucketBlobs,
-			bucketOutbox, bucketIMAP, bucketRate, bucketIdxMsgID, bucketIdxStatus, bucketIdxDue} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
-		}
-		return nil
-	},
+// Store is a ticket database. Every call takes the caller's context; a
+// transaction whose context is done is not started, and long reads inside
+// it stop early with ctx.Err().
+type Store interface {
+	// Update runs fn in a read-write transaction grouped with concurrent
+	// callers: one commit (and fsync) covers them all. fn may run more
+	// than once and must be idempotent apart from its effects on tx.
+	// Update returns after the commit is on disk; if fn fails nothing of
+	// it is kept.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// UpdateNow is Update without grouping, for callers outside the
+	// ingest path; fn runs once.
+	UpdateNow(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction over a consistent snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	// DryRun runs fn in a read-write transaction and always rolls it back,
+	// so callers can see what a change would do without making it.
+	DryRun(ctx context.Context, fn func(Tx) error) error
+	// Close releases the database. Transactions still running finish first.
+	Close() error
 }
 
-// Store is the ticket database.
-type Store struct {
-	db  *bolt.DB
-	log *slog.Logger
-	// due computes when the scheduler must next look at a ticket; PutTicket
-	// calls it so the due index changes in the same transaction as the ticket.
-	due func(*Ticket) time.Time
-}
+// Tx is one transaction. Values read from it are copies and stay valid after
+// the transaction ends. A Tx is used by one goroutine and only inside the
+// function it was passed to.
+type Tx interface {
+	// Context is the context the transaction was started with.
+	Context() context.Context
 
-// SetDueFunc installs the function that computes a ticket's next due time.
-// Call it before the first write.
-func (s *Store) SetDueFunc(f func(*Ticket) time.Time) { s.due = f }
+	// NewTicketID allocates an unused ticket id: prefix, "-", six random
+	// digits. Ids are not sequential. It checks the id against the
+	// tickets already committed and those created earlier in the same
+	// transaction.
+	NewTicketID(prefix string) (string, error)
+	// Ticket returns the ticket record (without messages and events).
+	Ticket(id string) (*Ticket, error)
+	// TicketFull returns the ticket with its messages and events, oldest first.
+	TicketFull(id string) (*Ticket, error)
+	// PutTicket writes the ticket record and keeps its indexes in step,
+	// indexing t.Due as given (zero: never due). Messages and Events on t
+	// are ignored (use AddMessage and AddEvent).
+	PutTicket(t *Ticket) error
+	// Tickets lists ticket records (never their messages and events),
+	// newest first by CreatedAt, one page at a time: at most f.Limit (0
+	// for all) after the cursor f.After. next is the cursor of the
+	// following page, "" when this page is the last.
+	Tickets(f Filter) (list []*Ticket, next string, err error)
+	// DueTickets returns the ids of tickets due at or before now, earliest
+	// first, at most limit (0 = all). Its cost grows with the number due,
+	// not with the number of tickets.
+	DueTickets(now time.Time, limit int) ([]string, error)
 
-// Options tune Open.
-type Options struct {
-	// ReadOnly opens the database for reading only (shared lock).
-	ReadOnly bool
-	// LockTimeout is how long to wait for another process's lock; 0 waits 1s.
-	LockTimeout time.Duration
-}
+	// AddMessage appends m to ticket id and indexes its Message-ID.
+	AddMessage(id string, m *Message) error
+	// MessageByID returns the first message on ticket ticketID with
+	// Message-ID msgid (angle brackets and surrounding space ignored), and
+	// whether there is one.
+	MessageByID(ticketID, msgid string) (*Message, bool, error)
+	// HasMessage reports whether ticket id already holds a message with
+	// this Message-ID (for duplicate deliveries).
+	HasMessage(id, msgid string) (bool, error)
+	// IndexMessageID records that Message-ID msgid belongs to ticket id,
+	// for threading by In-Reply-To and References.
+	IndexMessageID(msgid, id string) error
+	// TicketByMessageID returns the ticket a Message-ID belongs to, or "".
+	TicketByMessageID(msgid string) (string, error)
+	// AddEvent appends an event to ticket id's activity log.
+	AddEvent(id string, e Event) error
 
-// Open opens (creating if needed) the database at path and runs migrations.
-// It returns ErrLocked when another process holds the database.
-func Open(path string, opts Options, log *slog.Logger) (*Store, error) {
-	if log == nil {
-		log = slog.Default()
-	}
-	if !opts.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("create database directory: %w", err)
-		}
-	} else if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	timeout := opts.LockTimeout
-	if timeout == 0 {
-		timeout = time.Second
-	}
-	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	// Group commit: concurrent Updates within this window share one commit
-	// and its fsync. bbolt's default 10 ms is pure latency for a lone sender.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &Store{db: db, log: log}
-	if !opts.ReadOnly {
-		if err := s.migrate(); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
-	return s, nil
-}
+	// PutBlob stores content once per SHA-256, counts one more reference
+	// to it, and returns its hex hash.
+	PutBlob(content []byte) (string, error)
+	// Blob returns a copy of the content stored under hash.
+	Blob(hash string) ([]byte, error)
 
-func (s *Store) migrate() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		var version uint64
-		if meta := tx.Bucket(bucketMeta); meta != nil {
-			if v := meta.Get(keySchema); len(v) == 8 {
-				version = binary.BigEndian.Uint64(v)
-			}
-		}
-		if version > uint64(len(migrations)) {
-			return fmt.Errorf("database schema %d is newer than this program (%d)", version, len(migrations))
-		}
-		for i := version; i < uint64(len(migrations)); i++ {
-			if err := migrations[i](tx); err != nil {
-				return fmt.Errorf("migrate schema %d to %d: %w", i, i+1, err)
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keySchema, u64(uint64(len(migrations))))
-	})
-}
+	// Enqueue adds m to the outbox, or replaces the entry with m.ID, and
+	// sets m.ID. m.Raw goes to a blob; when replacing, a nil m.Raw keeps
+	// the entry's mail.
+	Enqueue(m *OutMail) error
+	// NextOutboxID reserves the id the next outbox entry will have; pass
+	// it in OutMail.ID to Enqueue.
+	NextOutboxID() (uint64, error)
+	// Outbox returns the entries due at or before now (all when now is
+	// zero), in queue (id) order, at most limit (0 = all; with a limit,
+	// the earliest due are taken). Entries carry no Raw (see OutboxRaw).
+	// Its cost grows with the number due, not with the outbox.
+	Outbox(now time.Time, limit int) ([]*OutMail, error)
+	// OutboxList returns the whole outbox in id order, due or not, at most
+	// limit entries (0 = all) with ids above after, for listings.
+	OutboxList(after uint64, limit int) ([]*OutMail, error)
+	// OutboxEntry returns one outbox entry, without Raw.
+	OutboxEntry(id uint64) (*OutMail, error)
+	// OutboxRaw returns the mail of outbox entry id.
+	OutboxRaw(id uint64) ([]byte, error)
+	// NextOutboxAt returns the earliest NextAt in the outbox, or zero if
+	// it is empty.
+	NextOutboxAt() (time.Time, error)
+	// Dequeue removes an entry from the outbox (delivered or given up)
+	// and releases its mail.
+	Dequeue(id uint64) error
+	// Sent records where an outgoing mail went, so that a bounce naming
+	// its outbox id can be mapped back to the ticket and recipients after
+	// the entry left the outbox.
+	Sent(m *OutMail) error
+	// SentTo returns the ticket and recipients of an outbox id sent earlier.
+	SentTo(id uint64) (ticketID string, to []string, err error)
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+	// PutCheckpoint records c, never moving the UID backwards within the
+	// same UIDVALIDITY.
+	PutCheckpoint(c Checkpoint) error
+	// Checkpoint returns the mailbox's checkpoint; a zero Checkpoint (with
+	// Mailbox set) if none.
+	Checkpoint(mailbox string) (Checkpoint, error)
 
-// Update runs fn in a read-write transaction grouped with concurrent callers
-// (bbolt's Batch): one fsync covers them all. fn may run more than once and
-// must be idempotent apart from its effects on tx. Update returns after the
-// commit is on disk.
-func (s *Store) Update(fn func(tx *Tx) error) error {
-	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, dueFunc: s.due}) })
-}
-
-// UpdateNow is Update without batching, for callers outside the ingest path.
-func (s *Store) UpdateNow(fn func(tx *Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, dueFunc: s.due}) })
-}
-
-// View runs fn in a read-only transaction.
-func (s *Store) View(fn func(tx *Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
-}
-
-// Tx is a transaction on the store. Values read from it are copies and stay
-// valid after the transaction ends.
-type Tx struct {
-	tx      *bolt.Tx
-	dueFunc func(*Ticket) time.Time
-}
-
-func u64(v uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, v)
-	return b
-}
-
-// key joins fields with 0x00, as index keys do.
-func key(parts ...[]byte) []byte {
-	n := 0
-	for _, p := range parts {
-		n += len(p) + 1
-	}
-	k := make([]byte, 0, n)
-	for i, p := range parts {
-		if i > 0 {
-			k = append(k, 0)
-		}
-		k = append(k, p...)
-	}
-	return k
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
+	// RateTimes returns the recorded times of a rate-limited event
+	// (auto-replies to an address, inbound mail from a sender ...) under
+	// key (case-insensitive).
+	RateTimes(key string) ([]time.Time, error)
+	// PutRateTimes replaces the recorded times under key (nil deletes).
+	PutRateTimes(key string, ts []time.Time) error
+	// MarkBouncing records that automatic mail to addr is suppressed until until.
+	MarkBouncing(addr string, until time.Time) error
+	// Bouncing reports whether automatic mail to addr is suppressed at now
+	// because it bounced recently.
+	Bouncing(addr string, now time.Time) (bool, error)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,8 +18,8 @@ import (
 // default and has no authentication: keep it there.
 func (a *app) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := a.store.View(func(*store.Tx) error { return nil }); err != nil {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.store.View(r.Context(), func(store.Tx) error { return nil }); err != nil {
 			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -32,7 +33,7 @@ func (a *app) adminHandler() http.Handler {
 				return
 			}
 		}
-		list, err := listTickets(a.store, rules.Status(st))
+		list, err := listTickets(r.Context(), a.store, rules.Status(st))
 		if err != nil {
 			httpError(w, http.StatusInternalServerError, err.Error())
 			return
@@ -40,7 +41,7 @@ func (a *app) adminHandler() http.Handler {
 		writeJSON(w, view.NewTickets(list))
 	})
 	mux.HandleFunc("GET /api/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
-		t, err := showTicket(a.store, r.PathValue("id"))
+		t, err := showTicket(r.Context(), a.store, r.PathValue("id"))
 		if errors.Is(err, store.ErrNotFound) {
 			httpError(w, http.StatusNotFound, err.Error())
 			return
@@ -102,10 +103,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 // listTickets returns the ticket records, newest first, each with its
 // messages and events: the README promises listings in the same form as
 // a single ticket.
-func listTickets(s *store.Store, status rules.Status) ([]*store.Ticket, error) {
+func listTickets(ctx context.Context, s store.Store, status rules.Status) ([]*store.Ticket, error) {
 	list := []*store.Ticket{}
-	err := s.View(func(tx *store.Tx) error {
-		ts, err := tx.Tickets(store.Filter{Status: status})
+	err := s.View(ctx, func(tx store.Tx) error {
+		ts, _, err := tx.Tickets(store.Filter{Status: status})
 		if err != nil {
 			return err
 		}
@@ -121,9 +122,9 @@ func listTickets(s *store.Store, status rules.Status) ([]*store.Ticket, error) {
 	return list, err
 }
 
-func showTicket(s *store.Store, id string) (*store.Ticket, error) {
+func showTicket(ctx context.Context, s store.Store, id string) (*store.Ticket, error) {
 	var t *store.Ticket
-	err := s.View(func(tx *store.Tx) error {
+	err := s.View(ctx, func(tx store.Tx) error {
 		var err error
 		t, err = tx.TicketFull(strings.ToUpper(strings.TrimSpace(id)))
 		return err

@@ -9,7 +9,7 @@ import (
 
 	"ticketgate/desk/view"
 	"ticketgate/rules"
-	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 const agentsConfig = `
@@ -158,7 +158,7 @@ func TestAgentKeyRotationKeepsThePreviousKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(cfg, newLogger(os.Stderr), store.Options{})
+	a, err := openApp(cfg, newLogger(os.Stderr), boltdb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"ticketgate/mailout"
 	"ticketgate/rules"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // app is the gateway assembled from its configuration: the store and the
@@ -18,12 +19,12 @@ import (
 type app struct {
 	cfg      *Config
 	log      *slog.Logger
-	store    *store.Store
+	store    store.Store // with the policy's due times once policySetup ran
 	pipeline *desk.Pipeline
 }
 
-func openApp(cfg *Config, log *slog.Logger, opts store.Options) (*app, error) {
-	st, err := store.Open(cfg.Store.Path, opts, log)
+func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
+	st, err := boltdb.Open(cfg.Store.Path, opts, log)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +38,7 @@ func openApp(cfg *Config, log *slog.Logger, opts store.Options) (*app, error) {
 	return a, nil
 }
 
-func newApp(cfg *Config, log *slog.Logger, st *store.Store) (*app, error) {
+func newApp(cfg *Config, log *slog.Logger, st store.Store) (*app, error) {
 	tpl, err := mailout.LoadTemplates(cfg.Outbound.Templates)
 	if err != nil {
 		return nil, fmt.Errorf("load templates: %w", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // withStore runs local when this process can open the database, and remote
@@ -25,7 +26,7 @@ func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) er
 		return fmt.Errorf("%s: %w", cfg.Store.Path, errNoDatabase)
 	}
 	// One quick try: a running serve is asked at once instead of waited for.
-	a, err := openApp(cfg, log, store.Options{ReadOnly: readOnly, LockTimeout: time.Millisecond})
+	a, err := openApp(cfg, log, boltdb.Options{ReadOnly: readOnly, LockTimeout: time.Millisecond})
 	if errors.Is(err, store.ErrLocked) {
 		if cfg.Admin.Listen != "" {
 			err := remote(&adminClient{base: "http://" + cfg.Admin.Listen})
@@ -35,7 +36,7 @@ func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) er
 		}
 		// No serve to hand over to: another short-lived command (a
 		// parallel inject from Postfix) holds the database. Wait for it.
-		a, err = openApp(cfg, log, store.Options{ReadOnly: readOnly, LockTimeout: lockWait})
+		a, err = openApp(cfg, log, boltdb.Options{ReadOnly: readOnly, LockTimeout: lockWait})
 		if errors.Is(err, store.ErrLocked) {
 			why := "its admin API does not answer"
 			if cfg.Admin.Listen == "" {

@@ -78,7 +78,7 @@ type mailboxReport struct {
 
 // report gathers the status from the database, and from the pollers when
 // this process runs them.
-func (a *app) report(serving bool) (*statusReport, error) {
+func (a *app) report(ctx context.Context, serving bool) (*statusReport, error) {
 	r := &statusReport{Serving: serving, Mailboxes: []mailboxReport{}}
 	live := map[string]mailin.PollerStatus{}
 	if v, ok := running.Load(a); ok {
@@ -86,7 +86,7 @@ func (a *app) report(serving bool) (*statusReport, error) {
 			live[p.Config().Name] = p.Status()
 		}
 	}
-	err := a.store.View(func(tx *store.Tx) error {
+	err := a.store.View(ctx, func(tx store.Tx) error {
 		out, err := tx.Outbox(time.Time{}, 0)
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	}
 	var r *statusReport
 	err = withStore(cfg, newLogger(os.Stderr), true,
-		func(a *app) (err error) { r, err = a.report(false); return err },
+		func(a *app) (err error) { r, err = a.report(ctx, false); return err },
 		func(c *adminClient) error {
 			r = &statusReport{}
 			return c.do(ctx, http.MethodGet, "/api/status", nil, nil, r)
@@ -194,7 +194,7 @@ func orNone(msg string, at time.Time) string {
 
 // handleStatus is GET /api/status.
 func (a *app) handleStatus(w http.ResponseWriter, r *http.Request) {
-	rep, err := a.report(true)
+	rep, err := a.report(r.Context(), true)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return

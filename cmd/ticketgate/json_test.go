@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"ticketgate/rules"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // The public JSON of a ticket, field for field: every key the contract
@@ -100,14 +102,14 @@ func TestTicketJSONIsThePublicView(t *testing.T) {
 // and times in a zone other than UTC.
 func (e *env) fillTicket(id string) {
 	e.t.Helper()
-	st, err := store.Open(filepath.Join(e.dir, "data", "tickets.db"), store.Options{}, nil)
+	st, err := boltdb.Open(filepath.Join(e.dir, "data", "tickets.db"), boltdb.Options{}, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer st.Close()
 	zone := time.FixedZone("CEST", 2*60*60)
 	at := time.Date(2026, 11, 21, 12, 0, 0, 0, zone)
-	err = st.Update(func(tx *store.Tx) error {
+	err = st.Update(context.Background(), func(tx store.Tx) error {
 		tk, err := tx.Ticket(id)
 		if err != nil {
 			return err

@@ -25,6 +25,7 @@ import (
 	"ticketgate/desk/view"
 	"ticketgate/mailout/relaytest"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // binary is the ticketgate program built once for all tests in this file.
@@ -445,13 +446,13 @@ func TestCommandsHandOverToRunningServe(t *testing.T) {
 // counts the mails still waiting in the outbox.
 func (e *env) outboxLen() int {
 	e.t.Helper()
-	st, err := store.Open(filepath.Join(e.dir, "data", "tickets.db"), store.Options{ReadOnly: true}, nil)
+	st, err := boltdb.Open(filepath.Join(e.dir, "data", "tickets.db"), boltdb.Options{ReadOnly: true}, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer st.Close()
 	var n int
-	if err := st.View(func(tx *store.Tx) error {
+	if err := st.View(context.Background(), func(tx store.Tx) error {
 		all, err := tx.Outbox(time.Now().Add(1000*time.Hour), 0)
 		n = len(all)
 		return err
@@ -541,15 +542,18 @@ func TestKill9KeepsEveryAcknowledgedMessage(t *testing.T) {
 	if len(list) < len(acked) {
 		t.Errorf("after kill -9: %d tickets, but %d messages were acknowledged", len(list), len(acked))
 	}
-	st, err := store.Open(filepath.Join(e.dir, "data", "tickets.db"), store.Options{ReadOnly: true}, nil)
+	st, err := boltdb.Open(filepath.Join(e.dir, "data", "tickets.db"), boltdb.Options{ReadOnly: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	var missing []string
-	st.View(func(tx *store.Tx) error {
+	st.View(context.Background(), func(tx store.Tx) error {
 		for _, id := range acked {
-			tid := tx.TicketByMessageID(id)
+			tid, err := tx.TicketByMessageID(id)
+			if err != nil {
+				return err
+			}
 			if ok, err := tx.HasMessage(tid, id); tid == "" || err != nil || !ok {
 				missing = append(missing, id)
 			}

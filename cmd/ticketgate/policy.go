@@ -17,6 +17,7 @@ import (
 
 	"ticketgate/desk"
 	"ticketgate/rules"
+	"ticketgate/store"
 )
 
 // defaultSchedule is how often serve sweeps when [lifecycle] schedule is unset.
@@ -218,7 +219,10 @@ func (a *app) policySetup() error {
 		return err
 	}
 	a.pipeline.Policy = p
-	a.store.SetDueFunc(p.Due)
+	// Every ticket write sets its due time from the policy, so the due
+	// index changes in the same transaction as the ticket.
+	a.store = store.WithDue(a.store, p.Due)
+	a.pipeline.Store = a.store
 	// A template override that fails is logged and the built-in text sent.
 	if t := a.pipeline.Desk.Templates; t != nil {
 		t.Log = a.log.With("part", "templates")

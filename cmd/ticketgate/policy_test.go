@@ -20,6 +20,7 @@ import (
 	"ticketgate/mailout/relaytest"
 	"ticketgate/rules"
 	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // policyEnv is a config file on disk, its database and a recording relay.
@@ -82,7 +83,7 @@ func (e *policyEnv) withApp(fn func(a *app)) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Options{})
+	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), boltdb.Options{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func (e *policyEnv) agentReply(id string, at time.Time) {
 		if _, err := a.pipeline.Act(context.Background(), id, desk.Action{Name: "status", Value: "open"}); err != nil {
 			e.t.Fatal(err)
 		}
-		err := a.store.UpdateNow(func(tx *store.Tx) error {
+		err := a.store.UpdateNow(context.Background(), func(tx store.Tx) error {
 			t, err := tx.Ticket(id)
 			if err != nil {
 				return err
@@ -116,7 +117,7 @@ func (e *policyEnv) ticket(id string) *store.Ticket {
 	var t *store.Ticket
 	e.withApp(func(a *app) {
 		var err error
-		if t, err = showTicket(a.store, id); err != nil {
+		if t, err = showTicket(context.Background(), a.store, id); err != nil {
 			e.t.Fatal(err)
 		}
 	})

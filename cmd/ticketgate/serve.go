@@ -13,7 +13,7 @@ import (
 
 	"ticketgate/mailin"
 	"ticketgate/mailout"
-	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
@@ -26,7 +26,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return &exitError{code: exConfig, err: err}
 	}
 	log := newLogger(os.Stderr)
-	a, err := openApp(cfg, log, store.Options{LockTimeout: 5 * time.Second})
+	a, err := openApp(cfg, log, boltdb.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		return err
 	}

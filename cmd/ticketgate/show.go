@@ -29,7 +29,7 @@ func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	var t *view.Ticket
 	err = withStore(cfg, newLogger(io.Discard), true,
 		func(a *app) error {
-			rec, err := showTicket(a.store, id)
+			rec, err := showTicket(ctx, a.store, id)
 			if err == nil {
 				t = view.NewTicket(rec)
 			}

@@ -31,7 +31,7 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 	list := []*view.Ticket{}
 	err = withStore(cfg, newLogger(io.Discard), true,
 		func(a *app) error {
-			recs, err := listTickets(a.store, rules.Status(*status))
+			recs, err := listTickets(ctx, a.store, rules.Status(*status))
 			list = view.NewTickets(recs)
 			return err
 		},

@@ -1,0 +1,383 @@
+package boltdb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+	"ticketgate/store/storetest"
+)
+
+var bg = context.Background()
+
+func openTest(t testing.TB, path string) *DB {
+	t.Helper()
+	d, err := Open(path, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestSuite(t *testing.T) {
+	storetest.Run(t,
+		func(t *testing.T) store.Store { return openTest(t, filepath.Join(t.TempDir(), "sub", "dir", "t.db")) },
+		func(t *testing.T, s store.Store) store.Store {
+			path := s.(*DB).db.Path()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return openTest(t, path)
+		})
+}
+
+func TestSecondWriterIsToldTheDatabaseIsLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	d := openTest(t, path)
+	defer d.Close()
+	_, err := Open(path, Options{LockTimeout: 100 * time.Millisecond}, nil)
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+}
+
+func TestReadOnlyOpen(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(filepath.Join(dir, "none.db"), Options{ReadOnly: true}, nil); err == nil {
+		t.Fatal("read-only open created a database")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "none.db")); !os.IsNotExist(err) {
+		t.Fatalf("read-only open left a file: %v", err)
+	}
+	path := filepath.Join(dir, "t.db")
+	d := openTest(t, path)
+	if err := d.UpdateNow(bg, func(tx store.Tx) error {
+		return tx.PutTicket(&store.Ticket{ID: "HS-000001", Status: rules.StatusOpen})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	ro, err := Open(path, Options{ReadOnly: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.View(bg, func(tx store.Tx) error { _, err := tx.Ticket("HS-000001"); return err }); err != nil {
+		t.Errorf("read-only view: %v", err)
+	}
+	err = ro.UpdateNow(bg, func(tx store.Tx) error { return tx.PutCheckpoint(store.Checkpoint{Mailbox: "x"}) })
+	if !errors.Is(err, store.ErrReadOnly) {
+		t.Errorf("write on a read-only database: %v, want ErrReadOnly", err)
+	}
+}
+
+func TestPutTicketKeepsIndexesAndSkipsNoops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	d := openTest(t, path)
+	d0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	due := d0
+	s := store.WithDue(d, func(*store.Ticket) time.Time { return due })
+	tk := &store.Ticket{ID: "HS-000001", Status: rules.StatusOpen, CreatedAt: d0}
+	if err := s.UpdateNow(bg, func(tx store.Tx) error { return tx.PutTicket(tk) }); err != nil {
+		t.Fatal(err)
+	}
+	// Unchanged: nothing is touched.
+	if err := d.db.Update(func(btx *bolt.Tx) error {
+		if err := (&tx{ctx: bg, tx: btx}).PutTicket(tk); err != nil {
+			return err
+		}
+		st := btx.Stats()
+		if n := st.GetNodeCount(); n != 0 {
+			t.Errorf("unchanged PutTicket materialised %d nodes", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Status and due change: old entries go, new ones come.
+	due = d0.Add(48 * time.Hour)
+	tk.Status = rules.StatusWaiting
+	if err := s.UpdateNow(bg, func(tx store.Tx) error { return tx.PutTicket(tk) }); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d = openTest(t, path)
+	defer d.Close()
+	d.View(bg, func(tx store.Tx) error {
+		if ids, err := tx.DueTickets(d0.Add(24*time.Hour), 0); err != nil || len(ids) != 0 {
+			t.Errorf("due at day 1: %v %v", ids, err)
+		}
+		if ids, err := tx.DueTickets(due, 0); err != nil || len(ids) != 1 || ids[0] != "HS-000001" {
+			t.Errorf("due at day 2: %v %v", ids, err)
+		}
+		open, _, _ := tx.Tickets(store.Filter{Status: rules.StatusOpen})
+		waiting, _, _ := tx.Tickets(store.Filter{Status: rules.StatusWaiting})
+		if len(open) != 0 || len(waiting) != 1 {
+			t.Errorf("open %d waiting %d", len(open), len(waiting))
+		}
+		return nil
+	})
+	// Every index holds exactly the entries of the one ticket.
+	d.db.View(func(btx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketIdxStatus, bucketIdxCreated, bucketIdxDue} {
+			if n := btx.Bucket(b).Stats().KeyN; n != 1 {
+				t.Errorf("%s has %d keys, want 1", b, n)
+			}
+		}
+		return nil
+	})
+}
+
+// raw returns the stored value of key k in bucket b.
+func rawValue(t *testing.T, d *DB, b, k []byte) []byte {
+	t.Helper()
+	var v []byte
+	d.db.View(func(btx *bolt.Tx) error { v = clone(btx.Bucket(b).Get(k)); return nil })
+	if v == nil {
+		t.Fatalf("no %q in %s", k, b)
+	}
+	return v
+}
+
+func TestRecordsAreNotHTMLEscaped(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	text := "Thanks!\n> On Monday <bob@x> wrote:\n> a & b"
+	if err := d.UpdateNow(bg, func(tx store.Tx) error {
+		if err := tx.PutTicket(&store.Ticket{ID: "HS-000001", Subject: "<urgent> & more", Status: rules.StatusOpen}); err != nil {
+			return err
+		}
+		if err := tx.AddEvent("HS-000001", store.Event{Type: "note", Detail: "a > b"}); err != nil {
+			return err
+		}
+		return tx.AddMessage("HS-000001", &store.Message{MessageID: "m1@x", Text: text, VisibleText: "Thanks!"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		bucket, key []byte
+		want        string
+	}{
+		{bucketTickets, []byte("HS-000001"), `"<urgent> & more"`},
+		{bucketEvents, key([]byte("HS-000001"), u64(1)), `"a > b"`},
+		{bucketMessages, key([]byte("HS-000001"), u64(1)), `> On Monday <bob@x> wrote:\n> a & b"`},
+	} {
+		v := rawValue(t, d, c.bucket, c.key)
+		if !bytes.Contains(v, []byte(c.want)) || bytes.Contains(v, []byte(`\u003`)) || bytes.Contains(v, []byte(`\u0026`)) {
+			t.Errorf("%s record: %s", c.bucket, v)
+		}
+	}
+}
+
+func TestVisibleTextIsNotStoredTwice(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	text := "Thanks, it works.\n\nOn Monday Bob wrote:\n> did it?"
+	msgs := []*store.Message{
+		{MessageID: "whole@x", Text: text, VisibleText: text},
+		{MessageID: "part@x", Text: text, VisibleText: "it works."},
+		{MessageID: "other@x", Text: text, VisibleText: "rebuilt elsewhere"},
+	}
+	if err := d.UpdateNow(bg, func(tx store.Tx) error {
+		for _, m := range msgs {
+			if err := tx.AddMessage("HS-000001", m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{`"visible_span":[0,` + fmt.Sprint(len(text)) + `]`, `"visible_span":[8,9]`, `"visible_text":"rebuilt elsewhere"`} {
+		v := string(rawValue(t, d, bucketMessages, key([]byte("HS-000001"), u64(uint64(i+1)))))
+		if !bytes.Contains([]byte(v), []byte(want)) || bytes.Count([]byte(v), []byte("did it?")) != 1 {
+			t.Errorf("message %d on disk: %s, want %s and the text once", i, v, want)
+		}
+	}
+	d.View(bg, func(tx store.Tx) error {
+		tk, err := tx.TicketFull("HS-000001")
+		if err != nil {
+			return err
+		}
+		for i, m := range tk.Messages {
+			if m.VisibleText != msgs[i].VisibleText || m.Text != text {
+				t.Errorf("message %d read back: %+v", i, m)
+			}
+		}
+		return nil
+	})
+}
+
+func TestBlobsAreCountedAndReleasedWithTheOutbox(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	d := openTest(t, path)
+	defer func() { d.Close() }()
+	mail := []byte("Subject: hi\r\n\r\nsame body\r\n")
+	refs := func(h string) (n uint64, present bool) {
+		d.View(bg, func(st store.Tx) error {
+			n = st.(*tx).blobRefs(h)
+			_, err := st.Blob(h)
+			present = err == nil
+			return nil
+		})
+		return n, present
+	}
+	var h string
+	var a, b store.OutMail
+	if err := d.UpdateNow(bg, func(tx store.Tx) error {
+		// The same mail kept on a message and queued twice.
+		var err error
+		if h, err = tx.PutBlob(mail); err != nil {
+			return err
+		}
+		a, b = store.OutMail{TicketID: "HS-1", Raw: mail}, store.OutMail{TicketID: "HS-2", Raw: mail}
+		if err := tx.Enqueue(&a); err != nil {
+			return err
+		}
+		return tx.Enqueue(&b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := refs(h); n != 3 || !ok {
+		t.Fatalf("after three uses: %d refs, present %v", n, ok)
+	}
+	// Requeueing without a body neither adds nor drops a reference.
+	a.Raw, a.Attempts = nil, 1
+	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Enqueue(&a) })
+	if n, _ := refs(h); n != 3 {
+		t.Errorf("after requeue: %d refs", n)
+	}
+	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Dequeue(a.ID) })
+	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Dequeue(b.ID) })
+	if n, ok := refs(h); n != 1 || !ok {
+		t.Errorf("after both dequeued: %d refs, present %v (the message still uses it)", n, ok)
+	}
+	// Mail only the outbox held is gone once sent.
+	var c store.OutMail
+	d.UpdateNow(bg, func(tx store.Tx) error {
+		c = store.OutMail{TicketID: "HS-3", Raw: []byte("only queued")}
+		return tx.Enqueue(&c)
+	})
+	ch := rawHashOf(t, d, c.ID)
+	if n, ok := refs(ch); n != 1 || !ok {
+		t.Fatalf("queued mail: %d refs, present %v", n, ok)
+	}
+	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Dequeue(c.ID) })
+	d.Close()
+	d = openTest(t, path)
+	if n, ok := refs(ch); n != 0 || ok {
+		t.Errorf("sent mail still stored: %d refs, present %v", n, ok)
+	}
+	if n, ok := refs(h); n != 1 || !ok {
+		t.Errorf("message's mail after reopen: %d refs, present %v", n, ok)
+	}
+}
+
+func rawHashOf(t *testing.T, d *DB, id uint64) string {
+	var h string
+	d.db.View(func(btx *bolt.Tx) error {
+		r, err := (&tx{ctx: bg, tx: btx}).outboxRec(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h = r.RawHash
+		return nil
+	})
+	return h
+}
+
+func TestOutboxRecordsAreSmall(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	body := bytes.Repeat([]byte("a long mail body line\r\n"), 1000)
+	var m store.OutMail
+	d.UpdateNow(bg, func(tx store.Tx) error {
+		m = store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: body}
+		return tx.Enqueue(&m)
+	})
+	if v := rawValue(t, d, bucketOutbox, u64(m.ID)); len(v) > 400 || bytes.Contains(v, []byte("long mail")) {
+		t.Errorf("outbox record holds the body (%d bytes): %.200s", len(v), v)
+	}
+}
+
+// TestListingNeverReadsMessages lists tickets with the messages and events
+// buckets gone: any read of them would fail.
+func TestListingNeverReadsMessages(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	if err := d.UpdateNow(bg, func(tx store.Tx) error {
+		for i := range 5 {
+			id := fmt.Sprintf("HS-%06d", i)
+			if err := tx.PutTicket(&store.Ticket{ID: id, Status: rules.StatusOpen, CreatedAt: time.Unix(int64(i), 0)}); err != nil {
+				return err
+			}
+			if err := tx.AddMessage(id, &store.Message{MessageID: id, Text: "x"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := d.db.Update(func(btx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMessages, bucketEvents} {
+			if err := btx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		st := &tx{ctx: bg, tx: btx}
+		for _, f := range []store.Filter{{}, {Status: rules.StatusOpen, Limit: 2}} {
+			list, _, err := st.Tickets(f)
+			if err != nil {
+				return err
+			}
+			if len(list) == 0 || list[0].ID != "HS-000004" {
+				t.Errorf("listing %+v: %d tickets", f, len(list))
+			}
+		}
+		func() {
+			defer func() { _ = recover() }()
+			if _, err := st.TicketFull("HS-000001"); err == nil {
+				t.Error("TicketFull read without the messages bucket: the test proves nothing")
+			}
+		}()
+		return errors.New("roll back")
+	})
+	if err == nil {
+		t.Fatal("expected the rollback")
+	}
+}
+
+func TestBackupOpensAsACopy(t *testing.T) {
+	dir := t.TempDir()
+	d := openTest(t, filepath.Join(dir, "t.db"))
+	defer d.Close()
+	d.UpdateNow(bg, func(tx store.Tx) error {
+		return tx.PutTicket(&store.Ticket{ID: "HS-000001", Subject: "kept", Status: rules.StatusOpen})
+	})
+	var buf bytes.Buffer
+	if _, err := d.Backup(bg, &buf); err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(dir, "copy.db")
+	if err := os.WriteFile(copyPath, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := openTest(t, copyPath)
+	defer c.Close()
+	c.View(bg, func(tx store.Tx) error {
+		if tk, err := tx.Ticket("HS-000001"); err != nil || tk.Subject != "kept" {
+			t.Errorf("backup: %+v %v", tk, err)
+		}
+		return nil
+	})
+}

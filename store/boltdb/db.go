@@ -1,0 +1,164 @@
+// Package boltdb is the bbolt backend of store: one database file, one
+// writer process. It is the only package that imports bbolt.
+//
+// Layout: records are JSON (HTML escaping off) in buckets keyed by id;
+// integers and times in keys are 8-byte big-endian; indexes are idx.<what>
+// buckets with composite keys and empty values, kept in the same
+// transaction as the records they index.
+package boltdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"ticketgate/store"
+)
+
+// Options tune Open.
+type Options struct {
+	// ReadOnly opens the database for reading only (shared lock).
+	ReadOnly bool
+	// LockTimeout is how long to wait for another process's lock; 0 waits 1s.
+	LockTimeout time.Duration
+}
+
+// DB is a bbolt database holding the store. It implements store.Store.
+type DB struct {
+	db  *bolt.DB
+	log *slog.Logger
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database at path and runs the schema
+// migrations. It returns store.ErrLocked when another process holds the
+// database. A read-only open does not create the file and refuses a
+// database whose schema is older than this program's (it cannot migrate it).
+func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	timeout := opts.LockTimeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, store.ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// Group commit: concurrent Updates within this window share one commit
+	// and its fsync. bbolt's default 10 ms is pure latency for a lone sender.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	d := &DB{db: db, log: log}
+	if opts.ReadOnly {
+		err = d.checkSchema()
+	} else {
+		err = d.migrate()
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Update runs fn in a read-write transaction grouped with concurrent
+// callers (bbolt's Batch): one fsync covers them all. fn may run more than
+// once and must be idempotent apart from its effects on tx.
+func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrapErr(d.db.Batch(func(btx *bolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(&tx{ctx: ctx, tx: btx})
+	}))
+}
+
+// UpdateNow is Update without batching; fn runs once.
+func (d *DB) UpdateNow(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrapErr(d.db.Update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx}) }))
+}
+
+// View runs fn in a read-only transaction.
+func (d *DB) View(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return d.db.View(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx}) })
+}
+
+var errRollback = errors.New("dry run: rolled back")
+
+// DryRun runs fn in a read-write transaction and always rolls it back.
+func (d *DB) DryRun(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := d.db.Update(func(btx *bolt.Tx) error {
+		if err := fn(&tx{ctx: ctx, tx: btx}); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return wrapErr(err)
+}
+
+// Backup writes a consistent copy of the database file to w while writers
+// carry on; the copy opens with Open like the original.
+func (d *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	var n int64
+	err := d.View(ctx, func(t store.Tx) error {
+		var err error
+		n, err = t.(*tx).tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+func wrapErr(err error) error {
+	if errors.Is(err, bolterrors.ErrDatabaseReadOnly) || errors.Is(err, bolterrors.ErrTxNotWritable) {
+		return fmt.Errorf("%w: %w", store.ErrReadOnly, err)
+	}
+	return err
+}
+
+// tx implements store.Tx over one bbolt transaction.
+type tx struct {
+	ctx context.Context
+	tx  *bolt.Tx
+}
+
+func (t *tx) Context() context.Context { return t.ctx }
+
+func (t *tx) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }

@@ -1,0 +1,122 @@
+package boltdb
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names. Index buckets are named idx.<what>.
+var (
+	bucketMeta         = []byte("meta")
+	bucketTickets      = []byte("tickets")
+	bucketMessages     = []byte("messages")
+	bucketEvents       = []byte("events")
+	bucketBlobs        = []byte("blobs")
+	bucketBlobRefs     = []byte("blobrefs")
+	bucketOutbox       = []byte("outbox")
+	bucketIMAP         = []byte("imap")
+	bucketRate         = []byte("rate")
+	bucketIdxMsgID     = []byte("idx.msgid")
+	bucketIdxStatus    = []byte("idx.status")
+	bucketIdxDue       = []byte("idx.due")
+	bucketIdxCreated   = []byte("idx.created")
+	bucketIdxOutboxDue = []byte("idx.outbox.due")
+	keySchema          = []byte("schema")
+)
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// key joins fields with 0x00, as index keys do.
+func key(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	k := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, p...)
+	}
+	return k
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// encode is json.Marshal without HTML escaping: a quoted "> line" stays
+// ">" on disk, not "\u003e".
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// putIfMissing adds the index entry k (empty value) unless it is there:
+// bbolt copies a page on every Put, even one that changes nothing, and in
+// a large index each such copy is a page (and its branch pages) written on
+// commit.
+func putIfMissing(b *bolt.Bucket, k []byte) error {
+	if got, _ := b.Cursor().Seek(k); bytes.Equal(got, k) {
+		return nil
+	}
+	return b.Put(k, nil)
+}
+
+// dueKey is 8-byte big-endian Unix nanoseconds followed by the ticket id, so
+// a cursor walks tickets in due order.
+func dueKey(at time.Time, id string) []byte {
+	return append(u64(uint64(at.UnixNano())), id...)
+}
+
+// createdLen is the length of a created-time key prefix.
+const createdLen = 12
+
+// createdKey is a time that sorts for every year: the Unix second with its
+// sign bit flipped (8 bytes) and the nanosecond (4 bytes), then id.
+func createdKey(at time.Time, id string) []byte {
+	k := make([]byte, createdLen, createdLen+len(id))
+	binary.BigEndian.PutUint64(k, uint64(at.Unix())^(1<<63))
+	binary.BigEndian.PutUint32(k[8:], uint32(at.Nanosecond()))
+	return append(k, id...)
+}
+
+var (
+	minNano = time.Unix(0, 0)
+	maxNano = time.Unix(0, math.MaxInt64)
+)
+
+// nanoKey is t as Unix nanoseconds, clamped to the range 8 bytes can hold
+// (zero and anything before 1970 are 0).
+func nanoKey(t time.Time) uint64 {
+	switch {
+	case t.IsZero() || t.Before(minNano):
+		return 0
+	case t.After(maxNano):
+		return math.MaxUint64
+	}
+	return uint64(t.UnixNano())
+}
+
+// outboxDueKey is the entry's NextAt (nanoKey) and its id, 8 bytes each.
+func outboxDueKey(next time.Time, id uint64) []byte {
+	return append(u64(nanoKey(next)), u64(id)...)
+}

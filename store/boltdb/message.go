@@ -1,0 +1,135 @@
+package boltdb
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"ticketgate/store"
+)
+
+// messageRec is a message on disk. The raw copy is a blob (Raw); the
+// visible text, nearly always the whole text or a part of it, is kept as a
+// span of Text rather than a second copy.
+type messageRec struct {
+	MessageID   string             `json:"message_id"`
+	Direction   string             `json:"direction"`
+	Kind        string             `json:"kind"`
+	From        string             `json:"from"`
+	To          []string           `json:"to"`
+	Cc          []string           `json:"cc,omitempty"`
+	Subject     string             `json:"subject"`
+	Text        string             `json:"text"`
+	Visible     string             `json:"visible_text,omitempty"` // when not a span of Text (and in schema 1)
+	VisibleSpan *[2]int            `json:"visible_span,omitempty"` // offset and length in Text
+	CreatedAt   time.Time          `json:"created_at"`
+	Attachments []store.Attachment `json:"attachments"`
+	Raw         string             `json:"raw_sha256,omitempty"`
+	Notes       []string           `json:"notes,omitempty"`
+}
+
+func encodeMessage(m *store.Message) ([]byte, error) {
+	r := messageRec{MessageID: m.MessageID, Direction: m.Direction, Kind: m.Kind, From: m.From, To: m.To, Cc: m.Cc,
+		Subject: m.Subject, Text: m.Text, CreatedAt: m.CreatedAt, Attachments: m.Attachments, Raw: m.Raw, Notes: m.Notes}
+	if m.VisibleText != "" {
+		if i := strings.Index(m.Text, m.VisibleText); i >= 0 {
+			r.VisibleSpan = &[2]int{i, len(m.VisibleText)}
+		} else {
+			r.Visible = m.VisibleText
+		}
+	}
+	return encode(&r)
+}
+
+func decodeMessage(v []byte) (*store.Message, error) {
+	var r messageRec
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, err
+	}
+	m := &store.Message{MessageID: r.MessageID, Direction: r.Direction, Kind: r.Kind, From: r.From, To: r.To, Cc: r.Cc,
+		Subject: r.Subject, Text: r.Text, VisibleText: r.Visible, CreatedAt: r.CreatedAt, Attachments: r.Attachments,
+		Raw: r.Raw, Notes: r.Notes}
+	if s := r.VisibleSpan; s != nil {
+		if s[0] < 0 || s[1] < 0 || s[0]+s[1] > len(r.Text) {
+			return nil, fmt.Errorf("message %s: visible span %v outside the text", r.MessageID, *s)
+		}
+		m.VisibleText = r.Text[s[0] : s[0]+s[1]]
+	}
+	return m, nil
+}
+
+func (t *tx) AddMessage(id string, m *store.Message) error {
+	b := t.bucket(bucketMessages)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	v, err := encodeMessage(m)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	if err := b.Put(key([]byte(id), u64(seq)), v); err != nil {
+		return fmt.Errorf("put message: %w", err)
+	}
+	if m.MessageID != "" {
+		return t.IndexMessageID(m.MessageID, id)
+	}
+	return nil
+}
+
+func (t *tx) AddEvent(id string, e store.Event) error {
+	b := t.bucket(bucketEvents)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	v, err := encode(e)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	return b.Put(key([]byte(id), u64(seq)), v)
+}
+
+func (t *tx) IndexMessageID(msgid, id string) error {
+	return t.bucket(bucketIdxMsgID).Put([]byte(store.NormMessageID(msgid)), []byte(id))
+}
+
+func (t *tx) TicketByMessageID(msgid string) (string, error) {
+	if err := t.ctx.Err(); err != nil {
+		return "", err
+	}
+	return string(t.bucket(bucketIdxMsgID).Get([]byte(store.NormMessageID(msgid)))), nil
+}
+
+func (t *tx) HasMessage(id, msgid string) (bool, error) {
+	_, found, err := t.MessageByID(id, msgid)
+	return found, err
+}
+
+func (t *tx) MessageByID(ticketID, msgid string) (*store.Message, bool, error) {
+	want := store.NormMessageID(msgid)
+	var found *store.Message
+	err := t.scan(bucketMessages, ticketID, func(v []byte) error {
+		if found != nil {
+			return nil
+		}
+		// Decode the id alone first: most messages are not the one.
+		var head struct {
+			MessageID string `json:"message_id"`
+		}
+		if err := json.Unmarshal(v, &head); err != nil {
+			return err
+		}
+		if store.NormMessageID(head.MessageID) != want {
+			return nil
+		}
+		m, err := decodeMessage(v)
+		found = m
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("find message %s on %s: %w", msgid, ticketID, err)
+	}
+	return found, found != nil, nil
+}

@@ -1,0 +1,210 @@
+package boltdb
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// openV1 opens a copy of testdata/v1.db (written by testdata/genv1 with the
+// schema-1 store) with this program.
+func openV1(t *testing.T) (*DB, string) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/v1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "v1.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{ReadOnly: true}, nil); err == nil {
+		t.Fatal("read-only open of a schema-1 database succeeded; it cannot be read unmigrated")
+	}
+	return openTest(t, path), path
+}
+
+func TestMigrateFromV1(t *testing.T) {
+	d, path := openV1(t)
+	defer func() { d.Close() }()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	closed := t0.Add(48 * time.Hour)
+	d.db.View(func(btx *bolt.Tx) error {
+		if v := schemaOf(btx); v != 2 {
+			t.Errorf("schema %d after open, want 2", v)
+		}
+		return nil
+	})
+	check := func(t *testing.T) {
+		err := d.View(bg, func(tx store.Tx) error {
+			tk1, err := tx.TicketFull("HS-000001")
+			if err != nil {
+				return err
+			}
+			want1 := &store.Ticket{ID: "HS-000001", Subject: "printer on fire", Status: rules.StatusOpen, Priority: rules.PriorityHigh,
+				Queue: "support", Route: "support@example.com", Requester: "ann@customer.example", RequesterName: "Ann",
+				CC: []string{"bob@customer.example"}, Assignee: "agent@example.com", CreatedAt: t0, UpdatedAt: t0.Add(time.Hour),
+				LastInID: "m1@customer.example", Thread: []string{"m1@customer.example", "r1@example.com"}, Due: t0.Add(4 * time.Hour)}
+			raw1 := []byte("From: ann@customer.example\r\nSubject: printer\r\n\r\nIt is on fire.\r\n> quoted <b>\r\n")
+			att := []byte("%PDF-1.4 fake")
+			want1.Messages = []store.Message{
+				{MessageID: "m1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
+					To: []string{"support@example.com"}, Cc: []string{"bob@customer.example"}, Subject: "printer",
+					Text: "It is on fire.\n> quoted <b>", VisibleText: "It is on fire.", CreatedAt: t0, Raw: sha(raw1),
+					Attachments: []store.Attachment{{Filename: "photo.pdf", ContentType: "application/pdf", Size: 13, SHA256: sha(att)}},
+					Notes:       []string{"charset guessed"}},
+				{MessageID: "r1@example.com", Direction: "out", Kind: "agent", From: "support@example.com",
+					To: []string{"ann@customer.example"}, Subject: "Re: printer", Text: "Unplug it.", VisibleText: "Unplug it.",
+					CreatedAt: t0.Add(time.Hour), Attachments: []store.Attachment{}},
+			}
+			want1.Events = []store.Event{
+				{At: t0, Type: "created", Detail: "from ann@customer.example"},
+				{At: t0.Add(time.Hour), Type: "reply", Detail: "agent replied", Actor: "agent@example.com"},
+			}
+			if g, w := jsonOf(tk1), jsonOf(want1); g != w {
+				t.Errorf("HS-000001\n got %s\nwant %s", g, w)
+			}
+			tk2, err := tx.TicketFull("HS-000002")
+			if err != nil {
+				return err
+			}
+			want2 := &store.Ticket{ID: "HS-000002", Subject: "invoice <copy> & more", Status: rules.StatusClosed, Priority: rules.PriorityLow,
+				Queue: "billing", Route: "billing@example.com", Requester: "cy@customer.example", CC: []string{},
+				CreatedAt: t0.Add(time.Hour), UpdatedAt: closed, ClosedAt: &closed,
+				Satisfaction: &store.Satisfaction{Score: 5, Comment: "great > expected", At: closed}, SurveySent: true,
+				Messages: []store.Message{{MessageID: "m2@customer.example", Direction: "in", Kind: "customer", From: "cy@customer.example",
+					To: []string{"billing@example.com"}, Subject: "invoice", Text: "Send a copy.", VisibleText: "Please, a copy",
+					CreatedAt: t0.Add(time.Hour), Attachments: []store.Attachment{}}},
+				Events: []store.Event{{At: closed, Type: "status", Detail: "open → closed"}}}
+			if g, w := jsonOf(tk2), jsonOf(want2); g != w {
+				t.Errorf("HS-000002\n got %s\nwant %s", g, w)
+			}
+			tk3, err := tx.TicketFull("HS-000003")
+			if err != nil {
+				return err
+			}
+			if tk3.Status != rules.StatusWaiting || tk3.Requester != "dee@customer.example" || !tk3.Due.Equal(t0.Add(72*time.Hour)) ||
+				len(tk3.Messages) != 0 || len(tk3.Events) != 0 {
+				t.Errorf("HS-000003: %+v", tk3)
+			}
+			for _, c := range []struct {
+				h    string
+				want []byte
+			}{{sha(raw1), raw1}, {sha(att), att}} {
+				if b, err := tx.Blob(c.h); err != nil || string(b) != string(c.want) {
+					t.Errorf("blob %s: %q %v", c.h, b, err)
+				}
+			}
+			// Listings and indexes.
+			list, _, err := tx.Tickets(store.Filter{})
+			if err != nil || ticketIDs(list) != "[HS-000003 HS-000002 HS-000001]" {
+				t.Errorf("all tickets: %s %v", ticketIDs(list), err)
+			}
+			for st, want := range map[rules.Status]string{rules.StatusOpen: "[HS-000001]", rules.StatusClosed: "[HS-000002]",
+				rules.StatusWaiting: "[HS-000003]", rules.StatusNew: "[]"} {
+				l, _, err := tx.Tickets(store.Filter{Status: st, Limit: 1})
+				if err != nil || ticketIDs(l) != want {
+					t.Errorf("%s tickets: %s %v", st, ticketIDs(l), err)
+				}
+			}
+			if ids, err := tx.DueTickets(t0.Add(100*time.Hour), 0); err != nil || fmt.Sprint(ids) != "[HS-000001 HS-000003]" {
+				t.Errorf("due: %v %v", ids, err)
+			}
+			for msgid, want := range map[string]string{"m1@customer.example": "HS-000001", "<r1@example.com>": "HS-000001", "m2@customer.example": "HS-000002"} {
+				if id, err := tx.TicketByMessageID(msgid); err != nil || id != want {
+					t.Errorf("msgid %s: %q %v", msgid, id, err)
+				}
+			}
+			// Outbox: bodies in blobs, due index built.
+			all, err := tx.OutboxList(0, 0)
+			if err != nil {
+				return err
+			}
+			wantOut := []*store.OutMail{
+				{ID: 1, TicketID: "HS-000001", Kind: "agent", From: "bounces+1@example.com", To: []string{"ann@customer.example"},
+					Created: t0.Add(time.Hour)},
+				{ID: 2, TicketID: "HS-000002", Kind: "auto", From: "bounces+2@example.com", To: []string{"cy@customer.example"},
+					Attempts: 2, NextAt: t0.Add(5 * time.Hour), Created: t0.Add(2 * time.Hour), LastErr: "451 try later"},
+			}
+			if g, w := jsonOf(all), jsonOf(wantOut); g != w {
+				t.Errorf("outbox\n got %s\nwant %s", g, w)
+			}
+			for id, want := range map[uint64]string{1: "Subject: Re: printer\r\n\r\nUnplug it.\r\n", 2: "Subject: survey\r\n\r\nHow did we do?\r\n"} {
+				if r, err := tx.OutboxRaw(id); err != nil || string(r) != want {
+					t.Errorf("outbox raw %d: %q %v", id, r, err)
+				}
+			}
+			if due, err := tx.Outbox(t0.Add(time.Hour), 0); err != nil || len(due) != 1 || due[0].ID != 1 {
+				t.Errorf("due outbox: %+v %v", due, err)
+			}
+			if at, err := tx.NextOutboxAt(); err != nil || !at.IsZero() {
+				t.Errorf("next outbox: %v %v", at, err)
+			}
+			if id, err := tx.NextOutboxID(); err == nil {
+				t.Errorf("NextOutboxID in a view: %d", id)
+			}
+			if id, to, err := tx.SentTo(77); err != nil || id != "HS-000003" || fmt.Sprint(to) != "[dee@customer.example]" {
+				t.Errorf("sent 77: %q %v %v", id, to, err)
+			}
+			if cp, err := tx.Checkpoint("support"); err != nil || cp != (store.Checkpoint{Mailbox: "support", UIDValidity: 42, UID: 1234}) {
+				t.Errorf("checkpoint: %+v %v", cp, err)
+			}
+			if ts, err := tx.RateTimes("auto:ann@customer.example"); err != nil || len(ts) != 2 || !ts[1].Equal(t0.Add(time.Minute)) {
+				t.Errorf("rate: %v %v", ts, err)
+			}
+			if b, err := tx.Bouncing("gone@customer.example", t0); err != nil || !b {
+				t.Errorf("bouncing: %v %v", b, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("migrated", check)
+	// Counts: the message's raw copy and attachment once each; the queued
+	// mail once, and released when sent.
+	d.View(bg, func(st store.Tx) error {
+		for _, tk := range []string{"HS-000001"} {
+			full, _ := st.TicketFull(tk)
+			for _, h := range []string{full.Messages[0].Raw, full.Messages[0].Attachments[0].SHA256} {
+				if n := st.(*tx).blobRefs(h); n != 1 {
+					t.Errorf("blob %s: %d refs, want 1", h, n)
+				}
+			}
+		}
+		return nil
+	})
+	h2 := rawHashOf(t, d, 2)
+	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Dequeue(2) })
+	d.View(bg, func(tx store.Tx) error {
+		if _, err := tx.Blob(h2); err == nil {
+			t.Error("the migrated outbox mail is kept after it was sent")
+		}
+		return nil
+	})
+	// Reopening does not migrate again.
+	d.Close()
+	d = openTest(t, path)
+	d.UpdateNow(bg, func(tx store.Tx) error {
+		return tx.Enqueue(&store.OutMail{ID: 2, TicketID: "HS-000002", Kind: "auto", From: "bounces+2@example.com",
+			To: []string{"cy@customer.example"}, Raw: []byte("Subject: survey\r\n\r\nHow did we do?\r\n"), Attempts: 2,
+			NextAt: t0.Add(5 * time.Hour), Created: t0.Add(2 * time.Hour), LastErr: "451 try later"})
+	})
+	t.Run("reopened", check)
+}
+
+func ticketIDs(l []*store.Ticket) string {
+	ids := []string{}
+	for _, t := range l {
+		ids = append(ids, t.ID)
+	}
+	return fmt.Sprint(ids)
+}

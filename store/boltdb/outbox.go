@@ -1,0 +1,229 @@
+package boltdb
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"ticketgate/store"
+)
+
+// outboxRec is an outbox entry on disk: small, no body. The mail is the
+// blob RawHash until the entry is dequeued; idx.outbox.due holds
+// (NextAt, id) so a wake reads only what is due.
+type outboxRec struct {
+	ID       uint64    `json:"id"`
+	TicketID string    `json:"ticket_id"`
+	Kind     string    `json:"kind"`
+	From     string    `json:"from"`
+	To       []string  `json:"to"`
+	RawHash  string    `json:"raw_sha256"`
+	Attempts int       `json:"attempts"`
+	NextAt   time.Time `json:"next_at"`
+	Created  time.Time `json:"created"`
+	LastErr  string    `json:"last_error,omitempty"`
+}
+
+func (r *outboxRec) mail() *store.OutMail {
+	return &store.OutMail{ID: r.ID, TicketID: r.TicketID, Kind: r.Kind, From: r.From, To: r.To,
+		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr}
+}
+
+func (t *tx) outboxRec(id uint64) (*outboxRec, error) {
+	v := t.bucket(bucketOutbox).Get(u64(id))
+	if v == nil {
+		return nil, fmt.Errorf("outbox entry %d: %w", id, store.ErrNotFound)
+	}
+	var r outboxRec
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("decode outbox entry %d: %w", id, err)
+	}
+	return &r, nil
+}
+
+func (t *tx) Enqueue(m *store.OutMail) error {
+	b := t.bucket(bucketOutbox)
+	if m.ID == 0 {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		m.ID = seq
+	}
+	rec := &outboxRec{ID: m.ID, TicketID: m.TicketID, Kind: m.Kind, From: m.From, To: m.To,
+		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr}
+	var old *outboxRec
+	if b.Get(u64(m.ID)) != nil {
+		var err error
+		if old, err = t.outboxRec(m.ID); err != nil {
+			return err
+		}
+		rec.RawHash = old.RawHash
+	}
+	if m.Raw != nil {
+		h, err := t.PutBlob(m.Raw)
+		if err != nil {
+			return err
+		}
+		rec.RawHash = h
+		if old != nil && old.RawHash != "" {
+			if err := t.releaseBlob(old.RawHash); err != nil {
+				return err
+			}
+		}
+	}
+	due := t.bucket(bucketIdxOutboxDue)
+	if old != nil {
+		if err := due.Delete(outboxDueKey(old.NextAt, old.ID)); err != nil {
+			return err
+		}
+	}
+	v, err := encode(rec)
+	if err != nil {
+		return fmt.Errorf("encode outbox entry: %w", err)
+	}
+	if err := b.Put(u64(m.ID), v); err != nil {
+		return err
+	}
+	return due.Put(outboxDueKey(rec.NextAt, rec.ID), nil)
+}
+
+func (t *tx) NextOutboxID() (uint64, error) {
+	return t.bucket(bucketOutbox).NextSequence()
+}
+
+// Outbox walks idx.outbox.due up to now and decodes only those entries.
+func (t *tx) Outbox(now time.Time, limit int) ([]*store.OutMail, error) {
+	end := uint64(1<<64 - 1)
+	if !now.IsZero() {
+		end = nanoKey(now)
+	}
+	var out []*store.OutMail
+	c := t.bucket(bucketIdxOutboxDue).Cursor()
+	for k, _ := c.First(); k != nil && (limit == 0 || len(out) < limit); k, _ = c.Next() {
+		if binary.BigEndian.Uint64(k[:8]) > end {
+			break
+		}
+		if err := t.ctx.Err(); err != nil {
+			return nil, err
+		}
+		r, err := t.outboxRec(binary.BigEndian.Uint64(k[8:]))
+		if err != nil {
+			return nil, err
+		}
+		// Keys clamp times outside 1970..2262; compare the real ones.
+		if !now.IsZero() && r.NextAt.After(now) {
+			continue
+		}
+		out = append(out, r.mail())
+	}
+	slices.SortFunc(out, func(a, b *store.OutMail) int { return cmpU64(a.ID, b.ID) })
+	return out, nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (t *tx) OutboxList(after uint64, limit int) ([]*store.OutMail, error) {
+	var out []*store.OutMail
+	if after == 1<<64-1 {
+		return nil, nil
+	}
+	c := t.bucket(bucketOutbox).Cursor()
+	for k, v := c.Seek(u64(after + 1)); k != nil && (limit == 0 || len(out) < limit); k, v = c.Next() {
+		if err := t.ctx.Err(); err != nil {
+			return nil, err
+		}
+		var r outboxRec
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("decode outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		out = append(out, r.mail())
+	}
+	return out, nil
+}
+
+func (t *tx) OutboxEntry(id uint64) (*store.OutMail, error) {
+	r, err := t.outboxRec(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.mail(), nil
+}
+
+func (t *tx) OutboxRaw(id uint64) ([]byte, error) {
+	r, err := t.outboxRec(id)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := t.Blob(r.RawHash)
+	if err != nil {
+		return nil, fmt.Errorf("outbox entry %d: %w", id, err)
+	}
+	return raw, nil
+}
+
+// NextOutboxAt reads the first key of idx.outbox.due and that one entry.
+func (t *tx) NextOutboxAt() (time.Time, error) {
+	k, _ := t.bucket(bucketIdxOutboxDue).Cursor().First()
+	if k == nil {
+		return time.Time{}, nil
+	}
+	r, err := t.outboxRec(binary.BigEndian.Uint64(k[8:]))
+	if err != nil {
+		return time.Time{}, err
+	}
+	return r.NextAt, nil
+}
+
+func (t *tx) Dequeue(id uint64) error {
+	b := t.bucket(bucketOutbox)
+	if b.Get(u64(id)) == nil {
+		return nil
+	}
+	r, err := t.outboxRec(id)
+	if err != nil {
+		return err
+	}
+	if r.RawHash != "" {
+		if err := t.releaseBlob(r.RawHash); err != nil {
+			return err
+		}
+	}
+	if err := t.bucket(bucketIdxOutboxDue).Delete(outboxDueKey(r.NextAt, id)); err != nil {
+		return err
+	}
+	return b.Delete(u64(id))
+}
+
+type sentRec struct {
+	TicketID string   `json:"ticket_id"`
+	To       []string `json:"to"`
+}
+
+func (t *tx) Sent(m *store.OutMail) error {
+	v, err := encode(sentRec{m.TicketID, m.To})
+	if err != nil {
+		return err
+	}
+	return t.bucket(bucketMeta).Put(key([]byte("sent"), u64(m.ID)), v)
+}
+
+func (t *tx) SentTo(id uint64) (ticketID string, to []string, err error) {
+	v := t.bucket(bucketMeta).Get(key([]byte("sent"), u64(id)))
+	if v == nil {
+		return "", nil, fmt.Errorf("sent mail %d: %w", id, store.ErrNotFound)
+	}
+	var r sentRec
+	err = json.Unmarshal(v, &r)
+	return r.TicketID, r.To, err
+}

@@ -1,0 +1,245 @@
+package boltdb
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+func (t *tx) NewTicketID(prefix string) (string, error) {
+	b := t.bucket(bucketTickets)
+	for range 1000 {
+		n, err := rand.Int(rand.Reader, big.NewInt(1000000))
+		if err != nil {
+			return "", fmt.Errorf("allocate ticket id: %w", err)
+		}
+		id := fmt.Sprintf("%s-%06d", prefix, n.Int64())
+		if b.Get([]byte(id)) == nil {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("allocate ticket id: no free id found (the %s- number space is nearly full)", prefix)
+}
+
+func (t *tx) Ticket(id string) (*store.Ticket, error) {
+	v := t.bucket(bucketTickets).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("ticket %s: %w", id, store.ErrNotFound)
+	}
+	var tk store.Ticket
+	if err := json.Unmarshal(v, &tk); err != nil {
+		return nil, fmt.Errorf("decode ticket %s: %w", id, err)
+	}
+	return &tk, nil
+}
+
+func (t *tx) TicketFull(id string) (*store.Ticket, error) {
+	tk, err := t.Ticket(id)
+	if err != nil {
+		return nil, err
+	}
+	tk.Messages = []store.Message{}
+	tk.Events = []store.Event{}
+	err = t.scan(bucketMessages, id, func(v []byte) error {
+		m, err := decodeMessage(v)
+		if err != nil {
+			return err
+		}
+		tk.Messages = append(tk.Messages, *m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read messages of %s: %w", id, err)
+	}
+	err = t.scan(bucketEvents, id, func(v []byte) error {
+		var e store.Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		tk.Events = append(tk.Events, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read events of %s: %w", id, err)
+	}
+	return tk, nil
+}
+
+// scan calls fn with every record of ticket id in bucket, in key order.
+func (t *tx) scan(bucket []byte, id string, fn func(v []byte) error) error {
+	prefix := append([]byte(id), 0)
+	c := t.bucket(bucket).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := t.ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexed is the part of a ticket record its indexes are built from.
+type indexed struct {
+	Status    rules.Status `json:"status"`
+	Due       time.Time    `json:"due"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
+func statusKey(st rules.Status, created time.Time, id string) []byte {
+	return key([]byte(st), createdKey(created, id))
+}
+
+// PutTicket writes the ticket record and keeps its indexes in step.
+// Records and index entries that would not change are left alone, so a
+// write touches only the pages it must.
+func (t *tx) PutTicket(tk *store.Ticket) error {
+	b := t.bucket(bucketTickets)
+	old := b.Get([]byte(tk.ID))
+	if old != nil {
+		var o indexed
+		if err := json.Unmarshal(old, &o); err != nil {
+			return fmt.Errorf("decode ticket %s: %w", tk.ID, err)
+		}
+		if err := t.unindex(tk, o); err != nil {
+			return err
+		}
+	}
+	if err := t.index(tk); err != nil {
+		return err
+	}
+	rec := *tk
+	rec.Messages, rec.Events = nil, nil
+	v, err := encode(&rec)
+	if err != nil {
+		return fmt.Errorf("encode ticket %s: %w", tk.ID, err)
+	}
+	if !bytes.Equal(old, v) {
+		if err := b.Put([]byte(tk.ID), v); err != nil {
+			return fmt.Errorf("put ticket %s: %w", tk.ID, err)
+		}
+	}
+	return nil
+}
+
+// unindex removes the index entries of the stored record o that tk no
+// longer has.
+func (t *tx) unindex(tk *store.Ticket, o indexed) error {
+	if o.Status != tk.Status || !o.CreatedAt.Equal(tk.CreatedAt) {
+		if err := t.bucket(bucketIdxStatus).Delete(statusKey(o.Status, o.CreatedAt, tk.ID)); err != nil {
+			return err
+		}
+	}
+	if !o.CreatedAt.Equal(tk.CreatedAt) {
+		if err := t.bucket(bucketIdxCreated).Delete(createdKey(o.CreatedAt, tk.ID)); err != nil {
+			return err
+		}
+	}
+	if !o.Due.IsZero() && !o.Due.Equal(tk.Due) {
+		if err := t.bucket(bucketIdxDue).Delete(dueKey(o.Due, tk.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// index adds tk's index entries unless they are there.
+func (t *tx) index(tk *store.Ticket) error {
+	if !tk.Due.IsZero() {
+		if err := putIfMissing(t.bucket(bucketIdxDue), dueKey(tk.Due, tk.ID)); err != nil {
+			return err
+		}
+	}
+	if err := putIfMissing(t.bucket(bucketIdxCreated), createdKey(tk.CreatedAt, tk.ID)); err != nil {
+		return err
+	}
+	return putIfMissing(t.bucket(bucketIdxStatus), statusKey(tk.Status, tk.CreatedAt, tk.ID))
+}
+
+// Tickets walks idx.created (or idx.status for one status) backwards from
+// the cursor, so a page costs a page whatever the number of tickets. The
+// cursor is the hex of the last key's created-time and id.
+func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
+	var prefix []byte
+	c := t.bucket(bucketIdxCreated).Cursor()
+	if f.Status != "" {
+		prefix = append([]byte(f.Status), 0)
+		c = t.bucket(bucketIdxStatus).Cursor()
+	}
+	var k []byte
+	if f.After != "" {
+		after, err := hex.DecodeString(f.After)
+		if err != nil || len(after) < createdLen {
+			return nil, "", fmt.Errorf("list tickets: bad cursor %q", f.After)
+		}
+		k = seekBefore(c, append(append([]byte(nil), prefix...), after...))
+	} else {
+		k = lastWithPrefix(c, prefix)
+	}
+	out := []*store.Ticket{}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		if err := t.ctx.Err(); err != nil {
+			return nil, "", err
+		}
+		if f.Limit > 0 && len(out) == f.Limit {
+			return out, hex.EncodeToString(createdPart(out[len(out)-1])), nil
+		}
+		tk, err := t.Ticket(string(k[len(prefix)+createdLen:]))
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, tk)
+	}
+	return out, "", nil
+}
+
+func createdPart(tk *store.Ticket) []byte { return createdKey(tk.CreatedAt, tk.ID) }
+
+// seekBefore positions c on the last key below k.
+func seekBefore(c *bolt.Cursor, k []byte) []byte {
+	if got, _ := c.Seek(k); got == nil {
+		got, _ = c.Last()
+		return got
+	}
+	got, _ := c.Prev()
+	return got
+}
+
+// lastWithPrefix positions c on the last key (with prefix, if any).
+func lastWithPrefix(c *bolt.Cursor, prefix []byte) []byte {
+	if len(prefix) == 0 {
+		k, _ := c.Last()
+		return k
+	}
+	// prefix ends in 0x00; the same bytes ending in 0x01 sort right after
+	// every key with prefix.
+	end := append(append([]byte(nil), prefix[:len(prefix)-1]...), 1)
+	return seekBefore(c, end)
+}
+
+func (t *tx) DueTickets(now time.Time, limit int) ([]string, error) {
+	var ids []string
+	end := uint64(now.UnixNano())
+	c := t.bucket(bucketIdxDue).Cursor()
+	for k, _ := c.First(); k != nil && len(k) > 8; k, _ = c.Next() {
+		if binary.BigEndian.Uint64(k[:8]) > end || (limit > 0 && len(ids) >= limit) {
+			break
+		}
+		if err := t.ctx.Err(); err != nil {
+			return nil, err
+		}
+		ids = append(ids, string(k[8:]))
+	}
+	return ids, nil
+}

@@ -1,0 +1,203 @@
+package storetest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"ticketgate/store"
+)
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+func jsonOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// messages covers how visible text relates to the text: the whole of it,
+// a part, something else, nothing.
+func messages(at time.Time) []store.Message {
+	return []store.Message{
+		{MessageID: "<same@x>", Direction: "in", Kind: "customer", From: "ann@x", To: []string{"support@y"}, Cc: []string{"bob@x"},
+			Subject: "same", Text: "Hello <there>\n> quoted & more", VisibleText: "Hello <there>\n> quoted & more", CreatedAt: at,
+			Attachments: []store.Attachment{{Filename: "a.pdf", ContentType: "application/pdf", Size: 3, SHA256: "abc", ContentID: "c1", Inline: true}},
+			Raw:         "0123", Notes: []string{"charset guessed"}},
+		{MessageID: "part@x", Direction: "in", Kind: "customer", From: "ann@x", To: []string{"support@y"},
+			Subject: "part", Text: "Thanks, it works.\n\nOn Monday Bob wrote:\n> did it?", VisibleText: "Thanks, it works.", CreatedAt: at,
+			Attachments: []store.Attachment{}},
+		{MessageID: "middle@x", Direction: "out", Kind: "agent", From: "support@y", To: []string{"ann@x"},
+			Subject: "middle", Text: "héllo wörld ünïcode", VisibleText: "wörld", CreatedAt: at, Attachments: []store.Attachment{}},
+		{MessageID: "other@x", Direction: "in", Kind: "customer", Subject: "other", Text: "stored text",
+			VisibleText: "rebuilt from HTML", CreatedAt: at, Attachments: []store.Attachment{}},
+		{MessageID: "empty@x", Direction: "in", Kind: "note", Subject: "empty", Text: "only text", CreatedAt: at},
+		{Direction: "in", Kind: "system", Subject: "no id, nothing at all"},
+	}
+}
+
+func testMessagesKeepEveryField(t *testing.T, b Backend) {
+	h := b.openT(t)
+	at := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+	want := messages(at)
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.PutTicket(&store.Ticket{ID: "HS-000001", Status: "open"}); err != nil {
+			return err
+		}
+		for i := range want {
+			m := want[i]
+			if err := tx.AddMessage("HS-000001", &m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	check := func() {
+		view(t, h.s, func(tx store.Tx) error {
+			tk, err := tx.TicketFull("HS-000001")
+			if err != nil {
+				return err
+			}
+			if g, w := jsonOf(tk.Messages), jsonOf(want); g != w {
+				t.Errorf("messages\n got %s\nwant %s", g, w)
+			}
+			for _, m := range want[:5] {
+				got, ok, err := tx.MessageByID("HS-000001", m.MessageID)
+				if err != nil || !ok || jsonOf(got) != jsonOf(m) {
+					t.Errorf("MessageByID(%s) = %+v %v %v", m.MessageID, got, ok, err)
+				}
+			}
+			return nil
+		})
+	}
+	check()
+	b.reopen(t, h)
+	check()
+}
+
+func testMessageByIDReturnsTheStoredMessage(t *testing.T, b Backend) {
+	h := b.openT(t)
+	err := h.s.Update(bg, func(tx store.Tx) error {
+		for _, m := range []*store.Message{
+			{MessageID: "a@x", Direction: "in", Kind: "customer", From: "one@x", Subject: "first", Text: "1"},
+			{MessageID: "<b@x>", Direction: "in", Kind: "customer", From: "two@x", Subject: "second", Text: "2"},
+		} {
+			if err := tx.AddMessage("HS-000001", m); err != nil {
+				return err
+			}
+		}
+		return tx.AddMessage("HS-000002", &store.Message{MessageID: "c@x", Direction: "in", Kind: "customer"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view(t, h.s, func(tx store.Tx) error {
+		m, ok, err := tx.MessageByID("HS-000001", "<b@x>")
+		if err != nil || !ok || m.From != "two@x" || m.Subject != "second" || m.Text != "2" {
+			return fmt.Errorf("b@x on HS-000001: %+v %v %v", m, ok, err)
+		}
+		if m, ok, err := tx.MessageByID("HS-000001", "c@x"); err != nil || ok || m != nil {
+			return fmt.Errorf("c@x is on another ticket but found on HS-000001: %+v %v %v", m, ok, err)
+		}
+		if ok, err := tx.HasMessage("HS-000001", " <a@x> "); err != nil || !ok {
+			return fmt.Errorf("HasMessage a@x: %v %v", ok, err)
+		}
+		if ok, err := tx.HasMessage("HS-000002", "a@x"); err != nil || ok {
+			return fmt.Errorf("HasMessage a@x on HS-000002: %v %v", ok, err)
+		}
+		return nil
+	})
+}
+
+func testMessageIDIndex(t *testing.T, b Backend) {
+	h := b.openT(t)
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.AddMessage("HS-000001", &store.Message{MessageID: " <m1@x> "}); err != nil {
+			return err
+		}
+		if err := tx.AddMessage("HS-000001", &store.Message{}); err != nil { // no id: not indexed
+			return err
+		}
+		return tx.IndexMessageID("<out1@y>", "HS-000002")
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		for msgid, want := range map[string]string{"m1@x": "HS-000001", "<m1@x>": "HS-000001", "out1@y": "HS-000002", "nope@x": "", "": ""} {
+			if got, err := tx.TicketByMessageID(msgid); err != nil || got != want {
+				t.Errorf("TicketByMessageID(%q) = %q %v, want %q", msgid, got, err, want)
+			}
+		}
+		return nil
+	})
+}
+
+func testEventsInOrder(t *testing.T, b Backend) {
+	h := b.openT(t)
+	at := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+	var want []store.Event
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.PutTicket(&store.Ticket{ID: "HS-000001", Status: "open"}); err != nil {
+			return err
+		}
+		if err := tx.PutTicket(&store.Ticket{ID: "HS-0000010", Status: "open"}); err != nil {
+			return err
+		}
+		for i := range 12 {
+			e := store.Event{At: at.Add(-time.Duration(i) * time.Minute), Type: "note", Detail: fmt.Sprintf("%d → <%d>", i, i), Actor: "a@x"}
+			want = append(want, e)
+			if err := tx.AddEvent("HS-000001", e); err != nil {
+				return err
+			}
+			// A ticket whose id extends the other's must not mix in.
+			if err := tx.AddEvent("HS-0000010", store.Event{Type: "other"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		tk, err := tx.TicketFull("HS-000001")
+		if err != nil {
+			return err
+		}
+		if jsonOf(tk.Events) != jsonOf(want) {
+			t.Errorf("events (in the order added, not by time)\n got %s\nwant %s", jsonOf(tk.Events), jsonOf(want))
+		}
+		return nil
+	})
+}
+
+func testBlobs(t *testing.T, b Backend) {
+	h := b.openT(t)
+	content := []byte("%PDF <b> \x00\xff binary")
+	var h1, h2 string
+	update(t, h.s, func(tx store.Tx) error {
+		var err error
+		if h1, err = tx.PutBlob(content); err != nil {
+			return err
+		}
+		h2, err = tx.PutBlob(append([]byte(nil), content...))
+		return err
+	})
+	sum := sha256.Sum256(content)
+	if h1 != h2 || h1 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("hashes %q %q", h1, h2)
+	}
+	b.reopen(t, h)
+	view(t, h.s, func(tx store.Tx) error {
+		got, err := tx.Blob(h1)
+		if err != nil || !bytes.Equal(got, content) {
+			t.Errorf("blob: %q %v", got, err)
+		}
+		if _, err := tx.Blob("0000"); !isNotFound(err) {
+			t.Errorf("missing blob: %v", err)
+		}
+		return nil
+	})
+}

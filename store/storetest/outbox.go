@@ -1,0 +1,254 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"ticketgate/store"
+)
+
+func ids(ms []*store.OutMail) string {
+	var s []uint64
+	for _, m := range ms {
+		s = append(s, m.ID)
+	}
+	return fmt.Sprint(s)
+}
+
+func raw(t *testing.T, s store.Store, id uint64) string {
+	t.Helper()
+	var r []byte
+	view(t, s, func(tx store.Tx) error {
+		var err error
+		r, err = tx.OutboxRaw(id)
+		return err
+	})
+	return string(r)
+}
+
+func testOutboxKeepsMailUntilDequeued(t *testing.T, b Backend) {
+	h := b.openT(t)
+	now := time.Now()
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.Enqueue(&store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("one")}); err != nil {
+			return err
+		}
+		return tx.Enqueue(&store.OutMail{TicketID: "HS-2", To: []string{"b@x"}, Raw: []byte("two"), NextAt: now.Add(time.Hour)})
+	})
+	b.reopen(t, h)
+	var due, all []*store.OutMail
+	view(t, h.s, func(tx store.Tx) error {
+		var err error
+		if due, err = tx.Outbox(now, 0); err != nil {
+			return err
+		}
+		all, err = tx.Outbox(store.Forever, 0)
+		return err
+	})
+	if len(due) != 1 || raw(t, h.s, due[0].ID) != "one" || len(all) != 2 {
+		t.Fatalf("due %d all %d", len(due), len(all))
+	}
+	update(t, h.s, func(tx store.Tx) error { return tx.Dequeue(due[0].ID) })
+	view(t, h.s, func(tx store.Tx) error {
+		var err error
+		all, err = tx.Outbox(store.Forever, 0)
+		return err
+	})
+	if len(all) != 1 || raw(t, h.s, all[0].ID) != "two" {
+		t.Errorf("after dequeue: %d left", len(all))
+	}
+	view(t, h.s, func(tx store.Tx) error {
+		if _, err := tx.OutboxRaw(due[0].ID); !isNotFound(err) {
+			t.Errorf("raw of a dequeued entry: %v", err)
+		}
+		if _, err := tx.OutboxEntry(due[0].ID); !isNotFound(err) {
+			t.Errorf("dequeued entry: %v", err)
+		}
+		return nil
+	})
+	// Dequeuing what is gone is no error.
+	update(t, h.s, func(tx store.Tx) error { return tx.Dequeue(due[0].ID) })
+}
+
+func testOutboxDueOnly(t *testing.T, b Backend) {
+	h := b.openT(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	created := now.Add(-time.Hour)
+	// ids 1..6; NextAt out of id order.
+	next := []time.Time{{}, now.Add(time.Hour), now.Add(-time.Minute), now, now.Add(time.Second), {}}
+	update(t, h.s, func(tx store.Tx) error {
+		for i, at := range next {
+			m := &store.OutMail{TicketID: fmt.Sprintf("HS-%d", i), Kind: "auto", From: "bounces@y", To: []string{"a@x", "b@x"},
+				Raw: []byte(fmt.Sprintf("mail %d", i)), Attempts: i, NextAt: at, Created: created, LastErr: "451 <later>"}
+			if err := tx.Enqueue(m); err != nil {
+				return err
+			}
+			if m.ID != uint64(i+1) {
+				return fmt.Errorf("entry %d got id %d", i, m.ID)
+			}
+		}
+		return nil
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		for _, c := range []struct {
+			now   time.Time
+			limit int
+			want  string
+		}{
+			{now, 0, "[1 3 4 6]"},
+			{now.Add(-2 * time.Minute), 0, "[1 6]"},
+			{now, 3, "[1 3 6]"}, // the three earliest due, in id order
+			{store.Forever, 0, "[1 2 3 4 5 6]"},
+			{time.Time{}, 0, "[1 2 3 4 5 6]"},
+		} {
+			got, err := tx.Outbox(c.now, c.limit)
+			if err != nil || ids(got) != c.want {
+				t.Errorf("Outbox(%v, %d) = %s %v, want %s", c.now, c.limit, ids(got), err, c.want)
+			}
+			for _, m := range got {
+				if m.Raw != nil {
+					t.Errorf("Outbox returned a body for %d", m.ID)
+				}
+			}
+		}
+		got, err := tx.OutboxEntry(2)
+		if err != nil {
+			return err
+		}
+		want := &store.OutMail{ID: 2, TicketID: "HS-1", Kind: "auto", From: "bounces@y", To: []string{"a@x", "b@x"},
+			Attempts: 1, NextAt: now.Add(time.Hour), Created: created, LastErr: "451 <later>"}
+		if jsonOf(got) != jsonOf(want) {
+			t.Errorf("entry 2\n got %s\nwant %s", jsonOf(got), jsonOf(want))
+		}
+		if at, err := tx.NextOutboxAt(); err != nil || !at.IsZero() {
+			t.Errorf("NextOutboxAt with a due-at-once entry: %v %v", at, err)
+		}
+		list, err := tx.OutboxList(0, 0)
+		if err != nil || ids(list) != "[1 2 3 4 5 6]" {
+			t.Errorf("OutboxList: %s %v", ids(list), err)
+		}
+		if list, err = tx.OutboxList(2, 3); err != nil || ids(list) != "[3 4 5]" {
+			t.Errorf("OutboxList(2, 3): %s %v", ids(list), err)
+		}
+		return nil
+	})
+	if r := raw(t, h.s, 5); r != "mail 4" {
+		t.Errorf("raw 5: %q", r)
+	}
+	update(t, h.s, func(tx store.Tx) error {
+		for _, id := range []uint64{1, 3, 4, 6} {
+			if err := tx.Dequeue(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		if at, err := tx.NextOutboxAt(); err != nil || !at.Equal(now.Add(time.Second)) {
+			t.Errorf("NextOutboxAt: %v %v", at, err)
+		}
+		if got, err := tx.Outbox(now, 0); err != nil || len(got) != 0 {
+			t.Errorf("due after dequeue: %s %v", ids(got), err)
+		}
+		return nil
+	})
+	update(t, h.s, func(tx store.Tx) error {
+		for _, id := range []uint64{2, 5} {
+			if err := tx.Dequeue(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		if at, err := tx.NextOutboxAt(); err != nil || !at.IsZero() {
+			t.Errorf("NextOutboxAt of an empty outbox: %v %v", at, err)
+		}
+		return nil
+	})
+}
+
+// A deferred entry is written again with new attempts and NextAt but no
+// body: it keeps its mail and moves in the due order.
+func testOutboxRequeueKeepsMail(t *testing.T, b Backend) {
+	h := b.openT(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	m := &store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("the mail"), Created: now}
+	update(t, h.s, func(tx store.Tx) error { return tx.Enqueue(m) })
+	var got []*store.OutMail
+	view(t, h.s, func(tx store.Tx) error {
+		var err error
+		got, err = tx.Outbox(now, 0)
+		return err
+	})
+	d := got[0]
+	d.Attempts++
+	d.NextAt = now.Add(time.Minute)
+	d.LastErr = "451"
+	update(t, h.s, func(tx store.Tx) error { return tx.Enqueue(d) })
+	view(t, h.s, func(tx store.Tx) error {
+		if due, err := tx.Outbox(now, 0); err != nil || len(due) != 0 {
+			t.Errorf("deferred entry still due: %s %v", ids(due), err)
+		}
+		if due, err := tx.Outbox(now.Add(time.Minute), 0); err != nil || ids(due) != fmt.Sprint([]uint64{m.ID}) || due[0].Attempts != 1 || due[0].LastErr != "451" {
+			t.Errorf("deferred entry at its time: %+v %v", due, err)
+		}
+		if at, err := tx.NextOutboxAt(); err != nil || !at.Equal(now.Add(time.Minute)) {
+			t.Errorf("NextOutboxAt: %v %v", at, err)
+		}
+		return nil
+	})
+	if r := raw(t, h.s, m.ID); r != "the mail" {
+		t.Errorf("requeued entry lost its mail: %q", r)
+	}
+	// A new body replaces the old.
+	update(t, h.s, func(tx store.Tx) error {
+		return tx.Enqueue(&store.OutMail{ID: m.ID, TicketID: "HS-1", Raw: []byte("new")})
+	})
+	if r := raw(t, h.s, m.ID); r != "new" {
+		t.Errorf("replaced mail: %q", r)
+	}
+}
+
+func testOutboxReservedID(t *testing.T, b Backend) {
+	h := b.openT(t)
+	var reserved, other uint64
+	update(t, h.s, func(tx store.Tx) error {
+		var err error
+		if reserved, err = tx.NextOutboxID(); err != nil {
+			return err
+		}
+		if err := tx.Enqueue(&store.OutMail{ID: reserved, TicketID: "HS-1", Raw: []byte("x")}); err != nil {
+			return err
+		}
+		m := &store.OutMail{TicketID: "HS-2", Raw: []byte("y")}
+		err = tx.Enqueue(m)
+		other = m.ID
+		return err
+	})
+	if reserved == 0 || other == reserved {
+		t.Fatalf("reserved %d, next %d", reserved, other)
+	}
+	if raw(t, h.s, reserved) != "x" || raw(t, h.s, other) != "y" {
+		t.Error("entries mixed up")
+	}
+}
+
+func testSentMap(t *testing.T, b Backend) {
+	h := b.openT(t)
+	update(t, h.s, func(tx store.Tx) error {
+		return tx.Sent(&store.OutMail{ID: 42, TicketID: "HS-000001", To: []string{"a@x", "b@x"}})
+	})
+	b.reopen(t, h)
+	view(t, h.s, func(tx store.Tx) error {
+		id, to, err := tx.SentTo(42)
+		if err != nil || id != "HS-000001" || fmt.Sprint(to) != "[a@x b@x]" {
+			t.Errorf("SentTo(42) = %q %v %v", id, to, err)
+		}
+		if _, _, err := tx.SentTo(43); !isNotFound(err) {
+			t.Errorf("SentTo(43): %v", err)
+		}
+		return nil
+	})
+}

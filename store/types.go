@@ -1,0 +1,140 @@
+package store
+
+import (
+	"strings"
+	"time"
+
+	"ticketgate/rules"
+)
+
+// Ticket is a support ticket. Its JSON form is a public contract (CLI -json
+// and the admin API).
+type Ticket struct {
+	ID            string         `json:"id"`
+	Subject       string         `json:"subject"`
+	Status        rules.Status   `json:"status"`
+	Priority      rules.Priority `json:"priority"`
+	Queue         string         `json:"queue"`
+	Route         string         `json:"route"`
+	Category      string         `json:"category,omitempty"`
+	Plan          string         `json:"plan,omitempty"`
+	Requester     string         `json:"requester"`
+	RequesterName string         `json:"requester_name,omitempty"`
+	CC            []string       `json:"cc"`
+	Assignee      string         `json:"assignee"`
+	Escalated     bool           `json:"escalated,omitempty"`
+	Watchers      []string       `json:"watchers,omitempty"`
+	Linked        []string       `json:"linked,omitempty"`
+	CreatedAt     time.Time      `json:"created_at"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+	ClosedAt      *time.Time     `json:"closed_at,omitempty"`
+
+	// LastInID is the Message-ID of the last message received on the
+	// ticket; replies chain to it. Thread holds the ids of the ticket's
+	// conversation, oldest first, for References.
+	LastInID string   `json:"last_in_id,omitempty"`
+	Thread   []string `json:"thread,omitempty"`
+
+	// Clock is the awaiting-customer lifecycle state; SLA the service
+	// level targets and what was alerted; Due when the scheduler must look
+	// at the ticket next (kept in the idx.due index, zero for never).
+	Clock        rules.Clock   `json:"lifecycle"`
+	SLA          *rules.SLA    `json:"sla,omitempty"`
+	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
+	SurveySent   bool          `json:"survey_sent,omitempty"`
+	Due          time.Time     `json:"due,omitzero"`
+
+	// Messages and Events are filled by Tx.TicketFull; they are stored
+	// in their own buckets, not in the ticket record.
+	Messages []Message `json:"messages"`
+	Events   []Event   `json:"events"`
+}
+
+// Message is one mail on a ticket.
+type Message struct {
+	MessageID   string       `json:"message_id"`
+	Direction   string       `json:"direction"` // "in" or "out"
+	Kind        string       `json:"kind"`      // customer, agent, note, auto, system
+	From        string       `json:"from"`
+	To          []string     `json:"to"`
+	Cc          []string     `json:"cc,omitempty"`
+	Subject     string       `json:"subject"`
+	Text        string       `json:"text"`
+	VisibleText string       `json:"visible_text"`
+	CreatedAt   time.Time    `json:"created_at"`
+	Attachments []Attachment `json:"attachments"`
+	// Raw is the SHA-256 of the raw message kept in the blob store.
+	Raw string `json:"raw_sha256,omitempty"`
+	// Notes lists what happened while reading the message (parse
+	// problems, limits hit), for people reading the ticket.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Satisfaction is the customer's answer to the closing survey.
+type Satisfaction struct {
+	Score   int       `json:"score"`
+	Comment string    `json:"comment"`
+	At      time.Time `json:"at"`
+}
+
+// Attachment describes a file attached to a message; its content is kept
+// once per SHA-256 in the blob store.
+type Attachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256,omitempty"`
+	ContentID   string `json:"content_id,omitempty"`
+	Inline      bool   `json:"inline,omitempty"`
+}
+
+// Event is one entry in a ticket's activity log.
+type Event struct {
+	At     time.Time       `json:"at"`
+	Type   rules.EventType `json:"type"`
+	Detail string          `json:"detail"`
+	Actor  string          `json:"actor,omitempty"`
+}
+
+// Filter selects a page of tickets in Tx.Tickets.
+type Filter struct {
+	Status rules.Status // "" for all
+	Limit  int          // page size; 0 for no limit
+	// After is the cursor returned with the previous page ("" for the
+	// first). It is opaque and only valid for the same Status.
+	After string
+}
+
+// OutMail is one message waiting in the durable outbox. It is written in the
+// same transaction as the ticket change that caused it, so a committed
+// decision to send is never lost; the outbox worker removes it once the
+// relay accepted it (or failed it permanently).
+type OutMail struct {
+	ID       uint64   `json:"id"`
+	TicketID string   `json:"ticket_id"`
+	Kind     string   `json:"kind"` // auto, agent, notify, reminder, ...
+	From     string   `json:"from"` // envelope sender (return path)
+	To       []string `json:"to"`   // envelope recipients
+	// Raw is the mail to send. Enqueue stores it; reads leave it nil
+	// (Tx.OutboxRaw returns it), so a wake does not load every body.
+	Raw      []byte    `json:"raw"`
+	Attempts int       `json:"attempts"`
+	NextAt   time.Time `json:"next_at"`
+	Created  time.Time `json:"created"`
+	LastErr  string    `json:"last_error,omitempty"`
+}
+
+// Checkpoint is how far an IMAP mailbox has been taken: the mailbox's
+// UIDVALIDITY and the highest UID whose message is committed. It is written
+// in the same transaction as the ticket change for that message.
+type Checkpoint struct {
+	Mailbox     string `json:"mailbox"`
+	UIDValidity uint32 `json:"uidvalidity"`
+	UID         uint32 `json:"uid"`
+}
+
+// NormMessageID is a Message-ID as indexed: angle brackets and surrounding
+// space removed.
+func NormMessageID(id string) string {
+	return strings.TrimSpace(strings.Trim(strings.TrimSpace(id), "<>"))
+}
