@@ -96,9 +96,8 @@ func (p *Pipeline) escalate(tx store.Tx, t *store.Ticket, pl *plan, plan rules.P
 	p.raise(t, target, "escalation", out, now)
 	t.Escalated, out.escalated = true, true
 	var added []string
-	for _, a := range p.Agents {
-		addr := strings.ToLower(a.Email)
-		if a.Manager && !slices.Contains(t.Watchers, addr) {
+	for _, addr := range p.managers() {
+		if !slices.Contains(t.Watchers, addr) {
 			t.Watchers = append(t.Watchers, addr)
 			added = append(added, addr)
 		}
@@ -126,15 +125,20 @@ func (p *Pipeline) escalate(tx store.Tx, t *store.Ticket, pl *plan, plan rules.P
 
 // notifyAgents mails the agents concerned about a customer message: the
 // queue's agents on a new ticket, else the assignee (the queue while
-// unassigned) and watchers; the queue and the managers as well when the
-// mail is urgent or escalated the ticket.
+// unassigned) and watchers; the queue and the managers as well, whatever
+// the queue, when the mail is urgent, the ticket critical, or the mail
+// escalated it.
 func (p *Pipeline) notifyAgents(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, out customerOutcome) error {
 	var to []string
-	if t.Assignee == "" || out.urgent || out.escalated {
+	alarm := out.urgent || out.escalated || t.Priority == rules.PriorityCritical
+	if t.Assignee == "" || alarm {
 		to = append(to, p.queueAgents(t.Queue)...)
 	}
 	if t.Assignee != "" {
 		to = append(to, t.Assignee)
+	}
+	if alarm {
+		to = append(to, p.managers()...)
 	}
 	to = append(to, t.Watchers...)
 	data := map[string]any{"Urgent": out.urgent, "Escalated": out.escalated, "IsNew": out.isNew}
@@ -143,6 +147,17 @@ func (p *Pipeline) notifyAgents(tx store.Tx, t *store.Ticket, pl *plan, m *store
 		return err
 	}
 	return tx.AddEvent(t.ID, store.Event{At: pl.now, Type: rules.EventNotified, Detail: "agents notified: " + strings.Join(sent, ", ")})
+}
+
+// managers are the addresses of the agents who manage the desk.
+func (p *Pipeline) managers() []string {
+	var out []string
+	for _, a := range p.Agents {
+		if a.Manager {
+			out = append(out, strings.ToLower(a.Email))
+		}
+	}
+	return out
 }
 
 // queueAgents are the addresses of the agents working on queue.

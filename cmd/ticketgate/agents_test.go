@@ -95,9 +95,10 @@ func TestActionsFromTheCommandLineWithAndWithoutServe(t *testing.T) {
 
 	// With serve holding the database: handed over to the admin API.
 	s := e.serve()
-	// What inject queued (notification and auto-reply) goes out first.
-	e.relay.WaitFor(2, 10*time.Second)
-	before := 2
+	// What inject queued goes out first: the auto-reply, and the
+	// notifications of a critical ticket to its queue and to the manager.
+	e.relay.WaitFor(3, 10*time.Second)
+	before := 3
 	for _, args := range [][]string{
 		{"priority", id, "low"},
 		{"status", "-as", "meg@example.com", id, "on_hold"},
