@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -98,6 +99,11 @@ func runCase(t *testing.T, c mailCase) {
 	rcpt := string(fillCase([]byte(orDefault(c.rcpt, "support@example.com")), r.vars))
 	mailFrom := string(fillCase([]byte(c.mailFrom), r.vars))
 
+	// explain first: what it lists is what the delivery then sends.
+	ex, err := g.pipeline.Explain(context.Background(), &mailin.Delivery{MailFrom: mailFrom, Rcpts: []string{rcpt}, Raw: raw, Source: "explain"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := len(g.relay.Mails())
 	seen := inboundIDs(g)
 	g.mustSend(mailFrom, []string{rcpt}, raw)
@@ -105,6 +111,27 @@ func runCase(t *testing.T, c mailCase) {
 	r.sent = g.relay.Mails()[before:]
 	r.tk, r.msg = newInbound(t, g, seen)
 	assertCase(t, g, c.want, r)
+	assertExplained(t, ex, r.sent)
+}
+
+// assertExplained checks that the mails explain listed are the mails the
+// delivery sent: the same recipients and subjects (ticket numbers aside,
+// as a dry run allocates its own).
+func assertExplained(t *testing.T, ex *Explanation, sent []relaytest.Mail) {
+	t.Helper()
+	anyID := regexp.MustCompile(`HS-\d{6}`)
+	var planned, got []string
+	for _, m := range ex.Mails {
+		planned = append(planned, strings.Join(m.To, ",")+" "+anyID.ReplaceAllString(m.Subject, "HS-n"))
+	}
+	for _, m := range sent {
+		got = append(got, strings.Join(m.To, ",")+" "+anyID.ReplaceAllString(subjectOf(m.Data), "HS-n"))
+	}
+	slices.Sort(planned)
+	slices.Sort(got)
+	if !slices.Equal(planned, got) {
+		t.Errorf("explain listed %q, the delivery sent %q", planned, got)
+	}
 }
 
 func assertCase(t *testing.T, g *gateway, w caseWant, r *caseRun) {
