@@ -168,7 +168,9 @@ func (p *Pipeline) securityEvent(tx store.Tx, pl *plan, id, detail string) error
 	} else if err != nil {
 		return err
 	}
-	return tx.AddEvent(id, store.Event{At: pl.now, Type: rules.EventSecurity, Detail: detail})
+	c := &Change{ID: id}
+	c.log(store.Event{At: pl.now, Type: rules.EventSecurity, Detail: detail})
+	return p.apply(tx, pl.now, c)
 }
 
 func orNone(s string) string {
@@ -178,18 +180,10 @@ func orNone(s string) string {
 	return s
 }
 
-// afterCustomer runs after a customer message was added to t (new or
-// existing ticket) and before t is written: subject tags, plans,
-// escalation and agent notifications.
-func (p *Pipeline) afterCustomer(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, isNew bool) error {
-	ev, err := p.customerRules(tx, t, pl, m, isNew)
-	if err != nil {
-		return err
-	}
-	for _, e := range ev.events {
-		if err := tx.AddEvent(t.ID, e); err != nil {
-			return err
-		}
-	}
-	return p.notifyAgents(tx, t, pl, m, ev)
+// afterCustomer decides, for a customer message m added to c's ticket (new
+// or existing), what the ticket's plan, the subject tags and escalation
+// change, and whom the agents' notifications go to.
+func (p *Pipeline) afterCustomer(c *Change, pl *plan, m *store.Message, isNew bool) {
+	out := p.customerRules(c, pl, m, isNew)
+	p.notifyAgents(c, pl, m, out)
 }

@@ -22,7 +22,7 @@ type applied struct {
 // ticket as the commands before it left it. Only t is touched, so a dry
 // run on a copy is the same call; withReply says an agent's public reply
 // goes out with them (it carries a resolution notice). The status changes'
-// notices are sent by the caller, after any reply (sendMoves).
+// notices become mails by noticeIntents, after any reply.
 func (p *Pipeline) applyCommands(t *store.Ticket, cmds []rules.Command, actor rules.Actor, now time.Time, withReply bool) applied {
 	var out applied
 	who := strings.ToLower(actor.Email)
@@ -77,21 +77,6 @@ func (a applied) replyNotice() rules.Notice {
 		}
 	}
 	return n
-}
-
-// sendMoves queues the notices of the status changes in a and returns
-// their events.
-func (p *Pipeline) sendMoves(tx store.Tx, t *store.Ticket, a applied) ([]store.Event, error) {
-	var events []store.Event
-	for i := range a.moves {
-		mv := &a.moves[i]
-		n := len(mv.Events)
-		if err := p.Policy.sendNotices(tx, p.Desk, t, mv, nil); err != nil {
-			return nil, err
-		}
-		events = append(events, mv.Events[n:]...)
-	}
-	return events, nil
 }
 
 // applyCommand makes one authorized command's change other than a status

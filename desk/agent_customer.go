@@ -23,7 +23,8 @@ type customerOutcome struct {
 
 // customerRules applies the requester's plan, the subject tags and
 // escalation to t.
-func (p *Pipeline) customerRules(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, isNew bool) (customerOutcome, error) {
+func (p *Pipeline) customerRules(c *Change, pl *plan, m *store.Message, isNew bool) customerOutcome {
+	t := c.Ticket
 	out := customerOutcome{isNew: isNew}
 	now := pl.now
 	plan := rules.PlanFor(p.Plans, t.Requester)
@@ -57,8 +58,8 @@ func (p *Pipeline) customerRules(tx store.Tx, t *store.Ticket, pl *plan, m *stor
 			// second acknowledgement.
 			out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalationRequested,
 				Detail: why + "; already escalated, priority " + string(t.Priority)})
-		} else if err := p.escalate(tx, t, pl, plan, isNew && viaRoute, why, &out); err != nil {
-			return out, err
+		} else {
+			p.escalate(c, pl, plan, isNew && viaRoute, why, &out)
 		}
 	}
 	switch {
@@ -68,7 +69,8 @@ func (p *Pipeline) customerRules(tx store.Tx, t *store.Ticket, pl *plan, m *stor
 	case t.Priority != before:
 		p.Policy.PriorityChanged(t, now)
 	}
-	return out, nil
+	c.log(out.events...)
+	return out
 }
 
 // raise lifts t's priority to target (never lowers it).
@@ -84,8 +86,8 @@ func (p *Pipeline) raise(t *store.Ticket, target rules.Priority, why string, out
 // escalation address), capped by the customer's plan, flags it, adds the
 // managers as watchers, and acknowledges an existing ticket's escalation
 // to the customer.
-func (p *Pipeline) escalate(tx store.Tx, t *store.Ticket, pl *plan, plan rules.Plan, opened bool, why string, out *customerOutcome) error {
-	now := pl.now
+func (p *Pipeline) escalate(c *Change, pl *plan, plan rules.Plan, opened bool, why string, out *customerOutcome) {
+	t, now := c.Ticket, pl.now
 	target := t.Priority.Up(plan.MaxPriority)
 	if opened {
 		target = rules.PriorityHigh
@@ -108,19 +110,13 @@ func (p *Pipeline) escalate(tx store.Tx, t *store.Ticket, pl *plan, plan rules.P
 	}
 	out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
 	if opened || pl.auto.Automatic || t.Requester == "" {
-		return nil // a new ticket gets the auto-reply; machines get nothing
+		return // a new ticket gets the auto-reply; machines get nothing
 	}
-	q, err := p.Desk.Queue(tx, t, mailout.Out{
-		Kind: "escalated", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
-		Template: "escalated", Data: map[string]any{"Name": t.RequesterName}, Auto: "auto-replied", Record: true,
-	}, now)
-	if err != nil {
-		return fmt.Errorf("queue escalation acknowledgement: %w", err)
-	}
-	if q.Skipped == "" {
-		out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalationAck, Detail: "acknowledgement queued to " + t.Requester})
-	}
-	return nil
+	c.send(Intent{
+		Out: mailout.Out{Kind: "escalated", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
+			Template: "escalated", Data: map[string]any{"Name": t.RequesterName}, Auto: "auto-replied", Record: true},
+		Queued: store.Event{At: now, Type: rules.EventEscalationAck, Detail: "acknowledgement queued to " + t.Requester},
+	})
 }
 
 // notifyAgents mails the agents concerned about a customer message: the
@@ -128,7 +124,8 @@ func (p *Pipeline) escalate(tx store.Tx, t *store.Ticket, pl *plan, plan rules.P
 // unassigned) and watchers; the queue and the managers as well, whatever
 // the queue, when the mail is urgent, the ticket critical, or the mail
 // escalated it.
-func (p *Pipeline) notifyAgents(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, out customerOutcome) error {
+func (p *Pipeline) notifyAgents(c *Change, pl *plan, m *store.Message, out customerOutcome) {
+	t := c.Ticket
 	var to []string
 	alarm := out.urgent || out.escalated || t.Priority == rules.PriorityCritical
 	if t.Assignee == "" || alarm {
@@ -142,11 +139,9 @@ func (p *Pipeline) notifyAgents(tx store.Tx, t *store.Ticket, pl *plan, m *store
 	}
 	to = append(to, t.Watchers...)
 	data := map[string]any{"Urgent": out.urgent, "Escalated": out.escalated, "IsNew": out.isNew}
-	sent, err := p.notify(tx, t, pl, m, dedupe(to, ""), data)
-	if err != nil || len(sent) == 0 {
-		return err
+	if sent := p.notify(c, pl, m, dedupe(to, ""), data); len(sent) > 0 {
+		c.log(store.Event{At: pl.now, Type: rules.EventNotified, Detail: "agents notified: " + strings.Join(sent, ", ")})
 	}
-	return tx.AddEvent(t.ID, store.Event{At: pl.now, Type: rules.EventNotified, Detail: "agents notified: " + strings.Join(sent, ", ")})
 }
 
 // managers are the addresses of the agents who manage the desk.
@@ -196,13 +191,11 @@ func (p *Pipeline) signedAddress(t *store.Ticket, kind rules.TokenKind, agent st
 
 // notify queues one notification per agent address in to, each with the
 // agent's own signed Reply-To, carrying the message's text and files.
-func (p *Pipeline) notify(tx store.Tx, t *store.Ticket, pl *plan, m *store.Message, to []string, extra map[string]any) ([]string, error) {
-	if len(to) == 0 {
-		return nil, nil
-	}
-	files, err := attachmentsOf(tx, m)
-	if err != nil {
-		return nil, err
+func (p *Pipeline) notify(c *Change, pl *plan, m *store.Message, to []string, extra map[string]any) []string {
+	t := c.Ticket
+	var files []mailout.Attachment
+	for _, a := range pl.in.Attachments {
+		files = append(files, mailout.Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: a.Content})
 	}
 	writer := pl.in.From.Name
 	if writer == "" {
@@ -227,33 +220,14 @@ func (p *Pipeline) notify(tx store.Tx, t *store.Ticket, pl *plan, m *store.Messa
 		for k, v := range extra {
 			data[k] = v
 		}
-		_, err := p.Desk.Queue(tx, t, mailout.Out{
+		c.send(Intent{Out: mailout.Out{
 			Kind: "notify", To: []mail.Address{{Name: agent.Name, Address: addr}},
 			FromName: writer + " via " + p.Desk.FromName, ReplyTo: &mail.Address{Address: reply},
 			Template: "notify", Data: data, Attachments: files, Internal: true,
-		}, pl.now)
-		if err != nil {
-			return nil, fmt.Errorf("queue notification to %s: %w", addr, err)
-		}
+		}})
 		sent = append(sent, addr)
 	}
-	return sent, nil
-}
-
-// attachmentsOf reads a stored message's files back from the blob store.
-func attachmentsOf(tx store.Tx, m *store.Message) ([]mailout.Attachment, error) {
-	var out []mailout.Attachment
-	for _, a := range m.Attachments {
-		if a.SHA256 == "" {
-			continue
-		}
-		b, err := tx.Blob(a.SHA256)
-		if err != nil {
-			return nil, fmt.Errorf("attachment %s: %w", a.Filename, err)
-		}
-		out = append(out, mailout.Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: b})
-	}
-	return out, nil
+	return sent
 }
 
 func fileNames(m *store.Message) []string {

@@ -60,18 +60,15 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 			return err
 		}
 		now := p.now()
-		events, err := p.actOn(tx, t, cmd, actor, msgID, a.Value, now)
+		c, err := p.decideAction(t, cmd, actor, msgID, a.Value, now)
 		if err != nil {
 			return err
 		}
-		for _, e := range events {
-			if err := tx.AddEvent(t.ID, e); err != nil {
-				return err
-			}
+		if err := p.apply(tx, now, c); err != nil {
+			return err
 		}
-		t.UpdatedAt = now
-		out = ActionResult{Ticket: t, Events: events}
-		return tx.PutTicket(t)
+		out = ActionResult{Ticket: t, Events: c.Events}
+		return nil
 	})
 	if err != nil {
 		return ActionResult{}, fmt.Errorf("%s %s: %w", a.Name, id, err)
@@ -86,17 +83,17 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 	return out, nil
 }
 
-// actOn makes one action's change to t in tx: a note is stored and sent
-// to the ticket's agents, any other action is a command under operator
-// rights.
-func (p *Pipeline) actOn(tx store.Tx, t *store.Ticket, cmd rules.Command, actor, msgID, text string, now time.Time) ([]store.Event, error) {
+// decideAction is one operator action's change to t: a note is stored and
+// sent to the ticket's agents, any other action is a command under
+// operator rights.
+func (p *Pipeline) decideAction(t *store.Ticket, cmd rules.Command, actor, msgID, text string, now time.Time) (*Change, error) {
+	c := &Change{Ticket: t}
+	t.UpdatedAt = now
 	if cmd.Name == "note" {
-		m := &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
-			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}
-		if err := tx.AddMessage(t.ID, m); err != nil {
-			return nil, err
-		}
-		return p.addNote(tx, t, &plan{now: now}, actor, text)
+		c.Messages = []Stored{{Message: &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
+			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}}}
+		p.addNote(c, &plan{now: now}, actor, text)
+		return c, nil
 	}
 	done := p.applyCommands(t, []rules.Command{cmd}, rules.Actor{Email: actor, Operator: true}, now, false)
 	if len(done.problems) > 0 {
@@ -105,8 +102,11 @@ func (p *Pipeline) actOn(tx store.Tx, t *store.Ticket, cmd rules.Command, actor,
 	for i := range done.events {
 		done.events[i].Detail += " (" + cmd.Name + " from the command line)"
 	}
-	notices, err := p.sendMoves(tx, t, done)
-	return append(done.events, notices...), err
+	c.log(done.events...)
+	for _, mv := range done.moves {
+		c.send(p.Policy.noticeIntents(t, mv, nil)...)
+	}
+	return c, nil
 }
 
 // actionCommand reads an action the way an agent's mail command is read,

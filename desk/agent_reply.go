@@ -21,11 +21,19 @@ import (
 // close the ticket ask the customer for a satisfaction rating.
 func (p *Pipeline) agentReply(tx store.Tx, pl *plan, res *mailin.Result, t *store.Ticket, agent Agent, kind rules.TokenKind) error {
 	res.TicketID = t.ID
+	return p.apply(tx, pl.now, p.decideAgentReply(t, pl, res, agent, kind))
+}
+
+func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Result, agent Agent, kind rules.TokenKind) *Change {
 	now := pl.now
+	c := &Change{Ticket: t}
+	t.UpdatedAt = now
 	if pl.auto.Automatic || pl.auto.OutOfOffice || pl.auto.Bounce {
 		res.Action = "agent-automatic"
-		return p.keepAgentMail(tx, t, pl, "system", "", store.Event{At: now, Type: rules.EventMessage, Actor: agent.Email,
+		c.Messages = []Stored{p.message(pl, "system")}
+		c.log(store.Event{At: now, Type: rules.EventMessage, Actor: agent.Email,
 			Detail: "automatic mail from agent " + agent.Email + " kept, not sent to the customer: " + pl.auto.Reason})
+		return c
 	}
 	cmds, rest, errs := rules.ParseCommands(cutNotification(pl.in.Text))
 	visible := newText(rest)
@@ -41,78 +49,46 @@ func (p *Pipeline) agentReply(tx store.Tx, pl *plan, res *mailin.Result, t *stor
 	}
 	if len(problems) > 0 {
 		res.Action = "agent-refused"
-		return p.refuseAgentMail(tx, t, pl, agent, visible, problems)
+		p.refuseAgentMail(c, pl, agent, visible, problems)
+		return c
 	}
-	var events []store.Event
 	var opened applied
 	switch {
 	case note:
 		res.Action = "note"
-		ev, err := p.addNote(tx, t, pl, agent.Email, visible)
-		if err != nil {
-			return err
-		}
-		events = append(events, ev...)
+		p.addNote(c, pl, agent.Email, visible)
 	case visible != "":
 		res.Action = "agent"
 		opened = p.publicReplyState(t, agent, cmds, now)
-		events = append(events, opened.events...)
+		c.log(opened.events...)
 	default:
 		res.Action = "commands"
+		// A mail of only commands is kept as a note.
+		m := p.message(pl, "note")
+		m.VisibleText = commandLines(cmds)
+		c.Messages = append(c.Messages, m)
 	}
 	done := p.applyCommands(t, cmds, agent.actor(), now, res.Action == "agent")
-	events = append(events, done.events...)
+	c.log(done.events...)
 	if res.Action == "agent" {
-		ev, err := p.sendPublicReply(tx, t, pl, agent, visible, done.replyNotice())
-		if err != nil {
-			return err
-		}
-		events = append(events, ev)
+		// The agent's own Message-ID stays out of the ticket's thread, so
+		// it never shows in customer mail.
+		m := p.message(pl, "agent")
+		m.VisibleText = visible
+		c.Messages = append(c.Messages, m)
+		c.send(p.publicReply(t, pl, agent, visible, done.replyNotice()))
 	}
-	done.moves = append(opened.moves, done.moves...)
-	notices, err := p.sendMoves(tx, t, done)
-	if err != nil {
-		return err
+	for _, mv := range append(opened.moves, done.moves...) {
+		c.send(p.Policy.noticeIntents(t, mv, nil)...)
 	}
-	events = append(events, notices...)
-	// A note was stored by addNote; a mail of only commands is kept as a note.
-	msgKind := map[string]string{"agent": "agent", "commands": "note"}[res.Action]
-	if res.Action == "commands" {
-		visible = commandLines(cmds)
-	}
-	return p.keepAgentMail(tx, t, pl, msgKind, visible, events...)
-}
-
-// keepAgentMail stores the agent's mail as a message of kind (none when
-// kind is ""), adds events and writes t. The agent's own Message-ID is not
-// added to the ticket's thread, so it never shows in customer mail.
-func (p *Pipeline) keepAgentMail(tx store.Tx, t *store.Ticket, pl *plan, kind, visible string, events ...store.Event) error {
-	if kind != "" {
-		m, err := p.message(tx, pl, kind)
-		if err != nil {
-			return err
-		}
-		if visible != "" || kind != "system" {
-			m.VisibleText = visible
-		}
-		if err := tx.AddMessage(t.ID, m); err != nil {
-			return err
-		}
-	}
-	for _, e := range events {
-		if err := tx.AddEvent(t.ID, e); err != nil {
-			return err
-		}
-	}
-	t.UpdatedAt = pl.now
-	return tx.PutTicket(t)
+	return c
 }
 
 // refuseAgentMail keeps a mail with bad or refused commands as a note and
 // tells the agent what was wrong.
-func (p *Pipeline) refuseAgentMail(tx store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, problems []string) error {
-	now := pl.now
-	ev := store.Event{At: now, Type: rules.EventCommandsRefused, Actor: agent.Email, Detail: strings.Join(problems, "; ")}
+func (p *Pipeline) refuseAgentMail(c *Change, pl *plan, agent Agent, visible string, problems []string) {
+	t := c.Ticket
+	c.log(store.Event{At: pl.now, Type: rules.EventCommandsRefused, Actor: agent.Email, Detail: strings.Join(problems, "; ")})
 	reply := p.signedAddress(t, rules.TokenReply, agent.Email)
 	o := mailout.Out{
 		Kind: "error", To: []mail.Address{{Name: agent.Name, Address: agent.Email}},
@@ -123,10 +99,10 @@ func (p *Pipeline) refuseAgentMail(tx store.Tx, t *store.Ticket, pl *plan, agent
 	if reply != "" {
 		o.ReplyTo = &mail.Address{Address: reply}
 	}
-	if _, err := p.Desk.Queue(tx, t, o, now); err != nil {
-		return fmt.Errorf("queue command error reply: %w", err)
-	}
-	return p.keepAgentMail(tx, t, pl, "note", visible, ev)
+	c.send(Intent{Out: o})
+	m := p.message(pl, "note")
+	m.VisibleText = visible
+	c.Messages = append(c.Messages, m)
 }
 
 // publicReplyState is what a public reply does to the ticket before the
@@ -156,12 +132,12 @@ func setsStatus(cmds []rules.Command) bool {
 	return slices.ContainsFunc(cmds, func(c rules.Command) bool { return c.Name == "status" || c.Name == "close" })
 }
 
-// sendPublicReply mails the reply text to the requester and the ticket's
+// publicReply is the mail of the reply text to the requester and the ticket's
 // Cc participants, from "<agent> via <desk>" at the routing address; a
 // reply whose commands changed the status to one the customer is told of
 // is written as that notice (notice, e.g. the resolution mail: one mail
 // with the agent's text), a plain follow-up as it is.
-func (p *Pipeline) sendPublicReply(tx store.Tx, t *store.Ticket, pl *plan, agent Agent, visible string, notice rules.Notice) (store.Event, error) {
+func (p *Pipeline) publicReply(t *store.Ticket, pl *plan, agent Agent, visible string, notice rules.Notice) Intent {
 	var cc []mail.Address
 	for _, a := range t.CC {
 		if _, isAgent := p.agent(a); !isAgent && !p.Routes.IsOwn(a) {
@@ -180,14 +156,10 @@ func (p *Pipeline) sendPublicReply(tx store.Tx, t *store.Ticket, pl *plan, agent
 		o.Kind, o.Template, o.Text = string(notice), string(notice), ""
 		o.Data = map[string]any{"Name": t.RequesterName, "Text": visible, "AgentName": agent.displayName(), "Status": string(t.Status)}
 	}
-	q, err := p.Desk.Queue(tx, t, o, pl.now)
-	if err != nil {
-		return store.Event{}, fmt.Errorf("queue agent reply: %w", err)
-	}
-	t.Thread = mailout.AppendThread(t.Thread, q.MessageID)
 	to := append([]string{t.Requester}, addrList(cc)...)
-	return store.Event{At: pl.now, Type: rules.EventReply, Actor: strings.ToLower(agent.Email),
-		Detail: o.Kind + " mail by " + agent.displayName() + " queued to " + strings.Join(to, ", ")}, nil
+	ev := store.Event{At: pl.now, Type: rules.EventReply, Actor: strings.ToLower(agent.Email),
+		Detail: o.Kind + " mail by " + agent.displayName() + " queued to " + strings.Join(to, ", ")}
+	return Intent{Out: o, Queued: ev, Held: ev, Thread: true}
 }
 
 func addrList(l []mail.Address) []string {
@@ -262,17 +234,12 @@ func commandLines(cmds []rules.Command) string {
 // addNote stores an internal note by author on t and sends it to the
 // ticket's other agents (assignee, queue agents, watchers), never to the
 // customer. Replies to the note mail are notes again.
-func (p *Pipeline) addNote(tx store.Tx, t *store.Ticket, pl *plan, author, text string) ([]store.Event, error) {
-	now := pl.now
+func (p *Pipeline) addNote(c *Change, pl *plan, author, text string) {
+	t, now := c.Ticket, pl.now
 	if pl.in != nil {
-		m, err := p.message(tx, pl, "note")
-		if err != nil {
-			return nil, err
-		}
+		m := p.message(pl, "note")
 		m.VisibleText = text
-		if err := tx.AddMessage(t.ID, m); err != nil {
-			return nil, err
-		}
+		c.Messages = append(c.Messages, m)
 	}
 	to := append(append([]string{t.Assignee}, p.queueAgents(t.Queue)...), t.Watchers...)
 	var sent []string
@@ -285,23 +252,20 @@ func (p *Pipeline) addNote(tx store.Tx, t *store.Ticket, pl *plan, author, text 
 		if noteAddr == "" {
 			continue
 		}
-		_, err := p.Desk.Queue(tx, t, mailout.Out{
+		c.send(Intent{Out: mailout.Out{
 			Kind: "note", To: []mail.Address{{Name: agent.Name, Address: addr}},
 			FromName: p.authorName(author) + " via " + p.Desk.FromName, ReplyTo: &mail.Address{Address: noteAddr},
 			Subject:  fmt.Sprintf("[%s] Note: %s", t.ID, t.Subject),
 			Template: "note", Data: markerData(map[string]any{"Author": p.authorName(author), "Text": text, "NoteAddress": noteAddr}),
 			Internal: true,
-		}, now)
-		if err != nil {
-			return nil, fmt.Errorf("queue note to %s: %w", addr, err)
-		}
+		}})
 		sent = append(sent, addr)
 	}
 	detail := "internal note by " + author
 	if len(sent) > 0 {
 		detail += "; sent to " + strings.Join(sent, ", ")
 	}
-	return []store.Event{{At: now, Type: rules.EventNote, Actor: author, Detail: detail}}, nil
+	c.log(store.Event{At: now, Type: rules.EventNote, Actor: author, Detail: detail})
 }
 
 // authorName is the configured name of an agent address, else the address.

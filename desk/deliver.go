@@ -350,30 +350,26 @@ func derivedID(orig string, in *mailin.Inbound) string {
 	return orig + "+" + h
 }
 
-func (p *Pipeline) message(tx store.Tx, pl *plan, kind string) (*store.Message, error) {
+// message is the message in pl as it is stored on a ticket, kind as given,
+// with its raw copy and files.
+func (p *Pipeline) message(pl *plan, kind string) Stored {
 	in := pl.in
-	rawHash, err := tx.PutBlob(in.Raw)
-	if err != nil {
-		return nil, err
-	}
 	m := &store.Message{
 		MessageID: in.MessageID, Direction: "in", Kind: kind,
 		From: in.From.Address, To: in.To, Cc: in.Cc, Subject: in.Subject,
 		Text: in.Text, VisibleText: pl.visible, CreatedAt: pl.now,
-		Attachments: []store.Attachment{}, Raw: rawHash, Notes: append(append([]string(nil), in.Notes...), pl.refused...),
+		Attachments: []store.Attachment{}, Notes: append(append([]string(nil), in.Notes...), pl.refused...),
 	}
 	if pl.idNote != "" {
 		m.Notes = append(m.Notes, pl.idNote)
 	}
+	s := Stored{Message: m, Raw: in.Raw}
 	for _, a := range in.Attachments {
-		h, err := tx.PutBlob(a.Content)
-		if err != nil {
-			return nil, err
-		}
 		m.Attachments = append(m.Attachments, store.Attachment{Filename: a.Filename, ContentType: a.ContentType,
-			Size: int64(len(a.Content)), SHA256: h, ContentID: a.ContentID, Inline: a.Inline})
+			Size: int64(len(a.Content)), ContentID: a.ContentID, Inline: a.Inline})
+		s.Files = append(s.Files, a.Content)
 	}
-	return m, nil
+	return s
 }
 
 func (p *Pipeline) kind(pl *plan) string {
@@ -407,68 +403,60 @@ func (p *Pipeline) newTicket(tx store.Tx, pl *plan, dec rules.Thread, res *maili
 	if err != nil {
 		return err
 	}
-	t := p.ticketFor(id, pl)
-	m, err := p.message(tx, pl, p.kind(pl))
+	changes, err := p.decideNewTicket(tx, pl, dec, id)
 	if err != nil {
 		return err
 	}
-	if err := tx.AddMessage(id, m); err != nil {
-		return err
-	}
-	// The creation comes first in the activity log, before what the
-	// hooks below record.
-	if err := tx.AddEvent(id, store.Event{At: pl.now, Type: rules.EventCreated, Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)}); err != nil {
-		return err
-	}
-	var events []store.Event
+	res.TicketID, res.NewTicket = id, true
+	return p.apply(tx, pl.now, changes...)
+}
+
+// decideNewTicket is the ticket the message in pl opens as id, and the
+// link back from the ticket it names when it may not join it.
+func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, id string) ([]*Change, error) {
+	t := p.ticketFor(id, pl)
+	m := p.message(pl, p.kind(pl))
+	c := &Change{Ticket: t, Messages: []Stored{m}}
+	// The creation comes first in the activity log.
+	c.log(store.Event{At: pl.now, Type: rules.EventCreated, Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)})
+	changes := []*Change{c}
 	if dec.Action == rules.ThreadLinked {
 		t.Linked = append(t.Linked, dec.TicketID)
-		events = append(events, store.Event{At: pl.now, Type: rules.EventLinked, Detail: dec.TicketID + ": " + dec.Reason})
-		if err := p.linkBack(tx, dec, id, pl.now); err != nil {
-			return err
+		c.log(store.Event{At: pl.now, Type: rules.EventLinked, Detail: dec.TicketID + ": " + dec.Reason})
+		back, err := linkBack(r, dec, id, pl.now)
+		if err != nil {
+			return nil, err
 		}
+		changes = append(changes, back)
 	}
 	p.Policy.Created(t, pl.now)
 	if m.Kind == "customer" {
-		if err := p.afterCustomer(tx, t, pl, m, true); err != nil {
-			return err
-		}
+		p.afterCustomer(c, pl, m.Message, true)
 	}
 	if reason := p.suppressReason(pl); reason != "" {
-		events = append(events, store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed, Detail: reason})
+		c.log(store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed, Detail: reason})
 	} else {
-		ev, err := p.queueAutoReply(tx, t, pl)
-		if err != nil {
-			return err
-		}
-		events = append(events, ev)
-	}
-	for _, e := range events {
-		if err := tx.AddEvent(id, e); err != nil {
-			return err
-		}
+		c.send(p.autoReply(t, pl))
 	}
 	if m.Kind == "customer" {
-		if err := p.afterStore(tx, t, pl); err != nil {
-			return err
-		}
+		p.afterStore(c, pl)
 	}
-	res.TicketID, res.NewTicket = id, true
-	return tx.PutTicket(t)
+	return changes, nil
 }
 
-func (p *Pipeline) linkBack(tx store.Tx, dec rules.Thread, newID string, now time.Time) error {
-	old, err := tx.Ticket(dec.TicketID)
+// linkBack links the ticket a stranger's mail named to the new ticket the
+// mail opened instead.
+func linkBack(r store.Reader, dec rules.Thread, newID string, now time.Time) (*Change, error) {
+	old, err := r.Ticket(dec.TicketID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !slices.Contains(old.Linked, newID) {
 		old.Linked = append(old.Linked, newID)
 	}
-	if err := tx.AddEvent(old.ID, store.Event{At: now, Type: rules.EventLinked, Detail: newID + ": " + dec.Reason}); err != nil {
-		return err
-	}
-	return tx.PutTicket(old)
+	c := &Change{Ticket: old}
+	c.log(store.Event{At: now, Type: rules.EventLinked, Detail: newID + ": " + dec.Reason})
+	return c, nil
 }
 
 // suppressReason says why no auto-reply may go out, or "".
@@ -504,69 +492,49 @@ func (p *Pipeline) appendTo(tx store.Tx, pl *plan, dec rules.Thread, res *mailin
 	if err != nil {
 		return err
 	}
+	c := p.decideAppend(t, pl, dec, res)
+	res.TicketID = t.ID
+	return p.apply(tx, pl.now, c)
+}
+
+// decideAppend is what the message in pl does to the ticket t it joins: a
+// rating of a closed ticket's survey is taken as such; a customer's mail
+// moves the status (reopening), stops the wait and notifies the agents.
+func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res *mailin.Result) *Change {
 	kind := p.kind(pl)
-	m, err := p.message(tx, pl, kind)
-	if err != nil {
-		return err
-	}
-	if err := tx.AddMessage(t.ID, m); err != nil {
-		return err
-	}
-	events := []store.Event{{At: pl.now, Type: rules.EventMessage, Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)}}
-	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent {
-		handled, err := p.Policy.SurveyReply(tx, p.Desk, t, m.VisibleText, pl.now)
-		if err != nil {
-			return err
-		}
-		if handled {
-			dec.Action = rules.ThreadAppend
-			kind = "survey"
-			res.Action = "survey rating"
-		}
+	m := p.message(pl, kind)
+	c := &Change{Ticket: t, Messages: []Stored{m}}
+	c.log(store.Event{At: pl.now, Type: rules.EventMessage, Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)})
+	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent && p.Policy.surveyReply(c, m.VisibleText, pl.now) {
+		kind = "survey"
+		res.Action = "survey rating"
 	}
 	if kind == "customer" {
 		if next := rules.StatusOnCustomerReply(t.Status); next != t.Status {
-			mv, err := p.Policy.moveStatus(tx, p.Desk, t, rules.StatusChange{To: next, Cause: rules.CauseCustomer, Why: "customer replied", At: pl.now}, "", nil)
-			if err != nil {
-				return err
-			}
-			events = append(events, mv.Events...)
+			mv := p.Policy.changeStatus(t, rules.StatusChange{To: next, Cause: rules.CauseCustomer, Why: "customer replied", At: pl.now}, "")
+			c.log(mv.Events...)
+			c.send(p.Policy.noticeIntents(t, mv, nil)...)
 		}
 		p.Policy.CustomerReplied(t, pl.now)
 		t.LastInID = pl.in.MessageID
-		if err := p.afterCustomer(tx, t, pl, m, false); err != nil {
-			return err
-		}
+		p.afterCustomer(c, pl, m.Message, false)
 	}
 	t.Thread = mailout.AppendThread(t.Thread, pl.in.MessageID)
 	t.UpdatedAt = pl.now
-	for _, e := range events {
-		if err := tx.AddEvent(t.ID, e); err != nil {
-			return err
-		}
-	}
 	if kind == "customer" {
-		if err := p.afterStore(tx, t, pl); err != nil {
-			return err
-		}
+		p.afterStore(c, pl)
 	}
-	res.TicketID = t.ID
-	return tx.PutTicket(t)
+	return c
 }
 
-func (p *Pipeline) queueAutoReply(tx store.Tx, t *store.Ticket, pl *plan) (store.Event, error) {
-	q, err := p.Desk.Queue(tx, t, mailout.Out{
-		Kind: "auto", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
-		Template: "auto_reply", Data: map[string]any{"Name": pl.in.From.Name},
-		Auto: "auto-replied", Record: true,
-	}, pl.now)
-	if err != nil {
-		return store.Event{}, err
+// autoReply is the confirmation of a new ticket to its requester.
+func (p *Pipeline) autoReply(t *store.Ticket, pl *plan) Intent {
+	return Intent{
+		Out: mailout.Out{Kind: "auto", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
+			Template: "auto_reply", Data: map[string]any{"Name": pl.in.From.Name}, Auto: "auto-replied", Record: true},
+		Queued: store.Event{At: pl.now, Type: rules.EventAutoReply, Detail: "confirmation queued to " + t.Requester},
+		Held:   store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed},
 	}
-	if q.Skipped != "" {
-		return store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed, Detail: q.Skipped}, nil
-	}
-	return store.Event{At: pl.now, Type: rules.EventAutoReply, Detail: "confirmation queued to " + t.Requester}, nil
 }
 
 // Accepts reports whether mail to addr is taken: a routing address, one of

@@ -184,34 +184,25 @@ func (p *Pipeline) isAgentMail(tx store.Tx, pl *plan) bool {
 	return false
 }
 
-// afterStore sends the notices a stored customer message may need: which
-// attachments were refused, and that secrets were removed.
-func (p *Pipeline) afterStore(tx store.Tx, t *store.Ticket, pl *plan) error {
+// afterStore decides the notices a stored customer message may need:
+// which attachments were refused, and that secrets were removed.
+func (p *Pipeline) afterStore(c *Change, pl *plan) {
 	if len(pl.redactions) > 0 {
-		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: rules.EventRedacted, Detail: describeRedactions(pl.redactions) + " removed before storing"}); err != nil {
-			return err
-		}
+		c.log(store.Event{At: pl.now, Type: rules.EventRedacted, Detail: describeRedactions(pl.redactions) + " removed before storing"})
 	}
 	if p.suppressReason(pl) != "" {
-		return nil
+		return
 	}
 	to := []mail.Address{{Name: pl.in.From.Name, Address: pl.in.From.Address}}
 	if len(pl.refused) > 0 {
-		if _, err := p.Desk.Queue(tx, t, mailout.Out{Kind: "refusal", To: to, Template: "attachment_refused",
-			Data: map[string]any{"Refused": pl.refused}, Auto: "auto-replied", Record: true}, pl.now); err != nil {
-			return err
-		}
-		if err := tx.AddEvent(t.ID, store.Event{At: pl.now, Type: rules.EventAttachmentsRefused, Detail: strings.Join(pl.refused, "; ")}); err != nil {
-			return err
-		}
+		c.send(Intent{Out: mailout.Out{Kind: "refusal", To: to, Template: "attachment_refused",
+			Data: map[string]any{"Refused": pl.refused}, Auto: "auto-replied", Record: true}})
+		c.log(store.Event{At: pl.now, Type: rules.EventAttachmentsRefused, Detail: strings.Join(pl.refused, "; ")})
 	}
 	if len(pl.redactions) > 0 {
-		if _, err := p.Desk.Queue(tx, t, mailout.Out{Kind: "redaction", To: to, Template: "redaction_notice",
-			Data: map[string]any{"Removed": describeRedactions(pl.redactions)}, Auto: "auto-replied", Record: true}, pl.now); err != nil {
-			return err
-		}
+		c.send(Intent{Out: mailout.Out{Kind: "redaction", To: to, Template: "redaction_notice",
+			Data: map[string]any{"Removed": describeRedactions(pl.redactions)}, Auto: "auto-replied", Record: true}})
 	}
-	return nil
 }
 
 // commitBounce handles mail to the bounce address (VERP return path) of
@@ -242,11 +233,11 @@ func (p *Pipeline) commitBounce(tx store.Tx, pl *plan, res *mailin.Result) error
 	}
 	switch {
 	case !pl.auto.Bounce:
-		return p.keepSystem(tx, pl, res, ticketID, fmt.Sprintf("%s from %s to the bounce address of sent mail #%d kept; it is not a delivery report",
-			pl.what(), orNone(pl.in.From.Address), pl.verp))
+		return p.apply(tx, pl.now, p.keepSystem(pl, res, ticketID, fmt.Sprintf("%s from %s to the bounce address of sent mail #%d kept; it is not a delivery report",
+			pl.what(), orNone(pl.in.From.Address), pl.verp)))
 	case !sent:
-		return p.keepSystem(tx, pl, res, ticketID, fmt.Sprintf("delivery report from %s about mail #%d kept; that mail is still in the outbox, so no delivery failed",
-			orNone(pl.in.From.Address), pl.verp))
+		return p.apply(tx, pl.now, p.keepSystem(pl, res, ticketID, fmt.Sprintf("delivery report from %s about mail #%d kept; that mail is still in the outbox, so no delivery failed",
+			orNone(pl.in.From.Address), pl.verp)))
 	}
 	return p.recordBounce(tx, pl, res, ticketID, to)
 }
@@ -270,9 +261,7 @@ func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticke
 	if len(fails) == 0 {
 		detail += "; no failed recipient could be read from it"
 	}
-	if err := p.keepSystem(tx, pl, res, ticketID, detail); err != nil {
-		return err
-	}
+	c := p.keepSystem(pl, res, ticketID, detail)
 	hold := p.Policies.BounceHold
 	if hold <= 0 {
 		hold = 60 * 24 * time.Hour
@@ -281,31 +270,26 @@ func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticke
 	for _, f := range fails {
 		detail := fmt.Sprintf("delivery to %s failed: %s", f.Recipient, strings.TrimSpace(f.Status+" "+f.Diagnostic))
 		pl.note("bounce: %s", detail)
-		if err := tx.AddEvent(ticketID, store.Event{At: pl.now, Type: rules.EventDeliveryFailed, Detail: detail}); err != nil {
-			return err
-		}
+		c.log(store.Event{At: pl.now, Type: rules.EventDeliveryFailed, Detail: detail})
 		if f.Permanent {
-			if err := tx.MarkBouncing(f.Recipient, pl.now.Add(hold)); err != nil {
-				return err
+			if c.Bouncing == nil {
+				c.Bouncing = map[string]time.Time{}
 			}
+			c.Bouncing[f.Recipient] = pl.now.Add(hold)
 		}
 	}
-	return nil
+	return p.apply(tx, pl.now, c)
 }
 
-// keepSystem stores the message as a "system" message on ticketID with an
-// event saying why, and changes nothing else on the ticket.
-func (p *Pipeline) keepSystem(tx store.Tx, pl *plan, res *mailin.Result, ticketID, detail string) error {
-	m, err := p.message(tx, pl, "system")
-	if err != nil {
-		return err
-	}
-	if err := tx.AddMessage(ticketID, m); err != nil {
-		return err
-	}
+// keepSystem is the change that stores the message as a "system" message
+// on ticketID with an event saying why, and changes nothing else on the
+// ticket.
+func (p *Pipeline) keepSystem(pl *plan, res *mailin.Result, ticketID, detail string) *Change {
 	res.TicketID, res.Action = ticketID, "system"
 	pl.note("kept on %s: %s", ticketID, detail)
-	return tx.AddEvent(ticketID, store.Event{At: pl.now, Type: rules.EventMessage, Detail: detail})
+	c := &Change{ID: ticketID, Messages: []Stored{p.message(pl, "system")}}
+	c.log(store.Event{At: pl.now, Type: rules.EventMessage, Detail: detail})
+	return c
 }
 
 // what names the kind of mail the message was classified as.

@@ -148,18 +148,19 @@ func (p *Policy) Due(t *store.Ticket) time.Time {
 	return due
 }
 
-// SurveyReply handles a customer's mail to a closed ticket whose survey was
+// surveyReply handles a customer's mail to a closed ticket whose survey was
 // sent: a rating is stored and thanked once, and handled is true (the
 // ticket stays closed). Anything else returns false and follows the reopen
 // policy. A later rating replaces the stored one without a second thanks.
-func (p *Policy) SurveyReply(tx store.Tx, d *mailout.Mailer, t *store.Ticket, visible string, now time.Time) (handled bool, err error) {
+func (p *Policy) surveyReply(c *Change, visible string, now time.Time) bool {
 	if p == nil {
-		return false, nil
+		return false
 	}
 	r, ok := rules.ParseRating(visible)
 	if !ok {
-		return false, nil
+		return false
 	}
+	t := c.Ticket
 	first := t.Satisfaction == nil
 	t.Satisfaction = &store.Satisfaction{Score: r.Score, Comment: r.Comment, At: now}
 	detail := fmt.Sprintf("rated %d/5", r.Score)
@@ -169,19 +170,13 @@ func (p *Policy) SurveyReply(tx store.Tx, d *mailout.Mailer, t *store.Ticket, vi
 	if !first {
 		detail += " (replaces the earlier rating)"
 	}
-	if err := tx.AddEvent(t.ID, store.Event{At: now, Type: rules.EventSatisfaction, Detail: detail, Actor: t.Requester}); err != nil {
-		return false, fmt.Errorf("record rating on %s: %w", t.ID, err)
+	c.log(store.Event{At: now, Type: rules.EventSatisfaction, Detail: detail, Actor: t.Requester})
+	if first {
+		c.send(Intent{Out: mailout.Out{Kind: "survey_thanks", To: requester(t), Template: "survey_thanks",
+			Data: map[string]any{"Name": t.RequesterName, "Score": r.Score, "Comment": r.Comment},
+			Auto: "auto-replied", Record: true}})
 	}
-	if !first {
-		return true, nil
-	}
-	_, err = d.Queue(tx, t, mailout.Out{Kind: "survey_thanks", To: requester(t), Template: "survey_thanks",
-		Data: map[string]any{"Name": t.RequesterName, "Score": r.Score, "Comment": r.Comment},
-		Auto: "auto-replied", Record: true}, now)
-	if err != nil {
-		return false, fmt.Errorf("queue survey thanks on %s: %w", t.ID, err)
-	}
-	return true, nil
+	return true
 }
 
 // requester is the customer a ticket's automatic mail goes to.

@@ -232,11 +232,9 @@ func TestSurveyReplies(t *testing.T) {
 			if !tk.SurveySent || tk.Status != rules.StatusClosed {
 				t.Fatalf("%s: not closed with survey: %s %v", id, tk.Status, tk.SurveySent)
 			}
-			handled, err = e.policy.SurveyReply(tx, e.desk, tk, c.text, day(16))
-			if err != nil {
-				return err
-			}
-			return tx.PutTicket(tk)
+			ch := &Change{Ticket: tk}
+			handled = e.policy.surveyReply(ch, c.text, day(16))
+			return Apply(tx, e.desk, day(16), ch)
 		})
 		got := e.ticket(id)
 		mails := e.delivered()[before:]
@@ -266,10 +264,11 @@ func TestSurveyReplies(t *testing.T) {
 	before := len(e.delivered())
 	e.update(func(tx store.Tx) error {
 		tk, _ := tx.Ticket("HS-000000")
-		if ok, err := e.policy.SurveyReply(tx, e.desk, tk, "3", day(17)); !ok || err != nil {
-			t.Fatalf("second rating: %v %v", ok, err)
+		ch := &Change{Ticket: tk}
+		if ok := e.policy.surveyReply(ch, "3", day(17)); !ok {
+			t.Fatalf("second rating not taken")
 		}
-		return tx.PutTicket(tk)
+		return Apply(tx, e.desk, day(17), ch)
 	})
 	if n := len(e.delivered()) - before; n != 0 {
 		t.Errorf("second rating sent %d mails, want none", n)

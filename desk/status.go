@@ -15,13 +15,9 @@ type statusMove struct {
 	rules.StatusDecision
 	// Events are the ones to record, attributed to the actor.
 	Events []store.Event
-	// Mails counts the notices queued; Skipped says why others were not.
-	Mails   int
-	Skipped []string
-
-	actor string
-	at    time.Time
-	since time.Time // when the customer's silence began, for notices
+	actor  string
+	at     time.Time
+	since  time.Time // when the customer's silence began, for notices
 }
 
 // statusPolicy is the state machine's policy.
@@ -53,7 +49,7 @@ func setState(t *store.Ticket, s rules.StatusState) {
 
 // changeStatus runs the state machine on t and writes its new state to t;
 // nothing else is touched, so a dry run on a copy is the same call. The
-// notices it decides are queued by sendNotices.
+// notices it decides become mails through noticeIntents.
 func (p *Policy) changeStatus(t *store.Ticket, c rules.StatusChange, actor string) statusMove {
 	mv := statusMove{actor: actor, at: c.At, since: clockOf(t).AwaitingSince}
 	mv.StatusDecision = p.statusPolicy().Move(stateOf(t), c)
@@ -68,41 +64,23 @@ func (p *Policy) changeStatus(t *store.Ticket, c rules.StatusChange, actor strin
 	return mv
 }
 
-// moveStatus is changeStatus followed by sendNotices: the one road every
-// status change takes, whoever asks for it.
-func (p *Policy) moveStatus(tx store.Tx, m *mailout.Mailer, t *store.Ticket, c rules.StatusChange, actor string, data map[string]any) (statusMove, error) {
-	mv := p.changeStatus(t, c, actor)
-	err := p.sendNotices(tx, m, t, &mv, data)
-	return mv, err
-}
-
-// sendNotices queues, in tx, the mails to the customer that mv decided, and
-// adds their events to mv. data adds to every notice's template data.
-func (p *Policy) sendNotices(tx store.Tx, m *mailout.Mailer, t *store.Ticket, mv *statusMove, data map[string]any) error {
+// noticeIntents are the mails to the customer that mv decided, for the
+// change that carries it: the survey and the notices of a person's change
+// log that they went out. data adds to every notice's template data.
+func (p *Policy) noticeIntents(t *store.Ticket, mv statusMove, data map[string]any) []Intent {
+	var out []Intent
 	for _, n := range mv.Notices {
-		o := p.noticeOut(t, n, mv.at, mv.since, data)
-		q, err := m.Queue(tx, t, o, mv.at)
-		if err != nil {
-			return fmt.Errorf("queue %s notice on %s: %w", n, t.ID, err)
-		}
-		if q.Skipped != "" {
-			mv.Skipped = append(mv.Skipped, o.Kind+" mail not sent: "+q.Skipped)
-			if n == rules.NoticeSurvey {
-				t.SurveySent = false
-			}
-			continue
-		}
-		mv.Mails++
+		in := Intent{Out: p.noticeOut(t, n, mv.at, mv.since, data)}
 		switch n {
 		case rules.NoticeSurvey:
-			mv.Events = append(mv.Events, store.Event{At: mv.at, Type: rules.EventSurveySent, Detail: "satisfaction survey sent to " + t.Requester})
+			in.Queued = store.Event{At: mv.at, Type: rules.EventSurveySent, Detail: "satisfaction survey sent to " + t.Requester}
 		case rules.NoticeResolution, rules.NoticeStatus:
-			mv.Events = append(mv.Events, store.Event{At: mv.at, Type: rules.EventNotice, Actor: mv.actor,
-				Detail: fmt.Sprintf("customer told the ticket is %s (%s mail to %s)", t.Status, o.Kind, t.Requester)})
+			in.Queued = store.Event{At: mv.at, Type: rules.EventNotice, Actor: mv.actor,
+				Detail: fmt.Sprintf("customer told the ticket is %s (%s mail to %s)", t.Status, n, t.Requester)}
 		}
+		out = append(out, in)
 	}
-	mv.Notices = nil // sent once
-	return nil
+	return out
 }
 
 // noticeOut is the mail for notice n on t, which has just changed status

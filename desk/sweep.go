@@ -166,31 +166,42 @@ func (s *Sweeper) sweepTicket(tx store.Tx, id string, now time.Time, rep *SweepR
 	if err != nil {
 		return err
 	}
+	c, actions := s.decide(t, now)
+	if err := Apply(tx, s.Desk, now, c); err != nil {
+		return fmt.Errorf("sweep %s: %w", id, err)
+	}
+	rep.Mails += c.Queued
+	for _, h := range c.Held {
+		rep.Actions = append(rep.Actions, SweepAction{Ticket: id, Kind: "suppressed", Detail: h})
+	}
+	rep.Actions = append(rep.Actions, actions...)
+	return nil
+}
+
+// decide is what the sweep at now does to t: the lifecycle step due (a
+// reminder, or a status change through the state machine with the
+// notices it decides) and the SLA alerts due. Writing t back moves its
+// due time, whether or not anything was due.
+func (s *Sweeper) decide(t *store.Ticket, now time.Time) (*Change, []SweepAction) {
 	p := s.Policy
-	step, clock := p.Lifecycle.Next(clockOf(t), now)
-	if step != rules.StepNone {
-		if err := s.applyStep(tx, t, step, clock, now, rep); err != nil {
-			return fmt.Errorf("lifecycle %s on %s: %w", step, id, err)
-		}
+	c := &Change{Ticket: t}
+	var actions []SweepAction
+	if step, clock := p.Lifecycle.Next(clockOf(t), now); step != rules.StepNone {
+		actions = append(actions, s.step(c, step, clock, now))
 	}
 	if t.SLA != nil {
 		alerts, sla := p.SLA.Check(*t.SLA, now)
 		t.SLA = &sla
 		for _, a := range alerts {
-			if err := s.alert(tx, t, a, now, rep); err != nil {
-				return fmt.Errorf("SLA alert on %s: %w", id, err)
-			}
+			actions = append(actions, s.alert(c, a, now))
 		}
 	}
-	if err := tx.PutTicket(t); err != nil {
-		return fmt.Errorf("sweep %s: %w", id, err)
-	}
-	return nil
+	return c, actions
 }
 
-// applyStep carries out one lifecycle step: a reminder, or a status
-// change through the state machine with the notices it decides.
-func (s *Sweeper) applyStep(tx store.Tx, t *store.Ticket, step rules.Step, clock rules.Clock, now time.Time, rep *SweepReport) error {
+// step decides one lifecycle step on c's ticket.
+func (s *Sweeper) step(c *Change, step rules.Step, clock rules.Clock, now time.Time) SweepAction {
+	t := c.Ticket
 	since := clockOf(t).AwaitingSince
 	data := map[string]any{"Resolved": t.Status == rules.StatusResolved}
 	if step == rules.StepRemind {
@@ -198,13 +209,9 @@ func (s *Sweeper) applyStep(tx store.Tx, t *store.Ticket, step rules.Step, clock
 		t.UpdatedAt = now
 		o := s.Policy.noticeOut(t, "reminder", now, since, data)
 		o.Kind, o.Template = "reminder", "reminder"
-		q, err := s.Desk.Queue(tx, t, o, now)
-		if err != nil {
-			return err
-		}
 		ev := store.Event{At: now, Type: rules.EventReminderSent, Detail: "reminder sent to " + t.Requester}
-		s.report(rep, t, step, ev.Detail, q.Skipped, 1)
-		return tx.AddEvent(t.ID, ev)
+		c.send(Intent{Out: o, Queued: ev, Held: ev})
+		return SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: ev.Detail}
 	}
 	to, why := rules.StatusWaiting, "no answer from the customer since "+since.Format(time.RFC3339)+"; customer told"
 	if step == rules.StepClose {
@@ -215,42 +222,21 @@ func (s *Sweeper) applyStep(tx store.Tx, t *store.Ticket, step rules.Step, clock
 		}
 		why += "; customer told how to reopen"
 	}
-	mv, err := s.Policy.moveStatus(tx, s.Desk, t, rules.StatusChange{To: to, Cause: rules.CauseLifecycle, Why: why, At: now}, "", data)
-	if err != nil {
-		return err
-	}
+	mv := s.Policy.changeStatus(t, rules.StatusChange{To: to, Cause: rules.CauseLifecycle, Why: why, At: now}, "")
 	if step == rules.StepClose {
 		// The sweep's closing always counts as asking for the rating, so a
 		// later number in a reply is read as one.
 		t.SurveySent = true
 	}
-	for _, e := range mv.Events {
-		if err := tx.AddEvent(t.ID, e); err != nil {
-			return err
-		}
-	}
+	c.log(mv.Events...)
+	c.send(s.Policy.noticeIntents(t, mv, data)...)
 	detail := ""
 	for _, e := range mv.Events {
 		if e.Type == rules.EventStatus {
 			detail = e.Detail
 		}
 	}
-	rep.Mails += mv.Mails
-	for _, sk := range mv.Skipped {
-		rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: "suppressed", Detail: sk})
-	}
-	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: detail})
-	return nil
-}
-
-// report records a mail-only step (the reminder) in rep.
-func (s *Sweeper) report(rep *SweepReport, t *store.Ticket, step rules.Step, detail, skipped string, mails int) {
-	if skipped != "" {
-		rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: "suppressed", Detail: "reminder mail not sent: " + skipped})
-	} else {
-		rep.Mails += mails
-	}
-	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: detail})
+	return SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: detail}
 }
 
 func stepKind(step rules.Step) string {
@@ -270,7 +256,8 @@ func days(d time.Duration) int {
 
 // alert raises one SLA breach or warning: an event, and mail to the
 // assignee (or the queue's agents when unassigned) and the managers.
-func (s *Sweeper) alert(tx store.Tx, t *store.Ticket, a rules.Alert, now time.Time, rep *SweepReport) error {
+func (s *Sweeper) alert(c *Change, a rules.Alert, now time.Time) SweepAction {
+	t := c.Ticket
 	kind, what := rules.EventSLAWarning, "due soon"
 	if a.Breach {
 		kind, what = rules.EventSLABreach, "overdue"
@@ -280,25 +267,15 @@ func (s *Sweeper) alert(tx store.Tx, t *store.Ticket, a rules.Alert, now time.Ti
 	detail := fmt.Sprintf("%s %s (due %s)", target, what, a.Due.UTC().Format(time.RFC3339))
 	if len(to) > 0 {
 		detail += "; alerted " + strings.Join(mailout.Addrs(to), ", ")
-		o := mailout.Out{Kind: "alert", To: to, Template: "sla_alert", Auto: "auto-generated", Internal: true,
+		c.send(Intent{Out: mailout.Out{Kind: "alert", To: to, Template: "sla_alert", Auto: "auto-generated", Internal: true,
 			Subject: fmt.Sprintf("[%s] SLA %s: %s %s – %s", t.ID, map[bool]string{true: "breach", false: "warning"}[a.Breach], target, what, t.Subject),
 			Data: map[string]any{"Breach": a.Breach, "Target": target, "Due": a.Due, "Now": now,
-				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester}}
-		q, err := s.Desk.Queue(tx, t, o, now)
-		if err != nil {
-			return err
-		}
-		if q.Skipped == "" {
-			rep.Mails++
-		}
+				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester}}})
 	} else {
 		detail += "; nobody to alert (no assignee, no agent for queue " + t.Queue + ", no manager)"
 	}
-	if err := tx.AddEvent(t.ID, store.Event{At: now, Type: kind, Detail: detail}); err != nil {
-		return err
-	}
-	rep.Actions = append(rep.Actions, SweepAction{Ticket: t.ID, Kind: string(kind), Detail: detail})
-	return nil
+	c.log(store.Event{At: now, Type: kind, Detail: detail})
+	return SweepAction{Ticket: t.ID, Kind: string(kind), Detail: detail}
 }
 
 // alertees are the people an SLA alert on t goes to: the assignee, or the

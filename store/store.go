@@ -60,9 +60,49 @@ type Store interface {
 // the transaction ends. A Tx is used by one goroutine and only inside the
 // function it was passed to.
 type Tx interface {
+	Reader
+	// PutTicket writes the ticket record and keeps its indexes in step,
+	// indexing t.Due as given (zero: never due). Messages and Events on t
+	// are ignored (use AddMessage and AddEvent).
+	PutTicket(t *Ticket) error
+	// AddMessage appends m to ticket id and indexes its Message-ID.
+	AddMessage(id string, m *Message) error
+	// IndexMessageID records that Message-ID msgid belongs to ticket id,
+	// for threading by In-Reply-To and References.
+	IndexMessageID(msgid, id string) error
+	// AddEvent appends an event to ticket id's activity log.
+	AddEvent(id string, e Event) error
+	// PutBlob stores content once per SHA-256, counts one more reference
+	// to it, and returns its hex hash.
+	PutBlob(content []byte) (string, error)
+	// Enqueue adds m to the outbox, or replaces the entry with m.ID, and
+	// sets m.ID. m.Raw goes to a blob; when replacing, a nil m.Raw keeps
+	// the entry's mail.
+	Enqueue(m *OutMail) error
+	// NextOutboxID reserves the id the next outbox entry will have; pass
+	// it in OutMail.ID to Enqueue.
+	NextOutboxID() (uint64, error)
+	// Dequeue removes an entry from the outbox (delivered or given up)
+	// and releases its mail.
+	Dequeue(id uint64) error
+	// Sent records where an outgoing mail went, so that a bounce naming
+	// its outbox id can be mapped back to the ticket and recipients after
+	// the entry left the outbox.
+	Sent(m *OutMail) error
+	// PutCheckpoint records c, never moving the UID backwards within the
+	// same UIDVALIDITY.
+	PutCheckpoint(c Checkpoint) error
+	// PutRateTimes replaces the recorded times under key (nil deletes).
+	PutRateTimes(key string, ts []time.Time) error
+	// MarkBouncing records that automatic mail to addr is suppressed until until.
+	MarkBouncing(addr string, until time.Time) error
+}
+
+// Reader is the reading half of a transaction: what deciding code may use.
+// Whatever takes a Reader cannot change the database.
+type Reader interface {
 	// Context is the context the transaction was started with.
 	Context() context.Context
-
 	// NewTicketID allocates an unused ticket id: prefix, "-", six random
 	// digits. Ids are not sequential. It checks the id against the
 	// tickets already committed and those created earlier in the same
@@ -72,10 +112,6 @@ type Tx interface {
 	Ticket(id string) (*Ticket, error)
 	// TicketFull returns the ticket with its messages and events, oldest first.
 	TicketFull(id string) (*Ticket, error)
-	// PutTicket writes the ticket record and keeps its indexes in step,
-	// indexing t.Due as given (zero: never due). Messages and Events on t
-	// are ignored (use AddMessage and AddEvent).
-	PutTicket(t *Ticket) error
 	// Tickets lists ticket records (never their messages and events),
 	// newest first by CreatedAt, one page at a time: at most f.Limit (0
 	// for all) after the cursor f.After. next is the cursor of the
@@ -85,9 +121,6 @@ type Tx interface {
 	// first, at most limit (0 = all). Its cost grows with the number due,
 	// not with the number of tickets.
 	DueTickets(now time.Time, limit int) ([]string, error)
-
-	// AddMessage appends m to ticket id and indexes its Message-ID.
-	AddMessage(id string, m *Message) error
 	// MessageByID returns the first message on ticket ticketID with
 	// Message-ID msgid (angle brackets and surrounding space ignored), and
 	// whether there is one.
@@ -95,27 +128,10 @@ type Tx interface {
 	// HasMessage reports whether ticket id already holds a message with
 	// this Message-ID (for duplicate deliveries).
 	HasMessage(id, msgid string) (bool, error)
-	// IndexMessageID records that Message-ID msgid belongs to ticket id,
-	// for threading by In-Reply-To and References.
-	IndexMessageID(msgid, id string) error
 	// TicketByMessageID returns the ticket a Message-ID belongs to, or "".
 	TicketByMessageID(msgid string) (string, error)
-	// AddEvent appends an event to ticket id's activity log.
-	AddEvent(id string, e Event) error
-
-	// PutBlob stores content once per SHA-256, counts one more reference
-	// to it, and returns its hex hash.
-	PutBlob(content []byte) (string, error)
 	// Blob returns a copy of the content stored under hash.
 	Blob(hash string) ([]byte, error)
-
-	// Enqueue adds m to the outbox, or replaces the entry with m.ID, and
-	// sets m.ID. m.Raw goes to a blob; when replacing, a nil m.Raw keeps
-	// the entry's mail.
-	Enqueue(m *OutMail) error
-	// NextOutboxID reserves the id the next outbox entry will have; pass
-	// it in OutMail.ID to Enqueue.
-	NextOutboxID() (uint64, error)
 	// Outbox returns the entries due at or before now (all when now is
 	// zero), in queue (id) order, at most limit (0 = all; with a limit,
 	// the earliest due are taken). Entries carry no Raw (see OutboxRaw).
@@ -131,31 +147,15 @@ type Tx interface {
 	// NextOutboxAt returns the earliest NextAt in the outbox, or zero if
 	// it is empty.
 	NextOutboxAt() (time.Time, error)
-	// Dequeue removes an entry from the outbox (delivered or given up)
-	// and releases its mail.
-	Dequeue(id uint64) error
-	// Sent records where an outgoing mail went, so that a bounce naming
-	// its outbox id can be mapped back to the ticket and recipients after
-	// the entry left the outbox.
-	Sent(m *OutMail) error
 	// SentTo returns the ticket and recipients of an outbox id sent earlier.
 	SentTo(id uint64) (ticketID string, to []string, err error)
-
-	// PutCheckpoint records c, never moving the UID backwards within the
-	// same UIDVALIDITY.
-	PutCheckpoint(c Checkpoint) error
 	// Checkpoint returns the mailbox's checkpoint; a zero Checkpoint (with
 	// Mailbox set) if none.
 	Checkpoint(mailbox string) (Checkpoint, error)
-
 	// RateTimes returns the recorded times of a rate-limited event
 	// (auto-replies to an address, inbound mail from a sender ...) under
 	// key (case-insensitive).
 	RateTimes(key string) ([]time.Time, error)
-	// PutRateTimes replaces the recorded times under key (nil deletes).
-	PutRateTimes(key string, ts []time.Time) error
-	// MarkBouncing records that automatic mail to addr is suppressed until until.
-	MarkBouncing(addr string, until time.Time) error
 	// Bouncing reports whether automatic mail to addr is suppressed at now
 	// because it bounced recently.
 	Bouncing(addr string, now time.Time) (bool, error)

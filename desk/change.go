@@ -1,0 +1,178 @@
+package desk
+
+import (
+	"fmt"
+	"time"
+
+	"ticketgate/mailout"
+	"ticketgate/store"
+)
+
+// Change is a decision about one ticket, as a value: its state after the
+// change, the messages to store on it, the events for its activity log and
+// the mails to send. The desk's handlers decide a Change from the input
+// and the state they read (a store.Reader: deciding cannot write), and
+// apply is the one function that writes it. explain runs the same two
+// steps in a transaction that is rolled back.
+type Change struct {
+	// Ticket is the ticket's new state; nil leaves the record as it is
+	// (a message or event added to a ticket that does not change).
+	Ticket *store.Ticket
+	// ID names the ticket when Ticket is nil.
+	ID string
+	// Messages are stored on the ticket, first, with their files.
+	Messages []Stored
+	// Events are logged in order, after the messages.
+	Events []store.Event
+	// Mails are composed and queued after the events, in order, so they
+	// see the ticket's final state; the events they log are added to
+	// Events as apply goes.
+	Mails []Intent
+	// Bouncing addresses are marked so until the given time.
+	Bouncing map[string]time.Time
+
+	// Queued and Held are filled by apply: how many mails went to the
+	// outbox, and why the others were held back ("<kind> mail not sent: …").
+	Queued int
+	Held   []string
+}
+
+// Stored is an inbound message and the bytes kept with it: the raw copy
+// and the attachments' content, in the order of Message.Attachments.
+type Stored struct {
+	*store.Message
+	Raw   []byte
+	Files [][]byte
+}
+
+// Intent is a mail a change asks for. Queued and Held are logged when the
+// mail goes to the outbox or is held back (rate limit, bouncing address);
+// a zero Type logs nothing.
+type Intent struct {
+	mailout.Out
+	Queued, Held store.Event
+	// Thread adds the mail's Message-ID to the ticket's conversation, so
+	// the customer's client threads later mail under it.
+	Thread bool
+}
+
+func (c *Change) id() string {
+	if c.Ticket != nil {
+		return c.Ticket.ID
+	}
+	return c.ID
+}
+
+// log appends events to the change.
+func (c *Change) log(events ...store.Event) { c.Events = append(c.Events, events...) }
+
+// send appends mails to the change.
+func (c *Change) send(mails ...Intent) { c.Mails = append(c.Mails, mails...) }
+
+// apply writes changes in tx with the pipeline's mailer (see Apply).
+func (p *Pipeline) apply(tx store.Tx, at time.Time, changes ...*Change) error {
+	return Apply(tx, p.Desk, at, changes...)
+}
+
+// Apply writes changes in tx, each in this order: its messages (and their
+// blobs), its events, its mails (composed by m now, with the ticket's
+// final state; each may log an event), bounce holds, and last the ticket
+// record with its indexes. It is the only code that writes a decision:
+// customer and agent mail, operator actions and the sweep all end here.
+func Apply(tx store.Tx, m *mailout.Mailer, at time.Time, changes ...*Change) error {
+	for _, c := range changes {
+		if err := applyChange(tx, m, at, c); err != nil {
+			return fmt.Errorf("apply change to %s: %w", c.id(), err)
+		}
+	}
+	return nil
+}
+
+func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error {
+	id := c.id()
+	for _, s := range c.Messages {
+		if err := storeMessage(tx, id, s); err != nil {
+			return err
+		}
+	}
+	for _, e := range c.Events {
+		if err := tx.AddEvent(id, e); err != nil {
+			return err
+		}
+	}
+	if len(c.Mails) > 0 {
+		if c.Ticket == nil {
+			// Mail changes the conversation's ids: the record is written.
+			t, err := tx.Ticket(id)
+			if err != nil {
+				return err
+			}
+			c.Ticket = t
+		}
+		for _, in := range c.Mails {
+			ev, held, err := queueIntent(tx, m, c.Ticket, in, at)
+			if err != nil {
+				return err
+			}
+			if held != "" {
+				c.Held = append(c.Held, in.Kind+" mail not sent: "+held)
+			} else {
+				c.Queued++
+			}
+			if ev.Type != "" {
+				c.Events = append(c.Events, ev) // what was logged, for the caller
+			}
+		}
+	}
+	for addr, until := range c.Bouncing {
+		if err := tx.MarkBouncing(addr, until); err != nil {
+			return err
+		}
+	}
+	if c.Ticket == nil {
+		return nil
+	}
+	return tx.PutTicket(c.Ticket)
+}
+
+// storeMessage writes an inbound message and its blobs.
+func storeMessage(tx store.Tx, id string, s Stored) error {
+	if s.Raw != nil {
+		h, err := tx.PutBlob(s.Raw)
+		if err != nil {
+			return err
+		}
+		s.Message.Raw = h
+	}
+	for i, f := range s.Files {
+		h, err := tx.PutBlob(f)
+		if err != nil {
+			return err
+		}
+		s.Message.Attachments[i].SHA256 = h
+	}
+	return tx.AddMessage(id, s.Message)
+}
+
+// queueIntent composes and queues one mail for t and logs what became of
+// it, returning the event logged (zero Type: none) and why the mail was
+// held back ("" when queued).
+func queueIntent(tx store.Tx, m *mailout.Mailer, t *store.Ticket, in Intent, at time.Time) (store.Event, string, error) {
+	q, err := m.Queue(tx, t, in.Out, at)
+	if err != nil {
+		return store.Event{}, "", fmt.Errorf("queue %s mail: %w", in.Kind, err)
+	}
+	ev := in.Queued
+	if q.Skipped != "" {
+		ev = in.Held
+		if ev.Detail == "" && ev.Type != "" {
+			ev.Detail = q.Skipped
+		}
+	} else if in.Thread {
+		t.Thread = mailout.AppendThread(t.Thread, q.MessageID)
+	}
+	if ev.Type == "" {
+		return ev, q.Skipped, nil
+	}
+	return ev, q.Skipped, tx.AddEvent(t.ID, ev)
+}
