@@ -143,13 +143,15 @@ func runAction(name string) func(ctx context.Context, args []string, stdin io.Re
 		fs, cfgPath := flags(name)
 		as := fs.String("as", "operator", "who acts (recorded on the ticket); an agent address for \"assign me\"")
 		asJSON := fs.Bool("json", false, "print the ticket as JSON")
-		if err := fs.Parse(args); err != nil {
-			return &exitError{code: 64, err: err}
+		// note takes its text as any number of words, or from stdin.
+		min, max := 2, 2
+		if name == "note" {
+			min, max = 1, -1
+		}
+		if err := parseFlags(fs, args, min, max); err != nil {
+			return err
 		}
 		rest := fs.Args()
-		if len(rest) < 1 || (name != "note" && len(rest) != 2) {
-			return &exitError{code: 64, err: fmt.Errorf("usage: ticketgate %s", actionUsage[name])}
-		}
 		act := desk.Action{Name: name, Actor: *as}
 		if len(rest) > 1 {
 			act.Value = strings.Join(rest[1:], " ")
@@ -184,13 +186,6 @@ func runAction(name string) func(ctx context.Context, args []string, stdin io.Re
 		}
 		return printAction(stdout, res, *asJSON)
 	}
-}
-
-var actionUsage = map[string]string{
-	"assign":   "assign -config F [-as EMAIL] HS-123456 me|EMAIL|none",
-	"status":   "status -config F [-as EMAIL] HS-123456 open|waiting|on_hold|resolved|closed",
-	"priority": "priority -config F [-as EMAIL] HS-123456 low|medium|high|critical",
-	"note":     "note -config F [-as EMAIL] HS-123456 TEXT (or the text on stdin)",
 }
 
 // actionExit maps errors to exit codes: 1 unknown ticket, 65 a refused or

@@ -16,11 +16,11 @@ import (
 func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("explain")
 	var to multiFlag
-	fs.Var(&to, "to", "recipient (routing address); repeatable; default: the routing addresses in the message's headers")
+	fs.Var(&to, "to", "recipient (routing address); repeatable, and any arguments are more recipients; default: the routing addresses in the message's headers")
 	from := fs.String("from", "", "envelope sender; default: the message's From address")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 64, err: err}
+	if err := parseRecipients(fs, args, &to); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -120,8 +122,11 @@ func (a *app) report(ctx context.Context, serving bool) (*statusReport, error) {
 func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("status")
 	asJSON := fs.Bool("json", false, "print JSON")
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return &usageError{fs: fs, help: true}
+	}
+	if err != nil || fs.NArg() > 0 {
 		return runAction("status")(ctx, args, stdin, stdout)
 	}
 	cfg, err := loadConfig(*cfgPath)

@@ -27,10 +27,10 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("inject")
 	var to multiFlag
-	fs.Var(&to, "to", "recipient (routing address or bounce address); repeatable; default: the routing addresses in the message's headers")
+	fs.Var(&to, "to", "recipient (routing address or bounce address); repeatable, and any arguments are more recipients\n(Postfix: -to ${recipient}); default: the routing addresses in the message's headers")
 	from := fs.String("from", "", "envelope sender (Postfix: ${sender}); \"\" is the null sender; default: the message's From address")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 64, err: err}
+	if err := parseRecipients(fs, args, &to); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -40,11 +40,18 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	if err != nil {
 		return err
 	}
+	in, err := mailin.Parse(raw, mailin.Limits{})
+	if err != nil {
+		return &exitError{code: exDataErr, err: err}
+	}
+	if len(in.Header) == 0 {
+		// SMTP has an envelope and a sender to answer; text piped in
+		// with no header at all is a mistake, and Postfix bounces 65.
+		return &exitError{code: exDataErr, err: fmt.Errorf("%w: the input has no header fields (From:, To:, Subject: ...); inject reads one whole message", mailin.ErrNotMail)}
+	}
 	if !flagSet(fs, "from") {
 		// Run by hand: the sender is who wrote the message.
-		if in, err := mailin.Parse(raw, mailin.Limits{}); err == nil {
-			*from = in.From.Address
-		}
+		*from = in.From.Address
 	}
 	log := newLogger(os.Stderr)
 	var res mailin.Result
@@ -105,6 +112,25 @@ func readMessage(cfg *Config, stdin io.Reader) ([]byte, error) {
 		return nil, &exitError{code: exDataErr, err: fmt.Errorf("message is larger than max_message_bytes (%d)", cfg.Inbound.MaxMessageBytes)}
 	}
 	return raw, nil
+}
+
+// parseRecipients parses the flags and takes every positional argument as
+// one more recipient, flags and recipients in any order: Postfix's pipe
+// expands "-to ${recipient}" into "-to a b c" for a message with several.
+func parseRecipients(fs *flag.FlagSet, args []string, to *multiFlag) error {
+	for {
+		if err := parseFlags(fs, args, 0, -1); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			return nil
+		}
+		if fs.Arg(0) == "" {
+			return &usageError{fs: fs, err: errors.New("empty recipient")}
+		}
+		*to = append(*to, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // envelope is the query that carries recipients and sender to the admin API.

@@ -614,7 +614,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 
 	out, err := exec.Command(binary, "version").Output()
-	if err != nil || !regexp.MustCompile(`^ticketgate \S+\n$`).Match(out) {
+	if err != nil || !regexp.MustCompile(`^ticketgate \S+ .*\n$`).Match(out) {
 		t.Errorf("version: %q, %v", out, err)
 	}
 	var ee *exec.ExitError

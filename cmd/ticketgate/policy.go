@@ -280,8 +280,8 @@ func runSweep(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	fs, cfgPath := flags("sweep")
 	nowFlag := fs.String("now", "", "sweep as of this instant (RFC 3339, e.g. 2026-12-01T09:00:00Z); default: now")
 	dry := fs.Bool("dry-run", false, "show what would be done without changing anything")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 64, err: err}
+	if err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
 	}
 	now := time.Now()
 	if *nowFlag != "" {

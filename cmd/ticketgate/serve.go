@@ -18,8 +18,8 @@ import (
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("serve")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 64, err: err}
+	if err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {

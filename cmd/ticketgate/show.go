@@ -15,11 +15,8 @@ import (
 func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("show")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 64, err: err}
-	}
-	if fs.NArg() != 1 {
-		return &exitError{code: 64, err: errors.New("usage: ticketgate show -config F [-json] HS-123456")}
+	if err := parseFlags(fs, args, 1, 1); err != nil {
+		return err
 	}
 	id := strings.ToUpper(fs.Arg(0))
 	cfg, err := loadConfig(*cfgPath)

@@ -16,8 +16,8 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 	fs, cfgPath := flags("tickets")
 	status := fs.String("status", "", "only tickets with this status (new, open, waiting, on_hold, resolved, closed)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 64, err: err}
+	if err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
 	}
 	if *status != "" {
 		if _, ok := rules.ParseStatus(*status); !ok {

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// seed sends n new tickets over one connection before the timed run and
+// learns their ids from the admin API at api, so that token replies go to
+// tickets that exist. With fake (the discard server) the ids are made up:
+// the load has the same shape. It says what it did.
+func seed(ctx context.Context, l load, m *mix, n int, api string, fake bool) (string, error) {
+	if n == 0 {
+		return "no seed tickets: no token replies", nil
+	}
+	l.conns, l.max = 1, n
+	l.duration = min(l.duration+30*time.Second, maxDuration)
+	m.mu.Lock()
+	m.seeding = true
+	m.mu.Unlock()
+	res := l.run(ctx, m)
+	m.mu.Lock()
+	m.seeding = false
+	m.mu.Unlock()
+	if res.ok == 0 {
+		return "", fmt.Errorf("%s: no seed message accepted (%s)", l.addr, strings.TrimSpace(res.describe("seed")))
+	}
+	m.mu.Lock()
+	seeds := append([]thread(nil), m.threads...)
+	m.mu.Unlock()
+	switch {
+	case fake:
+		for i := range seeds {
+			seeds[i].ticket = fmt.Sprintf("HS-9%05d", i)
+		}
+	case api == "":
+		return fmt.Sprintf("%d seed tickets, no -api: no token replies", len(seeds)), nil
+	default:
+		ids, err := ticketIDs(ctx, api)
+		if err != nil {
+			return "", fmt.Errorf("learn the seed tickets' ids (-api \"\" to go without): %w", err)
+		}
+		known := seeds[:0]
+		for _, t := range seeds {
+			if id := ids[t.subject]; id != "" {
+				t.ticket = id
+				known = append(known, t)
+			}
+		}
+		seeds = known
+	}
+	m.known(seeds)
+	return fmt.Sprintf("%d seed tickets, %d ids known for token replies", res.ok, len(seeds)), nil
+}
+
+// ticketIDs maps subjects to ticket ids, from the admin API's list of
+// new tickets.
+func ticketIDs(ctx context.Context, api string) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/api/tickets?status=new", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /api/tickets: %s", resp.Status)
+	}
+	var list []struct{ ID, Subject string }
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, fmt.Errorf("GET /api/tickets: %w", err)
+	}
+	ids := make(map[string]string, len(list))
+	for _, t := range list {
+		ids[t.Subject] = t.ID
+	}
+	return ids, nil
+}
