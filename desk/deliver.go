@@ -161,6 +161,11 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 		pl.note("parse: %s", n)
 	}
 	p.redact(pl)
+	if in.SenderProblem != "" {
+		pl.note("sender unknown: %s", in.SenderProblem)
+	} else {
+		pl.note("sender: %s (read from %s)", in.From.Address, in.SenderRule)
+	}
 	pl.visible = rules.VisibleText(in.Text)
 	pl.auto = rules.ClassifyAuto(in.Header, d.MailFrom, in.From.Address, p.Identity())
 	switch {
@@ -392,7 +397,7 @@ func (p *Pipeline) ticketFor(id string, pl *plan) *store.Ticket {
 		Requester: in.From.Address, RequesterName: in.From.Name, CC: p.participants(in),
 		CreatedAt: pl.now, UpdatedAt: pl.now, LastInID: in.MessageID, Thread: []string{in.MessageID},
 	}
-	if t.Requester == "" {
+	if t.Requester == "" && !p.forgedFrom(pl) {
 		t.Requester = strings.ToLower(pl.d.MailFrom)
 	}
 	return t
@@ -429,6 +434,10 @@ func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, i
 		}
 		changes = append(changes, back)
 	}
+	if p.forgedFrom(pl) {
+		p.Log.Warn("security: unreadable From", "ticket", id, "msgid", pl.in.MessageID, "remote", pl.d.Remote)
+		c.log(store.Event{At: pl.now, Type: rules.EventSecurity, Detail: "sender unknown, kept on a new ticket and not answered: " + pl.in.SenderProblem})
+	}
 	p.Policy.Created(t, pl.now)
 	if m.Kind == "customer" {
 		p.afterCustomer(c, pl, m.Message, true)
@@ -442,6 +451,13 @@ func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, i
 		p.afterStore(c, pl)
 	}
 	return changes, nil
+}
+
+// forgedFrom reports whether the message has a From header that names no
+// sender that can be trusted (malformed, or several mailboxes without a
+// Sender): a message that may pose as someone else.
+func (p *Pipeline) forgedFrom(pl *plan) bool {
+	return pl.in.SenderProblem != "" && pl.in.Header.Get("From") != ""
 }
 
 // linkBack links the ticket a stranger's mail named to the new ticket the

@@ -44,20 +44,25 @@ func (l Limits) withDefaults() Limits {
 // Inbound is one received message, parsed. Text is always valid UTF-8:
 // undecodable bytes become U+FFFD.
 type Inbound struct {
-	Header      rules.Header
-	From        mail.Address
-	To, Cc      []string
-	Subject     string
-	Date        time.Time
-	MessageID   string   // without angle brackets; synthetic when missing
-	InReplyTo   []string // without angle brackets
-	References  []string
-	Text        string // the text body; HTML turned into text when there is no text part
-	HTML        string
-	Attachments []Part
-	Notes       []string // problems met while parsing, for people reading the ticket
-	Raw         []byte
-	Truncated   bool // a structural limit was hit and the MIME tree was not parsed
+	Header rules.Header
+	// From is who sent the message (see readSender): the From mailbox,
+	// Sender's when From names several. SenderRule says which rule read
+	// it; SenderProblem, when set, says why nobody could be read, and From
+	// is then empty: the sender is unknown.
+	From                      mail.Address
+	SenderRule, SenderProblem string
+	To, Cc                    []string
+	Subject                   string
+	Date                      time.Time
+	MessageID                 string   // without angle brackets; synthetic when missing
+	InReplyTo                 []string // without angle brackets
+	References                []string
+	Text                      string // the text body; HTML turned into text when there is no text part
+	HTML                      string
+	Attachments               []Part
+	Notes                     []string // problems met while parsing, for people reading the ticket
+	Raw                       []byte
+	Truncated                 bool // a structural limit was hit and the MIME tree was not parsed
 	// DeliveryStatus holds the text of a message/delivery-status part, if any.
 	DeliveryStatus string
 }
@@ -144,17 +149,9 @@ func (in *Inbound) truncate(problem string, raw []byte) {
 // fields with encoded words left for the address parser.
 func (in *Inbound) fillHeaders(h, addrs rules.Header) {
 	in.Subject = oneLine(first(h, "Subject"))
-	for _, f := range addrs["From"] {
-		if list := parseAddrs(f); len(list) > 0 {
-			in.From = list[0]
-			break
-		}
-	}
-	switch {
-	case in.From.Address == "" && first(h, "From") != "":
-		in.Notes = append(in.Notes, "From header could not be read: "+oneLine(first(h, "From")))
-	case in.From.Address == "":
-		in.Notes = append(in.Notes, "message has no From header")
+	in.From, in.SenderRule, in.SenderProblem = readSender(addrs["From"], addrs["Sender"])
+	if in.SenderProblem != "" {
+		in.Notes = append(in.Notes, in.SenderProblem)
 	}
 	in.From.Name = oneLine(in.From.Name)
 	for _, a := range parseAddrs(strings.Join(addrs["To"], ", ")) {

@@ -1,0 +1,72 @@
+package desk
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"ticketgate/mailin"
+)
+
+// TestMalformedFromNeverPosesAsTheRequester: a From that only looks like
+// the requester's never lands on the requester's ticket as theirs. The
+// angle-addr is the address; a From that names nobody for sure (two
+// angle-addrs, several mailboxes without a Sender) gives an unknown sender
+// on a new ticket, answered by nobody, with a security event.
+func TestMalformedFromNeverPosesAsTheRequester(t *testing.T) {
+	cases := []struct {
+		from      string
+		requester string // of the new ticket; "" unknown
+		reply     string // who gets an auto-reply; "" nobody
+		explain   string
+	}{
+		{"alice@customer.example <eve@evil.example>", "eve@evil.example", "eve@evil.example", "sender: eve@evil.example (read from angle-addr of a malformed From)"},
+		{"<alice@customer.example> <eve@evil.example>", "", "", "sender unknown: From header could not be read"},
+		{"alice@customer.example, <eve@evil.example>", "", "", "sender unknown: From names 2 mailboxes and no Sender"},
+	}
+	for _, c := range cases {
+		t.Run(c.from, func(t *testing.T) {
+			g := startGateway(t)
+			g.mustSend("alice@customer.example", []string{"support@example.com"},
+				msg("alice@customer.example", "support@example.com", "Printer on fire", "It is really on fire."))
+			tk := g.onlyTicket()
+			g.settle()
+			before, msgs := len(g.relay.Mails()), len(g.ticket(tk.ID).Messages)
+			raw := msg(c.from, "support@example.com", "Re: ["+tk.ID+"] Printer on fire", "Please send the invoice to my new address.")
+			ex, err := g.pipeline.Explain(context.Background(), &mailin.Delivery{MailFrom: "eve@evil.example", Rcpts: []string{"support@example.com"}, Raw: raw})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if steps := strings.Join(ex.Steps, "\n"); !strings.Contains(steps, c.explain) {
+				t.Errorf("explain does not say which rule read the sender (%q):\n%s", c.explain, steps)
+			}
+			g.mustSend("eve@evil.example", []string{"support@example.com"}, raw)
+			g.settle()
+			if n := len(g.ticket(tk.ID).Messages); n != msgs {
+				t.Fatalf("the mail joined alice's ticket: %d messages, had %d", n, msgs)
+			}
+			var other = g.tickets()
+			if len(other) != 2 {
+				t.Fatalf("%d tickets, want alice's and a new one", len(other))
+			}
+			nt := other[0]
+			if nt.ID == tk.ID {
+				nt = other[1]
+			}
+			nt = g.ticket(nt.ID)
+			if nt.Requester != c.requester {
+				t.Errorf("new ticket's requester %q, want %q", nt.Requester, c.requester)
+			}
+			var to []string
+			for _, m := range g.relay.Mails()[before:] {
+				to = append(to, m.To...)
+			}
+			if c.reply == "" && len(to) != 0 || c.reply != "" && (len(to) != 1 || to[0] != c.reply) {
+				t.Errorf("mail went to %v, want %q", to, c.reply)
+			}
+			if c.requester == "" && !hasEvent(nt, "security", "sender unknown") {
+				t.Errorf("no security event on the new ticket: %+v", nt.Events)
+			}
+		})
+	}
+}
