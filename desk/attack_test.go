@@ -20,7 +20,7 @@ func TestMalformedFromNeverPosesAsTheRequester(t *testing.T) {
 		reply     string // who gets an auto-reply; "" nobody
 		explain   string
 	}{
-		{"alice@customer.example <eve@evil.example>", "eve@evil.example", "eve@evil.example", "sender: eve@evil.example (read from angle-addr of a malformed From)"},
+		{"alice@customer.example <eve@evil.example>", "eve@evil.example", "eve@evil.example", "sender: eve@evil.example (read from the angle-addr of a malformed From)"},
 		{"<alice@customer.example> <eve@evil.example>", "", "", "sender unknown: From header could not be read"},
 		{"alice@customer.example, <eve@evil.example>", "", "", "sender unknown: From names 2 mailboxes and no Sender"},
 	}
