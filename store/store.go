@@ -112,14 +112,28 @@ type Tx interface {
 	// Enqueue adds m to the outbox, or replaces the entry with m.ID, and
 	// sets m.ID. m.Raw goes to a blob; when replacing, a nil m.Raw keeps
 	// the entry's mail.
+	//
+	// Enqueue keeps each queue (see OutMail.Queue) due in queue order: in
+	// the same transaction it raises m.NextAt to the NextAt of the entry
+	// before m in its queue, and the NextAt of the later entries of the
+	// queue that fall due earlier to m's. So deferring an entry defers the
+	// rest of its queue with it, and new mail queued behind a deferred
+	// entry waits for it; other queues are untouched. m.NextAt is set to
+	// what was stored. The cost grows with the entries moved, not with the
+	// outbox.
 	Enqueue(m *OutMail) error
 	// NextOutboxID reserves the id the next outbox entry will have; pass
 	// it in OutMail.ID to Enqueue.
 	NextOutboxID() (uint64, error)
 	// Outbox returns the entries due at or before now (all when now is
 	// zero), in queue (id) order, at most limit (0 = all; with a limit,
-	// the earliest due are taken). Entries carry no Raw (see OutboxRaw).
-	// Its cost grows with the number due, not with the outbox.
+	// the earliest due are taken, earlier ids first among equals).
+	// Entries carry no Raw (see OutboxRaw). Its cost grows with the number
+	// due, not with the outbox.
+	//
+	// As Enqueue keeps every queue due in order, the entries of one queue
+	// that Outbox returns are the first ones of that queue: an entry is
+	// never returned while an earlier one of its queue waits.
 	Outbox(now time.Time, limit int) ([]*OutMail, error)
 	// OutboxList returns the whole outbox in id order, due or not, at most
 	// limit entries (0 = all) with ids above after, for listings.
