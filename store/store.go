@@ -29,6 +29,9 @@ var (
 	// ErrReadOnly is returned when a write is attempted on a database
 	// opened for reading only.
 	ErrReadOnly = errors.New("database is open read-only")
+	// ErrBadCursor is returned by Tx.Tickets for a cursor it did not
+	// hand out.
+	ErrBadCursor = errors.New("bad cursor")
 )
 
 // Forever is an instant after every NextAt, for listing the whole outbox.
@@ -79,7 +82,8 @@ type Tx interface {
 	// Tickets lists ticket records (never their messages and events),
 	// newest first by CreatedAt, one page at a time: at most f.Limit (0
 	// for all) after the cursor f.After. next is the cursor of the
-	// following page, "" when this page is the last.
+	// following page, "" when this page is the last. A cursor that is
+	// not one gives ErrBadCursor.
 	Tickets(f Filter) (list []*Ticket, next string, err error)
 	// DueTickets returns the ids of tickets due at or before now, earliest
 	// first, at most limit (0 = all). Its cost grows with the number due,
