@@ -79,63 +79,68 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce delivers every due message once and returns when the next one
+// wakeBatch is how many due entries one wake reads; when more are due,
+// RunOnce asks to be run again at once.
+const wakeBatch = 500
+
+// RunOnce delivers the due messages once and returns when the next one
 // falls due (zero when the outbox is empty). Mail to one recipient about one
 // ticket goes out in the order it was queued (a closing notice before its
 // survey); other mail goes out a few at a time, so the relay's answers
 // overlap and their outcomes share commits with each other and with ingest.
+//
+// A wake reads only what is due (store.Tx.Outbox) and each body just
+// before it is sent. Order needs no more: the store keeps each queue due
+// in order, so a deferred message's queue is deferred with it and what is
+// due of a queue is its head.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
-	// The whole outbox, not only what is due: a deferred message holds
-	// back the later mail of its queue.
-	var all []*store.OutMail
+	var due []*store.OutMail
 	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		all, err = tx.OutboxList(0, 0)
+		due, err = tx.Outbox(w.now(), wakeBatch)
 		return err
 	})
 	if err != nil {
 		w.Log.Error("read outbox", "err", err)
 		return w.now().Add(time.Minute)
 	}
-	// Mail to one recipient about one ticket keeps its order; a message
-	// deferred for one recipient holds back nobody else.
 	var order []string
-	byTicket := map[string][]*store.OutMail{}
-	for _, m := range all {
-		k := m.TicketID + "\x00" + strings.Join(m.To, ",")
-		if _, ok := byTicket[k]; !ok {
-			order = append(order, k)
+	queues := map[string][]*store.OutMail{}
+	for _, m := range due {
+		q := m.Queue()
+		if _, ok := queues[q]; !ok {
+			order = append(order, q)
 		}
-		byTicket[k] = append(byTicket[k], m)
+		queues[q] = append(queues[q], m)
 	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for _, id := range order {
+	for _, q := range order {
 		if ctx.Err() != nil {
 			break
 		}
-		queue := byTicket[id]
-		if queue[0].NextAt.After(w.now()) {
-			continue
-		}
+		queue := queues[q]
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() {
 				if r := recover(); r != nil {
-					w.Log.Error("outbox delivery panic", "panic", r, "ticket", id)
+					w.Log.Error("outbox delivery panic", "panic", r, "ticket", queue[0].TicketID)
 				}
 				<-sem
 				wg.Done()
 			}()
 			for _, m := range queue {
-				if ctx.Err() != nil || m.NextAt.After(w.now()) || !w.deliver(ctx, m) {
-					return // later mail of this ticket waits for this one
+				if ctx.Err() != nil || !w.deliver(ctx, m) {
+					return // later mail of this queue waits for this one
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	if len(due) == wakeBatch && ctx.Err() == nil {
+		return w.now() // more is due
+	}
 	var next time.Time
 	_ = w.Store.View(context.WithoutCancel(ctx), func(tx store.Tx) error {
 		next, err = tx.NextOutboxAt()

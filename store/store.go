@@ -29,6 +29,9 @@ var (
 	// ErrReadOnly is returned when a write is attempted on a database
 	// opened for reading only.
 	ErrReadOnly = errors.New("database is open read-only")
+	// ErrBadCursor is returned by Tx.Tickets for a cursor it did not
+	// hand out.
+	ErrBadCursor = errors.New("bad cursor")
 )
 
 // Forever is an instant after every NextAt, for listing the whole outbox.
@@ -78,6 +81,15 @@ type Tx interface {
 	// Enqueue adds m to the outbox, or replaces the entry with m.ID, and
 	// sets m.ID. m.Raw goes to a blob; when replacing, a nil m.Raw keeps
 	// the entry's mail.
+	//
+	// Enqueue keeps each queue (see OutMail.Queue) due in queue order: in
+	// the same transaction it raises m.NextAt to the NextAt of the entry
+	// before m in its queue, and the NextAt of the later entries of the
+	// queue that fall due earlier to m's. So deferring an entry defers the
+	// rest of its queue with it, and new mail queued behind a deferred
+	// entry waits for it; other queues are untouched. m.NextAt is set to
+	// what was stored. The cost grows with the entries moved, not with the
+	// outbox.
 	Enqueue(m *OutMail) error
 	// NextOutboxID reserves the id the next outbox entry will have; pass
 	// it in OutMail.ID to Enqueue.
@@ -115,7 +127,8 @@ type Reader interface {
 	// Tickets lists ticket records (never their messages and events),
 	// newest first by CreatedAt, one page at a time: at most f.Limit (0
 	// for all) after the cursor f.After. next is the cursor of the
-	// following page, "" when this page is the last.
+	// following page, "" when this page is the last. A cursor that is
+	// not one gives ErrBadCursor.
 	Tickets(f Filter) (list []*Ticket, next string, err error)
 	// DueTickets returns the ids of tickets due at or before now, earliest
 	// first, at most limit (0 = all). Its cost grows with the number due,
@@ -134,8 +147,13 @@ type Reader interface {
 	Blob(hash string) ([]byte, error)
 	// Outbox returns the entries due at or before now (all when now is
 	// zero), in queue (id) order, at most limit (0 = all; with a limit,
-	// the earliest due are taken). Entries carry no Raw (see OutboxRaw).
-	// Its cost grows with the number due, not with the outbox.
+	// the earliest due are taken, earlier ids first among equals).
+	// Entries carry no Raw (see OutboxRaw). Its cost grows with the number
+	// due, not with the outbox.
+	//
+	// As Enqueue keeps every queue due in order, the entries of one queue
+	// that Outbox returns are the first ones of that queue: an entry is
+	// never returned while an earlier one of its queue waits.
 	Outbox(now time.Time, limit int) ([]*OutMail, error)
 	// OutboxList returns the whole outbox in id order, due or not, at most
 	// limit entries (0 = all) with ids above after, for listings.

@@ -124,6 +124,14 @@ type OutMail struct {
 	LastErr  string    `json:"last_error,omitempty"`
 }
 
+// Queue names the queue m belongs to: the mail about one ticket to one
+// list of recipients (TicketID and To, joined by 0x00). The entries of a
+// queue are delivered in id order; an entry waiting for a retry holds back
+// the later ones of its queue and no other mail.
+func (m *OutMail) Queue() string {
+	return m.TicketID + "\x00" + strings.Join(m.To, "\x00")
+}
+
 // Checkpoint is how far an IMAP mailbox has been taken: the mailbox's
 // UIDVALIDITY and the highest UID whose message is committed. It is written
 // in the same transaction as the ticket change for that message.

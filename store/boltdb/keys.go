@@ -26,7 +26,10 @@ var (
 	bucketIdxDue       = []byte("idx.due")
 	bucketIdxCreated   = []byte("idx.created")
 	bucketIdxOutboxDue = []byte("idx.outbox.due")
-	keySchema          = []byte("schema")
+	// idx.outbox.queue holds (queue, id): an entry's neighbours in its
+	// queue, to keep the queue due in order.
+	bucketIdxOutboxQueue = []byte("idx.outbox.queue")
+	keySchema            = []byte("schema")
 )
 
 func u64(v uint64) []byte {
@@ -119,4 +122,23 @@ func nanoKey(t time.Time) uint64 {
 // outboxDueKey is the entry's NextAt (nanoKey) and its id, 8 bytes each.
 func outboxDueKey(next time.Time, id uint64) []byte {
 	return append(u64(nanoKey(next)), u64(id)...)
+}
+
+// outboxQueuePrefix is the part of idx.outbox.queue keys shared by the
+// entries of one queue (store.OutMail.Queue): the queue, then 0x00.
+func outboxQueuePrefix(queue string) []byte {
+	return append([]byte(queue), 0)
+}
+
+// outboxQueueKey is the entry's queue prefix and its id (8 bytes), so a
+// cursor walks one queue in id order.
+func outboxQueueKey(queue string, id uint64) []byte {
+	return append(outboxQueuePrefix(queue), u64(id)...)
+}
+
+// inQueue reports whether idx.outbox.queue key k belongs to the queue with
+// this prefix. A longer key with the same prefix is another queue's (one
+// whose fields continue past this one's); ids are always 8 bytes.
+func inQueue(k, prefix []byte) bool {
+	return len(k) == len(prefix)+8 && bytes.HasPrefix(k, prefix)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -17,6 +18,7 @@ import (
 var migrations = []func(tx *bolt.Tx) error{
 	createBuckets,
 	migrateV2,
+	migrateV3,
 }
 
 // schemaVersion is the schema this program writes.
@@ -80,7 +82,9 @@ func (d *DB) checkSchema() error {
 //   - tickets, messages and events are re-encoded without HTML escaping,
 //     messages with their visible text as a span of the text.
 func migrateV2(btx *bolt.Tx) error {
-	for _, b := range [][]byte{bucketBlobRefs, bucketIdxCreated, bucketIdxOutboxDue} {
+	// idx.outbox.queue is schema 3's, but migrateOutbox enqueues as this
+	// program does, which keeps it; migrateV3 then finds it whole.
+	for _, b := range [][]byte{bucketBlobRefs, bucketIdxCreated, bucketIdxOutboxDue, bucketIdxOutboxQueue} {
 		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
@@ -228,6 +232,44 @@ func migrateTickets(t *tx) error {
 		if err := t.PutTicket(tk); err != nil {
 			return fmt.Errorf("ticket %s: %w", tk.ID, err)
 		}
+	}
+	return nil
+}
+
+// migrateV3 brings a schema-2 database to schema 3: idx.outbox.queue is
+// built, and within each queue an entry due before an earlier one of its
+// queue is moved to that one's NextAt, as Enqueue now keeps them.
+func migrateV3(btx *bolt.Tx) error {
+	if _, err := btx.CreateBucketIfNotExists(bucketIdxOutboxQueue); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketIdxOutboxQueue, err)
+	}
+	t := &tx{ctx: context.Background(), tx: btx}
+	var recs []*outboxRec
+	err := t.bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		var r outboxRec
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		recs = append(recs, &r)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	latest := map[string]time.Time{} // each queue's NextAt so far, in id order
+	for _, r := range recs {
+		q := r.queue()
+		if err := t.bucket(bucketIdxOutboxQueue).Put(outboxQueueKey(q, r.ID), nil); err != nil {
+			return err
+		}
+		if at := latest[q]; r.NextAt.Before(at) {
+			old := *r
+			r.NextAt = at
+			if err := t.putOutboxRec(r, &old); err != nil {
+				return fmt.Errorf("outbox entry %d: %w", r.ID, err)
+			}
+		}
+		latest[q] = r.NextAt
 	}
 	return nil
 }

@@ -37,8 +37,8 @@ func TestMigrateFromV1(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	closed := t0.Add(48 * time.Hour)
 	d.db.View(func(btx *bolt.Tx) error {
-		if v := schemaOf(btx); v != 2 {
-			t.Errorf("schema %d after open, want 2", v)
+		if v := schemaOf(btx); v != 3 {
+			t.Errorf("schema %d after open, want 3", v)
 		}
 		return nil
 	})
@@ -207,4 +207,81 @@ func ticketIDs(l []*store.Ticket) string {
 		ids = append(ids, t.ID)
 	}
 	return fmt.Sprint(ids)
+}
+
+// A schema-2 outbox has no idx.outbox.queue, and may hold an entry due
+// before an earlier one of its queue. Migrating builds the index and moves
+// such an entry to its predecessor's time, so it is not sent out of order.
+func TestMigrateFromV2BuildsOutboxQueues(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	d := openTest(t, path)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	later := now.Add(time.Hour)
+	err := d.UpdateNow(bg, func(tx store.Tx) error {
+		for _, m := range []*store.OutMail{
+			{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("1")},
+			{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("2")},
+			{TicketID: "HS-2", To: []string{"a@x"}, Raw: []byte("3")},
+			{TicketID: "HS-1", To: []string{"a@x", "b@x"}, Raw: []byte("4")},
+		} {
+			if err := tx.Enqueue(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make it what schema 2 could hold: entry 1 deferred alone, no queue index.
+	err = d.db.Update(func(btx *bolt.Tx) error {
+		t := &tx{ctx: bg, tx: btx}
+		r, err := t.outboxRec(1)
+		if err != nil {
+			return err
+		}
+		old := *r
+		r.NextAt = later
+		if err := t.putOutboxRec(r, &old); err != nil {
+			return err
+		}
+		if err := btx.DeleteBucket(bucketIdxOutboxQueue); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketMeta).Put(keySchema, u64(2))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = openTest(t, path)
+	defer d.Close()
+	m5 := &store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("5")}
+	if err := d.UpdateNow(bg, func(tx store.Tx) error { return tx.Enqueue(m5) }); err != nil {
+		t.Fatal(err)
+	}
+	d.View(bg, func(st store.Tx) error {
+		if v := schemaOf(st.(*tx).tx); v != 3 {
+			t.Errorf("schema %d after open, want 3", v)
+		}
+		if due, err := st.Outbox(now, 0); err != nil || fmt.Sprint(outboxIDs(due)) != "[3 4]" {
+			t.Errorf("due after migration: %v %v, want [3 4]", outboxIDs(due), err)
+		}
+		if due, err := st.Outbox(later, 0); err != nil || fmt.Sprint(outboxIDs(due)) != "[1 2 3 4 5]" {
+			t.Errorf("due at the deferred time: %v %v", outboxIDs(due), err)
+		}
+		return nil
+	})
+	if !m5.NextAt.Equal(later) {
+		t.Errorf("mail queued after migration behind the deferred entry: next at %v, want %v", m5.NextAt, later)
+	}
+}
+
+func outboxIDs(ms []*store.OutMail) []uint64 {
+	ids := []uint64{}
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+	}
+	return ids
 }

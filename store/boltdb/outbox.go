@@ -1,6 +1,7 @@
 package boltdb
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 
 // outboxRec is an outbox entry on disk: small, no body. The mail is the
 // blob RawHash until the entry is dequeued; idx.outbox.due holds
-// (NextAt, id) so a wake reads only what is due.
+// (NextAt, id) so a wake reads only what is due, and idx.outbox.queue
+// holds (queue, id) so Enqueue finds an entry's neighbours in its queue
+// and keeps their NextAt in queue order.
 type outboxRec struct {
 	ID       uint64    `json:"id"`
 	TicketID string    `json:"ticket_id"`
@@ -61,6 +64,9 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 			return err
 		}
 		rec.RawHash = old.RawHash
+		if err := t.bucket(bucketIdxOutboxQueue).Delete(outboxQueueKey(old.queue(), old.ID)); err != nil {
+			return err
+		}
 	}
 	if m.Raw != nil {
 		h, err := t.PutBlob(m.Raw)
@@ -74,6 +80,25 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 			}
 		}
 	}
+	if err := t.holdBack(rec); err != nil {
+		return err
+	}
+	m.NextAt = rec.NextAt
+	if err := t.putOutboxRec(rec, old); err != nil {
+		return err
+	}
+	if err := t.bucket(bucketIdxOutboxQueue).Put(outboxQueueKey(rec.queue(), rec.ID), nil); err != nil {
+		return err
+	}
+	return t.deferLater(rec)
+}
+
+func (r *outboxRec) queue() string {
+	return (&store.OutMail{TicketID: r.TicketID, To: r.To}).Queue()
+}
+
+// putOutboxRec writes rec and its idx.outbox.due key, replacing old's.
+func (t *tx) putOutboxRec(rec, old *outboxRec) error {
 	due := t.bucket(bucketIdxOutboxDue)
 	if old != nil {
 		if err := due.Delete(outboxDueKey(old.NextAt, old.ID)); err != nil {
@@ -84,10 +109,64 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 	if err != nil {
 		return fmt.Errorf("encode outbox entry: %w", err)
 	}
-	if err := b.Put(u64(m.ID), v); err != nil {
+	if err := t.bucket(bucketOutbox).Put(u64(rec.ID), v); err != nil {
 		return err
 	}
 	return due.Put(outboxDueKey(rec.NextAt, rec.ID), nil)
+}
+
+// holdBack raises rec.NextAt to that of the entry before it in its queue
+// (rec's own key is not in idx.outbox.queue yet).
+func (t *tx) holdBack(rec *outboxRec) error {
+	prefix := outboxQueuePrefix(rec.queue())
+	c := t.bucket(bucketIdxOutboxQueue).Cursor()
+	k, _ := c.Seek(outboxQueueKey(rec.queue(), rec.ID))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		if !inQueue(k, prefix) {
+			continue
+		}
+		prev, err := t.outboxRec(binary.BigEndian.Uint64(k[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		if rec.NextAt.Before(prev.NextAt) {
+			rec.NextAt = prev.NextAt
+		}
+		return nil
+	}
+	return nil
+}
+
+// deferLater raises the NextAt of the entries after rec in its queue to
+// rec's, stopping at the first that is due no earlier: the queue is in
+// order from there on.
+func (t *tx) deferLater(rec *outboxRec) error {
+	prefix := outboxQueuePrefix(rec.queue())
+	c := t.bucket(bucketIdxOutboxQueue).Cursor()
+	c.Seek(outboxQueueKey(rec.queue(), rec.ID))
+	for k, _ := c.Next(); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if !inQueue(k, prefix) {
+			continue
+		}
+		later, err := t.outboxRec(binary.BigEndian.Uint64(k[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		if !later.NextAt.Before(rec.NextAt) {
+			return nil
+		}
+		old := *later
+		later.NextAt = rec.NextAt
+		if err := t.putOutboxRec(later, &old); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *tx) NextOutboxID() (uint64, error) {
@@ -200,6 +279,9 @@ func (t *tx) Dequeue(id uint64) error {
 		}
 	}
 	if err := t.bucket(bucketIdxOutboxDue).Delete(outboxDueKey(r.NextAt, id)); err != nil {
+		return err
+	}
+	if err := t.bucket(bucketIdxOutboxQueue).Delete(outboxQueueKey(r.queue(), id)); err != nil {
 		return err
 	}
 	return b.Delete(u64(id))

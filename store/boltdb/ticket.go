@@ -181,7 +181,7 @@ func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
 	if f.After != "" {
 		after, err := hex.DecodeString(f.After)
 		if err != nil || len(after) < createdLen {
-			return nil, "", fmt.Errorf("list tickets: bad cursor %q", f.After)
+			return nil, "", fmt.Errorf("list tickets: %w %q", store.ErrBadCursor, f.After)
 		}
 		k = seekBefore(c, append(append([]byte(nil), prefix...), after...))
 	} else {

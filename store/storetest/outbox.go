@@ -211,6 +211,140 @@ func testOutboxRequeueKeepsMail(t *testing.T, b Backend) {
 	}
 }
 
+// Mail about one ticket to one recipient list is one queue. Deferring an
+// entry defers the later ones of its queue, in the same transaction; mail
+// queued behind a deferred entry waits for it; other queues (the same
+// ticket to other recipients, other tickets) are not held back.
+func testOutboxQueueDueInOrder(t *testing.T, b Backend) {
+	h := b.openT(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	mail := func(ticket string, to ...string) *store.OutMail {
+		return &store.OutMail{TicketID: ticket, Kind: "auto", From: "bounces@y", To: to, Raw: []byte(ticket), Created: now}
+	}
+	due := func(at time.Time, want string) {
+		t.Helper()
+		view(t, h.s, func(tx store.Tx) error {
+			if got, err := tx.Outbox(at, 0); err != nil || ids(got) != want {
+				t.Errorf("Outbox(%v) = %s %v, want %s", at.Sub(now), ids(got), err, want)
+			}
+			return nil
+		})
+	}
+	nextAt := func(id uint64) time.Time {
+		t.Helper()
+		var m *store.OutMail
+		view(t, h.s, func(tx store.Tx) error {
+			var err error
+			m, err = tx.OutboxEntry(id)
+			return err
+		})
+		return m.NextAt
+	}
+	// 1: closing to a@x, 2: survey to a@x, 3: the same ticket to a@x and
+	// b@x, 4: another ticket to a@x, 5: closing to a@x again.
+	update(t, h.s, func(tx store.Tx) error {
+		for _, m := range []*store.OutMail{mail("HS-1", "a@x"), mail("HS-1", "a@x"), mail("HS-1", "a@x", "b@x"),
+			mail("HS-2", "a@x"), mail("HS-1", "a@x")} {
+			if err := tx.Enqueue(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	due(now, "[1 2 3 4 5]")
+
+	// The relay defers 1 for an hour: 2 and 5 wait with it.
+	later := now.Add(time.Hour)
+	update(t, h.s, func(tx store.Tx) error {
+		return tx.Enqueue(&store.OutMail{ID: 1, TicketID: "HS-1", Kind: "auto", From: "bounces@y", To: []string{"a@x"},
+			Attempts: 1, NextAt: later, Created: now, LastErr: "451"})
+	})
+	due(now, "[3 4]")
+	due(later, "[1 2 3 4 5]")
+	if at := nextAt(2); !at.Equal(later) {
+		t.Errorf("entry 2 behind a deferred entry: next at %v, want %v", at, later)
+	}
+	if at := nextAt(3); !at.IsZero() {
+		t.Errorf("entry 3 (other recipients) moved to %v", at)
+	}
+
+	// New mail behind the deferred entry waits too, and is told so.
+	m6 := mail("HS-1", "a@x")
+	update(t, h.s, func(tx store.Tx) error { return tx.Enqueue(m6) })
+	if !m6.NextAt.Equal(later) || !nextAt(m6.ID).Equal(later) {
+		t.Errorf("mail queued behind a deferred entry: next at %v (stored %v), want %v", m6.NextAt, nextAt(m6.ID), later)
+	}
+	b.reopen(t, h)
+	due(now, "[3 4]")
+
+	// 1 is sent; 2 is deferred further: 5 and 6 follow it, 2's later
+	// attempts do not pull anything earlier.
+	evenLater := now.Add(3 * time.Hour)
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.Dequeue(1); err != nil {
+			return err
+		}
+		return tx.Enqueue(&store.OutMail{ID: 2, TicketID: "HS-1", Kind: "auto", From: "bounces@y", To: []string{"a@x"},
+			Attempts: 1, NextAt: evenLater, Created: now, LastErr: "451"})
+	})
+	due(later, "[3 4]")
+	due(evenLater, "[2 3 4 5 6]")
+	update(t, h.s, func(tx store.Tx) error {
+		return tx.Enqueue(&store.OutMail{ID: 2, TicketID: "HS-1", Kind: "auto", From: "bounces@y", To: []string{"a@x"},
+			Attempts: 2, NextAt: later, Created: now})
+	})
+	if at := nextAt(5); !at.Equal(evenLater) {
+		t.Errorf("entry 5 after its head was moved earlier: %v, want it left at %v", at, evenLater)
+	}
+
+	// A reserved id sorts by id: behind the queue's earlier entries.
+	update(t, h.s, func(tx store.Tx) error {
+		id, err := tx.NextOutboxID()
+		if err != nil {
+			return err
+		}
+		m := mail("HS-1", "a@x")
+		m.ID = id
+		if err := tx.Enqueue(m); err != nil {
+			return err
+		}
+		if !m.NextAt.Equal(evenLater) {
+			t.Errorf("reserved entry at the end of the queue: next at %v, want %v", m.NextAt, evenLater)
+		}
+		return nil
+	})
+
+	// Dequeuing the head leaves the rest where they are, in order.
+	update(t, h.s, func(tx store.Tx) error { return tx.Dequeue(2) })
+	due(evenLater, "[3 4 5 6 7]")
+}
+
+// With a limit, Outbox takes the earliest due; ties go to the earlier id,
+// so what it returns of a queue is that queue's head.
+func testOutboxQueueLimitTakesHeads(t *testing.T, b Backend) {
+	h := b.openT(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	at := now.Add(-time.Minute)
+	update(t, h.s, func(tx store.Tx) error {
+		for i := range 6 {
+			// Three tickets, two mails each, all due at the same time.
+			m := &store.OutMail{TicketID: fmt.Sprintf("HS-%d", i%3), To: []string{"a@x"}, Raw: []byte("x"), NextAt: at}
+			if err := tx.Enqueue(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		for limit, want := range map[int]string{1: "[1]", 3: "[1 2 3]", 4: "[1 2 3 4]"} {
+			if got, err := tx.Outbox(now, limit); err != nil || ids(got) != want {
+				t.Errorf("Outbox(now, %d) = %s %v, want %s", limit, ids(got), err, want)
+			}
+		}
+		return nil
+	})
+}
+
 func testOutboxReservedID(t *testing.T, b Backend) {
 	h := b.openT(t)
 	var reserved, other uint64

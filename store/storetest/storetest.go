@@ -48,6 +48,8 @@ func RunBackend(t *testing.T, b Backend) {
 		{"OutboxKeepsMailUntilDequeued", testOutboxKeepsMailUntilDequeued},
 		{"OutboxDueOnly", testOutboxDueOnly},
 		{"OutboxRequeueKeepsMail", testOutboxRequeueKeepsMail},
+		{"OutboxQueueDueInOrder", testOutboxQueueDueInOrder},
+		{"OutboxQueueLimitTakesHeads", testOutboxQueueLimitTakesHeads},
 		{"OutboxReservedID", testOutboxReservedID},
 		{"SentMap", testSentMap},
 		{"CheckpointNeverMovesBack", testCheckpointNeverMovesBack},

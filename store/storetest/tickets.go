@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -322,8 +323,8 @@ func testTicketsPagedByStatus(t *testing.T, b Backend) {
 		t.Errorf("open %d closed %d", len(open), len(closed))
 	}
 	view(t, h.s, func(tx store.Tx) error {
-		if _, _, err := tx.Tickets(store.Filter{After: "not a cursor"}); err == nil {
-			t.Error("a bad cursor is accepted")
+		if _, _, err := tx.Tickets(store.Filter{After: "not a cursor"}); !errors.Is(err, store.ErrBadCursor) {
+			t.Errorf("a bad cursor: %v, want store.ErrBadCursor", err)
 		}
 		return nil
 	})
