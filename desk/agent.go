@@ -83,12 +83,28 @@ type signedAddr struct {
 	ticket string
 }
 
-// signedAddrs returns the signed addresses a message was sent to: envelope
-// recipients first, then To and Cc (for MTAs that rewrite the envelope).
+// signedAddrs returns the signed addresses a message was delivered to: its
+// envelope recipients only, never To or Cc, so a token copied from some
+// mail's header cannot be replayed. For mail without an envelope (IMAP,
+// inject without -to) the envelope is what the delivering MTA wrote in
+// Delivered-To and X-Original-To.
 func (p *Pipeline) signedAddrs(pl *plan) []signedAddr {
 	var out []signedAddr
 	seen := map[string]bool{}
-	for _, list := range [][]string{pl.d.Rcpts, pl.in.To, pl.in.Cc} {
+	envelope := [][]string{pl.d.Rcpts}
+	if pl.d.RcptsFromHeader {
+		envelope = nil
+		for _, k := range []string{"Delivered-To", "X-Original-To"} {
+			for _, v := range pl.in.Header[k] {
+				var list []string
+				for _, a := range strings.Split(v, ",") {
+					list = append(list, strings.ToLower(strings.Trim(strings.TrimSpace(a), "<>")))
+				}
+				envelope = append(envelope, list)
+			}
+		}
+	}
+	for _, list := range envelope {
 		for _, a := range list {
 			_, tag, ok := p.Routes.Match(a)
 			if !ok || tag == "" || seen[strings.ToLower(tag)] {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"ticketgate/mailin"
+	"ticketgate/rules"
 )
 
 // TestMalformedFromNeverPosesAsTheRequester: a From that only looks like
@@ -68,5 +69,33 @@ func TestMalformedFromNeverPosesAsTheRequester(t *testing.T) {
 				t.Errorf("no security event on the new ticket: %+v", nt.Events)
 			}
 		})
+	}
+}
+
+// TestSignedAddressCountsOnlyAsTheEnvelope: an agent's signed reply address
+// copied into a To header (a leaked notification replayed by anyone, here
+// with the agent's own From) does not make the mail an agent's: only the
+// envelope recipient the MTA gave does.
+func TestSignedAddressCountsOnlyAsTheEnvelope(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	signed := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	before := len(g.relay.Mails())
+	raw := msg("ana@example.com", signed, "Re: ["+tk.ID+"] Printer on fire", "#close\nAll fixed, closing.")
+	g.mustSend("ana@example.com", []string{"support@example.com"}, raw)
+	g.settle()
+	now := g.ticket(tk.ID)
+	if now.Status == rules.StatusClosed || now.Assignee != "" {
+		t.Fatalf("a signed address in To acted as the agent: status %s assignee %q", now.Status, now.Assignee)
+	}
+	if l := agMailsTo(g, before, "alice@customer.example"); len(l) != 0 {
+		t.Errorf("the customer got %d mails from a replayed address", len(l))
+	}
+	// The same mail with the signed address as the envelope recipient is
+	// the agent's.
+	g.mustSend("ana@example.com", []string{signed}, msg("ana@example.com", signed, "Re: ["+tk.ID+"] Printer on fire", "#close\nAll fixed, closing."))
+	g.settle()
+	if now = g.ticket(tk.ID); now.Status != rules.StatusClosed {
+		t.Errorf("the agent's real reply did not close the ticket: %s", now.Status)
 	}
 }

@@ -33,6 +33,10 @@ type Delivery struct {
 	Rcpts    []string // recipients, each a routing address (or a plus variant)
 	Raw      []byte
 	Source   string // "smtp", "lmtp", "inject", "imap:<name>"
+	// RcptsFromHeader says Rcpts were read from the message's header (IMAP,
+	// inject without -to), not given by an MTA: then only Delivered-To and
+	// X-Original-To, which the delivering MTA writes, count as envelope.
+	RcptsFromHeader bool
 	Remote   string
 	// Checkpoint, when set, is committed in the same transaction as the
 	// message (the IMAP poller's exactly-once promise).

@@ -626,7 +626,7 @@ func (p *Poller) deliverOne(ctx context.Context, validity uint32, uid imap.UID, 
 		rcpt = named[0]
 	}
 	return p.in.Handler.Deliver(ctx, &Delivery{
-		MailFrom: info.sender, Rcpts: []string{rcpt}, Raw: raw,
+		MailFrom: info.sender, Rcpts: []string{rcpt}, RcptsFromHeader: true, Raw: raw,
 		Source: "imap:" + p.cfg.Name, Remote: p.cfg.Addr,
 		Checkpoint: &store.Checkpoint{Mailbox: p.cfg.Name, UIDValidity: validity, UID: uint32(uid)},
 	})

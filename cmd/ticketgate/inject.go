@@ -89,7 +89,8 @@ func injectExit(err error) error {
 // routing addresses named in the message's headers. A recipient may also be
 // the bounce address (VERP return path) of mail the gateway sent.
 func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) (mailin.Result, error) {
-	if len(to) == 0 {
+	fromHeader := len(to) == 0
+	if fromHeader {
 		to = mailin.HeaderRecipients(raw, a.pipeline.Routes)
 		if len(to) == 0 {
 			return mailin.Result{}, fmt.Errorf("no -to given and no routing address in the message's headers: %w", mailin.ErrUnknownRecipient)
@@ -98,7 +99,7 @@ func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) 
 	if _, _, ok := a.pipeline.Route(to); !ok && !slices.ContainsFunc(to, a.pipeline.IsBounceAddress) {
 		return mailin.Result{}, fmt.Errorf("%s: %w", strings.Join(to, ", "), mailin.ErrUnknownRecipient)
 	}
-	return a.pipeline.Deliver(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, Raw: raw, Source: "inject"})
+	return a.pipeline.Deliver(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, RcptsFromHeader: fromHeader, Raw: raw, Source: "inject"})
 }
 
 // readMessage reads one message from stdin, refusing one larger than
