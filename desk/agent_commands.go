@@ -142,6 +142,8 @@ func (p *Pipeline) changeCc(t *store.Ticket, c rules.Command, who string, now ti
 		return nil, fmt.Errorf("%s is the requester and gets every reply anyway", c.Cc)
 	case c.CcOp == "add" && has, c.CcOp == "remove" && !has:
 		return nil, nil
+	case c.CcOp == "add" && len(t.CC) >= p.maxParticipants():
+		return nil, fmt.Errorf("the ticket has %d participants already, the limit", len(t.CC))
 	case c.CcOp == "add":
 		t.CC = append(t.CC, c.Cc)
 	default:

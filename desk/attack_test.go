@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -97,5 +98,52 @@ func TestSignedAddressCountsOnlyAsTheEnvelope(t *testing.T) {
 	g.settle()
 	if now = g.ticket(tk.ID); now.Status != rules.StatusClosed {
 		t.Errorf("the agent's real reply did not close the ticket: %s", now.Status)
+	}
+}
+
+// TestParticipantsAreBounded: a first mail with a 5,000-address Cc makes at
+// most max_participants participants (an event names the rest), and an
+// agent's reply reaches the requester and each participant once, in mails
+// of at most max_recipients_per_mail envelope recipients.
+func TestParticipantsAreBounded(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Desk.MaxRecipients = 8
+	var cc []string
+	for i := range 5000 {
+		cc = append(cc, fmt.Sprintf("p%d@crowd.example", i))
+	}
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Printer on fire", "It is really on fire.", "Cc: "+strings.Join(cc, ",\r\n ")))
+	g.settle()
+	tk := g.onlyTicket()
+	if len(tk.CC) != DefaultMaxParticipants || tk.CC[0] != "p0@crowd.example" {
+		t.Fatalf("%d participants, want %d", len(tk.CC), DefaultMaxParticipants)
+	}
+	if !hasEvent(tk, "participants_limited", "4980 left out") {
+		t.Errorf("no event naming the participants left out: %+v", tk.Events)
+	}
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "Unplug it, please.")
+	got := map[string]int{}
+	mails := 0
+	for _, m := range g.relay.Mails()[before:] {
+		if !strings.Contains(string(m.Data), "Unplug it") {
+			continue
+		}
+		mails++
+		if len(m.To) > 8 {
+			t.Errorf("one mail to %d recipients, want at most 8", len(m.To))
+		}
+		for _, r := range m.To {
+			got[r]++
+		}
+	}
+	if mails != 3 || len(got) != 1+DefaultMaxParticipants || got["alice@customer.example"] != 1 {
+		t.Errorf("reply went out as %d mails to %d recipients (alice %d times); want 3 mails to 21, each once", mails, len(got), got["alice@customer.example"])
+	}
+	for r, n := range got {
+		if n != 1 {
+			t.Errorf("%s got the reply %d times", r, n)
+		}
 	}
 }

@@ -40,6 +40,9 @@ type Pipeline struct {
 	Policy *Policy
 	// OnCommit is called after a commit that queued outgoing mail.
 	OnCommit func()
+	// MaxParticipants caps a ticket's participants besides the requester
+	// (0: DefaultMaxParticipants).
+	MaxParticipants int
 }
 
 func (p *Pipeline) now() time.Time {
@@ -394,7 +397,7 @@ func (p *Pipeline) ticketFor(id string, pl *plan) *store.Ticket {
 	t := &store.Ticket{
 		ID: id, Subject: subject, Status: rules.StatusNew, Priority: rules.PriorityMedium,
 		Queue: pl.route.Queue, Route: strings.ToLower(pl.route.Address), Category: pl.route.Category,
-		Requester: in.From.Address, RequesterName: in.From.Name, CC: p.participants(in),
+		Requester: in.From.Address, RequesterName: in.From.Name,
 		CreatedAt: pl.now, UpdatedAt: pl.now, LastInID: in.MessageID, Thread: []string{in.MessageID},
 	}
 	if t.Requester == "" && !p.forgedFrom(pl) {
@@ -424,6 +427,12 @@ func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, i
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	// The creation comes first in the activity log.
 	c.log(store.Event{At: pl.now, Type: rules.EventCreated, Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)})
+	var left []string
+	t.CC, left = p.participants(pl.in)
+	if len(left) > 0 {
+		c.log(store.Event{At: pl.now, Type: rules.EventParticipantsLimited,
+			Detail: fmt.Sprintf("%d participants kept (the limit), %d left out: %s", len(t.CC), len(left), strings.Join(left, ", "))})
+	}
 	changes := []*Change{c}
 	if dec.Action == rules.ThreadLinked {
 		t.Linked = append(t.Linked, dec.TicketID)
@@ -489,18 +498,34 @@ func (p *Pipeline) suppressReason(pl *plan) string {
 	return ""
 }
 
+// DefaultMaxParticipants caps a ticket's participants when the
+// configuration sets no cap.
+const DefaultMaxParticipants = 20
+
+func (p *Pipeline) maxParticipants() int {
+	if p.MaxParticipants > 0 {
+		return p.MaxParticipants
+	}
+	return DefaultMaxParticipants
+}
+
 // participants are the addresses on a customer's To/Cc other than the
-// gateway's own; they may write to the ticket and receive agent replies.
-func (p *Pipeline) participants(in *mailin.Inbound) []string {
-	out := []string{}
+// gateway's own, at most maxParticipants of them; they may write to the
+// ticket and receive agent replies. left are the ones past the cap.
+func (p *Pipeline) participants(in *mailin.Inbound) (kept, left []string) {
+	kept = []string{}
 	for _, a := range append(append([]string(nil), in.To...), in.Cc...) {
 		a = strings.ToLower(a)
-		if a == "" || a == in.From.Address || p.Routes.IsOwn(a) || slices.Contains(out, a) {
+		if a == "" || a == in.From.Address || p.Routes.IsOwn(a) || slices.Contains(kept, a) || slices.Contains(left, a) {
 			continue
 		}
-		out = append(out, a)
+		if len(kept) >= p.maxParticipants() {
+			left = append(left, a)
+			continue
+		}
+		kept = append(kept, a)
 	}
-	return out
+	return kept, left
 }
 
 func (p *Pipeline) appendTo(tx store.Tx, pl *plan, dec rules.Thread, res *mailin.Result) error {

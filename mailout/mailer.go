@@ -26,6 +26,27 @@ type Mailer struct {
 	AutoLimits []rules.Limit
 	// BounceHold is how long automatic mail to a bouncing address is held.
 	BounceHold time.Duration
+	// MaxRecipients caps the envelope recipients of one outbox entry; a
+	// mail to more is queued as several (0: DefaultMaxRecipients).
+	MaxRecipients int
+}
+
+// DefaultMaxRecipients is the envelope recipients of one outbox entry when
+// none is configured.
+const DefaultMaxRecipients = 50
+
+// chunks splits list into runs of at most n (DefaultMaxRecipients when n
+// is not positive).
+func chunks(list []string, n int) [][]string {
+	if n <= 0 {
+		n = DefaultMaxRecipients
+	}
+	var out [][]string
+	for len(list) > n {
+		out = append(out, list[:n:n])
+		list = list[n:]
+	}
+	return append(out, list)
 }
 
 // VERPPrefix is the local part of bounce return paths: bounces+<code>@<host>.
@@ -111,17 +132,22 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	if err != nil {
 		return Queued{}, err
 	}
-	id, err := tx.NextOutboxID()
-	if err != nil {
-		return Queued{}, err
-	}
-	envFrom := t.Route
-	if len(d.VERPKeys) > 0 {
-		envFrom = rules.VERP(d.VERPKeys[0], VERPPrefix, d.Hostname, id)
-	}
+	// One outbox entry per envelope of at most MaxRecipients: a relay that
+	// caps recipients (Postfix: 1,000) then takes each whole. Every entry
+	// carries the same message; the blob store keeps it once.
 	rcpts := Addrs(append(append([]mail.Address(nil), to...), o.Cc...))
-	if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: t.ID, Kind: o.Kind, From: envFrom, To: rcpts, Raw: raw, Created: now}); err != nil { // zero NextAt: due at once
-		return Queued{}, err
+	for _, part := range chunks(rcpts, d.MaxRecipients) {
+		id, err := tx.NextOutboxID()
+		if err != nil {
+			return Queued{}, err
+		}
+		envFrom := t.Route
+		if len(d.VERPKeys) > 0 {
+			envFrom = rules.VERP(d.VERPKeys[0], VERPPrefix, d.Hostname, id)
+		}
+		if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: t.ID, Kind: o.Kind, From: envFrom, To: part, Raw: raw, Created: now}); err != nil { // zero NextAt: due at once
+			return Queued{}, err
+		}
 	}
 	q := Queued{MessageID: m.MessageID}
 	if o.Record {

@@ -26,6 +26,9 @@ type Config struct {
 	// Templates is a directory whose .txt files override the built-in
 	// mail templates; "" uses the built-in ones.
 	Templates string `toml:"templates"`
+	// MaxRecipientsPerMail caps the envelope recipients of one outgoing
+	// mail; a reply to more goes out as several (0: 50).
+	MaxRecipientsPerMail int `toml:"max_recipients_per_mail"`
 }
 
 // Relay delivers one message to the smarthost.

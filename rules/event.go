@@ -19,6 +19,7 @@ const (
 	EventAutoReplySuppressed EventType = "auto_reply_suppressed" // no confirmation, and why
 	EventMailSuppressed      EventType = "mail_suppressed"       // automatic mail held back, and why
 	EventNotified            EventType = "notified"              // agents were told of a message
+	EventParticipantsLimited EventType = "participants_limited"  // To/Cc past max_participants left out
 
 	// The state machine and the changes people make.
 	EventStatus          EventType = "status"           // status changed: "from → to (why)"
@@ -49,7 +50,7 @@ const (
 // EventTypes lists every event type, for documentation and tests.
 var EventTypes = []EventType{
 	EventCreated, EventMessage, EventLinked, EventRedacted, EventAttachmentsRefused, EventSecurity,
-	EventSatisfaction, EventAutoReply, EventAutoReplySuppressed, EventMailSuppressed, EventNotified,
+	EventSatisfaction, EventAutoReply, EventAutoReplySuppressed, EventMailSuppressed, EventNotified, EventParticipantsLimited,
 	EventStatus, EventReopened, EventPriority, EventCategory, EventAssigned, EventUnassigned, EventCc,
 	EventNote, EventReply, EventNotice, EventCommandsRefused,
 	EventEscalated, EventEscalationRequested, EventEscalationAck,

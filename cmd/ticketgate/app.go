@@ -50,7 +50,7 @@ func newApp(cfg *Config, log *slog.Logger, st store.Store) (*app, error) {
 	}
 	lim := cfg.Limits
 	mailer := &mailout.Mailer{Hostname: cfg.Inbound.Hostname, FromName: cfg.Outbound.FromName, Templates: tpl,
-		VERPKeys: [][]byte{verpKey}, BounceHold: dur(lim.BounceHold, 60*24*time.Hour)}
+		VERPKeys: [][]byte{verpKey}, BounceHold: dur(lim.BounceHold, 60*24*time.Hour), MaxRecipients: cfg.Outbound.MaxRecipientsPerMail}
 	if lim.AutoRepliesPerHour > 0 {
 		mailer.AutoLimits = append(mailer.AutoLimits, rules.Limit{Per: time.Hour, Max: lim.AutoRepliesPerHour})
 	}
@@ -59,7 +59,7 @@ func newApp(cfg *Config, log *slog.Logger, st store.Store) (*app, error) {
 	}
 	p := &desk.Pipeline{
 		Store: st, Routes: cfg.Routes, Prefix: cfg.Tickets.Prefix, Hostname: cfg.Inbound.Hostname,
-		Desk: mailer, Log: log,
+		Desk: mailer, Log: log, MaxParticipants: cfg.Tickets.MaxParticipants,
 		Policies: desk.Policies{PerSender: lim.InboundPerSender, PerDomain: lim.InboundPerDomain, PerTicket: lim.InboundPerTicket,
 			MaxAttachments: lim.MaxAttachments, MaxAttachmentBytes: lim.MaxAttachmentBytes, MaxAttachmentsTotal: lim.MaxAttachmentsTotal,
 			BounceHold: mailer.BounceHold},

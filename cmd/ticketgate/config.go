@@ -53,6 +53,9 @@ type TicketsConfig struct {
 	// NotifyStatus lists the statuses whose setting by an agent or operator
 	// mails the customer; nil means resolved and closed.
 	NotifyStatus []string `toml:"notify_status"`
+	// MaxParticipants caps a ticket's participants besides the requester
+	// (0: 20).
+	MaxParticipants int `toml:"max_participants"`
 }
 
 //go:embed defaults.toml
