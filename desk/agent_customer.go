@@ -138,6 +138,8 @@ func (p *Pipeline) notifyAgents(c *Change, pl *plan, m *store.Message, out custo
 		to = append(to, p.managers()...)
 	}
 	to = append(to, t.Watchers...)
+	// An agent writing in as a customer is not told of their own mail.
+	to = slices.DeleteFunc(to, func(a string) bool { return strings.EqualFold(a, m.From) })
 	data := map[string]any{"Urgent": out.urgent, "Escalated": out.escalated, "IsNew": out.isNew}
 	if sent := p.notify(c, pl, m, dedupe(to, ""), data); len(sent) > 0 {
 		c.log(store.Event{At: pl.now, Type: rules.EventNotified, Detail: "agents notified: " + strings.Join(sent, ", ")})
@@ -197,7 +199,9 @@ func (p *Pipeline) notify(c *Change, pl *plan, m *store.Message, to []string, ex
 	for _, a := range pl.in.Attachments {
 		files = append(files, mailout.Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: a.Content})
 	}
-	writer := pl.in.From.Name
+	// A display name that holds an "@" may pose as another address in the
+	// agent's mail client: the customer's own address is shown instead.
+	writer := personName(pl.in.From.Name)
 	if writer == "" {
 		writer = m.From
 	}

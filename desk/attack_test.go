@@ -147,3 +147,35 @@ func TestParticipantsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentsOwnMailGetsNoAutoReply: an agent writing to the plain support
+// address (not a signed one) gets no confirmation mail: agents are not
+// customers, and their clients would answer it.
+func TestAgentsOwnMailGetsNoAutoReply(t *testing.T) {
+	g := startDesk(t)
+	before := len(g.relay.Mails())
+	g.mustSend("ana@example.com", []string{"support@example.com"}, msg("Ana Lima <ana@example.com>", "support@example.com", "Printer on floor 3", "It is on fire too."))
+	g.settle()
+	if l := agMailsTo(g, before, "ana@example.com"); len(l) != 0 {
+		t.Errorf("the agent got %d mails (an auto-reply), want none", len(l))
+	}
+	if tk := g.onlyTicket(); !hasEvent(tk, "auto_reply_suppressed", "is an agent") {
+		t.Errorf("no event saying why no auto-reply went out: %+v", tk.Events)
+	}
+}
+
+// TestNotificationShowsTheRealAddress: a display name that looks like an
+// address never stands for the customer in the agents' notification.
+func TestNotificationShowsTheRealAddress(t *testing.T) {
+	g := startDesk(t)
+	before := len(g.relay.Mails())
+	g.mustSend("eve@evil.example", []string{"support@example.com"},
+		msg(`"boss@bigcorp.example" <eve@evil.example>`, "support@example.com", "Wire the money", "Today, please."))
+	g.settle()
+	m := agOne(t, g, before, "ana@example.com")
+	from := header(t, m.Data).Get("From")
+	body := agBody(t, m.Data)
+	if strings.Contains(from, "boss@bigcorp.example") || !strings.Contains(from, "eve@evil.example") || strings.Contains(body, "boss@bigcorp.example") {
+		t.Errorf("notification poses as the display name: From %q\n%s", from, body)
+	}
+}

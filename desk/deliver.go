@@ -397,7 +397,7 @@ func (p *Pipeline) ticketFor(id string, pl *plan) *store.Ticket {
 	t := &store.Ticket{
 		ID: id, Subject: subject, Status: rules.StatusNew, Priority: rules.PriorityMedium,
 		Queue: pl.route.Queue, Route: strings.ToLower(pl.route.Address), Category: pl.route.Category,
-		Requester: in.From.Address, RequesterName: in.From.Name,
+		Requester: in.From.Address, RequesterName: personName(in.From.Name),
 		CreatedAt: pl.now, UpdatedAt: pl.now, LastInID: in.MessageID, Thread: []string{in.MessageID},
 	}
 	if t.Requester == "" && !p.forgedFrom(pl) {
@@ -462,6 +462,15 @@ func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, i
 	return changes, nil
 }
 
+// personName is a display name fit to stand for a person: one that holds
+// an "@" could pose as another address wherever it is shown, so it is none.
+func personName(name string) string {
+	if strings.Contains(name, "@") {
+		return ""
+	}
+	return name
+}
+
 // forgedFrom reports whether the message has a From header that names no
 // sender that can be trusted (malformed, or several mailboxes without a
 // Sender): a message that may pose as someone else.
@@ -494,6 +503,9 @@ func (p *Pipeline) suppressReason(pl *plan) string {
 		return "automatic mail"
 	case pl.in.From.Address == "":
 		return "no sender address"
+	}
+	if _, isAgent := p.agent(pl.in.From.Address); isAgent {
+		return "the sender " + pl.in.From.Address + " is an agent"
 	}
 	return ""
 }
