@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -42,9 +41,6 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 			}
 			return c.do(ctx, "GET", "/api/tickets", q, nil, &list)
 		})
-	if errors.Is(err, errNoDatabase) {
-		err = nil
-	}
 	if err != nil {
 		return err
 	}
