@@ -229,3 +229,42 @@ func pathKeys(v reflect.Value, prefix string, fn func(key string, v reflect.Valu
 		}
 	}
 }
+
+// The configuration docs/deploy.md installs loads, keeps its state where
+// the systemd unit lets it write, and names the addresses and port the
+// Postfix files in contrib/postfix hand mail to.
+func TestDeployConfigMatchesThePostfixFiles(t *testing.T) {
+	cfg, err := loadConfig("../../contrib/ticketgate.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cfg.pathFields() {
+		if *p != "" && !strings.HasPrefix(*p, "/var/lib/ticketgate/") {
+			t.Errorf("path %s is outside the service's StateDirectory /var/lib/ticketgate", *p)
+		}
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile("../../contrib/postfix/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	recipients, transport, pipe := read("recipients"), read("transport"), read("transport-pipe")
+	addrs := []string{"bounces@" + cfg.Inbound.Hostname}
+	for _, r := range cfg.Routes {
+		addrs = append(addrs, r.Address)
+	}
+	for _, a := range addrs {
+		line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(a) + `\s+(\S+)$`)
+		if m := line.FindStringSubmatch(recipients); m == nil || m[1] != "OK" {
+			t.Errorf("contrib/postfix/recipients does not accept %s", a)
+		}
+		if m := line.FindStringSubmatch(transport); m == nil || m[1] != "lmtp:inet:"+cfg.Inbound.LMTPListen {
+			t.Errorf("contrib/postfix/transport does not send %s to lmtp:inet:%s", a, cfg.Inbound.LMTPListen)
+		}
+		if m := line.FindStringSubmatch(pipe); m == nil || m[1] != "ticketgate:" {
+			t.Errorf("contrib/postfix/transport-pipe does not send %s to ticketgate:", a)
+		}
+	}
+}
