@@ -49,6 +49,11 @@ type postfixConf struct {
 	Transport string
 	PipeUser  string
 	PipeArgv  string
+
+	// Deploy leaves routing, recipient checks and the pipe service out of
+	// the templates: install adds them from contrib/postfix instead.
+	Deploy  bool
+	install func(t testing.TB, dir string) // run on the config directory before the start
 }
 
 // pipeUser is the account Postfix's pipe transport runs commands as.
@@ -111,6 +116,9 @@ func startPostfixConf(t testing.TB, conf postfixConf) *postfixServer {
 	}
 	renderTemplate(t, "../testdata/postfix/main.cf.tmpl", filepath.Join(dir, "main.cf"), conf)
 	renderTemplate(t, "../testdata/postfix/master.cf.tmpl", filepath.Join(dir, "master.cf"), conf)
+	if conf.install != nil {
+		conf.install(t, dir)
+	}
 	p := &postfixServer{
 		SMTPAddr: net.JoinHostPort(conf.Addr, strconv.Itoa(conf.Port)),
 		PipeUser: conf.PipeUser,
@@ -228,5 +236,3 @@ func (p *postfixServer) Log(t testing.TB) string {
 	}
 	return string(b)
 }
-
-// Tests of the harness itself.

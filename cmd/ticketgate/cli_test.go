@@ -150,7 +150,7 @@ func TestInjectRefusesTextWithoutHeader(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want %d and \"no header fields\"", text, r.code, r.stderr, exDataErr)
 		}
 	}
-	if n := len(e.tickets()); n != 0 {
+	if n := len(e.ticketsAfterRefusal()); n != 0 {
 		t.Errorf("refused input left %d tickets", n)
 	}
 }

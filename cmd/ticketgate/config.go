@@ -38,7 +38,7 @@ type Config struct {
 	IMAP       []mailin.IMAPConfig `toml:"imap"`
 	Limits     LimitsConfig        `toml:"limits"`
 
-	dir string // directory of the config file; relative paths are resolved against the working directory, as ops expect
+	file string // absolute path of the config file; "" for the built-in defaults
 }
 
 // AdminConfig is the [admin] section: the local HTTP API.
@@ -63,12 +63,21 @@ var defaultConfig []byte
 
 // loadConfig reads the file at path over the built-in defaults ("" reads
 // only the defaults). Unknown keys are refused with their name and line.
+// Relative paths in it are taken from the file's directory (from the
+// current directory for the defaults) and returned absolute.
 func loadConfig(path string) (*Config, error) {
 	cfg := &Config{}
 	if err := decode(defaultConfig, cfg, "built-in defaults"); err != nil {
 		return nil, err
 	}
+	base, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("config: current directory: %w", err)
+	}
 	if path != "" {
+		if path, err = filepath.Abs(path); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
@@ -82,8 +91,10 @@ func loadConfig(path string) (*Config, error) {
 				return nil, err
 			}
 		}
-		cfg.dir = filepath.Dir(path)
+		cfg.file = path
+		base = filepath.Dir(path)
 	}
+	cfg.resolvePaths(base)
 	return cfg, cfg.validate()
 }
 

@@ -81,7 +81,8 @@ func TestBuiltInDefaultsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Store.Path != "data/ticketgate.db" || cfg.Inbound.SMTPListen != "127.0.0.1:2525" || cfg.Tickets.Prefix != "HS" ||
+	wd, _ := os.Getwd()
+	if cfg.Store.Path != filepath.Join(wd, "data", "ticketgate.db") || cfg.Inbound.SMTPListen != "127.0.0.1:2525" || cfg.Tickets.Prefix != "HS" ||
 		cfg.Outbound.TLS != "starttls" || cfg.Admin.Listen != "127.0.0.1:8025" || len(cfg.Routes) == 0 {
 		t.Errorf("defaults: %+v", cfg)
 	}

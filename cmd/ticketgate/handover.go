@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"ticketgate/store"
@@ -19,12 +18,18 @@ import (
 
 // withStore runs local when this process can open the database, and remote
 // when a running "serve" holds it (bbolt allows one writer): the command is
-// then handed over to serve's admin API.
+// then handed over to serve's admin API. A missing database is an error
+// (EX_NOINPUT): only serve and inject create one.
 func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) error, remote func(*adminClient) error) error {
-	if _, err := os.Stat(cfg.Store.Path); err != nil && readOnly {
-		// Reading must not create the database (nor its owner).
-		return fmt.Errorf("%s: %w", cfg.Store.Path, errNoDatabase)
+	if err := needDatabase(cfg); err != nil {
+		return err
 	}
+	return withStoreOrCreate(cfg, log, readOnly, local, remote)
+}
+
+// withStoreOrCreate is withStore for inject, which creates the database
+// when Postfix hands it the first message before serve ever ran.
+func withStoreOrCreate(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) error, remote func(*adminClient) error) error {
 	// One quick try: a running serve is asked at once instead of waited for.
 	a, err := openApp(cfg, log, boltdb.Options{ReadOnly: readOnly, LockTimeout: time.Millisecond})
 	if errors.Is(err, store.ErrLocked) {
@@ -64,9 +69,9 @@ var lockWait = 5 * time.Second
 // database does not answer.
 var errAdminDown = errors.New("admin API does not answer")
 
-// errNoDatabase is returned to read-only commands when no mail was ever
-// received, so there is no database yet.
-var errNoDatabase = errors.New("no database yet")
+// errNoDatabase is returned to every command but serve and inject when the
+// database does not exist.
+var errNoDatabase = errors.New("no database")
 
 // adminClient talks to a running serve's admin API.
 type adminClient struct {

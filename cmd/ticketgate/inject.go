@@ -55,7 +55,7 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	}
 	log := newLogger(os.Stderr)
 	var res mailin.Result
-	err = withStore(cfg, log, false,
+	err = withStoreOrCreate(cfg, log, false,
 		func(a *app) error {
 			res, err = a.inject(ctx, raw, to, *from)
 			return err

@@ -36,7 +36,7 @@ func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 			return c.do(ctx, "GET", "/api/tickets/"+id, nil, nil, &t)
 		})
 	var ae *apiError
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errNoDatabase) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound) {
 		return &exitError{code: 1, err: fmt.Errorf("no ticket %s", id)}
 	}
 	if err != nil {

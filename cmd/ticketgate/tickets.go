@@ -49,10 +49,7 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 			return err
 		})
 	var ae *apiError
-	switch {
-	case errors.Is(err, errNoDatabase):
-		err = nil
-	case errors.Is(err, store.ErrBadCursor), errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
+	if errors.Is(err, store.ErrBadCursor) || errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
 		return &exitError{code: 64, err: err}
 	}
 	if err != nil {

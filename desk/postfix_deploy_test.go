@@ -1,0 +1,318 @@
+package desk
+
+// The deployment guide (docs/deploy.md) tried word for word: a real Postfix
+// is set up with the very files the guide quotes, read from contrib/postfix
+// (there is no second copy), and mail goes through it to tickets.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"ticketgate/mailout/relaytest"
+)
+
+const contribPostfix = "../contrib/postfix"
+
+// deployment is how the guide's Postfix files are installed in a test
+// instance. The files are installed as they are, except for what cannot be
+// the same on a test machine: the gateway's LMTP port (a free one), and the
+// pipe's user, program and config (nobody, and files in a temporary
+// directory, as no ticketgate user or /usr/local/bin is made by tests).
+type deployment struct {
+	transport string            // contrib/postfix file installed as ticketgate_transport
+	transSubs map[string]string // replacements in it
+	pipeSubs  map[string]string // replacements in master.cf; nil: the LMTP setup, without it
+}
+
+// startPostfixDeployed starts a Postfix configured as docs/deploy.md says.
+func startPostfixDeployed(t testing.TB, d deployment) *postfixServer {
+	t.Helper()
+	postmap := requireBinary(t, "postmap", "/usr/sbin/postmap")
+	conf := postfixConf{Deploy: true}
+	if d.pipeSubs != nil {
+		conf.PipeUser = pipeUser
+	}
+	conf.install = func(t testing.TB, dir string) {
+		appendFile(t, filepath.Join(dir, "main.cf"), contribFile(t, "main.cf", nil))
+		if d.pipeSubs != nil {
+			appendFile(t, filepath.Join(dir, "master.cf"), contribFile(t, "master.cf", d.pipeSubs))
+		}
+		for name, text := range map[string]string{
+			"ticketgate_recipients": contribFile(t, "recipients", nil),
+			"ticketgate_transport":  contribFile(t, d.transport, d.transSubs),
+		} {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(postmap, "-c", dir, "hash:"+path).CombinedOutput(); err != nil {
+				t.Fatalf("postmap %s: %v\n%s", name, err, out)
+			}
+		}
+	}
+	return startPostfixConf(t, conf)
+}
+
+// contribFile returns contrib/postfix/name with each key of subs replaced
+// by its value; a key the file does not hold fails the test, so that the
+// file cannot drift away from what the test changes.
+func contribFile(t testing.TB, name string, subs map[string]string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(contribPostfix, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for old, repl := range subs {
+		if !strings.Contains(text, old) {
+			t.Fatalf("contrib/postfix/%s no longer holds %q", name, old)
+		}
+		text = strings.ReplaceAll(text, old, repl)
+	}
+	return text
+}
+
+func appendFile(t testing.TB, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("\n" + text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rcptReply opens an SMTP transaction at addr and returns the reply to
+// RCPT TO:<rcpt> (nil for 250). The transaction is abandoned: nothing is
+// sent.
+func rcptReply(t testing.TB, addr, rcpt string) *smtp.SMTPError {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("mallory@spammer.example", nil); err != nil {
+		t.Fatalf("MAIL FROM: %v", err)
+	}
+	err = c.Rcpt(rcpt, nil)
+	var se *smtp.SMTPError
+	if err != nil && !errors.As(err, &se) {
+		t.Fatalf("RCPT TO:<%s>: %v", rcpt, err)
+	}
+	c.Quit()
+	return se
+}
+
+// wantRefusedAtRcpt checks that Postfix refuses rcpt with a 5xx at RCPT, so
+// that it never takes mail it would bounce later.
+func wantRefusedAtRcpt(t testing.TB, pf *postfixServer, rcpt string) {
+	t.Helper()
+	se := rcptReply(t, pf.SMTPAddr, rcpt)
+	if se == nil || se.Code/100 != 5 {
+		t.Errorf("RCPT TO:<%s> answered %v; want 5xx (refused now, not accepted and bounced later)", rcpt, se)
+	}
+}
+
+// The guide's LMTP setup: mail to the routing addresses reaches the
+// gateway; unknown addresses and forged bounce addresses are refused at
+// RCPT.
+func TestPostfixDeployedByTheGuideWithLMTP(t *testing.T) {
+	requireBinary(t, "postfix", "/usr/sbin/postfix")
+	requireRoot(t, "Postfix")
+	g := startGateway(t)
+	pf := startPostfixDeployed(t, deployment{transport: "transport",
+		transSubs: map[string]string{"lmtp:inet:127.0.0.1:2424": "lmtp:inet:" + g.lmtp.Addr()}})
+
+	// Checked first, while no ticket exists: a refusal cannot be mistaken
+	// for a delivery.
+	wantRefusedAtRcpt(t, pf, "nobody@example.com")
+	wantRefusedAtRcpt(t, pf, "bounces+forged@tickets.example.com")
+
+	c, err := smtp.Dial(pf.SMTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := msg("Alice <alice@customer.example>", "support@example.com, tech@example.com", "via postfix", "hello from postfix",
+		"Message-ID: <via-postfix@customer.example>")
+	if err := c.SendMail("alice@customer.example", []string{"support@example.com", "tech@example.com"}, bytes.NewReader(raw)); err != nil {
+		t.Fatalf("postfix refused: %v", err)
+	}
+	c.Quit()
+	if !g.waitTickets(1, 30*time.Second) {
+		t.Fatalf("no ticket after 30s; postfix queue:\n%s\nlog:\n%s", pf.Queue(t), pf.Log(t))
+	}
+	tk := g.onlyTicket()
+	if tk.Requester != "alice@customer.example" || tk.Messages[0].Text != "hello from postfix\n" {
+		t.Errorf("ticket requester %q text %q", tk.Requester, tk.Messages[0].Text)
+	}
+	g.relay.WaitFor(1, 10*time.Second)
+	g.settle()
+	if n := len(g.relay.Mails()); n != 1 {
+		t.Errorf("%d auto-replies for one message to two routing addresses", n)
+	}
+	if q := pf.Queue(t); !strings.Contains(q, "Mail queue is empty") {
+		t.Errorf("mail left in Postfix's queue (deferred or bouncing):\n%s", q)
+	}
+}
+
+// The guide's pipe setup: Postfix runs "ticketgate inject" and the message
+// becomes a ticket; unknown addresses are refused at RCPT.
+func TestPostfixDeployedByTheGuideWithPipe(t *testing.T) {
+	requireBinary(t, "postfix", "/usr/sbin/postfix")
+	requireRoot(t, "Postfix")
+	dir := pipeDir(t)
+	bin := filepath.Join(dir, "ticketgate")
+	build := exec.Command("go", "build", "-o", bin, "ticketgate/cmd/ticketgate")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	relay := relaytest.Start(t)
+	cfg := filepath.Join(dir, "ticketgate.toml")
+	// A relative store path, as a newcomer writes it: the pipe runs in
+	// Postfix's queue directory, and the path is the config's directory's.
+	conf := fmt.Sprintf("[store]\npath = \"data/tickets.db\"\n[inbound]\nsmtp_listen = \"\"\nhostname = \"tickets.example.com\"\n"+
+		"[admin]\nlisten = \"\"\n[outbound]\nrelay = %q\ntls = \"none\"\n", relay.Addr)
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pf := startPostfixDeployed(t, deployment{transport: "transport-pipe", pipeSubs: map[string]string{
+		"user=ticketgate":                 "user=" + pipeUser,
+		"/usr/local/bin/ticketgate":       bin,
+		"/etc/ticketgate/ticketgate.toml": cfg,
+	}})
+
+	wantRefusedAtRcpt(t, pf, "nobody@example.com")
+
+	c, err := smtp.Dial(pf.SMTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := msg("bob@customer.example", "support@example.com", "via pipe", "hello from the pipe", "Message-ID: <via-pipe@customer.example>")
+	if err := c.SendMail("bob@customer.example", []string{"support@example.com"}, bytes.NewReader(raw)); err != nil {
+		t.Fatalf("postfix refused: %v", err)
+	}
+	c.Quit()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command(bin, "tickets", "-config", cfg, "-json").Output()
+		var list []struct {
+			Subject   string `json:"subject"`
+			Requester string `json:"requester"`
+		}
+		if err == nil && json.Unmarshal(out, &list) == nil && len(list) == 1 {
+			if list[0].Subject != "via pipe" || list[0].Requester != "bob@customer.example" {
+				t.Errorf("ticket %+v", list[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ticket after 30s (%v); postfix queue:\n%s\nlog:\n%s", err, pf.Queue(t), pf.Log(t))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "tickets.db")); err != nil {
+		t.Errorf("the database is not next to the config: %v", err)
+	}
+}
+
+// The map files hold no trailing comments: Postfix would take "# ..." as
+// part of the value.
+func TestContribPostfixMapsHaveNoTrailingComments(t *testing.T) {
+	for _, name := range []string{"transport", "transport-pipe", "recipients"} {
+		f, err := os.Open(filepath.Join(contribPostfix, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for n := 1; sc.Scan(); n++ {
+			line := sc.Text()
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if fields := strings.Fields(line); len(fields) != 2 || strings.Contains(line, "#") || line[0] == ' ' || line[0] == '\t' {
+				t.Errorf("contrib/postfix/%s:%d: %q is not one key and one value", name, n, line)
+			}
+		}
+		f.Close()
+	}
+}
+
+// The guide shows each file of contrib/ as it is, whole: what an operator
+// copies from it is what the tests above install.
+func TestDeployGuideQuotesTheContribFiles(t *testing.T) {
+	guide, err := os.ReadFile("../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := filepath.Glob(filepath.Join(contribPostfix, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names = append(names, "../contrib/systemd/ticketgate.service", "../contrib/ticketgate.toml")
+	if len(names) < 7 {
+		t.Fatalf("contrib files: %v", names)
+	}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block := "```\n" + strings.TrimRight(string(b), "\n") + "\n```\n"
+		if !bytes.Contains(guide, []byte(block)) {
+			t.Errorf("docs/deploy.md does not show %s as it is, in a block of its own", strings.TrimPrefix(name, "../"))
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, []byte("(docs/deploy.md)")) {
+		t.Errorf("README.md does not link docs/deploy.md")
+	}
+}
+
+// The systemd unit runs the gateway hardened, as the guide promises.
+func TestSystemdUnitIsHardened(t *testing.T) {
+	b, err := os.ReadFile("../contrib/systemd/ticketgate.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, want := range []string{
+		"User=ticketgate", "ExecStart=/usr/local/bin/ticketgate serve -config /etc/ticketgate/ticketgate.toml",
+		"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "StateDirectory=ticketgate", "StateDirectoryMode=0750",
+		"NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "CapabilityBoundingSet=",
+	} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("contrib/systemd/ticketgate.service has no line %q", want)
+		}
+	}
+}
+
+// waitTickets waits (bounded, as a failure limit) until the gateway holds n
+// tickets.
+func (g *gateway) waitTickets(n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if len(g.tickets()) >= n {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
