@@ -42,7 +42,11 @@ type Ticket struct {
 	SLA          *rules.SLA    `json:"sla,omitempty"`
 	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
 	SurveySent   bool          `json:"survey_sent,omitempty"`
-	Due          time.Time     `json:"due,omitzero"`
+	// Files and FileBytes count the customer's attachments kept on the
+	// ticket, for the per-ticket attachment limits.
+	Files     int       `json:"files,omitempty"`
+	FileBytes int64     `json:"file_bytes,omitempty"`
+	Due       time.Time `json:"due,omitzero"`
 
 	// Messages and Events are filled by Tx.TicketFull; they are stored
 	// in their own buckets, not in the ticket record.
