@@ -656,7 +656,7 @@ func TestPlansAndSubjectTags(t *testing.T) {
 		{"boss@bigcorp.example", "[Critical] Database down", "Database down", "gold", "", rules.PriorityCritical},
 		{"cheap@customer.example", "[URGENT] Please hurry", "Please hurry", "bronze", "", rules.PriorityMedium},
 		{"bug@customer.example", "[Bug] Crash on start", "Crash on start", "standard", "bug", rules.PriorityMedium},
-		{"fr@customer.example", "Re: [ feature-request ] Dark mode", "Dark mode", "standard", "feature_request", rules.PriorityMedium},
+		{"fr@customer.example", "Re: [ feature-request ] Dark mode", "Dark mode", "standard", "feature_request", rules.PriorityLow}, // a feature request is low by the shipped request types
 	}
 	for _, c := range cases {
 		before := len(g.relay.Mails())
@@ -704,4 +704,35 @@ func agSweep(t *testing.T, g *gateway, sw *Sweeper, at time.Time) *SweepReport {
 	}
 	g.settle()
 	return rep
+}
+
+// TestRequestTypesSetCategoryPriorityAndAreNamed: a request type's tag sets
+// the new ticket's category and priority, leaves the stored subject, and
+// the confirmation names the type.
+func TestRequestTypesSetCategoryPriorityAndAreNamed(t *testing.T) {
+	g := startDesk(t)
+	for _, c := range []struct {
+		subject, clean, category, name string
+		prio                           rules.Priority
+	}{
+		{"[Enhancement] Dark mode", "Dark mode", "feature_request", "feature request", rules.PriorityLow},
+		{"[KB Request] Printer manual", "Printer manual", "kb_request", "knowledge base request", rules.PriorityLow},
+	} {
+		before := len(g.relay.Mails())
+		from := "kb" + strings.ToLower(strings.Fields(c.clean)[0]) + "@customer.example"
+		g.mustSend(from, []string{"support@example.com"}, msg(from, "support@example.com", c.subject, "Please."))
+		g.settle()
+		var tk *store.Ticket
+		for _, x := range g.tickets() {
+			if x.Requester == from {
+				tk = x
+			}
+		}
+		if tk == nil || tk.Subject != c.clean || tk.Category != c.category || tk.Priority != c.prio {
+			t.Fatalf("%q: ticket %+v", c.subject, tk)
+		}
+		if body := agBody(t, agOne(t, g, before, from).Data); !strings.Contains(body, "received your "+c.name) {
+			t.Errorf("%q: the confirmation does not name the type:\n%s", c.subject, body)
+		}
+	}
 }

@@ -43,6 +43,9 @@ type Pipeline struct {
 	// MaxParticipants caps a ticket's participants besides the requester
 	// (0: DefaultMaxParticipants).
 	MaxParticipants int
+	// RequestTypes map subject tags to category and priority (nil:
+	// rules.DefaultRequestTypes).
+	RequestTypes []rules.RequestType
 }
 
 func (p *Pipeline) now() time.Time {
@@ -128,6 +131,8 @@ type plan struct {
 	// the attachments the message came with.
 	refused []string
 	files   []mailin.Part
+	// requestType names the request type a new ticket's subject tags chose.
+	requestType string
 	// visible is the new part of the text (quotes and signature cut),
 	// computed before the transaction to keep the single writer short.
 	visible string
@@ -594,7 +599,7 @@ func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res
 func (p *Pipeline) autoReply(t *store.Ticket, pl *plan) Intent {
 	return Intent{
 		Out: mailout.Out{Kind: "auto", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
-			Template: "auto_reply", Data: map[string]any{"Name": pl.in.From.Name}, Auto: "auto-replied", Record: true},
+			Template: "auto_reply", Data: map[string]any{"Name": personName(pl.in.From.Name), "RequestType": pl.requestType}, Auto: "auto-replied", Record: true},
 		Queued: store.Event{At: pl.now, Type: rules.EventAutoReply, Detail: "confirmation queued to " + t.Requester},
 		Held:   store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed},
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"ticketgate/desk"
@@ -38,7 +39,39 @@ func (a *app) agentSetup() error {
 	a.pipeline.Agents = agents
 	a.pipeline.Plans = plans
 	a.pipeline.Signer = rules.Signer{Keys: keys}
+	types, err := requestTypes(cfg.RequestTypes)
+	if err != nil {
+		return err
+	}
+	a.pipeline.RequestTypes = types
 	return nil
+}
+
+// requestTypes checks [[request_type]] (each needs tags; a priority must be
+// one) and merges it with the shipped types: a configured type replaces
+// the shipped one of the same name, the others are added after them.
+func requestTypes(list []rules.RequestType) ([]rules.RequestType, error) {
+	var errs []string
+	for i, rt := range list {
+		if len(rt.Tags) == 0 {
+			errs = append(errs, fmt.Sprintf("request_type[%d] (%s) needs tags = [\"Feature Request\", ...]", i, rt.Name))
+		}
+		if _, ok := rules.ParsePriority(string(rt.Priority)); rt.Priority != "" && !ok {
+			errs = append(errs, fmt.Sprintf("request_type[%d] (%s) priority %q must be low, medium, high or critical", i, rt.Name, rt.Priority))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	out := rules.DefaultRequestTypes()
+	for _, rt := range list {
+		if i := slices.IndexFunc(out, func(d rules.RequestType) bool { return strings.EqualFold(d.Name, rt.Name) }); i >= 0 {
+			out[i] = rt
+		} else {
+			out = append(out, rt)
+		}
+	}
+	return out, nil
 }
 
 // validateAgents checks [[agent]] and [agents] with errors that name the entry.

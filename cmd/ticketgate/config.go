@@ -33,6 +33,9 @@ type Config struct {
 	Agents     []desk.Agent        `toml:"agent"`
 	AgentsConf desk.AgentsConfig   `toml:"agents"`
 	Plans      []PlanConfig        `toml:"plan"`
+	// RequestTypes map subject tags to category and priority; none
+	// configured means the shipped ones (rules.DefaultRequestTypes).
+	RequestTypes []rules.RequestType `toml:"request_type"`
 	Lifecycle  LifecycleConfig     `toml:"lifecycle"`
 	SLA        SLAConfig           `toml:"sla"`
 	IMAP       []mailin.IMAPConfig `toml:"imap"`
