@@ -1,10 +1,11 @@
 package mailin
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -57,17 +58,17 @@ type guardConn struct {
 	expired  *timeoutError // sticky: once a limit passed, every read fails
 	bye      string        // answer to write before the next read ends the connection
 	byeSaid  bool
-	junk     int  // commands without progress since the last message
-	greeted  bool // HELO/EHLO/LHLO seen
-	mailSeen bool // MAIL seen since the last message, RSET or EHLO
-	line     []byte
-	lineLen  int
+	junk     int    // commands without progress since the last message
+	greeted  bool   // HELO/EHLO/LHLO seen
+	mailSeen bool   // MAIL seen since the last message, RSET or EHLO
+	line     []byte // the start of the command line being read
+	skip     int64  // BDAT chunk bytes still to come: data, not commands
 	eod      eodScanner
 }
 
-// maxVerb is how much of a command line the guard keeps to tell the
-// command: enough for the verb.
-const maxVerb = 8
+// maxKept is how much of a command line the guard keeps to tell the
+// command: the verb, and a BDAT chunk size.
+const maxKept = 32
 
 func (g *guardConn) Read(p []byte) (int, error) {
 	g.mu.Lock()
@@ -167,20 +168,27 @@ const (
 // (0 when the line began in an earlier read).
 func (g *guardConn) scan(b []byte) (cut int, over bool) {
 	if g.phase == phaseData {
+		g.skip -= min(g.skip, int64(len(b)))
 		g.eod.scan(b)
 		return 0, false
 	}
 	start := 0
-	for i, c := range b {
-		if c != '\n' {
-			if g.lineLen < maxVerb {
-				g.line = append(g.line, c)
-			}
-			g.lineLen++
+	for i := 0; i < len(b); i++ {
+		if g.skip > 0 {
+			n := min(g.skip, int64(len(b)-i))
+			g.skip -= n
+			i += int(n) - 1
+			start = i + 1
 			continue
 		}
-		junk := g.command(verb(g.line))
-		g.line, g.lineLen = g.line[:0], 0
+		if c := b[i]; c != '\n' {
+			if len(g.line) < maxKept {
+				g.line = append(g.line, c)
+			}
+			continue
+		}
+		junk := g.command(g.line)
+		g.line = g.line[:0]
 		if junk {
 			g.junk++
 			if g.junk > g.maxJunk {
@@ -194,8 +202,16 @@ func (g *guardConn) scan(b []byte) (cut int, over bool) {
 }
 
 // command notes a command and reports whether it brings no message closer.
-func (g *guardConn) command(v string) bool {
-	switch v {
+func (g *guardConn) command(line []byte) bool {
+	f := strings.Fields(strings.ToUpper(string(line)))
+	if len(f) == 0 {
+		return false
+	}
+	switch f[0] {
+	case "BDAT":
+		if len(f) > 1 {
+			g.skip, _ = strconv.ParseInt(f[1], 10, 64)
+		}
 	case "NOOP", "VRFY", "EXPN", "HELP":
 		return true
 	case "RSET":
@@ -211,15 +227,6 @@ func (g *guardConn) command(v string) bool {
 		return again
 	}
 	return false
-}
-
-// verb is the upper-cased first word of a command line.
-func verb(line []byte) string {
-	line = bytes.TrimRight(line, "\r")
-	if i := bytes.IndexByte(line, ' '); i >= 0 {
-		line = line[:i]
-	}
-	return string(bytes.ToUpper(line))
 }
 
 // mailStarted is called when MAIL FROM was accepted.
@@ -243,7 +250,7 @@ func (g *guardConn) dataStarted() {
 	g.phase, g.until = phaseData, time.Now().Add(g.maxData)
 	g.junk, g.mailSeen = 0, false
 	g.eod = eodScanner{}
-	g.line, g.lineLen = g.line[:0], 0
+	g.line = g.line[:0]
 }
 
 // idleAgain is called when no message is under way any more (after a

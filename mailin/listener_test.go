@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ticketgate/mailin/mailintest"
 )
 
 // recorder is a Handler that keeps what it is given: these tests are of
@@ -412,5 +414,16 @@ func TestEnvelopeAddressChecks(t *testing.T) {
 	}
 	if n := rec.count(); n != 1 {
 		t.Errorf("%d messages delivered, want only the SMTPUTF8 one", n)
+	}
+}
+
+func TestBDATChunkIsNotReadAsCommands(t *testing.T) {
+	srv, rec := listen(t, Config{MaxNoops: 5})
+	raw := "From: b@customer.example\r\nSubject: chunk\r\n\r\n" + strings.Repeat("NOOP\r\nRSET\r\n", 30)
+	if code := mailintest.SendBDAT(t, srv.Addr(), "b@customer.example", "support@example.com", []byte(raw)); code != 250 {
+		t.Fatalf("BDAT chunk holding 60 NOOP/RSET lines, max_noops 5: %d, want 250", code)
+	}
+	if rec.count() != 1 {
+		t.Errorf("message not delivered")
 	}
 }
