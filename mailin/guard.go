@@ -28,8 +28,7 @@ const (
 // limits has passed. It is a net.Error whose Timeout is true, as go-smtp
 // expects of a read that timed out.
 type timeoutError struct {
-	inData bool   // the limit passed during a message transfer
-	reason string // for the sender, e.g. "no data received for 5m0s"
+	reason string // for the sender, e.g. "nothing received for 5m0s"
 }
 
 func (e *timeoutError) Error() string   { return e.reason }
@@ -96,7 +95,11 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	}
 	n, err := g.Conn.Read(p)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		return n, g.timedOut()
+		if te := g.timedOut(); te != nil {
+			return n, te // in a message: the session answers 451
+		}
+		g.sayBye()
+		return 0, io.EOF
 	}
 	if n > 0 {
 		g.mu.Lock()
@@ -115,11 +118,13 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// timedOut records which limit passed and returns the sticky error.
-func (g *guardConn) timedOut() error {
+// timedOut records which limit passed. In a message it returns the
+// sticky error for the session to answer; between commands it sets the
+// closing answer and returns nil.
+func (g *guardConn) timedOut() *timeoutError {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e := &timeoutError{inData: g.phase == phaseData, reason: fmt.Sprintf("nothing received for %v", g.idle)}
+	e := &timeoutError{reason: fmt.Sprintf("nothing received for %v", g.idle)}
 	if !g.until.IsZero() && !time.Now().Before(g.until) {
 		switch g.phase {
 		case phaseIdle:
@@ -129,7 +134,11 @@ func (g *guardConn) timedOut() error {
 		}
 	}
 	g.expired = e
-	return e
+	if g.phase == phaseData {
+		return e
+	}
+	g.bye = fmt.Sprintf("421 4.4.2 %s %s, closing connection", g.hostname, e.reason)
+	return nil
 }
 
 // sayBye writes the closing answer once.

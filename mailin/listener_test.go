@@ -211,7 +211,7 @@ func TestNoMessageStartedInTimeIsDisconnected(t *testing.T) {
 		if code == 250 {
 			continue
 		}
-		if code != 421 || !strings.HasPrefix(msg, "4.4.2 ") {
+		if code != 421 || !strings.HasPrefix(msg, "4.4.2 ") || !strings.Contains(msg, "no message started within 300ms") {
 			t.Fatalf("NOOP past mail_from_timeout: %d %s, want 421 4.4.2", code, msg)
 		}
 		if !c.closed() {
