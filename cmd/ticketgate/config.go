@@ -157,12 +157,16 @@ func (c *Config) validate() error {
 	}
 	for _, k := range []struct{ name, v string }{{"tickets.reopen_window", c.Tickets.ReopenWindow},
 		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},
-		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout}} {
+		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout},
+		{"inbound.mail_from_timeout", c.Inbound.MailFromTimeout}, {"inbound.max_data_duration", c.Inbound.MaxDataDuration}} {
 		if k.v != "" {
 			if _, err := time.ParseDuration(k.v); err != nil {
 				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
 			}
 		}
+	}
+	if _, err := mailin.ParseTrustedRelays(c.Inbound.TrustedRelays); err != nil {
+		bad("inbound.trusted_relays: %v", err)
 	}
 	seen := map[string]bool{}
 	for i, r := range c.Routes {
