@@ -95,7 +95,14 @@ func (p *Pipeline) decideAction(t *store.Ticket, cmd rules.Command, actor, msgID
 		p.addNote(c, &plan{now: now}, actor, text)
 		return c, nil
 	}
-	done := p.applyCommands(t, []rules.Command{cmd}, rules.Actor{Email: actor, Operator: true}, now, false)
+	// An action taken as an agent (-as, or the agent the API caller is)
+	// has that agent's rights, the rights its mail would have; anyone else
+	// acts as the operator, with every right.
+	who := rules.Actor{Email: actor, Operator: true}
+	if a, ok := p.agent(actor); ok {
+		who = a.actor()
+	}
+	done := p.applyCommands(t, []rules.Command{cmd}, who, now, false)
 	if len(done.problems) > 0 {
 		return nil, fmt.Errorf("%s: %w", strings.Join(done.problems, "; "), ErrBadAction)
 	}

@@ -78,6 +78,9 @@ func requestTypes(list []rules.RequestType) ([]rules.RequestType, error) {
 func validateAgents(cfg *Config) error {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	if to := strings.ToLower(strings.TrimSpace(cfg.AgentsConf.TakeOver)); to != "" && to != "managers" && to != "agents" {
+		bad("agents.takeover %q must be \"managers\" or \"agents\"", cfg.AgentsConf.TakeOver)
+	}
 	queues := map[string]bool{}
 	for _, r := range cfg.Routes {
 		queues[strings.ToLower(r.Queue)] = true
