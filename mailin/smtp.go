@@ -119,8 +119,9 @@ const DefaultMaxLineLength = 10000
 
 // Server is a running SMTP or LMTP listener.
 type Server struct {
-	srv *smtp.Server
-	ln  net.Listener
+	srv  *smtp.Server
+	ln   net.Listener
+	gate *gate
 }
 
 // Listen starts an SMTP (or, with lmtp, LMTP) listener on addr.
@@ -136,7 +137,8 @@ func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*S
 	if be.maxLine <= 0 {
 		be.maxLine = DefaultMaxLineLength
 	}
-	srv := smtp.NewServer(be)
+	g := newGate(be)
+	srv := smtp.NewServer(g)
 	srv.LMTP = lmtp
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
@@ -156,14 +158,19 @@ func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*S
 			log.Error("listener stopped", "addr", addr, "err", err)
 		}
 	}()
-	return &Server{srv: srv, ln: ln}, nil
+	return &Server{srv: srv, ln: ln, gate: g}, nil
 }
 
 // Addr is the address the listener is bound to.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Shutdown stops accepting and waits for open sessions to end.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Shutdown stops accepting connections, answers 421 to new transactions
+// on open ones, and waits until ctx ends for open sessions (a DATA in
+// progress included) to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.gate.closing.Store(true)
+	return s.srv.Shutdown(ctx)
+}
 
 // Close stops the listener and drops open sessions.
 func (s *Server) Close() error { return s.srv.Close() }
