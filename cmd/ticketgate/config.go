@@ -37,6 +37,8 @@ type Config struct {
 	SLA        SLAConfig           `toml:"sla"`
 	IMAP       []mailin.IMAPConfig `toml:"imap"`
 	Limits     LimitsConfig        `toml:"limits"`
+	Log        LogConfig           `toml:"log"`
+	Shutdown   ShutdownConfig      `toml:"shutdown"`
 
 	dir string // directory of the config file; relative paths are resolved against the working directory, as ops expect
 }
@@ -140,7 +142,8 @@ func (c *Config) validate() error {
 	}
 	for _, k := range []struct{ name, v string }{{"tickets.reopen_window", c.Tickets.ReopenWindow},
 		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},
-		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout}} {
+		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout},
+		{"shutdown.grace", c.Shutdown.Grace}} {
 		if k.v != "" {
 			if _, err := time.ParseDuration(k.v); err != nil {
 				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
@@ -167,6 +170,7 @@ func (c *Config) validate() error {
 	if len(c.Routes) == 0 {
 		bad("at least one [[route]] is needed")
 	}
+	errs = append(errs, c.Log.check()...)
 	for _, m := range c.IMAP {
 		if _, err := m.Check(c.Routes); err != nil {
 			bad("%v", err)
