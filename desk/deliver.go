@@ -104,7 +104,8 @@ func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resu
 	if err != nil {
 		return mailin.Result{}, fmt.Errorf("commit message %s: %w", pl.in.MessageID, err)
 	}
-	p.Log.Info("message stored", "ticket", res.TicketID, "msgid", pl.in.MessageID, "action", res.Action, "source", d.Source, "remote", d.Remote)
+	// The caller writes the one info line per message, with its outcome.
+	p.Log.Debug("message stored", "ticket", res.TicketID, "msgid", pl.in.MessageID, "action", res.Action, "source", d.Source, "remote", d.Remote)
 	if p.OnCommit != nil {
 		p.OnCommit()
 	}

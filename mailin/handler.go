@@ -60,7 +60,7 @@ type Delivery struct {
 	// inject without -to), not given by an MTA: then only Delivered-To and
 	// X-Original-To, which the delivering MTA writes, count as envelope.
 	RcptsFromHeader bool
-	Remote   string
+	Remote          string
 	// Checkpoint, when set, is committed in the same transaction as the
 	// message (the IMAP poller's exactly-once promise).
 	Checkpoint *store.Checkpoint

@@ -173,8 +173,9 @@ const DefaultMaxLineLength = 10000
 
 // Server is a running SMTP or LMTP listener.
 type Server struct {
-	srv  *smtp.Server
-	gate *gate
+	srv   *smtp.Server
+	gate  *gate
+	watch *watch
 }
 
 // Listen starts an SMTP (or, with lmtp, LMTP) listener on addr with the
@@ -195,7 +196,8 @@ func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*S
 	if be.maxLine <= 0 {
 		be.maxLine = DefaultMaxLineLength
 	}
-	srv := smtp.NewServer(be)
+	w := newWatch(be)
+	srv := smtp.NewServer(w)
 	srv.LMTP = lmtp
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
@@ -215,7 +217,7 @@ func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*S
 			log.Error("listener stopped", "addr", addr, "err", err)
 		}
 	}()
-	return &Server{srv: srv, gate: gt}, nil
+	return &Server{srv: srv, gate: gt, watch: w}, nil
 }
 
 // newGate makes the accepting side of a listener from cfg, its defaults
@@ -255,8 +257,13 @@ func (s *Server) Addr() string { return s.gate.Addr().String() }
 // a health check that wants to know whether the listener is full.
 func (s *Server) Load() (open, max int) { return s.gate.load() }
 
-// Shutdown stops accepting and waits for open sessions to end.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Shutdown stops accepting connections, answers 421 to new transactions
+// on open ones, and waits until ctx ends for open sessions (a DATA in
+// progress included) to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.watch.closing.Store(true)
+	return s.srv.Shutdown(ctx)
+}
 
 // Close stops the listener and drops open sessions.
 func (s *Server) Close() error { return s.srv.Close() }

@@ -30,16 +30,18 @@ type Config struct {
 	Routes   []rules.Route  `toml:"route"`
 
 	// Agents and plans (agents by mail).
-	Agents     []desk.Agent        `toml:"agent"`
-	AgentsConf desk.AgentsConfig   `toml:"agents"`
-	Plans      []PlanConfig        `toml:"plan"`
+	Agents     []desk.Agent      `toml:"agent"`
+	AgentsConf desk.AgentsConfig `toml:"agents"`
+	Plans      []PlanConfig      `toml:"plan"`
 	// RequestTypes map subject tags to category and priority; none
 	// configured means the shipped ones (rules.DefaultRequestTypes).
 	RequestTypes []rules.RequestType `toml:"request_type"`
-	Lifecycle  LifecycleConfig     `toml:"lifecycle"`
-	SLA        SLAConfig           `toml:"sla"`
-	IMAP       []mailin.IMAPConfig `toml:"imap"`
-	Limits     LimitsConfig        `toml:"limits"`
+	Lifecycle    LifecycleConfig     `toml:"lifecycle"`
+	SLA          SLAConfig           `toml:"sla"`
+	IMAP         []mailin.IMAPConfig `toml:"imap"`
+	Limits       LimitsConfig        `toml:"limits"`
+	Log          LogConfig           `toml:"log"`
+	Shutdown     ShutdownConfig      `toml:"shutdown"`
 
 	file string // absolute path of the config file; "" for the built-in defaults
 }
@@ -158,7 +160,8 @@ func (c *Config) validate() error {
 	for _, k := range []struct{ name, v string }{{"tickets.reopen_window", c.Tickets.ReopenWindow},
 		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},
 		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout},
-		{"inbound.mail_from_timeout", c.Inbound.MailFromTimeout}, {"inbound.max_data_duration", c.Inbound.MaxDataDuration}} {
+		{"inbound.mail_from_timeout", c.Inbound.MailFromTimeout}, {"inbound.max_data_duration", c.Inbound.MaxDataDuration},
+		{"shutdown.grace", c.Shutdown.Grace}} {
 		if k.v != "" {
 			if _, err := time.ParseDuration(k.v); err != nil {
 				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
@@ -188,6 +191,7 @@ func (c *Config) validate() error {
 	if len(c.Routes) == 0 {
 		bad("at least one [[route]] is needed")
 	}
+	errs = append(errs, c.Log.check()...)
 	for _, m := range c.IMAP {
 		if _, err := m.Check(c.Routes); err != nil {
 			bad("%v", err)

@@ -64,6 +64,9 @@ func commands() []command {
 		{"priority", "priority -config F [-as EMAIL] [-json] HS-123456 low|medium|high|critical: set priority", runAction("priority")},
 		{"note", "note -config F [-as EMAIL] [-json] HS-123456 [TEXT...]: add an internal note (the text from stdin when none is given)", runAction("note")},
 		{"explain", "explain -config F [-json] [-from ADDR] [-to ADDR]... [ADDR...] < message: what would happen to a message, without doing it", runExplain},
+		{"backup", "backup -config F -o FILE: consistent copy of the database, while serve runs or not", runBackup},
+		{"restore", "restore -config F [-force] FILE: replace the database with a backup (serve must be stopped)", runRestore},
+		{"check", "check -config F: verify records against indexes; exit 1 with the list of problems", runCheck},
 		{"version", "version: print the module version and the VCS revision it was built from", runVersion},
 	}
 }
