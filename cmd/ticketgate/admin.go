@@ -16,13 +16,14 @@ import (
 	"ticketgate/store"
 )
 
-// adminHandler serves the local admin API. It binds to loopback by
-// default and has no authentication: keep it there.
+// adminHandler is the admin API's routes. The listener serves it behind
+// adminGuard (Host, Origin, bearer token); every request body must be of
+// the media type its route declares, so no browser form reaches a route.
 func (a *app) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.store.View(r.Context(), func(store.Tx) error { return nil }); err != nil {
-			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+		if problems := a.health(r.Context()); len(problems) > 0 {
+			http.Error(w, "unhealthy: "+strings.Join(problems, "; "), http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")
@@ -40,25 +41,29 @@ func (a *app) adminHandler() http.Handler {
 		}
 		writeJSON(w, view.NewTicket(t))
 	})
-	mux.HandleFunc("POST /api/tickets/{id}/actions", a.handleAction)
-	mux.HandleFunc("POST /api/sweep", a.handleSweep)
-	mux.HandleFunc("POST /api/explain", a.handleExplain)
+	mux.HandleFunc("POST /api/tickets/{id}/actions", accepts(typeJSON, a.handleAction))
+	mux.HandleFunc("POST /api/sweep", accepts("", a.handleSweep))
+	mux.HandleFunc("POST /api/explain", accepts(typeMail, a.handleExplain))
 	mux.HandleFunc("GET /api/status", a.handleStatus)
-	mux.HandleFunc("POST /api/inject", func(w http.ResponseWriter, r *http.Request) {
-		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))
-		if err != nil {
-			httpError(w, http.StatusRequestEntityTooLarge, "message too large: "+err.Error())
-			return
-		}
-		q := r.URL.Query()
-		res, err := a.inject(r.Context(), raw, q["to"], q.Get("from"))
-		if err != nil {
-			httpError(w, injectStatus(err), err.Error())
-			return
-		}
-		writeJSON(w, res)
-	})
+	mux.HandleFunc("POST /api/inject", accepts(typeMail, a.handleInject))
 	return mux
+}
+
+// handleInject is POST /api/inject: one message (message/rfc822) with its
+// envelope in the query, the handover for inject.
+func (a *app) handleInject(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, "message too large: "+err.Error())
+		return
+	}
+	q := r.URL.Query()
+	res, err := a.inject(r.Context(), raw, q["to"], q.Get("from"))
+	if err != nil {
+		httpError(w, injectStatus(err), err.Error())
+		return
+	}
+	writeJSON(w, res)
 }
 
 // injectStatus maps a delivery error to the HTTP status the inject client

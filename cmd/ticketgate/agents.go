@@ -261,6 +261,14 @@ func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "body must be JSON {\"action\":..., \"value\":..., \"actor\":...}: "+err.Error())
 		return
 	}
+	// The token is the operator's: an action names an agent only as the
+	// CLI's -as does, and the events say whose token it came with.
+	act.Via = "the admin API"
+	if actor := strings.ToLower(strings.TrimSpace(act.Actor)); actor == "" {
+		act.Actor = adminPrincipal
+	} else if actor != adminPrincipal {
+		act.Via = "the admin API with the " + adminPrincipal + "'s token"
+	}
 	res, err := a.pipeline.Act(r.Context(), r.PathValue("id"), act)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

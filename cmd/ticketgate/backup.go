@@ -74,7 +74,11 @@ func backup(ctx context.Context, cfg *Config, log *slog.Logger, w io.Writer) (in
 		if cfg.Admin.Listen == "" {
 			return 0, "", &exitError{code: exTempFail, err: fmt.Errorf("%w, and admin.listen is off so serve cannot be asked for a copy", err)}
 		}
-		n, err := fetchBackup(ctx, "http://"+cfg.Admin.Listen, w)
+		c, err := newAdminClient(cfg)
+		if err != nil {
+			return 0, "", err
+		}
+		n, err := fetchBackup(ctx, c, w)
 		return n, "from the running serve at " + cfg.Admin.Listen, err
 	}
 	if err != nil {
@@ -100,12 +104,17 @@ func existingDB(cfg *Config) (string, error) {
 
 // fetchBackup streams GET /api/backup into w. A copy cut short is an
 // error (serve aborts the response when its read fails).
-func fetchBackup(ctx context.Context, base string, w io.Writer) (int64, error) {
+func fetchBackup(ctx context.Context, c *adminClient, w io.Writer) (int64, error) {
+	base := c.base
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/backup", nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// The copy may take longer than a command's answer: no client timeout.
+	client := *c.client
+	client.Timeout = 0
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, &exitError{code: exTempFail, err: fmt.Errorf("database is in use, and the admin API at %s: %w (%v)", base, errAdminDown, err)}
 	}

@@ -45,7 +45,10 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	db, err := boltdb.Open(path, boltdb.Options{ReadOnly: true, LockTimeout: time.Millisecond}, newLogger(os.Stderr))
 	switch {
 	case errors.Is(err, store.ErrLocked) && cfg.Admin.Listen != "":
-		c := &adminClient{base: "http://" + cfg.Admin.Listen}
+		c, err := newAdminClient(cfg)
+		if err != nil {
+			return err
+		}
 		if err := c.do(ctx, "GET", "/api/check", nil, nil, &rep); err != nil {
 			return &exitError{code: exTempFail, err: err}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -116,6 +117,12 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 func (a *app) listen(s *servers) (*http.Server, error) {
 	cfg := a.cfg
 	var err error
+	if cfg.Admin.Listen != "" {
+		// Before any listener opens: a refused admin setup starts nothing.
+		if err := checkAdminListen(cfg); err != nil {
+			return nil, &exitError{code: exConfig, err: err}
+		}
+	}
 	if cfg.Inbound.SMTPListen != "" {
 		if s.smtp, err = mailin.Listen(cfg.Inbound.SMTPListen, false, cfg.Inbound, a.intake(), a.log.With("part", "smtp")); err != nil {
 			return nil, err
@@ -129,12 +136,42 @@ func (a *app) listen(s *servers) (*http.Server, error) {
 	if cfg.Admin.Listen == "" {
 		return nil, nil
 	}
+	return a.listenAdmin(s)
+}
+
+// listenAdmin starts the admin API: behind adminGuard, over HTTPS when
+// [admin] tls_cert is set. It creates the token file when missing.
+func (a *app) listenAdmin(s *servers) (*http.Server, error) {
+	cfg := a.cfg
+	token, err := loadOrCreateAdminToken(cfg)
+	if err != nil {
+		return nil, &exitError{code: exConfig, err: err}
+	}
+	tlsCfg, err := adminTLS(cfg)
+	if err != nil {
+		return nil, &exitError{code: exConfig, err: err}
+	}
 	if s.admin, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
 		return nil, fmt.Errorf("admin listen: %w", err)
 	}
-	srv := &http.Server{Handler: a.gw.admin, ReadHeaderTimeout: 10 * time.Second}
+	ln := s.admin
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	// serve's handler follows reloads (gw); a bare app serves its own.
+	var api http.Handler = a.adminHandler()
+	if a.gw != nil {
+		api = a.gw.admin
+	}
+	h := newAdminGuard(cfg, s.admin.Addr(), token, api)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
 	go func() {
-		if err := srv.Serve(s.admin); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer func() {
+			if r := recover(); r != nil {
+				a.log.Error("admin server panic", "panic", r)
+			}
+		}()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("admin server stopped", "err", err)
 		}
 	}()

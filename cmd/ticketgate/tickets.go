@@ -99,7 +99,7 @@ func (c *adminClient) tickets(ctx context.Context, status string, limit int, cur
 	if err != nil {
 		return nil, "", err
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, "", fmt.Errorf("database is in use, and the admin API at %s: %w (%v)", c.base, errAdminDown, err)
 	}

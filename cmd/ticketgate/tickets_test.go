@@ -157,7 +157,7 @@ func TestTicketsPagesEachTicketOnceInOrder(t *testing.T) {
 	}
 	pageAPI := func(cursor string) (ids []string, next string) {
 		t.Helper()
-		resp, err := http.Get("http://" + e.admin + "/api/tickets?limit=50&cursor=" + cursor)
+		resp, err := e.apiGet("/api/tickets?limit=50&cursor=" + cursor)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestTicketsPagesEachTicketOnceInOrder(t *testing.T) {
 	if r := e.run(nil, "tickets", "-limit", "50", "-cursor", "nonsense"); r.code != 64 || !strings.Contains(r.stderr, "cursor") {
 		t.Errorf("a bad cursor via handover: exit %d, %q; want 64 and a message about the cursor", r.code, r.stderr)
 	}
-	resp, err := http.Get("http://" + e.admin + "/api/tickets?limit=-1")
+	resp, err := e.apiGet("/api/tickets?limit=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
