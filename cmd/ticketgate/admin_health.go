@@ -10,8 +10,9 @@ import (
 )
 
 // health lists what keeps the gateway from doing its work, for /healthz:
-// a database it cannot commit to, a disk about to fill, an outbox whose
-// due mail is not being sent. Empty means healthy.
+// a database it cannot commit to, a disk about to fill, a listener at its
+// connection cap, an outbox whose due mail is not being sent. Empty means
+// healthy.
 func (a *app) health(ctx context.Context) []string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -29,6 +30,13 @@ func (a *app) health(ctx context.Context) []string {
 			problems = append(problems, fmt.Sprintf("free space of %s: %v", dir, err))
 		case free >= 0 && free < min:
 			problems = append(problems, fmt.Sprintf("disk holding %s has %d bytes free, under admin.min_free_bytes %d", dir, free, min))
+		}
+	}
+	if a.gw != nil {
+		for _, l := range a.gw.listeners {
+			if open, max := l.Load(); max > 0 && open >= max {
+				problems = append(problems, fmt.Sprintf("listener %s is at its connection cap (%d of %d)", l.Addr(), open, max))
+			}
 		}
 	}
 	if max := dur(a.cfg.Admin.OutboxMaxAge, 0); max > 0 {

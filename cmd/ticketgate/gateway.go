@@ -36,6 +36,8 @@ type gateway struct {
 	cfgPath string
 	wake    func() // wakes the outbox worker
 	admin   http.Handler
+	// listeners are the SMTP and LMTP servers, for /healthz's cap check.
+	listeners []*mailin.Server
 
 	reloading sync.Mutex // one reload at a time
 }

@@ -133,6 +133,13 @@ func (a *app) listen(s *servers) (*http.Server, error) {
 			return nil, err
 		}
 	}
+	if a.gw != nil {
+		for _, l := range []*mailin.Server{s.smtp, s.lmtp} {
+			if l != nil {
+				a.gw.listeners = append(a.gw.listeners, l)
+			}
+		}
+	}
 	if cfg.Admin.Listen == "" {
 		return nil, nil
 	}
