@@ -72,6 +72,7 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	w := mailout.NewWorker(a.store, relay, a.log.With("part", "outbox"))
 	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
+	w.HandoffLog = cfg.Store.Path + ".handoff"
 	a.pipeline.OnCommit = w.Wake
 	s := &servers{worker: w}
 	httpSrv, err := a.listen(s)
