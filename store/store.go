@@ -80,7 +80,8 @@ type Tx interface {
 	PutBlob(content []byte) (string, error)
 	// Enqueue adds m to the outbox, or replaces the entry with m.ID, and
 	// sets m.ID. m.Raw goes to a blob; when replacing, a nil m.Raw keeps
-	// the entry's mail.
+	// the entry's mail. The other fields are stored as given (Done, the
+	// recipients already served, included).
 	//
 	// Enqueue keeps each queue (see OutMail.Queue) due in queue order: in
 	// the same transaction it raises m.NextAt to the NextAt of the entry

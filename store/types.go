@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -126,6 +127,23 @@ type OutMail struct {
 	NextAt   time.Time `json:"next_at"`
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
+	// Done lists the recipients of To this mail needs no more attempts
+	// for: the relay took it for them, or refused them for good. The
+	// outbox worker writes it before it hands the relay the end of the
+	// mail, so a restart never sends the mail to them again, and sends
+	// later attempts to the others only (Pending).
+	Done []string `json:"done,omitempty"`
+}
+
+// Pending lists the recipients of To not in Done, in To's order.
+func (m *OutMail) Pending() []string {
+	var out []string
+	for _, r := range m.To {
+		if !slices.Contains(m.Done, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Queue names the queue m belongs to: the mail about one ticket to one

@@ -76,6 +76,7 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	w := mailout.NewWorker(a.store, meteredSender{relay, a.metrics()}, a.log.With("part", "outbox"))
 	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
+	w.HandoffLog = cfg.Store.Path + ".handoff"
 	a.pipeline.OnCommit = w.Wake
 	a.gw.wake = w.Wake
 	s := &servers{worker: w}

@@ -60,11 +60,14 @@ func (r *Relay) serve(ln net.Listener) {
 // Down stops the relay: connections are refused until Up.
 func (r *Relay) Down() {
 	r.mu.Lock()
-	srv := r.srv
+	srv, ln := r.srv, r.ln
 	r.srv = nil
 	r.mu.Unlock()
 	if srv != nil {
 		srv.Close()
+		// Serve may not have registered the listener yet, and Close
+		// then leaves it open.
+		ln.Close()
 	}
 }
 

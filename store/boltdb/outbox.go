@@ -27,11 +27,12 @@ type outboxRec struct {
 	NextAt   time.Time `json:"next_at"`
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
+	Done     []string  `json:"done,omitempty"`
 }
 
 func (r *outboxRec) mail() *store.OutMail {
 	return &store.OutMail{ID: r.ID, TicketID: r.TicketID, Kind: r.Kind, From: r.From, To: r.To,
-		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr}
+		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr, Done: r.Done}
 }
 
 func (t *tx) outboxRec(id uint64) (*outboxRec, error) {
@@ -56,7 +57,7 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		m.ID = seq
 	}
 	rec := &outboxRec{ID: m.ID, TicketID: m.TicketID, Kind: m.Kind, From: m.From, To: m.To,
-		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr}
+		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done}
 	var old *outboxRec
 	if b.Get(u64(m.ID)) != nil {
 		var err error

@@ -48,6 +48,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"OutboxKeepsMailUntilDequeued", testOutboxKeepsMailUntilDequeued},
 		{"OutboxDueOnly", testOutboxDueOnly},
 		{"OutboxRequeueKeepsMail", testOutboxRequeueKeepsMail},
+		{"OutboxKeepsDoneRecipients", testOutboxKeepsDoneRecipients},
 		{"OutboxQueueDueInOrder", testOutboxQueueDueInOrder},
 		{"OutboxQueueLimitTakesHeads", testOutboxQueueLimitTakesHeads},
 		{"OutboxReservedID", testOutboxReservedID},
