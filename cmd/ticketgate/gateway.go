@@ -240,8 +240,8 @@ type meteredSender struct {
 	m *metrics.Metrics
 }
 
-func (s meteredSender) Send(from string, to []string, raw []byte) ([]mailout.RcptError, error) {
-	refused, err := s.Sender.Send(from, to, raw)
+func (s meteredSender) Send(from string, to []string, raw []byte, handedOver func([]mailout.RcptError)) ([]mailout.RcptError, error) {
+	refused, err := s.Sender.Send(from, to, raw, handedOver)
 	switch {
 	case err == nil:
 		s.m.Delivery("sent")
