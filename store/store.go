@@ -32,6 +32,10 @@ var (
 	// ErrBadCursor is returned by Tx.Tickets for a cursor it did not
 	// hand out.
 	ErrBadCursor = errors.New("bad cursor")
+	// ErrBadFilter is returned by Tx.Tickets for a Filter naming a view
+	// or sort order that does not exist, or ViewMine without an
+	// Operator.
+	ErrBadFilter = errors.New("bad filter")
 )
 
 // Forever is an instant after every NextAt, for listing the whole outbox.
@@ -125,11 +129,16 @@ type Reader interface {
 	Ticket(id string) (*Ticket, error)
 	// TicketFull returns the ticket with its messages and events, oldest first.
 	TicketFull(id string) (*Ticket, error)
-	// Tickets lists ticket records (never their messages and events),
-	// newest first by CreatedAt, one page at a time: at most f.Limit (0
+	// Tickets lists the ticket records f selects (never their messages
+	// and events) in f's order, one page at a time: at most f.Limit (0
 	// for all) after the cursor f.After. next is the cursor of the
-	// following page, "" when this page is the last. A cursor that is
-	// not one gives ErrBadCursor.
+	// following page, "" when this page is the last; a ticket created
+	// or changed between pages does not make another ticket appear
+	// twice or be skipped. A cursor that is not one gives ErrBadCursor;
+	// a view, sort or operator that is not one gives ErrBadFilter. Its
+	// cost is that of reading compact summaries of the tickets (a page,
+	// when f has no condition besides Status and sorts by creation
+	// time), never their messages.
 	Tickets(f Filter) (list []*Ticket, next string, err error)
 	// DueTickets returns the ids of tickets due at or before now, earliest
 	// first, at most limit (0 = all). Its cost grows with the number due,

@@ -101,15 +101,6 @@ type Event struct {
 	Actor  string          `json:"actor,omitempty"`
 }
 
-// Filter selects a page of tickets in Tx.Tickets.
-type Filter struct {
-	Status rules.Status // "" for all
-	Limit  int          // page size; 0 for no limit
-	// After is the cursor returned with the previous page ("" for the
-	// first). It is opaque and only valid for the same Status.
-	After string
-}
-
 // OutMail is one message waiting in the durable outbox. It is written in the
 // same transaction as the ticket change that caused it, so a committed
 // decision to send is never lost; the outbox worker removes it once the

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"ticketgate/desk/view"
 	"ticketgate/mailin"
-	"ticketgate/rules"
 	"ticketgate/store"
 )
 
@@ -91,73 +88,6 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	view.Encode(w, v)
-}
-
-// handleTickets lists ticket summaries, newest first: every matching
-// ticket, or with "limit" one page after "cursor". The body stays a JSON
-// array either way; the next page's cursor is in the X-Next-Cursor header
-// (absent on the last page).
-func (a *app) handleTickets(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f, err := ticketFilter(q.Get("status"), q.Get("limit"), q.Get("cursor"))
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	list, next, err := listTickets(r.Context(), a.store, f)
-	if errors.Is(err, store.ErrBadCursor) {
-		httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if next != "" {
-		w.Header().Set(headerNextCursor, next)
-	}
-	writeJSON(w, list)
-}
-
-// headerNextCursor carries the cursor of the next page of a listing.
-const headerNextCursor = "X-Next-Cursor"
-
-// ticketFilter checks a listing's status, limit (empty for all) and
-// cursor as given on the command line or in the query.
-func ticketFilter(status, limit, cursor string) (store.Filter, error) {
-	f := store.Filter{After: cursor}
-	if status != "" {
-		st, ok := rules.ParseStatus(status)
-		if !ok {
-			return f, fmt.Errorf("unknown status %q (want new, open, waiting, on_hold, resolved or closed)", status)
-		}
-		f.Status = st
-	}
-	if limit != "" {
-		n, err := strconv.Atoi(limit)
-		if err != nil || n < 0 {
-			return f, fmt.Errorf("bad limit %q (want a number of tickets, 0 for all)", limit)
-		}
-		f.Limit = n
-	}
-	return f, nil
-}
-
-// listTickets returns one page of ticket summaries, newest first, and the
-// cursor of the next page ("" after the last). The records are read
-// without their messages and events, so a page costs a page.
-func listTickets(ctx context.Context, s store.Store, f store.Filter) ([]view.Summary, string, error) {
-	list := []view.Summary{}
-	var next string
-	err := s.View(ctx, func(tx store.Tx) error {
-		ts, n, err := tx.Tickets(f)
-		for _, t := range ts {
-			list = append(list, view.NewSummary(t))
-		}
-		next = n
-		return err
-	})
-	return list, next, err
 }
 
 func showTicket(ctx context.Context, s store.Store, id string) (*store.Ticket, error) {

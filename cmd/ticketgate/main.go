@@ -55,7 +55,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve -config F: run the listeners, outbox and scheduler", runServe},
-		{"tickets", "tickets -config F [-status S] [-limit N [-cursor C]] [-json]: list tickets (summaries, newest first)", runTickets},
+		{"tickets", "tickets -config F [-view new|active|completed|mine [-as EMAIL]] [-requester ADDR] [-assignee ADDR|none] [-queue Q] [-status S] [-q TEXT] [-sort created|updated|priority|due] [-limit N [-cursor C]] [-json]: list tickets (summaries, oldest first)", runTickets},
 		{"show", "show -config F [-json] HS-123456: one ticket with messages and events", runShow},
 		{"inject", "inject -config F [-from ADDR] [-to ADDR]... [ADDR...] < message: deliver one message from stdin to every recipient given", runInject},
 		{"status", "status -config F [-json] [-as EMAIL HS-123456 open|waiting|on_hold|resolved|closed]: mailboxes and outbox; with a ticket, set its status", runStatus},
