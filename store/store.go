@@ -69,10 +69,12 @@ type Store interface {
 type Tx interface {
 	Reader
 	// PutTicket writes the ticket record and keeps its indexes in step,
-	// indexing t.Due as given (zero: never due). Messages and Events on t
-	// are ignored (use AddMessage and AddEvent).
+	// indexing t.Due as given (zero: never due) and what Tickets filters,
+	// sorts and searches on. Messages and Events on t are ignored (use
+	// AddMessage and AddEvent).
 	PutTicket(t *Ticket) error
-	// AddMessage appends m to ticket id and indexes its Message-ID.
+	// AddMessage appends m to ticket id and indexes its Message-ID and
+	// its words (MessageWords) for Tickets' search.
 	AddMessage(id string, m *Message) error
 	// IndexMessageID records that Message-ID msgid belongs to ticket id,
 	// for threading by In-Reply-To and References.
