@@ -66,6 +66,7 @@ func commands() []command {
 		{"explain", "explain -config F [-json] [-from ADDR] [-to ADDR]... [ADDR...] < message: what would happen to a message, without doing it", runExplain},
 		{"backup", "backup -config F -o FILE: consistent copy of the database, while serve runs or not", runBackup},
 		{"restore", "restore -config F [-force] FILE: replace the database with a backup (serve must be stopped)", runRestore},
+		{"report", "report -config F [-from D] [-to D] [-queue Q] [-json]: tickets opened, resolved and reopened, response and resolution times, SLA compliance, satisfaction", runReport},
 		{"check", "check -config F: verify records against indexes; exit 1 with the list of problems", runCheck},
 		{"version", "version: print the module version and the VCS revision it was built from", runVersion},
 	}
