@@ -2,9 +2,12 @@ package mailout
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	mrand "math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -30,13 +33,51 @@ type Worker struct {
 	RetryBase time.Duration // first retry delay (default 1m), doubling to 6h
 	GiveUp    time.Duration // fail a message still queued after this (default 5 days)
 	Now       func() time.Time
+	// Owner names this worker in its claims on outbox entries (unique per
+	// process; NewWorker makes one), and Lease is how long a claim holds
+	// (default store.DefaultLease). Workers of several processes sharing
+	// one database never send the same entry while a claim holds.
+	Owner string
+	Lease time.Duration
 
 	wake chan struct{}
 }
 
 // NewWorker returns a worker for s sending through sender.
 func NewWorker(s store.Store, sender Sender, log *slog.Logger) *Worker {
-	return &Worker{Store: s, Sender: sender, Log: log, wake: make(chan struct{}, 1)}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
+	return &Worker{Store: s, Sender: sender, Log: log, Owner: owner, wake: make(chan struct{}, 1)}
+}
+
+func (w *Worker) lease() time.Duration {
+	if w.Lease > 0 {
+		return w.Lease
+	}
+	return store.DefaultLease
+}
+
+// claim reads what is due and claims it. It returns the entries claimed
+// and how many were due (some may be held by another process).
+func (w *Worker) claim(ctx context.Context) ([]*store.OutMail, int, error) {
+	var due []*store.OutMail
+	err := w.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		due, err = tx.Outbox(w.now(), wakeBatch)
+		return err
+	})
+	if err != nil || len(due) == 0 {
+		return nil, 0, err
+	}
+	// Claiming writes; the read before it keeps a wake with nothing due
+	// from costing a commit.
+	var claimed []*store.OutMail
+	err = w.Store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		claimed, err = tx.ClaimOutbox(w.Owner, w.now(), w.lease(), wakeBatch)
+		return err
+	})
+	return claimed, len(due), err
 }
 
 // Wake tells the worker that new mail is in the outbox. It never blocks.
@@ -94,12 +135,7 @@ const wakeBatch = 500
 // in order, so a deferred message's queue is deferred with it and what is
 // due of a queue is its head.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
-	var due []*store.OutMail
-	err := w.Store.View(ctx, func(tx store.Tx) error {
-		var err error
-		due, err = tx.Outbox(w.now(), wakeBatch)
-		return err
-	})
+	due, ndue, err := w.claim(ctx)
 	if err != nil {
 		w.Log.Error("read outbox", "err", err)
 		return w.now().Add(time.Minute)
@@ -138,7 +174,7 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 		}()
 	}
 	wg.Wait()
-	if len(due) == wakeBatch && ctx.Err() == nil {
+	if ndue == wakeBatch && ctx.Err() == nil {
 		return w.now() // more is due
 	}
 	var next time.Time
@@ -146,6 +182,11 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 		next, err = tx.NextOutboxAt()
 		return err
 	})
+	if now := w.now(); ndue > len(due) && !next.IsZero() && !next.After(now) {
+		// Another process holds what is due: look again when its
+		// claims may have ended, not at once.
+		return now.Add(w.lease() / 6)
+	}
 	return next
 }
 
@@ -153,6 +194,9 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 // when delivery was deferred (the message stays queued).
 func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	log := w.Log.With("ticket", m.TicketID, "queue", m.ID, "kind", m.Kind)
+	if !w.now().Before(m.ClaimedUntil) {
+		return false // the claim ran out before its turn: claim again
+	}
 	var raw []byte
 	if err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
@@ -170,11 +214,11 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		m.NextAt = now.Add(w.backoff(m.Attempts))
 		m.LastErr = err.Error()
 		log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
-		w.commit(log, func(tx store.Tx) error { return tx.Enqueue(m) })
+		w.commit(log, m, func(tx store.Tx) error { return tx.Enqueue(m) })
 		return false
 	case err != nil:
 		log.Error("delivery failed", "err", err)
-		w.commit(log, func(tx store.Tx) error {
+		w.commit(log, m, func(tx store.Tx) error {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
@@ -182,7 +226,7 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		})
 	default:
 		log.Info("delivered", "to", m.To)
-		w.commit(log, func(tx store.Tx) error {
+		w.commit(log, m, func(tx store.Tx) error {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
@@ -207,10 +251,26 @@ func (w *Worker) event(tx store.Tx, m *store.OutMail, typ rules.EventType, detai
 	return tx.AddEvent(m.TicketID, store.Event{At: w.now(), Type: typ, Detail: detail})
 }
 
-func (w *Worker) commit(log *slog.Logger, fn func(tx store.Tx) error) {
+// errClaimLost is a delivery outcome not recorded because the entry's
+// claim passed to another process (or the entry is gone).
+var errClaimLost = errors.New("claim on the outbox entry lost to another process")
+
+func (w *Worker) commit(log *slog.Logger, m *store.OutMail, fn func(tx store.Tx) error) {
 	// The outcome is recorded even when ctx ends meanwhile: the relay
-	// already answered.
-	if err := w.Store.Update(context.Background(), fn); err != nil {
+	// already answered. Only the claim's holder records it.
+	err := w.Store.Update(context.Background(), func(tx store.Tx) error {
+		cur, err := tx.OutboxEntry(m.ID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && cur.ClaimedBy != w.Owner) {
+			return errClaimLost
+		}
+		if err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	if errors.Is(err, errClaimLost) {
+		log.Warn("delivery outcome not recorded", "err", err)
+	} else if err != nil {
 		log.Error("record delivery outcome", "err", err)
 	}
 }
@@ -234,6 +294,6 @@ func (w *Worker) backoff(n int) time.Duration {
 		d *= 2
 	}
 	d = min(d, 6*time.Hour)
-	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+	jitter := time.Duration(mrand.Int64N(int64(d)/5+1)) - d/10
 	return d + jitter
 }

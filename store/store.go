@@ -48,7 +48,10 @@ type Store interface {
 	// it is kept.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// UpdateNow is Update without grouping, for callers outside the
-	// ingest path; fn runs once.
+	// ingest path. fn runs once on a single-process backend (bbolt); a
+	// backend shared between processes (PostgreSQL) runs it again when
+	// the database refuses the transaction for a conflict with another
+	// one, so fn must be idempotent apart from its effects on tx.
 	UpdateNow(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction over a consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
@@ -91,6 +94,16 @@ type Tx interface {
 	// what was stored. The cost grows with the entries moved, not with the
 	// outbox.
 	Enqueue(m *OutMail) error
+	// ClaimOutbox claims for owner, until now+lease, the entries that
+	// Outbox(now, limit) would return, less those another owner holds an
+	// unexpired claim on and the entries queued behind those (so a queue
+	// stays in order across processes). It returns the entries claimed,
+	// with ClaimedBy and ClaimedUntil set. A claim ends when the entry is
+	// enqueued again (Enqueue clears it) or dequeued, or when it expires;
+	// the owner may renew it by claiming again. Processes sharing one
+	// database each claim before sending, so no two send the same entry
+	// while a claim holds.
+	ClaimOutbox(owner string, now time.Time, lease time.Duration, limit int) ([]*OutMail, error)
 	// NextOutboxID reserves the id the next outbox entry will have; pass
 	// it in OutMail.ID to Enqueue.
 	NextOutboxID() (uint64, error)

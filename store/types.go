@@ -122,7 +122,16 @@ type OutMail struct {
 	NextAt   time.Time `json:"next_at"`
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
+	// ClaimedBy is the owner holding a claim on the entry (see
+	// Tx.ClaimOutbox), until ClaimedUntil; "" when unclaimed.
+	ClaimedBy    string    `json:"claimed_by,omitempty"`
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 }
+
+// DefaultLease is how long a claim on an outbox entry holds unless the
+// worker says otherwise: long enough to hand one mail to a relay, short
+// enough that another process sends a crashed one's mail within a minute.
+const DefaultLease = 30 * time.Second
 
 // Queue names the queue m belongs to: the mail about one ticket to one
 // list of recipients (TicketID and To, joined by 0x00). The entries of a

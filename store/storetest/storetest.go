@@ -51,6 +51,8 @@ func RunBackend(t *testing.T, b Backend) {
 		{"OutboxQueueDueInOrder", testOutboxQueueDueInOrder},
 		{"OutboxQueueLimitTakesHeads", testOutboxQueueLimitTakesHeads},
 		{"OutboxReservedID", testOutboxReservedID},
+		{"OutboxClaims", testOutboxClaims},
+		{"OutboxClaimsConcurrent", testOutboxClaimsConcurrent},
 		{"SentMap", testSentMap},
 		{"CheckpointNeverMovesBack", testCheckpointNeverMovesBack},
 		{"RateCounters", testRateCounters},
