@@ -16,9 +16,21 @@ import (
 
 // Config is the [store] section of the configuration file.
 type Config struct {
-	// Path of the database file; its directory is created if missing.
+	// Driver is the backend: "bbolt" (the default: one file, one
+	// process) or "postgres" (several gateways sharing one database).
+	Driver string `toml:"driver"`
+	// Path of the bbolt database file; its directory is created if
+	// missing. Unused by postgres.
 	Path string `toml:"path"`
+	// DSN is the PostgreSQL connection string (libpq keywords or a
+	// postgres:// URL); DSNFile names a file holding it instead, so the
+	// password stays out of the configuration. One of them with postgres.
+	DSN     string `toml:"dsn"`
+	DSNFile string `toml:"dsn_file"`
 }
+
+// Postgres reports whether c names the PostgreSQL backend.
+func (c Config) Postgres() bool { return c.Driver == "postgres" }
 
 var (
 	// ErrNotFound is returned when a ticket (or other record) does not exist.

@@ -24,7 +24,7 @@ type app struct {
 }
 
 func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
-	st, err := boltdb.Open(cfg.Store.Path, opts, log)
+	st, err := openStore(cfg, opts, log)
 	if err != nil {
 		return nil, err
 	}

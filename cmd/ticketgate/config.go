@@ -138,8 +138,17 @@ var prefixRE = regexp.MustCompile(`^[A-Za-z]{1,8}$`)
 func (c *Config) validate() error {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	if c.Store.Path == "" {
-		bad("store.path must be set")
+	switch c.Store.Driver {
+	case "", "bbolt":
+		if c.Store.Path == "" {
+			bad("store.path must be set")
+		}
+	case "postgres":
+		if (c.Store.DSN == "") == (c.Store.DSNFile == "") {
+			bad("store.dsn or store.dsn_file (one of them) must be set with driver \"postgres\"")
+		}
+	default:
+		bad("store.driver %q must be bbolt or postgres", c.Store.Driver)
 	}
 	if c.Inbound.Hostname == "" {
 		bad("inbound.hostname must be set")

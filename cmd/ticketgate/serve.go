@@ -32,7 +32,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	}
 	defer a.close()
 	return a.serve(ctx, func(s *servers) {
-		fmt.Fprintf(stdout, "ticketgate %s: smtp %s lmtp %s admin %s db %s\n", version, s.smtpAddr(), s.lmtpAddr(), s.adminAddr(), cfg.Store.Path)
+		fmt.Fprintf(stdout, "ticketgate %s: smtp %s lmtp %s admin %s db %s\n", version, s.smtpAddr(), s.lmtpAddr(), s.adminAddr(), storeName(cfg))
 	})
 }
 
