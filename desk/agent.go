@@ -22,6 +22,9 @@ type Agent struct {
 	// dkim=pass or spf=pass for the agent's domain. It is filled from
 	// [agents] require_auth and trusted_authserv_id, not per agent.
 	AuthservID string `toml:"-"`
+	// TakeOver lets the agent take a ticket someone else owns with #assign
+	// me; filled from [agents] takeover.
+	TakeOver bool `toml:"-"`
 }
 
 // AgentsConfig is the [agents] section.
@@ -37,6 +40,9 @@ type AgentsConfig struct {
 	// agent's domain from TrustedAuthservID before mail counts as an agent's.
 	RequireAuth       bool   `toml:"require_auth"`
 	TrustedAuthservID string `toml:"trusted_authserv_id"`
+	// TakeOver says who may take a ticket assigned to someone else with
+	// #assign me: "managers" (the default) or "agents" (any agent).
+	TakeOver string `toml:"takeover"`
 }
 
 // ApplyAuth returns the agents with the authentication requirement of the
@@ -44,6 +50,7 @@ type AgentsConfig struct {
 func (c AgentsConfig) ApplyAuth(agents []Agent) []Agent {
 	out := slices.Clone(agents)
 	for i := range out {
+		out[i].TakeOver = strings.EqualFold(strings.TrimSpace(c.TakeOver), "agents")
 		out[i].AuthservID = ""
 		if c.RequireAuth {
 			out[i].AuthservID = strings.TrimSpace(c.TrustedAuthservID)
@@ -54,7 +61,7 @@ func (c AgentsConfig) ApplyAuth(agents []Agent) []Agent {
 
 // actor is the agent as command authorization sees it.
 func (a Agent) actor() rules.Actor {
-	return rules.Actor{Email: strings.ToLower(a.Email), Manager: a.Manager, Queues: a.Queues}
+	return rules.Actor{Email: strings.ToLower(a.Email), Manager: a.Manager, Queues: a.Queues, TakeOver: a.TakeOver}
 }
 
 // displayName is the agent's name, or the address when no name is set.

@@ -28,7 +28,14 @@ func (p *Pipeline) customerRules(c *Change, pl *plan, m *store.Message, isNew bo
 	out := customerOutcome{isNew: isNew}
 	now := pl.now
 	plan := rules.PlanFor(p.Plans, t.Requester)
-	clean, urgent, category := rules.SubjectTags(pl.in.Subject)
+	tagged := rules.Tags(p.requestTypes(), pl.in.Subject)
+	clean, urgent, category := tagged.Clean, tagged.Urgent, tagged.Type.Category
+	if isNew {
+		pl.requestType = tagged.Type.Name
+		if tagged.Urgent && tagged.Type.Name == "" {
+			pl.requestType = "urgent request"
+		}
+	}
 	if isNew || t.Plan == "" {
 		t.Plan = plan.Name
 	}
@@ -42,6 +49,13 @@ func (p *Pipeline) customerRules(c *Change, pl *plan, m *store.Message, isNew bo
 		out.events = append(out.events, store.Event{At: now, Type: rules.EventCategory, Detail: category + " (subject tag)"})
 	}
 	before := t.Priority
+	if prio := tagged.Type.Priority; isNew && prio != "" && prio != t.Priority && !urgent {
+		if prio.Rank() > plan.MaxPriority.Rank() {
+			prio = plan.MaxPriority
+		}
+		out.events = append(out.events, store.Event{At: now, Type: rules.EventPriority, Detail: fmt.Sprintf("%s → %s (%s)", t.Priority, prio, tagged.Type.Name)})
+		t.Priority = prio
+	}
 	if urgent {
 		out.urgent = true
 		p.raise(t, plan.MaxPriority, "the customer marked the mail urgent", &out, now)
@@ -71,6 +85,14 @@ func (p *Pipeline) customerRules(c *Change, pl *plan, m *store.Message, isNew bo
 	}
 	c.log(out.events...)
 	return out
+}
+
+// requestTypes are the configured request types, or the shipped ones.
+func (p *Pipeline) requestTypes() []rules.RequestType {
+	if p.RequestTypes != nil {
+		return p.RequestTypes
+	}
+	return rules.DefaultRequestTypes()
 }
 
 // raise lifts t's priority to target (never lowers it).

@@ -18,7 +18,8 @@ import (
 
 // TestAgentReplyKeepsHoldAndResolution: a plain public reply opens a new or
 // waiting ticket and starts the wait for the customer, but a ticket on hold
-// or resolved keeps its status, whoever replies, and gets no reminder.
+// or resolved keeps its status, whoever replies, and gets no reminder. Only
+// the assignee's reply reaches the customer.
 func TestAgentReplyKeepsHoldAndResolution(t *testing.T) {
 	g := startDesk(t)
 	sw := agPolicy(t, g)
@@ -40,10 +41,15 @@ func TestAgentReplyKeepsHoldAndResolution(t *testing.T) {
 			t.Errorf("%s after a plain agent reply: status %s, want %s", tk.Subject, now.Status, want)
 		}
 	}
-	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 4 {
-		t.Fatalf("the customer got %d replies, want 4", n)
+	// Ben's reply on Ana's ticket is held as a note (only the assignee's
+	// replies reach the customer), and Ben is told.
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 3 {
+		t.Fatalf("the customer got %d replies, want 3", n)
 	}
-	if body := agBody(t, agMailsTo(g, before, "alice@customer.example")[2].Data); !strings.Contains(body, "use the soft brush") || strings.Contains(body, "We have marked") {
+	if l := agMailsTo(g, before, "ben@example.com"); len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "assigned to Ana Lima") {
+		t.Errorf("ben got %d mails, want one saying who owns the ticket", len(l))
+	}
+	if body := agBody(t, agMailsTo(g, before, "alice@customer.example")[1].Data); !strings.Contains(body, "use the soft brush") || strings.Contains(body, "We have marked") {
 		t.Errorf("follow-up on the resolved ticket:\n%s", body)
 	}
 

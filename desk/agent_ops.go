@@ -23,6 +23,9 @@ type Action struct {
 	Name  string `json:"action"` // assign, status, priority or note
 	Value string `json:"value"`  // "me", an agent address or "none"; a status; a priority; the note's text
 	Actor string `json:"actor"`  // who acts, recorded on the events; "operator" when empty
+	// Via says how the action came in, for the events: "the command
+	// line" when empty. Set by the receiving side, never read from JSON.
+	Via string `json:"-"`
 }
 
 // ActionResult is the ticket after an action and the events it recorded.
@@ -60,7 +63,7 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 			return err
 		}
 		now := p.now()
-		c, err := p.decideAction(t, cmd, actor, msgID, a.Value, now)
+		c, err := p.decideAction(t, cmd, actor, a.Via, msgID, a.Value, now)
 		if err != nil {
 			return err
 		}
@@ -86,7 +89,7 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 // decideAction is one operator action's change to t: a note is stored and
 // sent to the ticket's agents, any other action is a command under
 // operator rights.
-func (p *Pipeline) decideAction(t *store.Ticket, cmd rules.Command, actor, msgID, text string, now time.Time) (*Change, error) {
+func (p *Pipeline) decideAction(t *store.Ticket, cmd rules.Command, actor, via, msgID, text string, now time.Time) (*Change, error) {
 	c := &Change{Ticket: t}
 	t.UpdatedAt = now
 	if cmd.Name == "note" {
@@ -95,12 +98,22 @@ func (p *Pipeline) decideAction(t *store.Ticket, cmd rules.Command, actor, msgID
 		p.addNote(c, &plan{now: now}, actor, text)
 		return c, nil
 	}
-	done := p.applyCommands(t, []rules.Command{cmd}, rules.Actor{Email: actor, Operator: true}, now, false)
+	// An action taken as an agent (-as, or the agent the API caller is)
+	// has that agent's rights, the rights its mail would have; anyone else
+	// acts as the operator, with every right.
+	who := rules.Actor{Email: actor, Operator: true}
+	if a, ok := p.agent(actor); ok {
+		who = a.actor()
+	}
+	done := p.applyCommands(t, []rules.Command{cmd}, who, now, false)
 	if len(done.problems) > 0 {
 		return nil, fmt.Errorf("%s: %w", strings.Join(done.problems, "; "), ErrBadAction)
 	}
+	if via == "" {
+		via = "the command line"
+	}
 	for i := range done.events {
-		done.events[i].Detail += " (" + cmd.Name + " from the command line)"
+		done.events[i].Detail += " (" + cmd.Name + " by " + actor + " via " + via + ")"
 	}
 	c.log(done.events...)
 	for _, mv := range done.moves {

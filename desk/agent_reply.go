@@ -42,9 +42,9 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Resul
 	for _, e := range errs {
 		problems = append(problems, e.Error())
 	}
+	// Dry run on a copy: every command must pass before any applies.
+	dry := cloneTicket(t)
 	if len(problems) == 0 {
-		// Dry run on a copy: every command must pass before any applies.
-		dry := cloneTicket(t)
 		problems = p.applyCommands(dry, cmds, agent.actor(), now, false).problems
 	}
 	if len(problems) > 0 {
@@ -57,6 +57,12 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Resul
 	case note:
 		res.Action = "note"
 		p.addNote(c, pl, agent.Email, visible)
+	case visible != "" && rules.MayReply(agent.actor(), viewOf(dry)) != nil:
+		// Only the assignee's reply reaches the customer; another agent's
+		// (or the second of two racing for an unassigned ticket) is kept
+		// as a note, and its author told who owns the ticket.
+		res.Action = "held"
+		p.holdReply(c, pl, agent, visible, dry.Assignee)
 	case visible != "":
 		res.Action = "agent"
 		opened = p.publicReplyState(t, agent, cmds, now)
@@ -82,6 +88,33 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Resul
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)
 	}
 	return c
+}
+
+// viewOf is what authorization sees of t.
+func viewOf(t *store.Ticket) rules.TicketView {
+	return rules.TicketView{Queue: t.Queue, Assignee: t.Assignee, Status: t.Status, Priority: t.Priority}
+}
+
+// holdReply keeps an agent's public reply on a ticket someone else owns as
+// an internal note and tells the agent who owns it and how to take it over.
+func (p *Pipeline) holdReply(c *Change, pl *plan, agent Agent, visible, owner string) {
+	t := c.Ticket
+	m := p.message(pl, "note")
+	m.VisibleText = visible
+	c.Messages = append(c.Messages, m)
+	c.log(store.Event{At: pl.now, Type: rules.EventReplyHeld, Actor: agent.Email,
+		Detail: fmt.Sprintf("reply by %s kept as a note, not sent: the ticket is assigned to %s", agent.Email, owner)})
+	o := mailout.Out{
+		Kind: "held", To: []mail.Address{{Name: agent.Name, Address: agent.Email}},
+		Subject:  fmt.Sprintf("[%s] Not sent: %s", t.ID, t.Subject),
+		Template: "reply_held", Data: markerData(map[string]any{"AgentName": agent.displayName(), "Owner": p.authorName(owner), "OwnerAddress": owner,
+			"CanTakeOver": agent.Manager || agent.TakeOver}),
+		Internal: true,
+	}
+	if reply := p.signedAddress(t, rules.TokenReply, agent.Email); reply != "" {
+		o.ReplyTo = &mail.Address{Address: reply}
+	}
+	c.send(Intent{Out: o})
 }
 
 // refuseAgentMail keeps a mail with bad or refused commands as a note and

@@ -3,11 +3,13 @@ package desk
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/mail"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -656,7 +658,7 @@ func TestPlansAndSubjectTags(t *testing.T) {
 		{"boss@bigcorp.example", "[Critical] Database down", "Database down", "gold", "", rules.PriorityCritical},
 		{"cheap@customer.example", "[URGENT] Please hurry", "Please hurry", "bronze", "", rules.PriorityMedium},
 		{"bug@customer.example", "[Bug] Crash on start", "Crash on start", "standard", "bug", rules.PriorityMedium},
-		{"fr@customer.example", "Re: [ feature-request ] Dark mode", "Dark mode", "standard", "feature_request", rules.PriorityMedium},
+		{"fr@customer.example", "Re: [ feature-request ] Dark mode", "Dark mode", "standard", "feature_request", rules.PriorityLow}, // a feature request is low by the shipped request types
 	}
 	for _, c := range cases {
 		before := len(g.relay.Mails())
@@ -704,4 +706,97 @@ func agSweep(t *testing.T, g *gateway, sw *Sweeper, at time.Time) *SweepReport {
 	}
 	g.settle()
 	return rep
+}
+
+// TestRequestTypesSetCategoryPriorityAndAreNamed: a request type's tag sets
+// the new ticket's category and priority, leaves the stored subject, and
+// the confirmation names the type.
+func TestRequestTypesSetCategoryPriorityAndAreNamed(t *testing.T) {
+	g := startDesk(t)
+	for _, c := range []struct {
+		subject, clean, category, name string
+		prio                           rules.Priority
+	}{
+		{"[Enhancement] Dark mode", "Dark mode", "feature_request", "feature request", rules.PriorityLow},
+		{"[KB Request] Printer manual", "Printer manual", "kb_request", "knowledge base request", rules.PriorityLow},
+	} {
+		before := len(g.relay.Mails())
+		from := "kb" + strings.ToLower(strings.Fields(c.clean)[0]) + "@customer.example"
+		g.mustSend(from, []string{"support@example.com"}, msg(from, "support@example.com", c.subject, "Please."))
+		g.settle()
+		var tk *store.Ticket
+		for _, x := range g.tickets() {
+			if x.Requester == from {
+				tk = x
+			}
+		}
+		if tk == nil || tk.Subject != c.clean || tk.Category != c.category || tk.Priority != c.prio {
+			t.Fatalf("%q: ticket %+v", c.subject, tk)
+		}
+		if body := agBody(t, agOne(t, g, before, from).Data); !strings.Contains(body, "received your "+c.name) {
+			t.Errorf("%q: the confirmation does not name the type:\n%s", c.subject, body)
+		}
+	}
+}
+
+// TestOnlyTheAssigneeReachesTheCustomer: on an assigned ticket another
+// agent's reply is held as a note and its author told; a manager's
+// "#assign me" takes the ticket over and the reply goes out; of two agents
+// answering an unassigned ticket at once, the first wins; the command line
+// applies the same rule to an action taken as an agent.
+func TestOnlyTheAssigneeReachesTheCustomer(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	signed := func(agent string) string { return agSigned(t, agKey, rules.TokenReply, tk.ID, agent) }
+	agReply(g, "ana@example.com", signed("ana@example.com"), tk, "#assign me")
+
+	before := len(g.relay.Mails())
+	agReply(g, "ben@example.com", signed("ben@example.com"), tk, "Have you tried turning it off?")
+	if l := agMailsTo(g, before, "alice@customer.example"); len(l) != 0 {
+		t.Fatalf("another agent's reply reached the customer")
+	}
+	if l := agMailsTo(g, before, "ben@example.com"); len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "assigned to Ana Lima") {
+		t.Errorf("ben got %d mails, want one saying who owns the ticket", len(l))
+	}
+	now := g.ticket(tk.ID)
+	if last := now.Messages[len(now.Messages)-1]; last.Kind != "note" || !strings.Contains(last.VisibleText, "turning it off") || !hasEvent(now, "reply_held", "ben@example.com") {
+		t.Errorf("held reply not kept as a note: %+v", last)
+	}
+
+	before = len(g.relay.Mails())
+	agReply(g, "meg@example.com", signed("meg@example.com"), tk, "#assign me\nI am taking this one: a technician is on the way.")
+	if now = g.ticket(tk.ID); now.Assignee != "meg@example.com" {
+		t.Errorf("the manager did not take the ticket over: assignee %s", now.Assignee)
+	}
+	if l := agMailsTo(g, before, "alice@customer.example"); len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "technician is on the way") {
+		t.Errorf("the manager's reply after taking over did not reach the customer")
+	}
+
+	// The same rule from the command line: ben may not close meg's ticket.
+	if _, err := g.pipeline.Act(context.Background(), tk.ID, Action{Name: "status", Value: "closed", Actor: "ben@example.com"}); !errors.Is(err, ErrBadAction) {
+		t.Errorf("ben closed meg's ticket from the command line: %v", err)
+	}
+
+	// Two agents answer an unassigned ticket at once: one wins.
+	other := agOpen(t, g, "Scanner jams", "It jams.")
+	before = len(g.relay.Mails())
+	var wg sync.WaitGroup
+	for _, agent := range []string{"ana@example.com", "ben@example.com"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			to := agSigned(t, agKey, rules.TokenReply, other.ID, agent)
+			g.mustSend(agent, []string{to}, msg(agent, to, "Re: ["+other.ID+"] Scanner jams", "Answer from "+agent))
+		}()
+	}
+	wg.Wait()
+	g.settle()
+	won := g.ticket(other.ID).Assignee
+	if l := agMailsTo(g, before, "alice@customer.example"); len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "Answer from "+won) {
+		t.Errorf("the customer got %d replies, want only the winner's (%s)", len(l), won)
+	}
+	loser := map[string]string{"ana@example.com": "ben@example.com", "ben@example.com": "ana@example.com"}[won]
+	if l := agMailsTo(g, before, loser); len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "not sent") {
+		t.Errorf("%s was not told the reply was held", loser)
+	}
 }

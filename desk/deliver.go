@@ -43,6 +43,9 @@ type Pipeline struct {
 	// MaxParticipants caps a ticket's participants besides the requester
 	// (0: DefaultMaxParticipants).
 	MaxParticipants int
+	// RequestTypes map subject tags to category and priority (nil:
+	// rules.DefaultRequestTypes).
+	RequestTypes []rules.RequestType
 }
 
 func (p *Pipeline) now() time.Time {
@@ -101,7 +104,8 @@ func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resu
 	if err != nil {
 		return mailin.Result{}, fmt.Errorf("commit message %s: %w", pl.in.MessageID, err)
 	}
-	p.Log.Info("message stored", "ticket", res.TicketID, "msgid", pl.in.MessageID, "action", res.Action, "source", d.Source, "remote", d.Remote)
+	// The caller writes the one info line per message, with its outcome.
+	p.Log.Debug("message stored", "ticket", res.TicketID, "msgid", pl.in.MessageID, "action", res.Action, "source", d.Source, "remote", d.Remote)
 	if p.OnCommit != nil {
 		p.OnCommit()
 	}
@@ -124,8 +128,12 @@ type plan struct {
 	idNote string
 	// redactions made to subject, text and raw copy.
 	redactions []rules.Redaction
-	// refused lists attachments not accepted, with the reason.
+	// refused lists attachments not accepted, with the reason; files are
+	// the attachments the message came with.
 	refused []string
+	files   []mailin.Part
+	// requestType names the request type a new ticket's subject tags chose.
+	requestType string
 	// visible is the new part of the text (quotes and signature cut),
 	// computed before the transaction to keep the single writer short.
 	visible string
@@ -181,7 +189,8 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 	default:
 		pl.note("classified: written by a person")
 	}
-	p.attachmentPolicy(pl)
+	pl.files = in.Attachments
+	p.attachmentPolicy(pl, 0, 0)
 	return pl, nil
 }
 
@@ -423,7 +432,10 @@ func (p *Pipeline) newTicket(tx store.Tx, pl *plan, dec rules.Thread, res *maili
 // link back from the ticket it names when it may not join it.
 func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, id string) ([]*Change, error) {
 	t := p.ticketFor(id, pl)
+	p.attachmentPolicy(pl, 0, 0)
+	noteAttachments(pl)
 	m := p.message(pl, p.kind(pl))
+	t.Files, t.FileBytes = fileUsage(m.Message)
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	// The creation comes first in the activity log.
 	c.log(store.Event{At: pl.now, Type: rules.EventCreated, Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)})
@@ -555,7 +567,11 @@ func (p *Pipeline) appendTo(tx store.Tx, pl *plan, dec rules.Thread, res *mailin
 // moves the status (reopening), stops the wait and notifies the agents.
 func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res *mailin.Result) *Change {
 	kind := p.kind(pl)
+	p.attachmentPolicy(pl, t.Files, t.FileBytes)
+	noteAttachments(pl)
 	m := p.message(pl, kind)
+	files, bytes := fileUsage(m.Message)
+	t.Files, t.FileBytes = t.Files+files, t.FileBytes+bytes
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	c.log(store.Event{At: pl.now, Type: rules.EventMessage, Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)})
 	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent && p.Policy.surveyReply(c, m.VisibleText, pl.now) {
@@ -584,7 +600,7 @@ func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res
 func (p *Pipeline) autoReply(t *store.Ticket, pl *plan) Intent {
 	return Intent{
 		Out: mailout.Out{Kind: "auto", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
-			Template: "auto_reply", Data: map[string]any{"Name": pl.in.From.Name}, Auto: "auto-replied", Record: true},
+			Template: "auto_reply", Data: map[string]any{"Name": personName(pl.in.From.Name), "RequestType": pl.requestType}, Auto: "auto-replied", Record: true},
 		Queued: store.Event{At: pl.now, Type: rules.EventAutoReply, Detail: "confirmation queued to " + t.Requester},
 		Held:   store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed},
 	}

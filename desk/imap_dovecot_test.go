@@ -148,8 +148,13 @@ func TestDovecotCrashDuringDrainLosesNothingAndDuplicatesNothing(t *testing.T) {
 		}
 		seen[id] = true
 	}
-	if done := mailboxCount(t, d, "Processed"); done != many {
-		t.Errorf("Processed holds %d, want %d", done, many)
+	// A server killed mid-MOVE (copy, then expunge) or before its index
+	// recorded the expunges of MOVEs it had answered shows those messages
+	// in INBOX again after the restart; the poller moves them again, so
+	// Processed may hold a few batches twice. Never fewer: nothing is lost,
+	// and no message made a second ticket (above).
+	if done := mailboxCount(t, d, "Processed"); done < many || int(done) > many+3*p.Batch {
+		t.Errorf("Processed holds %d, want %d (up to %d after the server's crash)", done, many, many+3*p.Batch)
 	}
 	if st := p.Status(); st.LastError == "" {
 		t.Errorf("status %+v does not show the connection error", st)

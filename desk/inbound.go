@@ -22,14 +22,17 @@ type Policies struct {
 	BounceHold                      time.Duration
 }
 
-// attachmentPolicy drops attachments past the configured limits; the
-// message and ticket are kept and the sender is told which and why.
-func (p *Pipeline) attachmentPolicy(pl *plan) {
+// attachmentPolicy keeps the files of the message in pl that fit the
+// ticket's limits, given what the ticket already holds (files kept and
+// their bytes; zero for a new ticket), and lists the others with the
+// reason; the message and ticket are kept and the sender is told. It
+// starts from the files the message came with each time, so it gives the
+// same answer in every run of a transaction.
+func (p *Pipeline) attachmentPolicy(pl *plan, files int, total int64) {
 	lim := p.Policies
 	var kept []mailin.Part
-	var total int64
-	files := 0
-	for _, a := range pl.in.Attachments {
+	pl.refused = nil
+	for _, a := range pl.files {
 		size := int64(len(a.Content))
 		// Inline images the HTML refers to belong to the message's text.
 		referenced := a.Inline && a.ContentID != "" && strings.Contains(pl.in.HTML, "cid:"+a.ContentID)
@@ -38,9 +41,9 @@ func (p *Pipeline) attachmentPolicy(pl *plan) {
 		case lim.MaxAttachmentBytes > 0 && size > lim.MaxAttachmentBytes:
 			why = fmt.Sprintf("it is %s, more than the %s allowed per file", humanBytes(size), humanBytes(lim.MaxAttachmentBytes))
 		case !referenced && lim.MaxAttachments > 0 && files >= lim.MaxAttachments:
-			why = fmt.Sprintf("only %d files are accepted per message", lim.MaxAttachments)
+			why = fmt.Sprintf("only %d files are accepted per ticket", lim.MaxAttachments)
 		case lim.MaxAttachmentsTotal > 0 && total+size > lim.MaxAttachmentsTotal:
-			why = fmt.Sprintf("the files together would exceed %s per message", humanBytes(lim.MaxAttachmentsTotal))
+			why = fmt.Sprintf("the ticket's files together would exceed %s", humanBytes(lim.MaxAttachmentsTotal))
 		}
 		if why != "" {
 			pl.refused = append(pl.refused, fmt.Sprintf("%s: not accepted because %s", a.Filename, why))
@@ -53,12 +56,32 @@ func (p *Pipeline) attachmentPolicy(pl *plan) {
 		kept = append(kept, a)
 	}
 	pl.in.Attachments = kept
+}
+
+// noteAttachments records in pl's trace what attachmentPolicy decided.
+func noteAttachments(pl *plan) {
+	var total int64
+	for _, a := range pl.in.Attachments {
+		total += int64(len(a.Content))
+	}
 	for _, r := range pl.refused {
 		pl.note("attachment %s", r)
 	}
-	if len(kept) > 0 {
-		pl.note("attachments kept: %d (%s)", len(kept), humanBytes(total))
+	if len(pl.in.Attachments) > 0 {
+		pl.note("attachments kept: %d (%s)", len(pl.in.Attachments), humanBytes(total))
 	}
+}
+
+// fileUsage counts the files a stored message adds to its ticket's share:
+// the attachments other than inline images its text refers to, and bytes.
+func fileUsage(m *store.Message) (files int, bytes int64) {
+	for _, a := range m.Attachments {
+		if !(a.Inline && a.ContentID != "") {
+			files++
+		}
+		bytes += a.Size
+	}
+	return files, bytes
 }
 
 func humanBytes(n int64) string {

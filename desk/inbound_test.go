@@ -637,3 +637,44 @@ func BenchmarkIngestUnderFlood(b *testing.B) {
 	flooders.Wait()
 	b.ReportMetric(float64(refused.Load())/b.Elapsed().Seconds(), "refused/s")
 }
+
+// TestAttachmentLimitsArePerTicket: the file limits count a ticket's files
+// over all its mail: a second mail cannot take it past five files.
+func TestAttachmentLimitsArePerTicket(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{MaxAttachments: 5, MaxAttachmentBytes: 10 << 20, MaxAttachmentsTotal: 50 << 20}
+	withFiles := func(subject string, names ...string) []byte {
+		var b strings.Builder
+		fmt.Fprintf(&b, "From: erin@customer.example\r\nTo: support@example.com\r\nSubject: %s\r\nMessage-ID: <%s@customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFiles attached.\r\n", subject, strings.ReplaceAll(names[0], ".", "-"))
+		for _, n := range names {
+			fmt.Fprintf(&b, "--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=%q\r\n\r\ncontent of %s\r\n", n, n)
+		}
+		b.WriteString("--b--\r\n")
+		return []byte(b.String())
+	}
+	g.mustSend("erin@customer.example", []string{"support@example.com"}, withFiles("Printer logs", "a1.txt", "a2.txt", "a3.txt", "a4.txt"))
+	tk := g.onlyTicket()
+	g.settle()
+	before := len(g.relay.Mails())
+	g.mustSend("erin@customer.example", []string{"support@example.com"}, withFiles("Re: ["+tk.ID+"] Printer logs", "b1.txt", "b2.txt", "b3.txt"))
+	g.settle()
+	tk = g.ticket(tk.ID)
+	var names []string
+	for _, m := range tk.Messages {
+		for _, a := range m.Attachments {
+			names = append(names, a.Filename)
+		}
+	}
+	if strings.Join(names, ",") != "a1.txt,a2.txt,a3.txt,a4.txt,b1.txt" {
+		t.Errorf("files on the ticket %v; want the first five", names)
+	}
+	var refusal string
+	for _, m := range g.relay.Mails()[before:] {
+		if b := string(m.Data); strings.Contains(b, "b2.txt") {
+			refusal = b
+		}
+	}
+	if refusal == "" || !strings.Contains(refusal, "b3.txt") || strings.Contains(refusal, "b1.txt") || !strings.Contains(refusal, "per ticket") {
+		t.Errorf("no refusal naming b2.txt and b3.txt (and only those) per ticket:\n%s", refusal)
+	}
+}

@@ -14,9 +14,32 @@ type Config struct {
 	Hostname        string `toml:"hostname"`
 	MaxMessageBytes int64  `toml:"max_message_bytes"`
 	MaxRecipients   int    `toml:"max_recipients"`
-	MaxConnections  int    `toml:"max_connections"`
-	ReadTimeout     string `toml:"read_timeout"`
-	WriteTimeout    string `toml:"write_timeout"`
+	// MaxConnections caps open connections per listener (0: no cap). A
+	// client past it is answered 421 4.7.0 at once and disconnected.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP caps open connections from one client address
+	// (0: DefaultMaxConnectionsPerIP); TrustedRelays are exempt.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// TrustedRelays are the addresses or CIDR prefixes of the MTAs that
+	// hand mail over (nil: DefaultTrustedRelays; empty: none).
+	TrustedRelays []string `toml:"trusted_relays"`
+	// ReadTimeout is the longest a client may stay silent: between
+	// commands, and between two reads of one message (not the whole
+	// transfer). A silent client gets a 4xx answer and is disconnected.
+	ReadTimeout  string `toml:"read_timeout"`
+	WriteTimeout string `toml:"write_timeout"`
+	// MailFromTimeout is the time a client has from the greeting, and again
+	// after each message or RSET, to start a message with MAIL FROM
+	// ("": DefaultMailFromTimeout); past it the answer is 421 4.4.2.
+	MailFromTimeout string `toml:"mail_from_timeout"`
+	// MaxNoops is the number of commands that bring no message closer
+	// (NOOP, RSET, VRFY, EXPN, HELP, a repeated HELO/EHLO or MAIL FROM)
+	// a client may send between two messages (0: DefaultMaxNoops); one
+	// more is answered 421 4.7.0 and the connection is closed.
+	MaxNoops int `toml:"max_noops"`
+	// MaxDataDuration bounds the transfer of one message, DATA to the
+	// final dot ("": DefaultMaxDataDuration); past it the answer is 451.
+	MaxDataDuration string `toml:"max_data_duration"`
 	MaxHeaderBytes  int    `toml:"max_header_bytes"`
 	MaxMIMEDepth    int    `toml:"max_mime_depth"`
 	MaxMIMEParts    int    `toml:"max_mime_parts"`
@@ -37,7 +60,7 @@ type Delivery struct {
 	// inject without -to), not given by an MTA: then only Delivered-To and
 	// X-Original-To, which the delivering MTA writes, count as envelope.
 	RcptsFromHeader bool
-	Remote   string
+	Remote          string
 	// Checkpoint, when set, is committed in the same transaction as the
 	// message (the IMAP poller's exactly-once promise).
 	Checkpoint *store.Checkpoint

@@ -180,6 +180,7 @@ func (p *Poller) Run(ctx context.Context) {
 		}
 		if err != nil {
 			p.setError(err)
+			p.observe(err)
 			p.log.Warn("imap session ended", "err", err, "retry_in", delay)
 		}
 		// Full jitter around the delay keeps many pollers from reconnecting
@@ -281,6 +282,7 @@ func (p *Poller) drain(ctx context.Context, s *imapSession) error {
 		p.mu.Lock()
 		p.st.LastSuccess = time.Now()
 		p.mu.Unlock()
+		p.observe(nil)
 	}
 	return nil
 }

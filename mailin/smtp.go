@@ -7,43 +7,63 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
-	"golang.org/x/net/netutil"
 )
 
 // Backend is the go-smtp backend for the SMTP and LMTP listeners.
 type Backend struct {
-	Handler Handler
-	Log     *slog.Logger
-	lmtp    bool
-	maxLine int
+	Handler  Handler
+	Log      *slog.Logger
+	lmtp     bool
+	maxLine  int
+	maxBytes int64
 }
 
 // NewSession implements smtp.Backend.
 func (b *Backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{b: b, remote: c.Conn().RemoteAddr().String()}, nil
+	g, _ := c.Conn().(*guardConn) // nil when not served by Listen
+	return &session{b: b, g: g, remote: c.Conn().RemoteAddr().String()}, nil
 }
 
 type session struct {
 	b        *Backend
+	g        *guardConn
 	remote   string
 	mailFrom string
+	utf8     bool // the client said SMTPUTF8 in MAIL FROM
 	rcpts    []string
 }
 
-func (s *session) Reset()        { s.mailFrom, s.rcpts = "", nil }
+// Reset is called by go-smtp after a message, on RSET and on a new EHLO.
+func (s *session) Reset() {
+	s.clear()
+	s.g.idleAgain()
+}
+
+func (s *session) clear()        { s.mailFrom, s.utf8, s.rcpts = "", false, nil }
 func (s *session) Logout() error { return nil }
 
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	s.Reset()
-	s.mailFrom = from
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.clear()
+	utf8 := opts != nil && opts.UTF8
+	if err := checkAddress(from, utf8, smtp.EnhancedCode{5, 1, 7}, "sender"); err != nil {
+		return err
+	}
+	s.mailFrom, s.utf8 = from, utf8
+	s.g.mailStarted()
 	return nil
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if err := checkAddress(to, s.utf8, smtp.EnhancedCode{5, 1, 3}, "recipient"); err != nil {
+		return err
+	}
 	if !s.b.Handler.Accepts(to) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 			Message: fmt.Sprintf("<%s>: no such mailbox here; write to one of the support addresses", to)}
@@ -52,7 +72,24 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
+// checkAddress refuses an envelope address with a control character
+// (NUL included) or invalid UTF-8, and a non-ASCII address from a client
+// that did not ask for SMTPUTF8 (RFC 6531). The address is not echoed:
+// it may hold bytes unfit for the answer.
+func checkAddress(addr string, smtputf8 bool, code smtp.EnhancedCode, role string) error {
+	if !utf8.ValidString(addr) || strings.ContainsFunc(addr, unicode.IsControl) {
+		return &smtp.SMTPError{Code: 501, EnhancedCode: code,
+			Message: "the " + role + " address holds a control character or invalid UTF-8"}
+	}
+	if !smtputf8 && strings.ContainsFunc(addr, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+			Message: "the " + role + " address is not ASCII: send it with MAIL FROM's SMTPUTF8 parameter"}
+	}
+	return nil
+}
+
 func (s *session) Data(r io.Reader) error {
+	s.g.dataStarted()
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return s.readError(err)
@@ -60,18 +97,35 @@ func (s *session) Data(r io.Reader) error {
 	return s.deliver(raw)
 }
 
-// readError answers a message that could not be read in full.
+// readError answers a message that could not be read in full. Only a
+// message that can never be taken is refused for good (5xx); a timeout or
+// a broken transfer asks the sender to try again.
 func (s *session) readError(err error) error {
-	if errors.Is(err, smtp.ErrTooLongLine) {
+	var se *smtp.SMTPError
+	var te *timeoutError
+	switch {
+	case errors.Is(err, smtp.ErrTooLongLine):
+		// The client is still sending: take the rest so the answer
+		// reaches it.
+		s.g.drainData(s.b.maxBytes)
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 			Message: fmt.Sprintf("message refused: a line is longer than %d characters", s.b.maxLine)}
+	case errors.As(err, &se):
+		return se // go-smtp's ErrDataTooLarge answers 552 5.3.4
+	case errors.As(err, &te):
+		s.b.Log.Info("message transfer timed out", "remote", s.remote, "reason", te.reason)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+			Message: te.reason + ", please try again"}
 	}
-	return err // go-smtp's ErrDataTooLarge answers 552 5.3.4
+	s.b.Log.Info("message transfer broken", "remote", s.remote, "err", err)
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 0},
+		Message: "message not received in full, please try again"}
 }
 
 // LMTPData answers once per recipient. The message is stored once (one
 // ticket for all recipients), so every recipient gets the same answer.
 func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	s.g.dataStarted()
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return s.readError(err)
@@ -119,29 +173,36 @@ const DefaultMaxLineLength = 10000
 
 // Server is a running SMTP or LMTP listener.
 type Server struct {
-	srv *smtp.Server
-	ln  net.Listener
+	srv   *smtp.Server
+	gate  *gate
+	watch *watch
 }
 
-// Listen starts an SMTP (or, with lmtp, LMTP) listener on addr.
+// Listen starts an SMTP (or, with lmtp, LMTP) listener on addr with the
+// limits of cfg: connections overall and per client address (answered
+// 421 4.7.0 at once past a cap), time to MAIL FROM, idle commands, idle
+// time per read and time per message.
 func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*Server, error) {
+	gt, err := newGate(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	if cfg.MaxConnections > 0 {
-		ln = netutil.LimitListener(ln, cfg.MaxConnections)
-	}
-	be := &Backend{Handler: h, Log: log, lmtp: lmtp, maxLine: cfg.MaxLineLength}
+	gt.Listener = ln
+	be := &Backend{Handler: h, Log: log, lmtp: lmtp, maxLine: cfg.MaxLineLength, maxBytes: cfg.MaxMessageBytes}
 	if be.maxLine <= 0 {
 		be.maxLine = DefaultMaxLineLength
 	}
-	srv := smtp.NewServer(be)
+	w := newWatch(be)
+	srv := smtp.NewServer(w)
 	srv.LMTP = lmtp
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
 	srv.MaxRecipients = cfg.MaxRecipients
-	srv.ReadTimeout = duration(cfg.ReadTimeout, 5*time.Minute)
+	srv.ReadTimeout = 0 // guardConn sets a deadline per read
 	srv.WriteTimeout = duration(cfg.WriteTimeout, time.Minute)
 	srv.MaxLineLength = be.maxLine
 	srv.EnableSMTPUTF8 = true
@@ -152,18 +213,57 @@ func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*S
 				log.Error("listener panic", "panic", r)
 			}
 		}()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		if err := srv.Serve(gt); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 			log.Error("listener stopped", "addr", addr, "err", err)
 		}
 	}()
-	return &Server{srv: srv, ln: ln}, nil
+	return &Server{srv: srv, gate: gt, watch: w}, nil
+}
+
+// newGate makes the accepting side of a listener from cfg, its defaults
+// filled in.
+func newGate(cfg Config, log *slog.Logger) (*gate, error) {
+	relays := cfg.TrustedRelays
+	if relays == nil {
+		relays = DefaultTrustedRelays
+	}
+	trusted, err := ParseTrustedRelays(relays)
+	if err != nil {
+		return nil, fmt.Errorf("inbound.trusted_relays: %w", err)
+	}
+	perIP := cfg.MaxConnectionsPerIP
+	if perIP <= 0 {
+		perIP = DefaultMaxConnectionsPerIP
+	}
+	maxJunk := cfg.MaxNoops
+	if maxJunk <= 0 {
+		maxJunk = DefaultMaxNoops
+	}
+	idle := duration(cfg.ReadTimeout, DefaultReadTimeout)
+	mailFrom := duration(cfg.MailFromTimeout, DefaultMailFromTimeout)
+	maxData := duration(cfg.MaxDataDuration, DefaultMaxDataDuration)
+	return &gate{hostname: cfg.Hostname, max: cfg.MaxConnections, perIP: perIP, trusted: trusted, log: log,
+		byIP: map[netip.Addr]int{},
+		guard: func(c net.Conn) *guardConn {
+			return &guardConn{Conn: c, hostname: cfg.Hostname, idle: idle, mailFrom: mailFrom, maxData: maxData,
+				maxJunk: maxJunk, phase: phaseIdle, until: time.Now().Add(mailFrom)}
+		}}, nil
 }
 
 // Addr is the address the listener is bound to.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.gate.Addr().String() }
 
-// Shutdown stops accepting and waits for open sessions to end.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Load reports the open connections and the overall cap (0: none), for
+// a health check that wants to know whether the listener is full.
+func (s *Server) Load() (open, max int) { return s.gate.load() }
+
+// Shutdown stops accepting connections, answers 421 to new transactions
+// on open ones, and waits until ctx ends for open sessions (a DATA in
+// progress included) to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.watch.closing.Store(true)
+	return s.srv.Shutdown(ctx)
+}
 
 // Close stops the listener and drops open sessions.
 func (s *Server) Close() error { return s.srv.Close() }

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ticketgate/rules"
@@ -18,14 +20,29 @@ import (
 
 // Sender delivers one message; *Relay is the real one.
 type Sender interface {
-	Send(from string, to []string, raw []byte) ([]RcptError, error)
+	// Send offers raw from envelope sender from to the recipients in to.
+	// Right after it has written the end of the mail (the final dot the
+	// relay answers 250 to), and before it reads the answer, it calls
+	// handedOver (when not nil) with the recipients the relay refused:
+	// from then on the relay may have the mail, whatever becomes of this
+	// process. It returns the refused recipients (the mail went to the
+	// others) or an error for the whole message.
+	Send(from string, to []string, raw []byte, handedOver func(refused []RcptError)) ([]RcptError, error)
 }
 
 // Worker delivers the outbox. A message leaves the outbox only after the
 // relay accepted it or failed it permanently; a relay that is down only
-// delays delivery. Each message is handed to the relay at most once per
-// successful attempt (a crash between the relay's 250 and our commit can
-// repeat it, the only window left).
+// delays delivery, and when it answers again the mail deferred meanwhile
+// is due at once.
+//
+// Each outcome is committed as soon as the relay answers (a group commit,
+// never a batch that waits), and an entry whose outcome is committed is
+// never sent again. For the moment between the relay taking a mail and
+// that commit, Run keeps a hand-off log (see handoffLog): when the process
+// is killed in between, the next Run takes the mail as delivered instead
+// of sending it again. The price: a relay refusing the end of a mail just
+// as the process is killed leaves that mail taken as delivered (logged on
+// the next start).
 type Worker struct {
 	Store     store.Store
 	Sender    Sender
@@ -33,21 +50,36 @@ type Worker struct {
 	RetryBase time.Duration // first retry delay (default 1m), doubling to 6h
 	GiveUp    time.Duration // fail a message still queued after this (default 5 days)
 	Now       func() time.Time
+	// HandoffLog is the path of the hand-off log, next to the database;
+	// "" keeps none (a process killed between the relay's 250 and its
+	// commit then sends that mail again on the next start).
+	HandoffLog string
 	// Owner names this worker in its claims on outbox entries (unique per
 	// process; NewWorker makes one), and Lease is how long a claim holds
 	// (default store.DefaultLease). Workers of several processes sharing
-	// one database never send the same entry while a claim holds.
+	// one database never send the same entry while a claim holds, and
+	// only a claim's holder records the outcome of its delivery.
 	Owner string
 	Lease time.Duration
 
 	wake chan struct{}
+	hlog *handoffLog
+	// relayDown is set when the relay failed a whole message for now and
+	// cleared by the next delivery, which wakes the deferred mail.
+	relayDown atomic.Bool
+
+	mu sync.Mutex
+	// unrecorded holds outcomes whose commit failed (a full disk): they
+	// are committed again before the next wake reads the outbox, and
+	// their entries are not sent meanwhile.
+	unrecorded map[uint64]func(store.Tx) error
 }
 
 // NewWorker returns a worker for s sending through sender.
 func NewWorker(s store.Store, sender Sender, log *slog.Logger) *Worker {
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
-	return &Worker{Store: s, Sender: sender, Log: log, Owner: owner, wake: make(chan struct{}, 1)}
+	return &Worker{Store: s, Sender: sender, Log: log, Owner: owner, wake: make(chan struct{}, 1), unrecorded: map[uint64]func(store.Tx) error{}}
 }
 
 func (w *Worker) lease() time.Duration {
@@ -57,9 +89,10 @@ func (w *Worker) lease() time.Duration {
 	return store.DefaultLease
 }
 
-// claim reads what is due and claims it. It returns the entries claimed
-// and how many were due (some may be held by another process).
-func (w *Worker) claim(ctx context.Context) ([]*store.OutMail, int, error) {
+// claim reads what is due and claims it, passing over the entries whose
+// outcome waits to be recorded again (held). It returns the entries
+// claimed and how many were due (some may be held by another process).
+func (w *Worker) claim(ctx context.Context, held map[uint64]bool) ([]*store.OutMail, int, error) {
 	var due []*store.OutMail
 	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
@@ -68,6 +101,19 @@ func (w *Worker) claim(ctx context.Context) ([]*store.OutMail, int, error) {
 	})
 	if err != nil || len(due) == 0 {
 		return nil, 0, err
+	}
+	if len(held) > 0 && len(held) >= len(due) {
+		// Nothing but entries whose outcome waits for the database:
+		// claiming would only cost a commit.
+		n := 0
+		for _, m := range due {
+			if held[m.ID] {
+				n++
+			}
+		}
+		if n == len(due) {
+			return due, len(due), nil
+		}
 	}
 	// Claiming writes; the read before it keeps a wake with nothing due
 	// from costing a commit.
@@ -95,13 +141,25 @@ func (w *Worker) now() time.Time {
 	return time.Now()
 }
 
-// Run delivers until ctx is done.
+// Run delivers until ctx is done. It first takes the mail a killed run
+// handed to the relay as delivered (see HandoffLog).
 func (w *Worker) Run(ctx context.Context) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.Log.Error("outbox worker panic", "panic", r)
 		}
 	}()
+	if w.HandoffLog != "" {
+		l, notes, err := openHandoffLog(w.HandoffLog)
+		if err != nil {
+			w.Log.Error("mail handed to the relay by a killed run may be sent again", "err", err)
+		} else {
+			defer l.close()
+			if w.applyNotes(l, notes) {
+				w.hlog = l
+			}
+		}
+	}
 	for {
 		next := w.RunOnce(ctx)
 		wait := time.Minute
@@ -135,15 +193,23 @@ const wakeBatch = 500
 // in order, so a deferred message's queue is deferred with it and what is
 // due of a queue is its head.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
-	due, ndue, err := w.claim(ctx)
+	held := w.recordAgain()
+	due, ndue, err := w.claim(ctx, held)
 	if err != nil {
 		w.Log.Error("read outbox", "err", err)
 		return w.now().Add(time.Minute)
 	}
 	var order []string
 	queues := map[string][]*store.OutMail{}
+	heldQueues := map[string]bool{}
 	for _, m := range due {
 		q := m.Queue()
+		if held[m.ID] {
+			heldQueues[q] = true // later mail of the queue waits for the outcome
+		}
+		if heldQueues[q] {
+			continue
+		}
 		if _, ok := queues[q]; !ok {
 			order = append(order, q)
 		}
@@ -174,6 +240,7 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 		}()
 	}
 	wg.Wait()
+	w.resetHandoffs()
 	if ndue == wakeBatch && ctx.Err() == nil {
 		return w.now() // more is due
 	}
@@ -185,17 +252,34 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 	if now := w.now(); ndue > len(due) && !next.IsZero() && !next.After(now) {
 		// Another process holds what is due: look again when its
 		// claims may have ended, not at once.
-		return now.Add(w.lease() / 6)
+		next = now.Add(w.lease() / 6)
+	}
+	if len(held) > 0 {
+		// Their outcomes wait for the database (a full disk): try again
+		// in a while, not in a loop.
+		if soon := w.now().Add(time.Second); next.Before(soon) {
+			next = soon
+		}
 	}
 	return next
 }
 
 // deliver hands m to the relay and records the outcome. It returns false
-// when delivery was deferred (the message stays queued).
+// when m stays queued (deferred, for some or all of its recipients).
 func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	log := w.Log.With("ticket", m.TicketID, "queue", m.ID, "kind", m.Kind)
 	if !w.now().Before(m.ClaimedUntil) {
 		return false // the claim ran out before its turn: claim again
+	}
+	rcpts := m.Pending()
+	if len(rcpts) == 0 {
+		w.record(log, m.ID, func(tx store.Tx) error {
+			if err := tx.Dequeue(m.ID); err != nil {
+				return err
+			}
+			return tx.Sent(m)
+		})
+		return true
 	}
 	var raw []byte
 	if err := w.Store.View(ctx, func(tx store.Tx) error {
@@ -206,42 +290,135 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		log.Error("read outbox mail", "err", err)
 		return false
 	}
-	refused, err := w.Sender.Send(m.From, m.To, raw)
-	now := w.now()
-	switch {
-	case err != nil && !Permanent(err) && now.Sub(m.Created) < w.giveUp():
-		m.Attempts++
-		m.NextAt = now.Add(w.backoff(m.Attempts))
-		m.LastErr = err.Error()
-		log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
-		w.commit(log, m, func(tx store.Tx) error { return tx.Enqueue(m) })
-		return false
-	case err != nil:
+	var handedOver func([]RcptError)
+	if w.hlog != nil {
+		handedOver = func(refused []RcptError) {
+			n := handoffNote{ID: m.ID, Attempts: m.Attempts, To: done(nil, rcpts, refused, nil)}
+			if err := w.hlog.note(n); err != nil {
+				log.Error("note hand-off", "err", err)
+			}
+		}
+	}
+	expired := w.now().Sub(m.Created) >= w.giveUp()
+	refused, err := w.Sender.Send(m.From, rcpts, raw, handedOver)
+	if err != nil {
+		return w.failed(log, m, err, expired)
+	}
+	return w.delivered(log, m, rcpts, refused, expired)
+}
+
+// failed records a failure of the whole message: a retry later, or for
+// good.
+func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired bool) bool {
+	if Permanent(err) || expired {
 		log.Error("delivery failed", "err", err)
-		w.commit(log, m, func(tx store.Tx) error {
+		w.record(log, m.ID, func(tx store.Tx) error {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
-			return w.event(tx, m, rules.EventDeliveryFailed, fmt.Sprintf("%s mail to %s failed: %v", m.Kind, strings.Join(m.To, ", "), err))
+			return w.event(tx, m, rules.EventDeliveryFailed, fmt.Sprintf("%s mail to %s failed: %v", m.Kind, strings.Join(m.Pending(), ", "), err))
 		})
-	default:
-		log.Info("delivered", "to", m.To)
-		w.commit(log, m, func(tx store.Tx) error {
+		return true
+	}
+	m.Attempts++
+	m.NextAt = w.now().Add(w.backoff(m.Attempts))
+	m.LastErr = err.Error()
+	log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
+	if w.record(log, m.ID, func(tx store.Tx) error { return tx.Enqueue(m) }) {
+		// Set after the deferral is committed, so that the delivery
+		// that clears it wakes this mail too.
+		w.relayDown.Store(true)
+	}
+	return false
+}
+
+// delivered records the relay's answers when the message as a whole was
+// not failed: the mail went to the recipients not refused (if any);
+// those refused for now stay queued. A partial success is retried at once
+// (a relay capping recipients per transaction takes the next share in a
+// new one); a message refused for every recipient waits for its backoff.
+func (w *Worker) delivered(log *slog.Logger, m *store.OutMail, rcpts []string, refused []RcptError, expired bool) bool {
+	final, later := split(refused, expired)
+	took := len(refused) < len(rcpts)
+	m.Done = done(m.Done, rcpts, refused, final)
+	if len(later) == 0 {
+		log.Info("delivered", "to", rcpts, "refused", len(refused))
+		w.record(log, m.ID, func(tx store.Tx) error {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
 			if err := tx.Sent(m); err != nil {
 				return err
 			}
-			for _, r := range refused {
-				if err := w.event(tx, m, rules.EventDeliveryFailed, fmt.Sprintf("%s mail to %s failed: %v", m.Kind, r.Rcpt, r.Err)); err != nil {
+			return w.refusedEvents(tx, m, final)
+		})
+	} else {
+		m.LastErr = later[0].Err.Error()
+		if took {
+			m.NextAt = w.now()
+		} else {
+			m.Attempts++
+			m.NextAt = w.now().Add(w.backoff(m.Attempts))
+		}
+		log.Warn("delivery deferred for some recipients", "to", m.Pending(), "err", m.LastErr, "attempt", m.Attempts, "next", m.NextAt)
+		w.record(log, m.ID, func(tx store.Tx) error {
+			if err := tx.Enqueue(m); err != nil {
+				return err
+			}
+			if took {
+				if err := tx.Sent(m); err != nil {
 					return err
 				}
 			}
-			return nil
+			return w.refusedEvents(tx, m, final)
 		})
 	}
-	return true
+	if took && w.relayDown.Swap(false) {
+		w.wakeDeferred(log)
+	}
+	return len(later) == 0
+}
+
+// split divides refused recipients into those refused for good (all of
+// them once the message has waited too long) and those to retry.
+func split(refused []RcptError, expired bool) (final, later []RcptError) {
+	for _, r := range refused {
+		if expired || Permanent(r.Err) {
+			final = append(final, r)
+		} else {
+			later = append(later, r)
+		}
+	}
+	return final, later
+}
+
+// done returns prev plus the recipients of rcpts the relay took (those
+// not in refused) and those in final, in rcpts' order after prev's.
+func done(prev, rcpts []string, refused, final []RcptError) []string {
+	out := slices.Clone(prev)
+	in := func(l []RcptError, r string) bool {
+		return slices.ContainsFunc(l, func(e RcptError) bool { return e.Rcpt == r })
+	}
+	for _, r := range rcpts {
+		if !in(refused, r) && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	for _, e := range final {
+		if !slices.Contains(out, e.Rcpt) {
+			out = append(out, e.Rcpt)
+		}
+	}
+	return out
+}
+
+func (w *Worker) refusedEvents(tx store.Tx, m *store.OutMail, final []RcptError) error {
+	for _, r := range final {
+		if err := w.event(tx, m, rules.EventDeliveryFailed, fmt.Sprintf("%s mail to %s failed: %v", m.Kind, r.Rcpt, r.Err)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (w *Worker) event(tx store.Tx, m *store.OutMail, typ rules.EventType, detail string) error {
@@ -255,24 +432,151 @@ func (w *Worker) event(tx store.Tx, m *store.OutMail, typ rules.EventType, detai
 // claim passed to another process (or the entry is gone).
 var errClaimLost = errors.New("claim on the outbox entry lost to another process")
 
-func (w *Worker) commit(log *slog.Logger, m *store.OutMail, fn func(tx store.Tx) error) {
-	// The outcome is recorded even when ctx ends meanwhile: the relay
-	// already answered. Only the claim's holder records it.
-	err := w.Store.Update(context.Background(), func(tx store.Tx) error {
-		cur, err := tx.OutboxEntry(m.ID)
+// record commits the outcome of a delivery of entry id in a group commit
+// and reports whether it is on disk. Only the claim's holder records: an
+// outcome for an entry whose claim passed to another process (or which is
+// gone) is dropped. An outcome that cannot be committed is kept and
+// committed again before the next wake reads the outbox.
+func (w *Worker) record(log *slog.Logger, id uint64, apply func(tx store.Tx) error) bool {
+	fn := func(tx store.Tx) error {
+		cur, err := tx.OutboxEntry(id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && cur.ClaimedBy != w.Owner) {
 			return errClaimLost
 		}
 		if err != nil {
 			return err
 		}
-		return fn(tx)
-	})
+		return apply(tx)
+	}
+	// The outcome is recorded even when ctx ends meanwhile: the relay
+	// already answered.
+	err := w.Store.Update(context.Background(), fn)
 	if errors.Is(err, errClaimLost) {
 		log.Warn("delivery outcome not recorded", "err", err)
-	} else if err != nil {
-		log.Error("record delivery outcome", "err", err)
+		return false
 	}
+	if err != nil {
+		log.Error("record delivery outcome", "err", err)
+		w.mu.Lock()
+		if w.unrecorded == nil {
+			w.unrecorded = map[uint64]func(store.Tx) error{}
+		}
+		w.unrecorded[id] = fn
+		w.mu.Unlock()
+	}
+	return err == nil
+}
+
+// recordAgain commits the outcomes whose commit failed and returns the
+// entries whose outcome is still not recorded.
+func (w *Worker) recordAgain() map[uint64]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	held := map[uint64]bool{}
+	for id, fn := range w.unrecorded {
+		err := w.Store.Update(context.Background(), fn)
+		if errors.Is(err, errClaimLost) {
+			w.Log.Warn("delivery outcome not recorded", "queue", id, "err", err)
+			delete(w.unrecorded, id)
+			continue
+		}
+		if err != nil {
+			w.Log.Error("record delivery outcome", "queue", id, "err", err)
+			held[id] = true
+			continue
+		}
+		delete(w.unrecorded, id)
+	}
+	return held
+}
+
+// resetHandoffs empties the hand-off log once every outcome of a wake is
+// committed.
+func (w *Worker) resetHandoffs() {
+	if w.hlog == nil {
+		return
+	}
+	w.mu.Lock()
+	pending := len(w.unrecorded)
+	w.mu.Unlock()
+	if pending > 0 {
+		return
+	}
+	if err := w.hlog.reset(); err != nil {
+		w.Log.Error("empty hand-off log", "err", err)
+	}
+}
+
+// applyNotes marks the recipients of the hand-off notes of a killed run
+// done, unless the entry's outcome was committed since (it is gone, or
+// counted another attempt); the next wake dequeues what has no recipient
+// left. It reports whether the log may be used (and was emptied).
+func (w *Worker) applyNotes(l *handoffLog, notes []handoffNote) bool {
+	if len(notes) > 0 {
+		var taken []uint64
+		err := w.Store.Update(context.Background(), func(tx store.Tx) error {
+			taken = taken[:0]
+			for _, n := range notes {
+				m, err := tx.OutboxEntry(n.ID)
+				if errors.Is(err, store.ErrNotFound) || err == nil && m.Attempts != n.Attempts {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				m.Done = done(m.Done, n.To, nil, nil)
+				if err := tx.Enqueue(m); err != nil {
+					return err
+				}
+				taken = append(taken, n.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			w.Log.Error("mail handed to the relay by a killed run may be sent again", "err", err)
+			return false
+		}
+		if len(taken) > 0 {
+			w.Log.Warn("mail handed to the relay just before the last run was killed is taken as delivered, not sent again", "queue", taken)
+		}
+	}
+	if err := l.reset(); err != nil {
+		w.Log.Error("empty hand-off log", "err", err)
+		return false
+	}
+	return true
+}
+
+// wakeDeferred makes every entry waiting for a retry due now: the relay
+// answers again, so the backoff that spared it no longer has a reason.
+// Entries become due in queue order, as Enqueue keeps each queue.
+func (w *Worker) wakeDeferred(log *slog.Logger) {
+	now := w.now()
+	n := 0
+	err := w.Store.Update(context.Background(), func(tx store.Tx) error {
+		n = 0
+		all, err := tx.Outbox(store.Forever, 0)
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			if !m.NextAt.After(now) {
+				continue
+			}
+			m.NextAt = now
+			if err := tx.Enqueue(m); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		log.Error("wake deferred mail", "err", err)
+		return
+	}
+	log.Info("relay answers again; deferred mail is due now", "mails", n)
+	w.Wake()
 }
 
 func (w *Worker) giveUp() time.Duration {

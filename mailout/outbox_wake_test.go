@@ -72,7 +72,10 @@ func TestOutboxDeferredMailHoldsBackItsQueueAcrossWakes(t *testing.T) {
 // acceptAll is a relay that takes every mail at once.
 type acceptAll struct{ n atomic.Int64 }
 
-func (a *acceptAll) Send(string, []string, []byte) ([]RcptError, error) {
+func (a *acceptAll) Send(_ string, _ []string, _ []byte, handedOver func([]RcptError)) ([]RcptError, error) {
+	if handedOver != nil {
+		handedOver(nil)
+	}
 	a.n.Add(1)
 	return nil, nil
 }

@@ -27,7 +27,7 @@ func TestTemplateOverridesRefusedAtLoad(t *testing.T) {
 		want  []string
 	}{
 		{"misnamed", map[string]string{"reminders.txt": "Hello\n"},
-			[]string{"reminders.txt", `no built-in template is called "reminders"`, "valid names: agent_error, attachment_refused, auto_reply, closed,", "reminder, resolution"}},
+			[]string{"reminders.txt", `no built-in template is called "reminders"`, "valid names: agent_error, attachment_refused, auto_reply, closed,", "reminder, reply_held, resolution"}},
 		{"does not parse", map[string]string{"closed.txt": "Hello {{.Name\n"}, []string{"closed.txt"}},
 	}
 	for _, c := range cases {

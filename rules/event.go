@@ -31,6 +31,7 @@ const (
 	EventCc              EventType = "cc"               // a participant was added or removed
 	EventNote            EventType = "note"             // an internal note
 	EventReply           EventType = "reply"            // an agent's reply was queued to the customer
+	EventReplyHeld       EventType = "reply_held"       // another agent's reply kept as a note (ownership)
 	EventNotice          EventType = "notice"           // the customer was told of a status change
 	EventCommandsRefused EventType = "commands_refused" // an agent's mail was refused whole
 
@@ -52,7 +53,7 @@ var EventTypes = []EventType{
 	EventCreated, EventMessage, EventLinked, EventRedacted, EventAttachmentsRefused, EventSecurity,
 	EventSatisfaction, EventAutoReply, EventAutoReplySuppressed, EventMailSuppressed, EventNotified, EventParticipantsLimited,
 	EventStatus, EventReopened, EventPriority, EventCategory, EventAssigned, EventUnassigned, EventCc,
-	EventNote, EventReply, EventNotice, EventCommandsRefused,
+	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused,
 	EventEscalated, EventEscalationRequested, EventEscalationAck,
 	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventDeliveryFailed,
 }

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
 )
@@ -40,54 +39,6 @@ func PlanFor(plans []Plan, addr string) Plan {
 		}
 	}
 	return defaultPlan
-}
-
-// Subject categories named by template tags.
-const (
-	CategoryBug            = "bug"
-	CategoryFeatureRequest = "feature_request"
-	CategoryBilling        = "billing"
-)
-
-// bracketTag finds innermost [tags] in a subject.
-var bracketTag = regexp.MustCompile(`\[([^\[\]]*)\]`)
-
-// SubjectTags removes the template tags a customer puts in a subject and
-// reports what they ask: [Urgent] and [Critical] → urgent; [Bug] → category
-// "bug", [Feature Request] → "feature_request", [Billing] → "billing". Tags are
-// read in any case and with any spacing ("[ feature-request ]"), anywhere in
-// the subject, also after Re:/Fwd:; the first category tag wins. Runs of white
-// space are tidied to single spaces after removal. Unknown [tags] (and
-// ticket references like [HS-123456]) stay.
-func SubjectTags(subject string) (clean string, urgent bool, category string) {
-	removed := false
-	clean = bracketTag.ReplaceAllStringFunc(subject, func(tag string) string {
-		words := strings.FieldsFunc(strings.ToLower(tag[1:len(tag)-1]), func(r rune) bool {
-			return unicode.IsSpace(r) || r == '-' || r == '_'
-		})
-		cat := ""
-		switch strings.Join(words, " ") {
-		case "urgent", "critical":
-			urgent = true
-		case "bug":
-			cat = CategoryBug
-		case "feature request":
-			cat = CategoryFeatureRequest
-		case "billing":
-			cat = CategoryBilling
-		default:
-			return tag
-		}
-		if category == "" {
-			category = cat
-		}
-		removed = true
-		return " "
-	})
-	if removed {
-		clean = strings.Join(strings.Fields(clean), " ")
-	}
-	return clean, urgent, category
 }
 
 // AsksEscalation reports whether a customer's own (visible) text asks to

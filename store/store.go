@@ -44,6 +44,10 @@ var (
 	// ErrBadCursor is returned by Tx.Tickets for a cursor it did not
 	// hand out.
 	ErrBadCursor = errors.New("bad cursor")
+	// ErrBadFilter is returned by Tx.Tickets for a Filter naming a view
+	// or sort order that does not exist, or ViewMine without an
+	// Operator.
+	ErrBadFilter = errors.New("bad filter")
 )
 
 // Forever is an instant after every NextAt, for listing the whole outbox.
@@ -80,10 +84,12 @@ type Store interface {
 type Tx interface {
 	Reader
 	// PutTicket writes the ticket record and keeps its indexes in step,
-	// indexing t.Due as given (zero: never due). Messages and Events on t
-	// are ignored (use AddMessage and AddEvent).
+	// indexing t.Due as given (zero: never due) and what Tickets filters,
+	// sorts and searches on. Messages and Events on t are ignored (use
+	// AddMessage and AddEvent).
 	PutTicket(t *Ticket) error
-	// AddMessage appends m to ticket id and indexes its Message-ID.
+	// AddMessage appends m to ticket id and indexes its Message-ID and
+	// its words (MessageWords) for Tickets' search.
 	AddMessage(id string, m *Message) error
 	// IndexMessageID records that Message-ID msgid belongs to ticket id,
 	// for threading by In-Reply-To and References.
@@ -95,7 +101,8 @@ type Tx interface {
 	PutBlob(content []byte) (string, error)
 	// Enqueue adds m to the outbox, or replaces the entry with m.ID, and
 	// sets m.ID. m.Raw goes to a blob; when replacing, a nil m.Raw keeps
-	// the entry's mail.
+	// the entry's mail. The other fields are stored as given (Done, the
+	// recipients already served, included).
 	//
 	// Enqueue keeps each queue (see OutMail.Queue) due in queue order: in
 	// the same transaction it raises m.NextAt to the NextAt of the entry
@@ -149,11 +156,16 @@ type Reader interface {
 	Ticket(id string) (*Ticket, error)
 	// TicketFull returns the ticket with its messages and events, oldest first.
 	TicketFull(id string) (*Ticket, error)
-	// Tickets lists ticket records (never their messages and events),
-	// newest first by CreatedAt, one page at a time: at most f.Limit (0
+	// Tickets lists the ticket records f selects (never their messages
+	// and events) in f's order, one page at a time: at most f.Limit (0
 	// for all) after the cursor f.After. next is the cursor of the
-	// following page, "" when this page is the last. A cursor that is
-	// not one gives ErrBadCursor.
+	// following page, "" when this page is the last; a ticket created
+	// or changed between pages does not make another ticket appear
+	// twice or be skipped. A cursor that is not one gives ErrBadCursor;
+	// a view, sort or operator that is not one gives ErrBadFilter. Its
+	// cost is that of reading compact summaries of the tickets (a page,
+	// when f has no condition besides Status and sorts by creation
+	// time), never their messages.
 	Tickets(f Filter) (list []*Ticket, next string, err error)
 	// DueTickets returns the ids of tickets due at or before now, earliest
 	// first, at most limit (0 = all). Its cost grows with the number due,

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +43,11 @@ type Ticket struct {
 	SLA          *rules.SLA    `json:"sla,omitempty"`
 	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
 	SurveySent   bool          `json:"survey_sent,omitempty"`
-	Due          time.Time     `json:"due,omitzero"`
+	// Files and FileBytes count the customer's attachments kept on the
+	// ticket, for the per-ticket attachment limits.
+	Files     int       `json:"files,omitempty"`
+	FileBytes int64     `json:"file_bytes,omitempty"`
+	Due       time.Time `json:"due,omitzero"`
 
 	// Messages and Events are filled by Tx.TicketFull; they are stored
 	// in their own buckets, not in the ticket record.
@@ -96,15 +101,6 @@ type Event struct {
 	Actor  string          `json:"actor,omitempty"`
 }
 
-// Filter selects a page of tickets in Tx.Tickets.
-type Filter struct {
-	Status rules.Status // "" for all
-	Limit  int          // page size; 0 for no limit
-	// After is the cursor returned with the previous page ("" for the
-	// first). It is opaque and only valid for the same Status.
-	After string
-}
-
 // OutMail is one message waiting in the durable outbox. It is written in the
 // same transaction as the ticket change that caused it, so a committed
 // decision to send is never lost; the outbox worker removes it once the
@@ -126,6 +122,23 @@ type OutMail struct {
 	// Tx.ClaimOutbox), until ClaimedUntil; "" when unclaimed.
 	ClaimedBy    string    `json:"claimed_by,omitempty"`
 	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
+	// Done lists the recipients of To this mail needs no more attempts
+	// for: the relay took it for them, or refused them for good. The
+	// outbox worker writes it before it hands the relay the end of the
+	// mail, so a restart never sends the mail to them again, and sends
+	// later attempts to the others only (Pending).
+	Done []string `json:"done,omitempty"`
+}
+
+// Pending lists the recipients of To not in Done, in To's order.
+func (m *OutMail) Pending() []string {
+	var out []string
+	for _, r := range m.To {
+		if !slices.Contains(m.Done, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // DefaultLease is how long a claim on an outbox entry holds unless the

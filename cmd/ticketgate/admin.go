@@ -4,25 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"ticketgate/desk/view"
 	"ticketgate/mailin"
-	"ticketgate/rules"
 	"ticketgate/store"
 )
 
-// adminHandler serves the local admin API. It binds to loopback by
-// default and has no authentication: keep it there.
+// adminHandler is the admin API's routes. The listener serves it behind
+// adminGuard (Host, Origin, bearer token); every request body must be of
+// the media type its route declares, so no browser form reaches a route.
 func (a *app) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.store.View(r.Context(), func(store.Tx) error { return nil }); err != nil {
-			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+		if problems := a.health(r.Context()); len(problems) > 0 {
+			http.Error(w, "unhealthy: "+strings.Join(problems, "; "), http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")
@@ -40,25 +38,29 @@ func (a *app) adminHandler() http.Handler {
 		}
 		writeJSON(w, view.NewTicket(t))
 	})
-	mux.HandleFunc("POST /api/tickets/{id}/actions", a.handleAction)
-	mux.HandleFunc("POST /api/sweep", a.handleSweep)
-	mux.HandleFunc("POST /api/explain", a.handleExplain)
+	mux.HandleFunc("POST /api/tickets/{id}/actions", accepts(typeJSON, a.handleAction))
+	mux.HandleFunc("POST /api/sweep", accepts("", a.handleSweep))
+	mux.HandleFunc("POST /api/explain", accepts(typeMail, a.handleExplain))
 	mux.HandleFunc("GET /api/status", a.handleStatus)
-	mux.HandleFunc("POST /api/inject", func(w http.ResponseWriter, r *http.Request) {
-		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))
-		if err != nil {
-			httpError(w, http.StatusRequestEntityTooLarge, "message too large: "+err.Error())
-			return
-		}
-		q := r.URL.Query()
-		res, err := a.inject(r.Context(), raw, q["to"], q.Get("from"))
-		if err != nil {
-			httpError(w, injectStatus(err), err.Error())
-			return
-		}
-		writeJSON(w, res)
-	})
+	mux.HandleFunc("POST /api/inject", accepts(typeMail, a.handleInject))
 	return mux
+}
+
+// handleInject is POST /api/inject: one message (message/rfc822) with its
+// envelope in the query, the handover for inject.
+func (a *app) handleInject(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, "message too large: "+err.Error())
+		return
+	}
+	q := r.URL.Query()
+	res, err := a.inject(r.Context(), raw, q["to"], q.Get("from"))
+	if err != nil {
+		httpError(w, injectStatus(err), err.Error())
+		return
+	}
+	writeJSON(w, res)
 }
 
 // injectStatus maps a delivery error to the HTTP status the inject client
@@ -86,73 +88,6 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	view.Encode(w, v)
-}
-
-// handleTickets lists ticket summaries, newest first: every matching
-// ticket, or with "limit" one page after "cursor". The body stays a JSON
-// array either way; the next page's cursor is in the X-Next-Cursor header
-// (absent on the last page).
-func (a *app) handleTickets(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f, err := ticketFilter(q.Get("status"), q.Get("limit"), q.Get("cursor"))
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	list, next, err := listTickets(r.Context(), a.store, f)
-	if errors.Is(err, store.ErrBadCursor) {
-		httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if next != "" {
-		w.Header().Set(headerNextCursor, next)
-	}
-	writeJSON(w, list)
-}
-
-// headerNextCursor carries the cursor of the next page of a listing.
-const headerNextCursor = "X-Next-Cursor"
-
-// ticketFilter checks a listing's status, limit (empty for all) and
-// cursor as given on the command line or in the query.
-func ticketFilter(status, limit, cursor string) (store.Filter, error) {
-	f := store.Filter{After: cursor}
-	if status != "" {
-		st, ok := rules.ParseStatus(status)
-		if !ok {
-			return f, fmt.Errorf("unknown status %q (want new, open, waiting, on_hold, resolved or closed)", status)
-		}
-		f.Status = st
-	}
-	if limit != "" {
-		n, err := strconv.Atoi(limit)
-		if err != nil || n < 0 {
-			return f, fmt.Errorf("bad limit %q (want a number of tickets, 0 for all)", limit)
-		}
-		f.Limit = n
-	}
-	return f, nil
-}
-
-// listTickets returns one page of ticket summaries, newest first, and the
-// cursor of the next page ("" after the last). The records are read
-// without their messages and events, so a page costs a page.
-func listTickets(ctx context.Context, s store.Store, f store.Filter) ([]view.Summary, string, error) {
-	list := []view.Summary{}
-	var next string
-	err := s.View(ctx, func(tx store.Tx) error {
-		ts, n, err := tx.Tickets(f)
-		for _, t := range ts {
-			list = append(list, view.NewSummary(t))
-		}
-		next = n
-		return err
-	})
-	return list, next, err
 }
 
 func showTicket(ctx context.Context, s store.Store, id string) (*store.Ticket, error) {

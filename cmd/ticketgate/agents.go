@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"ticketgate/desk"
@@ -38,13 +39,48 @@ func (a *app) agentSetup() error {
 	a.pipeline.Agents = agents
 	a.pipeline.Plans = plans
 	a.pipeline.Signer = rules.Signer{Keys: keys}
+	types, err := requestTypes(cfg.RequestTypes)
+	if err != nil {
+		return err
+	}
+	a.pipeline.RequestTypes = types
 	return nil
+}
+
+// requestTypes checks [[request_type]] (each needs tags; a priority must be
+// one) and merges it with the shipped types: a configured type replaces
+// the shipped one of the same name, the others are added after them.
+func requestTypes(list []rules.RequestType) ([]rules.RequestType, error) {
+	var errs []string
+	for i, rt := range list {
+		if len(rt.Tags) == 0 {
+			errs = append(errs, fmt.Sprintf("request_type[%d] (%s) needs tags = [\"Feature Request\", ...]", i, rt.Name))
+		}
+		if _, ok := rules.ParsePriority(string(rt.Priority)); rt.Priority != "" && !ok {
+			errs = append(errs, fmt.Sprintf("request_type[%d] (%s) priority %q must be low, medium, high or critical", i, rt.Name, rt.Priority))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	out := rules.DefaultRequestTypes()
+	for _, rt := range list {
+		if i := slices.IndexFunc(out, func(d rules.RequestType) bool { return strings.EqualFold(d.Name, rt.Name) }); i >= 0 {
+			out[i] = rt
+		} else {
+			out = append(out, rt)
+		}
+	}
+	return out, nil
 }
 
 // validateAgents checks [[agent]] and [agents] with errors that name the entry.
 func validateAgents(cfg *Config) error {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	if to := strings.ToLower(strings.TrimSpace(cfg.AgentsConf.TakeOver)); to != "" && to != "managers" && to != "agents" {
+		bad("agents.takeover %q must be \"managers\" or \"agents\"", cfg.AgentsConf.TakeOver)
+	}
 	queues := map[string]bool{}
 	for _, r := range cfg.Routes {
 		queues[strings.ToLower(r.Queue)] = true
@@ -224,6 +260,14 @@ func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&act); err != nil {
 		httpError(w, http.StatusBadRequest, "body must be JSON {\"action\":..., \"value\":..., \"actor\":...}: "+err.Error())
 		return
+	}
+	// The token is the operator's: an action names an agent only as the
+	// CLI's -as does, and the events say whose token it came with.
+	act.Via = "the admin API"
+	if actor := strings.ToLower(strings.TrimSpace(act.Actor)); actor == "" {
+		act.Actor = adminPrincipal
+	} else if actor != adminPrincipal {
+		act.Via = "the admin API with the " + adminPrincipal + "'s token"
 	}
 	res, err := a.pipeline.Act(r.Context(), r.PathValue("id"), act)
 	switch {

@@ -128,11 +128,17 @@ func TestActionsFromTheCommandLineWithAndWithoutServe(t *testing.T) {
 	if tk.Priority != rules.PriorityLow || tk.Status != rules.StatusOnHold {
 		t.Errorf("after handover: priority %s status %s", tk.Priority, tk.Status)
 	}
-	if ev := lastEvent(tk, "status"); ev == nil || ev.Actor != "meg@example.com" {
+	// Handed over, the events say who acted through which door.
+	if ev := lastEvent(tk, "status"); ev == nil || ev.Actor != "meg@example.com" ||
+		!strings.HasSuffix(ev.Detail, "(status by meg@example.com via the admin API with the operator's token)") {
 		t.Errorf("status event: %+v", ev)
 	}
-	if ev := lastEvent(tk, "priority"); ev == nil || ev.Actor != "operator" {
+	if ev := lastEvent(tk, "priority"); ev == nil || ev.Actor != "operator" ||
+		!strings.HasSuffix(ev.Detail, "(priority by operator via the admin API)") {
 		t.Errorf("priority event: %+v", ev)
+	}
+	if ev := lastEvent(tk, "assigned"); ev == nil || !strings.HasSuffix(ev.Detail, "(assign by ana@example.com via the command line)") {
+		t.Errorf("assigned event (without serve): %+v", ev)
 	}
 	last := tk.Messages[len(tk.Messages)-1]
 	if last.Kind != "note" || last.VisibleText != "Called the customer." || last.From != "operator" {

@@ -21,6 +21,7 @@ type app struct {
 	log      *slog.Logger
 	store    store.Store // with the policy's due times once policySetup ran
 	pipeline *desk.Pipeline
+	gw       *gateway // the serving gateway; nil outside serve
 }
 
 func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {

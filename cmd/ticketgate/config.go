@@ -30,20 +30,42 @@ type Config struct {
 	Routes   []rules.Route  `toml:"route"`
 
 	// Agents and plans (agents by mail).
-	Agents     []desk.Agent        `toml:"agent"`
-	AgentsConf desk.AgentsConfig   `toml:"agents"`
-	Plans      []PlanConfig        `toml:"plan"`
-	Lifecycle  LifecycleConfig     `toml:"lifecycle"`
-	SLA        SLAConfig           `toml:"sla"`
-	IMAP       []mailin.IMAPConfig `toml:"imap"`
-	Limits     LimitsConfig        `toml:"limits"`
+	Agents     []desk.Agent      `toml:"agent"`
+	AgentsConf desk.AgentsConfig `toml:"agents"`
+	Plans      []PlanConfig      `toml:"plan"`
+	// RequestTypes map subject tags to category and priority; none
+	// configured means the shipped ones (rules.DefaultRequestTypes).
+	RequestTypes []rules.RequestType `toml:"request_type"`
+	Lifecycle    LifecycleConfig     `toml:"lifecycle"`
+	SLA          SLAConfig           `toml:"sla"`
+	IMAP         []mailin.IMAPConfig `toml:"imap"`
+	Limits       LimitsConfig        `toml:"limits"`
+	Log          LogConfig           `toml:"log"`
+	Shutdown     ShutdownConfig      `toml:"shutdown"`
 
 	file string // absolute path of the config file; "" for the built-in defaults
 }
 
-// AdminConfig is the [admin] section: the local HTTP API.
+// AdminConfig is the [admin] section: the HTTP admin API.
 type AdminConfig struct {
 	Listen string `toml:"listen"`
+	// TokenFile holds the bearer token the API asks for; "" is
+	// admin.token next to the database. serve creates it (0600) when
+	// missing; the commands read it to hand over to a running serve.
+	TokenFile string `toml:"token_file"`
+	// Hostnames are the names (or addresses) the API may be reached by
+	// besides the listen address: any other Host is refused.
+	Hostnames []string `toml:"hostnames"`
+	// TLSCert and TLSKey (PEM files) make the API speak HTTPS; a listen
+	// address that is not loopback needs them.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// MinFreeBytes is the free space /healthz wants on the database's
+	// disk (0: not checked).
+	MinFreeBytes int64 `toml:"min_free_bytes"`
+	// OutboxMaxAge is how long the earliest due outbox entry may wait
+	// past its due time before /healthz says unhealthy ("0s": not checked).
+	OutboxMaxAge string `toml:"outbox_max_age"`
 }
 
 // TicketsConfig is the [tickets] section.
@@ -163,12 +185,23 @@ func (c *Config) validate() error {
 	}
 	for _, k := range []struct{ name, v string }{{"tickets.reopen_window", c.Tickets.ReopenWindow},
 		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},
-		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout}} {
+		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout},
+		{"inbound.mail_from_timeout", c.Inbound.MailFromTimeout}, {"inbound.max_data_duration", c.Inbound.MaxDataDuration},
+		{"shutdown.grace", c.Shutdown.Grace}, {"admin.outbox_max_age", c.Admin.OutboxMaxAge}} {
 		if k.v != "" {
 			if _, err := time.ParseDuration(k.v); err != nil {
 				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
 			}
 		}
+	}
+	if _, err := mailin.ParseTrustedRelays(c.Inbound.TrustedRelays); err != nil {
+		bad("inbound.trusted_relays: %v", err)
+	}
+	if (c.Admin.TLSCert == "") != (c.Admin.TLSKey == "") {
+		bad("admin.tls_cert and admin.tls_key go together: set both or neither")
+	}
+	if c.Admin.MinFreeBytes < 0 {
+		bad("admin.min_free_bytes %d must be 0 (off) or more", c.Admin.MinFreeBytes)
 	}
 	seen := map[string]bool{}
 	for i, r := range c.Routes {
@@ -190,6 +223,7 @@ func (c *Config) validate() error {
 	if len(c.Routes) == 0 {
 		bad("at least one [[route]] is needed")
 	}
+	errs = append(errs, c.Log.check()...)
 	for _, m := range c.IMAP {
 		if _, err := m.Check(c.Routes); err != nil {
 			bad("%v", err)

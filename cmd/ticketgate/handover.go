@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -33,20 +34,14 @@ func withStoreOrCreate(cfg *Config, log *slog.Logger, readOnly bool, local func(
 	// One quick try: a running serve is asked at once instead of waited for.
 	a, err := openApp(cfg, log, boltdb.Options{ReadOnly: readOnly, LockTimeout: time.Millisecond})
 	if errors.Is(err, store.ErrLocked) {
-		if cfg.Admin.Listen != "" {
-			err := remote(&adminClient{base: "http://" + cfg.Admin.Listen})
-			if !errors.Is(err, errAdminDown) {
-				return err
-			}
+		why, err := handOver(cfg, remote)
+		if !errors.Is(err, errAdminDown) {
+			return err
 		}
 		// No serve to hand over to: another short-lived command (a
 		// parallel inject from Postfix) holds the database. Wait for it.
 		a, err = openApp(cfg, log, boltdb.Options{ReadOnly: readOnly, LockTimeout: lockWait})
 		if errors.Is(err, store.ErrLocked) {
-			why := "its admin API does not answer"
-			if cfg.Admin.Listen == "" {
-				why = "admin.listen is off so it cannot be handed over"
-			}
 			return &exitError{code: exTempFail, err: fmt.Errorf("%w and %s", err, why)}
 		}
 	}
@@ -61,6 +56,24 @@ func withStoreOrCreate(cfg *Config, log *slog.Logger, readOnly bool, local func(
 	return local(a)
 }
 
+// handOver runs remote against serve's admin API. It returns
+// errAdminDown, with why for the user, when there is no admin API to ask.
+func handOver(cfg *Config, remote func(*adminClient) error) (why string, err error) {
+	if cfg.Admin.Listen == "" {
+		return "admin.listen is off so it cannot be handed over", errAdminDown
+	}
+	c, err := newAdminClient(cfg)
+	if errors.Is(err, fs.ErrNotExist) {
+		// serve writes the token as its admin API starts: none yet,
+		// no admin API yet.
+		return "its admin API does not answer (" + err.Error() + ")", errAdminDown
+	}
+	if err != nil {
+		return "", &exitError{code: exConfig, err: fmt.Errorf("%s is in use and cannot be handed over to serve: %w", cfg.Store.Path, err)}
+	}
+	return "its admin API does not answer", remote(c)
+}
+
 // lockWait is how long a command waits for another command's lock when no
 // running serve answers.
 var lockWait = 5 * time.Second
@@ -73,12 +86,34 @@ var errAdminDown = errors.New("admin API does not answer")
 // database does not exist.
 var errNoDatabase = errors.New("no database")
 
-// adminClient talks to a running serve's admin API.
+// adminClient talks to a running serve's admin API with its token.
 type adminClient struct {
-	base string
+	base   string // scheme://host:port
+	token  string
+	client *http.Client
 }
 
-var httpClient = &http.Client{Timeout: 5 * time.Minute}
+// adminTimeout bounds one handed-over command (a sweep can take a while).
+const adminTimeout = 5 * time.Minute
+
+// newAdminClient reads the token (and, for HTTPS, the certificate) serve
+// uses from the files the configuration names.
+func newAdminClient(cfg *Config) (*adminClient, error) {
+	token, err := readAdminToken(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &adminClient{base: "http://" + adminDialAddr(cfg.Admin.Listen), token: token, client: &http.Client{Timeout: adminTimeout}}
+	if cfg.Admin.TLSCert != "" {
+		tc, err := pinnedTLS(cfg.Admin.TLSCert)
+		if err != nil {
+			return nil, err
+		}
+		c.base = "https://" + adminDialAddr(cfg.Admin.Listen)
+		c.client.Transport = &http.Transport{TLSClientConfig: tc, Proxy: nil}
+	}
+	return c, nil
+}
 
 // apiError is an error answer from the admin API.
 type apiError struct {
@@ -88,6 +123,21 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Msg }
 
+// bodyType is the media type of a request body sent to path: a whole
+// message for inject and explain (an empty one too: serve says why it is
+// not mail), JSON for the rest, none without a body.
+func bodyType(path string, body []byte) string {
+	switch {
+	case path == "/api/inject" || path == "/api/explain":
+		return typeMail
+	case len(body) > 0:
+		return typeJSON
+	}
+	return ""
+}
+
+// do sends one request and decodes a 2xx answer's JSON into out; other
+// answers are *apiError.
 func (c *adminClient) do(ctx context.Context, method, path string, q url.Values, body []byte, out any) error {
 	u := c.base + path
 	if len(q) > 0 {
@@ -97,7 +147,10 @@ func (c *adminClient) do(ctx context.Context, method, path string, q url.Values,
 	if err != nil {
 		return err
 	}
-	resp, err := httpClient.Do(req)
+	if ct := bodyType(path, body); ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	resp, err := c.send(req)
 	if err != nil {
 		return fmt.Errorf("database is in use, and the admin API at %s: %w (%v)", c.base, errAdminDown, err)
 	}
@@ -120,4 +173,10 @@ func (c *adminClient) do(ctx context.Context, method, path string, q url.Values,
 		return nil
 	}
 	return json.Unmarshal(b, out)
+}
+
+// send sends req with the token.
+func (c *adminClient) send(req *http.Request) (*http.Response, error) {
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	return c.client.Do(req)
 }

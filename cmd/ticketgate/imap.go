@@ -32,7 +32,7 @@ func (a *app) buildPollers() ([]*mailin.Poller, error) {
 			return nil, fmt.Errorf("config: imap %q is listed twice", c.Name)
 		}
 		names[c.Name] = true
-		p, err := mailin.NewPoller(c, mailin.Intake{Handler: a.pipeline, Store: a.store, Routes: a.pipeline.Routes, Prefix: a.pipeline.Prefix}, a.log.With("part", "imap"))
+		p, err := mailin.NewPoller(c, mailin.Intake{Handler: a.intake(), Store: a.store, Routes: a.pipeline.Routes, Prefix: a.pipeline.Prefix}, a.log.With("part", "imap"))
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}

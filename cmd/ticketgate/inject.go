@@ -99,7 +99,7 @@ func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) 
 	if _, _, ok := a.pipeline.Route(to); !ok && !slices.ContainsFunc(to, a.pipeline.IsBounceAddress) {
 		return mailin.Result{}, fmt.Errorf("%s: %w", strings.Join(to, ", "), mailin.ErrUnknownRecipient)
 	}
-	return a.pipeline.Deliver(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, RcptsFromHeader: fromHeader, Raw: raw, Source: "inject"})
+	return a.intake().Deliver(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, RcptsFromHeader: fromHeader, Raw: raw, Source: "inject"})
 }
 
 // readMessage reads one message from stdin, refusing one larger than

@@ -73,8 +73,8 @@ func TestTicketJSONIsThePublicView(t *testing.T) {
 		t.Fatalf("note -json via handover: exit %d: %s", r.code, r.stderr)
 	}
 	checkTicketJSON(t, "note -json via handover", []byte(r.stdout), false)
-	resp, err := http.Post("http://"+e.admin+"/api/tickets/"+id+"/actions", "application/json",
-		strings.NewReader(`{"action":"priority","value":"high"}`))
+	resp, err := e.apiDo("POST", "/api/tickets/"+id+"/actions", "application/json",
+		`{"action":"priority","value":"high"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func (e *env) fillTicket(id string) {
 // get fetches path from the running serve's admin API.
 func (e *env) get(path string) []byte {
 	e.t.Helper()
-	resp, err := http.Get("http://" + e.admin + path)
+	resp, err := e.apiGet(path)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve -config F: run the listeners, outbox and scheduler", runServe},
-		{"tickets", "tickets -config F [-status S] [-limit N [-cursor C]] [-json]: list tickets (summaries, newest first)", runTickets},
+		{"tickets", "tickets -config F [-view new|active|completed|mine [-as EMAIL]] [-requester ADDR] [-assignee ADDR|none] [-queue Q] [-status S] [-q TEXT] [-sort created|updated|priority|due] [-limit N [-cursor C]] [-json]: list tickets (summaries, oldest first)", runTickets},
 		{"show", "show -config F [-json] HS-123456: one ticket with messages and events", runShow},
 		{"inject", "inject -config F [-from ADDR] [-to ADDR]... [ADDR...] < message: deliver one message from stdin to every recipient given", runInject},
 		{"status", "status -config F [-json] [-as EMAIL HS-123456 open|waiting|on_hold|resolved|closed]: mailboxes and outbox; with a ticket, set its status", runStatus},
@@ -64,6 +64,9 @@ func commands() []command {
 		{"priority", "priority -config F [-as EMAIL] [-json] HS-123456 low|medium|high|critical: set priority", runAction("priority")},
 		{"note", "note -config F [-as EMAIL] [-json] HS-123456 [TEXT...]: add an internal note (the text from stdin when none is given)", runAction("note")},
 		{"explain", "explain -config F [-json] [-from ADDR] [-to ADDR]... [ADDR...] < message: what would happen to a message, without doing it", runExplain},
+		{"backup", "backup -config F -o FILE: consistent copy of the database, while serve runs or not", runBackup},
+		{"restore", "restore -config F [-force] FILE: replace the database with a backup (serve must be stopped)", runRestore},
+		{"check", "check -config F: verify records against indexes; exit 1 with the list of problems", runCheck},
 		{"version", "version: print the module version and the VCS revision it was built from", runVersion},
 	}
 }

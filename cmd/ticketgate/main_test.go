@@ -230,6 +230,38 @@ func (e *env) waitHealthy() {
 	}
 }
 
+// token reads the admin token serve created in the installation's data
+// directory.
+func (e *env) token() string {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.dir, "data", "admin.token"))
+	if err != nil {
+		e.t.Fatalf("admin token: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// apiGet is GET path on the running serve's admin API with the token.
+func (e *env) apiGet(path string) (*http.Response, error) {
+	e.t.Helper()
+	return e.apiDo("GET", path, "", "")
+}
+
+// apiDo sends a request with the token to the running serve's admin API;
+// contentType and body may be "".
+func (e *env) apiDo(method, path, contentType, body string) (*http.Response, error) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, "http://"+e.admin+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.token())
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return http.DefaultClient.Do(req)
+}
+
 // stop sends SIGTERM and returns the exit code (bounded wait).
 func (s *server) stop(t *testing.T) int {
 	t.Helper()

@@ -253,9 +253,13 @@ func (a *app) startScheduler(ctx context.Context) (stop func(), err error) {
 	log := cronLogger{a.log.With("part", "scheduler")}
 	c := cron.New(cron.WithLogger(log), cron.WithChain(cron.Recover(log), cron.SkipIfStillRunning(log)))
 	sctx, cancel := context.WithCancel(ctx)
-	sw := a.sweeper(a.pipeline.OnCommit)
 	_, err = c.AddFunc(schedule(a.cfg), func() {
-		rep, err := sw.Sweep(sctx, time.Now(), false)
+		// The policy and templates in force now: a reload applies to
+		// the next run.
+		cur := a.current()
+		start := time.Now()
+		rep, err := cur.sweeper(cur.pipeline.OnCommit).Sweep(sctx, start, false)
+		a.metrics().Sweep(time.Since(start), err)
 		if err != nil {
 			a.log.Error("sweep failed", "err", err, "tickets", rep.Tickets)
 			return

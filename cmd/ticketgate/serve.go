@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +15,6 @@ import (
 
 	"ticketgate/mailin"
 	"ticketgate/mailout"
-	"ticketgate/store/boltdb"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
@@ -25,8 +26,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
-	log := newLogger(os.Stderr)
-	a, err := openApp(cfg, log, boltdb.Options{LockTimeout: 5 * time.Second})
+	level := new(slog.LevelVar)
+	log := newConfigLogger(cfg.Log, os.Stderr, level)
+	a, err := openGateway(cfg, *cfgPath, log, level)
 	if err != nil {
 		return err
 	}
@@ -64,15 +66,24 @@ func (s *servers) adminAddr() string {
 	return s.admin.Addr().String()
 }
 
-// serve runs until ctx ends, then shuts down in order: stop accepting mail,
-// stop the outbox worker, then (in the caller) close the database.
+// serve runs until ctx ends, then shuts down in order (see stopServing);
+// the caller closes the database. SIGHUP reloads the configuration
+// meanwhile. It runs the app openGateway returned.
 func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	cfg := a.cfg
+	watchSecondSignal(a.log)
 	relay := &mailout.Relay{Addr: cfg.Outbound.Relay, TLS: cfg.Outbound.TLS, Hostname: cfg.Inbound.Hostname, Insecure: cfg.Outbound.TLSInsecure}
-	w := mailout.NewWorker(a.store, relay, a.log.With("part", "outbox"))
+	w := mailout.NewWorker(a.store, meteredSender{relay, a.metrics()}, a.log.With("part", "outbox"))
 	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
+	if !cfg.Store.Postgres() {
+		// With PostgreSQL another instance may take over a killed one's
+		// claims, so a local log could not tell what it sent: a mail
+		// handed over just before a kill may go out twice (docs/scale.md).
+		w.HandoffLog = cfg.Store.Path + ".handoff"
+	}
 	a.pipeline.OnCommit = w.Wake
+	a.gw.wake = w.Wake
 	s := &servers{worker: w}
 	httpSrv, err := a.listen(s)
 	if err != nil {
@@ -93,26 +104,18 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 		cancelWorker()
 		return err
 	}
+	a.gw.watchReload(ctx)
 	a.log.Info("serving", "smtp", s.smtpAddr(), "lmtp", s.lmtpAddr(), "admin", s.adminAddr())
 	if started != nil {
 		started(s)
 	}
 	<-ctx.Done()
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, srv := range []*mailin.Server{s.smtp, s.lmtp} {
-		if srv != nil {
-			_ = srv.Shutdown(sctx)
-		}
-	}
-	if httpSrv != nil {
-		_ = httpSrv.Shutdown(sctx)
-	}
+	a.stopServing(s, httpSrv)
 	stopPollers()
 	stopCron()
 	cancelWorker()
 	wg.Wait()
+	a.log.Info("stopped; closing the database")
 	return nil
 }
 
@@ -120,25 +123,68 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 func (a *app) listen(s *servers) (*http.Server, error) {
 	cfg := a.cfg
 	var err error
+	if cfg.Admin.Listen != "" {
+		// Before any listener opens: a refused admin setup starts nothing.
+		if err := checkAdminListen(cfg); err != nil {
+			return nil, &exitError{code: exConfig, err: err}
+		}
+	}
 	if cfg.Inbound.SMTPListen != "" {
-		if s.smtp, err = mailin.Listen(cfg.Inbound.SMTPListen, false, cfg.Inbound, a.pipeline, a.log.With("part", "smtp")); err != nil {
+		if s.smtp, err = mailin.Listen(cfg.Inbound.SMTPListen, false, cfg.Inbound, a.intake(), a.log.With("part", "smtp")); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.Inbound.LMTPListen != "" {
-		if s.lmtp, err = mailin.Listen(cfg.Inbound.LMTPListen, true, cfg.Inbound, a.pipeline, a.log.With("part", "lmtp")); err != nil {
+		if s.lmtp, err = mailin.Listen(cfg.Inbound.LMTPListen, true, cfg.Inbound, a.intake(), a.log.With("part", "lmtp")); err != nil {
 			return nil, err
+		}
+	}
+	if a.gw != nil {
+		for _, l := range []*mailin.Server{s.smtp, s.lmtp} {
+			if l != nil {
+				a.gw.listeners = append(a.gw.listeners, l)
+			}
 		}
 	}
 	if cfg.Admin.Listen == "" {
 		return nil, nil
 	}
+	return a.listenAdmin(s)
+}
+
+// listenAdmin starts the admin API: behind adminGuard, over HTTPS when
+// [admin] tls_cert is set. It creates the token file when missing.
+func (a *app) listenAdmin(s *servers) (*http.Server, error) {
+	cfg := a.cfg
+	token, err := loadOrCreateAdminToken(cfg)
+	if err != nil {
+		return nil, &exitError{code: exConfig, err: err}
+	}
+	tlsCfg, err := adminTLS(cfg)
+	if err != nil {
+		return nil, &exitError{code: exConfig, err: err}
+	}
 	if s.admin, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
 		return nil, fmt.Errorf("admin listen: %w", err)
 	}
-	srv := &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	ln := s.admin
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	// serve's handler follows reloads (gw); a bare app serves its own.
+	var api http.Handler = a.adminHandler()
+	if a.gw != nil {
+		api = a.gw.admin
+	}
+	h := newAdminGuard(cfg, s.admin.Addr(), token, api)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
 	go func() {
-		if err := srv.Serve(s.admin); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer func() {
+			if r := recover(); r != nil {
+				a.log.Error("admin server panic", "panic", r)
+			}
+		}()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("admin server stopped", "err", err)
 		}
 	}()

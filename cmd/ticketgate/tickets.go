@@ -9,27 +9,54 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"ticketgate/desk/view"
+	"ticketgate/rules"
 	"ticketgate/store"
 )
 
-// runTickets lists ticket summaries (no messages or events), newest first:
-// every matching ticket, or with -limit one page after -cursor. The next
-// page's cursor is printed as a last line "next: C", on stdout in the
-// table and on stderr with -json, whose stdout stays one JSON array.
+// listParams are the parameters of a listing, the same names as flags of
+// "tickets" and as query parameters of GET /api/tickets. "as" names the
+// operator the view "mine" lists the tickets of.
+var listParams = []string{"view", "as", "requester", "assignee", "queue", "status", "q", "sort", "limit", "cursor"}
+
+// runTickets lists ticket summaries (no messages or events) a view and
+// filters select, oldest first unless -sort says otherwise: every
+// matching ticket, or with -limit one page after -cursor. The next page's
+// cursor is printed as a last line "next: C", on stdout in the table and
+// on stderr with -json, whose stdout stays one JSON array.
 func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("tickets")
-	status := fs.String("status", "", "only tickets with this status (new, open, waiting, on_hold, resolved, closed)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	p := map[string]*string{
+		"view":      fs.String("view", "", "only the tickets of a view: new (open, unassigned), active (open, assigned), completed (resolved or closed), mine (open, assigned to -as)"),
+		"as":        fs.String("as", "", "the operator's address, whose tickets -view mine lists"),
+		"requester": fs.String("requester", "", "only tickets from this requester address"),
+		"assignee":  fs.String("assignee", "", `only tickets assigned to this address ("none": to nobody)`),
+		"queue":     fs.String("queue", "", "only tickets in this queue"),
+		"status":    fs.String("status", "", "only tickets with this status (new, open, waiting, on_hold, resolved, closed)"),
+		"q":         fs.String("q", "", "only tickets with every one of these words in the subject, the requester or a message"),
+		"sort":      fs.String("sort", "", "order: created (oldest first, the default), updated (least recently first), priority (most urgent first), due (SLA due soonest first); -NAME reverses"),
+		"cursor":    fs.String("cursor", "", `start after this cursor (the "next:" of the previous page)`),
+	}
 	limit := fs.Int("limit", 0, "at most this many tickets, one page (0: all)")
-	cursor := fs.String("cursor", "", `start after this cursor (the "next:" of the previous page)`)
+	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
-	f, err := ticketFilter(*status, strconv.Itoa(*limit), *cursor)
+	q := url.Values{}
+	for k, v := range p {
+		if *v != "" {
+			q.Set(k, *v)
+		}
+	}
+	if *limit != 0 {
+		q.Set("limit", strconv.Itoa(*limit))
+	}
+	f, err := listFilter(q, *p["as"])
 	if err != nil {
 		return &exitError{code: 64, err: err}
 	}
@@ -45,11 +72,11 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 			return err
 		},
 		func(c *adminClient) error {
-			list, next, err = c.tickets(ctx, *status, *limit, *cursor)
+			list, next, err = c.tickets(ctx, q)
 			return err
 		})
 	var ae *apiError
-	if errors.Is(err, store.ErrBadCursor) || errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+	if errors.Is(err, store.ErrBadCursor) || errors.Is(err, store.ErrBadFilter) || errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
 		return &exitError{code: 64, err: err}
 	}
 	if err != nil {
@@ -82,24 +109,121 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 	return nil
 }
 
-// tickets asks a running serve for a listing, as GET /api/tickets, and
-// returns the next page's cursor from its X-Next-Cursor header. It is do
-// with the header kept.
-func (c *adminClient) tickets(ctx context.Context, status string, limit int, cursor string) ([]view.Summary, string, error) {
-	q := url.Values{}
-	for k, v := range map[string]string{"status": status, "cursor": cursor} {
-		if v != "" {
-			q.Set(k, v)
+// handleTickets lists ticket summaries as "tickets" does, with its flags
+// as query parameters (listParams); any other parameter, or one given
+// twice, is a 400. The body stays a JSON array; the next page's cursor is
+// in the X-Next-Cursor header (absent on the last page).
+func (a *app) handleTickets(w http.ResponseWriter, r *http.Request) {
+	f, err := listFilter(r.URL.Query(), listActor(r))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	list, next, err := listTickets(r.Context(), a.store, f)
+	if errors.Is(err, store.ErrBadCursor) || errors.Is(err, store.ErrBadFilter) {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if next != "" {
+		w.Header().Set(headerNextCursor, next)
+	}
+	writeJSON(w, list)
+}
+
+// listActor is the operator asking for a listing over the admin API:
+// whose tickets view=mine lists. The admin API does not authenticate
+// callers yet, so it is the "as" query parameter. Once it does, this is
+// the hook: return the authenticated actor here (and refuse an "as" that
+// names someone else).
+func listActor(r *http.Request) string {
+	return r.URL.Query().Get("as")
+}
+
+// headerNextCursor carries the cursor of the next page of a listing.
+const headerNextCursor = "X-Next-Cursor"
+
+// listFilter checks a listing's parameters (listParams; an empty value is
+// no parameter) and returns the store filter they ask for; operator is
+// whose tickets the view "mine" lists. The default order is by creation,
+// oldest first.
+func listFilter(q url.Values, operator string) (store.Filter, error) {
+	f := store.Filter{Sort: store.SortCreated, Operator: strings.TrimSpace(operator)}
+	for k, vs := range q {
+		if !slices.Contains(listParams, k) {
+			return f, fmt.Errorf("unknown parameter %q (want %s)", k, strings.Join(listParams, ", "))
+		}
+		if len(vs) > 1 {
+			return f, fmt.Errorf("parameter %q given %d times", k, len(vs))
 		}
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
+	v, ok := store.ParseView(get("view"))
+	if !ok {
+		return f, fmt.Errorf("unknown view %q (want new, active, completed or mine)", get("view"))
 	}
+	if v == store.ViewMine && f.Operator == "" {
+		return f, errors.New(`the view "mine" needs the operator: -as EMAIL (as=EMAIL in the API)`)
+	}
+	f.View = v
+	if s := get("status"); s != "" {
+		st, ok := rules.ParseStatus(s)
+		if !ok {
+			return f, fmt.Errorf("unknown status %q (want new, open, waiting, on_hold, resolved or closed)", s)
+		}
+		f.Status = st
+	}
+	f.Requester, f.Queue, f.Text, f.After = get("requester"), get("queue"), q.Get("q"), get("cursor")
+	if f.Assignee = get("assignee"); strings.EqualFold(f.Assignee, "none") {
+		f.Assignee, f.Unassigned = "", true
+	}
+	if s := get("sort"); s != "" {
+		name, reverse := strings.CutPrefix(s, "-")
+		o, ok := store.ParseSort(name)
+		if !ok {
+			return f, fmt.Errorf("unknown sort %q (want created, updated, priority or due, with - before it to reverse)", s)
+		}
+		f.Sort, f.Reverse = o, reverse
+	}
+	if s := get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return f, fmt.Errorf("bad limit %q (want a number of tickets, 0 for all)", s)
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+// listTickets returns one page of ticket summaries in f's order and the
+// cursor of the next page ("" after the last). The records are read
+// without their messages and events.
+func listTickets(ctx context.Context, s store.Store, f store.Filter) ([]view.Summary, string, error) {
+	list := []view.Summary{}
+	var next string
+	err := s.View(ctx, func(tx store.Tx) error {
+		ts, n, err := tx.Tickets(f)
+		for _, t := range ts {
+			list = append(list, view.NewSummary(t))
+		}
+		next = n
+		return err
+	})
+	return list, next, err
+}
+
+// tickets asks a running serve for a listing, as GET /api/tickets with
+// the same parameters, and returns the next page's cursor from its
+// X-Next-Cursor header. It is do with the header kept.
+func (c *adminClient) tickets(ctx context.Context, q url.Values) ([]view.Summary, string, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/tickets?"+q.Encode(), nil)
 	if err != nil {
 		return nil, "", err
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, "", fmt.Errorf("database is in use, and the admin API at %s: %w (%v)", c.base, errAdminDown, err)
 	}

@@ -109,11 +109,12 @@ func (e *env) putTickets(n int) []string {
 }
 
 // Paging through 120 tickets 50 at a time gives each ticket exactly once,
-// newest first, in three pages; the cursor is the "next:" line (stderr
+// oldest first, in three pages; the cursor is the "next:" line (stderr
 // with -json, the table's last line without) or the X-Next-Cursor header.
 func TestTicketsPagesEachTicketOnceInOrder(t *testing.T) {
 	e := newEnv(t, true)
 	want := e.putTickets(120)
+	slices.Reverse(want)
 
 	pageJSON := func(cursor string) (ids []string, next string) {
 		t.Helper()
@@ -157,7 +158,7 @@ func TestTicketsPagesEachTicketOnceInOrder(t *testing.T) {
 	}
 	pageAPI := func(cursor string) (ids []string, next string) {
 		t.Helper()
-		resp, err := http.Get("http://" + e.admin + "/api/tickets?limit=50&cursor=" + cursor)
+		resp, err := e.apiGet("/api/tickets?limit=50&cursor=" + cursor)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +187,7 @@ func TestTicketsPagesEachTicketOnceInOrder(t *testing.T) {
 			cursor = next
 		}
 		if fmt.Sprint(sizes) != "[50 50 20]" || !slices.Equal(got, want) {
-			t.Errorf("%s: pages of %v, %d tickets; want [50 50 20], each of the 120 once, newest first\ngot %v", what, sizes, len(got), got)
+			t.Errorf("%s: pages of %v, %d tickets; want [50 50 20], each of the 120 once, oldest first\ngot %v", what, sizes, len(got), got)
 		}
 	}
 	walk("tickets -json", pageJSON)
@@ -204,7 +205,7 @@ func TestTicketsPagesEachTicketOnceInOrder(t *testing.T) {
 	if r := e.run(nil, "tickets", "-limit", "50", "-cursor", "nonsense"); r.code != 64 || !strings.Contains(r.stderr, "cursor") {
 		t.Errorf("a bad cursor via handover: exit %d, %q; want 64 and a message about the cursor", r.code, r.stderr)
 	}
-	resp, err := http.Get("http://" + e.admin + "/api/tickets?limit=-1")
+	resp, err := e.apiGet("/api/tickets?limit=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +253,8 @@ func BenchmarkTicketsAPIPage(b *testing.B) {
 	}
 	second := get("limit=50").Header().Get(headerNextCursor)
 	for _, c := range []struct{ name, query, first string }{
-		{"first", "limit=50", `"HS-099999"`},
-		{"second", "limit=50&cursor=" + second, `"HS-099949"`},
+		{"first", "limit=50", `"HS-000000"`},
+		{"second", "limit=50&cursor=" + second, `"HS-000050"`},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var w *httptest.ResponseRecorder

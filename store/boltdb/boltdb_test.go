@@ -309,8 +309,8 @@ func TestOutboxRecordsAreSmall(t *testing.T) {
 	}
 }
 
-// TestListingNeverReadsMessages lists tickets with the messages and events
-// buckets gone: any read of them would fail.
+// TestListingNeverReadsMessages lists tickets (views and search too)
+// with the messages and events buckets gone: any read of them would fail.
 func TestListingNeverReadsMessages(t *testing.T) {
 	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
 	defer d.Close()
@@ -320,7 +320,7 @@ func TestListingNeverReadsMessages(t *testing.T) {
 			if err := tx.PutTicket(&store.Ticket{ID: id, Status: rules.StatusOpen, CreatedAt: time.Unix(int64(i), 0)}); err != nil {
 				return err
 			}
-			if err := tx.AddMessage(id, &store.Message{MessageID: id, Text: "x"}); err != nil {
+			if err := tx.AddMessage(id, &store.Message{MessageID: id, Text: "the printer smokes"}); err != nil {
 				return err
 			}
 		}
@@ -335,7 +335,8 @@ func TestListingNeverReadsMessages(t *testing.T) {
 			}
 		}
 		st := &tx{ctx: bg, tx: btx}
-		for _, f := range []store.Filter{{}, {Status: rules.StatusOpen, Limit: 2}} {
+		for _, f := range []store.Filter{{}, {Status: rules.StatusOpen, Limit: 2}, {View: store.ViewNew, Sort: store.SortPriority, Reverse: true},
+			{Text: "smokes printer"}, {Text: "printer", View: store.ViewNew, Limit: 3}} {
 			list, _, err := st.Tickets(f)
 			if err != nil {
 				return err

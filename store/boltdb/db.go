@@ -4,7 +4,9 @@
 // Layout: records are JSON (HTML escaping off) in buckets keyed by id;
 // integers and times in keys are 8-byte big-endian; indexes are idx.<what>
 // buckets with composite keys and empty values, kept in the same
-// transaction as the records they index.
+// transaction as the records they index. Two hold small values:
+// idx.summary (what listings filter and sort on) and idx.word (where on
+// the ticket a word occurs); search.go describes them.
 package boltdb
 
 import (

@@ -26,6 +26,10 @@ var (
 	bucketIdxDue       = []byte("idx.due")
 	bucketIdxCreated   = []byte("idx.created")
 	bucketIdxOutboxDue = []byte("idx.outbox.due")
+	// idx.summary holds each ticket's summary (see summary) under its
+	// id; idx.word holds (word, ticket id) for search.
+	bucketIdxSummary = []byte("idx.summary")
+	bucketIdxWord    = []byte("idx.word")
 	// idx.outbox.queue holds (queue, id): an entry's neighbours in its
 	// queue, to keep the queue due in order.
 	bucketIdxOutboxQueue = []byte("idx.outbox.queue")
@@ -93,13 +97,18 @@ func dueKey(at time.Time, id string) []byte {
 // createdLen is the length of a created-time key prefix.
 const createdLen = 12
 
-// createdKey is a time that sorts for every year: the Unix second with its
-// sign bit flipped (8 bytes) and the nanosecond (4 bytes), then id.
+// createdKey is a time that sorts for every year (timeKey), then id.
 func createdKey(at time.Time, id string) []byte {
-	k := make([]byte, createdLen, createdLen+len(id))
-	binary.BigEndian.PutUint64(k, uint64(at.Unix())^(1<<63))
-	binary.BigEndian.PutUint32(k[8:], uint32(at.Nanosecond()))
-	return append(k, id...)
+	k := make([]byte, 0, createdLen+len(id))
+	return append(appendTime(k, at), id...)
+}
+
+// appendTime appends at as createdLen bytes that sort as the time does,
+// for every year: the Unix second with its sign bit flipped (8 bytes) and
+// the nanosecond (4 bytes).
+func appendTime(b []byte, at time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(at.Unix())^(1<<63))
+	return binary.BigEndian.AppendUint32(b, uint32(at.Nanosecond()))
 }
 
 var (

@@ -72,6 +72,9 @@ func (t *tx) AddMessage(id string, m *store.Message) error {
 	if err := b.Put(key([]byte(id), u64(seq)), v); err != nil {
 		return fmt.Errorf("put message: %w", err)
 	}
+	if err := t.addWords(id, store.MessageWords(m), wordInMessage); err != nil {
+		return fmt.Errorf("add message: %w", err)
+	}
 	if m.MessageID != "" {
 		return t.IndexMessageID(m.MessageID, id)
 	}

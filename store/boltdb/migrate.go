@@ -1,13 +1,17 @@
 package boltdb
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"ticketgate/store"
 )
@@ -19,6 +23,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	createBuckets,
 	migrateV2,
 	migrateV3,
+	migrateV4,
 }
 
 // schemaVersion is the schema this program writes.
@@ -83,8 +88,11 @@ func (d *DB) checkSchema() error {
 //     messages with their visible text as a span of the text.
 func migrateV2(btx *bolt.Tx) error {
 	// idx.outbox.queue is schema 3's, but migrateOutbox enqueues as this
-	// program does, which keeps it; migrateV3 then finds it whole.
-	for _, b := range [][]byte{bucketBlobRefs, bucketIdxCreated, bucketIdxOutboxDue, bucketIdxOutboxQueue} {
+	// program does, which keeps it; migrateV3 then finds it whole. The
+	// same for schema 4's idx.summary and idx.word, which PutTicket keeps
+	// and migrateV4 builds again from scratch.
+	for _, b := range [][]byte{bucketBlobRefs, bucketIdxCreated, bucketIdxOutboxDue, bucketIdxOutboxQueue,
+		bucketIdxSummary, bucketIdxWord} {
 		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
@@ -270,6 +278,86 @@ func migrateV3(btx *bolt.Tx) error {
 			}
 		}
 		latest[q] = r.NextAt
+	}
+	return nil
+}
+
+// migrateV4 brings a schema-3 database to schema 4: idx.summary (what
+// listings filter and sort on) and idx.word (search) are built from every
+// ticket and message.
+//
+// bbolt splits a node only on commit, so keys put in random order into
+// one large transaction cost time quadratic in the keys per node: the
+// word entries are gathered first (memory about the size of the index)
+// and put in key order.
+func migrateV4(btx *bolt.Tx) error {
+	for _, b := range [][]byte{bucketIdxSummary, bucketIdxWord} {
+		if err := btx.DeleteBucket(b); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return fmt.Errorf("drop bucket %s: %w", b, err)
+		}
+		if _, err := btx.CreateBucket(b); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b, err)
+		}
+	}
+	t := &tx{ctx: context.Background(), tx: btx}
+	// Each entry is an idx.word key followed by its one-byte value.
+	var entries [][]byte
+	add := func(id []byte, words []string, bit byte) {
+		for _, w := range words {
+			entries = append(entries, append(key([]byte(w), id), bit))
+		}
+	}
+	err := t.bucket(bucketTickets).ForEach(func(k, v []byte) error {
+		var tk store.Ticket
+		if err := json.Unmarshal(v, &tk); err != nil {
+			return fmt.Errorf("decode ticket %s: %w", k, err)
+		}
+		add(k, store.TicketWords(&tk), wordInTicket)
+		return t.indexSummary(&tk)
+	})
+	if err != nil {
+		return fmt.Errorf("tickets: %w", err)
+	}
+	// Message keys are the ticket id, 0x00 and an 8-byte sequence; a
+	// ticket's messages are together, and each word counts once a ticket.
+	var last []byte
+	seen := map[string]bool{}
+	err = t.bucket(bucketMessages).ForEach(func(k, v []byte) error {
+		if len(k) < 9 {
+			return fmt.Errorf("message key %q", k)
+		}
+		if id := k[:len(k)-9]; !bytes.Equal(id, last) {
+			last, seen = clone(id), map[string]bool{}
+		}
+		m, err := decodeMessage(v)
+		if err != nil {
+			return fmt.Errorf("decode message %q: %w", k, err)
+		}
+		var fresh []string
+		for _, w := range store.MessageWords(m) {
+			if !seen[w] {
+				seen[w] = true
+				fresh = append(fresh, w)
+			}
+		}
+		add(last, fresh, wordInMessage)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	slices.SortFunc(entries, func(a, b []byte) int { return bytes.Compare(a[:len(a)-1], b[:len(b)-1]) })
+	words := t.bucket(bucketIdxWord)
+	for i := 0; i < len(entries); {
+		e := entries[i]
+		k, v := e[:len(e)-1], e[len(e)-1]
+		// The same word on the ticket and in a message: one entry.
+		for i++; i < len(entries) && bytes.Equal(entries[i][:len(entries[i])-1], k); i++ {
+			v |= entries[i][len(entries[i])-1]
+		}
+		if err := words.Put(k, []byte{v}); err != nil {
+			return fmt.Errorf("index words: %w", err)
+		}
 	}
 	return nil
 }

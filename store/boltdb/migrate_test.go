@@ -37,8 +37,8 @@ func TestMigrateFromV1(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	closed := t0.Add(48 * time.Hour)
 	d.db.View(func(btx *bolt.Tx) error {
-		if v := schemaOf(btx); v != 3 {
-			t.Errorf("schema %d after open, want 3", v)
+		if v := schemaOf(btx); v != 4 {
+			t.Errorf("schema %d after open, want 4", v)
 		}
 		return nil
 	})
@@ -112,6 +112,24 @@ func TestMigrateFromV1(t *testing.T) {
 				l, _, err := tx.Tickets(store.Filter{Status: st, Limit: 1})
 				if err != nil || ticketIDs(l) != want {
 					t.Errorf("%s tickets: %s %v", st, ticketIDs(l), err)
+				}
+			}
+			for _, c := range []struct {
+				f    store.Filter
+				want string
+			}{
+				{store.Filter{Text: "fire"}, "[HS-000001]"},   // subject and message
+				{store.Filter{Text: "unplug"}, "[HS-000001]"}, // the agent's reply
+				{store.Filter{Text: "copy ann"}, "[]"},        // the words are on different tickets
+				{store.Filter{Text: "a copy"}, "[HS-000002]"}, // the message
+				{store.Filter{Text: "dee"}, "[HS-000003]"},    // the requester
+				{store.Filter{View: store.ViewNew}, "[HS-000003]"},
+				{store.Filter{View: store.ViewMine, Operator: "agent@example.com"}, "[HS-000001]"},
+				{store.Filter{View: store.ViewCompleted}, "[HS-000002]"},
+				{store.Filter{Sort: store.SortPriority}, "[HS-000001 HS-000003 HS-000002]"},
+			} {
+				if l, _, err := tx.Tickets(c.f); err != nil || ticketIDs(l) != c.want {
+					t.Errorf("%+v: %s %v, want %s", c.f, ticketIDs(l), err, c.want)
 				}
 			}
 			if ids, err := tx.DueTickets(t0.Add(100*time.Hour), 0); err != nil || fmt.Sprint(ids) != "[HS-000001 HS-000003]" {
@@ -262,8 +280,8 @@ func TestMigrateFromV2BuildsOutboxQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 3 {
-			t.Errorf("schema %d after open, want 3", v)
+		if v := schemaOf(st.(*tx).tx); v != 4 {
+			t.Errorf("schema %d after open, want 4", v)
 		}
 		if due, err := st.Outbox(now, 0); err != nil || fmt.Sprint(outboxIDs(due)) != "[3 4]" {
 			t.Errorf("due after migration: %v %v, want [3 4]", outboxIDs(due), err)
@@ -284,4 +302,82 @@ func outboxIDs(ms []*store.OutMail) []uint64 {
 		ids = append(ids, m.ID)
 	}
 	return ids
+}
+
+// A schema-3 database has no idx.summary and idx.word. Migrating builds
+// them from the tickets and messages, so views and search find what was
+// there before, and later changes keep them.
+func TestMigrateFromV3BuildsSearchIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.db")
+	d := openTest(t, path)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	err := d.UpdateNow(bg, func(tx store.Tx) error {
+		for i, tk := range []*store.Ticket{
+			{ID: "HS-000001", Subject: "Printer on fire", Status: rules.StatusOpen, Requester: "ann@customer.example", Assignee: "ana@example.com"},
+			{ID: "HS-000002", Subject: "Invoice", Status: rules.StatusNew, Requester: "bob@customer.example"},
+			{ID: "HS-000003", Subject: "Printer jam", Status: rules.StatusClosed, Requester: "cy@customer.example"},
+		} {
+			tk.CreatedAt = t0.Add(time.Duration(i) * time.Minute)
+			if err := tx.PutTicket(tk); err != nil {
+				return err
+			}
+		}
+		return tx.AddMessage("HS-000002", &store.Message{MessageID: "m2@x", Kind: "customer", Text: "The printer ate my invoice."})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.db.Update(func(btx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketIdxSummary, bucketIdxWord} {
+			if err := btx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		return btx.Bucket(bucketMeta).Put(keySchema, u64(3))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = openTest(t, path)
+	defer d.Close()
+	check := func(what string, want map[string]string) {
+		t.Helper()
+		d.View(bg, func(st store.Tx) error {
+			if v := schemaOf(st.(*tx).tx); v != 4 {
+				t.Errorf("schema %d after open, want 4", v)
+			}
+			for text, ids := range want {
+				f := store.Filter{Text: text, Sort: store.SortCreated}
+				if text == "(new)" {
+					f = store.Filter{View: store.ViewNew, Sort: store.SortCreated}
+				}
+				if l, _, err := st.Tickets(f); err != nil || ticketIDs(l) != ids {
+					t.Errorf("%s: %q: %s %v, want %s", what, text, ticketIDs(l), err, ids)
+				}
+			}
+			return nil
+		})
+	}
+	check("migrated", map[string]string{"printer": "[HS-000001 HS-000002 HS-000003]", "fire": "[HS-000001]",
+		"ate": "[HS-000002]", "ann": "[HS-000001]", "(new)": "[HS-000002]"})
+	err = d.UpdateNow(bg, func(tx store.Tx) error {
+		for _, id := range []string{"HS-000001", "HS-000002"} {
+			tk, err := tx.Ticket(id)
+			if err != nil {
+				return err
+			}
+			tk.Subject, tk.Assignee = "Paper", "ana@example.com"
+			if err := tx.PutTicket(tk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("changed", map[string]string{"printer": "[HS-000002 HS-000003]", "fire": "[]", "paper": "[HS-000001 HS-000002]",
+		"invoice": "[HS-000002]", "(new)": "[]"})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -92,9 +91,12 @@ func (t *tx) scan(bucket []byte, id string, fn func(v []byte) error) error {
 
 // indexed is the part of a ticket record its indexes are built from.
 type indexed struct {
-	Status    rules.Status `json:"status"`
-	Due       time.Time    `json:"due"`
-	CreatedAt time.Time    `json:"created_at"`
+	Status        rules.Status `json:"status"`
+	Due           time.Time    `json:"due"`
+	CreatedAt     time.Time    `json:"created_at"`
+	Subject       string       `json:"subject"`
+	Requester     string       `json:"requester"`
+	RequesterName string       `json:"requester_name"`
 }
 
 func statusKey(st rules.Status, created time.Time, id string) []byte {
@@ -107,17 +109,24 @@ func statusKey(st rules.Status, created time.Time, id string) []byte {
 func (t *tx) PutTicket(tk *store.Ticket) error {
 	b := t.bucket(bucketTickets)
 	old := b.Get([]byte(tk.ID))
+	var o *indexed
 	if old != nil {
-		var o indexed
-		if err := json.Unmarshal(old, &o); err != nil {
+		o = new(indexed)
+		if err := json.Unmarshal(old, o); err != nil {
 			return fmt.Errorf("decode ticket %s: %w", tk.ID, err)
 		}
-		if err := t.unindex(tk, o); err != nil {
+		if err := t.unindex(tk, *o); err != nil {
 			return err
 		}
 	}
 	if err := t.index(tk); err != nil {
 		return err
+	}
+	if err := t.indexSummary(tk); err != nil {
+		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
+	}
+	if err := t.indexTicketWords(tk, o); err != nil {
+		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 	}
 	rec := *tk
 	rec.Messages, rec.Events = nil, nil
@@ -167,44 +176,19 @@ func (t *tx) index(tk *store.Ticket) error {
 	return putIfMissing(t.bucket(bucketIdxStatus), statusKey(tk.Status, tk.CreatedAt, tk.ID))
 }
 
-// Tickets walks idx.created (or idx.status for one status) backwards from
-// the cursor, so a page costs a page whatever the number of tickets. The
-// cursor is the hex of the last key's created-time and id.
+// Tickets answers f from the indexes: by walking idx.created or
+// idx.status when f sorts by creation time with no condition but the
+// status, otherwise from the ticket summaries (see search).
 func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
-	var prefix []byte
-	c := t.bucket(bucketIdxCreated).Cursor()
-	if f.Status != "" {
-		prefix = append([]byte(f.Status), 0)
-		c = t.bucket(bucketIdxStatus).Cursor()
+	q, err := newQuery(f)
+	if err != nil {
+		return nil, "", err
 	}
-	var k []byte
-	if f.After != "" {
-		after, err := hex.DecodeString(f.After)
-		if err != nil || len(after) < createdLen {
-			return nil, "", fmt.Errorf("list tickets: %w %q", store.ErrBadCursor, f.After)
-		}
-		k = seekBefore(c, append(append([]byte(nil), prefix...), after...))
-	} else {
-		k = lastWithPrefix(c, prefix)
+	if q.byCreation() {
+		return t.walkCreated(q)
 	}
-	out := []*store.Ticket{}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-		if err := t.ctx.Err(); err != nil {
-			return nil, "", err
-		}
-		if f.Limit > 0 && len(out) == f.Limit {
-			return out, hex.EncodeToString(createdPart(out[len(out)-1])), nil
-		}
-		tk, err := t.Ticket(string(k[len(prefix)+createdLen:]))
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, tk)
-	}
-	return out, "", nil
+	return t.search(q)
 }
-
-func createdPart(tk *store.Ticket) []byte { return createdKey(tk.CreatedAt, tk.ID) }
 
 // seekBefore positions c on the last key below k.
 func seekBefore(c *bolt.Cursor, k []byte) []byte {

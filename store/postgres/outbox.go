@@ -25,6 +25,7 @@ type outboxRec struct {
 	NextAt   time.Time `json:"next_at"`
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
+	Done     []string  `json:"done,omitempty"`
 }
 
 // outboxCols is what every read of an entry selects, in scanEntry order.
@@ -52,7 +53,7 @@ func (e *entry) decode() error {
 func (e *entry) mail() *store.OutMail {
 	r := &e.rec
 	m := &store.OutMail{ID: r.ID, TicketID: r.TicketID, Kind: r.Kind, From: r.From, To: r.To,
-		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr}
+		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr, Done: r.Done}
 	if e.claimedBy != nil && e.claimUntil != nil {
 		m.ClaimedBy, m.ClaimedUntil = *e.claimedBy, time.Unix(0, *e.claimUntil).UTC()
 	}
@@ -116,7 +117,7 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		return err
 	}
 	rec := &outboxRec{ID: m.ID, TicketID: m.TicketID, Kind: m.Kind, From: m.From, To: m.To,
-		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr}
+		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done}
 	var rawHash string
 	old, err := t.entry(m.ID, true)
 	switch {

@@ -15,17 +15,44 @@ import (
 var migrations = []string{
 	// 1: everything the store keeps.
 	`
+-- What Tx.Tickets filters and sorts on is kept in columns of its own,
+-- written by PutTicket: the sort keys (each ends in the id, so it is
+-- total; a cursor is one in hex), and the addresses and queue in lower
+-- case.
 CREATE TABLE tickets (
 	id text COLLATE "C" PRIMARY KEY,
 	status text NOT NULL,
-	created_s bigint NOT NULL,  -- CreatedAt: Unix seconds
-	created_ns integer NOT NULL, -- and nanoseconds
 	due_ns bigint,              -- Due in Unix nanoseconds (clamped), NULL for never
+	k_created bytea NOT NULL,   -- CreatedAt, id
+	k_updated bytea NOT NULL,   -- 'u', UpdatedAt, id
+	k_priority bytea NOT NULL,  -- 'p', urgency, CreatedAt, id
+	k_due bytea NOT NULL,       -- 'd', SLADue (0xff... for none), CreatedAt, id
+	completed boolean NOT NULL,
+	assignee_l text COLLATE "C" NOT NULL,
+	requester_l text COLLATE "C" NOT NULL,
+	queue_l text COLLATE "C" NOT NULL,
+	words_src bytea NOT NULL,   -- what TicketWords reads, to tell a change
 	rec json NOT NULL
 );
-CREATE INDEX tickets_created ON tickets (created_s, created_ns, id);
-CREATE INDEX tickets_status ON tickets (status, created_s, created_ns, id);
+CREATE INDEX tickets_created ON tickets (k_created);
+CREATE INDEX tickets_status ON tickets (status, k_created);
+CREATE INDEX tickets_updated ON tickets (k_updated);
+CREATE INDEX tickets_priority ON tickets (k_priority);
+CREATE INDEX tickets_sla_due ON tickets (k_due);
+CREATE INDEX tickets_assignee ON tickets (assignee_l, k_created);
+CREATE INDEX tickets_requester ON tickets (requester_l, k_created);
 CREATE INDEX tickets_due ON tickets (due_ns, id) WHERE due_ns IS NOT NULL;
+
+-- The words Filter.Text searches: one row per word and ticket, places a
+-- bit set (1: the subject or requester, 2: a message), so a changed
+-- subject drops a word only when no message has it.
+CREATE TABLE ticket_words (
+	word text COLLATE "C" NOT NULL,
+	ticket_id text COLLATE "C" NOT NULL,
+	places smallint NOT NULL,
+	PRIMARY KEY (word, ticket_id)
+);
+CREATE INDEX ticket_words_ticket ON ticket_words (ticket_id);
 
 CREATE TABLE messages (
 	seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -3,8 +3,6 @@ package postgres
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,93 +126,6 @@ func (t *tx) TicketFull(id string) (*store.Ticket, error) {
 	return tk, nil
 }
 
-func (t *tx) PutTicket(tk *store.Ticket) error {
-	rec := *tk
-	rec.Messages, rec.Events = nil, nil
-	v, err := encode(&rec)
-	if err != nil {
-		return fmt.Errorf("encode ticket %s: %w", tk.ID, err)
-	}
-	var due *int64
-	if !tk.Due.IsZero() {
-		n := nano(tk.Due)
-		due = &n
-	}
-	err = t.exec(`INSERT INTO tickets (id, status, created_s, created_ns, due_ns, rec) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (id) DO UPDATE SET status = $2, created_s = $3, created_ns = $4, due_ns = $5, rec = $6`,
-		tk.ID, string(tk.Status), tk.CreatedAt.Unix(), tk.CreatedAt.Nanosecond(), due, v)
-	if err != nil {
-		return fmt.Errorf("put ticket %s: %w", tk.ID, err)
-	}
-	return nil
-}
-
-// createdLen is the length of the time part of a cursor.
-const createdLen = 12
-
-// cursor is the position of tk in the listing: its creation time (the Unix
-// second with its sign bit flipped, and the nanosecond) and id, in hex,
-// the same form the bbolt backend hands out.
-func cursor(tk *store.Ticket) string {
-	k := make([]byte, createdLen, createdLen+len(tk.ID))
-	binary.BigEndian.PutUint64(k, uint64(tk.CreatedAt.Unix())^(1<<63))
-	binary.BigEndian.PutUint32(k[8:], uint32(tk.CreatedAt.Nanosecond()))
-	return hex.EncodeToString(append(k, tk.ID...))
-}
-
-func parseCursor(c string) (sec int64, ns int32, id string, err error) {
-	k, err := hex.DecodeString(c)
-	if err != nil || len(k) < createdLen {
-		return 0, 0, "", fmt.Errorf("list tickets: %w %q", store.ErrBadCursor, c)
-	}
-	return int64(binary.BigEndian.Uint64(k) ^ (1 << 63)), int32(binary.BigEndian.Uint32(k[8:])), string(k[createdLen:]), nil
-}
-
-// Tickets reads one page newest first, and one ticket more to know
-// whether another page follows.
-func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
-	if err := t.ctx.Err(); err != nil {
-		return nil, "", err
-	}
-	// No cursor: start after every possible creation time.
-	var (
-		sec int64 = math.MaxInt64
-		ns  int32 = math.MaxInt32
-		id  string
-	)
-	if f.After != "" {
-		var err error
-		if sec, ns, id, err = parseCursor(f.After); err != nil {
-			return nil, "", err
-		}
-	}
-	q := `SELECT id, rec FROM tickets
-		WHERE ($1 = '' OR status = $1) AND (created_s, created_ns, id) < ($2, $3, $4)
-		ORDER BY created_s DESC, created_ns DESC, id DESC LIMIT $5`
-	n := limit(f.Limit)
-	if n < math.MaxInt64 {
-		n++
-	}
-	out := []*store.Ticket{}
-	var (
-		tid string
-		v   []byte
-	)
-	err := t.rows(q, args(string(f.Status), sec, ns, id, n), []any{&tid, &v}, func() error {
-		tk, err := decodeTicket(tid, v)
-		out = append(out, tk)
-		return err
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list tickets: %w", err)
-	}
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
-		return out, cursor(out[len(out)-1]), nil
-	}
-	return out, "", nil
-}
-
 func (t *tx) DueTickets(now time.Time, lim int) ([]string, error) {
 	var ids []string
 	var id string
@@ -237,6 +148,9 @@ func (t *tx) AddMessage(id string, m *store.Message) error {
 	norm := store.NormMessageID(m.MessageID)
 	if err := t.exec(`INSERT INTO messages (ticket_id, msgid, rec) VALUES ($1, $2, $3)`, id, []byte(norm), v); err != nil {
 		return fmt.Errorf("put message: %w", err)
+	}
+	if err := t.addWords(id, store.MessageWords(m), wordInMessage); err != nil {
+		return err
 	}
 	if m.MessageID != "" {
 		return t.IndexMessageID(m.MessageID, id)

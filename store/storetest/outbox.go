@@ -211,6 +211,52 @@ func testOutboxRequeueKeepsMail(t *testing.T, b Backend) {
 	}
 }
 
+// The recipients an entry is done with survive a replace without a body
+// and a reopen, and every read returns them; the entry stays in its queue.
+func testOutboxKeepsDoneRecipients(t *testing.T, b Backend) {
+	h := b.openT(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	m := &store.OutMail{TicketID: "HS-1", To: []string{"a@x", "b@x", "c@x"}, Raw: []byte("the mail"), Created: now}
+	later := &store.OutMail{TicketID: "HS-1", To: []string{"a@x", "b@x", "c@x"}, Raw: []byte("later"), Created: now}
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.Enqueue(m); err != nil {
+			return err
+		}
+		return tx.Enqueue(later)
+	})
+	d := *m
+	d.Raw = nil
+	d.Done = []string{"b@x"}
+	update(t, h.s, func(tx store.Tx) error { return tx.Enqueue(&d) })
+	b.reopen(t, h)
+	view(t, h.s, func(tx store.Tx) error {
+		due, err := tx.Outbox(now, 0)
+		if err != nil || ids(due) != fmt.Sprint([]uint64{m.ID, later.ID}) {
+			t.Fatalf("due %s %v; want both, in queue order", ids(due), err)
+		}
+		list, err := tx.OutboxList(0, 0)
+		if err != nil {
+			return err
+		}
+		e, err := tx.OutboxEntry(m.ID)
+		if err != nil {
+			return err
+		}
+		for _, got := range []*store.OutMail{due[0], list[0], e} {
+			if fmt.Sprint(got.Done) != "[b@x]" || fmt.Sprint(got.Pending()) != "[a@x c@x]" {
+				t.Errorf("done %v pending %v; want [b@x] and [a@x c@x]", got.Done, got.Pending())
+			}
+		}
+		if len(due[1].Done) != 0 || len(due[1].Pending()) != 3 {
+			t.Errorf("the later entry: done %v pending %v", due[1].Done, due[1].Pending())
+		}
+		return nil
+	})
+	if r := raw(t, h.s, m.ID); r != "the mail" {
+		t.Errorf("entry lost its mail: %q", r)
+	}
+}
+
 // Mail about one ticket to one recipient list is one queue. Deferring an
 // entry defers the later ones of its queue, in the same transaction; mail
 // queued behind a deferred entry waits for it; other queues (the same

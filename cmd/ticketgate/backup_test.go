@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt" // only to plant damage the store's API cannot make
+)
+
+// TestBackupUnderLoadRestoresEveryAcknowledgedTicket takes a backup through
+// serve's admin API while mail pours in over SMTP and auto-replies go out,
+// wipes the database, restores the backup, and finds every message
+// acknowledged before the backup began; check passes before and after.
+func TestBackupUnderLoadRestoresEveryAcknowledgedTicket(t *testing.T) {
+	e := newEnv(t, true)
+	s := e.serve()
+	l := startLoad(t, e.smtp, 4)
+	l.waitAcked(t, 40)
+	before := l.ackedSoFar()
+	backupFile := filepath.Join(t.TempDir(), "tickets.backup")
+	r := e.run(nil, "backup", "-o", backupFile)
+	if r.code != 0 || !strings.Contains(r.stdout, "from the running serve") {
+		l.stop()
+		t.Fatalf("backup under load: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	l.waitAcked(t, len(before)+20) // serve kept taking mail during and after the copy
+	r = e.run(nil, "check")
+	acked := l.stop()
+	if r.code != 0 || !strings.Contains(r.stdout, "ok") {
+		t.Fatalf("check through serve under load: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	t.Logf("%d messages acknowledged before the backup, %d in all", len(before), len(acked))
+
+	if err := os.Remove(e.dbPath()); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run(nil, "restore", backupFile); r.code != 0 {
+		t.Fatalf("restore: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(nil, "check"); r.code != 0 {
+		t.Fatalf("check after restore: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if missing := e.missingMessages(before); len(missing) > 0 {
+		t.Errorf("%d of %d messages acknowledged before the backup are not in the restored database: %v", len(missing), len(before), missing)
+	}
+
+	// A restore must not pull the database from under a running serve.
+	s = e.serve()
+	r = e.run(nil, "restore", backupFile)
+	if r.code == 0 || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("restore while serve runs: exit %d, stderr %q; want a refusal naming the lock", r.code, r.stderr)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+
+	// Without serve the copy is taken from the file.
+	r = e.run(nil, "backup", "-o", filepath.Join(t.TempDir(), "offline.backup"))
+	if r.code != 0 || !strings.Contains(r.stdout, e.dbPath()) {
+		t.Errorf("backup without serve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCheckFindsPlantedInconsistencies damages a database the way a bug
+// or a bad disk would and expects check to list each problem and exit 1,
+// from the file and through a running serve; restore refuses the damaged
+// copy.
+func TestCheckFindsPlantedInconsistencies(t *testing.T) {
+	e := newEnv(t, true)
+	var ids []string
+	for i := range 3 {
+		from := fmt.Sprintf("olga%d@customer.example", i)
+		ids = append(ids, e.injectOK(message(from, "support@example.com", "Check me", fmt.Sprintf("check-%d@customer.example", i), "Body."), "-to", "support@example.com"))
+	}
+	if r := e.run(nil, "check"); r.code != 0 || !strings.Contains(r.stdout, "3 tickets") {
+		t.Fatalf("check of a whole database: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	var victim string
+	db, err := bolt.Open(e.dbPath(), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, rec := tx.Bucket([]byte("messages")).Cursor().Seek([]byte(ids[0] + "\x00"))
+		var m struct {
+			Raw string `json:"raw_sha256"`
+		}
+		if err := json.Unmarshal(rec, &m); err != nil || m.Raw == "" {
+			return fmt.Errorf("message of %s: %v %q", ids[0], err, rec)
+		}
+		victim = m.Raw
+		if err := tx.Bucket([]byte("blobs")).Delete([]byte(victim)); err != nil {
+			return err
+		}
+		c := tx.Bucket([]byte("idx.status")).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if strings.HasSuffix(string(k), ids[1]) {
+				return c.Delete()
+			}
+		}
+		return fmt.Errorf("no idx.status key for %s", ids[1])
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	wantProblems := []string{"message check-0@customer.example: raw copy: blob " + victim + " is missing",
+		"ticket " + ids[1] + ": no idx.status entry"}
+	r := e.run(nil, "check")
+	if r.code != 1 {
+		t.Fatalf("check of a damaged database: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, p := range wantProblems {
+		if !strings.Contains(r.stdout, p) {
+			t.Errorf("check output does not list %q:\n%s", p, r.stdout)
+		}
+	}
+
+	s := e.serve()
+	r = e.run(nil, "check")
+	if r.code != 1 || !strings.Contains(r.stdout, wantProblems[0]) {
+		t.Errorf("check through serve: exit %d, want 1 listing the missing blob\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	damaged := filepath.Join(t.TempDir(), "damaged.backup")
+	if r := e.run(nil, "backup", "-o", damaged); r.code != 0 {
+		t.Fatalf("backup: exit %d\n%s", r.code, r.stderr)
+	}
+	s.stop(t)
+	if r := e.run(nil, "restore", damaged); r.code != exDataErr || !strings.Contains(r.stdout, wantProblems[0]) {
+		t.Errorf("restore of a damaged copy: exit %d, want %d listing the problems\n%s%s", r.code, exDataErr, r.stdout, r.stderr)
+	}
+}

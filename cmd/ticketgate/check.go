@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"ticketgate/store"
+	"ticketgate/store/boltdb"
+)
+
+// checkReport is what GET /api/check answers.
+type checkReport struct {
+	Tickets  int      `json:"tickets"`
+	Outbox   int      `json:"outbox"`
+	Problems []string `json:"problems"`
+}
+
+// runCheck is "ticketgate check -config F": every record against its
+// indexes and references. Exit 0 when all hold, 1 with the list when not.
+// While serve runs the walk is done by serve (it holds the database).
+func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs, cfgPath := flags("check")
+	if err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 64, err: errors.New("usage: check -config F")}
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
+	if cfg.Store.Postgres() {
+		return checkPostgres(ctx, cfg, stdout)
+	}
+	path, err := existingDB(cfg)
+	if err != nil {
+		return err
+	}
+	var rep checkReport
+	db, err := boltdb.Open(path, boltdb.Options{ReadOnly: true, LockTimeout: time.Millisecond}, newLogger(os.Stderr))
+	switch {
+	case errors.Is(err, store.ErrLocked) && cfg.Admin.Listen != "":
+		c, err := newAdminClient(cfg)
+		if err != nil {
+			return err
+		}
+		if err := c.do(ctx, "GET", "/api/check", nil, nil, &rep); err != nil {
+			return &exitError{code: exTempFail, err: err}
+		}
+	case err != nil:
+		return &exitError{code: exTempFail, err: err}
+	default:
+		rep, err = inspect(ctx, db)
+		db.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if len(rep.Problems) > 0 {
+		printProblems(stdout, rep.Problems)
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", path, len(rep.Problems))}
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d tickets, %d queued mails, every record and index agree\n", path, rep.Tickets, rep.Outbox)
+	return nil
+}
+
+// checkPostgres is check with [store] driver = "postgres": any number of
+// processes may read the database, so it is asked directly, serve running
+// or not.
+func checkPostgres(ctx context.Context, cfg *Config, stdout io.Writer) error {
+	if err := needDatabase(cfg); err != nil {
+		return err
+	}
+	st, err := openStore(cfg, boltdb.Options{ReadOnly: true}, newLogger(os.Stderr))
+	if err != nil {
+		return &exitError{code: exTempFail, err: err}
+	}
+	defer st.Close()
+	db, ok := st.(store.Inspector)
+	if !ok {
+		return fmt.Errorf("store %s cannot check itself", storeName(cfg))
+	}
+	rep, err := inspect(ctx, db)
+	if err != nil {
+		return err
+	}
+	if len(rep.Problems) > 0 {
+		printProblems(stdout, rep.Problems)
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", storeName(cfg), len(rep.Problems))}
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d tickets, %d queued mails, every record and index agree\n", storeName(cfg), rep.Tickets, rep.Outbox)
+	return nil
+}
+
+func inspect(ctx context.Context, db store.Inspector) (checkReport, error) {
+	problems, err := db.Check(ctx)
+	if err != nil {
+		return checkReport{}, fmt.Errorf("check: %w", err)
+	}
+	st, err := db.Stats(ctx)
+	if err != nil {
+		return checkReport{}, fmt.Errorf("check: %w", err)
+	}
+	return checkReport{Tickets: total(st.ByStatus), Outbox: st.Outbox, Problems: append([]string{}, problems...)}, nil
+}
+
+// checkFile checks a database file no process holds (a backup).
+func checkFile(path string) ([]string, error) {
+	db, err := boltdb.Open(path, boltdb.Options{ReadOnly: true, LockTimeout: time.Second}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return db.Check(context.Background())
+}
+
+func printProblems(w io.Writer, problems []string) {
+	for _, p := range problems {
+		fmt.Fprintln(w, p)
+	}
+}
+
+// handleCheck is GET /api/check, over one read transaction while serve
+// writes.
+func (g *gateway) handleCheck(w http.ResponseWriter, r *http.Request) {
+	rep, err := inspect(r.Context(), g.db)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(rep)
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// TestMetricsCountMailSentOverSMTP sends mail over SMTP to a running serve
+// and reads /metrics: the counters and histograms a dashboard plots moved
+// by what was sent, and the JSON log has one line per message without its
+// body.
+func TestMetricsCountMailSentOverSMTP(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "[log]\nformat = \"json\"\nlevel = \"info\"\n")
+	s := e.serve()
+	before := e.scrape()
+	for name := range before {
+		if !strings.HasPrefix(name, "ticketgate_") {
+			t.Errorf("metric family %s is not named ticketgate_…", name)
+		}
+	}
+	if before[`ticketgate_tickets{status="new"}`] != 0 || before["ticketgate_outbox_depth"] != 0 {
+		t.Fatalf("fresh database: tickets/outbox gauges %v", before)
+	}
+
+	c, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		from := fmt.Sprintf("mia%d@customer.example", i)
+		if err := c.send(from, "support@example.com", message(from, "support@example.com", "Printer", fmt.Sprintf("metrics-%d@customer.example", i), "the secret body text")); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if err := c.c.Mail("mia@customer.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.c.Rcpt("nobody@example.com", nil); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("RCPT to an unknown address: %v, want 550", err)
+	}
+	c.c.Quit()
+	e.relay.WaitFor(3, 10*time.Second)
+
+	e.waitMetric(`ticketgate_deliveries_total{outcome="sent"}`, 3)
+	after := e.scrape()
+	for deadline := time.Now().Add(10 * time.Second); after["ticketgate_outbox_depth"] != 0 && time.Now().Before(deadline); after = e.scrape() {
+		time.Sleep(20 * time.Millisecond) // the relay answered; the outbox commit follows
+	}
+	moved := map[string]float64{
+		`ticketgate_messages_received_total{outcome="new",route="support@example.com",source="smtp"}`: 3,
+		`ticketgate_smtp_sessions_total{proto="smtp"}`:                                                1,
+		`ticketgate_smtp_refusals_total{code="550",proto="smtp",stage="rcpt"}`:                        1,
+		`ticketgate_ingest_duration_seconds_count{proto="smtp"}`:                                      3,
+	}
+	for series, v := range moved {
+		if got := after[series] - before[series]; got != v {
+			t.Errorf("%s moved by %v, want %v", series, got, v)
+		}
+	}
+	for series, v := range map[string]float64{`ticketgate_tickets{status="new"}`: 3, "ticketgate_outbox_depth": 0} {
+		if after[series] != v {
+			t.Errorf("%s = %v, want %v", series, after[series], v)
+		}
+	}
+	// Three messages sent one after the other: three commits at least.
+	if n := after[`ticketgate_store_commit_duration_seconds_count{kind="batch"}`]; n < 3 {
+		t.Errorf("store commit histogram counted %v commits, want at least 3", n)
+	}
+	if after[`ticketgate_ingest_duration_seconds_sum{proto="smtp"}`] <= 0 {
+		t.Error("ingest latency sum is zero")
+	}
+
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	log := s.stderr.String()
+	if strings.Contains(log, "secret body text") {
+		t.Error("the log holds a message body")
+	}
+	var lines int
+	for _, rec := range jsonLines(t, log) {
+		if rec["msg"] != "message" {
+			continue
+		}
+		lines++
+		for _, k := range []string{"ticket", "msgid", "route", "outcome", "duration"} {
+			if v, ok := rec[k]; !ok || v == "" {
+				t.Errorf("message log line without %s: %v", k, rec)
+			}
+		}
+		if rec["route"] != "support@example.com" || rec["outcome"] != "new" {
+			t.Errorf("message log line: %v", rec)
+		}
+	}
+	if lines != 3 {
+		t.Errorf("%d message log lines for 3 messages:\n%s", lines, log)
+	}
+}
+
+// TestMetricsCountIMAPPollsAndErrors: a mailbox that answers counts polls
+// and its message under source imap; one whose password is wrong counts
+// errors.
+func TestMetricsCountIMAPPollsAndErrors(t *testing.T) {
+	addr, user := startIMAP(t)
+	raw := message("alice@customer.example", "support@example.com", "By IMAP", "imap-metrics@customer.example", "Hi.")
+	if _, err := user.Append("INBOX", bytes.NewReader(raw), &imap.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, true)
+	e.addIMAP("good-box", addr)
+	e.addIMAP("bad-box", addr)
+	if err := os.WriteFile(filepath.Join(e.dir, "bad-box.password"), []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.serve()
+	e.waitMetric(`ticketgate_imap_polls_total{mailbox="good-box"}`, 1)
+	e.waitMetric(`ticketgate_imap_errors_total{mailbox="bad-box"}`, 1)
+	m := e.waitMetric(`ticketgate_messages_received_total{outcome="new",route="support@example.com",source="imap"}`, 1)
+	if m[`ticketgate_imap_errors_total{mailbox="good-box"}`] != 0 || m[`ticketgate_imap_polls_total{mailbox="bad-box"}`] != 0 {
+		t.Errorf("polls and errors mixed up: %v", m)
+	}
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSIGTERMLetsDataInProgressFinish sends SIGTERM while a message's data
+// is half written: the listener stops taking connections, an idle session
+// gets 421 for a new transaction, the message in progress is still
+// answered 250 and stored, and serve exits 0.
+func TestSIGTERMLetsDataInProgressFinish(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "[shutdown]\ngrace = \"20s\"\n")
+	s := e.serve()
+	busy, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.c.Close()
+	if err := busy.c.Mail("rita@customer.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := busy.c.Rcpt("support@example.com", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := busy.c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := message("rita@customer.example", "support@example.com", "Half way", "term-data@customer.example", "First half.\nSecond half.")
+	half := len(raw) / 2
+	if _, err := w.Write(raw[:half]); err != nil {
+		t.Fatal(err)
+	}
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", e.smtp, time.Second)
+		if err != nil {
+			break // no longer accepting
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("serve still accepts connections 10s after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := idle.c.Mail("sam@customer.example", nil); err == nil || !strings.Contains(err.Error(), "421") {
+		t.Errorf("new transaction on an open session during shutdown: %v, want 421", err)
+	}
+	idle.c.Close()
+	if !s.running() {
+		t.Fatal("serve exited with a message's data in progress")
+	}
+	if _, err := w.Write(raw[half:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("the message in progress at SIGTERM was not taken: %v", err)
+	}
+	busy.c.Quit()
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve did not exit after its last session ended:\n%s", s.stderr.String())
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d, want 0:\n%s", code, s.stderr.String())
+	}
+	if missing := e.missingMessages([]string{"term-data@customer.example"}); len(missing) > 0 {
+		t.Error("the message answered 250 during shutdown is not stored")
+	}
+}
+
+// TestSIGTERMGraceAndSecondSignal: a session that stays open holds serve
+// no longer than shutdown.grace, and a second SIGTERM ends it at once.
+func TestSIGTERMGraceAndSecondSignal(t *testing.T) {
+	t.Run("grace", func(t *testing.T) {
+		e := newEnv(t, true)
+		e.opsConfig("", "[shutdown]\ngrace = \"300ms\"\n")
+		s := e.serve()
+		idle, err := net.Dial("tcp", e.smtp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idle.Close()
+		io.ReadFull(idle, make([]byte, 4)) // the greeting: the session is open
+		start := time.Now()
+		if code := s.stop(t); code != 0 {
+			t.Fatalf("exit %d, want 0", code)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("an idle session held serve %v past SIGTERM; grace is 300ms", took)
+		}
+		if !strings.Contains(s.stderr.String(), "grace period over") {
+			t.Errorf("the log does not say connections were dropped:\n%s", s.stderr.String())
+		}
+	})
+	t.Run("second signal", func(t *testing.T) {
+		e := newEnv(t, true)
+		e.opsConfig("", "[shutdown]\ngrace = \"60s\"\n")
+		s := e.serve()
+		idle, err := net.Dial("tcp", e.smtp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idle.Close()
+		io.ReadFull(idle, make([]byte, 4))
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		s.waitLog(t, "shutting down")
+		time.Sleep(300 * time.Millisecond)
+		if !s.running() {
+			t.Fatal("serve did not wait for the open session")
+		}
+		start := time.Now()
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(3 * time.Second):
+			t.Fatal("serve still runs 3s after a second SIGTERM")
+		}
+		t.Logf("exited %v after the second SIGTERM, code %d", time.Since(start), s.cmd.ProcessState.ExitCode())
+		if !strings.Contains(s.stderr.String(), "second signal") {
+			t.Errorf("the log does not say why serve exited:\n%s", s.stderr.String())
+		}
+	})
+}

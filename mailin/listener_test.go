@@ -1,0 +1,429 @@
+package mailin
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/textproto"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"ticketgate/mailin/mailintest"
+)
+
+// recorder is a Handler that keeps what it is given: these tests are of
+// the protocol, the desk package tests what becomes of the mail.
+type recorder struct {
+	mu  sync.Mutex
+	got []*Delivery
+}
+
+func (r *recorder) Deliver(_ context.Context, d *Delivery) (Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, d)
+	return Result{TicketID: "HS-1", NewTicket: true}, nil
+}
+
+func (r *recorder) Accepts(addr string) bool {
+	return strings.EqualFold(addr, "support@example.com") || strings.EqualFold(addr, "süpport@example.com")
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+// listen starts an SMTP listener on 127.0.0.1:0 with cfg over the basics.
+func listen(t *testing.T, cfg Config) (*Server, *recorder) {
+	t.Helper()
+	cfg.Hostname = "tickets.example.com"
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = 16 << 20
+	}
+	rec := &recorder{}
+	srv, err := Listen("127.0.0.1:0", false, cfg, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, rec
+}
+
+// client speaks SMTP line by line, as odd clients do.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	text *textproto.Conn
+}
+
+// dial connects from the loopback address from ("" for any).
+func dial(t *testing.T, addr, from string) *client {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	// Only a guard against a hung test, not a performance assertion.
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return &client{t: t, conn: conn, text: textproto.NewConn(conn)}
+}
+
+// line reads one raw answer line.
+func (c *client) line() string {
+	c.t.Helper()
+	l, err := c.text.ReadLine()
+	if err != nil {
+		c.t.Fatalf("reading an answer: %v", err)
+	}
+	return l
+}
+
+// reply reads a whole (multi-line) answer.
+func (c *client) reply() (int, string) {
+	c.t.Helper()
+	code, msg, err := c.text.ReadResponse(0)
+	if err != nil && code == 0 {
+		c.t.Fatalf("reading an answer: %v", err)
+	}
+	return code, msg
+}
+
+func (c *client) cmd(format string, args ...any) (int, string) {
+	c.t.Helper()
+	if err := c.text.PrintfLine(format, args...); err != nil {
+		c.t.Fatalf("sending %q: %v", format, err)
+	}
+	return c.reply()
+}
+
+func (c *client) must(want int, format string, args ...any) {
+	c.t.Helper()
+	if code, msg := c.cmd(format, args...); code != want {
+		c.t.Fatalf("%s: got %d %s, want %d", format, code, msg, want)
+	}
+}
+
+// greet reads the banner and says EHLO.
+func (c *client) greet() {
+	c.t.Helper()
+	if code, msg := c.reply(); code != 220 {
+		c.t.Fatalf("banner: %d %s", code, msg)
+	}
+	c.must(250, "EHLO client.example")
+}
+
+// closed reports whether the server closed the connection (after any
+// answers still on their way).
+func (c *client) closed() bool {
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.ReadAll(c.text.R)
+	return err == nil
+}
+
+func TestStrangerCannotLockOutOthers(t *testing.T) {
+	srv, _ := listen(t, Config{MaxConnections: 200})
+	for i := 0; i < 20; i++ {
+		c := dial(t, srv.Addr(), "127.0.0.2")
+		if l := c.line(); !strings.HasPrefix(l, "220 ") {
+			t.Fatalf("connection %d from 127.0.0.2: %q, want the 220 banner", i+1, l)
+		}
+	}
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	if l := c.line(); !strings.HasPrefix(l, "421 4.7.0 ") {
+		t.Fatalf("21st connection from 127.0.0.2: %q, want 421 4.7.0", l)
+	}
+	if !c.closed() {
+		t.Errorf("21st connection left open after its 421")
+	}
+	// 300 in all, none of them reading.
+	for i := 21; i < 300; i++ {
+		dial(t, srv.Addr(), "127.0.0.2")
+	}
+	other := dial(t, srv.Addr(), "127.0.0.3")
+	if l := other.line(); !strings.HasPrefix(l, "220 ") {
+		t.Fatalf("client from 127.0.0.3 behind 300 idle connections: %q, want the 220 banner", l)
+	}
+	other.must(250, "EHLO other.example")
+}
+
+func TestTrustedRelayIsExemptFromPerAddressCap(t *testing.T) {
+	srv, _ := listen(t, Config{MaxConnectionsPerIP: 3})
+	for i := 0; i < 6; i++ {
+		c := dial(t, srv.Addr(), "127.0.0.1")
+		if l := c.line(); !strings.HasPrefix(l, "220 ") {
+			t.Fatalf("connection %d from the trusted 127.0.0.1: %q, want 220", i+1, l)
+		}
+	}
+	srv2, _ := listen(t, Config{MaxConnectionsPerIP: 3, TrustedRelays: []string{"127.0.0.0/29"}})
+	for i := 0; i < 6; i++ {
+		c := dial(t, srv2.Addr(), "127.0.0.2")
+		if l := c.line(); !strings.HasPrefix(l, "220 ") {
+			t.Fatalf("connection %d from 127.0.0.2 in trusted 127.0.0.0/29: %q, want 220", i+1, l)
+		}
+	}
+}
+
+func TestOverallCapAnswers421AtOnce(t *testing.T) {
+	srv, _ := listen(t, Config{MaxConnections: 3})
+	var open []*client
+	for i := 0; i < 3; i++ {
+		c := dial(t, srv.Addr(), "127.0.0.1")
+		c.greet()
+		open = append(open, c)
+	}
+	c := dial(t, srv.Addr(), "127.0.0.1")
+	if l := c.line(); !strings.HasPrefix(l, "421 4.7.0 ") {
+		t.Fatalf("4th connection with max_connections 3: %q, want 421 4.7.0", l)
+	}
+	// A place given back is a place for the next client.
+	open[0].must(221, "QUIT")
+	open[0].closed()
+	var l string
+	for try := 0; try < 50; try++ {
+		if l = dial(t, srv.Addr(), "127.0.0.1").line(); strings.HasPrefix(l, "220 ") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("after one client left: %q, want 220", l)
+}
+
+func TestNoMessageStartedInTimeIsDisconnected(t *testing.T) {
+	srv, _ := listen(t, Config{MailFromTimeout: "300ms"})
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	c.greet()
+	// NOOPs keep an idle limit per command at bay, not this one.
+	start := time.Now()
+	for time.Since(start) < 3*time.Second {
+		time.Sleep(100 * time.Millisecond)
+		code, msg := c.cmd("NOOP")
+		if code == 250 {
+			continue
+		}
+		if code != 421 || !strings.HasPrefix(msg, "4.4.2 ") || !strings.Contains(msg, "no message started within 300ms") {
+			t.Fatalf("NOOP past mail_from_timeout: %d %s, want 421 4.4.2", code, msg)
+		}
+		if !c.closed() {
+			t.Errorf("connection left open after 421")
+		}
+		return
+	}
+	t.Fatalf("still connected %v after the greeting with mail_from_timeout 300ms", time.Since(start))
+}
+
+func TestNoopBudget(t *testing.T) {
+	srv, rec := listen(t, Config{MaxNoops: 5})
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	c.greet()
+	for i := 0; i < 3; i++ {
+		c.must(250, "NOOP")
+	}
+	c.must(250, "RSET")
+	c.must(250, "NOOP")
+	// A message in between starts the budget again: an MTA that sends
+	// RSET before each message on a cached connection is never cut off.
+	sendMessage(t, c, "x@customer.example", "hello")
+	for i := 0; i < 5; i++ {
+		c.must(250, "NOOP")
+	}
+	code, msg := c.cmd("NOOP")
+	if code != 421 || !strings.HasPrefix(msg, "4.7.0 ") {
+		t.Fatalf("6th NOOP with max_noops 5: %d %s, want 421 4.7.0", code, msg)
+	}
+	if !c.closed() {
+		t.Errorf("connection left open after 421")
+	}
+	if n := rec.count(); n != 1 {
+		t.Errorf("%d messages delivered, want 1", n)
+	}
+}
+
+func TestRepeatedMailFromCountsAgainstBudget(t *testing.T) {
+	srv, _ := listen(t, Config{MaxNoops: 2})
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	c.greet()
+	c.must(250, "MAIL FROM:<a@customer.example>")
+	c.must(250, "MAIL FROM:<a@customer.example>")
+	c.must(250, "MAIL FROM:<a@customer.example>")
+	if code, msg := c.cmd("MAIL FROM:<a@customer.example>"); code != 421 {
+		t.Fatalf("4th MAIL FROM without a message, max_noops 2: %d %s, want 421", code, msg)
+	}
+}
+
+// sendMessage runs one transaction to support@ and expects 250.
+func sendMessage(t *testing.T, c *client, from, body string) {
+	t.Helper()
+	c.must(250, "MAIL FROM:<%s>", from)
+	c.must(250, "RCPT TO:<support@example.com>")
+	c.must(354, "DATA")
+	c.must(250, "From: %s\r\nSubject: test\r\n\r\n%s\r\n.", from, body)
+}
+
+// startData opens a transaction and sends DATA.
+func startData(t *testing.T, c *client) {
+	t.Helper()
+	c.greet()
+	c.must(250, "MAIL FROM:<slow@customer.example>")
+	c.must(250, "RCPT TO:<support@example.com>")
+	c.must(354, "DATA")
+}
+
+func TestSlowSenderThatKeepsSendingIsNotCutOff(t *testing.T) {
+	srv, rec := listen(t, Config{ReadTimeout: "300ms"})
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	startData(t, c)
+	c.text.PrintfLine("From: slow@customer.example\r\nSubject: slow")
+	c.text.PrintfLine("")
+	// 1.2 s in all, four times read_timeout, never silent for long.
+	for i := 0; i < 12; i++ {
+		time.Sleep(100 * time.Millisecond)
+		if err := c.text.PrintfLine("line %d", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, msg := c.cmd("."); code != 250 {
+		t.Fatalf("slow but steady message: %d %s, want 250", code, msg)
+	}
+	if rec.count() != 1 {
+		t.Errorf("message not delivered")
+	}
+}
+
+func TestSilentSenderGetsTryAgain(t *testing.T) {
+	srv, rec := listen(t, Config{ReadTimeout: "300ms"})
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	startData(t, c)
+	c.text.PrintfLine("From: slow@customer.example\r\nSubject: stalled\r\n\r\nhalf a message")
+	code, msg := c.reply() // then nothing more from us
+	if code/100 != 4 {
+		t.Fatalf("sender silent past read_timeout in DATA: %d %s, want 4xx (try again)", code, msg)
+	}
+	if rec.count() != 0 {
+		t.Errorf("half a message was delivered")
+	}
+	if !c.closed() {
+		t.Errorf("connection left open")
+	}
+}
+
+func TestMessageTakingTooLongGets451(t *testing.T) {
+	srv, rec := listen(t, Config{ReadTimeout: "1s", MaxDataDuration: "500ms"})
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	startData(t, c)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		w := bufio.NewWriter(c.conn)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := w.WriteString("X-Trickle: more\r\n"); err != nil || w.Flush() != nil {
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	code, msg := c.reply()
+	if code != 451 {
+		t.Fatalf("transfer longer than max_data_duration: %d %s, want 451", code, msg)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("answered after %v", time.Since(start))
+	}
+	if rec.count() != 0 {
+		t.Errorf("message was delivered")
+	}
+}
+
+func TestOverlongLineRefusalReachesSender(t *testing.T) {
+	srv, rec := listen(t, Config{MaxLineLength: 1000})
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	startData(t, c)
+	// Like an MTA: send the whole message, then read the answer.
+	sent := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriter(c.conn)
+		w.WriteString("From: long@customer.example\r\nSubject: long\r\n\r\n")
+		w.WriteString(strings.Repeat("x", 4<<20))
+		w.WriteString("\r\nmore text\r\n.\r\n")
+		sent <- w.Flush()
+	}()
+	if err := <-sent; err != nil {
+		t.Fatalf("sending the message: %v (the server hung up before answering)", err)
+	}
+	code, msg := c.reply()
+	if code != 554 || !strings.Contains(msg, "longer than 1000") {
+		t.Fatalf("message with a 4 MB line: %d %s, want 554 naming the limit", code, msg)
+	}
+	if rec.count() != 0 {
+		t.Errorf("message was delivered")
+	}
+}
+
+func TestEnvelopeAddressChecks(t *testing.T) {
+	srv, rec := listen(t, Config{})
+	for _, tc := range []struct {
+		name     string
+		mail     string
+		rcpt     string // "" when MAIL already fails
+		wantCode int
+	}{
+		{"NUL in sender", "MAIL FROM:<a\x00b@customer.example>", "", 501},
+		{"invalid UTF-8 in sender", "MAIL FROM:<\xff\xfe@customer.example>", "", 501},
+		{"control character in sender", "MAIL FROM:<a\x01b@customer.example>", "", 501},
+		{"NUL in recipient", "MAIL FROM:<a@customer.example>", "RCPT TO:<support@example.com\x00>", 501},
+		{"invalid UTF-8 in recipient", "MAIL FROM:<a@customer.example> SMTPUTF8", "RCPT TO:<support\xc3A@example.com>", 501},
+		{"non-ASCII sender without SMTPUTF8", "MAIL FROM:<jörg@customer.example>", "", 553},
+		{"non-ASCII recipient without SMTPUTF8", "MAIL FROM:<a@customer.example>", "RCPT TO:<süpport@example.com>", 553},
+		{"non-ASCII with SMTPUTF8", "MAIL FROM:<jörg@customer.example> SMTPUTF8", "RCPT TO:<süpport@example.com>", 250},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv.Addr(), "127.0.0.2")
+			c.greet()
+			cmd, want := tc.mail, tc.wantCode
+			if tc.rcpt != "" {
+				c.must(250, "%s", tc.mail)
+				cmd = tc.rcpt
+			}
+			code, msg := c.cmd("%s", cmd)
+			if code != want {
+				t.Fatalf("%q: %d %s, want %d", cmd, code, msg, want)
+			}
+			if code == 553 && !strings.HasPrefix(msg, "5.6.7 ") {
+				t.Errorf("non-ASCII refusal %q lacks 5.6.7", msg)
+			}
+			if code == 250 {
+				c.must(354, "DATA")
+				c.must(250, "From: jörg@customer.example\r\nSubject: utf8\r\n\r\nhi\r\n.")
+			}
+		})
+	}
+	if n := rec.count(); n != 1 {
+		t.Errorf("%d messages delivered, want only the SMTPUTF8 one", n)
+	}
+}
+
+func TestBDATChunkIsNotReadAsCommands(t *testing.T) {
+	srv, rec := listen(t, Config{MaxNoops: 5})
+	raw := "From: b@customer.example\r\nSubject: chunk\r\n\r\n" + strings.Repeat("NOOP\r\nRSET\r\n", 30)
+	if code := mailintest.SendBDAT(t, srv.Addr(), "b@customer.example", "support@example.com", []byte(raw)); code != 250 {
+		t.Fatalf("BDAT chunk holding 60 NOOP/RSET lines, max_noops 5: %d, want 250", code)
+	}
+	if rec.count() != 1 {
+		t.Errorf("message not delivered")
+	}
+}

@@ -1,0 +1,321 @@
+package boltdb
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+var _ store.Inspector = (*DB)(nil)
+
+// Stats counts idx.status keys by their status prefix and the outbox
+// entries, and reads the first idx.outbox.due key: no record is decoded
+// but the earliest due outbox entry.
+func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
+	st := store.Stats{ByStatus: map[rules.Status]int{}}
+	err := d.View(ctx, func(t store.Tx) error {
+		btx := t.(*tx)
+		c := btx.bucket(bucketIdxStatus).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if i := bytes.IndexByte(k, 0); i > 0 {
+				st.ByStatus[rules.Status(k[:i])]++
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st.Outbox = countKeys(btx.bucket(bucketOutbox))
+		k, _ := btx.bucket(bucketIdxOutboxDue).Cursor().First()
+		if len(k) != 16 {
+			return nil
+		}
+		r, err := btx.outboxRec(binary.BigEndian.Uint64(k[8:]))
+		if err != nil {
+			return err
+		}
+		// Mail due at once is queued with no NextAt: it is due since
+		// it was queued.
+		st.OldestDue = r.NextAt
+		if st.OldestDue.IsZero() {
+			st.OldestDue = r.Created
+		}
+		return nil
+	})
+	return st, err
+}
+
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+// Check walks every record and index in one read transaction (a
+// consistent snapshot, so it may run while serve writes) and reports:
+// index entries without their record or disagreeing with it, records
+// without their index entries, messages and events of tickets that do not
+// exist, outbox entries naming a missing ticket, and blobs that are
+// referenced but missing or counted fewer times than they are used.
+func (d *DB) Check(ctx context.Context) ([]string, error) {
+	var problems []string
+	err := d.View(ctx, func(t store.Tx) error {
+		c := &checker{tx: t.(*tx), tickets: map[string]indexed{}, uses: map[string]uint64{}}
+		for _, step := range []func() error{c.ticketRecords, c.ticketIndexes, c.messages, c.events, c.msgIDs, c.outbox, c.blobs} {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		problems = c.problems
+		return nil
+	})
+	return problems, err
+}
+
+// checker holds what one Check has seen so far.
+type checker struct {
+	tx       *tx
+	tickets  map[string]indexed // every ticket record, by id
+	uses     map[string]uint64  // blob hash → references from messages and outbox
+	problems []string
+}
+
+func (c *checker) bad(format string, a ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, a...))
+}
+
+func (c *checker) has(bucket, k []byte) bool {
+	got, _ := c.tx.bucket(bucket).Cursor().Seek(k)
+	return bytes.Equal(got, k)
+}
+
+// ticketRecords checks that every ticket has its idx.status, idx.created
+// and (when due) idx.due entries.
+func (c *checker) ticketRecords() error {
+	return c.tx.bucket(bucketTickets).ForEach(func(k, v []byte) error {
+		var o indexed
+		if err := json.Unmarshal(v, &o); err != nil {
+			c.bad("ticket %s: record does not decode: %v", k, err)
+			return nil
+		}
+		id := string(k)
+		c.tickets[id] = o
+		if !c.has(bucketIdxStatus, statusKey(o.Status, o.CreatedAt, id)) {
+			c.bad("ticket %s: no idx.status entry for status %q", id, o.Status)
+		}
+		if !c.has(bucketIdxCreated, createdKey(o.CreatedAt, id)) {
+			c.bad("ticket %s: no idx.created entry", id)
+		}
+		if !o.Due.IsZero() && !c.has(bucketIdxDue, dueKey(o.Due, id)) {
+			c.bad("ticket %s: due %s but no idx.due entry", id, o.Due.UTC().Format("2006-01-02T15:04:05Z"))
+		}
+		return nil
+	})
+}
+
+// ticketIndexes checks that every idx.status, idx.created and idx.due
+// entry names a ticket whose record gives that very key.
+func (c *checker) ticketIndexes() error {
+	err := c.tx.bucket(bucketIdxStatus).ForEach(func(k, _ []byte) error {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) < i+1+createdLen {
+			c.bad("idx.status: malformed key %q", k)
+			return nil
+		}
+		id := string(k[i+1+createdLen:])
+		if o, ok := c.tickets[id]; !ok {
+			c.bad("idx.status: entry for ticket %s, which has no record", id)
+		} else if !bytes.Equal(k, statusKey(o.Status, o.CreatedAt, id)) {
+			c.bad("idx.status: entry says ticket %s is %q, its record says %q", id, k[:i], o.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = c.tx.bucket(bucketIdxCreated).ForEach(func(k, _ []byte) error {
+		if len(k) <= createdLen {
+			c.bad("idx.created: malformed key %q", k)
+			return nil
+		}
+		id := string(k[createdLen:])
+		if o, ok := c.tickets[id]; !ok {
+			c.bad("idx.created: entry for ticket %s, which has no record", id)
+		} else if !bytes.Equal(k, createdKey(o.CreatedAt, id)) {
+			c.bad("idx.created: entry for ticket %s does not match its creation time", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.tx.bucket(bucketIdxDue).ForEach(func(k, _ []byte) error {
+		if len(k) <= 8 {
+			c.bad("idx.due: malformed key %q", k)
+			return nil
+		}
+		id := string(k[8:])
+		if o, ok := c.tickets[id]; !ok {
+			c.bad("idx.due: entry for ticket %s, which has no record", id)
+		} else if o.Due.IsZero() || !bytes.Equal(k, dueKey(o.Due, id)) {
+			c.bad("idx.due: entry for ticket %s does not match its due time", id)
+		}
+		return nil
+	})
+}
+
+// owner is the ticket id of a messages or events key (id, 0x00, 8-byte
+// sequence).
+func owner(k []byte) (string, bool) {
+	if len(k) < 10 || k[len(k)-9] != 0 {
+		return "", false
+	}
+	return string(k[:len(k)-9]), true
+}
+
+// messages checks that every message belongs to a ticket, that its raw
+// copy and attachments are in the blob store, and that its Message-ID is
+// indexed.
+func (c *checker) messages() error {
+	return c.tx.bucket(bucketMessages).ForEach(func(k, v []byte) error {
+		id, ok := owner(k)
+		if !ok {
+			c.bad("messages: malformed key %q", k)
+			return nil
+		}
+		if _, ok := c.tickets[id]; !ok {
+			c.bad("ticket %s: has a message but no record", id)
+		}
+		m, err := decodeMessage(v)
+		if err != nil {
+			c.bad("ticket %s: message %d does not decode: %v", id, binary.BigEndian.Uint64(k[len(k)-8:]), err)
+			return nil
+		}
+		if m.Raw != "" {
+			c.useBlob(m.Raw, "ticket %s: message %s: raw copy", id, m.MessageID)
+		}
+		for _, a := range m.Attachments {
+			if a.SHA256 != "" {
+				c.useBlob(a.SHA256, "ticket %s: message %s: attachment %q", id, m.MessageID, a.Filename)
+			}
+		}
+		if m.MessageID != "" && c.tx.bucket(bucketIdxMsgID).Get([]byte(store.NormMessageID(m.MessageID))) == nil {
+			c.bad("ticket %s: message %s is not in idx.msgid", id, m.MessageID)
+		}
+		return nil
+	})
+}
+
+// useBlob counts one reference to blob h and reports it when missing.
+func (c *checker) useBlob(h string, format string, a ...any) {
+	c.uses[h]++
+	if c.tx.bucket(bucketBlobs).Get([]byte(h)) == nil {
+		c.bad(format+": blob %s is missing", append(a, h)...)
+	}
+}
+
+func (c *checker) events() error {
+	seen := map[string]bool{}
+	return c.tx.bucket(bucketEvents).ForEach(func(k, _ []byte) error {
+		id, ok := owner(k)
+		if !ok {
+			c.bad("events: malformed key %q", k)
+			return nil
+		}
+		if _, ok := c.tickets[id]; !ok && !seen[id] {
+			seen[id] = true
+			c.bad("ticket %s: has events but no record", id)
+		}
+		return nil
+	})
+}
+
+// msgIDs checks that every idx.msgid entry names an existing ticket.
+func (c *checker) msgIDs() error {
+	return c.tx.bucket(bucketIdxMsgID).ForEach(func(k, v []byte) error {
+		if _, ok := c.tickets[string(v)]; !ok {
+			c.bad("idx.msgid: %s names ticket %q, which has no record", k, v)
+		}
+		return nil
+	})
+}
+
+// outbox checks every entry against idx.outbox.due, its ticket and its
+// mail, and every idx.outbox.due key against its entry.
+func (c *checker) outbox() error {
+	err := c.tx.bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		var r outboxRec
+		if err := json.Unmarshal(v, &r); err != nil || len(k) != 8 || binary.BigEndian.Uint64(k) != r.ID {
+			c.bad("outbox: entry %x does not decode or has another id (%v)", k, err)
+			return nil
+		}
+		if r.TicketID != "" {
+			if _, ok := c.tickets[r.TicketID]; !ok {
+				c.bad("outbox %d: names ticket %s, which has no record", r.ID, r.TicketID)
+			}
+		}
+		if r.RawHash != "" {
+			c.useBlob(r.RawHash, "outbox %d: mail", r.ID)
+		}
+		if !c.has(bucketIdxOutboxDue, outboxDueKey(r.NextAt, r.ID)) {
+			c.bad("outbox %d: no idx.outbox.due entry", r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.tx.bucket(bucketIdxOutboxDue).ForEach(func(k, _ []byte) error {
+		if len(k) != 16 {
+			c.bad("idx.outbox.due: malformed key %x", k)
+			return nil
+		}
+		id := binary.BigEndian.Uint64(k[8:])
+		r, err := c.tx.outboxRec(id)
+		if err != nil {
+			c.bad("idx.outbox.due: entry for outbox %d, which is not in the outbox", id)
+		} else if !bytes.Equal(k, outboxDueKey(r.NextAt, id)) {
+			c.bad("idx.outbox.due: entry for outbox %d does not match its next attempt", id)
+		}
+		return nil
+	})
+}
+
+// blobs checks the reference counts: every blob has one, none is below
+// the number of uses (a release would then delete a blob still in use),
+// and none counts a blob that is gone.
+func (c *checker) blobs() error {
+	refs := c.tx.bucket(bucketBlobRefs)
+	err := c.tx.bucket(bucketBlobs).ForEach(func(k, _ []byte) error {
+		v := refs.Get(k)
+		if len(v) != 8 {
+			c.bad("blob %s: no reference count", k)
+			return nil
+		}
+		if n := binary.BigEndian.Uint64(v); n < c.uses[string(k)] {
+			c.bad("blob %s: counted %d references but used %d times", k, n, c.uses[string(k)])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return refs.ForEach(func(k, _ []byte) error {
+		if c.tx.bucket(bucketBlobs).Get(k) == nil && c.uses[string(k)] == 0 {
+			c.bad("blobrefs: count for blob %s, which is missing", k)
+		}
+		return nil
+	})
+}

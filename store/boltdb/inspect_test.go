@@ -1,0 +1,135 @@
+package boltdb
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// fill writes two tickets with a message each, an outbox entry for the
+// first, and makes the second due.
+func fill(t *testing.T, d *DB) {
+	t.Helper()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	err := d.UpdateNow(context.Background(), func(tx store.Tx) error {
+		for i, id := range []string{"HS-000001", "HS-000002"} {
+			tk := &store.Ticket{ID: id, Status: rules.StatusNew, CreatedAt: now.Add(time.Duration(i) * time.Minute)}
+			if i == 1 {
+				tk.Status, tk.Due = rules.StatusOpen, now.Add(time.Hour)
+			}
+			if err := tx.PutTicket(tk); err != nil {
+				return err
+			}
+			raw, err := tx.PutBlob([]byte("raw of " + id))
+			if err != nil {
+				return err
+			}
+			if err := tx.AddMessage(id, &store.Message{MessageID: "<m" + id + "@x>", Raw: raw}); err != nil {
+				return err
+			}
+		}
+		return tx.Enqueue(&store.OutMail{TicketID: "HS-000001", To: []string{"a@x"}, Raw: []byte("reply"), Created: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckPassesAndCounts(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	fill(t, d)
+	problems, err := d.Check(context.Background())
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("check of a whole database: %v %q", err, problems)
+	}
+	st, err := d.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ByStatus[rules.StatusNew] != 1 || st.ByStatus[rules.StatusOpen] != 1 || st.Outbox != 1 || st.OldestDue.IsZero() {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+// TestCheckFindsEachKindOfDamage plants one inconsistency at a time and
+// expects the line that names it.
+func TestCheckFindsEachKindOfDamage(t *testing.T) {
+	cases := []struct {
+		name  string
+		plant func(tx *bolt.Tx) error
+		want  string
+	}{
+		{"ticket record gone", func(tx *bolt.Tx) error { return tx.Bucket(bucketTickets).Delete([]byte("HS-000001")) },
+			"outbox 1: names ticket HS-000001, which has no record"},
+		{"index entry gone", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketIdxDue).Delete(dueKey(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), "HS-000002"))
+		}, "ticket HS-000002: due 2026-03-01T10:00:00Z but no idx.due entry"},
+		{"stray index entry", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketIdxStatus).Put(statusKey(rules.StatusClosed, time.Now(), "HS-000009"), nil)
+		}, "idx.status: entry for ticket HS-000009, which has no record"},
+		{"status index disagrees", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketIdxStatus).Put(statusKey(rules.StatusClosed, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), "HS-000001"), nil)
+		}, `idx.status: entry says ticket HS-000001 is "closed", its record says "new"`},
+		{"message-id of nobody", func(tx *bolt.Tx) error { return tx.Bucket(bucketIdxMsgID).Put([]byte("y@z"), []byte("HS-000404")) },
+			`idx.msgid: y@z names ticket "HS-000404"`},
+		{"outbox due entry gone", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bucketIdxOutboxDue).Cursor().First()
+			return tx.Bucket(bucketIdxOutboxDue).Delete(k)
+		}, "outbox 1: no idx.outbox.due entry"},
+		{"blob undercounted", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bucketBlobRefs).Cursor().First()
+			return tx.Bucket(bucketBlobRefs).Put(k, u64(0))
+		}, "counted 0 references but used 1 times"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+			fill(t, d)
+			if err := d.db.Update(c.plant); err != nil {
+				t.Fatal(err)
+			}
+			problems, err := d.Check(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(strings.Join(problems, "\n"), c.want) {
+				t.Errorf("check does not report %q; it says:\n%s", c.want, strings.Join(problems, "\n"))
+			}
+		})
+	}
+}
+
+// TestReplaceRefusesAnOpenDatabase: the lock of the database in use is
+// honoured, and a replaced database is the copy, with the old one kept.
+func TestReplaceRefusesAnOpenDatabase(t *testing.T) {
+	dir := t.TempDir()
+	src := openTest(t, filepath.Join(dir, "src.db"))
+	fill(t, src)
+	src.Close()
+	dst := filepath.Join(dir, "live", "t.db")
+	d, err := Open(dst, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Replace(dst, filepath.Join(dir, "src.db")); err == nil || !strings.Contains(err.Error(), store.ErrLocked.Error()) {
+		t.Fatalf("replace of an open database: %v, want ErrLocked", err)
+	}
+	d.Close()
+	if err := Replace(dst, filepath.Join(dir, "src.db")); err != nil {
+		t.Fatal(err)
+	}
+	d = openTest(t, dst)
+	if st, err := d.Stats(context.Background()); err != nil || st.Outbox != 1 {
+		t.Errorf("replaced database: %+v %v", st, err)
+	}
+	if _, err := Open(dst+".pre-restore", Options{ReadOnly: true}, nil); err != nil {
+		t.Errorf("the old database is not kept: %v", err)
+	}
+}

@@ -1,0 +1,105 @@
+package boltdb
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"ticketgate/store"
+)
+
+// Replace makes the database file at path a copy of the database file at
+// from (a Backup), atomically: the copy is written beside path, synced,
+// and renamed over it, so path is at every moment either the old database
+// or the whole new one. The old file is kept as path+".pre-restore".
+//
+// It holds the database's own lock throughout and returns store.ErrLocked
+// when another process (a running serve) has the database open. The new
+// file keeps the old one's mode and, when run as root, its owner.
+func Replace(path, from string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	_, statErr := os.Stat(path)
+	existed := statErr == nil
+	// bbolt's lock on the file; opening a missing file creates it, so a
+	// serve starting meanwhile waits for us as well.
+	lock, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: 50 * time.Millisecond})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("%s: %w", path, store.ErrLocked)
+	}
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	defer lock.Close()
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	tmp, err := copyBeside(path, from, info)
+	if err != nil {
+		return err
+	}
+	if existed {
+		keep := path + ".pre-restore"
+		os.Remove(keep)
+		if err := os.Link(path, keep); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("keep the old database as %s: %w", keep, err)
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// copyBeside copies from into a new file in path's directory with the
+// mode and owner of info, synced, and returns its name.
+func copyBeside(path, from string, info os.FileInfo) (string, error) {
+	src, err := os.Open(from)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	f, err := os.CreateTemp(filepath.Dir(path), ".restore-*")
+	if err != nil {
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	_, err = io.Copy(f, src)
+	if err == nil {
+		err = f.Chmod(info.Mode().Perm())
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && err == nil && os.Geteuid() == 0 {
+		err = f.Chown(int(st.Uid), int(st.Gid))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("restore: write %s: %w", f.Name(), err)
+	}
+	return f.Name(), nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

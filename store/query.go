@@ -1,0 +1,188 @@
+package store
+
+import (
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"ticketgate/rules"
+)
+
+// Filter selects and orders a page of tickets in Tx.Tickets: the views,
+// filters and sort orders of "ticketgate tickets" and GET /api/tickets.
+// A ticket is listed when it meets every condition that is set; the zero
+// Filter lists every ticket, newest first.
+type Filter struct {
+	// View is a named selection as agents work the queue (ViewAll for
+	// none). Operator is the address ViewMine lists the tickets of.
+	View     View
+	Operator string
+
+	Status    rules.Status // "" for any
+	Requester string       // the requester's address, any case; "" for any
+	Assignee  string       // the assignee's address, any case; "" for any
+	// Unassigned lists only tickets assigned to nobody.
+	Unassigned bool
+	Queue      string // "" for any
+
+	// Text lists only tickets on which every word of it (as Words splits
+	// it) occurs as a whole word, in any case: in the subject, the
+	// requester's address or name, or the subject or text of one of the
+	// ticket's messages (automatic replies, Kind "auto", excepted: they
+	// are the same on every ticket). Text without words sets no
+	// condition. Search reads an index, never the messages.
+	Text string
+
+	// Sort is the order; Reverse turns it around.
+	Sort    Sort
+	Reverse bool
+
+	Limit int // page size; 0 for no limit
+	// After is the cursor returned with the previous page ("" for the
+	// first). It is opaque and only valid for the same Filter.
+	After string
+}
+
+// View is a named selection of tickets.
+type View string
+
+// The views. Completed means resolved or closed.
+const (
+	ViewAll       View = ""          // every ticket
+	ViewNew       View = "new"       // not completed and assigned to nobody
+	ViewActive    View = "active"    // not completed and assigned to somebody
+	ViewCompleted View = "completed" // resolved or closed
+	ViewMine      View = "mine"      // not completed and assigned to Filter.Operator
+)
+
+// ParseView returns the view named s ("" is ViewAll), or false.
+func ParseView(s string) (View, bool) {
+	switch v := View(s); v {
+	case ViewAll, ViewNew, ViewActive, ViewCompleted, ViewMine:
+		return v, true
+	}
+	return "", false
+}
+
+// Lists reports whether view v (with the operator for ViewMine) lists
+// ticket t, going by its status and assignee alone.
+func (v View) Lists(t *Ticket, operator string) bool {
+	done := Completed(t.Status)
+	switch v {
+	case ViewNew:
+		return !done && t.Assignee == ""
+	case ViewActive:
+		return !done && t.Assignee != ""
+	case ViewCompleted:
+		return done
+	case ViewMine:
+		return !done && operator != "" && strings.EqualFold(t.Assignee, operator)
+	}
+	return v == ViewAll
+}
+
+// Completed reports whether a ticket in status st is done with: resolved
+// or closed.
+func Completed(st rules.Status) bool {
+	return st == rules.StatusResolved || st == rules.StatusClosed
+}
+
+// Sort is the order of a listing. Each puts first what needs attention
+// first; every order ends in the ticket id, so it is total and a cursor
+// is exact.
+type Sort string
+
+// The sort orders.
+const (
+	// SortNewest is by creation time, newest first: the zero value, the
+	// order listings had before they could be sorted.
+	SortNewest Sort = ""
+	// SortCreated is by creation time, oldest first: the order the
+	// requests were submitted.
+	SortCreated Sort = "created"
+	// SortUpdated is by the time of the last update, the ticket left
+	// alone longest first.
+	SortUpdated Sort = "updated"
+	// SortPriority is most urgent first (critical … low), then oldest
+	// first.
+	SortPriority Sort = "priority"
+	// SortDue is by SLADue, soonest first; tickets with nothing due last,
+	// then oldest first.
+	SortDue Sort = "due"
+)
+
+// ParseSort returns the sort order named s (created, updated, priority
+// or due), or false.
+func ParseSort(s string) (Sort, bool) {
+	switch o := Sort(s); o {
+	case SortCreated, SortUpdated, SortPriority, SortDue:
+		return o, true
+	}
+	return "", false
+}
+
+// SLADue is the next service level target ticket t must meet: the first
+// response due time until an agent answered, then the resolution due
+// time. It is zero when the ticket has no SLA, is resolved, or closed.
+func (t *Ticket) SLADue() time.Time {
+	s := t.SLA
+	if s == nil || Completed(t.Status) || !s.ResolvedAt.IsZero() {
+		return time.Time{}
+	}
+	if s.FirstResponseAt == nil && !s.FirstResponseDue.IsZero() {
+		return s.FirstResponseDue
+	}
+	return s.ResolutionDue
+}
+
+// MaxWordLen is the length in bytes words are cut to (at a character
+// boundary) by Words, so a long token is found by its first 64 bytes.
+const MaxWordLen = 64
+
+// Words splits s into the words search matches on: runs of letters and
+// digits, in lower case, cut to MaxWordLen, each once, in the order they
+// first occur. So "Ann@Customer.example" is ann, customer, example.
+func Words(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, w := range strings.FieldsFunc(s, notWordRune) {
+		w = strings.ToLower(w)
+		if len(w) > MaxWordLen {
+			n := MaxWordLen
+			for n > 0 && !utf8.RuneStart(w[n]) {
+				n--
+			}
+			w = w[:n]
+		}
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func notWordRune(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }
+
+// TicketWords are the words of ticket t's own fields that Filter.Text
+// searches: its subject and its requester's address and name.
+func TicketWords(t *Ticket) []string {
+	return Words(t.Subject + " " + t.Requester + " " + t.RequesterName)
+}
+
+// MaxMessageWords is how many distinct words of one message are
+// searchable: the first ones, which bounds what one message adds to the
+// index.
+const MaxMessageWords = 10000
+
+// MessageWords are the words of message m that Filter.Text searches: the
+// first MaxMessageWords of its subject and text; none for an automatic
+// reply.
+func MessageWords(m *Message) []string {
+	if m.Kind == "auto" {
+		return nil
+	}
+	w := Words(m.Subject + "\n" + m.Text)
+	return w[:min(len(w), MaxMessageWords)]
+}
