@@ -27,6 +27,11 @@ type Config struct {
 	// password stays out of the configuration. One of them with postgres.
 	DSN     string `toml:"dsn"`
 	DSNFile string `toml:"dsn_file"`
+	// Lease is how long (a Go duration, default 30s) an instance's
+	// claim on outbox mail, and its lease on the sweep or on an IMAP
+	// mailbox, hold without renewal: another instance takes a dead
+	// one's work over within it.
+	Lease string `toml:"lease"`
 }
 
 // Postgres reports whether c names the PostgreSQL backend.
@@ -140,6 +145,22 @@ type Tx interface {
 	PutRateTimes(key string, ts []time.Time) error
 	// MarkBouncing records that automatic mail to addr is suppressed until until.
 	MarkBouncing(addr string, until time.Time) error
+	// TakeLease takes the lease name for owner until now+ttl, or renews
+	// owner's own, and reports whether owner holds it: false while
+	// another owner holds it unexpired. Processes sharing one database
+	// take a lease before one-at-a-time work (the sweep, polling an IMAP
+	// mailbox) and renew it well within ttl; when the holder dies,
+	// another takes it over once ttl has passed. On a backend one process
+	// has open at a time (bbolt), a lease taken by an earlier open has
+	// lapsed.
+	TakeLease(name, owner string, now time.Time, ttl time.Duration) (bool, error)
+	// DropLease ends owner's lease name at once; nothing when another
+	// owner holds it.
+	DropLease(name, owner string) error
+	// PutPollTries replaces the failed tries recorded for mailbox: the
+	// UIDs of messages that could not be taken, each with how often,
+	// under UIDVALIDITY validity (an empty tries deletes them).
+	PutPollTries(mailbox string, validity uint32, tries map[uint32]int) error
 }
 
 // Reader is the reading half of a transaction: what deciding code may use.
@@ -214,4 +235,10 @@ type Reader interface {
 	// Bouncing reports whether automatic mail to addr is suppressed at now
 	// because it bounced recently.
 	Bouncing(addr string, now time.Time) (bool, error)
+	// PollTries returns the failed tries recorded for mailbox by
+	// PutPollTries and their UIDVALIDITY (0 and none when there are none).
+	PollTries(mailbox string) (validity uint32, tries map[uint32]int, err error)
+	// Lease returns the holder of lease name and when it ends ("" when
+	// nobody holds it).
+	Lease(name string) (owner string, until time.Time, err error)
 }

@@ -172,6 +172,11 @@ func (c *Config) validate() error {
 	default:
 		bad("store.driver %q must be bbolt or postgres", c.Store.Driver)
 	}
+	if c.Store.Lease != "" {
+		if d, err := time.ParseDuration(c.Store.Lease); err != nil || d < 3*time.Second {
+			bad("store.lease %q must be a duration of at least 3s", c.Store.Lease)
+		}
+	}
 	if c.Inbound.Hostname == "" {
 		bad("inbound.hostname must be set")
 	}

@@ -37,6 +37,10 @@ type gateway struct {
 	cfgPath string
 	wake    func() // wakes the outbox worker
 	admin   http.Handler
+	// instance names this process in leases and outbox claims; sweep is
+	// the lease the scheduler's sweep runs under.
+	instance string
+	sweep    *lease
 	// listeners are the SMTP and LMTP servers, for /healthz's cap check.
 	listeners []*mailin.Server
 
@@ -68,7 +72,7 @@ func openGateway(cfg *Config, cfgPath string, log *slog.Logger, level *slog.Leve
 		st.Close()
 		return nil, fmt.Errorf("store %s cannot count and check itself", storeName(cfg))
 	}
-	g := &gateway{db: db, log: log, level: level, cfgPath: cfgPath}
+	g := &gateway{db: db, log: log, level: level, cfgPath: cfgPath, instance: instanceID()}
 	g.Metrics = metrics.New(db.Stats)
 	g.base = meteredStore{Store: db, m: g.Metrics}
 	a, err := newApp(cfg, log, g.base)

@@ -76,6 +76,7 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	w := mailout.NewWorker(a.store, meteredSender{relay, a.metrics()}, a.log.With("part", "outbox"))
 	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
+	w.Owner, w.Lease = a.gw.instance, leaseTTL(cfg)
 	if !cfg.Store.Postgres() {
 		// With PostgreSQL another instance may take over a killed one's
 		// claims, so a local log could not tell what it sent: a mail
@@ -93,14 +94,21 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.Run(wctx) }()
+	// The sweep runs where this lease is held: one instance at a time.
+	a.gw.sweep = newLease(a.store, "sweep", a.gw.instance, leaseTTL(cfg), a.log.With("part", "scheduler"))
+	lctx, cancelLease := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() { defer wg.Done(); a.gw.sweep.run(lctx, nil) }()
 	stopPollers, err := a.startPollers(ctx)
 	if err != nil {
+		cancelLease()
 		cancelWorker()
 		return err
 	}
 	stopCron, err := a.startScheduler(ctx)
 	if err != nil {
 		stopPollers()
+		cancelLease()
 		cancelWorker()
 		return err
 	}
@@ -113,6 +121,7 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	a.stopServing(s, httpSrv)
 	stopPollers()
 	stopCron()
+	cancelLease()
 	cancelWorker()
 	wg.Wait()
 	a.log.Info("stopped; closing the database")

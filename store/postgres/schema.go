@@ -107,6 +107,21 @@ CREATE TABLE checkpoints (
 	uid bigint NOT NULL
 );
 
+-- Leases for one-at-a-time work (Tx.TakeLease): the sweep, each IMAP
+-- mailbox's poller.
+CREATE TABLE leases (
+	name text COLLATE "C" PRIMARY KEY,
+	owner text NOT NULL,
+	until_ns bigint NOT NULL
+);
+
+-- Failed tries of each IMAP mailbox's messages (Tx.PutPollTries).
+CREATE TABLE poll_tries (
+	mailbox text COLLATE "C" PRIMARY KEY,
+	validity bigint NOT NULL,
+	tries json NOT NULL
+);
+
 CREATE TABLE rates (
 	key bytea PRIMARY KEY, -- lower case
 	times json NOT NULL

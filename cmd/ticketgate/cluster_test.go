@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/jackc/pgx/v5"
+
+	"ticketgate/mailout/relaytest"
+	"ticketgate/store/postgres/pgtest"
+)
+
+// cluster is several installations of one deployment: each its own
+// directory, config and SMTP port, all on one PostgreSQL database and one
+// recording relay.
+type cluster struct {
+	envs []*env
+	dsn  string
+}
+
+// newCluster writes n installations whose [store] section holds extra
+// (more "key = value" lines) besides the PostgreSQL driver and DSN file.
+func newCluster(t *testing.T, n int, extra string) *cluster {
+	t.Helper()
+	c := &cluster{dsn: pgtest.Start(t).NewDatabase(t)}
+	relay := relaytest.Start(t)
+	for range n {
+		e := &env{t: t, dir: t.TempDir(), smtp: freePort(t), relay: relay}
+		e.cfg = e.writeConfig("ticketgate.toml", "")
+		if err := os.WriteFile(filepath.Join(e.dir, "dsn"), []byte(c.dsn+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		text, err := os.ReadFile(e.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := strings.Replace(string(text), "[store]\n", "[store]\ndriver = \"postgres\"\ndsn_file = \"dsn\"\n"+extra, 1)
+		if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.envs = append(c.envs, e)
+	}
+	return c
+}
+
+// leaseHolder returns the pid in the owner of lease name ("" owner: 0).
+func (c *cluster) leaseHolder(t *testing.T, name string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var owner string
+	err = conn.QueryRow(ctx, `SELECT owner FROM leases WHERE name = $1 AND until_ns > $2`, name, time.Now().UnixNano()).Scan(&owner)
+	if err == pgx.ErrNoRows {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(owner, "/")
+	pid, _ := strconv.Atoi(parts[len(parts)-2])
+	return pid
+}
+
+// sessionCounter counts the IMAP sessions logged in at once, and the
+// most there ever were.
+type sessionCounter struct {
+	open, most atomic.Int32
+	logins     atomic.Int32
+}
+
+type countedSession struct {
+	*imapmemserver.UserSession
+	user   *imapmemserver.User
+	c      *sessionCounter
+	logged bool
+}
+
+func (s *countedSession) Login(username, password string) error {
+	if err := s.user.Login(username, password); err != nil {
+		return err
+	}
+	s.logged = true
+	s.c.logins.Add(1)
+	n := s.c.open.Add(1)
+	for {
+		m := s.c.most.Load()
+		if n <= m || s.c.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return nil
+}
+
+func (s *countedSession) Close() error {
+	if s.logged {
+		s.c.open.Add(-1)
+	}
+	return s.UserSession.Close()
+}
+
+// startCountingIMAP is startIMAP counting the sessions logged in.
+func startCountingIMAP(t *testing.T) (string, *imapmemserver.User, *sessionCounter) {
+	t.Helper()
+	user := imapmemserver.NewUser("support", "imap-pw")
+	for _, mb := range []string{"INBOX", "Processed"} {
+		if err := user.Create(mb, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &sessionCounter{}
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return &countedSession{UserSession: imapmemserver.NewUserSession(user), user: user, c: c}, nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapIdle: {}},
+		InsecureAuth: true,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), user, c
+}
+
+func appendIMAP(t *testing.T, u *imapmemserver.User, raw []byte) {
+	t.Helper()
+	if _, err := u.Append("INBOX", bytes.NewReader(raw), &imap.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitTickets waits (bounded) until e lists n tickets.
+func waitTickets(t *testing.T, e *env, n int, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		got := len(e.tickets())
+		if got == n {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%d tickets after %v, want %d", got, within, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Three gateways on one database, one IMAP mailbox in all their configs:
+// one instance at a time is logged in to it. When the holder is killed
+// (SIGKILL, its lease left to expire), another takes the mailbox over and
+// takes the mail that arrived meanwhile, within a few leases.
+func TestClusterPollsAMailboxFromOneInstance(t *testing.T) {
+	c := newCluster(t, 3, "lease = \"3s\"\n")
+	addr, user, sessions := startCountingIMAP(t)
+	servers := map[int]*server{}
+	for _, e := range c.envs {
+		e.addIMAP("support", addr, "poll_every = \"200ms\"")
+	}
+	for _, e := range c.envs {
+		s := e.serve()
+		servers[s.cmd.Process.Pid] = s
+	}
+	for i := range 5 {
+		appendIMAP(t, user, message("ann@customer.example", "support@example.com", fmt.Sprintf("Before %d", i), fmt.Sprintf("before-%d@customer.example", i), "help"))
+	}
+	waitTickets(t, c.envs[0], 5, 30*time.Second)
+	time.Sleep(2 * time.Second) // the others keep trying for the lease meanwhile
+	holder := c.leaseHolder(t, "imap:support")
+	s, ok := servers[holder]
+	if !ok {
+		t.Fatalf("lease imap:support held by pid %d, not one of the gateways", holder)
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+	killed := time.Now()
+	for i := range 3 {
+		appendIMAP(t, user, message("bob@customer.example", "support@example.com", fmt.Sprintf("After %d", i), fmt.Sprintf("after-%d@customer.example", i), "help"))
+	}
+	waitTickets(t, c.envs[0], 8, 60*time.Second)
+	t.Logf("mail that arrived after the kill taken %v later (lease 3s); %d logins in all", time.Since(killed).Round(100*time.Millisecond), sessions.logins.Load())
+	if h := c.leaseHolder(t, "imap:support"); h == holder || servers[h] == nil {
+		t.Errorf("lease imap:support held by pid %d after the kill of %d", h, holder)
+	}
+	if m := sessions.most.Load(); m != 1 {
+		t.Errorf("%d sessions were logged in to the mailbox at once, want 1", m)
+	}
+}
