@@ -161,6 +161,9 @@ type Tx interface {
 	// UIDs of messages that could not be taken, each with how often,
 	// under UIDVALIDITY validity (an empty tries deletes them).
 	PutPollTries(mailbox string, validity uint32, tries map[uint32]int) error
+	// PutInstance records (or replaces, by ID) a serving process's
+	// report of itself.
+	PutInstance(in Instance) error
 }
 
 // Reader is the reading half of a transaction: what deciding code may use.
@@ -241,4 +244,7 @@ type Reader interface {
 	// Lease returns the holder of lease name and when it ends ("" when
 	// nobody holds it).
 	Lease(name string) (owner string, until time.Time, err error)
+	// Instances returns what every serving process reported of itself
+	// (PutInstance), by ID.
+	Instances() ([]Instance, error)
 }

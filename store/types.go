@@ -141,6 +141,17 @@ func (m *OutMail) Pending() []string {
 	return out
 }
 
+// Instance is a serving process's report of itself, so that the
+// processes sharing one database can be compared: ID names the
+// installation (host and configuration file), Fingerprint the signing
+// keys and admin token it uses (a hash that reveals nothing of them), and
+// Seen when it started.
+type Instance struct {
+	ID          string    `json:"id"`
+	Fingerprint string    `json:"fingerprint"`
+	Seen        time.Time `json:"seen"`
+}
+
 // DefaultLease is how long a claim on an outbox entry holds unless the
 // worker says otherwise: long enough to hand one mail to a relay, short
 // enough that another process sends a crashed one's mail within a minute.

@@ -92,6 +92,9 @@ func checkPostgres(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if _, err := warnInstances(st, ctx, stdout); err != nil {
+		return err
+	}
 	if len(rep.Problems) > 0 {
 		printProblems(stdout, rep.Problems)
 		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", storeName(cfg), len(rep.Problems))}

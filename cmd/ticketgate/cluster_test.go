@@ -203,3 +203,48 @@ func TestClusterPollsAMailboxFromOneInstance(t *testing.T) {
 		t.Errorf("%d sessions were logged in to the mailbox at once, want 1", m)
 	}
 }
+
+// editConfig replaces the first old in e's config file with new.
+func (e *env) editConfig(old, new string) {
+	e.t.Helper()
+	text, err := os.ReadFile(e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !strings.Contains(string(text), old) {
+		e.t.Fatalf("config has no %q", old)
+	}
+	if err := os.WriteFile(e.cfg, []byte(strings.Replace(string(text), old, new, 1)), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// Two gateways that each generated their own keys sign agent and bounce
+// addresses the other refuses: check says so, naming both. Given the
+// same key files, they agree and check is quiet.
+func TestClusterCheckWarnsWhenKeysDiffer(t *testing.T) {
+	c := newCluster(t, 2, "")
+	for _, e := range c.envs {
+		e.serve().stop(t)
+	}
+	r := c.envs[0].run(nil, "check")
+	if r.code != 0 || !strings.Contains(r.stdout, "warning: the gateways sharing this database use different keys") ||
+		!strings.Contains(r.stdout, c.envs[0].cfg) || !strings.Contains(r.stdout, c.envs[1].cfg) {
+		t.Fatalf("check with two sets of keys: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	shared := t.TempDir()
+	for name, content := range map[string]string{"agent.key": "0123456789abcdef0123456789abcdef", "verp.key": "fedcba9876543210fedcba9876543210"} {
+		if err := os.WriteFile(filepath.Join(shared, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range c.envs {
+		e.editConfig("[outbound]\n", fmt.Sprintf("[outbound]\nverp_key_file = %q\n", filepath.Join(shared, "verp.key")))
+		appendConfig(t, e.cfg, fmt.Sprintf("\n[agents]\nsecret_file = %q\n", filepath.Join(shared, "agent.key")))
+		e.serve().stop(t)
+	}
+	r = c.envs[1].run(nil, "check")
+	if r.code != 0 || strings.Contains(r.stdout, "warning") || !strings.Contains(r.stdout, "ok") {
+		t.Errorf("check with shared keys: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}

@@ -29,7 +29,7 @@ func (c *Config) resolvePaths(base string) {
 // directory. A new path key must be added here: TestEveryPathKeyIsResolved
 // fails until it is.
 func (c *Config) pathFields() []*string {
-	ps := []*string{&c.Store.Path, &c.Store.DSNFile, &c.Outbound.Templates, &c.AgentsConf.SecretFile, &c.AgentsConf.PreviousSecretFile,
+	ps := []*string{&c.Store.Path, &c.Store.DSNFile, &c.Outbound.Templates, &c.Outbound.VERPKeyFile, &c.AgentsConf.SecretFile, &c.AgentsConf.PreviousSecretFile,
 		&c.Admin.TokenFile, &c.Admin.TLSCert, &c.Admin.TLSKey}
 	for i := range c.IMAP {
 		ps = append(ps, &c.IMAP[i].PasswordFile)

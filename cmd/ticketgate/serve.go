@@ -90,6 +90,10 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	if err != nil {
 		return err
 	}
+	// After listen: the admin token file exists by now.
+	if err := a.reportInstance(ctx, a.gw.cfgPath); err != nil {
+		a.log.Warn("instance not recorded; check cannot compare its keys", "err", err)
+	}
 	wctx, cancelWorker := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

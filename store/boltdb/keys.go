@@ -37,6 +37,7 @@ var (
 	// failed tries of each IMAP mailbox's messages (Tx.PutPollTries).
 	bucketLease     = []byte("lease")
 	bucketPollTries = []byte("imap.tries")
+	bucketInstances = []byte("instances")
 	keySchema       = []byte("schema")
 )
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"ticketgate/store"
 )
 
 // leaseRec is a lease as kept in the lease bucket under its name. Like an
@@ -90,4 +92,25 @@ func (t *tx) PollTries(mailbox string) (uint32, map[uint32]int, error) {
 		return 0, nil, fmt.Errorf("decode tries of %s: %w", mailbox, err)
 	}
 	return r.Validity, r.Tries, nil
+}
+
+func (t *tx) PutInstance(in store.Instance) error {
+	v, err := encode(in)
+	if err != nil {
+		return err
+	}
+	return t.bucket(bucketInstances).Put([]byte(in.ID), v)
+}
+
+func (t *tx) Instances() ([]store.Instance, error) {
+	var out []store.Instance
+	err := t.bucket(bucketInstances).ForEach(func(k, v []byte) error {
+		var in store.Instance
+		if err := json.Unmarshal(v, &in); err != nil {
+			return fmt.Errorf("decode instance %s: %w", k, err)
+		}
+		out = append(out, in)
+		return nil
+	})
+	return out, err
 }

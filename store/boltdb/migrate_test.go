@@ -40,7 +40,7 @@ func TestMigrateFromV1(t *testing.T) {
 		if v := schemaOf(btx); v != 5 {
 			t.Errorf("schema %d after open, want 5", v)
 		}
-		for _, b := range [][]byte{bucketLease, bucketPollTries} {
+		for _, b := range [][]byte{bucketLease, bucketPollTries, bucketInstances} {
 			if btx.Bucket(b) == nil {
 				t.Errorf("no bucket %s after migrating", b)
 			}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"ticketgate/store"
 )
 
 // TakeLease inserts the lease, or takes over the row when it is owner's
@@ -84,4 +86,34 @@ func (t *tx) PollTries(mailbox string) (uint32, map[uint32]int, error) {
 		return 0, nil, fmt.Errorf("decode tries of %s: %w", mailbox, err)
 	}
 	return uint32(validity), tries, nil
+}
+
+func (t *tx) PutInstance(in store.Instance) error {
+	v, err := encode(in)
+	if err != nil {
+		return err
+	}
+	if err := t.exec(`INSERT INTO instances (id, rec) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET rec = $2`, in.ID, v); err != nil {
+		return fmt.Errorf("record instance %s: %w", in.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) Instances() ([]store.Instance, error) {
+	var (
+		out []store.Instance
+		v   []byte
+	)
+	err := t.rows(`SELECT rec FROM instances ORDER BY id`, nil, []any{&v}, func() error {
+		var in store.Instance
+		if err := json.Unmarshal(v, &in); err != nil {
+			return err
+		}
+		out = append(out, in)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read instances: %w", err)
+	}
+	return out, nil
 }

@@ -115,6 +115,12 @@ CREATE TABLE leases (
 	until_ns bigint NOT NULL
 );
 
+-- What each serving process reported of itself (Tx.PutInstance).
+CREATE TABLE instances (
+	id text COLLATE "C" PRIMARY KEY,
+	rec json NOT NULL
+);
+
 -- Failed tries of each IMAP mailbox's messages (Tx.PutPollTries).
 CREATE TABLE poll_tries (
 	mailbox text COLLATE "C" PRIMARY KEY,

@@ -134,3 +134,30 @@ func testPollTriesSurviveReopen(t *testing.T, b Backend) {
 		return err
 	})
 }
+
+// Instances are kept by ID, a later report replacing the earlier one.
+func testInstances(t *testing.T, b Backend) {
+	h := b.openT(t)
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	update(t, h.s, func(tx store.Tx) error {
+		for _, in := range []store.Instance{{ID: "mx1:/etc/tg.toml", Fingerprint: "aa", Seen: at}, {ID: "mx2:/etc/tg.toml", Fingerprint: "bb", Seen: at}, {ID: "mx1:/etc/tg.toml", Fingerprint: "cc", Seen: at.Add(time.Hour)}} {
+			if err := tx.PutInstance(in); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b.reopen(t, h)
+	view(t, h.s, func(tx store.Tx) error {
+		list, err := tx.Instances()
+		got := map[string]string{}
+		for _, in := range list {
+			got[in.ID] = in.Fingerprint + " " + in.Seen.UTC().Format(time.RFC3339)
+		}
+		want := map[string]string{"mx1:/etc/tg.toml": "cc 2026-06-01T13:00:00Z", "mx2:/etc/tg.toml": "bb 2026-06-01T12:00:00Z"}
+		if !maps.Equal(got, want) {
+			t.Errorf("instances %v, want %v", got, want)
+		}
+		return err
+	})
+}

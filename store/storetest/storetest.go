@@ -65,6 +65,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
 		{"PollTriesSurviveReopen", testPollTriesSurviveReopen},
+		{"Instances", testInstances},
 		{"Bouncing", testBouncing},
 		{"DryRunLeavesNothing", testDryRunLeavesNothing},
 		{"FailedUpdateLeavesNothing", testFailedUpdateLeavesNothing},
