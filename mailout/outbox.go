@@ -249,10 +249,13 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 		next, err = tx.NextOutboxAt()
 		return err
 	})
-	if now := w.now(); ndue > len(due) && !next.IsZero() && !next.After(now) {
-		// Another process holds what is due: look again when its
-		// claims may have ended, not at once.
-		next = now.Add(w.lease() / 6)
+	if ndue > len(due) {
+		// Another process holds some of what is due: look again when
+		// its claims may have ended, not at once. (A zero next is no
+		// help here: mail due at once is queued with a zero NextAt.)
+		if soon := w.now().Add(w.lease() / 6); next.IsZero() || next.After(soon) {
+			next = soon
+		}
 	}
 	if len(held) > 0 {
 		// Their outcomes wait for the database (a full disk): try again

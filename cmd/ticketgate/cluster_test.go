@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,5 +247,112 @@ func TestClusterCheckWarnsWhenKeysDiffer(t *testing.T) {
 	r = c.envs[1].run(nil, "check")
 	if r.code != 0 || strings.Contains(r.stdout, "warning") || !strings.Contains(r.stdout, "ok") {
 		t.Errorf("check with shared keys: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// startTarpit listens on 127.0.0.1 and accepts connections it never
+// answers: a relay that hangs.
+func startTarpit(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// query runs a one-value query against the cluster's database.
+func (c *cluster) query(t *testing.T, q string, dest any, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, q, args...).Scan(dest); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A gateway whose relay hangs claims auto-replies of the tickets it
+// opened (its worker hangs on the first ones) and is SIGKILLed holding
+// the claims. Another gateway sends each auto-reply once, the claimed
+// ones after their claims expire (lease 3s), all within a minute.
+func TestClusterSendsAKilledGatewaysClaimedMail(t *testing.T) {
+	c := newCluster(t, 2, "lease = \"3s\"\n")
+	a, b := c.envs[0], c.envs[1]
+	a.editConfig(fmt.Sprintf("relay = %q", a.relay.Addr), fmt.Sprintf("relay = %q", startTarpit(t)))
+	sa := a.serve()
+	snd, err := dialSender(a.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for i := range n {
+		raw := message(fmt.Sprintf("c%d@customer.example", i), "support@example.com", fmt.Sprintf("Claimed %d", i), fmt.Sprintf("claimed-%d@customer.example", i), "help")
+		if err := snd.send(fmt.Sprintf("c%d@customer.example", i), "support@example.com", raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := fmt.Sprintf("%%/%d/%%", sa.cmd.Process.Pid)
+	deadline := time.Now().Add(20 * time.Second)
+	var claimed, queued int
+	for {
+		c.query(t, `SELECT count(*) FROM outbox WHERE claimed_by LIKE $1`, &claimed, mine)
+		c.query(t, `SELECT count(*) FROM outbox`, &queued)
+		if claimed > 0 && queued == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway a claimed %d of the %d auto-replies queued", claimed, queued)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.serve()
+	sa.cmd.Process.Kill()
+	<-sa.done
+	killed := time.Now()
+	got := b.relay.WaitFor(n, 60*time.Second)
+	took := time.Since(killed)
+	time.Sleep(time.Second) // room for a second copy, if one were coming
+	t.Logf("%d auto-replies queued, %d claimed by the gateway killed; all sent by the other %v after the kill (lease 3s)", n, claimed, took.Round(100*time.Millisecond))
+	if len(got) != n || len(b.relay.Mails()) != n {
+		t.Fatalf("relay got %d mails, want the %d auto-replies once each", len(b.relay.Mails()), n)
+	}
+	seen := map[string]bool{}
+	for _, m := range b.relay.Mails() {
+		if seen[m.To[0]] {
+			t.Errorf("auto-reply to %s sent twice", m.To[0])
+		}
+		seen[m.To[0]] = true
+	}
+	var left int
+	c.query(t, `SELECT count(*) FROM outbox`, &left)
+	if left != 0 {
+		t.Errorf("%d mails left in the outbox", left)
 	}
 }

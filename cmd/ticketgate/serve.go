@@ -98,6 +98,11 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.Run(wctx) }()
+	if l, ok := a.gw.db.(interface{ Listen(context.Context, func()) }); ok {
+		// Mail another gateway queues wakes this one's worker too.
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Listen(wctx, w.Wake) }()
+	}
 	// The sweep runs where this lease is held: one instance at a time.
 	a.gw.sweep = newLease(a.store, "sweep", a.gw.instance, leaseTTL(cfg), a.log.With("part", "scheduler"))
 	lctx, cancelLease := context.WithCancel(context.Background())

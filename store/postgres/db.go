@@ -225,6 +225,9 @@ type tx struct {
 	// conflict is the first statement refused for a conflict: the
 	// transaction is aborted and must run again, whatever fn returns.
 	conflict error
+	// notified is set once the transaction has asked to wake the
+	// listeners (see DB.Listen) at its commit.
+	notified bool
 }
 
 func (t *tx) Context() context.Context { return t.ctx }

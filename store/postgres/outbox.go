@@ -125,6 +125,10 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		rawHash = old.rawHash
 	case !errors.Is(err, store.ErrNotFound):
 		return err
+	default:
+		if err := t.notify(); err != nil {
+			return err
+		}
 	}
 	if m.Raw != nil {
 		h, err := t.PutBlob(m.Raw)
