@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -370,4 +371,15 @@ func (t *tx) SentTo(id uint64) (ticketID string, to []string, err error) {
 	var r sentRec
 	err = json.Unmarshal(v, &r)
 	return r.TicketID, r.To, err
+}
+
+// ReserveOutboxIDs makes every id NextOutboxID hands out from now on
+// larger than upto: for entries copied in with their ids kept.
+func (d *DB) ReserveOutboxIDs(ctx context.Context, upto uint64) error {
+	n, err := id64(upto)
+	if err != nil || n == 0 {
+		return err
+	}
+	_, err = d.pool.Exec(ctx, `SELECT setval('outbox_id', GREATEST($1, (SELECT last_value FROM outbox_id)))`, n)
+	return err
 }
