@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net/mail"
 	"context"
 	"fmt"
 	"net"
@@ -354,5 +355,81 @@ func TestClusterSendsAKilledGatewaysClaimedMail(t *testing.T) {
 	c.query(t, `SELECT count(*) FROM outbox`, &left)
 	if left != 0 {
 		t.Errorf("%d mails left in the outbox", left)
+	}
+}
+
+// Three gateways run their schedulers every second; the sweep runs on the
+// one holding its lease, and only there. Resolved tickets close on their
+// own after a second, and each closing sends its mail once.
+func TestClusterSweepMailSentOnce(t *testing.T) {
+	c := newCluster(t, 3, "lease = \"3s\"\n")
+	for _, e := range c.envs {
+		appendConfig(t, e.cfg, "\n[lifecycle]\nschedule = \"@every 1s\"\nresolved_close_after = \"1s\"\n")
+	}
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, c.envs[0].injectOK(message(fmt.Sprintf("s%d@customer.example", i), "support@example.com",
+			fmt.Sprintf("Sweep %d", i), fmt.Sprintf("sweep-%d@customer.example", i), "help")))
+	}
+	for _, id := range ids {
+		if r := c.envs[0].run(nil, "status", id, "resolved"); r.code != 0 {
+			t.Fatalf("status %s resolved: exit %d, %s", id, r.code, r.stderr)
+		}
+	}
+	before := len(c.envs[0].relay.Mails())
+	var servers []*server
+	for _, e := range c.envs {
+		servers = append(servers, e.serve())
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var open int
+		c.query(t, `SELECT count(*) FROM tickets WHERE status <> 'closed'`, &open)
+		var queued int
+		c.query(t, `SELECT count(*) FROM outbox`, &queued)
+		if open == 0 && queued == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tickets not closed, %d mails queued after 60s", open, queued)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // more sweeps on every gateway: nothing more to send
+	seen := map[string]int{}
+	perTicket := map[string]int{}
+	for _, m := range c.envs[0].relay.Mails() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[msg.Header.Get("Message-ID")]++
+		for _, id := range ids {
+			if strings.Contains(msg.Header.Get("Subject"), id) {
+				perTicket[id]++
+			}
+		}
+	}
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("mail %s sent %d times", id, n)
+		}
+	}
+	t.Logf("relay got %d mails before serve, %d in all; per ticket %v", before, len(c.envs[0].relay.Mails()), perTicket)
+	if len(c.envs[0].relay.Mails()) == before {
+		t.Error("the sweep sent no mail")
+	}
+	swept, leased := 0, 0
+	for _, s := range servers {
+		log := s.stderr.String()
+		if strings.Contains(log, "sweep done") {
+			swept++
+		}
+		if strings.Contains(log, `msg="lease taken" part=scheduler lease=sweep`) {
+			leased++
+		}
+	}
+	if swept != 1 || leased != 1 {
+		t.Errorf("%d gateways swept and %d took the sweep's lease, want 1 and 1", swept, leased)
 	}
 }
