@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
-	"net/mail"
 	"context"
 	"fmt"
 	"net"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"

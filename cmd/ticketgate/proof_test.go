@@ -67,7 +67,7 @@ func TestClusterProof(t *testing.T) {
 	// looked up then) to a ticket of the first half, the rest new
 	// tickets. Every 30th is sent to two gateways at once.
 	var jobs []proofJob
-	var news []string // Message-IDs of new tickets, by job
+	var news []string           // Message-IDs of new tickets, by job
 	from := map[string]string{} // a new ticket's Message-ID: its sender
 	for i := range n {
 		j := proofJob{msgid: fmt.Sprintf("proof-%d@customer.example", i), from: fmt.Sprintf("c%d@d%d.example", i, i%50), to: []int{i % 3}}
