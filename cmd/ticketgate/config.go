@@ -160,8 +160,22 @@ var prefixRE = regexp.MustCompile(`^[A-Za-z]{1,8}$`)
 func (c *Config) validate() error {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	if c.Store.Path == "" {
-		bad("store.path must be set")
+	switch c.Store.Driver {
+	case "", "bbolt":
+		if c.Store.Path == "" {
+			bad("store.path must be set")
+		}
+	case "postgres":
+		if (c.Store.DSN == "") == (c.Store.DSNFile == "") {
+			bad("store.dsn or store.dsn_file (one of them) must be set with driver \"postgres\"")
+		}
+	default:
+		bad("store.driver %q must be bbolt or postgres", c.Store.Driver)
+	}
+	if c.Store.Lease != "" {
+		if d, err := time.ParseDuration(c.Store.Lease); err != nil || d < 3*time.Second {
+			bad("store.lease %q must be a duration of at least 3s", c.Store.Lease)
+		}
 	}
 	if c.Inbound.Hostname == "" {
 		bad("inbound.hostname must be set")

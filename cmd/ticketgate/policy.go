@@ -256,6 +256,10 @@ func (a *app) startScheduler(ctx context.Context) (stop func(), err error) {
 	_, err = c.AddFunc(schedule(a.cfg), func() {
 		// The policy and templates in force now: a reload applies to
 		// the next run.
+		if gw := a.gw; gw != nil && gw.sweep != nil && !gw.sweep.Held() {
+			a.log.Debug("sweep left to the instance holding its lease")
+			return
+		}
 		cur := a.current()
 		start := time.Now()
 		rep, err := cur.sweeper(cur.pipeline.OnCommit).Sweep(sctx, start, false)
