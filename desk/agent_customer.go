@@ -118,18 +118,8 @@ func (p *Pipeline) escalate(c *Change, pl *plan, plan rules.Plan, opened bool, w
 		}
 	}
 	p.raise(t, target, "escalation", out, now)
-	t.Escalated, out.escalated = true, true
-	var added []string
-	for _, addr := range p.managers() {
-		if !slices.Contains(t.Watchers, addr) {
-			t.Watchers = append(t.Watchers, addr)
-			added = append(added, addr)
-		}
-	}
-	detail := why + "; priority " + string(t.Priority)
-	if len(added) > 0 {
-		detail += "; watchers " + strings.Join(added, ", ")
-	}
+	out.escalated = true
+	detail := why + "; priority " + string(t.Priority) + p.escalateTicket(t, now)
 	out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
 	if opened || pl.auto.Automatic || t.Requester == "" {
 		return // a new ticket gets the auto-reply; machines get nothing
@@ -169,6 +159,27 @@ func (p *Pipeline) notifyAgents(c *Change, pl *plan, m *store.Message, out custo
 }
 
 // managers are the addresses of the agents who manage the desk.
+// escalateTicket moves t to level 2 (see Policy.Escalate) and adds the
+// managers as watchers; it returns what changed as "; …" parts of the
+// escalated event's detail.
+func (p *Pipeline) escalateTicket(t *store.Ticket, now time.Time) string {
+	detail := ""
+	if d := p.Policy.Escalate(t, now); d != "" {
+		detail += "; " + d
+	}
+	var added []string
+	for _, addr := range p.managers() {
+		if !slices.Contains(t.Watchers, addr) {
+			t.Watchers = append(t.Watchers, addr)
+			added = append(added, addr)
+		}
+	}
+	if len(added) > 0 {
+		detail += "; watchers " + strings.Join(added, ", ")
+	}
+	return detail
+}
+
 func (p *Pipeline) managers() []string {
 	var out []string
 	for _, a := range p.Agents {

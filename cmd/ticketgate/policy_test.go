@@ -201,6 +201,12 @@ func TestPolicyConfigRefusedWithKey(t *testing.T) {
 		"sla.business_hours.days":     "[sla.business_hours]\ndays = [\"mon\", \"funday\"]",
 		"sla.warn_before":             "[sla]\nwarn_before = \"soon\"",
 		"sla.business_hours: invalid": "[sla.business_hours]\nstart = \"18:00\"\nend = \"09:00\"",
+		"sla.critical_update_every":   "[sla]\ncritical_update_every = \"often\"",
+		"calendars.berlin.holidays":   "[calendars.berlin]\nholidays = [\"25.12.2026\"]",
+		"calendars.berlin.timezone":   "[calendars.berlin]\ntimezone = \"Berlin\"",
+		"queues.support.calendar":     "[queues.support]\ncalendar = \"nowhere\"",
+		"escalation.calendar":         "[escalation]\ncalendar = \"nowhere\"",
+		"escalation.first_response":   "[escalation]\nfirst_response = \"soon\"",
 	} {
 		e := newPolicyEnv(t, extra)
 		_, err := e.run("sweep")
@@ -222,6 +228,47 @@ func TestPolicyConfigRefusedWithKey(t *testing.T) {
 		p.SLA.Targets[rules.PriorityHigh].Resolution.String() != "24h" || p.SLA.Plans["gold"][rules.PriorityLow].FirstResponse.String() != "48h" ||
 		len(p.SLA.Hours.Days) != 2 || p.SLA.Hours.End != 24*time.Hour {
 		t.Errorf("policy from config: %+v", p)
+	}
+	// The one calendar of old configurations is still every queue's, and
+	// critical tickets are followed every 3h by default.
+	if s := p.SLA.StartIn(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), rules.PriorityHigh, "", "support"); s.Calendar != "" ||
+		!s.FirstResponseDue.Equal(time.Date(2026, 12, 7, 14, 0, 0, 0, time.UTC)) || p.SLA.CriticalUpdateEvery != 3*time.Hour {
+		t.Errorf("old single calendar: %+v, follow-ups every %v", s, p.SLA.CriticalUpdateEvery)
+	}
+
+	e = newPolicyEnv(t, `[sla]
+critical_update_every = "2h"
+[calendars.berlin]
+days = ["mon", "tue", "wed", "thu", "fri"]
+start = "09:00"
+end = "17:00"
+timezone = "Europe/Berlin"
+holidays = ["2026-12-24", "2026-12-25"]
+[queues.Support]
+calendar = "berlin"
+[escalation]
+queue = "level2"
+calendar = "berlin"
+first_response = "1bh"
+resolution = "4bh"
+on_breach = true`)
+	if cfg, err = loadConfig(e.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = policyFromConfig(cfg); err != nil {
+		t.Fatalf("calendars refused: %v", err)
+	}
+	esc := p.SLA.Escalation
+	if p.SLA.CriticalUpdateEvery != 2*time.Hour || p.SLA.QueueCalendars["support"] != "berlin" || len(p.SLA.Calendars["berlin"].Holidays) != 2 ||
+		esc.Queue != "level2" || esc.Calendar != "berlin" || esc.Target.FirstResponse.String() != "1bh" || esc.Target.Resolution.String() != "4bh" || !esc.OnBreach {
+		t.Errorf("policy from calendars: %+v", p.SLA)
+	}
+	// Wednesday 23 December 17:30 CET plus 1 business hour in Berlin:
+	// Christmas Eve and Day are holidays, so Monday 28th 10:00 CET.
+	at := time.Date(2026, 12, 23, 16, 30, 0, 0, time.UTC)
+	s := p.SLA.Escalate(p.SLA.StartIn(at, rules.PriorityHigh, "", "support"), at)
+	if want := time.Date(2026, 12, 28, 9, 0, 0, 0, time.UTC); s.Calendar != "berlin" || !s.Escalation.FirstResponseDue.Equal(want) {
+		t.Errorf("level 2 due %v in calendar %q, want %v in berlin", s.Escalation.FirstResponseDue.UTC(), s.Calendar, want)
 	}
 }
 
