@@ -183,3 +183,22 @@ func TestCriticalFollowUp(t *testing.T) {
 		t.Errorf("follow-up due on a high ticket: %v", due)
 	}
 }
+
+// BenchmarkHolidayCalendarAdd computes a 5-business-day due time (40
+// business hours) in a Berlin calendar with three years of holidays,
+// across a DST change, as the sweep does for each escalated ticket.
+func BenchmarkHolidayCalendarAdd(b *testing.B) {
+	h := berlinDesk(b)
+	for y := 2026; y <= 2028; y++ {
+		for _, md := range [][2]int{{1, 1}, {5, 1}, {10, 3}, {12, 24}, {12, 25}, {12, 26}, {12, 31}} {
+			h.Holidays = append(h.Holidays, time.Date(y, time.Month(md[0]), md[1], 0, 0, 0, 0, time.UTC))
+		}
+	}
+	from := hoursAt(b, "2026-03-20 16:00", h.Loc)
+	b.ReportAllocs()
+	for b.Loop() {
+		if h.Add(from, 40*time.Hour).IsZero() {
+			b.Fatal("zero due time")
+		}
+	}
+}

@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +313,76 @@ func TestSweepHandsOverToServe(t *testing.T) {
 	mails := e.relay.WaitFor(2, 10*time.Second) // auto-reply and reminder
 	if len(mails) != 2 || !strings.Contains(string(mails[1].Data), "["+id+"]") {
 		t.Fatalf("serve delivered %d mails, want the auto-reply and the reminder", len(mails))
+	}
+}
+
+// TestLevel2FromConfig: with [escalation] and a named calendar configured,
+// a customer's "please escalate" moves the ticket to level 2's queue and
+// clock (shown as sla.escalation by show -json), and the sweep command's
+// level-2 breach alert reaches level 2's agent and the manager, once.
+func TestLevel2FromConfig(t *testing.T) {
+	e := newPolicyEnv(t, `[calendars.always]
+days = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+start = "00:00"
+end = "24:00"
+timezone = "Europe/Berlin"
+[escalation]
+queue = "escalation"
+calendar = "always"
+first_response = "1bh"
+resolution = "6bh"
+[[agent]]
+email = "ana@example.com"
+queues = ["support"]
+[[agent]]
+email = "lev@example.com"
+queues = ["escalation"]
+[[agent]]
+email = "meg@example.com"
+manager = true`)
+	id := e.inject("From: Cy <cy@customer.example>\r\nTo: support@example.com\r\nSubject: Printer on fire\r\nMessage-ID: <l2@customer.example>\r\n\r\nNobody answers. Please escalate this.\r\n")
+	e.deliver()
+	out := e.mustRun("show", "-json", id)
+	var v struct {
+		Queue string `json:"queue"`
+		SLA   struct {
+			Escalation *struct {
+				Level            int        `json:"level"`
+				At               time.Time  `json:"at"`
+				FirstResponseDue time.Time  `json:"first_response_due"`
+				FirstResponseAt  *time.Time `json:"first_response_at"`
+				ResolutionDue    time.Time  `json:"resolution_due"`
+				Breached         []string   `json:"breached"`
+			} `json:"escalation"`
+		} `json:"sla"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("show -json: %v\n%s", err, out)
+	}
+	es := v.SLA.Escalation
+	if v.Queue != "escalation" || es == nil || es.Level != 2 || !es.FirstResponseDue.Equal(es.At.Add(time.Hour)) ||
+		!es.ResolutionDue.Equal(es.At.Add(6*time.Hour)) || es.FirstResponseAt != nil || es.Breached == nil {
+		t.Fatalf("escalated ticket: queue %q sla.escalation %+v\n%s", v.Queue, es, out)
+	}
+	// -now reads whole seconds.
+	at := es.FirstResponseDue.Add(time.Second).Format(time.RFC3339)
+	e.mustRun("sweep", "-now", at)
+	e.mustRun("sweep", "-now", at)
+	before := e.sentTo
+	subjects := e.deliver()
+	var alerts []string
+	for i, s := range subjects {
+		dec, err := new(mime.WordDecoder).DecodeHeader(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(dec, "SLA breach: level 2 first response overdue") {
+			to := slices.Clone(e.relay.Mails()[before+i].To)
+			slices.Sort(to)
+			alerts = append(alerts, strings.Join(to, ","))
+		}
+	}
+	if want := []string{"lev@example.com,meg@example.com"}; !slices.Equal(alerts, want) {
+		t.Fatalf("level-2 breach alerts went to %v, want %v (subjects %v)", alerts, want, subjects)
 	}
 }
