@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -177,12 +178,21 @@ func levelsFromConfig(cfg *Config, p *rules.SLAPolicy) []string {
 			errs = append(errs, fmt.Sprintf("%s.calendar %q: no [calendars.%s] is configured", key, name, name))
 		}
 	}
+	routed := func(key, q string) {
+		if !slices.ContainsFunc(cfg.Routes, func(r rules.Route) bool { return strings.EqualFold(r.Queue, q) }) {
+			errs = append(errs, fmt.Sprintf("%s %q: no [[route]] has this queue, so no agent can work it", key, q))
+		}
+	}
 	p.QueueCalendars = map[string]string{}
 	for q, qc := range cfg.Queues {
+		routed("queues", q)
 		known("queues."+q, qc.Calendar)
 		p.QueueCalendars[strings.ToLower(q)] = qc.Calendar
 	}
 	e := cfg.Escalation
+	if e.Queue != "" {
+		routed("escalation.queue", e.Queue)
+	}
 	known("escalation", e.Calendar)
 	p.Escalation.Queue, p.Escalation.Calendar, p.Escalation.OnBreach = e.Queue, e.Calendar, e.OnBreach
 	p.Escalation.Target = target(&errs, "escalation", SLATargetConfig{FirstResponse: e.FirstResponse, Resolution: e.Resolution}, p.Escalation.Target)

@@ -210,6 +210,8 @@ func TestPolicyConfigRefusedWithKey(t *testing.T) {
 		"queues.support.calendar":     "[queues.support]\ncalendar = \"nowhere\"",
 		"escalation.calendar":         "[escalation]\ncalendar = \"nowhere\"",
 		"escalation.first_response":   "[escalation]\nfirst_response = \"soon\"",
+		"escalation.queue \"level3\"": "[escalation]\nqueue = \"level3\"",
+		"queues \"sales\"":            "[queues.sales]\ncalendar = \"\"",
 	} {
 		e := newPolicyEnv(t, extra)
 		_, err := e.run("sweep")
@@ -250,7 +252,7 @@ holidays = ["2026-12-24", "2026-12-25"]
 [queues.Support]
 calendar = "berlin"
 [escalation]
-queue = "level2"
+queue = "escalation"
 calendar = "berlin"
 first_response = "1bh"
 resolution = "4bh"
@@ -263,7 +265,7 @@ on_breach = true`)
 	}
 	esc := p.SLA.Escalation
 	if p.SLA.CriticalUpdateEvery != 2*time.Hour || p.SLA.QueueCalendars["support"] != "berlin" || len(p.SLA.Calendars["berlin"].Holidays) != 2 ||
-		esc.Queue != "level2" || esc.Calendar != "berlin" || esc.Target.FirstResponse.String() != "1bh" || esc.Target.Resolution.String() != "4bh" || !esc.OnBreach {
+		esc.Queue != "escalation" || esc.Calendar != "berlin" || esc.Target.FirstResponse.String() != "1bh" || esc.Target.Resolution.String() != "4bh" || !esc.OnBreach {
 		t.Errorf("policy from calendars: %+v", p.SLA)
 	}
 	// Wednesday 23 December 17:30 CET plus 1 business hour in Berlin:
