@@ -267,3 +267,49 @@ func TestCriticalTicketsAreFollowedUp(t *testing.T) {
 		t.Errorf("critical_reminder events on Ana's ticket: %+v", ev)
 	}
 }
+
+// TestCriticalFollowUpKeepsLevel2Hours: an escalated critical ticket is
+// followed in level 2's calendar: opened and escalated on Friday 15:00
+// CET, its 3 hours without an update run out on Tuesday 10:00 CEST (two
+// on Friday, none over the weekend, the switch to summer time and the
+// holiday Monday), and the reminder goes to level 2's queue.
+func TestCriticalFollowUpKeepsLevel2Hours(t *testing.T) {
+	g, sw, loc := l2Desk(t)
+	sw.Policy.SLA.CriticalUpdateEvery = 3 * time.Hour
+	sw.Policy.SLA.Targets = map[rules.Priority]rules.Target{}
+	sw.Policy.SLA.Escalation.Target = rules.Target{}
+	now := time.Date(2026, 3, 27, 15, 0, 0, 0, loc)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Outage", "Everything is down. Please escalate this.")
+	err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
+		x, err := tx.Ticket(tk.ID)
+		if err != nil {
+			return err
+		}
+		x.Priority = rules.PriorityCritical
+		sw.Policy.PriorityChanged(x, now)
+		return tx.PutTicket(x)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk = g.ticket(tk.ID); tk.Queue != "level2" || tk.SLA.Escalation == nil {
+		t.Fatalf("new ticket not escalated: queue %q clock %+v", tk.Queue, tk.SLA.Escalation)
+	}
+	before := len(g.relay.Mails())
+	due := time.Date(2026, 3, 31, 8, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{
+		time.Date(2026, 3, 27, 18, 0, 0, 0, loc), time.Date(2026, 3, 28, 12, 0, 0, 0, loc),
+		time.Date(2026, 3, 30, 12, 0, 0, 0, loc), due.Add(-time.Minute),
+	} {
+		agSweep(t, g, sw, at)
+	}
+	if r := recipients(t, g, before, "Critical ticket"); len(r) != 0 {
+		t.Fatalf("reminders outside level 2's hours: %v", r)
+	}
+	agSweep(t, g, sw, due)
+	agSweep(t, g, sw, due.Add(time.Hour))
+	if r := recipients(t, g, before, "Critical ticket"); !slices.Equal(r, []string{"lev@example.com,lou@example.com"}) {
+		t.Fatalf("reminders by Tuesday 11:00 CEST: %v, want one to level 2's queue", r)
+	}
+}
