@@ -276,16 +276,20 @@ func fileNames(m *store.Message) []string {
 }
 
 // slaDue is the first-response (or, after it, the resolution) due time of
-// t in UTC, or "" without an SLA.
+// t in UTC, level 2's on an escalated ticket, or "" without an SLA.
 func slaDue(t *store.Ticket) string {
 	if t.SLA == nil {
 		return ""
 	}
-	if t.SLA.FirstResponseAt == nil && !t.SLA.FirstResponseDue.IsZero() {
-		return "first response by " + t.SLA.FirstResponseDue.UTC().Format("2006-01-02 15:04 MST")
+	level, firstAt, first, res := "", t.SLA.FirstResponseAt, t.SLA.FirstResponseDue, t.SLA.ResolutionDue
+	if e := t.SLA.Escalation; e != nil {
+		level, firstAt, first, res = "level 2 ", e.FirstResponseAt, e.FirstResponseDue, e.ResolutionDue
 	}
-	if !t.SLA.ResolutionDue.IsZero() {
-		return "resolution by " + t.SLA.ResolutionDue.UTC().Format("2006-01-02 15:04 MST")
+	if firstAt == nil && !first.IsZero() {
+		return level + "first response by " + first.UTC().Format("2006-01-02 15:04 MST")
+	}
+	if !res.IsZero() {
+		return level + "resolution by " + res.UTC().Format("2006-01-02 15:04 MST")
 	}
 	return ""
 }

@@ -170,7 +170,23 @@ func TestEscalateCommandAndBreach(t *testing.T) {
 	}
 
 	sw.Policy.SLA.Escalation.OnBreach = true
+	now = now.Add(-time.Hour)
 	other := bySubject(t, g, agOpen(t, g, "Scanner jammed", "Paper stuck."), "Scanner jammed")
+	now = now.Add(time.Hour)
+	// Sorted by due time, the escalated ticket (level 2's first response
+	// due today at 13:00 Berlin time) comes before the other (level 1's,
+	// tomorrow), though its level-1 target would be an hour later.
+	var order []string
+	err := g.store.View(context.Background(), func(tx store.Tx) error {
+		list, _, err := tx.Tickets(store.Filter{Sort: store.SortDue})
+		for _, x := range list {
+			order = append(order, x.ID)
+		}
+		return err
+	})
+	if err != nil || !slices.Equal(order, []string{tk.ID, other.ID}) {
+		t.Errorf("tickets by due time: %v (%v), want %v", order, err, []string{tk.ID, other.ID})
+	}
 	before := len(g.relay.Mails())
 	// Medium: first response due in 24h.
 	agSweep(t, g, sw, now.Add(24*time.Hour))
