@@ -158,7 +158,6 @@ func (p *Pipeline) notifyAgents(c *Change, pl *plan, m *store.Message, out custo
 	}
 }
 
-// managers are the addresses of the agents who manage the desk.
 // escalateTicket moves t to level 2 (see Policy.Escalate) and adds the
 // managers as watchers; it returns what changed as "; …" parts of the
 // escalated event's detail.
@@ -180,6 +179,7 @@ func (p *Pipeline) escalateTicket(t *store.Ticket, now time.Time) string {
 	return detail
 }
 
+// managers are the addresses of the agents who manage the desk.
 func (p *Pipeline) managers() []string {
 	var out []string
 	for _, a := range p.Agents {
