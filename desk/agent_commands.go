@@ -104,6 +104,11 @@ func (p *Pipeline) applyCommand(t *store.Ticket, c rules.Command, who string, no
 		return p.changeCc(t, c, who, now)
 	case "note":
 		return nil, nil
+	case "escalate":
+		if t.Escalated {
+			return nil, nil
+		}
+		return &store.Event{At: now, Type: rules.EventEscalated, Actor: who, Detail: "#escalate" + p.escalateTicket(t, now)}, nil
 	}
 	return nil, fmt.Errorf("unknown command #%s", c.Name)
 }

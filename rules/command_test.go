@@ -149,6 +149,10 @@ func TestAuthorize(t *testing.T) {
 		says  string // part of the refusal
 	}{
 		{"assignee sets status", status, ana, anas, true, ""},
+		{"assignee escalates", Command{Name: "escalate"}, ana, anas, true, ""},
+		{"queue agent escalates unassigned", Command{Name: "escalate"}, bob, unassigned, true, ""},
+		{"other agent cannot escalate assigned", Command{Name: "escalate"}, bob, anas, false, "only the assignee ana@example.com or a manager can escalate the ticket"},
+		{"agent of another queue cannot escalate", Command{Name: "escalate"}, eve, unassigned, false, "only agents of the queue"},
 		{"other queue agent cannot set status of assigned", status, bob, anas, false, "only the assignee ana@example.com or a manager can change the status"},
 		{"manager sets status of assigned", status, boss, anas, true, ""},
 		{"operator sets status", status, cli, anas, true, ""},

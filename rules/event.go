@@ -41,11 +41,12 @@ const (
 	EventEscalationAck       EventType = "escalation_ack"       // the customer was told
 
 	// The sweep and the outbox.
-	EventReminderSent   EventType = "reminder_sent"   // the customer was reminded
-	EventSurveySent     EventType = "survey_sent"     // the satisfaction survey was queued
-	EventSLABreach      EventType = "sla_breach"      // an SLA target passed
-	EventSLAWarning     EventType = "sla_warning"     // an SLA target is near
-	EventDeliveryFailed EventType = "delivery_failed" // mail could not be delivered
+	EventReminderSent     EventType = "reminder_sent"     // the customer was reminded
+	EventSurveySent       EventType = "survey_sent"       // the satisfaction survey was queued
+	EventSLABreach        EventType = "sla_breach"        // an SLA target passed
+	EventSLAWarning       EventType = "sla_warning"       // an SLA target is near
+	EventCriticalReminder EventType = "critical_reminder" // a critical ticket went without a public update
+	EventDeliveryFailed   EventType = "delivery_failed"   // mail could not be delivered
 )
 
 // EventTypes lists every event type, for documentation and tests.
@@ -55,5 +56,5 @@ var EventTypes = []EventType{
 	EventStatus, EventReopened, EventPriority, EventCategory, EventAssigned, EventUnassigned, EventCc,
 	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused,
 	EventEscalated, EventEscalationRequested, EventEscalationAck,
-	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventDeliveryFailed,
+	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventCriticalReminder, EventDeliveryFailed,
 }

@@ -38,10 +38,15 @@ type Config struct {
 	RequestTypes []rules.RequestType `toml:"request_type"`
 	Lifecycle    LifecycleConfig     `toml:"lifecycle"`
 	SLA          SLAConfig           `toml:"sla"`
-	IMAP         []mailin.IMAPConfig `toml:"imap"`
-	Limits       LimitsConfig        `toml:"limits"`
-	Log          LogConfig           `toml:"log"`
-	Shutdown     ShutdownConfig      `toml:"shutdown"`
+	// Calendars are named business calendars; queues and the escalation
+	// level name theirs.
+	Calendars  map[string]BusinessHoursConfig `toml:"calendars"`
+	Queues     map[string]QueueConfig         `toml:"queues"`
+	Escalation EscalationConfig               `toml:"escalation"`
+	IMAP       []mailin.IMAPConfig            `toml:"imap"`
+	Limits     LimitsConfig                   `toml:"limits"`
+	Log        LogConfig                      `toml:"log"`
+	Shutdown   ShutdownConfig                 `toml:"shutdown"`
 
 	file string // absolute path of the config file; "" for the built-in defaults
 }
