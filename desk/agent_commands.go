@@ -102,7 +102,7 @@ func (p *Pipeline) applyCommand(t *store.Ticket, c rules.Command, who string, no
 		return &ev, nil
 	case "cc":
 		return p.changeCc(t, c, who, now)
-	case "note":
+	case "note", "reply":
 		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown command #%s", c.Name)

@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -41,6 +42,11 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Resul
 	var problems []string
 	for _, e := range errs {
 		problems = append(problems, e.Error())
+	}
+	saved, bad := p.savedReplies(t, agent, cmds)
+	problems = append(problems, bad...)
+	if saved != "" && len(problems) == 0 {
+		visible = strings.TrimSpace(saved + "\n\n" + visible)
 	}
 	// Dry run on a copy: every command must pass before any applies.
 	dry := cloneTicket(t)
@@ -88,6 +94,34 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Resul
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)
 	}
 	return c
+}
+
+// savedReplies renders the saved replies a mail's #reply commands name,
+// in order, with the ticket's fields; problems name the unknown ones.
+func (p *Pipeline) savedReplies(t *store.Ticket, agent Agent, cmds []rules.Command) (text string, problems []string) {
+	var parts []string
+	for _, c := range cmds {
+		if c.Name != "reply" {
+			continue
+		}
+		data := map[string]any{"Ticket": t, "TicketID": t.ID, "Subject": t.Subject, "Name": t.RequesterName,
+			"Requester": t.Requester, "AgentName": agent.displayName(), "FromName": p.Desk.FromName}
+		s, err := p.Desk.Templates.Reply(c.Reply, data)
+		if errors.Is(err, mailout.ErrNoReply) {
+			known := "there are no saved replies"
+			if names := p.Desk.Templates.ReplyNames(); len(names) > 0 {
+				known = "the saved replies are " + strings.Join(names, ", ")
+			}
+			problems = append(problems, fmt.Sprintf("%q: no saved reply is called %q; %s", c.Line, c.Reply, known))
+			continue
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%q: %v", c.Line, err))
+			continue
+		}
+		parts = append(parts, strings.TrimSpace(s))
+	}
+	return strings.Join(parts, "\n\n"), problems
 }
 
 // viewOf is what authorization sees of t.
