@@ -117,14 +117,15 @@ func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, act
 	if len(done.problems) > 0 {
 		return nil, nil, fmt.Errorf("%s: %w", strings.Join(done.problems, "; "), ErrBadAction)
 	}
-	others := p.decideJoins(c, t, []rules.Command{cmd}, j, who, now)
 	if via == "" {
 		via = "the command line"
 	}
+	how := " (" + cmd.Name + " by " + actor + " via " + via + ")"
 	for i := range done.events {
-		done.events[i].Detail += " (" + cmd.Name + " by " + actor + " via " + via + ")"
+		done.events[i].Detail += how
 	}
 	c.log(done.events...)
+	others := p.decideJoins(c, t, []rules.Command{cmd}, j, who, how, now)
 	for _, mv := range done.moves {
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)
 	}

@@ -104,7 +104,7 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	for _, mv := range append(opened.moves, done.moves...) {
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)
 	}
-	return c, p.decideJoins(c, t, cmds, j, agent.actor(), now)
+	return c, p.decideJoins(c, t, cmds, j, agent.actor(), "", now)
 }
 
 // savedReplies renders the saved replies a mail's #reply commands name,

@@ -79,8 +79,9 @@ func (p *Pipeline) joinProblems(t *store.Ticket, cmds []rules.Command, j joins) 
 // other commands: t (the ticket the commands are about, whose change is c)
 // gets the links, and for a merge is closed and points to the target; the
 // other tickets' changes are returned. joinProblems must have found
-// nothing.
-func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command, j joins, actor rules.Actor, now time.Time) []*Change {
+// nothing. how is added to the events' details (who acted through which
+// door, for operator actions).
+func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command, j joins, actor rules.Actor, how string, now time.Time) []*Change {
 	var out []*Change
 	for _, cmd := range cmds {
 		if !isJoin(cmd) {
@@ -99,22 +100,25 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 		t.Linked, dst.Linked = d.SourceLinks, d.TargetLinks
 		dst.UpdatedAt, t.UpdatedAt = now, now
 		if !d.Merge {
-			c.log(store.Event{At: now, Type: rules.EventLinked, Actor: who, Detail: d.SourceDetail})
-			tc.log(store.Event{At: now, Type: rules.EventLinked, Actor: who, Detail: d.TargetDetail})
+			c.log(store.Event{At: now, Type: rules.EventLinked, Actor: who, Detail: d.SourceDetail + how})
+			tc.log(store.Event{At: now, Type: rules.EventLinked, Actor: who, Detail: d.TargetDetail + how})
 			out = append(out, tc)
 			continue
 		}
 		p.moveInto(tc, j.source, d)
 		t.MergedInto = dst.ID
-		c.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.SourceDetail})
-		tc.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.TargetDetail})
+		c.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.SourceDetail + how})
+		tc.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.TargetDetail + how})
 		cause := rules.CauseCommand
 		if actor.Operator {
 			cause = rules.CauseOperator
 		}
 		// Closed quietly: the customer's conversation goes on in the target.
 		mv := p.Policy.changeStatus(t, rules.StatusChange{To: rules.StatusClosed, Cause: cause, Why: "merged into " + dst.ID, At: now}, who)
-		c.log(mv.Events...)
+		for _, e := range mv.Events {
+			e.Detail += how
+			c.log(e)
+		}
 		out = append(out, tc)
 	}
 	return out
