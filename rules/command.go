@@ -17,6 +17,8 @@ type Command struct {
 	Assign   string   // for #assign: "me" (resolved by the caller) or a lower-case e-mail address
 	CcOp     string   // for #cc: "add" or "remove"
 	Cc       string   // for #cc: the lower-case e-mail address
+	Reply    string   // for #reply: the saved reply's lower-case name
+	Ticket   string   // for #merge and #link: the other ticket's number (HS-123456)
 	Line     string   // the original line without surrounding space, for error replies
 }
 
@@ -31,7 +33,7 @@ func (e CommandError) Error() string {
 	return fmt.Sprintf("%q: %s", e.Line, e.Reason)
 }
 
-const knownCommands = "#status, #priority, #assign, #unassign, #cc, #close, #escalate or #note"
+const knownCommands = "#status, #priority, #assign, #unassign, #cc, #close, #escalate, #note, #reply, #merge or #link"
 
 // ParseCommands splits an agent mail's text into the commands at its top and
 // the rest (the reply text, leading blank lines trimmed). Commands are the
@@ -123,6 +125,17 @@ func parseCommand(line string) (Command, *CommandError) {
 			return fail("write #cc add name@example.com or #cc remove name@example.com")
 		}
 		cmd.CcOp, cmd.Cc = op, addr
+	case "reply":
+		if args == "" || strings.ContainsFunc(args, unicode.IsSpace) {
+			return fail("write #reply and the name of one saved reply, e.g. #reply password-reset")
+		}
+		cmd.Reply = strings.ToLower(args)
+	case "merge", "link":
+		id, ok := ParseTicketID(args)
+		if !ok {
+			return fail("write #%s and the other ticket's number, e.g. #%s HS-123456", name, name)
+		}
+		cmd.Ticket = id
 	case "unassign", "close", "note", "escalate":
 		if args != "" {
 			return fail("#%s takes nothing after it; write it alone on its line", name)
@@ -242,6 +255,15 @@ func Authorize(cmd Command, actor Actor, t TicketView) error {
 		return authorizeAssign(cmd, actor, t, isAssignee, inQueue)
 	case "unassign":
 		return ownerOnly("unassign the ticket")
+	case "reply":
+		// Whether the text reaches the customer is MayReply's to say.
+		return nil
+	case "merge", "link":
+		what := "merge the ticket into another"
+		if cmd.Name == "link" {
+			what = "link the ticket to another"
+		}
+		return ownerOnly(what)
 	case "note", "cc":
 		what := "add notes"
 		if cmd.Name == "cc" {

@@ -177,7 +177,11 @@ func TestAuthorize(t *testing.T) {
 		{"queue agent changes cc", cc, bob, anas, true, ""},
 		{"outsider cannot change cc", cc, eve, unassigned, false, "Cc"},
 		{"empty address is not the assignee of unassigned", status, Actor{}, unassigned, false, "queue"},
-		{"unknown command refused", Command{Name: "merge"}, ana, anas, false, "unknown"},
+		{"unknown command refused", Command{Name: "frobnicate"}, ana, anas, false, "unknown"},
+		{"assignee merges", Command{Name: "merge", Ticket: "HS-000002"}, ana, anas, true, ""},
+		{"other queue agent cannot merge assigned", Command{Name: "merge", Ticket: "HS-000002"}, bob, anas, false, "merge"},
+		{"other queue agent cannot link assigned", Command{Name: "link", Ticket: "HS-000002"}, bob, anas, false, "link"},
+		{"any agent may name a saved reply", Command{Name: "reply", Reply: "thanks"}, bob, anas, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,6 +34,7 @@ const (
 	EventReplyHeld       EventType = "reply_held"       // another agent's reply kept as a note (ownership)
 	EventNotice          EventType = "notice"           // the customer was told of a status change
 	EventCommandsRefused EventType = "commands_refused" // an agent's mail was refused whole
+	EventMerged          EventType = "merged"           // one ticket was merged into another
 
 	// Escalation.
 	EventEscalated           EventType = "escalated"            // moved up, managers watching
@@ -54,7 +55,7 @@ var EventTypes = []EventType{
 	EventCreated, EventMessage, EventLinked, EventRedacted, EventAttachmentsRefused, EventSecurity,
 	EventSatisfaction, EventAutoReply, EventAutoReplySuppressed, EventMailSuppressed, EventNotified, EventParticipantsLimited,
 	EventStatus, EventReopened, EventPriority, EventCategory, EventAssigned, EventUnassigned, EventCc,
-	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused,
+	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused, EventMerged,
 	EventEscalated, EventEscalationRequested, EventEscalationAck,
 	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventCriticalReminder, EventDeliveryFailed,
 }

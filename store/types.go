@@ -26,9 +26,12 @@ type Ticket struct {
 	Escalated     bool           `json:"escalated,omitempty"`
 	Watchers      []string       `json:"watchers,omitempty"`
 	Linked        []string       `json:"linked,omitempty"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-	ClosedAt      *time.Time     `json:"closed_at,omitempty"`
+	// MergedInto is the ticket this one was merged into: mail naming this
+	// ticket's token is threaded there.
+	MergedInto string     `json:"merged_into,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	ClosedAt   *time.Time `json:"closed_at,omitempty"`
 
 	// LastInID is the Message-ID of the last message received on the
 	// ticket; replies chain to it. Thread holds the ids of the ticket's

@@ -30,8 +30,10 @@ type Summary struct {
 	Watchers      []string       `json:"watchers,omitempty"`
 	// Links are the tickets this one is linked to. Linked is the same
 	// list under its older name, kept for consumers that read it.
-	Links        []string      `json:"links,omitempty"`
-	Linked       []string      `json:"linked,omitempty"`
+	Links  []string `json:"links,omitempty"`
+	Linked []string `json:"linked,omitempty"`
+	// MergedInto is the ticket this one was merged into.
+	MergedInto   string        `json:"merged_into,omitempty"`
 	CreatedAt    time.Time     `json:"created_at"`
 	UpdatedAt    time.Time     `json:"updated_at"`
 	ClosedAt     *time.Time    `json:"closed_at,omitempty"`
@@ -137,6 +139,7 @@ func NewSummary(t *store.Ticket) Summary {
 		Watchers:      t.Watchers,
 		Links:         t.Linked,
 		Linked:        t.Linked,
+		MergedInto:    t.MergedInto,
 		CreatedAt:     t.CreatedAt.UTC(),
 		UpdatedAt:     t.UpdatedAt.UTC(),
 		ClosedAt:      utcPtr(t.ClosedAt),

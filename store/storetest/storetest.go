@@ -48,6 +48,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"MessagesKeepEveryField", testMessagesKeepEveryField},
 		{"MessageByIDReturnsTheStoredMessage", testMessageByIDReturnsTheStoredMessage},
 		{"MessageIDIndex", testMessageIDIndex},
+		{"MergeRedirect", testMergeRedirect},
 		{"EventsInOrder", testEventsInOrder},
 		{"Blobs", testBlobs},
 		{"OutboxKeepsMailUntilDequeued", testOutboxKeepsMailUntilDequeued},
