@@ -31,17 +31,28 @@ type gateway struct {
 	*metrics.Metrics // listeners and pollers report here (mailin.Observer)
 
 	cur     atomic.Pointer[generation]
-	db      *boltdb.DB
+	db      servedStore
 	base    store.Store // db with commit timing, shared by every generation
 	log     *slog.Logger
 	level   *slog.LevelVar
 	cfgPath string
 	wake    func() // wakes the outbox worker
 	admin   http.Handler
+	// instance names this process in leases and outbox claims; sweep is
+	// the lease the scheduler's sweep runs under.
+	instance string
+	sweep    *lease
 	// listeners are the SMTP and LMTP servers, for /healthz's cap check.
 	listeners []*mailin.Server
 
 	reloading sync.Mutex // one reload at a time
+}
+
+// servedStore is a backend serve can run on: it also counts itself for
+// the metrics and checks itself for GET /api/check.
+type servedStore interface {
+	store.Store
+	store.Inspector
 }
 
 // generation is one configuration's app and its admin API.
@@ -53,11 +64,16 @@ type generation struct {
 // openGateway opens the database for serve and assembles the first
 // generation from cfg.
 func openGateway(cfg *Config, cfgPath string, log *slog.Logger, level *slog.LevelVar) (*app, error) {
-	db, err := boltdb.Open(cfg.Store.Path, boltdb.Options{LockTimeout: 5 * time.Second}, log)
+	st, err := openStore(cfg, boltdb.Options{LockTimeout: 5 * time.Second}, log)
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{db: db, log: log, level: level, cfgPath: cfgPath}
+	db, ok := st.(servedStore)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("store %s cannot count and check itself", storeName(cfg))
+	}
+	g := &gateway{db: db, log: log, level: level, cfgPath: cfgPath, instance: instanceID()}
 	g.Metrics = metrics.New(db.Stats)
 	g.base = meteredStore{Store: db, m: g.Metrics}
 	a, err := newApp(cfg, log, g.base)

@@ -11,6 +11,7 @@ package boltdb
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,7 @@ type Options struct {
 type DB struct {
 	db  *bolt.DB
 	log *slog.Logger
+	gen string // this Open, for outbox claims
 }
 
 var _ store.Store = (*DB)(nil)
@@ -70,7 +72,7 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 	// Group commit: concurrent Updates within this window share one commit
 	// and its fsync. bbolt's default 10 ms is pure latency for a lone sender.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	d := &DB{db: db, log: log}
+	d := &DB{db: db, log: log, gen: rand.Text()}
 	if opts.ReadOnly {
 		err = d.checkSchema()
 	} else {
@@ -97,7 +99,7 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return fn(&tx{ctx: ctx, tx: btx})
+		return fn(&tx{ctx: ctx, tx: btx, gen: d.gen})
 	}))
 }
 
@@ -106,7 +108,7 @@ func (d *DB) UpdateNow(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrapErr(d.db.Update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx}) }))
+	return wrapErr(d.db.Update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen}) }))
 }
 
 // View runs fn in a read-only transaction.
@@ -114,7 +116,7 @@ func (d *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return d.db.View(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx}) })
+	return d.db.View(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen}) })
 }
 
 var errRollback = errors.New("dry run: rolled back")
@@ -125,7 +127,7 @@ func (d *DB) DryRun(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	err := d.db.Update(func(btx *bolt.Tx) error {
-		if err := fn(&tx{ctx: ctx, tx: btx}); err != nil {
+		if err := fn(&tx{ctx: ctx, tx: btx, gen: d.gen}); err != nil {
 			return err
 		}
 		return errRollback
@@ -159,6 +161,7 @@ func wrapErr(err error) error {
 type tx struct {
 	ctx context.Context
 	tx  *bolt.Tx
+	gen string // DB.gen
 }
 
 func (t *tx) Context() context.Context { return t.ctx }
