@@ -189,26 +189,12 @@ func (t *tx) deferLater(rec *outboxRec) error {
 // another owner holds, then keeps an entry only if the entry before it in
 // its queue is kept too (or there is none).
 func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit int) ([]*store.OutMail, error) {
-	end := nanoKey(now)
-	var cands []*outboxRec
-	c := t.bucket(bucketIdxOutboxDue).Cursor()
-	for k, _ := c.First(); k != nil && (limit == 0 || len(cands) < limit); k, _ = c.Next() {
-		if binary.BigEndian.Uint64(k[:8]) > end {
-			break
-		}
-		if err := t.ctx.Err(); err != nil {
-			return nil, err
-		}
-		r, err := t.outboxRec(binary.BigEndian.Uint64(k[8:]))
-		if err != nil {
-			return nil, err
-		}
-		if r.NextAt.After(now) || t.heldByOther(r, owner, now) {
-			continue
-		}
-		cands = append(cands, r)
+	cands, err := t.dueRecs(nanoKey(now), limit, func(r *outboxRec) bool {
+		return !r.NextAt.After(now) && !t.heldByOther(r, owner, now)
+	})
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(cands, func(a, b *outboxRec) int { return cmpU64(a.ID, b.ID) })
 	kept := map[uint64]bool{}
 	var out []*store.OutMail
 	for _, r := range cands {
@@ -256,9 +242,24 @@ func (t *tx) Outbox(now time.Time, limit int) ([]*store.OutMail, error) {
 	if !now.IsZero() {
 		end = nanoKey(now)
 	}
-	var out []*store.OutMail
+	// Keys clamp times outside 1970..2262; keep compares the real ones.
+	recs, err := t.dueRecs(end, limit, func(r *outboxRec) bool { return now.IsZero() || !r.NextAt.After(now) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*store.OutMail, len(recs))
+	for i, r := range recs {
+		out[i] = t.mail(r)
+	}
+	return out, nil
+}
+
+// dueRecs walks idx.outbox.due up to the key time end and returns up to
+// limit (0: no limit) of the entries keep takes, in id order.
+func (t *tx) dueRecs(end uint64, limit int, keep func(*outboxRec) bool) ([]*outboxRec, error) {
+	var recs []*outboxRec
 	c := t.bucket(bucketIdxOutboxDue).Cursor()
-	for k, _ := c.First(); k != nil && (limit == 0 || len(out) < limit); k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && (limit == 0 || len(recs) < limit); k, _ = c.Next() {
 		if binary.BigEndian.Uint64(k[:8]) > end {
 			break
 		}
@@ -269,14 +270,12 @@ func (t *tx) Outbox(now time.Time, limit int) ([]*store.OutMail, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Keys clamp times outside 1970..2262; compare the real ones.
-		if !now.IsZero() && r.NextAt.After(now) {
-			continue
+		if keep(r) {
+			recs = append(recs, r)
 		}
-		out = append(out, t.mail(r))
 	}
-	slices.SortFunc(out, func(a, b *store.OutMail) int { return cmpU64(a.ID, b.ID) })
-	return out, nil
+	slices.SortFunc(recs, func(a, b *outboxRec) int { return cmpU64(a.ID, b.ID) })
+	return recs, nil
 }
 
 func cmpU64(a, b uint64) int {
