@@ -185,6 +185,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	if dir, ok := mailout.MaildirPath(c.Outbound.Relay); ok && dir == "" {
+		bad("outbound.relay %q names no directory: maildir:PATH", c.Outbound.Relay)
+	}
 	if _, err := mailin.ParseTrustedRelays(c.Inbound.TrustedRelays); err != nil {
 		bad("inbound.trusted_relays: %v", err)
 	}
