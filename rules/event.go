@@ -41,11 +41,12 @@ const (
 	EventEscalationAck       EventType = "escalation_ack"       // the customer was told
 
 	// The sweep and the outbox.
-	EventReminderSent   EventType = "reminder_sent"   // the customer was reminded
-	EventSurveySent     EventType = "survey_sent"     // the satisfaction survey was queued
-	EventSLABreach      EventType = "sla_breach"      // an SLA target passed
-	EventSLAWarning     EventType = "sla_warning"     // an SLA target is near
-	EventDeliveryFailed EventType = "delivery_failed" // mail could not be delivered
+	EventReminderSent   EventType = "reminder_sent"    // the customer was reminded
+	EventSurveySent     EventType = "survey_sent"      // the satisfaction survey was queued
+	EventSLABreach      EventType = "sla_breach"       // an SLA target passed
+	EventSLAWarning     EventType = "sla_warning"      // an SLA target is near
+	EventDeliveryFailed EventType = "delivery_failed"  // mail could not be delivered
+	EventRelayTLSFailed EventType = "relay_tls_failed" // the relay's TLS failed; mail waits
 )
 
 // EventTypes lists every event type, for documentation and tests.
@@ -56,4 +57,5 @@ var EventTypes = []EventType{
 	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused,
 	EventEscalated, EventEscalationRequested, EventEscalationAck,
 	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventDeliveryFailed,
+	EventRelayTLSFailed,
 }

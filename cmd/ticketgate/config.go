@@ -170,9 +170,9 @@ func (c *Config) validate() error {
 		bad("tickets.prefix %q must be 1 to 8 letters", c.Tickets.Prefix)
 	}
 	switch c.Outbound.TLS {
-	case "none", "starttls", "implicit":
+	case "", mailout.TLSAuto, "none", "starttls", "implicit":
 	default:
-		bad("outbound.tls %q must be none, starttls or implicit", c.Outbound.TLS)
+		bad("outbound.tls %q must be auto, none, starttls or implicit", c.Outbound.TLS)
 	}
 	for _, k := range []struct{ name, v string }{{"tickets.reopen_window", c.Tickets.ReopenWindow},
 		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},

@@ -35,7 +35,9 @@ type gateway struct {
 	level   *slog.LevelVar
 	cfgPath string
 	wake    func() // wakes the outbox worker
-	admin   http.Handler
+	// relayError is the outbox worker's RelayError, for status.
+	relayError func() (string, time.Time)
+	admin      http.Handler
 	// listeners are the SMTP and LMTP servers, for /healthz's cap check.
 	listeners []*mailin.Server
 

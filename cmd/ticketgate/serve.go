@@ -78,6 +78,7 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	w.HandoffLog = cfg.Store.Path + ".handoff"
 	a.pipeline.OnCommit = w.Wake
 	a.gw.wake = w.Wake
+	a.gw.relayError = w.RelayError
 	s := &servers{worker: w}
 	httpSrv, err := a.listen(s)
 	if err != nil {
