@@ -43,6 +43,9 @@ func (a *app) adminHandler() http.Handler {
 	mux.HandleFunc("POST /api/explain", accepts(typeMail, a.handleExplain))
 	mux.HandleFunc("GET /api/status", a.handleStatus)
 	mux.HandleFunc("GET /api/report", a.handleReport)
+	mux.HandleFunc("GET /api/outbox", a.handleOutbox)
+	mux.HandleFunc("GET /api/outbox/{id}", a.handleOutboxShow)
+	mux.HandleFunc("POST /api/outbox/retry", accepts("", a.handleOutboxRetry))
 	mux.HandleFunc("POST /api/inject", accepts(typeMail, a.handleInject))
 	return mux
 }
