@@ -112,6 +112,14 @@ func TestOutboxListsShowsAndRetriesQueuedMail(t *testing.T) {
 	if r := e.run(nil, "outbox", "show", qid); r.code != 0 || !strings.Contains(r.stdout, "Subject: ["+id+"] Queued") {
 		t.Errorf("outbox show %s via serve: exit %d, stdout %q, stderr %q", qid, r.code, r.stdout, r.stderr)
 	}
+	// "show" lists the ticket's mail with where it stands.
+	if tk := e.show(id); len(tk.Mail) != 1 || fmt.Sprint(tk.Mail[0].ID) != qid || tk.Mail[0].State != "queued" ||
+		tk.Mail[0].Kind != "auto" || tk.Mail[0].Attempts != 1 || !strings.Contains(tk.Mail[0].LastError, "451") {
+		t.Errorf("show -json mail while deferred: %+v", tk.Mail)
+	}
+	if r := e.run(nil, "show", id); !strings.Contains(r.stdout, "#"+qid) || !strings.Contains(r.stdout, "to alice@customer.example: queued, next try") {
+		t.Errorf("show while deferred does not list the queued auto-reply:\n%s", r.stdout)
+	}
 
 	e.relay.FailData(nil)
 	if r := e.run(nil, "outbox", "retry", "999"); r.code != 1 || !strings.Contains(r.stderr, "no mail 999") {
@@ -129,6 +137,13 @@ func TestOutboxListsShowsAndRetriesQueuedMail(t *testing.T) {
 	}
 	if list := e.outboxJSON(); len(list) != 0 {
 		t.Errorf("outbox after delivery: %v", list)
+	}
+	if tk := e.show(id); len(tk.Mail) != 1 || fmt.Sprint(tk.Mail[0].ID) != qid || tk.Mail[0].State != "sent" ||
+		fmt.Sprint(tk.Mail[0].To) != "[alice@customer.example]" || tk.Mail[0].At.IsZero() {
+		t.Errorf("show -json mail after delivery: %+v", tk.Mail)
+	}
+	if r := e.run(nil, "show", id); !strings.Contains(r.stdout, "#"+qid) || !strings.Contains(r.stdout, "to alice@customer.example: sent ") {
+		t.Errorf("show after delivery does not list the sent auto-reply:\n%s", r.stdout)
 	}
 	if r := e.run(nil, "outbox", "retry", "-all"); r.code != 0 || !strings.Contains(r.stdout, "0 mail(s) due now") {
 		t.Errorf("outbox retry -all on an empty outbox: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)

@@ -133,6 +133,12 @@ CREATE TABLE rates (
 	times json NOT NULL
 );
 `,
+	// 2: sent mail by ticket (Tx.TicketMail).
+	`
+ALTER TABLE sent ADD COLUMN ticket_id text COLLATE "C";
+UPDATE sent SET ticket_id = rec->>'ticket_id';
+CREATE INDEX sent_ticket ON sent (ticket_id, id);
+`,
 }
 
 // schemaVersion is the schema this program writes.

@@ -61,6 +61,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"OutboxClaims", testOutboxClaims},
 		{"OutboxClaimsConcurrent", testOutboxClaimsConcurrent},
 		{"SentMap", testSentMap},
+		{"TicketMail", testTicketMail},
 		{"CheckpointNeverMovesBack", testCheckpointNeverMovesBack},
 		{"RateCounters", testRateCounters},
 		{"Leases", testLeases},
