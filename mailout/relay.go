@@ -33,6 +33,10 @@ type Config struct {
 	// MaxRecipientsPerMail caps the envelope recipients of one outgoing
 	// mail; a reply to more goes out as several (0: 50).
 	MaxRecipientsPerMail int `toml:"max_recipients_per_mail"`
+	// RelaySessions caps the SMTP sessions the outbox keeps open to the
+	// relay, each delivering mail after mail, and so the deliveries
+	// running at once (0: DefaultRelaySessions). Unused by maildir:PATH.
+	RelaySessions int `toml:"relay_sessions"`
 	// VERPKeyFile holds the key signing bounce (VERP) return paths;
 	// generated (0600) when missing. "" = verp.key next to the database.
 	// Gateways sharing one database must share this file.
