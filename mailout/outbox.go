@@ -198,9 +198,10 @@ func (w *Worker) Run(ctx context.Context) {
 	defer timer.Stop()
 	look := true
 	for {
-		if look && len(ready) < w.concurrency() && ctx.Err() == nil {
-			// Claim more only when the deliveries are about to run
-			// out of work: what is claimed waits under a lease.
+		if look && len(ready)+len(p.jobs) < refill && ctx.Err() == nil {
+			// Claim more while the deliveries still have work for the
+			// time a claim takes, not much earlier: what is claimed
+			// waits under a lease.
 			queues, ndue, nclaimed, err := w.take(ctx)
 			ready = append(ready, queues...)
 			// More is due than one claim takes: claim again as soon as
@@ -237,8 +238,12 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // wakeBatch is how many due entries one claim reads; when more are due,
-// the worker claims again once the deliveries are through most of them.
-const wakeBatch = 500
+// the worker claims again once fewer than refill queues wait for a
+// delivery.
+const (
+	wakeBatch = 500
+	refill    = wakeBatch / 4
+)
 
 // RunOnce delivers the due messages once, waits for their outcomes to be
 // committed, and returns when the next one falls due (zero when the

@@ -34,7 +34,7 @@ type pump struct {
 }
 
 func (w *Worker) startPump(ctx context.Context) *pump {
-	p := &pump{w: w, jobs: make(chan []*store.OutMail), out: make(chan *outcome, maxOutcomes),
+	p := &pump{w: w, jobs: make(chan []*store.OutMail, 64), out: make(chan *outcome, maxOutcomes),
 		freed: make(chan struct{}, 1), done: make(chan struct{})}
 	w.mu.Lock()
 	w.out = p.out

@@ -223,8 +223,11 @@ func (r *Relay) Mails() []Mail {
 func (r *Relay) WaitFor(n int, timeout time.Duration) []Mail {
 	deadline := time.Now().Add(timeout)
 	for {
-		if m := r.Mails(); len(m) >= n || time.Now().After(deadline) {
-			return m
+		r.mu.Lock()
+		got := len(r.mails)
+		r.mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			return r.Mails()
 		}
 		select {
 		case <-r.notify:
