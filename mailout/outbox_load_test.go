@@ -262,4 +262,3 @@ func TestOutbox100KDeferredMemory(t *testing.T) {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
