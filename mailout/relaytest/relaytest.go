@@ -51,6 +51,10 @@ type Relay struct {
 	// unanswered and not recorded; datas counts them.
 	dropData map[int]bool
 	datas    int
+	// accepted counts the mails accepted; with countOnly they are not
+	// kept.
+	accepted  int
+	countOnly bool
 }
 
 // Start starts a relay and stops it when the test ends.
@@ -210,6 +214,22 @@ func (r *Relay) DropData(n ...int) {
 	}
 }
 
+// CountOnly makes the relay count the mails it accepts without keeping
+// them (Mails returns none of them), for measurements of the sender's
+// memory with many mails.
+func (r *Relay) CountOnly() {
+	r.mu.Lock()
+	r.countOnly = true
+	r.mu.Unlock()
+}
+
+// Accepted returns how many mails the relay accepted so far.
+func (r *Relay) Accepted() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accepted
+}
+
 // Mails returns a copy of what was accepted so far.
 func (r *Relay) Mails() []Mail {
 	r.mu.Lock()
@@ -218,14 +238,12 @@ func (r *Relay) Mails() []Mail {
 }
 
 // WaitFor waits until at least n mails were accepted or timeout passes, and
-// returns what was accepted. The timeout is a failure bound, not a speed
+// returns what was accepted (and kept: see CountOnly). The timeout is a failure bound, not a speed
 // claim.
 func (r *Relay) WaitFor(n int, timeout time.Duration) []Mail {
 	deadline := time.Now().Add(timeout)
 	for {
-		r.mu.Lock()
-		got := len(r.mails)
-		r.mu.Unlock()
+		got := r.Accepted()
 		if got >= n || time.Now().After(deadline) {
 			return r.Mails()
 		}
@@ -301,7 +319,10 @@ func (s *session) Data(rd io.Reader) error {
 		return errors.New("no recipients")
 	}
 	_, overTLS := s.c.TLSConnectionState()
-	s.r.mails = append(s.r.mails, Mail{From: s.from, To: append([]string(nil), s.to...), Data: b, TLS: overTLS})
+	if !s.r.countOnly {
+		s.r.mails = append(s.r.mails, Mail{From: s.from, To: append([]string(nil), s.to...), Data: b, TLS: overTLS})
+	}
+	s.r.accepted++
 	s.taken++
 	select {
 	case s.r.notify <- struct{}{}:
