@@ -89,6 +89,12 @@ type Worker struct {
 	// later mail of their queues are taken again meanwhile.
 	flight map[uint64]*flying
 	busy   map[string]int
+	// claims counts the claims begun, and settled holds, for each entry
+	// whose outcome was committed lately, the count when it was: a claim
+	// that began before that commit may have read the entry as still
+	// due, and must not send it again.
+	claims  uint64
+	settled map[uint64]uint64
 	// out is where deliveries hand their outcomes to the committer of
 	// the running Run or RunOnce.
 	out chan<- *outcome
@@ -288,12 +294,16 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 // this worker holds a claim on.
 func (w *Worker) take(ctx context.Context) (queues [][]*store.OutMail, ndue, nclaimed int, err error) {
 	w.recordAgain()
+	w.mu.Lock()
+	w.claims++
+	claim := w.claims
+	w.mu.Unlock()
 	due, ndue, err := w.claim(ctx)
 	if err != nil {
 		w.Log.Error("read outbox", "err", err)
 		return nil, 0, 0, err
 	}
-	return w.plan(due), ndue, len(due), nil
+	return w.plan(due, claim), ndue, len(due), nil
 }
 
 // nextDue returns when to look at the outbox again after a claim that

@@ -178,6 +178,10 @@ func (w *Worker) settle(o *outcome, lost bool, err error) {
 	}
 	w.mu.Lock()
 	delete(w.unrecorded, o.id)
+	if w.settled == nil {
+		w.settled = map[uint64]uint64{}
+	}
+	w.settled[o.id] = w.claims
 	w.mu.Unlock()
 	if !lost && o.committed != nil {
 		o.committed()
@@ -190,24 +194,36 @@ func (w *Worker) settle(o *outcome, lost bool, err error) {
 	w.landID(o.id)
 }
 
-// plan takes the claimed entries that are not in flight yet into flight,
-// as queues of mail to deliver in order. A queue with an entry in flight
-// is left out whole: its later mail waits for that outcome.
-func (w *Worker) plan(due []*store.OutMail) [][]*store.OutMail {
+// plan takes the entries claim number claim returned that are not in
+// flight yet into flight, as queues of mail to deliver in order. A queue
+// with an entry in flight is left out whole: its later mail waits for that
+// outcome. So is one with an entry whose outcome was committed since the
+// claim began: the claim may have read it as it was before (still due).
+func (w *Worker) plan(due []*store.OutMail, claim uint64) [][]*store.OutMail {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.flight == nil {
 		w.flight, w.busy = map[uint64]*flying{}, map[string]int{}
 	}
+	for id, at := range w.settled {
+		if at < claim {
+			delete(w.settled, id) // committed before the claim began: it saw that
+		}
+	}
 	var order []string
 	queues := map[string][]*store.OutMail{}
+	stale := map[string]bool{}
 	for _, m := range due {
 		q := m.Queue()
 		if f, ok := w.flight[m.ID]; ok {
 			f.until = m.ClaimedUntil // the claim was renewed
 			continue
 		}
-		if _, planned := queues[q]; !planned && w.busy[q] > 0 {
+		if _, ok := w.settled[m.ID]; ok {
+			stale[q] = true
+			continue
+		}
+		if _, planned := queues[q]; !planned && (w.busy[q] > 0 || stale[q]) {
 			continue
 		}
 		if _, planned := queues[q]; !planned {

@@ -1,6 +1,7 @@
 package mailout
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -91,6 +92,11 @@ func (p *sessionPool) put(s *relaySession, idle time.Duration) {
 // reapIdle ends the sessions idle for longer than idle, and comes back
 // while any is left.
 func (p *sessionPool) reapIdle(idle time.Duration) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("relay session reaper panic", "panic", r)
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cut := time.Now().Add(-idle)

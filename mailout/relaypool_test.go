@@ -182,3 +182,36 @@ func TestRelayClosedIdleSessionIsReplaced(t *testing.T) {
 		t.Errorf("%d SMTP sessions; want 2 (the first, then one for second and third)", s)
 	}
 }
+
+// A session left idle is ended (QUIT) after IdleTimeout, and Close ends
+// the idle ones at once: no connection to the relay stays open for
+// nothing.
+func TestRelayIdleSessionsAreClosed(t *testing.T) {
+	relay := relaytest.Start(t)
+	r := &Relay{Addr: relay.Addr, TLS: "none", Hostname: "t.example", Timeout: 5 * time.Second, IdleTimeout: 50 * time.Millisecond}
+	if _, err := r.Send("a@t.example", []string{"b@x.example"}, []byte("Subject: one\r\n\r\nx\r\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := relay.Open(); n != 1 {
+		t.Fatalf("%d sessions open after a mail; want the one kept for the next", n)
+	}
+	waitOpen := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); relay.Open() != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d sessions open; want %d", relay.Open(), want)
+			}
+		}
+	}
+	waitOpen(0)
+
+	r.IdleTimeout = time.Hour
+	if _, err := r.Send("a@t.example", []string{"b@x.example"}, []byte("Subject: two\r\n\r\nx\r\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	waitOpen(0)
+	if got := relay.Sessions(); got != 2 {
+		t.Errorf("%d sessions in all; want 2", got)
+	}
+}

@@ -41,8 +41,9 @@ type Relay struct {
 	ln      net.Listener
 	utf8    bool        // offer SMTPUTF8
 	tls     *tls.Config // STARTTLS offered when set
-	// sessions counts the SMTP sessions (connections) opened so far.
-	sessions int
+	// sessions counts the SMTP sessions (connections) opened so far,
+	// open those not ended yet.
+	sessions, open int
 	// dropAfter > 0 closes a session at the MAIL FROM that follows its
 	// dropAfter-th accepted mail.
 	dropAfter int
@@ -190,6 +191,13 @@ func (r *Relay) Sessions() int {
 	return r.sessions
 }
 
+// Open returns how many SMTP sessions are open now.
+func (r *Relay) Open() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.open
+}
+
 // DropSessionsAfter makes the relay close every session, without an
 // answer, at the MAIL FROM that follows its n-th accepted mail (0: never),
 // as a relay capping mails per connection or restarting would.
@@ -259,6 +267,7 @@ type backend struct{ r *Relay }
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.r.mu.Lock()
 	b.r.sessions++
+	b.r.open++
 	b.r.mu.Unlock()
 	return &session{r: b.r, c: c}, nil
 }
@@ -276,7 +285,12 @@ type session struct {
 var errDropped = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "connection dropped"}
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.r.mu.Lock()
+	s.r.open--
+	s.r.mu.Unlock()
+	return nil
+}
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.r.mu.Lock()
 	drop := s.r.dropAfter > 0 && s.taken >= s.r.dropAfter
