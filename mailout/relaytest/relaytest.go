@@ -284,7 +284,7 @@ type session struct {
 // client never reads it.
 var errDropped = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "connection dropped"}
 
-func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Reset() { s.from, s.to = "", nil }
 func (s *session) Logout() error {
 	s.r.mu.Lock()
 	s.r.open--
