@@ -18,13 +18,22 @@ import (
 // mail and the note, and the page cache keeps the note when the process
 // is killed (a machine that loses power may lose it; the mail is then
 // sent again, never lost). The worker applies the notes of a run that
-// died when it starts, and empties the log whenever every outcome is
-// committed.
+// died when it starts, and empties the log whenever every outcome noted
+// is committed; while deliveries keep it from ever being so, the log is
+// rewritten with the notes still needed once it outgrows handoffCompactAt.
 type handoffLog struct {
 	mu    sync.Mutex
 	f     *os.File
+	path  string
 	dirty bool // notes written since the last reset
+	size  int64
+	// live holds the notes whose outcome is not committed yet.
+	live map[uint64]handoffNote
 }
+
+// handoffCompactAt is the size beyond which the log is rewritten with only
+// the notes still needed.
+const handoffCompactAt = 1 << 20
 
 // handoffNote says the relay was handed the end of entry ID's mail for
 // To, at the attempt after Attempts failed ones. An outcome committed
@@ -56,7 +65,7 @@ func openHandoffLog(path string) (*handoffLog, []handoffNote, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open hand-off log: %w", err)
 	}
-	return &handoffLog{f: f, dirty: len(data) > 0}, notes, nil
+	return &handoffLog{f: f, path: path, dirty: len(data) > 0, size: int64(len(data)), live: map[uint64]handoffNote{}}, notes, nil
 }
 
 // note appends n in one write.
@@ -68,18 +77,71 @@ func (l *handoffLog) note(n handoffNote) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.dirty = true
-	_, err = l.f.Write(append(b, '\n'))
+	l.live[n.ID] = n
+	k, err := l.f.Write(append(b, '\n'))
+	l.size += int64(k)
 	return err
+}
+
+// settle forgets the note of entry id, whose outcome is committed, and
+// empties the log when no note is needed any more (or compacts it).
+func (l *handoffLog) settle(id uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.live, id)
+	if len(l.live) == 0 {
+		return l.truncate()
+	}
+	if l.size < handoffCompactAt {
+		return nil
+	}
+	return l.compact()
+}
+
+// compact replaces the log with one holding only the live notes: written
+// aside, then renamed over it, so that a kill at any moment leaves one
+// log with every live note.
+func (l *handoffLog) compact() error {
+	var buf bytes.Buffer
+	for _, n := range l.live {
+		b, err := json.Marshal(n)
+		if err != nil {
+			return err
+		}
+		buf.Write(append(b, '\n'))
+	}
+	tmp := l.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("compact hand-off log: %w", err)
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Close()
+		return fmt.Errorf("compact hand-off log: %w", err)
+	}
+	if err := os.Rename(tmp, l.path); err != nil {
+		f.Close()
+		return fmt.Errorf("compact hand-off log: %w", err)
+	}
+	l.f.Close()
+	l.f, l.size = f, int64(buf.Len())
+	return nil
 }
 
 // reset empties the log: every note in it has its outcome committed.
 func (l *handoffLog) reset() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	clear(l.live)
+	return l.truncate()
+}
+
+func (l *handoffLog) truncate() error {
 	if !l.dirty {
 		return nil
 	}
 	l.dirty = false
+	l.size = 0
 	return l.f.Truncate(0)
 }
 

@@ -35,14 +35,18 @@ type Sender interface {
 // delays delivery, and when it answers again the mail deferred meanwhile
 // is due at once.
 //
-// Each outcome is committed as soon as the relay answers (a group commit,
-// never a batch that waits), and an entry whose outcome is committed is
-// never sent again. For the moment between the relay taking a mail and
-// that commit, Run keeps a hand-off log (see handoffLog): when the process
-// is killed in between, the next Run takes the mail as delivered instead
-// of sending it again. The price: a relay refusing the end of a mail just
-// as the process is killed leaves that mail taken as delivered (logged on
-// the next start).
+// Concurrency deliveries run at once, each taking the next due queue as
+// soon as it is done with its last, never waiting for the others. Their
+// outcomes go to one committer, which records those that arrived while
+// its previous commit ran in one transaction of the store's group commit
+// (never a batch that waits). An entry whose outcome is committed is never
+// sent again; one whose outcome is not committed yet is not taken again
+// meanwhile. For the moment between the relay taking a mail and that
+// commit, Run keeps a hand-off log (see handoffLog): when the process is
+// killed in between, the next Run takes the mail as delivered instead of
+// sending it again. The price: a relay refusing the end of a mail just as
+// the process is killed leaves that mail taken as delivered (logged on the
+// next start).
 type Worker struct {
 	Store     store.Store
 	Sender    Sender
@@ -61,6 +65,9 @@ type Worker struct {
 	// only a claim's holder records the outcome of its delivery.
 	Owner string
 	Lease time.Duration
+	// Concurrency is how many deliveries run at once (0:
+	// DefaultRelaySessions); give the Relay as many Sessions.
+	Concurrency int
 
 	wake chan struct{}
 	hlog *handoffLog
@@ -74,16 +81,36 @@ type Worker struct {
 	relayErr   string
 	relayErrAt time.Time
 	// unrecorded holds outcomes whose commit failed (a full disk): they
-	// are committed again before the next wake reads the outbox, and
-	// their entries are not sent meanwhile.
+	// are committed again before the next claim, and their entries are
+	// not sent meanwhile.
 	unrecorded map[uint64]func(store.Tx) error
+	// flight holds the entries taken for delivery whose outcome is not
+	// committed yet, and busy counts them by queue: neither they nor the
+	// later mail of their queues are taken again meanwhile.
+	flight map[uint64]*flying
+	busy   map[string]int
+	// claims counts the claims begun, and settled holds, for each entry
+	// whose outcome was committed lately, the count when it was: a claim
+	// that began before that commit may have read the entry as still
+	// due, and must not send it again.
+	claims  uint64
+	settled map[uint64]uint64
+	// out is where deliveries hand their outcomes to the committer of
+	// the running Run or RunOnce.
+	out chan<- *outcome
+}
+
+// flying is an entry taken for delivery.
+type flying struct {
+	queue string
+	until time.Time // its claim holds until then
 }
 
 // NewWorker returns a worker for s sending through sender.
 func NewWorker(s store.Store, sender Sender, log *slog.Logger) *Worker {
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
-	return &Worker{Store: s, Sender: sender, Log: log, Owner: owner, wake: make(chan struct{}, 1), unrecorded: map[uint64]func(store.Tx) error{}}
+	return &Worker{Store: s, Sender: sender, Log: log, Owner: owner, wake: make(chan struct{}, 1)}
 }
 
 func (w *Worker) lease() time.Duration {
@@ -93,10 +120,18 @@ func (w *Worker) lease() time.Duration {
 	return store.DefaultLease
 }
 
-// claim reads what is due and claims it, passing over the entries whose
-// outcome waits to be recorded again (held). It returns the entries
-// claimed and how many were due (some may be held by another process).
-func (w *Worker) claim(ctx context.Context, held map[uint64]bool) ([]*store.OutMail, int, error) {
+func (w *Worker) concurrency() int {
+	if w.Concurrency > 0 {
+		return w.Concurrency
+	}
+	return DefaultRelaySessions
+}
+
+// claim reads what is due and claims it, unless everything due is in
+// flight already (or waits for its outcome to be recorded again). It
+// returns the entries claimed and how many were due (some may be held by
+// another process). Claiming renews the claims on entries in flight.
+func (w *Worker) claim(ctx context.Context) ([]*store.OutMail, int, error) {
 	var due []*store.OutMail
 	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
@@ -106,18 +141,9 @@ func (w *Worker) claim(ctx context.Context, held map[uint64]bool) ([]*store.OutM
 	if err != nil || len(due) == 0 {
 		return nil, 0, err
 	}
-	if len(held) > 0 && len(held) >= len(due) {
-		// Nothing but entries whose outcome waits for the database:
-		// claiming would only cost a commit.
-		n := 0
-		for _, m := range due {
-			if held[m.ID] {
-				n++
-			}
-		}
-		if n == len(due) {
-			return due, len(due), nil
-		}
+	if !slices.ContainsFunc(due, func(m *store.OutMail) bool { return !w.flying(m.ID) }) {
+		// Claiming would only cost a commit.
+		return nil, len(due), nil
 	}
 	// Claiming writes; the read before it keeps a wake with nothing due
 	// from costing a commit.
@@ -145,8 +171,9 @@ func (w *Worker) now() time.Time {
 	return time.Now()
 }
 
-// Run delivers until ctx is done. It first takes the mail a killed run
-// handed to the relay as delivered (see HandoffLog).
+// Run delivers until ctx is done, then waits for the deliveries under way
+// and commits their outcomes. It first takes the mail a killed run handed
+// to the relay as delivered (see HandoffLog).
 func (w *Worker) Run(ctx context.Context) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -161,110 +188,157 @@ func (w *Worker) Run(ctx context.Context) {
 			defer l.close()
 			if w.applyNotes(l, notes) {
 				w.hlog = l
+				defer func() { w.hlog = nil }()
 			}
 		}
 	}
-	for {
-		next := w.RunOnce(ctx)
-		wait := time.Minute
-		if !next.IsZero() {
-			wait = max(time.Until(next), 10*time.Millisecond)
+	p := w.startPump(ctx)
+	defer p.stop()
+	var ready [][]*store.OutMail // queues claimed, not yet taken by a delivery
+	defer func() {
+		for _, q := range ready {
+			w.land(q...)
 		}
-		t := time.NewTimer(wait)
+	}()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	look := true
+	for {
+		if look && len(ready)+len(p.jobs) < refill && ctx.Err() == nil {
+			// Claim more while the deliveries still have work for the
+			// time a claim takes, not much earlier: what is claimed
+			// waits under a lease.
+			queues, ndue, nclaimed, err := w.take(ctx)
+			ready = append(ready, queues...)
+			// More is due than one claim takes: claim again as soon as
+			// the deliveries need more work.
+			look = ndue == wakeBatch && len(queues) > 0
+			wait := time.Minute
+			if err == nil && !look {
+				if next := w.nextDue(ctx, ndue, nclaimed); !next.IsZero() {
+					wait = max(time.Until(next), 10*time.Millisecond)
+				}
+			}
+			timer.Reset(wait)
+		}
+		var jobs chan<- []*store.OutMail
+		var head []*store.OutMail
+		if len(ready) > 0 {
+			jobs, head = p.jobs, ready[0]
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
+		case jobs <- head:
+			ready = ready[1:]
 		case <-w.wake:
-		case <-t.C:
+			look = true
+		case <-timer.C:
+			look = true
+		case <-p.freed:
+			// An outcome committed or a delivery finished: what it held
+			// back may be due now.
+			look = true
 		}
-		t.Stop()
 	}
 }
 
-// wakeBatch is how many due entries one wake reads; when more are due,
-// RunOnce asks to be run again at once.
-const wakeBatch = 500
+// wakeBatch is how many due entries one claim reads; when more are due,
+// the worker claims again once fewer than refill queues wait for a
+// delivery.
+const (
+	wakeBatch = 500
+	refill    = wakeBatch / 4
+)
 
-// RunOnce delivers the due messages once and returns when the next one
-// falls due (zero when the outbox is empty). Mail to one recipient about one
-// ticket goes out in the order it was queued (a closing notice before its
-// survey); other mail goes out a few at a time, so the relay's answers
-// overlap and their outcomes share commits with each other and with ingest.
+// RunOnce delivers the due messages once, waits for their outcomes to be
+// committed, and returns when the next one falls due (zero when the
+// outbox is empty). Mail to one recipient about one ticket goes out in the
+// order it was queued (a closing notice before its survey); other mail
+// goes out a few at a time, so the relay's answers overlap and their
+// outcomes share commits with each other and with ingest.
 //
 // A wake reads only what is due (store.Tx.Outbox) and each body just
 // before it is sent. Order needs no more: the store keeps each queue due
 // in order, so a deferred message's queue is deferred with it and what is
 // due of a queue is its head.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
-	held := w.recordAgain()
-	due, ndue, err := w.claim(ctx, held)
+	p := w.startPump(ctx)
+	queues, ndue, nclaimed, err := w.take(ctx)
+	if err != nil {
+		p.stop()
+		return w.now().Add(time.Minute)
+	}
+	for i, q := range queues {
+		select {
+		case p.jobs <- q:
+		case <-ctx.Done():
+			for _, q := range queues[i:] {
+				w.land(q...)
+			}
+			p.stop()
+			return w.now()
+		}
+	}
+	p.stop()
+	if ndue == wakeBatch && ctx.Err() == nil {
+		return w.now() // more is due
+	}
+	return w.nextDue(ctx, ndue, nclaimed)
+}
+
+// take records the outcomes waiting to be committed again, claims what is
+// due and returns it as queues of mail to deliver in order, leaving out
+// the entries in flight and the later mail of their queues. ndue is how
+// many entries were due (at most wakeBatch), nclaimed how many of them
+// this worker holds a claim on.
+func (w *Worker) take(ctx context.Context) (queues [][]*store.OutMail, ndue, nclaimed int, err error) {
+	w.recordAgain()
+	w.mu.Lock()
+	w.claims++
+	claim := w.claims
+	w.mu.Unlock()
+	due, ndue, err := w.claim(ctx)
+	if err != nil {
+		w.Log.Error("read outbox", "err", err)
+		return nil, 0, 0, err
+	}
+	return w.plan(due, claim), ndue, len(due), nil
+}
+
+// nextDue returns when to look at the outbox again after a claim that
+// found ndue entries due and claimed nclaimed of them (zero: nothing is
+// queued).
+func (w *Worker) nextDue(ctx context.Context, ndue, nclaimed int) time.Time {
+	var next time.Time
+	err := w.Store.View(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		var err error
+		next, err = tx.NextOutboxAt()
+		return err
+	})
 	if err != nil {
 		w.Log.Error("read outbox", "err", err)
 		return w.now().Add(time.Minute)
 	}
-	var order []string
-	queues := map[string][]*store.OutMail{}
-	heldQueues := map[string]bool{}
-	for _, m := range due {
-		q := m.Queue()
-		if held[m.ID] {
-			heldQueues[q] = true // later mail of the queue waits for the outcome
-		}
-		if heldQueues[q] {
-			continue
-		}
-		if _, ok := queues[q]; !ok {
-			order = append(order, q)
-		}
-		queues[q] = append(queues[q], m)
-	}
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, q := range order {
-		if ctx.Err() != nil {
-			break
-		}
-		queue := queues[q]
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() {
-				if r := recover(); r != nil {
-					w.Log.Error("outbox delivery panic", "panic", r, "ticket", queue[0].TicketID)
-				}
-				<-sem
-				wg.Done()
-			}()
-			for _, m := range queue {
-				if ctx.Err() != nil || !w.deliver(ctx, m) {
-					return // later mail of this queue waits for this one
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	w.resetHandoffs()
-	if ndue == wakeBatch && ctx.Err() == nil {
-		return w.now() // more is due
-	}
-	var next time.Time
-	_ = w.Store.View(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		next, err = tx.NextOutboxAt()
-		return err
-	})
-	if ndue > len(due) {
+	w.mu.Lock()
+	held, flying := len(w.unrecorded), len(w.flight)
+	w.mu.Unlock()
+	now := w.now()
+	if ndue > nclaimed || flying > 0 && !next.After(now) {
 		// Another process holds some of what is due: look again when
 		// its claims may have ended, not at once. (A zero next is no
 		// help here: mail due at once is queued with a zero NextAt.)
-		if soon := w.now().Add(w.lease() / 6); next.IsZero() || next.After(soon) {
+		// Entries in flight are due until their outcomes are
+		// committed, and each commit says so (pump.freed): this is
+		// only in case.
+		if soon := now.Add(w.lease() / 6); next.IsZero() || next.After(soon) || flying > 0 && !next.After(now) {
 			next = soon
 		}
 	}
-	if len(held) > 0 {
+	if held > 0 {
 		// Their outcomes wait for the database (a full disk): try again
 		// in a while, not in a loop.
-		if soon := w.now().Add(time.Second); next.Before(soon) {
+		if soon := now.Add(time.Second); next.Before(soon) {
 			next = soon
 		}
 	}
@@ -275,8 +349,9 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 // when m stays queued (deferred, for some or all of its recipients).
 func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	log := w.Log.With("ticket", m.TicketID, "queue", m.ID, "kind", m.Kind)
-	if !w.now().Before(m.ClaimedUntil) {
-		return false // the claim ran out before its turn: claim again
+	if !w.now().Before(w.claimedUntil(m)) {
+		w.land(m) // the claim ran out before its turn: claim again
+		return false
 	}
 	rcpts := m.Pending()
 	if len(rcpts) == 0 {
@@ -285,7 +360,7 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 				return err
 			}
 			return tx.Sent(m)
-		})
+		}, nil)
 		return true
 	}
 	var raw []byte
@@ -295,6 +370,7 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		return err
 	}); err != nil {
 		log.Error("read outbox mail", "err", err)
+		w.land(m)
 		return false
 	}
 	var handedOver func([]RcptError)
@@ -325,7 +401,7 @@ func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired b
 				return err
 			}
 			return w.event(tx, m, rules.EventDeliveryFailed, fmt.Sprintf("%s mail to %s failed: %v", m.Kind, strings.Join(m.Pending(), ", "), err))
-		})
+		}, nil)
 		return true
 	}
 	m.Attempts++
@@ -339,7 +415,7 @@ func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired b
 	} else {
 		log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
 	}
-	if w.record(log, m.ID, func(tx store.Tx) error {
+	w.record(log, m.ID, func(tx store.Tx) error {
 		if err := tx.Enqueue(m); err != nil {
 			return err
 		}
@@ -347,11 +423,11 @@ func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired b
 			return w.event(tx, m, rules.EventRelayTLSFailed, fmt.Sprintf("%s mail to %s waits: %v", m.Kind, strings.Join(m.Pending(), ", "), err))
 		}
 		return nil
-	}) {
+	}, func() {
 		// Set after the deferral is committed, so that the delivery
 		// that clears it wakes this mail too.
 		w.relayDown.Store(true)
-	}
+	})
 	return false
 }
 
@@ -374,7 +450,7 @@ func (w *Worker) delivered(log *slog.Logger, m *store.OutMail, rcpts []string, r
 				return err
 			}
 			return w.refusedEvents(tx, m, final)
-		})
+		}, nil)
 	} else {
 		m.LastErr = later[0].Err.Error()
 		if took {
@@ -394,7 +470,7 @@ func (w *Worker) delivered(log *slog.Logger, m *store.OutMail, rcpts []string, r
 				}
 			}
 			return w.refusedEvents(tx, m, final)
-		})
+		}, nil)
 	}
 	if took {
 		w.noteRelayError(nil)
@@ -458,12 +534,13 @@ func (w *Worker) event(tx store.Tx, m *store.OutMail, typ rules.EventType, detai
 // claim passed to another process (or the entry is gone).
 var errClaimLost = errors.New("claim on the outbox entry lost to another process")
 
-// record commits the outcome of a delivery of entry id in a group commit
-// and reports whether it is on disk. Only the claim's holder records: an
-// outcome for an entry whose claim passed to another process (or which is
-// gone) is dropped. An outcome that cannot be committed is kept and
-// committed again before the next wake reads the outbox.
-func (w *Worker) record(log *slog.Logger, id uint64, apply func(tx store.Tx) error) bool {
+// record hands the outcome of a delivery of entry id to the committer
+// (see pump), which commits it in a group commit and then runs committed
+// (when not nil). Only the claim's holder records: an outcome for an
+// entry whose claim passed to another process (or which is gone) is
+// dropped. An outcome that cannot be committed is kept and committed
+// again before the next claim; its entry stays in flight meanwhile.
+func (w *Worker) record(log *slog.Logger, id uint64, apply func(tx store.Tx) error, committed func()) {
 	fn := func(tx store.Tx) error {
 		cur, err := tx.OutboxEntry(id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && cur.ClaimedBy != w.Owner) {
@@ -474,62 +551,27 @@ func (w *Worker) record(log *slog.Logger, id uint64, apply func(tx store.Tx) err
 		}
 		return apply(tx)
 	}
-	// The outcome is recorded even when ctx ends meanwhile: the relay
-	// already answered.
-	err := w.Store.Update(context.Background(), fn)
-	if errors.Is(err, errClaimLost) {
-		log.Warn("delivery outcome not recorded", "err", err)
-		return false
-	}
-	if err != nil {
-		log.Error("record delivery outcome", "err", err)
-		w.mu.Lock()
-		if w.unrecorded == nil {
-			w.unrecorded = map[uint64]func(store.Tx) error{}
-		}
-		w.unrecorded[id] = fn
-		w.mu.Unlock()
-	}
-	return err == nil
-}
-
-// recordAgain commits the outcomes whose commit failed and returns the
-// entries whose outcome is still not recorded.
-func (w *Worker) recordAgain() map[uint64]bool {
+	o := &outcome{id: id, log: log, fn: fn, committed: committed}
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	held := map[uint64]bool{}
-	for id, fn := range w.unrecorded {
-		err := w.Store.Update(context.Background(), fn)
-		if errors.Is(err, errClaimLost) {
-			w.Log.Warn("delivery outcome not recorded", "queue", id, "err", err)
-			delete(w.unrecorded, id)
-			continue
-		}
-		if err != nil {
-			w.Log.Error("record delivery outcome", "queue", id, "err", err)
-			held[id] = true
-			continue
-		}
-		delete(w.unrecorded, id)
-	}
-	return held
-}
-
-// resetHandoffs empties the hand-off log once every outcome of a wake is
-// committed.
-func (w *Worker) resetHandoffs() {
-	if w.hlog == nil {
-		return
-	}
-	w.mu.Lock()
-	pending := len(w.unrecorded)
+	out := w.out
 	w.mu.Unlock()
-	if pending > 0 {
+	if out == nil {
+		w.commit([]*outcome{o}) // no committer running: at once
 		return
 	}
-	if err := w.hlog.reset(); err != nil {
-		w.Log.Error("empty hand-off log", "err", err)
+	out <- o
+}
+
+// recordAgain commits the outcomes whose commit failed.
+func (w *Worker) recordAgain() {
+	w.mu.Lock()
+	var again []*outcome
+	for id, fn := range w.unrecorded {
+		again = append(again, &outcome{id: id, log: w.Log.With("queue", id), fn: fn})
+	}
+	w.mu.Unlock()
+	if len(again) > 0 {
+		w.commit(again)
 	}
 }
 
@@ -575,31 +617,44 @@ func (w *Worker) applyNotes(l *handoffLog, notes []handoffNote) bool {
 
 // wakeDeferred makes every entry waiting for a retry due now: the relay
 // answers again, so the backoff that spared it no longer has a reason.
-// Entries become due in queue order, as Enqueue keeps each queue.
+// It walks the outbox in id order, a thousand entries a transaction, so a
+// large outbox is never in memory at once; entries become due in queue
+// order, as Enqueue keeps each queue (a queue's entries are in id order).
 func (w *Worker) wakeDeferred(log *slog.Logger) {
 	now := w.now()
 	n := 0
-	err := w.Store.Update(context.Background(), func(tx store.Tx) error {
-		n = 0
-		all, err := tx.Outbox(store.Forever, 0)
-		if err != nil {
-			return err
-		}
-		for _, m := range all {
-			if !m.NextAt.After(now) {
-				continue
-			}
-			m.NextAt = now
-			if err := tx.Enqueue(m); err != nil {
+	for after := uint64(0); ; {
+		var last uint64
+		var woken, read int
+		err := w.Store.Update(context.Background(), func(tx store.Tx) error {
+			woken, read, last = 0, 0, after
+			list, err := tx.OutboxList(after, 1000)
+			if err != nil {
 				return err
 			}
-			n++
+			read = len(list)
+			for _, m := range list {
+				last = m.ID
+				if !m.NextAt.After(now) {
+					continue
+				}
+				m.NextAt = now
+				if err := tx.Enqueue(m); err != nil {
+					return err
+				}
+				woken++
+			}
+			return nil
+		})
+		if err != nil {
+			log.Error("wake deferred mail", "err", err)
+			return
 		}
-		return nil
-	})
-	if err != nil {
-		log.Error("wake deferred mail", "err", err)
-		return
+		n += woken
+		if read < 1000 {
+			break
+		}
+		after = last
 	}
 	log.Info("relay answers again; deferred mail is due now", "mails", n)
 	w.Wake()

@@ -33,19 +33,35 @@ type Config struct {
 	// MaxRecipientsPerMail caps the envelope recipients of one outgoing
 	// mail; a reply to more goes out as several (0: 50).
 	MaxRecipientsPerMail int `toml:"max_recipients_per_mail"`
+	// RelaySessions caps the SMTP sessions the outbox keeps open to the
+	// relay, each delivering mail after mail, and so the deliveries
+	// running at once (0: DefaultRelaySessions). Unused by maildir:PATH.
+	RelaySessions int `toml:"relay_sessions"`
 	// VERPKeyFile holds the key signing bounce (VERP) return paths;
 	// generated (0600) when missing. "" = verp.key next to the database.
 	// Gateways sharing one database must share this file.
 	VERPKeyFile string `toml:"verp_key_file"`
 }
 
-// Relay delivers one message to the smarthost.
+// Relay delivers mail to the smarthost. It keeps a few SMTP sessions
+// open and sends mail after mail over each (see relaypool.go): a session
+// that fails in any way is closed and the next mail gets a new one, and a
+// session left idle for IdleTimeout is closed. A Relay is safe for
+// concurrent use; its zero pool is ready.
 type Relay struct {
 	Addr     string
 	TLS      string
 	Hostname string // our EHLO name
 	Insecure bool
 	Timeout  time.Duration
+	// Sessions caps the SMTP sessions open to the relay at once (0: 4);
+	// a Send finding them all busy waits for one.
+	Sessions int
+	// IdleTimeout closes a session no mail used for this long (0: 10s),
+	// well before a relay's own idle timeout (Postfix: 300s).
+	IdleTimeout time.Duration
+
+	pool sessionPool
 }
 
 // RcptError is a recipient the relay refused, for good (5xx) or for now
@@ -60,60 +76,113 @@ type RcptError struct {
 // refused (the mail went to the others) or an error for the whole
 // message; Permanent tells the kinds apart. A refusal of one recipient
 // (a 452 for too many recipients or a full mailbox, a 550 for an unknown
-// user) is the recipient's, not the message's; a 421 closes the session
-// and fails the whole message for now.
+// user) is the recipient's, not the message's, and the session goes on
+// with the next mail; a 421 closes the session and fails the whole
+// message for now.
+//
+// The mail goes over an open session when there is one. When that
+// session turns out to be closed by the relay before it took anything of
+// this mail (at RSET or MAIL FROM), Send retries once on a new session:
+// nothing was handed over, so nothing can go twice.
 func (r *Relay) Send(from string, to []string, raw []byte, handedOver func(refused []RcptError)) ([]RcptError, error) {
-	c, conn, err := r.dial()
+	r.pool.acquire(r.sessions())
+	defer r.pool.release()
+	s, reused, err := r.session()
 	if err != nil {
 		return nil, err
 	}
-	quitting := false
-	defer func() {
-		if !quitting {
-			c.Close()
+	refused, err, early := s.send(from, to, raw, handedOver)
+	if err != nil && reused && (early && stale(err) || err == errNoSMTPUTF8) {
+		// A session kept open between mails may have been closed by
+		// the relay meanwhile (its idle timeout, a restart), and what
+		// it offered may have changed since its EHLO: a mail is not
+		// failed for good on an old session's word.
+		s.close()
+		if s, err = r.dial(); err != nil {
+			return nil, err
 		}
-	}()
+		refused, err, _ = s.send(from, to, raw, handedOver)
+	}
+	if err != nil && err != errNoSMTPUTF8 {
+		s.close()
+		return nil, err
+	}
+	r.pool.put(s, r.idleTimeout())
+	return refused, err
+}
+
+// relaySession is one SMTP session with the relay, used by one Send at a
+// time.
+type relaySession struct {
+	c    *smtp.Client
+	conn *relayConn
+	// dirty says the last mail transaction ended without DATA (every
+	// recipient refused) and needs an RSET before the next.
+	dirty bool
+	idle  time.Time // when it was put back in the pool
+}
+
+// send runs one mail transaction on s. early reports that err came before
+// the relay was offered anything of this mail (RSET, MAIL FROM).
+func (s *relaySession) send(from string, to []string, raw []byte, handedOver func(refused []RcptError)) (refused []RcptError, err error, early bool) {
+	c := s.c
+	if s.dirty {
+		if err := c.Reset(); err != nil {
+			return nil, fmt.Errorf("RSET: %w", err), true
+		}
+		s.dirty = false
+	}
 	var opts *smtp.MailOptions
 	if !isASCII(from) || slices.ContainsFunc(to, func(a string) bool { return !isASCII(a) }) {
 		// RFC 6531: a non-ASCII address travels only to a relay that
 		// says SMTPUTF8; one that does not never will.
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
-			return nil, errNoSMTPUTF8
+			return nil, errNoSMTPUTF8, false
 		}
 		opts = &smtp.MailOptions{UTF8: true}
 	}
 	if err := c.Mail(from, opts); err != nil {
-		return nil, fmt.Errorf("MAIL FROM: %w", err)
+		return nil, fmt.Errorf("MAIL FROM: %w", err), true
 	}
-	refused, err := offer(c, to)
+	refused, err = offer(c, to)
 	if err != nil {
-		return nil, err
+		return nil, err, false
 	}
 	if len(refused) == len(to) {
-		quitting = true
-		go quit(c)
-		return refused, nil
+		s.dirty = true
+		return refused, nil, false
 	}
 	w, err := c.Data()
 	if err != nil {
-		return nil, fmt.Errorf("DATA: %w", err)
+		return nil, fmt.Errorf("DATA: %w", err), false
 	}
 	if _, err := w.Write(raw); err != nil {
-		return nil, fmt.Errorf("DATA: %w", err)
+		return nil, fmt.Errorf("DATA: %w", err), false
 	}
 	if handedOver != nil {
 		// Close writes the rest of the mail and the final dot, then
 		// reads the answer: the first read is the moment to tell.
-		conn.beforeRead = func() { handedOver(refused) }
+		s.conn.beforeRead = func() { handedOver(refused) }
 	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("end of DATA: %w", err)
+	err = w.Close()
+	s.conn.beforeRead = nil
+	if err != nil {
+		return nil, fmt.Errorf("end of DATA: %w", err), false
 	}
-	// The caller records the 250 without waiting for QUIT's round trip.
-	quitting = true
-	go quit(c)
-	return refused, nil
+	return refused, nil, false
 }
+
+// stale reports whether err is what a session closed by the relay gives:
+// a broken connection, or a 421 (the relay closing the session).
+func stale(err error) bool {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code == 421
+	}
+	return true
+}
+
+func (s *relaySession) close() { s.c.Close() }
 
 // relayConn is the connection to the relay under TLS, if any. It calls
 // beforeRead once, before the next read, so that Send can act between
@@ -159,7 +228,7 @@ func quit(c *smtp.Client) {
 	c.Close()
 }
 
-func (r *Relay) dial() (*smtp.Client, *relayConn, error) {
+func (r *Relay) dial() (*relaySession, error) {
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -168,7 +237,7 @@ func (r *Relay) dial() (*smtp.Client, *relayConn, error) {
 	tc := &tls.Config{ServerName: host, InsecureSkipVerify: r.Insecure}
 	raw, err := net.DialTimeout("tcp", r.Addr, timeout)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to relay %s: %w", r.Addr, err)
+		return nil, fmt.Errorf("connect to relay %s: %w", r.Addr, err)
 	}
 	conn := &relayConn{Conn: raw}
 	var c *smtp.Client
@@ -189,9 +258,9 @@ func (r *Relay) dial() (*smtp.Client, *relayConn, error) {
 	if err != nil {
 		raw.Close()
 		if mode != "none" && tlsFailure(err) {
-			return nil, nil, &TLSError{Addr: r.Addr, Mode: mode, Err: err}
+			return nil, &TLSError{Addr: r.Addr, Mode: mode, Err: err}
 		}
-		return nil, nil, fmt.Errorf("connect to relay %s: %w", r.Addr, err)
+		return nil, fmt.Errorf("connect to relay %s: %w", r.Addr, err)
 	}
 	c.CommandTimeout = timeout
 	c.SubmissionTimeout = 2 * timeout
@@ -199,11 +268,11 @@ func (r *Relay) dial() (*smtp.Client, *relayConn, error) {
 	if err := c.Hello(r.Hostname); err != nil {
 		c.Close()
 		if mode != "none" && tlsFailure(err) {
-			return nil, nil, &TLSError{Addr: r.Addr, Mode: mode, Err: err}
+			return nil, &TLSError{Addr: r.Addr, Mode: mode, Err: err}
 		}
-		return nil, nil, fmt.Errorf("EHLO to relay %s: %w", r.Addr, err)
+		return nil, fmt.Errorf("EHLO to relay %s: %w", r.Addr, err)
 	}
-	return c, conn, nil
+	return &relaySession{c: c, conn: conn}, nil
 }
 
 // errNoSMTPUTF8 fails a mail with a non-ASCII address for good when the

@@ -204,6 +204,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	if n := c.Outbound.RelaySessions; n < 0 || n > 100 {
+		bad("outbound.relay_sessions %d must be between 0 (the default, %d) and 100", n, mailout.DefaultRelaySessions)
+	}
 	if dir, ok := mailout.MaildirPath(c.Outbound.Relay); ok && dir == "" {
 		bad("outbound.relay %q names no directory: maildir:PATH", c.Outbound.Relay)
 	}

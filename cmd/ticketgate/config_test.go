@@ -59,6 +59,7 @@ func TestConfigRejectsBadValuesClearly(t *testing.T) {
 		{"route twice", "[[route]]\naddress = \"a@example.com\"\nqueue = \"a\"\n[[route]]\naddress = \"A@example.com\"\nqueue = \"b\"\n", []string{"a@example.com", "twice"}},
 		{"route kind", "[[route]]\naddress = \"a@example.com\"\nqueue = \"a\"\nkind = \"urgent\"\n", []string{"route[0].kind", `"urgent"`}},
 		{"duration", "[outbound]\nretry_base = \"soon\"\n", []string{"outbound.retry_base", `"soon"`, "duration"}},
+		{"relay sessions", "[outbound]\nrelay_sessions = -1\n", []string{"outbound.relay_sessions", "-1", "between 0"}},
 		{"wrong type", "[inbound]\nmax_recipients = \"fifty\"\n", []string{":2:"}},
 		{"empty store", "[store]\npath = \"\"\n", []string{"store.path"}},
 	}

@@ -72,7 +72,9 @@ func (s *servers) adminAddr() string {
 func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	cfg := a.cfg
 	watchSecondSignal(a.log)
-	w := mailout.NewWorker(a.store, meteredSender{newSender(cfg), a.metrics()}, a.log.With("part", "outbox"))
+	sender := newSender(cfg)
+	w := mailout.NewWorker(a.store, meteredSender{sender, a.metrics()}, a.log.With("part", "outbox"))
+	w.Concurrency = cfg.Outbound.RelaySessions
 	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
 	w.Owner, w.Lease = a.gw.instance, leaseTTL(cfg)
@@ -133,6 +135,9 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	cancelLease()
 	cancelWorker()
 	wg.Wait()
+	if r, ok := sender.(*mailout.Relay); ok {
+		r.Close() // QUIT the relay sessions kept open
+	}
 	a.log.Info("stopped; closing the database")
 	return nil
 }
@@ -215,5 +220,6 @@ func newSender(cfg *Config) mailout.Sender {
 	if dir, ok := mailout.MaildirPath(cfg.Outbound.Relay); ok {
 		return &mailout.Maildir{Dir: dir}
 	}
-	return &mailout.Relay{Addr: cfg.Outbound.Relay, TLS: cfg.Outbound.TLS, Hostname: cfg.Inbound.Hostname, Insecure: cfg.Outbound.TLSInsecure}
+	return &mailout.Relay{Addr: cfg.Outbound.Relay, TLS: cfg.Outbound.TLS, Hostname: cfg.Inbound.Hostname, Insecure: cfg.Outbound.TLSInsecure,
+		Sessions: cfg.Outbound.RelaySessions}
 }

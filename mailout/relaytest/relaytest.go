@@ -41,6 +41,21 @@ type Relay struct {
 	ln      net.Listener
 	utf8    bool        // offer SMTPUTF8
 	tls     *tls.Config // STARTTLS offered when set
+	// sessions counts the SMTP sessions (connections) opened so far,
+	// open those not ended yet.
+	sessions, open int
+	// dropAfter > 0 closes a session at the MAIL FROM that follows its
+	// dropAfter-th accepted mail.
+	dropAfter int
+	// dropData lists the DATA commands (counted over all sessions from
+	// 1) whose mail is read and then dropped with the connection,
+	// unanswered and not recorded; datas counts them.
+	dropData map[int]bool
+	datas    int
+	// accepted counts the mails accepted; with countOnly they are not
+	// kept.
+	accepted  int
+	countOnly bool
 }
 
 // Start starts a relay and stops it when the test ends.
@@ -168,6 +183,61 @@ func (r *Relay) FailRcpt(addr string, err *smtp.SMTPError) {
 	r.mu.Unlock()
 }
 
+// Sessions returns how many SMTP sessions (TCP connections) the relay has
+// been opened so far.
+func (r *Relay) Sessions() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sessions
+}
+
+// Open returns how many SMTP sessions are open now.
+func (r *Relay) Open() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.open
+}
+
+// DropSessionsAfter makes the relay close every session, without an
+// answer, at the MAIL FROM that follows its n-th accepted mail (0: never),
+// as a relay capping mails per connection or restarting would.
+func (r *Relay) DropSessionsAfter(n int) {
+	r.mu.Lock()
+	r.dropAfter = n
+	r.mu.Unlock()
+}
+
+// DropData makes the relay read the mail of the n-th DATA command (counted
+// over all sessions from the first, 1-based) and then close the
+// connection without answering and without keeping the mail: the sender
+// saw its end of the mail go out and never learns the outcome.
+func (r *Relay) DropData(n ...int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dropData == nil {
+		r.dropData = map[int]bool{}
+	}
+	for _, i := range n {
+		r.dropData[i] = true
+	}
+}
+
+// CountOnly makes the relay count the mails it accepts without keeping
+// them (Mails returns none of them), for measurements of the sender's
+// memory with many mails.
+func (r *Relay) CountOnly() {
+	r.mu.Lock()
+	r.countOnly = true
+	r.mu.Unlock()
+}
+
+// Accepted returns how many mails the relay accepted so far.
+func (r *Relay) Accepted() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accepted
+}
+
 // Mails returns a copy of what was accepted so far.
 func (r *Relay) Mails() []Mail {
 	r.mu.Lock()
@@ -176,13 +246,14 @@ func (r *Relay) Mails() []Mail {
 }
 
 // WaitFor waits until at least n mails were accepted or timeout passes, and
-// returns what was accepted. The timeout is a failure bound, not a speed
+// returns what was accepted (and kept: see CountOnly). The timeout is a failure bound, not a speed
 // claim.
 func (r *Relay) WaitFor(n int, timeout time.Duration) []Mail {
 	deadline := time.Now().Add(timeout)
 	for {
-		if m := r.Mails(); len(m) >= n || time.Now().After(deadline) {
-			return m
+		got := r.Accepted()
+		if got >= n || time.Now().After(deadline) {
+			return r.Mails()
 		}
 		select {
 		case <-r.notify:
@@ -193,18 +264,41 @@ func (r *Relay) WaitFor(n int, timeout time.Duration) []Mail {
 
 type backend struct{ r *Relay }
 
-func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) { return &session{r: b.r, c: c}, nil }
-
-type session struct {
-	r    *Relay
-	c    *smtp.Conn
-	from string
-	to   []string
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.r.mu.Lock()
+	b.r.sessions++
+	b.r.open++
+	b.r.mu.Unlock()
+	return &session{r: b.r, c: c}, nil
 }
 
-func (s *session) Reset()        { s.from, s.to = "", nil }
-func (s *session) Logout() error { return nil }
+type session struct {
+	r     *Relay
+	c     *smtp.Conn
+	from  string
+	to    []string
+	taken int // mails accepted on this session
+}
+
+// errDropped answers a command whose connection the relay has closed; the
+// client never reads it.
+var errDropped = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "connection dropped"}
+
+func (s *session) Reset() { s.from, s.to = "", nil }
+func (s *session) Logout() error {
+	s.r.mu.Lock()
+	s.r.open--
+	s.r.mu.Unlock()
+	return nil
+}
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.r.mu.Lock()
+	drop := s.r.dropAfter > 0 && s.taken >= s.r.dropAfter
+	s.r.mu.Unlock()
+	if drop {
+		s.c.Conn().Close()
+		return errDropped
+	}
 	s.from = from
 	return nil
 }
@@ -227,6 +321,11 @@ func (s *session) Data(rd io.Reader) error {
 	}
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
+	s.r.datas++
+	if s.r.dropData[s.r.datas] {
+		s.c.Conn().Close()
+		return errDropped
+	}
 	if s.r.fail != nil {
 		return s.r.fail
 	}
@@ -234,7 +333,11 @@ func (s *session) Data(rd io.Reader) error {
 		return errors.New("no recipients")
 	}
 	_, overTLS := s.c.TLSConnectionState()
-	s.r.mails = append(s.r.mails, Mail{From: s.from, To: append([]string(nil), s.to...), Data: b, TLS: overTLS})
+	if !s.r.countOnly {
+		s.r.mails = append(s.r.mails, Mail{From: s.from, To: append([]string(nil), s.to...), Data: b, TLS: overTLS})
+	}
+	s.r.accepted++
+	s.taken++
 	select {
 	case s.r.notify <- struct{}{}:
 	default:

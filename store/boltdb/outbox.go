@@ -134,28 +134,39 @@ func (t *tx) putOutboxRec(rec, old *outboxRec) error {
 // holdBack raises rec.NextAt to that of the entry before it in its queue
 // (rec's own key is not in idx.outbox.queue yet).
 func (t *tx) holdBack(rec *outboxRec) error {
-	prefix := outboxQueuePrefix(rec.queue())
-	c := t.bucket(bucketIdxOutboxQueue).Cursor()
-	k, _ := c.Seek(outboxQueueKey(rec.queue(), rec.ID))
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
+	id, err := t.queueBefore(rec.queue(), rec.ID)
+	if err != nil || id == 0 {
+		return err
 	}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-		if !inQueue(k, prefix) {
-			continue
-		}
-		prev, err := t.outboxRec(binary.BigEndian.Uint64(k[len(prefix):]))
-		if err != nil {
-			return err
-		}
-		if rec.NextAt.Before(prev.NextAt) {
-			rec.NextAt = prev.NextAt
-		}
-		return nil
+	prev, err := t.outboxRec(id)
+	if err != nil {
+		return err
+	}
+	if rec.NextAt.Before(prev.NextAt) {
+		rec.NextAt = prev.NextAt
 	}
 	return nil
+}
+
+// queueBefore returns the id of the last entry of queue before id, 0 if
+// none. It walks forward from the queue's first key: bbolt's backward
+// moves (Cursor.Last, Prev) loop forever or stop early over leaf pages
+// emptied earlier in the same transaction, as a commit that dequeues a
+// batch of delivered mail and queues new mail leaves them.
+func (t *tx) queueBefore(queue string, id uint64) (uint64, error) {
+	prefix := outboxQueuePrefix(queue)
+	end := outboxQueueKey(queue, id)
+	c := t.bucket(bucketIdxOutboxQueue).Cursor()
+	var last uint64
+	for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+		if !bytes.HasPrefix(k, prefix) {
+			break
+		}
+		if inQueue(k, prefix) {
+			last = binary.BigEndian.Uint64(k[len(prefix):])
+		}
+	}
+	return last, nil
 }
 
 // deferLater raises the NextAt of the entries after rec in its queue to
@@ -221,15 +232,7 @@ func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit
 
 // prevInQueue returns the id of the entry before r in its queue, 0 if none.
 func (t *tx) prevInQueue(r *outboxRec) (uint64, error) {
-	prefix := outboxQueuePrefix(r.queue())
-	c := t.bucket(bucketIdxOutboxQueue).Cursor()
-	c.Seek(outboxQueueKey(r.queue(), r.ID))
-	for k, _ := c.Prev(); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-		if inQueue(k, prefix) {
-			return binary.BigEndian.Uint64(k[len(prefix):]), nil
-		}
-	}
-	return 0, nil
+	return t.queueBefore(r.queue(), r.ID)
 }
 
 func (t *tx) NextOutboxID() (uint64, error) {
