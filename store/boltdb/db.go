@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,6 +38,17 @@ type Options struct {
 type DB struct {
 	db  *bolt.DB
 	log *slog.Logger
+
+	// Counted by the writer: grouped commits made and the Update calls
+	// they carried.
+	commits, grouped atomic.Uint64
+	lastTx           int // id of the last grouped transaction, writer only
+}
+
+// CommitStats counts the grouped commits Update made since Open and the
+// calls they carried: calls/commits is the messages per fsync.
+func (d *DB) CommitStats() (commits, calls uint64) {
+	return d.commits.Load(), d.grouped.Load()
 }
 
 var _ store.Store = (*DB)(nil)
@@ -94,6 +106,11 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	return wrapErr(d.db.Batch(func(btx *bolt.Tx) error {
+		if btx.ID() != d.lastTx {
+			d.lastTx = btx.ID()
+			d.commits.Add(1)
+		}
+		d.grouped.Add(1)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
