@@ -102,8 +102,14 @@ func (p *Pipeline) applyCommand(t *store.Ticket, c rules.Command, who string, no
 		return &ev, nil
 	case "cc":
 		return p.changeCc(t, c, who, now)
-	case "note":
+	case "note", "reply", "merge", "link":
+		// #reply changes the text; #merge and #link are decideJoins'.
 		return nil, nil
+	case "escalate":
+		if t.Escalated {
+			return nil, nil
+		}
+		return &store.Event{At: now, Type: rules.EventEscalated, Actor: who, Detail: "#escalate" + p.escalateTicket(t, now)}, nil
 	}
 	return nil, fmt.Errorf("unknown command #%s", c.Name)
 }

@@ -118,18 +118,8 @@ func (p *Pipeline) escalate(c *Change, pl *plan, plan rules.Plan, opened bool, w
 		}
 	}
 	p.raise(t, target, "escalation", out, now)
-	t.Escalated, out.escalated = true, true
-	var added []string
-	for _, addr := range p.managers() {
-		if !slices.Contains(t.Watchers, addr) {
-			t.Watchers = append(t.Watchers, addr)
-			added = append(added, addr)
-		}
-	}
-	detail := why + "; priority " + string(t.Priority)
-	if len(added) > 0 {
-		detail += "; watchers " + strings.Join(added, ", ")
-	}
+	out.escalated = true
+	detail := why + "; priority " + string(t.Priority) + p.escalateTicket(t, now)
 	out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
 	if opened || pl.auto.Automatic || t.Requester == "" {
 		return // a new ticket gets the auto-reply; machines get nothing
@@ -166,6 +156,27 @@ func (p *Pipeline) notifyAgents(c *Change, pl *plan, m *store.Message, out custo
 	if sent := p.notify(c, pl, m, dedupe(to, ""), data); len(sent) > 0 {
 		c.log(store.Event{At: pl.now, Type: rules.EventNotified, Detail: "agents notified: " + strings.Join(sent, ", ")})
 	}
+}
+
+// escalateTicket moves t to level 2 (see Policy.Escalate) and adds the
+// managers as watchers; it returns what changed as "; …" parts of the
+// escalated event's detail.
+func (p *Pipeline) escalateTicket(t *store.Ticket, now time.Time) string {
+	detail := ""
+	if d := p.Policy.Escalate(t, now); d != "" {
+		detail += "; " + d
+	}
+	var added []string
+	for _, addr := range p.managers() {
+		if !slices.Contains(t.Watchers, addr) {
+			t.Watchers = append(t.Watchers, addr)
+			added = append(added, addr)
+		}
+	}
+	if len(added) > 0 {
+		detail += "; watchers " + strings.Join(added, ", ")
+	}
+	return detail
 }
 
 // managers are the addresses of the agents who manage the desk.
@@ -265,16 +276,20 @@ func fileNames(m *store.Message) []string {
 }
 
 // slaDue is the first-response (or, after it, the resolution) due time of
-// t in UTC, or "" without an SLA.
+// t in UTC, level 2's on an escalated ticket, or "" without an SLA.
 func slaDue(t *store.Ticket) string {
 	if t.SLA == nil {
 		return ""
 	}
-	if t.SLA.FirstResponseAt == nil && !t.SLA.FirstResponseDue.IsZero() {
-		return "first response by " + t.SLA.FirstResponseDue.UTC().Format("2006-01-02 15:04 MST")
+	level, firstAt, first, res := "", t.SLA.FirstResponseAt, t.SLA.FirstResponseDue, t.SLA.ResolutionDue
+	if e := t.SLA.Escalation; e != nil {
+		level, firstAt, first, res = "level 2 ", e.FirstResponseAt, e.FirstResponseDue, e.ResolutionDue
 	}
-	if !t.SLA.ResolutionDue.IsZero() {
-		return "resolution by " + t.SLA.ResolutionDue.UTC().Format("2006-01-02 15:04 MST")
+	if firstAt == nil && !first.IsZero() {
+		return level + "first response by " + first.UTC().Format("2006-01-02 15:04 MST")
+	}
+	if !res.IsZero() {
+		return level + "resolution by " + res.UTC().Format("2006-01-02 15:04 MST")
 	}
 	return ""
 }

@@ -20,8 +20,8 @@ var ErrBadAction = errors.New("action not applied")
 // Action is a change an operator makes to a ticket from the command line or
 // the admin API.
 type Action struct {
-	Name  string `json:"action"` // assign, status, priority or note
-	Value string `json:"value"`  // "me", an agent address or "none"; a status; a priority; the note's text
+	Name  string `json:"action"` // assign, status, priority, note, merge or link
+	Value string `json:"value"`  // "me", an agent address or "none"; a status; a priority; the note's text; the other ticket (HS-123456)
 	Actor string `json:"actor"`  // who acts, recorded on the events; "operator" when empty
 	// Via says how the action came in, for the events: "the command
 	// line" when empty. Set by the receiving side, never read from JSON.
@@ -63,11 +63,15 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 			return err
 		}
 		now := p.now()
-		c, err := p.decideAction(t, cmd, actor, a.Via, msgID, a.Value, now)
+		j, err := readJoins(tx, id, []rules.Command{cmd})
 		if err != nil {
 			return err
 		}
-		if err := p.apply(tx, now, c); err != nil {
+		c, others, err := p.decideAction(t, j, cmd, actor, a.Via, msgID, a.Value, now)
+		if err != nil {
+			return err
+		}
+		if err := p.apply(tx, now, append([]*Change{c}, others...)...); err != nil {
 			return err
 		}
 		out = ActionResult{Ticket: t, Events: c.Events}
@@ -88,15 +92,16 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 
 // decideAction is one operator action's change to t: a note is stored and
 // sent to the ticket's agents, any other action is a command under
-// operator rights.
-func (p *Pipeline) decideAction(t *store.Ticket, cmd rules.Command, actor, via, msgID, text string, now time.Time) (*Change, error) {
+// operator rights. A merge or link also changes the other ticket (in j),
+// whose change comes second.
+func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, actor, via, msgID, text string, now time.Time) (*Change, []*Change, error) {
 	c := &Change{Ticket: t}
 	t.UpdatedAt = now
 	if cmd.Name == "note" {
 		c.Messages = []Stored{{Message: &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
 			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}}}
 		p.addNote(c, &plan{now: now}, actor, text)
-		return c, nil
+		return c, nil, nil
 	}
 	// An action taken as an agent (-as, or the agent the API caller is)
 	// has that agent's rights, the rights its mail would have; anyone else
@@ -106,20 +111,25 @@ func (p *Pipeline) decideAction(t *store.Ticket, cmd rules.Command, actor, via, 
 		who = a.actor()
 	}
 	done := p.applyCommands(t, []rules.Command{cmd}, who, now, false)
+	if len(done.problems) == 0 {
+		done.problems = p.joinProblems(t, []rules.Command{cmd}, j)
+	}
 	if len(done.problems) > 0 {
-		return nil, fmt.Errorf("%s: %w", strings.Join(done.problems, "; "), ErrBadAction)
+		return nil, nil, fmt.Errorf("%s: %w", strings.Join(done.problems, "; "), ErrBadAction)
 	}
 	if via == "" {
 		via = "the command line"
 	}
+	how := " (" + cmd.Name + " by " + actor + " via " + via + ")"
 	for i := range done.events {
-		done.events[i].Detail += " (" + cmd.Name + " by " + actor + " via " + via + ")"
+		done.events[i].Detail += how
 	}
 	c.log(done.events...)
+	others := p.decideJoins(c, t, []rules.Command{cmd}, j, who, how, now)
 	for _, mv := range done.moves {
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)
 	}
-	return c, nil
+	return c, others, nil
 }
 
 // actionCommand reads an action the way an agent's mail command is read,
@@ -138,10 +148,10 @@ func actionCommand(a Action) (rules.Command, error) {
 		if strings.EqualFold(v, "none") || v == "-" {
 			line = "#unassign"
 		}
-	case "status", "priority":
+	case "status", "priority", "merge", "link":
 		line = "#" + a.Name + " " + v
 	default:
-		return rules.Command{}, fmt.Errorf("unknown action %q (assign, status, priority or note): %w", a.Name, ErrBadAction)
+		return rules.Command{}, fmt.Errorf("unknown action %q (assign, status, priority, note, merge or link): %w", a.Name, ErrBadAction)
 	}
 	cmds, _, errs := rules.ParseCommands(line)
 	if len(errs) > 0 {

@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -21,10 +22,18 @@ import (
 // close the ticket ask the customer for a satisfaction rating.
 func (p *Pipeline) agentReply(tx store.Tx, pl *plan, res *mailin.Result, t *store.Ticket, agent Agent, kind rules.TokenKind) error {
 	res.TicketID = t.ID
-	return p.apply(tx, pl.now, p.decideAgentReply(t, pl, res, agent, kind))
+	cmds, _, _ := rules.ParseCommands(cutNotification(pl.in.Text))
+	j, err := readJoins(tx, t.ID, cmds)
+	if err != nil {
+		return err
+	}
+	c, others := p.decideAgentReply(t, j, pl, res, agent, kind)
+	return p.apply(tx, pl.now, append([]*Change{c}, others...)...)
 }
 
-func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Result, agent Agent, kind rules.TokenKind) *Change {
+// decideAgentReply decides an agent's mail to t; j are the tickets its
+// #merge and #link commands name. The changes to those come second.
+func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mailin.Result, agent Agent, kind rules.TokenKind) (*Change, []*Change) {
 	now := pl.now
 	c := &Change{Ticket: t}
 	t.UpdatedAt = now
@@ -33,7 +42,7 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Resul
 		c.Messages = []Stored{p.message(pl, "system")}
 		c.log(store.Event{At: now, Type: rules.EventMessage, Actor: agent.Email,
 			Detail: "automatic mail from agent " + agent.Email + " kept, not sent to the customer: " + pl.auto.Reason})
-		return c
+		return c, nil
 	}
 	cmds, rest, errs := rules.ParseCommands(cutNotification(pl.in.Text))
 	visible := newText(rest)
@@ -42,15 +51,23 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Resul
 	for _, e := range errs {
 		problems = append(problems, e.Error())
 	}
+	saved, bad := p.savedReplies(t, agent, cmds)
+	problems = append(problems, bad...)
+	if saved != "" && len(problems) == 0 {
+		visible = strings.TrimSpace(saved + "\n\n" + visible)
+	}
 	// Dry run on a copy: every command must pass before any applies.
 	dry := cloneTicket(t)
 	if len(problems) == 0 {
 		problems = p.applyCommands(dry, cmds, agent.actor(), now, false).problems
 	}
+	if len(problems) == 0 {
+		problems = p.joinProblems(dry, cmds, j)
+	}
 	if len(problems) > 0 {
 		res.Action = "agent-refused"
 		p.refuseAgentMail(c, pl, agent, visible, problems)
-		return c
+		return c, nil
 	}
 	var opened applied
 	switch {
@@ -87,7 +104,35 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, pl *plan, res *mailin.Resul
 	for _, mv := range append(opened.moves, done.moves...) {
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)
 	}
-	return c
+	return c, p.decideJoins(c, t, cmds, j, agent.actor(), "", now)
+}
+
+// savedReplies renders the saved replies a mail's #reply commands name,
+// in order, with the ticket's fields; problems name the unknown ones.
+func (p *Pipeline) savedReplies(t *store.Ticket, agent Agent, cmds []rules.Command) (text string, problems []string) {
+	var parts []string
+	for _, c := range cmds {
+		if c.Name != "reply" {
+			continue
+		}
+		data := map[string]any{"Ticket": t, "TicketID": t.ID, "Subject": t.Subject, "Name": t.RequesterName,
+			"Requester": t.Requester, "AgentName": agent.displayName(), "FromName": p.Desk.FromName}
+		s, err := p.Desk.Templates.Reply(c.Reply, data)
+		if errors.Is(err, mailout.ErrNoReply) {
+			known := "there are no saved replies"
+			if names := p.Desk.Templates.ReplyNames(); len(names) > 0 {
+				known = "the saved replies are " + strings.Join(names, ", ")
+			}
+			problems = append(problems, fmt.Sprintf("%q: no saved reply is called %q; %s", c.Line, c.Reply, known))
+			continue
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%q: %v", c.Line, err))
+			continue
+		}
+		parts = append(parts, strings.TrimSpace(s))
+	}
+	return strings.Join(parts, "\n\n"), problems
 }
 
 // viewOf is what authorization sees of t.

@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,6 +31,9 @@ type Change struct {
 	Mails []Intent
 	// Bouncing addresses are marked so until the given time.
 	Bouncing map[string]time.Time
+	// Reindex are Message-IDs (sent mail's, a merged ticket's) that from
+	// now on thread to this ticket.
+	Reindex []string
 
 	// Queued and Held are filled by apply: how many mails went to the
 	// outbox, and why the others were held back ("<kind> mail not sent: …").
@@ -43,6 +47,9 @@ type Stored struct {
 	*store.Message
 	Raw   []byte
 	Files [][]byte
+	// Copy says the message is a copy of one kept on another ticket (a
+	// merge): its blobs are stored already and count one more reference.
+	Copy bool
 }
 
 // Intent is a mail a change asks for. Queued and Held are logged when the
@@ -100,6 +107,11 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 			return err
 		}
 	}
+	for _, msgid := range c.Reindex {
+		if err := tx.IndexMessageID(msgid, id); err != nil {
+			return err
+		}
+	}
 	if len(c.Mails) > 0 {
 		if c.Ticket == nil {
 			// Mail changes the conversation's ids: the record is written.
@@ -137,6 +149,9 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 
 // storeMessage writes an inbound message and its blobs.
 func storeMessage(tx store.Tx, id string, s Stored) error {
+	if s.Copy {
+		return storeCopy(tx, id, s.Message)
+	}
 	if s.Raw != nil {
 		h, err := tx.PutBlob(s.Raw)
 		if err != nil {
@@ -175,4 +190,29 @@ func queueIntent(tx store.Tx, m *mailout.Mailer, t *store.Ticket, in Intent, at 
 		return ev, q.Skipped, nil
 	}
 	return ev, q.Skipped, tx.AddEvent(t.ID, ev)
+}
+
+// storeCopy adds a copy of a message kept on another ticket to ticket id,
+// counting one more reference to each of its blobs.
+func storeCopy(tx store.Tx, id string, m *store.Message) error {
+	hashes := []string{m.Raw}
+	for _, a := range m.Attachments {
+		hashes = append(hashes, a.SHA256)
+	}
+	for _, h := range hashes {
+		if h == "" {
+			continue
+		}
+		b, err := tx.Blob(h)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // erased already; the copy names what the original names
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.PutBlob(b); err != nil {
+			return err
+		}
+	}
+	return tx.AddMessage(id, m)
 }

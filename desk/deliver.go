@@ -267,7 +267,7 @@ func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string) 
 			continue
 		}
 		if t, err := tx.Ticket(id); err == nil {
-			return candidateOf(t, tok.via), nil
+			return mergedCandidate(tx, t, tok.via)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
@@ -286,10 +286,27 @@ func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string) 
 			if err != nil {
 				return nil, err
 			}
-			return candidateOf(t, "reference"), nil
+			return mergedCandidate(tx, t, "reference")
 		}
 	}
 	return nil, nil
+}
+
+// mergedCandidate is t as the candidate, or when t was merged into another
+// ticket (and that one perhaps into a third) the ticket it went into.
+func mergedCandidate(tx store.Reader, t *store.Ticket, via string) (*rules.Candidate, error) {
+	for hops := 0; t.MergedInto != "" && hops < 8; hops++ {
+		next, err := tx.Ticket(t.MergedInto)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		via = fmt.Sprintf("%s (%s was merged into %s)", via, t.ID, next.ID)
+		t = next
+	}
+	return candidateOf(t, via), nil
 }
 
 func candidateOf(t *store.Ticket, via string) *rules.Candidate {

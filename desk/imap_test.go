@@ -377,6 +377,33 @@ func TestIMAPPoisonMessageDoesNotBlockAndEndsInFailedFolder(t *testing.T) {
 	}
 }
 
+// The tries of a message that cannot be taken are kept in the database:
+// a restarted poller (or another instance polling the mailbox next)
+// carries on counting, and the message reaches the failed folder after
+// max_tries in all, not max_tries per process.
+func TestIMAPPoisonTriesCountAcrossRestarts(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAP(t)
+	srv.appendMsg(t, "INBOX", []byte("\r\n   \r\n\r\n"))
+	cfg := srv.config(t, "move")
+	cfg.FailedFolder, cfg.MaxTries = "Failed", 2
+	runOnce(t, newTestPoller(t, g, cfg))
+	if n, _ := srv.count(t, "Failed"); n != 0 {
+		t.Fatalf("Failed holds %d after one try of %d", n, cfg.MaxTries)
+	}
+	restarted := newTestPoller(t, g, cfg)
+	if st := restarted.Status(); st.LeftInPlace != 0 {
+		t.Errorf("status before the first run %+v", st)
+	}
+	runOnce(t, restarted)
+	if n, _ := srv.count(t, "Failed"); n != 1 {
+		t.Errorf("Failed holds %d after a second try by a restarted poller, want the poison message", n)
+	}
+	if n, _ := srv.count(t, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d, want 0", n)
+	}
+}
+
 func TestIMAPRoutesByHeaderRecipients(t *testing.T) {
 	g := startGateway(t)
 	srv := startMemIMAP(t)

@@ -3,6 +3,7 @@ package desk
 import (
 	"fmt"
 	"net/mail"
+	"strings"
 	"time"
 
 	"ticketgate/mailout"
@@ -60,8 +61,42 @@ func (p *Policy) Created(t *store.Ticket, now time.Time) {
 		return
 	}
 	t.Clock = rules.Clock{Status: t.Status}
-	s := p.SLA.Start(now, t.Priority, t.Plan)
+	s := p.SLA.StartIn(now, t.Priority, t.Plan, t.Queue)
+	if t.Escalated {
+		// Opened at the escalation address: level 2 from the start.
+		s = p.SLA.Escalate(s, now)
+	}
 	t.SLA = &s
+}
+
+// Escalate moves t to level 2 at now: it is flagged escalated, moves to the
+// escalation queue, and level 2's SLA clock starts. It returns what it
+// changed besides the flag, for the escalated event ("" for nothing).
+// Callers escalate a ticket once; a level-2 clock already running is kept.
+func (p *Policy) Escalate(t *store.Ticket, now time.Time) string {
+	t.Escalated = true
+	if p == nil {
+		return ""
+	}
+	var parts []string
+	if q := p.SLA.EscalationQueue(t.Queue); q != t.Queue {
+		parts = append(parts, fmt.Sprintf("queue %s → %s", t.Queue, q))
+		t.Queue = q
+	}
+	if t.SLA != nil && t.SLA.Escalation == nil {
+		s := p.SLA.Escalate(*t.SLA, now)
+		t.SLA = &s
+		e := s.Escalation
+		d := "level 2"
+		if !e.FirstResponseDue.IsZero() {
+			d += ", first response due " + e.FirstResponseDue.UTC().Format(time.RFC3339)
+		}
+		if !e.ResolutionDue.IsZero() {
+			d += ", resolution due " + e.ResolutionDue.UTC().Format(time.RFC3339)
+		}
+		parts = append(parts, d)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // CustomerReplied stops the awaiting-customer clock and resumes paused SLA
@@ -122,7 +157,7 @@ func (p *Policy) PriorityChanged(t *store.Ticket, now time.Time) {
 		return
 	}
 	if t.SLA == nil {
-		s := p.SLA.Start(t.CreatedAt, t.Priority, t.Plan)
+		s := p.SLA.StartIn(t.CreatedAt, t.Priority, t.Plan, t.Queue)
 		t.SLA = &s
 		return
 	}

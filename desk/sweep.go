@@ -41,7 +41,7 @@ type Sweeper struct {
 // SweepAction is one thing a sweep did (or would do) to a ticket.
 type SweepAction struct {
 	Ticket string `json:"ticket"`
-	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, suppressed
+	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, escalated, critical_reminder, suppressed
 	Detail string `json:"detail"`
 }
 
@@ -195,8 +195,63 @@ func (s *Sweeper) decide(t *store.Ticket, now time.Time) (*Change, []SweepAction
 		for _, a := range alerts {
 			actions = append(actions, s.alert(c, a, now))
 		}
+		if i := slices.IndexFunc(alerts, func(a rules.Alert) bool { return a.Breach && a.Level == 1 }); i >= 0 && p.SLA.Escalation.OnBreach && !t.Escalated {
+			actions = append(actions, s.escalate(c, alerts[i], now))
+		}
+		if ok, sla := p.SLA.FollowUp(*t.SLA, now); ok {
+			t.SLA = &sla
+			actions = append(actions, s.followUp(c, now))
+		}
 	}
 	return c, actions
+}
+
+// escalate moves c's ticket to level 2 on a level-1 breach ([escalation]
+// on_breach) and adds the managers as watchers. Its priority stays.
+func (s *Sweeper) escalate(c *Change, a rules.Alert, now time.Time) SweepAction {
+	t := c.Ticket
+	detail := "SLA breach: " + strings.ReplaceAll(a.Kind, "_", " ") + " overdue"
+	if d := s.Policy.Escalate(t, now); d != "" {
+		detail += "; " + d
+	}
+	var added []string
+	for _, m := range s.Policy.Agents {
+		if addr := strings.ToLower(m.Email); m.Manager && !slices.Contains(t.Watchers, addr) {
+			t.Watchers = append(t.Watchers, addr)
+			added = append(added, addr)
+		}
+	}
+	if len(added) > 0 {
+		detail += "; watchers " + strings.Join(added, ", ")
+	}
+	c.log(store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
+	return SweepAction{Ticket: t.ID, Kind: string(rules.EventEscalated), Detail: detail}
+}
+
+// followUp reminds the people of a critical ticket that has gone
+// CriticalUpdateEvery without a public update.
+func (s *Sweeper) followUp(c *Change, now time.Time) SweepAction {
+	t := c.Ticket
+	every := s.Policy.SLA.CriticalUpdateEvery
+	since := t.CreatedAt
+	if t.SLA.PublicAt.After(since) {
+		since = t.SLA.PublicAt
+	}
+	to := s.Policy.followees(t)
+	detail := "no public update since " + since.UTC().Format(time.RFC3339)
+	if len(to) == 0 {
+		detail += "; nobody to remind (no assignee, no agent for queue " + t.Queue + ", no manager)"
+		c.log(store.Event{At: now, Type: rules.EventCriticalReminder, Detail: detail})
+		return SweepAction{Ticket: t.ID, Kind: string(rules.EventCriticalReminder), Detail: detail}
+	}
+	detail += "; reminded " + strings.Join(mailout.Addrs(to), ", ")
+	ev := store.Event{At: now, Type: rules.EventCriticalReminder, Detail: detail}
+	c.send(Intent{Out: mailout.Out{Kind: "critical_update", To: to, Template: "critical_update", Auto: "auto-generated", Internal: true,
+		Subject: fmt.Sprintf("[%s] Critical ticket without an update since %s – %s", t.ID, since.UTC().Format("2006-01-02 15:04 MST"), t.Subject),
+		Data: map[string]any{"Since": since, "Every": rules.Span{Dur: every}.String(), "Now": now, "Escalated": t.Escalated,
+			"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester}},
+		Queued: ev, Held: ev})
+	return SweepAction{Ticket: t.ID, Kind: string(rules.EventCriticalReminder), Detail: detail}
 }
 
 // step decides one lifecycle step on c's ticket.
@@ -264,13 +319,17 @@ func (s *Sweeper) alert(c *Change, a rules.Alert, now time.Time) SweepAction {
 	}
 	target := strings.ReplaceAll(a.Kind, "_", " ")
 	to := s.Policy.alertees(t)
+	if a.Level == 2 {
+		target = "level 2 " + target
+		to = s.Policy.levelTwo(t)
+	}
 	detail := fmt.Sprintf("%s %s (due %s)", target, what, a.Due.UTC().Format(time.RFC3339))
 	if len(to) > 0 {
 		detail += "; alerted " + strings.Join(mailout.Addrs(to), ", ")
 		c.send(Intent{Out: mailout.Out{Kind: "alert", To: to, Template: "sla_alert", Auto: "auto-generated", Internal: true,
 			Subject: fmt.Sprintf("[%s] SLA %s: %s %s – %s", t.ID, map[bool]string{true: "breach", false: "warning"}[a.Breach], target, what, t.Subject),
 			Data: map[string]any{"Breach": a.Breach, "Target": target, "Due": a.Due, "Now": now,
-				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester}}})
+				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester, "Level": max(1, a.Level)}}})
 	} else {
 		detail += "; nobody to alert (no assignee, no agent for queue " + t.Queue + ", no manager)"
 	}
@@ -308,6 +367,59 @@ func (p *Policy) alertees(t *store.Ticket) []mail.Address {
 	for _, a := range p.Agents {
 		if a.Manager {
 			add(a.Email, a.Name)
+		}
+	}
+	return out
+}
+
+// levelTwo are the people a level-2 SLA alert on t goes to: the agents of
+// level 2's queue and every manager.
+func (p *Policy) levelTwo(t *store.Ticket) []mail.Address {
+	var out []mail.Address
+	add := func(a AgentRef) {
+		if !slices.ContainsFunc(out, func(o mail.Address) bool { return strings.EqualFold(o.Address, a.Email) }) {
+			out = append(out, mail.Address{Name: a.Name, Address: a.Email})
+		}
+	}
+	queue := p.SLA.EscalationQueue(t.Queue)
+	for _, a := range p.Agents {
+		if slices.ContainsFunc(a.Queues, func(q string) bool { return strings.EqualFold(q, queue) }) {
+			add(a)
+		}
+	}
+	for _, a := range p.Agents {
+		if a.Manager {
+			add(a)
+		}
+	}
+	return out
+}
+
+// followees are the people a critical follow-up on t goes to: the
+// assignee; when unassigned the agents of its queue; when the queue has
+// none, the managers.
+func (p *Policy) followees(t *store.Ticket) []mail.Address {
+	var out []mail.Address
+	if t.Assignee != "" {
+		name := ""
+		for _, a := range p.Agents {
+			if strings.EqualFold(a.Email, t.Assignee) {
+				name = a.Name
+			}
+		}
+		return []mail.Address{{Name: name, Address: t.Assignee}}
+	}
+	for _, a := range p.Agents {
+		if slices.ContainsFunc(a.Queues, func(q string) bool { return strings.EqualFold(q, t.Queue) }) {
+			out = append(out, mail.Address{Name: a.Name, Address: a.Email})
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for _, a := range p.Agents {
+		if a.Manager {
+			out = append(out, mail.Address{Name: a.Name, Address: a.Email})
 		}
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/mail"
 	"net/textproto"
@@ -81,7 +82,8 @@ type Poller struct {
 	mu       sync.Mutex
 	st       PollerStatus
 	tries    map[triesKey]int
-	rescanOf uint32 // UIDVALIDITY whose rescan was logged
+	saved    map[uint32]int // the tries as last written to the database
+	rescanOf uint32         // UIDVALIDITY whose rescan was logged
 }
 
 type triesKey struct {
@@ -268,8 +270,14 @@ func (p *Poller) drain(ctx context.Context, s *imapSession) error {
 	if err != nil {
 		return err
 	}
+	if err := p.loadTries(ctx); err != nil {
+		return err
+	}
 	uids, exhausted := p.splitExhausted(s.validity, uids)
 	if err := p.failOut(s, exhausted); err != nil {
+		return err
+	}
+	if err := p.saveTries(ctx, s.validity); err != nil {
 		return err
 	}
 	batch := orInt(p.Batch, 200)
@@ -447,7 +455,63 @@ func (p *Poller) batch(ctx context.Context, s *imapSession, uids []imap.UID) err
 		delete(p.tries, triesKey{s.validity, uid})
 	}
 	p.mu.Unlock()
-	return p.failOut(s, exhausted)
+	if err := p.failOut(s, exhausted); err != nil {
+		return err
+	}
+	return p.saveTries(ctx, s.validity)
+}
+
+// loadTries reads the failed tries the database holds for the mailbox:
+// they count across restarts and across the instances that poll it in
+// turn.
+func (p *Poller) loadTries(ctx context.Context) error {
+	var (
+		validity uint32
+		tries    map[uint32]int
+	)
+	err := p.in.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		validity, tries, err = tx.PollTries(p.cfg.Name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read failed tries: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tries = map[triesKey]int{}
+	for uid, n := range tries {
+		p.tries[triesKey{validity, imap.UID(uid)}] = n
+	}
+	p.saved = tries
+	return nil
+}
+
+// saveTries writes the failed tries under validity to the database when
+// they changed since they were last read or written.
+func (p *Poller) saveTries(ctx context.Context, validity uint32) error {
+	p.mu.Lock()
+	tries := map[uint32]int{}
+	for k, n := range p.tries {
+		if k.validity == validity && n > 0 {
+			tries[uint32(k.uid)] = n
+		}
+	}
+	same := maps.Equal(tries, p.saved)
+	p.mu.Unlock()
+	if same {
+		return nil
+	}
+	err := p.in.Store.UpdateNow(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		return tx.PutPollTries(p.cfg.Name, validity, tries)
+	})
+	if err != nil {
+		return fmt.Errorf("record failed tries: %w", err)
+	}
+	p.mu.Lock()
+	p.saved = tries
+	p.mu.Unlock()
+	return nil
 }
 
 // failedOnce counts a permanent failure and reports whether the message

@@ -104,7 +104,8 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	}
 	body := o.Text
 	if o.Template != "" {
-		data := map[string]any{"Ticket": t, "TicketID": t.ID, "Subject": t.Subject, "FromName": d.FromName}
+		data := map[string]any{"Ticket": t, "TicketID": t.ID, "Subject": t.Subject, "FromName": d.FromName,
+			"SavedReplies": d.Templates.ReplyNames()}
 		for k, v := range o.Data {
 			data[k] = v
 		}

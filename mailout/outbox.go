@@ -2,10 +2,12 @@ package mailout
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	mrand "math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +54,13 @@ type Worker struct {
 	// "" keeps none (a process killed between the relay's 250 and its
 	// commit then sends that mail again on the next start).
 	HandoffLog string
+	// Owner names this worker in its claims on outbox entries (unique per
+	// process; NewWorker makes one), and Lease is how long a claim holds
+	// (default store.DefaultLease). Workers of several processes sharing
+	// one database never send the same entry while a claim holds, and
+	// only a claim's holder records the outcome of its delivery.
+	Owner string
+	Lease time.Duration
 
 	wake chan struct{}
 	hlog *handoffLog
@@ -68,7 +77,53 @@ type Worker struct {
 
 // NewWorker returns a worker for s sending through sender.
 func NewWorker(s store.Store, sender Sender, log *slog.Logger) *Worker {
-	return &Worker{Store: s, Sender: sender, Log: log, wake: make(chan struct{}, 1), unrecorded: map[uint64]func(store.Tx) error{}}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
+	return &Worker{Store: s, Sender: sender, Log: log, Owner: owner, wake: make(chan struct{}, 1), unrecorded: map[uint64]func(store.Tx) error{}}
+}
+
+func (w *Worker) lease() time.Duration {
+	if w.Lease > 0 {
+		return w.Lease
+	}
+	return store.DefaultLease
+}
+
+// claim reads what is due and claims it, passing over the entries whose
+// outcome waits to be recorded again (held). It returns the entries
+// claimed and how many were due (some may be held by another process).
+func (w *Worker) claim(ctx context.Context, held map[uint64]bool) ([]*store.OutMail, int, error) {
+	var due []*store.OutMail
+	err := w.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		due, err = tx.Outbox(w.now(), wakeBatch)
+		return err
+	})
+	if err != nil || len(due) == 0 {
+		return nil, 0, err
+	}
+	if len(held) > 0 && len(held) >= len(due) {
+		// Nothing but entries whose outcome waits for the database:
+		// claiming would only cost a commit.
+		n := 0
+		for _, m := range due {
+			if held[m.ID] {
+				n++
+			}
+		}
+		if n == len(due) {
+			return due, len(due), nil
+		}
+	}
+	// Claiming writes; the read before it keeps a wake with nothing due
+	// from costing a commit.
+	var claimed []*store.OutMail
+	err = w.Store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		claimed, err = tx.ClaimOutbox(w.Owner, w.now(), w.lease(), wakeBatch)
+		return err
+	})
+	return claimed, len(due), err
 }
 
 // Wake tells the worker that new mail is in the outbox. It never blocks.
@@ -139,12 +194,7 @@ const wakeBatch = 500
 // due of a queue is its head.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
 	held := w.recordAgain()
-	var due []*store.OutMail
-	err := w.Store.View(ctx, func(tx store.Tx) error {
-		var err error
-		due, err = tx.Outbox(w.now(), wakeBatch)
-		return err
-	})
+	due, ndue, err := w.claim(ctx, held)
 	if err != nil {
 		w.Log.Error("read outbox", "err", err)
 		return w.now().Add(time.Minute)
@@ -191,7 +241,7 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 	}
 	wg.Wait()
 	w.resetHandoffs()
-	if len(due) == wakeBatch && ctx.Err() == nil {
+	if ndue == wakeBatch && ctx.Err() == nil {
 		return w.now() // more is due
 	}
 	var next time.Time
@@ -199,6 +249,14 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 		next, err = tx.NextOutboxAt()
 		return err
 	})
+	if ndue > len(due) {
+		// Another process holds some of what is due: look again when
+		// its claims may have ended, not at once. (A zero next is no
+		// help here: mail due at once is queued with a zero NextAt.)
+		if soon := w.now().Add(w.lease() / 6); next.IsZero() || next.After(soon) {
+			next = soon
+		}
+	}
 	if len(held) > 0 {
 		// Their outcomes wait for the database (a full disk): try again
 		// in a while, not in a loop.
@@ -213,6 +271,9 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 // when m stays queued (deferred, for some or all of its recipients).
 func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	log := w.Log.With("ticket", m.TicketID, "queue", m.ID, "kind", m.Kind)
+	if !w.now().Before(m.ClaimedUntil) {
+		return false // the claim ran out before its turn: claim again
+	}
 	rcpts := m.Pending()
 	if len(rcpts) == 0 {
 		w.record(log, m.ID, func(tx store.Tx) error {
@@ -370,13 +431,33 @@ func (w *Worker) event(tx store.Tx, m *store.OutMail, typ rules.EventType, detai
 	return tx.AddEvent(m.TicketID, store.Event{At: w.now(), Type: typ, Detail: detail})
 }
 
+// errClaimLost is a delivery outcome not recorded because the entry's
+// claim passed to another process (or the entry is gone).
+var errClaimLost = errors.New("claim on the outbox entry lost to another process")
+
 // record commits the outcome of a delivery of entry id in a group commit
-// and reports whether it is on disk. An outcome that cannot be committed
-// is kept and committed again before the next wake reads the outbox.
-func (w *Worker) record(log *slog.Logger, id uint64, fn func(tx store.Tx) error) bool {
+// and reports whether it is on disk. Only the claim's holder records: an
+// outcome for an entry whose claim passed to another process (or which is
+// gone) is dropped. An outcome that cannot be committed is kept and
+// committed again before the next wake reads the outbox.
+func (w *Worker) record(log *slog.Logger, id uint64, apply func(tx store.Tx) error) bool {
+	fn := func(tx store.Tx) error {
+		cur, err := tx.OutboxEntry(id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && cur.ClaimedBy != w.Owner) {
+			return errClaimLost
+		}
+		if err != nil {
+			return err
+		}
+		return apply(tx)
+	}
 	// The outcome is recorded even when ctx ends meanwhile: the relay
 	// already answered.
 	err := w.Store.Update(context.Background(), fn)
+	if errors.Is(err, errClaimLost) {
+		log.Warn("delivery outcome not recorded", "err", err)
+		return false
+	}
 	if err != nil {
 		log.Error("record delivery outcome", "err", err)
 		w.mu.Lock()
@@ -396,7 +477,13 @@ func (w *Worker) recordAgain() map[uint64]bool {
 	defer w.mu.Unlock()
 	held := map[uint64]bool{}
 	for id, fn := range w.unrecorded {
-		if err := w.Store.Update(context.Background(), fn); err != nil {
+		err := w.Store.Update(context.Background(), fn)
+		if errors.Is(err, errClaimLost) {
+			w.Log.Warn("delivery outcome not recorded", "queue", id, "err", err)
+			delete(w.unrecorded, id)
+			continue
+		}
+		if err != nil {
 			w.Log.Error("record delivery outcome", "queue", id, "err", err)
 			held[id] = true
 			continue
@@ -514,6 +601,6 @@ func (w *Worker) backoff(n int) time.Duration {
 		d *= 2
 	}
 	d = min(d, 6*time.Hour)
-	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+	jitter := time.Duration(mrand.Int64N(int64(d)/5+1)) - d/10
 	return d + jitter
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 )
@@ -30,6 +33,10 @@ type Config struct {
 	// MaxRecipientsPerMail caps the envelope recipients of one outgoing
 	// mail; a reply to more goes out as several (0: 50).
 	MaxRecipientsPerMail int `toml:"max_recipients_per_mail"`
+	// VERPKeyFile holds the key signing bounce (VERP) return paths;
+	// generated (0600) when missing. "" = verp.key next to the database.
+	// Gateways sharing one database must share this file.
+	VERPKeyFile string `toml:"verp_key_file"`
 }
 
 // Relay delivers one message to the smarthost.
@@ -66,7 +73,16 @@ func (r *Relay) Send(from string, to []string, raw []byte, handedOver func(refus
 			c.Close()
 		}
 	}()
-	if err := c.Mail(from, nil); err != nil {
+	var opts *smtp.MailOptions
+	if !isASCII(from) || slices.ContainsFunc(to, func(a string) bool { return !isASCII(a) }) {
+		// RFC 6531: a non-ASCII address travels only to a relay that
+		// says SMTPUTF8; one that does not never will.
+		if ok, _ := c.Extension("SMTPUTF8"); !ok {
+			return nil, errNoSMTPUTF8
+		}
+		opts = &smtp.MailOptions{UTF8: true}
+	}
+	if err := c.Mail(from, opts); err != nil {
 		return nil, fmt.Errorf("MAIL FROM: %w", err)
 	}
 	refused, err := offer(c, to)
@@ -180,6 +196,15 @@ func (r *Relay) dial() (*smtp.Client, *relayConn, error) {
 		return nil, nil, fmt.Errorf("EHLO to relay %s: %w", r.Addr, err)
 	}
 	return c, conn, nil
+}
+
+// errNoSMTPUTF8 fails a mail with a non-ASCII address for good when the
+// relay does not offer SMTPUTF8.
+var errNoSMTPUTF8 = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+	Message: "the relay does not offer SMTPUTF8, needed for a non-ASCII address"}
+
+func isASCII(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r >= utf8.RuneSelf })
 }
 
 // Permanent reports whether err is a 5xx answer: retrying will not help.

@@ -3,6 +3,7 @@ package mailout
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -28,6 +29,9 @@ type Templates struct {
 	builtin  map[string]*template.Template
 	override map[string]*template.Template
 	files    map[string]string // override name → file, for the log
+	// replies are the saved replies, replies/NAME.txt in the override
+	// directory, by lower-case NAME.
+	replies map[string]*template.Template
 }
 
 // LoadTemplates reads the built-in templates and, when dir is not "", the
@@ -79,7 +83,75 @@ func LoadTemplates(dir string) (*Templates, error) {
 		}
 		ts.override[name], ts.files[name] = t, f
 	}
+	if err := ts.loadReplies(filepath.Join(dir, "replies")); err != nil {
+		return nil, err
+	}
 	return ts, nil
+}
+
+// loadReplies reads the saved replies in dir (NAME.txt each), when dir exists.
+func (ts *Templates) loadReplies(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
+	if err != nil {
+		return fmt.Errorf("list saved replies in %s: %w", dir, err)
+	}
+	for _, f := range files {
+		name := strings.ToLower(strings.TrimSuffix(filepath.Base(f), ".txt"))
+		if !validReplyName(name) {
+			return fmt.Errorf("saved reply %s: a name has only letters, digits, '-' and '_', so that #reply %s can be typed", f, name)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("read saved reply: %w", err)
+		}
+		t, err := parseTemplate(f, b)
+		if err != nil {
+			return err
+		}
+		if ts.replies == nil {
+			ts.replies = map[string]*template.Template{}
+		}
+		ts.replies[name] = t
+	}
+	return nil
+}
+
+func validReplyName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ReplyNames lists the saved replies' names, sorted.
+func (ts *Templates) ReplyNames() []string {
+	out := make([]string, 0, len(ts.replies))
+	for n := range ts.replies {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ErrNoReply is returned by Reply for a name no saved reply has.
+var ErrNoReply = errors.New("no saved reply")
+
+// Reply renders the saved reply name (any case) with data.
+func (ts *Templates) Reply(name string, data any) (string, error) {
+	t := ts.replies[strings.ToLower(name)]
+	if t == nil {
+		return "", fmt.Errorf("%w %q", ErrNoReply, name)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("saved reply %s: %w", name, err)
+	}
+	return b.String(), nil
 }
 
 // parseTemplate parses one template file; a missing key is an error, so

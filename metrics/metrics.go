@@ -37,6 +37,10 @@ type Metrics struct {
 	pollErrors *prometheus.CounterVec
 	commit     *prometheus.HistogramVec
 	reloads    *prometheus.CounterVec
+	opened     prometheus.Counter
+	resolved   prometheus.Counter
+	reopened   prometheus.Counter
+	ratings    *prometheus.CounterVec
 }
 
 // StatsFunc reads the store's counts at scrape time; it must be cheap
@@ -80,8 +84,16 @@ func New(stats StatsFunc) *Metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketgate_config_reloads_total",
 			Help: "Configuration reloads on SIGHUP, by result (ok, error: the old configuration stays)."}, []string{"result"}),
 	}
+	m.opened = prometheus.NewCounter(prometheus.CounterOpts{Name: "ticketgate_tickets_opened_total",
+		Help: "Tickets opened (as \"opened\" in ticketgate report)."})
+	m.resolved = prometheus.NewCounter(prometheus.CounterOpts{Name: "ticketgate_tickets_resolved_total",
+		Help: "Tickets resolved: moved into resolved, or into closed from another status than resolved (as \"resolved\" in ticketgate report)."})
+	m.reopened = prometheus.NewCounter(prometheus.CounterOpts{Name: "ticketgate_tickets_reopened_total",
+		Help: "Closed tickets opened again (as \"reopened\" in ticketgate report)."})
+	m.ratings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketgate_satisfaction_ratings_total",
+		Help: "Satisfaction ratings given by customers, by score (1 to 5)."}, []string{"score"})
 	m.reg.MustRegister(m.received, m.sessions, m.refusals, m.ingest, m.deliveries, m.sweeps, m.sweepTime,
-		m.polls, m.pollErrors, m.commit, m.reloads)
+		m.polls, m.pollErrors, m.commit, m.reloads, m.opened, m.resolved, m.reopened, m.ratings)
 	if stats != nil {
 		m.reg.MustRegister(&storeCollector{stats: stats})
 	}
@@ -165,6 +177,29 @@ func (m *Metrics) Commit(kind string, d time.Duration) {
 func (m *Metrics) Reload(err error) {
 	if m != nil {
 		m.reloads.WithLabelValues(result(err)).Inc()
+	}
+}
+
+// Ticket counts a committed change to a ticket: "opened", "resolved" or
+// "reopened".
+func (m *Metrics) Ticket(what string) {
+	if m == nil {
+		return
+	}
+	switch what {
+	case "opened":
+		m.opened.Inc()
+	case "resolved":
+		m.resolved.Inc()
+	case "reopened":
+		m.reopened.Inc()
+	}
+}
+
+// Rating counts a customer's satisfaction rating of score (1 to 5).
+func (m *Metrics) Rating(score int) {
+	if m != nil && score >= 1 && score <= 5 {
+		m.ratings.WithLabelValues(strconv.Itoa(score)).Inc()
 	}
 }
 

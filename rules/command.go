@@ -11,12 +11,14 @@ import (
 
 // Command is one "#name args" line from the top of an agent's mail.
 type Command struct {
-	Name     string   // status, priority, assign, unassign, cc, close, note
+	Name     string   // status, priority, assign, unassign, cc, close, note, escalate
 	Status   Status   // for #status
 	Priority Priority // for #priority
 	Assign   string   // for #assign: "me" (resolved by the caller) or a lower-case e-mail address
 	CcOp     string   // for #cc: "add" or "remove"
 	Cc       string   // for #cc: the lower-case e-mail address
+	Reply    string   // for #reply: the saved reply's lower-case name
+	Ticket   string   // for #merge and #link: the other ticket's number (HS-123456)
 	Line     string   // the original line without surrounding space, for error replies
 }
 
@@ -31,7 +33,7 @@ func (e CommandError) Error() string {
 	return fmt.Sprintf("%q: %s", e.Line, e.Reason)
 }
 
-const knownCommands = "#status, #priority, #assign, #unassign, #cc, #close or #note"
+const knownCommands = "#status, #priority, #assign, #unassign, #cc, #close, #escalate, #note, #reply, #merge or #link"
 
 // ParseCommands splits an agent mail's text into the commands at its top and
 // the rest (the reply text, leading blank lines trimmed). Commands are the
@@ -123,7 +125,18 @@ func parseCommand(line string) (Command, *CommandError) {
 			return fail("write #cc add name@example.com or #cc remove name@example.com")
 		}
 		cmd.CcOp, cmd.Cc = op, addr
-	case "unassign", "close", "note":
+	case "reply":
+		if args == "" || strings.ContainsFunc(args, unicode.IsSpace) {
+			return fail("write #reply and the name of one saved reply, e.g. #reply password-reset")
+		}
+		cmd.Reply = strings.ToLower(args)
+	case "merge", "link":
+		id, ok := ParseTicketID(args)
+		if !ok {
+			return fail("write #%s and the other ticket's number, e.g. #%s HS-123456", name, name)
+		}
+		cmd.Ticket = id
+	case "unassign", "close", "note", "escalate":
 		if args != "" {
 			return fail("#%s takes nothing after it; write it alone on its line", name)
 		}
@@ -210,7 +223,7 @@ var ErrNotAllowed = errors.New("not allowed")
 // unassigned ticket to someone else: a manager only. #unassign: the assignee
 // (on an unassigned ticket, where it changes nothing, any agent of the
 // queue). #note and #cc: any agent of the
-// queue, or the assignee. Addresses and queue names compare in any case.
+// queue, or the assignee. #escalate: as status. Addresses and queue names compare in any case.
 func Authorize(cmd Command, actor Actor, t TicketView) error {
 	if actor.Operator || actor.Manager {
 		return nil
@@ -236,10 +249,21 @@ func Authorize(cmd Command, actor Actor, t TicketView) error {
 		return ownerOnly("change the priority")
 	case "close":
 		return ownerOnly("close the ticket")
+	case "escalate":
+		return ownerOnly("escalate the ticket")
 	case "assign":
 		return authorizeAssign(cmd, actor, t, isAssignee, inQueue)
 	case "unassign":
 		return ownerOnly("unassign the ticket")
+	case "reply":
+		// Whether the text reaches the customer is MayReply's to say.
+		return nil
+	case "merge", "link":
+		what := "merge the ticket into another"
+		if cmd.Name == "link" {
+			what = "link the ticket to another"
+		}
+		return ownerOnly(what)
 	case "note", "cc":
 		what := "add notes"
 		if cmd.Name == "cc" {

@@ -149,6 +149,10 @@ func TestAuthorize(t *testing.T) {
 		says  string // part of the refusal
 	}{
 		{"assignee sets status", status, ana, anas, true, ""},
+		{"assignee escalates", Command{Name: "escalate"}, ana, anas, true, ""},
+		{"queue agent escalates unassigned", Command{Name: "escalate"}, bob, unassigned, true, ""},
+		{"other agent cannot escalate assigned", Command{Name: "escalate"}, bob, anas, false, "only the assignee ana@example.com or a manager can escalate the ticket"},
+		{"agent of another queue cannot escalate", Command{Name: "escalate"}, eve, unassigned, false, "only agents of the queue"},
 		{"other queue agent cannot set status of assigned", status, bob, anas, false, "only the assignee ana@example.com or a manager can change the status"},
 		{"manager sets status of assigned", status, boss, anas, true, ""},
 		{"operator sets status", status, cli, anas, true, ""},
@@ -173,7 +177,11 @@ func TestAuthorize(t *testing.T) {
 		{"queue agent changes cc", cc, bob, anas, true, ""},
 		{"outsider cannot change cc", cc, eve, unassigned, false, "Cc"},
 		{"empty address is not the assignee of unassigned", status, Actor{}, unassigned, false, "queue"},
-		{"unknown command refused", Command{Name: "merge"}, ana, anas, false, "unknown"},
+		{"unknown command refused", Command{Name: "frobnicate"}, ana, anas, false, "unknown"},
+		{"assignee merges", Command{Name: "merge", Ticket: "HS-000002"}, ana, anas, true, ""},
+		{"other queue agent cannot merge assigned", Command{Name: "merge", Ticket: "HS-000002"}, bob, anas, false, "merge"},
+		{"other queue agent cannot link assigned", Command{Name: "link", Ticket: "HS-000002"}, bob, anas, false, "link"},
+		{"any agent may name a saved reply", Command{Name: "reply", Reply: "thanks"}, bob, anas, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,6 +34,7 @@ const (
 	EventReplyHeld       EventType = "reply_held"       // another agent's reply kept as a note (ownership)
 	EventNotice          EventType = "notice"           // the customer was told of a status change
 	EventCommandsRefused EventType = "commands_refused" // an agent's mail was refused whole
+	EventMerged          EventType = "merged"           // one ticket was merged into another
 
 	// Escalation.
 	EventEscalated           EventType = "escalated"            // moved up, managers watching
@@ -41,11 +42,12 @@ const (
 	EventEscalationAck       EventType = "escalation_ack"       // the customer was told
 
 	// The sweep and the outbox.
-	EventReminderSent   EventType = "reminder_sent"   // the customer was reminded
-	EventSurveySent     EventType = "survey_sent"     // the satisfaction survey was queued
-	EventSLABreach      EventType = "sla_breach"      // an SLA target passed
-	EventSLAWarning     EventType = "sla_warning"     // an SLA target is near
-	EventDeliveryFailed EventType = "delivery_failed" // mail could not be delivered
+	EventReminderSent     EventType = "reminder_sent"     // the customer was reminded
+	EventSurveySent       EventType = "survey_sent"       // the satisfaction survey was queued
+	EventSLABreach        EventType = "sla_breach"        // an SLA target passed
+	EventSLAWarning       EventType = "sla_warning"       // an SLA target is near
+	EventCriticalReminder EventType = "critical_reminder" // a critical ticket went without a public update
+	EventDeliveryFailed   EventType = "delivery_failed"   // mail could not be delivered
 )
 
 // EventTypes lists every event type, for documentation and tests.
@@ -53,7 +55,7 @@ var EventTypes = []EventType{
 	EventCreated, EventMessage, EventLinked, EventRedacted, EventAttachmentsRefused, EventSecurity,
 	EventSatisfaction, EventAutoReply, EventAutoReplySuppressed, EventMailSuppressed, EventNotified, EventParticipantsLimited,
 	EventStatus, EventReopened, EventPriority, EventCategory, EventAssigned, EventUnassigned, EventCc,
-	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused,
+	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused, EventMerged,
 	EventEscalated, EventEscalationRequested, EventEscalationAck,
-	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventDeliveryFailed,
+	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventCriticalReminder, EventDeliveryFailed,
 }

@@ -17,11 +17,24 @@ var ErrBusinessHours = errors.New("invalid business hours")
 // may be 24h for a desk that works until midnight. Each working day holds
 // one window [Start, End); business time is the real time elapsed inside
 // windows, so a window that spans a DST change is an hour shorter or longer.
-// A nil Loc means UTC.
+// A nil Loc means UTC. Holidays are dates (their year, month and day count,
+// whatever their clock time or location) on which the desk does not work
+// although they fall on a working day.
 type BusinessHours struct {
 	Days       []time.Weekday
 	Start, End time.Duration
 	Loc        *time.Location
+	Holidays   []time.Time
+}
+
+// AroundTheClock returns hours that never close: every day, 00:00 to 24:00 UTC.
+func AroundTheClock() BusinessHours {
+	return BusinessHours{
+		Days:  []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday},
+		Start: 0,
+		End:   24 * time.Hour,
+		Loc:   time.UTC,
+	}
 }
 
 // DefaultBusinessHours returns Monday to Friday, 09:00 to 17:00 UTC.
@@ -108,13 +121,15 @@ func (b BusinessHours) AddDays(t time.Time, n int) time.Time {
 	off := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute +
 		time.Duration(s)*time.Second + time.Duration(t.Nanosecond())
 	mask, per := b.mask()
-	// Seven days from a working day always hold exactly per working days.
-	weeks := (n - 1) / per
-	day = day.AddDate(0, 0, 7*weeks)
-	n -= weeks * per
+	if len(b.Holidays) == 0 {
+		// Seven days from a working day always hold exactly per working days.
+		weeks := (n - 1) / per
+		day = day.AddDate(0, 0, 7*weeks)
+		n -= weeks * per
+	}
 	for n > 0 {
 		day = day.AddDate(0, 0, 1)
-		if mask[day.Weekday()] {
+		if mask[day.Weekday()] && !b.holiday(day) {
 			n--
 		}
 	}
@@ -201,7 +216,7 @@ func (b BusinessHours) at(day time.Time, off time.Duration) time.Time {
 
 // window returns the business window of the civil day, if it is a working day.
 func (b BusinessHours) window(day time.Time) (open, close time.Time, ok bool) {
-	if mask, _ := b.mask(); !mask[day.Weekday()] {
+	if mask, _ := b.mask(); !mask[day.Weekday()] || b.holiday(day) {
 		return time.Time{}, time.Time{}, false
 	}
 	open, close = b.at(day, b.Start), b.at(day, b.End)
@@ -209,11 +224,17 @@ func (b BusinessHours) window(day time.Time) (open, close time.Time, ok bool) {
 }
 
 // weeks returns how many whole weeks, at most max, starting at the civil
-// day contain no change of Loc's UTC offset. Each such week holds exactly
-// b.week() of business time, which lets long spans be skipped in one step.
+// day contain no change of Loc's UTC offset and no holiday. Each such week
+// holds exactly b.week() of business time, which lets long spans be
+// skipped in one step.
 func (b BusinessHours) weeks(day time.Time, max int64) int64 {
 	if max <= 0 {
 		return 0
+	}
+	for _, h := range b.Holidays {
+		if h := civil(h); !h.Before(day) {
+			max = min(max, (h.Unix()-day.Unix())/(86400*7))
+		}
 	}
 	_, end := b.at(day, 0).ZoneBounds()
 	if end.IsZero() {
@@ -223,13 +244,24 @@ func (b BusinessHours) weeks(day time.Time, max int64) int64 {
 	return min(max, days/7)
 }
 
+// holiday reports whether the civil day is one of the Holidays.
+func (b BusinessHours) holiday(day time.Time) bool {
+	for _, h := range b.Holidays {
+		if civil(h).Equal(day) {
+			return true
+		}
+	}
+	return false
+}
+
 // next returns t when it lies inside business hours, else the next opening,
 // together with the civil day of that window. The configuration must be valid.
 func (b BusinessHours) next(t time.Time) (time.Time, time.Time) {
 	day := civil(t)
 	// A valid configuration has a working day in every week; two weeks
-	// bound the search even if DST empties a window.
-	for range 15 {
+	// bound the search even if DST empties a window, and each holiday
+	// can push it one day further.
+	for range 15 + len(b.Holidays) {
 		if open, close, ok := b.window(day); ok && t.Before(close) {
 			return later(t, open), day
 		}

@@ -112,17 +112,30 @@ type Target struct {
 // entry for a priority replaces the default target for that priority.
 // Warnings come WarnBefore (calendar time) ahead of a due time; 0 means no
 // warnings.
+//
+// Hours is the calendar of queues that name none in QueueCalendars (the
+// legacy [sla.business_hours]); Calendars are the named calendars. The
+// Escalation level has its own targets in its own calendar, and
+// CriticalUpdateEvery (0: off) is how long a critical ticket may go without
+// a public update before its people are reminded.
 type SLAPolicy struct {
 	Targets    map[Priority]Target
 	Plans      map[string]map[Priority]Target
 	Hours      BusinessHours
 	WarnBefore time.Duration
+
+	Calendars           map[string]BusinessHours
+	QueueCalendars      map[string]string // lower-case queue name → calendar name
+	Escalation          EscalationPolicy
+	CriticalUpdateEvery time.Duration
 }
 
 // DefaultSLAPolicy returns the support policy: critical 1h first response
 // and 4h resolution; high 4h (2h on the premium plan) and 24h; medium 24h
 // and 5 business days; low 48h and 10 business days. Hours are calendar
-// hours; business days follow DefaultBusinessHours. No warnings.
+// hours; business days follow DefaultBusinessHours. Level 2 (escalation):
+// 2h first response and 24h resolution. No warnings, no critical follow-ups
+// (the configuration's default turns them on every 3h).
 func DefaultSLAPolicy() SLAPolicy {
 	h := func(n int) Span { return Span{Dur: time.Duration(n) * time.Hour} }
 	bd := func(n int) Span { return Span{BusinessDays: n, Business: true} }
@@ -136,7 +149,8 @@ func DefaultSLAPolicy() SLAPolicy {
 		Plans: map[string]map[Priority]Target{
 			"premium": {PriorityHigh: {FirstResponse: h(2), Resolution: h(24)}},
 		},
-		Hours: DefaultBusinessHours(),
+		Hours:      DefaultBusinessHours(),
+		Escalation: EscalationPolicy{Target: Target{FirstResponse: h(2), Resolution: h(24)}},
 	}
 }
 
@@ -162,6 +176,11 @@ type SLA struct {
 	PausedFor      time.Duration `json:"paused_for,omitempty"`      // calendar time of finished pauses
 	PausedBusiness time.Duration `json:"paused_business,omitempty"` // business time of finished pauses
 	ResolvedAt     time.Time     `json:"resolved_at,omitzero"`      // when resolved; no alerts after
+
+	Calendar   string      `json:"calendar,omitempty"`   // the named calendar level 1 counts in; "" = Hours
+	Escalation *Escalation `json:"escalation,omitempty"` // level 2's clock, once escalated
+	PublicAt   time.Time   `json:"public_at,omitzero"`   // the latest public agent reply
+	FollowedAt time.Time   `json:"followed_at,omitzero"` // the latest critical follow-up reminder
 }
 
 // MarshalJSON encodes the SLA with "breached" as [] rather than null.
@@ -178,18 +197,38 @@ type Alert struct {
 	Kind   string    // KindFirstResponse or KindResolution
 	Breach bool      // false means a warning ahead of Due
 	Due    time.Time // the due time concerned
+	Level  int       // 1, or 2 for the escalation level's targets
 }
 
 // Start computes the SLA for a ticket created at at with priority prio and
 // the customer's plan. An unknown priority counts as medium.
 func (p SLAPolicy) Start(at time.Time, prio Priority, plan string) SLA {
+	return p.StartIn(at, prio, plan, "")
+}
+
+// StartIn is Start for a ticket of queue: its business units count in the
+// calendar the queue names, or in Hours.
+func (p SLAPolicy) StartIn(at time.Time, prio Priority, plan, queue string) SLA {
 	if _, ok := ParsePriority(string(prio)); !ok {
 		prio = PriorityMedium
 	}
 	s := SLA{CreatedAt: at, Priority: prio, Plan: plan, Breached: []string{}}
-	s.FirstResponseDue = p.target(prio, plan).FirstResponse.From(p.Hours, at)
+	if name := p.QueueCalendars[strings.ToLower(queue)]; name != "" {
+		if _, ok := p.Calendars[name]; ok {
+			s.Calendar = name
+		}
+	}
+	s.FirstResponseDue = p.target(prio, plan).FirstResponse.From(p.hours(s), at)
 	s.ResolutionDue = p.resolutionDue(s)
 	return s
+}
+
+// hours is the calendar s's level-1 business units count in.
+func (p SLAPolicy) hours(s SLA) BusinessHours {
+	if h, ok := p.Calendars[s.Calendar]; ok && s.Calendar != "" {
+		return h
+	}
+	return p.Hours
 }
 
 func (p SLAPolicy) target(prio Priority, plan string) Target {
@@ -203,12 +242,12 @@ func (p SLAPolicy) target(prio Priority, plan string) Target {
 // the finished pauses in the target's own units.
 func (p SLAPolicy) resolutionDue(s SLA) time.Time {
 	span := p.target(s.Priority, s.Plan).Resolution
-	due := span.From(p.Hours, s.CreatedAt)
+	due := span.From(p.hours(s), s.CreatedAt)
 	switch {
 	case due.IsZero():
 		return due
 	case span.business():
-		return p.Hours.Add(due, s.PausedBusiness)
+		return p.hours(s).Add(due, s.PausedBusiness)
 	}
 	return due.Add(s.PausedFor)
 }
@@ -222,7 +261,7 @@ func (p SLAPolicy) Reprioritise(s SLA, prio Priority) SLA {
 		return s
 	}
 	s.Priority = prio
-	s = redue(s, KindFirstResponse, p.target(prio, s.Plan).FirstResponse.From(p.Hours, s.CreatedAt))
+	s = redue(s, KindFirstResponse, p.target(prio, s.Plan).FirstResponse.From(p.hours(s), s.CreatedAt))
 	return redue(s, KindResolution, p.resolutionDue(s))
 }
 
@@ -242,11 +281,21 @@ func redue(s SLA, kind string, due time.Time) SLA {
 	return s
 }
 
-// Responded returns the SLA with the first response recorded at at. Only
-// the first call counts.
+// Responded returns the SLA with a public agent reply recorded at at: the
+// first one is the first response, the first one at or after an
+// escalation is level 2's first response, and every one is the latest
+// public update (critical follow-ups count from it).
 func (s SLA) Responded(at time.Time) SLA {
 	if s.FirstResponseAt == nil {
 		s.FirstResponseAt = &at
+	}
+	if e := s.Escalation; e != nil && e.FirstResponseAt == nil && !at.Before(e.At) {
+		c := *e
+		c.FirstResponseAt = &at
+		s.Escalation = &c
+	}
+	if at.After(s.PublicAt) {
+		s.PublicAt = at
 	}
 	return s
 }
@@ -271,7 +320,8 @@ func (p SLAPolicy) Resume(s SLA, at time.Time) SLA {
 	}
 	if at.After(s.PausedAt) {
 		s.PausedFor += at.Sub(s.PausedAt)
-		s.PausedBusiness += p.Hours.Between(s.PausedAt, at)
+		s.PausedBusiness += p.hours(s).Between(s.PausedAt, at)
+		s = p.resumeEscalation(s, at)
 	}
 	s.PausedAt = time.Time{}
 	return redue(s, KindResolution, p.resolutionDue(s))
@@ -315,55 +365,79 @@ func (p SLAPolicy) Check(s SLA, now time.Time) ([]Alert, SLA) {
 	if !s.ResolvedAt.IsZero() {
 		return nil, s
 	}
+	if s.Escalation != nil {
+		// Level 2's clock replaces level 1's.
+		e := *s.Escalation
+		if e.Breached == nil {
+			e.Breached = []string{}
+		}
+		var alerts []Alert
+		if e.FirstResponseAt == nil {
+			alerts = p.check(alerts, &e.Breached, &e.Warned, KindFirstResponse, e.FirstResponseDue, now, 2)
+		}
+		if s.PausedAt.IsZero() {
+			alerts = p.check(alerts, &e.Breached, &e.Warned, KindResolution, e.ResolutionDue, now, 2)
+		}
+		s.Escalation = &e
+		return alerts, s
+	}
 	var alerts []Alert
 	if s.FirstResponseAt == nil {
-		alerts, s = p.check(alerts, s, KindFirstResponse, s.FirstResponseDue, now)
+		alerts = p.check(alerts, &s.Breached, &s.Warned, KindFirstResponse, s.FirstResponseDue, now, 1)
 	}
 	if s.PausedAt.IsZero() {
-		alerts, s = p.check(alerts, s, KindResolution, s.ResolutionDue, now)
+		alerts = p.check(alerts, &s.Breached, &s.Warned, KindResolution, s.ResolutionDue, now, 1)
 	}
 	return alerts, s
 }
 
-func (p SLAPolicy) check(alerts []Alert, s SLA, kind string, due, now time.Time) ([]Alert, SLA) {
-	if due.IsZero() || slices.Contains(s.Breached, kind) {
-		return alerts, s
+func (p SLAPolicy) check(alerts []Alert, breached, warned *[]string, kind string, due, now time.Time, level int) []Alert {
+	if due.IsZero() || slices.Contains(*breached, kind) {
+		return alerts
 	}
 	if !now.Before(due) {
 		// Clip so that appending never writes into the caller's array.
-		s.Breached = append(slices.Clip(s.Breached), kind)
-		return append(alerts, Alert{Kind: kind, Breach: true, Due: due}), s
+		*breached = append(slices.Clip(*breached), kind)
+		return append(alerts, Alert{Kind: kind, Breach: true, Due: due, Level: level})
 	}
-	if p.WarnBefore > 0 && !now.Before(due.Add(-p.WarnBefore)) && !slices.Contains(s.Warned, kind) {
-		s.Warned = append(slices.Clip(s.Warned), kind)
-		return append(alerts, Alert{Kind: kind, Due: due}), s
+	if p.WarnBefore > 0 && !now.Before(due.Add(-p.WarnBefore)) && !slices.Contains(*warned, kind) {
+		*warned = append(slices.Clip(*warned), kind)
+		return append(alerts, Alert{Kind: kind, Due: due, Level: level})
 	}
-	return alerts, s
+	return alerts
 }
 
 // NextCheck returns the earliest instant at which Check will have an alert
 // for s, or the zero time when it never will (for the due-time index).
+// It includes the next critical follow-up (see FollowUp).
 func (p SLAPolicy) NextCheck(s SLA) time.Time {
 	if !s.ResolvedAt.IsZero() {
 		return time.Time{}
 	}
-	var next time.Time
-	if s.FirstResponseAt == nil {
-		next = p.nextFor(s, KindFirstResponse, s.FirstResponseDue)
-	}
-	if s.PausedAt.IsZero() {
-		if at := p.nextFor(s, KindResolution, s.ResolutionDue); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+	next := p.followDue(s)
+	soonest := func(at time.Time) {
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
 			next = at
 		}
+	}
+	firstAt, firstDue, resDue, breached, warned := s.FirstResponseAt, s.FirstResponseDue, s.ResolutionDue, s.Breached, s.Warned
+	if e := s.Escalation; e != nil {
+		firstAt, firstDue, resDue, breached, warned = e.FirstResponseAt, e.FirstResponseDue, e.ResolutionDue, e.Breached, e.Warned
+	}
+	if firstAt == nil {
+		soonest(p.nextFor(breached, warned, KindFirstResponse, firstDue))
+	}
+	if s.PausedAt.IsZero() {
+		soonest(p.nextFor(breached, warned, KindResolution, resDue))
 	}
 	return next
 }
 
-func (p SLAPolicy) nextFor(s SLA, kind string, due time.Time) time.Time {
-	if due.IsZero() || slices.Contains(s.Breached, kind) {
+func (p SLAPolicy) nextFor(breached, warned []string, kind string, due time.Time) time.Time {
+	if due.IsZero() || slices.Contains(breached, kind) {
 		return time.Time{}
 	}
-	if p.WarnBefore > 0 && !slices.Contains(s.Warned, kind) {
+	if p.WarnBefore > 0 && !slices.Contains(warned, kind) {
 		return due.Add(-p.WarnBefore)
 	}
 	return due

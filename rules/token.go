@@ -170,3 +170,14 @@ func isDigits(s string) bool {
 	}
 	return true
 }
+
+// ParseTicketID reads a ticket number as an agent writes it in a command,
+// "HS-123456" or "[hs-123456]", and returns it as the store knows it.
+func ParseTicketID(s string) (string, bool) {
+	s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "["), "]")
+	prefix, digits, ok := splitTicketID(s)
+	if !ok {
+		return "", false
+	}
+	return canonicalID(prefix, digits), true
+}

@@ -124,11 +124,18 @@ func ParseSort(s string) (Sort, bool) {
 
 // SLADue is the next service level target ticket t must meet: the first
 // response due time until an agent answered, then the resolution due
-// time. It is zero when the ticket has no SLA, is resolved, or closed.
+// time; on an escalated ticket, level 2's. It is zero when the ticket has
+// no SLA, is resolved, or closed.
 func (t *Ticket) SLADue() time.Time {
 	s := t.SLA
 	if s == nil || Completed(t.Status) || !s.ResolvedAt.IsZero() {
 		return time.Time{}
+	}
+	if e := s.Escalation; e != nil {
+		if e.FirstResponseAt == nil && !e.FirstResponseDue.IsZero() {
+			return e.FirstResponseDue
+		}
+		return e.ResolutionDue
 	}
 	if s.FirstResponseAt == nil && !s.FirstResponseDue.IsZero() {
 		return s.FirstResponseDue

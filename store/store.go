@@ -16,9 +16,26 @@ import (
 
 // Config is the [store] section of the configuration file.
 type Config struct {
-	// Path of the database file; its directory is created if missing.
+	// Driver is the backend: "bbolt" (the default: one file, one
+	// process) or "postgres" (several gateways sharing one database).
+	Driver string `toml:"driver"`
+	// Path of the bbolt database file; its directory is created if
+	// missing. Unused by postgres.
 	Path string `toml:"path"`
+	// DSN is the PostgreSQL connection string (libpq keywords or a
+	// postgres:// URL); DSNFile names a file holding it instead, so the
+	// password stays out of the configuration. One of them with postgres.
+	DSN     string `toml:"dsn"`
+	DSNFile string `toml:"dsn_file"`
+	// Lease is how long (a Go duration, default 30s) an instance's
+	// claim on outbox mail, and its lease on the sweep or on an IMAP
+	// mailbox, hold without renewal: another instance takes a dead
+	// one's work over within it.
+	Lease string `toml:"lease"`
 }
+
+// Postgres reports whether c names the PostgreSQL backend.
+func (c Config) Postgres() bool { return c.Driver == "postgres" }
 
 var (
 	// ErrNotFound is returned when a ticket (or other record) does not exist.
@@ -52,7 +69,10 @@ type Store interface {
 	// it is kept.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// UpdateNow is Update without grouping, for callers outside the
-	// ingest path; fn runs once.
+	// ingest path. fn runs once on a single-process backend (bbolt); a
+	// backend shared between processes (PostgreSQL) runs it again when
+	// the database refuses the transaction for a conflict with another
+	// one, so fn must be idempotent apart from its effects on tx.
 	UpdateNow(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction over a consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
@@ -98,6 +118,16 @@ type Tx interface {
 	// what was stored. The cost grows with the entries moved, not with the
 	// outbox.
 	Enqueue(m *OutMail) error
+	// ClaimOutbox claims for owner, until now+lease, the entries that
+	// Outbox(now, limit) would return, less those another owner holds an
+	// unexpired claim on and the entries queued behind those (so a queue
+	// stays in order across processes). It returns the entries claimed,
+	// with ClaimedBy and ClaimedUntil set. A claim ends when the entry is
+	// enqueued again (Enqueue clears it) or dequeued, or when it expires;
+	// the owner may renew it by claiming again. Processes sharing one
+	// database each claim before sending, so no two send the same entry
+	// while a claim holds.
+	ClaimOutbox(owner string, now time.Time, lease time.Duration, limit int) ([]*OutMail, error)
 	// NextOutboxID reserves the id the next outbox entry will have; pass
 	// it in OutMail.ID to Enqueue.
 	NextOutboxID() (uint64, error)
@@ -115,6 +145,25 @@ type Tx interface {
 	PutRateTimes(key string, ts []time.Time) error
 	// MarkBouncing records that automatic mail to addr is suppressed until until.
 	MarkBouncing(addr string, until time.Time) error
+	// TakeLease takes the lease name for owner until now+ttl, or renews
+	// owner's own, and reports whether owner holds it: false while
+	// another owner holds it unexpired. Processes sharing one database
+	// take a lease before one-at-a-time work (the sweep, polling an IMAP
+	// mailbox) and renew it well within ttl; when the holder dies,
+	// another takes it over once ttl has passed. On a backend one process
+	// has open at a time (bbolt), a lease taken by an earlier open has
+	// lapsed.
+	TakeLease(name, owner string, now time.Time, ttl time.Duration) (bool, error)
+	// DropLease ends owner's lease name at once; nothing when another
+	// owner holds it.
+	DropLease(name, owner string) error
+	// PutPollTries replaces the failed tries recorded for mailbox: the
+	// UIDs of messages that could not be taken, each with how often,
+	// under UIDVALIDITY validity (an empty tries deletes them).
+	PutPollTries(mailbox string, validity uint32, tries map[uint32]int) error
+	// PutInstance records (or replaces, by ID) a serving process's
+	// report of itself.
+	PutInstance(in Instance) error
 }
 
 // Reader is the reading half of a transaction: what deciding code may use.
@@ -189,4 +238,13 @@ type Reader interface {
 	// Bouncing reports whether automatic mail to addr is suppressed at now
 	// because it bounced recently.
 	Bouncing(addr string, now time.Time) (bool, error)
+	// PollTries returns the failed tries recorded for mailbox by
+	// PutPollTries and their UIDVALIDITY (0 and none when there are none).
+	PollTries(mailbox string) (validity uint32, tries map[uint32]int, err error)
+	// Lease returns the holder of lease name and when it ends ("" when
+	// nobody holds it).
+	Lease(name string) (owner string, until time.Time, err error)
+	// Instances returns what every serving process reported of itself
+	// (PutInstance), by ID.
+	Instances() ([]Instance, error)
 }

@@ -26,9 +26,12 @@ type Ticket struct {
 	Escalated     bool           `json:"escalated,omitempty"`
 	Watchers      []string       `json:"watchers,omitempty"`
 	Linked        []string       `json:"linked,omitempty"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-	ClosedAt      *time.Time     `json:"closed_at,omitempty"`
+	// MergedInto is the ticket this one was merged into: mail naming this
+	// ticket's token is threaded there.
+	MergedInto string     `json:"merged_into,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	ClosedAt   *time.Time `json:"closed_at,omitempty"`
 
 	// LastInID is the Message-ID of the last message received on the
 	// ticket; replies chain to it. Thread holds the ids of the ticket's
@@ -118,6 +121,10 @@ type OutMail struct {
 	NextAt   time.Time `json:"next_at"`
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
+	// ClaimedBy is the owner holding a claim on the entry (see
+	// Tx.ClaimOutbox), until ClaimedUntil; "" when unclaimed.
+	ClaimedBy    string    `json:"claimed_by,omitempty"`
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 	// Done lists the recipients of To this mail needs no more attempts
 	// for: the relay took it for them, or refused them for good. The
 	// outbox worker writes it before it hands the relay the end of the
@@ -136,6 +143,22 @@ func (m *OutMail) Pending() []string {
 	}
 	return out
 }
+
+// Instance is a serving process's report of itself, so that the
+// processes sharing one database can be compared: ID names the
+// installation (host and configuration file), Fingerprint the signing
+// keys and admin token it uses (a hash that reveals nothing of them), and
+// Seen when it started.
+type Instance struct {
+	ID          string    `json:"id"`
+	Fingerprint string    `json:"fingerprint"`
+	Seen        time.Time `json:"seen"`
+}
+
+// DefaultLease is how long a claim on an outbox entry holds unless the
+// worker says otherwise: long enough to hand one mail to a relay, short
+// enough that another process sends a crashed one's mail within a minute.
+const DefaultLease = 30 * time.Second
 
 // Queue names the queue m belongs to: the mail about one ticket to one
 // list of recipients (TicketID and To, joined by 0x00). The entries of a

@@ -42,6 +42,7 @@ func (a *app) adminHandler() http.Handler {
 	mux.HandleFunc("POST /api/sweep", accepts("", a.handleSweep))
 	mux.HandleFunc("POST /api/explain", accepts(typeMail, a.handleExplain))
 	mux.HandleFunc("GET /api/status", a.handleStatus)
+	mux.HandleFunc("GET /api/report", a.handleReport)
 	mux.HandleFunc("POST /api/inject", accepts(typeMail, a.handleInject))
 	return mux
 }

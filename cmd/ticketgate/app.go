@@ -25,7 +25,7 @@ type app struct {
 }
 
 func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
-	st, err := boltdb.Open(cfg.Store.Path, opts, log)
+	st, err := openStore(cfg, opts, log)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func newApp(cfg *Config, log *slog.Logger, st store.Store) (*app, error) {
 		return nil, fmt.Errorf("load templates: %w", err)
 	}
 	rules.CompileToken(cfg.Tickets.Prefix)
-	verpKey, err := loadOrCreateKey(filepath.Join(filepath.Dir(cfg.Store.Path), "verp.key"))
+	verpKey, err := loadOrCreateKey(verpKeyFile(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("bounce address key: %w", err)
 	}
@@ -78,3 +78,12 @@ func newApp(cfg *Config, log *slog.Logger, st store.Store) (*app, error) {
 }
 
 func (a *app) close() error { return a.store.Close() }
+
+// verpKeyFile is [outbound] verp_key_file, or verp.key next to the
+// database.
+func verpKeyFile(cfg *Config) string {
+	if f := cfg.Outbound.VERPKeyFile; f != "" {
+		return f
+	}
+	return filepath.Join(filepath.Dir(cfg.Store.Path), "verp.key")
+}

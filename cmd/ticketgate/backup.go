@@ -133,8 +133,13 @@ func fetchBackup(ctx context.Context, c *adminClient, w io.Writer) (int64, error
 // handleBackup is GET /api/backup: the database file as of one read
 // transaction, while writers carry on.
 func (g *gateway) handleBackup(w http.ResponseWriter, r *http.Request) {
+	db, ok := g.db.(*boltdb.DB)
+	if !ok {
+		httpError(w, http.StatusNotImplemented, "backup copies a bbolt database; back up PostgreSQL with its own tools (pg_dump, pg_basebackup)")
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	n, err := g.db.Backup(r.Context(), w)
+	n, err := db.Backup(r.Context(), w)
 	if err != nil {
 		g.log.Error("backup failed", "err", err, "bytes", n)
 		panic(http.ErrAbortHandler) // the client sees a broken copy, not a short one

@@ -37,6 +37,9 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
+	if cfg.Store.Postgres() {
+		return checkPostgres(ctx, cfg, stdout)
+	}
 	path, err := existingDB(cfg)
 	if err != nil {
 		return err
@@ -66,6 +69,37 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", path, len(rep.Problems))}
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d tickets, %d queued mails, every record and index agree\n", path, rep.Tickets, rep.Outbox)
+	return nil
+}
+
+// checkPostgres is check with [store] driver = "postgres": any number of
+// processes may read the database, so it is asked directly, serve running
+// or not.
+func checkPostgres(ctx context.Context, cfg *Config, stdout io.Writer) error {
+	if err := needDatabase(cfg); err != nil {
+		return err
+	}
+	st, err := openStore(cfg, boltdb.Options{ReadOnly: true}, newLogger(os.Stderr))
+	if err != nil {
+		return &exitError{code: exTempFail, err: err}
+	}
+	defer st.Close()
+	db, ok := st.(store.Inspector)
+	if !ok {
+		return fmt.Errorf("store %s cannot check itself", storeName(cfg))
+	}
+	rep, err := inspect(ctx, db)
+	if err != nil {
+		return err
+	}
+	if _, err := warnInstances(st, ctx, stdout); err != nil {
+		return err
+	}
+	if len(rep.Problems) > 0 {
+		printProblems(stdout, rep.Problems)
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", storeName(cfg), len(rep.Problems))}
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d tickets, %d queued mails, every record and index agree\n", storeName(cfg), rep.Tickets, rep.Outbox)
 	return nil
 }
 

@@ -38,10 +38,15 @@ type Config struct {
 	RequestTypes []rules.RequestType `toml:"request_type"`
 	Lifecycle    LifecycleConfig     `toml:"lifecycle"`
 	SLA          SLAConfig           `toml:"sla"`
-	IMAP         []mailin.IMAPConfig `toml:"imap"`
-	Limits       LimitsConfig        `toml:"limits"`
-	Log          LogConfig           `toml:"log"`
-	Shutdown     ShutdownConfig      `toml:"shutdown"`
+	// Calendars are named business calendars; queues and the escalation
+	// level name theirs.
+	Calendars  map[string]BusinessHoursConfig `toml:"calendars"`
+	Queues     map[string]QueueConfig         `toml:"queues"`
+	Escalation EscalationConfig               `toml:"escalation"`
+	IMAP       []mailin.IMAPConfig            `toml:"imap"`
+	Limits     LimitsConfig                   `toml:"limits"`
+	Log        LogConfig                      `toml:"log"`
+	Shutdown   ShutdownConfig                 `toml:"shutdown"`
 
 	file string // absolute path of the config file; "" for the built-in defaults
 }
@@ -160,8 +165,22 @@ var prefixRE = regexp.MustCompile(`^[A-Za-z]{1,8}$`)
 func (c *Config) validate() error {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	if c.Store.Path == "" {
-		bad("store.path must be set")
+	switch c.Store.Driver {
+	case "", "bbolt":
+		if c.Store.Path == "" {
+			bad("store.path must be set")
+		}
+	case "postgres":
+		if (c.Store.DSN == "") == (c.Store.DSNFile == "") {
+			bad("store.dsn or store.dsn_file (one of them) must be set with driver \"postgres\"")
+		}
+	default:
+		bad("store.driver %q must be bbolt or postgres", c.Store.Driver)
+	}
+	if c.Store.Lease != "" {
+		if d, err := time.ParseDuration(c.Store.Lease); err != nil || d < 3*time.Second {
+			bad("store.lease %q must be a duration of at least 3s", c.Store.Lease)
+		}
 	}
 	if c.Inbound.Hostname == "" {
 		bad("inbound.hostname must be set")

@@ -20,10 +20,13 @@ type LifecycleConfig struct {
 
 // SLAConfig is the [sla] section.
 type SLAConfig struct {
-	WarnBefore string                                `toml:"warn_before"` // "" = no warning
-	Hours      BusinessHoursConfig                   `toml:"business_hours"`
-	Targets    map[string]SLATargetConfig            `toml:"targets"` // by priority
-	Plans      map[string]map[string]SLATargetConfig `toml:"plans"`   // plan → priority → target
+	WarnBefore string `toml:"warn_before"` // "" = no warning
+	// CriticalUpdateEvery is how long a critical ticket may go without a
+	// public update before its people are reminded; "" is 3h, "0s" off.
+	CriticalUpdateEvery string                                `toml:"critical_update_every"`
+	Hours               BusinessHoursConfig                   `toml:"business_hours"`
+	Targets             map[string]SLATargetConfig            `toml:"targets"` // by priority
+	Plans               map[string]map[string]SLATargetConfig `toml:"plans"`   // plan → priority → target
 }
 
 // BusinessHoursConfig says when the desk works.
@@ -32,6 +35,21 @@ type BusinessHoursConfig struct {
 	Start    string   `toml:"start"`    // "09:00"
 	End      string   `toml:"end"`      // "17:00"
 	TimeZone string   `toml:"timezone"` // IANA name, e.g. "Europe/Berlin"
+	Holidays []string `toml:"holidays"` // dates the desk is closed, "2026-12-25"
+}
+
+// QueueConfig is one [queues.NAME]: what a queue's tickets count in.
+type QueueConfig struct {
+	Calendar string `toml:"calendar"` // a [calendars.NAME]; "" = [sla.business_hours]
+}
+
+// EscalationConfig is the [escalation] section: level 2.
+type EscalationConfig struct {
+	Queue         string `toml:"queue"`          // queue escalated tickets move to; "" keeps theirs
+	Calendar      string `toml:"calendar"`       // a [calendars.NAME]; "" = [sla.business_hours]
+	FirstResponse string `toml:"first_response"` // level 2's targets, from the escalation; default 2h
+	Resolution    string `toml:"resolution"`     // default 24h
+	OnBreach      bool   `toml:"on_breach"`      // a level-1 SLA breach escalates the ticket
 }
 
 // SLATargetConfig is a pair of targets: "4h" calendar hours, "8bh"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/mail"
@@ -16,6 +17,7 @@ import (
 	"ticketgate/mailin"
 	"ticketgate/mailout"
 	"ticketgate/metrics"
+	"ticketgate/rules"
 	"ticketgate/store"
 	"ticketgate/store/boltdb"
 )
@@ -29,17 +31,28 @@ type gateway struct {
 	*metrics.Metrics // listeners and pollers report here (mailin.Observer)
 
 	cur     atomic.Pointer[generation]
-	db      *boltdb.DB
+	db      servedStore
 	base    store.Store // db with commit timing, shared by every generation
 	log     *slog.Logger
 	level   *slog.LevelVar
 	cfgPath string
 	wake    func() // wakes the outbox worker
 	admin   http.Handler
+	// instance names this process in leases and outbox claims; sweep is
+	// the lease the scheduler's sweep runs under.
+	instance string
+	sweep    *lease
 	// listeners are the SMTP and LMTP servers, for /healthz's cap check.
 	listeners []*mailin.Server
 
 	reloading sync.Mutex // one reload at a time
+}
+
+// servedStore is a backend serve can run on: it also counts itself for
+// the metrics and checks itself for GET /api/check.
+type servedStore interface {
+	store.Store
+	store.Inspector
 }
 
 // generation is one configuration's app and its admin API.
@@ -51,11 +64,16 @@ type generation struct {
 // openGateway opens the database for serve and assembles the first
 // generation from cfg.
 func openGateway(cfg *Config, cfgPath string, log *slog.Logger, level *slog.LevelVar) (*app, error) {
-	db, err := boltdb.Open(cfg.Store.Path, boltdb.Options{LockTimeout: 5 * time.Second}, log)
+	st, err := openStore(cfg, boltdb.Options{LockTimeout: 5 * time.Second}, log)
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{db: db, log: log, level: level, cfgPath: cfgPath}
+	db, ok := st.(servedStore)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("store %s cannot count and check itself", storeName(cfg))
+	}
+	g := &gateway{db: db, log: log, level: level, cfgPath: cfgPath, instance: instanceID()}
 	g.Metrics = metrics.New(db.Stats)
 	g.base = meteredStore{Store: db, m: g.Metrics}
 	a, err := newApp(cfg, log, g.base)
@@ -222,16 +240,67 @@ type meteredStore struct {
 
 func (s meteredStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 	start := time.Now()
-	err := s.Store.Update(ctx, fn)
+	var c eventCounter
+	err := s.Store.Update(ctx, c.wrap(fn))
 	s.m.Commit("batch", time.Since(start))
+	c.count(s.m, err)
 	return err
 }
 
 func (s meteredStore) UpdateNow(ctx context.Context, fn func(store.Tx) error) error {
 	start := time.Now()
-	err := s.Store.UpdateNow(ctx, fn)
+	var c eventCounter
+	err := s.Store.UpdateNow(ctx, c.wrap(fn))
 	s.m.Commit("single", time.Since(start))
+	c.count(s.m, err)
 	return err
+}
+
+// eventCounter keeps the events a write transaction adds, for the ticket
+// counters once it is committed. fn may run more than once: each run
+// starts the list anew, so only the committed run counts.
+type eventCounter struct{ events []store.Event }
+
+func (c *eventCounter) wrap(fn func(store.Tx) error) func(store.Tx) error {
+	return func(tx store.Tx) error {
+		c.events = c.events[:0]
+		return fn(countingTx{Tx: tx, c: c})
+	}
+}
+
+func (c *eventCounter) count(m *metrics.Metrics, err error) {
+	if err != nil {
+		return
+	}
+	for _, e := range c.events {
+		switch {
+		case e.Type == rules.EventCreated:
+			m.Ticket("opened")
+		case e.Type == rules.EventReopened:
+			m.Ticket("reopened")
+		case e.Type == rules.EventStatus && desk.Resolves(e.Detail):
+			m.Ticket("resolved")
+		case e.Type == rules.EventSatisfaction:
+			var score int
+			if _, err := fmt.Sscanf(e.Detail, "rated %d/5", &score); err == nil {
+				m.Rating(score)
+			}
+		}
+	}
+}
+
+// countingTx passes every call to Tx and notes the events added.
+type countingTx struct {
+	store.Tx
+	c *eventCounter
+}
+
+func (t countingTx) AddEvent(id string, e store.Event) error {
+	if err := t.Tx.AddEvent(id, e); err != nil {
+		return err
+	}
+	t.c.events = append(t.c.events, e)
+	return nil
 }
 
 // meteredSender counts what the relay answers.

@@ -55,7 +55,13 @@ func (a *app) startPollers(ctx context.Context) (stop func(), err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.Run(pctx) // Run recovers its own panics and reconnects
+			if a.gw == nil {
+				p.Run(pctx) // Run recovers its own panics and reconnects
+				return
+			}
+			// One instance at a time polls a mailbox.
+			l := newLease(a.store, "imap:"+p.Config().Name, a.gw.instance, leaseTTL(a.cfg), a.log.With("imap", p.Config().Name))
+			l.run(pctx, p.Run)
 		}()
 	}
 	running.Store(a, list)

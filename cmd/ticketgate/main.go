@@ -63,10 +63,14 @@ func commands() []command {
 		{"assign", "assign -config F [-as EMAIL] [-json] HS-123456 me|EMAIL|none: assign a ticket", runAction("assign")},
 		{"priority", "priority -config F [-as EMAIL] [-json] HS-123456 low|medium|high|critical: set priority", runAction("priority")},
 		{"note", "note -config F [-as EMAIL] [-json] HS-123456 [TEXT...]: add an internal note (the text from stdin when none is given)", runAction("note")},
+		{"merge", "merge -config F [-as EMAIL] [-json] HS-SOURCE HS-TARGET: merge a ticket into another (messages, participants and events move; the source is closed)", runAction("merge")},
+		{"link", "link -config F [-as EMAIL] [-json] HS-123456 HS-654321: link two tickets both ways", runAction("link")},
 		{"explain", "explain -config F [-json] [-from ADDR] [-to ADDR]... [ADDR...] < message: what would happen to a message, without doing it", runExplain},
 		{"backup", "backup -config F -o FILE: consistent copy of the database, while serve runs or not", runBackup},
 		{"restore", "restore -config F [-force] FILE: replace the database with a backup (serve must be stopped)", runRestore},
+		{"report", "report -config F [-from D] [-to D] [-queue Q] [-json]: tickets opened, resolved and reopened, response and resolution times, SLA compliance, satisfaction", runReport},
 		{"check", "check -config F: verify records against indexes; exit 1 with the list of problems", runCheck},
+		{"migrate", "migrate -config F -from OLD.db: copy a bbolt database into the PostgreSQL database of the config (idempotent, resumable)", runMigrate},
 		{"version", "version: print the module version and the VCS revision it was built from", runVersion},
 	}
 }

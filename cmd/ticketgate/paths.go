@@ -29,7 +29,7 @@ func (c *Config) resolvePaths(base string) {
 // directory. A new path key must be added here: TestEveryPathKeyIsResolved
 // fails until it is.
 func (c *Config) pathFields() []*string {
-	ps := []*string{&c.Store.Path, &c.Outbound.Templates, &c.AgentsConf.SecretFile, &c.AgentsConf.PreviousSecretFile,
+	ps := []*string{&c.Store.Path, &c.Store.DSNFile, &c.Outbound.Templates, &c.Outbound.VERPKeyFile, &c.AgentsConf.SecretFile, &c.AgentsConf.PreviousSecretFile,
 		&c.Admin.TokenFile, &c.Admin.TLSCert, &c.Admin.TLSKey}
 	for i := range c.IMAP {
 		ps = append(ps, &c.IMAP[i].PasswordFile)
@@ -52,6 +52,9 @@ func (c *Config) source() string {
 // points, and the command would answer from that: an empty list, "no
 // ticket", a change nobody will see.
 func needDatabase(cfg *Config) error {
+	if cfg.Store.Postgres() {
+		return needPostgres(cfg)
+	}
 	_, err := os.Stat(cfg.Store.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &exitError{code: exNoInput, err: fmt.Errorf("%w at %s (store.path from %s); serve or inject creates it",

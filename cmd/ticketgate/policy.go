@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ func policyFromConfig(cfg *Config) (*desk.Policy, error) {
 	}
 	sla, slaErrs := slaFromConfig(cfg.SLA)
 	errs = append(errs, slaErrs...)
+	errs = append(errs, levelsFromConfig(cfg, &sla)...)
 	notify := map[rules.Status]bool{}
 	for _, name := range cfg.Tickets.NotifyStatus {
 		st, ok := rules.ParseStatus(name)
@@ -93,7 +95,16 @@ func slaFromConfig(c SLAConfig) (rules.SLAPolicy, []string) {
 		}
 		p.WarnBefore = d
 	}
-	h, err := hoursFromConfig(c.Hours, p.Hours)
+	if c.CriticalUpdateEvery != "" {
+		d, err := time.ParseDuration(c.CriticalUpdateEvery)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Sprintf("sla.critical_update_every %q is not a duration like \"3h\" (\"0s\" turns reminders off)", c.CriticalUpdateEvery))
+		}
+		p.CriticalUpdateEvery = d
+	} else {
+		p.CriticalUpdateEvery = 3 * time.Hour
+	}
+	h, err := hoursFromConfig("sla.business_hours", c.Hours, p.Hours)
 	if err != nil {
 		errs = append(errs, err.Error())
 	}
@@ -150,8 +161,47 @@ var weekdays = map[string]time.Weekday{
 	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
 }
 
-// hoursFromConfig reads [sla.business_hours] over def.
-func hoursFromConfig(c BusinessHoursConfig, def rules.BusinessHours) (rules.BusinessHours, error) {
+// levelsFromConfig reads the named calendars, the calendar each queue
+// names and the escalation level into p.
+func levelsFromConfig(cfg *Config, p *rules.SLAPolicy) []string {
+	var errs []string
+	p.Calendars = map[string]rules.BusinessHours{}
+	for name, c := range cfg.Calendars {
+		h, err := hoursFromConfig("calendars."+name, c, rules.DefaultBusinessHours())
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		p.Calendars[name] = h
+	}
+	known := func(key, name string) {
+		if _, ok := cfg.Calendars[name]; name != "" && !ok {
+			errs = append(errs, fmt.Sprintf("%s.calendar %q: no [calendars.%s] is configured", key, name, name))
+		}
+	}
+	routed := func(key, q string) {
+		if !slices.ContainsFunc(cfg.Routes, func(r rules.Route) bool { return strings.EqualFold(r.Queue, q) }) {
+			errs = append(errs, fmt.Sprintf("%s %q: no [[route]] has this queue, so no agent can work it", key, q))
+		}
+	}
+	p.QueueCalendars = map[string]string{}
+	for q, qc := range cfg.Queues {
+		routed("queues", q)
+		known("queues."+q, qc.Calendar)
+		p.QueueCalendars[strings.ToLower(q)] = qc.Calendar
+	}
+	e := cfg.Escalation
+	if e.Queue != "" {
+		routed("escalation.queue", e.Queue)
+	}
+	known("escalation", e.Calendar)
+	p.Escalation.Queue, p.Escalation.Calendar, p.Escalation.OnBreach = e.Queue, e.Calendar, e.OnBreach
+	p.Escalation.Target = target(&errs, "escalation", SLATargetConfig{FirstResponse: e.FirstResponse, Resolution: e.Resolution}, p.Escalation.Target)
+	return errs
+}
+
+// hoursFromConfig reads a calendar (key: its section's name, for errors)
+// over def.
+func hoursFromConfig(key string, c BusinessHoursConfig, def rules.BusinessHours) (rules.BusinessHours, error) {
 	h := def
 	var errs []string
 	if len(c.Days) > 0 {
@@ -161,7 +211,7 @@ func hoursFromConfig(c BusinessHoursConfig, def rules.BusinessHours) (rules.Busi
 			wd, ok := weekdays[name[:min(3, len(name))]]
 			ok = ok && (len(name) == 3 || name == strings.ToLower(wd.String()))
 			if !ok {
-				errs = append(errs, fmt.Sprintf("sla.business_hours.days: %q is not a weekday like \"mon\"", d))
+				errs = append(errs, fmt.Sprintf("%s.days: %q is not a weekday like \"mon\"", key, d))
 				continue
 			}
 			h.Days = append(h.Days, wd)
@@ -176,7 +226,7 @@ func hoursFromConfig(c BusinessHoursConfig, def rules.BusinessHours) (rules.Busi
 		}
 		d, ok := clockTime(f.v)
 		if !ok {
-			errs = append(errs, fmt.Sprintf("sla.business_hours.%s %q is not a time like \"09:00\"", f.name, f.v))
+			errs = append(errs, fmt.Sprintf("%s.%s %q is not a time like \"09:00\"", key, f.name, f.v))
 			continue
 		}
 		*f.dst = d
@@ -184,14 +234,22 @@ func hoursFromConfig(c BusinessHoursConfig, def rules.BusinessHours) (rules.Busi
 	if c.TimeZone != "" {
 		loc, err := time.LoadLocation(c.TimeZone)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("sla.business_hours.timezone %q is not a time zone like \"Europe/Berlin\"", c.TimeZone))
+			errs = append(errs, fmt.Sprintf("%s.timezone %q is not a time zone like \"Europe/Berlin\"", key, c.TimeZone))
 		} else {
 			h.Loc = loc
 		}
 	}
+	for _, d := range c.Holidays {
+		day, err := time.Parse(time.DateOnly, strings.TrimSpace(d))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s.holidays: %q is not a date like \"2026-12-25\"", key, d))
+			continue
+		}
+		h.Holidays = append(h.Holidays, day)
+	}
 	if len(errs) == 0 {
 		if err := h.Validate(); err != nil {
-			errs = append(errs, "sla.business_hours: "+err.Error())
+			errs = append(errs, key+": "+err.Error())
 		}
 	}
 	if len(errs) > 0 {
@@ -256,6 +314,10 @@ func (a *app) startScheduler(ctx context.Context) (stop func(), err error) {
 	_, err = c.AddFunc(schedule(a.cfg), func() {
 		// The policy and templates in force now: a reload applies to
 		// the next run.
+		if gw := a.gw; gw != nil && gw.sweep != nil && !gw.sweep.Held() {
+			a.log.Debug("sweep left to the instance holding its lease")
+			return
+		}
 		cur := a.current()
 		start := time.Now()
 		rep, err := cur.sweeper(cur.pipeline.OnCommit).Sweep(sctx, start, false)

@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +204,14 @@ func TestPolicyConfigRefusedWithKey(t *testing.T) {
 		"sla.business_hours.days":     "[sla.business_hours]\ndays = [\"mon\", \"funday\"]",
 		"sla.warn_before":             "[sla]\nwarn_before = \"soon\"",
 		"sla.business_hours: invalid": "[sla.business_hours]\nstart = \"18:00\"\nend = \"09:00\"",
+		"sla.critical_update_every":   "[sla]\ncritical_update_every = \"often\"",
+		"calendars.berlin.holidays":   "[calendars.berlin]\nholidays = [\"25.12.2026\"]",
+		"calendars.berlin.timezone":   "[calendars.berlin]\ntimezone = \"Berlin\"",
+		"queues.support.calendar":     "[queues.support]\ncalendar = \"nowhere\"",
+		"escalation.calendar":         "[escalation]\ncalendar = \"nowhere\"",
+		"escalation.first_response":   "[escalation]\nfirst_response = \"soon\"",
+		"escalation.queue \"level3\"": "[escalation]\nqueue = \"level3\"",
+		"queues \"sales\"":            "[queues.sales]\ncalendar = \"\"",
 	} {
 		e := newPolicyEnv(t, extra)
 		_, err := e.run("sweep")
@@ -222,6 +233,47 @@ func TestPolicyConfigRefusedWithKey(t *testing.T) {
 		p.SLA.Targets[rules.PriorityHigh].Resolution.String() != "24h" || p.SLA.Plans["gold"][rules.PriorityLow].FirstResponse.String() != "48h" ||
 		len(p.SLA.Hours.Days) != 2 || p.SLA.Hours.End != 24*time.Hour {
 		t.Errorf("policy from config: %+v", p)
+	}
+	// The one calendar of old configurations is still every queue's, and
+	// critical tickets are followed every 3h by default.
+	if s := p.SLA.StartIn(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), rules.PriorityHigh, "", "support"); s.Calendar != "" ||
+		!s.FirstResponseDue.Equal(time.Date(2026, 12, 7, 14, 0, 0, 0, time.UTC)) || p.SLA.CriticalUpdateEvery != 3*time.Hour {
+		t.Errorf("old single calendar: %+v, follow-ups every %v", s, p.SLA.CriticalUpdateEvery)
+	}
+
+	e = newPolicyEnv(t, `[sla]
+critical_update_every = "2h"
+[calendars.berlin]
+days = ["mon", "tue", "wed", "thu", "fri"]
+start = "09:00"
+end = "17:00"
+timezone = "Europe/Berlin"
+holidays = ["2026-12-24", "2026-12-25"]
+[queues.Support]
+calendar = "berlin"
+[escalation]
+queue = "escalation"
+calendar = "berlin"
+first_response = "1bh"
+resolution = "4bh"
+on_breach = true`)
+	if cfg, err = loadConfig(e.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = policyFromConfig(cfg); err != nil {
+		t.Fatalf("calendars refused: %v", err)
+	}
+	esc := p.SLA.Escalation
+	if p.SLA.CriticalUpdateEvery != 2*time.Hour || p.SLA.QueueCalendars["support"] != "berlin" || len(p.SLA.Calendars["berlin"].Holidays) != 2 ||
+		esc.Queue != "escalation" || esc.Calendar != "berlin" || esc.Target.FirstResponse.String() != "1bh" || esc.Target.Resolution.String() != "4bh" || !esc.OnBreach {
+		t.Errorf("policy from calendars: %+v", p.SLA)
+	}
+	// Wednesday 23 December 17:30 CET plus 1 business hour in Berlin:
+	// Christmas Eve and Day are holidays, so Monday 28th 10:00 CET.
+	at := time.Date(2026, 12, 23, 16, 30, 0, 0, time.UTC)
+	s := p.SLA.Escalate(p.SLA.StartIn(at, rules.PriorityHigh, "", "support"), at)
+	if want := time.Date(2026, 12, 28, 9, 0, 0, 0, time.UTC); s.Calendar != "berlin" || !s.Escalation.FirstResponseDue.Equal(want) {
+		t.Errorf("level 2 due %v in calendar %q, want %v in berlin", s.Escalation.FirstResponseDue.UTC(), s.Calendar, want)
 	}
 }
 
@@ -263,5 +315,76 @@ func TestSweepHandsOverToServe(t *testing.T) {
 	mails := e.relay.WaitFor(2, 10*time.Second) // auto-reply and reminder
 	if len(mails) != 2 || !strings.Contains(string(mails[1].Data), "["+id+"]") {
 		t.Fatalf("serve delivered %d mails, want the auto-reply and the reminder", len(mails))
+	}
+}
+
+// TestLevel2FromConfig: with [escalation] and a named calendar configured,
+// a customer's "please escalate" moves the ticket to level 2's queue and
+// clock (shown as sla.escalation by show -json), and the sweep command's
+// level-2 breach alert reaches level 2's agent and the manager, once.
+func TestLevel2FromConfig(t *testing.T) {
+	e := newPolicyEnv(t, `[calendars.always]
+days = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+start = "00:00"
+end = "24:00"
+timezone = "Europe/Berlin"
+[escalation]
+queue = "escalation"
+calendar = "always"
+first_response = "1bh"
+resolution = "6bh"
+[[agent]]
+email = "ana@example.com"
+queues = ["support"]
+[[agent]]
+email = "lev@example.com"
+queues = ["escalation"]
+[[agent]]
+email = "meg@example.com"
+manager = true`)
+	id := e.inject("From: Cy <cy@customer.example>\r\nTo: support@example.com\r\nSubject: Printer on fire\r\nMessage-ID: <l2@customer.example>\r\n\r\nNobody answers. Please escalate this.\r\n")
+	e.deliver()
+	out := e.mustRun("show", "-json", id)
+	var v struct {
+		Queue string `json:"queue"`
+		SLA   struct {
+			Escalation *struct {
+				Level            int        `json:"level"`
+				At               time.Time  `json:"at"`
+				FirstResponseDue time.Time  `json:"first_response_due"`
+				FirstResponseAt  *time.Time `json:"first_response_at"`
+				ResolutionDue    time.Time  `json:"resolution_due"`
+				Breached         []string   `json:"breached"`
+			} `json:"escalation"`
+		} `json:"sla"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("show -json: %v\n%s", err, out)
+	}
+	es := v.SLA.Escalation
+	if v.Queue != "escalation" || es == nil || es.Level != 2 || !es.FirstResponseDue.Equal(es.At.Add(time.Hour)) ||
+		!es.ResolutionDue.Equal(es.At.Add(6*time.Hour)) || es.FirstResponseAt != nil || es.Breached == nil {
+		t.Fatalf("escalated ticket: queue %q sla.escalation %+v\n%s", v.Queue, es, out)
+	}
+	// -now reads whole seconds.
+	at := es.FirstResponseDue.Add(time.Second).Format(time.RFC3339)
+	e.mustRun("sweep", "-now", at)
+	e.mustRun("sweep", "-now", at)
+	before := e.sentTo
+	subjects := e.deliver()
+	var alerts []string
+	for i, s := range subjects {
+		dec, err := new(mime.WordDecoder).DecodeHeader(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(dec, "SLA breach: level 2 first response overdue") {
+			to := slices.Clone(e.relay.Mails()[before+i].To)
+			slices.Sort(to)
+			alerts = append(alerts, strings.Join(to, ","))
+		}
+	}
+	if want := []string{"lev@example.com,meg@example.com"}; !slices.Equal(alerts, want) {
+		t.Fatalf("level-2 breach alerts went to %v, want %v (subjects %v)", alerts, want, subjects)
 	}
 }

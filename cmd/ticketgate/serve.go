@@ -34,7 +34,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	}
 	defer a.close()
 	return a.serve(ctx, func(s *servers) {
-		fmt.Fprintf(stdout, "ticketgate %s: smtp %s lmtp %s admin %s db %s\n", version, s.smtpAddr(), s.lmtpAddr(), s.adminAddr(), cfg.Store.Path)
+		fmt.Fprintf(stdout, "ticketgate %s: smtp %s lmtp %s admin %s db %s\n", version, s.smtpAddr(), s.lmtpAddr(), s.adminAddr(), storeName(cfg))
 	})
 }
 
@@ -76,7 +76,13 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	w := mailout.NewWorker(a.store, meteredSender{relay, a.metrics()}, a.log.With("part", "outbox"))
 	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
-	w.HandoffLog = cfg.Store.Path + ".handoff"
+	w.Owner, w.Lease = a.gw.instance, leaseTTL(cfg)
+	if !cfg.Store.Postgres() {
+		// With PostgreSQL another instance may take over a killed one's
+		// claims, so a local log could not tell what it sent: a mail
+		// handed over just before a kill may go out twice (docs/scale.md).
+		w.HandoffLog = cfg.Store.Path + ".handoff"
+	}
 	a.pipeline.OnCommit = w.Wake
 	a.gw.wake = w.Wake
 	s := &servers{worker: w}
@@ -84,18 +90,34 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	if err != nil {
 		return err
 	}
+	// After listen: the admin token file exists by now.
+	if err := a.reportInstance(ctx, a.gw.cfgPath); err != nil {
+		a.log.Warn("instance not recorded; check cannot compare its keys", "err", err)
+	}
 	wctx, cancelWorker := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.Run(wctx) }()
+	if l, ok := a.gw.db.(interface{ Listen(context.Context, func()) }); ok {
+		// Mail another gateway queues wakes this one's worker too.
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Listen(wctx, w.Wake) }()
+	}
+	// The sweep runs where this lease is held: one instance at a time.
+	a.gw.sweep = newLease(a.store, "sweep", a.gw.instance, leaseTTL(cfg), a.log.With("part", "scheduler"))
+	lctx, cancelLease := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() { defer wg.Done(); a.gw.sweep.run(lctx, nil) }()
 	stopPollers, err := a.startPollers(ctx)
 	if err != nil {
+		cancelLease()
 		cancelWorker()
 		return err
 	}
 	stopCron, err := a.startScheduler(ctx)
 	if err != nil {
 		stopPollers()
+		cancelLease()
 		cancelWorker()
 		return err
 	}
@@ -108,6 +130,7 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	a.stopServing(s, httpSrv)
 	stopPollers()
 	stopCron()
+	cancelLease()
 	cancelWorker()
 	wg.Wait()
 	a.log.Info("stopped; closing the database")

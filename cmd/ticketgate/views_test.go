@@ -35,7 +35,9 @@ func (e *env) putDesk() {
 	defer st.Close()
 	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	h := func(n int) time.Time { return base.Add(time.Duration(n) * time.Hour) }
-	sla := func(due time.Time) *rules.SLA { return &rules.SLA{FirstResponseDue: due, ResolutionDue: due.Add(24 * time.Hour)} }
+	sla := func(due time.Time) *rules.SLA {
+		return &rules.SLA{FirstResponseDue: due, ResolutionDue: due.Add(24 * time.Hour)}
+	}
 	tks := []*store.Ticket{
 		{Subject: "Printer on fire", Status: rules.StatusNew, Requester: "ann@customer.example", Priority: rules.PriorityMedium, SLA: sla(h(5))},
 		{Subject: "Invoice copy", Status: rules.StatusOpen, Assignee: "ana@example.com", Requester: "bob@customer.example", Priority: rules.PriorityHigh, SLA: sla(h(2))},
@@ -144,10 +146,10 @@ func TestTicketViewsFiltersAndSearch(t *testing.T) {
 		{[]string{"-queue", "billing"}, "[2]"},
 		{[]string{"-status", "open"}, "[2 6]"},
 		{[]string{"-status", "open", "-view", "new"}, "[6]"},
-		{[]string{"-q", "smoking"}, "[1]"},           // a word of a message body only
-		{[]string{"-q", "TONER"}, "[1 6]"},           // a customer's message and a note
-		{[]string{"-q", "toner cartridge"}, "[1]"},   // every word
-		{[]string{"-q", "printer"}, "[1]"},           // the subject
+		{[]string{"-q", "smoking"}, "[1]"},         // a word of a message body only
+		{[]string{"-q", "TONER"}, "[1 6]"},         // a customer's message and a note
+		{[]string{"-q", "toner cartridge"}, "[1]"}, // every word
+		{[]string{"-q", "printer"}, "[1]"},         // the subject
 		{[]string{"-q", "ann@customer.example"}, "[1 3 5]"},
 		{[]string{"-q", "toner", "-view", "new", "-status", "open"}, "[6]"},
 		{[]string{"-sort", "priority"}, "[3 2 6 1 5 4]"},
@@ -229,7 +231,9 @@ func TestTicketViewPages(t *testing.T) {
 		return e.listCLI(args...)
 	}
 	walk("tickets -sort priority -limit 2", cli)
-	active := func(cursor string) (string, string) { return e.listCLI("-view", "active", "-limit", "1", "-cursor", cursor) }
+	active := func(cursor string) (string, string) {
+		return e.listCLI("-view", "active", "-limit", "1", "-cursor", cursor)
+	}
 	if p1, next := active(""); p1 != "[2]" || next == "" {
 		t.Errorf("first page of the active view: %s, next %q", p1, next)
 	} else if p2, next := active(next); p2 != "[3]" || next != "" {

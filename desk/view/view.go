@@ -30,8 +30,10 @@ type Summary struct {
 	Watchers      []string       `json:"watchers,omitempty"`
 	// Links are the tickets this one is linked to. Linked is the same
 	// list under its older name, kept for consumers that read it.
-	Links        []string      `json:"links,omitempty"`
-	Linked       []string      `json:"linked,omitempty"`
+	Links  []string `json:"links,omitempty"`
+	Linked []string `json:"linked,omitempty"`
+	// MergedInto is the ticket this one was merged into.
+	MergedInto   string        `json:"merged_into,omitempty"`
 	CreatedAt    time.Time     `json:"created_at"`
 	UpdatedAt    time.Time     `json:"updated_at"`
 	ClosedAt     *time.Time    `json:"closed_at,omitempty"`
@@ -48,11 +50,25 @@ type Ticket struct {
 
 // SLA is the public part of a ticket's service level state: the due
 // times, when an agent first answered (null until then) and the kinds
-// ("first_response", "resolution") whose breach was alerted.
+// ("first_response", "resolution") whose breach was alerted; on an
+// escalated ticket, level 2's clock.
 type SLA struct {
-	FirstResponseDue time.Time  `json:"first_response_due"`
-	ResolutionDue    time.Time  `json:"resolution_due"`
+	FirstResponseDue time.Time   `json:"first_response_due"`
+	ResolutionDue    time.Time   `json:"resolution_due"`
+	FirstResponseAt  *time.Time  `json:"first_response_at"`
+	Breached         []string    `json:"breached"`
+	Escalation       *Escalation `json:"escalation,omitempty"`
+}
+
+// Escalation is level 2's clock: when the ticket was escalated, level 2's
+// due times counted from then in its own calendar, its first public reply
+// since (null until then) and the kinds whose level-2 breach was alerted.
+type Escalation struct {
+	Level            int        `json:"level"`
+	At               time.Time  `json:"at"`
+	FirstResponseDue *time.Time `json:"first_response_due"`
 	FirstResponseAt  *time.Time `json:"first_response_at"`
+	ResolutionDue    *time.Time `json:"resolution_due"`
 	Breached         []string   `json:"breached"`
 }
 
@@ -123,6 +139,7 @@ func NewSummary(t *store.Ticket) Summary {
 		Watchers:      t.Watchers,
 		Links:         t.Linked,
 		Linked:        t.Linked,
+		MergedInto:    t.MergedInto,
 		CreatedAt:     t.CreatedAt.UTC(),
 		UpdatedAt:     t.UpdatedAt.UTC(),
 		ClosedAt:      utcPtr(t.ClosedAt),
@@ -201,7 +218,22 @@ func newSLA(s *rules.SLA) *SLA {
 		ResolutionDue:    s.ResolutionDue.UTC(),
 		FirstResponseAt:  utcPtr(s.FirstResponseAt),
 		Breached:         list(s.Breached),
+		Escalation:       newEscalation(s.Escalation),
 	}
+}
+
+func newEscalation(e *rules.Escalation) *Escalation {
+	if e == nil {
+		return nil
+	}
+	due := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil // no target
+		}
+		return utcPtr(&t)
+	}
+	return &Escalation{Level: e.Level, At: e.At.UTC(), FirstResponseDue: due(e.FirstResponseDue),
+		FirstResponseAt: utcPtr(e.FirstResponseAt), ResolutionDue: due(e.ResolutionDue), Breached: list(e.Breached)}
 }
 
 func newSatisfaction(s *store.Satisfaction) *Satisfaction {

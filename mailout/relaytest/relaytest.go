@@ -31,6 +31,7 @@ type Relay struct {
 	notify  chan struct{}
 	srv     *smtp.Server
 	ln      net.Listener
+	utf8    bool // offer SMTPUTF8
 }
 
 // Start starts a relay and stops it when the test ends.
@@ -52,6 +53,7 @@ func (r *Relay) serve(ln net.Listener) {
 	srv.Domain = "relay.test"
 	srv.AllowInsecureAuth = true
 	r.mu.Lock()
+	srv.EnableSMTPUTF8 = r.utf8
 	r.srv, r.ln = srv, ln
 	r.mu.Unlock()
 	go srv.Serve(ln)
@@ -86,6 +88,17 @@ func (r *Relay) Up(t testing.TB) {
 		t.Fatal(err)
 	}
 	r.serve(ln)
+}
+
+// OfferSMTPUTF8 restarts the relay offering SMTPUTF8 (RFC 6531) or not;
+// it does not until told.
+func (r *Relay) OfferSMTPUTF8(t testing.TB, on bool) {
+	t.Helper()
+	r.Down()
+	r.mu.Lock()
+	r.utf8 = on
+	r.mu.Unlock()
+	r.Up(t)
 }
 
 // FailData makes every DATA answer err (nil to accept again).

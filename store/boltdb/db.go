@@ -11,6 +11,7 @@ package boltdb
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,7 @@ type Options struct {
 type DB struct {
 	db  *bolt.DB
 	log *slog.Logger
+	gen string // this Open, for outbox claims
 
 	// Counted by the writer: grouped commits made and the Update calls
 	// they carried.
@@ -82,7 +84,7 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 	// Group commit: concurrent Updates within this window share one commit
 	// and its fsync. bbolt's default 10 ms is pure latency for a lone sender.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	d := &DB{db: db, log: log}
+	d := &DB{db: db, log: log, gen: rand.Text()}
 	if opts.ReadOnly {
 		err = d.checkSchema()
 	} else {
@@ -114,7 +116,7 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return fn(&tx{ctx: ctx, tx: btx})
+		return fn(&tx{ctx: ctx, tx: btx, gen: d.gen})
 	}))
 }
 
@@ -123,7 +125,7 @@ func (d *DB) UpdateNow(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrapErr(d.db.Update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx}) }))
+	return wrapErr(d.db.Update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen}) }))
 }
 
 // View runs fn in a read-only transaction.
@@ -131,7 +133,7 @@ func (d *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return d.db.View(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx}) })
+	return d.db.View(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen}) })
 }
 
 var errRollback = errors.New("dry run: rolled back")
@@ -142,7 +144,7 @@ func (d *DB) DryRun(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	err := d.db.Update(func(btx *bolt.Tx) error {
-		if err := fn(&tx{ctx: ctx, tx: btx}); err != nil {
+		if err := fn(&tx{ctx: ctx, tx: btx, gen: d.gen}); err != nil {
 			return err
 		}
 		return errRollback
@@ -176,6 +178,7 @@ func wrapErr(err error) error {
 type tx struct {
 	ctx context.Context
 	tx  *bolt.Tx
+	gen string // DB.gen
 }
 
 func (t *tx) Context() context.Context { return t.ctx }

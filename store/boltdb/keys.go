@@ -33,7 +33,12 @@ var (
 	// idx.outbox.queue holds (queue, id): an entry's neighbours in its
 	// queue, to keep the queue due in order.
 	bucketIdxOutboxQueue = []byte("idx.outbox.queue")
-	keySchema            = []byte("schema")
+	// lease holds leases (see Tx.TakeLease) by name; imap.tries the
+	// failed tries of each IMAP mailbox's messages (Tx.PutPollTries).
+	bucketLease     = []byte("lease")
+	bucketPollTries = []byte("imap.tries")
+	bucketInstances = []byte("instances")
+	keySchema       = []byte("schema")
 )
 
 func u64(v uint64) []byte {

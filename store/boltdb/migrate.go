@@ -24,6 +24,18 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV2,
 	migrateV3,
 	migrateV4,
+	migrateV5,
+}
+
+// migrateV5 adds the buckets of leases and IMAP failed tries, which used
+// to live in the serving process's memory, and of instances.
+func migrateV5(btx *bolt.Tx) error {
+	for _, b := range [][]byte{bucketLease, bucketPollTries, bucketInstances} {
+		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b, err)
+		}
+	}
+	return nil
 }
 
 // schemaVersion is the schema this program writes.

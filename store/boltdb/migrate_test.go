@@ -37,8 +37,13 @@ func TestMigrateFromV1(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	closed := t0.Add(48 * time.Hour)
 	d.db.View(func(btx *bolt.Tx) error {
-		if v := schemaOf(btx); v != 4 {
-			t.Errorf("schema %d after open, want 4", v)
+		if v := schemaOf(btx); v != 5 {
+			t.Errorf("schema %d after open, want 5", v)
+		}
+		for _, b := range [][]byte{bucketLease, bucketPollTries, bucketInstances} {
+			if btx.Bucket(b) == nil {
+				t.Errorf("no bucket %s after migrating", b)
+			}
 		}
 		return nil
 	})
@@ -280,8 +285,8 @@ func TestMigrateFromV2BuildsOutboxQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 4 {
-			t.Errorf("schema %d after open, want 4", v)
+		if v := schemaOf(st.(*tx).tx); v != 5 {
+			t.Errorf("schema %d after open, want 5", v)
 		}
 		if due, err := st.Outbox(now, 0); err != nil || fmt.Sprint(outboxIDs(due)) != "[3 4]" {
 			t.Errorf("due after migration: %v %v, want [3 4]", outboxIDs(due), err)
@@ -345,8 +350,8 @@ func TestMigrateFromV3BuildsSearchIndexes(t *testing.T) {
 	check := func(what string, want map[string]string) {
 		t.Helper()
 		d.View(bg, func(st store.Tx) error {
-			if v := schemaOf(st.(*tx).tx); v != 4 {
-				t.Errorf("schema %d after open, want 4", v)
+			if v := schemaOf(st.(*tx).tx); v != 5 {
+				t.Errorf("schema %d after open, want 5", v)
 			}
 			for text, ids := range want {
 				f := store.Filter{Text: text, Sort: store.SortCreated}

@@ -28,11 +28,26 @@ type outboxRec struct {
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
 	Done     []string  `json:"done,omitempty"`
+	// A claim (Tx.ClaimOutbox) holds only for the Open that made it
+	// (ClaimGen): the file lock means no other process can be sending,
+	// so a restarted process does not wait for its predecessor's claims.
+	ClaimedBy    string    `json:"claimed_by,omitempty"`
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
+	ClaimGen     string    `json:"claim_gen,omitempty"`
 }
 
-func (r *outboxRec) mail() *store.OutMail {
-	return &store.OutMail{ID: r.ID, TicketID: r.TicketID, Kind: r.Kind, From: r.From, To: r.To,
+func (t *tx) mail(r *outboxRec) *store.OutMail {
+	m := &store.OutMail{ID: r.ID, TicketID: r.TicketID, Kind: r.Kind, From: r.From, To: r.To,
 		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr, Done: r.Done}
+	if r.ClaimedBy != "" && r.ClaimGen == t.gen {
+		m.ClaimedBy, m.ClaimedUntil = r.ClaimedBy, r.ClaimedUntil
+	}
+	return m
+}
+
+// heldByOther reports whether another owner holds an unexpired claim on r.
+func (t *tx) heldByOther(r *outboxRec, owner string, now time.Time) bool {
+	return r.ClaimedBy != "" && r.ClaimedBy != owner && r.ClaimGen == t.gen && r.ClaimedUntil.After(now)
 }
 
 func (t *tx) outboxRec(id uint64) (*outboxRec, error) {
@@ -170,6 +185,53 @@ func (t *tx) deferLater(rec *outboxRec) error {
 	return nil
 }
 
+// ClaimOutbox walks idx.outbox.due like Outbox, passing over entries
+// another owner holds, then keeps an entry only if the entry before it in
+// its queue is kept too (or there is none).
+func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit int) ([]*store.OutMail, error) {
+	cands, err := t.dueRecs(nanoKey(now), limit, func(r *outboxRec) bool {
+		return !r.NextAt.After(now) && !t.heldByOther(r, owner, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	kept := map[uint64]bool{}
+	var out []*store.OutMail
+	for _, r := range cands {
+		prev, err := t.prevInQueue(r)
+		if err != nil {
+			return nil, err
+		}
+		if prev != 0 && !kept[prev] {
+			continue
+		}
+		kept[r.ID] = true
+		r.ClaimedBy, r.ClaimedUntil, r.ClaimGen = owner, now.Add(lease), t.gen
+		v, err := encode(r)
+		if err != nil {
+			return nil, fmt.Errorf("encode outbox entry: %w", err)
+		}
+		if err := t.bucket(bucketOutbox).Put(u64(r.ID), v); err != nil {
+			return nil, err
+		}
+		out = append(out, t.mail(r))
+	}
+	return out, nil
+}
+
+// prevInQueue returns the id of the entry before r in its queue, 0 if none.
+func (t *tx) prevInQueue(r *outboxRec) (uint64, error) {
+	prefix := outboxQueuePrefix(r.queue())
+	c := t.bucket(bucketIdxOutboxQueue).Cursor()
+	c.Seek(outboxQueueKey(r.queue(), r.ID))
+	for k, _ := c.Prev(); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		if inQueue(k, prefix) {
+			return binary.BigEndian.Uint64(k[len(prefix):]), nil
+		}
+	}
+	return 0, nil
+}
+
 func (t *tx) NextOutboxID() (uint64, error) {
 	return t.bucket(bucketOutbox).NextSequence()
 }
@@ -180,9 +242,24 @@ func (t *tx) Outbox(now time.Time, limit int) ([]*store.OutMail, error) {
 	if !now.IsZero() {
 		end = nanoKey(now)
 	}
-	var out []*store.OutMail
+	// Keys clamp times outside 1970..2262; keep compares the real ones.
+	recs, err := t.dueRecs(end, limit, func(r *outboxRec) bool { return now.IsZero() || !r.NextAt.After(now) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*store.OutMail, len(recs))
+	for i, r := range recs {
+		out[i] = t.mail(r)
+	}
+	return out, nil
+}
+
+// dueRecs walks idx.outbox.due up to the key time end and returns up to
+// limit (0: no limit) of the entries keep takes, in id order.
+func (t *tx) dueRecs(end uint64, limit int, keep func(*outboxRec) bool) ([]*outboxRec, error) {
+	var recs []*outboxRec
 	c := t.bucket(bucketIdxOutboxDue).Cursor()
-	for k, _ := c.First(); k != nil && (limit == 0 || len(out) < limit); k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && (limit == 0 || len(recs) < limit); k, _ = c.Next() {
 		if binary.BigEndian.Uint64(k[:8]) > end {
 			break
 		}
@@ -193,14 +270,12 @@ func (t *tx) Outbox(now time.Time, limit int) ([]*store.OutMail, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Keys clamp times outside 1970..2262; compare the real ones.
-		if !now.IsZero() && r.NextAt.After(now) {
-			continue
+		if keep(r) {
+			recs = append(recs, r)
 		}
-		out = append(out, r.mail())
 	}
-	slices.SortFunc(out, func(a, b *store.OutMail) int { return cmpU64(a.ID, b.ID) })
-	return out, nil
+	slices.SortFunc(recs, func(a, b *outboxRec) int { return cmpU64(a.ID, b.ID) })
+	return recs, nil
 }
 
 func cmpU64(a, b uint64) int {
@@ -227,7 +302,7 @@ func (t *tx) OutboxList(after uint64, limit int) ([]*store.OutMail, error) {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return nil, fmt.Errorf("decode outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
 		}
-		out = append(out, r.mail())
+		out = append(out, t.mail(&r))
 	}
 	return out, nil
 }
@@ -237,7 +312,7 @@ func (t *tx) OutboxEntry(id uint64) (*store.OutMail, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.mail(), nil
+	return t.mail(r), nil
 }
 
 func (t *tx) OutboxRaw(id uint64) ([]byte, error) {

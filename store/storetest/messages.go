@@ -201,3 +201,53 @@ func testBlobs(t *testing.T, b Backend) {
 		return nil
 	})
 }
+
+// testMergeRedirect: a merged ticket keeps where it went and its links, and
+// its Message-IDs, once the target holds them, thread to the target, also
+// after a reopen.
+func testMergeRedirect(t *testing.T, b Backend) {
+	h := b.openT(t)
+	update(t, h.s, func(tx store.Tx) error {
+		for _, id := range []string{"HS-000001", "HS-000002"} {
+			if err := tx.PutTicket(&store.Ticket{ID: id, Status: "open"}); err != nil {
+				return err
+			}
+		}
+		if err := tx.AddMessage("HS-000001", &store.Message{MessageID: "<m1@x>", Text: "first"}); err != nil {
+			return err
+		}
+		return tx.IndexMessageID("<out1@y>", "HS-000001")
+	})
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.PutTicket(&store.Ticket{ID: "HS-000001", Status: "closed", MergedInto: "HS-000002", Linked: []string{"HS-000002"}}); err != nil {
+			return err
+		}
+		if err := tx.AddMessage("HS-000002", &store.Message{MessageID: "<m1@x>", Text: "first"}); err != nil {
+			return err
+		}
+		return tx.IndexMessageID("<out1@y>", "HS-000002")
+	})
+	check := func() {
+		view(t, h.s, func(tx store.Tx) error {
+			src, err := tx.TicketFull("HS-000001")
+			if err != nil {
+				return err
+			}
+			if src.MergedInto != "HS-000002" || len(src.Linked) != 1 || len(src.Messages) != 1 {
+				t.Errorf("merged ticket: merged_into %q links %v, %d messages", src.MergedInto, src.Linked, len(src.Messages))
+			}
+			for _, msgid := range []string{"m1@x", "out1@y"} {
+				if got, err := tx.TicketByMessageID(msgid); err != nil || got != "HS-000002" {
+					t.Errorf("TicketByMessageID(%q) = %q %v, want the target", msgid, got, err)
+				}
+			}
+			if ok, err := tx.HasMessage("HS-000002", "m1@x"); err != nil || !ok {
+				t.Errorf("target lacks the moved message: %v %v", ok, err)
+			}
+			return nil
+		})
+	}
+	check()
+	b.reopen(t, h)
+	check()
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"ticketgate/store"
+	"ticketgate/store/boltdb"
+)
+
+// runMigrate is "ticketgate migrate -config F -from OLD.db": it copies a
+// bbolt database into the PostgreSQL database the config names.
+//
+// Each ticket is copied whole (record, messages, events, the blobs they
+// use) in one transaction and skipped when the target has it, outbox
+// entries keep their ids and are skipped when present, so a run cut short
+// is resumed by running it again, and a second run changes nothing.
+// Checkpoints and IMAP failed tries are copied for the [[imap]] mailboxes
+// of the config.
+func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fs, cfgPath := flags("migrate")
+	from := fs.String("from", "", "the bbolt database file to copy from (serve must not have it open)")
+	if err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *from == "" || fs.NArg() > 0 {
+		return &exitError{code: 64, err: errors.New("usage: migrate -config F -from OLD.db")}
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
+	if !cfg.Store.Postgres() {
+		return &exitError{code: exConfig, err: fmt.Errorf("migrate copies into PostgreSQL: %s has store.driver %q", cfg.source(), cfg.Store.Driver)}
+	}
+	if _, err := os.Stat(*from); err != nil {
+		return &exitError{code: exNoInput, err: fmt.Errorf("migrate: %w", err)}
+	}
+	log := newLogger(os.Stderr)
+	src, err := boltdb.Open(*from, boltdb.Options{ReadOnly: true, LockTimeout: time.Second}, log)
+	if err != nil {
+		return &exitError{code: exTempFail, err: fmt.Errorf("open %s: %w", *from, err)}
+	}
+	defer src.Close()
+	dst, err := openStore(cfg, boltdb.Options{}, log)
+	if err != nil {
+		return &exitError{code: exTempFail, err: err}
+	}
+	defer dst.Close()
+	m := &migration{src: src, dst: dst}
+	if err := m.tickets(ctx); err != nil {
+		return err
+	}
+	if err := m.outbox(ctx); err != nil {
+		return err
+	}
+	for _, c := range cfg.IMAP {
+		if err := m.mailbox(ctx, c.Name); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%s -> %s: %d tickets copied, %d already there; %d outbox mails copied, %d already there\n",
+		*from, storeName(cfg), m.copied, m.skipped, m.outCopied, m.outSkipped)
+	return nil
+}
+
+type migration struct {
+	src, dst                               store.Store
+	copied, skipped, outCopied, outSkipped int
+}
+
+func (m *migration) tickets(ctx context.Context) error {
+	var ids []string
+	err := m.src.View(ctx, func(tx store.Tx) error {
+		list, _, err := tx.Tickets(store.Filter{Sort: store.SortCreated})
+		for _, tk := range list {
+			ids = append(ids, tk.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list tickets: %w", err)
+	}
+	for _, id := range ids {
+		if err := m.ticket(ctx, id); err != nil {
+			return fmt.Errorf("copy ticket %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// ticket copies ticket id with its messages, events and blobs in one
+// transaction, unless the target has it.
+func (m *migration) ticket(ctx context.Context, id string) error {
+	var (
+		tk    *store.Ticket
+		blobs = map[string][]byte{}
+	)
+	err := m.src.View(ctx, func(tx store.Tx) error {
+		var err error
+		if tk, err = tx.TicketFull(id); err != nil {
+			return err
+		}
+		for _, msg := range tk.Messages {
+			hs := []string{msg.Raw}
+			for _, a := range msg.Attachments {
+				hs = append(hs, a.SHA256)
+			}
+			for _, h := range hs {
+				if h == "" || blobs[h] != nil {
+					continue
+				}
+				b, err := tx.Blob(h)
+				if err != nil {
+					return fmt.Errorf("blob %s: %w", h, err)
+				}
+				blobs[h] = b
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	skipped := false
+	err = m.dst.UpdateNow(ctx, func(tx store.Tx) error {
+		skipped = false
+		if _, err := tx.Ticket(id); err == nil {
+			skipped = true
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		for i := range tk.Messages {
+			msg := tk.Messages[i]
+			// Each use of a blob counts one reference, as when it was
+			// first stored.
+			if msg.Raw != "" {
+				if _, err := tx.PutBlob(blobs[msg.Raw]); err != nil {
+					return err
+				}
+			}
+			for _, a := range msg.Attachments {
+				if a.SHA256 != "" {
+					if _, err := tx.PutBlob(blobs[a.SHA256]); err != nil {
+						return err
+					}
+				}
+			}
+			if err := tx.AddMessage(id, &msg); err != nil {
+				return err
+			}
+		}
+		for _, e := range tk.Events {
+			if err := tx.AddEvent(id, e); err != nil {
+				return err
+			}
+		}
+		rec := *tk
+		rec.Messages, rec.Events = nil, nil
+		return tx.PutTicket(&rec)
+	})
+	if err != nil {
+		return err
+	}
+	if skipped {
+		m.skipped++
+	} else {
+		m.copied++
+	}
+	return nil
+}
+
+// outbox copies the outbox entries the target lacks, ids kept, each in
+// its own transaction with its mail.
+func (m *migration) outbox(ctx context.Context) error {
+	var (
+		list []*store.OutMail
+		max  uint64
+	)
+	err := m.src.View(ctx, func(tx store.Tx) error {
+		var err error
+		list, err = tx.OutboxList(0, 0)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list outbox: %w", err)
+	}
+	for _, e := range list {
+		max = maxU64(max, e.ID)
+		err := m.src.View(ctx, func(tx store.Tx) error {
+			var err error
+			e.Raw, err = tx.OutboxRaw(e.ID)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("read outbox mail %d: %w", e.ID, err)
+		}
+		skipped := false
+		err = m.dst.UpdateNow(ctx, func(tx store.Tx) error {
+			skipped = false
+			if _, err := tx.OutboxEntry(e.ID); err == nil {
+				skipped = true
+				return nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			c := *e
+			c.ClaimedBy, c.ClaimedUntil = "", time.Time{}
+			return tx.Enqueue(&c)
+		})
+		if err != nil {
+			return fmt.Errorf("copy outbox mail %d: %w", e.ID, err)
+		}
+		if skipped {
+			m.outSkipped++
+		} else {
+			m.outCopied++
+		}
+	}
+	if r, ok := m.dst.(interface {
+		ReserveOutboxIDs(context.Context, uint64) error
+	}); ok {
+		if err := r.ReserveOutboxIDs(ctx, max); err != nil {
+			return fmt.Errorf("reserve outbox ids: %w", err)
+		}
+	}
+	return nil
+}
+
+func maxU64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// mailbox copies an IMAP mailbox's checkpoint and failed tries; the
+// checkpoint never moves back, so copying it again is harmless.
+func (m *migration) mailbox(ctx context.Context, name string) error {
+	var (
+		cp       store.Checkpoint
+		validity uint32
+		tries    map[uint32]int
+	)
+	err := m.src.View(ctx, func(tx store.Tx) error {
+		var err error
+		if cp, err = tx.Checkpoint(name); err != nil {
+			return err
+		}
+		validity, tries, err = tx.PollTries(name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read checkpoint of %s: %w", name, err)
+	}
+	return m.dst.UpdateNow(ctx, func(tx store.Tx) error {
+		if cp.UIDValidity != 0 {
+			if err := tx.PutCheckpoint(cp); err != nil {
+				return err
+			}
+		}
+		if len(tries) > 0 {
+			return tx.PutPollTries(name, validity, tries)
+		}
+		return nil
+	})
+}

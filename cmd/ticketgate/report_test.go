@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReportBesideServeAndItsCounters: report reads the database alone
+// and, while serve holds it, through serve's admin API; the ticket
+// counters on /metrics move with what serve commits.
+func TestReportBesideServeAndItsCounters(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "")
+	id := e.injectOK(message("rae@customer.example", "support@example.com", "Router down", "report-1@customer.example", "No lights."),
+		"-to", "support@example.com", "-from", "rae@customer.example")
+	report := func(args ...string) map[string]json.RawMessage {
+		t.Helper()
+		r := e.run(nil, "report", append([]string{"-json"}, args...)...)
+		var m map[string]json.RawMessage
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &m) != nil {
+			t.Fatalf("report -json: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		for _, k := range []string{"opened", "resolved", "reopened", "first_response", "resolution", "sla", "satisfaction"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("report -json has no %q: %s", k, r.stdout)
+			}
+		}
+		return m
+	}
+	if m := report(); string(m["opened"]) != "1" || string(m["resolved"]) != "0" {
+		t.Fatalf("report without serve: opened %s resolved %s", m["opened"], m["resolved"])
+	}
+	if r := e.run(nil, "report", "-from", "last week"); r.code != 64 || !strings.Contains(r.stderr, "-from") {
+		t.Errorf("report -from 'last week': exit %d, stderr %q; want 64 naming -from", r.code, r.stderr)
+	}
+
+	s := e.serve()
+	c, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.send("sid@customer.example", "support@example.com",
+		message("sid@customer.example", "support@example.com", "Modem down", "report-2@customer.example", "No sync.")); err != nil {
+		t.Fatal(err)
+	}
+	c.c.Quit()
+	e.waitMetric("ticketgate_tickets_opened_total", 1)
+	if r := e.run(nil, "status", id, "resolved"); r.code != 0 {
+		t.Fatalf("status resolved: exit %d, stderr %q", r.code, r.stderr)
+	}
+	m := e.waitMetric("ticketgate_tickets_resolved_total", 1)
+	if m["ticketgate_tickets_reopened_total"] != 0 {
+		t.Errorf("reopened counter %v, want 0", m["ticketgate_tickets_reopened_total"])
+	}
+	got := report()
+	if string(got["opened"]) != "2" || string(got["resolved"]) != "1" || string(got["reopened"]) != "0" {
+		t.Errorf("report via serve: opened %s resolved %s reopened %s, want 2 1 0", got["opened"], got["resolved"], got["reopened"])
+	}
+	tomorrow := time.Now().Add(24 * time.Hour).Format(time.DateOnly)
+	if later := report("-from", tomorrow); string(later["opened"]) != "0" {
+		t.Errorf("report -from %s counted %s opened", tomorrow, later["opened"])
+	}
+	if other := report("-queue", "tech"); string(other["opened"]) != "0" {
+		t.Errorf("report -queue tech counted %s opened", other["opened"])
+	}
+	text := e.run(nil, "report")
+	if text.code != 0 || !strings.Contains(text.stdout, "opened 2 · resolved 1 · reopened 0") {
+		t.Errorf("report: exit %d\n%s%s", text.code, text.stdout, text.stderr)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+}

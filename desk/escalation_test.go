@@ -1,0 +1,331 @@
+package desk
+
+import (
+	"context"
+	"encoding/json"
+	"mime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"ticketgate/desk/view"
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// l2Desk is a desk with a level-2 team (lev and lou work queue level2)
+// whose clock counts Berlin office hours, closed on Monday 30 March 2026,
+// the day after the clocks go forward.
+func l2Desk(t *testing.T) (*gateway, *Sweeper, *time.Location) {
+	t.Helper()
+	g := startDesk(t)
+	g.pipeline.Agents = append(slices.Clone(agAgents),
+		Agent{Email: "lev@example.com", Name: "Lev Two", Queues: []string{"level2"}},
+		Agent{Email: "lou@example.com", Name: "Lou Two", Queues: []string{"level2"}})
+	sw := agPolicy(t, g)
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &sw.Policy.SLA
+	p.WarnBefore = 30 * time.Minute
+	p.Calendars = map[string]rules.BusinessHours{"berlin": {
+		Days:  []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday},
+		Start: 9 * time.Hour, End: 17 * time.Hour, Loc: loc,
+		Holidays: []time.Time{time.Date(2026, 3, 30, 0, 0, 0, 0, time.UTC)},
+	}}
+	p.Escalation = rules.EscalationPolicy{Queue: "level2", Calendar: "berlin", Target: rules.Target{
+		FirstResponse: rules.Span{Dur: 2 * time.Hour, Business: true}, Resolution: rules.Span{Dur: 8 * time.Hour, Business: true}}}
+	return g, sw, loc
+}
+
+// recipients lists who got each relayed mail since from whose subject
+// or text contains what, one entry per mail, sorted.
+func recipients(t *testing.T, g *gateway, from int, what string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range g.relay.Mails()[from:] {
+		subj, err := new(mime.WordDecoder).DecodeHeader(header(t, m.Data).Get("Subject"))
+		if err != nil {
+			t.Fatalf("subject: %v", err)
+		}
+		if strings.Contains(subj, what) || strings.Contains(agBody(t, m.Data), what) {
+			to := slices.Clone(m.To)
+			slices.Sort(to)
+			out = append(out, strings.Join(to, ","))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// bySubject is the ticket with subject (agOpen's pick among tickets
+// opened at the same instant may be another).
+func bySubject(t *testing.T, g *gateway, _ *store.Ticket, subject string) *store.Ticket {
+	t.Helper()
+	for _, x := range g.tickets() {
+		if x.Subject == subject {
+			return x
+		}
+	}
+	t.Fatalf("no ticket %q", subject)
+	return nil
+}
+
+// TestLevel2ClockOnHolidayCalendarAcrossDST: a customer escalates on
+// Friday 16:00 CET; level 2's first response target (2 business hours in
+// Berlin) skips the weekend, the switch to summer time and the holiday
+// Monday, so it falls due on Tuesday 10:00 CEST. Its warning and breach go
+// to level 2's queue and the manager, once each, not to level 1's agents;
+// level 1's own targets raise nothing any more.
+func TestLevel2ClockOnHolidayCalendarAcrossDST(t *testing.T) {
+	g, sw, loc := l2Desk(t)
+	now := time.Date(2026, 3, 27, 10, 0, 0, 0, loc)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+
+	now = time.Date(2026, 3, 27, 16, 0, 0, 0, loc)
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer on fire", "Nobody helps. Please escalate this."))
+	g.settle()
+	tk = g.ticket(tk.ID)
+	e := tk.SLA.Escalation
+	if !tk.Escalated || tk.Queue != "level2" || e == nil || e.Level != 2 || !e.At.Equal(now) {
+		t.Fatalf("after escalation: escalated %v queue %q level-2 clock %+v", tk.Escalated, tk.Queue, e)
+	}
+	wantFirst := time.Date(2026, 3, 31, 8, 0, 0, 0, time.UTC)  // Tuesday 10:00 CEST
+	wantResol := time.Date(2026, 3, 31, 14, 0, 0, 0, time.UTC) // Tuesday 16:00 CEST
+	if !e.FirstResponseDue.Equal(wantFirst) || !e.ResolutionDue.Equal(wantResol) {
+		t.Fatalf("level-2 due times %v / %v, want %v / %v", e.FirstResponseDue.UTC(), e.ResolutionDue.UTC(), wantFirst, wantResol)
+	}
+	b, err := json.Marshal(view.NewTicket(tk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		SLA struct {
+			Escalation map[string]any `json:"escalation"`
+		} `json:"sla"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	es := got.SLA.Escalation
+	if es["level"] != 2.0 || es["at"] != "2026-03-27T15:00:00Z" || es["first_response_due"] != "2026-03-31T08:00:00Z" ||
+		es["resolution_due"] != "2026-03-31T14:00:00Z" || es["first_response_at"] != nil || es["breached"] == nil {
+		t.Errorf("ticket JSON sla.escalation = %v", es)
+	}
+
+	level2 := []string{"lev@example.com,lou@example.com,meg@example.com"}
+	before := len(g.relay.Mails())
+	// Level 1's targets (high: 24h resolution) pass over the weekend, and
+	// the holiday Monday holds no business time: nothing is alerted.
+	for _, at := range []time.Time{
+		time.Date(2026, 3, 28, 12, 0, 0, 0, loc), time.Date(2026, 3, 30, 12, 0, 0, 0, loc),
+		time.Date(2026, 3, 31, 9, 29, 0, 0, loc),
+	} {
+		agSweep(t, g, sw, at)
+	}
+	if n := len(g.relay.Mails()) - before; n != 0 {
+		t.Fatalf("%d mails before level 2's warning time: %v", n, recipients(t, g, before, "SLA"))
+	}
+	agSweep(t, g, sw, time.Date(2026, 3, 31, 9, 30, 0, 0, loc))
+	if r := recipients(t, g, before, "SLA warning: level 2 first response"); !slices.Equal(r, level2) {
+		t.Errorf("level-2 warning went to %v, want %v", r, level2)
+	}
+	for _, at := range []time.Time{wantFirst, wantFirst, wantFirst.Add(time.Hour)} {
+		agSweep(t, g, sw, at)
+	}
+	if r := recipients(t, g, before, "SLA breach: level 2 first response"); !slices.Equal(r, level2) {
+		t.Errorf("level-2 breach went to %v, want %v (once)", r, level2)
+	}
+	if r := recipients(t, g, before, "ana@example.com"); len(r) != 0 {
+		t.Errorf("level 1's agent got %d level-2 alerts", len(r))
+	}
+	if r := recipients(t, g, before, "SLA "); len(r) != 2 {
+		t.Errorf("%d SLA alerts in all, want the warning and the breach: %v", len(r), r)
+	}
+	tk = g.ticket(tk.ID)
+	if b := tk.SLA.Escalation.Breached; !slices.Equal(b, []string{rules.KindFirstResponse}) || len(tk.SLA.Breached) != 0 {
+		t.Errorf("breached: level 2 %v, level 1 %v", b, tk.SLA.Breached)
+	}
+}
+
+// TestEscalateCommandAndBreach: an agent's #escalate moves the ticket to
+// level 2 with its clock, and with [escalation] on_breach a level-1 breach
+// does the same from the sweep.
+func TestEscalateCommandAndBreach(t *testing.T) {
+	g, sw, _ := l2Desk(t)
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#note\n#escalate\nNeeds the firmware team.")
+	tk = g.ticket(tk.ID)
+	if !tk.Escalated || tk.Queue != "level2" || tk.SLA.Escalation == nil || !slices.Contains(tk.Watchers, "meg@example.com") {
+		t.Fatalf("after #escalate: escalated %v queue %q clock %+v watchers %v", tk.Escalated, tk.Queue, tk.SLA.Escalation, tk.Watchers)
+	}
+	if ev := agEvents(tk, "escalated"); len(ev) != 1 || ev[0].Actor != "ana@example.com" || !strings.Contains(ev[0].Detail, "queue support → level2") {
+		t.Errorf("escalated events %+v", ev)
+	}
+
+	sw.Policy.SLA.Escalation.OnBreach = true
+	now = now.Add(-time.Hour)
+	other := bySubject(t, g, agOpen(t, g, "Scanner jammed", "Paper stuck."), "Scanner jammed")
+	now = now.Add(time.Hour)
+	// Sorted by due time, the escalated ticket (level 2's first response
+	// due today at 13:00 Berlin time) comes before the other (level 1's,
+	// tomorrow), though its level-1 target would be an hour later.
+	var order []string
+	err := g.store.View(context.Background(), func(tx store.Tx) error {
+		list, _, err := tx.Tickets(store.Filter{Sort: store.SortDue})
+		for _, x := range list {
+			order = append(order, x.ID)
+		}
+		return err
+	})
+	if err != nil || !slices.Equal(order, []string{tk.ID, other.ID}) {
+		t.Errorf("tickets by due time: %v (%v), want %v", order, err, []string{tk.ID, other.ID})
+	}
+	before := len(g.relay.Mails())
+	// Medium: first response due in 24h.
+	agSweep(t, g, sw, now.Add(24*time.Hour))
+	agSweep(t, g, sw, now.Add(25*time.Hour))
+	other = g.ticket(other.ID)
+	if !other.Escalated || other.Queue != "level2" || other.SLA.Escalation == nil || !other.SLA.Escalation.At.Equal(now.Add(24*time.Hour)) {
+		t.Fatalf("after the level-1 breach: escalated %v queue %q clock %+v", other.Escalated, other.Queue, other.SLA.Escalation)
+	}
+	// Level 1's breach goes to level 1's people; the ticket escalated by
+	// #escalate is on level 2's clock and raises no level-1 alert.
+	if r := recipients(t, g, before, "SLA breach: first response overdue"); !slices.Equal(r, []string{"ana@example.com,ben@example.com,meg@example.com"}) {
+		t.Errorf("level-1 breach alerts %v, want one to the support queue and the manager", r)
+	}
+	if n := len(agEvents(other, "escalated")); n != 1 {
+		t.Errorf("%d escalated events, want 1", n)
+	}
+}
+
+// TestCriticalTicketsAreFollowedUp: a critical ticket without a public
+// update for critical_update_every reminds its assignee, once per
+// interval; unassigned, the queue's agents; with nobody in the queue, the
+// managers. A public reply starts the interval again; resolved tickets and
+// other priorities are not followed.
+func TestCriticalTicketsAreFollowedUp(t *testing.T) {
+	g, sw, _ := l2Desk(t)
+	sw.Policy.SLA.CriticalUpdateEvery = 3 * time.Hour
+	sw.Policy.SLA.Targets = map[rules.Priority]rules.Target{} // no SLA alerts in the way
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	open := func(subject string, prio rules.Priority, fn func(*store.Ticket)) *store.Ticket {
+		tk := bySubject(t, g, agOpen(t, g, subject, "Everything is down."), subject)
+		err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
+			x, err := tx.Ticket(tk.ID)
+			if err != nil {
+				return err
+			}
+			x.Priority = prio
+			sw.Policy.PriorityChanged(x, now)
+			if fn != nil {
+				fn(x)
+			}
+			return tx.PutTicket(x)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.ticket(tk.ID)
+	}
+	mine := open("Outage one", rules.PriorityCritical, func(x *store.Ticket) { x.Assignee = "ana@example.com" })
+	queue := open("Outage two", rules.PriorityCritical, nil)
+	lonely := open("Outage three", rules.PriorityCritical, func(x *store.Ticket) { x.Queue = "nobody" })
+	open("Outage four", rules.PriorityHigh, nil)
+	done := open("Outage five", rules.PriorityCritical, func(x *store.Ticket) { x.Status = rules.StatusResolved; sw.Policy.followSLA(x, now) })
+
+	// Ana answers her ticket publicly an hour in.
+	created := now
+	now = created.Add(time.Hour)
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, mine.ID, "ana@example.com"), mine, "We are on it.")
+	before := len(g.relay.Mails())
+	agSweep(t, g, sw, created.Add(3*time.Hour-time.Minute))
+	if r := recipients(t, g, before, "Critical ticket"); len(r) != 0 {
+		t.Fatalf("reminders before the interval: %v", r)
+	}
+	agSweep(t, g, sw, created.Add(3*time.Hour))
+	want := []string{"ana@example.com,ben@example.com", "meg@example.com"}
+	if r := recipients(t, g, before, "Critical ticket"); !slices.Equal(r, want) {
+		t.Fatalf("reminders 3h after creation went to %v, want %v (queue, then managers)", r, want)
+	}
+	if r := recipients(t, g, before, "["+queue.ID+"] Critical"); len(r) != 1 {
+		t.Errorf("queue ticket reminders %v", r)
+	}
+	if r := recipients(t, g, before, "["+lonely.ID+"] Critical"); !slices.Equal(r, []string{"meg@example.com"}) {
+		t.Errorf("reminder of a ticket whose queue has nobody went to %v, want the manager", r)
+	}
+	if r := recipients(t, g, before, "["+done.ID+"]"); len(r) != 0 {
+		t.Errorf("resolved ticket reminded: %v", r)
+	}
+	// 3h after Ana's update: her reminder, once; the others are not due again yet.
+	mark := len(g.relay.Mails())
+	agSweep(t, g, sw, created.Add(4*time.Hour))
+	agSweep(t, g, sw, created.Add(4*time.Hour+30*time.Minute))
+	if r := recipients(t, g, mark, "Critical ticket"); !slices.Equal(r, []string{"ana@example.com"}) {
+		t.Fatalf("reminders 3h after the public update: %v, want Ana's alone, once", r)
+	}
+	// One interval later each is reminded again, once.
+	mark = len(g.relay.Mails())
+	for _, h := range []time.Duration{6, 7, 7} {
+		agSweep(t, g, sw, created.Add(h*time.Hour))
+	}
+	if r := recipients(t, g, mark, "Critical ticket"); len(r) != 3 {
+		t.Errorf("second round of reminders: %v, want one per critical unresolved ticket", r)
+	}
+	if ev := agEvents(g.ticket(mine.ID), "critical_reminder"); len(ev) != 2 || !strings.Contains(ev[0].Detail, "reminded ana@example.com") {
+		t.Errorf("critical_reminder events on Ana's ticket: %+v", ev)
+	}
+}
+
+// TestCriticalFollowUpKeepsLevel2Hours: an escalated critical ticket is
+// followed in level 2's calendar: opened and escalated on Friday 15:00
+// CET, its 3 hours without an update run out on Tuesday 10:00 CEST (two
+// on Friday, none over the weekend, the switch to summer time and the
+// holiday Monday), and the reminder goes to level 2's queue.
+func TestCriticalFollowUpKeepsLevel2Hours(t *testing.T) {
+	g, sw, loc := l2Desk(t)
+	sw.Policy.SLA.CriticalUpdateEvery = 3 * time.Hour
+	sw.Policy.SLA.Targets = map[rules.Priority]rules.Target{}
+	sw.Policy.SLA.Escalation.Target = rules.Target{}
+	now := time.Date(2026, 3, 27, 15, 0, 0, 0, loc)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Outage", "Everything is down. Please escalate this.")
+	err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
+		x, err := tx.Ticket(tk.ID)
+		if err != nil {
+			return err
+		}
+		x.Priority = rules.PriorityCritical
+		sw.Policy.PriorityChanged(x, now)
+		return tx.PutTicket(x)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk = g.ticket(tk.ID); tk.Queue != "level2" || tk.SLA.Escalation == nil {
+		t.Fatalf("new ticket not escalated: queue %q clock %+v", tk.Queue, tk.SLA.Escalation)
+	}
+	before := len(g.relay.Mails())
+	due := time.Date(2026, 3, 31, 8, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{
+		time.Date(2026, 3, 27, 18, 0, 0, 0, loc), time.Date(2026, 3, 28, 12, 0, 0, 0, loc),
+		time.Date(2026, 3, 30, 12, 0, 0, 0, loc), due.Add(-time.Minute),
+	} {
+		agSweep(t, g, sw, at)
+	}
+	if r := recipients(t, g, before, "Critical ticket"); len(r) != 0 {
+		t.Fatalf("reminders outside level 2's hours: %v", r)
+	}
+	agSweep(t, g, sw, due)
+	agSweep(t, g, sw, due.Add(time.Hour))
+	if r := recipients(t, g, before, "Critical ticket"); !slices.Equal(r, []string{"lev@example.com,lou@example.com"}) {
+		t.Fatalf("reminders by Tuesday 11:00 CEST: %v, want one to level 2's queue", r)
+	}
+}

@@ -1,0 +1,128 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// agOpenFrom has from open a ticket and returns it, settled.
+func agOpenFrom(t *testing.T, g *gateway, from, subject, body string) *store.Ticket {
+	t.Helper()
+	known := map[string]bool{}
+	for _, x := range g.tickets() {
+		known[x.ID] = true
+	}
+	g.mustSend(from, []string{"support@example.com"}, msg(from, "support@example.com", subject, body))
+	g.settle()
+	for _, x := range g.tickets() {
+		if !known[x.ID] {
+			return g.ticket(x.ID)
+		}
+	}
+	t.Fatalf("%s's mail opened no ticket", from)
+	return nil
+}
+
+// TestMergeByMailThenReplyToOldToken: "#merge HS-…" by the assignee moves
+// the ticket's messages and requester into the target and closes it; the
+// old requester's answer to the old token, and a reply by References to
+// mail of the old ticket, land on the target, and no ticket is opened.
+func TestMergeByMailThenReplyToOldToken(t *testing.T) {
+	g := startDesk(t)
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	autoReply := agOne(t, g, before, "dave@customer.example")
+	notif := agOne(t, g, before, "ana@example.com")
+
+	agReply(g, "Ana Lima <ana@example.com>", agReplyTo(t, notif), src, "#merge "+dst.ID)
+
+	s, d := g.ticket(src.ID), g.ticket(dst.ID)
+	if s.Status != rules.StatusClosed || s.MergedInto != dst.ID || !slices.Contains(s.Linked, dst.ID) {
+		t.Fatalf("source after merge: status %s merged_into %q links %v", s.Status, s.MergedInto, s.Linked)
+	}
+	if !slices.Contains(d.Linked, src.ID) || !slices.Contains(d.CC, "dave@customer.example") {
+		t.Fatalf("target after merge: links %v cc %v", d.Linked, d.CC)
+	}
+	if !slices.ContainsFunc(d.Messages, func(m store.Message) bool { return strings.Contains(m.VisibleText, "Smoke everywhere.") }) {
+		t.Errorf("the source's message is not on the target: %+v", d.Messages)
+	}
+	if len(agEvents(d, "merged")) != 1 || len(agEvents(s, "merged")) != 1 {
+		t.Errorf("merge events: target %+v source %+v", d.Events, s.Events)
+	}
+	n, kept := len(d.Messages), len(s.Messages)
+
+	g.mustSend("dave@customer.example", []string{"support@example.com"},
+		msg("dave@customer.example", "support@example.com", "Re: ["+src.ID+"] Office printer burning", "Still smoking."))
+	g.mustSend("dave@customer.example", []string{"support@example.com"},
+		msg("dave@customer.example", "support@example.com", "Re: printer", "And now it beeps.",
+			"In-Reply-To: "+header(t, autoReply.Data).Get("Message-Id")))
+	g.settle()
+	if got := len(g.tickets()); got != 2 {
+		t.Errorf("%d tickets after replies to the merged ticket, want 2", got)
+	}
+	d = g.ticket(dst.ID)
+	texts := ""
+	for _, m := range d.Messages[n:] {
+		texts += m.VisibleText + "\n"
+	}
+	if !strings.Contains(texts, "Still smoking.") || !strings.Contains(texts, "And now it beeps.") {
+		t.Errorf("replies to the old token and references did not land on %s: %q", dst.ID, texts)
+	}
+	if s = g.ticket(src.ID); s.Status != rules.StatusClosed || len(s.Messages) != kept {
+		t.Errorf("merged ticket took mail: status %s, %d messages", s.Status, len(s.Messages))
+	}
+}
+
+// TestMergeRefusals: an unknown target or another agent's ticket refuses
+// the whole mail, tells the agent and changes nothing.
+func TestMergeRefusals(t *testing.T) {
+	g := startDesk(t)
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	notif := agOne(t, g, before, "ana@example.com")
+	before = len(g.relay.Mails())
+	agReply(g, "Ana Lima <ana@example.com>", agReplyTo(t, notif), src, "#merge HS-000000")
+	if body := agBody(t, agOne(t, g, before, "ana@example.com").Data); !strings.Contains(body, "there is no ticket HS-000000") {
+		t.Errorf("agent not told of the unknown target:\n%s", body)
+	}
+	if s := g.ticket(src.ID); s.MergedInto != "" || s.Status == rules.StatusClosed {
+		t.Errorf("refused merge changed the ticket: %+v", s)
+	}
+
+	// Ben owns the source; Ana may not merge it.
+	if _, err := g.pipeline.Act(context.Background(), src.ID, Action{Name: "assign", Value: "ben@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := g.pipeline.Act(context.Background(), src.ID, Action{Name: "merge", Value: dst.ID, Actor: "ana@example.com"})
+	if !errors.Is(err, ErrBadAction) || !strings.Contains(err.Error(), "only the assignee ben@example.com") {
+		t.Errorf("merge of ben's ticket by ana: %v", err)
+	}
+	if s := g.ticket(src.ID); s.MergedInto != "" {
+		t.Errorf("refused merge changed the ticket: merged into %s", s.MergedInto)
+	}
+}
+
+// TestLinkByAction links two tickets both ways without moving anything.
+func TestLinkByAction(t *testing.T) {
+	g := startDesk(t)
+	a := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	b := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	if _, err := g.pipeline.Act(context.Background(), a.ID, Action{Name: "link", Value: b.ID}); err != nil {
+		t.Fatal(err)
+	}
+	a2, b2 := g.ticket(a.ID), g.ticket(b.ID)
+	if !slices.Equal(a2.Linked, []string{b.ID}) || !slices.Equal(b2.Linked, []string{a.ID}) {
+		t.Errorf("links: %s %v, %s %v", a.ID, a2.Linked, b.ID, b2.Linked)
+	}
+	if a2.Status == rules.StatusClosed || len(b2.Messages) != len(b.Messages) || a2.MergedInto != "" {
+		t.Errorf("link did more than link: %+v", a2)
+	}
+}

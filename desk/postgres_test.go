@@ -1,0 +1,227 @@
+package desk
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"ticketgate/mailin"
+	"ticketgate/mailout"
+	"ticketgate/mailout/relaytest"
+	"ticketgate/rules"
+	"ticketgate/store"
+	"ticketgate/store/postgres"
+	"ticketgate/store/postgres/pgtest"
+)
+
+// pgGateway is one gateway process's share of a PostgreSQL deployment:
+// its own connection pool, pipeline and outbox worker.
+type pgGateway struct {
+	store    *postgres.DB
+	pipeline *Pipeline
+	worker   *mailout.Worker
+}
+
+func startPGGateway(t *testing.T, dsn string, relay *relaytest.Relay) *pgGateway {
+	t.Helper()
+	log := testLogger(t)
+	st, err := postgres.Open(context.Background(), dsn, postgres.Options{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tpl, err := mailout.LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules.CompileToken("HS")
+	g := &pgGateway{store: st}
+	g.worker = mailout.NewWorker(st, &mailout.Relay{Addr: relay.Addr, TLS: "none", Hostname: "tickets.example.com", Timeout: 5 * time.Second}, log)
+	g.pipeline = &Pipeline{Store: st, Routes: testRoutes, Prefix: "HS", Hostname: "tickets.example.com",
+		Desk: &mailout.Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}, Log: log,
+		OnCommit: g.worker.Wake, Thread: rules.ThreadPolicy{ReopenWindow: 7 * 24 * time.Hour}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); g.worker.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return g
+}
+
+// Two gateways on one PostgreSQL database receive the same message at the
+// same moment (an MTA retrying at the other MX): it is stored once, both
+// answer success, and the one new ticket gets one auto-reply, sent by one
+// of the two outbox workers.
+func TestTwoGatewaysStoreEachMessageOnce(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	relay := relaytest.Start(t)
+	gws := []*pgGateway{startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay)}
+	const rounds = 20
+	for i := range rounds {
+		raw := harnessMessage(fmt.Sprintf("twice-%d@customer.test", i), 600)
+		var wg sync.WaitGroup
+		res := make([]mailin.Result, len(gws))
+		errs := make([]error, len(gws))
+		for j, g := range gws {
+			wg.Go(func() {
+				res[j], errs[j] = g.pipeline.Deliver(context.Background(), &mailin.Delivery{
+					MailFrom: "alice@customer.test", Rcpts: []string{"support@example.com"}, Raw: raw, Source: "smtp"})
+			})
+		}
+		wg.Wait()
+		for j, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: gateway %d answered %v; a duplicate must be a success", i, j, err)
+			}
+		}
+		if res[0].TicketID != res[1].TicketID || res[0].Duplicate == res[1].Duplicate {
+			t.Errorf("round %d: results %+v and %+v; want one new, one duplicate, same ticket", i, res[0], res[1])
+		}
+	}
+	mails := relay.WaitFor(rounds, 20*time.Second)
+	time.Sleep(300 * time.Millisecond) // room for a second send, if one were coming
+	if n := len(relay.Mails()); n != rounds || len(mails) != rounds {
+		t.Errorf("relay got %d mails, want one auto-reply per ticket (%d)", n, rounds)
+	}
+	err := gws[1].store.View(context.Background(), func(tx store.Tx) error {
+		list, _, err := tx.Tickets(store.Filter{})
+		if err != nil {
+			return err
+		}
+		if len(list) != rounds {
+			t.Errorf("%d tickets, want %d", len(list), rounds)
+		}
+		for i := range rounds {
+			id, err := tx.TicketByMessageID(fmt.Sprintf("twice-%d@customer.test", i))
+			if err != nil {
+				return err
+			}
+			tk, err := tx.TicketFull(id)
+			if err != nil {
+				return err
+			}
+			in := 0
+			for _, m := range tk.Messages {
+				if m.Direction == "in" {
+					in++
+				}
+			}
+			if in != 1 {
+				t.Errorf("message %d stored %d times on %s", i, in, id)
+			}
+		}
+		ob, err := tx.OutboxList(0, 0)
+		if err == nil && len(ob) != 0 {
+			t.Errorf("%d mails left in the outbox", len(ob))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replyMessage is a customer's reply to ticket id: by its token in the
+// subject, or (byRef) by References to the message it answers.
+func replyMessage(msgID, id, ref string, byRef bool) []byte {
+	subject := "Re: Printer on fire [" + id + "]"
+	refs := ""
+	if byRef {
+		subject = "Re: Printer on fire"
+		refs = "In-Reply-To: <" + ref + ">\r\nReferences: <" + ref + ">\r\n"
+	}
+	return fmt.Appendf(nil, "From: Alice <alice@customer.test>\r\nTo: support@example.com\r\nSubject: %s\r\n"+
+		"Date: Mon, 02 Jan 2006 15:05:05 +0000\r\nMessage-ID: <%s>\r\n%sContent-Type: text/plain; charset=utf-8\r\n\r\nStill burning.\r\n",
+		subject, msgID, refs)
+}
+
+// Three gateways on one database at once: new tickets get distinct
+// numbers, and replies to one ticket arriving at all three together (by
+// token and by References) all join it, each stored once; the same reply
+// delivered to all three is stored once and every gateway answers
+// success.
+func TestThreeGatewaysThreadRepliesRaceFree(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	relay := relaytest.Start(t)
+	gws := []*pgGateway{startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay)}
+	deliver := func(g *pgGateway, raw []byte) (mailin.Result, error) {
+		return g.pipeline.Deliver(context.Background(), &mailin.Delivery{
+			MailFrom: "alice@customer.test", Rcpts: []string{"support@example.com"}, Raw: raw, Source: "smtp"})
+	}
+	const rounds = 10
+	for i := range rounds {
+		orig := fmt.Sprintf("orig-%d@customer.test", i)
+		first, err := deliver(gws[i%3], harnessMessage(orig, 600))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		res := make([]mailin.Result, 9)
+		errs := make([]error, 9)
+		for j := range 9 {
+			g := gws[j%3]
+			var raw []byte
+			switch j / 3 {
+			case 0: // three replies by token, one per gateway
+				raw = replyMessage(fmt.Sprintf("tok-%d-%d@customer.test", i, j), first.TicketID, "", false)
+			case 1: // three replies by References
+				raw = replyMessage(fmt.Sprintf("ref-%d-%d@customer.test", i, j), "", orig, true)
+			default: // one reply delivered to all three
+				raw = replyMessage(fmt.Sprintf("dup-%d@customer.test", i), first.TicketID, "", false)
+			}
+			wg.Go(func() { res[j], errs[j] = deliver(g, raw) })
+		}
+		wg.Wait()
+		dups := 0
+		for j := range 9 {
+			if errs[j] != nil {
+				t.Fatalf("round %d: delivery %d answered %v", i, j, errs[j])
+			}
+			if res[j].TicketID != first.TicketID {
+				t.Errorf("round %d: reply %d went to %s, want %s", i, j, res[j].TicketID, first.TicketID)
+			}
+			if res[j].Duplicate {
+				dups++
+			}
+		}
+		if dups != 2 {
+			t.Errorf("round %d: %d deliveries taken as duplicates, want 2 (the same reply at three gateways)", i, dups)
+		}
+	}
+	err := gws[2].store.View(context.Background(), func(tx store.Tx) error {
+		list, _, err := tx.Tickets(store.Filter{})
+		if err != nil {
+			return err
+		}
+		if len(list) != rounds {
+			t.Errorf("%d tickets, want %d", len(list), rounds)
+		}
+		for _, tk := range list {
+			full, err := tx.TicketFull(tk.ID)
+			if err != nil {
+				return err
+			}
+			in := map[string]int{}
+			for _, m := range full.Messages {
+				if m.Direction == "in" {
+					in[m.MessageID]++
+				}
+			}
+			if len(in) != 8 {
+				t.Errorf("%s holds %d distinct incoming messages, want 8 (the original and 7 replies)", tk.ID, len(in))
+			}
+			for id, n := range in {
+				if n != 1 {
+					t.Errorf("%s: message %s stored %d times", tk.ID, id, n)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,258 @@
+package desk
+
+import (
+	"context"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// ReportQuery selects what a Report counts: the tickets of Queue (all when
+// empty) and the instants in [From, To) (From zero: since the first ticket;
+// To zero: until Now). Hours is the business calendar business times are
+// counted in; Now decides which SLA targets are still running.
+type ReportQuery struct {
+	From, To time.Time
+	Queue    string
+	Hours    rules.BusinessHours
+	Now      time.Time
+}
+
+// Report is the team lead's numbers over a period. Its JSON form is a
+// public contract ("ticketgate report -json", GET /api/report).
+//
+// Opened counts tickets created in the period; Reopened and Resolved count
+// the reopenings and resolutions (status moves into resolved, or into
+// closed from anything but resolved) that happened in it. FirstResponse is
+// measured on the tickets opened in the period that have had a first
+// public reply; Resolution on the resolutions of the period, from the
+// ticket's creation. SLA counts the targets of the tickets opened in the
+// period, by the priority and escalation level they have now.
+// Satisfaction counts the ratings given in the period.
+type Report struct {
+	From          time.Time          `json:"from,omitzero"`
+	To            time.Time          `json:"to"`
+	Queue         string             `json:"queue,omitempty"`
+	Opened        int                `json:"opened"`
+	Resolved      int                `json:"resolved"`
+	Reopened      int                `json:"reopened"`
+	FirstResponse Durations          `json:"first_response"`
+	Resolution    Durations          `json:"resolution"`
+	SLA           SLAReport          `json:"sla"`
+	Satisfaction  SatisfactionReport `json:"satisfaction"`
+}
+
+// Durations sums up a set of waiting times, in calendar time and in the
+// business time of the report's calendar.
+type Durations struct {
+	Count    int         `json:"count"`
+	Calendar Percentiles `json:"calendar"`
+	Business Percentiles `json:"business"`
+}
+
+// Percentiles are the median and the 90th percentile (nearest rank), in
+// seconds; zero when there is nothing to measure.
+type Percentiles struct {
+	Median float64 `json:"median_seconds"`
+	P90    float64 `json:"p90_seconds"`
+}
+
+// SLAReport is SLA compliance by priority ("low" ... "critical") and by
+// escalation level ("1", "2").
+type SLAReport struct {
+	ByPriority map[string]*Compliance `json:"by_priority"`
+	ByLevel    map[string]*Compliance `json:"by_level"`
+}
+
+// Compliance counts the SLA targets met and missed. A target is met when
+// the first reply (or the resolution) came by its due time, missed when it
+// came later or is still missing past it; a target still running counts
+// in neither. Percent is met / (met + missed) × 100, 100 when none ended.
+type Compliance struct {
+	Tickets             int     `json:"tickets"`
+	FirstResponseMet    int     `json:"first_response_met"`
+	FirstResponseMissed int     `json:"first_response_missed"`
+	ResolutionMet       int     `json:"resolution_met"`
+	ResolutionMissed    int     `json:"resolution_missed"`
+	Percent             float64 `json:"percent"`
+}
+
+// SatisfactionReport counts the customers' ratings: how many, their mean
+// and how many of each score ("1" ... "5").
+type SatisfactionReport struct {
+	Count        int            `json:"count"`
+	Average      float64        `json:"average"`
+	Distribution map[string]int `json:"distribution"`
+}
+
+// BuildReport reads every ticket with its events through r and counts q's
+// numbers. It only reads, so it runs beside serve on a read transaction.
+func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
+	if q.Now.IsZero() {
+		q.Now = time.Now()
+	}
+	if q.To.IsZero() {
+		q.To = q.Now
+	}
+	list, _, err := r.Tickets(store.Filter{Queue: q.Queue})
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{From: q.From, To: q.To, Queue: q.Queue,
+		SLA:          SLAReport{ByPriority: map[string]*Compliance{}, ByLevel: map[string]*Compliance{}},
+		Satisfaction: SatisfactionReport{Distribution: map[string]int{}}}
+	var firstCal, firstBiz, resCal, resBiz []time.Duration
+	scoreSum := 0
+	for _, sum := range list {
+		if err := r.Context().Err(); err != nil {
+			return nil, err
+		}
+		t, err := r.TicketFull(sum.ID)
+		if err != nil {
+			return nil, err
+		}
+		if q.in(t.CreatedAt) {
+			rep.Opened++
+			if t.SLA != nil && t.SLA.FirstResponseAt != nil {
+				firstCal = append(firstCal, t.SLA.FirstResponseAt.Sub(t.CreatedAt))
+				firstBiz = append(firstBiz, q.Hours.Between(t.CreatedAt, *t.SLA.FirstResponseAt))
+			}
+			if t.SLA != nil {
+				level := "1"
+				if t.Escalated {
+					level = "2"
+				}
+				rep.SLA.count(string(t.Priority), level, t.SLA, q.Now)
+			}
+		}
+		for _, e := range t.Events {
+			if !q.in(e.At) {
+				continue
+			}
+			switch {
+			case e.Type == rules.EventReopened:
+				rep.Reopened++
+			case e.Type == rules.EventStatus && Resolves(e.Detail):
+				rep.Resolved++
+				resCal = append(resCal, e.At.Sub(t.CreatedAt))
+				resBiz = append(resBiz, q.Hours.Between(t.CreatedAt, e.At))
+			}
+		}
+		if s := t.Satisfaction; s != nil && q.in(s.At) && s.Score >= 1 {
+			rep.Satisfaction.Count++
+			rep.Satisfaction.Distribution[strconv.Itoa(s.Score)]++
+			scoreSum += s.Score
+		}
+	}
+	rep.FirstResponse = durations(firstCal, firstBiz)
+	rep.Resolution = durations(resCal, resBiz)
+	if n := rep.Satisfaction.Count; n > 0 {
+		rep.Satisfaction.Average = math.Round(float64(scoreSum)/float64(n)*100) / 100
+	}
+	for _, m := range []map[string]*Compliance{rep.SLA.ByPriority, rep.SLA.ByLevel} {
+		for _, c := range m {
+			c.Percent = 100
+			if ended := c.FirstResponseMet + c.FirstResponseMissed + c.ResolutionMet + c.ResolutionMissed; ended > 0 {
+				c.Percent = math.Round(float64(c.FirstResponseMet+c.ResolutionMet)/float64(ended)*1000) / 10
+			}
+		}
+	}
+	return rep, nil
+}
+
+func (q ReportQuery) in(t time.Time) bool {
+	return !t.Before(q.From) && t.Before(q.To)
+}
+
+// Resolves reports whether a status event's detail ("from → to (why)")
+// records a resolution: a move into resolved, or into closed from a
+// status other than resolved (closing a resolved ticket resolves nothing
+// again).
+func Resolves(detail string) bool {
+	from, rest, ok := strings.Cut(detail, " → ")
+	if !ok {
+		return false
+	}
+	to, _, _ := strings.Cut(rest, " ")
+	switch rules.Status(to) {
+	case rules.StatusResolved:
+		return from != string(rules.StatusResolved)
+	case rules.StatusClosed:
+		return from != string(rules.StatusResolved) && from != string(rules.StatusClosed)
+	}
+	return false
+}
+
+func (s SLAReport) count(prio, level string, sla *rules.SLA, now time.Time) {
+	for _, key := range []struct {
+		m map[string]*Compliance
+		k string
+	}{{s.ByPriority, prio}, {s.ByLevel, level}} {
+		c := key.m[key.k]
+		if c == nil {
+			c = &Compliance{}
+			key.m[key.k] = c
+		}
+		c.Tickets++
+		switch met, ended := target(sla.FirstResponseAt, sla.FirstResponseDue, now); {
+		case met:
+			c.FirstResponseMet++
+		case ended:
+			c.FirstResponseMissed++
+		}
+		var resolved *time.Time
+		if !sla.ResolvedAt.IsZero() {
+			resolved = &sla.ResolvedAt
+		}
+		switch met, ended := target(resolved, sla.ResolutionDue, now); {
+		case met:
+			c.ResolutionMet++
+		case ended:
+			c.ResolutionMissed++
+		}
+	}
+}
+
+// target tells whether a target with due time due was met by done, and
+// whether it has ended (done, or due passed at now).
+func target(done *time.Time, due, now time.Time) (met, ended bool) {
+	if due.IsZero() {
+		return false, false
+	}
+	if done != nil {
+		return !done.After(due), true
+	}
+	return false, now.After(due)
+}
+
+func durations(cal, biz []time.Duration) Durations {
+	return Durations{Count: len(cal), Calendar: percentiles(cal), Business: percentiles(biz)}
+}
+
+func percentiles(ds []time.Duration) Percentiles {
+	if len(ds) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(ds)
+	rank := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(ds)))) - 1
+		return ds[max(i, 0)].Seconds()
+	}
+	return Percentiles{Median: rank(0.5), P90: rank(0.9)}
+}
+
+// ReportContext runs BuildReport in a read transaction of s.
+func ReportContext(ctx context.Context, s store.Store, q ReportQuery) (*Report, error) {
+	var rep *Report
+	err := s.View(ctx, func(tx store.Tx) error {
+		var err error
+		rep, err = BuildReport(tx, q)
+		return err
+	})
+	return rep, err
+}

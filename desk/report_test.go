@@ -1,0 +1,107 @@
+package desk
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// TestReportCountsWhatTheDeskDid builds a week of a desk by mail on a
+// controlled clock (business hours Monday to Friday 09-17 UTC) and reads
+// the team lead's numbers back.
+func TestReportCountsWhatTheDeskDid(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) // a Monday
+	g.pipeline.Now = func() time.Time { return now }
+	ana := func(tk *store.Ticket, text string) {
+		agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, text)
+	}
+	customer := func(tk *store.Ticket, text string) {
+		g.mustSend("alice@customer.example", []string{"support@example.com"},
+			msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] "+tk.Subject, text))
+		g.settle()
+	}
+
+	// A: answered in 1h, closed after 2h, rated 5.
+	a := agOpen(t, g, "Printer on fire", "It is on fire.")
+	now = now.Add(time.Hour)
+	ana(a, "Unplug it, please.")
+	now = now.Add(time.Hour)
+	ana(a, "#status closed\nIt is out now.")
+	now = now.Add(time.Hour)
+	customer(a, "5")
+	if s := g.ticket(a.ID).Satisfaction; s == nil || s.Score != 5 {
+		t.Fatalf("the rating was not kept: %+v", s)
+	}
+
+	// B: opened Friday 16:00, answered Monday 10:00 (66h, 2 business
+	// hours, past the 24h first-response target), resolved at 11:00.
+	now = time.Date(2026, 11, 6, 16, 0, 0, 0, time.UTC)
+	b := agOpen(t, g, "Scanner jammed", "Paper everywhere.")
+	now = time.Date(2026, 11, 9, 10, 0, 0, 0, time.UTC)
+	ana(b, "Open the lid.")
+	now = now.Add(time.Hour)
+	ana(b, "#status resolved\nFixed.")
+
+	// C: opened Monday 13:00, answered and closed at 14:00, reopened by
+	// the customer at 15:00.
+	now = time.Date(2026, 11, 9, 13, 0, 0, 0, time.UTC)
+	c := agOpen(t, g, "Fax is silent", "No tone.")
+	now = now.Add(time.Hour)
+	ana(c, "#status closed\nPlug the line in.")
+	now = now.Add(time.Hour)
+	customer(c, "The line is in and it is still silent.")
+	if st := g.ticket(c.ID).Status; st != rules.StatusOpen {
+		t.Fatalf("C is %s after the customer's reply, want open", st)
+	}
+
+	report := func(q ReportQuery) *Report {
+		t.Helper()
+		q.Hours, q.Now = rules.DefaultBusinessHours(), time.Date(2026, 11, 9, 16, 0, 0, 0, time.UTC)
+		rep, err := ReportContext(context.Background(), g.store, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := report(ReportQuery{})
+	if rep.Opened != 3 || rep.Resolved != 3 || rep.Reopened != 1 {
+		t.Errorf("opened %d resolved %d reopened %d, want 3 3 1", rep.Opened, rep.Resolved, rep.Reopened)
+	}
+	h := time.Hour.Seconds()
+	wantDur := func(name string, d Durations, n int, med, p90, bmed, bp90 float64) {
+		t.Helper()
+		got := []float64{d.Calendar.Median, d.Calendar.P90, d.Business.Median, d.Business.P90}
+		want := []float64{med * h, p90 * h, bmed * h, bp90 * h}
+		if d.Count != n || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
+			t.Errorf("%s: count %d %v, want %d %v", name, d.Count, got, n, want)
+		}
+	}
+	wantDur("first response", rep.FirstResponse, 3, 1, 66, 1, 2)
+	wantDur("resolution", rep.Resolution, 3, 2, 67, 2, 3)
+	// Medium: first response met on A and C, missed on B; resolution met
+	// on A and B, C's running again.
+	want := Compliance{Tickets: 3, FirstResponseMet: 2, FirstResponseMissed: 1, ResolutionMet: 2, Percent: 80}
+	if got := rep.SLA.ByPriority["medium"]; got == nil || *got != want {
+		t.Errorf("SLA medium %+v, want %+v", got, want)
+	}
+	if got := rep.SLA.ByLevel["1"]; got == nil || *got != want {
+		t.Errorf("SLA level 1 %+v, want %+v", got, want)
+	}
+	if s := rep.Satisfaction; s.Count != 1 || s.Average != 5 || s.Distribution["5"] != 1 {
+		t.Errorf("satisfaction %+v", s)
+	}
+
+	// The second week only: B and C.
+	week := report(ReportQuery{From: time.Date(2026, 11, 6, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)})
+	if week.Opened != 2 || week.Resolved != 2 || week.Reopened != 1 || week.Satisfaction.Count != 0 || week.FirstResponse.Count != 2 {
+		t.Errorf("second week: %+v", week)
+	}
+	if other := report(ReportQuery{Queue: "tech"}); other.Opened != 0 || other.Resolved != 0 || len(other.SLA.ByPriority) != 0 {
+		t.Errorf("queue tech: %+v", other)
+	}
+}

@@ -1,0 +1,86 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"ticketgate/store"
+	"ticketgate/store/postgres/pgtest"
+	"ticketgate/store/storetest"
+)
+
+var bg = context.Background()
+
+func openTest(t testing.TB, dsn string) *DB {
+	t.Helper()
+	d, err := Open(bg, dsn, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestSuite(t *testing.T) {
+	c := pgtest.Start(t)
+	dsns := map[store.Store]string{}
+	storetest.Run(t,
+		func(t *testing.T) store.Store {
+			dsn := c.NewDatabase(t)
+			d := openTest(t, dsn)
+			dsns[d] = dsn
+			return d
+		},
+		func(t *testing.T, s store.Store) store.Store {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			d := openTest(t, dsns[s])
+			dsns[d] = dsns[s]
+			return d
+		})
+}
+
+// Mail one process queues wakes a listener in another: the listener is
+// called when the enqueuing transaction commits, not before.
+func TestListenWakesOnQueuedMail(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	d1, d2 := openTest(t, dsn), openTest(t, dsn)
+	defer d1.Close()
+	defer d2.Close()
+	woken := make(chan struct{}, 16)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { defer close(done); d1.Listen(ctx, func() { woken <- struct{}{} }) }()
+	defer func() { cancel(); <-done }()
+	select { // the wake after connecting
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("listener did not connect")
+	}
+	release := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- d2.Update(bg, func(tx store.Tx) error {
+			if err := tx.Enqueue(&store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("1")}); err != nil {
+				return err
+			}
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-woken:
+		t.Fatal("woken before the enqueuing transaction committed")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("listener not woken by mail another process queued")
+	}
+}

@@ -1,0 +1,285 @@
+package postgres
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// createdLen is the length of a time in a sort key.
+const createdLen = 12
+
+// Tags that start the sort keys (and so the cursors) of the orders other
+// than by creation time; the same as the bbolt backend's, so a cursor
+// reads the same on both.
+const (
+	tagUpdated  = 'u'
+	tagPriority = 'p'
+	tagDue      = 'd'
+)
+
+// noDue is the due time in k_due of a ticket with nothing due: after
+// every time.
+var noDue = bytes.Repeat([]byte{0xff}, createdLen)
+
+// appendTime appends at as createdLen bytes that sort as the time does,
+// for every year: the Unix second with its sign bit flipped (8 bytes) and
+// the nanosecond (4 bytes).
+func appendTime(b []byte, at time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(at.Unix())^(1<<63))
+	return binary.BigEndian.AppendUint32(b, uint32(at.Nanosecond()))
+}
+
+// sortKeys are a ticket's keys for each order, bytea compared byte by
+// byte.
+type sortKeys struct{ created, updated, priority, due []byte }
+
+func keysOf(tk *store.Ticket) sortKeys {
+	created := appendTime(nil, tk.CreatedAt)
+	var k sortKeys
+	k.created = append(append([]byte{}, created...), tk.ID...)
+	k.updated = append(appendTime([]byte{tagUpdated}, tk.UpdatedAt), tk.ID...)
+	urgency := byte(rules.PriorityCritical.Rank() - tk.Priority.Rank())
+	k.priority = append(append([]byte{tagPriority, urgency}, created...), tk.ID...)
+	k.due = []byte{tagDue}
+	if due := tk.SLADue(); due.IsZero() {
+		k.due = append(k.due, noDue...)
+	} else {
+		k.due = appendTime(k.due, due)
+	}
+	k.due = append(append(k.due, created...), tk.ID...)
+	return k
+}
+
+// wordsSource is what store.TicketWords reads of tk, to tell whether its
+// words changed.
+func wordsSource(tk *store.Ticket) []byte {
+	return []byte(tk.Subject + "\x00" + tk.Requester + "\x00" + tk.RequesterName)
+}
+
+// Places a word occurs on a ticket (ticket_words.places).
+const (
+	wordInTicket  = 1 // the subject or the requester
+	wordInMessage = 2 // a message
+)
+
+func (t *tx) PutTicket(tk *store.Ticket) error {
+	rec := *tk
+	rec.Messages, rec.Events = nil, nil
+	v, err := encode(&rec)
+	if err != nil {
+		return fmt.Errorf("encode ticket %s: %w", tk.ID, err)
+	}
+	var due *int64
+	if !tk.Due.IsZero() {
+		n := nano(tk.Due)
+		due = &n
+	}
+	k := keysOf(tk)
+	src := wordsSource(tk)
+	// The CTE reads the row as it was before this statement: the words
+	// are rewritten only when their source changed.
+	var old []byte
+	err = t.row(`WITH old AS (SELECT words_src FROM tickets WHERE id = $1)
+		INSERT INTO tickets (id, status, due_ns, k_created, k_updated, k_priority, k_due, completed,
+			assignee_l, requester_l, queue_l, words_src, rec)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (id) DO UPDATE SET status = $2, due_ns = $3, k_created = $4, k_updated = $5,
+			k_priority = $6, k_due = $7, completed = $8, assignee_l = $9, requester_l = $10,
+			queue_l = $11, words_src = $12, rec = $13
+		RETURNING (SELECT words_src FROM old)`,
+		args(tk.ID, string(tk.Status), due, k.created, k.updated, k.priority, k.due, store.Completed(tk.Status),
+			strings.ToLower(tk.Assignee), strings.ToLower(tk.Requester), strings.ToLower(tk.Queue), src, v), &old)
+	if err != nil {
+		return fmt.Errorf("put ticket %s: %w", tk.ID, err)
+	}
+	if old != nil && bytes.Equal(old, src) {
+		return nil
+	}
+	words := store.TicketWords(tk)
+	if old != nil {
+		if err := t.dropWords(tk.ID, words, wordInTicket); err != nil {
+			return err
+		}
+	}
+	return t.addWords(tk.ID, words, wordInTicket)
+}
+
+// addWords records that words occur on ticket id, in the place bit.
+func (t *tx) addWords(id string, words []string, bit int) error {
+	if len(words) == 0 {
+		return nil
+	}
+	err := t.exec(`INSERT INTO ticket_words (word, ticket_id, places) SELECT w, $2, $3 FROM unnest($1::text[]) AS w
+		ON CONFLICT (word, ticket_id) DO UPDATE SET places = ticket_words.places | $3
+		WHERE ticket_words.places & $3 = 0`, words, id, int16(bit))
+	if err != nil {
+		return fmt.Errorf("index words: %w", err)
+	}
+	return nil
+}
+
+// dropWords records that the words not in keep no longer occur on ticket
+// id in the place bit, and removes the rows of words left nowhere.
+func (t *tx) dropWords(id string, keep []string, bit int) error {
+	if keep == nil {
+		keep = []string{}
+	}
+	err := t.exec(`UPDATE ticket_words SET places = places & ~$3::smallint
+		WHERE ticket_id = $1 AND places & $3 <> 0 AND word <> ALL($2::text[])`, id, keep, int16(bit))
+	if err == nil {
+		err = t.exec(`DELETE FROM ticket_words WHERE ticket_id = $1 AND places = 0`, id)
+	}
+	if err != nil {
+		return fmt.Errorf("unindex words: %w", err)
+	}
+	return nil
+}
+
+// orderColumn is the sort key column of order o.
+func orderColumn(o store.Sort) string {
+	switch o {
+	case store.SortUpdated:
+		return "k_updated"
+	case store.SortPriority:
+		return "k_priority"
+	case store.SortDue:
+		return "k_due"
+	}
+	return "k_created"
+}
+
+// validKey reports whether k can be a sort key of order o.
+func validKey(o store.Sort, k []byte) bool {
+	switch o {
+	case store.SortNewest, store.SortCreated:
+		return len(k) > createdLen
+	case store.SortUpdated:
+		return len(k) > 1+createdLen && k[0] == tagUpdated
+	case store.SortPriority:
+		return len(k) > 2+createdLen && k[0] == tagPriority
+	}
+	return len(k) > 1+2*createdLen && k[0] == tagDue
+}
+
+// where builds the conditions of a query with numbered parameters.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends cond, in which each "?" is the next parameter of a.
+func (w *where) add(cond string, a ...any) {
+	for _, v := range a {
+		w.args = append(w.args, v)
+		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
+	}
+	w.conds = append(w.conds, cond)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return "TRUE"
+	}
+	return strings.Join(w.conds, " AND ")
+}
+
+// Tickets answers f with one query: the conditions on the ticket columns,
+// each word a lookup in ticket_words by its primary key, the order an
+// index on its sort key. It reads one ticket more than a page to know
+// whether another page follows.
+func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
+	if err := t.ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if _, ok := store.ParseView(string(f.View)); !ok {
+		return nil, "", fmt.Errorf("list tickets: %w: no view %q", store.ErrBadFilter, f.View)
+	}
+	if _, ok := store.ParseSort(string(f.Sort)); !ok && f.Sort != store.SortNewest {
+		return nil, "", fmt.Errorf("list tickets: %w: no sort order %q", store.ErrBadFilter, f.Sort)
+	}
+	if f.View == store.ViewMine && f.Operator == "" {
+		return nil, "", fmt.Errorf("list tickets: %w: the view %q needs an operator", store.ErrBadFilter, f.View)
+	}
+	col := orderColumn(f.Sort)
+	desc := (f.Sort == store.SortNewest) != f.Reverse
+	var w where
+	if f.After != "" {
+		after, err := hex.DecodeString(f.After)
+		if err != nil || !validKey(f.Sort, after) {
+			return nil, "", fmt.Errorf("list tickets: %w %q", store.ErrBadCursor, f.After)
+		}
+		if desc {
+			w.add(col+" < ?", after)
+		} else {
+			w.add(col+" > ?", after)
+		}
+	}
+	switch f.View {
+	case store.ViewNew:
+		w.add("NOT completed AND assignee_l = ''")
+	case store.ViewActive:
+		w.add("NOT completed AND assignee_l <> ''")
+	case store.ViewCompleted:
+		w.add("completed")
+	case store.ViewMine:
+		w.add("NOT completed AND assignee_l = ?", strings.ToLower(f.Operator))
+	}
+	if f.Status != "" {
+		w.add("status = ?", string(f.Status))
+	}
+	if f.Requester != "" {
+		w.add("requester_l = ?", strings.ToLower(f.Requester))
+	}
+	if f.Assignee != "" {
+		w.add("assignee_l = ?", strings.ToLower(f.Assignee))
+	}
+	if f.Unassigned {
+		w.add("assignee_l = ''")
+	}
+	if f.Queue != "" {
+		w.add("queue_l = ?", strings.ToLower(f.Queue))
+	}
+	for _, word := range store.Words(f.Text) {
+		w.add("EXISTS (SELECT 1 FROM ticket_words tw WHERE tw.word = ? AND tw.ticket_id = tickets.id)", word)
+	}
+	n := limit(f.Limit)
+	if n < math.MaxInt64 {
+		n++
+	}
+	dir := "ASC"
+	if desc {
+		dir = "DESC"
+	}
+	w.args = append(w.args, n)
+	q := fmt.Sprintf(`SELECT id, %s, rec FROM tickets WHERE %s ORDER BY %s %s LIMIT $%d`, col, w.sql(), col, dir, len(w.args))
+	out := []*store.Ticket{}
+	var keys [][]byte
+	var (
+		id  string
+		key []byte
+		v   []byte
+	)
+	err := t.rows(q, w.args, []any{&id, &key, &v}, func() error {
+		tk, err := decodeTicket(id, v)
+		out = append(out, tk)
+		keys = append(keys, bytes.Clone(key))
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list tickets: %w", err)
+	}
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+		return out, hex.EncodeToString(keys[f.Limit-1]), nil
+	}
+	return out, "", nil
+}
