@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,10 +42,18 @@ type DB struct {
 	log *slog.Logger
 	gen string // this Open, for outbox claims
 
-	// Counted by the writer: grouped commits made and the Update calls
+	// Counted by the committer: grouped commits made and the Update calls
 	// they carried.
 	commits, grouped atomic.Uint64
-	lastTx           int // id of the last grouped transaction, writer only
+	observe          atomic.Pointer[func(calls int, took time.Duration)]
+
+	// updates queues Update calls for the committer (commit.go); nil when
+	// opened read-only. closing guards closed against a send on a closed
+	// channel; loopDone closes when the committer has answered them all.
+	updates  chan *update
+	closing  sync.RWMutex
+	closed   bool
+	loopDone chan struct{}
 }
 
 // CommitStats counts the grouped commits Update made since Open and the
@@ -81,9 +90,6 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// Group commit: concurrent Updates within this window share one commit
-	// and its fsync. bbolt's default 10 ms is pure latency for a lone sender.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	d := &DB{db: db, log: log, gen: rand.Text()}
 	if opts.ReadOnly {
 		err = d.checkSchema()
@@ -94,30 +100,19 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if !opts.ReadOnly {
+		d.updates = make(chan *update, maxGroup)
+		d.loopDone = make(chan struct{})
+		go d.commitLoop()
+	}
 	return d, nil
 }
 
-// Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
-
-// Update runs fn in a read-write transaction grouped with concurrent
-// callers (bbolt's Batch): one fsync covers them all. fn may run more than
-// once and must be idempotent apart from its effects on tx.
-func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return wrapErr(d.db.Batch(func(btx *bolt.Tx) error {
-		if btx.ID() != d.lastTx {
-			d.lastTx = btx.ID()
-			d.commits.Add(1)
-		}
-		d.grouped.Add(1)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return fn(&tx{ctx: ctx, tx: btx, gen: d.gen})
-	}))
+// Close lets the Updates already queued commit, then closes the database;
+// later Updates fail.
+func (d *DB) Close() error {
+	d.stopCommitter()
+	return d.db.Close()
 }
 
 // UpdateNow is Update without batching; fn runs once.
