@@ -36,6 +36,8 @@ type Metrics struct {
 	polls      *prometheus.CounterVec
 	pollErrors *prometheus.CounterVec
 	commit     *prometheus.HistogramVec
+	groupSize  prometheus.Histogram
+	groupTime  prometheus.Histogram
 	reloads    *prometheus.CounterVec
 	opened     prometheus.Counter
 	resolved   prometheus.Counter
@@ -81,6 +83,11 @@ func New(stats StatsFunc) *Metrics {
 		commit: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ticketgate_store_commit_duration_seconds",
 			Help: "Store write transactions from call to durable commit, by kind (batch: grouped ingest commits; single).", Buckets: latency},
 			[]string{"kind"}),
+		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ticketgate_store_commit_batch_size",
+			Help:    "Write calls each grouped commit of the bbolt store carried (one fsync for all of them).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}}),
+		groupTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ticketgate_store_commit_batch_duration_seconds",
+			Help: "How long each grouped commit of the bbolt store took, from its start to its fsync.", Buckets: latency}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketgate_config_reloads_total",
 			Help: "Configuration reloads on SIGHUP, by result (ok, error: the old configuration stays)."}, []string{"result"}),
 	}
@@ -93,7 +100,7 @@ func New(stats StatsFunc) *Metrics {
 	m.ratings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketgate_satisfaction_ratings_total",
 		Help: "Satisfaction ratings given by customers, by score (1 to 5)."}, []string{"score"})
 	m.reg.MustRegister(m.received, m.sessions, m.refusals, m.ingest, m.deliveries, m.sweeps, m.sweepTime,
-		m.polls, m.pollErrors, m.commit, m.reloads, m.opened, m.resolved, m.reopened, m.ratings)
+		m.polls, m.pollErrors, m.commit, m.groupSize, m.groupTime, m.reloads, m.opened, m.resolved, m.reopened, m.ratings)
 	if stats != nil {
 		m.reg.MustRegister(&storeCollector{stats: stats})
 	}
@@ -170,6 +177,16 @@ func (m *Metrics) Sweep(d time.Duration, err error) {
 func (m *Metrics) Commit(kind string, d time.Duration) {
 	if m != nil {
 		m.commit.WithLabelValues(kind).Observe(d.Seconds())
+	}
+}
+
+// GroupCommit records one grouped commit of the store: the write calls it
+// carried and how long it took. Its signature is the one
+// boltdb.DB.ObserveCommits takes.
+func (m *Metrics) GroupCommit(calls int, took time.Duration) {
+	if m != nil {
+		m.groupSize.Observe(float64(calls))
+		m.groupTime.Observe(took.Seconds())
 	}
 }
 

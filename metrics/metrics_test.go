@@ -26,6 +26,7 @@ func families(t *testing.T) map[string]bool {
 	m.Poll("box", nil)
 	m.Poll("box", errors.New("down"))
 	m.Commit("batch", time.Millisecond)
+	m.GroupCommit(12, 3*time.Millisecond)
 	m.Reload(nil)
 	got, err := m.reg.Gather()
 	if err != nil {

@@ -184,6 +184,32 @@ func TestCountsMatchWhatTheServerReceived(t *testing.T) {
 	}
 }
 
+// TestNewOnlyOpensATicketPerMessage: with -new-only every message the
+// server gets comes from a sender never seen before and answers nothing.
+func TestNewOnlyOpensATicketPerMessage(t *testing.T) {
+	rc, addr := startRecorder(t)
+	var out bytes.Buffer
+	args := []string{"-addr", addr, "-api", "", "-c", "2", "-n", "40", "-new-only", "-attach-rate", "0"}
+	if err := run(context.Background(), args, &out, io.Discard); err != nil {
+		t.Fatalf("tgload: %v\n%s", err, out.String())
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	from := map[string]bool{}
+	for i, m := range rc.accepted {
+		if m.Header.Get("In-Reply-To") != "" || strings.HasPrefix(m.Header.Get("Subject"), "Re:") || from[m.Header.Get("From")] {
+			t.Errorf("message %d is not a new customer's first mail: %v", i, m.Header)
+		}
+		from[m.Header.Get("From")] = true
+	}
+	if len(rc.accepted)+rc.refused != 40 || len(rc.accepted) < 30 {
+		t.Errorf("server accepted %d and refused %d messages, want 40 in all and no seeds", len(rc.accepted), rc.refused)
+	}
+	if err := run(context.Background(), []string{"-addr", addr, "-new-only", "-seeds", "8"}, io.Discard, io.Discard); err == nil {
+		t.Error("-new-only with -seeds was accepted")
+	}
+}
+
 // -n stops after that many messages; the run never outlives -duration.
 func TestStopsByItself(t *testing.T) {
 	rc, addr := startRecorder(t)

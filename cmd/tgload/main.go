@@ -51,6 +51,7 @@ type options struct {
 	bodySize int
 	attach   int
 	rate     float64
+	newOnly  bool
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -83,6 +84,7 @@ flags:
 	fs.IntVar(&o.attach, "attach-size", 200<<10, "bytes of the attachment (before base64)")
 	fs.Float64Var(&o.rate, "attach-rate", 0.10, "fraction of messages with the attachment")
 	fs.StringVar(&o.api, "api", "127.0.0.1:8025", "the gateway's admin API, to learn the seed tickets' ids for token replies; \"\": none (token replies become In-Reply-To replies)")
+	fs.BoolVar(&o.newOnly, "new-only", false, "every message is a new ticket from a new sender (no replies, no seed tickets)")
 	fs.IntVar(&o.seeds, "seeds", 64, "new tickets sent before the timed run, for token replies to go to")
 	fs.IntVar(&o.pid, "pid", 0, "the gateway's process id: print its CPU time and disk bytes written per message (from /proc)")
 	fs.BoolVar(&o.discard, "discard", false, "first run the same load against a built-in server that discards every message, then the gateway, and print the ratio")
@@ -93,6 +95,8 @@ flags:
 		return nil, usageError{err}
 	}
 	switch {
+	case o.newOnly && o.seeds > 0 && seedsSet(fs):
+		return nil, usageError{errors.New("-new-only sends no replies: -seeds has nothing to do")}
 	case fs.NArg() > 0:
 		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	case o.conns < 1 || o.conns > 1000:
@@ -101,6 +105,9 @@ flags:
 		return nil, usageError{fmt.Errorf("-duration must be more than 0 and at most %s", maxDuration)}
 	case o.max < 0 || o.seeds < 0 || o.bodySize < 0 || o.attach < 0 || o.rate < 0 || o.rate > 1:
 		return nil, usageError{errors.New("-n, -seeds, -size, -attach-size must not be negative, -attach-rate is between 0 and 1")}
+	}
+	if o.newOnly {
+		o.seeds = 0
 	}
 	for _, r := range strings.Split(*rcpt, ",") {
 		if r = strings.TrimSpace(r); r != "" {
@@ -119,6 +126,13 @@ flags:
 		}
 	}
 	return o, nil
+}
+
+// seedsSet reports whether -seeds was given on the command line.
+func seedsSet(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "seeds" })
+	return set
 }
 
 // loopback refuses an address that is not on this machine's loopback
@@ -183,6 +197,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // seed tickets' ids (for the discard server).
 func (o *options) target(ctx context.Context, stdout io.Writer, l load, api string, pid int, name string, fake bool) (*result, error) {
 	m := newMix(o.bodySize, o.attach, o.rate)
+	m.newOnly = o.newOnly
 	note, err := seed(ctx, l, m, o.seeds, api, fake)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,7 @@ type mix struct {
 
 	mu      sync.Mutex
 	seeding bool // only new tickets
+	newOnly bool // only new tickets, the whole run (-new-only)
 	seq     int
 	threads []thread // accepted new tickets, ticket id unknown
 	tickets []thread // threads whose ticket id is known (seeds)
@@ -87,7 +88,7 @@ func (m *mix) next(r *rand.Rand) message {
 	k := kindNew
 	var t thread
 	switch p := r.IntN(4); {
-	case m.seeding:
+	case m.seeding || m.newOnly:
 	case p == 2 && len(m.tickets) > 0:
 		k, t = kindToken, m.tickets[r.IntN(len(m.tickets))]
 	case p >= 2 && len(m.threads) > 0:

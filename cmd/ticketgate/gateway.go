@@ -57,6 +57,12 @@ type servedStore interface {
 	store.Inspector
 }
 
+// commitObserver is a store that groups commits (bbolt) and reports each
+// group, for ticketgate_store_commit_batch_size.
+type commitObserver interface {
+	ObserveCommits(func(calls int, took time.Duration))
+}
+
 // generation is one configuration's app and its admin API.
 type generation struct {
 	app   *app
@@ -77,6 +83,9 @@ func openGateway(cfg *Config, cfgPath string, log *slog.Logger, level *slog.Leve
 	}
 	g := &gateway{db: db, log: log, level: level, cfgPath: cfgPath, instance: instanceID()}
 	g.Metrics = metrics.New(db.Stats)
+	if c, ok := db.(commitObserver); ok {
+		c.ObserveCommits(g.Metrics.GroupCommit)
+	}
 	g.base = meteredStore{Store: db, m: g.Metrics}
 	a, err := newApp(cfg, log, g.base)
 	if err != nil {

@@ -1,0 +1,166 @@
+package boltdb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"ticketgate/store"
+)
+
+// maxGroup caps the calls one grouped commit carries, so that one commit's
+// latency stays bounded under any backlog.
+const maxGroup = 1024
+
+// update is one Update call waiting for the committer.
+type update struct {
+	ctx  context.Context
+	gen  string // DB.gen
+	fn   func(store.Tx) error
+	done chan error
+}
+
+// panicked carries a panic out of the committer to the caller whose
+// function raised it.
+type panicked struct{ reason any }
+
+func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.reason) }
+
+// call runs u's function in btx; a panic becomes an error.
+func (u *update) call(btx *bolt.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicked{r}
+		}
+	}()
+	if err := u.ctx.Err(); err != nil {
+		return err
+	}
+	return u.fn(&tx{ctx: u.ctx, tx: btx, gen: u.gen})
+}
+
+// commitLoop is the one committer: it takes every Update that arrived
+// while the previous commit ran and commits them together, one fsync for
+// all. It never waits for more: an idle database commits a lone call at
+// once, a busy one groups whatever queued during the last fsync.
+func (d *DB) commitLoop() {
+	defer close(d.loopDone)
+	group := make([]*update, 0, maxGroup)
+	for first := range d.updates {
+		group = append(group[:0], first)
+	more:
+		for len(group) < maxGroup {
+			select {
+			case u, ok := <-d.updates:
+				if !ok {
+					break more
+				}
+				group = append(group, u)
+			default:
+				break more
+			}
+		}
+		d.commitGroup(group)
+		clear(group)
+	}
+}
+
+// commitGroup commits group in one transaction. When a function fails, the
+// transaction is rolled back, the failing call runs alone (its error is
+// its own: bbolt's Batch does the same) and the others are committed
+// again without it, so one caller's error never loses another's change.
+func (d *DB) commitGroup(group []*update) {
+	start := time.Now()
+	calls := len(group)
+	// A caller that gave up while queued is answered without a try: its
+	// error would only roll back and rerun everyone else's.
+	group = slices.DeleteFunc(group, func(u *update) bool {
+		if err := u.ctx.Err(); err != nil {
+			u.done <- err
+			return true
+		}
+		return false
+	})
+	for len(group) > 0 {
+		failed := -1
+		err := d.db.Update(func(btx *bolt.Tx) error {
+			for i, u := range group {
+				if err := u.call(btx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			// Committed (err nil) or the commit itself failed: the same
+			// outcome for every call in it.
+			d.commits.Add(1)
+			d.grouped.Add(uint64(len(group)))
+			for _, u := range group {
+				u.done <- wrapErr(err)
+			}
+			break
+		}
+		u := group[failed]
+		group = slices.Delete(group, failed, failed+1)
+		u.done <- wrapErr(d.db.Update(u.call))
+	}
+	if f := d.observe.Load(); f != nil {
+		(*f)(calls, time.Since(start))
+	}
+}
+
+// Update runs fn in a read-write transaction grouped with concurrent
+// callers: one committer takes every call that arrived while the previous
+// commit ran, and one fsync covers them all. Update returns when fn's
+// changes are durable (or did not happen). fn may run more than once and
+// must be idempotent apart from its effects on tx.
+func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.updates == nil {
+		return wrapErr(bolterrors.ErrTxNotWritable) // opened read-only
+	}
+	u := &update{ctx: ctx, gen: d.gen, fn: fn, done: make(chan error, 1)}
+	d.closing.RLock()
+	if d.closed {
+		d.closing.RUnlock()
+		return bolterrors.ErrDatabaseNotOpen
+	}
+	d.updates <- u
+	d.closing.RUnlock()
+	// Wait even when ctx ends: the call is in a commit that may still
+	// land, and the caller must not act as if it did not.
+	err := <-u.done
+	if p, ok := err.(panicked); ok {
+		panic(p.reason)
+	}
+	return err
+}
+
+// ObserveCommits sets f to be told of each grouped commit: how many
+// Update calls it carried and how long it took from its start to its
+// fsync. Set it before the first Update.
+func (d *DB) ObserveCommits(f func(calls int, took time.Duration)) {
+	d.observe.Store(&f)
+}
+
+// stopCommitter lets queued calls finish and stops the committer.
+func (d *DB) stopCommitter() {
+	if d.updates == nil {
+		return
+	}
+	d.closing.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.updates)
+	}
+	d.closing.Unlock()
+	<-d.loopDone
+}

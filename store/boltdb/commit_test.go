@@ -1,0 +1,178 @@
+package boltdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"ticketgate/store"
+)
+
+// TestConcurrentUpdatesShareCommits holds the committer inside a first
+// write until 31 more writers have queued behind it: they must all land in
+// the next commit, so 32 writes cost two commits (counted, not timed), and
+// every one of them is there after a reopen.
+func TestConcurrentUpdatesShareCommits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	d := openTest(t, path)
+	var sizes []int
+	var mu sync.Mutex
+	d.ObserveCommits(func(calls int, _ time.Duration) {
+		mu.Lock()
+		sizes = append(sizes, calls)
+		mu.Unlock()
+	})
+	commits0, calls0 := d.CommitStats()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	put := func(i int, wait bool) {
+		errs <- d.Update(bg, func(tx store.Tx) error {
+			if wait {
+				close(entered)
+				<-release
+			}
+			return tx.PutCheckpoint(store.Checkpoint{Mailbox: fmt.Sprintf("box%02d", i), UIDValidity: 1, UID: uint32(i)})
+		})
+	}
+	wg.Go(func() { put(0, true) })
+	<-entered // the committer is inside the first write
+	for i := 1; i < 32; i++ {
+		wg.Go(func() { put(i, false) })
+	}
+	for len(d.updates) != 31 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	commits, calls := d.CommitStats()
+	if commits-commits0 != 2 || calls-calls0 != 32 {
+		t.Errorf("32 writes took %d commits carrying %d calls, want 2 commits", commits-commits0, calls-calls0)
+	}
+	mu.Lock()
+	if fmt.Sprint(sizes) != "[1 31]" {
+		t.Errorf("observed commit sizes %v, want [1 31]", sizes)
+	}
+	mu.Unlock()
+	d.Close()
+	d = openTest(t, path)
+	defer d.Close()
+	for i := range 32 {
+		d.View(bg, func(tx store.Tx) error {
+			c, err := tx.Checkpoint(fmt.Sprintf("box%02d", i))
+			if err != nil || c.UID != uint32(i) {
+				t.Errorf("box%02d after reopen: %+v, %v", i, c, err)
+			}
+			return nil
+		})
+	}
+}
+
+// TestFailingUpdateDoesNotFailItsGroup queues a failing write and a
+// panicking one among good ones in one commit: each bad caller gets its
+// own error (or panic) back, and every good write is committed.
+func TestFailingUpdateDoesNotFailItsGroup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	d := openTest(t, path)
+	entered, release := make(chan struct{}), make(chan struct{})
+	boom := errors.New("refused")
+	gone, cancel := context.WithCancel(bg)
+	results := make([]error, 8)
+	var panicked any
+	var wg sync.WaitGroup
+	write := func(ctx context.Context, i int, fail bool) {
+		results[i] = d.Update(ctx, func(tx store.Tx) error {
+			if i == 0 {
+				close(entered)
+				<-release
+			}
+			if err := tx.PutCheckpoint(store.Checkpoint{Mailbox: fmt.Sprint("box", i), UID: uint32(i)}); err != nil {
+				return err
+			}
+			if fail {
+				return boom
+			}
+			return nil
+		})
+	}
+	wg.Go(func() { write(bg, 0, false) })
+	<-entered
+	for i := 1; i < 8; i++ {
+		switch i {
+		case 3:
+			wg.Go(func() { write(bg, i, true) })
+		case 5:
+			wg.Go(func() { write(gone, i, false) })
+		case 6:
+			wg.Go(func() {
+				defer func() { panicked = recover() }()
+				d.Update(bg, func(tx store.Tx) error {
+					tx.PutCheckpoint(store.Checkpoint{Mailbox: "box6", UID: 6})
+					panic("bad write")
+				})
+			})
+		default:
+			wg.Go(func() { write(bg, i, false) })
+		}
+		for len(d.updates) != i {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	cancel() // write 5 gives up while queued
+	close(release)
+	wg.Wait()
+	if panicked != "bad write" {
+		t.Errorf("the panicking caller got %v", panicked)
+	}
+	d.Close()
+	d = openTest(t, path)
+	defer d.Close()
+	for i := range 8 {
+		var c store.Checkpoint
+		d.View(bg, func(tx store.Tx) error {
+			c, _ = tx.Checkpoint(fmt.Sprint("box", i))
+			return nil
+		})
+		switch i {
+		case 3:
+			if !errors.Is(results[i], boom) || c.UID != 0 {
+				t.Errorf("failing write: %v, stored %+v", results[i], c)
+			}
+		case 5:
+			if !errors.Is(results[i], context.Canceled) || c.UID != 0 {
+				t.Errorf("cancelled write: %v, stored %+v", results[i], c)
+			}
+		case 6:
+			if c.UID != 0 {
+				t.Errorf("panicking write stored %+v", c)
+			}
+		default:
+			if results[i] != nil || c.UID != uint32(i) {
+				t.Errorf("write %d: %v, stored %+v after reopen", i, results[i], c)
+			}
+		}
+	}
+}
+
+// TestUpdateAfterCloseFails: Close answers what was queued and refuses
+// what comes after.
+func TestUpdateAfterCloseFails(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	if err := d.Update(bg, func(tx store.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if err := d.Update(bg, func(tx store.Tx) error { return nil }); err == nil {
+		t.Error("Update after Close succeeded")
+	}
+}
