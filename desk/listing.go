@@ -83,15 +83,19 @@ func (p *Pipeline) decideListing(r store.Reader, pl *plan) (*Change, rules.Listi
 	return c, dec, nil
 }
 
-// ticketsOf are the tickets addr is the requester of, in any status,
-// found through the requester index.
+// ticketsOf are the tickets addr is the requester or a participant of,
+// in any status, found through the store's address index.
 func (p *Pipeline) ticketsOf(r store.Reader, addr string) ([]rules.Listed, error) {
-	list, _, err := r.Tickets(store.Filter{Requester: addr})
+	ids, err := r.TicketsOfAddress(addr)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]rules.Listed, 0, len(list))
-	for _, t := range list {
+	out := make([]rules.Listed, 0, len(ids))
+	for _, id := range ids {
+		t, err := r.Ticket(id)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, rules.Listed{ID: t.ID, Subject: t.Subject, Status: t.Status, UpdatedAt: t.UpdatedAt, MergedInto: t.MergedInto})
 	}
 	return out, nil

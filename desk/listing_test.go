@@ -236,7 +236,7 @@ func TestExplainShowsTheListing(t *testing.T) {
 	}
 	ex = explain("mallory@evil.example")
 	all = strings.Join(ex.Steps, "\n")
-	if len(ex.Mails) != 0 || ex.Result.Action != "status_stranger" || !strings.Contains(all, "not the requester of any ticket") {
+	if len(ex.Mails) != 0 || ex.Result.Action != "status_stranger" || !strings.Contains(all, "not the requester or a participant of any ticket") {
 		t.Errorf("explain for a stranger: %+v\n%s", ex.Mails, all)
 	}
 	// Nothing was recorded: the real request is answered.
@@ -270,5 +270,32 @@ func TestListingNamesItsRequesterByAddressAnyCase(t *testing.T) {
 	}
 	if body := agBody(t, got[0].Data); !strings.Contains(body, "Hello Alice Doe") || !strings.Contains(body, open[1].ID) {
 		t.Errorf("body:\n%s", body)
+	}
+}
+
+// TestListingNamesTheTicketsOfAParticipant: someone on the Cc of another
+// customer's ticket is a participant: they get the list, naming that
+// ticket; the requester's other tickets are not theirs to see.
+func TestListingNamesTheTicketsOfAParticipant(t *testing.T) {
+	g := startListing(t)
+	g.mustSend("bob@customer.example", []string{"support@example.com"},
+		msg("bob@customer.example", "support@example.com", "Shared printer", "Dave knows more.", "Cc: Dave <dave@customer.example>"))
+	g.settle()
+	shared := g.onlyTicket()
+	if !slices.Contains(shared.CC, "dave@customer.example") {
+		t.Fatalf("dave is not a participant: %v", shared.CC)
+	}
+	own := agOpenFrom(t, g, "bob@customer.example", "Bob's salary", "private")
+	before := len(g.relay.Mails())
+	g.mustSend("dave@customer.example", []string{"status@example.com"}, msg("dave@customer.example", "status@example.com", "my tickets", "x"))
+	g.relay.WaitFor(before+1, 5*time.Second)
+	g.settle()
+	got := g.relay.Mails()[before:]
+	if len(got) != 1 || !slices.Equal(got[0].To, []string{"dave@customer.example"}) {
+		t.Fatalf("%d mails after dave's request (first to %v), want one list to dave", len(got), got)
+	}
+	body := agBody(t, got[0].Data)
+	if !strings.Contains(body, "["+shared.ID+"] Shared printer") || strings.Contains(body, own.ID) {
+		t.Errorf("dave's list:\n%s", body)
 	}
 }

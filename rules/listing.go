@@ -66,8 +66,8 @@ type ListingRequest struct {
 	Auto Auto
 	// Agent says From is one of the team's addresses.
 	Agent bool
-	// Tickets are the tickets From is known on (the desk passes those it
-	// is the requester of), in any status. None means From is a stranger.
+	// Tickets are the tickets From is the requester or a participant of,
+	// in any status. None means From is a stranger.
 	Tickets []Listed
 	// Answered says this very message was answered before (a redelivery).
 	Answered bool
@@ -86,7 +86,7 @@ const (
 	ListingNoSender    = "no_sender"    // no trustworthy sender address
 	ListingAutomatic   = "automatic"    // automatic mail is never answered
 	ListingAgent       = "agent"        // the team's own addresses get no list
-	ListingStranger    = "stranger"     // known on no ticket
+	ListingStranger    = "stranger"     // neither requester nor participant of any ticket
 	ListingRepeat      = "repeat"       // the same message was answered already
 	ListingBouncing    = "bouncing"     // the sender's address bounces
 	ListingRateLimited = "rate_limited" // automatic mail to the sender is over its limit
@@ -110,8 +110,8 @@ type Listing struct {
 
 // DecideListing decides whether the sender of a request for their list
 // of tickets gets one, and what it names. The list goes only to the
-// sender's own address, only when that address is known on a ticket
-// (Tickets), and only as far as the automatic-mail limits
+// sender's own address, only when that address is the requester or a
+// participant of a ticket, and only as far as the automatic-mail limits
 // allow; automatic mail, the team's own addresses and a message answered
 // before get nothing.
 func DecideListing(r ListingRequest) Listing {
@@ -129,7 +129,7 @@ func DecideListing(r ListingRequest) Listing {
 	case r.Agent:
 		return no(ListingAgent, from+" is an agent; agents list their tickets with \"ticketgate tickets -view mine\"")
 	case len(r.Tickets) == 0:
-		return no(ListingStranger, from+" is not the requester of any ticket")
+		return no(ListingStranger, from+" is not the requester or a participant of any ticket")
 	case r.Answered:
 		return no(ListingRepeat, "this message was answered already")
 	case r.Bouncing:
