@@ -16,9 +16,23 @@ import (
 const ListingSubjectLine = "Your open tickets"
 
 // isListing reports whether the message in pl asks for its sender's list
-// of tickets (see rules.IsListingRequest).
+// of tickets (see rules.IsListingRequest). On a route of tickets, mail to
+// a plus address naming a ticket (support+hs-123456@, an agent's signed
+// reply address) is about that ticket, whatever its subject.
 func (p *Pipeline) isListing(pl *plan) bool {
-	return pl.verp == 0 && rules.IsListingRequest(pl.route, pl.in.Subject, p.Prefix)
+	if pl.verp != 0 {
+		return false
+	}
+	if pl.route.Kind != rules.RouteStatus {
+		for _, r := range pl.d.Rcpts {
+			if _, tag, ok := p.Routes.Match(r); ok && tag != "" {
+				if _, named := rules.TicketToken(tag, p.Prefix); named {
+					return false
+				}
+			}
+		}
+	}
+	return rules.IsListingRequest(pl.route, pl.in.Subject, p.Prefix)
 }
 
 // answeredKey is the counter that records that the request with this

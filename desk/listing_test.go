@@ -130,6 +130,14 @@ func TestMyTicketsSubjectOnAnyRoute(t *testing.T) {
 	if n := len(g.tickets()); n != count+1 {
 		t.Errorf("\"my tickets are gone\" opened no ticket (%d tickets)", n)
 	}
+
+	// To a ticket's plus address, "my tickets" is a message on that ticket.
+	plus := "support+" + strings.ToLower(open[0].ID) + "@example.com"
+	had := len(g.ticket(open[0].ID).Messages)
+	g.mustSend("alice@customer.example", []string{plus}, msg("alice@customer.example", plus, "my tickets", "on this one"))
+	if n := len(g.ticket(open[0].ID).Messages); n != had+1 {
+		t.Errorf("%s holds %d messages after mail to its plus address, want %d", open[0].ID, n, had+1)
+	}
 }
 
 // TestListingGoesOnlyToKnownPeople: a stranger, an agent, automatic mail
