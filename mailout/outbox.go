@@ -69,6 +69,10 @@ type Worker struct {
 	relayDown atomic.Bool
 
 	mu sync.Mutex
+	// relayErr and relayErrAt are the relay's last failure of a whole
+	// message, cleared when it takes a mail again.
+	relayErr   string
+	relayErrAt time.Time
 	// unrecorded holds outcomes whose commit failed (a full disk): they
 	// are committed again before the next wake reads the outbox, and
 	// their entries are not sent meanwhile.
@@ -313,6 +317,7 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 // failed records a failure of the whole message: a retry later, or for
 // good.
 func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired bool) bool {
+	w.noteRelayError(err)
 	if Permanent(err) || expired {
 		log.Error("delivery failed", "err", err)
 		w.record(log, m.ID, func(tx store.Tx) error {
@@ -326,8 +331,23 @@ func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired b
 	m.Attempts++
 	m.NextAt = w.now().Add(w.backoff(m.Attempts))
 	m.LastErr = err.Error()
-	log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
-	if w.record(log, m.ID, func(tx store.Tx) error { return tx.Enqueue(m) }) {
+	// A TLS failure repeats until someone changes the relay or the
+	// configuration: say so loudly, and on the ticket, the first time.
+	tlsFirst := IsTLSError(err) && m.Attempts == 1
+	if IsTLSError(err) {
+		log.Error("relay TLS failed; mail waits in the outbox until the relay's certificate or [outbound] tls is fixed", "err", err, "attempt", m.Attempts, "next", m.NextAt)
+	} else {
+		log.Warn("delivery deferred", "err", err, "attempt", m.Attempts, "next", m.NextAt)
+	}
+	if w.record(log, m.ID, func(tx store.Tx) error {
+		if err := tx.Enqueue(m); err != nil {
+			return err
+		}
+		if tlsFirst {
+			return w.event(tx, m, rules.EventRelayTLSFailed, fmt.Sprintf("%s mail to %s waits: %v", m.Kind, strings.Join(m.Pending(), ", "), err))
+		}
+		return nil
+	}) {
 		// Set after the deferral is committed, so that the delivery
 		// that clears it wakes this mail too.
 		w.relayDown.Store(true)
@@ -375,6 +395,9 @@ func (w *Worker) delivered(log *slog.Logger, m *store.OutMail, rcpts []string, r
 			}
 			return w.refusedEvents(tx, m, final)
 		})
+	}
+	if took {
+		w.noteRelayError(nil)
 	}
 	if took && w.relayDown.Swap(false) {
 		w.wakeDeferred(log)
@@ -603,4 +626,23 @@ func (w *Worker) backoff(n int) time.Duration {
 	d = min(d, 6*time.Hour)
 	jitter := time.Duration(mrand.Int64N(int64(d)/5+1)) - d/10
 	return d + jitter
+}
+
+// noteRelayError keeps err (nil: the relay took a mail) for RelayError.
+func (w *Worker) noteRelayError(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		w.relayErr, w.relayErrAt = "", time.Time{}
+		return
+	}
+	w.relayErr, w.relayErrAt = err.Error(), w.now()
+}
+
+// RelayError returns the relay's last failure and when it happened, or ""
+// when the relay took the last mail offered (or none was offered yet).
+func (w *Worker) RelayError() (string, time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.relayErr, w.relayErrAt
 }

@@ -17,7 +17,7 @@ import (
 // Config is the [outbound] section of the configuration file.
 type Config struct {
 	Relay    string `toml:"relay"`     // smarthost host:port
-	TLS      string `toml:"tls"`       // none | starttls | implicit
+	TLS      string `toml:"tls"`       // auto | none | starttls | implicit (see EffectiveTLS)
 	FromName string `toml:"from_name"` // display name on mail the gateway sends
 	// RetryBase is the first retry delay; each later one doubles, up to 6h.
 	RetryBase string `toml:"retry_base"`
@@ -172,7 +172,8 @@ func (r *Relay) dial() (*smtp.Client, *relayConn, error) {
 	}
 	conn := &relayConn{Conn: raw}
 	var c *smtp.Client
-	switch r.TLS {
+	mode := EffectiveTLS(r.Addr, r.TLS)
+	switch mode {
 	case "implicit":
 		tconn := tls.Client(conn, tc)
 		raw.SetDeadline(time.Now().Add(timeout))
@@ -187,12 +188,19 @@ func (r *Relay) dial() (*smtp.Client, *relayConn, error) {
 	}
 	if err != nil {
 		raw.Close()
+		if mode != "none" && tlsFailure(err) {
+			return nil, nil, &TLSError{Addr: r.Addr, Mode: mode, Err: err}
+		}
 		return nil, nil, fmt.Errorf("connect to relay %s: %w", r.Addr, err)
 	}
 	c.CommandTimeout = timeout
 	c.SubmissionTimeout = 2 * timeout
+	// Under STARTTLS the handshake happens here, on the first command.
 	if err := c.Hello(r.Hostname); err != nil {
 		c.Close()
+		if mode != "none" && tlsFailure(err) {
+			return nil, nil, &TLSError{Addr: r.Addr, Mode: mode, Err: err}
+		}
 		return nil, nil, fmt.Errorf("EHLO to relay %s: %w", r.Addr, err)
 	}
 	return c, conn, nil

@@ -48,6 +48,7 @@ const (
 	EventSLAWarning       EventType = "sla_warning"       // an SLA target is near
 	EventCriticalReminder EventType = "critical_reminder" // a critical ticket went without a public update
 	EventDeliveryFailed   EventType = "delivery_failed"   // mail could not be delivered
+	EventRelayTLSFailed   EventType = "relay_tls_failed"  // the relay's TLS failed; mail waits
 )
 
 // EventTypes lists every event type, for documentation and tests.
@@ -58,4 +59,5 @@ var EventTypes = []EventType{
 	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused, EventMerged,
 	EventEscalated, EventEscalationRequested, EventEscalationAck,
 	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventCriticalReminder, EventDeliveryFailed,
+	EventRelayTLSFailed,
 }

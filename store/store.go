@@ -233,6 +233,11 @@ type Reader interface {
 	NextOutboxAt() (time.Time, error)
 	// SentTo returns the ticket and recipients of an outbox id sent earlier.
 	SentTo(id uint64) (ticketID string, to []string, err error)
+	// TicketMail returns the mail of ticket id still in the outbox
+	// (without Raw) and the mail sent for it, each in id order. A mail
+	// the relay took for some recipients and not yet for others is in
+	// both.
+	TicketMail(id string) (queued []*OutMail, sent []SentMail, err error)
 	// Checkpoint returns the mailbox's checkpoint; a zero Checkpoint (with
 	// Mailbox set) if none.
 	Checkpoint(mailbox string) (Checkpoint, error)

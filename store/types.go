@@ -168,6 +168,15 @@ func (m *OutMail) Queue() string {
 	return m.TicketID + "\x00" + strings.Join(m.To, "\x00")
 }
 
+// SentMail is an outgoing mail the relay took for at least one recipient,
+// as Tx.Sent recorded it.
+type SentMail struct {
+	ID   uint64
+	Kind string
+	To   []string  // the envelope recipients of the outbox entry
+	At   time.Time // when the relay's acceptance was recorded
+}
+
 // Checkpoint is how far an IMAP mailbox has been taken: the mailbox's
 // UIDVALIDITY and the highest UID whose message is committed. It is written
 // in the same transaction as the ticket change for that message.

@@ -27,7 +27,7 @@ func (a *app) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/tickets", a.handleTickets)
 	mux.HandleFunc("GET /api/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
-		t, err := showTicket(r.Context(), a.store, r.PathValue("id"))
+		t, err := showView(r.Context(), a.store, r.PathValue("id"))
 		if errors.Is(err, store.ErrNotFound) {
 			httpError(w, http.StatusNotFound, err.Error())
 			return
@@ -36,13 +36,16 @@ func (a *app) adminHandler() http.Handler {
 			httpError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		writeJSON(w, view.NewTicket(t))
+		writeJSON(w, t)
 	})
 	mux.HandleFunc("POST /api/tickets/{id}/actions", accepts(typeJSON, a.handleAction))
 	mux.HandleFunc("POST /api/sweep", accepts("", a.handleSweep))
 	mux.HandleFunc("POST /api/explain", accepts(typeMail, a.handleExplain))
 	mux.HandleFunc("GET /api/status", a.handleStatus)
 	mux.HandleFunc("GET /api/report", a.handleReport)
+	mux.HandleFunc("GET /api/outbox", a.handleOutbox)
+	mux.HandleFunc("GET /api/outbox/{id}", a.handleOutboxShow)
+	mux.HandleFunc("POST /api/outbox/retry", accepts("", a.handleOutboxRetry))
 	mux.HandleFunc("POST /api/inject", accepts(typeMail, a.handleInject))
 	return mux
 }
@@ -89,6 +92,26 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	view.Encode(w, v)
+}
+
+// showView reads ticket id with its mail, for "show" and GET
+// /api/tickets/{id}.
+func showView(ctx context.Context, s store.Store, id string) (*view.Ticket, error) {
+	var v *view.Ticket
+	err := s.View(ctx, func(tx store.Tx) error {
+		t, err := tx.TicketFull(strings.ToUpper(strings.TrimSpace(id)))
+		if err != nil {
+			return err
+		}
+		queued, sent, err := tx.TicketMail(t.ID)
+		if err != nil {
+			return err
+		}
+		v = view.NewTicket(t)
+		v.Mail = view.NewMail(queued, sent)
+		return nil
+	})
+	return v, err
 }
 
 func showTicket(ctx context.Context, s store.Store, id string) (*store.Ticket, error) {

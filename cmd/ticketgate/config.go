@@ -190,9 +190,9 @@ func (c *Config) validate() error {
 		bad("tickets.prefix %q must be 1 to 8 letters", c.Tickets.Prefix)
 	}
 	switch c.Outbound.TLS {
-	case "none", "starttls", "implicit":
+	case "", mailout.TLSAuto, "none", "starttls", "implicit":
 	default:
-		bad("outbound.tls %q must be none, starttls or implicit", c.Outbound.TLS)
+		bad("outbound.tls %q must be auto, none, starttls or implicit", c.Outbound.TLS)
 	}
 	for _, k := range []struct{ name, v string }{{"tickets.reopen_window", c.Tickets.ReopenWindow},
 		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},
@@ -204,6 +204,9 @@ func (c *Config) validate() error {
 				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
 			}
 		}
+	}
+	if dir, ok := mailout.MaildirPath(c.Outbound.Relay); ok && dir == "" {
+		bad("outbound.relay %q names no directory: maildir:PATH", c.Outbound.Relay)
 	}
 	if _, err := mailin.ParseTrustedRelays(c.Inbound.TrustedRelays); err != nil {
 		bad("inbound.trusted_relays: %v", err)

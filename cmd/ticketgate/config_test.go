@@ -85,7 +85,7 @@ func TestBuiltInDefaultsLoad(t *testing.T) {
 	}
 	wd, _ := os.Getwd()
 	if cfg.Store.Path != filepath.Join(wd, "data", "ticketgate.db") || cfg.Inbound.SMTPListen != "127.0.0.1:2525" || cfg.Tickets.Prefix != "HS" ||
-		cfg.Outbound.TLS != "starttls" || cfg.Admin.Listen != "127.0.0.1:8025" || len(cfg.Routes) == 0 {
+		cfg.Outbound.TLS != "auto" || cfg.Outbound.Relay != "maildir:"+filepath.Join(wd, "data", "sent") || cfg.Admin.Listen != "127.0.0.1:8025" || len(cfg.Routes) == 0 {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	// A file that sets one key keeps every other default, routes included.

@@ -42,6 +42,8 @@ type gateway struct {
 	// the lease the scheduler's sweep runs under.
 	instance string
 	sweep    *lease
+	// relayError is the outbox worker's RelayError, for status.
+	relayError func() (string, time.Time)
 	// listeners are the SMTP and LMTP servers, for /healthz's cap check.
 	listeners []*mailin.Server
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ticketgate/mailin"
+	"ticketgate/mailout"
 	"ticketgate/store"
 )
 
@@ -74,9 +75,18 @@ func (a *app) startPollers(ctx context.Context) (stop func(), err error) {
 
 // statusReport is what "status" shows and GET /api/status returns.
 type statusReport struct {
-	Serving   bool            `json:"serving"`
-	Outbox    int             `json:"outbox"`
-	Mailboxes []mailboxReport `json:"mailboxes"`
+	Serving bool `json:"serving"`
+	Outbox  int  `json:"outbox"`
+	// OutboxOldestAge is how long the oldest queued mail has waited, in
+	// seconds (0 for an empty outbox).
+	OutboxOldestAge int64 `json:"outbox_oldest_age_seconds"`
+	// RelayLastError is the relay's last failure: from the running outbox
+	// worker (cleared once the relay takes mail again), else the newest
+	// error recorded on a queued mail. "" when there is none.
+	RelayLastError   string          `json:"relay_last_error"`
+	RelayLastErrorAt time.Time       `json:"relay_last_error_at,omitzero"`
+	RelayTLSFailed   bool            `json:"relay_tls_failed"`
+	Mailboxes        []mailboxReport `json:"mailboxes"`
 }
 
 type mailboxReport struct {
@@ -100,6 +110,15 @@ func (a *app) report(ctx context.Context, serving bool) (*statusReport, error) {
 			return err
 		}
 		r.Outbox = len(out)
+		var lastErrID uint64
+		for _, m := range out {
+			if age := int64(time.Since(m.Created).Seconds()); age > r.OutboxOldestAge {
+				r.OutboxOldestAge = age
+			}
+			if m.LastErr != "" && m.ID > lastErrID {
+				lastErrID, r.RelayLastError = m.ID, m.LastErr
+			}
+		}
 		for _, c := range a.cfg.IMAP {
 			cp, err := tx.Checkpoint(c.Name)
 			if err != nil {
@@ -120,6 +139,10 @@ func (a *app) report(ctx context.Context, serving bool) (*statusReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read status: %w", err)
 	}
+	if a.gw != nil && a.gw.relayError != nil {
+		r.RelayLastError, r.RelayLastErrorAt = a.gw.relayError()
+	}
+	r.RelayTLSFailed = mailout.IsTLSErrorText(r.RelayLastError)
 	return r, nil
 }
 
@@ -164,7 +187,19 @@ func printStatus(w io.Writer, r *statusReport) {
 	} else {
 		fmt.Fprintln(w, "gateway: not running; mailbox connections are unknown, only checkpoints from the database are shown")
 	}
-	fmt.Fprintf(w, "outbox: %d waiting\n", r.Outbox)
+	fmt.Fprintf(w, "outbox: %d waiting", r.Outbox)
+	if r.Outbox > 0 {
+		fmt.Fprintf(w, ", oldest queued %s ago", (time.Duration(r.OutboxOldestAge) * time.Second).String())
+	}
+	fmt.Fprintln(w)
+	switch {
+	case r.RelayTLSFailed:
+		fmt.Fprintf(w, "relay: TLS FAILED, no mail leaves: %s\n", relayError(r))
+	case r.RelayLastError != "":
+		fmt.Fprintf(w, "relay: last error %s\n", relayError(r))
+	default:
+		fmt.Fprintln(w, "relay: last error none")
+	}
 	if len(r.Mailboxes) == 0 {
 		fmt.Fprintln(w, "mailboxes: none configured")
 	}
@@ -187,6 +222,15 @@ func printStatus(w io.Writer, r *statusReport) {
 			fmt.Fprintf(w, "  checkpoint: uidvalidity %d, uid %d\n", m.Checkpoint.UIDValidity, m.Checkpoint.UID)
 		}
 	}
+}
+
+// relayError is the relay's last error with its time when known (serve
+// running), else as recorded on the newest queued mail.
+func relayError(r *statusReport) string {
+	if r.RelayLastErrorAt.IsZero() {
+		return oneLine(r.RelayLastError) + " (recorded on a queued mail)"
+	}
+	return orNone(oneLine(r.RelayLastError), r.RelayLastErrorAt)
 }
 
 func when(t time.Time) string {

@@ -30,6 +30,10 @@ var (
 	eventKeys        = []string{"at", "type", "detail", "actor"}
 	slaKeys          = []string{"first_response_due", "resolution_due", "first_response_at", "breached"}
 	satisfactionKeys = []string{"score", "comment", "at"}
+	// mailKeys are those of a mail sent, or queued and not tried yet (the
+	// auto-reply of the ticket, which serve may have sent by the time the
+	// API is asked).
+	mailKeys = []string{"id", "kind", "to", "state", "at"}
 	// internalKeys are stored on the record for the gateway alone.
 	internalKeys = []string{"lifecycle", "thread", "last_in_id", "due", "route", "survey_sent", "raw_sha256",
 		"warned", "paused_at", "paused_for", "paused_business", "resolved_at"}
@@ -180,7 +184,19 @@ func checkTicketJSON(t *testing.T, what string, b []byte, withMessages bool) {
 	if err := json.Unmarshal(b, &tk); err != nil {
 		t.Fatalf("%s: %v\n%s", what, err, b)
 	}
-	wantKeys(t, what, tk, ticketKeys)
+	if withMessages {
+		wantKeys(t, what, tk, append(slices.Clone(ticketKeys), "mail"))
+		var mail []map[string]json.RawMessage
+		if err := json.Unmarshal(tk["mail"], &mail); err != nil || len(mail) != 1 {
+			t.Fatalf("%s: mail %s, want the queued auto-reply", what, tk["mail"])
+		}
+		wantKeys(t, what+" mail", mail[0], mailKeys)
+		if st := string(mail[0]["state"]); string(mail[0]["kind"]) != `"auto"` || (st != `"queued"` && st != `"sent"`) {
+			t.Errorf("%s: mail %s, want the auto-reply, queued or sent", what, tk["mail"])
+		}
+	} else {
+		wantKeys(t, what, tk, ticketKeys)
+	}
 	if string(tk["links"]) != string(tk["linked"]) || !strings.Contains(string(tk["links"]), "HS-000001") {
 		t.Errorf("%s: links %s, linked %s; want the same list", what, tk["links"], tk["linked"])
 	}

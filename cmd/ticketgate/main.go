@@ -59,6 +59,7 @@ func commands() []command {
 		{"show", "show -config F [-json] HS-123456: one ticket with messages and events", runShow},
 		{"inject", "inject -config F [-from ADDR] [-to ADDR]... [ADDR...] < message: deliver one message from stdin to every recipient given", runInject},
 		{"status", "status -config F [-json] [-as EMAIL HS-123456 open|waiting|on_hold|resolved|closed]: mailboxes and outbox; with a ticket, set its status", runStatus},
+		{"outbox", "outbox -config F [-json] | outbox show -config F ID | outbox retry -config F ID|-all: list queued mail, print one, make it due now", runOutbox},
 		{"sweep", "sweep -config F [-now T] [-dry-run]: run the lifecycle/SLA sweep once", runSweep},
 		{"assign", "assign -config F [-as EMAIL] [-json] HS-123456 me|EMAIL|none: assign a ticket", runAction("assign")},
 		{"priority", "priority -config F [-as EMAIL] [-json] HS-123456 low|medium|high|critical: set priority", runAction("priority")},

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"ticketgate/mailout"
 )
 
 // exNoInput is the exit code (sysexits.h EX_NOINPUT) of a command that
@@ -22,6 +24,10 @@ func (c *Config) resolvePaths(base string) {
 		if *p != "" && !filepath.IsAbs(*p) { // "" means "not set" for every path key
 			*p = filepath.Join(base, *p)
 		}
+	}
+	// relay is a host:port or "maildir:PATH"; only the PATH is a path.
+	if dir, ok := mailout.MaildirPath(c.Outbound.Relay); ok && dir != "" && !filepath.IsAbs(dir) {
+		c.Outbound.Relay = mailout.MaildirPrefix + filepath.Join(base, dir)
 	}
 }
 

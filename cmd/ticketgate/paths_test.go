@@ -268,3 +268,21 @@ func TestDeployConfigMatchesThePostfixFiles(t *testing.T) {
 		}
 	}
 }
+
+// relay holds host:port or "maildir:PATH": only a Maildir's PATH is a
+// path, and it resolves like every other one.
+func TestMaildirRelayResolvesAgainstTheConfigFile(t *testing.T) {
+	base := t.TempDir()
+	for relay, want := range map[string]string{
+		"maildir:data/sent": "maildir:" + filepath.Join(base, "data/sent"),
+		"maildir:/srv/mail": "maildir:/srv/mail",
+		"127.0.0.1:25":      "127.0.0.1:25",
+	} {
+		cfg := Config{}
+		cfg.Outbound.Relay = relay
+		cfg.resolvePaths(base)
+		if cfg.Outbound.Relay != want {
+			t.Errorf("relay %q resolves to %q, want %q", relay, cfg.Outbound.Relay, want)
+		}
+	}
+}

@@ -72,8 +72,7 @@ func (s *servers) adminAddr() string {
 func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	cfg := a.cfg
 	watchSecondSignal(a.log)
-	relay := &mailout.Relay{Addr: cfg.Outbound.Relay, TLS: cfg.Outbound.TLS, Hostname: cfg.Inbound.Hostname, Insecure: cfg.Outbound.TLSInsecure}
-	w := mailout.NewWorker(a.store, meteredSender{relay, a.metrics()}, a.log.With("part", "outbox"))
+	w := mailout.NewWorker(a.store, meteredSender{newSender(cfg), a.metrics()}, a.log.With("part", "outbox"))
 	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
 	w.Owner, w.Lease = a.gw.instance, leaseTTL(cfg)
@@ -85,6 +84,7 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	}
 	a.pipeline.OnCommit = w.Wake
 	a.gw.wake = w.Wake
+	a.gw.relayError = w.RelayError
 	s := &servers{worker: w}
 	httpSrv, err := a.listen(s)
 	if err != nil {
@@ -207,4 +207,13 @@ func (a *app) listenAdmin(s *servers) (*http.Server, error) {
 		}
 	}()
 	return srv, nil
+}
+
+// newSender is the relay [outbound] names: a Maildir for "maildir:PATH",
+// else the smarthost at host:port.
+func newSender(cfg *Config) mailout.Sender {
+	if dir, ok := mailout.MaildirPath(cfg.Outbound.Relay); ok {
+		return &mailout.Maildir{Dir: dir}
+	}
+	return &mailout.Relay{Addr: cfg.Outbound.Relay, TLS: cfg.Outbound.TLS, Hostname: cfg.Inbound.Hostname, Insecure: cfg.Outbound.TLSInsecure}
 }

@@ -26,10 +26,8 @@ func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	var t *view.Ticket
 	err = withStore(cfg, newLogger(io.Discard), true,
 		func(a *app) error {
-			rec, err := showTicket(ctx, a.store, id)
-			if err == nil {
-				t = view.NewTicket(rec)
-			}
+			var err error
+			t, err = showView(ctx, a.store, id)
 			return err
 		},
 		func(c *adminClient) error {
@@ -66,6 +64,20 @@ func printTicket(w io.Writer, t *view.Ticket) {
 		for _, a := range m.Attachments {
 			fmt.Fprintf(w, "[attachment] %s (%s, %d bytes)\n", a.Filename, a.ContentType, a.Size)
 		}
+	}
+	fmt.Fprintln(w, "\nmail:")
+	if len(t.Mail) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, m := range t.Mail {
+		state := "sent " + m.At.Local().Format("2006-01-02 15:04:05")
+		if m.State == "queued" {
+			state = fmt.Sprintf("queued, next try %s", m.At.Local().Format("2006-01-02 15:04:05"))
+			if m.Attempts > 0 {
+				state += fmt.Sprintf(", %d attempt(s), last error: %s", m.Attempts, m.LastError)
+			}
+		}
+		fmt.Fprintf(w, "  #%-6d %-10s to %s: %s\n", m.ID, m.Kind, strings.Join(m.To, ", "), state)
 	}
 	fmt.Fprintln(w, "\nevents:")
 	for _, e := range t.Events {

@@ -7,6 +7,8 @@
 package view
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"ticketgate/rules"
@@ -46,6 +48,47 @@ type Ticket struct {
 	Summary
 	Messages []Message `json:"messages"`
 	Events   []Event   `json:"events"`
+	// Mail is every mail sent or queued for the ticket (auto-replies,
+	// notifications to agents, notices, replies), oldest first: "show"
+	// and GET /api/tickets/{id} fill it in.
+	Mail []Mail `json:"mail,omitempty"`
+}
+
+// Mail is one outgoing mail of a ticket and where it stands.
+type Mail struct {
+	ID   uint64   `json:"id"` // its outbox id ("outbox show ID" while queued)
+	Kind string   `json:"kind"`
+	To   []string `json:"to"`
+	// State is "sent" once the relay took it (for some recipients at
+	// least: a mail still queued for the others is listed again as
+	// "queued"), or "queued" while it waits in the outbox.
+	State string `json:"state"`
+	// At is when it was sent, or when it is next tried.
+	At        time.Time `json:"at"`
+	Attempts  int       `json:"attempts,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// NewMail returns the views of a ticket's queued and sent mail, by outbox
+// id (the order they were made in); never nil.
+func NewMail(queued []*store.OutMail, sent []store.SentMail) []Mail {
+	out := make([]Mail, 0, len(queued)+len(sent))
+	for _, s := range sent {
+		out = append(out, Mail{ID: s.ID, Kind: s.Kind, To: nonNil(s.To), State: "sent", At: s.At.UTC()})
+	}
+	for _, q := range queued {
+		out = append(out, Mail{ID: q.ID, Kind: q.Kind, To: nonNil(q.Pending()), State: "queued", At: q.NextAt.UTC(),
+			Attempts: q.Attempts, LastError: q.LastErr})
+	}
+	slices.SortStableFunc(out, func(a, b Mail) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // SLA is the public part of a ticket's service level state: the due

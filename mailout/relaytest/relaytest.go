@@ -3,8 +3,15 @@
 package relaytest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"sync"
 	"testing"
@@ -18,6 +25,7 @@ type Mail struct {
 	From string
 	To   []string
 	Data []byte
+	TLS  bool // it came over TLS (STARTTLS)
 }
 
 // Relay is a recording SMTP server on 127.0.0.1.
@@ -31,7 +39,8 @@ type Relay struct {
 	notify  chan struct{}
 	srv     *smtp.Server
 	ln      net.Listener
-	utf8    bool // offer SMTPUTF8
+	utf8    bool        // offer SMTPUTF8
+	tls     *tls.Config // STARTTLS offered when set
 }
 
 // Start starts a relay and stops it when the test ends.
@@ -48,10 +57,50 @@ func Start(t testing.TB) *Relay {
 	return r
 }
 
+// StartTLS starts a relay that offers STARTTLS with a self-signed
+// certificate for relay.test and 127.0.0.1, which no client can verify
+// (as Debian's Postfix with its snakeoil certificate).
+func StartTLS(t testing.TB) *Relay {
+	t.Helper()
+	r := &Relay{notify: make(chan struct{}, 1), rcptErr: map[string]*smtp.SMTPError{}, tls: selfSigned(t)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Addr = ln.Addr().String()
+	r.serve(ln)
+	t.Cleanup(func() { r.Down() })
+	return r
+}
+
+func selfSigned(t testing.TB) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "relay.test"},
+		DNSNames:     []string{"relay.test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
 func (r *Relay) serve(ln net.Listener) {
 	srv := smtp.NewServer(backend{r})
 	srv.Domain = "relay.test"
 	srv.AllowInsecureAuth = true
+	srv.TLSConfig = r.tls
 	r.mu.Lock()
 	srv.EnableSMTPUTF8 = r.utf8
 	r.srv, r.ln = srv, ln
@@ -144,10 +193,11 @@ func (r *Relay) WaitFor(n int, timeout time.Duration) []Mail {
 
 type backend struct{ r *Relay }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{r: b.r}, nil }
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) { return &session{r: b.r, c: c}, nil }
 
 type session struct {
 	r    *Relay
+	c    *smtp.Conn
 	from string
 	to   []string
 }
@@ -183,7 +233,8 @@ func (s *session) Data(rd io.Reader) error {
 	if len(s.to) == 0 {
 		return errors.New("no recipients")
 	}
-	s.r.mails = append(s.r.mails, Mail{From: s.from, To: append([]string(nil), s.to...), Data: b})
+	_, overTLS := s.c.TLSConnectionState()
+	s.r.mails = append(s.r.mails, Mail{From: s.from, To: append([]string(nil), s.to...), Data: b, TLS: overTLS})
 	select {
 	case s.r.notify <- struct{}{}:
 	default:

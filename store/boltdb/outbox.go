@@ -364,16 +364,62 @@ func (t *tx) Dequeue(id uint64) error {
 }
 
 type sentRec struct {
-	TicketID string   `json:"ticket_id"`
-	To       []string `json:"to"`
+	TicketID string    `json:"ticket_id"`
+	To       []string  `json:"to"`
+	Kind     string    `json:"kind,omitempty"`
+	At       time.Time `json:"at,omitzero"`
+}
+
+// sentByTicketKey indexes the sent record of outbox id under its ticket
+// (meta "sentt", ticket, id), for TicketMail; the value is empty.
+func sentByTicketKey(ticketID string, id uint64) []byte {
+	return key([]byte("sentt"), []byte(ticketID), u64(id))
 }
 
 func (t *tx) Sent(m *store.OutMail) error {
-	v, err := encode(sentRec{m.TicketID, m.To})
+	v, err := encode(sentRec{TicketID: m.TicketID, To: m.To, Kind: m.Kind, At: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
-	return t.bucket(bucketMeta).Put(key([]byte("sent"), u64(m.ID)), v)
+	meta := t.bucket(bucketMeta)
+	if err := meta.Put(key([]byte("sent"), u64(m.ID)), v); err != nil {
+		return err
+	}
+	return meta.Put(sentByTicketKey(m.TicketID, m.ID), nil)
+}
+
+func (t *tx) TicketMail(id string) ([]*store.OutMail, []store.SentMail, error) {
+	var queued []*store.OutMail
+	prefix := append([]byte(id), 0)
+	c := t.bucket(bucketIdxOutboxQueue).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		r, err := t.outboxRec(binary.BigEndian.Uint64(k[len(k)-8:]))
+		if err != nil {
+			return nil, nil, err
+		}
+		queued = append(queued, t.mail(r))
+	}
+	slices.SortFunc(queued, func(a, b *store.OutMail) int { return cmpU64(a.ID, b.ID) })
+	var sent []store.SentMail
+	meta := t.bucket(bucketMeta)
+	prefix = key([]byte("sentt"), []byte(id), nil)
+	c = meta.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+8 {
+			continue // another ticket's, whose id continues past this one
+		}
+		n := binary.BigEndian.Uint64(k[len(prefix):])
+		v := meta.Get(key([]byte("sent"), u64(n)))
+		if v == nil {
+			continue
+		}
+		var r sentRec
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, nil, fmt.Errorf("decode sent mail %d: %w", n, err)
+		}
+		sent = append(sent, store.SentMail{ID: n, Kind: r.Kind, To: r.To, At: r.At})
+	}
+	return queued, sent, nil
 }
 
 func (t *tx) SentTo(id uint64) (ticketID string, to []string, err error) {

@@ -10,9 +10,9 @@ import (
 	"ticketgate/store/postgres/pgtest"
 )
 
-// A schema-1 database has no ticket_addrs. Migrating builds it from the
+// A schema-2 database has no ticket_addrs. Migrating builds it from the
 // tickets' requesters and participants, and PutTicket keeps it after.
-func TestMigrateFromV1BuildsAddressIndex(t *testing.T) {
+func TestMigrateFromV2BuildsAddressIndex(t *testing.T) {
 	dsn := pgtest.Start(t).NewDatabase(t)
 	d := openTest(t, dsn)
 	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -31,7 +31,7 @@ func TestMigrateFromV1BuildsAddressIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.pool.Exec(bg, `DROP TABLE ticket_addrs; UPDATE ticketgate_schema SET version = 1`); err != nil {
+	if _, err := d.pool.Exec(bg, `DROP TABLE ticket_addrs; UPDATE ticketgate_schema SET version = 2`); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()

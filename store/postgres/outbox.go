@@ -336,8 +336,10 @@ func (t *tx) Dequeue(id uint64) error {
 }
 
 type sentRec struct {
-	TicketID string   `json:"ticket_id"`
-	To       []string `json:"to"`
+	TicketID string    `json:"ticket_id"`
+	To       []string  `json:"to"`
+	Kind     string    `json:"kind,omitempty"`
+	At       time.Time `json:"at,omitzero"`
 }
 
 func (t *tx) Sent(m *store.OutMail) error {
@@ -345,14 +347,43 @@ func (t *tx) Sent(m *store.OutMail) error {
 	if err != nil {
 		return err
 	}
-	v, err := encode(sentRec{m.TicketID, m.To})
+	v, err := encode(sentRec{TicketID: m.TicketID, To: m.To, Kind: m.Kind, At: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
-	if err := t.exec(`INSERT INTO sent (id, rec) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET rec = $2`, id, v); err != nil {
+	if err := t.exec(`INSERT INTO sent (id, ticket_id, rec) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET rec = $3`, id, m.TicketID, v); err != nil {
 		return fmt.Errorf("record sent mail %d: %w", m.ID, err)
 	}
 	return nil
+}
+
+// TicketMail reads the outbox by its queue index (a queue starts with its
+// ticket's id and a 0 byte) and sent by its ticket column.
+func (t *tx) TicketMail(id string) ([]*store.OutMail, []store.SentMail, error) {
+	lo, hi := append([]byte(id), 0), append([]byte(id), 1)
+	es, err := t.entries(`SELECT `+outboxCols+` FROM outbox WHERE queue >= $1 AND queue < $2 ORDER BY id`, args(lo, hi))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read outbox of %s: %w", id, err)
+	}
+	var queued []*store.OutMail
+	for _, e := range es {
+		queued = append(queued, e.mail())
+	}
+	var sent []store.SentMail
+	var n int64
+	var v []byte
+	err = t.rows(`SELECT id, rec FROM sent WHERE ticket_id = $1 ORDER BY id`, args(id), []any{&n, &v}, func() error {
+		var r sentRec
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode sent mail %d: %w", n, err)
+		}
+		sent = append(sent, store.SentMail{ID: uint64(n), Kind: r.Kind, To: r.To, At: r.At})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read sent mail of %s: %w", id, err)
+	}
+	return queued, sent, nil
 }
 
 func (t *tx) SentTo(id uint64) (ticketID string, to []string, err error) {

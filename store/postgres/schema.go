@@ -133,7 +133,13 @@ CREATE TABLE rates (
 	times json NOT NULL
 );
 `,
-	// 2: the requester's and participants' addresses of each ticket
+	// 2: sent mail by ticket (Tx.TicketMail).
+	`
+ALTER TABLE sent ADD COLUMN ticket_id text COLLATE "C";
+UPDATE sent SET ticket_id = rec->>'ticket_id';
+CREATE INDEX sent_ticket ON sent (ticket_id, id);
+`,
+	// 3: the requester's and participants' addresses of each ticket
 	// (Tx.TicketsOfAddress), in lower case, written by PutTicket.
 	`
 CREATE TABLE ticket_addrs (

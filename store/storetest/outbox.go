@@ -432,3 +432,53 @@ func testSentMap(t *testing.T, b Backend) {
 		return nil
 	})
 }
+
+// testTicketMail: a ticket's mail, queued and sent, and no other ticket's
+// (HS-1's listing does not take HS-10's, whose id starts the same).
+func testTicketMail(t *testing.T, b Backend) {
+	h := b.openT(t)
+	var q1, q10, q1b uint64
+	update(t, h.s, func(tx store.Tx) error {
+		for _, m := range []struct {
+			id     *uint64
+			ticket string
+			to     string
+		}{{&q1, "HS-1", "a@x"}, {&q10, "HS-10", "b@x"}, {&q1b, "HS-1", "c@x"}} {
+			om := &store.OutMail{TicketID: m.ticket, Kind: "notify", To: []string{m.to}, Raw: []byte("mail")}
+			if err := tx.Enqueue(om); err != nil {
+				return err
+			}
+			*m.id = om.ID
+		}
+		return tx.Sent(&store.OutMail{ID: 900, TicketID: "HS-1", Kind: "auto", To: []string{"d@x"}})
+	})
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.Dequeue(q1b); err != nil {
+			return err
+		}
+		return tx.Sent(&store.OutMail{ID: q1b, TicketID: "HS-1", Kind: "notify", To: []string{"c@x"}})
+	})
+	b.reopen(t, h)
+	view(t, h.s, func(tx store.Tx) error {
+		queued, sent, err := tx.TicketMail("HS-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(queued) != 1 || queued[0].ID != q1 || fmt.Sprint(queued[0].To) != "[a@x]" || queued[0].Kind != "notify" {
+			t.Errorf("HS-1 queued: %+v", queued)
+		}
+		if len(sent) != 2 || sent[0].ID != q1b || sent[1].ID != 900 || sent[1].Kind != "auto" ||
+			fmt.Sprint(sent[1].To) != "[d@x]" || sent[1].At.IsZero() {
+			t.Errorf("HS-1 sent: %+v", sent)
+		}
+		queued, sent, err = tx.TicketMail("HS-10")
+		if err != nil || len(queued) != 1 || queued[0].ID != q10 || len(sent) != 0 {
+			t.Errorf("HS-10: queued %+v sent %+v err %v", queued, sent, err)
+		}
+		queued, sent, err = tx.TicketMail("HS-2")
+		if err != nil || len(queued) != 0 || len(sent) != 0 {
+			t.Errorf("HS-2: queued %+v sent %+v err %v", queued, sent, err)
+		}
+		return nil
+	})
+}

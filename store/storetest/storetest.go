@@ -62,6 +62,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"OutboxClaims", testOutboxClaims},
 		{"OutboxClaimsConcurrent", testOutboxClaimsConcurrent},
 		{"SentMap", testSentMap},
+		{"TicketMail", testTicketMail},
 		{"CheckpointNeverMovesBack", testCheckpointNeverMovesBack},
 		{"RateCounters", testRateCounters},
 		{"Leases", testLeases},

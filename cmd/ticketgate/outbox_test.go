@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// outboxConfig rewrites the installation's config with the relay value
+// and [outbound] lines given.
+func (e *env) outboxConfig(relay, outbound string) {
+	e.t.Helper()
+	text := fmt.Sprintf(`[store]
+path = "data/tickets.db"
+
+[inbound]
+smtp_listen = %q
+hostname = "tickets.example.com"
+
+[outbound]
+relay = %q
+%s
+[admin]
+listen = %q
+
+[[route]]
+address = "support@example.com"
+queue = "support"
+`, e.smtp, relay, outbound, e.admin)
+	if err := os.WriteFile(e.cfg, []byte(text), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// outboxJSON runs "outbox -json" and decodes it.
+func (e *env) outboxJSON() []map[string]any {
+	e.t.Helper()
+	r := e.run(nil, "outbox", "-json")
+	var list []map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &list) != nil {
+		e.t.Fatalf("outbox -json: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	return list
+}
+
+// A mail the relay defers waits with its error and next attempt in the
+// listing, prints whole with "outbox show", and "outbox retry" sends it
+// now instead of an hour later; all of it with serve running or not.
+func TestOutboxListsShowsAndRetriesQueuedMail(t *testing.T) {
+	e := newEnv(t, true)
+	e.outboxConfig(e.relay.Addr, "tls = \"none\"\nretry_base = \"1h\"\n")
+	e.relay.FailData(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"})
+	id := e.injectOK(message("alice@customer.example", "support@example.com", "Queued", "q1@customer.example", "Where is my mail?"))
+
+	list := e.outboxJSON()
+	if len(list) != 1 {
+		t.Fatalf("outbox -json lists %d mails, want the auto-reply: %v", len(list), list)
+	}
+	m := list[0]
+	for _, k := range []string{"id", "ticket", "kind", "to", "attempts", "next_attempt", "last_error"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("outbox -json entry lacks %q: %v", k, m)
+		}
+	}
+	if len(m) != 7 {
+		t.Errorf("outbox -json entry has fields %v, want exactly id, ticket, kind, to, attempts, next_attempt, last_error", m)
+	}
+	if m["ticket"] != id || m["kind"] != "auto" || fmt.Sprint(m["to"]) != "[alice@customer.example]" || m["attempts"] != 0.0 || m["last_error"] != "" {
+		t.Errorf("queued auto-reply listed as %v", m)
+	}
+	qid := fmt.Sprint(m["id"])
+	if r := e.run(nil, "outbox"); r.code != 0 || !strings.Contains(r.stdout, "NEXT ATTEMPT") || !strings.Contains(r.stdout, id) {
+		t.Errorf("outbox: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(nil, "outbox", "show", qid); r.code != 0 || !strings.Contains(r.stdout, "Subject: ["+id+"] Queued") {
+		t.Errorf("outbox show %s: exit %d, stdout %q, stderr %q", qid, r.code, r.stdout, r.stderr)
+	}
+	// The order the usage gives: the subcommand first, then -config.
+	c := exec.Command(binary, "outbox", "show", "-config", e.cfg, qid)
+	c.Dir = t.TempDir()
+	if out, err := c.Output(); err != nil || !bytes.Contains(out, []byte("Subject: ["+id+"] Queued")) {
+		t.Errorf("outbox show -config F %s from another directory: %v, stdout %q", qid, err, out)
+	}
+
+	s := e.serve()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list = e.outboxJSON() // handed over to serve
+		if len(list) == 1 && list[0]["attempts"] == 1.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deferral never shows in the listing: %v", list)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if le := fmt.Sprint(list[0]["last_error"]); !strings.Contains(le, "451") {
+		t.Errorf("last_error %q does not carry the relay's answer", le)
+	}
+	next, err := time.Parse(time.RFC3339, fmt.Sprint(list[0]["next_attempt"]))
+	if err != nil || time.Until(next) < 30*time.Minute {
+		t.Fatalf("next_attempt %v (%v), want about an hour from now", list[0]["next_attempt"], err)
+	}
+	if r := e.run(nil, "outbox", "show", qid); r.code != 0 || !strings.Contains(r.stdout, "Subject: ["+id+"] Queued") {
+		t.Errorf("outbox show %s via serve: exit %d, stdout %q, stderr %q", qid, r.code, r.stdout, r.stderr)
+	}
+	// "show" lists the ticket's mail with where it stands.
+	if tk := e.show(id); len(tk.Mail) != 1 || fmt.Sprint(tk.Mail[0].ID) != qid || tk.Mail[0].State != "queued" ||
+		tk.Mail[0].Kind != "auto" || tk.Mail[0].Attempts != 1 || !strings.Contains(tk.Mail[0].LastError, "451") {
+		t.Errorf("show -json mail while deferred: %+v", tk.Mail)
+	}
+	if r := e.run(nil, "show", id); !strings.Contains(r.stdout, "#"+qid) || !strings.Contains(r.stdout, "to alice@customer.example: queued, next try") {
+		t.Errorf("show while deferred does not list the queued auto-reply:\n%s", r.stdout)
+	}
+
+	e.relay.FailData(nil)
+	if r := e.run(nil, "outbox", "retry", "999"); r.code != 1 || !strings.Contains(r.stderr, "no mail 999") {
+		t.Errorf("outbox retry 999: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := e.run(nil, "outbox", "retry", qid); r.code != 0 || !strings.Contains(r.stdout, "1 mail(s) due now") {
+		t.Fatalf("outbox retry %s: exit %d, stdout %q, stderr %q", qid, r.code, r.stdout, r.stderr)
+	}
+	mails := e.relay.WaitFor(1, 10*time.Second)
+	if len(mails) != 1 || !bytes.Contains(mails[0].Data, []byte("Subject: ["+id+"] Queued")) {
+		t.Fatalf("after retry the relay got %d mails, want the auto-reply", len(mails))
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	if list := e.outboxJSON(); len(list) != 0 {
+		t.Errorf("outbox after delivery: %v", list)
+	}
+	if tk := e.show(id); len(tk.Mail) != 1 || fmt.Sprint(tk.Mail[0].ID) != qid || tk.Mail[0].State != "sent" ||
+		fmt.Sprint(tk.Mail[0].To) != "[alice@customer.example]" || tk.Mail[0].At.IsZero() {
+		t.Errorf("show -json mail after delivery: %+v", tk.Mail)
+	}
+	if r := e.run(nil, "show", id); !strings.Contains(r.stdout, "#"+qid) || !strings.Contains(r.stdout, "to alice@customer.example: sent ") {
+		t.Errorf("show after delivery does not list the sent auto-reply:\n%s", r.stdout)
+	}
+	if r := e.run(nil, "outbox", "retry", "-all"); r.code != 0 || !strings.Contains(r.stdout, "0 mail(s) due now") {
+		t.Errorf("outbox retry -all on an empty outbox: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(nil, "outbox", "retry"); r.code != 64 {
+		t.Errorf("outbox retry without id or -all: exit %d, want 64", r.code)
+	}
+}
+
+// relay = "maildir:sent" writes every outgoing mail as one file in
+// sent/new next to the config file, wherever the gateway was started.
+func TestMaildirRelayWritesEachMailAsOneFile(t *testing.T) {
+	e := newEnv(t, true)
+	e.outboxConfig("maildir:sent", "")
+	s := e.serve()
+	for i, subj := range []string{"First", "Second"} {
+		c, err := dialSender(e.smtp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := message("bob@customer.example", "support@example.com", subj, fmt.Sprintf("m%d@customer.example", i), "Hello.")
+		if err := c.send("bob@customer.example", "support@example.com", raw); err != nil {
+			t.Fatal(err)
+		}
+		c.c.Close()
+	}
+	dir := filepath.Join(e.dir, "sent")
+	var files []os.DirEntry
+	deadline := time.Now().Add(10 * time.Second)
+	for len(files) < 2 && time.Now().Before(deadline) {
+		files, _ = os.ReadDir(filepath.Join(dir, "new"))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	files, _ = os.ReadDir(filepath.Join(dir, "new"))
+	if len(files) != 2 {
+		t.Fatalf("%s/new holds %d files, want the 2 auto-replies", dir, len(files))
+	}
+	subjects := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, "new", f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte("Return-Path: <")) || !bytes.Contains(b, []byte("Delivered-To: bob@customer.example\r\n")) {
+			t.Errorf("%s lacks the envelope fields:\n%s", f.Name(), b)
+		}
+		for _, subj := range []string{"First", "Second"} {
+			if bytes.Contains(b, []byte("] "+subj+"\r\n")) {
+				subjects[subj] = true
+			}
+		}
+	}
+	if len(subjects) != 2 {
+		t.Errorf("auto-replies found for %v, want First and Second", subjects)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(tmp) != 0 {
+		t.Errorf("%d files left in tmp", len(tmp))
+	}
+	if list := e.outboxJSON(); len(list) != 0 {
+		t.Errorf("outbox after maildir delivery: %v", list)
+	}
+}
