@@ -150,6 +150,9 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 // (bouncing addresses, the automatic-mail rate limit), reported in
 // Skipped only. The Subject of o is required.
 func (d *Mailer) QueueDirect(tx store.Tx, route, inReplyTo string, o Out, now time.Time) (Queued, error) {
+	if o.Subject == "" {
+		return Queued{}, fmt.Errorf("%s mail about no ticket has no subject", o.Kind)
+	}
 	to, skipped, err := d.admit(tx, o, now)
 	if err != nil || len(to) == 0 {
 		return Queued{Skipped: skipped}, err
