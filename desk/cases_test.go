@@ -48,6 +48,9 @@ type caseWant struct {
 	visible   []string     // the message's visible text keeps these
 	cut       []string     // and drops these
 	check     func(t *testing.T, g *gateway, r *caseRun)
+	// nothingStored: the message is kept on no ticket (a request for the
+	// sender's list of tickets); only tickets, sentTo and check apply.
+	nothingStored bool
 }
 
 // caseRun is what a case produced.
@@ -109,8 +112,12 @@ func runCase(t *testing.T, c mailCase) {
 	g.mustSend(mailFrom, []string{rcpt}, raw)
 	g.settle()
 	r.sent = g.relay.Mails()[before:]
-	r.tk, r.msg = newInbound(t, g, seen)
-	assertCase(t, g, c.want, r)
+	if c.want.nothingStored {
+		assertNothingStored(t, g, c.want, r, seen)
+	} else {
+		r.tk, r.msg = newInbound(t, g, seen)
+		assertCase(t, g, c.want, r)
+	}
 	assertExplained(t, ex, r.sent)
 }
 
@@ -266,6 +273,33 @@ func newInbound(t *testing.T, g *gateway, seen map[string]bool) (*store.Ticket, 
 	return tk, found[0]
 }
 
+// assertNothingStored checks a case whose message no ticket keeps: no
+// new received message anywhere, the number of tickets, who got mail.
+func assertNothingStored(t *testing.T, g *gateway, w caseWant, r *caseRun, seen map[string]bool) {
+	t.Helper()
+	for _, x := range g.tickets() {
+		for _, m := range g.ticket(x.ID).Messages {
+			if m.Direction == "in" && !seen[x.ID+"\x00"+m.MessageID] {
+				t.Errorf("message stored on %s: %s", x.ID, m.Subject)
+			}
+		}
+	}
+	if n := len(g.tickets()); n != w.tickets {
+		t.Errorf("%d tickets, want %d", n, w.tickets)
+	}
+	var to []string
+	for _, m := range r.sent {
+		to = append(to, m.To...)
+	}
+	slices.Sort(to)
+	if !slices.Equal(to, w.sentTo) {
+		t.Errorf("mail went to %v, want %v", to, w.sentTo)
+	}
+	if w.check != nil {
+		w.check(t, g, r)
+	}
+}
+
 func hasEvent(tk *store.Ticket, typ, has string) bool {
 	for _, e := range tk.Events {
 		if string(e.Type) == typ && strings.Contains(e.Detail, has) {
@@ -334,6 +368,7 @@ func mailCases() []mailCase {
 		replyToCase(),
 		sixAttachmentsCase(),
 		hostileMIMECase(),
+		myTicketsCase(),
 		// An encoded word in the display name that decodes to an address:
 		// the requester is still the address in the angle brackets.
 		{file: "encoded-display-name.eml", mailFrom: "frank@customer.example",
@@ -557,6 +592,23 @@ func hostileMIMECase() mailCase {
 					if h.Get("Bcc") != "" || strings.ContainsAny(h.Get("Subject"), "\r\n") {
 						t.Errorf("header smuggled into the auto-reply: Bcc %q Subject %q", h.Get("Bcc"), h.Get("Subject"))
 					}
+				}
+			}}}
+}
+
+// Gmail's "Re: My tickets" to support@, from a customer whose one ticket
+// waits for her: no ticket is opened or changed, and she alone (not the
+// Cc) gets the list naming that ticket as waiting for her answer.
+func myTicketsCase() mailCase {
+	return mailCase{file: "gmail-my-tickets.eml", prior: rules.StatusWaiting, mailFrom: "alice@customer.example",
+		want: caseWant{tickets: 1, nothingStored: true, sentTo: []string{"alice@customer.example"},
+			check: func(t *testing.T, g *gateway, r *caseRun) {
+				if got := g.ticket(r.prior.ID); got.Status != rules.StatusWaiting || len(got.Messages) != len(r.prior.Messages) {
+					t.Errorf("prior ticket changed: status %s, %d messages (had %d)", got.Status, len(got.Messages), len(r.prior.Messages))
+				}
+				body := agBody(t, r.sent[0].Data)
+				if !strings.Contains(body, "["+r.prior.ID+"] Printer on fire") || !strings.Contains(body, "waiting for your answer") {
+					t.Errorf("the list does not name %s as waiting:\n%s", r.prior.ID, body)
 				}
 			}}}
 }

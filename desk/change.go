@@ -35,10 +35,24 @@ type Change struct {
 	// now on thread to this ticket.
 	Reindex []string
 
+	// Direct, on a change about no ticket (no ID and no Ticket), says
+	// whom its mails are from and what they answer; such a change sends
+	// mail and writes Counters, nothing else.
+	Direct *Direct
+	// Counters are rate counters written as given (key → times).
+	Counters map[string][]time.Time
+
 	// Queued and Held are filled by apply: how many mails went to the
 	// outbox, and why the others were held back ("<kind> mail not sent: …").
 	Queued int
 	Held   []string
+}
+
+// Direct is where the mails of a change about no ticket come from: the
+// routing address, and the Message-ID of the message they answer.
+type Direct struct {
+	Route     string
+	InReplyTo string
 }
 
 // Stored is an inbound message and the bytes kept with it: the raw copy
@@ -81,21 +95,35 @@ func (p *Pipeline) apply(tx store.Tx, at time.Time, changes ...*Change) error {
 	return Apply(tx, p.Desk, at, changes...)
 }
 
-// Apply writes changes in tx, each in this order: its messages (and their
-// blobs), its events, its mails (composed by m now, with the ticket's
-// final state; each may log an event), bounce holds, and last the ticket
-// record with its indexes. It is the only code that writes a decision:
-// customer and agent mail, operator actions and the sweep all end here.
+// Apply writes changes in tx, each in this order: its rate counters, its
+// messages (and their blobs), its events, its mails (composed by m now,
+// with the ticket's final state; each may log an event), bounce holds,
+// and last the ticket record with its indexes. A change about no ticket
+// (Direct) writes its counters and queues its mails, nothing else. It is
+// the only code that writes a decision: customer and agent mail, operator
+// actions and the sweep all end here.
 func Apply(tx store.Tx, m *mailout.Mailer, at time.Time, changes ...*Change) error {
 	for _, c := range changes {
 		if err := applyChange(tx, m, at, c); err != nil {
-			return fmt.Errorf("apply change to %s: %w", c.id(), err)
+			what := c.id()
+			if c.Direct != nil {
+				what = "no ticket"
+			}
+			return fmt.Errorf("apply change to %s: %w", what, err)
 		}
 	}
 	return nil
 }
 
 func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error {
+	for k, ts := range c.Counters {
+		if err := tx.PutRateTimes(k, ts); err != nil {
+			return err
+		}
+	}
+	if c.Direct != nil {
+		return applyDirect(tx, m, at, c)
+	}
 	id := c.id()
 	for _, s := range c.Messages {
 		if err := storeMessage(tx, id, s); err != nil {
@@ -145,6 +173,25 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 		return nil
 	}
 	return tx.PutTicket(c.Ticket)
+}
+
+// applyDirect queues the mails of a change about no ticket.
+func applyDirect(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error {
+	if c.id() != "" || len(c.Messages) > 0 || len(c.Events) > 0 || len(c.Reindex) > 0 || len(c.Bouncing) > 0 {
+		return errors.New("a change about no ticket may only send mail and count")
+	}
+	for _, in := range c.Mails {
+		q, err := m.QueueDirect(tx, c.Direct.Route, c.Direct.InReplyTo, in.Out, at)
+		if err != nil {
+			return fmt.Errorf("queue %s mail: %w", in.Kind, err)
+		}
+		if q.Skipped != "" {
+			c.Held = append(c.Held, in.Kind+" mail not sent: "+q.Skipped)
+		} else {
+			c.Queued++
+		}
+	}
+	return nil
 }
 
 // storeMessage writes an inbound message and its blobs.

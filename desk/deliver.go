@@ -159,6 +159,8 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 	pl.route = route
 	if pl.verp != 0 {
 		pl.note("recipient is the bounce address of sent mail #%d", pl.verp)
+	} else if route.Kind == rules.RouteStatus {
+		pl.note("route: %s (kind status: answers with the sender's open tickets)", route.Address)
 	} else {
 		pl.note("route: %s (queue %s)%s", route.Address, route.Queue, map[bool]string{true: ", plus tag " + tag}[tag != ""])
 	}
@@ -217,6 +219,9 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 		if tid != "" {
 			return p.recordBounce(tx, pl, res, tid, nil)
 		}
+	}
+	if p.isListing(pl) {
+		return p.commitListing(tx, pl, res)
 	}
 	if handled, err := p.agentMail(tx, pl, res); handled || err != nil {
 		return err

@@ -157,7 +157,7 @@ func (p *Pipeline) admit(tx store.Tx, pl *plan) error {
 	if err := overLimit(tx, pl.now, p.floodKeys(pl, "")); err != nil {
 		return err
 	}
-	if p.Policies.PerTicket <= 0 || p.isAgentMail(tx, pl) {
+	if p.Policies.PerTicket <= 0 || p.isListing(pl) || p.isAgentMail(tx, pl) {
 		return nil
 	}
 	cand, err := p.candidate(tx, pl)

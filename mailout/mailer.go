@@ -57,7 +57,7 @@ func (d *Mailer) LoopTag() string { return "ticketgate " + d.Hostname }
 
 // Out is one mail to queue for a ticket.
 type Out struct {
-	Kind string // auto, agent, notify, note, reminder, waiting, closed, survey, resolution, alert, refusal, redaction, error
+	Kind string // auto, agent, notify, note, reminder, waiting, closed, survey, resolution, alert, refusal, redaction, error, list
 	To   []mail.Address
 	Cc   []mail.Address
 	// FromName overrides the display name on From (e.g. "Ana Lima via
@@ -102,16 +102,9 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 		}
 		return Queued{Skipped: skipped}, err
 	}
-	body := o.Text
-	if o.Template != "" {
-		data := map[string]any{"Ticket": t, "TicketID": t.ID, "Subject": t.Subject, "FromName": d.FromName,
-			"SavedReplies": d.Templates.ReplyNames()}
-		for k, v := range o.Data {
-			data[k] = v
-		}
-		if body, err = d.Templates.Render(o.Template, data); err != nil {
-			return Queued{}, err
-		}
+	body, err := d.body(o, map[string]any{"Ticket": t, "TicketID": t.ID, "Subject": t.Subject})
+	if err != nil {
+		return Queued{}, err
 	}
 	subject := o.Subject
 	if subject == "" {
@@ -133,22 +126,8 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	if err != nil {
 		return Queued{}, err
 	}
-	// One outbox entry per envelope of at most MaxRecipients: a relay that
-	// caps recipients (Postfix: 1,000) then takes each whole. Every entry
-	// carries the same message; the blob store keeps it once.
-	rcpts := Addrs(append(append([]mail.Address(nil), to...), o.Cc...))
-	for _, part := range chunks(rcpts, d.MaxRecipients) {
-		id, err := tx.NextOutboxID()
-		if err != nil {
-			return Queued{}, err
-		}
-		envFrom := t.Route
-		if len(d.VERPKeys) > 0 {
-			envFrom = rules.VERP(d.VERPKeys[0], VERPPrefix, d.Hostname, id)
-		}
-		if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: t.ID, Kind: o.Kind, From: envFrom, To: part, Raw: raw, Created: now}); err != nil { // zero NextAt: due at once
-			return Queued{}, err
-		}
+	if err := d.enqueue(tx, t.ID, t.Route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, now); err != nil {
+		return Queued{}, err
 	}
 	q := Queued{MessageID: m.MessageID}
 	if o.Record {
@@ -163,6 +142,81 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	}
 	return q, nil
 }
+
+// QueueDirect composes o, a mail about no one ticket (a customer's list
+// of their tickets), and puts it in the outbox within tx: from the
+// routing address route, answering the message inReplyTo ("" for none),
+// recorded on no ticket. Automatic mail is held back as Queue holds it
+// (bouncing addresses, the automatic-mail rate limit), reported in
+// Skipped only. The Subject of o is required.
+func (d *Mailer) QueueDirect(tx store.Tx, route, inReplyTo string, o Out, now time.Time) (Queued, error) {
+	if o.Subject == "" {
+		return Queued{}, fmt.Errorf("%s mail about no ticket has no subject", o.Kind)
+	}
+	to, skipped, err := d.admit(tx, o, now)
+	if err != nil || len(to) == 0 {
+		return Queued{Skipped: skipped}, err
+	}
+	body, err := d.body(o, nil)
+	if err != nil {
+		return Queued{}, err
+	}
+	from := mail.Address{Name: d.FromName, Address: route}
+	m := &Mail{From: from, ReplyTo: &from, To: to, Cc: o.Cc, Subject: o.Subject,
+		MessageID: NewMessageID(d.Hostname), InReplyTo: inReplyTo, Auto: o.Auto, LoopTag: d.LoopTag(), Text: body, Date: now}
+	if inReplyTo != "" {
+		m.References = []string{inReplyTo}
+	}
+	raw, err := Compose(m)
+	if err != nil {
+		return Queued{}, err
+	}
+	if err := d.enqueue(tx, "", route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, now); err != nil {
+		return Queued{}, err
+	}
+	return Queued{MessageID: m.MessageID}, nil
+}
+
+// body renders o's template with base (the ticket's fields), the common
+// fields and o.Data, or is o.Text when o names no template.
+func (d *Mailer) body(o Out, base map[string]any) (string, error) {
+	if o.Template == "" {
+		return o.Text, nil
+	}
+	data := map[string]any{"FromName": d.FromName, "SavedReplies": d.Templates.ReplyNames()}
+	for k, v := range base {
+		data[k] = v
+	}
+	for k, v := range o.Data {
+		data[k] = v
+	}
+	return d.Templates.Render(o.Template, data)
+}
+
+// enqueue puts raw in the outbox for rcpts: one entry per envelope of at
+// most MaxRecipients, so a relay that caps recipients (Postfix: 1,000)
+// takes each whole. Every entry carries the same message; the blob store
+// keeps it once. The return path is a VERP address when keys are set,
+// else route.
+func (d *Mailer) enqueue(tx store.Tx, ticketID, route, kind string, rcpts []string, raw []byte, now time.Time) error {
+	for _, part := range chunks(rcpts, d.MaxRecipients) {
+		id, err := tx.NextOutboxID()
+		if err != nil {
+			return err
+		}
+		envFrom := route
+		if len(d.VERPKeys) > 0 {
+			envFrom = rules.VERP(d.VERPKeys[0], VERPPrefix, d.Hostname, id)
+		}
+		if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: ticketID, Kind: kind, From: envFrom, To: part, Raw: raw, Created: now}); err != nil { // zero NextAt: due at once
+			return err
+		}
+	}
+	return nil
+}
+
+// AutoKey is the rate counter of the automatic mail sent to addr.
+func AutoKey(addr string) string { return "auto:" + strings.ToLower(addr) }
 
 // admit drops recipients automatic mail must not reach: bouncing addresses
 // and those over the automatic-reply rate limit (recorded when admitted).
@@ -183,7 +237,7 @@ func (d *Mailer) admit(tx store.Tx, o Out, now time.Time) ([]mail.Address, strin
 			continue
 		}
 		if len(d.AutoLimits) > 0 {
-			times, err := tx.RateTimes("auto:" + addr)
+			times, err := tx.RateTimes(AutoKey(addr))
 			if err != nil {
 				return nil, "", err
 			}
@@ -191,7 +245,7 @@ func (d *Mailer) admit(tx store.Tx, o Out, now time.Time) ([]mail.Address, strin
 				why = append(why, "automatic-mail rate limit reached for "+addr)
 				continue
 			}
-			if err := tx.PutRateTimes("auto:"+addr, append(rules.Prune(times, now, d.AutoLimits...), now)); err != nil {
+			if err := tx.PutRateTimes(AutoKey(addr), append(rules.Prune(times, now, d.AutoLimits...), now)); err != nil {
 				return nil, "", err
 			}
 		}

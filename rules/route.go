@@ -6,7 +6,7 @@ import "strings"
 type Route struct {
 	Address  string `toml:"address"`
 	Queue    string `toml:"queue"`
-	Kind     string `toml:"kind"`     // "" (normal) or "escalation"
+	Kind     string `toml:"kind"`     // RouteTickets (""), RouteEscalation or RouteStatus
 	Category string `toml:"category"` // category set on tickets opened here
 }
 

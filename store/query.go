@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -171,6 +172,18 @@ func Words(s string) []string {
 }
 
 func notWordRune(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }
+
+// Addresses are the addresses Tx.TicketsOfAddress finds ticket t by: its
+// requester's and participants' (CC), in lower case, each once.
+func Addresses(t *Ticket) []string {
+	var out []string
+	for _, a := range append([]string{t.Requester}, t.CC...) {
+		if a = strings.ToLower(strings.TrimSpace(a)); a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
 
 // TicketWords are the words of ticket t's own fields that Filter.Text
 // searches: its subject and its requester's address and name.

@@ -191,6 +191,11 @@ type Reader interface {
 	// when f has no condition besides Status and sorts by creation
 	// time), never their messages.
 	Tickets(f Filter) (list []*Ticket, next string, err error)
+	// TicketsOfAddress returns the ids of the tickets addr (any case) is
+	// the requester or a participant (Ticket.CC) of, in any status, in id
+	// order. It reads an index: its cost grows with the number of such
+	// tickets, not with the number of tickets.
+	TicketsOfAddress(addr string) ([]string, error)
 	// DueTickets returns the ids of tickets due at or before now, earliest
 	// first, at most limit (0 = all). Its cost grows with the number due,
 	// not with the number of tickets.

@@ -83,7 +83,9 @@ func validateAgents(cfg *Config) error {
 	}
 	queues := map[string]bool{}
 	for _, r := range cfg.Routes {
-		queues[strings.ToLower(r.Queue)] = true
+		if r.Queue != "" {
+			queues[strings.ToLower(r.Queue)] = true
+		}
 	}
 	seen := map[string]bool{}
 	for i, ag := range cfg.Agents {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -225,11 +226,11 @@ func (c *Config) validate() error {
 		if !strings.Contains(a, "@") || strings.Contains(a, "+") {
 			bad("route[%d].address %q must be a plain address like support@example.com", i, r.Address)
 		}
-		if r.Queue == "" {
+		if r.Queue == "" && r.Kind != rules.RouteStatus {
 			bad("route[%d] (%s) needs a queue", i, r.Address)
 		}
-		if r.Kind != "" && r.Kind != "escalation" {
-			bad("route[%d].kind %q must be \"\" or \"escalation\"", i, r.Kind)
+		if !slices.Contains(rules.RouteKinds, r.Kind) {
+			bad("route[%d].kind %q is not a route kind: use \"\" (mail opens and joins tickets, the default), \"escalation\" or \"status\" (answers with the sender's open tickets)", i, r.Kind)
 		}
 		if seen[a] {
 			bad("route %s is listed twice", a)

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"ticketgate/rules"
 )
 
 // writeFile writes text to a file under t.TempDir and returns its path.
@@ -57,7 +59,7 @@ func TestConfigRejectsBadValuesClearly(t *testing.T) {
 		{"route without queue", "[[route]]\naddress = \"help@example.com\"\n", []string{"route[0]", "help@example.com", "needs a queue"}},
 		{"plus route", "[[route]]\naddress = \"help+x@example.com\"\nqueue = \"help\"\n", []string{"route[0].address", "plain address"}},
 		{"route twice", "[[route]]\naddress = \"a@example.com\"\nqueue = \"a\"\n[[route]]\naddress = \"A@example.com\"\nqueue = \"b\"\n", []string{"a@example.com", "twice"}},
-		{"route kind", "[[route]]\naddress = \"a@example.com\"\nqueue = \"a\"\nkind = \"urgent\"\n", []string{"route[0].kind", `"urgent"`}},
+		{"route kind", "[[route]]\naddress = \"a@example.com\"\nqueue = \"a\"\nkind = \"urgent\"\n", []string{"route[0].kind", `"urgent"`, `"escalation"`, `"status"`}},
 		{"duration", "[outbound]\nretry_base = \"soon\"\n", []string{"outbound.retry_base", `"soon"`, "duration"}},
 		{"relay sessions", "[outbound]\nrelay_sessions = -1\n", []string{"outbound.relay_sessions", "-1", "between 0"}},
 		{"wrong type", "[inbound]\nmax_recipients = \"fifty\"\n", []string{":2:"}},
@@ -106,6 +108,27 @@ func TestBuiltInDefaultsLoad(t *testing.T) {
 }
 
 const exampleConfig = "../../config.example.toml"
+
+// A status route needs no queue; the example ships status@example.com.
+func TestStatusRouteConfig(t *testing.T) {
+	cfg, err := loadConfig(writeFile(t, "[[route]]\naddress = \"help@example.com\"\nqueue = \"help\"\n[[route]]\naddress = \"status@example.com\"\nkind = \"status\"\n"))
+	if err != nil {
+		t.Fatalf("a status route without a queue: %v", err)
+	}
+	if len(cfg.Routes) != 2 || cfg.Routes[1].Kind != rules.RouteStatus {
+		t.Errorf("routes %+v", cfg.Routes)
+	}
+	if _, err := loadConfig(writeFile(t, "[[route]]\naddress = \"help@example.com\"\nkind = \"escalation\"\n")); err == nil || !strings.Contains(err.Error(), "needs a queue") {
+		t.Errorf("an escalation route without a queue: %v", err)
+	}
+	cfg, err = loadConfig(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt, _, ok := rules.Routes(cfg.Routes).Match("status@example.com"); !ok || rt.Kind != rules.RouteStatus {
+		t.Errorf("the example config has no status route for status@example.com: %+v", cfg.Routes)
+	}
+}
 
 func TestExampleConfigLoadsAndDocumentsEveryKey(t *testing.T) {
 	if _, err := os.Stat(exampleConfig); err != nil {

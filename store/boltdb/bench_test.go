@@ -229,3 +229,46 @@ func BenchmarkTicketsQuery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTicketsOfAddress is the look-up behind a customer's list of
+// tickets: the 3 tickets of one address among `tickets` others. Its cost
+// must not grow with the others.
+func BenchmarkTicketsOfAddress(b *testing.B) {
+	for _, others := range []int{1000, 20000} {
+		b.Run(fmt.Sprintf("tickets=%d", others), func(b *testing.B) {
+			d := openTest(b, filepath.Join(b.TempDir(), "t.db"))
+			defer d.Close()
+			now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+			err := d.UpdateNow(bg, func(tx store.Tx) error {
+				for i := range others + 3 {
+					tk := &store.Ticket{ID: fmt.Sprintf("HS-%06d", i), Status: rules.StatusOpen, CreatedAt: now,
+						Requester: fmt.Sprintf("c%d@customer.example", i), CC: []string{fmt.Sprintf("p%d@customer.example", i)}}
+					if i%(others/2+1) == 0 {
+						tk.CC = append(tk.CC, "alice@customer.example")
+					}
+					if err := tx.PutTicket(tk); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n int
+			for b.Loop() {
+				err := d.View(bg, func(tx store.Tx) error {
+					ids, err := tx.TicketsOfAddress("alice@customer.example")
+					n = len(ids)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n != 3 {
+				b.Fatalf("%d tickets, want 3", n)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -64,13 +65,14 @@ func countKeys(b *bolt.Bucket) int {
 // consistent snapshot, so it may run while serve writes) and reports:
 // index entries without their record or disagreeing with it, records
 // without their index entries, messages and events of tickets that do not
-// exist, outbox entries naming a missing ticket, and blobs that are
+// exist, outbox entries naming a missing ticket, addresses indexed for a
+// ticket that is not theirs or not at all, and blobs that are
 // referenced but missing or counted fewer times than they are used.
 func (d *DB) Check(ctx context.Context) ([]string, error) {
 	var problems []string
 	err := d.View(ctx, func(t store.Tx) error {
 		c := &checker{tx: t.(*tx), tickets: map[string]indexed{}, uses: map[string]uint64{}}
-		for _, step := range []func() error{c.ticketRecords, c.ticketIndexes, c.messages, c.events, c.msgIDs, c.outbox, c.blobs} {
+		for _, step := range []func() error{c.ticketRecords, c.ticketIndexes, c.addresses, c.messages, c.events, c.msgIDs, c.outbox, c.blobs} {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -120,6 +122,34 @@ func (c *checker) ticketRecords() error {
 		}
 		if !o.Due.IsZero() && !c.has(bucketIdxDue, dueKey(o.Due, id)) {
 			c.bad("ticket %s: due %s but no idx.due entry", id, o.Due.UTC().Format("2006-01-02T15:04:05Z"))
+		}
+		return nil
+	})
+}
+
+// addresses checks that idx.addr holds exactly each ticket's requester
+// and participants.
+func (c *checker) addresses() error {
+	for id, o := range c.tickets {
+		for _, a := range store.Addresses(&store.Ticket{Requester: o.Requester, CC: o.CC}) {
+			if !c.has(bucketIdxAddr, key([]byte(a), []byte(id))) {
+				c.bad("ticket %s: no idx.addr entry for %s", id, a)
+			}
+		}
+	}
+	return c.tx.bucket(bucketIdxAddr).ForEach(func(k, _ []byte) error {
+		i := bytes.LastIndexByte(k, 0)
+		if i < 0 {
+			c.bad("idx.addr: malformed key %q", k)
+			return nil
+		}
+		addr, id := string(k[:i]), string(k[i+1:])
+		o, ok := c.tickets[id]
+		switch {
+		case !ok:
+			c.bad("idx.addr: %s names ticket %s, which has no record", addr, id)
+		case !slices.Contains(store.Addresses(&store.Ticket{Requester: o.Requester, CC: o.CC}), addr):
+			c.bad("idx.addr: %s names ticket %s, which is not theirs", addr, id)
 		}
 		return nil
 	})

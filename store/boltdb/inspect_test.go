@@ -20,7 +20,8 @@ func fill(t *testing.T, d *DB) {
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	err := d.UpdateNow(context.Background(), func(tx store.Tx) error {
 		for i, id := range []string{"HS-000001", "HS-000002"} {
-			tk := &store.Ticket{ID: id, Status: rules.StatusNew, CreatedAt: now.Add(time.Duration(i) * time.Minute)}
+			tk := &store.Ticket{ID: id, Status: rules.StatusNew, CreatedAt: now.Add(time.Duration(i) * time.Minute),
+				Requester: "ann@customer.example", CC: []string{"bob@customer.example"}}
 			if i == 1 {
 				tk.Status, tk.Due = rules.StatusOpen, now.Add(time.Hour)
 			}
@@ -83,6 +84,12 @@ func TestCheckFindsEachKindOfDamage(t *testing.T) {
 			k, _ := tx.Bucket(bucketIdxOutboxDue).Cursor().First()
 			return tx.Bucket(bucketIdxOutboxDue).Delete(k)
 		}, "outbox 1: no idx.outbox.due entry"},
+		{"address entry gone", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketIdxAddr).Delete(key([]byte("bob@customer.example"), []byte("HS-000002")))
+		}, "ticket HS-000002: no idx.addr entry for bob@customer.example"},
+		{"stray address entry", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketIdxAddr).Put(key([]byte("eve@evil.example"), []byte("HS-000001")), nil)
+		}, "idx.addr: eve@evil.example names ticket HS-000001, which is not theirs"},
 		{"blob undercounted", func(tx *bolt.Tx) error {
 			k, _ := tx.Bucket(bucketBlobRefs).Cursor().First()
 			return tx.Bucket(bucketBlobRefs).Put(k, u64(0))

@@ -30,6 +30,9 @@ var (
 	// id; idx.word holds (word, ticket id) for search.
 	bucketIdxSummary = []byte("idx.summary")
 	bucketIdxWord    = []byte("idx.word")
+	// idx.addr holds (address, ticket id) for the requester and each
+	// participant of a ticket, addresses in lower case.
+	bucketIdxAddr = []byte("idx.addr")
 	// idx.outbox.queue holds (queue, id): an entry's neighbours in its
 	// queue, to keep the queue due in order.
 	bucketIdxOutboxQueue = []byte("idx.outbox.queue")

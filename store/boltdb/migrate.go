@@ -25,6 +25,32 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV3,
 	migrateV4,
 	migrateV5,
+	migrateV6,
+}
+
+// migrateV6 builds idx.addr (Tx.TicketsOfAddress) from the tickets'
+// requesters and participants.
+func migrateV6(btx *bolt.Tx) error {
+	idx, err := btx.CreateBucketIfNotExists(bucketIdxAddr)
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketIdxAddr, err)
+	}
+	tickets := btx.Bucket(bucketTickets)
+	if tickets == nil {
+		return nil
+	}
+	return tickets.ForEach(func(id, v []byte) error {
+		var o indexed
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("decode ticket %s: %w", id, err)
+		}
+		for _, a := range store.Addresses(&store.Ticket{Requester: o.Requester, CC: o.CC}) {
+			if err := idx.Put(key([]byte(a), id), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // migrateV5 adds the buckets of leases and IMAP failed tries, which used
@@ -102,9 +128,11 @@ func migrateV2(btx *bolt.Tx) error {
 	// idx.outbox.queue is schema 3's, but migrateOutbox enqueues as this
 	// program does, which keeps it; migrateV3 then finds it whole. The
 	// same for schema 4's idx.summary and idx.word, which PutTicket keeps
-	// and migrateV4 builds again from scratch.
+	// and migrateV4 builds again from scratch, and schema 6's idx.addr,
+	// which migrateV6 fills (its keys have empty values: putting one
+	// again changes nothing).
 	for _, b := range [][]byte{bucketBlobRefs, bucketIdxCreated, bucketIdxOutboxDue, bucketIdxOutboxQueue,
-		bucketIdxSummary, bucketIdxWord} {
+		bucketIdxSummary, bucketIdxWord, bucketIdxAddr} {
 		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,12 +38,21 @@ func TestMigrateFromV1(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	closed := t0.Add(48 * time.Hour)
 	d.db.View(func(btx *bolt.Tx) error {
-		if v := schemaOf(btx); v != 5 {
-			t.Errorf("schema %d after open, want 5", v)
+		if v := schemaOf(btx); v != 6 {
+			t.Errorf("schema %d after open, want 6", v)
 		}
-		for _, b := range [][]byte{bucketLease, bucketPollTries, bucketInstances} {
+		for _, b := range [][]byte{bucketLease, bucketPollTries, bucketInstances, bucketIdxAddr} {
 			if btx.Bucket(b) == nil {
 				t.Errorf("no bucket %s after migrating", b)
+			}
+		}
+		return nil
+	})
+	// The requester and the participant of the schema-1 ticket find it.
+	d.View(bg, func(tx store.Tx) error {
+		for _, a := range []string{"ann@customer.example", "BOB@customer.example"} {
+			if ids, err := tx.TicketsOfAddress(a); err != nil || !slices.Contains(ids, "HS-000001") {
+				t.Errorf("tickets of %s after migrating: %v %v, want HS-000001 among them", a, ids, err)
 			}
 		}
 		return nil
@@ -285,8 +295,8 @@ func TestMigrateFromV2BuildsOutboxQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 5 {
-			t.Errorf("schema %d after open, want 5", v)
+		if v := schemaOf(st.(*tx).tx); v != 6 {
+			t.Errorf("schema %d after open, want 6", v)
 		}
 		if due, err := st.Outbox(now, 0); err != nil || fmt.Sprint(outboxIDs(due)) != "[3 4]" {
 			t.Errorf("due after migration: %v %v, want [3 4]", outboxIDs(due), err)
@@ -350,8 +360,8 @@ func TestMigrateFromV3BuildsSearchIndexes(t *testing.T) {
 	check := func(what string, want map[string]string) {
 		t.Helper()
 		d.View(bg, func(st store.Tx) error {
-			if v := schemaOf(st.(*tx).tx); v != 5 {
-				t.Errorf("schema %d after open, want 5", v)
+			if v := schemaOf(st.(*tx).tx); v != 6 {
+				t.Errorf("schema %d after open, want 6", v)
 			}
 			for text, ids := range want {
 				f := store.Filter{Text: text, Sort: store.SortCreated}
@@ -385,4 +395,52 @@ func TestMigrateFromV3BuildsSearchIndexes(t *testing.T) {
 	}
 	check("changed", map[string]string{"printer": "[HS-000002 HS-000003]", "fire": "[]", "paper": "[HS-000001 HS-000002]",
 		"invoice": "[HS-000002]", "(new)": "[]"})
+}
+
+// A schema-5 database has no idx.addr. Migrating builds it from the
+// tickets' requesters and participants.
+func TestMigrateFromV5BuildsAddressIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v5.db")
+	d := openTest(t, path)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	err := d.UpdateNow(bg, func(tx store.Tx) error {
+		for _, tk := range []*store.Ticket{
+			{ID: "HS-000001", Status: rules.StatusOpen, Requester: "Ann@customer.example", CC: []string{"cy@customer.example"}, CreatedAt: t0},
+			{ID: "HS-000002", Status: rules.StatusClosed, Requester: "bob@customer.example", CC: []string{"ann@customer.example"}, CreatedAt: t0},
+		} {
+			if err := tx.PutTicket(tk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.db.Update(func(btx *bolt.Tx) error {
+		if err := btx.DeleteBucket(bucketIdxAddr); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketMeta).Put(keySchema, u64(5))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = openTest(t, path)
+	defer d.Close()
+	want := map[string]string{"ann@customer.example": "[HS-000001 HS-000002]", "cy@customer.example": "[HS-000001]",
+		"bob@customer.example": "[HS-000002]", "dan@customer.example": "[]"}
+	d.View(bg, func(st store.Tx) error {
+		if v := schemaOf(st.(*tx).tx); v != 6 {
+			t.Errorf("schema %d after open, want 6", v)
+		}
+		for a, w := range want {
+			if ids, err := st.TicketsOfAddress(a); err != nil || fmt.Sprint(ids) != w {
+				t.Errorf("tickets of %s: %v %v, want %s", a, ids, err, w)
+			}
+		}
+		return nil
+	})
 }

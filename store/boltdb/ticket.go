@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -97,6 +99,43 @@ type indexed struct {
 	Subject       string       `json:"subject"`
 	Requester     string       `json:"requester"`
 	RequesterName string       `json:"requester_name"`
+	CC            []string     `json:"cc"`
+}
+
+// indexAddresses keeps idx.addr in step with tk's requester and
+// participants; o is the record stored before (nil for a new ticket).
+func (t *tx) indexAddresses(tk *store.Ticket, o *indexed) error {
+	b := t.bucket(bucketIdxAddr)
+	now := store.Addresses(tk)
+	if o != nil {
+		for _, a := range store.Addresses(&store.Ticket{Requester: o.Requester, CC: o.CC}) {
+			if !slices.Contains(now, a) {
+				if err := b.Delete(key([]byte(a), []byte(tk.ID))); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, a := range now {
+		if err := putIfMissing(b, key([]byte(a), []byte(tk.ID))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TicketsOfAddress walks idx.addr under addr.
+func (t *tx) TicketsOfAddress(addr string) ([]string, error) {
+	prefix := key([]byte(strings.ToLower(strings.TrimSpace(addr))), nil)
+	var ids []string
+	c := t.bucket(bucketIdxAddr).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if err := t.ctx.Err(); err != nil {
+			return nil, err
+		}
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	return ids, nil
 }
 
 func statusKey(st rules.Status, created time.Time, id string) []byte {
@@ -126,6 +165,9 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 	}
 	if err := t.indexTicketWords(tk, o); err != nil {
+		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
+	}
+	if err := t.indexAddresses(tk, o); err != nil {
 		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 	}
 	rec := *tk

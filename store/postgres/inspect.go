@@ -49,8 +49,8 @@ func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
 
 // Check reads every ticket record in one snapshot and reports a record
 // whose columns disagree with it (status, sort keys, the words of its
-// subject and requester), then, by queries, messages, events, Message-IDs
-// and outbox entries of tickets that do not exist, blobs that are
+// subject and requester), then, by queries, messages, events, Message-IDs,
+// indexed addresses and outbox entries of tickets that do not exist, blobs that are
 // referenced but missing, and blobs counted fewer times than they are
 // used.
 func (d *DB) Check(ctx context.Context) ([]string, error) {
@@ -90,6 +90,7 @@ func (d *DB) Check(ctx context.Context) ([]string, error) {
 			{"message of a missing ticket", `SELECT DISTINCT ticket_id FROM messages m WHERE NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = m.ticket_id)`},
 			{"event of a missing ticket", `SELECT DISTINCT ticket_id FROM events e WHERE NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = e.ticket_id)`},
 			{"Message-ID indexed to a missing ticket", `SELECT DISTINCT ticket_id FROM msgids m WHERE NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = m.ticket_id)`},
+			{"address indexed to a missing ticket", `SELECT DISTINCT ticket_id FROM ticket_addrs a WHERE NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = a.ticket_id)`},
 			{"outbox entry of a missing ticket", `SELECT DISTINCT rec->>'ticket_id' FROM outbox o WHERE rec->>'ticket_id' <> '' AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = o.rec->>'ticket_id')`},
 			{"outbox entry whose mail blob is missing", `SELECT id::text FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = o.raw_hash)`},
 		}

@@ -139,6 +139,22 @@ ALTER TABLE sent ADD COLUMN ticket_id text COLLATE "C";
 UPDATE sent SET ticket_id = rec->>'ticket_id';
 CREATE INDEX sent_ticket ON sent (ticket_id, id);
 `,
+	// 3: the requester's and participants' addresses of each ticket
+	// (Tx.TicketsOfAddress), in lower case, written by PutTicket.
+	`
+CREATE TABLE ticket_addrs (
+	addr text COLLATE "C" NOT NULL,
+	ticket_id text COLLATE "C" NOT NULL,
+	PRIMARY KEY (addr, ticket_id)
+);
+CREATE INDEX ticket_addrs_ticket ON ticket_addrs (ticket_id);
+INSERT INTO ticket_addrs (addr, ticket_id)
+SELECT DISTINCT lower(btrim(a)), id FROM (
+	SELECT id, rec->>'requester' AS a FROM tickets
+	UNION ALL
+	SELECT id, json_array_elements_text(CASE WHEN json_typeof(rec->'cc') = 'array' THEN rec->'cc' ELSE '[]'::json END) FROM tickets
+) s WHERE a IS NOT NULL AND btrim(a) <> '';
+`,
 }
 
 // schemaVersion is the schema this program writes.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,18 +90,22 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	// The CTE reads the row as it was before this statement: the words
 	// are rewritten only when their source changed.
 	var old []byte
-	err = t.row(`WITH old AS (SELECT words_src FROM tickets WHERE id = $1)
+	var oldAddrs *string
+	err = t.row(`WITH old AS (SELECT words_src, json_build_array(rec->'requester', rec->'cc')::text AS addrs FROM tickets WHERE id = $1)
 		INSERT INTO tickets (id, status, due_ns, k_created, k_updated, k_priority, k_due, completed,
 			assignee_l, requester_l, queue_l, words_src, rec)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (id) DO UPDATE SET status = $2, due_ns = $3, k_created = $4, k_updated = $5,
 			k_priority = $6, k_due = $7, completed = $8, assignee_l = $9, requester_l = $10,
 			queue_l = $11, words_src = $12, rec = $13
-		RETURNING (SELECT words_src FROM old)`,
+		RETURNING (SELECT words_src FROM old), (SELECT addrs FROM old)`,
 		args(tk.ID, string(tk.Status), due, k.created, k.updated, k.priority, k.due, store.Completed(tk.Status),
-			strings.ToLower(tk.Assignee), strings.ToLower(tk.Requester), strings.ToLower(tk.Queue), src, v), &old)
+			strings.ToLower(tk.Assignee), strings.ToLower(tk.Requester), strings.ToLower(tk.Queue), src, v), &old, &oldAddrs)
 	if err != nil {
 		return fmt.Errorf("put ticket %s: %w", tk.ID, err)
+	}
+	if err := t.indexAddresses(tk, oldAddrs); err != nil {
+		return err
 	}
 	if old != nil && bytes.Equal(old, src) {
 		return nil
@@ -111,6 +117,49 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 		}
 	}
 	return t.addWords(tk.ID, words, wordInTicket)
+}
+
+// indexAddresses keeps ticket_addrs in step with tk's requester and
+// participants. old is the stored record's [requester, cc] as JSON (nil
+// for a new ticket): the rows are rewritten only when the addresses
+// changed.
+func (t *tx) indexAddresses(tk *store.Ticket, old *string) error {
+	now := append([]string{}, store.Addresses(tk)...) // never NULL to the database
+	if old != nil {
+		var pair []json.RawMessage
+		var req string
+		var cc []string
+		if json.Unmarshal([]byte(*old), &pair) == nil && len(pair) == 2 &&
+			json.Unmarshal(pair[0], &req) == nil && json.Unmarshal(pair[1], &cc) == nil &&
+			slices.Equal(store.Addresses(&store.Ticket{Requester: req, CC: cc}), now) {
+			return nil
+		}
+		if err := t.exec(`DELETE FROM ticket_addrs WHERE ticket_id = $1 AND NOT (addr = ANY($2))`, tk.ID, now); err != nil {
+			return fmt.Errorf("index addresses of %s: %w", tk.ID, err)
+		}
+	}
+	if len(now) == 0 {
+		return nil
+	}
+	if err := t.exec(`INSERT INTO ticket_addrs (addr, ticket_id) SELECT unnest($2::text[]), $1 ON CONFLICT DO NOTHING`, tk.ID, now); err != nil {
+		return fmt.Errorf("index addresses of %s: %w", tk.ID, err)
+	}
+	return nil
+}
+
+// TicketsOfAddress reads ticket_addrs.
+func (t *tx) TicketsOfAddress(addr string) ([]string, error) {
+	var ids []string
+	var id string
+	err := t.rows(`SELECT ticket_id FROM ticket_addrs WHERE addr = $1 ORDER BY ticket_id`,
+		args(strings.ToLower(strings.TrimSpace(addr))), []any{&id}, func() error {
+			ids = append(ids, id)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("tickets of %s: %w", addr, err)
+	}
+	return ids, nil
 }
 
 // addWords records that words occur on ticket id, in the place bit.
