@@ -121,11 +121,13 @@ func (t *tx) EraseAddress(addr, pseudonym string) error {
 	if addr == "" {
 		return nil
 	}
-	// Rate counters and bounce marks are keyed "<kind>:<address>".
+	// Rate counters and bounce marks are keyed "<kind>:<address>": only
+	// the address itself, not one that ends the same ("joann@x").
+	suffix := []byte(":" + addr)
 	rate := t.bucket(bucketRate)
 	var gone [][]byte
 	err := rate.ForEach(func(k, _ []byte) error {
-		if bytes.Contains(bytes.ToLower(k), []byte(addr)) {
+		if bytes.HasSuffix(bytes.ToLower(k), suffix) {
 			gone = append(gone, clone(k))
 		}
 		return nil

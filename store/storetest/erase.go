@@ -81,6 +81,11 @@ func testReplaceMessagesErases(t *testing.T, b Backend) {
 		})
 	}
 	check()
+	if in, ok := h.s.(store.Inspector); ok {
+		if problems, err := in.Check(bg); err != nil || len(problems) > 0 {
+			t.Errorf("check after replace: %v %q", err, problems)
+		}
+	}
 	b.reopen(t, h)
 	check()
 }
@@ -108,6 +113,9 @@ func testReplaceEventsAndEraseAddress(t *testing.T, b Backend) {
 		if err := tx.PutRateTimes("auto:bob@x", []time.Time{t0}); err != nil {
 			return err
 		}
+		if err := tx.PutRateTimes("in:sender:joann@x", []time.Time{t0}); err != nil {
+			return err
+		}
 		return tx.MarkBouncing("ann@x", t0.Add(time.Hour))
 	})
 	update(t, h.s, func(tx store.Tx) error {
@@ -133,6 +141,9 @@ func testReplaceEventsAndEraseAddress(t *testing.T, b Backend) {
 		}
 		if ts, _ := tx.RateTimes("auto:bob@x"); len(ts) != 1 {
 			t.Errorf("another address's rate counter lost: %v", ts)
+		}
+		if ts, _ := tx.RateTimes("in:sender:joann@x"); len(ts) != 1 {
+			t.Errorf("the rate counter of an address ending the same was lost: %v", ts)
 		}
 		if bouncing, _ := tx.Bouncing("ann@x", t0); bouncing {
 			t.Error("bounce mark of the erased address kept")
