@@ -34,6 +34,9 @@ type Change struct {
 	// Reindex are Message-IDs (sent mail's, a merged ticket's) that from
 	// now on thread to this ticket.
 	Reindex []string
+	// Rewrite, when set, replaces what the ticket already holds (data
+	// protection): it is written first.
+	Rewrite *Rewrite
 
 	// Queued and Held are filled by apply: how many mails went to the
 	// outbox, and why the others were held back ("<kind> mail not sent: …").
@@ -97,6 +100,9 @@ func Apply(tx store.Tx, m *mailout.Mailer, at time.Time, changes ...*Change) err
 
 func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error {
 	id := c.id()
+	if err := c.Rewrite.apply(tx, id); err != nil {
+		return err
+	}
 	for _, s := range c.Messages {
 		if err := storeMessage(tx, id, s); err != nil {
 			return err

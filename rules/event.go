@@ -48,6 +48,10 @@ const (
 	EventSLAWarning       EventType = "sla_warning"       // an SLA target is near
 	EventCriticalReminder EventType = "critical_reminder" // a critical ticket went without a public update
 	EventDeliveryFailed   EventType = "delivery_failed"   // mail could not be delivered
+
+	// Data protection.
+	EventErased        EventType = "erased"         // a customer's personal data was erased (forget)
+	EventBodiesDeleted EventType = "bodies_deleted" // retention deleted the messages' bodies and files
 )
 
 // EventTypes lists every event type, for documentation and tests.
@@ -58,4 +62,5 @@ var EventTypes = []EventType{
 	EventNote, EventReply, EventReplyHeld, EventNotice, EventCommandsRefused, EventMerged,
 	EventEscalated, EventEscalationRequested, EventEscalationAck,
 	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventCriticalReminder, EventDeliveryFailed,
+	EventErased, EventBodiesDeleted,
 }

@@ -43,6 +43,7 @@ func (a *app) adminHandler() http.Handler {
 	mux.HandleFunc("POST /api/explain", accepts(typeMail, a.handleExplain))
 	mux.HandleFunc("GET /api/status", a.handleStatus)
 	mux.HandleFunc("GET /api/report", a.handleReport)
+	mux.HandleFunc("POST /api/forget", accepts(typeJSON, a.handleForget))
 	mux.HandleFunc("POST /api/inject", accepts(typeMail, a.handleInject))
 	return mux
 }
