@@ -95,7 +95,8 @@ const forgetPage = 200
 // one committed transaction through Apply. On a ticket the address
 // requested, every message loses its text, raw copy and files (the whole
 // conversation is with that person) and the requester's name goes; on a
-// ticket it took part in, the messages it sent or received do. Everywhere
+// ticket it took part in, the messages it sent and those the desk sent it
+// do. Everywhere
 // else on those tickets the address becomes the pseudonym, raw copies that
 // hold it are dropped, and an "erased" event names the actor. Mail still
 // queued to the address is dropped, and the store's records by address
@@ -309,7 +310,9 @@ func eraseTicket(r store.Reader, t *store.Ticket, f Forget, now time.Time) (*Cha
 	erased := 0
 	for i := range msgs {
 		m := &msgs[i]
-		own := f.is(m.From) || slices.ContainsFunc(m.To, f.is) || slices.ContainsFunc(m.Cc, f.is)
+		// The address's own messages, and what the desk sent it (which
+		// quotes it); mail others wrote keeps its text.
+		own := f.is(m.From) || m.Direction == "out" && (slices.ContainsFunc(m.To, f.is) || slices.ContainsFunc(m.Cc, f.is))
 		m.From, m.To, m.Cc = f.replace(m.From, ""), f.list(m.To), f.list(m.Cc)
 		m.Subject = f.replace(m.Subject, name)
 		if requester || own {

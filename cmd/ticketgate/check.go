@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -64,6 +65,7 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 			return err
 		}
 	}
+	rep.Problems = append(rep.Problems, keyProblems(cfg)...)
 	if len(rep.Problems) > 0 {
 		printProblems(stdout, rep.Problems)
 		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", path, len(rep.Problems))}
@@ -95,11 +97,27 @@ func checkPostgres(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	if _, err := warnInstances(st, ctx, stdout); err != nil {
 		return err
 	}
+	rep.Problems = append(rep.Problems, keyProblems(cfg)...)
 	if len(rep.Problems) > 0 {
 		printProblems(stdout, rep.Problems)
 		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", storeName(cfg), len(rep.Problems))}
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d tickets, %d queued mails, every record and index agree\n", storeName(cfg), rep.Tickets, rep.Outbox)
+	return nil
+}
+
+// keyProblems checks the key files the database's records depend on: the
+// VERP key signs bounce addresses and makes forget's pseudonyms (the same
+// address gets the same one only under the same key). A missing file is
+// made by serve; one that cannot be read or is not a key is a problem.
+func keyProblems(cfg *Config) []string {
+	f := verpKeyFile(cfg)
+	if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if _, err := readKey(f); err != nil {
+		return []string{fmt.Sprintf("outbound.verp_key_file %s: %v (bounces cannot be verified, forget cannot make pseudonyms)", f, err)}
+	}
 	return nil
 }
 
