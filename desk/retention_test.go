@@ -71,6 +71,9 @@ func TestRetentionDeletesBodiesOfLongClosedTickets(t *testing.T) {
 	e.setStatus("HS-400001", rules.StatusClosed, day(2))
 	e.setStatus("HS-400002", rules.StatusClosed, day(23))
 	slaBefore := e.ticket("HS-400001").SLA
+	if got := e.retentionProblems(day(33.5)); len(got) != 1 || !strings.Contains(got[0], "ticket HS-400001: closed at") {
+		t.Errorf("check before the sweep, a day after the bodies fell due: %q", got)
+	}
 
 	rep := e.run(day(33)) // 31 days after the first closing, 10 after the second
 	var acts []string
@@ -104,6 +107,9 @@ func TestRetentionDeletesBodiesOfLongClosedTickets(t *testing.T) {
 		}
 	}
 	check()
+	if got := e.retentionProblems(day(33.5)); len(got) != 0 {
+		t.Errorf("check after the sweep: %q", got)
+	}
 	e.run(day(40)) // nothing more for the old ticket
 	e.store.Close()
 	e.open()
@@ -113,6 +119,36 @@ func TestRetentionDeletesBodiesOfLongClosedTickets(t *testing.T) {
 	e.run(day(54))
 	if r := e.ticket("HS-400002").Messages[0]; r.Text != "" || e.kept(newRaw) {
 		t.Errorf("second ticket's message 31 days after closing: %+v", r)
+	}
+}
+
+func (e *env) retentionProblems(now time.Time) []string {
+	e.t.Helper()
+	got, err := e.policy.RetentionProblems(context.Background(), e.store, now)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got
+}
+
+// TestRetentionCheckFindsABodyLeftBehind: a message older than the
+// ticket's deletion that still holds its text is reported by check's
+// rule, a message that came later is not.
+func TestRetentionCheckFindsABodyLeftBehind(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Retention = rules.Retention{After: 30 * 24 * time.Hour}
+	e.create("HS-400005", "cy@customer.example", day0, rules.PriorityLow)
+	e.addMail("HS-400005", "first", day0)
+	e.setStatus("HS-400005", rules.StatusClosed, day(1))
+	e.run(day(32))
+	e.addMail("HS-400005", "written after the deletion", day(33))
+	if got := e.retentionProblems(day(34)); len(got) != 0 {
+		t.Errorf("a message after the deletion is reported: %q", got)
+	}
+	// A message stored as if before the deletion, bypassing it.
+	e.addMail("HS-400005", "left behind", day(20))
+	if got := e.retentionProblems(day(34)); len(got) != 1 || !strings.Contains(got[0], "still holds its body") {
+		t.Errorf("check with a body left behind: %q", got)
 	}
 }
 

@@ -60,6 +60,9 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return &exitError{code: exTempFail, err: err}
 	default:
 		rep, err = inspect(ctx, db)
+		if err == nil {
+			err = rep.addRetention(ctx, db, cfg)
+		}
 		db.Close()
 		if err != nil {
 			return err
@@ -91,6 +94,9 @@ func checkPostgres(ctx context.Context, cfg *Config, stdout io.Writer) error {
 		return fmt.Errorf("store %s cannot check itself", storeName(cfg))
 	}
 	rep, err := inspect(ctx, db)
+	if err == nil {
+		err = rep.addRetention(ctx, st, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -104,6 +110,18 @@ func checkPostgres(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d tickets, %d queued mails, every record and index agree\n", storeName(cfg), rep.Tickets, rep.Outbox)
 	return nil
+}
+
+// addRetention adds the tickets that break the retention rules of cfg
+// (desk.Policy.RetentionProblems) to the report.
+func (rep *checkReport) addRetention(ctx context.Context, st store.Store, cfg *Config) error {
+	p, err := policyFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	problems, err := p.RetentionProblems(ctx, st, time.Now())
+	rep.Problems = append(rep.Problems, problems...)
+	return err
 }
 
 // keyProblems checks the key files the database's records depend on: the
@@ -153,6 +171,9 @@ func printProblems(w io.Writer, problems []string) {
 // writes.
 func (g *gateway) handleCheck(w http.ResponseWriter, r *http.Request) {
 	rep, err := inspect(r.Context(), g.db)
+	if err == nil {
+		err = rep.addRetention(r.Context(), g.db, g.current().cfg)
+	}
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return
