@@ -42,7 +42,7 @@ type Sweeper struct {
 // SweepAction is one thing a sweep did (or would do) to a ticket.
 type SweepAction struct {
 	Ticket string `json:"ticket"`
-	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, escalated, critical_reminder, suppressed
+	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, escalated, critical_reminder, bodies_deleted, suppressed
 	Detail string `json:"detail"`
 }
 
