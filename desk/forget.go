@@ -1,7 +1,6 @@
 package desk
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -245,8 +244,49 @@ func (p *Pipeline) ticketsNaming(ctx context.Context, f Forget) ([]string, error
 
 func (f Forget) is(addr string) bool { return strings.EqualFold(strings.TrimSpace(addr), f.Addr) }
 
-// in reports whether s holds the address, in any case.
-func (f Forget) in(s string) bool { return strings.Contains(strings.ToLower(s), f.Addr) }
+// in reports whether s holds the address, in any case, as an address of
+// its own (not the end of jo-ann@… or the start of …example.org).
+func (f Forget) in(s string) bool { return len(addrAt(s, f.Addr)) > 0 }
+
+// addrAt returns where addr (in lower case) occurs in s as a whole
+// address, ASCII letters in any case.
+func addrAt(s, addr string) []int {
+	low := asciiLower(s)
+	var at []int
+	for i := 0; ; {
+		j := strings.Index(low[i:], addr)
+		if j < 0 {
+			return at
+		}
+		start, end := i+j, i+j+len(addr)
+		if (start == 0 || !inLocalPart(s[start-1])) && (end == len(s) || !continuesDomain(s[end:])) {
+			at = append(at, start)
+		}
+		i = start + 1
+	}
+}
+
+// asciiLower lowers the ASCII letters of s only, so byte offsets stay.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}
+
+// inLocalPart reports whether c may be part of an address's local part.
+func inLocalPart(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0
+}
+
+// continuesDomain reports whether rest, what follows an address's domain,
+// goes on with it: a letter, digit or hyphen, or a dot before one.
+func continuesDomain(rest string) bool {
+	alnum := func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' }
+	return alnum(rest[0]) || rest[0] == '.' && len(rest) > 1 && alnum(rest[1])
+}
 
 // names reports whether ticket t (with its messages and events) names
 // the address anywhere but in raw copies.
@@ -265,7 +305,16 @@ func (f Forget) names(t *store.Ticket) bool {
 // replace puts the pseudonym (and, given, "[erased]" for the name) in
 // place of the address in s, in any case.
 func (f Forget) replace(s, name string) string {
-	s = foldReplace(s, f.Addr, f.Pseudonym)
+	if at := addrAt(s, f.Addr); len(at) > 0 {
+		var b strings.Builder
+		last := 0
+		for _, i := range at {
+			b.WriteString(s[last:i])
+			b.WriteString(f.Pseudonym)
+			last = i + len(f.Addr)
+		}
+		s = b.String() + s[last:]
+	}
 	if len(name) >= 3 {
 		s = foldReplace(s, name, "[erased]")
 	}
@@ -331,7 +380,7 @@ func eraseTicket(r store.Reader, t *store.Ticket, f Forget, now time.Time) (*Cha
 			if err != nil {
 				return nil, 0, fmt.Errorf("message %s: %w", m.MessageID, err)
 			}
-			if bytes.Contains(bytes.ToLower(raw), []byte(f.Addr)) {
+			if f.in(string(raw)) {
 				m.Raw = ""
 				m.Notes = append(m.Notes, "raw copy erased on request: it named an erased address")
 			}
