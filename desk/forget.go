@@ -284,7 +284,9 @@ func inLocalPart(c byte) bool {
 // continuesDomain reports whether rest, what follows an address's domain,
 // goes on with it: a letter, digit or hyphen, or a dot before one.
 func continuesDomain(rest string) bool {
-	alnum := func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' }
+	alnum := func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+	}
 	return alnum(rest[0]) || rest[0] == '.' && len(rest) > 1 && alnum(rest[1])
 }
 
