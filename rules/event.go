@@ -49,7 +49,8 @@ const (
 	EventCriticalReminder EventType = "critical_reminder" // a critical ticket went without a public update
 	EventDeliveryFailed   EventType = "delivery_failed"   // mail could not be delivered
 
-	// Data protection.
+	// Data protection: an operator's erasure (its actor is who asked) and
+	// the sweep's retention.
 	EventErased        EventType = "erased"         // a customer's personal data was erased (forget)
 	EventBodiesDeleted EventType = "bodies_deleted" // retention deleted the messages' bodies and files
 )
