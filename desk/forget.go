@@ -199,6 +199,9 @@ func (p *Pipeline) forgettable(addr string) error {
 	if err := CheckAddress(addr); err != nil {
 		return err
 	}
+	if strings.HasSuffix(addr, "@"+PseudonymDomain) {
+		return fmt.Errorf("%s is the pseudonym of an address erased already: %w", addr, ErrBadAction)
+	}
 	if p.Routes.IsOwn(addr) {
 		return fmt.Errorf("%s is one of the desk's own addresses: %w", addr, ErrBadAction)
 	}

@@ -150,6 +150,9 @@ func TestForgetErasesACustomer(t *testing.T) {
 	if r := e.run(nil, "check"); r.code != 0 {
 		t.Errorf("check after forget: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	if r := e.run(nil, "forget", res.Pseudonym); r.code != exDataErr || !strings.Contains(r.stderr, "erased already") {
+		t.Errorf("forget of a pseudonym: exit %d, stderr %q; want %d", r.code, r.stderr, exDataErr)
+	}
 
 	// The same address later gets the same pseudonym, without serve.
 	again := e.injectOK(message("ann@customer.example", "support@example.com", "Me again", "f4@customer.example", "Hello again."),
