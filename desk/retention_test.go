@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -71,6 +72,21 @@ func TestRetentionDeletesBodiesOfLongClosedTickets(t *testing.T) {
 	e.setStatus("HS-400001", rules.StatusClosed, day(2))
 	e.setStatus("HS-400002", rules.StatusClosed, day(23))
 	slaBefore := e.ticket("HS-400001").SLA
+	report := func() string {
+		t.Helper()
+		var rep *Report
+		err := e.store.View(context.Background(), func(tx store.Tx) error {
+			var err error
+			rep, err = BuildReport(tx, ReportQuery{From: day0, To: day(60), Now: day(60)})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(rep)
+		return string(b)
+	}
+	reportBefore := report()
 	if got := e.retentionProblems(day(33.5)); len(got) != 1 || !strings.Contains(got[0], "ticket HS-400001: closed at") {
 		t.Errorf("check before the sweep, a day after the bodies fell due: %q", got)
 	}
@@ -107,6 +123,9 @@ func TestRetentionDeletesBodiesOfLongClosedTickets(t *testing.T) {
 		}
 	}
 	check()
+	if after := report(); after != reportBefore {
+		t.Errorf("report numbers changed by retention:\nbefore %s\nafter  %s", reportBefore, after)
+	}
 	if got := e.retentionProblems(day(33.5)); len(got) != 0 {
 		t.Errorf("check after the sweep: %q", got)
 	}
