@@ -69,6 +69,15 @@ func TestForgetErasesACustomer(t *testing.T) {
 	other := e.injectOK(message(`"Cy Third" <cy@third.example>`, "support@example.com", "Login trouble", "f3@third.example", "My code word is platypus."),
 		"-to", "support@example.com", "-from", "cy@third.example")
 	before := e.showJSON(other)
+	report := func() string {
+		t.Helper()
+		r := e.run(nil, "report", "-json", "-from", "2020-01-01", "-to", "2100-01-01")
+		if r.code != 0 {
+			t.Fatalf("report: exit %d: %s", r.code, r.stderr)
+		}
+		return r.stdout
+	}
+	reportBefore := report()
 	if got := e.search("-q", "zanzibar"); !slices.Equal(got, []string{own}) {
 		t.Fatalf("search before forget: %v", got)
 	}
@@ -129,6 +138,9 @@ func TestForgetErasesACustomer(t *testing.T) {
 	if !slices.Contains(tk.CC, res.Pseudonym) || tk.Requester != "bob@other.example" || !strings.Contains(tk.Messages[0].Text, "floor 3 jams") ||
 		len(tk.Messages[0].Attachments) != 1 || !slices.Contains(tk.Messages[0].Cc, res.Pseudonym) {
 		t.Errorf("ticket the customer was copied on: cc %v requester %q first message %+v", tk.CC, tk.Requester, tk.Messages[0])
+	}
+	if after := report(); after != reportBefore {
+		t.Errorf("report numbers changed by forget:\nbefore %s\nafter  %s", reportBefore, after)
 	}
 	if after := e.showJSON(other); after != before {
 		t.Errorf("another customer's ticket changed:\nbefore %s\nafter %s", before, after)
