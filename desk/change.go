@@ -84,11 +84,12 @@ func (p *Pipeline) apply(tx store.Tx, at time.Time, changes ...*Change) error {
 	return Apply(tx, p.Desk, at, changes...)
 }
 
-// Apply writes changes in tx, each in this order: its messages (and their
-// blobs), its events, its mails (composed by m now, with the ticket's
-// final state; each may log an event), bounce holds, and last the ticket
-// record with its indexes. It is the only code that writes a decision:
-// customer and agent mail, operator actions and the sweep all end here.
+// Apply writes changes in tx, each in this order: its rewrite of what the
+// ticket holds (erasure, retention), its messages (and their blobs), its
+// events, its mails (composed by m now, with the ticket's final state;
+// each may log an event), bounce holds, and last the ticket record with
+// its indexes. It is the only code that writes a decision: customer and
+// agent mail, operator actions, erasures and the sweep all end here.
 func Apply(tx store.Tx, m *mailout.Mailer, at time.Time, changes ...*Change) error {
 	for _, c := range changes {
 		if err := applyChange(tx, m, at, c); err != nil {
