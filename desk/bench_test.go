@@ -2,6 +2,8 @@ package desk
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"ticketgate/mailin"
+	"ticketgate/store"
 	"ticketgate/store/boltdb"
 )
 
@@ -214,4 +218,28 @@ func BenchmarkFdatasync(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fsyncs/s")
+}
+
+// BenchmarkForget measures one erasure (forget) in a database of 2,000
+// tickets of 4 KB first mails: the search of every ticket in read
+// transactions, then the erasure of the customer's ticket in one commit.
+// Each iteration erases another customer.
+func BenchmarkForget(b *testing.B) {
+	const tickets = 2000
+	g := startGateway(b)
+	for i := range tickets {
+		if _, err := g.pipeline.Deliver(context.Background(), &mailin.Delivery{MailFrom: benchSender(i),
+			Rcpts: []string{"support@example.com"}, Raw: benchMessage(i), Source: "smtp"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	key := []byte("0123456789abcdef")
+	b.ResetTimer()
+	for i := range b.N {
+		addr := benchSender(i % tickets)
+		_, err := g.pipeline.Forget(context.Background(), Forget{Addr: addr, Pseudonym: Pseudonym(key, addr)})
+		if err != nil && (i < tickets || !errors.Is(err, store.ErrNotFound)) {
+			b.Fatal(err)
+		}
+	}
 }

@@ -34,6 +34,9 @@ type Change struct {
 	// Reindex are Message-IDs (sent mail's, a merged ticket's) that from
 	// now on thread to this ticket.
 	Reindex []string
+	// Rewrite, when set, replaces what the ticket already holds (data
+	// protection): it is written first.
+	Rewrite *Rewrite
 
 	// Direct, on a change about no ticket (no ID and no Ticket), says
 	// whom its mails are from and what they answer; such a change sends
@@ -96,12 +99,13 @@ func (p *Pipeline) apply(tx store.Tx, at time.Time, changes ...*Change) error {
 }
 
 // Apply writes changes in tx, each in this order: its rate counters, its
-// messages (and their blobs), its events, its mails (composed by m now,
-// with the ticket's final state; each may log an event), bounce holds,
-// and last the ticket record with its indexes. A change about no ticket
-// (Direct) writes its counters and queues its mails, nothing else. It is
-// the only code that writes a decision: customer and agent mail, operator
-// actions and the sweep all end here.
+// rewrite of what the ticket holds (erasure, retention), its messages (and
+// their blobs), its events, its mails (composed by m now, with the ticket's
+// final state; each may log an event), bounce holds, and last the ticket
+// record with its indexes. A change about no ticket (Direct) writes its
+// counters and queues its mails, nothing else. It is the only code that
+// writes a decision: customer and agent mail, operator actions, erasures
+// and the sweep all end here.
 func Apply(tx store.Tx, m *mailout.Mailer, at time.Time, changes ...*Change) error {
 	for _, c := range changes {
 		if err := applyChange(tx, m, at, c); err != nil {
@@ -125,6 +129,9 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 		return applyDirect(tx, m, at, c)
 	}
 	id := c.id()
+	if err := c.Rewrite.apply(tx, id); err != nil {
+		return err
+	}
 	for _, s := range c.Messages {
 		if err := storeMessage(tx, id, s); err != nil {
 			return err

@@ -38,6 +38,9 @@ type Policy struct {
 	// Notify lists the statuses whose setting by an agent or operator mails
 	// the customer (nil: rules.DefaultNotify, resolved and closed).
 	Notify map[rules.Status]bool
+	// Retention deletes the bodies and attachments of tickets closed
+	// long enough ([retention]); the sweep does it.
+	Retention rules.Retention
 }
 
 // clockOf returns the ticket's lifecycle clock in step with its status. The
@@ -179,6 +182,9 @@ func (p *Policy) Due(t *store.Ticket) time.Time {
 		if at := p.SLA.NextCheck(*t.SLA); !at.IsZero() && (due.IsZero() || at.Before(due)) {
 			due = at
 		}
+	}
+	if at := p.Retention.Due(t.Status, t.ClosedAt, t.BodiesDeletedAt); !at.IsZero() && (due.IsZero() || at.Before(due)) {
+		due = at
 	}
 	return due
 }

@@ -41,7 +41,7 @@ type Sweeper struct {
 // SweepAction is one thing a sweep did (or would do) to a ticket.
 type SweepAction struct {
 	Ticket string `json:"ticket"`
-	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, escalated, critical_reminder, suppressed
+	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, escalated, critical_reminder, bodies_deleted, suppressed
 	Detail string `json:"detail"`
 }
 
@@ -73,6 +73,9 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 	seen := map[string]bool{}
 	if dryRun {
 		err := s.Store.DryRun(ctx, func(tx store.Tx) error {
+			if err := s.catchUpRetention(ctx, tx); err != nil {
+				return err
+			}
 			for {
 				more, err := s.sweepBatch(ctx, tx, now, seen, rep)
 				if err != nil || !more {
@@ -80,6 +83,9 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 				}
 			}
 		})
+		return rep, err
+	}
+	if err := s.retentionDue(ctx); err != nil {
 		return rep, err
 	}
 	for {
@@ -167,6 +173,13 @@ func (s *Sweeper) sweepTicket(tx store.Tx, id string, now time.Time, rep *SweepR
 		return err
 	}
 	c, actions := s.decide(t, now)
+	if at := s.Policy.Retention.Due(t.Status, t.ClosedAt, t.BodiesDeletedAt); !at.IsZero() && !now.Before(at) {
+		full, err := tx.TicketFull(id)
+		if err != nil {
+			return err
+		}
+		actions = append(actions, deleteBodies(c, full, now))
+	}
 	if err := Apply(tx, s.Desk, now, c); err != nil {
 		return fmt.Errorf("sweep %s: %w", id, err)
 	}

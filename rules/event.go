@@ -49,6 +49,11 @@ const (
 	EventCriticalReminder EventType = "critical_reminder" // a critical ticket went without a public update
 	EventDeliveryFailed   EventType = "delivery_failed"   // mail could not be delivered
 	EventRelayTLSFailed   EventType = "relay_tls_failed"  // the relay's TLS failed; mail waits
+
+	// Data protection: an operator's erasure (its actor is who asked) and
+	// the sweep's retention.
+	EventErased        EventType = "erased"         // a customer's personal data was erased (forget)
+	EventBodiesDeleted EventType = "bodies_deleted" // retention deleted the messages' bodies and files
 )
 
 // EventTypes lists every event type, for documentation and tests.
@@ -60,4 +65,5 @@ var EventTypes = []EventType{
 	EventEscalated, EventEscalationRequested, EventEscalationAck,
 	EventReminderSent, EventSurveySent, EventSLABreach, EventSLAWarning, EventCriticalReminder, EventDeliveryFailed,
 	EventRelayTLSFailed,
+	EventErased, EventBodiesDeleted,
 }

@@ -164,6 +164,22 @@ type Tx interface {
 	// PutInstance records (or replaces, by ID) a serving process's
 	// report of itself.
 	PutInstance(in Instance) error
+
+	// ReplaceMessages rewrites the messages of ticket id in place with
+	// msgs, which must be as many as the ticket has, in the order
+	// TicketFull returns them (data protection: erasure and retention).
+	// The search index follows the new subjects and texts; blobs the new
+	// messages name (Raw, Attachments' SHA256) are counted once more and
+	// those the old ones named released, so a blob no message uses any
+	// more is deleted. Message-IDs stay indexed.
+	ReplaceMessages(id string, msgs []Message) error
+	// ReplaceEvents rewrites ticket id's activity log in place with
+	// events, as many as it holds, in order.
+	ReplaceEvents(id string, events []Event) error
+	// EraseAddress removes addr (any case) from the records kept by
+	// address outside the tickets: where sent mail went (replaced by
+	// pseudonym), rate counters and bounce marks (deleted).
+	EraseAddress(addr, pseudonym string) error
 }
 
 // Reader is the reading half of a transaction: what deciding code may use.

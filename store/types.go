@@ -51,6 +51,9 @@ type Ticket struct {
 	Files     int       `json:"files,omitempty"`
 	FileBytes int64     `json:"file_bytes,omitempty"`
 	Due       time.Time `json:"due,omitzero"`
+	// BodiesDeletedAt is when retention last deleted the bodies and
+	// attachments of the ticket's messages.
+	BodiesDeletedAt *time.Time `json:"bodies_deleted_at,omitempty"`
 
 	// Messages and Events are filled by Tx.TicketFull; they are stored
 	// in their own buckets, not in the ticket record.

@@ -46,6 +46,7 @@ func (a *app) adminHandler() http.Handler {
 	mux.HandleFunc("GET /api/outbox", a.handleOutbox)
 	mux.HandleFunc("GET /api/outbox/{id}", a.handleOutboxShow)
 	mux.HandleFunc("POST /api/outbox/retry", accepts("", a.handleOutboxRetry))
+	mux.HandleFunc("POST /api/forget", accepts(typeJSON, a.handleForget))
 	mux.HandleFunc("POST /api/inject", accepts(typeMail, a.handleInject))
 	return mux
 }

@@ -22,6 +22,9 @@ type app struct {
 	store    store.Store // with the policy's due times once policySetup ran
 	pipeline *desk.Pipeline
 	gw       *gateway // the serving gateway; nil outside serve
+	// pseudonymKey makes the pseudonyms of erased addresses (forget): the
+	// VERP key, which every gateway sharing the database has.
+	pseudonymKey []byte
 }
 
 func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
@@ -67,7 +70,7 @@ func newApp(cfg *Config, log *slog.Logger, st store.Store) (*app, error) {
 		Limits: mailin.Limits{MaxHeaderBytes: cfg.Inbound.MaxHeaderBytes, MaxDepth: cfg.Inbound.MaxMIMEDepth, MaxParts: cfg.Inbound.MaxMIMEParts},
 		Thread: rules.ThreadPolicy{ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*3600e9)},
 	}
-	a := &app{cfg: cfg, log: log, store: st, pipeline: p}
+	a := &app{cfg: cfg, log: log, store: st, pipeline: p, pseudonymKey: verpKey}
 	if err := a.agentSetup(); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -59,11 +60,15 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return &exitError{code: exTempFail, err: err}
 	default:
 		rep, err = inspect(ctx, db)
+		if err == nil {
+			err = rep.addRetention(ctx, db, cfg)
+		}
 		db.Close()
 		if err != nil {
 			return err
 		}
 	}
+	rep.Problems = append(rep.Problems, keyProblems(cfg)...)
 	if len(rep.Problems) > 0 {
 		printProblems(stdout, rep.Problems)
 		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", path, len(rep.Problems))}
@@ -89,17 +94,48 @@ func checkPostgres(ctx context.Context, cfg *Config, stdout io.Writer) error {
 		return fmt.Errorf("store %s cannot check itself", storeName(cfg))
 	}
 	rep, err := inspect(ctx, db)
+	if err == nil {
+		err = rep.addRetention(ctx, st, cfg)
+	}
 	if err != nil {
 		return err
 	}
 	if _, err := warnInstances(st, ctx, stdout); err != nil {
 		return err
 	}
+	rep.Problems = append(rep.Problems, keyProblems(cfg)...)
 	if len(rep.Problems) > 0 {
 		printProblems(stdout, rep.Problems)
 		return &exitError{code: 1, err: fmt.Errorf("%s: %d inconsistencies", storeName(cfg), len(rep.Problems))}
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d tickets, %d queued mails, every record and index agree\n", storeName(cfg), rep.Tickets, rep.Outbox)
+	return nil
+}
+
+// addRetention adds the tickets that break the retention rules of cfg
+// (desk.Policy.RetentionProblems) to the report.
+func (rep *checkReport) addRetention(ctx context.Context, st store.Store, cfg *Config) error {
+	p, err := policyFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	problems, err := p.RetentionProblems(ctx, st, time.Now())
+	rep.Problems = append(rep.Problems, problems...)
+	return err
+}
+
+// keyProblems checks the key files the database's records depend on: the
+// VERP key signs bounce addresses and makes forget's pseudonyms (the same
+// address gets the same one only under the same key). A missing file is
+// made by serve; one that cannot be read or is not a key is a problem.
+func keyProblems(cfg *Config) []string {
+	f := verpKeyFile(cfg)
+	if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if _, err := readKey(f); err != nil {
+		return []string{fmt.Sprintf("outbound.verp_key_file %s: %v (bounces cannot be verified, forget cannot make pseudonyms)", f, err)}
+	}
 	return nil
 }
 
@@ -135,6 +171,9 @@ func printProblems(w io.Writer, problems []string) {
 // writes.
 func (g *gateway) handleCheck(w http.ResponseWriter, r *http.Request) {
 	rep, err := inspect(r.Context(), g.db)
+	if err == nil {
+		err = rep.addRetention(r.Context(), g.db, g.current().cfg)
+	}
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return

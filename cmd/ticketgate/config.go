@@ -48,6 +48,7 @@ type Config struct {
 	Limits     LimitsConfig                   `toml:"limits"`
 	Log        LogConfig                      `toml:"log"`
 	Shutdown   ShutdownConfig                 `toml:"shutdown"`
+	Retention  RetentionConfig                `toml:"retention"`
 
 	file string // absolute path of the config file; "" for the built-in defaults
 }

@@ -71,3 +71,9 @@ type LimitsConfig struct {
 	MaxAttachmentBytes  int64  `toml:"max_attachment_bytes"`
 	MaxAttachmentsTotal int64  `toml:"max_attachments_total_bytes"`
 }
+
+// RetentionConfig is the [retention] section: how long the bodies and
+// attachments of closed tickets are kept.
+type RetentionConfig struct {
+	ClosedAfter string `toml:"closed_after"` // "" or "0s": kept for ever (default)
+}

@@ -70,6 +70,7 @@ func commands() []command {
 		{"backup", "backup -config F -o FILE: consistent copy of the database, while serve runs or not", runBackup},
 		{"restore", "restore -config F [-force] FILE: replace the database with a backup (serve must be stopped)", runRestore},
 		{"report", "report -config F [-from D] [-to D] [-queue Q] [-json]: tickets opened, resolved and reopened, response and resolution times, SLA compliance, satisfaction", runReport},
+		{"forget", "forget -config F [-as EMAIL] [-json] ADDR: erase a customer's personal data (texts, raw copies, attachments; the address becomes a pseudonym)", runForget},
 		{"check", "check -config F: verify records against indexes; exit 1 with the list of problems", runCheck},
 		{"migrate", "migrate -config F -from OLD.db: copy a bbolt database into the PostgreSQL database of the config (idempotent, resumable)", runMigrate},
 		{"version", "version: print the module version and the VCS revision it was built from", runVersion},

@@ -62,10 +62,14 @@ func policyFromConfig(cfg *Config) (*desk.Policy, error) {
 		}
 		notify[st] = true
 	}
+	retention, err := retentionFromConfig(cfg)
+	if err != nil {
+		bad("%v", err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
-	p := &desk.Policy{Lifecycle: lc, SLA: sla, ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*time.Hour), Notify: notify}
+	p := &desk.Policy{Lifecycle: lc, SLA: sla, ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*time.Hour), Notify: notify, Retention: retention}
 	if cfg.Tickets.NotifyStatus == nil {
 		p.Notify = nil // the rules' default
 	}
@@ -73,6 +77,24 @@ func policyFromConfig(cfg *Config) (*desk.Policy, error) {
 		p.Agents = append(p.Agents, desk.AgentRef{Email: strings.ToLower(a.Email), Name: a.Name, Queues: a.Queues, Manager: a.Manager})
 	}
 	return p, nil
+}
+
+// retentionFromConfig reads [retention] closed_after: off when empty or
+// "0s"; else a duration no shorter than [tickets] reopen_window, so a
+// ticket its customer may still reopen keeps its messages.
+func retentionFromConfig(cfg *Config) (rules.Retention, error) {
+	v := strings.TrimSpace(cfg.Retention.ClosedAfter)
+	if v == "" {
+		return rules.Retention{}, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return rules.Retention{}, fmt.Errorf("retention.closed_after %q is not a duration like \"2160h\" (\"\" or \"0s\" keeps bodies for ever)", v)
+	}
+	if reopen := dur(cfg.Tickets.ReopenWindow, 168*time.Hour); d > 0 && d < reopen {
+		return rules.Retention{}, fmt.Errorf("retention.closed_after %q is shorter than tickets.reopen_window (%s): a ticket its customer may still reopen would lose its messages", v, reopen)
+	}
+	return rules.Retention{After: d}, nil
 }
 
 func schedule(cfg *Config) string {

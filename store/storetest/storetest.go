@@ -52,6 +52,8 @@ func RunBackend(t *testing.T, b Backend) {
 		{"MergeRedirect", testMergeRedirect},
 		{"EventsInOrder", testEventsInOrder},
 		{"Blobs", testBlobs},
+		{"ReplaceMessagesErases", testReplaceMessagesErases},
+		{"ReplaceEventsAndEraseAddress", testReplaceEventsAndEraseAddress},
 		{"OutboxKeepsMailUntilDequeued", testOutboxKeepsMailUntilDequeued},
 		{"OutboxDueOnly", testOutboxDueOnly},
 		{"OutboxRequeueKeepsMail", testOutboxRequeueKeepsMail},

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"ticketgate/desk"
+	"ticketgate/desk/view"
+	"ticketgate/store"
+)
+
+// forgetRequest is the body of POST /api/forget.
+type forgetRequest struct {
+	Address string `json:"address"`
+	Actor   string `json:"actor,omitempty"`
+}
+
+// runForget is "ticketgate forget -config F [-as EMAIL] [-json] ADDR":
+// erase a customer's personal data, handed to serve when it holds the
+// database. Exit 64 for an address that is not one, 65 for one of the
+// desk's own, 1 when no ticket names it.
+func runForget(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	fset, cfgPath := flags("forget")
+	as := fset.String("as", adminPrincipal, "who asks for the erasure (recorded on each ticket)")
+	asJSON := fset.Bool("json", false, "print the result as JSON")
+	if err := parseFlags(fset, args, 1, 1); err != nil {
+		return err
+	}
+	req := forgetRequest{Address: strings.TrimSpace(fset.Arg(0)), Actor: *as}
+	if err := desk.CheckAddress(req.Address); err != nil {
+		return &exitError{code: 64, err: err}
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
+	var res *desk.ForgetResult
+	err = withStore(cfg, newLogger(os.Stderr), false,
+		func(a *app) error {
+			res, err = a.forget(ctx, req, "")
+			return err
+		},
+		func(c *adminClient) error {
+			body, _ := json.Marshal(req)
+			return c.do(ctx, "POST", "/api/forget", nil, body, &res)
+		})
+	if err != nil {
+		return forgetExit(req.Address, err)
+	}
+	if *asJSON {
+		return view.Encode(stdout, res)
+	}
+	fmt.Fprintf(stdout, "%s is now %s: erased on %d tickets (%s), %d messages' bodies, %d queued mails dropped\n",
+		strings.ToLower(req.Address), res.Pseudonym, len(res.Tickets), strings.Join(res.Tickets, " "), res.Messages, res.Outbox)
+	return nil
+}
+
+// forgetExit maps errors to exit codes as actionExit does: 1 nothing to
+// erase, 64 not an address, 65 refused.
+func forgetExit(addr string, err error) error {
+	var ae *apiError
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		return &exitError{code: 1, err: fmt.Errorf("no ticket names %s: nothing erased", addr)}
+	case errors.Is(err, desk.ErrNotAddress), errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
+		return &exitError{code: 64, err: err}
+	case errors.Is(err, desk.ErrBadAction), errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity:
+		return &exitError{code: exDataErr, err: err}
+	}
+	return err
+}
+
+// forget erases req.Address, its pseudonym made with the key this
+// installation signs bounce addresses with ([outbound] verp_key_file),
+// which every gateway sharing the database has: the same address gets the
+// same pseudonym on each, every time.
+func (a *app) forget(ctx context.Context, req forgetRequest, via string) (*desk.ForgetResult, error) {
+	addr := strings.ToLower(strings.TrimSpace(req.Address))
+	return a.pipeline.Forget(ctx, desk.Forget{Addr: addr, Pseudonym: desk.Pseudonym(a.pseudonymKey, addr),
+		Actor: req.Actor, Via: via})
+}
+
+// handleForget is POST /api/forget {"address": ..., "actor": ...}, the
+// handover for runForget: 200 with the result, 400 for a body or address
+// that is not one, 404 when no ticket names the address, 422 for an
+// address that may not be erased (the desk's own, an agent's).
+func (a *app) handleForget(w http.ResponseWriter, r *http.Request) {
+	var req forgetRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, "body must be JSON {\"address\":..., \"actor\":...}: "+err.Error())
+		return
+	}
+	via := "the admin API"
+	if actor := strings.ToLower(strings.TrimSpace(req.Actor)); actor == "" {
+		req.Actor = adminPrincipal
+	} else if actor != adminPrincipal {
+		via = "the admin API with the " + adminPrincipal + "'s token"
+	}
+	res, err := a.forget(r.Context(), req, via)
+	switch {
+	case errors.Is(err, desk.ErrNotAddress):
+		httpError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		httpError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, desk.ErrBadAction):
+		httpError(w, http.StatusUnprocessableEntity, err.Error())
+	case err != nil:
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeJSON(w, res)
+	}
+}

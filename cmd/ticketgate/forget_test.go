@@ -1,0 +1,277 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"ticketgate/desk/view"
+)
+
+// mailWithFile builds a customer's message with a Cc and a PDF attached.
+func mailWithFile(from, cc, subject, msgid, body, file string) []byte {
+	return []byte(fmt.Sprintf("From: %s\r\nTo: support@example.com\r\nCc: %s\r\nSubject: %s\r\n"+
+		"Date: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%s>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"+
+		"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n"+
+		"--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"%s\"\r\n\r\n%%PDF-1.4 passport scan\r\n"+
+		"--b1--\r\n", from, cc, subject, msgid, body, file))
+}
+
+// showJSON is "show -json id" as text, for what must not be in it.
+func (e *env) showJSON(id string) string {
+	e.t.Helper()
+	r := e.run(nil, "show", "-json", id)
+	if r.code != 0 {
+		e.t.Fatalf("show %s: exit %d: %s", id, r.code, r.stderr)
+	}
+	return r.stdout
+}
+
+// search is "tickets -json" with more arguments, as a list of ids.
+func (e *env) search(args ...string) []string {
+	e.t.Helper()
+	r := e.run(nil, "tickets", append([]string{"-json"}, args...)...)
+	if r.code != 0 {
+		e.t.Fatalf("tickets %v: exit %d: %s", args, r.code, r.stderr)
+	}
+	var list []*view.Ticket
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		e.t.Fatalf("tickets -json: %v\n%s", err, r.stdout)
+	}
+	var ids []string
+	for _, tk := range list {
+		ids = append(ids, tk.ID)
+	}
+	return ids
+}
+
+// TestForgetErasesACustomer: forget, handed over to a running serve,
+// takes a customer's address, name, texts, attachments and raw copies out
+// of every ticket that names them (requester or in Cc), leaves other
+// customers' tickets alone, logs who did it, and finds nothing to do the
+// second time; after serve stops (the database read afresh), show, search
+// and check agree.
+func TestForgetErasesACustomer(t *testing.T) {
+	e := agentEnv(t, "")
+	own := e.injectOK(mailWithFile(`"Ann Example" <Ann@Customer.example>`, "kim@partner.example", "Refund for order 1234",
+		"f1@customer.example", "My account number is zanzibar-9931, please refund.", "passport.pdf"),
+		"-to", "support@example.com", "-from", "Ann@Customer.example")
+	cc := e.injectOK(mailWithFile(`"Bob Other" <bob@other.example>`, "ann@customer.example", "Shared printer",
+		"f2@other.example", "The printer on floor 3 jams, copying a colleague.", "jam.pdf"),
+		"-to", "support@example.com", "-from", "bob@other.example")
+	other := e.injectOK(message(`"Cy Third" <cy@third.example>`, "support@example.com", "Login trouble", "f3@third.example", "My code word is platypus."),
+		"-to", "support@example.com", "-from", "cy@third.example")
+	before := e.showJSON(other)
+	report := func() string {
+		t.Helper()
+		r := e.run(nil, "report", "-json", "-from", "2020-01-01", "-to", "2100-01-01")
+		if r.code != 0 {
+			t.Fatalf("report: exit %d: %s", r.code, r.stderr)
+		}
+		return r.stdout
+	}
+	reportBefore := report()
+	if got := e.search("-q", "zanzibar"); !slices.Equal(got, []string{own}) {
+		t.Fatalf("search before forget: %v", got)
+	}
+
+	s := e.serve()
+	r := e.run(nil, "forget", "-as", "dpo@example.com", "-json", "ANN@customer.example")
+	if r.code != 0 {
+		t.Fatalf("forget with serve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var res struct {
+		Pseudonym string   `json:"pseudonym"`
+		Tickets   []string `json:"tickets"`
+		Messages  int      `json:"messages_erased"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("forget -json: %v\n%s", err, r.stdout)
+	}
+	slices.Sort(res.Tickets)
+	want := []string{own, cc}
+	slices.Sort(want)
+	if !strings.HasSuffix(res.Pseudonym, "@forgotten.invalid") || !slices.Equal(res.Tickets, want) || res.Messages < 1 {
+		t.Fatalf("forget result %+v, want tickets %v", res, want)
+	}
+	if r := e.run(nil, "forget", "ann@customer.example"); r.code != 1 || !strings.Contains(r.stderr, "no ticket names ann@customer.example") {
+		t.Errorf("second forget: exit %d, stderr %q; want 1, nothing left to erase", r.code, r.stderr)
+	}
+	if r := e.run(nil, "forget", "Ann Example <ann@customer.example>"); r.code != 64 || !strings.Contains(r.stderr, "not a plain address") {
+		t.Errorf("forget of a name and address: exit %d, stderr %q; want 64", r.code, r.stderr)
+	}
+	if r := e.run(nil, "forget", "support@example.com"); r.code != exDataErr || !strings.Contains(r.stderr, "desk's own") {
+		t.Errorf("forget of a routing address: exit %d, stderr %q; want %d", r.code, r.stderr, exDataErr)
+	}
+	if r := e.run(nil, "forget", "meg@example.com"); r.code != exDataErr || !strings.Contains(r.stderr, "agent") {
+		t.Errorf("forget of an agent: exit %d, stderr %q; want %d", r.code, r.stderr, exDataErr)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+
+	for _, id := range []string{own, cc} {
+		text := strings.ToLower(e.showJSON(id))
+		for _, gone := range []string{"ann@customer.example", "ann example", "zanzibar", "passport"} {
+			if strings.Contains(text, gone) {
+				t.Errorf("%s still holds %q after forget:\n%s", id, gone, text)
+			}
+		}
+		tk := e.show(id)
+		ev := lastEvent(tk, "erased")
+		if ev == nil || ev.Actor != "dpo@example.com" || !strings.Contains(ev.Detail, res.Pseudonym) || !strings.Contains(ev.Detail, "via the admin API") {
+			t.Errorf("%s erased event: %+v", id, ev)
+		}
+	}
+	tk := e.show(own)
+	if tk.Requester != res.Pseudonym || tk.Subject != "Refund for order 1234" || tk.Messages[0].Text != "" || len(tk.Messages[0].Attachments) != 0 {
+		t.Errorf("requester's ticket after forget: requester %q subject %q first message %+v", tk.Requester, tk.Subject, tk.Messages[0])
+	}
+	tk = e.show(cc)
+	if !slices.Contains(tk.CC, res.Pseudonym) || tk.Requester != "bob@other.example" || !strings.Contains(tk.Messages[0].Text, "floor 3 jams") ||
+		len(tk.Messages[0].Attachments) != 1 || !slices.Contains(tk.Messages[0].Cc, res.Pseudonym) {
+		t.Errorf("ticket the customer was copied on: cc %v requester %q first message %+v", tk.CC, tk.Requester, tk.Messages[0])
+	}
+	if after := report(); after != reportBefore {
+		t.Errorf("report numbers changed by forget:\nbefore %s\nafter  %s", reportBefore, after)
+	}
+	if after := e.showJSON(other); after != before {
+		t.Errorf("another customer's ticket changed:\nbefore %s\nafter %s", before, after)
+	}
+	for _, q := range []string{"zanzibar", "ann@customer.example", "passport"} {
+		if got := e.search("-q", q); len(got) != 0 {
+			t.Errorf("search %q after forget finds %v", q, got)
+		}
+	}
+	if got := e.search("-requester", "ann@customer.example"); len(got) != 0 {
+		t.Errorf("tickets -requester of the erased address: %v", got)
+	}
+	if got := e.search("-q", "platypus"); !slices.Equal(got, []string{other}) {
+		t.Errorf("search for another customer's word: %v", got)
+	}
+	if got := e.search("-requester", res.Pseudonym); !slices.Equal(got, []string{own}) {
+		t.Errorf("tickets -requester PSEUDONYM: %v, want %s", got, own)
+	}
+	if r := e.run(nil, "check"); r.code != 0 {
+		t.Errorf("check after forget: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(nil, "forget", res.Pseudonym); r.code != exDataErr || !strings.Contains(r.stderr, "erased already") {
+		t.Errorf("forget of a pseudonym: exit %d, stderr %q; want %d", r.code, r.stderr, exDataErr)
+	}
+
+	// The same address later gets the same pseudonym, without serve.
+	again := e.injectOK(message("ann@customer.example", "support@example.com", "Me again", "f4@customer.example", "Hello again."),
+		"-to", "support@example.com", "-from", "ann@customer.example")
+	r = e.run(nil, "forget", "ann@customer.example")
+	if r.code != 0 || !strings.Contains(r.stdout, res.Pseudonym) || !strings.Contains(r.stdout, again) {
+		t.Errorf("forget without serve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if ev := lastEvent(e.show(again), "erased"); ev == nil || ev.Actor != "operator" || !strings.Contains(ev.Detail, "via the command line") {
+		t.Errorf("erased event without serve: %+v", ev)
+	}
+}
+
+// TestForgetAPI: POST /api/forget erases, answers the result, and says
+// 404, 400 and 422 for an unknown address, a malformed one and the
+// desk's own; GET /api/tickets/ID then shows no trace.
+func TestForgetAPI(t *testing.T) {
+	e := newEnv(t, true)
+	id := e.injectOK(message(`"Dee Vee" <dee@customer.example>`, "support@example.com", "Broken screen", "a1@customer.example", "Screen cracked, serial kestrel-55."),
+		"-to", "support@example.com", "-from", "dee@customer.example")
+	e.serve()
+	post := func(body string) (int, string) {
+		t.Helper()
+		resp, err := e.apiDo("POST", "/api/forget", "application/json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post(`{"address":"dee@customer.example"}`)
+	var res struct {
+		Pseudonym string   `json:"pseudonym"`
+		Tickets   []string `json:"tickets"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil || code != http.StatusOK || !slices.Equal(res.Tickets, []string{id}) ||
+		!strings.HasSuffix(res.Pseudonym, "@forgotten.invalid") {
+		t.Fatalf("POST /api/forget: %d %s", code, body)
+	}
+	for _, c := range []struct {
+		body string
+		want int
+	}{
+		{`{"address":"dee@customer.example"}`, http.StatusNotFound},
+		{`{"address":"dee at customer"}`, http.StatusBadRequest},
+		{`{"address":"tech@example.com"}`, http.StatusUnprocessableEntity},
+		{`{"addr":"dee@customer.example"}`, http.StatusBadRequest},
+	} {
+		if code, body := post(c.body); code != c.want {
+			t.Errorf("POST /api/forget %s: %d %s, want %d", c.body, code, body, c.want)
+		}
+	}
+	resp, err := e.apiGet("/api/tickets/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := strings.ToLower(string(b))
+	var tk view.Ticket
+	if err := json.Unmarshal(b, &tk); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/tickets/%s after forget: %d %v %s", id, resp.StatusCode, err, b)
+	}
+	ev := lastEvent(&tk, "erased")
+	if strings.Contains(text, "dee@customer.example") || strings.Contains(text, "kestrel") || strings.Contains(text, "dee vee") ||
+		tk.Requester != res.Pseudonym || ev == nil || ev.Actor != "operator" || !strings.Contains(ev.Detail, "via the admin API") {
+		t.Errorf("GET /api/tickets/%s after forget: %s", id, b)
+	}
+}
+
+// TestCheckRefusesBadRetention: check (like every command) refuses a
+// [retention] closed_after that does not parse, is negative or shorter
+// than the reopen window, naming the key; a valid one passes. A VERP key
+// (the pseudonym key) that cannot be read is reported.
+func TestCheckRefusesBadRetention(t *testing.T) {
+	e := newEnv(t, false)
+	e.injectOK(message("ed@customer.example", "support@example.com", "Hi", "c1@customer.example", "Hello."),
+		"-to", "support@example.com", "-from", "ed@customer.example")
+	base, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		value string
+		code  int
+		say   string
+	}{
+		{`"90 days"`, exConfig, "retention.closed_after \"90 days\" is not a duration"},
+		{`"-1h"`, exConfig, "retention.closed_after \"-1h\" is not a duration"},
+		{`"72h"`, exConfig, "shorter than tickets.reopen_window (168h0m0s)"},
+		{`"2160h"`, 0, "ok, 1 tickets"},
+		{`""`, 0, "ok, 1 tickets"},
+	} {
+		cfg := filepath.Join(e.dir, "retention.toml")
+		if err := os.WriteFile(cfg, append(base, []byte("\n[retention]\nclosed_after = "+c.value+"\n")...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := e.runConfig(cfg, nil, "check")
+		if r.code != c.code || !strings.Contains(r.stdout+r.stderr, c.say) {
+			t.Errorf("check with closed_after = %s: exit %d, want %d saying %q\n%s%s", c.value, r.code, c.code, c.say, r.stdout, r.stderr)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "data", "verp.key"), []byte("not hex\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run(nil, "check"); r.code != 1 || !strings.Contains(r.stdout, "verp.key") {
+		t.Errorf("check with a broken VERP key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -1,0 +1,59 @@
+package desk
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestForgetReplacesWholeAddressesOnly: the address is replaced where it
+// stands as an address of its own, in any case, and nowhere it is only
+// part of another one.
+func TestForgetReplacesWholeAddressesOnly(t *testing.T) {
+	f := Forget{Addr: "ann@customer.example", Pseudonym: "p-1@forgotten.invalid"}
+	for _, c := range []struct{ in, want string }{
+		{"from Ann@Customer.Example to support", "from p-1@forgotten.invalid to support"},
+		{"<ann@customer.example>, ann@customer.example.", "<p-1@forgotten.invalid>, p-1@forgotten.invalid."},
+		{"joann@customer.example wrote", "joann@customer.example wrote"},
+		{"jo.ann@customer.example wrote", "jo.ann@customer.example wrote"},
+		{"ann@customer.example.org wrote", "ann@customer.example.org wrote"},
+		{"ann@customer.examples", "ann@customer.examples"},
+		{"Grüße, ANN@customer.example", "Grüße, p-1@forgotten.invalid"},
+	} {
+		if got := f.replace(c.in, ""); got != c.want {
+			t.Errorf("replace(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if got, want := f.in(c.in), c.want != c.in; got != want {
+			t.Errorf("in(%q) = %v, want %v", c.in, got, want)
+		}
+	}
+}
+
+// TestForgetDropsMailQueuedToTheAddress: an auto-reply still waiting for
+// the relay when its customer is forgotten is never sent, while later
+// mail to another customer is.
+func TestForgetDropsMailQueuedToTheAddress(t *testing.T) {
+	g := startGateway(t)
+	g.relay.Down()
+	if err := g.send("ann@customer.example", []string{"support@example.com"}, msg("ann@customer.example", "support@example.com", "Help", "My parcel is late.")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.pipeline.Forget(context.Background(), Forget{Addr: "ann@customer.example", Pseudonym: Pseudonym([]byte("k"), "ann@customer.example")})
+	if err != nil || res.Outbox != 1 {
+		t.Fatalf("forget: %+v %v; want the auto-reply dropped", res, err)
+	}
+	g.relay.Up(t)
+	if err := g.send("bo@customer.example", []string{"support@example.com"}, msg("bo@customer.example", "support@example.com", "Help", "Mine too.")); err != nil {
+		t.Fatal(err)
+	}
+	g.relay.WaitFor(1, 10*time.Second)
+	time.Sleep(200 * time.Millisecond) // room for a mail to ann, were one coming
+	for _, m := range g.relay.Mails() {
+		if len(m.To) != 1 || m.To[0] != "bo@customer.example" {
+			t.Errorf("mail to %v after forget", m.To)
+		}
+	}
+	if len(g.relay.Mails()) != 1 {
+		t.Errorf("relay got %d mails, want bo's auto-reply only", len(g.relay.Mails()))
+	}
+}

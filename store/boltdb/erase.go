@@ -1,0 +1,173 @@
+package boltdb
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"ticketgate/store"
+)
+
+// keysOf returns copies of the keys under ticket id in bucket, in order,
+// with their values.
+func (t *tx) keysOf(bucket []byte, id string) (keys, vals [][]byte, err error) {
+	prefix := append([]byte(id), 0)
+	c := t.bucket(bucket).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := t.ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		keys, vals = append(keys, clone(k)), append(vals, clone(v))
+	}
+	return keys, vals, nil
+}
+
+// blobsOf lists the blobs message m names.
+func blobsOf(m *store.Message) []string {
+	var hs []string
+	if m.Raw != "" {
+		hs = append(hs, m.Raw)
+	}
+	for _, a := range m.Attachments {
+		if a.SHA256 != "" {
+			hs = append(hs, a.SHA256)
+		}
+	}
+	return hs
+}
+
+func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
+	keys, vals, err := t.keysOf(bucketMessages, id)
+	if err != nil {
+		return err
+	}
+	if len(keys) != len(msgs) {
+		return fmt.Errorf("replace messages of %s: %d given for %d stored", id, len(msgs), len(keys))
+	}
+	var oldWords, oldBlobs []string
+	for _, v := range vals {
+		m, err := decodeMessage(v)
+		if err != nil {
+			return fmt.Errorf("replace messages of %s: %w", id, err)
+		}
+		oldWords = append(oldWords, store.MessageWords(m)...)
+		oldBlobs = append(oldBlobs, blobsOf(m)...)
+	}
+	// Count the new uses before releasing the old ones, so a blob both
+	// name is never deleted on the way.
+	var newWords []string
+	b := t.bucket(bucketMessages)
+	for i := range msgs {
+		m := &msgs[i]
+		for _, h := range blobsOf(m) {
+			if t.bucket(bucketBlobs).Get([]byte(h)) == nil {
+				return fmt.Errorf("replace messages of %s: blob %s: %w", id, h, store.ErrNotFound)
+			}
+			if err := t.bumpBlob(h, 1); err != nil {
+				return err
+			}
+		}
+		v, err := encodeMessage(m)
+		if err != nil {
+			return fmt.Errorf("encode message: %w", err)
+		}
+		if err := b.Put(keys[i], v); err != nil {
+			return fmt.Errorf("put message: %w", err)
+		}
+		if m.MessageID != "" {
+			if err := t.IndexMessageID(m.MessageID, id); err != nil {
+				return err
+			}
+		}
+		newWords = append(newWords, store.MessageWords(m)...)
+	}
+	for _, h := range oldBlobs {
+		if err := t.releaseBlob(h); err != nil {
+			return fmt.Errorf("release blob %s: %w", h, err)
+		}
+	}
+	slices.Sort(oldWords)
+	if err := t.dropWords(id, slices.Compact(oldWords), wordInMessage); err != nil {
+		return err
+	}
+	return t.addWords(id, newWords, wordInMessage)
+}
+
+func (t *tx) ReplaceEvents(id string, events []store.Event) error {
+	keys, _, err := t.keysOf(bucketEvents, id)
+	if err != nil {
+		return err
+	}
+	if len(keys) != len(events) {
+		return fmt.Errorf("replace events of %s: %d given for %d stored", id, len(events), len(keys))
+	}
+	b := t.bucket(bucketEvents)
+	for i, e := range events {
+		v, err := encode(e)
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		if err := b.Put(keys[i], v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) EraseAddress(addr, pseudonym string) error {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	if addr == "" {
+		return nil
+	}
+	// Rate counters and bounce marks are keyed "<kind>:<address>": only
+	// the address itself, not one that ends the same ("joann@x").
+	suffix := []byte(":" + addr)
+	rate := t.bucket(bucketRate)
+	var gone [][]byte
+	err := rate.ForEach(func(k, _ []byte) error {
+		if bytes.HasSuffix(bytes.ToLower(k), suffix) {
+			gone = append(gone, clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range gone {
+		if err := rate.Delete(k); err != nil {
+			return err
+		}
+	}
+	meta := t.bucket(bucketMeta)
+	prefix := append([]byte("sent"), 0)
+	type put struct{ k, v []byte }
+	var puts []put
+	c := meta.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r sentRec
+		if json.Unmarshal(v, &r) != nil {
+			continue
+		}
+		changed := false
+		for i, to := range r.To {
+			if strings.EqualFold(to, addr) {
+				r.To[i], changed = pseudonym, true
+			}
+		}
+		if changed {
+			nv, err := encode(r)
+			if err != nil {
+				return err
+			}
+			puts = append(puts, put{clone(k), nv})
+		}
+	}
+	for _, p := range puts {
+		if err := meta.Put(p.k, p.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
