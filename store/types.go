@@ -180,6 +180,20 @@ type SentMail struct {
 	At   time.Time // when the relay's acceptance was recorded
 }
 
+// Blobs lists the blobs m names: its raw copy and its attachments'.
+func (m *Message) Blobs() []string {
+	var hs []string
+	if m.Raw != "" {
+		hs = append(hs, m.Raw)
+	}
+	for _, a := range m.Attachments {
+		if a.SHA256 != "" {
+			hs = append(hs, a.SHA256)
+		}
+	}
+	return hs
+}
+
 // Checkpoint is how far an IMAP mailbox has been taken: the mailbox's
 // UIDVALIDITY and the highest UID whose message is committed. It is written
 // in the same transaction as the ticket change for that message.

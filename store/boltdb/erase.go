@@ -24,20 +24,6 @@ func (t *tx) keysOf(bucket []byte, id string) (keys, vals [][]byte, err error) {
 	return keys, vals, nil
 }
 
-// blobsOf lists the blobs message m names.
-func blobsOf(m *store.Message) []string {
-	var hs []string
-	if m.Raw != "" {
-		hs = append(hs, m.Raw)
-	}
-	for _, a := range m.Attachments {
-		if a.SHA256 != "" {
-			hs = append(hs, a.SHA256)
-		}
-	}
-	return hs
-}
-
 func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 	keys, vals, err := t.keysOf(bucketMessages, id)
 	if err != nil {
@@ -53,7 +39,7 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 			return fmt.Errorf("replace messages of %s: %w", id, err)
 		}
 		oldWords = append(oldWords, store.MessageWords(m)...)
-		oldBlobs = append(oldBlobs, blobsOf(m)...)
+		oldBlobs = append(oldBlobs, m.Blobs()...)
 	}
 	// Count the new uses before releasing the old ones, so a blob both
 	// name is never deleted on the way.
@@ -61,7 +47,7 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 	b := t.bucket(bucketMessages)
 	for i := range msgs {
 		m := &msgs[i]
-		for _, h := range blobsOf(m) {
+		for _, h := range m.Blobs() {
 			if t.bucket(bucketBlobs).Get([]byte(h)) == nil {
 				return fmt.Errorf("replace messages of %s: blob %s: %w", id, h, store.ErrNotFound)
 			}

@@ -11,20 +11,6 @@ import (
 	"ticketgate/store"
 )
 
-// blobsOf lists the blobs message m names.
-func blobsOf(m *store.Message) []string {
-	var hs []string
-	if m.Raw != "" {
-		hs = append(hs, m.Raw)
-	}
-	for _, a := range m.Attachments {
-		if a.SHA256 != "" {
-			hs = append(hs, a.SHA256)
-		}
-	}
-	return hs
-}
-
 func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 	var (
 		seqs    []int64
@@ -38,7 +24,7 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 			return fmt.Errorf("decode message: %w", err)
 		}
 		seqs = append(seqs, seq)
-		oldBlob = append(oldBlob, blobsOf(&m)...)
+		oldBlob = append(oldBlob, m.Blobs()...)
 		return nil
 	})
 	if err != nil {
@@ -52,7 +38,7 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 	var words []string
 	for i := range msgs {
 		m := &msgs[i]
-		for _, h := range blobsOf(m) {
+		for _, h := range m.Blobs() {
 			err := t.row(`UPDATE blobs SET refs = refs + 1 WHERE hash = $1 RETURNING refs`, args(h), new(int64))
 			if errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("replace messages of %s: blob %s: %w", id, h, store.ErrNotFound)
