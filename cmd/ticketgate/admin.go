@@ -28,15 +28,7 @@ func (a *app) adminHandler() http.Handler {
 	mux.HandleFunc("GET /api/tickets", a.handleTickets)
 	mux.HandleFunc("GET /api/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
 		t, err := showView(r.Context(), a.store, r.PathValue("id"))
-		if errors.Is(err, store.ErrNotFound) {
-			httpError(w, http.StatusNotFound, err.Error())
-			return
-		}
-		if err != nil {
-			httpError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
-		writeJSON(w, t)
+		writeRead(w, t, err)
 	})
 	mux.HandleFunc("POST /api/tickets/{id}/actions", accepts(typeJSON, a.handleAction))
 	mux.HandleFunc("POST /api/sweep", accepts("", a.handleSweep))
@@ -86,6 +78,19 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.Encode(map[string]string{"error": strings.TrimSpace(msg)})
+}
+
+// writeRead answers a read of the store: v as JSON, or err as 404 when
+// what was asked for is not there and 500 otherwise.
+func writeRead(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		httpError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, v)
+	}
 }
 
 // writeJSON answers with v as JSON, written as the views are (no HTML

@@ -265,14 +265,31 @@ func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token is the operator's: an action names an agent only as the
 	// CLI's -as does, and the events say whose token it came with.
-	act.Via = "the admin API"
-	if actor := strings.ToLower(strings.TrimSpace(act.Actor)); actor == "" {
-		act.Actor = adminPrincipal
-	} else if actor != adminPrincipal {
-		act.Via = "the admin API with the " + adminPrincipal + "'s token"
-	}
+	act.Actor, act.Via = apiActor(act.Actor)
 	res, err := a.pipeline.Act(r.Context(), r.PathValue("id"), act)
+	writeActionResult(w, res, err)
+}
+
+// apiActor is who an operator action through the admin API is by, and the
+// words saying how it came: the token's principal when the request names
+// nobody, else the one it names, acting with the principal's token.
+func apiActor(actor string) (who, via string) {
+	switch strings.ToLower(strings.TrimSpace(actor)) {
+	case "":
+		return adminPrincipal, "the admin API"
+	case adminPrincipal:
+		return actor, "the admin API"
+	}
+	return actor, "the admin API with the " + adminPrincipal + "'s token"
+}
+
+// writeActionResult answers an operator action through the admin API:
+// res as JSON, or err as its status (400 no address, 404 no ticket, 422
+// an action the desk refuses, 503 anything else).
+func writeActionResult(w http.ResponseWriter, res any, err error) {
 	switch {
+	case errors.Is(err, desk.ErrNotAddress):
+		httpError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		httpError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, desk.ErrBadAction):

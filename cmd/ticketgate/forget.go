@@ -98,23 +98,8 @@ func (a *app) handleForget(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "body must be JSON {\"address\":..., \"actor\":...}: "+err.Error())
 		return
 	}
-	via := "the admin API"
-	if actor := strings.ToLower(strings.TrimSpace(req.Actor)); actor == "" {
-		req.Actor = adminPrincipal
-	} else if actor != adminPrincipal {
-		via = "the admin API with the " + adminPrincipal + "'s token"
-	}
+	var via string
+	req.Actor, via = apiActor(req.Actor)
 	res, err := a.forget(r.Context(), req, via)
-	switch {
-	case errors.Is(err, desk.ErrNotAddress):
-		httpError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, store.ErrNotFound):
-		httpError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, desk.ErrBadAction):
-		httpError(w, http.StatusUnprocessableEntity, err.Error())
-	case err != nil:
-		httpError(w, http.StatusServiceUnavailable, err.Error())
-	default:
-		writeJSON(w, res)
-	}
+	writeActionResult(w, res, err)
 }

@@ -263,15 +263,7 @@ func (a *app) handleOutboxShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw, err := outboxRaw(r.Context(), a.store, id)
-	if errors.Is(err, store.ErrNotFound) {
-		httpError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, map[string]string{"raw": string(raw)})
+	writeRead(w, map[string]string{"raw": string(raw)}, err)
 }
 
 // handleOutboxRetry is POST /api/outbox/retry?id=N or ?all=1.
@@ -291,13 +283,5 @@ func (a *app) handleOutboxRetry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := a.retryOutbox(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		httpError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, map[string]int{"due": n})
+	writeRead(w, map[string]int{"due": n}, err)
 }
