@@ -119,13 +119,3 @@ func showView(ctx context.Context, s store.Store, id string) (*view.Ticket, erro
 	})
 	return v, err
 }
-
-func showTicket(ctx context.Context, s store.Store, id string) (*store.Ticket, error) {
-	var t *store.Ticket
-	err := s.View(ctx, func(tx store.Tx) error {
-		var err error
-		t, err = tx.TicketFull(strings.ToUpper(strings.TrimSpace(id)))
-		return err
-	})
-	return t, err
-}

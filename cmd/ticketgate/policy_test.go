@@ -388,3 +388,14 @@ manager = true`)
 		t.Fatalf("level-2 breach alerts went to %v, want %v (subjects %v)", alerts, want, subjects)
 	}
 }
+
+// showTicket reads ticket id's record with its messages and events.
+func showTicket(ctx context.Context, s store.Store, id string) (*store.Ticket, error) {
+	var t *store.Ticket
+	err := s.View(ctx, func(tx store.Tx) error {
+		var err error
+		t, err = tx.TicketFull(strings.ToUpper(strings.TrimSpace(id)))
+		return err
+	})
+	return t, err
+}
