@@ -24,6 +24,14 @@ import (
 // sections.
 func (e *env) opsConfig(outbound, rest string) {
 	e.t.Helper()
+	e.rewriteConfig(e.relay.Addr, "tls = \"none\"\nretry_base = \"50ms\"\n"+outbound, rest)
+}
+
+// rewriteConfig rewrites the installation's config with its listeners,
+// the relay value and [outbound] lines given, the support route, and any
+// further sections.
+func (e *env) rewriteConfig(relay, outbound, rest string) {
+	e.t.Helper()
 	text := fmt.Sprintf(`[store]
 path = "data/tickets.db"
 
@@ -33,8 +41,6 @@ hostname = "tickets.example.com"
 
 [outbound]
 relay = %q
-tls = "none"
-retry_base = "50ms"
 %s
 [admin]
 listen = %q
@@ -44,7 +50,7 @@ address = "support@example.com"
 queue = "support"
 
 %s
-`, e.smtp, e.relay.Addr, outbound, e.admin, rest)
+`, e.smtp, relay, outbound, e.admin, rest)
 	if err := os.WriteFile(e.cfg, []byte(text), 0o600); err != nil {
 		e.t.Fatal(err)
 	}

@@ -18,26 +18,7 @@ import (
 // and [outbound] lines given.
 func (e *env) outboxConfig(relay, outbound string) {
 	e.t.Helper()
-	text := fmt.Sprintf(`[store]
-path = "data/tickets.db"
-
-[inbound]
-smtp_listen = %q
-hostname = "tickets.example.com"
-
-[outbound]
-relay = %q
-%s
-[admin]
-listen = %q
-
-[[route]]
-address = "support@example.com"
-queue = "support"
-`, e.smtp, relay, outbound, e.admin)
-	if err := os.WriteFile(e.cfg, []byte(text), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
+	e.rewriteConfig(relay, outbound, "")
 }
 
 // outboxJSON runs "outbox -json" and decodes it.
