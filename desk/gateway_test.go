@@ -203,7 +203,7 @@ func msg(from, to, subject, body string, extra ...string) []byte {
 		b.WriteString(e + "\r\n")
 	}
 	if !hasID {
-		fmt.Fprintf(&b, "Message-ID: <m%d.%d@customer.example>\r\n", time.Now().UnixNano(), msgSeq.Add(1))
+		fmt.Fprintf(&b, "Message-ID: <m.%s.%s@customer.example>\r\n", digitFree(time.Now().UnixNano()), digitFree(msgSeq.Add(1)))
 	}
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
 	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))

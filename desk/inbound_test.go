@@ -22,7 +22,7 @@ import (
 // withAttachments builds a multipart message with files of the given sizes.
 func withAttachments(from, subject string, sizes ...int) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\nTo: support@example.com\r\nSubject: %s\r\nMessage-ID: <att%d@customer.example>\r\n", from, subject, time.Now().UnixNano())
+	fmt.Fprintf(&b, "From: %s\r\nTo: support@example.com\r\nSubject: %s\r\nMessage-ID: <att.%s@customer.example>\r\n", from, subject, digitFree(time.Now().UnixNano()))
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nfiles attached\r\n")
 	for i, n := range sizes {
 		fmt.Fprintf(&b, "--BB\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"file%d.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n", i+1)
