@@ -192,7 +192,8 @@ func BenchmarkTicketsQuery(b *testing.B) {
 	defer d.Close()
 	start := time.Now()
 	fillDesk(b, d, queryTickets)
-	b.Logf("%d tickets written in %v", queryTickets, time.Since(start).Round(time.Millisecond))
+	waitIndexed(b, d)
+	b.Logf("%d tickets written and indexed in %v", queryTickets, time.Since(start).Round(time.Millisecond))
 	for _, c := range []struct {
 		name string
 		f    store.Filter

@@ -20,6 +20,7 @@ const maxGroup = 1024
 type update struct {
 	ctx  context.Context
 	gen  string // DB.gen
+	db   *DB
 	fn   func(store.Tx) error
 	done chan error
 }
@@ -40,7 +41,7 @@ func (u *update) call(btx *bolt.Tx) (err error) {
 	if err := u.ctx.Err(); err != nil {
 		return err
 	}
-	return u.fn(&tx{ctx: u.ctx, tx: btx, gen: u.gen})
+	return u.fn(&tx{ctx: u.ctx, tx: btx, gen: u.gen, db: u.db})
 }
 
 // commitLoop is the one committer: it takes every Update that arrived
@@ -110,6 +111,7 @@ func (d *DB) commitGroup(group []*update) {
 		group = slices.Delete(group, failed, failed+1)
 		u.done <- wrapErr(d.db.Update(u.call))
 	}
+	d.committed()
 	if f := d.observe.Load(); f != nil {
 		(*f)(calls, time.Since(start))
 	}
@@ -127,7 +129,7 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if d.updates == nil {
 		return wrapErr(bolterrors.ErrTxNotWritable) // opened read-only
 	}
-	u := &update{ctx: ctx, gen: d.gen, fn: fn, done: make(chan error, 1)}
+	u := &update{ctx: ctx, gen: d.gen, db: d, fn: fn, done: make(chan error, 1)}
 	d.closing.RLock()
 	if d.closed {
 		d.closing.RUnlock()

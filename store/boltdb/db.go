@@ -6,7 +6,10 @@
 // buckets with composite keys and empty values, kept in the same
 // transaction as the records they index. Two hold small values:
 // idx.summary (what listings filter and sort on) and idx.word (where on
-// the ticket a word occurs); search.go describes them.
+// the ticket a word occurs); search.go describes them. The one index not
+// kept in the same transaction is the words of messages: the message is
+// queued in idx.wordq with it, and words.go's indexer moves its words into
+// idx.word later; a search reads both.
 package boltdb
 
 import (
@@ -34,6 +37,9 @@ type Options struct {
 	ReadOnly bool
 	// LockTimeout is how long to wait for another process's lock; 0 waits 1s.
 	LockTimeout time.Duration
+
+	// noIndexer leaves every message's words queued (tests of the queue).
+	noIndexer bool
 }
 
 // DB is a bbolt database holding the store. It implements store.Store.
@@ -54,6 +60,12 @@ type DB struct {
 	closing  sync.RWMutex
 	closed   bool
 	loopDone chan struct{}
+
+	// The search indexer (words.go): wordsQueued says a transaction
+	// queued message words since the last commit; indexWake wakes the
+	// indexer, indexStop stops it and indexDone closes when it stopped.
+	wordsQueued                     atomic.Bool
+	indexWake, indexStop, indexDone chan struct{}
 }
 
 // CommitStats counts the grouped commits Update made since Open and the
@@ -110,6 +122,9 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 		d.updates = make(chan *update, maxGroup)
 		d.loopDone = make(chan struct{})
 		go d.commitLoop()
+		if !opts.noIndexer {
+			d.startIndexer()
+		}
 	}
 	return d, nil
 }
@@ -117,6 +132,7 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 // Close lets the Updates already queued commit, then closes the database;
 // later Updates fail.
 func (d *DB) Close() error {
+	d.stopIndexer()
 	d.stopCommitter()
 	return d.db.Close()
 }
@@ -126,7 +142,9 @@ func (d *DB) UpdateNow(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrapErr(d.db.Update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen}) }))
+	err := wrapErr(d.db.Update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen, db: d}) }))
+	d.committed()
+	return err
 }
 
 // View runs fn in a read-only transaction.
@@ -134,7 +152,7 @@ func (d *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return d.db.View(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen}) })
+	return d.db.View(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen, db: d}) })
 }
 
 var errRollback = errors.New("dry run: rolled back")
@@ -145,7 +163,7 @@ func (d *DB) DryRun(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	err := d.db.Update(func(btx *bolt.Tx) error {
-		if err := fn(&tx{ctx: ctx, tx: btx, gen: d.gen}); err != nil {
+		if err := fn(&tx{ctx: ctx, tx: btx, gen: d.gen, db: d}); err != nil {
 			return err
 		}
 		return errRollback
@@ -180,6 +198,7 @@ type tx struct {
 	ctx context.Context
 	tx  *bolt.Tx
 	gen string // DB.gen
+	db  *DB    // nil in migrations
 }
 
 func (t *tx) Context() context.Context { return t.ctx }

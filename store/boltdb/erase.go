@@ -78,6 +78,11 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 	if err := t.dropWords(id, slices.Compact(oldWords), wordInMessage); err != nil {
 		return err
 	}
+	// The new words of every message are indexed here, queued or not: the
+	// indexer must not index what it read before this change.
+	if err := t.unqueueWords(keys); err != nil {
+		return err
+	}
 	return t.addWords(id, newWords, wordInMessage)
 }
 

@@ -30,6 +30,9 @@ var (
 	// id; idx.word holds (word, ticket id) for search.
 	bucketIdxSummary = []byte("idx.summary")
 	bucketIdxWord    = []byte("idx.word")
+	// idx.wordq holds (message sequence → ticket id) the messages whose
+	// words are not yet in idx.word (words.go).
+	bucketIdxWordQ = []byte("idx.wordq")
 	// idx.addr holds (address, ticket id) for the requester and each
 	// participant of a ticket, addresses in lower case.
 	bucketIdxAddr = []byte("idx.addr")

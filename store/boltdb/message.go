@@ -72,7 +72,7 @@ func (t *tx) AddMessage(id string, m *store.Message) error {
 	if err := b.Put(key([]byte(id), u64(seq)), v); err != nil {
 		return fmt.Errorf("put message: %w", err)
 	}
-	if err := t.addWords(id, store.MessageWords(m), wordInMessage); err != nil {
+	if err := t.queueWords(id, seq); err != nil {
 		return fmt.Errorf("add message: %w", err)
 	}
 	if m.MessageID != "" {

@@ -26,6 +26,16 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV4,
 	migrateV5,
 	migrateV6,
+	migrateV7,
+}
+
+// migrateV7 adds idx.wordq, the messages whose words wait for the search
+// indexer (words.go).
+func migrateV7(btx *bolt.Tx) error {
+	if _, err := btx.CreateBucketIfNotExists(bucketIdxWordQ); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketIdxWordQ, err)
+	}
+	return nil
 }
 
 // migrateV6 builds idx.addr (Tx.TicketsOfAddress) from the tickets'

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -311,7 +312,7 @@ func (t *tx) search(q *query) ([]*store.Ticket, string, error) {
 	if len(q.words) == 0 {
 		err = t.bucket(bucketIdxSummary).ForEach(visit)
 	} else {
-		err = t.withWords(q.words, visit)
+		err = t.withAllWords(q.words, visit)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list tickets: %w", err)
@@ -336,6 +337,51 @@ func (t *tx) search(q *query) ([]*store.Ticket, string, error) {
 		out = append(out, tk)
 	}
 	return out, next, nil
+}
+
+// withAllWords calls fn with the id and summary of every ticket on which
+// all the words occur, in idx.word or in its messages still queued for
+// the indexer (words.go): first those idx.word alone answers, in id
+// order, then the others with queued messages.
+func (t *tx) withAllWords(words []string, fn func(id, summary []byte) error) error {
+	queued, err := t.queuedWords()
+	if err != nil {
+		return err
+	}
+	if len(queued) == 0 {
+		return t.withWords(words, fn)
+	}
+	done := map[string]bool{}
+	err = t.withWords(words, func(id, summary []byte) error {
+		done[string(id)] = true
+		return fn(id, summary)
+	})
+	if err != nil {
+		return err
+	}
+	index, sums := t.bucket(bucketIdxWord), t.bucket(bucketIdxSummary)
+	ids := slices.Sorted(maps.Keys(queued))
+	for _, id := range ids {
+		if done[id] {
+			continue
+		}
+		all := true
+		for _, w := range words {
+			if !queued[id][w] && index.Get(key([]byte(w), []byte(id))) == nil {
+				all = false
+				break
+			}
+		}
+		if !all {
+			continue
+		}
+		if v := sums.Get([]byte(id)); v != nil {
+			if err := fn([]byte(id), v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // withWords calls fn with the id and summary of every ticket on which

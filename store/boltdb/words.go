@@ -1,0 +1,242 @@
+package boltdb
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"ticketgate/store"
+)
+
+// The search words of a message are not written by the transaction that
+// stores it. Splitting a body into words and putting one idx.word entry a
+// word, each at a random place in the index, was the largest part of
+// storing a message, paid inside the single writer while every other
+// message of the group commit waited. AddMessage instead queues the
+// message in idx.wordq (its sequence number → its ticket id: one small put
+// at the end of the bucket), and the indexer (indexLoop) moves the words
+// of many queued messages into idx.word at once: split on its own
+// goroutine, put in key order in one grouped commit.
+//
+// A queued message is searchable at once: a search reads the queue as
+// well as the index (queuedWords). The queue is in the same transaction
+// as the message, so a crash loses neither; a database opened again
+// indexes what is left queued.
+
+// maxIndexBatch caps the messages one indexing commit takes.
+const maxIndexBatch = 512
+
+// queueWords queues the message stored under ticket id with sequence seq
+// for the indexer.
+func (t *tx) queueWords(id string, seq uint64) error {
+	if err := t.bucket(bucketIdxWordQ).Put(u64(seq), []byte(id)); err != nil {
+		return fmt.Errorf("queue message words: %w", err)
+	}
+	if t.db != nil {
+		t.db.wordsQueued.Store(true)
+	}
+	return nil
+}
+
+// unqueueWords drops the ticket's messages stored under keys (messages
+// bucket keys) from the queue: whoever calls it indexes them.
+func (t *tx) unqueueWords(keys [][]byte) error {
+	q := t.bucket(bucketIdxWordQ)
+	for _, k := range keys {
+		if len(k) < 8 {
+			continue
+		}
+		if err := q.Delete(k[len(k)-8:]); err != nil {
+			return fmt.Errorf("unqueue message words: %w", err)
+		}
+	}
+	return nil
+}
+
+// queuedMessage is a queued message's words.
+type queuedMessage struct {
+	seq   []byte // its idx.wordq key
+	id    []byte // its ticket
+	words []string
+}
+
+// queued reads up to limit queued messages (0: all) and their words.
+// A queued message that is no longer stored has no words.
+func (t *tx) queued(limit int) ([]queuedMessage, error) {
+	var out []queuedMessage
+	msgs := t.bucket(bucketMessages)
+	c := t.bucket(bucketIdxWordQ).Cursor()
+	for k, id := c.First(); k != nil && (limit == 0 || len(out) < limit); k, id = c.Next() {
+		if err := t.ctx.Err(); err != nil {
+			return nil, err
+		}
+		q := queuedMessage{seq: clone(k), id: clone(id)}
+		if v := msgs.Get(key(id, k)); v != nil {
+			m, err := decodeMessage(v)
+			if err != nil {
+				return nil, fmt.Errorf("queued message %s/%x: %w", id, k, err)
+			}
+			q.words = store.MessageWords(m)
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// queuedWords is, for every ticket with queued messages, the set of their
+// words.
+func (t *tx) queuedWords() (map[string]map[string]bool, error) {
+	qs, err := t.queued(0)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]bool{}
+	for _, q := range qs {
+		set := out[string(q.id)]
+		if set == nil {
+			set = map[string]bool{}
+			out[string(q.id)] = set
+		}
+		for _, w := range q.words {
+			set[w] = true
+		}
+	}
+	return out, nil
+}
+
+// indexQueued moves the words of up to maxIndexBatch queued messages into
+// idx.word and reports how many it took. The words are split in a read
+// transaction; the commit then puts them in key order and skips any
+// message no longer queued (an erasure indexed it in the meantime).
+func (d *DB) indexQueued(ctx context.Context) (int, error) {
+	var qs []queuedMessage
+	err := d.View(ctx, func(st store.Tx) error {
+		var err error
+		qs, err = st.(*tx).queued(maxIndexBatch)
+		return err
+	})
+	if err != nil || len(qs) == 0 {
+		return 0, err
+	}
+	type entry struct {
+		k  []byte // idx.word key
+		at int    // the message in qs
+	}
+	var entries []entry
+	for i, q := range qs {
+		for _, w := range q.words {
+			entries = append(entries, entry{key([]byte(w), q.id), i})
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
+	err = d.Update(ctx, func(st store.Tx) error {
+		t := st.(*tx)
+		queue, words := t.bucket(bucketIdxWordQ), t.bucket(bucketIdxWord)
+		if queue == nil || words == nil {
+			return fmt.Errorf("bucket %s or %s missing", bucketIdxWordQ, bucketIdxWord)
+		}
+		live := make([]bool, len(qs))
+		for i, q := range qs {
+			live[i] = queue.Get(q.seq) != nil
+		}
+		for _, e := range entries {
+			if !live[e.at] {
+				continue
+			}
+			if err := putWordBit(words, e.k, wordInMessage); err != nil {
+				return err
+			}
+		}
+		for i, q := range qs {
+			if !live[i] {
+				continue
+			}
+			if err := queue.Delete(q.seq); err != nil {
+				return fmt.Errorf("unqueue message words: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("index message words: %w", err)
+	}
+	return len(qs), nil
+}
+
+// putWordBit sets bit in the idx.word entry k.
+func putWordBit(b *bolt.Bucket, k []byte, bit byte) error {
+	var had byte
+	if v := b.Get(k); len(v) == 1 {
+		had = v[0]
+	}
+	if had&bit != 0 {
+		return nil
+	}
+	if err := b.Put(k, []byte{had | bit}); err != nil {
+		return fmt.Errorf("index word: %w", err)
+	}
+	return nil
+}
+
+// committed wakes the indexer when a transaction queued words since the
+// last commit: it then finds them committed.
+func (d *DB) committed() {
+	if d.wordsQueued.Swap(false) {
+		d.wakeIndexer()
+	}
+}
+
+// wakeIndexer tells the indexer that messages were queued.
+func (d *DB) wakeIndexer() {
+	select {
+	case d.indexWake <- struct{}{}:
+	default:
+	}
+}
+
+// indexLoop indexes queued messages whenever some were queued, until
+// stopIndexer.
+func (d *DB) indexLoop() {
+	defer close(d.indexDone)
+	for {
+		select {
+		case <-d.indexStop:
+			return
+		case <-d.indexWake:
+		}
+		for {
+			n, err := d.indexQueued(context.Background())
+			if err != nil {
+				d.log.Error("search index", "err", err)
+				break
+			}
+			if n < maxIndexBatch {
+				break
+			}
+		}
+	}
+}
+
+// startIndexer starts the indexer, with whatever a previous run left
+// queued.
+func (d *DB) startIndexer() {
+	d.indexWake = make(chan struct{}, 1)
+	d.indexStop = make(chan struct{})
+	d.indexDone = make(chan struct{})
+	go d.indexLoop()
+	d.wakeIndexer()
+}
+
+// stopIndexer waits for the indexer's commit in flight and stops it. What
+// is still queued stays queued, searchable, for the next Open.
+func (d *DB) stopIndexer() {
+	if d.indexStop == nil {
+		return
+	}
+	close(d.indexStop)
+	<-d.indexDone
+	d.indexStop = nil
+}

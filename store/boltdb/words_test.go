@@ -1,0 +1,272 @@
+package boltdb
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+	"ticketgate/store/storetest"
+)
+
+// openUnindexed opens a database whose indexer does not run: every
+// message stored stays queued for it.
+func openUnindexed(t testing.TB, path string) *DB {
+	t.Helper()
+	d, err := Open(path, Options{noIndexer: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// queueLen is how many messages wait for the indexer.
+func queueLen(t testing.TB, d *DB) int {
+	t.Helper()
+	n := 0
+	if err := d.View(bg, func(st store.Tx) error {
+		n = st.(*tx).bucket(bucketIdxWordQ).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitIndexed waits until the indexer has taken every queued message.
+func waitIndexed(t testing.TB, d *DB) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); queueLen(t, d) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages still queued for the search index", queueLen(t, d))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// indexAll runs the indexer's work by hand until nothing is queued.
+func indexAll(t testing.TB, d *DB) {
+	t.Helper()
+	for {
+		n, err := d.indexQueued(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// searchIDs is the ids of the tickets a search for text finds.
+func searchIDs(t testing.TB, d *DB, text string) []string {
+	t.Helper()
+	var ids []string
+	if err := d.View(bg, func(tx store.Tx) error {
+		l, _, err := tx.Tickets(store.Filter{Text: text})
+		for _, tk := range l {
+			ids = append(ids, tk.ID)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestSuiteWithWordsQueued runs the backend suite with every message's
+// words still queued, so each search it makes is answered from the queue.
+func TestSuiteWithWordsQueued(t *testing.T) {
+	storetest.Run(t,
+		func(t *testing.T) store.Store { return openUnindexed(t, filepath.Join(t.TempDir(), "t.db")) },
+		func(t *testing.T, s store.Store) store.Store {
+			path := s.(*DB).db.Path()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return openUnindexed(t, path)
+		})
+}
+
+func addTicket(t testing.TB, d *DB, id, subject string, texts ...string) {
+	t.Helper()
+	if err := d.Update(bg, func(tx store.Tx) error {
+		if err := tx.PutTicket(&store.Ticket{ID: id, Subject: subject, Status: rules.StatusOpen, CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		for i, text := range texts {
+			if err := tx.AddMessage(id, &store.Message{MessageID: id + "." + strconv.Itoa(i) + "@x", Kind: "customer", Text: text}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSearchFindsQueuedAndIndexedWords: a message is found by its words
+// while queued, after the indexer took it, and when its words are split
+// between the index and the queue.
+func TestSearchFindsQueuedAndIndexedWords(t *testing.T) {
+	d := openUnindexed(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	addTicket(t, d, "HS-000001", "printer", "the toner cartridge smokes")
+	addTicket(t, d, "HS-000002", "invoice", "please send the march invoice")
+	check := func(when string) {
+		t.Helper()
+		for text, want := range map[string][]string{
+			"toner":             {"HS-000001"},
+			"smokes printer":    {"HS-000001"}, // message and subject
+			"invoice":           {"HS-000002"},
+			"the":               {"HS-000001", "HS-000002"},
+			"toner invoice":     nil,
+			"cartridge cabbage": nil,
+		} {
+			if got := searchIDs(t, d, text); !slices.Equal(got, want) {
+				t.Errorf("%s: search %q found %v, want %v", when, text, got, want)
+			}
+		}
+	}
+	if n := queueLen(t, d); n != 2 {
+		t.Fatalf("%d messages queued, want 2", n)
+	}
+	check("queued")
+	indexAll(t, d)
+	if n := queueLen(t, d); n != 0 {
+		t.Fatalf("%d messages queued after indexing", n)
+	}
+	check("indexed")
+	// A second message: "cabbage" only in the queue, "cartridge" only in
+	// the index.
+	if err := d.Update(bg, func(tx store.Tx) error {
+		return tx.AddMessage("HS-000001", &store.Message{MessageID: "late@x", Kind: "customer", Text: "also a cabbage"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, d, "cartridge cabbage"); !slices.Equal(got, []string{"HS-000001"}) {
+		t.Errorf("split between index and queue: found %v", got)
+	}
+	indexAll(t, d)
+	if got := searchIDs(t, d, "cartridge cabbage"); !slices.Equal(got, []string{"HS-000001"}) {
+		t.Errorf("indexed: found %v", got)
+	}
+}
+
+// TestErasedWordsNeverReachTheIndex: a message erased while its words
+// were queued is not found by the erased words, neither before nor after
+// the indexer ran, even when the indexer read the message before the
+// erasure.
+func TestErasedWordsNeverReachTheIndex(t *testing.T) {
+	d := openUnindexed(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	addTicket(t, d, "HS-000001", "card", "my card is zebra1234")
+	// The indexer's read, as it happens before the erasure commits.
+	var qs []queuedMessage
+	d.View(bg, func(st store.Tx) error {
+		var err error
+		qs, err = st.(*tx).queued(maxIndexBatch)
+		return err
+	})
+	if len(qs) != 1 || !slices.Contains(qs[0].words, "zebra1234") {
+		t.Fatalf("queued read %+v", qs)
+	}
+	if err := d.Update(bg, func(tx store.Tx) error {
+		tk, err := tx.TicketFull("HS-000001")
+		if err != nil {
+			return err
+		}
+		msgs := tk.Messages
+		msgs[0].Text = "my card is [removed]"
+		return tx.ReplaceMessages("HS-000001", msgs)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, d, "zebra1234"); len(got) != 0 {
+		t.Errorf("erased word found on %v", got)
+	}
+	if got := searchIDs(t, d, "removed"); !slices.Equal(got, []string{"HS-000001"}) {
+		t.Errorf("new text: found %v", got)
+	}
+	indexAll(t, d)
+	if got := searchIDs(t, d, "zebra1234"); len(got) != 0 {
+		t.Errorf("erased word found on %v after indexing", got)
+	}
+}
+
+// TestIndexerDrainsTheQueue: the running indexer takes what a commit
+// queued, and, on the next Open, what a closed database left queued.
+func TestIndexerDrainsTheQueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	d := openUnindexed(t, path)
+	for i := range 3 {
+		addTicket(t, d, "HS-00000"+strconv.Itoa(i), "left", "queued before close")
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = openTest(t, path)
+	defer d.Close()
+	waitIndexed(t, d)
+	addTicket(t, d, "HS-000009", "new", "taken by the running indexer")
+	waitIndexed(t, d)
+	if got := searchIDs(t, d, "queued"); len(got) != 3 {
+		t.Errorf("search after indexing found %v", got)
+	}
+	if got := searchIDs(t, d, "running indexer"); !slices.Equal(got, []string{"HS-000009"}) {
+		t.Errorf("search after indexing found %v", got)
+	}
+}
+
+// TestQueuedWordsSurviveAKill: a process killed right after committing
+// messages leaves their words queued, and the next Open indexes them.
+func TestQueuedWordsSurviveAKill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	if os.Getenv("TICKETGATE_WORDS_CHILD") != "" {
+		d := openUnindexed(t, os.Getenv("TICKETGATE_WORDS_CHILD"))
+		addTicket(t, d, "HS-000001", "kill", "the quokka survives")
+		os.Stdout.WriteString("committed\n")
+		select {} // killed here, the database never closed
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestQueuedWordsSurviveAKill$")
+	cmd.Env = append(os.Environ(), "TICKETGATE_WORDS_CHILD="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	ctx, cancel := context.WithTimeout(bg, 60*time.Second)
+	defer cancel()
+	go func() { <-ctx.Done(); cmd.Process.Kill() }()
+	n, _ := out.Read(buf)
+	if string(buf[:n]) != "committed\n" {
+		t.Fatalf("child said %q", buf[:n])
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	d := openUnindexed(t, path)
+	if n := queueLen(t, d); n != 1 {
+		t.Fatalf("%d messages queued after the kill, want 1", n)
+	}
+	if got := searchIDs(t, d, "quokka"); !slices.Equal(got, []string{"HS-000001"}) {
+		t.Errorf("queued message after the kill: found %v", got)
+	}
+	d.Close()
+	d = openTest(t, path)
+	defer d.Close()
+	waitIndexed(t, d)
+	if got := searchIDs(t, d, "quokka"); !slices.Equal(got, []string{"HS-000001"}) {
+		t.Errorf("indexed after the kill: found %v", got)
+	}
+}
