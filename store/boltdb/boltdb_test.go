@@ -217,7 +217,10 @@ func TestVisibleTextIsNotStoredTwice(t *testing.T) {
 	})
 }
 
-func TestBlobsAreCountedAndReleasedWithTheOutbox(t *testing.T) {
+// TestOutboxMailIsKeptUntilDequeued: each outbox entry's mail is readable
+// until the entry is dequeued, a requeue without a body keeps it, and a
+// dequeue leaves nothing behind, nor takes a blob a message still uses.
+func TestOutboxMailIsKeptUntilDequeued(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	d := openTest(t, path)
 	defer func() { d.Close() }()
@@ -230,6 +233,18 @@ func TestBlobsAreCountedAndReleasedWithTheOutbox(t *testing.T) {
 			return nil
 		})
 		return n, present
+	}
+	raw := func(id uint64) string {
+		var r []byte
+		d.View(bg, func(tx store.Tx) error {
+			var err error
+			r, err = tx.OutboxRaw(id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("outbox %d: %v", id, err)
+			}
+			return nil
+		})
+		return string(r)
 	}
 	var h string
 	var a, b store.OutMail
@@ -247,39 +262,82 @@ func TestBlobsAreCountedAndReleasedWithTheOutbox(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if n, ok := refs(h); n != 3 || !ok {
-		t.Fatalf("after three uses: %d refs, present %v", n, ok)
+	if raw(a.ID) != string(mail) || raw(b.ID) != string(mail) {
+		t.Fatalf("queued mail reads %q and %q", raw(a.ID), raw(b.ID))
 	}
-	// Requeueing without a body neither adds nor drops a reference.
+	// Requeueing without a body keeps the mail.
 	a.Raw, a.Attempts = nil, 1
 	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Enqueue(&a) })
-	if n, _ := refs(h); n != 3 {
-		t.Errorf("after requeue: %d refs", n)
+	if raw(a.ID) != string(mail) {
+		t.Errorf("after requeue: %q", raw(a.ID))
 	}
 	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Dequeue(a.ID) })
+	if raw(a.ID) != "" || raw(b.ID) != string(mail) {
+		t.Errorf("after one dequeue: %q and %q", raw(a.ID), raw(b.ID))
+	}
 	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Dequeue(b.ID) })
 	if n, ok := refs(h); n != 1 || !ok {
 		t.Errorf("after both dequeued: %d refs, present %v (the message still uses it)", n, ok)
 	}
-	// Mail only the outbox held is gone once sent.
-	var c store.OutMail
-	d.UpdateNow(bg, func(tx store.Tx) error {
-		c = store.OutMail{TicketID: "HS-3", Raw: []byte("only queued")}
-		return tx.Enqueue(&c)
-	})
-	ch := rawHashOf(t, d, c.ID)
-	if n, ok := refs(ch); n != 1 || !ok {
-		t.Fatalf("queued mail: %d refs, present %v", n, ok)
-	}
-	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Dequeue(c.ID) })
 	d.Close()
 	d = openTest(t, path)
-	if n, ok := refs(ch); n != 0 || ok {
-		t.Errorf("sent mail still stored: %d refs, present %v", n, ok)
-	}
+	d.View(bg, func(st store.Tx) error {
+		if n := st.(*tx).bucket(bucketOutboxRaw).Stats().KeyN; n != 0 {
+			t.Errorf("%d mails left after every entry was dequeued", n)
+		}
+		return nil
+	})
 	if n, ok := refs(h); n != 1 || !ok {
 		t.Errorf("message's mail after reopen: %d refs, present %v", n, ok)
 	}
+}
+
+// TestOutboxEntryWithABlobIsSentAndReleased: an entry queued before
+// schema 7 keeps its mail in a blob, which reads and is released as
+// before.
+func TestOutboxEntryWithABlobIsSentAndReleased(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	mail := []byte("Subject: old\r\n\r\nqueued by an older version\r\n")
+	var id uint64
+	var h string
+	if err := d.db.Update(func(btx *bolt.Tx) error {
+		st := &tx{ctx: bg, tx: btx}
+		var err error
+		if h, err = st.PutBlob(mail); err != nil {
+			return err
+		}
+		m := store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: mail}
+		if err := st.Enqueue(&m); err != nil {
+			return err
+		}
+		id = m.ID
+		// As the older version wrote it: the mail in the blob only.
+		r, err := st.outboxRec(id)
+		if err != nil {
+			return err
+		}
+		r.RawHash = h
+		if err := st.putOutboxRec(r, r); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketOutboxRaw).Delete(u64(id))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.View(bg, func(tx store.Tx) error {
+		if r, err := tx.OutboxRaw(id); err != nil || string(r) != string(mail) {
+			t.Errorf("old entry reads %q, %v", r, err)
+		}
+		return nil
+	})
+	d.UpdateNow(bg, func(tx store.Tx) error { return tx.Dequeue(id) })
+	d.View(bg, func(st store.Tx) error {
+		if _, err := st.Blob(h); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the old entry's blob is still stored after its dequeue: %v", err)
+		}
+		return nil
+	})
 }
 
 func rawHashOf(t *testing.T, d *DB, id uint64) string {

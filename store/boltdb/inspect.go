@@ -283,7 +283,7 @@ func (c *checker) msgIDs() error {
 }
 
 // outbox checks every entry against idx.outbox.due, its ticket and its
-// mail, and every idx.outbox.due key against its entry.
+// mail, and every outbox.raw and idx.outbox.due key against its entry.
 func (c *checker) outbox() error {
 	err := c.tx.bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 		var r outboxRec
@@ -298,9 +298,20 @@ func (c *checker) outbox() error {
 		}
 		if r.RawHash != "" {
 			c.useBlob(r.RawHash, "outbox %d: mail", r.ID)
+		} else if !c.has(bucketOutboxRaw, k) {
+			c.bad("outbox %d: its mail is missing", r.ID)
 		}
 		if !c.has(bucketIdxOutboxDue, outboxDueKey(r.NextAt, r.ID)) {
 			c.bad("outbox %d: no idx.outbox.due entry", r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = c.tx.bucket(bucketOutboxRaw).ForEach(func(k, _ []byte) error {
+		if !c.has(bucketOutbox, k) {
+			c.bad("outbox.raw: mail of outbox %x, which is not in the outbox", k)
 		}
 		return nil
 	})

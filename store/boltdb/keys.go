@@ -33,6 +33,9 @@ var (
 	// idx.wordq holds (message sequence → ticket id) the messages whose
 	// words are not yet in idx.word (words.go).
 	bucketIdxWordQ = []byte("idx.wordq")
+	// outbox.raw holds each outbox entry's mail under its id (an entry
+	// from before schema 7 names a blob instead).
+	bucketOutboxRaw = []byte("outbox.raw")
 	// idx.addr holds (address, ticket id) for the requester and each
 	// participant of a ticket, addresses in lower case.
 	bucketIdxAddr = []byte("idx.addr")

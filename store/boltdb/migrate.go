@@ -30,10 +30,13 @@ var migrations = []func(tx *bolt.Tx) error{
 }
 
 // migrateV7 adds idx.wordq, the messages whose words wait for the search
-// indexer (words.go).
+// indexer (words.go), and outbox.raw, where new outbox entries keep their
+// mail (the entries already queued keep theirs in a blob until sent).
 func migrateV7(btx *bolt.Tx) error {
-	if _, err := btx.CreateBucketIfNotExists(bucketIdxWordQ); err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketIdxWordQ, err)
+	for _, b := range [][]byte{bucketIdxWordQ, bucketOutboxRaw} {
+		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b, err)
+		}
 	}
 	return nil
 }
@@ -140,9 +143,11 @@ func migrateV2(btx *bolt.Tx) error {
 	// same for schema 4's idx.summary and idx.word, which PutTicket keeps
 	// and migrateV4 builds again from scratch, and schema 6's idx.addr,
 	// which migrateV6 fills (its keys have empty values: putting one
-	// again changes nothing).
+	// again changes nothing), and schema 7's outbox.raw, where Enqueue
+	// now puts the mail, and idx.wordq, where PutTicket queues a new
+	// ticket's words.
 	for _, b := range [][]byte{bucketBlobRefs, bucketIdxCreated, bucketIdxOutboxDue, bucketIdxOutboxQueue,
-		bucketIdxSummary, bucketIdxWord, bucketIdxAddr} {
+		bucketIdxSummary, bucketIdxWord, bucketIdxAddr, bucketOutboxRaw, bucketIdxWordQ} {
 		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
@@ -238,7 +243,7 @@ func migrateMessages(t *tx) error {
 	return nil
 }
 
-// migrateOutbox moves each schema-1 entry's body into a blob.
+// migrateOutbox moves each schema-1 entry's body out of its record.
 func migrateOutbox(t *tx) error {
 	var old []store.OutMail
 	err := t.bucket(bucketOutbox).ForEach(func(k, v []byte) error {

@@ -11,8 +11,10 @@ import (
 	"ticketgate/store"
 )
 
-// outboxRec is an outbox entry on disk: small, no body. The mail is the
-// blob RawHash until the entry is dequeued; idx.outbox.due holds
+// outboxRec is an outbox entry on disk: small, no body. The mail is in
+// outbox.raw under the entry's id (sequential keys: the mail queued by one
+// commit shares its pages, and so does the mail one commit dequeues), or,
+// for an entry queued before schema 7, the blob RawHash; idx.outbox.due holds
 // (NextAt, id) so a wake reads only what is due, and idx.outbox.queue
 // holds (queue, id) so Enqueue finds an entry's neighbours in its queue
 // and keeps their NextAt in queue order.
@@ -85,11 +87,10 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		}
 	}
 	if m.Raw != nil {
-		h, err := t.PutBlob(m.Raw)
-		if err != nil {
-			return err
+		if err := t.bucket(bucketOutboxRaw).Put(u64(rec.ID), m.Raw); err != nil {
+			return fmt.Errorf("put outbox mail: %w", err)
 		}
-		rec.RawHash = h
+		rec.RawHash = ""
 		if old != nil && old.RawHash != "" {
 			if err := t.releaseBlob(old.RawHash); err != nil {
 				return err
@@ -323,6 +324,13 @@ func (t *tx) OutboxRaw(id uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.RawHash == "" {
+		raw := t.bucket(bucketOutboxRaw).Get(u64(id))
+		if raw == nil {
+			return nil, fmt.Errorf("outbox entry %d: mail: %w", id, store.ErrNotFound)
+		}
+		return clone(raw), nil
+	}
 	raw, err := t.Blob(r.RawHash)
 	if err != nil {
 		return nil, fmt.Errorf("outbox entry %d: %w", id, err)
@@ -356,6 +364,9 @@ func (t *tx) Dequeue(id uint64) error {
 		if err := t.releaseBlob(r.RawHash); err != nil {
 			return err
 		}
+	}
+	if err := t.bucket(bucketOutboxRaw).Delete(u64(id)); err != nil {
+		return err
 	}
 	if err := t.bucket(bucketIdxOutboxDue).Delete(outboxDueKey(r.NextAt, id)); err != nil {
 		return err

@@ -139,23 +139,28 @@ func (t *tx) dropWords(id string, words []string, bit byte) error {
 
 // indexTicketWords keeps the words of tk's subject and requester in
 // idx.word; o is the stored record before the change (nil for a new
-// ticket).
+// ticket, whose words are queued for the indexer: words.go).
 func (t *tx) indexTicketWords(tk *store.Ticket, o *indexed) error {
+	if o == nil {
+		return t.queueTicketWords(tk.ID)
+	}
+	if o.Subject == tk.Subject && o.Requester == tk.Requester && o.RequesterName == tk.RequesterName {
+		return nil
+	}
+	// Changed words are indexed now, all of them, and the ticket leaves
+	// the queue: the indexer may have read its old words.
+	if err := t.bucket(bucketIdxWordQ).Delete(ticketWordsKey(tk.ID)); err != nil {
+		return fmt.Errorf("unqueue ticket words: %w", err)
+	}
 	words := store.TicketWords(tk)
-	if o != nil {
-		if o.Subject == tk.Subject && o.Requester == tk.Requester && o.RequesterName == tk.RequesterName {
-			return nil
+	var gone []string
+	for _, w := range store.TicketWords(&store.Ticket{Subject: o.Subject, Requester: o.Requester, RequesterName: o.RequesterName}) {
+		if !slices.Contains(words, w) {
+			gone = append(gone, w)
 		}
-		old := store.TicketWords(&store.Ticket{Subject: o.Subject, Requester: o.Requester, RequesterName: o.RequesterName})
-		var gone []string
-		for _, w := range old {
-			if !slices.Contains(words, w) {
-				gone = append(gone, w)
-			}
-		}
-		if err := t.dropWords(tk.ID, gone, wordInTicket); err != nil {
-			return err
-		}
+	}
+	if err := t.dropWords(tk.ID, gone, wordInTicket); err != nil {
+		return err
 	}
 	return t.addWords(tk.ID, words, wordInTicket)
 }

@@ -3,6 +3,7 @@ package boltdb
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,19 +13,23 @@ import (
 	"ticketgate/store"
 )
 
-// The search words of a message are not written by the transaction that
-// stores it. Splitting a body into words and putting one idx.word entry a
-// word, each at a random place in the index, was the largest part of
-// storing a message, paid inside the single writer while every other
-// message of the group commit waited. AddMessage instead queues the
-// message in idx.wordq (its sequence number → its ticket id: one small put
-// at the end of the bucket), and the indexer (indexLoop) moves the words
-// of many queued messages into idx.word at once: split on its own
-// goroutine, put in key order in one grouped commit.
+// The search words of a message, and of a new ticket's subject and
+// requester, are not written by the transaction that stores them.
+// Splitting a body into words and putting one idx.word entry a word, each
+// at a random place in the index, was the largest part of storing a
+// message, paid inside the single writer while every other message of the
+// group commit waited. AddMessage instead queues the message in idx.wordq
+// (its sequence number → its ticket id: one small put at the end of the
+// bucket), PutTicket queues a new ticket (key "t", 0x00, its id), and the
+// indexer (indexLoop) moves the words of many queued entries into
+// idx.word at once: split on its own goroutine, put in key order in one
+// grouped commit. A change to a ticket's words after that (a new subject,
+// an erasure) is indexed at once, in its own transaction, and takes the
+// ticket off the queue.
 //
-// A queued message is searchable at once: a search reads the queue as
-// well as the index (queuedWords). The queue is in the same transaction
-// as the message, so a crash loses neither; a database opened again
+// A queued entry is searchable at once: a search reads the queue as well
+// as the index (queuedWords). The queue is in the same transaction as the
+// message or ticket, so a crash loses neither; a database opened again
 // indexes what is left queued.
 
 // maxIndexBatch caps the messages one indexing commit takes.
@@ -49,6 +54,21 @@ func (t *tx) queueWords(id string, seq uint64) error {
 	return nil
 }
 
+// queueTicketWords queues the words of ticket id's subject and requester.
+func (t *tx) queueTicketWords(id string) error {
+	if err := t.bucket(bucketIdxWordQ).Put(ticketWordsKey(id), nil); err != nil {
+		return fmt.Errorf("queue ticket words: %w", err)
+	}
+	if t.db != nil {
+		t.db.wordsQueued.Store(true)
+	}
+	return nil
+}
+
+// ticketWordsKey is the idx.wordq key of ticket id's own words. Message
+// keys are 8 bytes and start with 0x00; these follow them all.
+func ticketWordsKey(id string) []byte { return key([]byte("t"), []byte(id)) }
+
 // unqueueWords drops the ticket's messages stored under keys (messages
 // bucket keys) from the queue: whoever calls it indexes them.
 func (t *tx) unqueueWords(keys [][]byte) error {
@@ -64,28 +84,39 @@ func (t *tx) unqueueWords(keys [][]byte) error {
 	return nil
 }
 
-// queuedMessage is a queued message's words.
-type queuedMessage struct {
+// queuedEntry is a queued message's or ticket's words.
+type queuedEntry struct {
 	seq   []byte // its idx.wordq key
 	id    []byte // its ticket
+	bit   byte   // wordInMessage or wordInTicket
 	words []string
 }
 
-// queued reads up to limit queued messages (0: all) and their words.
-// A queued message that is no longer stored has no words.
-func (t *tx) queued(limit int) ([]queuedMessage, error) {
-	var out []queuedMessage
+// queued reads up to limit queued entries (0: all) and their words. A
+// queued message or ticket that is no longer stored has no words.
+func (t *tx) queued(limit int) ([]queuedEntry, error) {
+	var out []queuedEntry
 	msgs := t.bucket(bucketMessages)
+	tprefix := ticketWordsKey("")
 	c := t.bucket(bucketIdxWordQ).Cursor()
-	for k, id := c.First(); k != nil && (limit == 0 || len(out) < limit); k, id = c.Next() {
+	for k, v := c.First(); k != nil && (limit == 0 || len(out) < limit); k, v = c.Next() {
 		if err := t.ctx.Err(); err != nil {
 			return nil, err
 		}
-		q := queuedMessage{seq: clone(k), id: clone(id)}
-		if v := msgs.Get(key(id, k)); v != nil {
+		q := queuedEntry{seq: clone(k), id: clone(v), bit: wordInMessage}
+		if bytes.HasPrefix(k, tprefix) {
+			q.id, q.bit = clone(k[len(tprefix):]), wordInTicket
+			tk, err := t.Ticket(string(q.id))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			if tk != nil {
+				q.words = store.TicketWords(tk)
+			}
+		} else if v := msgs.Get(key(v, k)); v != nil {
 			m, err := decodeMessage(v)
 			if err != nil {
-				return nil, fmt.Errorf("queued message %s/%x: %w", id, k, err)
+				return nil, fmt.Errorf("queued message %s/%x: %w", q.id, k, err)
 			}
 			q.words = store.MessageWords(m)
 		}
@@ -115,12 +146,12 @@ func (t *tx) queuedWords() (map[string]map[string]bool, error) {
 	return out, nil
 }
 
-// indexQueued moves the words of up to maxIndexBatch queued messages into
+// indexQueued moves the words of up to maxIndexBatch queued entries into
 // idx.word and reports how many it took. The words are split in a read
 // transaction; the commit then puts them in key order and skips any
-// message no longer queued (an erasure indexed it in the meantime).
+// entry no longer queued (a change indexed it in the meantime).
 func (d *DB) indexQueued(ctx context.Context) (int, error) {
-	var qs []queuedMessage
+	var qs []queuedEntry
 	err := d.View(ctx, func(st store.Tx) error {
 		var err error
 		qs, err = st.(*tx).queued(maxIndexBatch)
@@ -129,9 +160,19 @@ func (d *DB) indexQueued(ctx context.Context) (int, error) {
 	if err != nil || len(qs) == 0 {
 		return 0, err
 	}
+	if err := d.Update(ctx, indexEntries(qs)); err != nil {
+		return 0, fmt.Errorf("index queued words: %w", err)
+	}
+	return len(qs), nil
+}
+
+// indexEntries is the commit that moves the words of qs, read earlier,
+// into idx.word, in key order, and takes them off the queue; it skips an
+// entry no longer queued (a change indexed it since it was read).
+func indexEntries(qs []queuedEntry) func(store.Tx) error {
 	type entry struct {
 		k  []byte // idx.word key
-		at int    // the message in qs
+		at int    // the entry in qs
 	}
 	var entries []entry
 	for i, q := range qs {
@@ -140,7 +181,7 @@ func (d *DB) indexQueued(ctx context.Context) (int, error) {
 		}
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
-	err = d.Update(ctx, func(st store.Tx) error {
+	return func(st store.Tx) error {
 		t := st.(*tx)
 		queue, words := t.bucket(bucketIdxWordQ), t.bucket(bucketIdxWord)
 		if queue == nil || words == nil {
@@ -154,7 +195,7 @@ func (d *DB) indexQueued(ctx context.Context) (int, error) {
 			if !live[e.at] {
 				continue
 			}
-			if err := putWordBit(words, e.k, wordInMessage); err != nil {
+			if err := putWordBit(words, e.k, qs[e.at].bit); err != nil {
 				return err
 			}
 		}
@@ -163,15 +204,11 @@ func (d *DB) indexQueued(ctx context.Context) (int, error) {
 				continue
 			}
 			if err := queue.Delete(q.seq); err != nil {
-				return fmt.Errorf("unqueue message words: %w", err)
+				return fmt.Errorf("unqueue words: %w", err)
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("index message words: %w", err)
 	}
-	return len(qs), nil
 }
 
 // putWordBit sets bit in the idx.word entry k.

@@ -136,13 +136,13 @@ func TestSearchFindsQueuedAndIndexedWords(t *testing.T) {
 			}
 		}
 	}
-	if n := queueLen(t, d); n != 2 {
-		t.Fatalf("%d messages queued, want 2", n)
+	if n := queueLen(t, d); n != 4 {
+		t.Fatalf("%d entries queued, want 4 (two tickets, two messages)", n)
 	}
 	check("queued")
 	indexAll(t, d)
 	if n := queueLen(t, d); n != 0 {
-		t.Fatalf("%d messages queued after indexing", n)
+		t.Fatalf("%d entries queued after indexing", n)
 	}
 	check("indexed")
 	// A second message: "cabbage" only in the queue, "cartridge" only in
@@ -170,13 +170,13 @@ func TestErasedWordsNeverReachTheIndex(t *testing.T) {
 	defer d.Close()
 	addTicket(t, d, "HS-000001", "card", "my card is zebra1234")
 	// The indexer's read, as it happens before the erasure commits.
-	var qs []queuedMessage
+	var qs []queuedEntry
 	d.View(bg, func(st store.Tx) error {
 		var err error
 		qs, err = st.(*tx).queued(maxIndexBatch)
 		return err
 	})
-	if len(qs) != 1 || !slices.Contains(qs[0].words, "zebra1234") {
+	if len(qs) != 2 || !slices.Contains(qs[0].words, "zebra1234") {
 		t.Fatalf("queued read %+v", qs)
 	}
 	if err := d.Update(bg, func(tx store.Tx) error {
@@ -195,6 +195,10 @@ func TestErasedWordsNeverReachTheIndex(t *testing.T) {
 	}
 	if got := searchIDs(t, d, "removed"); !slices.Equal(got, []string{"HS-000001"}) {
 		t.Errorf("new text: found %v", got)
+	}
+	// The indexer's commit of what it read before the erasure.
+	if err := d.Update(bg, indexEntries(qs)); err != nil {
+		t.Fatal(err)
 	}
 	indexAll(t, d)
 	if got := searchIDs(t, d, "zebra1234"); len(got) != 0 {
@@ -256,8 +260,8 @@ func TestQueuedWordsSurviveAKill(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	d := openUnindexed(t, path)
-	if n := queueLen(t, d); n != 1 {
-		t.Fatalf("%d messages queued after the kill, want 1", n)
+	if n := queueLen(t, d); n != 2 {
+		t.Fatalf("%d entries queued after the kill, want 2 (the ticket and its message)", n)
 	}
 	if got := searchIDs(t, d, "quokka"); !slices.Equal(got, []string{"HS-000001"}) {
 		t.Errorf("queued message after the kill: found %v", got)
@@ -268,5 +272,50 @@ func TestQueuedWordsSurviveAKill(t *testing.T) {
 	waitIndexed(t, d)
 	if got := searchIDs(t, d, "quokka"); !slices.Equal(got, []string{"HS-000001"}) {
 		t.Errorf("indexed after the kill: found %v", got)
+	}
+}
+
+// TestChangedSubjectIsSearchedAtOnce: a new ticket's subject words are
+// queued; a new subject is indexed at once, and the old subject's words
+// are found neither before nor after the indexer ran, even when the
+// indexer read the old subject before the change.
+func TestChangedSubjectIsSearchedAtOnce(t *testing.T) {
+	d := openUnindexed(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	addTicket(t, d, "HS-000001", "wombat trouble")
+	if got := searchIDs(t, d, "wombat"); !slices.Equal(got, []string{"HS-000001"}) {
+		t.Fatalf("queued subject: found %v", got)
+	}
+	var qs []queuedEntry
+	d.View(bg, func(st store.Tx) error {
+		var err error
+		qs, err = st.(*tx).queued(maxIndexBatch)
+		return err
+	})
+	if len(qs) != 1 || qs[0].bit != wordInTicket || !slices.Contains(qs[0].words, "wombat") {
+		t.Fatalf("queued read %+v", qs)
+	}
+	if err := d.Update(bg, func(tx store.Tx) error {
+		tk, err := tx.Ticket("HS-000001")
+		if err != nil {
+			return err
+		}
+		tk.Subject = "koala trouble"
+		return tx.PutTicket(tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"changed", "indexed"} {
+		if got := searchIDs(t, d, "wombat"); len(got) != 0 {
+			t.Errorf("%s: the old subject is found on %v", when, got)
+		}
+		if got := searchIDs(t, d, "koala trouble"); !slices.Equal(got, []string{"HS-000001"}) {
+			t.Errorf("%s: the new subject: found %v", when, got)
+		}
+		// The indexer's commit of what it read before the change.
+		if err := d.Update(bg, indexEntries(qs)); err != nil {
+			t.Fatal(err)
+		}
+		indexAll(t, d)
 	}
 }
