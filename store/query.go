@@ -154,8 +154,18 @@ const MaxWordLen = 64
 func Words(s string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, w := range strings.FieldsFunc(s, notWordRune) {
-		w = strings.ToLower(w)
+	for len(s) > 0 {
+		start := strings.IndexFunc(s, isWordRune)
+		if start < 0 {
+			break
+		}
+		s = s[start:]
+		end := strings.IndexFunc(s, notWordRune)
+		if end < 0 {
+			end = len(s)
+		}
+		w := strings.ToLower(s[:end])
+		s = s[end:]
 		if len(w) > MaxWordLen {
 			n := MaxWordLen
 			for n > 0 && !utf8.RuneStart(w[n]) {
@@ -170,6 +180,8 @@ func Words(s string) []string {
 	}
 	return out
 }
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }
 
 func notWordRune(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }
 
