@@ -276,6 +276,11 @@ func leadAttributionAt(lines []string, kinds []lineKind, i int) bool {
 		if kinds[i+n-1] != kindText {
 			return false
 		}
+		// An attribution ends in ":", which is cheaper to look for in the
+		// last line than in the lines joined.
+		if !strings.HasSuffix(strings.TrimRightFunc(lines[i+n-1], unicode.IsSpace), ":") {
+			continue
+		}
 		if s, ok := attributionText(lines, i, i+n); ok && attribution(s, true) {
 			return true
 		}
