@@ -38,15 +38,21 @@ type Sender interface {
 // Concurrency deliveries run at once, each taking the next due queue as
 // soon as it is done with its last, never waiting for the others. Their
 // outcomes go to one committer, which records those that arrived while
-// its previous commit ran in one transaction of the store's group commit
-// (never a batch that waits). An entry whose outcome is committed is never
-// sent again; one whose outcome is not committed yet is not taken again
-// meanwhile. For the moment between the relay taking a mail and that
-// commit, Run keeps a hand-off log (see handoffLog): when the process is
-// killed in between, the next Run takes the mail as delivered instead of
-// sending it again. The price: a relay refusing the end of a mail just as
-// the process is killed leaves that mail taken as delivered (logged on the
-// next start).
+// its previous commit ran in one transaction. Run writes its claims and
+// outcomes with the store's UpdateSoon: they ride the next commit of
+// incoming mail instead of costing an fsync each, and wait at most the
+// store's bound (bbolt: 50 ms) when nothing else is written. An entry
+// whose outcome is committed is never sent again; one whose outcome is
+// not committed yet is not taken again meanwhile. For the moment between
+// the relay taking a mail and that commit, Run keeps a hand-off log (see
+// handoffLog): when the process is killed in between, the next Run takes
+// the mail as delivered instead of sending it again. The price: a relay
+// refusing the end of a mail just as the process is killed leaves that
+// mail taken as delivered (logged on the next start). Without the log (a
+// machine losing power before the page cache reached the disk, or
+// PostgreSQL), a mail whose outcome was not committed yet is sent again:
+// at least once, never lost, the window being the relay's answer plus
+// the wait for that commit.
 type Worker struct {
 	Store     store.Store
 	Sender    Sender
@@ -130,8 +136,9 @@ func (w *Worker) concurrency() int {
 // claim reads what is due and claims it, unless everything due is in
 // flight already (or waits for its outcome to be recorded again). It
 // returns the entries claimed and how many were due (some may be held by
-// another process). Claiming renews the claims on entries in flight.
-func (w *Worker) claim(ctx context.Context) ([]*store.OutMail, int, error) {
+// another process). Claiming renews the claims on entries in flight. A
+// soon claim is committed with the store's next commit (UpdateSoon).
+func (w *Worker) claim(ctx context.Context, soon bool) ([]*store.OutMail, int, error) {
 	var due []*store.OutMail
 	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
@@ -148,7 +155,7 @@ func (w *Worker) claim(ctx context.Context) ([]*store.OutMail, int, error) {
 	// Claiming writes; the read before it keeps a wake with nothing due
 	// from costing a commit.
 	var claimed []*store.OutMail
-	err = w.Store.Update(ctx, func(tx store.Tx) error {
+	err = w.write(ctx, soon, func(tx store.Tx) error {
 		var err error
 		claimed, err = tx.ClaimOutbox(w.Owner, w.now(), w.lease(), wakeBatch)
 		return err
@@ -192,7 +199,7 @@ func (w *Worker) Run(ctx context.Context) {
 			}
 		}
 	}
-	p := w.startPump(ctx)
+	p := w.startPump(ctx, true)
 	defer p.stop()
 	var ready [][]*store.OutMail // queues claimed, not yet taken by a delivery
 	defer func() {
@@ -204,11 +211,23 @@ func (w *Worker) Run(ctx context.Context) {
 	defer timer.Stop()
 	look := true
 	for {
+		// Hand the deliveries what is ready before claiming again: a
+		// claim waits for the store's next commit (UpdateSoon), and the
+		// deliveries must not wait with it.
+	hand:
+		for len(ready) > 0 {
+			select {
+			case p.jobs <- ready[0]:
+				ready = ready[1:]
+			default:
+				break hand
+			}
+		}
 		if look && len(ready)+len(p.jobs) < refill && ctx.Err() == nil {
 			// Claim more while the deliveries still have work for the
 			// time a claim takes, not much earlier: what is claimed
 			// waits under a lease.
-			queues, ndue, nclaimed, err := w.take(ctx)
+			queues, ndue, nclaimed, err := w.take(ctx, true)
 			ready = append(ready, queues...)
 			// More is due than one claim takes: claim again as soon as
 			// the deliveries need more work.
@@ -263,8 +282,8 @@ const (
 // in order, so a deferred message's queue is deferred with it and what is
 // due of a queue is its head.
 func (w *Worker) RunOnce(ctx context.Context) time.Time {
-	p := w.startPump(ctx)
-	queues, ndue, nclaimed, err := w.take(ctx)
+	p := w.startPump(ctx, false)
+	queues, ndue, nclaimed, err := w.take(ctx, true)
 	if err != nil {
 		p.stop()
 		return w.now().Add(time.Minute)
@@ -291,14 +310,15 @@ func (w *Worker) RunOnce(ctx context.Context) time.Time {
 // due and returns it as queues of mail to deliver in order, leaving out
 // the entries in flight and the later mail of their queues. ndue is how
 // many entries were due (at most wakeBatch), nclaimed how many of them
-// this worker holds a claim on.
-func (w *Worker) take(ctx context.Context) (queues [][]*store.OutMail, ndue, nclaimed int, err error) {
+// this worker holds a claim on. soon commits the claim with the store's
+// next commit (UpdateSoon).
+func (w *Worker) take(ctx context.Context, soon bool) (queues [][]*store.OutMail, ndue, nclaimed int, err error) {
 	w.recordAgain()
 	w.mu.Lock()
 	w.claims++
 	claim := w.claims
 	w.mu.Unlock()
-	due, ndue, err := w.claim(ctx)
+	due, ndue, err := w.claim(ctx, soon)
 	if err != nil {
 		w.Log.Error("read outbox", "err", err)
 		return nil, 0, 0, err
@@ -556,7 +576,7 @@ func (w *Worker) record(log *slog.Logger, id uint64, apply func(tx store.Tx) err
 	out := w.out
 	w.mu.Unlock()
 	if out == nil {
-		w.commit([]*outcome{o}) // no committer running: at once
+		w.commit([]*outcome{o}, false) // no committer running: at once
 		return
 	}
 	out <- o
@@ -571,7 +591,7 @@ func (w *Worker) recordAgain() {
 	}
 	w.mu.Unlock()
 	if len(again) > 0 {
-		w.commit(again)
+		w.commit(again, false)
 	}
 }
 

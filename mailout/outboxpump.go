@@ -24,8 +24,17 @@ const maxOutcomes = 256
 // pump runs the deliveries of one Run or RunOnce: Concurrency delivery
 // goroutines, each taking the next queue of mail as soon as it is done
 // with its last, and one committer recording their outcomes.
+//
+// Run's pump records outcomes with the store's UpdateSoon: they ride the
+// next commit of ingest (or of anything else) instead of costing an fsync
+// of their own, and wait at most the store's bound when nothing else is
+// written. Until that commit the entries stay in flight (not claimed or
+// sent again) and the hand-off log covers a kill. RunOnce's pump, whose
+// caller waits for the outcomes, records them at once.
 type pump struct {
 	w          *Worker
+	ctx        context.Context
+	soon       bool // record outcomes with UpdateSoon
 	jobs       chan []*store.OutMail
 	out        chan *outcome
 	freed      chan struct{} // an outcome committed or a queue is done
@@ -33,8 +42,8 @@ type pump struct {
 	done       chan struct{} // the committer ended
 }
 
-func (w *Worker) startPump(ctx context.Context) *pump {
-	p := &pump{w: w, jobs: make(chan []*store.OutMail, 64), out: make(chan *outcome, maxOutcomes),
+func (w *Worker) startPump(ctx context.Context, soon bool) *pump {
+	p := &pump{w: w, ctx: ctx, soon: soon, jobs: make(chan []*store.OutMail, 64), out: make(chan *outcome, maxOutcomes),
 		freed: make(chan struct{}, 1), done: make(chan struct{})}
 	w.mu.Lock()
 	w.out = p.out
@@ -124,17 +133,20 @@ func (p *pump) commit(batch []*outcome) {
 			p.w.Log.Error("outbox commit panic", "panic", r)
 		}
 	}()
-	p.w.commit(batch)
+	// A run that is stopping commits what is left at once: nothing is
+	// gained by holding its end back.
+	p.w.commit(batch, p.soon && p.ctx.Err() == nil)
 }
 
-// commit records the outcomes in batch in one transaction; when that
-// fails, each in its own, so that one outcome the database refuses does
-// not hold back the others.
-func (w *Worker) commit(batch []*outcome) {
+// commit records the outcomes in batch in one transaction (with the
+// store's next commit when soon); when that fails, each in its own, so
+// that one outcome the database refuses does not hold back the others.
+// It returns when they are committed: only then are they settled.
+func (w *Worker) commit(batch []*outcome, soon bool) {
 	lost := make([]bool, len(batch))
 	// The outcomes are recorded even when the run's ctx ends: the relay
 	// already answered.
-	err := w.Store.Update(context.Background(), func(tx store.Tx) error {
+	err := w.write(context.Background(), soon, func(tx store.Tx) error {
 		for i, o := range batch {
 			err := o.fn(tx)
 			lost[i] = errors.Is(err, errClaimLost)
@@ -158,6 +170,14 @@ func (w *Worker) commit(batch []*outcome) {
 		}
 		w.settle(o, lost, err)
 	}
+}
+
+// write commits fn: with Update, or with UpdateSoon when soon.
+func (w *Worker) write(ctx context.Context, soon bool, fn func(store.Tx) error) error {
+	if soon {
+		return w.Store.UpdateSoon(ctx, fn)
+	}
+	return w.Store.Update(ctx, fn)
 }
 
 // settle ends the flight of o's entry once its outcome is committed (or

@@ -33,6 +33,10 @@ func (s *dueStore) UpdateNow(ctx context.Context, fn func(Tx) error) error {
 	return s.Store.UpdateNow(ctx, s.wrap(fn))
 }
 
+func (s *dueStore) UpdateSoon(ctx context.Context, fn func(Tx) error) error {
+	return s.Store.UpdateSoon(ctx, s.wrap(fn))
+}
+
 func (s *dueStore) DryRun(ctx context.Context, fn func(Tx) error) error {
 	return s.Store.DryRun(ctx, s.wrap(fn))
 }

@@ -74,6 +74,12 @@ type Store interface {
 	// the database refuses the transaction for a conflict with another
 	// one, so fn must be idempotent apart from its effects on tx.
 	UpdateNow(ctx context.Context, fn func(Tx) error) error
+	// UpdateSoon is Update for a write in no hurry (a delivery outcome):
+	// it may wait a short bound for another write to share a commit
+	// instead of causing one (bbolt: boltdb.SoonWithin; PostgreSQL
+	// commits at once). Like Update it returns once fn's changes are on
+	// disk, or did not happen; Close commits the writes still waiting.
+	UpdateSoon(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction over a consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
 	// DryRun runs fn in a read-write transaction and always rolls it back,

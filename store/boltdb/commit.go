@@ -1,6 +1,7 @@
 package boltdb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -16,13 +17,25 @@ import (
 // latency stays bounded under any backlog.
 const maxGroup = 1024
 
-// update is one Update call waiting for the committer.
+// SoonWithin is how long UpdateSoon may hold a write back waiting for
+// another write to share its commit. Under ingest a commit comes every few
+// milliseconds (one SMTP client's message takes 3–5 ms to the 250), so a
+// deferred write rides the next one long before this; only a quiet
+// database makes it wait the whole bound, and then nobody is waiting on
+// it but the outbox, whose outcome is late by 50 ms against a relay round
+// trip and a claim lease of seconds. It is also the longest a delivered
+// mail's outcome stays uncommitted for that reason: the window in which a
+// lost outcome (see mailout.Worker) sends a mail again.
+const SoonWithin = 50 * time.Millisecond
+
+// update is one Update or UpdateSoon call waiting for the committer.
 type update struct {
 	ctx  context.Context
 	gen  string // DB.gen
 	db   *DB
 	fn   func(store.Tx) error
 	done chan error
+	soon bool // UpdateSoon: may wait up to SoonWithin for company
 }
 
 // panicked carries a panic out of the committer to the caller whose
@@ -46,13 +59,43 @@ func (u *update) call(btx *bolt.Tx) (err error) {
 
 // commitLoop is the one committer: it takes every Update that arrived
 // while the previous commit ran and commits them together, one fsync for
-// all. It never waits for more: an idle database commits a lone call at
-// once, a busy one groups whatever queued during the last fsync.
+// all. It never waits for more Updates: an idle database commits a lone
+// call at once, a busy one groups whatever queued during the last fsync.
+// UpdateSoon calls are held back instead, and join the next commit,
+// whatever causes it; when none comes within SoonWithin of the first one
+// held, they are committed on their own.
 func (d *DB) commitLoop() {
 	defer close(d.loopDone)
 	group := make([]*update, 0, maxGroup)
-	for first := range d.updates {
-		group = append(group[:0], first)
+	var held []*update // UpdateSoon calls waiting for a commit to join
+	timer := time.NewTimer(SoonWithin)
+	timer.Stop()
+	var due <-chan time.Time // timer.C while calls are held
+	for {
+		group = group[:0]
+		select {
+		case u, ok := <-d.updates:
+			if !ok {
+				if len(held) > 0 {
+					d.commitGroup(held) // Close: nothing held is lost
+				}
+				return
+			}
+			if u.soon && len(held)+1 < maxGroup {
+				if len(held) == 0 {
+					timer.Reset(cmp.Or(d.soonWithin, SoonWithin))
+					due = timer.C
+				}
+				held = append(held, u)
+				continue
+			}
+			group = append(append(group, held...), u)
+		case <-due:
+			group = append(group, held...)
+		}
+		clear(held)
+		held, due = held[:0], nil
+		timer.Stop()
 	more:
 		for len(group) < maxGroup {
 			select {
@@ -123,13 +166,28 @@ func (d *DB) commitGroup(group []*update) {
 // changes are durable (or did not happen). fn may run more than once and
 // must be idempotent apart from its effects on tx.
 func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return d.queue(ctx, fn, false)
+}
+
+// UpdateSoon is Update for a write that is in no hurry: instead of
+// causing a commit of its own, fn joins the next commit another write
+// causes, or is committed with the other deferred writes SoonWithin after
+// the first of them came, whichever is first. Like Update it returns when
+// fn's changes are durable (or did not happen). Close commits the
+// deferred writes still held.
+func (d *DB) UpdateSoon(ctx context.Context, fn func(store.Tx) error) error {
+	return d.queue(ctx, fn, true)
+}
+
+// queue hands fn to the committer and waits for its commit.
+func (d *DB) queue(ctx context.Context, fn func(store.Tx) error, soon bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if d.updates == nil {
 		return wrapErr(bolterrors.ErrTxNotWritable) // opened read-only
 	}
-	u := &update{ctx: ctx, gen: d.gen, db: d, fn: fn, done: make(chan error, 1)}
+	u := &update{ctx: ctx, gen: d.gen, db: d, fn: fn, done: make(chan error, 1), soon: soon}
 	d.closing.RLock()
 	if d.closed {
 		d.closing.RUnlock()
@@ -147,13 +205,14 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // ObserveCommits sets f to be told of each grouped commit: how many
-// Update calls it carried and how long it took from its start to its
+// Update and UpdateSoon calls it carried and how long it took from its start to its
 // fsync. Set it before the first Update.
 func (d *DB) ObserveCommits(f func(calls int, took time.Duration)) {
 	d.observe.Store(&f)
 }
 
-// stopCommitter lets queued calls finish and stops the committer.
+// stopCommitter lets queued calls finish, commits the UpdateSoon calls
+// held, and stops the committer.
 func (d *DB) stopCommitter() {
 	if d.updates == nil {
 		return

@@ -52,6 +52,7 @@ type DB struct {
 	// they carried.
 	commits, grouped atomic.Uint64
 	observe          atomic.Pointer[func(calls int, took time.Duration)]
+	soonWithin       time.Duration // 0: SoonWithin (tests change it)
 
 	// updates queues Update calls for the committer (commit.go); nil when
 	// opened read-only. closing guards closed against a send on a closed

@@ -122,6 +122,12 @@ func (d *DB) UpdateNow(ctx context.Context, fn func(store.Tx) error) error {
 	return d.run(ctx, d.writeOpts(), fn, true)
 }
 
+// UpdateSoon is Update: it commits at once. PostgreSQL itself lets the
+// transactions that commit together share one WAL flush.
+func (d *DB) UpdateSoon(ctx context.Context, fn func(store.Tx) error) error {
+	return d.run(ctx, d.writeOpts(), fn, true)
+}
+
 // View runs fn in a read-only transaction over one snapshot.
 func (d *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	return d.run(ctx, snapshot, fn, false)

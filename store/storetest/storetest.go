@@ -75,6 +75,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"DryRunLeavesNothing", testDryRunLeavesNothing},
 		{"FailedUpdateLeavesNothing", testFailedUpdateLeavesNothing},
 		{"ConcurrentUpdatesAllCommitted", testConcurrentUpdatesAllCommitted},
+		{"UpdateSoon", testUpdateSoon},
 		{"ReopenKeepsEverything", testReopenKeepsEverything},
 		{"DoneContext", testDoneContext},
 	}
