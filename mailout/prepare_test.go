@@ -127,7 +127,9 @@ func TestPreparedMailIsTheMailQueueComposes(t *testing.T) {
 			tk.LastInID, tk.Thread = "in-1+ab12@customer.example", []string{"in-1+ab12@customer.example"}
 		}, "the threading changed"},
 		{"conversation", func(_ *Mailer, tk *store.Ticket, _ *Out) { tk.Thread = append(tk.Thread, "in-0@customer.example") }, "the threading changed"},
-		{"template data", func(_ *Mailer, _ *store.Ticket, o *Out) { o.Data = map[string]any{"Name": "Ann", "RequestType": "bug report"} }, "the template's inputs changed"},
+		{"template data", func(_ *Mailer, _ *store.Ticket, o *Out) {
+			o.Data = map[string]any{"Name": "Ann", "RequestType": "bug report"}
+		}, "the template's inputs changed"},
 		{"recipient", func(_ *Mailer, _ *store.Ticket, o *Out) { o.To = []mail.Address{{Address: "bob@customer.example"}} }, "the recipients changed"},
 		{"route", func(_ *Mailer, tk *store.Ticket, _ *Out) { tk.Route = "tech@example.com" }, "the mail's headers changed"},
 		{"from name", func(d *Mailer, _ *store.Ticket, _ *Out) { d.FromName = "Other Support" }, "the template's inputs changed"},
