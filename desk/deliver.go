@@ -147,6 +147,8 @@ type plan struct {
 	// visible is the new part of the text (quotes and signature cut),
 	// computed before the transaction to keep the single writer short.
 	visible string
+	// listing says the message asks for the sender's list of tickets.
+	listing bool
 	// draft is the candidate ticket id and auto-reply prepared before the
 	// transaction (nil: none).
 	draft *draft
@@ -206,6 +208,7 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 	}
 	pl.files = in.Attachments
 	p.attachmentPolicy(pl, 0, 0)
+	pl.listing = p.isListing(pl)
 	return pl, nil
 }
 
@@ -236,7 +239,7 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 			return p.recordBounce(tx, pl, res, tid, nil)
 		}
 	}
-	if p.isListing(pl) {
+	if pl.listing {
 		return p.commitListing(tx, pl, res)
 	}
 	if handled, err := p.agentMail(tx, pl, res); handled || err != nil {

@@ -57,7 +57,7 @@ func (p *Pipeline) DraftStats() DraftStats {
 // names a ticket (it will most likely join it), mail that gets no
 // auto-reply and mail handled elsewhere (bounces, listings) get none.
 func (p *Pipeline) draft(pl *plan) {
-	if pl.verp != 0 || p.suppressReason(pl) != "" || p.forgedFrom(pl) || p.isListing(pl) || p.namesTicket(pl) {
+	if pl.verp != 0 || p.suppressReason(pl) != "" || p.forgedFrom(pl) || pl.listing || p.namesTicket(pl) {
 		return
 	}
 	id, err := p.drawID()
