@@ -49,6 +49,11 @@ type Change struct {
 	// outbox, and why the others were held back ("<kind> mail not sent: …").
 	Queued int
 	Held   []string
+	// Precomposed and Recomposed are filled by apply too: how many of the
+	// queued mails went out as composed before the transaction, and why
+	// the others that came composed were composed again.
+	Precomposed int
+	Recomposed  []string
 }
 
 // Direct is where the mails of a change about no ticket come from: the
@@ -157,14 +162,19 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 			c.Ticket = t
 		}
 		for _, in := range c.Mails {
-			ev, held, err := queueIntent(tx, m, c.Ticket, in, at)
+			ev, q, err := queueIntent(tx, m, c.Ticket, in, at)
 			if err != nil {
 				return err
 			}
-			if held != "" {
-				c.Held = append(c.Held, in.Kind+" mail not sent: "+held)
+			if q.Skipped != "" {
+				c.Held = append(c.Held, in.Kind+" mail not sent: "+q.Skipped)
 			} else {
 				c.Queued++
+			}
+			if q.Precomposed {
+				c.Precomposed++
+			} else if q.Stale != "" {
+				c.Recomposed = append(c.Recomposed, in.Kind+" mail: "+q.Stale)
 			}
 			if ev.Type != "" {
 				c.Events = append(c.Events, ev) // what was logged, for the caller
@@ -224,12 +234,12 @@ func storeMessage(tx store.Tx, id string, s Stored) error {
 }
 
 // queueIntent composes and queues one mail for t and logs what became of
-// it, returning the event logged (zero Type: none) and why the mail was
-// held back ("" when queued).
-func queueIntent(tx store.Tx, m *mailout.Mailer, t *store.Ticket, in Intent, at time.Time) (store.Event, string, error) {
+// it, returning the event logged (zero Type: none) and what Queue did
+// (Skipped: why the mail was held back).
+func queueIntent(tx store.Tx, m *mailout.Mailer, t *store.Ticket, in Intent, at time.Time) (store.Event, mailout.Queued, error) {
 	q, err := m.Queue(tx, t, in.Out, at)
 	if err != nil {
-		return store.Event{}, "", fmt.Errorf("queue %s mail: %w", in.Kind, err)
+		return store.Event{}, q, fmt.Errorf("queue %s mail: %w", in.Kind, err)
 	}
 	ev := in.Queued
 	if q.Skipped != "" {
@@ -241,9 +251,9 @@ func queueIntent(tx store.Tx, m *mailout.Mailer, t *store.Ticket, in Intent, at 
 		t.Thread = mailout.AppendThread(t.Thread, q.MessageID)
 	}
 	if ev.Type == "" {
-		return ev, q.Skipped, nil
+		return ev, q, nil
 	}
-	return ev, q.Skipped, tx.AddEvent(t.ID, ev)
+	return ev, q, tx.AddEvent(t.ID, ev)
 }
 
 // storeCopy adds a copy of a message kept on another ticket to ticket id,

@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"ticketgate/mailin"
@@ -46,6 +47,11 @@ type Pipeline struct {
 	// RequestTypes map subject tags to category and priority (nil:
 	// rules.DefaultRequestTypes).
 	RequestTypes []rules.RequestType
+
+	// draw draws candidate ticket ids (nil: at random, as the store does).
+	draw func(prefix string) (string, error)
+	// drafts count the drafted auto-replies by outcome (see DraftStats).
+	drafts [3]atomic.Uint64
 }
 
 func (p *Pipeline) now() time.Time {
@@ -92,6 +98,7 @@ func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resu
 	if err != nil {
 		return mailin.Result{}, fmt.Errorf("check limits for %s: %w", pl.in.MessageID, err)
 	}
+	p.draft(pl)
 	var res mailin.Result
 	commit := p.commit
 	if pl.verp != 0 {
@@ -103,6 +110,9 @@ func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resu
 	})
 	if err != nil {
 		return mailin.Result{}, fmt.Errorf("commit message %s: %w", pl.in.MessageID, err)
+	}
+	if pl.draft != nil && pl.draft.reply != nil {
+		p.drafts[pl.draft.outcome].Add(1)
 	}
 	// The caller writes the one info line per message, with its outcome.
 	p.Log.Debug("message stored", "ticket", res.TicketID, "msgid", pl.in.MessageID, "action", res.Action, "source", d.Source, "remote", d.Remote)
@@ -137,6 +147,11 @@ type plan struct {
 	// visible is the new part of the text (quotes and signature cut),
 	// computed before the transaction to keep the single writer short.
 	visible string
+	// listing says the message asks for the sender's list of tickets.
+	listing bool
+	// draft is the candidate ticket id and auto-reply prepared before the
+	// transaction (nil: none).
+	draft *draft
 	// trace collects what was decided and why, for "explain".
 	trace []string
 }
@@ -193,12 +208,16 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 	}
 	pl.files = in.Attachments
 	p.attachmentPolicy(pl, 0, 0)
+	pl.listing = p.isListing(pl)
 	return pl, nil
 }
 
 // commit runs inside the store transaction. It may run more than once
 // (batched commits retry), so it only writes to tx and res.
 func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
+	if pl.draft != nil {
+		pl.draft.outcome = draftDropped // until this run uses it
+	}
 	if pl.d.Checkpoint != nil {
 		if err := tx.PutCheckpoint(*pl.d.Checkpoint); err != nil {
 			return err
@@ -220,7 +239,7 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 			return p.recordBounce(tx, pl, res, tid, nil)
 		}
 	}
-	if p.isListing(pl) {
+	if pl.listing {
 		return p.commitListing(tx, pl, res)
 	}
 	if handled, err := p.agentMail(tx, pl, res); handled || err != nil {
@@ -240,6 +259,7 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 	}
 	switch decision.Action {
 	case rules.ThreadAppend, rules.ThreadReopen:
+		draftOutcome(pl, nil, "the message joins "+decision.TicketID)
 		return p.appendTo(tx, pl, decision, res)
 	default:
 		return p.newTicket(tx, pl, decision, res)
@@ -438,7 +458,7 @@ func (p *Pipeline) ticketFor(id string, pl *plan) *store.Ticket {
 }
 
 func (p *Pipeline) newTicket(tx store.Tx, pl *plan, dec rules.Thread, res *mailin.Result) error {
-	id, err := tx.NewTicketID(p.Prefix)
+	id, err := p.newTicketID(tx, pl)
 	if err != nil {
 		return err
 	}
@@ -447,7 +467,11 @@ func (p *Pipeline) newTicket(tx store.Tx, pl *plan, dec rules.Thread, res *maili
 		return err
 	}
 	res.TicketID, res.NewTicket = id, true
-	return p.apply(tx, pl.now, changes...)
+	if err := p.apply(tx, pl.now, changes...); err != nil {
+		return err
+	}
+	draftOutcome(pl, changes[0], "no auto-reply was queued")
+	return nil
 }
 
 // decideNewTicket is the ticket the message in pl opens as id, and the
@@ -618,11 +642,23 @@ func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res
 	return c
 }
 
-// autoReply is the confirmation of a new ticket to its requester.
+// autoReply is the confirmation of a new ticket to its requester, with
+// the copy composed before the transaction when there is one (Queue uses
+// it only if it still fits t).
 func (p *Pipeline) autoReply(t *store.Ticket, pl *plan) Intent {
+	in := autoReply(t, pl, pl.requestType)
+	if pl.draft != nil {
+		in.Prepared = pl.draft.reply
+	}
+	return in
+}
+
+// autoReply is the confirmation of a new ticket t opened by the message in
+// pl, which asked for requestType.
+func autoReply(t *store.Ticket, pl *plan, requestType string) Intent {
 	return Intent{
 		Out: mailout.Out{Kind: "auto", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
-			Template: "auto_reply", Data: map[string]any{"Name": personName(pl.in.From.Name), "RequestType": pl.requestType}, Auto: "auto-replied", Record: true},
+			Template: "auto_reply", Data: map[string]any{"Name": personName(pl.in.From.Name), "RequestType": requestType}, Auto: "auto-replied", Record: true},
 		Queued: store.Event{At: pl.now, Type: rules.EventAutoReply, Detail: "confirmation queued to " + t.Requester},
 		Held:   store.Event{At: pl.now, Type: rules.EventAutoReplySuppressed},
 	}

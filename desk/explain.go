@@ -42,6 +42,7 @@ func (p *Pipeline) Explain(ctx context.Context, d *mailin.Delivery) (*Explanatio
 		ex.Error = err.Error()
 		return ex, nil
 	}
+	p.draft(pl)
 	commit := p.commit
 	if pl.verp != 0 {
 		commit = p.commitBounce

@@ -78,6 +78,9 @@ type Out struct {
 	// automatic mail (Auto-Submitted: auto-generated unless Auto says
 	// otherwise) but never held by customer rate limits or bounce holds.
 	Internal bool
+	// Prepared, when set, is this mail composed before the transaction
+	// (see Mailer.Prepare); Queue uses it when it still fits.
+	Prepared *Prepared
 }
 
 // Queued says what Queue did.
@@ -85,12 +88,18 @@ type Queued struct {
 	MessageID string
 	Skipped   string // why nothing was queued ("" when queued)
 	Message   *store.Message
+	// Precomposed says the mail went out as o.Prepared had it; Stale says
+	// why a Prepared mail was composed again instead ("" when it was not).
+	Precomposed bool
+	Stale       string
 }
 
 // Queue composes o for ticket t and puts it in the outbox within tx. It
 // threads to the ticket's last received message and conversation, and
 // holds back automatic mail to addresses that bounce or have had their
-// share of automatic replies (reported in Skipped, with an event).
+// share of automatic replies (reported in Skipped, with an event). When o
+// carries a Prepared mail built from what still holds, its bytes are
+// queued as they are instead of being composed again.
 func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queued, error) {
 	if o.Internal && o.Auto == "" {
 		o.Auto = "auto-generated"
@@ -102,9 +111,47 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 		}
 		return Queued{Skipped: skipped}, err
 	}
+	var q Queued
+	var subject, body string
+	var raw []byte
+	if p := o.Prepared; p != nil {
+		if q.Stale = p.fits(d, t, o, to, now); q.Stale == "" {
+			q.Precomposed = true
+			q.MessageID, subject, body, raw = p.MessageID, p.subject, p.body, p.raw
+		}
+	}
+	if !q.Precomposed {
+		m, text, err := d.compose(t, o, to, now)
+		if err != nil {
+			return Queued{}, err
+		}
+		if raw, err = Compose(m); err != nil {
+			return Queued{}, err
+		}
+		q.MessageID, subject, body = m.MessageID, m.Subject, text
+	}
+	if err := d.enqueue(tx, t.ID, t.Route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, now); err != nil {
+		return Queued{}, err
+	}
+	if o.Record {
+		q.Message = &store.Message{MessageID: q.MessageID, Direction: "out", Kind: o.Kind, From: t.Route, To: Addrs(to), Cc: Addrs(o.Cc),
+			Subject: subject, Text: body, VisibleText: body, CreatedAt: now, Attachments: []store.Attachment{}}
+		if err := tx.AddMessage(t.ID, q.Message); err != nil {
+			return Queued{}, err
+		}
+		t.Thread = AppendThread(t.Thread, q.MessageID)
+	} else if err := tx.IndexMessageID(q.MessageID, t.ID); err != nil {
+		return Queued{}, err
+	}
+	return q, nil
+}
+
+// compose is the mail o makes for ticket t to recipients to at now, with
+// a fresh Message-ID, and its rendered text.
+func (d *Mailer) compose(t *store.Ticket, o Out, to []mail.Address, now time.Time) (*Mail, string, error) {
 	body, err := d.body(o, map[string]any{"Ticket": t, "TicketID": t.ID, "Subject": t.Subject})
 	if err != nil {
-		return Queued{}, err
+		return nil, "", err
 	}
 	subject := o.Subject
 	if subject == "" {
@@ -119,28 +166,9 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	if replyTo == nil {
 		replyTo = &mail.Address{Name: d.FromName, Address: t.Route}
 	}
-	m := &Mail{From: from, ReplyTo: replyTo, To: to, Cc: o.Cc, Subject: subject,
+	return &Mail{From: from, ReplyTo: replyTo, To: to, Cc: o.Cc, Subject: subject,
 		MessageID: NewMessageID(d.Hostname), InReplyTo: t.LastInID, References: t.Thread,
-		Auto: o.Auto, LoopTag: d.LoopTag(), ThreadTopic: t.Subject, ThreadKey: t.ID, Text: body, Attachments: o.Attachments, Date: now}
-	raw, err := Compose(m)
-	if err != nil {
-		return Queued{}, err
-	}
-	if err := d.enqueue(tx, t.ID, t.Route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, now); err != nil {
-		return Queued{}, err
-	}
-	q := Queued{MessageID: m.MessageID}
-	if o.Record {
-		q.Message = &store.Message{MessageID: m.MessageID, Direction: "out", Kind: o.Kind, From: t.Route, To: Addrs(to), Cc: Addrs(o.Cc),
-			Subject: subject, Text: body, VisibleText: body, CreatedAt: now, Attachments: []store.Attachment{}}
-		if err := tx.AddMessage(t.ID, q.Message); err != nil {
-			return Queued{}, err
-		}
-		t.Thread = AppendThread(t.Thread, m.MessageID)
-	} else if err := tx.IndexMessageID(m.MessageID, t.ID); err != nil {
-		return Queued{}, err
-	}
-	return q, nil
+		Auto: o.Auto, LoopTag: d.LoopTag(), ThreadTopic: t.Subject, ThreadKey: t.ID, Text: body, Attachments: o.Attachments, Date: now}, body, nil
 }
 
 // QueueDirect composes o, a mail about no one ticket (a customer's list

@@ -1,0 +1,211 @@
+package mailout
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"ticketgate/mailout/relaytest"
+	"ticketgate/rules"
+	"ticketgate/store"
+	"ticketgate/store/boltdb"
+)
+
+// prepareRig queues mail for one ticket into a real store and delivers it
+// to a recording relay.
+type prepareRig struct {
+	t     *testing.T
+	st    store.Store
+	relay *relaytest.Relay
+	w     *Worker
+	at    time.Time
+}
+
+func newPrepareRig(t *testing.T) *prepareRig {
+	st, err := boltdb.Open(filepath.Join(t.TempDir(), "t.db"), boltdb.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := &prepareRig{t: t, st: st, relay: relaytest.Start(t), at: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	r.w = NewWorker(st, &Relay{Addr: r.relay.Addr, TLS: "none", Hostname: "t.example", Timeout: 5 * time.Second},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return r
+}
+
+func (r *prepareRig) ticket() *store.Ticket {
+	return &store.Ticket{ID: "HS-000001", Subject: "Printer on fire", Status: rules.StatusNew, Priority: rules.PriorityMedium,
+		Route: "support@example.com", Requester: "ann@customer.example", RequesterName: "Ann Lee",
+		LastInID: "in-1@customer.example", Thread: []string{"in-1@customer.example"}, CreatedAt: r.at}
+}
+
+// queue queues o for t at r.at and returns what Queue said and the mail
+// the relay got for it.
+func (r *prepareRig) queue(d *Mailer, t *store.Ticket, o Out) (Queued, []byte) {
+	r.t.Helper()
+	var q Queued
+	err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		if err := tx.PutTicket(t); err != nil {
+			return err
+		}
+		var err error
+		q, err = d.Queue(tx, t, o, r.at)
+		return err
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	n := len(r.relay.Mails())
+	r.w.RunOnce(context.Background())
+	got := r.relay.Mails()
+	if len(got) != n+1 {
+		r.t.Fatalf("relay got %d mails, want %d", len(got), n+1)
+	}
+	return q, got[n].Data
+}
+
+// sameBut reports whether two mails are the same bytes once each one's
+// Message-ID is blanked.
+func sameBut(a []byte, aID string, b []byte, bID string) bool {
+	return bytes.Equal(bytes.ReplaceAll(a, []byte(aID), nil), bytes.ReplaceAll(b, []byte(bID), nil))
+}
+
+func autoOut() Out {
+	return Out{Kind: "auto", To: []mail.Address{{Name: "Ann Lee", Address: "ann@customer.example"}}, Template: "auto_reply",
+		Data: map[string]any{"Name": "Ann Lee", "RequestType": ""}, Auto: "auto-replied", Record: true}
+}
+
+// A mail prepared before the transaction goes out byte for byte as Queue
+// would have composed it there, Message-ID aside; when anything it was
+// built from changed by the time it is queued, Queue composes it again
+// and sends exactly what it sends without a prepared copy.
+func TestPreparedMailIsTheMailQueueComposes(t *testing.T) {
+	r := newPrepareRig(t)
+	tpl, err := LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+
+	fresh, freshRaw := r.queue(d, r.ticket(), autoOut())
+	o := autoOut()
+	o.Prepared = d.Prepare(r.ticket(), o, r.at)
+	if o.Prepared == nil {
+		t.Fatal("the built-in auto-reply cannot be prepared")
+	}
+	q, raw := r.queue(d, r.ticket(), o)
+	if !q.Precomposed || q.MessageID != o.Prepared.MessageID {
+		t.Fatalf("a prepared mail whose inputs still hold was not used: %+v", q)
+	}
+	if !sameBut(raw, q.MessageID, freshRaw, fresh.MessageID) {
+		t.Errorf("prepared mail differs from the one composed in the transaction:\n%s\n---\n%s", raw, freshRaw)
+	}
+	if !bytes.Contains(raw, []byte("Message-Id: <"+q.MessageID+">")) {
+		t.Errorf("the prepared mail does not carry its Message-ID <%s>:\n%s", q.MessageID, raw)
+	}
+
+	other, err := LoadTemplates(writeOverride(t, "auto_reply", "Another text for {{.TicketID}}.\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := []struct {
+		name   string
+		change func(*Mailer, *store.Ticket, *Out)
+		stale  string
+	}{
+		{"ticket id", func(_ *Mailer, tk *store.Ticket, _ *Out) { tk.ID = "HS-000002" }, "the ticket id changed"},
+		{"ticket subject", func(_ *Mailer, tk *store.Ticket, _ *Out) { tk.Subject = "Scanner jammed" }, "the template's inputs changed"},
+		{"message answered", func(_ *Mailer, tk *store.Ticket, _ *Out) {
+			tk.LastInID, tk.Thread = "in-1+ab12@customer.example", []string{"in-1+ab12@customer.example"}
+		}, "the threading changed"},
+		{"conversation", func(_ *Mailer, tk *store.Ticket, _ *Out) { tk.Thread = append(tk.Thread, "in-0@customer.example") }, "the threading changed"},
+		{"template data", func(_ *Mailer, _ *store.Ticket, o *Out) {
+			o.Data = map[string]any{"Name": "Ann", "RequestType": "bug report"}
+		}, "the template's inputs changed"},
+		{"recipient", func(_ *Mailer, _ *store.Ticket, o *Out) { o.To = []mail.Address{{Address: "bob@customer.example"}} }, "the recipients changed"},
+		{"route", func(_ *Mailer, tk *store.Ticket, _ *Out) { tk.Route = "tech@example.com" }, "the mail's headers changed"},
+		{"from name", func(d *Mailer, _ *store.Ticket, _ *Out) { d.FromName = "Other Support" }, "the template's inputs changed"},
+		{"templates", func(d *Mailer, _ *store.Ticket, _ *Out) { d.Templates = other }, "the templates changed"},
+	}
+	for _, c := range changes {
+		d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+		o := autoOut()
+		o.Prepared = d.Prepare(r.ticket(), o, r.at)
+		tk := r.ticket()
+		c.change(d, tk, &o)
+		again := *tk // Queue adds what it sends to tk's conversation
+		again.Thread = slices.Clone(tk.Thread)
+		q, raw := r.queue(d, tk, o)
+		if q.Precomposed || q.Stale != c.stale {
+			t.Errorf("%s changed: precomposed %v, stale %q; want composed again because %q", c.name, q.Precomposed, q.Stale, c.stale)
+		}
+		o.Prepared = nil
+		want, wantRaw := r.queue(d, &again, o)
+		if !sameBut(raw, q.MessageID, wantRaw, want.MessageID) {
+			t.Errorf("%s changed: the mail sent is not the one composed in the transaction:\n%s\n---\n%s", c.name, raw, wantRaw)
+		}
+	}
+}
+
+// writeOverride writes an override directory with template name.
+func writeOverride(t *testing.T, name, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name+".txt"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// An override that reads the ticket, however it reaches it, is rendered
+// with the ticket as it stands when the mail is queued: a priority raised
+// after the mail was prepared is the one the customer reads.
+func TestPreparedMailNeverShowsAStaleTicket(t *testing.T) {
+	r := newPrepareRig(t)
+	texts := []string{
+		"Priority {{.Ticket.Priority}}.\n",
+		"{{with .Ticket}}Priority {{.Priority}}.{{end}}\n",
+		"{{if .Ticket}}Priority {{$.Ticket.Priority}}.{{end}}\n",
+		"{{$t := .}}Priority {{$t.Ticket.Priority}}.\n",
+		"{{define \"p\"}}Priority {{.Ticket.Priority}}.{{end}}{{template \"p\" .}}\n",
+		"{{with .Name}}{{$.Ticket.Priority | printf \"Priority %s.\"}}{{end}}\n",
+		"{{range $k, $v := .}}{{if eq $k \"Ticket\"}}Priority {{$v.Priority}}.{{end}}{{end}}\n",
+		"Priority {{(index . \"Ticket\").Priority}}.\n",
+	}
+	for _, text := range texts {
+		tpl, err := LoadTemplates(writeOverride(t, "auto_reply", text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+		o := autoOut()
+		o.Prepared = d.Prepare(r.ticket(), o, r.at)
+		tk := r.ticket()
+		tk.Priority = rules.PriorityCritical
+		_, raw := r.queue(d, tk, o)
+		if !strings.Contains(string(raw), "Priority critical.") {
+			t.Errorf("override %q sent:\n%s", text, raw)
+		}
+	}
+	// A template that reads only plain values is prepared, and used.
+	tpl, err := LoadTemplates(writeOverride(t, "auto_reply", "{{range .SavedReplies}}{{.}} {{end}}{{with .Name}}Dear {{.}}{{end}}, see {{.TicketID}}.\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	o := autoOut()
+	o.Prepared = d.Prepare(r.ticket(), o, r.at)
+	tk := r.ticket()
+	tk.Priority = rules.PriorityCritical
+	if q, raw := r.queue(d, tk, o); !q.Precomposed || !strings.Contains(string(raw), "Dear Ann Lee, see HS-000001.") {
+		t.Errorf("a template of plain values: precomposed %v (stale %q), sent:\n%s", q.Precomposed, q.Stale, raw)
+	}
+}
