@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"ticketgate/mailin"
+	"ticketgate/rules"
 	"ticketgate/store"
 	"ticketgate/store/boltdb"
 )
@@ -34,27 +35,35 @@ import (
 // b.N messages on it, with RSET between messages. Every message is a new
 // customer's first mail (about 4 KB), so each one opens a ticket and queues
 // an auto-reply that the outbox worker delivers to the recording relay
-// while the benchmark runs.
+// while the benchmark runs. In agents=2 two agents work the queue, so each
+// message also queues two notifications carrying its text.
 func BenchmarkSMTPIngest(b *testing.B) {
 	for _, clients := range []int{1, 32} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			benchIngest(b, clients, 0)
+			benchIngest(b, clients, 0, nil)
 		})
 	}
+	b.Run("agents=2/clients=32", func(b *testing.B) {
+		benchIngest(b, 32, 0, agAgents[:2])
+	})
 	// An aged database: agedMessages tickets were opened (and their
 	// auto-replies sent and dequeued, which frees pages) before the timed
 	// run. Run it with a fixed -benchtime (e.g. 2000x): the ageing is redone
 	// for every b.N tried.
 	b.Run("aged/clients=32", func(b *testing.B) {
-		benchIngest(b, 32, agedMessages)
+		benchIngest(b, 32, agedMessages, nil)
 	})
 }
 
 // agedMessages is how many tickets the aged sub-benchmark opens first.
 const agedMessages = 5000
 
-func benchIngest(b *testing.B, clients, aged int) {
+func benchIngest(b *testing.B, clients, aged int, agents []Agent) {
 	g := startGateway(b)
+	if agents != nil {
+		g.pipeline.Agents = agents
+		g.pipeline.Signer = rules.Signer{Keys: [][]byte{agKey}}
+	}
 	msgs := make([][]byte, b.N+aged)
 	for i := range msgs {
 		msgs[i] = benchMessage(i)

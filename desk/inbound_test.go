@@ -632,7 +632,7 @@ func BenchmarkIngestUnderFlood(b *testing.B) {
 			}
 		})
 	}
-	benchIngest(b, 16, 0)
+	benchIngest(b, 16, 0, nil)
 	close(stop)
 	flooders.Wait()
 	b.ReportMetric(float64(refused.Load())/b.Elapsed().Seconds(), "refused/s")
