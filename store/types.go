@@ -119,7 +119,12 @@ type OutMail struct {
 	To       []string `json:"to"`   // envelope recipients
 	// Raw is the mail to send. Enqueue stores it; reads leave it nil
 	// (Tx.OutboxRaw returns it), so a wake does not load every body.
-	Raw      []byte    `json:"raw"`
+	Raw []byte `json:"raw"`
+	// Carries, when set, is the Message-ID of the message on TicketID
+	// whose text and files the mail carries: Raw then holds the rest of
+	// the mail, completed from that stored message when it is sent
+	// (mailout.OutboxMail), so the outbox keeps no copy of them.
+	Carries  string    `json:"carries,omitempty"`
 	Attempts int       `json:"attempts"`
 	NextAt   time.Time `json:"next_at"`
 	Created  time.Time `json:"created"`

@@ -30,6 +30,7 @@ type outboxRec struct {
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
 	Done     []string  `json:"done,omitempty"`
+	Carries  string    `json:"carries,omitempty"`
 	// A claim (Tx.ClaimOutbox) holds only for the Open that made it
 	// (ClaimGen): the file lock means no other process can be sending,
 	// so a restarted process does not wait for its predecessor's claims.
@@ -40,7 +41,7 @@ type outboxRec struct {
 
 func (t *tx) mail(r *outboxRec) *store.OutMail {
 	m := &store.OutMail{ID: r.ID, TicketID: r.TicketID, Kind: r.Kind, From: r.From, To: r.To,
-		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr, Done: r.Done}
+		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr, Done: r.Done, Carries: r.Carries}
 	if r.ClaimedBy != "" && r.ClaimGen == t.gen {
 		m.ClaimedBy, m.ClaimedUntil = r.ClaimedBy, r.ClaimedUntil
 	}
@@ -74,7 +75,7 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		m.ID = seq
 	}
 	rec := &outboxRec{ID: m.ID, TicketID: m.TicketID, Kind: m.Kind, From: m.From, To: m.To,
-		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done}
+		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done, Carries: m.Carries}
 	var old *outboxRec
 	if b.Get(u64(m.ID)) != nil {
 		var err error

@@ -27,6 +27,7 @@ type outboxRec struct {
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
 	Done     []string  `json:"done,omitempty"`
+	Carries  string    `json:"carries,omitempty"`
 }
 
 // outboxCols is what every read of an entry selects, in scanEntry order.
@@ -54,7 +55,7 @@ func (e *entry) decode() error {
 func (e *entry) mail() *store.OutMail {
 	r := &e.rec
 	m := &store.OutMail{ID: r.ID, TicketID: r.TicketID, Kind: r.Kind, From: r.From, To: r.To,
-		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr, Done: r.Done}
+		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr, Done: r.Done, Carries: r.Carries}
 	if e.claimedBy != nil && e.claimUntil != nil {
 		m.ClaimedBy, m.ClaimedUntil = *e.claimedBy, time.Unix(0, *e.claimUntil).UTC()
 	}
@@ -118,7 +119,7 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		return err
 	}
 	rec := &outboxRec{ID: m.ID, TicketID: m.TicketID, Kind: m.Kind, From: m.From, To: m.To,
-		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done}
+		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done, Carries: m.Carries}
 	var rawHash string
 	old, err := t.entry(m.ID, true)
 	switch {

@@ -482,3 +482,89 @@ func testTicketMail(t *testing.T, b Backend) {
 		return nil
 	})
 }
+
+// An entry that carries a stored message keeps naming it through every
+// read, a requeue without a body and a reopen, and the name finds the
+// message; an entry without one names none.
+func testOutboxKeepsCarriedMessage(t *testing.T, b Backend) {
+	h := b.openT(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	msg := &store.Message{MessageID: "<ask.1@customer.example>", Direction: "in", Kind: "customer", From: "a@customer.example",
+		Text: "the printer jams", VisibleText: "the printer jams", CreatedAt: now, Attachments: []store.Attachment{}}
+	m := &store.OutMail{TicketID: "HS-1", Kind: "notify", To: []string{"ana@x"}, Raw: []byte("the draft"), Created: now,
+		Carries: "ask.1@customer.example"}
+	plain := &store.OutMail{TicketID: "HS-1", Kind: "auto", To: []string{"a@customer.example"}, Raw: []byte("whole"), Created: now}
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.PutTicket(&store.Ticket{ID: "HS-1", Subject: "printer", CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		if err := tx.AddMessage("HS-1", msg); err != nil {
+			return err
+		}
+		if err := tx.Enqueue(m); err != nil {
+			return err
+		}
+		return tx.Enqueue(plain)
+	})
+	check := func(when string) {
+		t.Helper()
+		view(t, h.s, func(tx store.Tx) error {
+			reads := map[string][]*store.OutMail{}
+			var err error
+			if reads["Outbox"], err = tx.Outbox(store.Forever, 0); err != nil {
+				return err
+			}
+			if reads["OutboxList"], err = tx.OutboxList(0, 0); err != nil {
+				return err
+			}
+			if reads["TicketMail"], _, err = tx.TicketMail("HS-1"); err != nil {
+				return err
+			}
+			e, err := tx.OutboxEntry(m.ID)
+			if err != nil {
+				return err
+			}
+			reads["OutboxEntry"] = []*store.OutMail{e}
+			for name, list := range reads {
+				for _, got := range list {
+					if want := map[uint64]string{m.ID: m.Carries}[got.ID]; got.Carries != want {
+						t.Errorf("%s: %s entry %d carries %q, want %q", when, name, got.ID, got.Carries, want)
+					}
+				}
+			}
+			found, ok, err := tx.MessageByID(e.TicketID, e.Carries)
+			if err != nil || !ok || found.VisibleText != "the printer jams" {
+				t.Errorf("%s: the carried message: %+v %v %v", when, found, ok, err)
+			}
+			return nil
+		})
+	}
+	check("queued")
+	var claimed []*store.OutMail
+	update(t, h.s, func(tx store.Tx) error {
+		var err error
+		claimed, err = tx.ClaimOutbox("worker", now, time.Minute, 0)
+		return err
+	})
+	for _, c := range claimed {
+		if c.ID == m.ID && c.Carries != m.Carries {
+			t.Errorf("claimed entry carries %q", c.Carries)
+		}
+	}
+	// A deferral writes back what was read, without a body.
+	update(t, h.s, func(tx store.Tx) error {
+		e, err := tx.OutboxEntry(m.ID)
+		if err != nil {
+			return err
+		}
+		e.Attempts++
+		e.NextAt = now.Add(time.Minute)
+		return tx.Enqueue(e)
+	})
+	check("requeued")
+	if r := raw(t, h.s, m.ID); r != "the draft" {
+		t.Errorf("requeued entry's mail: %q", r)
+	}
+	b.reopen(t, h)
+	check("reopened")
+}

@@ -58,6 +58,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"OutboxDueOnly", testOutboxDueOnly},
 		{"OutboxRequeueKeepsMail", testOutboxRequeueKeepsMail},
 		{"OutboxKeepsDoneRecipients", testOutboxKeepsDoneRecipients},
+		{"OutboxKeepsCarriedMessage", testOutboxKeepsCarriedMessage},
 		{"OutboxQueueDueInOrder", testOutboxQueueDueInOrder},
 		{"OutboxQueueLimitTakesHeads", testOutboxQueueLimitTakesHeads},
 		{"OutboxReservedID", testOutboxReservedID},
