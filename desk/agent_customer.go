@@ -225,7 +225,8 @@ func (p *Pipeline) signedAddress(t *store.Ticket, kind rules.TokenKind, agent st
 }
 
 // notify queues one notification per agent address in to, each with the
-// agent's own signed Reply-To, carrying the message's text and files.
+// agent's own signed Reply-To, carrying the message's text and files (the
+// outbox refers to the stored message for them).
 func (p *Pipeline) notify(c *Change, pl *plan, m *store.Message, to []string, extra map[string]any) []string {
 	t := c.Ticket
 	var files []mailout.Attachment
@@ -251,7 +252,7 @@ func (p *Pipeline) notify(c *Change, pl *plan, m *store.Message, to []string, ex
 		}
 		data := markerData(map[string]any{
 			"AgentName": agent.displayName(), "Writer": writer, "WriterAddress": m.From, "IsNew": false, "Urgent": false, "Escalated": false,
-			"Text": strings.TrimSpace(m.VisibleText), "SLADue": slaDue(t), "Files": fileNames(m),
+			"SLADue": slaDue(t), "Files": fileNames(m),
 			"ReplyAddress": reply, "NoteAddress": p.signedAddress(t, rules.TokenNote, addr),
 		})
 		for k, v := range extra {
@@ -260,7 +261,7 @@ func (p *Pipeline) notify(c *Change, pl *plan, m *store.Message, to []string, ex
 		c.send(Intent{Out: mailout.Out{
 			Kind: "notify", To: []mail.Address{{Name: agent.Name, Address: addr}},
 			FromName: writer + " via " + p.Desk.FromName, ReplyTo: &mail.Address{Address: reply},
-			Template: "notify", Data: data, Attachments: files, Internal: true,
+			Template: "notify", Data: data, Carries: m, Attachments: files, Internal: true,
 		}})
 		sent = append(sent, addr)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/mail"
 
 	"ticketgate/mailin"
+	"ticketgate/mailout"
 	"ticketgate/store"
 )
 
@@ -19,11 +20,13 @@ type Explanation struct {
 	Error  string        `json:"error,omitempty"`
 }
 
-// PlannedMail is one mail the gateway would send.
+// PlannedMail is one mail the gateway would send, composed as the
+// outbox would send it: Text is its text as its reader sees it.
 type PlannedMail struct {
 	Kind    string   `json:"kind"`
 	To      []string `json:"to"`
 	Subject string   `json:"subject"`
+	Text    string   `json:"text"`
 }
 
 // Explain runs the whole pipeline for d in a transaction that is rolled
@@ -63,11 +66,11 @@ func (p *Pipeline) Explain(ctx context.Context, d *mailin.Delivery) (*Explanatio
 		}
 		for _, m := range queued {
 			if m.ID > before {
-				raw, err := tx.OutboxRaw(m.ID)
+				raw, err := mailout.OutboxMail(tx, m)
 				if err != nil {
 					return err
 				}
-				ex.Mails = append(ex.Mails, PlannedMail{Kind: m.Kind, To: m.To, Subject: subjectOf(raw)})
+				ex.Mails = append(ex.Mails, PlannedMail{Kind: m.Kind, To: m.To, Subject: subjectOf(raw), Text: p.textOf(raw)})
 			}
 		}
 		return nil
@@ -105,4 +108,13 @@ func subjectOf(raw []byte) string {
 		return m.Header.Get("Subject")
 	}
 	return s
+}
+
+// textOf is the text of a composed mail as its reader sees it.
+func (p *Pipeline) textOf(raw []byte) string {
+	in, err := mailin.Parse(raw, p.Limits)
+	if err != nil {
+		return ""
+	}
+	return in.Text
 }

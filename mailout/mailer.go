@@ -78,6 +78,12 @@ type Out struct {
 	// automatic mail (Auto-Submitted: auto-generated unless Auto says
 	// otherwise) but never held by customer rate limits or bounce holds.
 	Internal bool
+	// Carries, when set, is the message stored on the ticket this mail
+	// brings to its reader: the template gets its visible text, trimmed,
+	// as Text, and Attachments must be its files. The outbox then keeps
+	// the mail without them and refers to the message (see OutboxMail),
+	// when the template prints Text once as it is.
+	Carries *store.Message
 	// Prepared, when set, is this mail composed before the transaction
 	// (see Mailer.Prepare); Queue uses it when it still fits.
 	Prepared *Prepared
@@ -112,7 +118,7 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 		return Queued{Skipped: skipped}, err
 	}
 	var q Queued
-	var subject, body string
+	var subject, body, carries string
 	var raw []byte
 	if p := o.Prepared; p != nil {
 		if q.Stale = p.fits(d, t, o, to, now); q.Stale == "" {
@@ -120,7 +126,17 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 			q.MessageID, subject, body, raw = p.MessageID, p.subject, p.body, p.raw
 		}
 	}
-	if !q.Precomposed {
+	if o.Carries != nil && !q.Precomposed {
+		o.Data = withValue(o.Data, "Text", carriedText(o.Carries))
+		var ok bool
+		if raw, q.MessageID, subject, body, ok, err = d.carry(t, o, to, now); err != nil {
+			return Queued{}, err
+		}
+		if ok {
+			carries = o.Carries.MessageID
+		}
+	}
+	if !q.Precomposed && carries == "" {
 		m, text, err := d.compose(t, o, to, now)
 		if err != nil {
 			return Queued{}, err
@@ -130,7 +146,7 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 		}
 		q.MessageID, subject, body = m.MessageID, m.Subject, text
 	}
-	if err := d.enqueue(tx, t.ID, t.Route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, now); err != nil {
+	if err := d.enqueue(tx, t.ID, t.Route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, carries, now); err != nil {
 		return Queued{}, err
 	}
 	if o.Record {
@@ -199,7 +215,7 @@ func (d *Mailer) QueueDirect(tx store.Tx, route, inReplyTo string, o Out, now ti
 	if err != nil {
 		return Queued{}, err
 	}
-	if err := d.enqueue(tx, "", route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, now); err != nil {
+	if err := d.enqueue(tx, "", route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, "", now); err != nil {
 		return Queued{}, err
 	}
 	return Queued{MessageID: m.MessageID}, nil
@@ -224,9 +240,9 @@ func (d *Mailer) body(o Out, base map[string]any) (string, error) {
 // enqueue puts raw in the outbox for rcpts: one entry per envelope of at
 // most MaxRecipients, so a relay that caps recipients (Postfix: 1,000)
 // takes each whole. Every entry carries the same message; the blob store
-// keeps it once. The return path is a VERP address when keys are set,
-// else route.
-func (d *Mailer) enqueue(tx store.Tx, ticketID, route, kind string, rcpts []string, raw []byte, now time.Time) error {
+// keeps it once. raw is a draft, completed with the stored message
+// carries names when sent, when carries is not "". The return path is a VERP address when keys are set, else route.
+func (d *Mailer) enqueue(tx store.Tx, ticketID, route, kind string, rcpts []string, raw []byte, carries string, now time.Time) error {
 	for _, part := range chunks(rcpts, d.MaxRecipients) {
 		id, err := tx.NextOutboxID()
 		if err != nil {
@@ -236,7 +252,7 @@ func (d *Mailer) enqueue(tx store.Tx, ticketID, route, kind string, rcpts []stri
 		if len(d.VERPKeys) > 0 {
 			envFrom = rules.VERP(d.VERPKeys[0], VERPPrefix, d.Hostname, id)
 		}
-		if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: ticketID, Kind: kind, From: envFrom, To: part, Raw: raw, Created: now}); err != nil { // zero NextAt: due at once
+		if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: ticketID, Kind: kind, From: envFrom, To: part, Raw: raw, Carries: carries, Created: now}); err != nil { // zero NextAt: due at once
 			return err
 		}
 	}

@@ -384,11 +384,22 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		return true
 	}
 	var raw []byte
-	if err := w.Store.View(ctx, func(tx store.Tx) error {
+	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		raw, err = tx.OutboxRaw(m.ID)
+		raw, err = OutboxMail(tx, m)
 		return err
-	}); err != nil {
+	})
+	if errors.Is(err, ErrCarriedGone) {
+		log.Warn("mail not sent", "err", err)
+		w.record(log, m.ID, func(tx store.Tx) error {
+			if err := tx.Dequeue(m.ID); err != nil {
+				return err
+			}
+			return w.event(tx, m, rules.EventMailSuppressed, fmt.Sprintf("%s mail to %s not sent: %v", m.Kind, strings.Join(rcpts, ", "), err))
+		}, nil)
+		return true
+	}
+	if err != nil {
 		log.Error("read outbox mail", "err", err)
 		w.land(m)
 		return false

@@ -233,6 +233,9 @@ type fieldWalk struct {
 	top    bool
 	fields []string
 	whole  bool
+	// printed is a field whose plain prints ({{.Field}} while dot is the
+	// data) are not collected (see Templates.printsPlain).
+	printed string
 }
 
 func (w *fieldWalk) field(name string) {
@@ -252,6 +255,9 @@ func (w *fieldWalk) node(n parse.Node) {
 			w.node(c)
 		}
 	case *parse.ActionNode:
+		if w.printed != "" && w.top && printsField(n, w.printed) {
+			return
+		}
 		w.node(n.Pipe)
 	case *parse.PipeNode:
 		if n == nil {

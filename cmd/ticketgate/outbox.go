@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ticketgate/desk/view"
+	"ticketgate/mailout"
 	"ticketgate/store"
 )
 
@@ -151,11 +152,11 @@ func runOutboxShow(ctx context.Context, args []string, stdout io.Writer) error {
 func outboxRaw(ctx context.Context, s store.Store, id uint64) ([]byte, error) {
 	var raw []byte
 	err := s.View(ctx, func(tx store.Tx) error {
-		if _, err := tx.OutboxEntry(id); err != nil {
+		m, err := tx.OutboxEntry(id)
+		if err != nil {
 			return err
 		}
-		var err error
-		raw, err = tx.OutboxRaw(id)
+		raw, err = mailout.OutboxMail(tx, m)
 		return err
 	})
 	return raw, err

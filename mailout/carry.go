@@ -1,0 +1,152 @@
+package mailout
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"text/template"
+	"text/template/parse"
+	"time"
+
+	"ticketgate/store"
+)
+
+// ErrCarriedGone is returned by OutboxMail for an entry whose carried
+// message is no longer on its ticket as it was when the mail was queued:
+// gone, or erased (its sender, text or files changed). Such a mail is not
+// sent.
+var ErrCarriedGone = errors.New("the message it carries is gone or was erased")
+
+// draft is the outbox's copy of a mail that carries a stored message
+// (store.OutMail.Carries): the mail without the message's text and files,
+// its text split where the message's text goes. It is kept as JSON, Mail's
+// fields under their Go names.
+type draft struct {
+	Mail   Mail   `json:"mail"`
+	Before string `json:"before"`
+	After  string `json:"after"`
+	// From and TextSHA256 are the message's sender and the SHA-256 of
+	// its text when the mail was queued.
+	From       string `json:"from"`
+	TextSHA256 string `json:"text_sha256"`
+}
+
+// carriedText is the text of m a mail carrying it shows: its visible text,
+// trimmed.
+func carriedText(m *store.Message) string { return strings.TrimSpace(m.VisibleText) }
+
+func textSum(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// textMark stands for the carried text while the template renders.
+const textMark = "\x00carried text\x00"
+
+// carry composes o, which carries o.Carries, as the draft the outbox keeps
+// instead of the whole mail. ok is false when it cannot: the message has
+// no text, or o's template does anything with its Text but print it once
+// as it is; o is then composed whole.
+func (d *Mailer) carry(t *store.Ticket, o Out, to []mail.Address, now time.Time) (raw []byte, msgID, subject, body string, ok bool, err error) {
+	text := carriedText(o.Carries)
+	if text == "" || o.Template == "" || !d.Templates.printsPlain(o.Template, "Text") {
+		return nil, "", "", "", false, nil
+	}
+	o.Data = withValue(o.Data, "Text", textMark)
+	o.Attachments = nil
+	m, rendered, err := d.compose(t, o, to, now)
+	if err != nil || strings.Count(rendered, textMark) != 1 {
+		return nil, "", "", "", false, err
+	}
+	before, after, _ := strings.Cut(rendered, textMark)
+	m.Text = ""
+	raw, err = json.Marshal(draft{Mail: *m, Before: before, After: after, From: o.Carries.From, TextSHA256: textSum(text)})
+	if err != nil {
+		return nil, "", "", "", false, err
+	}
+	return raw, m.MessageID, m.Subject, before + text + after, true, nil
+}
+
+// withValue is a copy of data with key set to v.
+func withValue(data map[string]any, key string, v any) map[string]any {
+	out := make(map[string]any, len(data)+1)
+	for k, x := range data {
+		out[k] = x
+	}
+	out[key] = v
+	return out
+}
+
+// OutboxMail returns the mail outbox entry m sends, as the relay gets it:
+// the bytes queued, or for an entry that carries a stored message, its
+// draft completed with that message's text and files as the store holds
+// them now. It returns ErrCarriedGone when that message is gone or erased.
+func OutboxMail(r store.Reader, m *store.OutMail) ([]byte, error) {
+	raw, err := r.OutboxRaw(m.ID)
+	if err != nil || m.Carries == "" {
+		return raw, err
+	}
+	var d draft
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, fmt.Errorf("outbox entry %d: read draft: %w", m.ID, err)
+	}
+	msg, found, err := r.MessageByID(m.TicketID, m.Carries)
+	if err != nil {
+		return nil, err
+	}
+	if !found || msg.From != d.From || textSum(carriedText(msg)) != d.TextSHA256 {
+		return nil, ErrCarriedGone
+	}
+	out := d.Mail
+	out.Text = d.Before + carriedText(msg) + d.After
+	for _, a := range msg.Attachments {
+		content, err := r.Blob(a.SHA256)
+		if errors.Is(err, store.ErrNotFound) || a.SHA256 == "" {
+			return nil, ErrCarriedGone
+		}
+		if err != nil {
+			return nil, err
+		}
+		out.Attachments = append(out.Attachments, Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: content})
+	}
+	return Compose(&out)
+}
+
+// printsPlain reports whether template name (its override and built-in
+// text both) reads field only to print it as it is ({{.Field}}, outside
+// {{with}}, {{range}} and templates it calls) and never reads the data
+// as a whole: rendering it with a stand-in for the field and putting the
+// value in the stand-in's place is then rendering it with the value.
+func (ts *Templates) printsPlain(name, field string) bool {
+	for _, t := range []*template.Template{ts.override[name], ts.builtin[name]} {
+		if t == nil {
+			continue
+		}
+		for _, sub := range t.Templates() {
+			if sub.Tree == nil || sub.Root == nil {
+				continue
+			}
+			w := fieldWalk{top: sub.Name() == t.Name(), printed: field}
+			w.node(sub.Root)
+			if w.whole || slices.Contains(w.fields, field) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// printsField reports whether action n is {{.field}}.
+func printsField(n *parse.ActionNode, field string) bool {
+	p := n.Pipe
+	if p == nil || len(p.Decl) > 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	f, ok := p.Cmds[0].Args[0].(*parse.FieldNode)
+	return ok && len(f.Ident) == 1 && f.Ident[0] == field
+}
