@@ -1,0 +1,151 @@
+package desk
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// notifyText is a customer's text long enough to tell a copy of it apart.
+var notifyText = strings.Repeat("The label printer in room 4 prints every label twice since Monday. ", 20)
+
+// notifyMail is a customer's first mail with notifyText and a file.
+func notifyMail(from, subject string) []byte {
+	return []byte("From: \"Alice Doe\" <" + from + ">\r\nTo: support@example.com\r\nSubject: " + subject + "\r\n" +
+		"Message-ID: <" + subject[:4] + ".1@customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\n" + notifyText + "\r\n--b\r\nContent-Type: image/png\r\n" +
+		"Content-Disposition: attachment; filename=labels.png\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte("twice printed labels, a photo")) + "\r\n--b--\r\n")
+}
+
+// queuedNotifications returns the notifications in the outbox with their
+// stored bytes.
+func queuedNotifications(t *testing.T, g *gateway) (map[*store.OutMail][]byte, error) {
+	t.Helper()
+	out := map[*store.OutMail][]byte{}
+	err := g.store.View(context.Background(), func(tx store.Tx) error {
+		list, err := tx.OutboxList(0, 0)
+		for _, m := range list {
+			if m.Kind == "notify" {
+				if out[m], err = tx.OutboxRaw(m.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return err
+	})
+	return out, err
+}
+
+// A notification keeps no copy of the customer's text or file in the
+// outbox, and the agent still gets both, in a mail threaded to the ticket
+// and dated when it was queued.
+func TestNotificationRefersToTheStoredMessage(t *testing.T) {
+	g := startDesk(t)
+	g.relay.Down()
+	queuedBy := time.Now()
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, notifyMail("alice@customer.example", "Label printer"))
+	tk := g.onlyTicket()
+	queued, err := queuedNotifications(t, g)
+	if err != nil || len(queued) != 2 {
+		t.Fatalf("notifications queued: %d %v", len(queued), err)
+	}
+	for m, raw := range queued {
+		if m.Carries != "Labe.1@customer.example" {
+			t.Errorf("notification to %v carries %q", m.To, m.Carries)
+		}
+		if bytes.Contains(raw, []byte("label printer in room 4")) || bytes.Contains(raw, []byte("twice printed labels")) ||
+			bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString([]byte("twice printed labels, a photo")))) {
+			t.Errorf("the outbox keeps the customer's text or file for %v:\n%s", m.To, raw)
+		}
+	}
+	g.relay.Up(t)
+	g.settle()
+	for _, agent := range []string{"ana@example.com", "ben@example.com"} {
+		m := agOne(t, g, 0, agent)
+		body := agBody(t, m.Data)
+		if !strings.Contains(strings.Join(strings.Fields(body), " "), strings.TrimSpace(notifyText)) || !strings.Contains(body, "Requester: Alice Doe <alice@customer.example>") {
+			t.Errorf("%s: notification text:\n%s", agent, body)
+		}
+		if !bytes.Contains(m.Data, []byte("filename=labels.png")) || !bytes.Contains(m.Data, []byte(base64.StdEncoding.EncodeToString([]byte("twice printed labels, a photo")))) {
+			t.Errorf("%s: the customer's file is not attached", agent)
+		}
+		h := header(t, m.Data)
+		var threaded string
+		g.store.View(context.Background(), func(tx store.Tx) error {
+			threaded, err = tx.TicketByMessageID(h.Get("Message-Id"))
+			return err
+		})
+		if threaded != tk.ID {
+			t.Errorf("%s: Message-ID %s threads to %q, want %s (set when queued)", agent, h.Get("Message-Id"), threaded, tk.ID)
+		}
+		if date, err := h.Date(); err != nil || date.After(queuedBy.Add(2*time.Second)) || !strings.Contains(h.Get("In-Reply-To"), "Labe.1@customer.example") {
+			t.Errorf("%s: Date %v (%v), In-Reply-To %q", agent, date, err, h.Get("In-Reply-To"))
+		}
+	}
+}
+
+// A customer erased before the notifications about their mail go out:
+// the agents get no mail naming them, and the ticket says why.
+func TestNotificationOfErasedMessageIsDropped(t *testing.T) {
+	g := startDesk(t)
+	g.relay.Down()
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, notifyMail("alice@customer.example", "Label printer"))
+	tk := g.onlyTicket()
+	if _, err := g.pipeline.Forget(context.Background(), Forget{Addr: "alice@customer.example", Pseudonym: Pseudonym([]byte("k"), "alice@customer.example")}); err != nil {
+		t.Fatal(err)
+	}
+	g.relay.Up(t)
+	g.settle()
+	if n := len(g.relay.Mails()); n != 0 {
+		t.Errorf("relay got %d mails after the erasure; first:\n%s", n, g.relay.Mails()[0].Data)
+	}
+	tk = g.ticket(tk.ID)
+	dropped := 0
+	for _, e := range agEvents(tk, "mail_suppressed") {
+		if strings.HasPrefix(e.Detail, "notify mail to ") && strings.HasSuffix(e.Detail, "not sent: the message it carries is gone or was erased") {
+			dropped++
+		}
+	}
+	if dropped != 2 {
+		t.Errorf("events: %+v", tk.Events)
+	}
+}
+
+// A ticket merged into another before its notifications go out: they
+// still carry the customer's text and file, about the ticket they were
+// queued for.
+func TestNotificationOfMergedTicketCarriesTheText(t *testing.T) {
+	g := startDesk(t)
+	dst := agOpenFrom(t, g, "bob@customer.example", "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	g.relay.Down()
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, notifyMail("alice@customer.example", "Label printer"))
+	var src *store.Ticket
+	for _, x := range g.tickets() {
+		if x.ID != dst.ID {
+			src = x
+		}
+	}
+	reply := agSigned(t, agKey, rules.TokenReply, src.ID, "ana@example.com")
+	g.mustSend("ana@example.com", []string{reply}, msg("ana@example.com", reply, "Re: ["+src.ID+"] Label printer", "#merge "+dst.ID))
+	if s := g.ticket(src.ID); s.MergedInto != dst.ID {
+		t.Fatalf("not merged: %+v", s)
+	}
+	g.relay.Up(t)
+	g.settle()
+	for _, agent := range []string{"ana@example.com", "ben@example.com"} {
+		m := agOne(t, g, before, agent)
+		body := strings.Join(strings.Fields(agBody(t, m.Data)), " ")
+		if !strings.Contains(body, strings.TrimSpace(notifyText)) || !strings.Contains(body, "New ticket "+src.ID) ||
+			!bytes.Contains(m.Data, []byte("filename=labels.png")) {
+			t.Errorf("%s: notification after the merge:\n%s", agent, m.Data)
+		}
+	}
+}
