@@ -118,21 +118,28 @@ func runCase(t *testing.T, c mailCase) {
 		r.tk, r.msg = newInbound(t, g, seen)
 		assertCase(t, g, c.want, r)
 	}
-	assertExplained(t, ex, r.sent)
+	assertExplained(t, g, ex, r.sent)
 }
 
 // assertExplained checks that the mails explain listed are the mails the
-// delivery sent: the same recipients and subjects (ticket numbers aside,
-// as a dry run allocates its own).
-func assertExplained(t *testing.T, ex *Explanation, sent []relaytest.Mail) {
+// delivery sent: the same recipients, subjects and texts (ticket numbers,
+// the signed addresses made from them and the minute of due times aside,
+// as a dry run allocates its own ticket number a moment earlier).
+func assertExplained(t *testing.T, g *gateway, ex *Explanation, sent []relaytest.Mail) {
 	t.Helper()
-	anyID := regexp.MustCompile(`HS-\d{6}`)
+	anyID := regexp.MustCompile(`(?i)HS-\d{6}`)
+	token := regexp.MustCompile(`\+[A-Za-z0-9._-]+@`)
+	minute := regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d`)
+	norm := func(to []string, subject, text string) string {
+		text = minute.ReplaceAllString(token.ReplaceAllString(text, "+TOKEN@"), "TIME")
+		return anyID.ReplaceAllString(strings.Join(to, ",")+" "+subject+"\n"+text, "HS-n")
+	}
 	var planned, got []string
 	for _, m := range ex.Mails {
-		planned = append(planned, strings.Join(m.To, ",")+" "+anyID.ReplaceAllString(m.Subject, "HS-n"))
+		planned = append(planned, norm(m.To, m.Subject, m.Text))
 	}
 	for _, m := range sent {
-		got = append(got, strings.Join(m.To, ",")+" "+anyID.ReplaceAllString(subjectOf(m.Data), "HS-n"))
+		got = append(got, norm(m.To, subjectOf(m.Data), g.pipeline.textOf(m.Data)))
 	}
 	slices.Sort(planned)
 	slices.Sort(got)
