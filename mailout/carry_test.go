@@ -1,0 +1,125 @@
+package mailout
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/mail"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-message"
+
+	"ticketgate/store"
+)
+
+// textPart is the decoded text of a composed mail.
+func textPart(t *testing.T, raw []byte) string {
+	t.Helper()
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	e.Walk(func(_ []int, p *message.Entity, _ error) error {
+		if ct, _, _ := p.Header.ContentType(); ct == "text/plain" {
+			body, _ := io.ReadAll(p.Body)
+			b.Write(body)
+		}
+		return nil
+	})
+	return b.String()
+}
+
+// A notification whose template prints the customer's text as it is
+// refers to the stored message; one whose template does anything else
+// with it is queued whole. Either way the relay gets the same text and
+// file as a mail composed whole in the transaction.
+func TestCarriedMessageSentAsComposedWhole(t *testing.T) {
+	const text = "The scanner eats every second page."
+	for _, c := range []struct {
+		name, template string
+		refers         bool
+	}{
+		{"plain", "{{.TicketID}} from {{.Writer}}:\n\n{{.Text}}\n\n-- \nReply above.\n", true},
+		{"in a condition", "{{if .Writer}}{{.Text}}{{end}}\n", true},
+		{"tested", "{{if .Text}}{{.Text}}{{else}}(no text){{end}}\n", false},
+		{"transformed", "{{printf \"%q\" .Text}}\n", false},
+		{"twice", "{{.Text}}\n{{.Text}}\n", false},
+		{"whole data", "{{template \"x\" .}}{{define \"x\"}}{{.Text}}{{end}}\n", false},
+		{"not printed", "{{.TicketID}}: see the ticket\n", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newPrepareRig(t)
+			tpl, err := LoadTemplates(writeOverride(t, "notify", c.template))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+			file := []byte("a scan, page 1")
+			msg := &store.Message{MessageID: "in-1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
+				Text: "> quoted\n" + text + "\n", VisibleText: text + "\n", CreatedAt: r.at,
+				Attachments: []store.Attachment{{Filename: "scan.pdf", ContentType: "application/pdf", Size: int64(len(file))}}}
+			out := func() Out {
+				return Out{Kind: "notify", To: []mail.Address{{Address: "ana@example.com"}}, Template: "notify", Internal: true,
+					Data: map[string]any{"Writer": "Ann Lee"}, Attachments: []Attachment{{Filename: "scan.pdf", ContentType: "application/pdf", Content: file}}}
+			}
+			tk := r.ticket()
+			err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+				if err := tx.PutTicket(tk); err != nil {
+					return err
+				}
+				var err error
+				if msg.Attachments[0].SHA256, err = tx.PutBlob(file); err != nil {
+					return err
+				}
+				return tx.AddMessage(tk.ID, msg)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole := out()
+			whole.Data["Text"] = text
+			_, wholeRaw := r.queue(d, tk, whole)
+
+			o := out()
+			o.Carries = msg
+			var queued *store.OutMail
+			var draft []byte
+			err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+				if _, err := d.Queue(tx, tk, o, r.at); err != nil {
+					return err
+				}
+				list, err := tx.Outbox(store.Forever, 0)
+				if err != nil || len(list) != 1 {
+					t.Fatalf("outbox: %d entries, %v", len(list), err)
+				}
+				queued = list[0]
+				draft, err = tx.OutboxRaw(queued.ID)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if refers := queued.Carries == msg.MessageID; refers != c.refers {
+				t.Errorf("entry carries %q, want a reference: %v", queued.Carries, c.refers)
+			}
+			if c.refers && (bytes.Contains(draft, []byte(text)) || bytes.Contains(draft, file)) {
+				t.Errorf("the draft holds the customer's text or file:\n%s", draft)
+			}
+			n := len(r.relay.Mails())
+			r.w.RunOnce(context.Background())
+			sent := r.relay.Mails()
+			if len(sent) != n+1 {
+				t.Fatalf("relay got %d mails, want %d", len(sent), n+1)
+			}
+			raw := sent[n].Data
+			if got, want := textPart(t, raw), textPart(t, wholeRaw); got != want {
+				t.Errorf("text sent %q, composed whole %q", got, want)
+			}
+			if !bytes.Contains(raw, []byte("filename=scan.pdf")) || !bytes.Contains(raw, []byte("YSBzY2FuLCBwYWdlIDE=")) {
+				t.Errorf("the file is not attached:\n%s", raw)
+			}
+		})
+	}
+}
