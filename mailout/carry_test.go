@@ -123,3 +123,20 @@ func TestCarriedMessageSentAsComposedWhole(t *testing.T) {
 		})
 	}
 }
+
+// A notification queued whole, as releases before Carries queued them,
+// goes out as stored.
+func TestWholeNotificationSentAsStored(t *testing.T) {
+	r := newPrepareRig(t)
+	raw := []byte("From: support@example.com\r\nTo: ana@example.com\r\nSubject: [HS-000001] Printer on fire\r\n\r\nThe scanner eats every second page.\r\n")
+	err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		return tx.Enqueue(&store.OutMail{TicketID: "HS-000001", Kind: "notify", From: "support@example.com", To: []string{"ana@example.com"}, Raw: raw, Created: r.at})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce(context.Background())
+	if sent := r.relay.Mails(); len(sent) != 1 || !bytes.Equal(sent[0].Data, raw) {
+		t.Errorf("relay got %d mails; want the stored bytes", len(sent))
+	}
+}
