@@ -128,12 +128,13 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	}
 	if o.Carries != nil && !q.Precomposed {
 		o.Data = withValue(o.Data, "Text", carriedText(o.Carries))
-		var ok bool
-		if raw, q.MessageID, subject, body, ok, err = d.carry(t, o, to, now); err != nil {
+		m, draft, text, err := d.carry(t, o, to, now)
+		if err != nil {
 			return Queued{}, err
 		}
-		if ok {
-			carries = o.Carries.MessageID
+		if m != nil {
+			carries, raw = o.Carries.MessageID, draft
+			q.MessageID, subject, body = m.MessageID, m.Subject, text
 		}
 	}
 	if !q.Precomposed && carries == "" {
