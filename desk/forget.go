@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"ticketgate/mailout"
 	"ticketgate/rules"
 	"ticketgate/store"
 )
@@ -101,6 +102,7 @@ const forgetPage = 200
 // queued to the address is dropped, and the store's records by address
 // (sent mail, rate counters, bounce marks) follow. Numbers, status,
 // subjects (the address and name replaced), events and SLA figures stay.
+// Queued notifications that carry a message it empties are dropped too.
 //
 // A malformed address, a routing address or an agent's is refused
 // (ErrBadAction); an address no ticket names wraps store.ErrNotFound and
@@ -167,7 +169,12 @@ func (p *Pipeline) Forget(ctx context.Context, f Forget) (*ForgetResult, error) 
 			}
 		}
 		res.Outbox = len(rw.Dequeue)
-		return p.apply(tx, now, changes...)
+		if err := p.apply(tx, now, changes...); err != nil {
+			return err
+		}
+		dropped, err := dropErased(tx, out, res.Tickets, rw.Dequeue, now)
+		res.Outbox += dropped
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("forget %s: %w", f.Addr, err)
@@ -175,6 +182,35 @@ func (p *Pipeline) Forget(ctx context.Context, f Forget) (*ForgetResult, error) 
 	p.Log.Info("personal data erased", "pseudonym", f.Pseudonym, "tickets", len(res.Tickets), "messages", res.Messages,
 		"outbox", res.Outbox, "actor", f.Actor)
 	return res, nil
+}
+
+// dropErased drops, with a mail_suppressed event, the queued mail in out
+// (less the entries in dequeued) about the tickets erased that carries a
+// message the erasure emptied (mailout.ErrCarriedGone): a notification
+// whose draft still names the person. It returns how many it dropped.
+func dropErased(tx store.Tx, out []*store.OutMail, erased []string, dequeued []uint64, now time.Time) (int, error) {
+	n := 0
+	for _, m := range out {
+		if m.Carries == "" || !slices.Contains(erased, m.TicketID) || slices.Contains(dequeued, m.ID) {
+			continue
+		}
+		_, err := mailout.OutboxMail(tx, m)
+		if !errors.Is(err, mailout.ErrCarriedGone) {
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		if err := tx.Dequeue(m.ID); err != nil {
+			return n, err
+		}
+		detail := fmt.Sprintf("%s mail to %s not sent: %v", m.Kind, strings.Join(m.Pending(), ", "), err)
+		if err := tx.AddEvent(m.TicketID, store.Event{At: now, Type: rules.EventMailSuppressed, Detail: detail}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // ErrNotAddress is wrapped by Forget's error for an address that is not

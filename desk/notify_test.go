@@ -92,14 +92,19 @@ func TestNotificationRefersToTheStoredMessage(t *testing.T) {
 }
 
 // A customer erased before the notifications about their mail go out:
-// the agents get no mail naming them, and the ticket says why.
+// the erasure drops them with the auto-reply, the agents get no mail
+// naming the customer, and the ticket says why.
 func TestNotificationOfErasedMessageIsDropped(t *testing.T) {
 	g := startDesk(t)
 	g.relay.Down()
 	g.mustSend("alice@customer.example", []string{"support@example.com"}, notifyMail("alice@customer.example", "Label printer"))
 	tk := g.onlyTicket()
-	if _, err := g.pipeline.Forget(context.Background(), Forget{Addr: "alice@customer.example", Pseudonym: Pseudonym([]byte("k"), "alice@customer.example")}); err != nil {
-		t.Fatal(err)
+	res, err := g.pipeline.Forget(context.Background(), Forget{Addr: "alice@customer.example", Pseudonym: Pseudonym([]byte("k"), "alice@customer.example")})
+	if err != nil || res.Outbox != 3 {
+		t.Fatalf("forget: %+v %v; want the auto-reply and both notifications dropped", res, err)
+	}
+	if queued, err := queuedNotifications(t, g); err != nil || len(queued) != 0 {
+		t.Errorf("notifications still queued after the erasure: %d %v", len(queued), err)
 	}
 	g.relay.Up(t)
 	g.settle()

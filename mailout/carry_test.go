@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-message"
 
+	"ticketgate/rules"
 	"ticketgate/store"
 )
 
@@ -138,5 +139,60 @@ func TestWholeNotificationSentAsStored(t *testing.T) {
 	r.w.RunOnce(context.Background())
 	if sent := r.relay.Mails(); len(sent) != 1 || !bytes.Equal(sent[0].Data, raw) {
 		t.Errorf("relay got %d mails; want the stored bytes", len(sent))
+	}
+}
+
+// A notification whose message lost its text after it was queued (an
+// erasure racing the worker, retention) is not sent: it leaves the outbox
+// with an event saying why.
+func TestCarriedMessageEmptiedIsNotSent(t *testing.T) {
+	r := newPrepareRig(t)
+	tpl, err := LoadTemplates(writeOverride(t, "notify", "{{.TicketID}} from {{.Writer}}:\n\n{{.Text}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	tk := r.ticket()
+	msg := &store.Message{MessageID: "in-1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
+		Text: "The scanner eats every second page.", VisibleText: "The scanner eats every second page.", CreatedAt: r.at, Attachments: []store.Attachment{}}
+	o := Out{Kind: "notify", To: []mail.Address{{Address: "ana@example.com"}}, Template: "notify", Internal: true, Carries: msg,
+		Data: map[string]any{"Writer": "Ann Lee"}}
+	err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		if err := tx.PutTicket(tk); err != nil {
+			return err
+		}
+		if err := tx.AddMessage(tk.ID, msg); err != nil {
+			return err
+		}
+		if _, err := d.Queue(tx, tk, o, r.at); err != nil {
+			return err
+		}
+		emptied := *msg
+		emptied.Text, emptied.VisibleText = "", ""
+		return tx.ReplaceMessages(tk.ID, []store.Message{emptied})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce(context.Background())
+	if n := len(r.relay.Mails()); n != 0 {
+		t.Errorf("relay got %d mails", n)
+	}
+	err = r.st.View(context.Background(), func(tx store.Tx) error {
+		if left, err := tx.OutboxList(0, 0); err != nil || len(left) != 0 {
+			t.Errorf("outbox after the attempt: %d entries, %v", len(left), err)
+		}
+		full, err := tx.TicketFull(tk.ID)
+		if err != nil {
+			return err
+		}
+		if len(full.Events) != 1 || full.Events[0].Type != rules.EventMailSuppressed ||
+			full.Events[0].Detail != "notify mail to ana@example.com not sent: the message it carries is gone or was erased" {
+			t.Errorf("events: %+v", full.Events)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
