@@ -9,7 +9,6 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
-	"text/template"
 	"text/template/parse"
 	"time"
 
@@ -124,19 +123,9 @@ func OutboxMail(r store.Reader, m *store.OutMail) ([]byte, error) {
 // as a whole: rendering it with a stand-in for the field and putting the
 // value in the stand-in's place is then rendering it with the value.
 func (ts *Templates) printsPlain(name, field string) bool {
-	for _, t := range []*template.Template{ts.override[name], ts.builtin[name]} {
-		if t == nil {
-			continue
-		}
-		for _, sub := range t.Templates() {
-			if sub.Tree == nil || sub.Root == nil {
-				continue
-			}
-			w := fieldWalk{top: sub.Name() == t.Name(), printed: field}
-			w.node(sub.Root)
-			if w.whole || slices.Contains(w.fields, field) {
-				return false
-			}
+	for _, w := range ts.walk(name, field) {
+		if w.whole || slices.Contains(w.fields, field) {
+			return false
 		}
 	}
 	return true

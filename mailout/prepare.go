@@ -191,6 +191,23 @@ func addrList(l []mail.Address) string {
 // ({{.}} or $ at the top level, e.g. handed to another template).
 func (ts *Templates) reads(name string) ([]string, bool) {
 	var fields []string
+	for _, w := range ts.walk(name, "") {
+		if w.whole {
+			return nil, false
+		}
+		for _, f := range w.fields {
+			if !contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+	}
+	return fields, true
+}
+
+// walk walks every part of template name, its override and the built-in
+// text both, leaving plain prints of printed aside ("" for none).
+func (ts *Templates) walk(name, printed string) []fieldWalk {
+	var walks []fieldWalk
 	for _, t := range []*template.Template{ts.override[name], ts.builtin[name]} {
 		if t == nil {
 			continue
@@ -199,19 +216,12 @@ func (ts *Templates) reads(name string) ([]string, bool) {
 			if sub.Tree == nil || sub.Root == nil {
 				continue
 			}
-			w := fieldWalk{top: sub.Name() == t.Name()}
+			w := fieldWalk{top: sub.Name() == t.Name(), printed: printed}
 			w.node(sub.Root)
-			if w.whole {
-				return nil, false
-			}
-			for _, f := range w.fields {
-				if !contains(fields, f) {
-					fields = append(fields, f)
-				}
-			}
+			walks = append(walks, w)
 		}
 	}
-	return fields, true
+	return walks
 }
 
 func contains(l []string, s string) bool {
