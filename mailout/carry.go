@@ -123,12 +123,19 @@ func OutboxMail(r store.Reader, m *store.OutMail) ([]byte, error) {
 // as a whole: rendering it with a stand-in for the field and putting the
 // value in the stand-in's place is then rendering it with the value.
 func (ts *Templates) printsPlain(name, field string) bool {
+	key := name + "\x00" + field
+	if v, ok := ts.plain.Load(key); ok {
+		return v.(bool)
+	}
+	plain := true
 	for _, w := range ts.walk(name, field) {
 		if w.whole || slices.Contains(w.fields, field) {
-			return false
+			plain = false
+			break
 		}
 	}
-	return true
+	ts.plain.Store(key, plain)
+	return plain
 }
 
 // printsField reports whether action n is {{.field}}.

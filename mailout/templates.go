@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 )
 
@@ -32,6 +33,9 @@ type Templates struct {
 	// replies are the saved replies, replies/NAME.txt in the override
 	// directory, by lower-case NAME.
 	replies map[string]*template.Template
+	// plain caches printsPlain's answers: the templates never change
+	// once loaded.
+	plain sync.Map // name, 0x00, field → bool
 }
 
 // LoadTemplates reads the built-in templates and, when dir is not "", the
