@@ -240,9 +240,10 @@ func (d *Mailer) body(o Out, base map[string]any) (string, error) {
 
 // enqueue puts raw in the outbox for rcpts: one entry per envelope of at
 // most MaxRecipients, so a relay that caps recipients (Postfix: 1,000)
-// takes each whole. Every entry carries the same message; the blob store
-// keeps it once. raw is a draft, completed with the stored message
-// carries names when sent, when carries is not "". The return path is a VERP address when keys are set, else route.
+// takes each whole; each entry keeps its own copy of raw. When carries is
+// not "", raw is a draft, completed when sent with the stored message
+// carries names. The return path is a VERP address when keys are set,
+// else route.
 func (d *Mailer) enqueue(tx store.Tx, ticketID, route, kind string, rcpts []string, raw []byte, carries string, now time.Time) error {
 	for _, part := range chunks(rcpts, d.MaxRecipients) {
 		id, err := tx.NextOutboxID()
