@@ -194,17 +194,17 @@ func dropErased(tx store.Tx, out []*store.OutMail, erased []string, dequeued []u
 		if m.Carries == "" || !slices.Contains(erased, m.TicketID) || slices.Contains(dequeued, m.ID) {
 			continue
 		}
-		_, err := mailout.OutboxMail(tx, m)
-		if !errors.Is(err, mailout.ErrCarriedGone) {
-			if err != nil {
-				return n, err
-			}
+		gone, err := mailout.CarriedGone(tx, m)
+		if err != nil {
+			return n, err
+		}
+		if !gone {
 			continue
 		}
 		if err := tx.Dequeue(m.ID); err != nil {
 			return n, err
 		}
-		detail := fmt.Sprintf("%s mail to %s not sent: %v", m.Kind, strings.Join(m.Pending(), ", "), err)
+		detail := mailout.SuppressedDetail(m, m.Pending(), mailout.ErrCarriedGone)
 		if err := tx.AddEvent(m.TicketID, store.Event{At: now, Type: rules.EventMailSuppressed, Detail: detail}); err != nil {
 			return n, err
 		}

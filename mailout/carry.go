@@ -87,20 +87,12 @@ func withValue(data map[string]any, key string, v any) map[string]any {
 // draft completed with that message's text and files as the store holds
 // them now. It returns ErrCarriedGone when that message is gone or erased.
 func OutboxMail(r store.Reader, m *store.OutMail) ([]byte, error) {
-	raw, err := r.OutboxRaw(m.ID)
-	if err != nil || m.Carries == "" {
-		return raw, err
+	if m.Carries == "" {
+		return r.OutboxRaw(m.ID)
 	}
-	var d draft
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, fmt.Errorf("outbox entry %d: read draft: %w", m.ID, err)
-	}
-	msg, found, err := r.MessageByID(m.TicketID, m.Carries)
+	d, msg, err := carried(r, m)
 	if err != nil {
 		return nil, err
-	}
-	if !found || msg.From != d.From || textSum(carriedText(msg)) != d.TextSHA256 {
-		return nil, ErrCarriedGone
 	}
 	out := d.Mail
 	out.Text = d.Before + carriedText(msg) + d.After
@@ -115,6 +107,49 @@ func OutboxMail(r store.Reader, m *store.OutMail) ([]byte, error) {
 		out.Attachments = append(out.Attachments, Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: content})
 	}
 	return Compose(&out)
+}
+
+// CarriedGone reports whether outbox entry m carries a stored message
+// that is gone or erased, without composing the mail: OutboxMail would
+// return ErrCarriedGone for it (a file of the message missing from the
+// blob store aside).
+func CarriedGone(r store.Reader, m *store.OutMail) (bool, error) {
+	if m.Carries == "" {
+		return false, nil
+	}
+	_, _, err := carried(r, m)
+	if errors.Is(err, ErrCarriedGone) {
+		return true, nil
+	}
+	return false, err
+}
+
+// carried reads the draft of entry m and the message it carries, and
+// returns ErrCarriedGone unless that message is on its ticket as it was
+// when m was queued.
+func carried(r store.Reader, m *store.OutMail) (draft, *store.Message, error) {
+	var d draft
+	raw, err := r.OutboxRaw(m.ID)
+	if err != nil {
+		return d, nil, err
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return d, nil, fmt.Errorf("outbox entry %d: read draft: %w", m.ID, err)
+	}
+	msg, found, err := r.MessageByID(m.TicketID, m.Carries)
+	if err != nil {
+		return d, nil, err
+	}
+	if !found || msg.From != d.From || textSum(carriedText(msg)) != d.TextSHA256 {
+		return d, nil, ErrCarriedGone
+	}
+	return d, msg, nil
+}
+
+// SuppressedDetail is the detail of the mail_suppressed event for entry m,
+// not sent to rcpts because of err.
+func SuppressedDetail(m *store.OutMail, rcpts []string, err error) string {
+	return fmt.Sprintf("%s mail to %s not sent: %v", m.Kind, strings.Join(rcpts, ", "), err)
 }
 
 // printsPlain reports whether template name (its override and built-in

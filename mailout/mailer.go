@@ -127,7 +127,6 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 		}
 	}
 	if o.Carries != nil && !q.Precomposed {
-		o.Data = withValue(o.Data, "Text", carriedText(o.Carries))
 		m, draft, text, err := d.carry(t, o, to, now)
 		if err != nil {
 			return Queued{}, err
@@ -135,6 +134,8 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 		if m != nil {
 			carries, raw = o.Carries.MessageID, draft
 			q.MessageID, subject, body = m.MessageID, m.Subject, text
+		} else {
+			o.Data = withValue(o.Data, "Text", carriedText(o.Carries))
 		}
 	}
 	if !q.Precomposed && carries == "" {

@@ -395,7 +395,7 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
-			return w.event(tx, m, rules.EventMailSuppressed, fmt.Sprintf("%s mail to %s not sent: %v", m.Kind, strings.Join(rcpts, ", "), err))
+			return w.event(tx, m, rules.EventMailSuppressed, SuppressedDetail(m, rcpts, err))
 		}, nil)
 		return true
 	}
