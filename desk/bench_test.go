@@ -53,13 +53,28 @@ func BenchmarkSMTPIngest(b *testing.B) {
 	b.Run("aged/clients=32", func(b *testing.B) {
 		benchIngest(b, 32, agedMessages, nil)
 	})
+	// The same with [tickets] numbers = "sequential".
+	for _, clients := range []int{1, 32} {
+		b.Run(fmt.Sprintf("sequential/clients=%d", clients), func(b *testing.B) {
+			benchIngest(b, clients, 0, nil, sequential)
+		})
+	}
+	b.Run("sequential/aged/clients=32", func(b *testing.B) {
+		benchIngest(b, 32, agedMessages, nil, sequential)
+	})
 }
+
+// sequential is benchIngest's option for sequential ticket numbers.
+func sequential(p *Pipeline) { p.Sequential = true }
 
 // agedMessages is how many tickets the aged sub-benchmark opens first.
 const agedMessages = 5000
 
-func benchIngest(b *testing.B, clients, aged int, agents []Agent) {
+func benchIngest(b *testing.B, clients, aged int, agents []Agent, opts ...func(*Pipeline)) {
 	g := startGateway(b)
+	for _, o := range opts {
+		o(g.pipeline)
+	}
 	if agents != nil {
 		g.pipeline.Agents = agents
 		g.pipeline.Signer = rules.Signer{Keys: [][]byte{agKey}}

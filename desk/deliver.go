@@ -48,8 +48,14 @@ type Pipeline struct {
 	// rules.DefaultRequestTypes).
 	RequestTypes []rules.RequestType
 
-	// draw draws candidate ticket ids (nil: at random, as the store does).
-	draw func(prefix string) (string, error)
+	// Sequential numbers new tickets one after another ([tickets]
+	// numbers = "sequential") instead of at random.
+	Sequential bool
+
+	// draw draws candidate ticket ids (nil: the next sequential number,
+	// or at random as the store does).
+	draw    func(prefix string) (string, error)
+	numbers numbers
 	// drafts count the drafted auto-replies by outcome (see DraftStats).
 	drafts [3]atomic.Uint64
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
+	"strings"
+	"sync"
 
 	"ticketgate/mailout"
 	"ticketgate/rules"
@@ -106,11 +109,14 @@ func (p *Pipeline) openingSubject(s string) (subject, requestType string) {
 	return rules.BaseSubject(tagged.Clean, p.Prefix), requestType
 }
 
-// drawID draws a candidate ticket id the way the store does: a random
-// number of six digits after the prefix.
+// drawID draws a candidate ticket id: the next sequential number, or
+// the way the store does, a random number of six digits after the prefix.
 func (p *Pipeline) drawID() (string, error) {
 	if p.draw != nil {
 		return p.draw(p.Prefix)
+	}
+	if p.Sequential {
+		return p.numbers.drawNumber(p.Prefix)
 	}
 	n, err := rand.Int(rand.Reader, big.NewInt(1000000))
 	if err != nil {
@@ -121,23 +127,106 @@ func (p *Pipeline) drawID() (string, error) {
 
 // newTicketID is the id of the ticket the message in pl opens: the
 // candidate drawn before the transaction when no ticket has it (one
-// lookup), else one the store draws.
+// lookup), else the next sequential number no ticket has, or one the
+// store draws at random.
 func (p *Pipeline) newTicketID(tx store.Tx, pl *plan) (string, error) {
+	id := ""
 	if d := pl.draft; d != nil {
-		_, err := tx.Ticket(d.id)
+		id = d.id
+	}
+	for tries := 0; tries < maxNumberTries; tries++ {
+		if id == "" {
+			if !p.Sequential {
+				break
+			}
+			var err error
+			if id, err = p.numbers.take(tx, p.Prefix); err != nil {
+				return "", err
+			}
+		}
+		_, err := tx.Ticket(id)
 		if errors.Is(err, store.ErrNotFound) {
-			return d.id, nil
+			if d := pl.draft; d != nil && id != d.id {
+				pl.note("draft: ticket id %s was taken meanwhile; the new ticket is %s", d.id, id)
+			}
+			return id, nil
 		}
 		if err != nil {
 			return "", err
 		}
-		id, err := tx.NewTicketID(p.Prefix)
-		if err == nil {
-			pl.note("draft: ticket id %s was taken meanwhile; the new ticket is %s", d.id, id)
-		}
-		return id, err
+		id = ""
 	}
-	return tx.NewTicketID(p.Prefix)
+	id, err := tx.NewTicketID(p.Prefix)
+	if d := pl.draft; err == nil && d != nil {
+		pl.note("draft: ticket id %s was taken meanwhile; the new ticket is %s", d.id, id)
+	}
+	return id, err
+}
+
+// maxNumberTries bounds the sequential numbers a new ticket tries (each
+// one lookup) before the store draws one at random: numbers taken by
+// another gateway, or left by random numbering, are passed over.
+const maxNumberTries = 1000
+
+// numbers hands out sequential ticket numbers (Pipeline.Sequential): the
+// one after the newest ticket's when first asked, then each in turn,
+// back to 000001 after 999999. A number drawn for mail that opened no
+// ticket is not handed out again.
+type numbers struct {
+	mu   sync.Mutex
+	next int // 0: not read from the store yet
+}
+
+// take hands out the next number of ticket ids with prefix, reading the
+// newest ticket's through r the first time.
+func (n *numbers) take(r store.Reader, prefix string) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.next == 0 {
+		last, err := newestNumber(r, prefix)
+		if err != nil {
+			return "", err
+		}
+		n.next = last%999999 + 1
+	}
+	id := fmt.Sprintf("%s-%06d", prefix, n.next)
+	n.next = n.next%999999 + 1
+	return id, nil
+}
+
+// newestNumber is the number of the newest ticket numbered prefix-nnnnnn
+// among the last few created (0: none). The newest, not the greatest:
+// numbering goes on where it stopped after it came back to 000001, or
+// after the random numbers of a desk that numbered so before.
+func newestNumber(r store.Reader, prefix string) (int, error) {
+	tickets, _, err := r.Tickets(store.Filter{Sort: store.SortNewest, Limit: 50})
+	if err != nil {
+		return 0, fmt.Errorf("newest ticket number: %w", err)
+	}
+	for _, t := range tickets {
+		digits, ok := strings.CutPrefix(t.ID, prefix+"-")
+		if ok && len(digits) == 6 && strings.Trim(digits, "0123456789") == "" {
+			return strconv.Atoi(digits)
+		}
+	}
+	return 0, nil
+}
+
+// errNumbersUnread is drawID's answer, with sequential numbering, before
+// a transaction has read where the numbers stand: that transaction
+// numbers the ticket itself.
+var errNumbersUnread = errors.New("sequential numbers not read from the store yet")
+
+// drawNumber is the next sequential number, once a transaction has read
+// where they stand.
+func (n *numbers) drawNumber(prefix string) (string, error) {
+	n.mu.Lock()
+	read := n.next != 0
+	n.mu.Unlock()
+	if !read {
+		return "", errNumbersUnread
+	}
+	return n.take(nil, prefix)
 }
 
 // draftOutcome notes in pl what became of its drafted auto-reply, from

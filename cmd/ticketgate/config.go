@@ -77,7 +77,10 @@ type AdminConfig struct {
 
 // TicketsConfig is the [tickets] section.
 type TicketsConfig struct {
-	Prefix       string `toml:"prefix"`        // ticket id prefix, default "HS"
+	Prefix string `toml:"prefix"` // ticket id prefix, default "HS"
+	// Numbers is how new tickets are numbered: "random" (the default) or
+	// "sequential".
+	Numbers      string `toml:"numbers"`
 	ReopenWindow string `toml:"reopen_window"` // replies to closed tickets within it reopen them; default 168h
 	// NotifyStatus lists the statuses whose setting by an agent or operator
 	// mails the customer; nil means resolved and closed.
@@ -189,6 +192,9 @@ func (c *Config) validate() error {
 	}
 	if !prefixRE.MatchString(c.Tickets.Prefix) {
 		bad("tickets.prefix %q must be 1 to 8 letters", c.Tickets.Prefix)
+	}
+	if n := c.Tickets.Numbers; n != "random" && n != "sequential" {
+		bad("tickets.numbers %q must be \"random\" or \"sequential\"", n)
 	}
 	switch c.Outbound.TLS {
 	case "", mailout.TLSAuto, "none", "starttls", "implicit":

@@ -56,6 +56,7 @@ func TestConfigRejectsBadValuesClearly(t *testing.T) {
 		{"tls", "[outbound]\ntls = \"bogus\"\n", []string{"outbound.tls", `"bogus"`, "none, starttls or implicit"}},
 		{"prefix digit", "[tickets]\nprefix = \"H5\"\n", []string{"tickets.prefix", `"H5"`, "letters"}},
 		{"prefix long", "[tickets]\nprefix = \"TOOLONGPREFIX\"\n", []string{"tickets.prefix"}},
+		{"numbers", "[tickets]\nnumbers = \"consecutive\"\n", []string{"tickets.numbers", `"consecutive"`, `"random" or "sequential"`}},
 		{"route without queue", "[[route]]\naddress = \"help@example.com\"\n", []string{"route[0]", "help@example.com", "needs a queue"}},
 		{"plus route", "[[route]]\naddress = \"help+x@example.com\"\nqueue = \"help\"\n", []string{"route[0].address", "plain address"}},
 		{"route twice", "[[route]]\naddress = \"a@example.com\"\nqueue = \"a\"\n[[route]]\naddress = \"A@example.com\"\nqueue = \"b\"\n", []string{"a@example.com", "twice"}},

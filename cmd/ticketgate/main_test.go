@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -668,5 +669,27 @@ func TestUsageErrors(t *testing.T) {
 	os.WriteFile(bad, []byte("[inbound]\nsmtp_lisen = \"x\"\n"), 0o600)
 	if r := e.runConfig(bad, nil, "tickets"); r.code != exConfig || !strings.Contains(r.stderr, "inbound.smtp_lisen") {
 		t.Errorf("bad config: exit %d, stderr %q; want %d naming the key", r.code, r.stderr, exConfig)
+	}
+}
+
+// [tickets] numbers = "sequential" numbers the tickets of each inject
+// (a process of its own) one after another.
+func TestInjectNumbersTicketsSequentially(t *testing.T) {
+	e := newEnv(t, false)
+	f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("\n[tickets]\nnumbers = \"sequential\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var ids []string
+	for i, from := range []string{"alice@customer.example", "bob@customer.example", "cy@customer.example"} {
+		raw := message(from, "support@example.com", "Printer on fire", fmt.Sprintf("seq-%d@customer.example", i), "It is on fire.")
+		ids = append(ids, e.injectOK(raw))
+	}
+	if want := []string{"HS-000001", "HS-000002", "HS-000003"}; !slices.Equal(ids, want) {
+		t.Errorf("injected tickets %v, want %v", ids, want)
 	}
 }

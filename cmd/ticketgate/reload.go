@@ -94,6 +94,7 @@ func keepStartupSettings(running, next *Config) []string {
 	keep("admin", &running.Admin, &next.Admin)
 	keep("imap", &running.IMAP, &next.IMAP)
 	keep("tickets.prefix", &running.Tickets.Prefix, &next.Tickets.Prefix)
+	keep("tickets.numbers", &running.Tickets.Numbers, &next.Tickets.Numbers)
 	keep("lifecycle.schedule", &running.Lifecycle.Schedule, &next.Lifecycle.Schedule)
 	keep("log.format", &running.Log.Format, &next.Log.Format)
 	// The relay and its retry policy belong to the outbox worker;
