@@ -1,8 +1,10 @@
 package desk
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -223,5 +225,58 @@ func TestThreeGatewaysThreadRepliesRaceFree(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two gateways numbering tickets sequentially on one database, customers
+// writing to both at once: each gateway counts on its own and passes over
+// the numbers the other took, so every customer gets a ticket of their
+// own, no number twice, and a confirmation naming it.
+func TestTwoGatewaysNumberTicketsSequentially(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	relay := relaytest.Start(t)
+	gws := []*pgGateway{startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay)}
+	for _, g := range gws {
+		g.pipeline.Sequential = true
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	res := make([]mailin.Result, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			from := fmt.Sprintf("c%02d@customer.example", i)
+			res[i], errs[i] = gws[i%2].pipeline.Deliver(context.Background(), &mailin.Delivery{
+				MailFrom: from, Rcpts: []string{"support@example.com"}, Source: "smtp",
+				Raw: msg(from, "support@example.com", "Question", "Hello.", fmt.Sprintf("Message-ID: <seq-%d@customer.example>", i))})
+		})
+	}
+	wg.Wait()
+	ids := map[string]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		id := res[i].TicketID
+		if ids[id] || len(id) != len("HS-000000") {
+			t.Errorf("message %d got ticket %q: given twice or not a ticket number", i, id)
+		}
+		ids[id] = true
+		if num, err := strconv.Atoi(id[3:]); err != nil || num < 1 || num > 2*n {
+			t.Errorf("ticket %s is not among the first %d numbers", id, 2*n)
+		}
+	}
+	mails := relay.WaitFor(n, 20*time.Second)
+	named := map[string]bool{}
+	for _, m := range mails {
+		for id := range ids {
+			if bytes.Contains(m.Data, []byte("["+id+"]")) {
+				named[id] = true
+			}
+		}
+	}
+	if len(mails) != n || len(named) != n {
+		t.Errorf("%d confirmations naming %d of the %d tickets, want one for each", len(mails), len(named), n)
 	}
 }
