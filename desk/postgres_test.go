@@ -263,8 +263,11 @@ func TestTwoGatewaysNumberTicketsSequentially(t *testing.T) {
 			t.Errorf("message %d got ticket %q: given twice or not a ticket number", i, id)
 		}
 		ids[id] = true
-		if num, err := strconv.Atoi(id[3:]); err != nil || num < 1 || num > 2*n {
-			t.Errorf("ticket %s is not among the first %d numbers", id, 2*n)
+		// Numbers drawn by transactions that ran again are skipped, so
+		// the 20 tickets are not numbered 1 to 20 exactly; numbered at
+		// random they would almost never all be this low.
+		if num, err := strconv.Atoi(id[3:]); err != nil || num < 1 || num > 10*n {
+			t.Errorf("ticket %s is not among the first %d numbers", id, 10*n)
 		}
 	}
 	mails := relay.WaitFor(n, 20*time.Second)
