@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +51,8 @@ queues = ["support"]
 // the relay, and the relay may get a mail twice only when a kill fell
 // between its 250 and the note of that hand-off: at most 5 per 100
 // kills. Clients re-send what was not acknowledged, as an MTA would.
+// Every other process numbers new tickets sequentially, so numbering
+// carries on across kills from what the killed process committed.
 // TICKETGATE_KILLS=100 gives the figures a change to the outbox is
 // judged by; the default is 10 kills (3 with -short).
 func TestKill9SendsEachMailOnce(t *testing.T) {
@@ -68,9 +71,24 @@ func TestKill9SendsEachMailOnce(t *testing.T) {
 	}
 	e := newEnv(t, false)
 	appendConfig(t, e.cfg, sendOnceAgents)
+	// Every other process numbers tickets sequentially, carrying on
+	// after the newest ticket the killed one committed.
+	random := e.cfg
+	sequential := strings.TrimSuffix(random, ".toml") + "-sequential.toml"
+	text, err := os.ReadFile(random)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sequential, append(text, "\n[tickets]\nnumbers = \"sequential\"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	l := &crashLoad{addr: e.smtp}
-	for range kills {
+	for i := range kills {
+		e.cfg = random
+		if i%2 == 1 {
+			e.cfg = sequential
+		}
 		s := e.serve()
 		// Kill at a random moment once ingest and delivery are both busy.
 		time.AfterFunc(100*time.Millisecond+rand.N(400*time.Millisecond), func() { s.cmd.Process.Kill() })
@@ -94,6 +112,22 @@ func TestKill9SendsEachMailOnce(t *testing.T) {
 	}
 	if f.neverSent > 0 || f.outLost > 0 {
 		t.Errorf("mails queued for tickets never reached the relay: %d recorded replies, %d expected recipients", f.neverSent, f.outLost)
+	}
+	// The sequential processes numbered their tickets in runs (random
+	// numbers next to each other are rare: about 1 in 400 at this size).
+	numbers := map[int]bool{}
+	for _, tk := range e.tickets() {
+		n, _ := strconv.Atoi(strings.TrimPrefix(tk.ID, "HS-"))
+		numbers[n] = true
+	}
+	next := 0
+	for n := range numbers {
+		if numbers[n-1] {
+			next++
+		}
+	}
+	if kills > 1 && next < len(numbers)/10 {
+		t.Errorf("%d of %d tickets follow another's number; the sequential processes numbered at random?", next, len(numbers))
 	}
 	// The target, at most 5 repeats per 100 kills, is a rate: it is held
 	// to when the kills are counted (TICKETGATE_KILLS). A short default
