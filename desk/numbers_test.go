@@ -19,19 +19,7 @@ import (
 // confirmation names their own ticket.
 func TestSequentialTicketNumbers(t *testing.T) {
 	g := startGateway(t)
-	earlier := time.Now().Add(-time.Hour)
-	if err := g.store.Update(context.Background(), func(tx store.Tx) error {
-		for i, id := range []string{"HS-000002", "HS-999997"} {
-			tk := &store.Ticket{ID: id, Subject: "numbered at random", Status: rules.StatusOpen, Priority: rules.PriorityMedium,
-				Requester: "old@customer.example", CreatedAt: earlier.Add(time.Duration(i) * time.Minute)}
-			if err := tx.PutTicket(tk); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putEarlierTickets(t, g, "HS-000002", "HS-999997")
 	g.pipeline.Sequential = true
 	want := map[string]string{"ann@customer.example": "HS-999998", "bob@customer.example": "HS-999999", "cy@customer.example": "HS-000001"}
 	for _, from := range []string{"ann@customer.example", "bob@customer.example", "cy@customer.example"} {
@@ -56,19 +44,7 @@ func TestSequentialTicketNumbers(t *testing.T) {
 // desk that came back to 000001 carries on from where it is.
 func TestSequentialNumbersFollowTheNewestTicket(t *testing.T) {
 	g := startGateway(t)
-	earlier := time.Now().Add(-time.Hour)
-	if err := g.store.Update(context.Background(), func(tx store.Tx) error {
-		for i, id := range []string{"HS-999000", "HS-000010"} {
-			tk := &store.Ticket{ID: id, Subject: "earlier", Status: rules.StatusOpen, Priority: rules.PriorityMedium,
-				Requester: "old@customer.example", CreatedAt: earlier.Add(time.Duration(i) * time.Minute)}
-			if err := tx.PutTicket(tk); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putEarlierTickets(t, g, "HS-999000", "HS-000010")
 	g.pipeline.Sequential = true
 	sendNew(t, g, "ann@customer.example", "Printer on fire", "newest-ann@customer.example")
 	if tk := ticketOf(t, g, "ann@customer.example"); tk.ID != "HS-000011" {
@@ -108,5 +84,25 @@ func TestSequentialNumbersUnderConcurrentMail(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("ticket ids %v, want %v", got, want)
+	}
+}
+
+// putEarlierTickets stores tickets ids, created an hour ago a minute
+// apart in the order given (the last is the newest).
+func putEarlierTickets(t *testing.T, g *gateway, ids ...string) {
+	t.Helper()
+	earlier := time.Now().Add(-time.Hour)
+	err := g.store.Update(context.Background(), func(tx store.Tx) error {
+		for i, id := range ids {
+			tk := &store.Ticket{ID: id, Subject: "earlier", Status: rules.StatusOpen, Priority: rules.PriorityMedium,
+				Requester: "old@customer.example", CreatedAt: earlier.Add(time.Duration(i) * time.Minute)}
+			if err := tx.PutTicket(tk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
