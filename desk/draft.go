@@ -189,9 +189,14 @@ func (n *numbers) take(r store.Reader, prefix string) (string, error) {
 		}
 		n.next = last%999999 + 1
 	}
+	return n.hand(prefix), nil
+}
+
+// hand hands out the next number; n.mu is held and the numbers are read.
+func (n *numbers) hand(prefix string) string {
 	id := fmt.Sprintf("%s-%06d", prefix, n.next)
 	n.next = n.next%999999 + 1
-	return id, nil
+	return id
 }
 
 // newestNumber is the number of the newest ticket numbered prefix-nnnnnn
@@ -221,12 +226,11 @@ var errNumbersUnread = errors.New("sequential numbers not read from the store ye
 // where they stand.
 func (n *numbers) drawNumber(prefix string) (string, error) {
 	n.mu.Lock()
-	read := n.next != 0
-	n.mu.Unlock()
-	if !read {
+	defer n.mu.Unlock()
+	if n.next == 0 {
 		return "", errNumbersUnread
 	}
-	return n.take(nil, prefix)
+	return n.hand(prefix), nil
 }
 
 // draftOutcome notes in pl what became of its drafted auto-reply, from
