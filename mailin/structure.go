@@ -69,7 +69,7 @@ func (s *structScan) line(line []byte, n int) string {
 	switch {
 	case len(line) == 0:
 		s.inHeader = false
-		if b := s.boundary(); b != "" {
+		if b, ok := s.boundary(); ok {
 			s.stack = append(s.stack, b)
 			if len(s.stack) > s.lim.MaxDepth {
 				return fmt.Sprintf("MIME nesting deeper than %d", s.lim.MaxDepth)
@@ -92,20 +92,24 @@ func (s *structScan) line(line []byte, n int) string {
 
 // boundary is the boundary of the header just read if enmime will treat
 // the part as multipart: at the top only multipart types, below any type
-// but text/plain and text/html that names a boundary.
-func (s *structScan) boundary() string {
+// but text/plain and text/html that names a boundary. A top-level
+// multipart that names none is split at lines of "--" (enmime reads it
+// with an empty boundary), so its boundary is "" and ok is true.
+func (s *structScan) boundary() (b string, ok bool) {
 	if len(s.ctype) == 0 {
-		return ""
+		return "", false
 	}
-	mt, params, _, _ := mediatype.Parse(string(s.ctype))
+	// enmime reads the value trimmed; the parser reads " multipart/"
+	// (no subtype) as another type than "multipart/".
+	mt, params, _, _ := mediatype.Parse(strings.TrimSpace(string(s.ctype)))
 	mt = strings.ToLower(mt)
-	if s.top && !strings.HasPrefix(mt, "multipart/") {
-		return ""
+	if s.top {
+		return params["boundary"], strings.HasPrefix(mt, "multipart/")
 	}
 	if mt == "text/plain" || mt == "text/html" {
-		return ""
+		return "", false
 	}
-	return params["boundary"]
+	return params["boundary"], params["boundary"] != ""
 }
 
 // isDelimiter reports 1 for a "--boundary" delimiter line, 2 for the
