@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strconv"
-	"strings"
-	"sync"
 
 	"ticketgate/mailout"
 	"ticketgate/rules"
@@ -161,76 +158,6 @@ func (p *Pipeline) newTicketID(tx store.Tx, pl *plan) (string, error) {
 		pl.note("draft: ticket id %s was taken meanwhile; the new ticket is %s", d.id, id)
 	}
 	return id, err
-}
-
-// maxNumberTries bounds the sequential numbers a new ticket tries (each
-// one lookup) before the store draws one at random: numbers taken by
-// another gateway, or left by random numbering, are passed over.
-const maxNumberTries = 1000
-
-// numbers hands out sequential ticket numbers (Pipeline.Sequential): the
-// one after the newest ticket's when first asked, then each in turn,
-// back to 000001 after 999999. A number drawn for mail that opened no
-// ticket is not handed out again.
-type numbers struct {
-	mu   sync.Mutex
-	next int // 0: not read from the store yet
-}
-
-// take hands out the next number of ticket ids with prefix, reading the
-// newest ticket's through r the first time.
-func (n *numbers) take(r store.Reader, prefix string) (string, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.next == 0 {
-		last, err := newestNumber(r, prefix)
-		if err != nil {
-			return "", err
-		}
-		n.next = last%999999 + 1
-	}
-	return n.hand(prefix), nil
-}
-
-// hand hands out the next number; n.mu is held and the numbers are read.
-func (n *numbers) hand(prefix string) string {
-	id := fmt.Sprintf("%s-%06d", prefix, n.next)
-	n.next = n.next%999999 + 1
-	return id
-}
-
-// newestNumber is the number of the newest ticket numbered prefix-nnnnnn
-// among the last few created (0: none). The newest, not the greatest:
-// numbering goes on where it stopped after it came back to 000001, or
-// after the random numbers of a desk that numbered so before.
-func newestNumber(r store.Reader, prefix string) (int, error) {
-	tickets, _, err := r.Tickets(store.Filter{Sort: store.SortNewest, Limit: 50})
-	if err != nil {
-		return 0, fmt.Errorf("newest ticket number: %w", err)
-	}
-	for _, t := range tickets {
-		digits, ok := strings.CutPrefix(t.ID, prefix+"-")
-		if ok && len(digits) == 6 && strings.Trim(digits, "0123456789") == "" {
-			return strconv.Atoi(digits)
-		}
-	}
-	return 0, nil
-}
-
-// errNumbersUnread is drawID's answer, with sequential numbering, before
-// a transaction has read where the numbers stand: that transaction
-// numbers the ticket itself.
-var errNumbersUnread = errors.New("sequential numbers not read from the store yet")
-
-// drawNumber is the next sequential number, once a transaction has read
-// where they stand.
-func (n *numbers) drawNumber(prefix string) (string, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.next == 0 {
-		return "", errNumbersUnread
-	}
-	return n.hand(prefix), nil
 }
 
 // draftOutcome notes in pl what became of its drafted auto-reply, from
