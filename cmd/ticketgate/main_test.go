@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -100,16 +101,24 @@ listen = %q
 	return path
 }
 
-// freePort returns a 127.0.0.1 address nobody listens on right now.
+// freePort returns a 127.0.0.1 address nobody listens on right now, for
+// a ticketgate process to listen on later. It is drawn below the kernel's
+// ephemeral range (32768 and up on Linux): a port from there, as
+// "127.0.0.1:0" gives, may be taken meanwhile as the local end of any
+// outgoing connection or by a listener of a test running alongside.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.N(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Fatal("no free port found between 20000 and 32000")
+	return ""
 }
 
 // result is what a finished ticketgate process left behind.
