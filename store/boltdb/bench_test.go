@@ -273,3 +273,43 @@ func BenchmarkTicketsOfAddress(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMessageByID finds the last of a ticket's messages (4 KB of
+// text each) by its Message-ID, as the outbox does for each notification
+// it sends.
+func BenchmarkMessageByID(b *testing.B) {
+	for _, n := range []int{2, 20} {
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+			d := openTest(b, filepath.Join(b.TempDir(), "t.db"))
+			defer d.Close()
+			text := strings.Repeat("The printer on the third floor is on fire again. ", 80)
+			err := d.UpdateNow(bg, func(tx store.Tx) error {
+				for i := range n {
+					m := &store.Message{MessageID: fmt.Sprintf("m%d@customer.example", i), Direction: "in", Kind: "customer",
+						From: "ann@customer.example", Subject: "Printer", Text: text, VisibleText: text}
+					if err := tx.AddMessage("HS-000001", m); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			want := fmt.Sprintf("<m%d@customer.example>", n-1)
+			b.ResetTimer()
+			for b.Loop() {
+				err := d.View(bg, func(tx store.Tx) error {
+					m, found, err := tx.MessageByID("HS-000001", want)
+					if err == nil && (!found || m.Text != text) {
+						err = fmt.Errorf("message %s not found whole", want)
+					}
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

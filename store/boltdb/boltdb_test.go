@@ -443,3 +443,23 @@ func TestBackupOpensAsACopy(t *testing.T) {
 		return nil
 	})
 }
+
+// A message record's Message-ID is read from its first field, and from a
+// record whose fields come in another order too; a record that is not a
+// message is an error, not a message without an id.
+func TestRecordMessageID(t *testing.T) {
+	for rec, want := range map[string]string{
+		`{"message_id":"a@x","direction":"in","text":"long"}`: "a@x",
+		`{"direction":"in","message_id":"b@x"}`:               "b@x",
+		`{"text":"no id"}`:                                     "",
+	} {
+		if got, err := recordMessageID([]byte(rec)); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", rec, got, err, want)
+		}
+	}
+	for _, rec := range []string{`{"message_id":5}`, `not json`, `[1]`} {
+		if got, err := recordMessageID([]byte(rec)); err == nil {
+			t.Errorf("%s: %q and no error", rec, got)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package boltdb
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -117,14 +118,12 @@ func (t *tx) MessageByID(ticketID, msgid string) (*store.Message, bool, error) {
 		if found != nil {
 			return nil
 		}
-		// Decode the id alone first: most messages are not the one.
-		var head struct {
-			MessageID string `json:"message_id"`
-		}
-		if err := json.Unmarshal(v, &head); err != nil {
+		// Read the id alone first: most messages are not the one.
+		id, err := recordMessageID(v)
+		if err != nil {
 			return err
 		}
-		if store.NormMessageID(head.MessageID) != want {
+		if store.NormMessageID(id) != want {
 			return nil
 		}
 		m, err := decodeMessage(v)
@@ -135,4 +134,26 @@ func (t *tx) MessageByID(ticketID, msgid string) (*store.Message, bool, error) {
 		return nil, false, fmt.Errorf("find message %s on %s: %w", msgid, ticketID, err)
 	}
 	return found, found != nil, nil
+}
+
+// recordMessageID is the Message-ID of message record v. encodeMessage
+// writes it first, so it is read without scanning the rest of the record
+// (its text is most of it); a record with another first field is decoded
+// whole.
+func recordMessageID(v []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	if tok, err := dec.Token(); err == nil && tok == json.Delim('{') {
+		if key, err := dec.Token(); err == nil && key == "message_id" {
+			if id, err := dec.Token(); err == nil {
+				if s, ok := id.(string); ok {
+					return s, nil
+				}
+			}
+		}
+	}
+	var head struct {
+		MessageID string `json:"message_id"`
+	}
+	err := json.Unmarshal(v, &head)
+	return head.MessageID, err
 }
