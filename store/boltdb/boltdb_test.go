@@ -451,7 +451,7 @@ func TestRecordMessageID(t *testing.T) {
 	for rec, want := range map[string]string{
 		`{"message_id":"a@x","direction":"in","text":"long"}`: "a@x",
 		`{"direction":"in","message_id":"b@x"}`:               "b@x",
-		`{"text":"no id"}`:                                     "",
+		`{"text":"no id"}`:                                    "",
 	} {
 		if got, err := recordMessageID([]byte(rec)); err != nil || got != want {
 			t.Errorf("%s: %q, %v; want %q", rec, got, err, want)
