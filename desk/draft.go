@@ -127,11 +127,22 @@ func (p *Pipeline) drawID() (string, error) {
 // lookup), else the next sequential number no ticket has, or one the
 // store draws at random.
 func (p *Pipeline) newTicketID(tx store.Tx, pl *plan) (string, error) {
+	id, err := p.freeTicketID(tx, pl)
+	if d := pl.draft; err == nil && d != nil && id != d.id {
+		pl.note("draft: ticket id %s was taken meanwhile; the new ticket is %s", d.id, id)
+	}
+	return id, err
+}
+
+// freeTicketID finds newTicketID's id: the draft's candidate, then (with
+// sequential numbering) the next numbers in turn, each tried with one
+// lookup, then one the store draws.
+func (p *Pipeline) freeTicketID(tx store.Tx, pl *plan) (string, error) {
 	id := ""
 	if d := pl.draft; d != nil {
 		id = d.id
 	}
-	for tries := 0; tries < maxNumberTries; tries++ {
+	for range maxNumberTries {
 		if id == "" {
 			if !p.Sequential {
 				break
@@ -143,9 +154,6 @@ func (p *Pipeline) newTicketID(tx store.Tx, pl *plan) (string, error) {
 		}
 		_, err := tx.Ticket(id)
 		if errors.Is(err, store.ErrNotFound) {
-			if d := pl.draft; d != nil && id != d.id {
-				pl.note("draft: ticket id %s was taken meanwhile; the new ticket is %s", d.id, id)
-			}
 			return id, nil
 		}
 		if err != nil {
@@ -153,11 +161,7 @@ func (p *Pipeline) newTicketID(tx store.Tx, pl *plan) (string, error) {
 		}
 		id = ""
 	}
-	id, err := tx.NewTicketID(p.Prefix)
-	if d := pl.draft; err == nil && d != nil {
-		pl.note("draft: ticket id %s was taken meanwhile; the new ticket is %s", d.id, id)
-	}
-	return id, err
+	return tx.NewTicketID(p.Prefix)
 }
 
 // draftOutcome notes in pl what became of its drafted auto-reply, from
