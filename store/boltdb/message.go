@@ -141,15 +141,14 @@ func (t *tx) MessageByID(ticketID, msgid string) (*store.Message, bool, error) {
 // (its text is most of it); a record with another first field is decoded
 // whole.
 func recordMessageID(v []byte) (string, error) {
+	// After an error Token returns nil tokens: the record is then
+	// decoded whole, which reports the error.
 	dec := json.NewDecoder(bytes.NewReader(v))
-	if tok, err := dec.Token(); err == nil && tok == json.Delim('{') {
-		if key, err := dec.Token(); err == nil && key == "message_id" {
-			if id, err := dec.Token(); err == nil {
-				if s, ok := id.(string); ok {
-					return s, nil
-				}
-			}
-		}
+	open, _ := dec.Token()
+	key, _ := dec.Token()
+	id, _ := dec.Token()
+	if s, ok := id.(string); ok && open == json.Delim('{') && key == "message_id" {
+		return s, nil
 	}
 	var head struct {
 		MessageID string `json:"message_id"`
