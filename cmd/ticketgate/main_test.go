@@ -685,14 +685,7 @@ func TestUsageErrors(t *testing.T) {
 // (a process of its own) one after another.
 func TestInjectNumbersTicketsSequentially(t *testing.T) {
 	e := newEnv(t, false)
-	f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("\n[tickets]\nnumbers = \"sequential\"\n"); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	appendConfig(t, e.cfg, "\n[tickets]\nnumbers = \"sequential\"\n")
 	var ids []string
 	for i, from := range []string{"alice@customer.example", "bob@customer.example", "cy@customer.example"} {
 		raw := message(from, "support@example.com", "Printer on fire", fmt.Sprintf("seq-%d@customer.example", i), "It is on fire.")
