@@ -9,7 +9,9 @@
 // the ticket a word occurs); search.go describes them. The one index not
 // kept in the same transaction is the words of messages: the message is
 // queued in idx.wordq with it, and words.go's indexer moves its words into
-// idx.word later; a search reads both.
+// idx.word later; a search reads both. Large values that are written once
+// (blob contents, outbox mail) are keyed by a sequence number so that
+// writing one appends to the end of its bucket (misc.go, outbox.go).
 package boltdb
 
 import (

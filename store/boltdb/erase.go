@@ -48,7 +48,7 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 	for i := range msgs {
 		m := &msgs[i]
 		for _, h := range m.Blobs() {
-			if t.bucket(bucketBlobs).Get([]byte(h)) == nil {
+			if !t.hasBlob(h) {
 				return fmt.Errorf("replace messages of %s: blob %s: %w", id, h, store.ErrNotFound)
 			}
 			if err := t.bumpBlob(h, 1); err != nil {

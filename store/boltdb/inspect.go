@@ -251,7 +251,7 @@ func (c *checker) messages() error {
 // useBlob counts one reference to blob h and reports it when missing.
 func (c *checker) useBlob(h string, format string, a ...any) {
 	c.uses[h]++
-	if c.tx.bucket(bucketBlobs).Get([]byte(h)) == nil {
+	if !c.tx.hasBlob(h) {
 		c.bad(format+": blob %s is missing", append(a, h)...)
 	}
 }
@@ -336,26 +336,46 @@ func (c *checker) outbox() error {
 
 // blobs checks the reference counts: every blob has one, none is below
 // the number of uses (a release would then delete a blob still in use),
-// and none counts a blob that is gone.
+// none counts a blob that is gone, and no two name the same content.
 func (c *checker) blobs() error {
-	refs := c.tx.bucket(bucketBlobRefs)
-	err := c.tx.bucket(bucketBlobs).ForEach(func(k, _ []byte) error {
-		v := refs.Get(k)
-		if len(v) != 8 {
-			c.bad("blob %s: no reference count", k)
+	named := map[string]string{} // blob.data key → the hash whose count names it
+	err := c.tx.bucket(bucketBlobRefs).ForEach(func(k, _ []byte) error {
+		h := string(k)
+		r, ok := c.tx.blobRef(h)
+		switch {
+		case !ok:
+			c.bad("blobrefs: count for blob %s is malformed", h)
 			return nil
+		case c.tx.blobContent(h, r) == nil:
+			if c.uses[h] == 0 { // a use reports it otherwise
+				c.bad("blobrefs: count for blob %s, which is missing", h)
+			}
+		case r.count < c.uses[h]:
+			c.bad("blob %s: counted %d references but used %d times", h, r.count, c.uses[h])
 		}
-		if n := binary.BigEndian.Uint64(v); n < c.uses[string(k)] {
-			c.bad("blob %s: counted %d references but used %d times", k, n, c.uses[string(k)])
+		if r.at != nil {
+			if other, dup := named[string(r.at)]; dup {
+				c.bad("blobs %s and %s name the same content", other, h)
+			}
+			named[string(r.at)] = h
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return refs.ForEach(func(k, _ []byte) error {
-		if c.tx.bucket(bucketBlobs).Get(k) == nil && c.uses[string(k)] == 0 {
-			c.bad("blobrefs: count for blob %s, which is missing", k)
+	err = c.tx.bucket(bucketBlobs).ForEach(func(k, _ []byte) error {
+		if r, ok := c.tx.blobRef(string(k)); !ok || r.at != nil {
+			c.bad("blob %s: no reference count", k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.tx.bucket(bucketBlobData).ForEach(func(k, _ []byte) error {
+		if _, ok := named[string(k)]; !ok {
+			c.bad("blob.data %x: no reference count", k)
 		}
 		return nil
 	})

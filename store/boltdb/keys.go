@@ -12,12 +12,14 @@ import (
 
 // Bucket names. Index buckets are named idx.<what>.
 var (
-	bucketMeta         = []byte("meta")
-	bucketTickets      = []byte("tickets")
-	bucketMessages     = []byte("messages")
-	bucketEvents       = []byte("events")
-	bucketBlobs        = []byte("blobs")
-	bucketBlobRefs     = []byte("blobrefs")
+	bucketMeta     = []byte("meta")
+	bucketTickets  = []byte("tickets")
+	bucketMessages = []byte("messages")
+	bucketEvents   = []byte("events")
+	bucketBlobs    = []byte("blobs")
+	bucketBlobRefs = []byte("blobrefs")
+	// blob.data holds blobs' content by number (see PutBlob).
+	bucketBlobData     = []byte("blob.data")
 	bucketOutbox       = []byte("outbox")
 	bucketIMAP         = []byte("imap")
 	bucketRate         = []byte("rate")

@@ -27,6 +27,16 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV5,
 	migrateV6,
 	migrateV7,
+	migrateV8,
+}
+
+// migrateV8 adds blob.data, where new blobs keep their content by number
+// (see PutBlob); the blobs already stored stay in blobs.
+func migrateV8(btx *bolt.Tx) error {
+	if _, err := btx.CreateBucketIfNotExists(bucketBlobData); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketBlobData, err)
+	}
+	return nil
 }
 
 // migrateV7 adds idx.wordq, the messages whose words wait for the search

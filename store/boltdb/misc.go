@@ -12,16 +12,32 @@ import (
 	"ticketgate/store"
 )
 
-// PutBlob stores content once per hash and counts a reference to it in
-// blobrefs; releaseBlob gives one back and deletes the blob at zero.
+// Blobs are counted in blobrefs under their hex SHA-256: the value is the
+// reference count (8 bytes) and the blob's number in blob.data (8 more),
+// where its content is. Numbers are taken in order, so storing a blob
+// appends to blob.data instead of rewriting a random page of large values
+// (and its neighbours') as keying content by hash did. A blob stored
+// before schema 8 has a count alone and its content in blobs under its
+// hash; it stays there until released.
+
+// PutBlob stores content once per hash and counts a reference to it;
+// releaseBlob gives one back and deletes the blob at zero.
 func (t *tx) PutBlob(content []byte) (string, error) {
 	sum := sha256.Sum256(content)
 	h := hex.EncodeToString(sum[:])
-	b := t.bucket(bucketBlobs)
-	if b.Get([]byte(h)) == nil {
-		if err := b.Put([]byte(h), content); err != nil {
+	if t.bucket(bucketBlobRefs).Get([]byte(h)) == nil && t.bucket(bucketBlobs).Get([]byte(h)) == nil {
+		data := t.bucket(bucketBlobData)
+		n, err := data.NextSequence()
+		if err != nil {
 			return "", fmt.Errorf("put blob: %w", err)
 		}
+		if err := data.Put(u64(n), content); err != nil {
+			return "", fmt.Errorf("put blob: %w", err)
+		}
+		if err := t.bucket(bucketBlobRefs).Put([]byte(h), binary.BigEndian.AppendUint64(u64(1), n)); err != nil {
+			return "", fmt.Errorf("put blob: %w", err)
+		}
+		return h, nil
 	}
 	if err := t.bumpBlob(h, 1); err != nil {
 		return "", fmt.Errorf("put blob: %w", err)
@@ -29,42 +45,74 @@ func (t *tx) PutBlob(content []byte) (string, error) {
 	return h, nil
 }
 
-func (t *tx) bumpBlob(h string, by uint64) error {
-	refs := t.bucket(bucketBlobRefs)
-	var n uint64
-	if v := refs.Get([]byte(h)); len(v) == 8 {
-		n = binary.BigEndian.Uint64(v)
+// blobRef is blob h's entry in blobrefs: its reference count, and where
+// its content is (see PutBlob): at is its key in blob.data, or nil for a
+// blob kept in blobs under its hash.
+type blobRef struct {
+	count uint64
+	at    []byte
+}
+
+func (t *tx) blobRef(h string) (r blobRef, ok bool) {
+	v := t.bucket(bucketBlobRefs).Get([]byte(h))
+	if len(v) != 8 && len(v) != 16 {
+		return r, false
 	}
-	return refs.Put([]byte(h), u64(n+by))
+	r.count = binary.BigEndian.Uint64(v)
+	if len(v) == 16 {
+		r.at = clone(v[8:])
+	}
+	return r, true
+}
+
+// content returns the content of the blob r counts, or nil when missing.
+func (t *tx) blobContent(h string, r blobRef) []byte {
+	if r.at != nil {
+		return t.bucket(bucketBlobData).Get(r.at)
+	}
+	return t.bucket(bucketBlobs).Get([]byte(h))
+}
+
+// hasBlob reports whether blob h's content is stored.
+func (t *tx) hasBlob(h string) bool {
+	r, _ := t.blobRef(h)
+	return t.blobContent(h, r) != nil
+}
+
+func (t *tx) bumpBlob(h string, by uint64) error {
+	r, _ := t.blobRef(h)
+	return t.bucket(bucketBlobRefs).Put([]byte(h), append(u64(r.count+by), r.at...))
 }
 
 // releaseBlob drops one reference to blob h. A blob without a count (none
 // should be left after migration) is kept.
 func (t *tx) releaseBlob(h string) error {
-	refs := t.bucket(bucketBlobRefs)
-	v := refs.Get([]byte(h))
-	if len(v) != 8 {
+	r, ok := t.blobRef(h)
+	if !ok {
 		return nil
 	}
-	if n := binary.BigEndian.Uint64(v); n > 1 {
-		return refs.Put([]byte(h), u64(n-1))
+	refs := t.bucket(bucketBlobRefs)
+	if r.count > 1 {
+		return refs.Put([]byte(h), append(u64(r.count-1), r.at...))
 	}
 	if err := refs.Delete([]byte(h)); err != nil {
 		return err
+	}
+	if r.at != nil {
+		return t.bucket(bucketBlobData).Delete(r.at)
 	}
 	return t.bucket(bucketBlobs).Delete([]byte(h))
 }
 
 // blobRefs returns the reference count of blob h (for tests).
 func (t *tx) blobRefs(h string) uint64 {
-	if v := t.bucket(bucketBlobRefs).Get([]byte(h)); len(v) == 8 {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
+	r, _ := t.blobRef(h)
+	return r.count
 }
 
 func (t *tx) Blob(hash string) ([]byte, error) {
-	v := t.bucket(bucketBlobs).Get([]byte(hash))
+	r, _ := t.blobRef(hash)
+	v := t.blobContent(hash, r)
 	if v == nil {
 		return nil, fmt.Errorf("blob %s: %w", hash, store.ErrNotFound)
 	}
