@@ -34,7 +34,7 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 	}
 	var oldWords, oldBlobs []string
 	for _, v := range vals {
-		m, err := decodeMessage(v)
+		m, err := t.decodeMessage(v)
 		if err != nil {
 			return fmt.Errorf("replace messages of %s: %w", id, err)
 		}
@@ -55,7 +55,7 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 				return err
 			}
 		}
-		v, err := encodeMessage(m)
+		v, err := t.encodeMessage(m)
 		if err != nil {
 			return fmt.Errorf("encode message: %w", err)
 		}

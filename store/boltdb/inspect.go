@@ -228,13 +228,20 @@ func (c *checker) messages() error {
 		if _, ok := c.tickets[id]; !ok {
 			c.bad("ticket %s: has a message but no record", id)
 		}
-		m, err := decodeMessage(v)
-		if err != nil {
+		// The record first, so that a missing raw copy is reported as
+		// such even when the text is read from it.
+		var m messageRec
+		if err := json.Unmarshal(v, &m); err != nil {
 			c.bad("ticket %s: message %d does not decode: %v", id, binary.BigEndian.Uint64(k[len(k)-8:]), err)
 			return nil
 		}
 		if m.Raw != "" {
 			c.useBlob(m.Raw, "ticket %s: message %s: raw copy", id, m.MessageID)
+		}
+		if m.Raw == "" || c.tx.hasBlob(m.Raw) {
+			if _, err := c.tx.decodeMessage(v); err != nil {
+				c.bad("ticket %s: %v", id, err)
+			}
 		}
 		for _, a := range m.Attachments {
 			if a.SHA256 != "" {

@@ -10,9 +10,11 @@ import (
 	"ticketgate/store"
 )
 
-// messageRec is a message on disk. The raw copy is a blob (Raw); the
-// visible text, nearly always the whole text or a part of it, is kept as a
-// span of Text rather than a second copy.
+// messageRec is a message on disk. The raw copy is a blob (Raw). The text
+// is kept once: when it is a part of the raw copy with its line ends
+// made LF (a plain-text mail sent without transfer encoding), the record
+// holds where (TextInRaw) instead of a copy. The visible text, nearly
+// always the whole text or a part of it, is kept as a span of the text.
 type messageRec struct {
 	MessageID   string             `json:"message_id"`
 	Direction   string             `json:"direction"`
@@ -21,7 +23,8 @@ type messageRec struct {
 	To          []string           `json:"to"`
 	Cc          []string           `json:"cc,omitempty"`
 	Subject     string             `json:"subject"`
-	Text        string             `json:"text"`
+	Text        string             `json:"text,omitempty"`
+	TextInRaw   *[2]int            `json:"text_in_raw,omitempty"`  // offset and length in the raw copy (schema 8)
 	Visible     string             `json:"visible_text,omitempty"` // when not a span of Text (and in schema 1)
 	VisibleSpan *[2]int            `json:"visible_span,omitempty"` // offset and length in Text
 	CreatedAt   time.Time          `json:"created_at"`
@@ -30,7 +33,12 @@ type messageRec struct {
 	Notes       []string           `json:"notes,omitempty"`
 }
 
-func encodeMessage(m *store.Message) ([]byte, error) {
+// maxTextSearch bounds the raw copies searched for the text, so that a
+// mail with large attachments costs the writer no more than a scan of
+// this many bytes; its text is copied instead.
+const maxTextSearch = 256 << 10
+
+func (t *tx) encodeMessage(m *store.Message) ([]byte, error) {
 	r := messageRec{MessageID: m.MessageID, Direction: m.Direction, Kind: m.Kind, From: m.From, To: m.To, Cc: m.Cc,
 		Subject: m.Subject, Text: m.Text, CreatedAt: m.CreatedAt, Attachments: m.Attachments, Raw: m.Raw, Notes: m.Notes}
 	if m.VisibleText != "" {
@@ -40,13 +48,32 @@ func encodeMessage(m *store.Message) ([]byte, error) {
 			r.Visible = m.VisibleText
 		}
 	}
+	if m.Raw != "" && m.Text != "" {
+		ref, _ := t.blobRef(m.Raw)
+		if raw := t.blobContent(m.Raw, ref); len(raw) <= maxTextSearch {
+			if off, n, ok := spanInRaw(raw, m.Text); ok {
+				r.Text, r.TextInRaw = "", &[2]int{off, n}
+			}
+		}
+	}
 	return encode(&r)
 }
 
-func decodeMessage(v []byte) (*store.Message, error) {
+func (t *tx) decodeMessage(v []byte) (*store.Message, error) {
 	var r messageRec
 	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, err
+	}
+	if s := r.TextInRaw; s != nil {
+		ref, _ := t.blobRef(r.Raw)
+		raw := t.blobContent(r.Raw, ref)
+		if raw == nil {
+			return nil, fmt.Errorf("message %s: its text is in raw copy %s, which is missing", r.MessageID, r.Raw)
+		}
+		if s[0] < 0 || s[1] < 0 || s[0]+s[1] > len(raw) {
+			return nil, fmt.Errorf("message %s: text span %v outside the raw copy", r.MessageID, *s)
+		}
+		r.Text = lfText(raw[s[0] : s[0]+s[1]])
 	}
 	m := &store.Message{MessageID: r.MessageID, Direction: r.Direction, Kind: r.Kind, From: r.From, To: r.To, Cc: r.Cc,
 		Subject: r.Subject, Text: r.Text, VisibleText: r.Visible, CreatedAt: r.CreatedAt, Attachments: r.Attachments,
@@ -60,13 +87,46 @@ func decodeMessage(v []byte) (*store.Message, error) {
 	return m, nil
 }
 
+// lfText is b with its CRLF line ends made LF.
+func lfText(b []byte) string {
+	return string(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")))
+}
+
+// spanInRaw finds text in raw read with LF line ends and returns where it
+// is in raw itself: lfText(raw[off:off+n]) == text.
+func spanInRaw(raw []byte, text string) (off, n int, ok bool) {
+	lf := lfText(raw)
+	i := strings.Index(lf, text)
+	if i < 0 {
+		return 0, 0, false
+	}
+	// Walk raw and its LF reading together: a CRLF is one byte of the
+	// reading.
+	at := func(p int) int {
+		r := 0
+		for l := 0; l < p; l++ {
+			if raw[r] == '\r' && r+1 < len(raw) && raw[r+1] == '\n' {
+				r++
+			}
+			r++
+		}
+		return r
+	}
+	off = at(i)
+	end := at(i + len(text))
+	if lfText(raw[off:end]) != text {
+		return 0, 0, false
+	}
+	return off, end - off, true
+}
+
 func (t *tx) AddMessage(id string, m *store.Message) error {
 	b := t.bucket(bucketMessages)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	v, err := encodeMessage(m)
+	v, err := t.encodeMessage(m)
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
 	}
@@ -126,7 +186,7 @@ func (t *tx) MessageByID(ticketID, msgid string) (*store.Message, bool, error) {
 		if store.NormMessageID(id) != want {
 			return nil
 		}
-		m, err := decodeMessage(v)
+		m, err := t.decodeMessage(v)
 		found = m
 		return err
 	})

@@ -212,7 +212,7 @@ func migrateMessages(t *tx) error {
 	type kv struct{ k, v []byte }
 	var out []kv
 	err := msgs.ForEach(func(k, v []byte) error {
-		m, err := decodeMessage(v)
+		m, err := t.decodeMessage(v)
 		if err != nil {
 			return fmt.Errorf("decode message %q: %w", k, err)
 		}
@@ -224,7 +224,7 @@ func migrateMessages(t *tx) error {
 				refs[a.SHA256]++
 			}
 		}
-		nv, err := encodeMessage(m)
+		nv, err := t.encodeMessage(m)
 		out = append(out, kv{clone(k), nv})
 		return err
 	})
@@ -394,7 +394,7 @@ func migrateV4(btx *bolt.Tx) error {
 		if id := k[:len(k)-9]; !bytes.Equal(id, last) {
 			last, seen = clone(id), map[string]bool{}
 		}
-		m, err := decodeMessage(v)
+		m, err := t.decodeMessage(v)
 		if err != nil {
 			return fmt.Errorf("decode message %q: %w", k, err)
 		}

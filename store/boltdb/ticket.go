@@ -52,7 +52,7 @@ func (t *tx) TicketFull(id string) (*store.Ticket, error) {
 	tk.Messages = []store.Message{}
 	tk.Events = []store.Event{}
 	err = t.scan(bucketMessages, id, func(v []byte) error {
-		m, err := decodeMessage(v)
+		m, err := t.decodeMessage(v)
 		if err != nil {
 			return err
 		}

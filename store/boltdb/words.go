@@ -114,7 +114,7 @@ func (t *tx) queued(limit int) ([]queuedEntry, error) {
 				q.words = store.TicketWords(tk)
 			}
 		} else if v := msgs.Get(key(v, k)); v != nil {
-			m, err := decodeMessage(v)
+			m, err := t.decodeMessage(v)
 			if err != nil {
 				return nil, fmt.Errorf("queued message %s/%x: %w", q.id, k, err)
 			}

@@ -1,0 +1,135 @@
+package boltdb
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// TestPlainTextIsKeptOnceInTheRawCopy: the text of a plain mail is read
+// from its raw copy (CRLF made LF) instead of being stored a second time;
+// a text the raw copy does not hold verbatim (quoted-printable here) is
+// stored as before; both read back exactly, and so does a message whose
+// raw copy is replaced.
+func TestPlainTextIsKeptOnceInTheRawCopy(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	body := "Hello,\n\nthe printer on floor 3 is jammed again.\n\nOn Monday Bob wrote:\n> did you restart it?\n"
+	plain := []byte("From: a@x\r\nSubject: jam\r\n\r\n" + strings.ReplaceAll(body, "\n", "\r\n"))
+	qp := []byte("From: a@x\r\nSubject: jam\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHello=2C\r\n\r\nthe printer=\r\n on floor 3 is jammed again.\r\n")
+	qpText := "Hello,\n\nthe printer on floor 3 is jammed again.\n"
+	visible := "Hello,\n\nthe printer on floor 3 is jammed again."
+	msgs := []*store.Message{
+		{MessageID: "plain@x", Text: body, VisibleText: visible},
+		{MessageID: "qp@x", Text: qpText, VisibleText: visible},
+	}
+	if err := d.UpdateNow(bg, func(st store.Tx) error {
+		if err := st.PutTicket(&store.Ticket{ID: "HS-000001", Status: rules.StatusNew, Requester: "a@x"}); err != nil {
+			return err
+		}
+		for i, raw := range [][]byte{plain, qp} {
+			h, err := st.PutBlob(raw)
+			if err != nil {
+				return err
+			}
+			msgs[i].Raw = h
+			if err := st.AddMessage("HS-000001", msgs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	onDisk := func(i int) string {
+		return string(rawValue(t, d, bucketMessages, key([]byte("HS-000001"), u64(uint64(i+1)))))
+	}
+	if v := onDisk(0); strings.Contains(v, "jammed") || !strings.Contains(v, `"text_in_raw":[`) {
+		t.Errorf("plain message on disk: %s; want its text only in the raw copy", v)
+	}
+	if v := onDisk(1); strings.Count(v, "jammed") != 1 || strings.Contains(v, "text_in_raw") {
+		t.Errorf("quoted-printable message on disk: %s; want its text once in the record", v)
+	}
+	readBack := func(when string, want []store.Message) {
+		t.Helper()
+		d.View(bg, func(st store.Tx) error {
+			tk, err := st.TicketFull("HS-000001")
+			if err != nil {
+				return err
+			}
+			for i, m := range tk.Messages {
+				if m.Text != want[i].Text || m.VisibleText != want[i].VisibleText {
+					t.Errorf("%s: message %d read back text %q visible %q; want %q and %q", when, i, m.Text, m.VisibleText, want[i].Text, want[i].VisibleText)
+				}
+			}
+			return nil
+		})
+	}
+	readBack("after adding", []store.Message{*msgs[0], *msgs[1]})
+
+	// Redaction replaces the raw copy of the first message by one
+	// without the text: the text goes back into the record.
+	redacted := []byte("From: a@x\r\nSubject: jam\r\n\r\n[redacted]\r\n")
+	repl := []store.Message{*msgs[0], *msgs[1]}
+	repl[0].Text, repl[0].VisibleText = "Hello,\n\nthe printer on floor 3 is [x] again.\n", ""
+	if err := d.UpdateNow(bg, func(st store.Tx) error {
+		h, err := st.PutBlob(redacted)
+		if err != nil {
+			return err
+		}
+		repl[0].Raw = h
+		if err := st.ReplaceMessages("HS-000001", repl); err != nil {
+			return err
+		}
+		return st.(*tx).releaseBlob(h) // PutBlob's own reference
+	}); err != nil {
+		t.Fatal(err)
+	}
+	readBack("after redaction", repl)
+	if v := onDisk(0); !strings.Contains(v, "[x] again") || strings.Contains(v, "text_in_raw") {
+		t.Errorf("redacted message on disk: %s", v)
+	}
+	if problems, err := d.Check(bg); err != nil || len(problems) != 0 {
+		t.Errorf("check: %v %v", problems, err)
+	}
+
+	// A span that points past its raw copy is damage check names.
+	if err := d.db.Update(func(btx *bolt.Tx) error {
+		k := key([]byte("HS-000001"), u64(2))
+		v := strings.Replace(onDisk(1), `"text":`, `"text_in_raw":[10,99999],"text":`, 1)
+		return btx.Bucket(bucketMessages).Put(k, []byte(v))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := d.Check(bg)
+	if want := "ticket HS-000001: message qp@x: text span [10 99999] outside the raw copy"; err != nil || !strings.Contains(strings.Join(problems, "\n"), want) {
+		t.Errorf("check after planting a bad span: %q %v; want %q", problems, err, want)
+	}
+}
+
+// FuzzSpanInRaw: whatever part of a raw mail's LF reading is looked for,
+// it is found, and the span returned reads back as exactly that text.
+func FuzzSpanInRaw(f *testing.F) {
+	f.Add([]byte("Subject: x\r\n\r\nline one\r\nline two\r\n"), 14, 12)
+	f.Add([]byte("a\r\r\nb\rc\n\r\n"), 1, 3)
+	f.Add([]byte("\r\n\r\n"), 0, 1)
+	f.Fuzz(func(t *testing.T, raw []byte, from, length int) {
+		lf := lfText(raw)
+		if from < 0 || length <= 0 || from > len(lf) || length > len(lf)-from {
+			return
+		}
+		text := lf[from : from+length]
+		off, n, ok := spanInRaw(raw, text)
+		if !ok {
+			t.Fatalf("%q not found in %q", text, raw)
+		}
+		if got := lfText(raw[off : off+n]); got != text {
+			t.Fatalf("span [%d,%d] of %q reads %q, want %q", off, n, raw, got, text)
+		}
+	})
+}
