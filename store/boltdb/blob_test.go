@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -136,53 +135,4 @@ func TestBlobStoredBeforeSchema8(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// TestCheckFindsBlobDamage: content lost, content nobody counts, and two
-// counts naming one content are each reported.
-func TestCheckFindsBlobDamage(t *testing.T) {
-	cases := []struct {
-		name  string
-		plant func(btx *bolt.Tx, h string) error
-		want  string
-	}{
-		{"content gone", func(btx *bolt.Tx, h string) error {
-			k, _ := btx.Bucket(bucketBlobData).Cursor().First()
-			return btx.Bucket(bucketBlobData).Delete(k)
-		}, "count for blob " + sha([]byte("a")) + ", which is missing"},
-		{"content nobody counts", func(btx *bolt.Tx, h string) error {
-			return btx.Bucket(bucketBlobData).Put(u64(99), []byte("stray"))
-		}, "blob.data 0000000000000063: no reference count"},
-		{"two counts, one content", func(btx *bolt.Tx, h string) error {
-			v := btx.Bucket(bucketBlobRefs).Get([]byte(h))
-			return btx.Bucket(bucketBlobRefs).Put([]byte(sha([]byte("b"))), clone(v))
-		}, "name the same content"},
-		{"malformed count", func(btx *bolt.Tx, h string) error {
-			return btx.Bucket(bucketBlobRefs).Put([]byte(h), []byte{1, 2, 3})
-		}, "count for blob " + sha([]byte("a")) + " is malformed"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
-			defer d.Close()
-			var h string
-			if err := d.UpdateNow(bg, func(st store.Tx) error {
-				var err error
-				h, err = st.PutBlob([]byte("a"))
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.db.Update(func(btx *bolt.Tx) error { return c.plant(btx, h) }); err != nil {
-				t.Fatal(err)
-			}
-			problems, err := d.Check(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(strings.Join(problems, "\n"), c.want) {
-				t.Errorf("check does not report %q; it says:\n%s", c.want, strings.Join(problems, "\n"))
-			}
-		})
-	}
 }

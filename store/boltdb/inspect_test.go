@@ -95,6 +95,21 @@ func TestCheckFindsEachKindOfDamage(t *testing.T) {
 			// The count drops to 0; where the content lives stays.
 			return tx.Bucket(bucketBlobRefs).Put(k, append(u64(0), v[8:]...))
 		}, "counted 0 references but used 1 times"},
+		{"blob content gone", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bucketBlobData).Cursor().First()
+			return tx.Bucket(bucketBlobData).Delete(k)
+		}, "raw copy: blob " + sha([]byte("raw of HS-000001")) + " is missing"},
+		{"blob content nobody counts", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketBlobData).Put(u64(99), []byte("stray"))
+		}, "blob.data 0000000000000063: no reference count"},
+		{"two counts, one content", func(tx *bolt.Tx) error {
+			k, v := tx.Bucket(bucketBlobRefs).Cursor().First()
+			return tx.Bucket(bucketBlobRefs).Put(append(clone(k), 'x'), clone(v))
+		}, "name the same content"},
+		{"blob count malformed", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bucketBlobRefs).Cursor().First()
+			return tx.Bucket(bucketBlobRefs).Put(clone(k), []byte{1, 2, 3})
+		}, "is malformed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
