@@ -49,8 +49,7 @@ func (t *tx) encodeMessage(m *store.Message) ([]byte, error) {
 		}
 	}
 	if m.Raw != "" && m.Text != "" {
-		ref, _ := t.blobRef(m.Raw)
-		if raw := t.blobContent(m.Raw, ref); len(raw) <= maxTextSearch {
+		if raw := t.blob(m.Raw); len(raw) <= maxTextSearch {
 			if off, n, ok := spanInRaw(raw, m.Text); ok {
 				r.Text, r.TextInRaw = "", &[2]int{off, n}
 			}
@@ -65,8 +64,7 @@ func (t *tx) decodeMessage(v []byte) (*store.Message, error) {
 		return nil, err
 	}
 	if s := r.TextInRaw; s != nil {
-		ref, _ := t.blobRef(r.Raw)
-		raw := t.blobContent(r.Raw, ref)
+		raw := t.blob(r.Raw)
 		if raw == nil {
 			return nil, fmt.Errorf("message %s: its text is in raw copy %s, which is missing", r.MessageID, r.Raw)
 		}

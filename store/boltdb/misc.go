@@ -65,7 +65,8 @@ func (t *tx) blobRef(h string) (r blobRef, ok bool) {
 	return r, true
 }
 
-// content returns the content of the blob r counts, or nil when missing.
+// blobContent returns the content of blob h, whose entry is r, or nil when
+// missing.
 func (t *tx) blobContent(h string, r blobRef) []byte {
 	if r.at != nil {
 		return t.bucket(bucketBlobData).Get(r.at)
@@ -73,11 +74,14 @@ func (t *tx) blobContent(h string, r blobRef) []byte {
 	return t.bucket(bucketBlobs).Get([]byte(h))
 }
 
-// hasBlob reports whether blob h's content is stored.
-func (t *tx) hasBlob(h string) bool {
+// blob returns the content of blob h, or nil when missing.
+func (t *tx) blob(h string) []byte {
 	r, _ := t.blobRef(h)
-	return t.blobContent(h, r) != nil
+	return t.blobContent(h, r)
 }
+
+// hasBlob reports whether blob h's content is stored.
+func (t *tx) hasBlob(h string) bool { return t.blob(h) != nil }
 
 func (t *tx) bumpBlob(h string, by uint64) error {
 	r, _ := t.blobRef(h)
@@ -111,8 +115,7 @@ func (t *tx) blobRefs(h string) uint64 {
 }
 
 func (t *tx) Blob(hash string) ([]byte, error) {
-	r, _ := t.blobRef(hash)
-	v := t.blobContent(hash, r)
+	v := t.blob(hash)
 	if v == nil {
 		return nil, fmt.Errorf("blob %s: %w", hash, store.ErrNotFound)
 	}
