@@ -235,11 +235,8 @@ func (c *checker) messages() error {
 			c.bad("ticket %s: message %d does not decode: %v", id, binary.BigEndian.Uint64(k[len(k)-8:]), err)
 			return nil
 		}
-		if m.Raw != "" {
-			c.useBlob(m.Raw, "ticket %s: message %s: raw copy", id, m.MessageID)
-		}
-		if m.Raw == "" || c.tx.hasBlob(m.Raw) {
-			if _, err := c.tx.decodeMessage(v); err != nil {
+		if m.Raw == "" || c.useBlob(m.Raw, "ticket %s: message %s: raw copy", id, m.MessageID) {
+			if _, err := c.tx.message(&m); err != nil {
 				c.bad("ticket %s: %v", id, err)
 			}
 		}
@@ -255,12 +252,15 @@ func (c *checker) messages() error {
 	})
 }
 
-// useBlob counts one reference to blob h and reports it when missing.
-func (c *checker) useBlob(h string, format string, a ...any) {
+// useBlob counts one reference to blob h, reports it when missing, and
+// says whether it is there.
+func (c *checker) useBlob(h string, format string, a ...any) bool {
 	c.uses[h]++
 	if !c.tx.hasBlob(h) {
 		c.bad(format+": blob %s is missing", append(a, h)...)
+		return false
 	}
+	return true
 }
 
 func (c *checker) events() error {
@@ -346,9 +346,9 @@ func (c *checker) outbox() error {
 // none counts a blob that is gone, and no two name the same content.
 func (c *checker) blobs() error {
 	named := map[string]string{} // blob.data key → the hash whose count names it
-	err := c.tx.bucket(bucketBlobRefs).ForEach(func(k, _ []byte) error {
+	err := c.tx.bucket(bucketBlobRefs).ForEach(func(k, v []byte) error {
 		h := string(k)
-		r, ok := c.tx.blobRef(h)
+		r, ok := decodeBlobRef(v)
 		switch {
 		case !ok:
 			c.bad("blobrefs: count for blob %s is malformed", h)

@@ -63,6 +63,12 @@ func (t *tx) decodeMessage(v []byte) (*store.Message, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, err
 	}
+	return t.message(&r)
+}
+
+// message is the message record r stands for, its text read from its raw
+// copy when the record keeps it there.
+func (t *tx) message(r *messageRec) (*store.Message, error) {
 	if s := r.TextInRaw; s != nil {
 		raw := t.blob(r.Raw)
 		if raw == nil {

@@ -53,8 +53,13 @@ type blobRef struct {
 	at    []byte
 }
 
-func (t *tx) blobRef(h string) (r blobRef, ok bool) {
-	v := t.bucket(bucketBlobRefs).Get([]byte(h))
+func (t *tx) blobRef(h string) (blobRef, bool) {
+	return decodeBlobRef(t.bucket(bucketBlobRefs).Get([]byte(h)))
+}
+
+// decodeBlobRef reads a blobrefs value; ok is false when it is malformed
+// (or missing).
+func decodeBlobRef(v []byte) (r blobRef, ok bool) {
 	if len(v) != 8 && len(v) != 16 {
 		return r, false
 	}
