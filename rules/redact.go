@@ -250,7 +250,7 @@ func isSSN(c []byte) bool {
 // Content-ID lines), whose long digit runs are identifiers, not secrets,
 // and whose change would break the message.
 func RedactMessage(raw []byte) ([]byte, []Redaction) {
-	var out bytes.Buffer
+	var out []byte // nil until a line changes; then raw up to here and every line since
 	counts := map[string]int{}
 	inHeader, inSubject := true, false
 	rest := raw
@@ -260,6 +260,7 @@ func RedactMessage(raw []byte) ([]byte, []Redaction) {
 		if i >= 0 {
 			line = rest[:i+1]
 		}
+		start := len(raw) - len(rest)
 		rest = rest[len(line):]
 		trimmed := bytes.TrimRight(line, "\r\n")
 		redact := false
@@ -274,19 +275,23 @@ func RedactMessage(raw []byte) ([]byte, []Redaction) {
 				redact = inSubject
 			}
 		default:
-			redact = !structural(trimmed)
+			redact = mayHoldSecret(trimmed) && !structural(trimmed)
 		}
-		if !redact {
-			out.Write(line)
-			continue
+		nl, red := line, []Redaction(nil)
+		if redact {
+			nl, red = RedactBytes(line)
 		}
-		nl, red := RedactBytes(line)
+		if len(red) > 0 && out == nil {
+			out = append(make([]byte, 0, len(raw)+len(cardMark)), raw[:start]...)
+		}
 		for _, r := range red {
 			counts[r.Kind] += r.Count
 		}
-		out.Write(nl)
+		if out != nil {
+			out = append(out, nl...)
+		}
 	}
-	if len(counts) == 0 {
+	if out == nil {
 		return raw, nil
 	}
 	var red []Redaction
@@ -295,7 +300,23 @@ func RedactMessage(raw []byte) ([]byte, []Redaction) {
 			red = append(red, Redaction{Kind: k, Count: counts[k]})
 		}
 	}
-	return out.Bytes(), red
+	return out, red
+}
+
+// mayHoldSecret reports whether line has the digits of an SSN (9) or a
+// card number (13 or more): a line with fewer has nothing to redact, so
+// the line walk of RedactMessage skips most lines at the cost of one
+// pass over their bytes.
+func mayHoldSecret(line []byte) bool {
+	n := 0
+	for _, c := range line {
+		if asciiDigit(c) {
+			if n++; n == 9 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // headerIs reports whether line starts the header field name (given in

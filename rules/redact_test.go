@@ -158,6 +158,7 @@ func FuzzRedact(f *testing.F) {
 		"5500-0000-0000-0004 and 378282246310005",
 		"6011111111111117 6011111111111117",
 		"SSN 123-45-6789 123 45 6789",
+		"ssn: 078-05-1120.",
 		"4111111111111111-123-45-6789",
 		"1.4111111111111111 4111111111111111",
 		"12 4111 1111 1111 1111 1111 1111",
@@ -182,6 +183,15 @@ func FuzzRedact(f *testing.F) {
 		b, _ := RedactBytes([]byte(in))
 		if string(b) != out {
 			t.Fatalf("RedactBytes differs from Redact on %q: %q vs %q", in, b, out)
+		}
+		// As a body line (not MIME structure), RedactMessage redacts it as
+		// Redact does, and hands back the message itself when it does not.
+		if !strings.Contains(in, "\n") && !structural(bytes.TrimRight([]byte(in), "\r")) {
+			msg := "Subject: x\r\n\r\n" + in
+			got, _ := RedactMessage([]byte(msg))
+			if want := "Subject: x\r\n\r\n" + out; string(got) != want {
+				t.Fatalf("RedactMessage(%q) = %q, want %q", msg, got, want)
+			}
 		}
 	})
 }

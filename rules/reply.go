@@ -162,12 +162,14 @@ func signatureStart(lines []string, kinds []lineKind) int {
 // iPhone".
 func mobileFooterLine(l string) bool {
 	t := strings.TrimSpace(l)
-	return hasAnyPrefix(strings.ToLower(t), footerLeads) && mobileFooter.MatchString(t)
+	return hasAnyPrefixFold(t, footerLeads) && mobileFooter.MatchString(t)
 }
 
-func hasAnyPrefix(s string, prefixes []string) bool {
+// hasAnyPrefixFold reports whether s starts with one of prefixes (given
+// in lower case), ignoring case, without lower-casing s.
+func hasAnyPrefixFold(s string, prefixes []string) bool {
 	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
 			return true
 		}
 	}
@@ -316,7 +318,7 @@ func attribution(s string, lead bool) bool {
 	if !slices.ContainsFunc(attributionVerbs, func(v string) bool { return strings.Contains(low, v) }) {
 		return false
 	}
-	if hasAnyPrefix(low, attributionLeads) {
+	if hasAnyPrefixFold(low, attributionLeads) {
 		return true
 	}
 	return !lead && clockOrAddress.MatchString(s)
