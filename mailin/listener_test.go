@@ -427,3 +427,29 @@ func TestBDATChunkIsNotReadAsCommands(t *testing.T) {
 		t.Errorf("message not delivered")
 	}
 }
+
+// The size MAIL FROM declares only sizes the read buffer: a message
+// shorter or longer than declared, or declared without SIZE, arrives
+// byte for byte.
+func TestDeclaredSizeDoesNotChangeTheMessage(t *testing.T) {
+	srv, rec := listen(t, Config{})
+	body := strings.Repeat("a line of the customer's text\r\n", 300) // 9 KB
+	want := "From: a@customer.example\r\nSubject: size\r\n\r\n" + body
+	for i, size := range []string{"", " SIZE=100", " SIZE=9330", " SIZE=5000000"} {
+		c := dial(t, srv.Addr(), "")
+		c.greet()
+		c.must(250, "MAIL FROM:<a@customer.example>%s", size)
+		c.must(250, "RCPT TO:<support@example.com>")
+		c.must(354, "DATA")
+		c.must(250, "%s.", want)
+		if got := rec.count(); got != i+1 {
+			t.Fatalf("MAIL FROM%s: %d messages delivered, want %d", size, got, i+1)
+		}
+		rec.mu.Lock()
+		raw := string(rec.got[i].Raw)
+		rec.mu.Unlock()
+		if raw != want {
+			t.Errorf("MAIL FROM%s: delivered %d bytes, want the %d sent", size, len(raw), len(want))
+		}
+	}
+}
