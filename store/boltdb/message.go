@@ -93,7 +93,18 @@ func (t *tx) message(r *messageRec) (*store.Message, error) {
 
 // lfText is b with its CRLF line ends made LF.
 func lfText(b []byte) string {
-	return string(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")))
+	var sb strings.Builder
+	sb.Grow(len(b)) // one allocation: the text is never longer than b
+	for {
+		i := bytes.Index(b, []byte("\r\n"))
+		if i < 0 {
+			sb.Write(b)
+			return sb.String()
+		}
+		sb.Write(b[:i])
+		sb.WriteByte('\n')
+		b = b[i+2:]
+	}
 }
 
 // spanInRaw finds text in raw read with LF line ends and returns where it
