@@ -49,27 +49,28 @@ const textMark = "\x00carried text\x00"
 
 // carry composes o, which carries o.Carries, as the draft the outbox keeps
 // instead of the whole mail, and returns the mail (without its text), the
-// draft and the text the mail will have. The mail is nil when it cannot:
+// draft, and the text the mail will have before and after the carried
+// text. The mail is nil when it cannot:
 // the message has no text, or o's template does anything with its Text
 // but print it once as it is; o is then composed whole.
-func (d *Mailer) carry(t *store.Ticket, o Out, to []mail.Address, now time.Time) (*Mail, []byte, string, error) {
+func (d *Mailer) carry(t *store.Ticket, o Out, to []mail.Address, now time.Time) (m *Mail, raw []byte, before, after string, err error) {
 	text := carriedText(o.Carries)
 	if text == "" || o.Template == "" || !d.Templates.printsPlain(o.Template, "Text") {
-		return nil, nil, "", nil
+		return nil, nil, "", "", nil
 	}
 	o.Data = withValue(o.Data, "Text", textMark)
 	o.Attachments = nil
 	m, rendered, err := d.compose(t, o, to, now)
 	if err != nil || strings.Count(rendered, textMark) != 1 {
-		return nil, nil, "", err
+		return nil, nil, "", "", err
 	}
-	before, after, _ := strings.Cut(rendered, textMark)
+	before, after, _ = strings.Cut(rendered, textMark)
 	m.Text = ""
-	raw, err := json.Marshal(draft{Mail: *m, Before: before, After: after, From: o.Carries.From, TextSHA256: textSum(text)})
+	raw, err = json.Marshal(draft{Mail: *m, Before: before, After: after, From: o.Carries.From, TextSHA256: textSum(text)})
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", "", err
 	}
-	return m, raw, before + text + after, nil
+	return m, raw, before, after, nil
 }
 
 // withValue is a copy of data with key set to v.

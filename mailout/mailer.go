@@ -127,13 +127,16 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 		}
 	}
 	if o.Carries != nil && !q.Precomposed {
-		m, draft, text, err := d.carry(t, o, to, now)
+		m, draft, before, after, err := d.carry(t, o, to, now)
 		if err != nil {
 			return Queued{}, err
 		}
 		if m != nil {
 			carries, raw = o.Carries.MessageID, draft
-			q.MessageID, subject, body = m.MessageID, m.Subject, text
+			q.MessageID, subject = m.MessageID, m.Subject
+			if o.Record { // the body is only kept when the mail is recorded
+				body = before + carriedText(o.Carries) + after
+			}
 		} else {
 			o.Data = withValue(o.Data, "Text", carriedText(o.Carries))
 		}
