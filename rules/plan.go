@@ -51,7 +51,8 @@ func PlanFor(plans []Plan, addr string) Plan {
 // ("request", "want", "need", "please", "bitte", "möchte", ...).
 func AsksEscalation(visible string) bool {
 	// Most mail never mentions it; skip the word walk for those.
-	if !containsFold(visible, "escal") && !containsFold(visible, "eskal") {
+	low := strings.ToLower(visible)
+	if !strings.Contains(low, "escal") && !strings.Contains(low, "eskal") {
 		return false
 	}
 	for _, clause := range clauses(visible) {
@@ -62,17 +63,6 @@ func AsksEscalation(visible string) bool {
 			if !negatedBefore(clause, i) {
 				return true
 			}
-		}
-	}
-	return false
-}
-
-// containsFold reports whether s holds sub (ASCII, lower case), ignoring
-// case, without lower-casing s.
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i]|0x20 == sub[0] && strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
 		}
 	}
 	return false
