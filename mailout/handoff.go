@@ -23,6 +23,7 @@ import (
 // rewritten with the notes still needed once it outgrows handoffCompactAt.
 type handoffLog struct {
 	mu    sync.Mutex
+	lock  *os.File // held while the log is open (lockHandoff)
 	f     *os.File
 	path  string
 	dirty bool // notes written since the last reset
@@ -48,8 +49,13 @@ type handoffNote struct {
 // openHandoffLog opens (creating) the log at path and returns the notes it
 // holds. A last line cut short is not a note: it was never a whole write.
 func openHandoffLog(path string) (*handoffLog, []handoffNote, error) {
+	lock, err := lockHandoff(path)
+	if err != nil {
+		return nil, nil, err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		lock.Close()
 		return nil, nil, fmt.Errorf("read hand-off log: %w", err)
 	}
 	var notes []handoffNote
@@ -63,9 +69,10 @@ func openHandoffLog(path string) (*handoffLog, []handoffNote, error) {
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
+		lock.Close()
 		return nil, nil, fmt.Errorf("open hand-off log: %w", err)
 	}
-	return &handoffLog{f: f, path: path, dirty: len(data) > 0, size: int64(len(data)), live: map[uint64]handoffNote{}}, notes, nil
+	return &handoffLog{lock: lock, f: f, path: path, dirty: len(data) > 0, size: int64(len(data)), live: map[uint64]handoffNote{}}, notes, nil
 }
 
 // note appends n in one write.
@@ -145,4 +152,8 @@ func (l *handoffLog) truncate() error {
 	return l.f.Truncate(0)
 }
 
-func (l *handoffLog) close() error { return l.f.Close() }
+func (l *handoffLog) close() error {
+	err := l.f.Close()
+	l.lock.Close()
+	return err
+}

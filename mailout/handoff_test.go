@@ -67,3 +67,29 @@ func boolU(b bool) uint64 {
 	}
 	return 0
 }
+
+// One process at a time keeps notes in a hand-off log: a second gateway
+// given the same store.path is told so, and leaves the first one's notes
+// alone; once the first closes it, the notes are all there.
+func TestHandoffLogIsHeldByOneProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db.handoff")
+	l, _, err := openHandoffLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.note(handoffNote{ID: 7, To: []string{"a@x.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := openHandoffLog(path); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second open of a log in use: %v; want it refused as in use", err)
+	}
+	l.close()
+	l2, notes, err := openHandoffLog(path)
+	if err != nil {
+		t.Fatalf("open after the first closed it: %v", err)
+	}
+	defer l2.close()
+	if len(notes) != 1 || notes[0].ID != 7 {
+		t.Errorf("notes after the refused open: %+v; want entry 7's", notes)
+	}
+}

@@ -41,17 +41,7 @@ func newCluster(t *testing.T, n int, extra string) *cluster {
 	for range n {
 		e := &env{t: t, dir: t.TempDir(), smtp: freePort(t), relay: relay}
 		e.cfg = e.writeConfig("ticketgate.toml", "")
-		if err := os.WriteFile(filepath.Join(e.dir, "dsn"), []byte(c.dsn+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		text, err := os.ReadFile(e.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := strings.Replace(string(text), "[store]\n", "[store]\ndriver = \"postgres\"\ndsn_file = \"dsn\"\n"+extra, 1)
-		if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		e.usePostgres(c.dsn, extra)
 		c.envs = append(c.envs, e)
 	}
 	return c

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -29,6 +30,7 @@ import (
 	"ticketgate/mailout/relaytest"
 	"ticketgate/store"
 	"ticketgate/store/boltdb"
+	"ticketgate/store/postgres"
 )
 
 // binary is the ticketgate program built once for all tests in this file.
@@ -62,6 +64,43 @@ type env struct {
 	smtp  string // SMTP listener address
 	admin string // admin API address; "" when off
 	relay *relaytest.Relay
+	dsn   string // the PostgreSQL database (usePostgres); "": bbolt under dir
+}
+
+// usePostgres points the installation's config at the PostgreSQL
+// database dsn (through a DSN file), with extra "key = value" lines in
+// [store].
+func (e *env) usePostgres(dsn, extra string) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.dir, "dsn"), []byte(dsn+"\n"), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	text, err := os.ReadFile(e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := strings.Replace(string(text), "[store]\n", "[store]\ndriver = \"postgres\"\ndsn_file = \"dsn\"\n"+extra, 1)
+	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	e.dsn = dsn
+}
+
+// openStore opens the installation's database (read-only with bbolt)
+// while no serve runs; the caller closes it.
+func (e *env) openStore() store.Store {
+	e.t.Helper()
+	var st store.Store
+	var err error
+	if e.dsn != "" {
+		st, err = postgres.Open(context.Background(), e.dsn, postgres.Options{}, slog.New(slog.DiscardHandler))
+	} else {
+		st, err = boltdb.Open(filepath.Join(e.dir, "data", "tickets.db"), boltdb.Options{ReadOnly: true}, nil)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
 }
 
 // newEnv writes a config with the admin API on (admin true) or off.
@@ -499,10 +538,7 @@ func TestCommandsHandOverToRunningServe(t *testing.T) {
 // counts the mails still waiting in the outbox.
 func (e *env) outboxLen() int {
 	e.t.Helper()
-	st, err := boltdb.Open(filepath.Join(e.dir, "data", "tickets.db"), boltdb.Options{ReadOnly: true}, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	st := e.openStore()
 	defer st.Close()
 	var n int
 	if err := st.View(context.Background(), func(tx store.Tx) error {

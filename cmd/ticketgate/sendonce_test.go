@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -17,7 +16,7 @@ import (
 	"time"
 
 	"ticketgate/store"
-	"ticketgate/store/boltdb"
+	"ticketgate/store/postgres/pgtest"
 )
 
 // killsEnv names the environment variable that sets how many times
@@ -56,6 +55,21 @@ queues = ["support"]
 // TICKETGATE_KILLS=100 gives the figures a change to the outbox is
 // judged by; the default is 10 kills (3 with -short).
 func TestKill9SendsEachMailOnce(t *testing.T) {
+	killSendOnce(t, newEnv(t, false))
+}
+
+// The same with PostgreSQL: its gateway keeps the hand-off log beside its
+// keys too, and a restarted gateway applies the notes of its killed run
+// before that run's claims expire (the lease is 3 s here, as in
+// TestClusterProof).
+func TestKill9SendsEachMailOncePostgres(t *testing.T) {
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "lease = \"3s\"\n")
+	killSendOnce(t, e)
+}
+
+// killSendOnce is TestKill9SendsEachMailOnce on the installation e.
+func killSendOnce(t *testing.T, e *env) {
 	kills := 10
 	if testing.Short() {
 		kills = 3
@@ -69,7 +83,6 @@ func TestKill9SendsEachMailOnce(t *testing.T) {
 		}
 		kills = n
 	}
-	e := newEnv(t, false)
 	appendConfig(t, e.cfg, sendOnceAgents)
 	// Every other process numbers tickets sequentially, carrying on
 	// after the newest ticket the killed one committed.
@@ -311,13 +324,10 @@ func (e *env) countSendOnce(acked []string) sendOnceFigures {
 		e.t.Logf("sent twice: %v", twice)
 	}
 
-	st, err := boltdb.Open(filepath.Join(e.dir, "data", "tickets.db"), boltdb.Options{ReadOnly: true}, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	st := e.openStore()
 	defer st.Close()
 	in := map[string]int{}
-	err = st.View(context.Background(), func(tx store.Tx) error {
+	err := st.View(context.Background(), func(tx store.Tx) error {
 		list, _, err := tx.Tickets(store.Filter{})
 		if err != nil {
 			return err

@@ -78,12 +78,12 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
 	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
 	w.Owner, w.Lease = a.gw.instance, leaseTTL(cfg)
-	if !cfg.Store.Postgres() {
-		// With PostgreSQL another instance may take over a killed one's
-		// claims, so a local log could not tell what it sent: a mail
-		// handed over just before a kill may go out twice (docs/scale.md).
-		w.HandoffLog = cfg.Store.Path + ".handoff"
-	}
+	// With PostgreSQL too: the log is this installation's, beside the
+	// keys in store.path's directory, and a restarted gateway applies its
+	// notes before its dead run's claims expire; a note found after
+	// another instance took a claim over changes nothing it has not
+	// already sent (docs/scale.md).
+	w.HandoffLog = cfg.Store.Path + ".handoff"
 	a.pipeline.OnCommit = w.Wake
 	a.gw.wake = w.Wake
 	a.gw.relayError = w.RelayError
