@@ -26,6 +26,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
+	setGCDefaults(os.Getenv)
 	level := new(slog.LevelVar)
 	log := newConfigLogger(cfg.Log, os.Stderr, level)
 	a, err := openGateway(cfg, *cfgPath, log, level)
