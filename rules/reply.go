@@ -318,7 +318,7 @@ func attribution(s string, lead bool) bool {
 	if !slices.ContainsFunc(attributionVerbs, func(v string) bool { return strings.Contains(low, v) }) {
 		return false
 	}
-	if hasAnyPrefixFold(low, attributionLeads) {
+	if slices.ContainsFunc(attributionLeads, func(p string) bool { return strings.HasPrefix(low, p) }) {
 		return true
 	}
 	return !lead && clockOrAddress.MatchString(s)
