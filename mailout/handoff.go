@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -49,6 +50,10 @@ type handoffNote struct {
 // openHandoffLog opens (creating) the log at path and returns the notes it
 // holds. A last line cut short is not a note: it was never a whole write.
 func openHandoffLog(path string) (*handoffLog, []handoffNote, error) {
+	// With PostgreSQL nothing else may have made the directory yet.
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, nil, fmt.Errorf("hand-off log directory: %w", err)
+	}
 	lock, err := lockHandoff(path)
 	if err != nil {
 		return nil, nil, err

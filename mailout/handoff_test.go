@@ -72,7 +72,8 @@ func boolU(b bool) uint64 {
 // given the same store.path is told so, and leaves the first one's notes
 // alone; once the first closes it, the notes are all there.
 func TestHandoffLogIsHeldByOneProcess(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.db.handoff")
+	// In a directory not made yet, as a gateway on PostgreSQL may find it.
+	path := filepath.Join(t.TempDir(), "data", "t.db.handoff")
 	l, _, err := openHandoffLog(path)
 	if err != nil {
 		t.Fatal(err)
