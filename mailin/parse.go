@@ -246,7 +246,7 @@ func (in *Inbound) readBody(raw []byte) {
 		env, err = detectParser.ReadEnvelope(bytes.NewReader(raw))
 	}
 	if err != nil {
-		in.Notes = append(in.Notes, "MIME could not be parsed ("+err.Error()+"); text taken from the raw message")
+		in.Notes = append(in.Notes, "MIME could not be parsed ("+strings.ToValidUTF8(err.Error(), "\uFFFD")+"); text taken from the raw message")
 		in.Text = fallbackText(raw)
 		return
 	}
