@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/jhillyerd/enmime/v2/mediatype"
 )
@@ -26,7 +27,7 @@ func checkStructure(raw []byte, lim Limits) string {
 
 type structScan struct {
 	lim      Limits
-	stack    []string // open multipart boundaries, outermost first
+	stack    []openMultipart // outermost first
 	parts    int
 	top      bool // reading the top-level header
 	inHeader bool
@@ -35,12 +36,22 @@ type structScan struct {
 	ctype    []byte
 }
 
+// openMultipart is a multipart being read: its boundary, and whether its
+// first part has begun (before it, in the preamble, enmime takes a
+// delimiter anywhere in a line).
+type openMultipart struct {
+	boundary string
+	started  bool
+}
+
 func (s *structScan) line(line []byte, n int) string {
 	if len(s.stack) > 0 && bytes.Contains(line, []byte("--")) {
 		for i := len(s.stack) - 1; i >= 0; i-- {
-			switch isDelimiter(line, s.stack[i]) {
+			preamble := i == len(s.stack)-1 && !s.stack[i].started
+			switch delimiterIn(line, s.stack[i].boundary, preamble) {
 			case 1:
 				s.stack = s.stack[:i+1]
+				s.stack[i].started = true
 				s.parts++
 				if s.parts > s.lim.MaxParts {
 					return fmt.Sprintf("more than %d MIME parts", s.lim.MaxParts)
@@ -70,7 +81,7 @@ func (s *structScan) line(line []byte, n int) string {
 	case len(line) == 0:
 		s.inHeader = false
 		if b, ok := s.boundary(); ok {
-			s.stack = append(s.stack, b)
+			s.stack = append(s.stack, openMultipart{boundary: b})
 			if len(s.stack) > s.lim.MaxDepth {
 				return fmt.Sprintf("MIME nesting deeper than %d", s.lim.MaxDepth)
 			}
@@ -115,22 +126,29 @@ func (s *structScan) boundary() (b string, ok bool) {
 // isDelimiter reports 1 for a "--boundary" delimiter line, 2 for the
 // closing "--boundary--", 3 for a delimiter later in the line, 0
 // otherwise.
-func isDelimiter(line []byte, boundary string) int {
+func isDelimiter(line []byte, boundary string) int { return delimiterIn(line, boundary, false) }
+
+// delimiterIn is isDelimiter for a line of a multipart's preamble when
+// preamble is set: there enmime looks for the first delimiter anywhere in
+// a line, and a part (with its header) begins after it. Elsewhere it
+// only splits at a line start; a delimiter later in the line is counted
+// as a part all the same (3), which can only overcount.
+func delimiterIn(line []byte, boundary string, preamble bool) int {
 	i := bytes.Index(line, []byte("--"+boundary))
 	if i < 0 {
 		return 0
 	}
-	if i > 0 {
-		// enmime only splits at a line start, but counts any line that
-		// holds a delimiter while it looks for the first one.
+	if i > 0 && !preamble {
 		return 3
 	}
 	rest := line[i+2+len(boundary):]
-	if bytes.HasPrefix(rest, []byte("--")) {
+	switch {
+	case bytes.HasPrefix(rest, []byte("--")):
 		return 2
-	}
-	if len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\r' || rest[0] == '\v' || rest[0] == '\f' {
+	case len(rest) == 0 || unicode.IsSpace(rune(rest[0])): // as enmime tests what follows
 		return 1
+	case i > 0:
+		return 3
 	}
 	return 0
 }
