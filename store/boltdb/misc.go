@@ -34,7 +34,7 @@ func (t *tx) PutBlob(content []byte) (string, error) {
 		if err := data.Put(u64(n), content); err != nil {
 			return "", fmt.Errorf("put blob: %w", err)
 		}
-		if err := t.bucket(bucketBlobRefs).Put([]byte(h), binary.BigEndian.AppendUint64(u64(1), n)); err != nil {
+		if err := t.putBlobRef(h, blobRef{count: 1, at: u64(n)}); err != nil {
 			return "", fmt.Errorf("put blob: %w", err)
 		}
 		return h, nil
@@ -70,6 +70,12 @@ func decodeBlobRef(v []byte) (r blobRef, ok bool) {
 	return r, true
 }
 
+// putBlobRef writes r as blob h's entry: the count, then the number when
+// the content is in blob.data (decodeBlobRef reads it back).
+func (t *tx) putBlobRef(h string, r blobRef) error {
+	return t.bucket(bucketBlobRefs).Put([]byte(h), append(u64(r.count), r.at...))
+}
+
 // blobContent returns the content of blob h, whose entry is r, or nil when
 // missing.
 func (t *tx) blobContent(h string, r blobRef) []byte {
@@ -90,7 +96,8 @@ func (t *tx) hasBlob(h string) bool { return t.blob(h) != nil }
 
 func (t *tx) bumpBlob(h string, by uint64) error {
 	r, _ := t.blobRef(h)
-	return t.bucket(bucketBlobRefs).Put([]byte(h), append(u64(r.count+by), r.at...))
+	r.count += by
+	return t.putBlobRef(h, r)
 }
 
 // releaseBlob drops one reference to blob h. A blob without a count (none
@@ -100,11 +107,11 @@ func (t *tx) releaseBlob(h string) error {
 	if !ok {
 		return nil
 	}
-	refs := t.bucket(bucketBlobRefs)
 	if r.count > 1 {
-		return refs.Put([]byte(h), append(u64(r.count-1), r.at...))
+		r.count--
+		return t.putBlobRef(h, r)
 	}
-	if err := refs.Delete([]byte(h)); err != nil {
+	if err := t.bucket(bucketBlobRefs).Delete([]byte(h)); err != nil {
 		return err
 	}
 	if r.at != nil {
