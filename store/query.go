@@ -154,18 +154,13 @@ const MaxWordLen = 64
 func Words(s string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for len(s) > 0 {
-		start := strings.IndexFunc(s, isWordRune)
+	for i := 0; i < len(s); {
+		start, end := nextWord(s, i)
 		if start < 0 {
 			break
 		}
-		s = s[start:]
-		end := strings.IndexFunc(s, notWordRune)
-		if end < 0 {
-			end = len(s)
-		}
-		w := strings.ToLower(s[:end])
-		s = s[end:]
+		w := strings.ToLower(s[start:end])
+		i = end
 		if len(w) > MaxWordLen {
 			n := MaxWordLen
 			for n > 0 && !utf8.RuneStart(w[n]) {
@@ -181,9 +176,39 @@ func Words(s string) []string {
 	return out
 }
 
-func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }
+// nextWord finds the first word of s at or after byte i: its start and
+// end, or -1 when there is none. ASCII, most of mail, is judged a byte at
+// a time; other runes as unicode classes them (invalid UTF-8 is no word).
+func nextWord(s string, i int) (start, end int) {
+	start = -1
+	for i < len(s) {
+		word, n := asciiWord[s[i]&0x7f], 1
+		if s[i] >= utf8.RuneSelf {
+			var r rune
+			r, n = utf8.DecodeRuneInString(s[i:])
+			word = isWordRune(r)
+		}
+		if word {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			return start, i
+		}
+		i += n
+	}
+	return start, len(s)
+}
 
-func notWordRune(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }
+// asciiWord says which ASCII bytes are letters or digits.
+var asciiWord = func() (t [128]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	return t
+}()
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }
 
 // Addresses are the addresses Tx.TicketsOfAddress finds ticket t by: its
 // requester's and participants' (CC), in lower case, each once.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -12,7 +13,7 @@ import (
 // agree with.
 func wordsByFields(s string) []string {
 	var out []string
-	for _, w := range strings.FieldsFunc(s, notWordRune) {
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }) {
 		w = strings.ToLower(w)
 		if len(w) > MaxWordLen {
 			n := MaxWordLen
