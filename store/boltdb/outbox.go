@@ -321,16 +321,17 @@ func (t *tx) OutboxEntry(id uint64) (*store.OutMail, error) {
 }
 
 func (t *tx) OutboxRaw(id uint64) ([]byte, error) {
+	// Enqueue keeps an entry's mail in outbox.raw or names a blob, never
+	// both: an entry found there needs no look at its record.
+	if raw := t.bucket(bucketOutboxRaw).Get(u64(id)); raw != nil {
+		return clone(raw), nil
+	}
 	r, err := t.outboxRec(id)
 	if err != nil {
 		return nil, err
 	}
 	if r.RawHash == "" {
-		raw := t.bucket(bucketOutboxRaw).Get(u64(id))
-		if raw == nil {
-			return nil, fmt.Errorf("outbox entry %d: mail: %w", id, store.ErrNotFound)
-		}
-		return clone(raw), nil
+		return nil, fmt.Errorf("outbox entry %d: mail: %w", id, store.ErrNotFound)
 	}
 	raw, err := t.Blob(r.RawHash)
 	if err != nil {
