@@ -294,7 +294,7 @@ func (c *checker) msgIDs() error {
 func (c *checker) outbox() error {
 	err := c.tx.bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 		var r outboxRec
-		if err := json.Unmarshal(v, &r); err != nil || len(k) != 8 || binary.BigEndian.Uint64(k) != r.ID {
+		if err := decodeOutboxRec(v, &r); err != nil || len(k) != 8 || binary.BigEndian.Uint64(k) != r.ID {
 			c.bad("outbox: entry %x does not decode or has another id (%v)", k, err)
 			return nil
 		}

@@ -320,7 +320,7 @@ func migrateV3(btx *bolt.Tx) error {
 	var recs []*outboxRec
 	err := t.bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 		var r outboxRec
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := decodeOutboxRec(v, &r); err != nil {
 			return fmt.Errorf("decode outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
 		}
 		recs = append(recs, &r)

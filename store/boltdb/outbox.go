@@ -59,7 +59,7 @@ func (t *tx) outboxRec(id uint64) (*outboxRec, error) {
 		return nil, fmt.Errorf("outbox entry %d: %w", id, store.ErrNotFound)
 	}
 	var r outboxRec
-	if err := json.Unmarshal(v, &r); err != nil {
+	if err := decodeOutboxRec(v, &r); err != nil {
 		return nil, fmt.Errorf("decode outbox entry %d: %w", id, err)
 	}
 	return &r, nil
@@ -123,11 +123,7 @@ func (t *tx) putOutboxRec(rec, old *outboxRec) error {
 			return err
 		}
 	}
-	v, err := encode(rec)
-	if err != nil {
-		return fmt.Errorf("encode outbox entry: %w", err)
-	}
-	if err := t.bucket(bucketOutbox).Put(u64(rec.ID), v); err != nil {
+	if err := t.bucket(bucketOutbox).Put(u64(rec.ID), encodeOutboxRec(rec)); err != nil {
 		return err
 	}
 	return due.Put(outboxDueKey(rec.NextAt, rec.ID), nil)
@@ -220,11 +216,7 @@ func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit
 		}
 		kept[r.ID] = true
 		r.ClaimedBy, r.ClaimedUntil, r.ClaimGen = owner, now.Add(lease), t.gen
-		v, err := encode(r)
-		if err != nil {
-			return nil, fmt.Errorf("encode outbox entry: %w", err)
-		}
-		if err := t.bucket(bucketOutbox).Put(u64(r.ID), v); err != nil {
+		if err := t.bucket(bucketOutbox).Put(u64(r.ID), encodeOutboxRec(r)); err != nil {
 			return nil, err
 		}
 		out = append(out, t.mail(r))
@@ -304,7 +296,7 @@ func (t *tx) OutboxList(after uint64, limit int) ([]*store.OutMail, error) {
 			return nil, err
 		}
 		var r outboxRec
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := decodeOutboxRec(v, &r); err != nil {
 			return nil, fmt.Errorf("decode outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
 		}
 		out = append(out, t.mail(&r))
