@@ -2,6 +2,7 @@ package mailout
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,8 +24,9 @@ var ErrCarriedGone = errors.New("the message it carries is gone or was erased")
 
 // draft is the outbox's copy of a mail that carries a stored message
 // (store.OutMail.Carries): the mail without the message's text and files,
-// its text split where the message's text goes. It is kept as JSON, Mail's
-// fields under their Go names.
+// its text split where the message's text goes. It is kept as
+// encodeDraft writes it: JSON, Mail's fields under their Go names, with
+// the text before and after the message's apart.
 type draft struct {
 	Mail   Mail   `json:"mail"`
 	Before string `json:"before"`
@@ -66,11 +68,71 @@ func (d *Mailer) carry(t *store.Ticket, o Out, to []mail.Address, now time.Time)
 	}
 	before, after, _ = strings.Cut(rendered, textMark)
 	m.Text = ""
-	raw, err = json.Marshal(draft{Mail: *m, Before: before, After: after, From: o.Carries.From, TextSHA256: textSum(text)})
+	raw, err = encodeDraft(draft{Mail: *m, Before: before, After: after, From: o.Carries.From, TextSHA256: textSum(text)})
 	if err != nil {
 		return nil, nil, "", "", err
 	}
 	return m, raw, before, after, nil
+}
+
+// draftSplit begins a draft kept as encodeDraft writes it. A draft queued
+// before is JSON whole, and begins with '{'.
+const draftSplit = 2
+
+// encodeDraft is d as the outbox keeps it: draftSplit, the length of d's
+// JSON without its text, that JSON, the length of the text before the
+// carried one, then the text before and after it as they are. The text,
+// most of the draft, is not escaped into JSON and scanned again on every
+// send.
+func encodeDraft(d draft) ([]byte, error) {
+	before, after := d.Before, d.After
+	d.Before, d.After = "", ""
+	head, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(head)+len(before)+len(after))
+	b = append(b, draftSplit)
+	b = binary.AppendUvarint(b, uint64(len(head)))
+	b = append(b, head...)
+	b = binary.AppendUvarint(b, uint64(len(before)))
+	b = append(b, before...)
+	return append(b, after...), nil
+}
+
+// decodeDraft reads a draft encodeDraft wrote, or one queued whole as JSON.
+func decodeDraft(raw []byte) (draft, error) {
+	var d draft
+	if len(raw) > 0 && raw[0] == '{' {
+		err := json.Unmarshal(raw, &d)
+		return d, err
+	}
+	if len(raw) == 0 || raw[0] != draftSplit {
+		return d, errors.New("not a draft")
+	}
+	rest := raw[1:]
+	part := func() ([]byte, bool) {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return nil, false
+		}
+		p := rest[k : k+int(n)]
+		rest = rest[k+int(n):]
+		return p, true
+	}
+	head, ok := part()
+	if !ok {
+		return d, errors.New("draft cut short")
+	}
+	if err := json.Unmarshal(head, &d); err != nil {
+		return d, err
+	}
+	before, ok := part()
+	if !ok {
+		return d, errors.New("draft cut short")
+	}
+	d.Before, d.After = string(before), string(rest)
+	return d, nil
 }
 
 // withValue is a copy of data with key set to v.
@@ -129,12 +191,12 @@ func CarriedGone(r store.Reader, m *store.OutMail) (bool, error) {
 // returns ErrCarriedGone unless that message is on its ticket as it was
 // when m was queued.
 func carried(r store.Reader, m *store.OutMail) (draft, *store.Message, error) {
-	var d draft
 	raw, err := r.OutboxRaw(m.ID)
 	if err != nil {
-		return d, nil, err
+		return draft{}, nil, err
 	}
-	if err := json.Unmarshal(raw, &d); err != nil {
+	d, err := decodeDraft(raw)
+	if err != nil {
 		return d, nil, fmt.Errorf("outbox entry %d: read draft: %w", m.ID, err)
 	}
 	msg, found, err := r.MessageByID(m.TicketID, m.Carries)

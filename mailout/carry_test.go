@@ -3,6 +3,7 @@ package mailout
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/mail"
 	"strings"
@@ -195,4 +196,90 @@ func TestCarriedMessageEmptiedIsNotSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDraftQueuedAsJSONStillSends: a notification queued before drafts
+// kept their text apart has its draft as JSON whole; it goes out as the
+// same mail queued now does.
+func TestDraftQueuedAsJSONStillSends(t *testing.T) {
+	r := newPrepareRig(t)
+	tpl, err := LoadTemplates(writeOverride(t, "notify", "{{.TicketID}} from {{.Writer}}:\n\n{{.Text}}\n\n-- \nReply \"above\" to answer, ünï.\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	text := "The scanner eats every second page.\n\"Quoted\" <b>and</b> ünïcode."
+	msg := &store.Message{MessageID: "in-1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
+		Text: text, VisibleText: text, CreatedAt: r.at, Attachments: []store.Attachment{}}
+	tk := r.ticket()
+	o := Out{Kind: "notify", To: []mail.Address{{Address: "ana@example.com"}}, Template: "notify", Internal: true,
+		Data: map[string]any{"Writer": "Ann Lee"}, Carries: msg}
+	err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		if err := tx.PutTicket(tk); err != nil {
+			return err
+		}
+		if err := tx.AddMessage(tk.ID, msg); err != nil {
+			return err
+		}
+		if _, err := d.Queue(tx, tk, o, r.at); err != nil {
+			return err
+		}
+		list, err := tx.Outbox(store.Forever, 0)
+		if err != nil || len(list) != 1 || list[0].Carries == "" {
+			t.Fatalf("outbox: %+v, %v", list, err)
+		}
+		split, err := tx.OutboxRaw(list[0].ID)
+		if err != nil {
+			return err
+		}
+		if split[0] != draftSplit {
+			t.Errorf("draft queued as %q...", split[:min(len(split), 20)])
+		}
+		dr, err := decodeDraft(split)
+		if err != nil {
+			return err
+		}
+		whole, err := json.Marshal(dr) // as releases before this one queued it
+		if err != nil {
+			return err
+		}
+		old := *list[0]
+		old.ID, old.Raw = 0, whole
+		return tx.Enqueue(&old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce(context.Background())
+	sent := r.relay.Mails()
+	if len(sent) != 2 {
+		t.Fatalf("relay got %d mails, want 2", len(sent))
+	}
+	lf := strings.NewReplacer("\r\n", "\n")
+	now, before := lf.Replace(textPart(t, sent[0].Data)), lf.Replace(textPart(t, sent[1].Data))
+	if now != before || !strings.Contains(now, text) || !strings.Contains(now, "Reply \"above\" to answer, ünï.") {
+		t.Errorf("mail from today's draft:\n%q\nfrom a JSON draft:\n%q", now, before)
+	}
+}
+
+func FuzzDraft(f *testing.F) {
+	good, _ := encodeDraft(draft{Mail: Mail{Subject: "[HS-1] x", To: []mail.Address{{Address: "a@x"}}}, Before: "top\n", After: "\n-- \nfoot", From: "c@x", TextSHA256: "ab"})
+	f.Add(good)
+	f.Add([]byte(`{"mail":{"Subject":"s"},"before":"b","after":"a"}`))
+	f.Add([]byte{draftSplit, 0xff, 0xff})
+	f.Add([]byte{draftSplit, 2, '{', '}', 9, 'x'})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		d, err := decodeDraft(raw)
+		if err != nil {
+			return
+		}
+		again, err := encodeDraft(d)
+		if err != nil {
+			return // a value JSON cannot hold (a broken time) is refused, not cut
+		}
+		d2, err := decodeDraft(again)
+		if err != nil || d2.Before != d.Before || d2.After != d.After || d2.From != d.From || d2.TextSHA256 != d.TextSHA256 || d2.Mail.Subject != d.Mail.Subject {
+			t.Errorf("draft %+v read back as %+v, %v", d, d2, err)
+		}
+	})
 }
