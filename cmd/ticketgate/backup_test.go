@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt" // only to plant damage the store's API cannot make
+
+	"ticketgate/store"
 )
 
 // TestBackupUnderLoadRestoresEveryAcknowledgedTicket takes a backup through
@@ -85,19 +87,24 @@ func TestCheckFindsPlantedInconsistencies(t *testing.T) {
 	}
 
 	var victim string
+	st := e.openStore()
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		tk, err := tx.TicketFull(ids[0])
+		if err != nil || len(tk.Messages) == 0 || tk.Messages[0].Raw == "" {
+			return fmt.Errorf("message of %s: %v", ids[0], err)
+		}
+		victim = tk.Messages[0].Raw
+		return nil
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	db, err := bolt.Open(e.dbPath(), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, rec := tx.Bucket([]byte("messages")).Cursor().Seek([]byte(ids[0] + "\x00"))
-		var m struct {
-			Raw string `json:"raw_sha256"`
-		}
-		if err := json.Unmarshal(rec, &m); err != nil || m.Raw == "" {
-			return fmt.Errorf("message of %s: %v %q", ids[0], err, rec)
-		}
-		victim = m.Raw
 		// Its content: in blob.data under the number its count names
 		// (schema 8), else in blobs under its hash.
 		b, k := tx.Bucket([]byte("blobs")), []byte(victim)

@@ -231,7 +231,7 @@ func (c *checker) messages() error {
 		// The record first, so that a missing raw copy is reported as
 		// such even when the text is read from it.
 		var m messageRec
-		if err := json.Unmarshal(v, &m); err != nil {
+		if err := decodeMessageRec(v, &m); err != nil {
 			c.bad("ticket %s: message %d does not decode: %v", id, binary.BigEndian.Uint64(k[len(k)-8:]), err)
 			return nil
 		}

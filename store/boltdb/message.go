@@ -55,12 +55,12 @@ func (t *tx) encodeMessage(m *store.Message) ([]byte, error) {
 			}
 		}
 	}
-	return encode(&r)
+	return encodeMessageRec(&r), nil
 }
 
 func (t *tx) decodeMessage(v []byte) (*store.Message, error) {
 	var r messageRec
-	if err := json.Unmarshal(v, &r); err != nil {
+	if err := decodeMessageRec(v, &r); err != nil {
 		return nil, err
 	}
 	return t.message(&r)
@@ -216,6 +216,13 @@ func (t *tx) MessageByID(ticketID, msgid string) (*store.Message, bool, error) {
 // (its text is most of it); a record with another first field is decoded
 // whole.
 func recordMessageID(v []byte) (string, error) {
+	if len(v) > 0 && v[0] == messageRecV1 {
+		d := recReader{b: v[1:]}
+		if id := d.str(); !d.bad {
+			return id, nil
+		}
+		return "", errMessageRec
+	}
 	// After an error Token returns nil tokens: the record is then
 	// decoded whole, which reports the error.
 	dec := json.NewDecoder(bytes.NewReader(v))

@@ -5,11 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"ticketgate/store"
 )
 
 // outboxRecV1 begins an outbox record in the binary form encodeOutboxRec
-// writes. A record written before it is JSON, and begins with '{'.
-const outboxRecV1 = 1
+// writes, and messageRecV1 a message record in encodeMessageRec's. A
+// record written before them is JSON, and begins with '{'.
+const (
+	outboxRecV1  = 1
+	messageRecV1 = 1
+)
 
 // encodeOutboxRec is r as the outbox bucket keeps it: a version byte, then
 // the fields in their declared order, numbers as varints, strings and
@@ -167,3 +173,142 @@ func (d *recReader) time() time.Time {
 	d.b = d.b[1+n:]
 	return t
 }
+
+// appendListOrNil is appendList for a list whose nil and empty read back
+// differently (a public JSON field without omitempty shows null or []):
+// its length plus one, 0 for nil.
+func appendListOrNil(b []byte, l []string) []byte {
+	if l == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(l))+1)
+	return appendStrings(b, l...)
+}
+
+// listOrNil reads appendListOrNil's list.
+func (d *recReader) listOrNil() []string {
+	n := d.uvarint()
+	if n == 0 {
+		return nil
+	}
+	if n-1 > uint64(len(d.b)) {
+		d.bad, d.b = true, nil
+		return nil
+	}
+	l := make([]string, n-1)
+	for i := range l {
+		l[i] = d.str()
+	}
+	return l
+}
+
+// appendSpan writes an optional span: 0, or 1 and its two numbers.
+func appendSpan(b []byte, s *[2]int) []byte {
+	if s == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = binary.AppendVarint(b, int64(s[0]))
+	return binary.AppendVarint(b, int64(s[1]))
+}
+
+func (d *recReader) span() *[2]int {
+	switch d.uvarint() {
+	case 0:
+		return nil
+	case 1:
+		return &[2]int{int(d.varint()), int(d.varint())}
+	}
+	d.bad, d.b = true, nil
+	return nil
+}
+
+// encodeMessageRec is r as the messages bucket keeps it: the version
+// byte, then its fields in their declared order as encodeOutboxRec writes
+// them (the Message-ID first, so recordMessageID reads it alone), a
+// span as a flag and two varints, each attachment's fields in turn.
+func encodeMessageRec(r *messageRec) []byte {
+	n := 64 + len(r.MessageID) + len(r.Direction) + len(r.Kind) + len(r.From) + len(r.Subject) + len(r.Text) + len(r.Visible) + len(r.Raw)
+	for _, l := range [][]string{r.To, r.Cc, r.Notes} {
+		for _, s := range l {
+			n += len(s) + 2
+		}
+	}
+	for _, a := range r.Attachments {
+		n += 16 + len(a.Filename) + len(a.ContentType) + len(a.SHA256) + len(a.ContentID)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, messageRecV1)
+	b = appendStrings(b, r.MessageID, r.Direction, r.Kind, r.From)
+	b = appendListOrNil(b, r.To)
+	b = appendList(b, r.Cc)
+	b = appendStrings(b, r.Subject, r.Text)
+	b = appendSpan(b, r.TextInRaw)
+	b = appendStrings(b, r.Visible)
+	b = appendSpan(b, r.VisibleSpan)
+	b = appendTimes(b, r.CreatedAt)
+	if r.Attachments == nil {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(r.Attachments))+1)
+	}
+	for _, a := range r.Attachments {
+		b = appendStrings(b, a.Filename, a.ContentType)
+		b = binary.AppendVarint(b, a.Size)
+		b = appendStrings(b, a.SHA256, a.ContentID)
+		if a.Inline {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	b = appendStrings(b, r.Raw)
+	return appendList(b, r.Notes)
+}
+
+// decodeMessageRec reads a message record in either form: binary
+// (encodeMessageRec) or the JSON of records written before it.
+func decodeMessageRec(v []byte, r *messageRec) error {
+	if len(v) > 0 && v[0] == '{' {
+		return json.Unmarshal(v, r)
+	}
+	if len(v) == 0 || v[0] != messageRecV1 {
+		return errMessageRec
+	}
+	d := recReader{b: v[1:]}
+	r.MessageID, r.Direction, r.Kind, r.From = d.str(), d.str(), d.str(), d.str()
+	r.To = d.listOrNil()
+	r.Cc = d.list()
+	r.Subject, r.Text = d.str(), d.str()
+	r.TextInRaw = d.span()
+	r.Visible = d.str()
+	r.VisibleSpan = d.span()
+	r.CreatedAt = d.time()
+	if n := d.uvarint(); n > 0 {
+		if n-1 > uint64(len(d.b)) { // each attachment takes bytes
+			return errMessageRec
+		}
+		r.Attachments = make([]store.Attachment, n-1)
+		for i := range r.Attachments {
+			a := &r.Attachments[i]
+			a.Filename, a.ContentType = d.str(), d.str()
+			a.Size = d.varint()
+			a.SHA256, a.ContentID = d.str(), d.str()
+			switch d.uvarint() {
+			case 0:
+			case 1:
+				a.Inline = true
+			default:
+				d.bad = true
+			}
+		}
+	}
+	r.Raw = d.str()
+	r.Notes = d.list()
+	if d.bad || len(d.b) > 0 {
+		return errMessageRec
+	}
+	return nil
+}
+
+var errMessageRec = errors.New("malformed message record")
