@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ticketgate/store"
+	"ticketgate/store/binrec"
 )
 
 // messageRec is a message on disk. The raw copy is a blob (Raw). The text
@@ -217,11 +218,11 @@ func (t *tx) MessageByID(ticketID, msgid string) (*store.Message, bool, error) {
 // whole.
 func recordMessageID(v []byte) (string, error) {
 	if len(v) > 0 && v[0] == messageRecV1 {
-		d := recReader{b: v[1:]}
-		if id := d.str(); !d.bad {
+		d := binrec.NewReader(v[1:])
+		if id := d.String(); !d.Failed() {
 			return id, nil
 		}
-		return "", errMessageRec
+		return "", binrec.ErrMalformed
 	}
 	// After an error Token returns nil tokens: the record is then
 	// decoded whole, which reports the error.
