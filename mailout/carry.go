@@ -2,7 +2,6 @@ package mailout
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"ticketgate/store"
+	"ticketgate/store/binrec"
 )
 
 // ErrCarriedGone is returned by OutboxMail for an entry whose carried
@@ -25,8 +25,8 @@ var ErrCarriedGone = errors.New("the message it carries is gone or was erased")
 // draft is the outbox's copy of a mail that carries a stored message
 // (store.OutMail.Carries): the mail without the message's text and files,
 // its text split where the message's text goes. It is kept as
-// encodeDraft writes it: JSON, Mail's fields under their Go names, with
-// the text before and after the message's apart.
+// encodeDraft writes it (before that: as JSON, Mail's fields under their
+// Go names).
 type draft struct {
 	Mail   Mail   `json:"mail"`
 	Before string `json:"before"`
@@ -75,64 +75,90 @@ func (d *Mailer) carry(t *store.Ticket, o Out, to []mail.Address, now time.Time)
 	return m, raw, before, after, nil
 }
 
-// draftSplit begins a draft kept as encodeDraft writes it. A draft queued
-// before is JSON whole, and begins with '{'.
-const draftSplit = 2
+// draftBinary begins a draft kept as encodeDraft writes it. A draft
+// queued before is JSON, and begins with '{'.
+const draftBinary = 3
 
-// encodeDraft is d as the outbox keeps it: draftSplit, the length of d's
-// JSON without its text, that JSON, the length of the text before the
-// carried one, then the text before and after it as they are. The text,
-// most of the draft, is not escaped into JSON and scanned again on every
-// send.
+// encodeDraft is d as the outbox keeps it: draftBinary, then the mail's
+// fields and the draft's in the order below (see binrec), the text
+// before and after the carried one as it is. Not JSON: the text, most of
+// the draft, was escaped on the way in and scanned on every send.
 func encodeDraft(d draft) ([]byte, error) {
-	before, after := d.Before, d.After
-	d.Before, d.After = "", ""
-	head, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
+	m := &d.Mail
+	if len(m.Attachments) > 0 || m.Text != "" {
+		return nil, errors.New("a draft holds no text or files of its own")
 	}
-	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(head)+len(before)+len(after))
-	b = append(b, draftSplit)
-	b = binary.AppendUvarint(b, uint64(len(head)))
-	b = append(b, head...)
-	b = binary.AppendUvarint(b, uint64(len(before)))
-	b = append(b, before...)
-	return append(b, after...), nil
+	b := make([]byte, 0, 256+len(d.Before)+len(d.After)+len(m.Subject)+len(m.ThreadTopic))
+	b = append(b, draftBinary)
+	b = appendAddrs(b, []mail.Address{m.From}, false)
+	b = appendAddrs(b, addrOrNone(m.ReplyTo), m.ReplyTo == nil)
+	b = appendAddrs(b, m.To, m.To == nil)
+	b = appendAddrs(b, m.Cc, m.Cc == nil)
+	b = binrec.AppendStrings(b, m.Subject, m.MessageID, m.InReplyTo)
+	b = binrec.AppendListOrNil(b, m.References)
+	b = binrec.AppendStrings(b, m.Auto, m.LoopTag, m.ThreadTopic, m.ThreadKey)
+	b = binrec.AppendTimes(b, m.Date)
+	return binrec.AppendStrings(b, d.From, d.TextSHA256, d.Before, d.After), nil
 }
 
-// decodeDraft reads a draft encodeDraft wrote, or one queued whole as JSON.
+func addrOrNone(a *mail.Address) []mail.Address {
+	if a == nil {
+		return nil
+	}
+	return []mail.Address{*a}
+}
+
+// appendAddrs appends a list of addresses, each its name and address.
+func appendAddrs(b []byte, l []mail.Address, isNil bool) []byte {
+	b = binrec.AppendLen(b, len(l), isNil)
+	for _, a := range l {
+		b = binrec.AppendStrings(b, a.Name, a.Address)
+	}
+	return b
+}
+
+func readAddrs(d *binrec.Reader) []mail.Address {
+	n := d.Len()
+	if n < 0 {
+		return nil
+	}
+	l := make([]mail.Address, n)
+	for i := range l {
+		l[i] = mail.Address{Name: d.String(), Address: d.String()}
+	}
+	return l
+}
+
+// decodeDraft reads a draft encodeDraft wrote, or one queued as JSON.
 func decodeDraft(raw []byte) (draft, error) {
-	var d draft
+	var dr draft
 	if len(raw) > 0 && raw[0] == '{' {
-		err := json.Unmarshal(raw, &d)
-		return d, err
+		err := json.Unmarshal(raw, &dr)
+		return dr, err
 	}
-	if len(raw) == 0 || raw[0] != draftSplit {
-		return d, errors.New("not a draft")
+	if len(raw) == 0 || raw[0] != draftBinary {
+		return dr, errors.New("not a draft")
 	}
-	rest := raw[1:]
-	part := func() ([]byte, bool) {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > uint64(len(rest)-k) {
-			return nil, false
-		}
-		p := rest[k : k+int(n)]
-		rest = rest[k+int(n):]
-		return p, true
+	d, m := binrec.NewReader(raw[1:]), &dr.Mail
+	if from := readAddrs(d); len(from) == 1 {
+		m.From = from[0]
+	} else {
+		d.Fail()
 	}
-	head, ok := part()
-	if !ok {
-		return d, errors.New("draft cut short")
+	switch replyTo := readAddrs(d); len(replyTo) {
+	case 0:
+	case 1:
+		m.ReplyTo = &replyTo[0]
+	default:
+		d.Fail()
 	}
-	if err := json.Unmarshal(head, &d); err != nil {
-		return d, err
-	}
-	before, ok := part()
-	if !ok {
-		return d, errors.New("draft cut short")
-	}
-	d.Before, d.After = string(before), string(rest)
-	return d, nil
+	m.To, m.Cc = readAddrs(d), readAddrs(d)
+	m.Subject, m.MessageID, m.InReplyTo = d.String(), d.String(), d.String()
+	m.References = d.ListOrNil()
+	m.Auto, m.LoopTag, m.ThreadTopic, m.ThreadKey = d.String(), d.String(), d.String(), d.String()
+	m.Date = d.Time()
+	dr.From, dr.TextSHA256, dr.Before, dr.After = d.String(), d.String(), d.String(), d.String()
+	return dr, d.Err()
 }
 
 // withValue is a copy of data with key set to v.

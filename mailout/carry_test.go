@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/mail"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-message"
 
@@ -232,7 +234,7 @@ func TestDraftQueuedAsJSONStillSends(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if split[0] != draftSplit {
+		if split[0] != draftBinary {
 			t.Errorf("draft queued as %q...", split[:min(len(split), 20)])
 		}
 		dr, err := decodeDraft(split)
@@ -265,9 +267,14 @@ func TestDraftQueuedAsJSONStillSends(t *testing.T) {
 func FuzzDraft(f *testing.F) {
 	good, _ := encodeDraft(draft{Mail: Mail{Subject: "[HS-1] x", To: []mail.Address{{Address: "a@x"}}}, Before: "top\n", After: "\n-- \nfoot", From: "c@x", TextSHA256: "ab"})
 	f.Add(good)
+	full, _ := encodeDraft(draft{Mail: Mail{From: mail.Address{Name: "Ann via Support", Address: "support@example.com"}, ReplyTo: &mail.Address{Address: "support+r@example.com"},
+		To: []mail.Address{{Name: "Ana", Address: "ana@example.com"}}, Cc: []mail.Address{}, Subject: "[HS-1] x", MessageID: "tg.1@t", InReplyTo: "in@c",
+		References: []string{"in@c"}, Auto: "auto-generated", LoopTag: "ticketgate t", ThreadTopic: "x", ThreadKey: "HS-1", Date: time.Date(2026, 12, 6, 5, 0, 0, 1, time.FixedZone("", 3600))},
+		Before: "top\n", After: "foot", From: "c@x", TextSHA256: "ab"})
+	f.Add(full)
 	f.Add([]byte(`{"mail":{"Subject":"s"},"before":"b","after":"a"}`))
-	f.Add([]byte{draftSplit, 0xff, 0xff})
-	f.Add([]byte{draftSplit, 2, '{', '}', 9, 'x'})
+	f.Add([]byte{draftBinary, 0xff, 0xff})
+	f.Add([]byte{draftBinary, 2, 0, 0, 0, 1, 0})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		d, err := decodeDraft(raw)
 		if err != nil {
@@ -278,8 +285,17 @@ func FuzzDraft(f *testing.F) {
 			return // a value JSON cannot hold (a broken time) is refused, not cut
 		}
 		d2, err := decodeDraft(again)
-		if err != nil || d2.Before != d.Before || d2.After != d.After || d2.From != d.From || d2.TextSHA256 != d.TextSHA256 || d2.Mail.Subject != d.Mail.Subject {
-			t.Errorf("draft %+v read back as %+v, %v", d, d2, err)
+		if err != nil {
+			t.Fatalf("draft %+v does not read back: %v", d, err)
+		}
+		_, o1 := d.Mail.Date.Zone()
+		_, o2 := d2.Mail.Date.Zone()
+		if !d2.Mail.Date.Equal(d.Mail.Date) || o1 != o2 {
+			t.Errorf("date %v read back as %v", d.Mail.Date, d2.Mail.Date)
+		}
+		d.Mail.Date, d2.Mail.Date = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(d2, d) {
+			t.Errorf("draft %#v read back as %#v", d, d2)
 		}
 	})
 }
