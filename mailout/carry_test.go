@@ -234,7 +234,7 @@ func TestDraftQueuedAsJSONStillSends(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if split[0] != draftBinary {
+		if split[0] != draftDeflated {
 			t.Errorf("draft queued as %q...", split[:min(len(split), 20)])
 		}
 		dr, err := decodeDraft(split)
@@ -275,6 +275,7 @@ func FuzzDraft(f *testing.F) {
 	f.Add([]byte(`{"mail":{"Subject":"s"},"before":"b","after":"a"}`))
 	f.Add([]byte{draftBinary, 0xff, 0xff})
 	f.Add([]byte{draftBinary, 2, 0, 0, 0, 1, 0})
+	f.Add([]byte{draftDeflated, 0xff})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		d, err := decodeDraft(raw)
 		if err != nil {
@@ -296,6 +297,40 @@ func FuzzDraft(f *testing.F) {
 		d.Mail.Date, d2.Mail.Date = time.Time{}, time.Time{}
 		if !reflect.DeepEqual(d2, d) {
 			t.Errorf("draft %#v read back as %#v", d, d2)
+		}
+	})
+}
+
+// BenchmarkDraft encodes and decodes a notification's draft as the built-in
+// template renders it.
+func BenchmarkDraft(b *testing.B) {
+	tpl, err := LoadTemplates("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	after, err := tpl.Render("notify", map[string]any{"TicketID": "HS-000001", "Writer": "Ann", "WriterAddress": "ann@customer.example",
+		"Ticket": &store.Ticket{ID: "HS-000001", Queue: "support", Status: "new", Priority: "medium", Requester: "ann@customer.example"},
+		"ReplyMarker": "##- Please type your reply above this line -##", "EndMarker": "##- End of ticket mail -##",
+		"NoteAddress": "support+hs-000001-n-2ub5iurzkffiqmsg@example.com", "Text": "", "SavedReplies": []string{}, "Files": []string{},
+		"Escalated": false, "Urgent": false, "IsNew": true, "SLADue": "first response by 2026-12-07 05:47 UTC"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := draft{Mail: Mail{From: mail.Address{Name: "ann@customer.example via Example Support", Address: "support@example.com"},
+		ReplyTo: &mail.Address{Address: "support+hs-000001-r-icuddi3rix5njy62@example.com"}, To: []mail.Address{{Name: "Ana Lima", Address: "ana@example.com"}},
+		Subject: "[HS-000001] Refund request", MessageID: "tg.0dndevrhb2ywe.dict2eie0skd@tickets.example.com", InReplyTo: "in.1@customer.example",
+		References: []string{"in.1@customer.example"}, Auto: "auto-generated", LoopTag: "ticketgate tickets.example.com", ThreadTopic: "Refund request",
+		ThreadKey: "HS-000001", Date: time.Now()}, After: after, From: "ann@customer.example", TextSHA256: strings.Repeat("e5", 32)}
+	raw, _ := encodeDraft(d)
+	b.Logf("draft of %d bytes text: %d bytes", len(after), len(raw))
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			encodeDraft(d)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			decodeDraft(raw)
 		}
 	})
 }
