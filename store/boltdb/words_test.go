@@ -233,13 +233,15 @@ func TestIndexerDrainsTheQueue(t *testing.T) {
 // TestQueuedWordsSurviveAKill: a process killed right after committing
 // messages leaves their words queued, and the next Open indexes them.
 func TestQueuedWordsSurviveAKill(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.db")
 	if os.Getenv("TICKETGATE_WORDS_CHILD") != "" {
 		d := openUnindexed(t, os.Getenv("TICKETGATE_WORDS_CHILD"))
 		addTicket(t, d, "HS-000001", "kill", "the quokka survives")
 		os.Stdout.WriteString("committed\n")
 		select {} // killed here, the database never closed
 	}
+	// The parent's temporary directory, not the child's: a killed child
+	// cleans nothing up.
+	path := filepath.Join(t.TempDir(), "t.db")
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestQueuedWordsSurviveAKill$")
 	cmd.Env = append(os.Environ(), "TICKETGATE_WORDS_CHILD="+path)
 	out, err := cmd.StdoutPipe()
