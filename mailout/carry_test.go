@@ -309,7 +309,7 @@ func BenchmarkDraft(b *testing.B) {
 		b.Fatal(err)
 	}
 	after, err := tpl.Render("notify", map[string]any{"TicketID": "HS-000001", "Writer": "Ann", "WriterAddress": "ann@customer.example",
-		"Ticket": &store.Ticket{ID: "HS-000001", Queue: "support", Status: "new", Priority: "medium", Requester: "ann@customer.example"},
+		"Ticket":      &store.Ticket{ID: "HS-000001", Queue: "support", Status: "new", Priority: "medium", Requester: "ann@customer.example"},
 		"ReplyMarker": "##- Please type your reply above this line -##", "EndMarker": "##- End of ticket mail -##",
 		"NoteAddress": "support+hs-000001-n-2ub5iurzkffiqmsg@example.com", "Text": "", "SavedReplies": []string{}, "Files": []string{},
 		"Escalated": false, "Urgent": false, "IsNew": true, "SLADue": "first response by 2026-12-07 05:47 UTC"})
