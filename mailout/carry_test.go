@@ -161,13 +161,7 @@ func TestCarriedMessageEmptiedIsNotSent(t *testing.T) {
 	o := Out{Kind: "notify", To: []mail.Address{{Address: "ana@example.com"}}, Template: "notify", Internal: true, Carries: msg,
 		Data: map[string]any{"Writer": "Ann Lee"}}
 	err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
-		if err := tx.PutTicket(tk); err != nil {
-			return err
-		}
-		if err := tx.AddMessage(tk.ID, msg); err != nil {
-			return err
-		}
-		if _, err := d.Queue(tx, tk, o, r.at); err != nil {
+		if err := queueCarried(tx, d, tk, o, r.at); err != nil {
 			return err
 		}
 		emptied := *msg
@@ -200,6 +194,19 @@ func TestCarriedMessageEmptiedIsNotSent(t *testing.T) {
 	}
 }
 
+// queueCarried stores ticket tk with the message o carries and queues o
+// for it within tx.
+func queueCarried(tx store.Tx, d *Mailer, tk *store.Ticket, o Out, at time.Time) error {
+	if err := tx.PutTicket(tk); err != nil {
+		return err
+	}
+	if err := tx.AddMessage(tk.ID, o.Carries); err != nil {
+		return err
+	}
+	_, err := d.Queue(tx, tk, o, at)
+	return err
+}
+
 // TestDraftQueuedAsJSONStillSends: a notification queued before drafts
 // kept their text apart has its draft as JSON whole; it goes out as the
 // same mail queued now does.
@@ -217,13 +224,7 @@ func TestDraftQueuedAsJSONStillSends(t *testing.T) {
 	o := Out{Kind: "notify", To: []mail.Address{{Address: "ana@example.com"}}, Template: "notify", Internal: true,
 		Data: map[string]any{"Writer": "Ann Lee"}, Carries: msg}
 	err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
-		if err := tx.PutTicket(tk); err != nil {
-			return err
-		}
-		if err := tx.AddMessage(tk.ID, msg); err != nil {
-			return err
-		}
-		if _, err := d.Queue(tx, tk, o, r.at); err != nil {
+		if err := queueCarried(tx, d, tk, o, r.at); err != nil {
 			return err
 		}
 		list, err := tx.Outbox(store.Forever, 0)

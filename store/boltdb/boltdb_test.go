@@ -309,16 +309,12 @@ func TestOutboxEntryWithABlobIsSentAndReleased(t *testing.T) {
 		if h, err = st.PutBlob(mail); err != nil {
 			return err
 		}
-		m := store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: mail}
-		if err := st.Enqueue(&m); err != nil {
-			return err
-		}
-		id = m.ID
-		// As the older version wrote it: the mail in the blob only.
-		r, err := st.outboxRec(id)
+		r, err := st.enqueueRec(&store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: mail})
 		if err != nil {
 			return err
 		}
+		id = r.ID
+		// As the older version wrote it: the mail in the blob only.
 		r.RawHash = h
 		if err := st.putOutboxRec(r, r); err != nil {
 			return err

@@ -28,7 +28,15 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV6,
 	migrateV7,
 	migrateV8,
+	migrateV9,
 }
+
+// migrateV9 rewrites nothing: from schema 9 outbox and message records
+// are written in binary (records.go) and notification drafts deflated,
+// and the records written before still read. The new version number
+// makes a program of schema 8, which could not read them, refuse the
+// database instead of failing on its records.
+func migrateV9(*bolt.Tx) error { return nil }
 
 // migrateV8 adds blob.data, where new blobs keep their content by number
 // (see PutBlob); the blobs already stored stay in blobs.

@@ -83,15 +83,11 @@ func TestOutboxRecordInJSONStillReads(t *testing.T) {
 		if err := st.PutTicket(&store.Ticket{ID: "HS-000001", Status: rules.StatusOpen}); err != nil {
 			return err
 		}
-		m := store.OutMail{TicketID: "HS-000001", To: []string{"a@x"}, Raw: mail}
-		if err := st.Enqueue(&m); err != nil {
-			return err
-		}
-		id = m.ID
-		r, err := st.outboxRec(id)
+		r, err := st.enqueueRec(&store.OutMail{TicketID: "HS-000001", To: []string{"a@x"}, Raw: mail})
 		if err != nil {
 			return err
 		}
+		id = r.ID
 		old, err := json.Marshal(r) // as the older version wrote it
 		if err != nil {
 			return err
@@ -119,6 +115,14 @@ func TestOutboxRecordInJSONStillReads(t *testing.T) {
 		t.Errorf("%d outbox records after the dequeue", n)
 	}
 	expectClean(t, d, "after the dequeue")
+}
+
+// enqueueRec queues m and returns its record as stored.
+func (t *tx) enqueueRec(m *store.OutMail) (*outboxRec, error) {
+	if err := t.Enqueue(m); err != nil {
+		return nil, err
+	}
+	return t.outboxRec(m.ID)
 }
 
 func FuzzOutboxRecord(f *testing.F) {
