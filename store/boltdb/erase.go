@@ -107,29 +107,32 @@ func (t *tx) ReplaceEvents(id string, events []store.Event) error {
 	return nil
 }
 
-func (t *tx) EraseAddress(addr, pseudonym string) error {
-	addr = strings.ToLower(strings.TrimSpace(addr))
-	if addr == "" {
-		return nil
-	}
-	// Rate counters and bounce marks are keyed "<kind>:<address>": only
-	// the address itself, not one that ends the same ("joann@x").
-	suffix := []byte(":" + addr)
+// eraseRates deletes the rate counters and bounce marks of addr (in lower
+// case), kept under the address and a zero byte (rateKey): only the
+// address itself, not one that begins the same ("ann@x.example").
+func (t *tx) eraseRates(addr string) error {
+	prefix := append([]byte(addr), 0)
 	rate := t.bucket(bucketRate)
 	var gone [][]byte
-	err := rate.ForEach(func(k, _ []byte) error {
-		if bytes.HasSuffix(bytes.ToLower(k), suffix) {
-			gone = append(gone, clone(k))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+	c := rate.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		gone = append(gone, clone(k))
 	}
 	for _, k := range gone {
 		if err := rate.Delete(k); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func (t *tx) EraseAddress(addr, pseudonym string) error {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	if addr == "" {
+		return nil
+	}
+	if err := t.eraseRates(addr); err != nil {
+		return err
 	}
 	meta := t.bucket(bucketMeta)
 	prefix := append([]byte("sent"), 0)

@@ -31,12 +31,35 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV9,
 }
 
-// migrateV9 rewrites nothing: from schema 9 outbox and message records
-// are written in binary (records.go) and notification drafts deflated,
-// and the records written before still read. The new version number
-// makes a program of schema 8, which could not read them, refuse the
-// database instead of failing on its records.
-func migrateV9(*bolt.Tx) error { return nil }
+// migrateV9 moves each rate counter to its key of schema 9 (rateKey:
+// its subject first). From schema 9 outbox and message records are also
+// written in binary (records.go) and notification drafts deflated; the
+// records written before still read, and stay as they are. The version
+// makes a program of schema 8, which could not read the new ones,
+// refuse the database instead of failing on its records.
+func migrateV9(btx *bolt.Tx) error {
+	rate := btx.Bucket(bucketRate)
+	type kv struct{ k, v []byte }
+	var moved []kv
+	err := rate.ForEach(func(k, v []byte) error {
+		if nk := rateKey(string(k)); !bytes.Equal(nk, k) {
+			moved = append(moved, kv{clone(k), clone(v)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range moved {
+		if err := rate.Delete(m.k); err != nil {
+			return err
+		}
+		if err := rate.Put(rateKey(string(m.k)), m.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // migrateV8 adds blob.data, where new blobs keep their content by number
 // (see PutBlob); the blobs already stored stay in blobs.

@@ -157,8 +157,28 @@ func (t *tx) Checkpoint(mailbox string) (store.Checkpoint, error) {
 	return c, nil
 }
 
+// rateKinds are the kinds of rate counters and marks, as their keys
+// begin ("<kind><subject>": auto:ann@example.com).
+var rateKinds = []string{"in:sender:", "in:domain:", "in:ticket:", "auto:", "bounce:"}
+
+// rateKey is where the counter key is kept in the rate bucket: its
+// subject first, then a zero byte and its kind (ann@example.com\x00auto:),
+// in lower case. A new sender's address takes a random page of the
+// bucket; its inbound counter and its automatic-reply counter, written
+// by the same commit, then share it. A key of another kind is kept as
+// it is.
+func rateKey(key string) []byte {
+	key = strings.ToLower(key)
+	for _, kind := range rateKinds {
+		if subject, ok := strings.CutPrefix(key, kind); ok {
+			return []byte(subject + "\x00" + kind)
+		}
+	}
+	return []byte(key)
+}
+
 func (t *tx) RateTimes(key string) ([]time.Time, error) {
-	v := t.bucket(bucketRate).Get([]byte(strings.ToLower(key)))
+	v := t.bucket(bucketRate).Get(rateKey(key))
 	if v == nil {
 		return nil, nil
 	}
@@ -171,7 +191,7 @@ func (t *tx) RateTimes(key string) ([]time.Time, error) {
 
 func (t *tx) PutRateTimes(key string, ts []time.Time) error {
 	b := t.bucket(bucketRate)
-	k := []byte(strings.ToLower(key))
+	k := rateKey(key)
 	if len(ts) == 0 {
 		return b.Delete(k)
 	}

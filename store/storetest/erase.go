@@ -116,6 +116,9 @@ func testReplaceEventsAndEraseAddress(t *testing.T, b Backend) {
 		if err := tx.PutRateTimes("in:sender:joann@x", []time.Time{t0}); err != nil {
 			return err
 		}
+		if err := tx.PutRateTimes("auto:ann@x.example", []time.Time{t0}); err != nil {
+			return err
+		}
 		return tx.MarkBouncing("ann@x", t0.Add(time.Hour))
 	})
 	update(t, h.s, func(tx store.Tx) error {
@@ -144,6 +147,9 @@ func testReplaceEventsAndEraseAddress(t *testing.T, b Backend) {
 		}
 		if ts, _ := tx.RateTimes("in:sender:joann@x"); len(ts) != 1 {
 			t.Errorf("the rate counter of an address ending the same was lost: %v", ts)
+		}
+		if ts, _ := tx.RateTimes("auto:ann@x.example"); len(ts) != 1 {
+			t.Error("erasing ann@x took the counter of ann@x.example")
 		}
 		if bouncing, _ := tx.Bouncing("ann@x", t0); bouncing {
 			t.Error("bounce mark of the erased address kept")
