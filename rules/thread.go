@@ -55,14 +55,39 @@ func BaseSubject(subject, prefix string) string {
 	s := CleanHeader(subject)
 	tok := tokenRE(prefix).strip
 	for {
-		n := replyPrefix.ReplaceAllString(s, "")
-		n = strings.TrimSpace(tok.ReplaceAllString(n, ""))
+		// Each message's subject is read this way several times: the
+		// expressions run only where they can match (a reply prefix
+		// ends in a colon, a token has six digits after a hyphen).
+		n := s
+		if strings.ContainsAny(n, ":：") {
+			n = replyPrefix.ReplaceAllString(n, "")
+		}
+		if hasTokenDigits(n) {
+			n = tok.ReplaceAllString(n, "")
+		}
+		n = strings.TrimSpace(n)
 		if n == s {
 			break
 		}
 		s = n
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// hasTokenDigits reports whether s holds a hyphen and six ASCII digits,
+// as every ticket token does.
+func hasTokenDigits(s string) bool {
+	for i := strings.IndexByte(s, '-'); i >= 0 && i+6 < len(s); {
+		if j := i + 1; isDigits(s[j : j+6]) {
+			return true
+		}
+		k := strings.IndexByte(s[i+1:], '-')
+		if k < 0 {
+			break
+		}
+		i += 1 + k
+	}
+	return false
 }
 
 // CleanHeader turns a header value into one safe line: CR, LF and other

@@ -78,11 +78,38 @@ func TestDecideThread(t *testing.T) {
 	}
 }
 
+// baseSubjectPlain is BaseSubject running both expressions on every
+// subject: the reference its shortcuts must agree with.
+func baseSubjectPlain(subject, prefix string) string {
+	s := CleanHeader(subject)
+	tok := tokenRE(prefix).strip
+	for {
+		n := replyPrefix.ReplaceAllString(s, "")
+		n = strings.TrimSpace(tok.ReplaceAllString(n, ""))
+		if n == s {
+			break
+		}
+		s = n
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func BenchmarkBaseSubject(b *testing.B) {
+	for _, s := range []string{"Order not delivered (load 18ee9453691c779c/1)", "Re: AW: [HS-482913] Printer on fire"} {
+		b.Run(s[:5], func(b *testing.B) {
+			for b.Loop() {
+				BaseSubject(s, "HS")
+			}
+		})
+	}
+}
+
 // FuzzThreading checks the threading decisions on any subject and sender:
 // a token found is always canonical and present in the subject, the base
 // subject is a single clean line, and no stranger ever joins a ticket.
 func FuzzThreading(f *testing.F) {
-	for _, s := range []string{"Re: [HS-482913] x", "hs-000001", "AW: AW: [HS-1234567]", "\r\nBcc: x", "Re[2]: (HS-999999)"} {
+	for _, s := range []string{"Re: [HS-482913] x", "hs-000001", "AW: AW: [HS-1234567]", "\r\nBcc: x", "Re[2]: (HS-999999)",
+		"Re：x", "Hſ-123456 x", "a-12345 b-123456", "-123456", "x-12345", "Re: Re: hs-000001 Re: y"} {
 		f.Add(s, "a@x.example")
 	}
 	CompileToken("HS")
@@ -95,6 +122,9 @@ func FuzzThreading(f *testing.F) {
 		base := BaseSubject(subject, "HS")
 		if strings.ContainsAny(base, "\r\n") || (utf8.ValidString(subject) && !utf8.ValidString(base)) {
 			t.Fatalf("BaseSubject(%q) = %q", subject, base)
+		}
+		if want := baseSubjectPlain(subject, "HS"); base != want {
+			t.Fatalf("BaseSubject(%q) = %q, the expressions run on every subject give %q", subject, base, want)
 		}
 		c := &Candidate{ID: "HS-1", Status: StatusOpen, Requester: "a@x.example", Participants: []string{"b@x.example"}, Via: "token"}
 		d := ThreadPolicy{ReopenWindow: time.Hour}.DecideThread(c, sender, false, time.Now())
