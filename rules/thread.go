@@ -16,6 +16,9 @@ var replyPrefix = regexp.MustCompile(`(?i)^\s*(re|fw|fwd|aw|wg|sv|vs|antw|tr|rif
 // "HS-123456" anywhere, in any case, behind any chain of Re:/Fwd: prefixes.
 // The id is returned in canonical form (upper-case prefix).
 func TicketToken(subject, prefix string) (string, bool) {
+	if !hasTokenDigits(subject) {
+		return "", false // most subjects: no expression to run
+	}
 	m := tokenRE(prefix).find.FindStringSubmatch(subject)
 	if m == nil {
 		return "", false

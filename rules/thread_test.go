@@ -114,7 +114,11 @@ func FuzzThreading(f *testing.F) {
 	}
 	CompileToken("HS")
 	f.Fuzz(func(t *testing.T, subject, sender string) {
-		if id, ok := TicketToken(subject, "HS"); ok {
+		id, ok := TicketToken(subject, "HS")
+		if m := tokenRE("HS").find.FindStringSubmatch(subject); (m != nil) != ok || ok && id != "HS-"+m[1] {
+			t.Fatalf("TicketToken(%q) = %q, %v; the expression alone finds %q", subject, id, ok, m)
+		}
+		if ok {
 			if len(id) != 9 || !strings.HasPrefix(id, "HS-") || !strings.Contains(strings.ToUpper(subject), id) {
 				t.Fatalf("TicketToken(%q) = %q", subject, id)
 			}
