@@ -265,23 +265,25 @@ func TestDraftQueuedAsJSONStillSends(t *testing.T) {
 	}
 }
 
+// FuzzDraft reads any bytes as a stored draft, and as the fields inside
+// one (the deflated form seldom survives a mutation whole): whatever
+// reads must read back the same after encodeDraft.
 func FuzzDraft(f *testing.F) {
-	good, _ := encodeDraft(draft{Mail: Mail{Subject: "[HS-1] x", To: []mail.Address{{Address: "a@x"}}}, Before: "top\n", After: "\n-- \nfoot", From: "c@x", TextSHA256: "ab"})
-	f.Add(good)
-	full, _ := encodeDraft(draft{Mail: Mail{From: mail.Address{Name: "Ann via Support", Address: "support@example.com"}, ReplyTo: &mail.Address{Address: "support+r@example.com"},
+	good := draft{Mail: Mail{Subject: "[HS-1] x", To: []mail.Address{{Address: "a@x"}}}, Before: "top\n", After: "\n-- \nfoot", From: "c@x", TextSHA256: "ab"}
+	full := draft{Mail: Mail{From: mail.Address{Name: "Ann via Support", Address: "support@example.com"}, ReplyTo: &mail.Address{Address: "support+r@example.com"},
 		To: []mail.Address{{Name: "Ana", Address: "ana@example.com"}}, Cc: []mail.Address{}, Subject: "[HS-1] x", MessageID: "tg.1@t", InReplyTo: "in@c",
 		References: []string{"in@c"}, Auto: "auto-generated", LoopTag: "ticketgate t", ThreadTopic: "x", ThreadKey: "HS-1", Date: time.Date(2026, 12, 6, 5, 0, 0, 1, time.FixedZone("", 3600))},
-		Before: "top\n", After: "foot", From: "c@x", TextSHA256: "ab"})
-	f.Add(full)
+		Before: "top\n", After: "foot", From: "c@x", TextSHA256: "ab"}
+	for _, d := range []draft{good, full} {
+		raw, _ := encodeDraft(d)
+		f.Add(raw)
+		f.Add(appendDraft(nil, d))
+	}
 	f.Add([]byte(`{"mail":{"Subject":"s"},"before":"b","after":"a"}`))
-	f.Add([]byte{draftBinary, 0xff, 0xff})
-	f.Add([]byte{draftBinary, 2, 0, 0, 0, 1, 0})
+	f.Add([]byte{0xff, 0xff})
+	f.Add([]byte{2, 0, 0, 0, 1, 0})
 	f.Add([]byte{draftDeflated, 0xff})
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		d, err := decodeDraft(raw)
-		if err != nil {
-			return
-		}
+	readsBack := func(t *testing.T, d draft) {
 		again, err := encodeDraft(d)
 		if err != nil {
 			return // a value JSON cannot hold (a broken time) is refused, not cut
@@ -298,6 +300,14 @@ func FuzzDraft(f *testing.F) {
 		d.Mail.Date, d2.Mail.Date = time.Time{}, time.Time{}
 		if !reflect.DeepEqual(d2, d) {
 			t.Errorf("draft %#v read back as %#v", d, d2)
+		}
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if d, err := decodeDraft(raw); err == nil {
+			readsBack(t, d)
+		}
+		if d, err := readDraft(raw); err == nil {
+			readsBack(t, d)
 		}
 	})
 }
