@@ -80,17 +80,15 @@ func BaseSubject(subject, prefix string) string {
 // hasTokenDigits reports whether s holds a hyphen and six ASCII digits,
 // as every ticket token does.
 func hasTokenDigits(s string) bool {
-	for i := strings.IndexByte(s, '-'); i >= 0 && i+6 < len(s); {
-		if j := i + 1; isDigits(s[j : j+6]) {
+	for {
+		i := strings.IndexByte(s, '-')
+		if i < 0 || i+7 > len(s) {
+			return false
+		}
+		if s = s[i+1:]; isDigits(s[:6]) {
 			return true
 		}
-		k := strings.IndexByte(s[i+1:], '-')
-		if k < 0 {
-			break
-		}
-		i += 1 + k
 	}
-	return false
 }
 
 // CleanHeader turns a header value into one safe line: CR, LF and other

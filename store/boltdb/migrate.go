@@ -39,22 +39,22 @@ var migrations = []func(tx *bolt.Tx) error{
 // refuse the database instead of failing on its records.
 func migrateV9(btx *bolt.Tx) error {
 	rate := btx.Bucket(bucketRate)
-	type kv struct{ k, v []byte }
-	var moved []kv
+	type move struct{ from, to, v []byte }
+	var moves []move
 	err := rate.ForEach(func(k, v []byte) error {
-		if nk := rateKey(string(k)); !bytes.Equal(nk, k) {
-			moved = append(moved, kv{clone(k), clone(v)})
+		if to := rateKey(string(k)); !bytes.Equal(to, k) {
+			moves = append(moves, move{clone(k), to, clone(v)})
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, m := range moved {
-		if err := rate.Delete(m.k); err != nil {
+	for _, m := range moves {
+		if err := rate.Delete(m.from); err != nil {
 			return err
 		}
-		if err := rate.Put(rateKey(string(m.k)), m.v); err != nil {
+		if err := rate.Put(m.to, m.v); err != nil {
 			return err
 		}
 	}
