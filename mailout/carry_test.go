@@ -55,11 +55,7 @@ func TestCarriedMessageSentAsComposedWhole(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := newPrepareRig(t)
-			tpl, err := LoadTemplates(writeOverride(t, "notify", c.template))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+			d := overrideMailer(t, "notify", c.template)
 			file := []byte("a scan, page 1")
 			msg := &store.Message{MessageID: "in-1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
 				Text: "> quoted\n" + text + "\n", VisibleText: text + "\n", CreatedAt: r.at,
@@ -69,7 +65,7 @@ func TestCarriedMessageSentAsComposedWhole(t *testing.T) {
 					Data: map[string]any{"Writer": "Ann Lee"}, Attachments: []Attachment{{Filename: "scan.pdf", ContentType: "application/pdf", Content: file}}}
 			}
 			tk := r.ticket()
-			err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+			err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
 				if err := tx.PutTicket(tk); err != nil {
 					return err
 				}
@@ -150,17 +146,13 @@ func TestWholeNotificationSentAsStored(t *testing.T) {
 // with an event saying why.
 func TestCarriedMessageEmptiedIsNotSent(t *testing.T) {
 	r := newPrepareRig(t)
-	tpl, err := LoadTemplates(writeOverride(t, "notify", "{{.TicketID}} from {{.Writer}}:\n\n{{.Text}}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	d := overrideMailer(t, "notify", "{{.TicketID}} from {{.Writer}}:\n\n{{.Text}}\n")
 	tk := r.ticket()
 	msg := &store.Message{MessageID: "in-1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
 		Text: "The scanner eats every second page.", VisibleText: "The scanner eats every second page.", CreatedAt: r.at, Attachments: []store.Attachment{}}
 	o := Out{Kind: "notify", To: []mail.Address{{Address: "ana@example.com"}}, Template: "notify", Internal: true, Carries: msg,
 		Data: map[string]any{"Writer": "Ann Lee"}}
-	err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+	err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
 		if err := queueCarried(tx, d, tk, o, r.at); err != nil {
 			return err
 		}
@@ -212,18 +204,14 @@ func queueCarried(tx store.Tx, d *Mailer, tk *store.Ticket, o Out, at time.Time)
 // same mail queued now does.
 func TestDraftQueuedAsJSONStillSends(t *testing.T) {
 	r := newPrepareRig(t)
-	tpl, err := LoadTemplates(writeOverride(t, "notify", "{{.TicketID}} from {{.Writer}}:\n\n{{.Text}}\n\n-- \nReply \"above\" to answer, ünï.\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	d := overrideMailer(t, "notify", "{{.TicketID}} from {{.Writer}}:\n\n{{.Text}}\n\n-- \nReply \"above\" to answer, ünï.\n")
 	text := "The scanner eats every second page.\n\"Quoted\" <b>and</b> ünïcode."
 	msg := &store.Message{MessageID: "in-1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
 		Text: text, VisibleText: text, CreatedAt: r.at, Attachments: []store.Attachment{}}
 	tk := r.ticket()
 	o := Out{Kind: "notify", To: []mail.Address{{Address: "ana@example.com"}}, Template: "notify", Internal: true,
 		Data: map[string]any{"Writer": "Ann Lee"}, Carries: msg}
-	err = r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+	err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
 		if err := queueCarried(tx, d, tk, o, r.at); err != nil {
 			return err
 		}

@@ -165,6 +165,16 @@ func writeOverride(t *testing.T, name, text string) string {
 	return dir
 }
 
+// overrideMailer is a Mailer whose template name is text, an override.
+func overrideMailer(t *testing.T, name, text string) *Mailer {
+	t.Helper()
+	tpl, err := LoadTemplates(writeOverride(t, name, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+}
+
 // An override that reads the ticket, however it reaches it, is rendered
 // with the ticket as it stands when the mail is queued: a priority raised
 // after the mail was prepared is the one the customer reads.
@@ -181,11 +191,7 @@ func TestPreparedMailNeverShowsAStaleTicket(t *testing.T) {
 		"Priority {{(index . \"Ticket\").Priority}}.\n",
 	}
 	for _, text := range texts {
-		tpl, err := LoadTemplates(writeOverride(t, "auto_reply", text))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+		d := overrideMailer(t, "auto_reply", text)
 		o := autoOut()
 		o.Prepared = d.Prepare(r.ticket(), o, r.at)
 		tk := r.ticket()
@@ -196,11 +202,7 @@ func TestPreparedMailNeverShowsAStaleTicket(t *testing.T) {
 		}
 	}
 	// A template that reads only plain values is prepared, and used.
-	tpl, err := LoadTemplates(writeOverride(t, "auto_reply", "{{range .SavedReplies}}{{.}} {{end}}{{with .Name}}Dear {{.}}{{end}}, see {{.TicketID}}.\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	d := overrideMailer(t, "auto_reply", "{{range .SavedReplies}}{{.}} {{end}}{{with .Name}}Dear {{.}}{{end}}, see {{.TicketID}}.\n")
 	o := autoOut()
 	o.Prepared = d.Prepare(r.ticket(), o, r.at)
 	tk := r.ticket()
