@@ -131,8 +131,8 @@ func (d *Reader) Varint() int64 {
 	return v
 }
 
-// Bytes reads a string's bytes, without copying them.
-func (d *Reader) Bytes() []byte {
+// field reads a string's bytes, without copying them.
+func (d *Reader) field() []byte {
 	n := d.Uvarint()
 	if n > uint64(len(d.b)) {
 		d.Fail()
@@ -144,7 +144,7 @@ func (d *Reader) Bytes() []byte {
 }
 
 // String reads a string.
-func (d *Reader) String() string { return string(d.Bytes()) }
+func (d *Reader) String() string { return string(d.field()) }
 
 // List reads AppendList's list.
 func (d *Reader) List() []string {
