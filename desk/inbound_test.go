@@ -121,7 +121,7 @@ func TestCardNumbersAreRedactedEverywhere(t *testing.T) {
 	g.settle()
 	notices := 0
 	for _, sent := range g.relay.Mails() {
-		if bytes.Contains(sent.Data, []byte("4111")) || bytes.Contains(sent.Data, []byte("5500-0000")) {
+		if showsCard(sent.Data) || bytes.Contains(sent.Data, []byte("5500-0000")) {
 			t.Errorf("sent mail repeats the card number:\n%s", sent.Data)
 		}
 		if bytes.Contains(sent.Data, []byte("sensitive data")) {
