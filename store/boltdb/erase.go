@@ -74,8 +74,12 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 			return fmt.Errorf("release blob %s: %w", h, err)
 		}
 	}
+	at := t.postingOf([]byte(id))
+	if at == nil {
+		return fmt.Errorf("replace messages of %s: %w", id, store.ErrNotFound)
+	}
 	slices.Sort(oldWords)
-	if err := t.dropWords(id, slices.Compact(oldWords), wordInMessage); err != nil {
+	if err := t.dropWords(at, slices.Compact(oldWords), wordInMessage); err != nil {
 		return err
 	}
 	// The new words of every message are indexed here, queued or not: the
@@ -83,7 +87,7 @@ func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {
 	if err := t.unqueueWords(keys); err != nil {
 		return err
 	}
-	return t.addWords(id, newWords, wordInMessage)
+	return t.addWords(at, newWords, wordInMessage)
 }
 
 func (t *tx) ReplaceEvents(id string, events []store.Event) error {

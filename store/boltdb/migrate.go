@@ -29,6 +29,42 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV7,
 	migrateV8,
 	migrateV9,
+	migrateV10,
+}
+
+// migrateV10 moves every idx.word entry to its key of schema 10: the
+// word, then the ticket's posting (its creation time, then its id: see
+// search.go) instead of its id. An entry of a ticket with no summary
+// names no ticket, and is dropped.
+func migrateV10(btx *bolt.Tx) error {
+	t := &tx{ctx: context.Background(), tx: btx}
+	type entry struct{ k, v []byte }
+	var entries []entry
+	err := t.bucket(bucketIdxWord).ForEach(func(k, v []byte) error {
+		w, id, ok := bytes.Cut(k, []byte{0})
+		if at := t.postingOf(id); ok && at != nil {
+			entries = append(entries, entry{key(w, at), clone(v)})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", bucketIdxWord, err)
+	}
+	if err := btx.DeleteBucket(bucketIdxWord); err != nil {
+		return fmt.Errorf("drop bucket %s: %w", bucketIdxWord, err)
+	}
+	words, err := btx.CreateBucket(bucketIdxWord)
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketIdxWord, err)
+	}
+	// In key order: see migrateV4.
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
+	for _, e := range entries {
+		if err := words.Put(e.k, e.v); err != nil {
+			return fmt.Errorf("index words: %w", err)
+		}
+	}
+	return nil
 }
 
 // migrateV9 moves each rate counter to its key of schema 9 (rateKey:

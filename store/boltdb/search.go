@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -87,39 +88,55 @@ func (t *tx) indexSummary(tk *store.Ticket) error {
 	return b.Put([]byte(tk.ID), v)
 }
 
-// Each idx.word entry is (word, 0x00, ticket id) with a one-byte value
+// Each idx.word entry is (word, 0x00, posting) with a one-byte value
 // saying where on the ticket the word occurs, so a changed subject drops
-// a word from the index only when no message has it.
+// a word from the index only when no message has it. A ticket's posting
+// is its creation time as appendTime writes it (createdLen bytes, as its
+// summary begins), then its id: each word's entries are in the order the
+// tickets were opened, so the words of new tickets go at the end of each
+// word's entries, a page or two a word for a whole indexing commit,
+// whatever the ticket ids. (Until schema 10 the posting was the id alone:
+// random ids put a commit's entries all over the index.)
 const (
 	wordInTicket  byte = 1 << iota // the subject or the requester
 	wordInMessage                  // a message
 )
 
-// addWords records that words occur on ticket id, in the place bit.
-func (t *tx) addWords(id string, words []string, bit byte) error {
+// posting is the place in each word's entries of the ticket id created
+// at created.
+func posting(created time.Time, id string) []byte {
+	return append(appendTime(make([]byte, 0, createdLen+len(id)), created), id...)
+}
+
+// postingOf is ticket id's posting, from its summary; nil when it has
+// none (no such ticket).
+func (t *tx) postingOf(id []byte) []byte {
+	s := t.bucket(bucketIdxSummary).Get(id)
+	if len(s) < createdLen {
+		return nil
+	}
+	return append(append(make([]byte, 0, createdLen+len(id)), s[:createdLen]...), id...)
+}
+
+// addWords records that words occur, in the place bit, on the ticket at
+// posting at.
+func (t *tx) addWords(at []byte, words []string, bit byte) error {
 	b := t.bucket(bucketIdxWord)
 	for _, w := range words {
-		k := key([]byte(w), []byte(id))
-		var had byte
-		if v := b.Get(k); len(v) == 1 {
-			had = v[0]
-		}
-		if had&bit != 0 {
-			continue
-		}
-		if err := b.Put(k, []byte{had | bit}); err != nil {
-			return fmt.Errorf("index word: %w", err)
+		if err := putWordBit(b, key([]byte(w), at), bit); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// dropWords records that words no longer occur on ticket id in the place
-// bit, and removes the entries of the words left nowhere.
-func (t *tx) dropWords(id string, words []string, bit byte) error {
+// dropWords records that words no longer occur in the place bit on the
+// ticket at posting at, and removes the entries of the words left
+// nowhere.
+func (t *tx) dropWords(at []byte, words []string, bit byte) error {
 	b := t.bucket(bucketIdxWord)
 	for _, w := range words {
-		k := key([]byte(w), []byte(id))
+		k := key([]byte(w), at)
 		v := b.Get(k)
 		if len(v) != 1 || v[0]&bit == 0 {
 			continue
@@ -137,12 +154,54 @@ func (t *tx) dropWords(id string, words []string, bit byte) error {
 	return nil
 }
 
+// moveWords moves ticket id's word entries from posting from to posting
+// to (its creation time changed). A ticket's entries are found by its
+// words: those of its subject and requester as o recorded them, and
+// those of its messages.
+func (t *tx) moveWords(id string, o *indexed, from, to []byte) error {
+	words := store.TicketWords(&store.Ticket{Subject: o.Subject, Requester: o.Requester, RequesterName: o.RequesterName})
+	_, msgs, err := t.keysOf(bucketMessages, id)
+	if err != nil {
+		return err
+	}
+	for _, v := range msgs {
+		m, err := t.decodeMessage(v)
+		if err != nil {
+			return fmt.Errorf("ticket %s: %w", id, err)
+		}
+		words = append(words, store.MessageWords(m)...)
+	}
+	slices.Sort(words)
+	b := t.bucket(bucketIdxWord)
+	for _, w := range slices.Compact(words) {
+		k := key([]byte(w), from)
+		v := b.Get(k)
+		if len(v) != 1 {
+			continue
+		}
+		bit := v[0]
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("unindex word: %w", err)
+		}
+		if err := putWordBit(b, key([]byte(w), to), bit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // indexTicketWords keeps the words of tk's subject and requester in
 // idx.word; o is the stored record before the change (nil for a new
 // ticket, whose words are queued for the indexer: words.go).
 func (t *tx) indexTicketWords(tk *store.Ticket, o *indexed) error {
 	if o == nil {
 		return t.queueTicketWords(tk.ID)
+	}
+	at := posting(tk.CreatedAt, tk.ID)
+	if !o.CreatedAt.Equal(tk.CreatedAt) {
+		if err := t.moveWords(tk.ID, o, posting(o.CreatedAt, tk.ID), at); err != nil {
+			return err
+		}
 	}
 	if o.Subject == tk.Subject && o.Requester == tk.Requester && o.RequesterName == tk.RequesterName {
 		return nil
@@ -159,10 +218,10 @@ func (t *tx) indexTicketWords(tk *store.Ticket, o *indexed) error {
 			gone = append(gone, w)
 		}
 	}
-	if err := t.dropWords(tk.ID, gone, wordInTicket); err != nil {
+	if err := t.dropWords(at, gone, wordInTicket); err != nil {
 		return err
 	}
-	return t.addWords(tk.ID, words, wordInTicket)
+	return t.addWords(at, words, wordInTicket)
 }
 
 // query is a store.Filter checked and made ready to run.
@@ -370,9 +429,13 @@ func (t *tx) withAllWords(words []string, fn func(id, summary []byte) error) err
 		if done[id] {
 			continue
 		}
+		at := t.postingOf([]byte(id))
+		if at == nil {
+			continue
+		}
 		all := true
 		for _, w := range words {
-			if !queued[id][w] && index.Get(key([]byte(w), []byte(id))) == nil {
+			if !queued[id][w] && index.Get(key([]byte(w), at)) == nil {
 				all = false
 				break
 			}
@@ -380,28 +443,25 @@ func (t *tx) withAllWords(words []string, fn func(id, summary []byte) error) err
 		if !all {
 			continue
 		}
-		if v := sums.Get([]byte(id)); v != nil {
-			if err := fn([]byte(id), v); err != nil {
-				return err
-			}
+		if err := fn([]byte(id), sums.Get([]byte(id))); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // withWords calls fn with the id and summary of every ticket on which
-// all the words occur, in id order. The word entries and the summaries
-// are all keyed by ticket id, so it is a join of sorted lists: each
-// cursor leaps to the highest id another one stands on, and the cost
-// follows the shortest list more than the longest.
+// all the words occur. Each word's entries are sorted by posting, so it
+// is a join of sorted lists: each cursor leaps to the highest posting
+// another one stands on, and the cost follows the shortest list more
+// than the longest.
 func (t *tx) withWords(words []string, fn func(id, summary []byte) error) error {
-	var cs []*idCursor
+	var cs []*wordCursor
 	for _, w := range words {
-		cs = append(cs, &idCursor{c: t.bucket(bucketIdxWord).Cursor(), prefix: append([]byte(w), 0)})
+		cs = append(cs, &wordCursor{c: t.bucket(bucketIdxWord).Cursor(), prefix: append([]byte(w), 0)})
 	}
-	sums := &idCursor{c: t.bucket(bucketIdxSummary).Cursor()}
-	cs = append(cs, sums)
-	var target []byte // the lowest id still possible
+	sums := t.bucket(bucketIdxSummary)
+	var target []byte // the lowest posting still possible
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
 			if err := t.ctx.Err(); err != nil {
@@ -413,55 +473,60 @@ func (t *tx) withWords(words []string, fn func(id, summary []byte) error) error 
 			if !c.seek(target) {
 				return nil
 			}
-			if !bytes.Equal(c.id, target) {
-				target, agreed = c.id, false
+			if !bytes.Equal(c.at, target) {
+				target, agreed = c.at, false
 				break
 			}
 		}
 		if !agreed {
 			continue
 		}
-		if err := fn(target, sums.v); err != nil {
-			return err
+		if id := target[min(createdLen, len(target)):]; len(id) > 0 {
+			if s := sums.Get(id); s != nil {
+				if err := fn(id, s); err != nil {
+					return err
+				}
+			}
 		}
-		// The next id after target is target followed by 0x00.
+		// The next posting after target is target followed by 0x00.
 		target = append(slices.Clip(target), 0)
 	}
 }
 
-// idCursor walks the ids that follow prefix in a bucket's keys, in order.
-type idCursor struct {
+// wordCursor walks the postings that follow prefix in idx.word's keys, in
+// order.
+type wordCursor struct {
 	c      *bolt.Cursor
-	prefix []byte
-	id, v  []byte // where it stands; id nil before the first seek
+	prefix []byte // the word and 0x00
+	at     []byte // the posting it stands on; nil before the first seek
 }
 
-// seek moves c to the first id at or after target (the first of all for
-// a nil target) and reports whether there is one. It steps a few keys
-// before searching the tree again, as the next id is often close.
-func (c *idCursor) seek(target []byte) bool {
-	if c.id != nil && bytes.Compare(c.id, target) >= 0 {
+// seek moves c to the first posting at or after target (the first of all
+// for a nil target) and reports whether there is one. It steps a few keys
+// before searching the tree again, as the next posting is often close.
+func (c *wordCursor) seek(target []byte) bool {
+	if c.at != nil && bytes.Compare(c.at, target) >= 0 {
 		return true
 	}
-	var k, v []byte
-	if c.id != nil {
+	var k []byte
+	if c.at != nil {
 		for range 4 {
-			if k, v = c.c.Next(); k == nil || !bytes.HasPrefix(k, c.prefix) {
-				c.id = nil
+			if k, _ = c.c.Next(); k == nil || !bytes.HasPrefix(k, c.prefix) {
+				c.at = nil
 				return false
 			}
 			if bytes.Compare(k[len(c.prefix):], target) >= 0 {
-				c.id, c.v = k[len(c.prefix):], v
+				c.at = k[len(c.prefix):]
 				return true
 			}
 		}
 	}
-	k, v = c.c.Seek(append(slices.Clip(c.prefix), target...))
+	k, _ = c.c.Seek(append(slices.Clip(c.prefix), target...))
 	if k == nil || !bytes.HasPrefix(k, c.prefix) {
-		c.id = nil
+		c.at = nil
 		return false
 	}
-	c.id, c.v = k[len(c.prefix):], v
+	c.at = k[len(c.prefix):]
 	return true
 }
 

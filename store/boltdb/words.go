@@ -88,6 +88,7 @@ func (t *tx) unqueueWords(keys [][]byte) error {
 type queuedEntry struct {
 	seq   []byte // its idx.wordq key
 	id    []byte // its ticket
+	at    []byte // the ticket's posting (search.go); nil: no such ticket
 	bit   byte   // wordInMessage or wordInTicket
 	words []string
 }
@@ -106,6 +107,12 @@ func (t *tx) queued(limit int) ([]queuedEntry, error) {
 		q := queuedEntry{seq: clone(k), id: clone(v), bit: wordInMessage}
 		if bytes.HasPrefix(k, tprefix) {
 			q.id, q.bit = clone(k[len(tprefix):]), wordInTicket
+		}
+		if q.at = t.postingOf(q.id); q.at == nil {
+			out = append(out, q)
+			continue
+		}
+		if q.bit == wordInTicket {
 			tk, err := t.Ticket(string(q.id))
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, err
@@ -168,7 +175,8 @@ func (d *DB) indexQueued(ctx context.Context) (int, error) {
 
 // indexEntries is the commit that moves the words of qs, read earlier,
 // into idx.word, in key order, and takes them off the queue; it skips an
-// entry no longer queued (a change indexed it since it was read).
+// entry no longer queued (a change indexed it since it was read) or whose
+// ticket's posting changed.
 func indexEntries(qs []queuedEntry) func(store.Tx) error {
 	type entry struct {
 		k  []byte // idx.word key
@@ -177,7 +185,7 @@ func indexEntries(qs []queuedEntry) func(store.Tx) error {
 	var entries []entry
 	for i, q := range qs {
 		for _, w := range q.words {
-			entries = append(entries, entry{key([]byte(w), q.id), i})
+			entries = append(entries, entry{key([]byte(w), q.at), i})
 		}
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
@@ -187,9 +195,12 @@ func indexEntries(qs []queuedEntry) func(store.Tx) error {
 		if queue == nil || words == nil {
 			return fmt.Errorf("bucket %s or %s missing", bucketIdxWordQ, bucketIdxWord)
 		}
+		// An entry is indexed when still queued, and under the posting
+		// it was read with: a ticket whose creation time changed since
+		// stays queued for the next round.
 		live := make([]bool, len(qs))
 		for i, q := range qs {
-			live[i] = queue.Get(q.seq) != nil
+			live[i] = queue.Get(q.seq) != nil && bytes.Equal(t.postingOf(q.id), q.at)
 		}
 		for _, e := range entries {
 			if !live[e.at] {

@@ -321,3 +321,67 @@ func TestChangedSubjectIsSearchedAtOnce(t *testing.T) {
 		indexAll(t, d)
 	}
 }
+
+// TestChangedCreationTimeKeepsWords: the words of a ticket whose creation
+// time changes (where each word lists it) are found after the change,
+// those the indexer read before it as well, and a word erased after it is
+// found no more.
+func TestChangedCreationTimeKeepsWords(t *testing.T) {
+	d := openUnindexed(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	addTicket(t, d, "HS-000001", "wombat trouble", "the printer jams")
+	indexAll(t, d)
+	if err := d.Update(bg, func(tx store.Tx) error {
+		return tx.AddMessage("HS-000001", &store.Message{MessageID: "late@x", Kind: "customer", Text: "secret tapir"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var qs []queuedEntry
+	d.View(bg, func(st store.Tx) error {
+		var err error
+		qs, err = st.(*tx).queued(maxIndexBatch)
+		return err
+	})
+	if len(qs) != 1 {
+		t.Fatalf("queued %+v", qs)
+	}
+	if err := d.Update(bg, func(tx store.Tx) error {
+		tk, err := tx.Ticket("HS-000001")
+		if err != nil {
+			return err
+		}
+		tk.CreatedAt = tk.CreatedAt.Add(-48 * time.Hour)
+		return tx.PutTicket(tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The indexer's commit of what it read before the change.
+	if err := d.Update(bg, indexEntries(qs)); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"changed", "indexed"} {
+		for _, w := range []string{"wombat", "printer", "tapir"} {
+			if got := searchIDs(t, d, w); !slices.Equal(got, []string{"HS-000001"}) {
+				t.Errorf("%s: %q found on %v", when, w, got)
+			}
+		}
+		indexAll(t, d)
+	}
+	if err := d.Update(bg, func(tx store.Tx) error {
+		tk, err := tx.TicketFull("HS-000001")
+		if err != nil {
+			return err
+		}
+		msgs := tk.Messages
+		msgs[1].Text = "[erased]"
+		return tx.ReplaceMessages("HS-000001", msgs)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, d, "tapir"); len(got) != 0 {
+		t.Errorf("an erased word is found on %v", got)
+	}
+	if got := searchIDs(t, d, "printer"); !slices.Equal(got, []string{"HS-000001"}) {
+		t.Errorf("after the erasure, printer found on %v", got)
+	}
+}
