@@ -57,7 +57,9 @@ func migrateV10(btx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketIdxWord, err)
 	}
-	// In key order: see migrateV4.
+	// In key order (see migrateV4), filling the pages as the indexer
+	// will.
+	words.FillPercent = wordFill
 	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
 	for _, e := range entries {
 		if err := words.Put(e.k, e.v); err != nil {

@@ -91,37 +91,57 @@ func (t *tx) indexSummary(tk *store.Ticket) error {
 // Each idx.word entry is (word, 0x00, posting) with a one-byte value
 // saying where on the ticket the word occurs, so a changed subject drops
 // a word from the index only when no message has it. A ticket's posting
-// is its creation time as appendTime writes it (createdLen bytes, as its
-// summary begins), then its id: each word's entries are in the order the
-// tickets were opened, so the words of new tickets go at the end of each
-// word's entries, a page or two a word for a whole indexing commit,
-// whatever the ticket ids. (Until schema 10 the posting was the id alone:
-// random ids put a commit's entries all over the index.)
+// is the millisecond of its creation time (the low 48 bits of its Unix
+// time in milliseconds, 6 bytes: in order until the year 10889), then its
+// id: each word's entries are in the order the tickets were opened, so
+// the words of new tickets go at the end of each word's entries, a page
+// or two a word for a whole indexing commit, whatever the ticket ids.
+// (Until schema 10 the posting was the id alone: random ids put a
+// commit's entries all over the index. In seconds, the tickets of the
+// same second were in id order: a commit's entries went all over the
+// last second's.)
 const (
 	wordInTicket  byte = 1 << iota // the subject or the requester
 	wordInMessage                  // a message
 )
 
+// postingTime is the length of a posting's time.
+const postingTime = 6
+
 // posting is the place in each word's entries of the ticket id created
 // at created.
 func posting(created time.Time, id string) []byte {
-	return append(appendTime(make([]byte, 0, createdLen+len(id)), created), id...)
+	return postingAt(created.UnixMilli(), []byte(id))
 }
 
-// postingOf is ticket id's posting, from its summary; nil when it has
+func postingAt(ms int64, id []byte) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(ms))
+	return append(b[8-postingTime:], id...)
+}
+
+// postingOf is ticket id's posting, from the creation time its summary
+// begins with (appendTime's seconds and nanoseconds); nil when it has
 // none (no such ticket).
 func (t *tx) postingOf(id []byte) []byte {
 	s := t.bucket(bucketIdxSummary).Get(id)
 	if len(s) < createdLen {
 		return nil
 	}
-	return append(append(make([]byte, 0, createdLen+len(id)), s[:createdLen]...), id...)
+	sec := int64(binary.BigEndian.Uint64(s) ^ 1<<63)
+	ns := int64(binary.BigEndian.Uint32(s[8:]))
+	return postingAt(sec*1e3+ns/1e6, id)
 }
+
+// wordFill is how full bbolt leaves idx.word's pages when it splits them
+// (its default: half): the new entries of each word go at its end, and
+// the page an entry splits off is seldom added to again.
+const wordFill = 0.9
 
 // addWords records that words occur, in the place bit, on the ticket at
 // posting at.
 func (t *tx) addWords(at []byte, words []string, bit byte) error {
 	b := t.bucket(bucketIdxWord)
+	b.FillPercent = wordFill
 	for _, w := range words {
 		if err := putWordBit(b, key([]byte(w), at), bit); err != nil {
 			return err
@@ -481,7 +501,7 @@ func (t *tx) withWords(words []string, fn func(id, summary []byte) error) error 
 		if !agreed {
 			continue
 		}
-		if id := target[min(createdLen, len(target)):]; len(id) > 0 {
+		if id := target[min(postingTime, len(target)):]; len(id) > 0 {
 			if s := sums.Get(id); s != nil {
 				if err := fn(id, s); err != nil {
 					return err

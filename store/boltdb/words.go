@@ -195,6 +195,7 @@ func indexEntries(qs []queuedEntry) func(store.Tx) error {
 		if queue == nil || words == nil {
 			return fmt.Errorf("bucket %s or %s missing", bucketIdxWordQ, bucketIdxWord)
 		}
+		words.FillPercent = wordFill
 		// An entry is indexed when still queued, and under the posting
 		// it was read with: a ticket whose creation time changed since
 		// stays queued for the next round.

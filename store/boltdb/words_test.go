@@ -2,6 +2,7 @@ package boltdb
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -383,5 +384,54 @@ func TestChangedCreationTimeKeepsWords(t *testing.T) {
 	}
 	if got := searchIDs(t, d, "printer"); !slices.Equal(got, []string{"HS-000001"}) {
 		t.Errorf("after the erasure, printer found on %v", got)
+	}
+}
+
+// TestErasingWordsOfAnyCreationTime: whatever a ticket's creation time
+// (before 1970, none, the last nanosecond of a millisecond), its words
+// are found once indexed, and an erased word or one its new subject lacks
+// is found no more.
+func TestErasingWordsOfAnyCreationTime(t *testing.T) {
+	d := openUnindexed(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	times := []time.Time{{}, time.Date(1960, 5, 1, 0, 0, 0, 999_999_999, time.UTC), time.Now(), time.Date(2999, 1, 1, 0, 0, 0, 1_999_999, time.FixedZone("x", 3600))}
+	for i, at := range times {
+		id := fmt.Sprintf("HS-%06d", i+1)
+		if err := d.Update(bg, func(tx store.Tx) error {
+			if err := tx.PutTicket(&store.Ticket{ID: id, Subject: "wombat", Status: rules.StatusOpen, CreatedAt: at}); err != nil {
+				return err
+			}
+			return tx.AddMessage(id, &store.Message{MessageID: id + "@x", Kind: "customer", Text: "tapir"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	indexAll(t, d)
+	for _, w := range []string{"wombat", "tapir"} {
+		if got := searchIDs(t, d, w); len(got) != len(times) {
+			t.Errorf("%q found on %v", w, got)
+		}
+	}
+	for i := range times {
+		id := fmt.Sprintf("HS-%06d", i+1)
+		if err := d.Update(bg, func(tx store.Tx) error {
+			tk, err := tx.TicketFull(id)
+			if err != nil {
+				return err
+			}
+			tk.Messages[0].Text = "[erased]"
+			if err := tx.ReplaceMessages(id, tk.Messages); err != nil {
+				return err
+			}
+			tk.Subject = "koala"
+			return tx.PutTicket(tk)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{"tapir", "wombat"} {
+			if got := searchIDs(t, d, w); len(got) != len(times)-i-1 || slices.Contains(got, id) {
+				t.Errorf("after changing %s, %s found on %v", id, w, got)
+			}
+		}
 	}
 }
