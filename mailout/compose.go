@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 
 	"ticketgate/rules"
 )
@@ -143,7 +144,20 @@ func writeBody(w io.Writer, h mail.Header, m *Mail) error {
 	text = strings.ReplaceAll(text, "\n", "\r\n")
 	if len(m.Attachments) == 0 {
 		h.Set("Content-Type", "text/plain; charset=utf-8")
-		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		enc := textEncoding(text)
+		h.Set("Content-Transfer-Encoding", enc)
+		if enc == "7bit" {
+			// As it is: message.Writer would copy it a line at a time,
+			// to wrap lines already known to be short.
+			if !h.Has("Mime-Version") {
+				h.Set("MIME-Version", "1.0")
+			}
+			if err := textproto.WriteHeader(w, h.Header.Header); err != nil {
+				return err
+			}
+			_, err := io.WriteString(w, text)
+			return err
+		}
 		mw, err := message.CreateWriter(w, h.Header)
 		if err != nil {
 			return err
@@ -164,15 +178,45 @@ func writeBody(w io.Writer, h mail.Header, m *Mail) error {
 	return mw.Close()
 }
 
+// textEncoding is the Content-Transfer-Encoding of text (CRLF line
+// ends): 7bit when it is printable ASCII in lines of at most 78
+// characters, as every mail system carries such text unchanged (and an
+// encoder need not copy it byte by byte), else quoted-printable.
+func textEncoding(text string) string {
+	line := 0
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; printable[c] {
+			if line++; line > 78 {
+				return "quoted-printable"
+			}
+		} else if c == '\r' && i+1 < len(text) && text[i+1] == '\n' {
+			i, line = i+1, 0
+		} else {
+			return "quoted-printable"
+		}
+	}
+	return "7bit"
+}
+
+// printable holds the bytes 7bit text is made of besides its line ends:
+// printable ASCII and tab.
+var printable = func() (t [256]bool) {
+	for c := ' '; c <= '~'; c++ {
+		t[c] = true
+	}
+	t['\t'] = true
+	return t
+}()
+
 // WriteParts writes text and files as the parts of a multipart/mixed
-// message: the text as UTF-8 quoted-printable with no Content-Disposition
-// (a reader would otherwise list an "inline" text part among the files),
-// each file base64-encoded with its name, type and Content-ID. text must
-// have CRLF line ends.
+// message: the text as UTF-8 (7bit or quoted-printable: textEncoding)
+// with no Content-Disposition (a reader would otherwise list an "inline"
+// text part among the files), each file base64-encoded with its name,
+// type and Content-ID. text must have CRLF line ends.
 func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 	var th message.Header
 	th.Set("Content-Type", "text/plain; charset=utf-8")
-	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	th.Set("Content-Transfer-Encoding", textEncoding(text))
 	tw, err := mw.CreatePart(th)
 	if err != nil {
 		return err

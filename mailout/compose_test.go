@@ -3,6 +3,8 @@ package mailout
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
+	"mime/quotedprintable"
 	"net/mail"
 	"strings"
 	"testing"
@@ -91,4 +93,106 @@ func TestComposedAttachmentsReadBack(t *testing.T) {
 	if strings.Join(names, ",") != "report.pdf,größe.txt" || string(env.Attachments[0].Content) != "%PDF-1.4 x" {
 		t.Errorf("attachments read back as %v", names)
 	}
+}
+
+// TestComposedTextReadsBack: a mail's text reads back as it was written,
+// sent as it is (7bit) when it is printable ASCII in lines of at most 78
+// characters, quoted-printable otherwise, with files or without.
+func TestComposedTextReadsBack(t *testing.T) {
+	long := strings.Repeat("x", 79)
+	for _, tc := range []struct{ name, text, encoding string }{
+		{"short ASCII lines", "Hello,\n\nthe printer jams.\n-- \nSupport", "7bit"},
+		{"a line of 78", strings.Repeat("y", 78) + "\nend", "7bit"},
+		{"a line of 79", long + "\nend", "quoted-printable"},
+		{"UTF-8", "Grüße aus Köln", "quoted-printable"},
+		{"a control character", "bell \x07 rings", "quoted-printable"},
+		{"a lone CR", "one\rtwo", "quoted-printable"},
+		{"a dot line and an equals sign", "a = b\n.\nend", "7bit"},
+	} {
+		for _, files := range [][]Attachment{nil, {{Filename: "a.txt", ContentType: "text/plain", Content: []byte("file")}}} {
+			raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+				Subject: "text", MessageID: "m@x", Text: tc.text, Attachments: files})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := enmime.ReadEnvelope(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.text
+			if tc.name == "a lone CR" {
+				want = "one\ntwo" // a reader takes a lone CR for a line end
+			}
+			if got := strings.ReplaceAll(env.Text, "\r\n", "\n"); got != want {
+				t.Errorf("%s (%d files): text read back %q", tc.name, len(files), env.Text)
+			}
+			if !bytes.Contains(raw, []byte("Content-Transfer-Encoding: "+tc.encoding+"\r\n")) {
+				t.Errorf("%s (%d files): not sent as %s:\n%s", tc.name, len(files), tc.encoding, raw)
+			}
+		}
+	}
+}
+
+// BenchmarkCompose composes a notification-sized mail: 4 KB of text in
+// short ASCII lines.
+func BenchmarkCompose(b *testing.B) {
+	var text strings.Builder
+	for text.Len() < 4000 {
+		text.WriteString("the printer on floor three jams again after the update, please help\n")
+	}
+	m := &Mail{From: mail.Address{Name: "Ann via Support", Address: "support@example.com"}, To: []mail.Address{{Address: "agent@example.com"}},
+		Subject: "[HS-123456] Printer", MessageID: "m@x", Text: text.String(), Date: time.Now()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compose(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzComposeText: whatever a mail's text, it reads back from the
+// composed mail as it was written (line ends aside), whichever encoding
+// it was sent in, and 7bit only when it is printable ASCII in short lines.
+func FuzzComposeText(f *testing.F) {
+	for _, s := range []string{"Hello,\n\nthe printer jams.\n-- \nSupport", strings.Repeat("y", 78) + "\r\nend", strings.Repeat("x", 79),
+		"Grüße", "bell \x07", "one\rtwo", "a = b\n.\n", "=41\n", "\n\n", "trailing space \n", "\xff\xfe"} {
+		f.Add(s)
+	}
+	lineEnds := strings.NewReplacer("\r\n", "\n", "\r", "\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+			Subject: "text", MessageID: "m@x", Text: text, Date: time.Unix(0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("composed mail does not parse: %v\n%q", err, raw)
+		}
+		var body io.Reader = msg.Body
+		switch enc := msg.Header.Get("Content-Transfer-Encoding"); enc {
+		case "quoted-printable":
+			body = quotedprintable.NewReader(body)
+		case "7bit":
+			for i := 0; i < len(raw); i++ {
+				if raw[i] > '~' || raw[i] < ' ' && raw[i] != '\t' && raw[i] != '\r' && raw[i] != '\n' {
+					t.Fatalf("sent as 7bit with byte %#x", raw[i])
+				}
+			}
+			for _, l := range strings.Split(string(raw), "\r\n") {
+				if len(l) > 998 {
+					t.Fatalf("sent as 7bit with a line of %d", len(l))
+				}
+			}
+		default:
+			t.Fatalf("Content-Transfer-Encoding %q", enc)
+		}
+		got, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatalf("body: %v", err)
+		}
+		if g, w := lineEnds.Replace(string(got)), lineEnds.Replace(text); g != w {
+			t.Fatalf("text read back %q, want %q", g, w)
+		}
+	})
 }
