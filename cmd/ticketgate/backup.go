@@ -162,21 +162,34 @@ func runRestore(_ context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
-	src, err := filepath.Abs(fs.Arg(0))
+	from, err := filepath.Abs(fs.Arg(0))
 	if err != nil {
 		return err
-	}
-	problems, err := checkFile(src)
-	if err != nil {
-		return &exitError{code: exDataErr, err: fmt.Errorf("%s is not a ticketgate database: %w", src, err)}
-	}
-	if len(problems) > 0 && !*force {
-		printProblems(stdout, problems)
-		return &exitError{code: exDataErr, err: fmt.Errorf("%s fails the check (%d problems); -force restores it anyway", src, len(problems))}
 	}
 	dst, err := filepath.Abs(cfg.Store.Path)
 	if err != nil {
 		return err
+	}
+	src := from
+	problems, err := checkFile(src)
+	var old *boltdb.OldSchemaError
+	if errors.As(err, &old) {
+		// A backup an earlier release took: a copy of it is migrated as
+		// serve would migrate it, then checked and restored; FILE stays
+		// as it is.
+		if src, err = migratedCopy(from, filepath.Dir(dst)); err != nil {
+			return &exitError{code: exDataErr, err: fmt.Errorf("%s has schema %d: migrate a copy: %w", from, old.Have, err)}
+		}
+		defer os.Remove(src)
+		fmt.Fprintf(stdout, "%s has schema %d: restoring a copy migrated to schema %d\n", from, old.Have, old.Want)
+		problems, err = checkFile(src)
+	}
+	if err != nil {
+		return &exitError{code: exDataErr, err: fmt.Errorf("%s is not a ticketgate database: %w", from, err)}
+	}
+	if len(problems) > 0 && !*force {
+		printProblems(stdout, problems)
+		return &exitError{code: exDataErr, err: fmt.Errorf("%s fails the check (%d problems); -force restores it anyway", from, len(problems))}
 	}
 	if err := boltdb.Replace(dst, src); err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -189,8 +202,46 @@ func runRestore(_ context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return err
 	}
 	fmt.Fprintf(stdout, "%s restored from %s: %d tickets, %d queued mails; the previous database (if any) is %s.pre-restore\n",
-		dst, src, total(st.ByStatus), st.Outbox, dst)
+		dst, from, total(st.ByStatus), st.Outbox, dst)
 	return nil
+}
+
+// migratedCopy copies the database file from into a new file in dir and
+// opens it for writing, which brings it to this program's schema; it
+// returns the copy's name.
+func migratedCopy(from, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, ".restore-migrated-*")
+	if err != nil {
+		return "", err
+	}
+	err = copyFile(f, from)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		var db *boltdb.DB
+		if db, err = boltdb.Open(f.Name(), boltdb.Options{LockTimeout: time.Second}, slog.New(slog.DiscardHandler)); err == nil {
+			err = db.Close()
+		}
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func copyFile(w io.Writer, from string) error {
+	r, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	_, err = io.Copy(w, r)
+	return err
 }
 
 // dbStats opens a database file no process holds and counts it.

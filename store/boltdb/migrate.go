@@ -204,10 +204,20 @@ func (d *DB) checkSchema() error {
 		case v > schemaVersion:
 			return fmt.Errorf("database schema %d is newer than this program (%d)", v, schemaVersion)
 		case v < schemaVersion:
-			return fmt.Errorf("database schema %d must be migrated to %d: open it once for writing (run serve)", v, schemaVersion)
+			return &OldSchemaError{Have: v, Want: schemaVersion}
 		}
 		return nil
 	})
+}
+
+// OldSchemaError is what a read-only Open returns for a database of an
+// earlier release's schema, which it cannot migrate without writing.
+type OldSchemaError struct {
+	Have, Want uint64
+}
+
+func (e *OldSchemaError) Error() string {
+	return fmt.Sprintf("database schema %d must be migrated to %d: open it once for writing (run serve)", e.Have, e.Want)
 }
 
 // migrateV2 brings a schema-1 database to schema 2:
