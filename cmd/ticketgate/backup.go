@@ -213,7 +213,7 @@ func migratedCopy(from, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, ".restore-migrated-*")
+	f, err := os.CreateTemp(dir, ".migrated-*")
 	if err != nil {
 		return "", err
 	}

@@ -185,7 +185,7 @@ func TestRestoreMigratesABackupOfAnEarlierRelease(t *testing.T) {
 	if r := e.run(nil, "tickets", "-q", "fire printer"); r.code != 0 || !strings.Contains(r.stdout, "HS-000001") || strings.Contains(r.stdout, "HS-000002") {
 		t.Errorf("search after restore: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	left, _ := filepath.Glob(filepath.Join(filepath.Dir(e.dbPath()), ".restore-*"))
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(e.dbPath()), ".*-*"))
 	if len(left) > 0 {
 		t.Errorf("restore left %v behind", left)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"ticketgate/store"
@@ -41,7 +42,19 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 		return &exitError{code: exNoInput, err: fmt.Errorf("migrate: %w", err)}
 	}
 	log := newLogger(os.Stderr)
-	src, err := boltdb.Open(*from, boltdb.Options{ReadOnly: true, LockTimeout: time.Second}, log)
+	path := *from
+	src, err := boltdb.Open(path, boltdb.Options{ReadOnly: true, LockTimeout: time.Second}, log)
+	var old *boltdb.OldSchemaError
+	if errors.As(err, &old) {
+		// An earlier release's database: copied from a copy migrated as
+		// serve would migrate it, beside it; OLD.db stays as it is.
+		if path, err = migratedCopy(*from, filepath.Dir(*from)); err != nil {
+			return &exitError{code: exTempFail, err: fmt.Errorf("%s has schema %d: migrate a copy: %w", *from, old.Have, err)}
+		}
+		defer os.Remove(path)
+		fmt.Fprintf(stdout, "%s has schema %d: copying from a copy migrated to schema %d\n", *from, old.Have, old.Want)
+		src, err = boltdb.Open(path, boltdb.Options{ReadOnly: true, LockTimeout: time.Second}, log)
+	}
 	if err != nil {
 		return &exitError{code: exTempFail, err: fmt.Errorf("open %s: %w", *from, err)}
 	}

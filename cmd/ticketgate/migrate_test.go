@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,5 +86,42 @@ func TestMigrateBboltIntoPostgres(t *testing.T) {
 	}
 	if len(e.tickets()) != 3 {
 		t.Errorf("%d tickets, want 3", len(e.tickets()))
+	}
+}
+
+// migrate copies from the database of an earlier release (schema 1,
+// store/boltdb/testdata/v1.db) by way of a copy migrated beside it: all
+// its tickets arrive, search finds them, and the file is unchanged.
+func TestMigrateAnEarlierReleasesDatabaseIntoPostgres(t *testing.T) {
+	orig, err := os.ReadFile("../../store/boltdb/testdata/v1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	oldDB := filepath.Join(dir, "old.db")
+	if err := os.WriteFile(oldDB, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.Start(t).NewDatabase(t)
+	e := newEnv(t, false)
+	if err := os.WriteFile(filepath.Join(e.dir, "dsn"), []byte(dsn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.editConfig("[store]\n", "[store]\ndriver = \"postgres\"\ndsn_file = \"dsn\"\n")
+	r := e.run(nil, "migrate", "-from", oldDB)
+	if r.code != 0 || !strings.Contains(r.stdout, "has schema 1: copying from a copy migrated to schema") || !strings.Contains(r.stdout, "3 tickets copied") {
+		t.Fatalf("migrate from schema 1: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(nil, "check"); r.code != 0 || !strings.Contains(r.stdout, "ok, 3 tickets") {
+		t.Errorf("check after migrate: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(nil, "tickets", "-q", "fire printer"); r.code != 0 || !strings.Contains(r.stdout, "HS-000001") {
+		t.Errorf("search after migrate: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if after, err := os.ReadFile(oldDB); err != nil || !bytes.Equal(after, orig) {
+		t.Errorf("the old database changed (%v)", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".migrated-*")); len(left) > 0 {
+		t.Errorf("migrate left %v behind", left)
 	}
 }
