@@ -480,7 +480,7 @@ func (t *tx) withWords(words []string, fn func(id, summary []byte) error) error 
 	for _, w := range words {
 		cs = append(cs, &wordCursor{c: t.bucket(bucketIdxWord).Cursor(), prefix: append([]byte(w), 0)})
 	}
-	sums := t.bucket(bucketIdxSummary)
+	sums := &summaryCursor{c: t.bucket(bucketIdxSummary).Cursor()}
 	var target []byte // the lowest posting still possible
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
@@ -502,7 +502,7 @@ func (t *tx) withWords(words []string, fn func(id, summary []byte) error) error 
 			continue
 		}
 		if id := target[min(postingTime, len(target)):]; len(id) > 0 {
-			if s := sums.Get(id); s != nil {
+			if s := sums.get(id); s != nil {
 				if err := fn(id, s); err != nil {
 					return err
 				}
@@ -511,6 +511,39 @@ func (t *tx) withWords(words []string, fn func(id, summary []byte) error) error 
 		// The next posting after target is target followed by 0x00.
 		target = append(slices.Clip(target), 0)
 	}
+}
+
+// summaryCursor reads the summaries of the tickets withWords finds. They
+// come in the order the tickets were opened, which with sequential
+// numbers is id order too: the cursor then steps to the next one instead
+// of searching the tree again.
+type summaryCursor struct {
+	c    *bolt.Cursor
+	k, v []byte // where it stands; k nil before the first get
+}
+
+// get is ticket id's summary, nil when it has none.
+func (s *summaryCursor) get(id []byte) []byte {
+	if s.k != nil && bytes.Compare(s.k, id) < 0 {
+		for range 4 {
+			if s.k, s.v = s.c.Next(); s.k == nil {
+				break
+			}
+			if c := bytes.Compare(s.k, id); c >= 0 {
+				if c > 0 {
+					return nil // passed where it would be
+				}
+				return s.v
+			}
+		}
+	}
+	if s.k == nil || !bytes.Equal(s.k, id) {
+		s.k, s.v = s.c.Seek(id)
+	}
+	if !bytes.Equal(s.k, id) {
+		return nil
+	}
+	return s.v
 }
 
 // wordCursor walks the postings that follow prefix in idx.word's keys, in

@@ -435,3 +435,57 @@ func TestErasingWordsOfAnyCreationTime(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchFindsTicketsWhateverTheirIDOrder: a search finds every ticket
+// with the words, whether their ids run with the order they were opened
+// in, against it, or at random.
+func TestSearchFindsTicketsWhateverTheirIDOrder(t *testing.T) {
+	d := openUnindexed(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var want []string
+	for i, n := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 900, 800, 700, 600, 500, 400, 300, 200, 100, 555, 111, 999, 333, 777} {
+		id := fmt.Sprintf("HS-%06d", n)
+		want = append(want, id)
+		if err := d.Update(bg, func(tx store.Tx) error {
+			if err := tx.PutTicket(&store.Ticket{ID: id, Subject: "wombat", Status: rules.StatusOpen, CreatedAt: base.Add(time.Duration(i) * time.Minute)}); err != nil {
+				return err
+			}
+			return tx.AddMessage(id, &store.Message{MessageID: id + "@x", Kind: "customer", Text: "tapir " + strconv.Itoa(n%2)})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	indexAll(t, d)
+	// Entries naming tickets that are not there (none should be left;
+	// a search passes over them), among the others.
+	if err := d.Update(bg, func(st store.Tx) error {
+		words := st.(*tx).bucket(bucketIdxWord)
+		// HS-000005 was opened at 4 minutes: each ghost comes right after
+		// it, the first between it and HS-000006 by id too.
+		for _, ghost := range []string{"HS-000005x", "HS-000099", "HS-000650"} {
+			at := postingAt(base.Add(4*time.Minute+time.Millisecond).UnixMilli(), []byte(ghost))
+			for _, w := range []string{"wombat", "tapir", "1"} {
+				if err := words.Put(key([]byte(w), at), []byte{wordInMessage}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	if got := searchIDs(t, d, "wombat tapir"); !slices.Equal(got, want) {
+		t.Errorf("found %v, want %v", got, want)
+	}
+	var odd []string
+	for _, id := range want {
+		if n, _ := strconv.Atoi(id[3:]); n%2 == 1 {
+			odd = append(odd, id)
+		}
+	}
+	if got := searchIDs(t, d, "wombat 1"); !slices.Equal(got, odd) {
+		t.Errorf("found %v, want %v", got, odd)
+	}
+}
