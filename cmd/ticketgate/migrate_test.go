@@ -26,12 +26,8 @@ func TestMigrateBboltIntoPostgres(t *testing.T) {
 	}
 	oldDB := filepath.Join(old.dir, "data", "tickets.db")
 
-	dsn := pgtest.Start(t).NewDatabase(t)
 	e := newEnv(t, false)
-	if err := os.WriteFile(filepath.Join(e.dir, "dsn"), []byte(dsn), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.editConfig("[store]\n", "[store]\ndriver = \"postgres\"\ndsn_file = \"dsn\"\n")
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
 
 	r := e.run(nil, "migrate", "-from", oldDB)
 	if r.code != 0 || !strings.Contains(r.stdout, "2 tickets copied, 0 already there") {
@@ -102,12 +98,8 @@ func TestMigrateAnEarlierReleasesDatabaseIntoPostgres(t *testing.T) {
 	if err := os.WriteFile(oldDB, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dsn := pgtest.Start(t).NewDatabase(t)
 	e := newEnv(t, false)
-	if err := os.WriteFile(filepath.Join(e.dir, "dsn"), []byte(dsn), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.editConfig("[store]\n", "[store]\ndriver = \"postgres\"\ndsn_file = \"dsn\"\n")
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
 	r := e.run(nil, "migrate", "-from", oldDB)
 	if r.code != 0 || !strings.Contains(r.stdout, "has schema 1: copying from a copy migrated to schema") || !strings.Contains(r.stdout, "3 tickets copied") {
 		t.Fatalf("migrate from schema 1: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)

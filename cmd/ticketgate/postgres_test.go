@@ -18,17 +18,7 @@ func TestPostgresStore(t *testing.T) {
 	c := pgtest.Start(t)
 	dsn := c.NewDatabase(t)
 	e := newEnv(t, false)
-	if err := os.WriteFile(filepath.Join(e.dir, "dsn"), []byte(dsn+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	text, err := os.ReadFile(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := strings.Replace(string(text), "[store]\n", "[store]\ndriver = \"postgres\"\ndsn_file = \"dsn\"\n", 1)
-	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.usePostgres(dsn, "")
 	elsewhere := t.TempDir()
 	for _, args := range [][]string{{"tickets"}, {"show", "HS-123456"}, {"sweep"}} {
 		r := runIn(t, elsewhere, nil, append([]string{args[0], "-config", e.cfg}, args[1:]...)...)
