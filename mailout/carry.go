@@ -84,8 +84,14 @@ func (d *Mailer) carry(t *store.Ticket, o Out, to []mail.Address, now time.Time)
 // before is JSON, and begins with '{'.
 const draftDeflated = 4
 
-// maxDraft bounds a draft inflated: far above any notification's text
-// without the message it carries.
+// mailDeflated begins a whole mail kept deflated in the outbox (a mail
+// composed before the transaction: Prepare). A mail kept as it is begins
+// with a header field, never with this byte.
+const mailDeflated = 5
+
+// maxDraft bounds a draft or mail inflated: far above any notification's
+// text without the message it carries, and above any mail Prepare
+// deflates.
 const maxDraft = 1 << 20
 
 // encodeDraft is d as the outbox keeps it: draftDeflated, then the fields
@@ -125,7 +131,8 @@ var deflaters = sync.Pool{New: func() any {
 
 var inflaters sync.Pool
 
-// inflate is b, deflated by deflate, inflated.
+// inflate is b, deflated by deflate (without the byte before it),
+// inflated.
 func inflate(b []byte) ([]byte, error) {
 	src := bytes.NewReader(b)
 	r, _ := inflaters.Get().(io.ReadCloser)
@@ -243,7 +250,14 @@ func withValue(data map[string]any, key string, v any) map[string]any {
 // them now. It returns ErrCarriedGone when that message is gone or erased.
 func OutboxMail(r store.Reader, m *store.OutMail) ([]byte, error) {
 	if m.Carries == "" {
-		return r.OutboxRaw(m.ID)
+		raw, err := r.OutboxRaw(m.ID)
+		if err != nil || len(raw) == 0 || raw[0] != mailDeflated {
+			return raw, err
+		}
+		if raw, err = inflate(raw[1:]); err != nil {
+			return nil, fmt.Errorf("outbox entry %d: %w", m.ID, err)
+		}
+		return raw, nil
 	}
 	d, msg, err := carried(r, m)
 	if err != nil {

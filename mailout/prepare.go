@@ -12,8 +12,9 @@ import (
 )
 
 // Prepared is a mail composed before the transaction that queues it: the
-// template rendered and the message encoded, with its Message-ID and date,
-// from the ticket as the caller expects it to stand. Queue uses its bytes
+// template rendered and the message encoded and deflated, with its
+// Message-ID and date, from the ticket as the caller expects it to stand.
+// Queue uses its bytes
 // only when everything they were built from still holds in the
 // transaction (the same ticket id, route, subject, recipients after the
 // admission checks, threading, date and template inputs); otherwise it
@@ -79,10 +80,13 @@ func (d *Mailer) Prepare(t *store.Ticket, o Out, now time.Time) *Prepared {
 		return nil
 	}
 	raw, err := Compose(m)
-	if err != nil {
+	if err != nil || len(raw) > maxDraft {
 		return nil
 	}
-	return &Prepared{in: in, fields: fields, MessageID: m.MessageID, subject: m.Subject, body: body, raw: raw}
+	// Kept deflated (OutboxMail inflates it): an auto-reply is mostly the
+	// same text each time, and takes half the bytes; deflated here, on
+	// the caller's goroutine, it costs the transaction nothing.
+	return &Prepared{in: in, fields: fields, MessageID: m.MessageID, subject: m.Subject, body: body, raw: deflate(mailDeflated, raw)}
 }
 
 // fits says why p cannot stand for o queued for t to recipients to at now

@@ -211,3 +211,89 @@ func TestPreparedMailNeverShowsAStaleTicket(t *testing.T) {
 		t.Errorf("a template of plain values: precomposed %v (stale %q), sent:\n%s", q.Precomposed, q.Stale, raw)
 	}
 }
+
+// A prepared mail is kept deflated in the outbox, in fewer bytes than the
+// mail, and goes out whole; one whose deflated bytes are damaged is not
+// sent (OutboxMail fails) and stays queued.
+func TestPreparedMailIsKeptDeflated(t *testing.T) {
+	r := newPrepareRig(t)
+	tpl, err := LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	kept := func() (*store.OutMail, []byte) {
+		var m *store.OutMail
+		var raw []byte
+		err := r.st.View(context.Background(), func(tx store.Tx) error {
+			due, err := tx.Outbox(time.Now().Add(time.Hour), 10)
+			if err != nil || len(due) != 1 {
+				t.Fatalf("outbox %v, %v; want one entry", due, err)
+			}
+			m = due[0]
+			raw, err = tx.OutboxRaw(m.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, raw
+	}
+	queueOnly := func() {
+		o := autoOut()
+		o.Prepared = d.Prepare(r.ticket(), o, r.at)
+		if err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+			if err := tx.PutTicket(r.ticket()); err != nil {
+				return err
+			}
+			_, err := d.Queue(tx, r.ticket(), o, r.at)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	queueOnly()
+	m, raw := kept()
+	var sent []byte
+	if err := r.st.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		sent, err = OutboxMail(tx, m)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mail.ReadMessage(bytes.NewReader(sent)); err != nil || raw[0] != mailDeflated || len(raw) > len(sent)*2/3 {
+		t.Errorf("kept %d bytes beginning %#x for a mail of %d (%v):\n%s", len(raw), raw[0], len(sent), err, sent)
+	}
+	r.w.RunOnce(context.Background())
+	if got := r.relay.Mails(); len(got) != 1 || !bytes.Equal(got[0].Data, sent) {
+		t.Fatalf("relay got %d mails; want the mail OutboxMail gives", len(got))
+	}
+
+	queueOnly()
+	m, raw = kept()
+	raw = append(raw[:len(raw)/2:len(raw)/2], 0xff, 0xff, 0xff)
+	if err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		if err := tx.Dequeue(m.ID); err != nil {
+			return err
+		}
+		m.Raw = raw
+		return tx.Enqueue(m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.View(context.Background(), func(tx store.Tx) error {
+		_, err := OutboxMail(tx, m)
+		return err
+	}); err == nil {
+		t.Error("OutboxMail read damaged deflated bytes without an error")
+	}
+	r.w.RunOnce(context.Background())
+	if got := r.relay.Mails(); len(got) != 1 {
+		t.Errorf("the damaged mail was sent: relay got %d mails", len(got))
+	}
+	if m2, _ := kept(); m2.ID != m.ID {
+		t.Errorf("the damaged mail is no longer queued")
+	}
+}
