@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,25 +157,32 @@ func TestNotificationOfMergedTicketCarriesTheText(t *testing.T) {
 }
 
 // A customer's mail in short plain ASCII lines reaches the agents as it
-// is (7bit), line for line, with the note address on a line of its own:
-// no line of the built-in notification is too long to go unencoded.
+// is (7bit), line for line, with the writer and the note address on lines
+// of their own: no line of the built-in notification is too long to go
+// unencoded, a long address without a name included.
 func TestPlainNotificationIsSentAsItIs(t *testing.T) {
 	g := startDesk(t)
 	text := "Hello,\r\n\r\nthe label printer in room 4 prints every label twice.\r\nIt started on Monday.\r\n\r\nAlice"
-	g.mustSend("alice@customer.example", []string{"support@example.com"}, []byte("From: \"Alice Doe\" <alice@customer.example>\r\n"+
-		"To: support@example.com\r\nSubject: Labels twice\r\nMessage-ID: <plain.1@customer.example>\r\n\r\n"+text+"\r\n"))
-	g.settle()
-	for _, agent := range []string{"ana@example.com", "ben@example.com"} {
-		m := agOne(t, g, 0, agent)
-		h := header(t, m.Data)
-		if cte := h.Get("Content-Transfer-Encoding"); cte != "7bit" {
-			t.Errorf("%s: the notification is sent %s", agent, cte)
-		}
-		if !bytes.Contains(m.Data, []byte(text)) {
-			t.Errorf("%s: the customer's lines are not in the mail as written:\n%s", agent, m.Data)
-		}
-		if !bytes.Contains(m.Data, []byte("\r\nsupport+")) || !bytes.Contains(m.Data, []byte("@example.com\r\nfor an internal note")) {
-			t.Errorf("%s: no note address on a line of its own:\n%s", agent, m.Data)
+	for i, c := range []struct{ from, writer string }{
+		{"\"Alice Doe\" <alice@customer.example>", "From:      Alice Doe <alice@customer.example>\r\n"},
+		{"user.18ee9ff47e083b22.4@customer946.example", "From:      user.18ee9ff47e083b22.4@customer946.example\r\n"},
+	} {
+		before := len(g.relay.Mails())
+		g.mustSend("x@customer.example", []string{"support@example.com"}, []byte("From: "+c.from+"\r\n"+
+			"To: support@example.com\r\nSubject: Labels twice\r\nMessage-ID: <plain."+strconv.Itoa(i)+"@customer.example>\r\n\r\n"+text+"\r\n"))
+		g.settle()
+		for _, agent := range []string{"ana@example.com", "ben@example.com"} {
+			m := agOne(t, g, before, agent)
+			h := header(t, m.Data)
+			if cte := h.Get("Content-Transfer-Encoding"); cte != "7bit" {
+				t.Errorf("%s, to %s: the notification is sent %s", c.from, agent, cte)
+			}
+			if !bytes.Contains(m.Data, []byte(text)) || !bytes.Contains(m.Data, []byte("\r\n"+c.writer)) {
+				t.Errorf("%s, to %s: the customer's lines or the writer are not in the mail as written:\n%s", c.from, agent, m.Data)
+			}
+			if !bytes.Contains(m.Data, []byte("\r\nsupport+")) || !bytes.Contains(m.Data, []byte("@example.com\r\nfor an internal note")) {
+				t.Errorf("%s, to %s: no note address on a line of its own:\n%s", c.from, agent, m.Data)
+			}
 		}
 	}
 }
