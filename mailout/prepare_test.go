@@ -51,6 +51,20 @@ func (r *prepareRig) ticket() *store.Ticket {
 // the relay got for it.
 func (r *prepareRig) queue(d *Mailer, t *store.Ticket, o Out) (Queued, []byte) {
 	r.t.Helper()
+	q := r.enqueue(d, t, o)
+	n := len(r.relay.Mails())
+	r.w.RunOnce(context.Background())
+	got := r.relay.Mails()
+	if len(got) != n+1 {
+		r.t.Fatalf("relay got %d mails, want %d", len(got), n+1)
+	}
+	return q, got[n].Data
+}
+
+// enqueue stores t and queues o for it at r.at, and returns what Queue
+// said; nothing is sent.
+func (r *prepareRig) enqueue(d *Mailer, t *store.Ticket, o Out) Queued {
+	r.t.Helper()
 	var q Queued
 	err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
 		if err := tx.PutTicket(t); err != nil {
@@ -63,13 +77,7 @@ func (r *prepareRig) queue(d *Mailer, t *store.Ticket, o Out) (Queued, []byte) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	n := len(r.relay.Mails())
-	r.w.RunOnce(context.Background())
-	got := r.relay.Mails()
-	if len(got) != n+1 {
-		r.t.Fatalf("relay got %d mails, want %d", len(got), n+1)
-	}
-	return q, got[n].Data
+	return q
 }
 
 // sameBut reports whether two mails are the same bytes once each one's
@@ -89,11 +97,7 @@ func autoOut() Out {
 // and sends exactly what it sends without a prepared copy.
 func TestPreparedMailIsTheMailQueueComposes(t *testing.T) {
 	r := newPrepareRig(t)
-	tpl, err := LoadTemplates("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	d := testMailer(t, "")
 
 	fresh, freshRaw := r.queue(d, r.ticket(), autoOut())
 	o := autoOut()
@@ -136,7 +140,7 @@ func TestPreparedMailIsTheMailQueueComposes(t *testing.T) {
 		{"templates", func(d *Mailer, _ *store.Ticket, _ *Out) { d.Templates = other }, "the templates changed"},
 	}
 	for _, c := range changes {
-		d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+		d := testMailer(t, "")
 		o := autoOut()
 		o.Prepared = d.Prepare(r.ticket(), o, r.at)
 		tk := r.ticket()
@@ -168,7 +172,14 @@ func writeOverride(t *testing.T, name, text string) string {
 // overrideMailer is a Mailer whose template name is text, an override.
 func overrideMailer(t *testing.T, name, text string) *Mailer {
 	t.Helper()
-	tpl, err := LoadTemplates(writeOverride(t, name, text))
+	return testMailer(t, writeOverride(t, name, text))
+}
+
+// testMailer is a Mailer with the templates of override directory dir
+// ("": the built-in ones alone).
+func testMailer(t *testing.T, dir string) *Mailer {
+	t.Helper()
+	tpl, err := LoadTemplates(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,11 +228,7 @@ func TestPreparedMailNeverShowsAStaleTicket(t *testing.T) {
 // sent (OutboxMail fails) and stays queued.
 func TestPreparedMailIsKeptDeflated(t *testing.T) {
 	r := newPrepareRig(t)
-	tpl, err := LoadTemplates("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Mailer{Hostname: "tickets.example.com", FromName: "Example Support", Templates: tpl}
+	d := testMailer(t, "")
 	kept := func() (*store.OutMail, []byte) {
 		var m *store.OutMail
 		var raw []byte
@@ -242,15 +249,7 @@ func TestPreparedMailIsKeptDeflated(t *testing.T) {
 	queueOnly := func() {
 		o := autoOut()
 		o.Prepared = d.Prepare(r.ticket(), o, r.at)
-		if err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
-			if err := tx.PutTicket(r.ticket()); err != nil {
-				return err
-			}
-			_, err := d.Queue(tx, r.ticket(), o, r.at)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		r.enqueue(d, r.ticket(), o)
 	}
 
 	queueOnly()
