@@ -66,6 +66,52 @@ func indexAll(t testing.TB, d *DB) {
 	}
 }
 
+// indexerRead is the indexer's read of the queue, made before its commit
+// (indexEntries) as the indexer makes it.
+func indexerRead(t testing.TB, d *DB) []queuedEntry {
+	t.Helper()
+	var qs []queuedEntry
+	if err := d.View(bg, func(st store.Tx) error {
+		var err error
+		qs, err = st.(*tx).queued(maxIndexBatch)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return qs
+}
+
+// replaceText makes text the text of ticket id's message i, as an
+// erasure does (ReplaceMessages).
+func replaceText(t testing.TB, d *DB, id string, i int, text string) {
+	t.Helper()
+	if err := d.Update(bg, func(tx store.Tx) error {
+		tk, err := tx.TicketFull(id)
+		if err != nil {
+			return err
+		}
+		tk.Messages[i].Text = text
+		return tx.ReplaceMessages(id, tk.Messages)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// changeTicket changes ticket id's record with change and stores it.
+func changeTicket(t testing.TB, d *DB, id string, change func(*store.Ticket)) {
+	t.Helper()
+	if err := d.Update(bg, func(tx store.Tx) error {
+		tk, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		change(tk)
+		return tx.PutTicket(tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // searchIDs is the ids of the tickets a search for text finds.
 func searchIDs(t testing.TB, d *DB, text string) []string {
 	t.Helper()
@@ -171,26 +217,11 @@ func TestErasedWordsNeverReachTheIndex(t *testing.T) {
 	defer d.Close()
 	addTicket(t, d, "HS-000001", "card", "my card is zebra1234")
 	// The indexer's read, as it happens before the erasure commits.
-	var qs []queuedEntry
-	d.View(bg, func(st store.Tx) error {
-		var err error
-		qs, err = st.(*tx).queued(maxIndexBatch)
-		return err
-	})
+	qs := indexerRead(t, d)
 	if len(qs) != 2 || !slices.Contains(qs[0].words, "zebra1234") {
 		t.Fatalf("queued read %+v", qs)
 	}
-	if err := d.Update(bg, func(tx store.Tx) error {
-		tk, err := tx.TicketFull("HS-000001")
-		if err != nil {
-			return err
-		}
-		msgs := tk.Messages
-		msgs[0].Text = "my card is [removed]"
-		return tx.ReplaceMessages("HS-000001", msgs)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	replaceText(t, d, "HS-000001", 0, "my card is [removed]")
 	if got := searchIDs(t, d, "zebra1234"); len(got) != 0 {
 		t.Errorf("erased word found on %v", got)
 	}
@@ -289,25 +320,11 @@ func TestChangedSubjectIsSearchedAtOnce(t *testing.T) {
 	if got := searchIDs(t, d, "wombat"); !slices.Equal(got, []string{"HS-000001"}) {
 		t.Fatalf("queued subject: found %v", got)
 	}
-	var qs []queuedEntry
-	d.View(bg, func(st store.Tx) error {
-		var err error
-		qs, err = st.(*tx).queued(maxIndexBatch)
-		return err
-	})
+	qs := indexerRead(t, d)
 	if len(qs) != 1 || qs[0].bit != wordInTicket || !slices.Contains(qs[0].words, "wombat") {
 		t.Fatalf("queued read %+v", qs)
 	}
-	if err := d.Update(bg, func(tx store.Tx) error {
-		tk, err := tx.Ticket("HS-000001")
-		if err != nil {
-			return err
-		}
-		tk.Subject = "koala trouble"
-		return tx.PutTicket(tk)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	changeTicket(t, d, "HS-000001", func(tk *store.Ticket) { tk.Subject = "koala trouble" })
 	for _, when := range []string{"changed", "indexed"} {
 		if got := searchIDs(t, d, "wombat"); len(got) != 0 {
 			t.Errorf("%s: the old subject is found on %v", when, got)
@@ -337,25 +354,11 @@ func TestChangedCreationTimeKeepsWords(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var qs []queuedEntry
-	d.View(bg, func(st store.Tx) error {
-		var err error
-		qs, err = st.(*tx).queued(maxIndexBatch)
-		return err
-	})
+	qs := indexerRead(t, d)
 	if len(qs) != 1 {
 		t.Fatalf("queued %+v", qs)
 	}
-	if err := d.Update(bg, func(tx store.Tx) error {
-		tk, err := tx.Ticket("HS-000001")
-		if err != nil {
-			return err
-		}
-		tk.CreatedAt = tk.CreatedAt.Add(-48 * time.Hour)
-		return tx.PutTicket(tk)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	changeTicket(t, d, "HS-000001", func(tk *store.Ticket) { tk.CreatedAt = tk.CreatedAt.Add(-48 * time.Hour) })
 	// The indexer's commit of what it read before the change.
 	if err := d.Update(bg, indexEntries(qs)); err != nil {
 		t.Fatal(err)
@@ -368,17 +371,7 @@ func TestChangedCreationTimeKeepsWords(t *testing.T) {
 		}
 		indexAll(t, d)
 	}
-	if err := d.Update(bg, func(tx store.Tx) error {
-		tk, err := tx.TicketFull("HS-000001")
-		if err != nil {
-			return err
-		}
-		msgs := tk.Messages
-		msgs[1].Text = "[erased]"
-		return tx.ReplaceMessages("HS-000001", msgs)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	replaceText(t, d, "HS-000001", 1, "[erased]")
 	if got := searchIDs(t, d, "tapir"); len(got) != 0 {
 		t.Errorf("an erased word is found on %v", got)
 	}
@@ -414,20 +407,8 @@ func TestErasingWordsOfAnyCreationTime(t *testing.T) {
 	}
 	for i := range times {
 		id := fmt.Sprintf("HS-%06d", i+1)
-		if err := d.Update(bg, func(tx store.Tx) error {
-			tk, err := tx.TicketFull(id)
-			if err != nil {
-				return err
-			}
-			tk.Messages[0].Text = "[erased]"
-			if err := tx.ReplaceMessages(id, tk.Messages); err != nil {
-				return err
-			}
-			tk.Subject = "koala"
-			return tx.PutTicket(tk)
-		}); err != nil {
-			t.Fatal(err)
-		}
+		replaceText(t, d, id, 0, "[erased]")
+		changeTicket(t, d, id, func(tk *store.Ticket) { tk.Subject = "koala" })
 		for _, w := range []string{"tapir", "wombat"} {
 			if got := searchIDs(t, d, w); len(got) != len(times)-i-1 || slices.Contains(got, id) {
 				t.Errorf("after changing %s, %s found on %v", id, w, got)
