@@ -116,6 +116,9 @@ func (r *Relay) Send(from string, to []string, raw []byte, handedOver func(refus
 type relaySession struct {
 	c    *smtp.Client
 	conn *relayConn
+	// pipe runs the transactions when the relay offers PIPELINING
+	// (relaypipe.go); nil: go-smtp's client runs them.
+	pipe *pipe
 	// dirty says the last mail transaction ended without DATA (every
 	// recipient refused) and needs an RSET before the next.
 	dirty bool
@@ -140,6 +143,9 @@ func (s *relaySession) send(from string, to []string, raw []byte, handedOver fun
 			return nil, errNoSMTPUTF8, false
 		}
 		opts = &smtp.MailOptions{UTF8: true}
+	}
+	if s.pipe != nil {
+		return s.pipelined(from, to, opts != nil, raw, handedOver)
 	}
 	if err := c.Mail(from, opts); err != nil {
 		return nil, fmt.Errorf("MAIL FROM: %w", err), true
@@ -240,7 +246,8 @@ func (r *Relay) dial() (*relaySession, error) {
 		return nil, fmt.Errorf("connect to relay %s: %w", r.Addr, err)
 	}
 	conn := &relayConn{Conn: raw}
-	var c *smtp.Client
+	// wire is the connection the session runs over: conn, or TLS over it.
+	var wire net.Conn = conn
 	mode := EffectiveTLS(r.Addr, r.TLS)
 	switch mode {
 	case "implicit":
@@ -248,12 +255,10 @@ func (r *Relay) dial() (*relaySession, error) {
 		raw.SetDeadline(time.Now().Add(timeout))
 		err = tconn.Handshake()
 		raw.SetDeadline(time.Time{})
-		c = smtp.NewClient(tconn)
+		wire = tconn
 	case "starttls":
 		// EHLO, STARTTLS; our EHLO below is the one over TLS.
-		c, err = smtp.NewClientStartTLS(conn, tc)
-	default:
-		c = smtp.NewClient(conn)
+		wire, err = startTLS(conn, r.Hostname, tc, timeout)
 	}
 	if err != nil {
 		raw.Close()
@@ -262,9 +267,9 @@ func (r *Relay) dial() (*relaySession, error) {
 		}
 		return nil, fmt.Errorf("connect to relay %s: %w", r.Addr, err)
 	}
+	c := smtp.NewClient(wire)
 	c.CommandTimeout = timeout
 	c.SubmissionTimeout = 2 * timeout
-	// Under STARTTLS the handshake happens here, on the first command.
 	if err := c.Hello(r.Hostname); err != nil {
 		c.Close()
 		if mode != "none" && tlsFailure(err) {
@@ -272,7 +277,7 @@ func (r *Relay) dial() (*relaySession, error) {
 		}
 		return nil, fmt.Errorf("EHLO to relay %s: %w", r.Addr, err)
 	}
-	return &relaySession{c: c, conn: conn}, nil
+	return &relaySession{c: c, conn: conn, pipe: newPipe(c, wire, timeout)}, nil
 }
 
 // errNoSMTPUTF8 fails a mail with a non-ASCII address for good when the

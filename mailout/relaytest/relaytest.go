@@ -3,6 +3,7 @@
 package relaytest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -56,6 +57,11 @@ type Relay struct {
 	// kept.
 	accepted  int
 	countOnly bool
+	// noPipelining leaves PIPELINING out of the EHLO answer; whole holds
+	// MAIL FROM until DATA is in (AnswerWholeTransactions); pipelined
+	// counts the reads that brought MAIL FROM and RCPT TO together.
+	noPipelining, whole bool
+	pipelined           int
 }
 
 // Start starts a relay and stops it when the test ends.
@@ -112,6 +118,7 @@ func selfSigned(t testing.TB) *tls.Config {
 }
 
 func (r *Relay) serve(ln net.Listener) {
+	ln = shapedListener{Listener: ln, r: r}
 	srv := smtp.NewServer(backend{r})
 	srv.Domain = "relay.test"
 	srv.AllowInsecureAuth = true
@@ -163,6 +170,33 @@ func (r *Relay) OfferSMTPUTF8(t testing.TB, on bool) {
 	r.utf8 = on
 	r.mu.Unlock()
 	r.Up(t)
+}
+
+// WithoutPipelining makes the relay leave PIPELINING (RFC 2920) out of
+// its EHLO answer, as a relay that does not pipeline would (go-smtp's
+// server offers it, and takes pipelined commands).
+func (r *Relay) WithoutPipelining() {
+	r.mu.Lock()
+	r.noPipelining = true
+	r.mu.Unlock()
+}
+
+// AnswerWholeTransactions makes the relay answer a MAIL FROM only once
+// the transaction's commands up to DATA are in: a client that waits for
+// each answer before its next command waits in vain (until its
+// timeout); one that pipelines gets its mail through. Not over TLS.
+func (r *Relay) AnswerWholeTransactions() {
+	r.mu.Lock()
+	r.whole = true
+	r.mu.Unlock()
+}
+
+// Pipelined returns how many times one read of the relay's brought a
+// MAIL FROM and a RCPT TO together: a client pipelining. Not over TLS.
+func (r *Relay) Pipelined() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pipelined
 }
 
 // FailData makes every DATA answer err (nil to accept again).
@@ -299,6 +333,11 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 		s.c.Conn().Close()
 		return errDropped
 	}
+	if s.from != "" {
+		// As Postfix: a transaction left open (its every recipient
+		// refused) needs an RSET before the next.
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "nested MAIL command"}
+	}
 	s.from = from
 	return nil
 }
@@ -343,4 +382,74 @@ func (s *session) Data(rd io.Reader) error {
 	default:
 	}
 	return nil
+}
+
+// shapedListener gives the relay's server connections that do what the
+// relay was told of pipelining (WithoutPipelining,
+// AnswerWholeTransactions, Pipelined).
+type shapedListener struct {
+	net.Listener
+	r *Relay
+}
+
+func (l shapedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &shapedConn{Conn: c, r: l.r}, nil
+}
+
+type shapedConn struct {
+	net.Conn
+	r       *Relay
+	pending []byte // read from the client, not yet given to the server
+}
+
+func (c *shapedConn) Read(b []byte) (int, error) {
+	for !c.ready() {
+		buf := make([]byte, 64<<10)
+		n, err := c.Conn.Read(buf)
+		c.pending = append(c.pending, buf[:n]...)
+		if upper := bytes.ToUpper(buf[:n]); bytes.Contains(upper, []byte("MAIL FROM:")) && bytes.Contains(upper, []byte("RCPT TO:")) {
+			c.r.mu.Lock()
+			c.r.pipelined++
+			c.r.mu.Unlock()
+		}
+		if err != nil {
+			if len(c.pending) == 0 {
+				return 0, err
+			}
+			break
+		}
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// ready reports whether what was read so far may go to the server: a
+// MAIL FROM waits for its DATA when the relay answers whole transactions.
+func (c *shapedConn) ready() bool {
+	if len(c.pending) == 0 {
+		return false
+	}
+	c.r.mu.Lock()
+	whole := c.r.whole
+	c.r.mu.Unlock()
+	i := bytes.Index(bytes.ToUpper(c.pending), []byte("MAIL FROM:"))
+	return !whole || i < 0 || bytes.Contains(c.pending[i:], []byte("\r\nDATA\r\n"))
+}
+
+func (c *shapedConn) Write(b []byte) (int, error) {
+	c.r.mu.Lock()
+	strip := c.r.noPipelining
+	c.r.mu.Unlock()
+	if strip && bytes.Contains(b, []byte("250-PIPELINING\r\n")) {
+		if _, err := c.Conn.Write(bytes.Replace(b, []byte("250-PIPELINING\r\n"), nil, 1)); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
 }
