@@ -73,10 +73,12 @@ func (f freshRelay) Send(from string, to []string, raw []byte, handedOver func([
 // all due, queued off the clock) with the running worker (Run) to a
 // recording SMTP relay on 127.0.0.1, until the outbox is empty (every
 // outcome committed, with fsync), and reports mails/s: over the relay
-// sessions the worker keeps (reuse), and with a new session for every
-// mail (fresh).
+// sessions the worker keeps, each transaction pipelined (reuse), over
+// kept sessions to a relay that does not offer PIPELINING (unpipelined),
+// and with a new session for every mail (fresh); then the first two with
+// the relay's answers 10 ms late (a relay 10 ms away).
 func BenchmarkOutboxThroughput(b *testing.B) {
-	for _, mode := range []string{"reuse", "fresh"} {
+	for _, mode := range []string{"reuse", "unpipelined", "fresh", "reuse-10ms", "unpipelined-10ms"} {
 		b.Run(mode, func(b *testing.B) {
 			st, err := boltdb.Open(filepath.Join(b.TempDir(), "t.db"), boltdb.Options{}, nil)
 			if err != nil {
@@ -84,6 +86,12 @@ func BenchmarkOutboxThroughput(b *testing.B) {
 			}
 			defer st.Close()
 			relay := relaytest.Start(b)
+			if strings.HasPrefix(mode, "unpipelined") {
+				relay.WithoutPipelining()
+			}
+			if strings.HasSuffix(mode, "-10ms") {
+				relay.Latency(10 * time.Millisecond)
+			}
 			var sender Sender = &Relay{Addr: relay.Addr, TLS: "none", Hostname: "t.example", Timeout: 5 * time.Second}
 			if mode == "fresh" {
 				sender = freshRelay{relay.Addr}

@@ -62,6 +62,8 @@ type Relay struct {
 	// counts the reads that brought MAIL FROM and RCPT TO together.
 	noPipelining, whole bool
 	pipelined           int
+	// latency delays every answer of the relay's on its way to the client.
+	latency time.Duration
 }
 
 // Start starts a relay and stops it when the test ends.
@@ -188,6 +190,16 @@ func (r *Relay) WithoutPipelining() {
 func (r *Relay) AnswerWholeTransactions() {
 	r.mu.Lock()
 	r.whole = true
+	r.mu.Unlock()
+}
+
+// Latency makes every answer of the relay's reach the client d after it
+// was written, as from a relay d away (a round trip of d, since what the
+// client sends arrives at once); answers written together stay together
+// and in order. For sessions opened after the call.
+func (r *Relay) Latency(d time.Duration) {
+	r.mu.Lock()
+	r.latency = d
 	r.mu.Unlock()
 }
 
@@ -397,6 +409,12 @@ func (l shapedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.r.mu.Lock()
+	latency := l.r.latency
+	l.r.mu.Unlock()
+	if latency > 0 {
+		c = newLaggedConn(c, latency)
+	}
 	return &shapedConn{Conn: c, r: l.r}, nil
 }
 
@@ -404,6 +422,59 @@ type shapedConn struct {
 	net.Conn
 	r       *Relay
 	pending []byte // read from the client, not yet given to the server
+}
+
+// laggedConn hands what is written to it to its connection d later,
+// without holding up the writer; Close waits until all of it is out.
+type laggedConn struct {
+	net.Conn
+	d     time.Duration
+	queue chan lagged
+	done  chan struct{}
+	mu    sync.Mutex
+	shut  bool
+}
+
+type lagged struct {
+	b   []byte
+	due time.Time
+}
+
+func newLaggedConn(c net.Conn, d time.Duration) *laggedConn {
+	l := &laggedConn{Conn: c, d: d, queue: make(chan lagged, 1024), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		var err error
+		for w := range l.queue {
+			time.Sleep(time.Until(w.due))
+			if err == nil {
+				_, err = c.Write(w.b)
+			}
+		}
+		c.Close()
+	}()
+	return l
+}
+
+func (l *laggedConn) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.shut {
+		return 0, net.ErrClosed
+	}
+	l.queue <- lagged{bytes.Clone(b), time.Now().Add(l.d)}
+	return len(b), nil
+}
+
+func (l *laggedConn) Close() error {
+	l.mu.Lock()
+	if !l.shut {
+		l.shut = true
+		close(l.queue)
+	}
+	l.mu.Unlock()
+	<-l.done
+	return nil
 }
 
 func (c *shapedConn) Read(b []byte) (int, error) {
