@@ -49,6 +49,8 @@ type postfixConf struct {
 	Transport string
 	PipeUser  string
 	PipeArgv  string
+	// RcptRestrictions is smtpd_recipient_restrictions (none when empty).
+	RcptRestrictions string
 
 	// Deploy leaves routing, recipient checks and the pipe service out of
 	// the templates: install adds them from contrib/postfix instead.

@@ -129,7 +129,9 @@ type relaySession struct {
 // the relay was offered anything of this mail (RSET, MAIL FROM).
 func (s *relaySession) send(from string, to []string, raw []byte, handedOver func(refused []RcptError)) (refused []RcptError, err error, early bool) {
 	c := s.c
-	if s.dirty {
+	if s.dirty && s.pipe == nil {
+		// go-smtp's Reset says EHLO again before the next command; the
+		// pipelined transaction sends its own RSET with its MAIL FROM.
 		if err := c.Reset(); err != nil {
 			return nil, fmt.Errorf("RSET: %w", err), true
 		}
