@@ -212,17 +212,30 @@ func (c *relayConn) Read(p []byte) (int, error) {
 func offer(c *smtp.Client, to []string) ([]RcptError, error) {
 	var refused []RcptError
 	for _, rcpt := range to {
-		err := c.Rcpt(rcpt, nil)
-		var se *smtp.SMTPError
-		switch {
-		case err == nil:
-		case errors.As(err, &se) && se.Code != 421:
-			refused = append(refused, RcptError{Rcpt: rcpt, Err: err})
-		default:
-			return nil, fmt.Errorf("RCPT TO <%s>: %w", rcpt, err)
+		re, err := rcptAnswer(rcpt, c.Rcpt(rcpt, nil))
+		if err != nil {
+			return nil, err
+		}
+		if re != nil {
+			refused = append(refused, *re)
 		}
 	}
 	return refused, nil
+}
+
+// rcptAnswer sorts the relay's answer to RCPT TO:<rcpt>, err: taken (both
+// nil), refused for this recipient alone (an SMTP reply other than 421),
+// or an error for the whole mail (a 421, the session closing, or a broken
+// connection).
+func rcptAnswer(rcpt string, err error) (*RcptError, error) {
+	var se *smtp.SMTPError
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.As(err, &se) && se.Code != 421:
+		return &RcptError{Rcpt: rcpt, Err: err}, nil
+	}
+	return nil, fmt.Errorf("RCPT TO <%s>: %w", rcpt, err)
 }
 
 // quit ends a session whose outcome is known; its errors change nothing.

@@ -86,14 +86,12 @@ func (s *relaySession) pipelined(from string, to []string, utf8 bool, raw []byte
 		return nil, fmt.Errorf("MAIL FROM: %w", err), true
 	}
 	for _, rcpt := range to {
-		err := p.answer(25)
-		var se *smtp.SMTPError
-		switch {
-		case err == nil:
-		case errors.As(err, &se) && se.Code != 421:
-			refused = append(refused, RcptError{Rcpt: rcpt, Err: err})
-		default:
-			return nil, fmt.Errorf("RCPT TO <%s>: %w", rcpt, err), false
+		re, err := rcptAnswer(rcpt, p.answer(25))
+		if err != nil {
+			return nil, err, false
+		}
+		if re != nil {
+			refused = append(refused, *re)
 		}
 	}
 	err = p.answer(354)
