@@ -296,3 +296,107 @@ func TestPreparedMailIsKeptDeflated(t *testing.T) {
 		t.Errorf("the damaged mail is no longer queued")
 	}
 }
+
+// notifyOut is an agent's notification of the customer's message m, with
+// the data the desk gives the built-in template.
+func notifyOut(m *store.Message) Out {
+	return Out{Kind: "notify", To: []mail.Address{{Name: "Ana Lima", Address: "ana@example.com"}}, Template: "notify", Internal: true,
+		FromName: "Ann Lee via Example Support", ReplyTo: &mail.Address{Address: "support+hs-000001-r-abc@example.com"}, Carries: m,
+		Data: map[string]any{"AgentName": "Ana Lima", "Writer": "Ann Lee", "WriterAddress": m.From, "IsNew": true, "Urgent": false, "Escalated": false,
+			"SLADue": "first response by 2026-11-22 10:00 UTC", "Files": []string{}, "ReplyAddress": "support+hs-000001-r-abc@example.com",
+			"NoteAddress": "support+hs-000001-n-abc@example.com", "ReplyMarker": "##- reply above -##", "EndMarker": "##- end -##"}}
+}
+
+// An agent's notification prepared before the transaction is queued as
+// the draft Queue would have made there (the outbox refers to the stored
+// message for the customer's text) and goes out byte for byte as the
+// mail Queue composes without it, Message-ID aside. When the ticket, the
+// data or the carried message changed meanwhile, Queue drafts it again
+// and the agent reads the ticket as it stands.
+func TestPreparedNotificationIsTheMailQueueComposes(t *testing.T) {
+	r := newPrepareRig(t)
+	d := testMailer(t, "")
+	msg := func(id, text string) *store.Message {
+		return &store.Message{MessageID: id, Direction: "in", Kind: "customer", From: "ann@customer.example",
+			Text: text + "\n", VisibleText: text + "\n", CreatedAt: r.at, Attachments: []store.Attachment{}}
+	}
+	first, second := msg("in-1@customer.example", "The scanner eats every second page."), msg("in-2@customer.example", "Now it eats all of them.")
+	err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		if err := tx.PutTicket(r.ticket()); err != nil {
+			return err
+		}
+		if err := tx.AddMessage("HS-000001", first); err != nil {
+			return err
+		}
+		return tx.AddMessage("HS-000001", second)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carries := func() string {
+		var ref string
+		r.st.View(context.Background(), func(tx store.Tx) error {
+			list, _ := tx.Outbox(store.Forever, 0)
+			if len(list) == 1 {
+				ref = list[0].Carries
+			}
+			return nil
+		})
+		return ref
+	}
+
+	fresh, freshRaw := r.queue(d, r.ticket(), notifyOut(first))
+	o := notifyOut(first)
+	o.Prepared = d.Prepare(r.ticket(), o, r.at)
+	if o.Prepared == nil {
+		t.Fatal("the built-in notification cannot be prepared")
+	}
+	q := r.enqueue(d, r.ticket(), o)
+	if !q.Precomposed || q.MessageID != o.Prepared.MessageID {
+		t.Fatalf("a prepared notification whose inputs still hold was not used: %+v", q)
+	}
+	if ref := carries(); ref != first.MessageID {
+		t.Errorf("the queued notification carries %q; want a reference to %s", ref, first.MessageID)
+	}
+	r.w.RunOnce(context.Background())
+	got := r.relay.Mails()
+	raw := got[len(got)-1].Data
+	if !sameBut(raw, q.MessageID, freshRaw, fresh.MessageID) {
+		t.Errorf("prepared notification differs from the one composed in the transaction:\n%s\n---\n%s", raw, freshRaw)
+	}
+	if !strings.Contains(string(raw), "The scanner eats every second page.") || !strings.Contains(string(raw), "Priority:  medium") {
+		t.Errorf("the notification lacks the customer's text or the ticket:\n%s", raw)
+	}
+
+	changes := []struct {
+		name   string
+		change func(*store.Ticket, *Out)
+		stale  string
+		shows  string
+	}{
+		{"priority", func(tk *store.Ticket, _ *Out) { tk.Priority = rules.PriorityCritical }, "the template's inputs changed", "Priority:  critical"},
+		{"assignee", func(tk *store.Ticket, _ *Out) { tk.Assignee = "max@example.com" }, "the template's inputs changed", "Assignee:  max@example.com"},
+		{"plan", func(tk *store.Ticket, _ *Out) { tk.Plan = "premium" }, "the template's inputs changed", "Plan:      premium"},
+		{"SLA", func(_ *store.Ticket, o *Out) { o.Data["SLADue"] = "first response by 2026-11-21 12:00 UTC" }, "the template's inputs changed",
+			"SLA due:   first response by 2026-11-21 12:00 UTC"},
+		{"message", func(_ *store.Ticket, o *Out) { o.Carries = second }, "the carried message changed", "Now it eats all of them."},
+	}
+	for _, c := range changes {
+		o := notifyOut(first)
+		o.Prepared = d.Prepare(r.ticket(), o, r.at)
+		tk := r.ticket()
+		c.change(tk, &o)
+		q, raw := r.queue(d, tk, o)
+		if q.Precomposed || q.Stale != c.stale {
+			t.Errorf("%s changed: precomposed %v, stale %q; want drafted again because %q", c.name, q.Precomposed, q.Stale, c.stale)
+		}
+		o.Prepared = nil
+		want, wantRaw := r.queue(d, tk, o)
+		if !sameBut(raw, q.MessageID, wantRaw, want.MessageID) {
+			t.Errorf("%s changed: the notification sent is not the one drafted in the transaction:\n%s\n---\n%s", c.name, raw, wantRaw)
+		}
+		if !strings.Contains(string(raw), c.shows) {
+			t.Errorf("%s changed: the notification does not show %q:\n%s", c.name, c.shows, raw)
+		}
+	}
+}
