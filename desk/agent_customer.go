@@ -61,7 +61,7 @@ func (p *Pipeline) customerRules(c *Change, pl *plan, m *store.Message, isNew bo
 		p.raise(t, plan.MaxPriority, "the customer marked the mail urgent", &out, now)
 	}
 	viaRoute := pl.route.Kind == "escalation"
-	if viaRoute || rules.AsksEscalation(m.VisibleText) {
+	if viaRoute || pl.asksEscalation { // m.VisibleText is pl.visible
 		why := "the customer asked to escalate"
 		if viaRoute {
 			why = "mail to the escalation address " + strings.ToLower(pl.route.Address)

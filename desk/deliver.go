@@ -153,6 +153,9 @@ type plan struct {
 	// visible is the new part of the text (quotes and signature cut),
 	// computed before the transaction to keep the single writer short.
 	visible string
+	// asksEscalation says visible asks to escalate (rules.AsksEscalation),
+	// judged before the transaction too.
+	asksEscalation bool
 	// listing says the message asks for the sender's list of tickets.
 	listing bool
 	// draft is the candidate ticket id and auto-reply prepared before the
@@ -201,6 +204,7 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 		pl.note("sender: %s (read from %s)", in.From.Address, in.SenderRule)
 	}
 	pl.visible = rules.VisibleText(in.Text)
+	pl.asksEscalation = rules.AsksEscalation(pl.visible)
 	pl.auto = rules.ClassifyAuto(in.Header, d.MailFrom, in.From.Address, p.Identity())
 	switch {
 	case pl.auto.Bounce:

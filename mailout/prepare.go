@@ -285,18 +285,29 @@ func addrList(l []mail.Address) string {
 // to the built-in one). ok is false when it may read the data as a whole
 // ({{.}} or $ at the top level, e.g. handed to another template).
 func (ts *Templates) reads(name string) ([]string, bool) {
-	var fields []string
+	if r, ok := ts.fields.Load(name); ok {
+		return r.(readFields).fields, r.(readFields).ok
+	}
+	r := readFields{ok: true}
 	for _, w := range ts.walk(name, "") {
 		if w.whole {
-			return nil, false
+			r = readFields{}
+			break
 		}
 		for _, f := range w.fields {
-			if !contains(fields, f) {
-				fields = append(fields, f)
+			if !contains(r.fields, f) {
+				r.fields = append(r.fields, f)
 			}
 		}
 	}
-	return fields, true
+	ts.fields.Store(name, r)
+	return r.fields, r.ok
+}
+
+// readFields is reads's answer for one template.
+type readFields struct {
+	fields []string
+	ok     bool
 }
 
 // walk walks every part of template name, its override and the built-in

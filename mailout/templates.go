@@ -36,6 +36,8 @@ type Templates struct {
 	// plain caches printsPlain's answers: the templates never change
 	// once loaded.
 	plain sync.Map // name, 0x00, field → bool
+	// fields caches reads's answers, for the same reason.
+	fields sync.Map // name → readFields
 }
 
 // LoadTemplates reads the built-in templates and, when dir is not "", the
