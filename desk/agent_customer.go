@@ -258,15 +258,11 @@ func (p *Pipeline) notify(c *Change, pl *plan, m *store.Message, to []string, ex
 		for k, v := range extra {
 			data[k] = v
 		}
-		out := mailout.Out{
+		c.send(Intent{Out: mailout.Out{
 			Kind: "notify", To: []mail.Address{{Name: agent.Name, Address: addr}},
 			FromName: writer + " via " + p.Desk.FromName, ReplyTo: &mail.Address{Address: reply},
 			Template: "notify", Data: data, Carries: m, Attachments: files, Internal: true,
-		}
-		if d := pl.draft; d != nil && d.id == t.ID {
-			out.Prepared = d.notify[addr] // Queue uses it only if it still fits
-		}
-		c.send(Intent{Out: out})
+		}})
 		sent = append(sent, addr)
 	}
 	return sent

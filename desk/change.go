@@ -49,11 +49,10 @@ type Change struct {
 	// outbox, and why the others were held back ("<kind> mail not sent: …").
 	Queued int
 	Held   []string
-	// Precomposed and Recomposed are filled by apply too: the kinds of
-	// the queued mails that went out as composed before the transaction,
-	// and why the others that came composed were composed again ("<kind>
-	// mail: …").
-	Precomposed []string
+	// Precomposed and Recomposed are filled by apply too: how many of the
+	// queued mails went out as composed before the transaction, and why
+	// the others that came composed were composed again.
+	Precomposed int
 	Recomposed  []string
 }
 
@@ -173,7 +172,7 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 				c.Queued++
 			}
 			if q.Precomposed {
-				c.Precomposed = append(c.Precomposed, in.Kind)
+				c.Precomposed++
 			} else if q.Stale != "" {
 				c.Recomposed = append(c.Recomposed, in.Kind+" mail: "+q.Stale)
 			}

@@ -481,7 +481,6 @@ func (p *Pipeline) newTicket(tx store.Tx, pl *plan, dec rules.Thread, res *maili
 		return err
 	}
 	draftOutcome(pl, changes[0], "no auto-reply was queued")
-	notifyOutcome(pl, changes[0])
 	return nil
 }
 

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"slices"
-	"strings"
 
 	"ticketgate/mailout"
 	"ticketgate/rules"
@@ -22,9 +20,6 @@ import (
 type draft struct {
 	id    string
 	reply *mailout.Prepared // nil: the auto-reply cannot be prepared
-	// notify are the agents' notifications of the new ticket, by agent
-	// address (see draftNotifications).
-	notify map[string]*mailout.Prepared
 	// outcome is what became of the draft in the committed run: draftUsed,
 	// draftRecomposed or draftDropped.
 	outcome int
@@ -75,48 +70,12 @@ func (p *Pipeline) draft(pl *plan) {
 		t.Subject = subject
 	}
 	reply := autoReply(t, pl, requestType)
-	pl.draft = &draft{id: id, reply: p.Desk.Prepare(t, reply.Out, pl.now), notify: p.draftNotifications(pl, id)}
+	pl.draft = &draft{id: id, reply: p.Desk.Prepare(t, reply.Out, pl.now)}
 	if pl.draft.reply != nil {
 		pl.note("draft: candidate ticket id %s, auto-reply composed before the transaction", id)
 	} else {
 		pl.note("draft: candidate ticket id %s (the auto-reply template reads values composed only in the transaction)", id)
 	}
-	if n := len(pl.draft.notify); n > 0 {
-		pl.note("draft: %d agent notifications composed before the transaction", n)
-	}
-}
-
-// draftNotifications prepares the agents' notifications of the ticket
-// the message in pl opens if it opens one as id: the ticket decided as
-// the transaction decides a new one (decideNewTicket, on a copy of pl),
-// and each notification drafted for it. Queue uses one only if what it
-// was built from still holds. A message with files gets none (its files
-// are weighed against the ticket's share in the transaction), nor does
-// one without keys to sign the agents' reply addresses.
-func (p *Pipeline) draftNotifications(pl *plan, id string) map[string]*mailout.Prepared {
-	if len(pl.files) > 0 || len(p.Agents) == 0 || p.Signer.Token(rules.TokenReply, id, "agent@example.com") == "" {
-		return nil
-	}
-	scratch := *pl
-	scratch.trace = nil
-	changes, err := p.decideNewTicket(nil, &scratch, rules.Thread{Action: rules.ThreadNew}, id)
-	if err != nil {
-		return nil
-	}
-	c := changes[0]
-	var out map[string]*mailout.Prepared
-	for _, in := range c.Mails {
-		if in.Kind != "notify" || len(in.To) != 1 {
-			continue
-		}
-		if prep := p.Desk.Prepare(c.Ticket, in.Out, pl.now); prep != nil {
-			if out == nil {
-				out = map[string]*mailout.Prepared{}
-			}
-			out[strings.ToLower(in.To[0].Address)] = prep
-		}
-	}
-	return out
 }
 
 // namesTicket reports whether the message names a ticket by a token in
@@ -213,44 +172,14 @@ func draftOutcome(pl *plan, c *Change, why string) {
 		return
 	}
 	d.outcome = draftDropped
-	again := -1
-	if c != nil {
-		again = slices.IndexFunc(c.Recomposed, func(s string) bool { return strings.HasPrefix(s, "auto mail: ") })
-	}
 	switch {
-	case c != nil && slices.Contains(c.Precomposed, "auto"):
+	case c != nil && c.Precomposed > 0:
 		d.outcome = draftUsed
 		pl.note("draft: auto-reply queued as composed before the transaction")
-	case again >= 0:
+	case c != nil && len(c.Recomposed) > 0:
 		d.outcome = draftRecomposed
-		pl.note("draft: auto-reply composed again in the transaction: %s", c.Recomposed[again])
+		pl.note("draft: auto-reply composed again in the transaction: %s", c.Recomposed[0])
 	default:
 		pl.note("draft: not used: %s", why)
 	}
-}
-
-// notifyOutcome notes in pl's trace what became of the agents'
-// notifications drafted before the transaction.
-func notifyOutcome(pl *plan, c *Change) {
-	if pl.draft == nil || len(pl.draft.notify) == 0 || c == nil {
-		return
-	}
-	if n := countOf(c.Precomposed, "notify"); n > 0 {
-		pl.note("draft: %d agent notifications queued as composed before the transaction", n)
-	}
-	for _, why := range c.Recomposed {
-		if strings.HasPrefix(why, "notify mail: ") {
-			pl.note("draft: agent notification drafted again in the transaction: %s", strings.TrimPrefix(why, "notify mail: "))
-		}
-	}
-}
-
-func countOf(l []string, s string) int {
-	n := 0
-	for _, x := range l {
-		if x == s {
-			n++
-		}
-	}
-	return n
 }

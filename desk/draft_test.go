@@ -13,7 +13,6 @@ import (
 	"ticketgate/mailin"
 	"ticketgate/mailout"
 	"ticketgate/mailout/relaytest"
-	"ticketgate/rules"
 	"ticketgate/store"
 )
 
@@ -242,10 +241,9 @@ func TestDraftedAutoReplyOfAReusedMessageID(t *testing.T) {
 	}
 }
 
-// An auto-reply template that reads the ticket is rendered in the
+// An auto-reply template that reads the ticket itself is rendered in the
 // transaction, with the ticket as the rules left it (an urgent subject
-// raises the priority there), never from a copy drafted before: the copy
-// drafted with the priority the ticket opens with is found stale.
+// raises the priority there), never from a copy drafted before.
 func TestAutoReplyTemplateReadingTheTicket(t *testing.T) {
 	g := startGateway(t)
 	dir := t.TempDir()
@@ -266,89 +264,7 @@ func TestAutoReplyTemplateReadingTheTicket(t *testing.T) {
 	if body, want := agBody(t, agOne(t, g, 0, "ann@customer.example").Data), "Ticket "+tk.ID+" has priority "+string(tk.Priority)+"."; !strings.Contains(body, want) {
 		t.Errorf("auto-reply %q, want %q", body, want)
 	}
-	if s := g.pipeline.DraftStats(); s.Used != 0 || s.Recomposed != 1 {
-		t.Errorf("drafted auto-replies: %+v; want the one drafted composed again", s)
-	}
-}
-
-// The agents' notifications of a new ticket are drafted before the
-// transaction for the ticket the rules will make of the mail (an urgent
-// mail from a gold customer: critical, the managers alerted too) and
-// queued as drafted: each agent gets one, with their own signed reply
-// address, the ticket as it stands and the customer's text. A mail that
-// joins a ticket after all, and one whose candidate id was taken, get
-// notifications about the ticket they did reach.
-func TestAgentNotificationsDraftedBeforeTheCommit(t *testing.T) {
-	g := startDesk(t)
-	g.pipeline.draw = func(prefix string) (string, error) { return prefix + "-515151", nil }
-	g.mustSend("boss@bigcorp.example", []string{"support@example.com"},
-		msg("boss@bigcorp.example", "support@example.com", "[Urgent] Server down", "The main server is down since 9:00.", "Message-ID: <nd-1@bigcorp.example>"))
-	g.settle()
-	tk := ticketOf(t, g, "boss@bigcorp.example")
-	if tk.ID != "HS-515151" || tk.Priority != rules.PriorityCritical {
-		t.Fatalf("ticket %s priority %s; want HS-515151, critical", tk.ID, tk.Priority)
-	}
-	for _, agent := range []string{"ana@example.com", "ben@example.com", "meg@example.com"} {
-		m := agOne(t, g, 0, agent)
-		body := agBody(t, m.Data)
-		for _, want := range []string{"URGENT: New ticket HS-515151", "Priority:  critical", "Plan:      gold", "The main server is down since 9:00."} {
-			if !strings.Contains(body, want) {
-				t.Errorf("%s's notification lacks %q:\n%s", agent, want, body)
-			}
-		}
-		reply := g.pipeline.signedAddress(tk, rules.TokenReply, agent)
-		if got := header(t, m.Data).Get("Reply-To"); !strings.Contains(got, reply) {
-			t.Errorf("%s's notification replies to %q; want their own %s", agent, got, reply)
-		}
-	}
-	if n := len(agMailsTo(g, 0, "tom@example.com")); n != 0 {
-		t.Errorf("tom (tech queue, no manager) got %d notifications of a support ticket", n)
-	}
-
-	// What explain says of the same mail from another customer: drafted,
-	// and queued as drafted.
-	g.pipeline.draw = nil
-	ex, err := g.pipeline.Explain(context.Background(), &mailin.Delivery{MailFrom: "ops@bigcorp.example", Rcpts: []string{"support@example.com"},
-		Raw: msg("ops@bigcorp.example", "support@example.com", "[Urgent] Disk full", "Hi.")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if steps := strings.Join(ex.Steps, "\n"); !strings.Contains(steps, "3 agent notifications composed before the transaction") ||
-		!strings.Contains(steps, "3 agent notifications queued as composed before the transaction") {
-		t.Errorf("explain does not show the notifications drafted and used:\n%s", steps)
-	}
-
-	// A reply that names no ticket but answers the auto-reply joins the
-	// ticket: its notifications say so.
-	confirm := strings.Trim(header(t, agOne(t, g, 0, "boss@bigcorp.example").Data).Get("Message-ID"), "<>")
-	sent := len(g.relay.Mails())
-	g.mustSend("boss@bigcorp.example", []string{"support@example.com"}, msg("boss@bigcorp.example", "support@example.com", "Re: Server down",
-		"It is back, but slow.", "Message-ID: <nd-2@bigcorp.example>", "In-Reply-To: <"+confirm+">"))
-	// Another customer's mail draws the id already taken.
-	g.pipeline.draw = func(prefix string) (string, error) { return prefix + "-515151", nil }
-	g.mustSend("dee@customer.example", []string{"support@example.com"},
-		msg("dee@customer.example", "support@example.com", "Fax broken", "The fax prints blank pages.", "Message-ID: <nd-3@customer.example>"))
-	g.settle()
-	dee := ticketOf(t, g, "dee@customer.example")
-	if dee.ID == tk.ID {
-		t.Fatalf("dee's mail joined %s", tk.ID)
-	}
-	for _, m := range agMailsTo(g, sent, "ana@example.com") {
-		body := agBody(t, m.Data)
-		switch {
-		case strings.Contains(body, "It is back, but slow."):
-			if !strings.Contains(body, "New message on ticket "+tk.ID) || !strings.Contains(body, "Priority:  critical") {
-				t.Errorf("the notification of the reply does not name %s as it stands:\n%s", tk.ID, body)
-			}
-		case strings.Contains(body, "The fax prints blank pages."):
-			if !strings.Contains(body, "New ticket "+dee.ID) || !strings.Contains(body, "Priority:  medium") {
-				t.Errorf("the notification of dee's mail does not name her ticket %s:\n%s", dee.ID, body)
-			}
-		default:
-			t.Errorf("ana got an unexpected mail:\n%s", body)
-		}
-	}
-	if n := len(agMailsTo(g, sent, "ana@example.com")); n != 2 {
-		t.Errorf("ana got %d notifications, want 2 (the reply, dee's ticket)", n)
+	if s := g.pipeline.DraftStats(); s.Used != 0 || s.Recomposed != 0 {
+		t.Errorf("drafted auto-replies: %+v; want none drafted", s)
 	}
 }

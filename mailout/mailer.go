@@ -123,7 +123,7 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	if p := o.Prepared; p != nil {
 		if q.Stale = p.fits(d, t, o, to, now); q.Stale == "" {
 			q.Precomposed = true
-			q.MessageID, subject, body, raw, carries = p.MessageID, p.subject, p.body, p.raw, p.carries
+			q.MessageID, subject, body, raw = p.MessageID, p.subject, p.body, p.raw
 		}
 	}
 	if o.Carries != nil && !q.Precomposed {

@@ -28,11 +28,6 @@ type Prepared struct {
 	subject   string
 	body      string
 	raw       []byte
-	// carries is the Message-ID of the stored message a prepared
-	// notification carries ("": raw is a whole mail); raw is then the
-	// draft the outbox keeps (see carry), from and text the message's
-	// sender and text it was drafted with.
-	carries, from, text string
 }
 
 // draftInputs is everything a prepared mail was built from, as one value
@@ -65,18 +60,8 @@ type draftInputs struct {
 // attachments, a template that reads values that cannot be compared
 // cheaply (the whole ticket, the whole data), or one that fails to render
 // (Queue then renders it and reports the error in the transaction).
-//
-// A mail that carries a stored message (o.Carries: an agent's
-// notification) is prepared as the draft Queue would keep for it, its
-// files left to the stored message as Queue leaves them.
 func (d *Mailer) Prepare(t *store.Ticket, o Out, now time.Time) *Prepared {
-	if o.Internal && o.Auto == "" {
-		o.Auto = "auto-generated" // as Queue sets it
-	}
-	if o.Carries != nil {
-		return d.prepareCarried(t, o, now)
-	}
-	if len(o.Attachments) > 0 || now.IsZero() || d.Templates == nil && o.Template != "" {
+	if len(o.Attachments) > 0 || o.Internal || now.IsZero() || d.Templates == nil && o.Template != "" {
 		return nil
 	}
 	var fields []string
@@ -104,46 +89,9 @@ func (d *Mailer) Prepare(t *store.Ticket, o Out, now time.Time) *Prepared {
 	return &Prepared{in: in, fields: fields, MessageID: m.MessageID, subject: m.Subject, body: body, raw: deflate(mailDeflated, raw)}
 }
 
-// prepareCarried is Prepare for o, which carries o.Carries: the draft
-// carry makes, with what it was made from.
-func (d *Mailer) prepareCarried(t *store.Ticket, o Out, now time.Time) *Prepared {
-	text := carriedText(o.Carries)
-	if text == "" || o.Template == "" || now.IsZero() || d.Templates == nil {
-		return nil
-	}
-	fields, ok := d.Templates.reads(o.Template)
-	if !ok {
-		return nil
-	}
-	in, ok := d.draftInputs(t, carriedOut(o), o.To, fields, now)
-	if !ok {
-		return nil
-	}
-	m, raw, before, after, err := d.carry(t, o, o.To, now)
-	if err != nil || m == nil {
-		return nil
-	}
-	return &Prepared{in: in, fields: fields, MessageID: m.MessageID, subject: m.Subject, body: before + text + after, raw: raw,
-		carries: o.Carries.MessageID, from: o.Carries.From, text: text}
-}
-
-// carriedOut is o as carry renders it: the carried text a mark, the files
-// left to the stored message.
-func carriedOut(o Out) Out {
-	o.Data = withValue(o.Data, "Text", textMark)
-	o.Attachments = nil
-	return o
-}
-
 // fits says why p cannot stand for o queued for t to recipients to at now
 // ("" when it can). It only compares strings: no rendering, no encoding.
 func (p *Prepared) fits(d *Mailer, t *store.Ticket, o Out, to []mail.Address, now time.Time) string {
-	if c := o.Carries; (c != nil) != (p.carries != "") || c != nil && (c.MessageID != p.carries || c.From != p.from || carriedText(c) != p.text) {
-		return "the carried message changed"
-	}
-	if o.Carries != nil {
-		o = carriedOut(o)
-	}
 	in, ok := d.draftInputs(t, o, to, p.fields, now)
 	switch {
 	case !ok || in.templates != p.in.templates || in.mailer != p.in.mailer:
@@ -175,16 +123,7 @@ func (d *Mailer) draftInputs(t *store.Ticket, o Out, to []mail.Address, fields [
 	var b []byte
 	for _, f := range fields {
 		v, present := o.Data[f]
-		if field, ok := strings.CutPrefix(f, "Ticket."); ok {
-			// A field of the ticket: compared as a plain value when
-			// the ticket is the Queue's own and the field a string.
-			if _, own := o.Data["Ticket"]; own {
-				return in, false
-			}
-			if v, present = ticketField(t, field); !present {
-				return in, false
-			}
-		} else if !present {
+		if !present {
 			v, present = d.baseValue(t, f)
 		}
 		var ok bool
@@ -212,36 +151,6 @@ func (d *Mailer) baseValue(t *store.Ticket, f string) (any, bool) {
 		return d.Templates.ReplyNames(), true
 	}
 	return nil, false
-}
-
-// ticketField is the value of t's field name as a template prints it,
-// for the fields that are strings; ok is false for any other.
-func ticketField(t *store.Ticket, name string) (string, bool) {
-	switch name {
-	case "ID":
-		return t.ID, true
-	case "Subject":
-		return t.Subject, true
-	case "Status":
-		return string(t.Status), true
-	case "Priority":
-		return string(t.Priority), true
-	case "Queue":
-		return t.Queue, true
-	case "Category":
-		return t.Category, true
-	case "Plan":
-		return t.Plan, true
-	case "Requester":
-		return t.Requester, true
-	case "RequesterName":
-		return t.RequesterName, true
-	case "Assignee":
-		return t.Assignee, true
-	case "Route":
-		return t.Route, true
-	}
-	return "", false
 }
 
 // appendValue appends v, length-prefixed so that no two lists of values
@@ -360,16 +269,6 @@ func (w *fieldWalk) field(name string) {
 	}
 }
 
-// fieldPath names the data field a chain of field names reads: its
-// first, or for a field of the ticket (.Ticket.Priority) "Ticket." and
-// that field, compared alone (see ticketField).
-func fieldPath(ident []string) string {
-	if ident[0] == "Ticket" && len(ident) > 1 {
-		return "Ticket." + ident[1]
-	}
-	return ident[0]
-}
-
 func (w *fieldWalk) node(n parse.Node) {
 	switch n := n.(type) {
 	case nil:
@@ -397,7 +296,7 @@ func (w *fieldWalk) node(n parse.Node) {
 			w.node(a)
 		}
 	case *parse.FieldNode:
-		w.field(fieldPath(n.Ident))
+		w.field(n.Ident[0])
 	case *parse.ChainNode:
 		w.node(n.Node)
 	case *parse.DotNode:
@@ -411,7 +310,7 @@ func (w *fieldWalk) node(n parse.Node) {
 			if len(n.Ident) == 1 {
 				w.whole = true
 			} else {
-				w.field(fieldPath(n.Ident[1:]))
+				w.field(n.Ident[1])
 			}
 		}
 	case *parse.IfNode:
