@@ -48,6 +48,11 @@ func startPostfixDeployed(t testing.TB, d deployment) *postfixServer {
 		appendFile(t, filepath.Join(dir, "main.cf"), contribFile(t, "main.cf", nil))
 		if d.pipeSubs != nil {
 			appendFile(t, filepath.Join(dir, "master.cf"), contribFile(t, "master.cf", d.pipeSubs))
+			// The guide's "postconf -e ticketgate_destination_recipient_limit=1".
+			postconf := requireBinary(t, "postconf", "/usr/sbin/postconf")
+			if out, err := exec.Command(postconf, "-c", dir, "-e", "ticketgate_destination_recipient_limit=1").CombinedOutput(); err != nil {
+				t.Fatalf("postconf: %v\n%s", err, out)
+			}
 		}
 		for name, text := range map[string]string{
 			"ticketgate_recipients": contribFile(t, "recipients", nil),
