@@ -2,6 +2,7 @@ package mailout
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -102,16 +103,12 @@ func (s *relaySession) pipelined(from string, to []string, utf8 bool, raw []byte
 		return nil, fmt.Errorf("DATA: %w", err), false
 	}
 	p.wire.SetDeadline(time.Now().Add(2 * p.timeout))
-	dw := p.w.DotWriter()
-	if _, err := dw.Write(raw); err != nil {
-		return nil, fmt.Errorf("DATA: %w", err), false
-	}
 	if handedOver != nil {
-		// Close writes the rest of the mail and the final dot; the first
-		// read after it waits for the answer: the moment to tell.
+		// writeDotted writes the mail and the final dot; the first read
+		// after it waits for the answer: the moment to tell.
 		s.conn.beforeRead = func() { handedOver(refused) }
 	}
-	err = dw.Close()
+	err = writeDotted(p.w.W, raw)
 	if err == nil {
 		err = p.answer(250)
 	}
@@ -120,6 +117,51 @@ func (s *relaySession) pipelined(from string, to []string, utf8 bool, raw []byte
 		return nil, fmt.Errorf("end of DATA: %w", err), false
 	}
 	return refused, nil, false
+}
+
+// writeDotted writes raw as the data of a mail (RFC 5321 4.5.2) and the
+// final dot, and flushes: the bytes textproto's DotWriter writes for raw
+// and its Close (a dot beginning a line doubled, a newline not ended by
+// its own CR given one, the end of the mail on a line of its own), a line
+// at a time instead of a byte at a time.
+func writeDotted(w *bufio.Writer, raw []byte) error {
+	if len(raw) == 0 {
+		w.WriteString("\r\n.\r\n") // an empty line: DotWriter's empty mail
+		return w.Flush()
+	}
+	for len(raw) > 0 {
+		if raw[0] == '.' {
+			w.WriteByte('.')
+		}
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			w.Write(raw)
+			if endsInCR(raw) {
+				w.WriteString("\n.\r\n")
+			} else {
+				w.WriteString("\r\n.\r\n")
+			}
+			return w.Flush()
+		}
+		w.Write(raw[:i])
+		if !endsInCR(raw[:i]) {
+			w.WriteByte('\r')
+		}
+		w.WriteByte('\n')
+		raw = raw[i+1:]
+	}
+	if _, err := w.WriteString(".\r\n"); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// endsInCR reports whether the CR that b may end with ends its line: it
+// does unless it follows a CR that does (DotWriter takes "\r\r" as a CR
+// and a byte of text).
+func endsInCR(b []byte) bool {
+	n := len(b) - len(bytes.TrimRight(b, "\r"))
+	return n%2 == 1
 }
 
 // endRefused ends a pipelined transaction whose every recipient was

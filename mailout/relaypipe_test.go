@@ -1,8 +1,12 @@
 package mailout
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +159,48 @@ func TestRelaySTARTTLS(t *testing.T) {
 	if n := len(relay.Mails()) + len(plain.Mails()); n != 2 {
 		t.Errorf("relays got %d mails; want only the 2 sent with TLS", n)
 	}
+}
+
+// writeDotted writes the bytes textproto's DotWriter does for any mail,
+// whatever its line endings and dots.
+func FuzzWriteDotted(f *testing.F) {
+	for _, s := range []string{"", ".", "\r", "\n", "a", "a\r\n", ".a\r\n.\r\n", "a\nb", "a\r\r\n", "a\r\r\r\n", "\r.\n.", "a\r", "a\r\r", "..\r\n..", "x\n\n.\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want, got bytes.Buffer
+		dw := textproto.NewWriter(bufio.NewWriter(&want)).DotWriter()
+		dw.Write(raw)
+		dw.Close()
+		bw := bufio.NewWriter(&got)
+		if err := writeDotted(bw, raw); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("writeDotted(%q) = %q; DotWriter wrote %q", raw, got.Bytes(), want.Bytes())
+		}
+	})
+}
+
+// BenchmarkWriteDotted writes a 4 KB mail of 76-character lines as the
+// data of a transaction: textproto's DotWriter (go-smtp's client uses it)
+// against writeDotted (the pipelined transaction).
+func BenchmarkWriteDotted(b *testing.B) {
+	line := strings.Repeat("word ", 15) + "\r\n"
+	raw := []byte("Subject: test\r\n\r\n" + strings.Repeat(line, 4096/len(line)) + ".dot\r\n")
+	w := bufio.NewWriter(io.Discard)
+	b.Run("DotWriter", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			dw := textproto.NewWriter(w).DotWriter()
+			dw.Write(raw)
+			dw.Close()
+		}
+	})
+	b.Run("writeDotted", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			writeDotted(w, raw)
+		}
+	})
 }
