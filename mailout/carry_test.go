@@ -3,15 +3,19 @@ package mailout
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/mail"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-message"
+	"github.com/klauspost/compress/flate"
 
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -223,33 +227,43 @@ func TestDraftQueuedAsJSONStillSends(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if split[0] != draftDeflated {
+		if split[0] != draftPacked {
 			t.Errorf("draft queued as %q...", split[:min(len(split), 20)])
 		}
 		dr, err := decodeDraft(split)
 		if err != nil {
 			return err
 		}
-		whole, err := json.Marshal(dr) // as releases before this one queued it
+		whole, err := json.Marshal(dr) // as releases before binary drafts queued it
 		if err != nil {
 			return err
 		}
 		old := *list[0]
 		old.ID, old.Raw = 0, whole
-		return tx.Enqueue(&old)
+		if err := tx.Enqueue(&old); err != nil {
+			return err
+		}
+		deflated := *list[0] // as releases before packed drafts queued it
+		deflated.ID, deflated.Raw = 0, deflate(draftDeflated, appendDraft(nil, dr))
+		return tx.Enqueue(&deflated)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.w.RunOnce(context.Background())
 	sent := r.relay.Mails()
-	if len(sent) != 2 {
-		t.Fatalf("relay got %d mails, want 2", len(sent))
+	if len(sent) != 3 {
+		t.Fatalf("relay got %d mails, want 3", len(sent))
 	}
 	lf := strings.NewReplacer("\r\n", "\n")
-	now, before := lf.Replace(textPart(t, sent[0].Data)), lf.Replace(textPart(t, sent[1].Data))
-	if now != before || !strings.Contains(now, text) || !strings.Contains(now, "Reply \"above\" to answer, ünï.") {
-		t.Errorf("mail from today's draft:\n%q\nfrom a JSON draft:\n%q", now, before)
+	now := lf.Replace(textPart(t, sent[0].Data))
+	if !strings.Contains(now, text) || !strings.Contains(now, "Reply \"above\" to answer, ünï.") {
+		t.Errorf("mail from today's draft:\n%q", now)
+	}
+	for i, form := range []string{"JSON", "deflated"} {
+		if before := lf.Replace(textPart(t, sent[i+1].Data)); before != now {
+			t.Errorf("mail from today's draft:\n%q\nfrom a %s draft:\n%q", now, form, before)
+		}
 	}
 }
 
@@ -271,6 +285,8 @@ func FuzzDraft(f *testing.F) {
 	f.Add([]byte{0xff, 0xff})
 	f.Add([]byte{2, 0, 0, 0, 1, 0})
 	f.Add([]byte{draftDeflated, 0xff})
+	f.Add([]byte{draftPacked, 0xff})
+	f.Add(deflate(draftDeflated, appendDraft(nil, full)))
 	readsBack := func(t *testing.T, d draft) {
 		again, err := encodeDraft(d)
 		if err != nil {
@@ -332,4 +348,39 @@ func BenchmarkDraft(b *testing.B) {
 			decodeDraft(raw)
 		}
 	})
+}
+
+// deflaters and deflate write drafts and mails deflated (draftDeflated,
+// mailDeflated), as the releases before packed ones did, for the tests
+// that read them.
+var deflaters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return w
+}}
+
+// deflate is b deflated after the byte first.
+func deflate(first byte, b []byte) []byte {
+	out := bytes.NewBuffer(make([]byte, 0, len(b)/2+64))
+	out.WriteByte(first)
+	w := deflaters.Get().(*flate.Writer)
+	w.Reset(out)
+	w.Write(b) // a bytes.Buffer takes every write
+	w.Close()
+	deflaters.Put(w)
+	return out.Bytes()
+}
+
+// The outbox's dictionary is the one mail was packed with by every
+// release since packing: changed, or read another way by a newer s2,
+// queued mail would no longer unpack. Bytes packed on 2026-12-06 must
+// unpack to what they were.
+func TestOutboxDictionaryIsFrozen(t *testing.T) {
+	if sum := sha256.Sum256(outboxDictBytes); hex.EncodeToString(sum[:]) != "9042d6cd691ae74c217345a872857d5b4f90f942c511c515e0e6a4d52adee88c" {
+		t.Fatalf("mailout/outbox.dict changed (sha256 %x): mail queued by earlier releases would not unpack", sum)
+	}
+	packed, _ := hex.DecodeString("07708add07c19a150040000a")
+	want := "Subject: [HS-000000] Your request\r\n\r\nSomeone from our team will answer you soon. To add anything, simply reply\r\n"
+	if got, err := unpacked(packed); err != nil || string(got) != want {
+		t.Errorf("bytes packed on 2026-12-06 unpack to %q, %v; want %q", got, err, want)
+	}
 }

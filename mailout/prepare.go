@@ -83,10 +83,10 @@ func (d *Mailer) Prepare(t *store.Ticket, o Out, now time.Time) *Prepared {
 	if err != nil || len(raw) > maxDraft {
 		return nil
 	}
-	// Kept deflated (OutboxMail inflates it): an auto-reply is mostly the
-	// same text each time, and takes half the bytes; deflated here, on
-	// the caller's goroutine, it costs the transaction nothing.
-	return &Prepared{in: in, fields: fields, MessageID: m.MessageID, subject: m.Subject, body: body, raw: deflate(mailDeflated, raw)}
+	// Kept packed (OutboxMail unpacks it): an auto-reply is mostly the
+	// same text each time, and takes a fraction of its bytes; packed
+	// here, on the caller's goroutine, it costs the transaction nothing.
+	return &Prepared{in: in, fields: fields, MessageID: m.MessageID, subject: m.Subject, body: body, raw: pack(mailPacked, raw)}
 }
 
 // fits says why p cannot stand for o queued for t to recipients to at now

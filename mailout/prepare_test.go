@@ -223,10 +223,11 @@ func TestPreparedMailNeverShowsAStaleTicket(t *testing.T) {
 	}
 }
 
-// A prepared mail is kept deflated in the outbox, in fewer bytes than the
-// mail, and goes out whole; one whose deflated bytes are damaged is not
-// sent (OutboxMail fails) and stays queued.
-func TestPreparedMailIsKeptDeflated(t *testing.T) {
+// A prepared mail is kept packed in the outbox, in at most a third of the
+// mail's bytes, and goes out whole, as does one kept deflated by the
+// release before; one whose packed bytes are damaged is not sent
+// (OutboxMail fails) and stays queued.
+func TestPreparedMailIsKeptPacked(t *testing.T) {
 	r := newPrepareRig(t)
 	d := testMailer(t, "")
 	kept := func() (*store.OutMail, []byte) {
@@ -262,12 +263,22 @@ func TestPreparedMailIsKeptDeflated(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mail.ReadMessage(bytes.NewReader(sent)); err != nil || raw[0] != mailDeflated || len(raw) > len(sent)*2/3 {
+	if _, err := mail.ReadMessage(bytes.NewReader(sent)); err != nil || raw[0] != mailPacked || len(raw) > len(sent)/3 {
 		t.Errorf("kept %d bytes beginning %#x for a mail of %d (%v):\n%s", len(raw), raw[0], len(sent), err, sent)
 	}
 	r.w.RunOnce(context.Background())
 	if got := r.relay.Mails(); len(got) != 1 || !bytes.Equal(got[0].Data, sent) {
 		t.Fatalf("relay got %d mails; want the mail OutboxMail gives", len(got))
+	}
+
+	// The same mail as the release before kept it, deflated.
+	m.ID, m.Raw = 0, deflate(mailDeflated, sent)
+	if err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error { return tx.Enqueue(m) }); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce(context.Background())
+	if got := r.relay.Mails(); len(got) != 2 || !bytes.Equal(got[1].Data, sent) {
+		t.Fatalf("relay got %d mails; want the deflated one sent whole too", len(got))
 	}
 
 	queueOnly()
@@ -286,10 +297,10 @@ func TestPreparedMailIsKeptDeflated(t *testing.T) {
 		_, err := OutboxMail(tx, m)
 		return err
 	}); err == nil {
-		t.Error("OutboxMail read damaged deflated bytes without an error")
+		t.Error("OutboxMail read damaged packed bytes without an error")
 	}
 	r.w.RunOnce(context.Background())
-	if got := r.relay.Mails(); len(got) != 1 {
+	if got := r.relay.Mails(); len(got) != 2 {
 		t.Errorf("the damaged mail was sent: relay got %d mails", len(got))
 	}
 	if m2, _ := kept(); m2.ID != m.ID {
