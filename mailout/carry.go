@@ -136,7 +136,8 @@ var outboxDict = s2.MakeDictManual(outboxDictBytes, 0)
 func pack(first byte, b []byte) []byte {
 	out := make([]byte, 1, 1+s2.MaxEncodedLen(len(b)))
 	out[0] = first
-	return append(out, outboxDict.Encode(out[1:1:cap(out)], b)...)
+	enc := outboxDict.Encode(out[1:], b) // in out's room after first
+	return out[:1+len(enc)]
 }
 
 // unpack is b, packed by pack (without the byte before it), unpacked.
