@@ -159,13 +159,25 @@ func unpack(b []byte) ([]byte, error) {
 // unpacked is raw as the outbox keeps a whole mail, made whole: raw
 // itself, or unpacked or inflated.
 func unpacked(raw []byte) ([]byte, error) {
-	switch {
-	case len(raw) > 0 && raw[0] == mailPacked:
-		return unpack(raw[1:])
-	case len(raw) > 0 && raw[0] == mailDeflated:
-		return inflate(raw[1:])
+	if body, ok, err := expand(raw, mailPacked, mailDeflated); ok {
+		return body, err
 	}
 	return raw, nil
+}
+
+// expand is raw's bytes after its leading byte, unpacked when it is
+// packed and inflated when it is deflated; ok is false when raw begins
+// with neither.
+func expand(raw []byte, packed, deflated byte) (body []byte, ok bool, err error) {
+	switch {
+	case len(raw) > 0 && raw[0] == packed:
+		body, err = unpack(raw[1:])
+	case len(raw) > 0 && raw[0] == deflated:
+		body, err = inflate(raw[1:])
+	default:
+		return nil, false, nil
+	}
+	return body, true, err
 }
 
 // appendDraft appends the mail's fields and the draft's in the order
@@ -186,8 +198,8 @@ func appendDraft(b []byte, d draft) []byte {
 
 var inflaters sync.Pool
 
-// inflate is b, deflated by deflate (without the byte before it),
-// inflated.
+// inflate is b, deflated by a release before packing (without the byte
+// before it), inflated.
 func inflate(b []byte) ([]byte, error) {
 	src := bytes.NewReader(b)
 	r, _ := inflaters.Get().(io.ReadCloser)
@@ -242,14 +254,8 @@ func decodeDraft(raw []byte) (draft, error) {
 		err := json.Unmarshal(raw, &dr)
 		return dr, err
 	}
-	var body []byte
-	var err error
-	switch {
-	case len(raw) > 0 && raw[0] == draftPacked:
-		body, err = unpack(raw[1:])
-	case len(raw) > 0 && raw[0] == draftDeflated:
-		body, err = inflate(raw[1:])
-	default:
+	body, ok, err := expand(raw, draftPacked, draftDeflated)
+	if !ok {
 		return draft{}, errors.New("not a draft")
 	}
 	if err != nil {

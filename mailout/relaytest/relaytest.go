@@ -398,7 +398,7 @@ func (s *session) Data(rd io.Reader) error {
 
 // shapedListener gives the relay's server connections that do what the
 // relay was told of pipelining (WithoutPipelining,
-// AnswerWholeTransactions, Pipelined).
+// AnswerWholeTransactions, Pipelined) and of its distance (Latency).
 type shapedListener struct {
 	net.Listener
 	r *Relay
@@ -422,6 +422,57 @@ type shapedConn struct {
 	net.Conn
 	r       *Relay
 	pending []byte // read from the client, not yet given to the server
+	buf     []byte // for the reads from the client
+}
+
+func (c *shapedConn) Read(b []byte) (int, error) {
+	for !c.ready() {
+		if c.buf == nil {
+			c.buf = make([]byte, 64<<10)
+		}
+		n, err := c.Conn.Read(c.buf)
+		c.pending = append(c.pending, c.buf[:n]...)
+		if upper := bytes.ToUpper(c.buf[:n]); bytes.Contains(upper, []byte("MAIL FROM:")) && bytes.Contains(upper, []byte("RCPT TO:")) {
+			c.r.mu.Lock()
+			c.r.pipelined++
+			c.r.mu.Unlock()
+		}
+		if err != nil {
+			if len(c.pending) == 0 {
+				return 0, err
+			}
+			break
+		}
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// ready reports whether what was read so far may go to the server: a
+// MAIL FROM waits for its DATA when the relay answers whole transactions.
+func (c *shapedConn) ready() bool {
+	if len(c.pending) == 0 {
+		return false
+	}
+	c.r.mu.Lock()
+	whole := c.r.whole
+	c.r.mu.Unlock()
+	i := bytes.Index(bytes.ToUpper(c.pending), []byte("MAIL FROM:"))
+	return !whole || i < 0 || bytes.Contains(c.pending[i:], []byte("\r\nDATA\r\n"))
+}
+
+func (c *shapedConn) Write(b []byte) (int, error) {
+	c.r.mu.Lock()
+	strip := c.r.noPipelining
+	c.r.mu.Unlock()
+	if strip && bytes.Contains(b, []byte("250-PIPELINING\r\n")) {
+		if _, err := c.Conn.Write(bytes.Replace(b, []byte("250-PIPELINING\r\n"), nil, 1)); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
 }
 
 // laggedConn hands what is written to it to its connection d later,
@@ -475,52 +526,4 @@ func (l *laggedConn) Close() error {
 	l.mu.Unlock()
 	<-l.done
 	return nil
-}
-
-func (c *shapedConn) Read(b []byte) (int, error) {
-	for !c.ready() {
-		buf := make([]byte, 64<<10)
-		n, err := c.Conn.Read(buf)
-		c.pending = append(c.pending, buf[:n]...)
-		if upper := bytes.ToUpper(buf[:n]); bytes.Contains(upper, []byte("MAIL FROM:")) && bytes.Contains(upper, []byte("RCPT TO:")) {
-			c.r.mu.Lock()
-			c.r.pipelined++
-			c.r.mu.Unlock()
-		}
-		if err != nil {
-			if len(c.pending) == 0 {
-				return 0, err
-			}
-			break
-		}
-	}
-	n := copy(b, c.pending)
-	c.pending = c.pending[n:]
-	return n, nil
-}
-
-// ready reports whether what was read so far may go to the server: a
-// MAIL FROM waits for its DATA when the relay answers whole transactions.
-func (c *shapedConn) ready() bool {
-	if len(c.pending) == 0 {
-		return false
-	}
-	c.r.mu.Lock()
-	whole := c.r.whole
-	c.r.mu.Unlock()
-	i := bytes.Index(bytes.ToUpper(c.pending), []byte("MAIL FROM:"))
-	return !whole || i < 0 || bytes.Contains(c.pending[i:], []byte("\r\nDATA\r\n"))
-}
-
-func (c *shapedConn) Write(b []byte) (int, error) {
-	c.r.mu.Lock()
-	strip := c.r.noPipelining
-	c.r.mu.Unlock()
-	if strip && bytes.Contains(b, []byte("250-PIPELINING\r\n")) {
-		if _, err := c.Conn.Write(bytes.Replace(b, []byte("250-PIPELINING\r\n"), nil, 1)); err != nil {
-			return 0, err
-		}
-		return len(b), nil
-	}
-	return c.Conn.Write(b)
 }
