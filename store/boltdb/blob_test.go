@@ -2,8 +2,10 @@ package boltdb
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -124,4 +126,77 @@ func TestBlobStoredBeforeSchema8(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestBlobsPackedWhenItPays: a mail's text is kept packed (a 9-byte key
+// and fewer bytes than the mail), content that does not pack is kept as
+// it is, both read back whole, the last release deletes both, and a
+// packed content whose bytes were damaged is reported rather than handed
+// out.
+func TestBlobsPackedWhenItPays(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	text := []byte("From: ann@customer.example\r\nSubject: printer\r\n\r\n" +
+		strings.Repeat("The printer on the third floor jams on every second page.\r\n", 70))
+	var noise []byte // bytes that look random to s2
+	for i := 0; len(noise) < 4096; i++ {
+		sum := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		noise = append(noise, sum[:]...)
+	}
+	var hText, hNoise string
+	if err := d.UpdateNow(bg, func(st store.Tx) error {
+		var err error
+		if hText, err = st.PutBlob(text); err != nil {
+			return err
+		}
+		hNoise, err = st.PutBlob(noise)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stored := map[int]int{} // key length → value length
+	d.db.View(func(btx *bolt.Tx) error {
+		return btx.Bucket(bucketBlobData).ForEach(func(k, v []byte) error {
+			stored[len(k)] = len(v)
+			return nil
+		})
+	})
+	if n, ok := stored[9]; !ok || n >= len(text)/2 {
+		t.Errorf("the mail's text: stored %v (key length → bytes), want a packed entry under half its %d bytes", stored, len(text))
+	}
+	if n, ok := stored[8]; !ok || n != len(noise) {
+		t.Errorf("content that does not pack: stored %v, want %d bytes under an 8-byte key", stored, len(noise))
+	}
+	d.View(bg, func(st store.Tx) error {
+		for h, want := range map[string][]byte{hText: text, hNoise: noise} {
+			if got, err := st.Blob(h); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("Blob(%s): %d bytes, %v; want the %d stored", h, len(got), err, len(want))
+			}
+		}
+		return nil
+	})
+	expectClean(t, d, "with a packed blob")
+
+	d.db.Update(func(btx *bolt.Tx) error {
+		r, _ := decodeBlobRef(btx.Bucket(bucketBlobRefs).Get([]byte(hText)))
+		return btx.Bucket(bucketBlobData).Put(r.at, []byte("\xffnot s2"))
+	})
+	d.View(bg, func(st store.Tx) error {
+		if got, err := st.Blob(hText); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("damaged packed blob: %q, %v; want not found", got, err)
+		}
+		return nil
+	})
+	if problems, _ := d.Check(bg); len(problems) == 0 {
+		t.Error("check finds nothing wrong with a packed blob that does not unpack")
+	}
+
+	for _, h := range []string{hText, hNoise} {
+		if err := d.UpdateNow(bg, func(st store.Tx) error { return st.(*tx).releaseBlob(h) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := keysIn(d, bucketBlobData); n != 0 {
+		t.Errorf("%d contents left in blob.data after every release", n)
+	}
 }

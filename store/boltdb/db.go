@@ -15,6 +15,7 @@
 package boltdb
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -206,4 +207,29 @@ type tx struct {
 
 func (t *tx) Context() context.Context { return t.ctx }
 
-func (t *tx) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+// bucket returns the named bucket. In a write transaction a bucket whose
+// new keys always go at its end is split full (appendFill) instead of in
+// halves, bbolt's default for keys that land anywhere: otherwise every
+// page but the last stays half empty, and the bytes written per message
+// grow with the pages.
+func (t *tx) bucket(name []byte) *bolt.Bucket {
+	b := t.tx.Bucket(name)
+	if b != nil && t.tx.Writable() && appended(name) {
+		b.FillPercent = appendFill
+	}
+	return b
+}
+
+// appendFill is how full bbolt leaves the pages of an appended bucket.
+const appendFill = 0.95
+
+// appended reports whether bucket name's keys are taken in order: blob
+// contents and outbox entries by number, creation times.
+func appended(name []byte) bool {
+	for _, b := range [][]byte{bucketBlobData, bucketOutbox, bucketOutboxRaw, bucketIdxCreated} {
+		if bytes.Equal(name, b) {
+			return true
+		}
+	}
+	return false
+}

@@ -31,7 +31,14 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV9,
 	migrateV10,
 	migrateV11,
+	migrateV12,
 }
+
+// migrateV12 changes no bucket. From schema 12 on a blob's content may be
+// kept packed (see PutBlob), which a program of schema 11 would read as a
+// blob with a malformed count and report missing. The version makes such
+// a program refuse the database instead.
+func migrateV12(*bolt.Tx) error { return nil }
 
 // migrateV11 changes no bucket. From schema 11 on the outbox keeps its
 // mails and drafts packed (leading bytes 6 and 7, see mailout's pack),
