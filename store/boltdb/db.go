@@ -49,7 +49,9 @@ type Options struct {
 type DB struct {
 	db  *bolt.DB
 	log *slog.Logger
-	gen string // this Open, for outbox claims
+	gen string // this Open, for leases
+
+	claims claims // of outbox entries (claims.go)
 
 	// Counted by the committer: grouped commits made and the Update calls
 	// they carried.

@@ -31,9 +31,8 @@ type outboxRec struct {
 	LastErr  string    `json:"last_error,omitempty"`
 	Done     []string  `json:"done,omitempty"`
 	Carries  string    `json:"carries,omitempty"`
-	// A claim (Tx.ClaimOutbox) holds only for the Open that made it
-	// (ClaimGen): the file lock means no other process can be sending,
-	// so a restarted process does not wait for its predecessor's claims.
+	// A claim is kept in memory (claims.go); these are read and written
+	// only as an earlier release left them, and never taken for one.
 	ClaimedBy    string    `json:"claimed_by,omitempty"`
 	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 	ClaimGen     string    `json:"claim_gen,omitempty"`
@@ -42,15 +41,16 @@ type outboxRec struct {
 func (t *tx) mail(r *outboxRec) *store.OutMail {
 	m := &store.OutMail{ID: r.ID, TicketID: r.TicketID, Kind: r.Kind, From: r.From, To: r.To,
 		Attempts: r.Attempts, NextAt: r.NextAt, Created: r.Created, LastErr: r.LastErr, Done: r.Done, Carries: r.Carries}
-	if r.ClaimedBy != "" && r.ClaimGen == t.gen {
-		m.ClaimedBy, m.ClaimedUntil = r.ClaimedBy, r.ClaimedUntil
+	if c, ok := t.claimOf(r.ID); ok {
+		m.ClaimedBy, m.ClaimedUntil = c.owner, c.until
 	}
 	return m
 }
 
 // heldByOther reports whether another owner holds an unexpired claim on r.
 func (t *tx) heldByOther(r *outboxRec, owner string, now time.Time) bool {
-	return r.ClaimedBy != "" && r.ClaimedBy != owner && r.ClaimGen == t.gen && r.ClaimedUntil.After(now)
+	c, ok := t.claimOf(r.ID)
+	return ok && c.owner != owner && c.until.After(now)
 }
 
 func (t *tx) outboxRec(id uint64) (*outboxRec, error) {
@@ -83,6 +83,7 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 			return err
 		}
 		rec.RawHash = old.RawHash
+		t.setClaim(m.ID, nil) // queued again: whoever held it lets go
 		if err := t.bucket(bucketIdxOutboxQueue).Delete(outboxQueueKey(old.queue(), old.ID)); err != nil {
 			return err
 		}
@@ -215,10 +216,7 @@ func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit
 			continue
 		}
 		kept[r.ID] = true
-		r.ClaimedBy, r.ClaimedUntil, r.ClaimGen = owner, now.Add(lease), t.gen
-		if err := t.bucket(bucketOutbox).Put(u64(r.ID), encodeOutboxRec(r)); err != nil {
-			return nil, err
-		}
+		t.setClaim(r.ID, &claim{owner: owner, until: now.Add(lease)})
 		out = append(out, t.mail(r))
 	}
 	return out, nil
@@ -368,6 +366,7 @@ func (t *tx) Dequeue(id uint64) error {
 	if err := t.bucket(bucketIdxOutboxQueue).Delete(outboxQueueKey(r.queue(), id)); err != nil {
 		return err
 	}
+	t.setClaim(id, nil)
 	return b.Delete(u64(id))
 }
 
