@@ -377,10 +377,59 @@ type sentRec struct {
 	At       time.Time `json:"at,omitzero"`
 }
 
-// sentByTicketKey indexes the sent record of outbox id under its ticket
-// (meta "sentt", ticket, id), for TicketMail; the value is empty.
-func sentByTicketKey(ticketID string, id uint64) []byte {
+// A sent record ("sent", id) is indexed under its ticket for TicketMail,
+// with an empty value: under the ticket's posting (meta "sentp",
+// posting, id) when it has one, so the mail of new tickets goes at the
+// end of the index whatever their ids, instead of a random page of it;
+// under its id ("sentt", ticket, id) when it has none (no summary), as
+// every record written before schema 12 is. TicketMail reads both.
+func (t *tx) sentIndexKey(ticketID string, id uint64) []byte {
+	if p := t.postingOf([]byte(ticketID)); p != nil {
+		return key([]byte("sentp"), p, u64(id))
+	}
 	return key([]byte("sentt"), []byte(ticketID), u64(id))
+}
+
+// sentOf returns the ids of ticket id's sent records, in order.
+func (t *tx) sentOf(id string) []uint64 {
+	prefixes := [][]byte{key([]byte("sentt"), []byte(id), nil)}
+	if p := t.postingOf([]byte(id)); p != nil {
+		prefixes = append(prefixes, key([]byte("sentp"), p, nil))
+	}
+	var ns []uint64
+	c := t.bucket(bucketMeta).Cursor()
+	for _, prefix := range prefixes {
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) == len(prefix)+8 { // not another ticket's, whose id continues past this one
+				ns = append(ns, binary.BigEndian.Uint64(k[len(prefix):]))
+			}
+		}
+	}
+	slices.Sort(ns)
+	return ns
+}
+
+// moveSent moves ticket id's "sentp" entries from posting from to posting
+// to (its creation time changed).
+func (t *tx) moveSent(from, to []byte) error {
+	meta := t.bucket(bucketMeta)
+	prefix := key([]byte("sentp"), from, nil)
+	var ns []uint64
+	c := meta.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) == len(prefix)+8 {
+			ns = append(ns, binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+	}
+	for _, n := range ns {
+		if err := meta.Delete(key([]byte("sentp"), from, u64(n))); err != nil {
+			return err
+		}
+		if err := meta.Put(key([]byte("sentp"), to, u64(n)), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *tx) Sent(m *store.OutMail) error {
@@ -392,7 +441,7 @@ func (t *tx) Sent(m *store.OutMail) error {
 	if err := meta.Put(key([]byte("sent"), u64(m.ID)), v); err != nil {
 		return err
 	}
-	return meta.Put(sentByTicketKey(m.TicketID, m.ID), nil)
+	return meta.Put(t.sentIndexKey(m.TicketID, m.ID), nil)
 }
 
 func (t *tx) TicketMail(id string) ([]*store.OutMail, []store.SentMail, error) {
@@ -409,13 +458,7 @@ func (t *tx) TicketMail(id string) ([]*store.OutMail, []store.SentMail, error) {
 	slices.SortFunc(queued, func(a, b *store.OutMail) int { return cmpU64(a.ID, b.ID) })
 	var sent []store.SentMail
 	meta := t.bucket(bucketMeta)
-	prefix = key([]byte("sentt"), []byte(id), nil)
-	c = meta.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) != len(prefix)+8 {
-			continue // another ticket's, whose id continues past this one
-		}
-		n := binary.BigEndian.Uint64(k[len(prefix):])
+	for _, n := range t.sentOf(id) {
 		v := meta.Get(key([]byte("sent"), u64(n)))
 		if v == nil {
 			continue

@@ -170,6 +170,11 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	if err := t.indexAddresses(tk, o); err != nil {
 		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 	}
+	if o != nil && !o.CreatedAt.Equal(tk.CreatedAt) {
+		if err := t.moveSent(posting(o.CreatedAt, tk.ID), posting(tk.CreatedAt, tk.ID)); err != nil {
+			return fmt.Errorf("index ticket %s: %w", tk.ID, err)
+		}
+	}
 	rec := *tk
 	rec.Messages, rec.Events = nil, nil
 	v, err := encode(&rec)
