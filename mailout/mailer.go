@@ -151,7 +151,7 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 		}
 		q.MessageID, subject, body = m.MessageID, m.Subject, text
 	}
-	if err := d.enqueue(tx, t.ID, t.Route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, carries, now); err != nil {
+	if err := d.enqueue(tx, t, t.Route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, carries, now); err != nil {
 		return Queued{}, err
 	}
 	if o.Record {
@@ -220,7 +220,7 @@ func (d *Mailer) QueueDirect(tx store.Tx, route, inReplyTo string, o Out, now ti
 	if err != nil {
 		return Queued{}, err
 	}
-	if err := d.enqueue(tx, "", route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, "", now); err != nil {
+	if err := d.enqueue(tx, nil, route, o.Kind, Addrs(append(append([]mail.Address(nil), to...), o.Cc...)), raw, "", now); err != nil {
 		return Queued{}, err
 	}
 	return Queued{MessageID: m.MessageID}, nil
@@ -247,8 +247,13 @@ func (d *Mailer) body(o Out, base map[string]any) (string, error) {
 // takes each whole; each entry keeps its own copy of raw. When carries is
 // not "", raw is a draft, completed when sent with the stored message
 // carries names. The return path is a VERP address when keys are set,
-// else route.
-func (d *Mailer) enqueue(tx store.Tx, ticketID, route, kind string, rcpts []string, raw []byte, carries string, now time.Time) error {
+// else route. t is the mail's ticket, nil for mail about none.
+func (d *Mailer) enqueue(tx store.Tx, t *store.Ticket, route, kind string, rcpts []string, raw []byte, carries string, now time.Time) error {
+	var ticketID string
+	var opened time.Time
+	if t != nil {
+		ticketID, opened = t.ID, t.CreatedAt
+	}
 	for _, part := range chunks(rcpts, d.MaxRecipients) {
 		id, err := tx.NextOutboxID()
 		if err != nil {
@@ -258,7 +263,8 @@ func (d *Mailer) enqueue(tx store.Tx, ticketID, route, kind string, rcpts []stri
 		if len(d.VERPKeys) > 0 {
 			envFrom = rules.VERP(d.VERPKeys[0], VERPPrefix, d.Hostname, id)
 		}
-		if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: ticketID, Kind: kind, From: envFrom, To: part, Raw: raw, Carries: carries, Created: now}); err != nil { // zero NextAt: due at once
+		if err := tx.Enqueue(&store.OutMail{ID: id, TicketID: ticketID, Kind: kind, From: envFrom, To: part, Raw: raw, Carries: carries,
+			Created: now, TicketCreated: opened}); err != nil { // zero NextAt: due at once
 			return err
 		}
 	}

@@ -129,6 +129,11 @@ type OutMail struct {
 	NextAt   time.Time `json:"next_at"`
 	Created  time.Time `json:"created"`
 	LastErr  string    `json:"last_error,omitempty"`
+	// TicketCreated, when the caller of Enqueue sets it, is when TicketID
+	// was opened: with it a store may file the mail of a ticket it has no
+	// record of yet (one opened in the same transaction) where that
+	// ticket's other entries will go (bbolt's queue index). Not stored.
+	TicketCreated time.Time `json:"-"`
 	// ClaimedBy is the owner holding a claim on the entry (see
 	// Tx.ClaimOutbox), until ClaimedUntil; "" when unclaimed.
 	ClaimedBy    string    `json:"claimed_by,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -159,6 +160,22 @@ func outboxQueuePrefix(queue string) []byte {
 // cursor walks one queue in id order.
 func outboxQueueKey(queue string, id uint64) []byte {
 	return append(outboxQueuePrefix(queue), u64(id)...)
+}
+
+// queueByPosting begins an idx.outbox.queue key of schema 12: the byte,
+// the ticket's posting (see search.go), 0x00, the recipients joined by
+// 0x00, 0x00, then the entry's id (8 bytes). A queue's entries then go
+// where the ticket is in the order tickets were opened (a new ticket's
+// at the end of the index) instead of where its id is. No ticket id
+// begins with this byte, so these keys never mix with a queue keyed by
+// its name (outboxQueuePrefix).
+const queueByPosting = 1
+
+// postedQueuePrefix is the part of a queue's keys under its ticket's
+// posting that its entries share.
+func postedQueuePrefix(posting []byte, to []string) []byte {
+	b := append(append([]byte{queueByPosting}, posting...), 0)
+	return append(append(b, strings.Join(to, "\x00")...), 0)
 }
 
 // inQueue reports whether idx.outbox.queue key k belongs to the queue with

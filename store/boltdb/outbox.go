@@ -36,6 +36,10 @@ type outboxRec struct {
 	ClaimedBy    string    `json:"claimed_by,omitempty"`
 	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 	ClaimGen     string    `json:"claim_gen,omitempty"`
+
+	// ticketCreated is store.OutMail.TicketCreated, which Enqueue was
+	// given (not stored): see queuePrefixes.
+	ticketCreated time.Time
 }
 
 func (t *tx) mail(r *outboxRec) *store.OutMail {
@@ -75,7 +79,8 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		m.ID = seq
 	}
 	rec := &outboxRec{ID: m.ID, TicketID: m.TicketID, Kind: m.Kind, From: m.From, To: m.To,
-		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done, Carries: m.Carries}
+		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done, Carries: m.Carries,
+		ticketCreated: m.TicketCreated}
 	var old *outboxRec
 	if b.Get(u64(m.ID)) != nil {
 		var err error
@@ -84,7 +89,7 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		}
 		rec.RawHash = old.RawHash
 		t.setClaim(m.ID, nil) // queued again: whoever held it lets go
-		if err := t.bucket(bucketIdxOutboxQueue).Delete(outboxQueueKey(old.queue(), old.ID)); err != nil {
+		if err := t.unqueue(old); err != nil {
 			return err
 		}
 	}
@@ -106,7 +111,8 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 	if err := t.putOutboxRec(rec, old); err != nil {
 		return err
 	}
-	if err := t.bucket(bucketIdxOutboxQueue).Put(outboxQueueKey(rec.queue(), rec.ID), nil); err != nil {
+	prefixes := t.queuePrefixes(rec)
+	if err := t.bucket(bucketIdxOutboxQueue).Put(append(prefixes[len(prefixes)-1], u64(rec.ID)...), nil); err != nil {
 		return err
 	}
 	return t.deferLater(rec)
@@ -133,9 +139,9 @@ func (t *tx) putOutboxRec(rec, old *outboxRec) error {
 // holdBack raises rec.NextAt to that of the entry before it in its queue
 // (rec's own key is not in idx.outbox.queue yet).
 func (t *tx) holdBack(rec *outboxRec) error {
-	id, err := t.queueBefore(rec.queue(), rec.ID)
-	if err != nil || id == 0 {
-		return err
+	id := t.prevInQueue(rec)
+	if id == 0 {
+		return nil
 	}
 	prev, err := t.outboxRec(id)
 	if err != nil {
@@ -147,39 +153,99 @@ func (t *tx) holdBack(rec *outboxRec) error {
 	return nil
 }
 
-// queueBefore returns the id of the last entry of queue before id, 0 if
-// none. It walks forward from the queue's first key: bbolt's backward
-// moves (Cursor.Last, Prev) loop forever or stop early over leaf pages
-// emptied earlier in the same transaction, as a commit that dequeues a
-// batch of delivered mail and queues new mail leaves them.
-func (t *tx) queueBefore(queue string, id uint64) (uint64, error) {
-	prefix := outboxQueuePrefix(queue)
-	end := outboxQueueKey(queue, id)
+// queuePrefixes returns the prefixes of the idx.outbox.queue keys r's
+// queue may have entries under: its name (every entry queued before
+// schema 12, and those of a ticket without a summary), then, when its
+// ticket has a posting, under that (postedQueuePrefix). The last is
+// where an entry queued now goes. The posting is the summary's; a ticket
+// opened in this transaction has none yet, and then the creation time
+// the mail was queued with gives the posting its summary will have.
+func (t *tx) queuePrefixes(r *outboxRec) [][]byte {
+	named := outboxQueuePrefix(r.queue())
+	p := t.postingOf([]byte(r.TicketID))
+	if p == nil && r.TicketID != "" && !r.ticketCreated.IsZero() {
+		p = posting(r.ticketCreated, r.TicketID)
+	}
+	if p == nil {
+		return [][]byte{named}
+	}
+	return [][]byte{named, postedQueuePrefix(p, r.To)}
+}
+
+// queueIDs returns the ids of the entries of r's queue, in order. It
+// walks forward from each prefix: bbolt's backward moves (Cursor.Last,
+// Prev) loop forever or stop early over leaf pages emptied earlier in
+// the same transaction, as a commit that dequeues a batch of delivered
+// mail and queues new mail leaves them.
+func (t *tx) queueIDs(r *outboxRec) []uint64 {
+	var ids []uint64
 	c := t.bucket(bucketIdxOutboxQueue).Cursor()
-	var last uint64
-	for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
-		if !bytes.HasPrefix(k, prefix) {
-			break
-		}
-		if inQueue(k, prefix) {
-			last = binary.BigEndian.Uint64(k[len(prefix):])
+	for _, prefix := range t.queuePrefixes(r) {
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if inQueue(k, prefix) {
+				ids = append(ids, binary.BigEndian.Uint64(k[len(prefix):]))
+			}
 		}
 	}
-	return last, nil
+	slices.Sort(ids)
+	return ids
+}
+
+// prevInQueue returns the id of the entry before r in its queue, 0 if none.
+func (t *tx) prevInQueue(r *outboxRec) uint64 {
+	var last uint64
+	for _, id := range t.queueIDs(r) {
+		if id >= r.ID {
+			break
+		}
+		last = id
+	}
+	return last
+}
+
+// unqueue deletes r's key from idx.outbox.queue, under whichever prefix
+// it was put (a key that is not there changes no page).
+func (t *tx) unqueue(r *outboxRec) error {
+	b := t.bucket(bucketIdxOutboxQueue)
+	for _, prefix := range t.queuePrefixes(r) {
+		if err := b.Delete(append(prefix, u64(r.ID)...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveQueues moves the idx.outbox.queue keys of the ticket at posting
+// from to posting to (its creation time changed).
+func (t *tx) moveQueues(from, to []byte) error {
+	b := t.bucket(bucketIdxOutboxQueue)
+	prefix := append(append([]byte{queueByPosting}, from...), 0)
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, clone(k))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+		moved := append(append([]byte{queueByPosting}, to...), k[1+len(from):]...)
+		if err := b.Put(moved, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deferLater raises the NextAt of the entries after rec in its queue to
 // rec's, stopping at the first that is due no earlier: the queue is in
 // order from there on.
 func (t *tx) deferLater(rec *outboxRec) error {
-	prefix := outboxQueuePrefix(rec.queue())
-	c := t.bucket(bucketIdxOutboxQueue).Cursor()
-	c.Seek(outboxQueueKey(rec.queue(), rec.ID))
-	for k, _ := c.Next(); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if !inQueue(k, prefix) {
+	for _, id := range t.queueIDs(rec) {
+		if id <= rec.ID {
 			continue
 		}
-		later, err := t.outboxRec(binary.BigEndian.Uint64(k[len(prefix):]))
+		later, err := t.outboxRec(id)
 		if err != nil {
 			return err
 		}
@@ -208,11 +274,7 @@ func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit
 	kept := map[uint64]bool{}
 	var out []*store.OutMail
 	for _, r := range cands {
-		prev, err := t.prevInQueue(r)
-		if err != nil {
-			return nil, err
-		}
-		if prev != 0 && !kept[prev] {
+		if prev := t.prevInQueue(r); prev != 0 && !kept[prev] {
 			continue
 		}
 		kept[r.ID] = true
@@ -220,11 +282,6 @@ func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit
 		out = append(out, t.mail(r))
 	}
 	return out, nil
-}
-
-// prevInQueue returns the id of the entry before r in its queue, 0 if none.
-func (t *tx) prevInQueue(r *outboxRec) (uint64, error) {
-	return t.queueBefore(r.queue(), r.ID)
 }
 
 func (t *tx) NextOutboxID() (uint64, error) {
@@ -363,7 +420,7 @@ func (t *tx) Dequeue(id uint64) error {
 	if err := t.bucket(bucketIdxOutboxDue).Delete(outboxDueKey(r.NextAt, id)); err != nil {
 		return err
 	}
-	if err := t.bucket(bucketIdxOutboxQueue).Delete(outboxQueueKey(r.queue(), id)); err != nil {
+	if err := t.unqueue(r); err != nil {
 		return err
 	}
 	t.setClaim(id, nil)
@@ -446,14 +503,19 @@ func (t *tx) Sent(m *store.OutMail) error {
 
 func (t *tx) TicketMail(id string) ([]*store.OutMail, []store.SentMail, error) {
 	var queued []*store.OutMail
-	prefix := append([]byte(id), 0)
+	prefixes := [][]byte{append([]byte(id), 0)} // its queues by name
+	if p := t.postingOf([]byte(id)); p != nil {
+		prefixes = append(prefixes, append(append([]byte{queueByPosting}, p...), 0))
+	}
 	c := t.bucket(bucketIdxOutboxQueue).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		r, err := t.outboxRec(binary.BigEndian.Uint64(k[len(k)-8:]))
-		if err != nil {
-			return nil, nil, err
+	for _, prefix := range prefixes {
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			r, err := t.outboxRec(binary.BigEndian.Uint64(k[len(k)-8:]))
+			if err != nil {
+				return nil, nil, err
+			}
+			queued = append(queued, t.mail(r))
 		}
-		queued = append(queued, t.mail(r))
 	}
 	slices.SortFunc(queued, func(a, b *store.OutMail) int { return cmpU64(a.ID, b.ID) })
 	var sent []store.SentMail

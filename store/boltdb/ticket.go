@@ -171,7 +171,11 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 	}
 	if o != nil && !o.CreatedAt.Equal(tk.CreatedAt) {
-		if err := t.moveSent(posting(o.CreatedAt, tk.ID), posting(tk.CreatedAt, tk.ID)); err != nil {
+		from, to := posting(o.CreatedAt, tk.ID), posting(tk.CreatedAt, tk.ID)
+		if err := t.moveSent(from, to); err != nil {
+			return fmt.Errorf("index ticket %s: %w", tk.ID, err)
+		}
+		if err := t.moveQueues(from, to); err != nil {
 			return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 		}
 	}
