@@ -137,12 +137,20 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 	if err := c.Rewrite.apply(tx, id); err != nil {
 		return err
 	}
+	// When the ticket was opened lets the store file the messages and
+	// events of a ticket this change opens with those it will have.
+	var opened time.Time
+	if c.Ticket != nil {
+		opened = c.Ticket.CreatedAt
+	}
 	for _, s := range c.Messages {
+		s.Message.TicketCreated = opened
 		if err := storeMessage(tx, id, s); err != nil {
 			return err
 		}
 	}
 	for _, e := range c.Events {
+		e.TicketCreated = opened
 		if err := tx.AddEvent(id, e); err != nil {
 			return err
 		}
@@ -253,7 +261,9 @@ func queueIntent(tx store.Tx, m *mailout.Mailer, t *store.Ticket, in Intent, at 
 	if ev.Type == "" {
 		return ev, q, nil
 	}
-	return ev, q, tx.AddEvent(t.ID, ev)
+	logged := ev
+	logged.TicketCreated = t.CreatedAt
+	return ev, q, tx.AddEvent(t.ID, logged)
 }
 
 // storeCopy adds a copy of a message kept on another ticket to ticket id,

@@ -113,7 +113,7 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	to, skipped, err := d.admit(tx, o, now)
 	if err != nil || len(to) == 0 {
 		if skipped != "" {
-			err = tx.AddEvent(t.ID, store.Event{At: now, Type: rules.EventMailSuppressed, Detail: o.Kind + " mail not sent: " + skipped})
+			err = tx.AddEvent(t.ID, store.Event{At: now, Type: rules.EventMailSuppressed, Detail: o.Kind + " mail not sent: " + skipped, TicketCreated: t.CreatedAt})
 		}
 		return Queued{Skipped: skipped}, err
 	}
@@ -156,7 +156,7 @@ func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queu
 	}
 	if o.Record {
 		q.Message = &store.Message{MessageID: q.MessageID, Direction: "out", Kind: o.Kind, From: t.Route, To: Addrs(to), Cc: Addrs(o.Cc),
-			Subject: subject, Text: body, VisibleText: body, CreatedAt: now, Attachments: []store.Attachment{}}
+			Subject: subject, Text: body, VisibleText: body, CreatedAt: now, Attachments: []store.Attachment{}, TicketCreated: t.CreatedAt}
 		if err := tx.AddMessage(t.ID, q.Message); err != nil {
 			return Queued{}, err
 		}

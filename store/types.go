@@ -79,6 +79,13 @@ type Message struct {
 	// Notes lists what happened while reading the message (parse
 	// problems, limits hit), for people reading the ticket.
 	Notes []string `json:"notes,omitempty"`
+	// TicketCreated, when the caller of AddMessage sets it, is when the
+	// message's ticket was opened: with it a store may file the message
+	// of a ticket it has no record of yet (one opened in the same
+	// transaction) where that ticket's other messages will go (bbolt
+	// keeps a ticket's messages and events in the order tickets were
+	// opened). Not stored.
+	TicketCreated time.Time `json:"-"`
 }
 
 // Satisfaction is the customer's answer to the closing survey.
@@ -105,6 +112,8 @@ type Event struct {
 	Type   rules.EventType `json:"type"`
 	Detail string          `json:"detail"`
 	Actor  string          `json:"actor,omitempty"`
+	// TicketCreated: as Message.TicketCreated, for AddEvent. Not stored.
+	TicketCreated time.Time `json:"-"`
 }
 
 // OutMail is one message waiting in the durable outbox. It is written in the

@@ -13,15 +13,11 @@ import (
 // keysOf returns copies of the keys under ticket id in bucket, in order,
 // with their values.
 func (t *tx) keysOf(bucket []byte, id string) (keys, vals [][]byte, err error) {
-	prefix := append([]byte(id), 0)
-	c := t.bucket(bucket).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if err := t.ctx.Err(); err != nil {
-			return nil, nil, err
-		}
+	err = t.eachPart(bucket, id, func(k, v []byte) error {
 		keys, vals = append(keys, clone(k)), append(vals, clone(v))
-	}
-	return keys, vals, nil
+		return nil
+	})
+	return keys, vals, err
 }
 
 func (t *tx) ReplaceMessages(id string, msgs []store.Message) error {

@@ -206,13 +206,26 @@ func (c *checker) ticketIndexes() error {
 	})
 }
 
-// owner is the ticket id of a messages or events key (id, 0x00, 8-byte
-// sequence).
-func owner(k []byte) (string, bool) {
+// owner is the ticket id of a messages or events key: (id, 0x00, 8-byte
+// number), or (byPosting, posting, 0x00, number) since schema 12. An
+// entry under a posting that is not its ticket's is reported: reads
+// would not find it.
+func (c *checker) owner(bucket string, k []byte) (string, bool) {
 	if len(k) < 10 || k[len(k)-9] != 0 {
 		return "", false
 	}
-	return string(k[:len(k)-9]), true
+	head := k[:len(k)-9]
+	if head[0] != byPosting {
+		return string(head), true
+	}
+	if len(head) <= 1+postingTime {
+		return "", false
+	}
+	id := string(head[1+postingTime:])
+	if p := c.tx.postingOf([]byte(id)); p != nil && !bytes.Equal(p, head[1:]) {
+		c.bad("ticket %s: %s entry %d filed under another creation time than the ticket's", id, bucket, binary.BigEndian.Uint64(k[len(k)-8:]))
+	}
+	return id, true
 }
 
 // messages checks that every message belongs to a ticket, that its raw
@@ -220,7 +233,7 @@ func owner(k []byte) (string, bool) {
 // indexed.
 func (c *checker) messages() error {
 	return c.tx.bucket(bucketMessages).ForEach(func(k, v []byte) error {
-		id, ok := owner(k)
+		id, ok := c.owner("messages", k)
 		if !ok {
 			c.bad("messages: malformed key %q", k)
 			return nil
@@ -266,7 +279,7 @@ func (c *checker) useBlob(h string, format string, a ...any) bool {
 func (c *checker) events() error {
 	seen := map[string]bool{}
 	return c.tx.bucket(bucketEvents).ForEach(func(k, _ []byte) error {
-		id, ok := owner(k)
+		id, ok := c.owner("events", k)
 		if !ok {
 			c.bad("events: malformed key %q", k)
 			return nil

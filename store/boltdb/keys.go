@@ -162,20 +162,27 @@ func outboxQueueKey(queue string, id uint64) []byte {
 	return append(outboxQueuePrefix(queue), u64(id)...)
 }
 
-// queueByPosting begins an idx.outbox.queue key of schema 12: the byte,
-// the ticket's posting (see search.go), 0x00, the recipients joined by
-// 0x00, 0x00, then the entry's id (8 bytes). A queue's entries then go
-// where the ticket is in the order tickets were opened (a new ticket's
-// at the end of the index) instead of where its id is. No ticket id
-// begins with this byte, so these keys never mix with a queue keyed by
-// its name (outboxQueuePrefix).
-const queueByPosting = 1
+// byPosting begins the keys filed under a ticket's posting (see
+// search.go: its creation millisecond, then its id) instead of its id:
+// since schema 12 a ticket's messages, events and queued mail, so that
+// a new ticket's go at the end of each bucket, whatever its number. No
+// ticket id begins with this byte, so these keys never mix with those
+// beginning with an id. Keys of both kinds are read (partPrefixes,
+// queuePrefixes): everything written before schema 12 begins with the
+// id, as does what belongs to a ticket without a summary.
+const byPosting = 1
 
-// postedQueuePrefix is the part of a queue's keys under its ticket's
-// posting that its entries share.
+// postedPrefix is the part the keys under posting p share: byPosting, p,
+// 0x00.
+func postedPrefix(p []byte) []byte {
+	return append(append([]byte{byPosting}, p...), 0)
+}
+
+// postedQueuePrefix is the part of a queue's idx.outbox.queue keys under
+// its ticket's posting that its entries share: postedPrefix, then the
+// recipients joined by 0x00, and 0x00; the entry's id (8 bytes) follows.
 func postedQueuePrefix(posting []byte, to []string) []byte {
-	b := append(append([]byte{queueByPosting}, posting...), 0)
-	return append(append(b, strings.Join(to, "\x00")...), 0)
+	return append(append(postedPrefix(posting), strings.Join(to, "\x00")...), 0)
 }
 
 // inQueue reports whether idx.outbox.queue key k belongs to the queue with

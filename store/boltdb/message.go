@@ -146,7 +146,7 @@ func (t *tx) AddMessage(id string, m *store.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
 	}
-	if err := b.Put(key([]byte(id), u64(seq)), v); err != nil {
+	if err := b.Put(t.partKey(id, m.TicketCreated, seq), v); err != nil {
 		return fmt.Errorf("put message: %w", err)
 	}
 	if err := t.queueWords(id, seq); err != nil {
@@ -168,7 +168,7 @@ func (t *tx) AddEvent(id string, e store.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	return b.Put(key([]byte(id), u64(seq)), v)
+	return b.Put(t.partKey(id, e.TicketCreated, seq), v)
 }
 
 func (t *tx) IndexMessageID(msgid, id string) error {

@@ -47,7 +47,7 @@ func TestPlainTextIsKeptOnceInTheRawCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	onDisk := func(i int) (string, messageRec) {
-		v := rawValue(t, d, bucketMessages, key([]byte("HS-000001"), u64(uint64(i+1))))
+		v := partValue(t, d, bucketMessages, "HS-000001", uint64(i+1))
 		var r messageRec
 		if err := decodeMessageRec(v, &r); err != nil {
 			t.Fatalf("message %d on disk: %q: %v", i, v, err)

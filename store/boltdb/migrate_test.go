@@ -270,6 +270,7 @@ func TestMigrateFromV2BuildsOutboxQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make it what schema 2 could hold: entry 1 deferred alone, no queue index.
+	asBefore12(t, d)
 	err = d.db.Update(func(btx *bolt.Tx) error {
 		t := &tx{ctx: bg, tx: btx}
 		r, err := t.outboxRec(1)
@@ -346,6 +347,7 @@ func TestMigrateFromV3BuildsSearchIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIndexed(t, d) // its buckets go next
+	asBefore12(t, d)
 	err = d.db.Update(func(btx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketIdxSummary, bucketIdxWord} {
 			if err := btx.DeleteBucket(b); err != nil {
@@ -421,6 +423,7 @@ func TestMigrateFromV5BuildsAddressIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	asBefore12(t, d)
 	err = d.db.Update(func(btx *bolt.Tx) error {
 		if err := btx.DeleteBucket(bucketIdxAddr); err != nil {
 			return err

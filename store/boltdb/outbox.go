@@ -215,28 +215,6 @@ func (t *tx) unqueue(r *outboxRec) error {
 	return nil
 }
 
-// moveQueues moves the idx.outbox.queue keys of the ticket at posting
-// from to posting to (its creation time changed).
-func (t *tx) moveQueues(from, to []byte) error {
-	b := t.bucket(bucketIdxOutboxQueue)
-	prefix := append(append([]byte{queueByPosting}, from...), 0)
-	var keys [][]byte
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		keys = append(keys, clone(k))
-	}
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-		moved := append(append([]byte{queueByPosting}, to...), k[1+len(from):]...)
-		if err := b.Put(moved, nil); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // deferLater raises the NextAt of the entries after rec in its queue to
 // rec's, stopping at the first that is due no earlier: the queue is in
 // order from there on.
@@ -505,7 +483,7 @@ func (t *tx) TicketMail(id string) ([]*store.OutMail, []store.SentMail, error) {
 	var queued []*store.OutMail
 	prefixes := [][]byte{append([]byte(id), 0)} // its queues by name
 	if p := t.postingOf([]byte(id)); p != nil {
-		prefixes = append(prefixes, append(append([]byte{queueByPosting}, p...), 0))
+		prefixes = append(prefixes, postedPrefix(p))
 	}
 	c := t.bucket(bucketIdxOutboxQueue).Cursor()
 	for _, prefix := range prefixes {

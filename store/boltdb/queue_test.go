@@ -33,7 +33,7 @@ func TestQueueKeptInOrderAcrossKeyLayouts(t *testing.T) {
 	layouts := func() (named, posted int) {
 		d.db.View(func(btx *bolt.Tx) error {
 			return btx.Bucket(bucketIdxOutboxQueue).ForEach(func(k, _ []byte) error {
-				if k[0] == queueByPosting {
+				if k[0] == byPosting {
 					posted++
 				} else {
 					named++

@@ -224,19 +224,26 @@ func TestMessageRecordInJSONStillReads(t *testing.T) {
 		if err := st.AddMessage("HS-000001", want); err != nil {
 			return err
 		}
-		k := key([]byte("HS-000001"), u64(1))
+		keys, vals, err := st.keysOf(bucketMessages, "HS-000001")
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("messages of HS-000001: %q %v", keys, err)
+		}
 		var r messageRec
-		if err := decodeMessageRec(btx.Bucket(bucketMessages).Get(k), &r); err != nil {
+		if err := decodeMessageRec(vals[0], &r); err != nil {
 			return err
 		}
 		if r.TextInRaw == nil {
 			t.Errorf("the text is not kept in the raw copy: %+v", r)
 		}
-		old, err := json.Marshal(&r) // as the older version wrote it
+		old, err := json.Marshal(&r)
 		if err != nil {
 			return err
 		}
-		return btx.Bucket(bucketMessages).Put(k, old)
+		// As the older version wrote it: JSON, under the ticket's id.
+		if err := btx.Bucket(bucketMessages).Delete(keys[0]); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketMessages).Put(key([]byte("HS-000001"), u64(1)), old)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -78,17 +78,7 @@ func (t *tx) TicketFull(id string) (*store.Ticket, error) {
 
 // scan calls fn with every record of ticket id in bucket, in key order.
 func (t *tx) scan(bucket []byte, id string, fn func(v []byte) error) error {
-	prefix := append([]byte(id), 0)
-	c := t.bucket(bucket).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if err := t.ctx.Err(); err != nil {
-			return err
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.eachPart(bucket, id, func(_, v []byte) error { return fn(v) })
 }
 
 // indexed is the part of a ticket record its indexes are built from.
@@ -161,6 +151,20 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	if err := t.index(tk); err != nil {
 		return err
 	}
+	// What is filed under the ticket's posting moves with a changed
+	// creation time, before the summary says the new one (moveWords
+	// reads the messages under it).
+	if o != nil && !o.CreatedAt.Equal(tk.CreatedAt) {
+		from, to := posting(o.CreatedAt, tk.ID), posting(tk.CreatedAt, tk.ID)
+		if err := t.moveSent(from, to); err != nil {
+			return fmt.Errorf("index ticket %s: %w", tk.ID, err)
+		}
+		for _, parts := range [][]byte{bucketMessages, bucketEvents, bucketIdxOutboxQueue} {
+			if err := t.movePosted(parts, from, to); err != nil {
+				return fmt.Errorf("ticket %s: move %s: %w", tk.ID, parts, err)
+			}
+		}
+	}
 	if err := t.indexSummary(tk); err != nil {
 		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 	}
@@ -169,15 +173,6 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	}
 	if err := t.indexAddresses(tk, o); err != nil {
 		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
-	}
-	if o != nil && !o.CreatedAt.Equal(tk.CreatedAt) {
-		from, to := posting(o.CreatedAt, tk.ID), posting(tk.CreatedAt, tk.ID)
-		if err := t.moveSent(from, to); err != nil {
-			return fmt.Errorf("index ticket %s: %w", tk.ID, err)
-		}
-		if err := t.moveQueues(from, to); err != nil {
-			return fmt.Errorf("index ticket %s: %w", tk.ID, err)
-		}
 	}
 	rec := *tk
 	rec.Messages, rec.Events = nil, nil

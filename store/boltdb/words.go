@@ -97,7 +97,6 @@ type queuedEntry struct {
 // queued message or ticket that is no longer stored has no words.
 func (t *tx) queued(limit int) ([]queuedEntry, error) {
 	var out []queuedEntry
-	msgs := t.bucket(bucketMessages)
 	tprefix := ticketWordsKey("")
 	c := t.bucket(bucketIdxWordQ).Cursor()
 	for k, v := c.First(); k != nil && (limit == 0 || len(out) < limit); k, v = c.Next() {
@@ -120,7 +119,7 @@ func (t *tx) queued(limit int) ([]queuedEntry, error) {
 			if tk != nil {
 				q.words = store.TicketWords(tk)
 			}
-		} else if v := msgs.Get(key(v, k)); v != nil {
+		} else if v := t.partAt(bucketMessages, string(v), k); v != nil {
 			m, err := t.decodeMessage(v)
 			if err != nil {
 				return nil, fmt.Errorf("queued message %s/%x: %w", q.id, k, err)
