@@ -52,13 +52,13 @@ func partValue(t *testing.T, d *DB, bucket []byte, id string, seq uint64) []byte
 	return v
 }
 
-// asBefore12 files every message, event, queued mail and sent mail under
-// its ticket's id, as releases before schema 12 did: for a database made
+// asBefore12 files every ticket record, message, event, queued mail and
+// sent mail under its ticket's id, as releases before schema 12 did: for a database made
 // to look like an older schema's.
 func asBefore12(t *testing.T, d *DB) {
 	t.Helper()
 	err := d.db.Update(func(btx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMessages, bucketEvents, bucketIdxOutboxQueue, bucketMeta} {
+		for _, name := range [][]byte{bucketTickets, bucketMessages, bucketEvents, bucketIdxOutboxQueue, bucketMeta} {
 			b := btx.Bucket(name)
 			type move struct{ from, to []byte }
 			var moves []move

@@ -107,12 +107,18 @@ func (c *checker) has(bucket, k []byte) bool {
 // and (when due) idx.due entries.
 func (c *checker) ticketRecords() error {
 	return c.tx.bucket(bucketTickets).ForEach(func(k, v []byte) error {
+		id := string(k)
+		if p, ok := bytes.CutPrefix(k, []byte{byPosting}); ok && len(p) > postingTime {
+			id = string(p[postingTime:])
+			if !bytes.Equal(c.tx.postingOf([]byte(id)), p) {
+				c.bad("ticket %s: record filed under another creation time than its summary's", id)
+			}
+		}
 		var o indexed
 		if err := json.Unmarshal(v, &o); err != nil {
-			c.bad("ticket %s: record does not decode: %v", k, err)
+			c.bad("ticket %s: record does not decode: %v", id, err)
 			return nil
 		}
-		id := string(k)
 		c.tickets[id] = o
 		if !c.has(bucketIdxStatus, statusKey(o.Status, o.CreatedAt, id)) {
 			c.bad("ticket %s: no idx.status entry for status %q", id, o.Status)

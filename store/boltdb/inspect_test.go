@@ -67,7 +67,10 @@ func TestCheckFindsEachKindOfDamage(t *testing.T) {
 		plant func(tx *bolt.Tx) error
 		want  string
 	}{
-		{"ticket record gone", func(tx *bolt.Tx) error { return tx.Bucket(bucketTickets).Delete([]byte("HS-000001")) },
+		{"ticket record gone", func(btx *bolt.Tx) error {
+			k, _ := (&tx{ctx: bg, tx: btx}).ticketRecord("HS-000001")
+			return btx.Bucket(bucketTickets).Delete(k)
+		},
 			"outbox 1: names ticket HS-000001, which has no record"},
 		{"index entry gone", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketIdxDue).Delete(dueKey(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), "HS-000002"))

@@ -164,8 +164,9 @@ func outboxQueueKey(queue string, id uint64) []byte {
 
 // byPosting begins the keys filed under a ticket's posting (see
 // search.go: its creation millisecond, then its id) instead of its id:
-// since schema 12 a ticket's messages, events and queued mail, so that
-// a new ticket's go at the end of each bucket, whatever its number. No
+// since schema 12 a ticket's record, messages, events and queued mail,
+// so that a new ticket's go at the end of each bucket, whatever its
+// number. No
 // ticket id begins with this byte, so these keys never mix with those
 // beginning with an id. Keys of both kinds are read (partPrefixes,
 // queuePrefixes): everything written before schema 12 begins with the

@@ -17,8 +17,9 @@ import (
 // events of a ticket opened in the transaction that writes them go under
 // its posting; a ticket whose first messages an earlier release filed
 // under its id reads all of them in the order they came, erasure
-// rewrites them in that order, a changed creation time moves them, and
-// check reports an entry filed under a posting that is not its ticket's.
+// rewrites them in that order, a changed creation time moves them (and
+// a ticket record of this release, also under its posting), and check
+// reports an entry filed under a posting that is not its ticket's.
 func TestTicketPartsFiledInTheOrderTicketsWereOpened(t *testing.T) {
 	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
 	defer d.Close()
@@ -119,6 +120,32 @@ func TestTicketPartsFiledInTheOrderTicketsWereOpened(t *testing.T) {
 	}
 	want("after the creation time changed", "[[erased] second [erased]]", "[opened second third]")
 	expectClean(t, d, "with messages filed both ways")
+
+	// A ticket record of this release, under its posting, moves with it.
+	open("HS-000006", "sixth")
+	if n := posted(bucketTickets); n != 1 {
+		t.Errorf("%d ticket records under a posting, want 1 (HS-000006's)", n)
+	}
+	if err := d.Update(bg, func(st store.Tx) error {
+		tk, err := st.Ticket("HS-000006")
+		if err != nil {
+			return err
+		}
+		tk.CreatedAt, tk.Subject = opened.Add(time.Hour), "moved"
+		return st.PutTicket(tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.View(bg, func(st store.Tx) error {
+		if tk, err := st.TicketFull("HS-000006"); err != nil || tk.Subject != "moved" || len(tk.Messages) != 1 {
+			t.Errorf("HS-000006 after its creation time changed: %+v %v", tk, err)
+		}
+		return nil
+	})
+	if n := posted(bucketTickets); n != 1 {
+		t.Errorf("%d ticket records under a posting after one moved, want 1", n)
+	}
+	expectClean(t, d, "with a ticket record moved")
 
 	// An entry under a posting that is not its ticket's cannot be read:
 	// check says so.

@@ -25,15 +25,30 @@ func (t *tx) NewTicketID(prefix string) (string, error) {
 			return "", fmt.Errorf("allocate ticket id: %w", err)
 		}
 		id := fmt.Sprintf("%s-%06d", prefix, n.Int64())
-		if b.Get([]byte(id)) == nil {
+		if b.Get([]byte(id)) == nil && t.postingOf([]byte(id)) == nil {
 			return id, nil
 		}
 	}
 	return "", fmt.Errorf("allocate ticket id: no free id found (the %s- number space is nearly full)", prefix)
 }
 
+// ticketRecord returns ticket id's record and its key in tickets: under
+// its posting since schema 12 (a new ticket's record then goes at the end
+// of the bucket, whatever its number), under its id when an earlier
+// release wrote it. v is nil when there is none.
+func (t *tx) ticketRecord(id string) (k, v []byte) {
+	b := t.bucket(bucketTickets)
+	if p := t.postingOf([]byte(id)); p != nil {
+		k = append([]byte{byPosting}, p...)
+		if v = b.Get(k); v != nil {
+			return k, v
+		}
+	}
+	return []byte(id), b.Get([]byte(id))
+}
+
 func (t *tx) Ticket(id string) (*store.Ticket, error) {
-	v := t.bucket(bucketTickets).Get([]byte(id))
+	_, v := t.ticketRecord(id)
 	if v == nil {
 		return nil, fmt.Errorf("ticket %s: %w", id, store.ErrNotFound)
 	}
@@ -137,7 +152,10 @@ func statusKey(st rules.Status, created time.Time, id string) []byte {
 // write touches only the pages it must.
 func (t *tx) PutTicket(tk *store.Ticket) error {
 	b := t.bucket(bucketTickets)
-	old := b.Get([]byte(tk.ID))
+	at, old := t.ticketRecord(tk.ID)
+	if old == nil || len(at) > 0 && at[0] == byPosting {
+		at = append([]byte{byPosting}, posting(tk.CreatedAt, tk.ID)...)
+	}
 	var o *indexed
 	if old != nil {
 		o = new(indexed)
@@ -156,6 +174,10 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	// reads the messages under it).
 	if o != nil && !o.CreatedAt.Equal(tk.CreatedAt) {
 		from, to := posting(o.CreatedAt, tk.ID), posting(tk.CreatedAt, tk.ID)
+		if err := b.Delete(append([]byte{byPosting}, from...)); err != nil { // written again below
+			return fmt.Errorf("ticket %s: %w", tk.ID, err)
+		}
+		old = nil
 		if err := t.moveSent(from, to); err != nil {
 			return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 		}
@@ -181,7 +203,7 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 		return fmt.Errorf("encode ticket %s: %w", tk.ID, err)
 	}
 	if !bytes.Equal(old, v) {
-		if err := b.Put([]byte(tk.ID), v); err != nil {
+		if err := b.Put(at, v); err != nil {
 			return fmt.Errorf("put ticket %s: %w", tk.ID, err)
 		}
 	}
