@@ -205,6 +205,10 @@ type tx struct {
 	tx  *bolt.Tx
 	gen string // DB.gen
 	db  *DB    // nil in migrations
+
+	// hinted holds, by ticket id, the postings a caller's TicketCreated
+	// gave entries of a ticket that had no summary yet (parts.go).
+	hinted map[string][][]byte
 }
 
 func (t *tx) Context() context.Context { return t.ctx }

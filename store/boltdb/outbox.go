@@ -163,8 +163,8 @@ func (t *tx) holdBack(rec *outboxRec) error {
 func (t *tx) queuePrefixes(r *outboxRec) [][]byte {
 	named := outboxQueuePrefix(r.queue())
 	p := t.postingOf([]byte(r.TicketID))
-	if p == nil && r.TicketID != "" && !r.ticketCreated.IsZero() {
-		p = posting(r.ticketCreated, r.TicketID)
+	if p == nil {
+		p = t.hintedPosting(r.TicketID, r.ticketCreated)
 	}
 	if p == nil {
 		return [][]byte{named}

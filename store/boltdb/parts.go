@@ -3,6 +3,7 @@ package boltdb
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -31,13 +32,49 @@ func (t *tx) partPrefixes(id string) [][]byte {
 // summary will have); under its id otherwise.
 func (t *tx) partKey(id string, opened time.Time, seq uint64) []byte {
 	p := t.postingOf([]byte(id))
-	if p == nil && id != "" && !opened.IsZero() {
-		p = posting(opened, id)
+	if p == nil {
+		p = t.hintedPosting(id, opened)
 	}
 	if p == nil {
 		return key([]byte(id), u64(seq))
 	}
 	return append(postedPrefix(p), u64(seq)...)
+}
+
+// hintedPosting is the posting ticket id will have if it was opened at
+// opened (a caller's TicketCreated), nil when that is not known. The
+// transaction remembers it: should the ticket then be written with
+// another creation time, PutTicket moves what was filed under this one
+// (settleHints), so a caller's mistake misfiles nothing.
+func (t *tx) hintedPosting(id string, opened time.Time) []byte {
+	if id == "" || opened.IsZero() {
+		return nil
+	}
+	p := posting(opened, id)
+	if !slices.ContainsFunc(t.hinted[id], func(h []byte) bool { return bytes.Equal(h, p) }) {
+		if t.hinted == nil {
+			t.hinted = map[string][][]byte{}
+		}
+		t.hinted[id] = append(t.hinted[id], p)
+	}
+	return p
+}
+
+// settleHints moves what this transaction filed under a posting a caller
+// gave for ticket id to the posting id now has, when they differ.
+func (t *tx) settleHints(id string, now []byte) error {
+	for _, h := range t.hinted[id] {
+		if bytes.Equal(h, now) {
+			continue
+		}
+		for _, b := range [][]byte{bucketMessages, bucketEvents, bucketIdxOutboxQueue} {
+			if err := t.movePosted(b, h, now); err != nil {
+				return fmt.Errorf("ticket %s: move %s: %w", id, b, err)
+			}
+		}
+	}
+	delete(t.hinted, id)
+	return nil
 }
 
 // partAt returns ticket id's entry of bucket with the 8-byte number seq,

@@ -157,3 +157,39 @@ func TestTicketPartsFiledInTheOrderTicketsWereOpened(t *testing.T) {
 		t.Errorf("check with a misfiled message: %q %v", problems, err)
 	}
 }
+
+// TestCreationTimeGivenWrongIsSettled: when what a transaction writes
+// for a ticket it opens names another creation time than the ticket is
+// then written with, nothing is misfiled: the ticket's message, event
+// and queued mail are read, and check finds nothing wrong.
+func TestCreationTimeGivenWrongIsSettled(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	said := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	tk := &store.Ticket{ID: "HS-000007", Status: rules.StatusNew, CreatedAt: said.Add(time.Minute)}
+	if err := d.Update(bg, func(st store.Tx) error {
+		if err := st.AddMessage(tk.ID, &store.Message{MessageID: "m7@x", Kind: "customer", Text: "hello", TicketCreated: said}); err != nil {
+			return err
+		}
+		if err := st.AddEvent(tk.ID, store.Event{At: said, Type: "note", Detail: "opened", TicketCreated: said}); err != nil {
+			return err
+		}
+		if err := st.Enqueue(&store.OutMail{TicketID: tk.ID, To: []string{"ann@customer.example"}, Raw: []byte("hi"), TicketCreated: said}); err != nil {
+			return err
+		}
+		return st.PutTicket(tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.View(bg, func(st store.Tx) error {
+		full, err := st.TicketFull(tk.ID)
+		if err != nil || len(full.Messages) != 1 || len(full.Events) != 1 {
+			t.Errorf("HS-000007: %+v %v, want its message and event", full, err)
+		}
+		if queued, _, err := st.TicketMail(tk.ID); err != nil || len(queued) != 1 {
+			t.Errorf("HS-000007's queued mail: %d %v, want 1", len(queued), err)
+		}
+		return nil
+	})
+	expectClean(t, d, "after a creation time given wrong")
+}

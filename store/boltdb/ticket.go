@@ -187,6 +187,9 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 			}
 		}
 	}
+	if err := t.settleHints(tk.ID, posting(tk.CreatedAt, tk.ID)); err != nil {
+		return err
+	}
 	if err := t.indexSummary(tk); err != nil {
 		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 	}
