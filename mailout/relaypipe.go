@@ -137,11 +137,9 @@ func writeDotted(w *bufio.Writer, raw []byte) error {
 		if i < 0 {
 			w.Write(raw)
 			if endsInCR(raw) {
-				w.WriteString("\n.\r\n")
-			} else {
-				w.WriteString("\r\n.\r\n")
+				return endData(w, "\n.\r\n")
 			}
-			return w.Flush()
+			return endData(w, "\r\n.\r\n")
 		}
 		w.Write(raw[:i])
 		if !endsInCR(raw[:i]) {
@@ -150,9 +148,20 @@ func writeDotted(w *bufio.Writer, raw []byte) error {
 		w.WriteByte('\n')
 		raw = raw[i+1:]
 	}
-	if _, err := w.WriteString(".\r\n"); err != nil {
+	return endData(w, ".\r\n")
+}
+
+// endData sends what w holds of the mail, then the end of the data
+// (term, the final dot) in a write of its own. Between the write that
+// ends the data and the hand-off note nothing may happen that a kill can
+// fall into (the relay then has the mail and the outbox does not know):
+// a write of a few bytes is over sooner than one of the whole mail, which
+// on a loopback relay includes the relay's side of taking it in.
+func endData(w *bufio.Writer, term string) error {
+	if err := w.Flush(); err != nil {
 		return err
 	}
+	w.WriteString(term)
 	return w.Flush()
 }
 

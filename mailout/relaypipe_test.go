@@ -168,18 +168,32 @@ func FuzzWriteDotted(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var want, got bytes.Buffer
+		var want bytes.Buffer
 		dw := textproto.NewWriter(bufio.NewWriter(&want)).DotWriter()
 		dw.Write(raw)
 		dw.Close()
-		bw := bufio.NewWriter(&got)
+		var got writes
+		bw := bufio.NewWriterSize(&got, 64) // mails longer than the buffer too
 		if err := writeDotted(bw, raw); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got.Bytes(), want.Bytes()) {
-			t.Errorf("writeDotted(%q) = %q; DotWriter wrote %q", raw, got.Bytes(), want.Bytes())
+		if all := bytes.Join(got, nil); !bytes.Equal(all, want.Bytes()) {
+			t.Errorf("writeDotted(%q) = %q; DotWriter wrote %q", raw, all, want.Bytes())
+		}
+		// The final dot goes in a write of its own, the end of the last
+		// line at most before it (see endData).
+		if last := got[len(got)-1]; len(last) > len("\r\n.\r\n") || !bytes.HasSuffix(last, []byte(".\r\n")) {
+			t.Errorf("writeDotted(%q): last write %q, want the final dot alone", raw, last)
 		}
 	})
+}
+
+// writes records each Write given to it.
+type writes [][]byte
+
+func (w *writes) Write(p []byte) (int, error) {
+	*w = append(*w, bytes.Clone(p))
+	return len(p), nil
 }
 
 // BenchmarkWriteDotted writes a 4 KB mail of 76-character lines as the
