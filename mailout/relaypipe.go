@@ -126,8 +126,7 @@ func (s *relaySession) pipelined(from string, to []string, utf8 bool, raw []byte
 // at a time instead of a byte at a time.
 func writeDotted(w *bufio.Writer, raw []byte) error {
 	if len(raw) == 0 {
-		w.WriteString("\r\n.\r\n") // an empty line: DotWriter's empty mail
-		return w.Flush()
+		return endData(w, "\r\n.\r\n") // an empty line: DotWriter's empty mail
 	}
 	for len(raw) > 0 {
 		if raw[0] == '.' {
