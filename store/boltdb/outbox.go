@@ -104,18 +104,21 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 			}
 		}
 	}
-	if err := t.holdBack(rec); err != nil {
+	// The rest of rec's queue, read once: rec's own key is not in it yet,
+	// and putting it moves none of the others.
+	prefixes := t.queuePrefixes(rec)
+	queue := t.idsUnder(bucketIdxOutboxQueue, prefixes)
+	if err := t.holdBack(rec, queue); err != nil {
 		return err
 	}
 	m.NextAt = rec.NextAt
 	if err := t.putOutboxRec(rec, old); err != nil {
 		return err
 	}
-	prefixes := t.queuePrefixes(rec)
 	if err := t.bucket(bucketIdxOutboxQueue).Put(append(prefixes[len(prefixes)-1], u64(rec.ID)...), nil); err != nil {
 		return err
 	}
-	return t.deferLater(rec)
+	return t.deferLater(rec, queue)
 }
 
 func (r *outboxRec) queue() string {
@@ -136,10 +139,10 @@ func (t *tx) putOutboxRec(rec, old *outboxRec) error {
 	return due.Put(outboxDueKey(rec.NextAt, rec.ID), nil)
 }
 
-// holdBack raises rec.NextAt to that of the entry before it in its queue
-// (rec's own key is not in idx.outbox.queue yet).
-func (t *tx) holdBack(rec *outboxRec) error {
-	id := t.prevInQueue(rec)
+// holdBack raises rec.NextAt to that of the entry before it in its queue,
+// whose ids are queue.
+func (t *tx) holdBack(rec *outboxRec, queue []uint64) error {
+	id := before(queue, rec.ID)
 	if id == 0 {
 		return nil
 	}
@@ -172,15 +175,17 @@ func (t *tx) queuePrefixes(r *outboxRec) [][]byte {
 	return [][]byte{named, postedQueuePrefix(p, r.To)}
 }
 
-// queueIDs returns the ids of the entries of r's queue, in order. It
-// walks forward from each prefix: bbolt's backward moves (Cursor.Last,
-// Prev) loop forever or stop early over leaf pages emptied earlier in
-// the same transaction, as a commit that dequeues a batch of delivered
-// mail and queues new mail leaves them.
-func (t *tx) queueIDs(r *outboxRec) []uint64 {
+// idsUnder returns the numbers of bucket's keys that are one of prefixes
+// followed by a number (8 bytes), in order: the entries of a queue, or a
+// ticket's sent mail, under either kind of key. It walks forward from
+// each prefix: bbolt's backward moves (Cursor.Last, Prev) loop forever or
+// stop early over leaf pages emptied earlier in the same transaction, as
+// a commit that dequeues a batch of delivered mail and queues new mail
+// leaves them.
+func (t *tx) idsUnder(bucket []byte, prefixes [][]byte) []uint64 {
 	var ids []uint64
-	c := t.bucket(bucketIdxOutboxQueue).Cursor()
-	for _, prefix := range t.queuePrefixes(r) {
+	c := t.bucket(bucket).Cursor()
+	for _, prefix := range prefixes {
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			if inQueue(k, prefix) {
 				ids = append(ids, binary.BigEndian.Uint64(k[len(prefix):]))
@@ -193,12 +198,17 @@ func (t *tx) queueIDs(r *outboxRec) []uint64 {
 
 // prevInQueue returns the id of the entry before r in its queue, 0 if none.
 func (t *tx) prevInQueue(r *outboxRec) uint64 {
+	return before(t.idsUnder(bucketIdxOutboxQueue, t.queuePrefixes(r)), r.ID)
+}
+
+// before returns the last of ids (in order) below id, 0 if none.
+func before(ids []uint64, id uint64) uint64 {
 	var last uint64
-	for _, id := range t.queueIDs(r) {
-		if id >= r.ID {
+	for _, n := range ids {
+		if n >= id {
 			break
 		}
-		last = id
+		last = n
 	}
 	return last
 }
@@ -215,11 +225,11 @@ func (t *tx) unqueue(r *outboxRec) error {
 	return nil
 }
 
-// deferLater raises the NextAt of the entries after rec in its queue to
-// rec's, stopping at the first that is due no earlier: the queue is in
-// order from there on.
-func (t *tx) deferLater(rec *outboxRec) error {
-	for _, id := range t.queueIDs(rec) {
+// deferLater raises the NextAt of the entries after rec in its queue
+// (whose ids are queue) to rec's, stopping at the first that is due no
+// earlier: the queue is in order from there on.
+func (t *tx) deferLater(rec *outboxRec, queue []uint64) error {
+	for _, id := range queue {
 		if id <= rec.ID {
 			continue
 		}
@@ -431,40 +441,13 @@ func (t *tx) sentOf(id string) []uint64 {
 	if p := t.postingOf([]byte(id)); p != nil {
 		prefixes = append(prefixes, key([]byte("sentp"), p, nil))
 	}
-	var ns []uint64
-	c := t.bucket(bucketMeta).Cursor()
-	for _, prefix := range prefixes {
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(k) == len(prefix)+8 { // not another ticket's, whose id continues past this one
-				ns = append(ns, binary.BigEndian.Uint64(k[len(prefix):]))
-			}
-		}
-	}
-	slices.Sort(ns)
-	return ns
+	return t.idsUnder(bucketMeta, prefixes)
 }
 
 // moveSent moves ticket id's "sentp" entries from posting from to posting
 // to (its creation time changed).
 func (t *tx) moveSent(from, to []byte) error {
-	meta := t.bucket(bucketMeta)
-	prefix := key([]byte("sentp"), from, nil)
-	var ns []uint64
-	c := meta.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) == len(prefix)+8 {
-			ns = append(ns, binary.BigEndian.Uint64(k[len(prefix):]))
-		}
-	}
-	for _, n := range ns {
-		if err := meta.Delete(key([]byte("sentp"), from, u64(n))); err != nil {
-			return err
-		}
-		if err := meta.Put(key([]byte("sentp"), to, u64(n)), nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.movePrefix(bucketMeta, key([]byte("sentp"), from, nil), key([]byte("sentp"), to, nil))
 }
 
 func (t *tx) Sent(m *store.OutMail) error {

@@ -67,10 +67,8 @@ func (t *tx) settleHints(id string, now []byte) error {
 		if bytes.Equal(h, now) {
 			continue
 		}
-		for _, b := range [][]byte{bucketMessages, bucketEvents, bucketIdxOutboxQueue} {
-			if err := t.movePosted(b, h, now); err != nil {
-				return fmt.Errorf("ticket %s: move %s: %w", id, b, err)
-			}
+		if err := t.movePostings(h, now); err != nil {
+			return fmt.Errorf("ticket %s: %w", id, err)
 		}
 	}
 	delete(t.hinted, id)
@@ -123,22 +121,37 @@ func (t *tx) eachPart(bucket []byte, id string, fn func(k, v []byte) error) erro
 	return nil
 }
 
-// movePosted moves the keys of bucket under posting from to posting to,
-// with their values (a ticket's creation time changed).
-func (t *tx) movePosted(bucket, from, to []byte) error {
+// postedBuckets are the buckets whose keys begin with postedPrefix:
+// what is filed under a ticket's posting, besides its record and its sent
+// mail.
+var postedBuckets = [][]byte{bucketMessages, bucketEvents, bucketIdxOutboxQueue}
+
+// movePostings moves what postedBuckets hold under posting from to
+// posting to.
+func (t *tx) movePostings(from, to []byte) error {
+	for _, b := range postedBuckets {
+		if err := t.movePrefix(b, postedPrefix(from), postedPrefix(to)); err != nil {
+			return fmt.Errorf("move %s: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// movePrefix moves the keys of bucket that begin with from to begin with
+// to instead, with their values.
+func (t *tx) movePrefix(bucket, from, to []byte) error {
 	b := t.bucket(bucket)
-	prefix := postedPrefix(from)
 	type kv struct{ k, v []byte }
 	var moving []kv
 	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, from); k, v = c.Next() {
 		moving = append(moving, kv{clone(k), clone(v)})
 	}
 	for _, e := range moving {
 		if err := b.Delete(e.k); err != nil {
 			return err
 		}
-		if err := b.Put(append(postedPrefix(to), e.k[len(prefix):]...), e.v); err != nil {
+		if err := b.Put(append(bytes.Clone(to), e.k[len(from):]...), e.v); err != nil {
 			return err
 		}
 	}

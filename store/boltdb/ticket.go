@@ -181,10 +181,8 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 		if err := t.moveSent(from, to); err != nil {
 			return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 		}
-		for _, parts := range [][]byte{bucketMessages, bucketEvents, bucketIdxOutboxQueue} {
-			if err := t.movePosted(parts, from, to); err != nil {
-				return fmt.Errorf("ticket %s: move %s: %w", tk.ID, parts, err)
-			}
+		if err := t.movePostings(from, to); err != nil {
+			return fmt.Errorf("ticket %s: %w", tk.ID, err)
 		}
 	}
 	if err := t.settleHints(tk.ID, posting(tk.CreatedAt, tk.ID)); err != nil {
