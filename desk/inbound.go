@@ -94,6 +94,10 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// floodWindow is the window of the inbound flood limits: messages per
+// sender, domain or ticket in any hour.
+const floodWindow = time.Hour
+
 // floodKey is one hourly counter a message is held against.
 type floodKey struct {
 	key string
@@ -133,7 +137,7 @@ func overLimit(tx store.Tx, now time.Time, keys []floodKey) error {
 		if err != nil {
 			return err
 		}
-		if !rules.Allow(times, now, rules.Limit{Per: time.Hour, Max: k.max}) {
+		if !rules.Allow(times, now, rules.Limit{Per: floodWindow, Max: k.max}) {
 			return fmt.Errorf("%s: more than %d messages in an hour: %w", strings.TrimPrefix(k.key, "in:"), k.max, mailin.ErrRateLimited)
 		}
 	}
@@ -176,7 +180,7 @@ func (p *Pipeline) admit(tx store.Tx, pl *plan) error {
 // transaction, and a refusal here would fail the whole group commit.
 func (p *Pipeline) recordFlood(tx store.Tx, pl *plan, ticketID string) error {
 	for _, k := range p.floodKeys(pl, ticketID) {
-		lim := rules.Limit{Per: time.Hour, Max: k.max}
+		lim := rules.Limit{Per: floodWindow, Max: k.max}
 		times, err := tx.RateTimes(k.key)
 		if err != nil {
 			return err

@@ -15,7 +15,9 @@ import (
 	"ticketgate/store"
 )
 
-// Sweeper applies the lifecycle steps and SLA alerts that have fallen due.
+// Sweeper applies the lifecycle steps and SLA alerts that have fallen due,
+// and deletes the rate counters that no longer count for anything
+// (rates.go).
 // It reads only due tickets (the store's due index), in batches; each batch
 // is one transaction holding every due ticket's step, its mail and its new
 // due time, so a sweep that runs twice or stops half-way never sends the
@@ -65,9 +67,9 @@ func (s *Sweeper) batch() int {
 }
 
 // Sweep applies everything due at now. With dryRun it works out the same
-// changes in a transaction that is rolled back, so nothing changes and no
-// mail is queued. A cancelled ctx stops it between batches; what was
-// committed stays committed.
+// changes in a transaction that is rolled back, so nothing changes, no
+// mail is queued and no rate counter is deleted. A cancelled ctx stops it
+// between batches; what was committed stays committed.
 func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*SweepReport, error) {
 	rep := &SweepReport{Now: now, DryRun: dryRun, Actions: []SweepAction{}}
 	seen := map[string]bool{}
@@ -109,9 +111,14 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 			s.Wake()
 		}
 		if !more {
-			return rep, nil
+			break
 		}
 	}
+	n, err := s.expireRates(ctx, now)
+	if n > 0 {
+		s.log().Info("rate counters that no longer count deleted", "count", n)
+	}
+	return rep, err
 }
 
 // sweepBatch handles up to one batch of due tickets in tx and reports

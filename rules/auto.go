@@ -321,6 +321,19 @@ func Prune(times []time.Time, now time.Time, limits ...Limit) []time.Time {
 	return out
 }
 
+// Expired reports whether none of times counts any more at now against
+// a limit of window per: each lies at or before now-per. A time after now
+// still counts, as in Prune; so, with per 0, does the end of a hold that
+// is still ahead.
+func Expired(times []time.Time, now time.Time, per time.Duration) bool {
+	for _, t := range times {
+		if inWindow(t, now, per) {
+			return false
+		}
+	}
+	return true
+}
+
 // inWindow reports whether t lies in (now-per, now], treating times after
 // now as inside: a conservative reading when clocks disagree.
 func inWindow(t, now time.Time, per time.Duration) bool {

@@ -256,3 +256,28 @@ func TestPrune(t *testing.T) {
 		}
 	}
 }
+
+func TestExpired(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		times []time.Time
+		per   time.Duration
+		want  bool
+	}{
+		{nil, time.Hour, true},
+		{[]time.Time{now.Add(-time.Hour)}, time.Hour, true}, // at the window's open end
+		{[]time.Time{now.Add(-2 * time.Hour), now.Add(-59 * time.Minute)}, time.Hour, false},
+		{[]time.Time{now.Add(time.Minute)}, time.Hour, false}, // after now: a clock stepped back
+		{[]time.Time{now.Add(time.Second)}, 0, false},         // a hold still ahead
+		{[]time.Time{now}, 0, true},                           // a hold that ends now
+	} {
+		if got := Expired(c.times, now, c.per); got != c.want {
+			t.Errorf("Expired(%v, per %s) = %v, want %v", c.times, c.per, got, c.want)
+		}
+		// Expired is the end of what Allow counts: a counter that is
+		// expired no longer holds back anything.
+		if c.per > 0 && Expired(c.times, now, c.per) && !Allow(c.times, now, Limit{Per: c.per, Max: 1}) {
+			t.Errorf("%v expired yet still limits", c.times)
+		}
+	}
+}

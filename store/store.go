@@ -267,6 +267,11 @@ type Reader interface {
 	// (auto-replies to an address, inbound mail from a sender ...) under
 	// key (case-insensitive).
 	RateTimes(key string) ([]time.Time, error)
+	// Rates returns up to limit rate counters, in the store's order, from
+	// cursor after ("" for the first): each under its key as RateTimes
+	// takes it, in lower case. next is the cursor of the next page, ""
+	// after the last.
+	Rates(after string, limit int) (list []Rate, next string, err error)
 	// Bouncing reports whether automatic mail to addr is suppressed at now
 	// because it bounced recently.
 	Bouncing(addr string, now time.Time) (bool, error)

@@ -213,6 +213,12 @@ func (m *Message) Blobs() []string {
 	return hs
 }
 
+// Rate is a rate counter: the times recorded under its key (Tx.RateTimes).
+type Rate struct {
+	Key   string
+	Times []time.Time
+}
+
 // Checkpoint is how far an IMAP mailbox has been taken: the mailbox's
 // UIDVALIDITY and the highest UID whose message is committed. It is written
 // in the same transaction as the ticket change for that message.

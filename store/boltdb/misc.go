@@ -1,11 +1,13 @@
 package boltdb
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -218,6 +220,38 @@ func rateKey(key string) []byte {
 		}
 	}
 	return []byte(key)
+}
+
+// rateName is the key RateTimes takes for rate bucket key k (rateKey
+// turned back).
+func rateName(k []byte) string {
+	if subject, kind, ok := bytes.Cut(k, []byte{0}); ok && slices.Contains(rateKinds, string(kind)) {
+		return string(kind) + string(subject)
+	}
+	return string(k)
+}
+
+func (t *tx) Rates(after string, limit int) ([]store.Rate, string, error) {
+	limit = max(limit, 1)
+	var out []store.Rate
+	var last []byte // the cursor: the bucket's own key, not the name
+	c := t.bucket(bucketRate).Cursor()
+	k, v := c.Seek([]byte(after))
+	if after != "" && k != nil && string(k) == after {
+		k, v = c.Next()
+	}
+	for ; k != nil; k, v = c.Next() {
+		if len(out) == limit {
+			return out, string(last), nil
+		}
+		last = k
+		var ts []time.Time
+		if err := json.Unmarshal(v, &ts); err != nil {
+			return nil, "", fmt.Errorf("decode rate %q: %w", k, err)
+		}
+		out = append(out, store.Rate{Key: rateName(k), Times: ts})
+	}
+	return out, "", nil
 }
 
 func (t *tx) RateTimes(key string) ([]time.Time, error) {

@@ -91,6 +91,28 @@ func (t *tx) RateTimes(key string) ([]time.Time, error) {
 	return ts, nil
 }
 
+func (t *tx) Rates(after string, limit int) ([]store.Rate, string, error) {
+	limit = max(limit, 1)
+	var out []store.Rate
+	var k, v []byte
+	err := t.rows(`SELECT key, times FROM rates WHERE key > $1 ORDER BY key LIMIT $2`, args([]byte(after), limit+1), []any{&k, &v}, func() error {
+		var ts []time.Time
+		if err := json.Unmarshal(v, &ts); err != nil {
+			return fmt.Errorf("decode rate %q: %w", k, err)
+		}
+		out = append(out, store.Rate{Key: string(k), Times: ts})
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("read rates: %w", err)
+	}
+	if len(out) > limit {
+		out = out[:limit]
+		return out, out[limit-1].Key, nil
+	}
+	return out, "", nil
+}
+
 func (t *tx) PutRateTimes(key string, ts []time.Time) error {
 	k := []byte(strings.ToLower(key))
 	if len(ts) == 0 {

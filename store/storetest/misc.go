@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +64,84 @@ func testRateCounters(t *testing.T, b Backend) {
 	view(t, h.s, func(tx store.Tx) error {
 		if ts, err := tx.RateTimes("auto:ann@x"); err != nil || len(ts) != 0 {
 			t.Errorf("after delete: %v %v", ts, err)
+		}
+		return nil
+	})
+}
+
+// testRatesListedInPages: every counter comes back once, under the key
+// RateTimes takes (in lower case), with its times, across pages of any
+// size, and deleting the ones listed does not lose the place.
+func testRatesListedInPages(t *testing.T, b Backend) {
+	h := b.openT(t)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	want := map[string][]time.Time{
+		"auto:ann@x.example":           {t0, t0.Add(time.Minute)},
+		"in:sender:ann@x.example":      {t0},
+		"in:domain:x.example":          {t0, t0.Add(2 * time.Minute)},
+		"in:ticket:hs-000001":          {t0},
+		"bounce:bob@y.example":         {t0.Add(time.Hour)},
+		"list:answered:<m1@x.example>": {t0},
+	}
+	update(t, h.s, func(tx store.Tx) error {
+		for k, ts := range want {
+			if err := tx.PutRateTimes(strings.ToUpper(k[:1])+k[1:], ts); err != nil {
+				return err
+			}
+		}
+		return tx.MarkBouncing("Cy@Z.example", t0)
+	})
+	want["bounce:cy@z.example"] = []time.Time{t0}
+	for _, limit := range []int{1, 2, 4, 100} {
+		got := map[string][]time.Time{}
+		after, pages := "", 0
+		for {
+			var list []store.Rate
+			view(t, h.s, func(tx store.Tx) error {
+				var err error
+				list, after, err = tx.Rates(after, limit)
+				return err
+			})
+			if pages++; len(list) > limit || pages > len(want)+1 {
+				t.Fatalf("limit %d: page %d has %d counters", limit, pages, len(list))
+			}
+			for _, r := range list {
+				if _, dup := got[r.Key]; dup {
+					t.Errorf("limit %d: %s listed twice", limit, r.Key)
+				}
+				got[r.Key] = r.Times
+			}
+			if after == "" {
+				break
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("limit %d: listed\n%v\nwant\n%v", limit, got, want)
+		}
+	}
+	// Deleting what a page listed, then asking for the next page.
+	var first []store.Rate
+	var next string
+	view(t, h.s, func(tx store.Tx) error {
+		var err error
+		first, next, err = tx.Rates("", 3)
+		return err
+	})
+	update(t, h.s, func(tx store.Tx) error {
+		for _, r := range first {
+			if err := tx.PutRateTimes(r.Key, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		rest, after, err := tx.Rates(next, 100)
+		if err != nil || after != "" || len(rest) != len(want)-3 {
+			t.Errorf("after deleting the first page: %d more (%v), cursor %q, want %d", len(rest), err, after, len(want)-3)
+		}
+		if ts, err := tx.RateTimes(first[0].Key); err != nil || ts != nil {
+			t.Errorf("%s after delete: %v %v", first[0].Key, ts, err)
 		}
 		return nil
 	})

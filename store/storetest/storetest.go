@@ -68,6 +68,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"TicketMail", testTicketMail},
 		{"CheckpointNeverMovesBack", testCheckpointNeverMovesBack},
 		{"RateCounters", testRateCounters},
+		{"RatesListedInPages", testRatesListedInPages},
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
 		{"PollTriesSurviveReopen", testPollTriesSurviveReopen},
