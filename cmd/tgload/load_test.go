@@ -243,9 +243,58 @@ func TestRefusesAddressesOffThisMachine(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "not a loopback address") {
 			t.Errorf("-addr %s: %v, want a refusal", a, err)
 		}
-		err = run(context.Background(), []string{"-api", a, "-duration", "1s"}, io.Discard, io.Discard)
-		if !errors.As(err, &ue) {
-			t.Errorf("-api %s: %v, want a refusal", a, err)
+		for _, flag := range []string{"-api", "-metrics"} {
+			err = run(context.Background(), []string{flag, a, "-duration", "1s"}, io.Discard, io.Discard)
+			if !errors.As(err, &ue) {
+				t.Errorf("%s %s: %v, want a refusal", flag, a, err)
+			}
 		}
+	}
+}
+
+// metrics answers GET /metrics as a gateway on bbolt would, as if every
+// three messages the recorder accepted (rounded up) had been one commit
+// of four calls.
+func (rc *recorder) metrics(w http.ResponseWriter, r *http.Request) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := (len(rc.accepted) + 2) / 3
+	fmt.Fprintf(w, "# TYPE ticketgate_store_commit_batch_size histogram\nticketgate_store_commit_batch_size_bucket{le=\"+Inf\"} %d\n", n)
+	fmt.Fprintf(w, "ticketgate_store_commit_batch_size_sum %d\nticketgate_store_commit_batch_size_count %d\n", 4*n, n)
+}
+
+// TestMetricsCountsTheRunsCommits: with -metrics tgload prints the
+// commits the gateway's /metrics counted during the timed run only (not
+// the seeds'), and the run's messages over them.
+func TestMetricsCountsTheRunsCommits(t *testing.T) {
+	rc, addr := startRecorder(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/tickets", rc.api)
+	mux.HandleFunc("/metrics", rc.metrics)
+	api := httptest.NewServer(mux)
+	defer api.Close()
+	host := strings.TrimPrefix(api.URL, "http://")
+	var out bytes.Buffer
+	args := []string{"-addr", addr, "-api", host, "-metrics", host, "-c", "2", "-n", "30", "-seeds", "4", "-attach-rate", "0", "-discard"}
+	if err := run(context.Background(), args, &out, io.Discard); err != nil {
+		t.Fatalf("tgload: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	seed, sums := seedLine.FindStringSubmatch(text), summaryLine.FindAllStringSubmatch(text, -1)
+	got := regexp.MustCompile(`(?m)^  commits: (\d+), ([0-9.]+) messages a commit \(([0-9.]+) store calls a commit\)$`).FindAllStringSubmatch(text, -1)
+	if seed == nil || len(sums) != 2 || len(got) != 1 {
+		t.Fatalf("want one commits line, for the gateway:\n%s", text)
+	}
+	seeds, ok := atoi(seed[1]), atoi(sums[1][3])
+	commits := (seeds+ok+2)/3 - (seeds+2)/3
+	if want := fmt.Sprintf("%d %.1f 4.0", commits, float64(ok)/float64(commits)); strings.Join(got[0][1:], " ") != want {
+		t.Errorf("printed %q, want %q (%d seeds, %d ok)", got[0][1:], want, seeds, ok)
+	}
+	// A /metrics without the store's histogram is an error, not a zero.
+	bare := httptest.NewServer(http.NotFoundHandler())
+	defer bare.Close()
+	err := run(context.Background(), []string{"-addr", addr, "-api", "", "-metrics", strings.TrimPrefix(bare.URL, "http://"), "-n", "2"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-metrics") {
+		t.Errorf("/metrics answering 404: %v, want an error naming -metrics", err)
 	}
 }

@@ -1,7 +1,8 @@
 // Command tgload drives a running ticketgate over SMTP or LMTP with
 // concurrent connections and a mix of new tickets and replies, and prints
-// the rate, the latency to the 250, errors by reply code and, given the
-// gateway's pid, its CPU time and disk writes per message. It only ever
+// the rate, the latency to the 250, errors by reply code, given the
+// gateway's pid its CPU time and disk writes per message, and given its
+// admin API the messages each commit carried. It only ever
 // connects to loopback addresses and always stops by itself.
 package main
 
@@ -46,6 +47,7 @@ type options struct {
 	load
 	api      string
 	pid      int
+	metrics  string
 	discard  bool
 	seeds    int
 	bodySize int
@@ -87,6 +89,7 @@ flags:
 	fs.BoolVar(&o.newOnly, "new-only", false, "every message is a new ticket from a new sender (no replies, no seed tickets)")
 	fs.IntVar(&o.seeds, "seeds", 64, "new tickets sent before the timed run, for token replies to go to")
 	fs.IntVar(&o.pid, "pid", 0, "the gateway's process id: print its CPU time and disk bytes written per message (from /proc)")
+	fs.StringVar(&o.metrics, "metrics", "", "the gateway's admin API (host:port), to print from its /metrics the bbolt store's commits during the run and the messages each carried; \"\": none")
 	fs.BoolVar(&o.discard, "discard", false, "first run the same load against a built-in server that discards every message, then the gateway, and print the ratio")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -120,8 +123,11 @@ flags:
 	if err := loopback(o.addr); err != nil {
 		return nil, usageError{err}
 	}
-	if o.api != "" {
-		if err := loopback(o.api); err != nil {
+	for _, a := range []string{o.api, o.metrics} {
+		if a == "" {
+			continue
+		}
+		if err := loopback(a); err != nil {
 			return nil, usageError{err}
 		}
 	}
@@ -209,6 +215,16 @@ func (o *options) target(ctx context.Context, stdout io.Writer, l load, api stri
 			return nil, fmt.Errorf("-pid: %w", err)
 		}
 	}
+	metrics := o.metrics
+	if fake {
+		metrics = "" // the discard server has none
+	}
+	var committed commits
+	if metrics != "" {
+		if committed, err = readCommits(ctx, metrics); err != nil {
+			return nil, fmt.Errorf("-metrics: %w", err)
+		}
+	}
 	res := l.run(ctx, m)
 	fmt.Fprint(stdout, res.describe(name))
 	if pid != 0 {
@@ -217,6 +233,13 @@ func (o *options) target(ctx context.Context, stdout io.Writer, l load, api stri
 			return nil, fmt.Errorf("-pid: %w", err)
 		}
 		fmt.Fprint(stdout, perMessage(pid, before, after, res.ok))
+	}
+	if metrics != "" {
+		after, err := readCommits(ctx, metrics)
+		if err != nil {
+			return nil, fmt.Errorf("-metrics: %w", err)
+		}
+		fmt.Fprint(stdout, perCommit(committed, after, res.ok))
 	}
 	return res, nil
 }
