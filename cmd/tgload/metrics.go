@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -20,46 +20,36 @@ type commits struct {
 // of the admin API at addr (host:port).
 func readCommits(ctx context.Context, addr string) (commits, error) {
 	var c commits
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return c, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return c, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	seen := 0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		var into *float64
-		switch name {
-		case "ticketgate_store_commit_batch_size_count":
-			into = &c.n
-		case "ticketgate_store_commit_batch_size_sum":
-			into = &c.calls
+	err := apiGet(ctx, addr, "/metrics", 5*time.Second, func(body io.Reader) error {
+		seen := 0
+		sc := bufio.NewScanner(body)
+		for sc.Scan() {
+			name, value, ok := strings.Cut(sc.Text(), " ")
+			var into *float64
+			switch name {
+			case "ticketgate_store_commit_batch_size_count":
+				into = &c.n
+			case "ticketgate_store_commit_batch_size_sum":
+				into = &c.calls
+			}
+			if !ok || into == nil {
+				continue
+			}
+			var err error
+			if *into, err = strconv.ParseFloat(value, 64); err != nil {
+				return fmt.Errorf("%s %q: %w", name, value, err)
+			}
+			seen++
 		}
-		if !ok || into == nil {
-			continue
+		if err := sc.Err(); err != nil {
+			return err
 		}
-		if *into, err = strconv.ParseFloat(value, 64); err != nil {
-			return c, fmt.Errorf("/metrics: %s %q: %w", name, value, err)
+		if seen != 2 {
+			return fmt.Errorf("no ticketgate_store_commit_batch_size (not the bbolt store?)")
 		}
-		seen++
-	}
-	if err := sc.Err(); err != nil {
-		return c, fmt.Errorf("read /metrics: %w", err)
-	}
-	if seen != 2 {
-		return c, fmt.Errorf("/metrics has no ticketgate_store_commit_batch_size (not the bbolt store?)")
-	}
-	return c, nil
+		return nil
+	})
+	return c, err
 }
 
 // perCommit is the line that says how the run's messages (ok) shared the

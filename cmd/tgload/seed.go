@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -60,27 +61,39 @@ func seed(ctx context.Context, l load, m *mix, n int, api string, fake bool) (st
 // ticketIDs maps subjects to ticket ids, from the admin API's list of
 // new tickets.
 func ticketIDs(ctx context.Context, api string) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/api/tickets?status=new", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/tickets: %s", resp.Status)
-	}
 	var list []struct{ ID, Subject string }
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, fmt.Errorf("GET /api/tickets: %w", err)
+	err := apiGet(ctx, api, "/api/tickets?status=new", 30*time.Second, func(body io.Reader) error {
+		return json.NewDecoder(body).Decode(&list)
+	})
+	if err != nil {
+		return nil, err
 	}
 	ids := make(map[string]string, len(list))
 	for _, t := range list {
 		ids[t.Subject] = t.ID
 	}
 	return ids, nil
+}
+
+// apiGet GETs path from the admin API at addr (host:port) and hands the
+// body of a 200 to read.
+func apiGet(ctx context.Context, addr, path string, timeout time.Duration, read func(io.Reader) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	if err := read(resp.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
 }
