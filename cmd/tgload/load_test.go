@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -76,8 +77,26 @@ func (s *recSession) Data(r io.Reader) error {
 	return nil
 }
 
-// api answers GET /api/tickets as the gateway's admin API does.
+// recorderToken is the admin token the recorder's API wants, as the
+// gateway's does (tokenFile holds it).
+const recorderToken = "s3cret-admin-token"
+
+func tokenFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "admin.token")
+	if err := os.WriteFile(path, []byte(recorderToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// api answers GET /api/tickets as the gateway's admin API does, the
+// bearer token included.
 func (rc *recorder) api(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+recorderToken {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	list := []map[string]string{}
@@ -121,7 +140,7 @@ func TestCountsMatchWhatTheServerReceived(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(rc.api))
 	defer api.Close()
 	var out bytes.Buffer
-	args := []string{"-addr", addr, "-api", strings.TrimPrefix(api.URL, "http://"), "-c", "3", "-duration", "1s",
+	args := []string{"-addr", addr, "-api", strings.TrimPrefix(api.URL, "http://"), "-token-file", tokenFile(t), "-c", "3", "-duration", "1s",
 		"-seeds", "8", "-attach-size", "2000", "-attach-rate", "0.2", "-discard"}
 	if err := run(context.Background(), args, &out, io.Discard); err != nil {
 		t.Fatalf("tgload: %v\n%s", err, out.String())
@@ -275,7 +294,7 @@ func TestMetricsCountsTheRunsCommits(t *testing.T) {
 	defer api.Close()
 	host := strings.TrimPrefix(api.URL, "http://")
 	var out bytes.Buffer
-	args := []string{"-addr", addr, "-api", host, "-metrics", host, "-c", "2", "-n", "30", "-seeds", "4", "-attach-rate", "0", "-discard"}
+	args := []string{"-addr", addr, "-api", host, "-token-file", tokenFile(t), "-metrics", host, "-c", "2", "-n", "30", "-seeds", "4", "-attach-rate", "0", "-discard"}
 	if err := run(context.Background(), args, &out, io.Discard); err != nil {
 		t.Fatalf("tgload: %v\n%s", err, out.String())
 	}
@@ -290,10 +309,16 @@ func TestMetricsCountsTheRunsCommits(t *testing.T) {
 	if want := fmt.Sprintf("%d %.1f 4.0", commits, float64(ok)/float64(commits)); strings.Join(got[0][1:], " ") != want {
 		t.Errorf("printed %q, want %q (%d seeds, %d ok)", got[0][1:], want, seeds, ok)
 	}
+	// Without the admin token the seed ids cannot be learnt, and the
+	// error says which flag gives it.
+	err := run(context.Background(), []string{"-addr", addr, "-api", host, "-n", "2", "-seeds", "1"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "-token-file") {
+		t.Errorf("-api without -token-file: %v, want a 401 naming -token-file", err)
+	}
 	// A /metrics without the store's histogram is an error, not a zero.
 	bare := httptest.NewServer(http.NotFoundHandler())
 	defer bare.Close()
-	err := run(context.Background(), []string{"-addr", addr, "-api", "", "-metrics", strings.TrimPrefix(bare.URL, "http://"), "-n", "2"}, io.Discard, io.Discard)
+	err = run(context.Background(), []string{"-addr", addr, "-api", "", "-metrics", strings.TrimPrefix(bare.URL, "http://"), "-n", "2"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "-metrics") {
 		t.Errorf("/metrics answering 404: %v, want an error naming -metrics", err)
 	}

@@ -46,6 +46,7 @@ type usageError struct{ error }
 type options struct {
 	load
 	api      string
+	token    string // the admin API's bearer token (-token-file)
 	pid      int
 	metrics  string
 	discard  bool
@@ -89,6 +90,7 @@ flags:
 	fs.BoolVar(&o.newOnly, "new-only", false, "every message is a new ticket from a new sender (no replies, no seed tickets)")
 	fs.IntVar(&o.seeds, "seeds", 64, "new tickets sent before the timed run, for token replies to go to")
 	fs.IntVar(&o.pid, "pid", 0, "the gateway's process id: print its CPU time and disk bytes written per message (from /proc)")
+	tokenFile := fs.String("token-file", "", "the file holding the admin API's bearer token ([admin] token_file; with the example configuration data/admin.token), for -api")
 	fs.StringVar(&o.metrics, "metrics", "", "the gateway's admin API (host:port), to print from its /metrics the bbolt store's commits during the run and the messages each carried; \"\": none")
 	fs.BoolVar(&o.discard, "discard", false, "first run the same load against a built-in server that discards every message, then the gateway, and print the ratio")
 	if err := fs.Parse(args); err != nil {
@@ -122,6 +124,15 @@ flags:
 	}
 	if err := loopback(o.addr); err != nil {
 		return nil, usageError{err}
+	}
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("-token-file: %w", err)}
+		}
+		if o.token = strings.TrimSpace(string(b)); o.token == "" {
+			return nil, usageError{fmt.Errorf("-token-file: %s is empty", *tokenFile)}
+		}
 	}
 	for _, a := range []string{o.api, o.metrics} {
 		if a == "" {
@@ -180,14 +191,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		dl := o.load
 		dl.addr = d.addr()
-		base, err = o.target(ctx, stdout, dl, "", 0, "discard "+dl.addr, true)
+		base, err = o.target(ctx, stdout, dl, admin{}, 0, "discard "+dl.addr, true)
 		d.close()
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "  discard server received %d messages\n", d.received.Load())
 	}
-	res, err := o.target(ctx, stdout, o.load, o.api, o.pid, "gateway "+o.addr, false)
+	res, err := o.target(ctx, stdout, o.load, admin{o.api, o.token}, o.pid, "gateway "+o.addr, false)
 	if err != nil {
 		return err
 	}
@@ -201,7 +212,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // target seeds, runs and prints one run against l.addr; fake makes up the
 // seed tickets' ids (for the discard server).
-func (o *options) target(ctx context.Context, stdout io.Writer, l load, api string, pid int, name string, fake bool) (*result, error) {
+func (o *options) target(ctx context.Context, stdout io.Writer, l load, api admin, pid int, name string, fake bool) (*result, error) {
 	m := newMix(o.bodySize, o.attach, o.rate)
 	m.newOnly = o.newOnly
 	note, err := seed(ctx, l, m, o.seeds, api, fake)
@@ -215,12 +226,12 @@ func (o *options) target(ctx context.Context, stdout io.Writer, l load, api stri
 			return nil, fmt.Errorf("-pid: %w", err)
 		}
 	}
-	metrics := o.metrics
+	metrics := admin{o.metrics, o.token}
 	if fake {
-		metrics = "" // the discard server has none
+		metrics.addr = "" // the discard server has none
 	}
 	var committed commits
-	if metrics != "" {
+	if metrics.addr != "" {
 		if committed, err = readCommits(ctx, metrics); err != nil {
 			return nil, fmt.Errorf("-metrics: %w", err)
 		}
@@ -234,7 +245,7 @@ func (o *options) target(ctx context.Context, stdout io.Writer, l load, api stri
 		}
 		fmt.Fprint(stdout, perMessage(pid, before, after, res.ok))
 	}
-	if metrics != "" {
+	if metrics.addr != "" {
 		after, err := readCommits(ctx, metrics)
 		if err != nil {
 			return nil, fmt.Errorf("-metrics: %w", err)

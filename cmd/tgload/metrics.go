@@ -16,11 +16,11 @@ type commits struct {
 	n, calls float64
 }
 
-// readCommits reads ticketgate_store_commit_batch_size from the /metrics
-// of the admin API at addr (host:port).
-func readCommits(ctx context.Context, addr string) (commits, error) {
+// readCommits reads ticketgate_store_commit_batch_size from the admin
+// API's /metrics.
+func readCommits(ctx context.Context, api admin) (commits, error) {
 	var c commits
-	err := apiGet(ctx, addr, "/metrics", 5*time.Second, func(body io.Reader) error {
+	err := api.get(ctx, "/metrics", 5*time.Second, func(body io.Reader) error {
 		seen := 0
 		sc := bufio.NewScanner(body)
 		for sc.Scan() {

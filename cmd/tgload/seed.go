@@ -14,7 +14,7 @@ import (
 // learns their ids from the admin API at api, so that token replies go to
 // tickets that exist. With fake (the discard server) the ids are made up:
 // the load has the same shape. It says what it did.
-func seed(ctx context.Context, l load, m *mix, n int, api string, fake bool) (string, error) {
+func seed(ctx context.Context, l load, m *mix, n int, api admin, fake bool) (string, error) {
 	if n == 0 {
 		return "no seed tickets: no token replies", nil
 	}
@@ -38,7 +38,7 @@ func seed(ctx context.Context, l load, m *mix, n int, api string, fake bool) (st
 		for i := range seeds {
 			seeds[i].ticket = fmt.Sprintf("HS-9%05d", i)
 		}
-	case api == "":
+	case api.addr == "":
 		return fmt.Sprintf("%d seed tickets, no -api: no token replies", len(seeds)), nil
 	default:
 		ids, err := ticketIDs(ctx, api)
@@ -60,9 +60,9 @@ func seed(ctx context.Context, l load, m *mix, n int, api string, fake bool) (st
 
 // ticketIDs maps subjects to ticket ids, from the admin API's list of
 // new tickets.
-func ticketIDs(ctx context.Context, api string) (map[string]string, error) {
+func ticketIDs(ctx context.Context, api admin) (map[string]string, error) {
 	var list []struct{ ID, Subject string }
-	err := apiGet(ctx, api, "/api/tickets?status=new", 30*time.Second, func(body io.Reader) error {
+	err := api.get(ctx, "/api/tickets?status=new", 30*time.Second, func(body io.Reader) error {
 		return json.NewDecoder(body).Decode(&list)
 	})
 	if err != nil {
@@ -75,21 +75,32 @@ func ticketIDs(ctx context.Context, api string) (map[string]string, error) {
 	return ids, nil
 }
 
-// apiGet GETs path from the admin API at addr (host:port) and hands the
-// body of a 200 to read.
-func apiGet(ctx context.Context, addr, path string, timeout time.Duration, read func(io.Reader) error) error {
+// admin is the gateway's admin API: its address (host:port) and the
+// bearer token its routes but /healthz and /metrics want.
+type admin struct {
+	addr, token string
+}
+
+// get GETs path and hands the body of a 200 to read.
+func (a admin) get(ctx context.Context, path string, timeout time.Duration, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.addr+path, nil)
 	if err != nil {
 		return err
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && a.token == "":
+		return fmt.Errorf("GET %s: %s: give the admin token with -token-file", path, resp.Status)
+	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	if err := read(resp.Body); err != nil {
