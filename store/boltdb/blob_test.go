@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,11 +139,7 @@ func TestBlobsPackedWhenItPays(t *testing.T) {
 	defer d.Close()
 	text := []byte("From: ann@customer.example\r\nSubject: printer\r\n\r\n" +
 		strings.Repeat("The printer on the third floor jams on every second page.\r\n", 70))
-	var noise []byte // bytes that look random to s2
-	for i := 0; len(noise) < 4096; i++ {
-		sum := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
-		noise = append(noise, sum[:]...)
-	}
+	noise := randomish(3072, 0) // under chunkFrom: one value
 	var hText, hNoise string
 	if err := d.UpdateNow(bg, func(st store.Tx) error {
 		var err error
@@ -198,5 +195,108 @@ func TestBlobsPackedWhenItPays(t *testing.T) {
 	}
 	if n := keysIn(d, bucketBlobData); n != 0 {
 		t.Errorf("%d contents left in blob.data after every release", n)
+	}
+}
+
+// randomish is n bytes that look random to s2, different for each seed.
+func randomish(n int, seed byte) []byte {
+	var b []byte
+	for i := 0; len(b) < n; i++ {
+		sum := sha256.Sum256([]byte{seed, byte(i), byte(i >> 8), byte(i >> 16)})
+		b = append(b, sum[:]...)
+	}
+	return b[:n]
+}
+
+// TestLargeBlobsKeptInChunks: a large content, packed or not, is kept in
+// chunks that read back whole; storing another large content writes
+// about its own size, not the earlier contents again (they used to share
+// a leaf that each commit rewrote); a missing chunk is reported, never
+// handed out as a shorter file; the last release deletes every chunk.
+func TestLargeBlobsKeptInChunks(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	var text []byte // packs, and stays above chunkFrom packed
+	for i := 0; len(text) < 60000; i++ {
+		text = fmt.Appendf(text, "line %d: job %x stuck at page %d\r\n", i, sha256.Sum256([]byte{byte(i), byte(i >> 8)}), i*7)
+	}
+	files := [][]byte{randomish(200<<10, 1), randomish(200<<10, 2), randomish(200<<10, 3), text}
+	hashes := make([]string, len(files))
+	written := make([]int64, len(files))
+	for i, f := range files {
+		st := d.db.Stats()
+		before := st.TxStats.GetPageAlloc()
+		if err := d.UpdateNow(bg, func(st store.Tx) error {
+			var err error
+			hashes[i], err = st.PutBlob(f)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		st = d.db.Stats()
+		written[i] = st.TxStats.GetPageAlloc() - before
+	}
+	for i := 1; i < 3; i++ {
+		if written[i] > int64(len(files[i]))*5/4 {
+			t.Errorf("storing file %d (%d bytes) wrote %d bytes of pages, want about its size", i, len(files[i]), written[i])
+		}
+	}
+	chunks := map[int]int{} // key length → keys
+	d.db.View(func(btx *bolt.Tx) error {
+		return btx.Bucket(bucketBlobData).ForEach(func(k, v []byte) error {
+			chunks[len(k)]++
+			if len(v) > blobChunk {
+				t.Errorf("blob.data %x: %d bytes, more than a chunk", k, len(v))
+			}
+			return nil
+		})
+	})
+	if want := 3*((200<<10+blobChunk-1)/blobChunk) + 1; chunks[13] < want || len(chunks) != 1 {
+		t.Errorf("blob.data keys by length: %v, want only chunks (13 bytes), at least %d", chunks, want)
+	}
+	d.View(bg, func(st store.Tx) error {
+		for i, h := range hashes {
+			if got, err := st.Blob(h); err != nil || !bytes.Equal(got, files[i]) {
+				t.Errorf("Blob(file %d): %d bytes, %v; want the %d stored", i, len(got), err, len(files[i]))
+			}
+		}
+		return nil
+	})
+	expectClean(t, d, "with chunked blobs")
+
+	// A chunk goes missing from the middle of the first file, and the
+	// last chunk of the second.
+	d.db.Update(func(btx *bolt.Tx) error {
+		for i, h := range hashes[:2] {
+			r, _ := decodeBlobRef(btx.Bucket(bucketBlobRefs).Get([]byte(h)))
+			at := chunkKey(r.at, 5)
+			if i == 1 {
+				at = chunkKey(r.at, (r.size-1)/blobChunk)
+			}
+			if err := btx.Bucket(bucketBlobData).Delete(at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	d.View(bg, func(st store.Tx) error {
+		for _, h := range hashes[:2] {
+			if got, err := st.Blob(h); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a blob with a chunk missing: %d bytes, %v; want not found", len(got), err)
+			}
+		}
+		return nil
+	})
+	if problems, _ := d.Check(bg); len(problems) < 2 {
+		t.Errorf("check found %q, want both blobs with a chunk missing", problems)
+	}
+
+	for _, h := range hashes {
+		if err := d.UpdateNow(bg, func(st store.Tx) error { return st.(*tx).releaseBlob(h) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := keysIn(d, bucketBlobData); n != 0 {
+		t.Errorf("%d chunks left in blob.data after every release", n)
 	}
 }

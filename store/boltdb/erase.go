@@ -111,19 +111,7 @@ func (t *tx) ReplaceEvents(id string, events []store.Event) error {
 // case), kept under the address and a zero byte (rateKey): only the
 // address itself, not one that begins the same ("ann@x.example").
 func (t *tx) eraseRates(addr string) error {
-	prefix := append([]byte(addr), 0)
-	rate := t.bucket(bucketRate)
-	var gone [][]byte
-	c := rate.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		gone = append(gone, clone(k))
-	}
-	for _, k := range gone {
-		if err := rate.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deletePrefix(t.bucket(bucketRate), append([]byte(addr), 0))
 }
 
 func (t *tx) EraseAddress(addr, pseudonym string) error {

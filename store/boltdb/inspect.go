@@ -400,7 +400,11 @@ func (c *checker) blobs() error {
 		return err
 	}
 	return c.tx.bucket(bucketBlobData).ForEach(func(k, _ []byte) error {
-		if _, ok := named[string(k)]; !ok {
+		at := k
+		if len(k) == 13 && chunked(k[:9]) {
+			at = k[:9] // a chunk
+		}
+		if _, ok := named[string(at)]; !ok {
 			c.bad("blob.data %x: no reference count", k)
 		}
 		return nil

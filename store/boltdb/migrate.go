@@ -32,7 +32,13 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV10,
 	migrateV11,
 	migrateV12,
+	migrateV13,
 }
+
+// migrateV13 changes no bucket. From schema 13 on a large blob may be
+// kept in chunks (see PutBlob), which a program of schema 12 would not
+// find. The version makes such a program refuse the database instead.
+func migrateV13(*bolt.Tx) error { return nil }
 
 // migrateV12 changes no bucket. From schema 12 on a blob's content may be
 // kept packed (see PutBlob), which a program of schema 11 would read as a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
+	bolt "go.etcd.io/bbolt"
 
 	"ticketgate/store"
 )
@@ -29,6 +30,15 @@ import (
 // blob.data stays in the order contents were stored); anything else is
 // kept as it is under the 8-byte number. A 4 KB text mail packs to about
 // half, which takes it from two pages (it overflowed one) to part of one.
+//
+// Since schema 13 a content stored (packed or not) in more than
+// chunkFrom bytes is kept in chunks of blobChunk bytes, under its 9-byte
+// key (with chunkedBlob set) followed by the chunk's number (4 bytes);
+// its count in blobrefs then ends with the stored length. bbolt never
+// splits a leaf of four keys or fewer, so contents of hundreds of KB
+// kept whole shared leaves that each later blob's commit rewrote whole,
+// two or three times the bytes stored; chunks fill pages in order, and a
+// full page is not written again.
 
 // PutBlob stores content once per hash and counts a reference to it;
 // releaseBlob gives one back and deletes the blob at zero.
@@ -41,11 +51,11 @@ func (t *tx) PutBlob(content []byte) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("put blob: %w", err)
 		}
-		at, v := blobEntry(n, content)
-		if err := data.Put(at, v); err != nil {
+		r, err := putBlobData(data, n, content)
+		if err != nil {
 			return "", fmt.Errorf("put blob: %w", err)
 		}
-		if err := t.putBlobRef(h, blobRef{count: 1, at: at}); err != nil {
+		if err := t.putBlobRef(h, r); err != nil {
 			return "", fmt.Errorf("put blob: %w", err)
 		}
 		return h, nil
@@ -56,8 +66,19 @@ func (t *tx) PutBlob(content []byte) (string, error) {
 	return h, nil
 }
 
-// packedBlob ends the blob.data key of a content kept packed with s2.
-const packedBlob = 1
+// The flags in the ninth byte of a blob.data key (see PutBlob).
+const (
+	packedBlob  = 1 // kept packed with s2
+	chunkedBlob = 2 // kept in chunks under the key and their number
+)
+
+// Chunks: a content stored in more than chunkFrom bytes is kept in
+// chunks of blobChunk bytes, two to a page (bbolt puts at least two keys
+// in a leaf, and appended buckets split at appendFill).
+const (
+	chunkFrom = 4000
+	blobChunk = 1900
+)
 
 // blobEntry is content's key and value in blob.data as number n: packed
 // when that saves an eighth or more (see PutBlob).
@@ -68,12 +89,42 @@ func blobEntry(n uint64, content []byte) (at, v []byte) {
 	return u64(n), content
 }
 
+// putBlobData stores content in data as number n and returns where: one
+// value, or chunks when it is large.
+func putBlobData(data *bolt.Bucket, n uint64, content []byte) (blobRef, error) {
+	at, v := blobEntry(n, content)
+	if len(v) <= chunkFrom {
+		return blobRef{count: 1, at: at}, data.Put(at, v)
+	}
+	if len(at) == 8 {
+		at = append(at, 0)
+	}
+	at[8] |= chunkedBlob
+	for i := 0; i*blobChunk < len(v); i++ {
+		chunk := v[i*blobChunk : min(len(v), (i+1)*blobChunk)]
+		if err := data.Put(chunkKey(at, i), chunk); err != nil {
+			return blobRef{}, err
+		}
+	}
+	return blobRef{count: 1, at: at, size: len(v)}, nil
+}
+
+// chunkKey is the key of chunk i of the blob at at.
+func chunkKey(at []byte, i int) []byte {
+	return binary.BigEndian.AppendUint32(append(make([]byte, 0, len(at)+4), at...), uint32(i))
+}
+
+// chunked reports whether the blob at at is kept in chunks.
+func chunked(at []byte) bool { return len(at) == 9 && at[8]&chunkedBlob != 0 }
+
 // blobRef is blob h's entry in blobrefs: its reference count, and where
 // its content is (see PutBlob): at is its key in blob.data, or nil for a
-// blob kept in blobs under its hash.
+// blob kept in blobs under its hash; size is how many bytes its chunks
+// hold, for a chunked one.
 type blobRef struct {
 	count uint64
 	at    []byte
+	size  int
 }
 
 func (t *tx) blobRef(h string) (blobRef, bool) {
@@ -83,7 +134,13 @@ func (t *tx) blobRef(h string) (blobRef, bool) {
 // decodeBlobRef reads a blobrefs value; ok is false when it is malformed
 // (or missing).
 func decodeBlobRef(v []byte) (r blobRef, ok bool) {
-	if len(v) != 8 && len(v) != 16 && (len(v) != 17 || v[16] != packedBlob) {
+	switch {
+	case len(v) == 8 || len(v) == 16:
+	case len(v) == 17 && v[16] == packedBlob:
+	case len(v) == 21 && v[16]&^packedBlob == chunkedBlob:
+		r.size = int(binary.BigEndian.Uint32(v[17:]))
+		v = v[:17]
+	default:
 		return r, false
 	}
 	r.count = binary.BigEndian.Uint64(v)
@@ -93,10 +150,15 @@ func decodeBlobRef(v []byte) (r blobRef, ok bool) {
 	return r, true
 }
 
-// putBlobRef writes r as blob h's entry: the count, then the number when
-// the content is in blob.data (decodeBlobRef reads it back).
+// putBlobRef writes r as blob h's entry: the count, then the key when the
+// content is in blob.data, then a chunked content's stored length
+// (decodeBlobRef reads it back).
 func (t *tx) putBlobRef(h string, r blobRef) error {
-	return t.bucket(bucketBlobRefs).Put([]byte(h), append(u64(r.count), r.at...))
+	v := append(u64(r.count), r.at...)
+	if chunked(r.at) {
+		v = binary.BigEndian.AppendUint32(v, uint32(r.size))
+	}
+	return t.bucket(bucketBlobRefs).Put([]byte(h), v)
 }
 
 // blobContent returns the content of blob h, whose entry is r, or nil when
@@ -104,7 +166,7 @@ func (t *tx) putBlobRef(h string, r blobRef) error {
 // a new slice; any other is bbolt's, valid while the transaction is.
 func (t *tx) blobContent(h string, r blobRef) []byte {
 	v := t.storedBlob(h, r)
-	if v == nil || len(r.at) != 9 {
+	if v == nil || len(r.at) != 9 || r.at[8]&packedBlob == 0 {
 		return v
 	}
 	content, err := s2.Decode(nil, v)
@@ -115,9 +177,26 @@ func (t *tx) blobContent(h string, r blobRef) []byte {
 }
 
 // storedBlob returns blob h's bytes as they are stored (packed or not),
-// or nil when missing.
+// or nil when missing: a chunked blob's chunks joined, nil when they do
+// not join up to its size.
 func (t *tx) storedBlob(h string, r blobRef) []byte {
-	if r.at != nil {
+	switch {
+	case chunked(r.at):
+		v := make([]byte, 0, r.size)
+		c := t.bucket(bucketBlobData).Cursor()
+		i := 0
+		for k, chunk := c.Seek(r.at); k != nil && bytes.HasPrefix(k, r.at); k, chunk = c.Next() {
+			if !bytes.Equal(k, chunkKey(r.at, i)) || len(v)+len(chunk) > r.size {
+				return nil
+			}
+			v = append(v, chunk...)
+			i++
+		}
+		if len(v) != r.size || r.size == 0 {
+			return nil
+		}
+		return v
+	case r.at != nil:
 		return t.bucket(bucketBlobData).Get(r.at)
 	}
 	return t.bucket(bucketBlobs).Get([]byte(h))
@@ -155,10 +234,28 @@ func (t *tx) releaseBlob(h string) error {
 	if err := t.bucket(bucketBlobRefs).Delete([]byte(h)); err != nil {
 		return err
 	}
+	if chunked(r.at) {
+		return deletePrefix(t.bucket(bucketBlobData), r.at)
+	}
 	if r.at != nil {
 		return t.bucket(bucketBlobData).Delete(r.at)
 	}
 	return t.bucket(bucketBlobs).Delete([]byte(h))
+}
+
+// deletePrefix deletes every key of b that begins with prefix.
+func deletePrefix(b *bolt.Bucket, prefix []byte) error {
+	var gone [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		gone = append(gone, clone(k))
+	}
+	for _, k := range gone {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // blobRefs returns the reference count of blob h (for tests).
