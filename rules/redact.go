@@ -244,15 +244,21 @@ func isSSN(c []byte) bool {
 
 // RedactMessage redacts a raw RFC 5322 message the way a person would: in
 // the Subject (and Thread-Topic, Outlook's copy of it) and in body lines,
-// looking at the bytes as sent (an encoded word or a base64 or
-// quoted-printable body is not decoded), but never in other header fields or in
-// MIME structure (boundary lines, boundary parameters, Message-ID and
-// Content-ID lines), whose long digit runs are identifiers, not secrets,
-// and whose change would break the message.
+// looking at the bytes as sent (an encoded word or a quoted-printable body
+// is not decoded), but never in other header fields or in MIME structure
+// (boundary lines, boundary parameters, Message-ID and Content-ID lines),
+// whose long digit runs are identifiers, not secrets, and whose change
+// would break the message. Nor in the lines of a base64 body: what a
+// person reads there is the decoded text (which the caller redacts on its
+// own), and a run of digits in the encoding is no number anyone wrote, so
+// changing it would only break the file.
 func RedactMessage(raw []byte) ([]byte, []Redaction) {
 	var out []byte // nil until a line changes; then raw up to here and every line since
 	counts := map[string]int{}
 	inHeader, inSubject := true, false
+	// partHeader: in the header of a MIME part (after a "--" line until
+	// the empty line); base64: the body being walked is base64.
+	partHeader, base64 := false, false
 	rest := raw
 	for len(rest) > 0 {
 		i := bytes.IndexByte(rest, '\n')
@@ -273,7 +279,16 @@ func RedactMessage(raw []byte) ([]byte, []Redaction) {
 			} else {
 				inSubject = headerIs(trimmed, "subject:") || headerIs(trimmed, "thread-topic:")
 				redact = inSubject
+				base64 = base64 || isBase64Field(trimmed)
 			}
+		case bytes.HasPrefix(trimmed, []byte("--")): // a boundary: a part's header follows
+			partHeader, base64 = true, false
+		case partHeader && len(trimmed) == 0:
+			partHeader = false
+		case partHeader:
+			base64 = base64 || isBase64Field(trimmed)
+			redact = mayHoldSecret(trimmed) && !structural(trimmed)
+		case base64:
 		default:
 			redact = mayHoldSecret(trimmed) && !structural(trimmed)
 		}
@@ -321,6 +336,13 @@ func mayHoldSecret(line []byte) bool {
 
 // headerIs reports whether line starts the header field name (given in
 // lower case with its colon).
+// isBase64Field reports whether a header line is
+// "Content-Transfer-Encoding: base64".
+func isBase64Field(line []byte) bool {
+	const name = "content-transfer-encoding:"
+	return headerIs(line, name) && bytes.EqualFold(bytes.TrimSpace(line[len(name):]), []byte("base64"))
+}
+
 func headerIs(line []byte, name string) bool {
 	return len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name))
 }

@@ -217,6 +217,41 @@ func TestRedactMessageKeepsMIMEStructure(t *testing.T) {
 	}
 }
 
+// TestRedactMessageLeavesBase64Bodies: the lines of a base64 part are the
+// encoding of a file, not text anyone wrote; a run of digits in them is
+// left alone (changing it would break the file), while the text part
+// before it and a quoted-printable part after it are still redacted, and
+// so is a base64 part's filename.
+func TestRedactMessageLeavesBase64Bodies(t *testing.T) {
+	// 4111111111111111 passes the Luhn check; "/" and "+", base64 too,
+	// end it as the space around a number would.
+	file := "QUJD/4111111111111111+RUZHSElKS0xNTk9QUVJTVFVWV1hZWg==\r\n"
+	raw := "Subject: files\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain\r\n\r\nmy card is 4111 1111 1111 1111\r\n" +
+		"--b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"card-4111111111111111.bin\"\r\n" +
+		"Content-Transfer-Encoding: BASE64\r\n\r\n" + file +
+		"--b1\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nand 5500-0000-0000-0004\r\n" +
+		"--b1--\r\n"
+	got, red := RedactMessage([]byte(raw))
+	s := string(got)
+	if !strings.Contains(s, "\r\n\r\n"+file) {
+		t.Errorf("the base64 file was changed:\n%s", s)
+	}
+	for _, card := range []string{"4111 1111 1111 1111", "card-4111111111111111.bin", "5500-0000-0000-0004"} {
+		if strings.Contains(s, card) {
+			t.Errorf("%q left in a text part or a part's header:\n%s", card, s)
+		}
+	}
+	if len(red) != 1 || red[0].Count != 3 {
+		t.Errorf("redactions %+v, want 3 cards", red)
+	}
+	// A whole message in base64 is left alone too.
+	single := "Subject: x\r\nContent-Transfer-Encoding: base64\r\n\r\n" + file
+	if got, red := RedactMessage([]byte(single)); string(got) != single || red != nil {
+		t.Errorf("a base64 message was changed: %q %v", got, red)
+	}
+}
+
 func TestRedactMessageThreadTopic(t *testing.T) {
 	raw := "Subject: card 4111 1111 1111 1111\r\nThread-Topic: card 4111 1111 1111 1111\r\nX-Other: 4111 1111 1111 1111\r\n\r\nhello\r\n"
 	got, red := RedactMessage([]byte(raw))
