@@ -334,8 +334,6 @@ func mayHoldSecret(line []byte) bool {
 	return false
 }
 
-// headerIs reports whether line starts the header field name (given in
-// lower case with its colon).
 // isBase64Field reports whether a header line is
 // "Content-Transfer-Encoding: base64".
 func isBase64Field(line []byte) bool {
@@ -343,6 +341,8 @@ func isBase64Field(line []byte) bool {
 	return headerIs(line, name) && bytes.EqualFold(bytes.TrimSpace(line[len(name):]), []byte("base64"))
 }
 
+// headerIs reports whether line starts the header field name (given in
+// lower case with its colon).
 func headerIs(line []byte, name string) bool {
 	return len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name))
 }

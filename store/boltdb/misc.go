@@ -162,8 +162,9 @@ func (t *tx) putBlobRef(h string, r blobRef) error {
 }
 
 // blobContent returns the content of blob h, whose entry is r, or nil when
-// missing (or when its packed bytes do not unpack). A packed content is
-// a new slice; any other is bbolt's, valid while the transaction is.
+// missing (or when its packed bytes do not unpack, or its chunks do not
+// join up). A packed or chunked content is a new slice; any other is
+// bbolt's, valid while the transaction is.
 func (t *tx) blobContent(h string, r blobRef) []byte {
 	v := t.storedBlob(h, r)
 	if v == nil || len(r.at) != 9 || r.at[8]&packedBlob == 0 {
@@ -271,7 +272,7 @@ func (t *tx) Blob(hash string) ([]byte, error) {
 		return nil, fmt.Errorf("blob %s: %w", hash, store.ErrNotFound)
 	}
 	if len(r.at) == 9 {
-		return v, nil // unpacked into a slice of its own
+		return v, nil // unpacked or joined into a slice of its own
 	}
 	return clone(v), nil
 }
