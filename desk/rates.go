@@ -19,15 +19,12 @@ const answeredKept = 7 * 24 * time.Hour
 // after its latest time: the window of the limit it feeds, or 0 for a
 // bounce mark, whose one time is when its hold ends. ok is false for a
 // kind the sweep does not know; such a counter is kept.
-func (s *Sweeper) counterSpan(key string) (span time.Duration, ok bool) {
+func (s *Sweeper) counterSpan(key string) (time.Duration, bool) {
 	switch {
 	case strings.HasPrefix(key, "in:"):
 		return floodWindow, true
 	case strings.HasPrefix(key, "auto:") && s.Desk != nil:
-		for _, l := range s.Desk.AutoLimits {
-			span = max(span, l.Per)
-		}
-		return span, true
+		return rules.Longest(s.Desk.AutoLimits...), true
 	case strings.HasPrefix(key, "bounce:"):
 		return 0, true
 	case strings.HasPrefix(key, "list:answered:"):

@@ -307,10 +307,7 @@ func Allow(times []time.Time, now time.Time, limits ...Limit) bool {
 // storage), oldest first. Times after now are kept so a clock step back
 // does not forget events.
 func Prune(times []time.Time, now time.Time, limits ...Limit) []time.Time {
-	var longest time.Duration
-	for _, l := range limits {
-		longest = max(longest, l.Per)
-	}
+	longest := Longest(limits...)
 	var out []time.Time
 	for _, t := range times {
 		if t.After(now) || inWindow(t, now, longest) {
@@ -319,6 +316,16 @@ func Prune(times []time.Time, now time.Time, limits ...Limit) []time.Time {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
 	return out
+}
+
+// Longest is the longest window of limits (0 for none): how long a time
+// counts against any of them.
+func Longest(limits ...Limit) time.Duration {
+	var longest time.Duration
+	for _, l := range limits {
+		longest = max(longest, l.Per)
+	}
+	return longest
 }
 
 // Expired reports whether none of times counts any more at now against

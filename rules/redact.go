@@ -281,7 +281,7 @@ func RedactMessage(raw []byte) ([]byte, []Redaction) {
 				redact = inSubject
 				base64 = base64 || isBase64Field(trimmed)
 			}
-		case bytes.HasPrefix(trimmed, []byte("--")): // a boundary: a part's header follows
+		case boundaryLine(trimmed): // a part's header follows
 			partHeader, base64 = true, false
 		case partHeader && len(trimmed) == 0:
 			partHeader = false
@@ -347,9 +347,13 @@ func headerIs(line []byte, name string) bool {
 	return len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name))
 }
 
+// boundaryLine reports a line that may be a MIME boundary ("--" and the
+// boundary, or its closing form).
+func boundaryLine(line []byte) bool { return bytes.HasPrefix(line, []byte("--")) }
+
 // structural reports body lines that carry MIME structure or identifiers.
 func structural(line []byte) bool {
-	if bytes.HasPrefix(line, []byte("--")) {
+	if boundaryLine(line) {
 		return true
 	}
 	low := bytes.ToLower(line)

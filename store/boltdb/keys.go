@@ -166,17 +166,23 @@ func outboxQueueKey(queue string, id uint64) []byte {
 // search.go: its creation millisecond, then its id) instead of its id:
 // since schema 12 a ticket's record, messages, events and queued mail,
 // so that a new ticket's go at the end of each bucket, whatever its
-// number. No
-// ticket id begins with this byte, so these keys never mix with those
-// beginning with an id. Keys of both kinds are read (partPrefixes,
-// queuePrefixes): everything written before schema 12 begins with the
-// id, as does what belongs to a ticket without a summary.
+// number. No ticket id begins with this byte, so these keys never mix
+// with those beginning with an id. Keys of both kinds are read
+// (partPrefixes, queuePrefixes): everything written before schema 12
+// begins with the id, as does what belongs to a ticket without a
+// summary.
 const byPosting = 1
+
+// postedRecordKey is the key of the ticket record under posting p:
+// byPosting, p.
+func postedRecordKey(p []byte) []byte {
+	return append([]byte{byPosting}, p...)
+}
 
 // postedPrefix is the part the keys under posting p share: byPosting, p,
 // 0x00.
 func postedPrefix(p []byte) []byte {
-	return append(append([]byte{byPosting}, p...), 0)
+	return append(postedRecordKey(p), 0)
 }
 
 // postedQueuePrefix is the part of a queue's idx.outbox.queue keys under

@@ -343,9 +343,9 @@ func (t *tx) Rates(after string, limit int) ([]store.Rate, string, error) {
 			return out, string(last), nil
 		}
 		last = k
-		var ts []time.Time
-		if err := json.Unmarshal(v, &ts); err != nil {
-			return nil, "", fmt.Errorf("decode rate %q: %w", k, err)
+		ts, err := decodeRate(string(k), v)
+		if err != nil {
+			return nil, "", err
 		}
 		out = append(out, store.Rate{Key: rateName(k), Times: ts})
 	}
@@ -357,9 +357,14 @@ func (t *tx) RateTimes(key string) ([]time.Time, error) {
 	if v == nil {
 		return nil, nil
 	}
+	return decodeRate(key, v)
+}
+
+// decodeRate reads the times of the rate counter under key.
+func decodeRate(key string, v []byte) ([]time.Time, error) {
 	var ts []time.Time
 	if err := json.Unmarshal(v, &ts); err != nil {
-		return nil, fmt.Errorf("decode rate %s: %w", key, err)
+		return nil, fmt.Errorf("decode rate %q: %w", key, err)
 	}
 	return ts, nil
 }

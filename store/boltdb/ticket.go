@@ -39,7 +39,7 @@ func (t *tx) NewTicketID(prefix string) (string, error) {
 func (t *tx) ticketRecord(id string) (k, v []byte) {
 	b := t.bucket(bucketTickets)
 	if p := t.postingOf([]byte(id)); p != nil {
-		k = append([]byte{byPosting}, p...)
+		k = postedRecordKey(p)
 		if v = b.Get(k); v != nil {
 			return k, v
 		}
@@ -154,7 +154,7 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	b := t.bucket(bucketTickets)
 	at, old := t.ticketRecord(tk.ID)
 	if old == nil || len(at) > 0 && at[0] == byPosting {
-		at = append([]byte{byPosting}, posting(tk.CreatedAt, tk.ID)...)
+		at = postedRecordKey(posting(tk.CreatedAt, tk.ID))
 	}
 	var o *indexed
 	if old != nil {
@@ -174,7 +174,7 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	// reads the messages under it).
 	if o != nil && !o.CreatedAt.Equal(tk.CreatedAt) {
 		from, to := posting(o.CreatedAt, tk.ID), posting(tk.CreatedAt, tk.ID)
-		if err := b.Delete(append([]byte{byPosting}, from...)); err != nil { // written again below
+		if err := b.Delete(postedRecordKey(from)); err != nil { // written again below
 			return fmt.Errorf("ticket %s: %w", tk.ID, err)
 		}
 		old = nil

@@ -84,9 +84,14 @@ func (t *tx) RateTimes(key string) ([]time.Time, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read rate %s: %w", key, err)
 	}
+	return decodeRate(key, v)
+}
+
+// decodeRate reads the times of the rate counter under key.
+func decodeRate(key string, v []byte) ([]time.Time, error) {
 	var ts []time.Time
 	if err := json.Unmarshal(v, &ts); err != nil {
-		return nil, fmt.Errorf("decode rate %s: %w", key, err)
+		return nil, fmt.Errorf("decode rate %q: %w", key, err)
 	}
 	return ts, nil
 }
@@ -96,9 +101,9 @@ func (t *tx) Rates(after string, limit int) ([]store.Rate, string, error) {
 	var out []store.Rate
 	var k, v []byte
 	err := t.rows(`SELECT key, times FROM rates WHERE key > $1 ORDER BY key LIMIT $2`, args([]byte(after), limit+1), []any{&k, &v}, func() error {
-		var ts []time.Time
-		if err := json.Unmarshal(v, &ts); err != nil {
-			return fmt.Errorf("decode rate %q: %w", k, err)
+		ts, err := decodeRate(string(k), v)
+		if err != nil {
+			return err
 		}
 		out = append(out, store.Rate{Key: string(k), Times: ts})
 		return nil
