@@ -36,12 +36,7 @@ func TestBlobsAppendInOrderAndGoAtZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys [][]byte
-	d.db.View(func(btx *bolt.Tx) error {
-		return btx.Bucket(bucketBlobData).ForEach(func(k, v []byte) error {
-			keys = append(keys, clone(k))
-			return nil
-		})
-	})
+	eachEntry(d, bucketBlobData, func(k, _ []byte) { keys = append(keys, clone(k)) })
 	if len(keys) != 2 || bytes.Compare(keys[0], keys[1]) >= 0 {
 		t.Fatalf("blob.data keys %x, want two in increasing order", keys)
 	}
@@ -152,12 +147,7 @@ func TestBlobsPackedWhenItPays(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := map[int]int{} // key length → value length
-	d.db.View(func(btx *bolt.Tx) error {
-		return btx.Bucket(bucketBlobData).ForEach(func(k, v []byte) error {
-			stored[len(k)] = len(v)
-			return nil
-		})
-	})
+	eachEntry(d, bucketBlobData, func(k, v []byte) { stored[len(k)] = len(v) })
 	if n, ok := stored[9]; !ok || n >= len(text)/2 {
 		t.Errorf("the mail's text: stored %v (key length → bytes), want a packed entry under half its %d bytes", stored, len(text))
 	}
@@ -242,14 +232,11 @@ func TestLargeBlobsKeptInChunks(t *testing.T) {
 		}
 	}
 	chunks := map[int]int{} // key length → keys
-	d.db.View(func(btx *bolt.Tx) error {
-		return btx.Bucket(bucketBlobData).ForEach(func(k, v []byte) error {
-			chunks[len(k)]++
-			if len(v) > blobChunk {
-				t.Errorf("blob.data %x: %d bytes, more than a chunk", k, len(v))
-			}
-			return nil
-		})
+	eachEntry(d, bucketBlobData, func(k, v []byte) {
+		chunks[len(k)]++
+		if len(v) > blobChunk {
+			t.Errorf("blob.data %x: %d bytes, more than a chunk", k, len(v))
+		}
 	})
 	if want := 3*((200<<10+blobChunk-1)/blobChunk) + 1; chunks[13] < want || len(chunks) != 1 {
 		t.Errorf("blob.data keys by length: %v, want only chunks (13 bytes), at least %d", chunks, want)

@@ -37,6 +37,17 @@ func keysIn(d *DB, b []byte) (n int) {
 	return n
 }
 
+// eachEntry calls fn with every key and value of bucket b, in key order.
+// They are bbolt's: copy what is kept.
+func eachEntry(d *DB, b []byte, fn func(k, v []byte)) {
+	d.db.View(func(btx *bolt.Tx) error {
+		return btx.Bucket(b).ForEach(func(k, v []byte) error {
+			fn(k, v)
+			return nil
+		})
+	})
+}
+
 // partValue is the stored value of ticket id's message or event number
 // seq in bucket, under whichever kind of key it is (parts.go).
 func partValue(t *testing.T, d *DB, bucket []byte, id string, seq uint64) []byte {

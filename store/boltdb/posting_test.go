@@ -74,13 +74,10 @@ func TestTicketPartsFiledInTheOrderTicketsWereOpened(t *testing.T) {
 		return texts, details
 	}
 	posted := func(bucket []byte) (n int) {
-		d.db.View(func(btx *bolt.Tx) error {
-			return btx.Bucket(bucket).ForEach(func(k, _ []byte) error {
-				if k[0] == byPosting {
-					n++
-				}
-				return nil
-			})
+		eachEntry(d, bucket, func(k, _ []byte) {
+			if k[0] == byPosting {
+				n++
+			}
 		})
 		return n
 	}
@@ -216,15 +213,12 @@ func TestQueueKeptInOrderAcrossKeyLayouts(t *testing.T) {
 		}
 	}
 	layouts := func() (named, posted int) {
-		d.db.View(func(btx *bolt.Tx) error {
-			return btx.Bucket(bucketIdxOutboxQueue).ForEach(func(k, _ []byte) error {
-				if k[0] == byPosting {
-					posted++
-				} else {
-					named++
-				}
-				return nil
-			})
+		eachEntry(d, bucketIdxOutboxQueue, func(k, _ []byte) {
+			if k[0] == byPosting {
+				posted++
+			} else {
+				named++
+			}
 		})
 		return named, posted
 	}
@@ -326,12 +320,7 @@ func TestQueueOfATicketOpenedInTheSameTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys [][]byte
-	d.db.View(func(btx *bolt.Tx) error {
-		return btx.Bucket(bucketIdxOutboxQueue).ForEach(func(k, _ []byte) error {
-			keys = append(keys, clone(k))
-			return nil
-		})
-	})
+	eachEntry(d, bucketIdxOutboxQueue, func(k, _ []byte) { keys = append(keys, clone(k)) })
 	want := postedQueuePrefix(posting(opened, tk.ID), []string{"ann@customer.example"})
 	if len(keys) != 2 || !bytes.HasPrefix(keys[0], want) || !bytes.HasPrefix(keys[1], want) {
 		t.Fatalf("idx.outbox.queue keys %q, want two under %q", keys, want)
