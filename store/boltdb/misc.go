@@ -187,7 +187,7 @@ func (t *tx) storedBlob(h string, r blobRef) []byte {
 		c := t.bucket(bucketBlobData).Cursor()
 		i := 0
 		for k, chunk := c.Seek(r.at); k != nil && bytes.HasPrefix(k, r.at); k, chunk = c.Next() {
-			if !bytes.Equal(k, chunkKey(r.at, i)) || len(v)+len(chunk) > r.size {
+			if len(k) != len(r.at)+4 || binary.BigEndian.Uint32(k[len(r.at):]) != uint32(i) || len(v)+len(chunk) > r.size {
 				return nil
 			}
 			v = append(v, chunk...)
