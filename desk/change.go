@@ -225,7 +225,7 @@ func storeMessage(tx store.Tx, id string, s Stored) error {
 		return storeCopy(tx, id, s.Message)
 	}
 	if s.Raw != nil {
-		h, err := tx.PutBlob(s.Raw)
+		h, err := tx.PutRawBlob(s.Raw)
 		if err != nil {
 			return err
 		}
@@ -267,19 +267,29 @@ func queueIntent(tx store.Tx, m *mailout.Mailer, t *store.Ticket, in Intent, at 
 }
 
 // storeCopy adds a copy of a message kept on another ticket to ticket id,
-// counting one more reference to each of its blobs.
+// counting one more reference to each of its files and storing its raw
+// copy again (as PutRawBlob keeps it: for one use).
 func storeCopy(tx store.Tx, id string, m *store.Message) error {
-	hashes := []string{m.Raw}
-	for _, a := range m.Attachments {
-		hashes = append(hashes, a.SHA256)
+	c := *m
+	if c.Raw != "" {
+		switch b, err := tx.Blob(c.Raw); {
+		case errors.Is(err, store.ErrNotFound):
+			// erased already; the copy names what the original names
+		case err != nil:
+			return err
+		default:
+			if c.Raw, err = tx.PutRawBlob(b); err != nil {
+				return err
+			}
+		}
 	}
-	for _, h := range hashes {
-		if h == "" {
+	for _, a := range c.Attachments {
+		if a.SHA256 == "" {
 			continue
 		}
-		b, err := tx.Blob(h)
+		b, err := tx.Blob(a.SHA256)
 		if errors.Is(err, store.ErrNotFound) {
-			continue // erased already; the copy names what the original names
+			continue // erased already, as above
 		}
 		if err != nil {
 			return err
@@ -288,5 +298,5 @@ func storeCopy(tx store.Tx, id string, m *store.Message) error {
 			return err
 		}
 	}
-	return tx.AddMessage(id, m)
+	return tx.AddMessage(id, &c)
 }

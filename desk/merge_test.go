@@ -126,3 +126,67 @@ func TestLinkByAction(t *testing.T) {
 		t.Errorf("link did more than link: %+v", a2)
 	}
 }
+
+// TestMergedMessageKeepsItsRawCopy: the copy a merge puts on the target
+// keeps the mail as it came, counted for its own use: the database checks
+// whole, and deleting the source's bodies (as retention does) leaves the
+// target's copy readable.
+func TestMergedMessageKeepsItsRawCopy(t *testing.T) {
+	g := startDesk(t)
+	ctx := context.Background()
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	checked := func(when string) {
+		t.Helper()
+		problems, err := g.store.(store.Inspector).Check(ctx)
+		if err != nil || len(problems) != 0 {
+			t.Errorf("check %s: %v %s", when, err, strings.Join(problems, "; "))
+		}
+	}
+	copyRaw := func() string {
+		t.Helper()
+		var raw []byte
+		err := g.store.View(ctx, func(tx store.Tx) error {
+			d, err := tx.TicketFull(dst.ID)
+			if err != nil {
+				return err
+			}
+			for _, m := range d.Messages {
+				if strings.Contains(m.VisibleText, "Smoke everywhere.") {
+					raw, err = tx.Blob(m.Raw)
+					return err
+				}
+			}
+			return errors.New("no copy of the source's message on the target")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+	checked("after the merge")
+	if raw := copyRaw(); !strings.Contains(raw, "Smoke everywhere.") || !strings.Contains(raw, "dave@customer.example") {
+		t.Fatalf("the copy's raw mail after the merge:\n%s", raw)
+	}
+
+	err := g.store.Update(ctx, func(tx store.Tx) error {
+		s, err := tx.TicketFull(src.ID)
+		if err != nil {
+			return err
+		}
+		for i := range s.Messages {
+			s.Messages[i].Raw = ""
+		}
+		return tx.ReplaceMessages(src.ID, s.Messages)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked("after the source's raw copies were deleted")
+	if raw := copyRaw(); !strings.Contains(raw, "Smoke everywhere.") {
+		t.Errorf("the copy's raw mail after the source's was deleted:\n%s", raw)
+	}
+}

@@ -110,6 +110,14 @@ type Tx interface {
 	// PutBlob stores content once per SHA-256, counts one more reference
 	// to it, and returns its hex hash.
 	PutBlob(content []byte) (string, error)
+	// PutRawBlob stores a message's raw copy for one use and returns its
+	// blob id (Message.Raw): it does not look for the same content stored
+	// before, since a raw mail is all but never stored twice. The id is
+	// read, counted and released as PutBlob's are. A store may give the
+	// content's SHA-256 as the id (and count it as PutBlob does); bbolt
+	// numbers it instead, so storing a mail writes no page at a random
+	// key for its hash.
+	PutRawBlob(content []byte) (string, error)
 	// Enqueue adds m to the outbox, or replaces the entry with m.ID, and
 	// sets m.ID. m.Raw goes to a blob; when replacing, a nil m.Raw keeps
 	// the entry's mail. The other fields are stored as given (Done, the
@@ -231,7 +239,8 @@ type Reader interface {
 	HasMessage(id, msgid string) (bool, error)
 	// TicketByMessageID returns the ticket a Message-ID belongs to, or "".
 	TicketByMessageID(msgid string) (string, error)
-	// Blob returns a copy of the content stored under hash.
+	// Blob returns a copy of the content stored under hash (a blob id
+	// from PutBlob or PutRawBlob).
 	Blob(hash string) ([]byte, error)
 	// Outbox returns the entries due at or before now (all when now is
 	// zero), in queue (id) order, at most limit (0 = all; with a limit,

@@ -74,7 +74,8 @@ type Message struct {
 	VisibleText string       `json:"visible_text"`
 	CreatedAt   time.Time    `json:"created_at"`
 	Attachments []Attachment `json:"attachments"`
-	// Raw is the SHA-256 of the raw message kept in the blob store.
+	// Raw is the blob id of the raw message kept in the blob store (see
+	// Tx.PutRawBlob): its SHA-256, or in bbolt since schema 14 its number.
 	Raw string `json:"raw_sha256,omitempty"`
 	// Notes lists what happened while reading the message (parse
 	// problems, limits hit), for people reading the ticket.

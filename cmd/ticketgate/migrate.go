@@ -151,9 +151,11 @@ func (m *migration) ticket(ctx context.Context, id string) error {
 		for i := range tk.Messages {
 			msg := tk.Messages[i]
 			// Each use of a blob counts one reference, as when it was
-			// first stored.
+			// first stored. A raw copy's id is the target's own (see
+			// store.Tx.PutRawBlob).
 			if msg.Raw != "" {
-				if _, err := tx.PutBlob(blobs[msg.Raw]); err != nil {
+				var err error
+				if msg.Raw, err = tx.PutRawBlob(blobs[msg.Raw]); err != nil {
 					return err
 				}
 			}

@@ -33,7 +33,16 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV11,
 	migrateV12,
 	migrateV13,
+	migrateV14,
 }
+
+// migrateV14 changes no bucket. From schema 14 on a message's raw copy is
+// counted under its number instead of its hash (see PutRawBlob). A
+// program of schema 13 would read it, but copying such a message to
+// another ticket would store the content again under its hash and leave
+// the number uncounted. The version makes such a program refuse the
+// database instead.
+func migrateV14(*bolt.Tx) error { return nil }
 
 // migrateV13 changes no bucket. From schema 13 on a large blob may be
 // kept in chunks (see PutBlob), which a program of schema 12 would not

@@ -40,27 +40,45 @@ import (
 // two or three times the bytes stored; chunks fill pages in order, and a
 // full page is not written again.
 
+// Since schema 14 a message's raw copy (PutRawBlob) is counted in
+// blobrefs under its number, '#' and 16 hex digits, instead of its hash:
+// its content is not looked for, and its count goes next to the last
+// one's instead of on a random page.
+
 // PutBlob stores content once per hash and counts a reference to it;
 // releaseBlob gives one back and deletes the blob at zero.
 func (t *tx) PutBlob(content []byte) (string, error) {
 	sum := sha256.Sum256(content)
 	h := hex.EncodeToString(sum[:])
 	if t.bucket(bucketBlobRefs).Get([]byte(h)) == nil && t.bucket(bucketBlobs).Get([]byte(h)) == nil {
-		data := t.bucket(bucketBlobData)
-		n, err := data.NextSequence()
-		if err != nil {
-			return "", fmt.Errorf("put blob: %w", err)
-		}
-		r, err := putBlobData(data, n, content)
-		if err != nil {
-			return "", fmt.Errorf("put blob: %w", err)
-		}
-		if err := t.putBlobRef(h, r); err != nil {
-			return "", fmt.Errorf("put blob: %w", err)
-		}
-		return h, nil
+		return t.addBlob(content, func(uint64) string { return h })
 	}
 	if err := t.bumpBlob(h, 1); err != nil {
+		return "", fmt.Errorf("put blob: %w", err)
+	}
+	return h, nil
+}
+
+// PutRawBlob stores content as a blob of its own, counted under its
+// number (see above).
+func (t *tx) PutRawBlob(content []byte) (string, error) {
+	return t.addBlob(content, func(n uint64) string { return "#" + hex.EncodeToString(u64(n)) })
+}
+
+// addBlob stores content under blob.data's next number n and counts one
+// reference to it under id(n), which it returns.
+func (t *tx) addBlob(content []byte, id func(n uint64) string) (string, error) {
+	data := t.bucket(bucketBlobData)
+	n, err := data.NextSequence()
+	if err != nil {
+		return "", fmt.Errorf("put blob: %w", err)
+	}
+	r, err := putBlobData(data, n, content)
+	if err != nil {
+		return "", fmt.Errorf("put blob: %w", err)
+	}
+	h := id(n)
+	if err := t.putBlobRef(h, r); err != nil {
 		return "", fmt.Errorf("put blob: %w", err)
 	}
 	return h, nil

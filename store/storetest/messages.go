@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -200,6 +201,97 @@ func testBlobs(t *testing.T, b Backend) {
 		}
 		return nil
 	})
+}
+
+// testRawBlobs: the same raw mail stored for two messages (one mail to
+// two addresses) is read back for each, and deleting one message's raw
+// copy leaves the other's whole, with its text; the store checks whole
+// throughout.
+func testRawBlobs(t *testing.T, b Backend) {
+	h := b.openT(t)
+	raw := []byte("From: ann@x\r\nSubject: fire\r\n\r\nmy printer is on fire\r\n")
+	ids := []string{"HS-000001", "HS-000002"}
+	update(t, h.s, func(tx store.Tx) error {
+		for _, id := range ids {
+			blob, err := tx.PutRawBlob(append([]byte(nil), raw...))
+			if err != nil {
+				return err
+			}
+			if err := tx.PutTicket(&store.Ticket{ID: id, Status: "open"}); err != nil {
+				return err
+			}
+			m := &store.Message{MessageID: "fire@x", From: "ann@x", Text: "my printer is on fire", VisibleText: "my printer is on fire", Raw: blob}
+			if err := tx.AddMessage(id, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// stored reports, for each ticket, its message's text and raw mail
+	// ("" when gone).
+	stored := func() (texts, raws []string) {
+		t.Helper()
+		view(t, h.s, func(tx store.Tx) error {
+			for _, id := range ids {
+				tk, err := tx.TicketFull(id)
+				if err != nil {
+					return err
+				}
+				m := tk.Messages[0]
+				texts = append(texts, m.Text)
+				got, err := tx.Blob(m.Raw)
+				if m.Raw != "" && err != nil {
+					return err
+				}
+				raws = append(raws, string(got))
+			}
+			return nil
+		})
+		return texts, raws
+	}
+	checked := func(when string) {
+		t.Helper()
+		if in, ok := h.s.(store.Inspector); ok {
+			if problems, err := in.Check(context.Background()); err != nil || len(problems) != 0 {
+				t.Errorf("check %s: %v %v", when, err, problems)
+			}
+		}
+	}
+	b.reopen(t, h)
+	texts, raws := stored()
+	if texts[0] != "my printer is on fire" || texts[1] != texts[0] || raws[0] != string(raw) || raws[1] != string(raw) {
+		t.Fatalf("stored: texts %q raws %q", texts, raws)
+	}
+	checked("after storing")
+
+	drop := func(id string) {
+		t.Helper()
+		update(t, h.s, func(tx store.Tx) error {
+			tk, err := tx.TicketFull(id)
+			if err != nil {
+				return err
+			}
+			blob := tk.Messages[0].Raw
+			tk.Messages[0].Raw = ""
+			if err := tx.ReplaceMessages(id, tk.Messages); err != nil {
+				return err
+			}
+			if id == ids[1] {
+				if _, err := tx.Blob(blob); !isNotFound(err) {
+					t.Errorf("the raw mail after its last use was deleted: %v", err)
+				}
+			}
+			return nil
+		})
+	}
+	drop(ids[0])
+	texts, raws = stored()
+	if texts[1] != "my printer is on fire" || raws[1] != string(raw) || raws[0] != "" {
+		t.Errorf("after deleting the first raw copy: texts %q raws %q", texts, raws)
+	}
+	checked("after deleting the first raw copy")
+	drop(ids[1])
+	checked("after deleting both")
 }
 
 // testMergeRedirect: a merged ticket keeps where it went and its links, and

@@ -52,6 +52,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"MergeRedirect", testMergeRedirect},
 		{"EventsInOrder", testEventsInOrder},
 		{"Blobs", testBlobs},
+		{"RawBlobs", testRawBlobs},
 		{"ReplaceMessagesErases", testReplaceMessagesErases},
 		{"ReplaceEventsAndEraseAddress", testReplaceEventsAndEraseAddress},
 		{"OutboxKeepsMailUntilDequeued", testOutboxKeepsMailUntilDequeued},
