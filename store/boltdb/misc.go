@@ -39,7 +39,7 @@ import (
 // kept whole shared leaves that each later blob's commit rewrote whole,
 // two or three times the bytes stored; chunks fill pages in order, and a
 // full page is not written again.
-
+//
 // Since schema 14 a message's raw copy (PutRawBlob) is counted in
 // blobrefs under its number, '#' and 16 hex digits, instead of its hash:
 // its content is not looked for, and its count goes next to the last
