@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -286,4 +287,73 @@ func TestLargeBlobsKeptInChunks(t *testing.T) {
 	if n := keysIn(d, bucketBlobData); n != 0 {
 		t.Errorf("%d chunks left in blob.data after every release", n)
 	}
+}
+
+// TestRawCopiesCountedInStoringOrder: ten raw mails stored in one commit
+// are counted next to each other, so the commit writes pages for one
+// place in blobrefs instead of ten; the same ten stored as PutBlob
+// (counted under their hashes, among 20,000 others) write a page each.
+// Both read back, and the database checks whole.
+func TestRawCopiesCountedInStoringOrder(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	for start := 0; start < 20000; start += 5000 {
+		err := d.UpdateNow(bg, func(st store.Tx) error {
+			for i := start; i < start+5000; i++ {
+				if _, err := st.PutBlob(fmt.Appendf(nil, "logo %d", i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mail := func(kind string, i int) []byte {
+		return fmt.Appendf(nil, "From: ann%d@x\r\nSubject: %s %d\r\n\r\n%s", i, kind, i, randomish(1500, byte(i)))
+	}
+	// store puts ten mails in one commit and returns their ids and the
+	// bytes of pages the commit wrote.
+	store10 := func(kind string, put func(store.Tx, []byte) (string, error)) (ids []string, written int64) {
+		t.Helper()
+		stats := d.db.Stats()
+		before := stats.TxStats.GetPageAlloc()
+		err := d.UpdateNow(bg, func(st store.Tx) error {
+			ids = ids[:0]
+			for i := range 10 {
+				id, err := put(st, mail(kind, i))
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats = d.db.Stats()
+		return ids, stats.TxStats.GetPageAlloc() - before
+	}
+	hashed, byHash := store10("hashed", store.Tx.PutBlob)
+	raw, byNumber := store10("raw", store.Tx.PutRawBlob)
+	if page := int64(d.db.Info().PageSize); byNumber > byHash-5*page {
+		t.Errorf("ten raw mails wrote %d bytes of pages, ten counted by hash %d; want at least five pages fewer", byNumber, byHash)
+	}
+	t.Logf("pages written for ten mails: %d bytes counted by number, %d by hash", byNumber, byHash)
+	if !slices.IsSorted(raw) || len(slices.Compact(slices.Clone(raw))) != 10 {
+		t.Errorf("raw mail ids %v, want ten, in the order stored", raw)
+	}
+	d.View(bg, func(st store.Tx) error {
+		for i := range 10 {
+			for kind, id := range map[string]string{"hashed": hashed[i], "raw": raw[i]} {
+				if got, err := st.Blob(id); err != nil || !bytes.Equal(got, mail(kind, i)) {
+					t.Errorf("Blob(%s) of %s mail %d: %d bytes, %v", id, kind, i, len(got), err)
+				}
+			}
+		}
+		return nil
+	})
+	expectClean(t, d, "with raw mails counted by number")
 }
