@@ -49,9 +49,8 @@ type draft struct {
 func carriedText(m *store.Message) string { return strings.TrimSpace(m.VisibleText) }
 
 func textSum(s string) string {
-	h := sha256.New()
-	io.WriteString(h, s) // without a copy of s
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // textMark stands for the carried text while the template renders.
