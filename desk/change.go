@@ -271,32 +271,32 @@ func queueIntent(tx store.Tx, m *mailout.Mailer, t *store.Ticket, in Intent, at 
 // copy again (as PutRawBlob keeps it: for one use).
 func storeCopy(tx store.Tx, id string, m *store.Message) error {
 	c := *m
+	var err error
 	if c.Raw != "" {
-		switch b, err := tx.Blob(c.Raw); {
-		case errors.Is(err, store.ErrNotFound):
-			// erased already; the copy names what the original names
-		case err != nil:
+		if c.Raw, err = copyBlob(tx, c.Raw, tx.PutRawBlob); err != nil {
 			return err
-		default:
-			if c.Raw, err = tx.PutRawBlob(b); err != nil {
+		}
+	}
+	for _, a := range c.Attachments {
+		if a.SHA256 != "" {
+			if _, err := copyBlob(tx, a.SHA256, tx.PutBlob); err != nil {
 				return err
 			}
 		}
 	}
-	for _, a := range c.Attachments {
-		if a.SHA256 == "" {
-			continue
-		}
-		b, err := tx.Blob(a.SHA256)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // erased already, as above
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.PutBlob(b); err != nil {
-			return err
-		}
-	}
 	return tx.AddMessage(id, &c)
+}
+
+// copyBlob stores blob h's content again with put, for a copy's use, and
+// returns the id the copy names: put's, or h when the content was erased
+// already (the copy names what the original names).
+func copyBlob(tx store.Tx, h string, put func([]byte) (string, error)) (string, error) {
+	b, err := tx.Blob(h)
+	if errors.Is(err, store.ErrNotFound) {
+		return h, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return put(b)
 }

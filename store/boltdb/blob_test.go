@@ -313,7 +313,7 @@ func TestRawCopiesCountedInStoringOrder(t *testing.T) {
 	mail := func(kind string, i int) []byte {
 		return fmt.Appendf(nil, "From: ann%d@x\r\nSubject: %s %d\r\n\r\n%s", i, kind, i, randomish(1500, byte(i)))
 	}
-	// store puts ten mails in one commit and returns their ids and the
+	// store10 puts ten mails in one commit and returns their ids and the
 	// bytes of pages the commit wrote.
 	store10 := func(kind string, put func(store.Tx, []byte) (string, error)) (ids []string, written int64) {
 		t.Helper()
