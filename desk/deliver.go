@@ -84,10 +84,20 @@ func (p *Pipeline) Route(rcpts []string) (rules.Route, string, bool) {
 	return rules.Route{}, "", false
 }
 
+// Expect implements mailin.Expecter: a listener announces each message to
+// the store's committer as its transfer begins, and Deliver ends the
+// announcement (Delivery.Arrived) as it queues the message's commit.
+func (p *Pipeline) Expect() func() { return p.Store.Expect() }
+
 // Deliver parses, threads and commits one message. The returned error wraps
 // ErrUnknownRecipient or ErrNotMail for mail that must be refused,
 // ErrRateLimited for a flood (retry later); any other error is temporary.
 func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Result, error) {
+	arrived := d.Arrived // the listener's announcement (mailin.Expecter)
+	if arrived == nil {
+		arrived = func() {}
+	}
+	defer arrived()
 	pl, err := p.prepare(d)
 	if err != nil {
 		return mailin.Result{}, err
@@ -110,6 +120,7 @@ func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resu
 	if pl.verp != 0 {
 		commit = p.commitBounce
 	}
+	arrived() // the call comes now: a commit waiting for it takes it
 	err = p.Store.Update(ctx, func(tx store.Tx) error {
 		res = mailin.Result{MessageID: pl.in.MessageID}
 		return commit(tx, pl, &res)

@@ -64,6 +64,10 @@ type Delivery struct {
 	// Checkpoint, when set, is committed in the same transaction as the
 	// message (the IMAP poller's exactly-once promise).
 	Checkpoint *store.Checkpoint
+	// Arrived, when set, ends the announcement the listener made when
+	// the message's transfer began (Expecter): the handler calls it just
+	// before it queues the message's commit, or when it will not.
+	Arrived func()
 }
 
 // Result says what became of a delivered message.
@@ -93,4 +97,14 @@ type Handler interface {
 	// Accepts reports whether mail to addr is taken: a routing address,
 	// one of its plus variants, or a bounce address.
 	Accepts(addr string) bool
+}
+
+// An Expecter is a Handler that wants to hear of a message as soon as its
+// transfer begins (DATA), so that a grouped commit starting while the
+// message is read and parsed can wait a moment for it instead of leaving
+// it to the next commit (see store.Store's Expect). The listener hands
+// the returned function to Deliver as Delivery.Arrived, and calls it
+// itself when the message never reaches Deliver.
+type Expecter interface {
+	Expect() (arrived func())
 }

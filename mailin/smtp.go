@@ -95,11 +95,22 @@ func checkAddress(addr string, smtputf8 bool, code smtp.EnhancedCode, role strin
 
 func (s *session) Data(r io.Reader) error {
 	s.g.dataStarted()
+	arrived := s.b.expect()
+	defer arrived()
 	raw, err := s.read(r)
 	if err != nil {
 		return s.readError(err)
 	}
-	return s.deliver(raw)
+	return s.deliver(raw, arrived)
+}
+
+// expect announces a message whose transfer begins to a Handler that
+// wants to know (Expecter); the returned function ends the announcement.
+func (b *Backend) expect() (arrived func()) {
+	if e, ok := b.Handler.(Expecter); ok {
+		return e.Expect()
+	}
+	return func() {}
 }
 
 // read reads the message: into one buffer of the size MAIL FROM's SIZE
@@ -143,23 +154,25 @@ func (s *session) readError(err error) error {
 // ticket for all recipients), so every recipient gets the same answer.
 func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	s.g.dataStarted()
+	arrived := s.b.expect()
+	defer arrived()
 	raw, err := s.read(r)
 	if err != nil {
 		return s.readError(err)
 	}
-	err = s.deliver(raw)
+	err = s.deliver(raw, arrived)
 	for _, rc := range s.rcpts {
 		status.SetStatus(rc, err)
 	}
 	return nil
 }
 
-func (s *session) deliver(raw []byte) error {
+func (s *session) deliver(raw []byte, arrived func()) error {
 	source := "smtp"
 	if s.b.lmtp {
 		source = "lmtp"
 	}
-	d := &Delivery{MailFrom: s.mailFrom, Rcpts: s.rcpts, Raw: raw, Source: source, Remote: s.remote}
+	d := &Delivery{MailFrom: s.mailFrom, Rcpts: s.rcpts, Raw: raw, Source: source, Remote: s.remote, Arrived: arrived}
 	_, err := s.b.Handler.Deliver(context.Background(), d)
 	return smtpError(s.b.Log, err, s.remote)
 }

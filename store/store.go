@@ -80,6 +80,13 @@ type Store interface {
 	// commits at once). Like Update it returns once fn's changes are on
 	// disk, or did not happen; Close commits the writes still waiting.
 	UpdateSoon(ctx context.Context, fn func(Tx) error) error
+	// Expect says the caller is preparing an Update (an ingested
+	// message being parsed), so that a grouped commit starting meanwhile
+	// may wait a short bound for it (bbolt: boltdb.ExpectWithin) instead
+	// of leaving it to the next commit. The returned function says the
+	// call was made or given up: call it just before Update and on every
+	// way out; more than once is harmless. PostgreSQL waits for nothing.
+	Expect() (arrived func())
 	// View runs fn in a read-only transaction over a consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
 	// DryRun runs fn in a read-write transaction and always rolls it back,

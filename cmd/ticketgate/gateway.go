@@ -114,6 +114,9 @@ func (g *gateway) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resul
 // Accepts implements mailin.Handler with the current routes.
 func (g *gateway) Accepts(addr string) bool { return g.current().pipeline.Accepts(addr) }
 
+// Expect implements mailin.Expecter with the current pipeline.
+func (g *gateway) Expect() func() { return g.current().pipeline.Expect() }
+
 // adminHandler adds /metrics, backup and check to the current
 // generation's admin API.
 func (g *gateway) adminHandler() http.Handler {
@@ -161,6 +164,8 @@ func (l loggedPipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin
 }
 
 func (l loggedPipeline) Accepts(addr string) bool { return l.a.pipeline.Accepts(addr) }
+
+func (l loggedPipeline) Expect() func() { return l.a.pipeline.Expect() }
 
 // deliver hands d to p, counts it, and writes the one log line per
 // message: ticket, msgid, route, outcome, duration (and where it came

@@ -176,3 +176,102 @@ func TestUpdateAfterCloseFails(t *testing.T) {
 		t.Error("Update after Close succeeded")
 	}
 }
+
+// waitForRound returns once the committer has ended round r of the
+// announcements: it holds a commit and is looking for the calls
+// announced in r.
+func waitForRound(d *DB, r uint64) {
+	for round(d) <= r {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// round is the committer's round of announcements now.
+func round(d *DB) uint64 {
+	d.expected.mu.Lock()
+	defer d.expected.mu.Unlock()
+	return d.expected.round
+}
+
+// TestCommitWaitsForAnnouncedWrite: a write announced (Expect) before a
+// commit starts rides that commit when it comes, instead of the next:
+// two writes, one commit (counted, not timed), both there after a
+// reopen. The bound is an hour, so only the announcement's end can let
+// the commit go.
+func TestCommitWaitsForAnnouncedWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	d := openTest(t, path)
+	d.expectWithin = time.Hour
+	commits0, calls0 := d.CommitStats()
+	r := round(d)
+	arrived := d.Expect() // a message is being read
+	first := make(chan error, 1)
+	go func() { first <- d.Update(bg, putBox("first", 1)) }()
+	waitForRound(d, r) // the commit of the first write waits
+	// The announced write queues and ends its announcement, as the desk
+	// does (queued here by hand, so that it is queued before the end).
+	u := &update{ctx: bg, gen: d.gen, db: d, fn: putBox("second", 2), done: make(chan error, 1)}
+	d.updates <- u
+	arrived()
+	if err := <-u.done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	commits, calls := d.CommitStats()
+	if commits-commits0 != 1 || calls-calls0 != 2 {
+		t.Errorf("a write and an announced one took %d commits carrying %d calls, want 1 commit", commits-commits0, calls-calls0)
+	}
+	d.Close()
+	d = openTest(t, path)
+	defer d.Close()
+	err := d.View(bg, func(tx store.Tx) error {
+		for _, box := range []string{"first", "second"} {
+			if c, err := tx.Checkpoint(box); err != nil || c.UID == 0 {
+				t.Errorf("%s after reopen: %+v, %v", box, c, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGivenUpAnnouncementFreesTheCommit: a message announced and then
+// refused (its write never comes) does not hold the commit under way,
+// whose bound is an hour; neither does a caller that ends its own
+// announcement before its Update, as a lone SMTP client does.
+func TestGivenUpAnnouncementFreesTheCommit(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	d.expectWithin = time.Hour
+	r := round(d)
+	refused := d.Expect()
+	done := make(chan error, 1)
+	go func() { done <- d.Update(bg, putBox("other", 1)) }()
+	waitForRound(d, r)
+	refused()
+	refused() // a second call changes nothing
+	// A guard against a hung test, not a performance assertion.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the commit still waits for a write that was given up")
+	}
+	own := d.Expect()
+	own()
+	go func() { done <- d.Update(bg, putBox("lone", 1)) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a lone write waits for its own announcement")
+	}
+}

@@ -58,6 +58,9 @@ type DB struct {
 	commits, grouped atomic.Uint64
 	observe          atomic.Pointer[func(calls int, took time.Duration)]
 	soonWithin       time.Duration // 0: SoonWithin (tests change it)
+	// expected counts the Update calls announced by Expect.
+	expected     expected
+	expectWithin time.Duration // 0: ExpectWithin (tests change it)
 
 	// updates queues Update calls for the committer (commit.go); nil when
 	// opened read-only. closing guards closed against a send on a closed

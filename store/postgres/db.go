@@ -128,6 +128,10 @@ func (d *DB) UpdateSoon(ctx context.Context, fn func(store.Tx) error) error {
 	return d.run(ctx, d.writeOpts(), fn, true)
 }
 
+// Expect waits for nothing: each Update is its own transaction, and
+// PostgreSQL shares WAL flushes among those that commit together.
+func (d *DB) Expect() func() { return func() {} }
+
 // View runs fn in a read-only transaction over one snapshot.
 func (d *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	return d.run(ctx, snapshot, fn, false)
