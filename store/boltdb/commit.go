@@ -100,19 +100,7 @@ func (d *DB) commitLoop() {
 		clear(held)
 		held, due = held[:0], nil
 		timer.Stop()
-	more:
-		for len(group) < maxGroup {
-			select {
-			case u, ok := <-d.updates:
-				if !ok {
-					break more
-				}
-				group = append(group, u)
-			default:
-				break more
-			}
-		}
-		d.commitGroup(d.awaitExpected(group))
+		d.commitGroup(d.awaitExpected(d.takeQueued(group)))
 		clear(group)
 	}
 }
@@ -222,6 +210,12 @@ func (d *DB) awaitExpected(group []*update) []*update {
 		}
 	}
 	// A caller says it arrived just before it queues its call.
+	return d.takeQueued(group)
+}
+
+// takeQueued adds to group the calls queued now, without waiting, up to
+// maxGroup.
+func (d *DB) takeQueued(group []*update) []*update {
 	for len(group) < maxGroup {
 		select {
 		case u, ok := <-d.updates:
