@@ -202,11 +202,12 @@ func indexEntries(qs []queuedEntry) func(store.Tx) error {
 		for i, q := range qs {
 			live[i] = queue.Get(q.seq) != nil && bytes.Equal(t.postingOf(q.id), q.at)
 		}
+		c := words.Cursor()
 		for _, e := range entries {
 			if !live[e.at] {
 				continue
 			}
-			if err := putWordBit(words, e.k, qs[e.at].bit); err != nil {
+			if err := putWordBitAt(c, words, e.k, qs[e.at].bit); err != nil {
 				return err
 			}
 		}
@@ -224,8 +225,15 @@ func indexEntries(qs []queuedEntry) func(store.Tx) error {
 
 // putWordBit sets bit in the idx.word entry k.
 func putWordBit(b *bolt.Bucket, k []byte, bit byte) error {
+	return putWordBitAt(b.Cursor(), b, k, bit)
+}
+
+// putWordBitAt is putWordBit reading the entry with c, a cursor of b:
+// a commit that indexes many words reuses one cursor, where every Get
+// would allocate its own (bbolt's cursor stack).
+func putWordBitAt(c *bolt.Cursor, b *bolt.Bucket, k []byte, bit byte) error {
 	var had byte
-	if v := b.Get(k); len(v) == 1 {
+	if got, v := c.Seek(k); bytes.Equal(got, k) && len(v) == 1 {
 		had = v[0]
 	}
 	if had&bit != 0 {
