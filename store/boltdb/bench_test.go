@@ -359,14 +359,7 @@ func BenchmarkIndexQueued(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		queue(maxIndexBatch)
-		var qs []queuedEntry
-		if err := d.View(bg, func(st store.Tx) error {
-			var err error
-			qs, err = st.(*tx).queued(maxIndexBatch)
-			return err
-		}); err != nil {
-			b.Fatal(err)
-		}
+		qs := indexerRead(b, d)
 		b.StartTimer()
 		if err := d.Update(bg, indexEntries(qs)); err != nil {
 			b.Fatal(err)
