@@ -142,8 +142,9 @@ const wordFill = 0.9
 func (t *tx) addWords(at []byte, words []string, bit byte) error {
 	b := t.bucket(bucketIdxWord)
 	b.FillPercent = wordFill
+	c := b.Cursor()
 	for _, w := range words {
-		if err := putWordBit(b, key([]byte(w), at), bit); err != nil {
+		if err := putWordBit(c, b, key([]byte(w), at), bit); err != nil {
 			return err
 		}
 	}
@@ -193,6 +194,7 @@ func (t *tx) moveWords(id string, o *indexed, from, to []byte) error {
 	}
 	slices.Sort(words)
 	b := t.bucket(bucketIdxWord)
+	c := b.Cursor()
 	for _, w := range slices.Compact(words) {
 		k := key([]byte(w), from)
 		v := b.Get(k)
@@ -203,7 +205,7 @@ func (t *tx) moveWords(id string, o *indexed, from, to []byte) error {
 		if err := b.Delete(k); err != nil {
 			return fmt.Errorf("unindex word: %w", err)
 		}
-		if err := putWordBit(b, key([]byte(w), to), bit); err != nil {
+		if err := putWordBit(c, b, key([]byte(w), to), bit); err != nil {
 			return err
 		}
 	}

@@ -207,7 +207,7 @@ func indexEntries(qs []queuedEntry) func(store.Tx) error {
 			if !live[e.at] {
 				continue
 			}
-			if err := putWordBitAt(c, words, e.k, qs[e.at].bit); err != nil {
+			if err := putWordBit(c, words, e.k, qs[e.at].bit); err != nil {
 				return err
 			}
 		}
@@ -223,15 +223,10 @@ func indexEntries(qs []queuedEntry) func(store.Tx) error {
 	}
 }
 
-// putWordBit sets bit in the idx.word entry k.
-func putWordBit(b *bolt.Bucket, k []byte, bit byte) error {
-	return putWordBitAt(b.Cursor(), b, k, bit)
-}
-
-// putWordBitAt is putWordBit reading the entry with c, a cursor of b:
-// a commit that indexes many words reuses one cursor, where every Get
-// would allocate its own (bbolt's cursor stack).
-func putWordBitAt(c *bolt.Cursor, b *bolt.Bucket, k []byte, bit byte) error {
+// putWordBit sets bit in the idx.word entry k of b, reading the entry
+// with c, a cursor of b. Callers put many words and pass one cursor for
+// all of them: Get would allocate a cursor (and its stack) every time.
+func putWordBit(c *bolt.Cursor, b *bolt.Bucket, k []byte, bit byte) error {
 	var had byte
 	if got, v := c.Seek(k); bytes.Equal(got, k) && len(v) == 1 {
 		had = v[0]
