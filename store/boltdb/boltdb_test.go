@@ -168,9 +168,10 @@ func TestRecordsAreNotHTMLEscaped(t *testing.T) {
 		bucket []byte
 		want   string
 	}{
-		{bucketTickets, `"<urgent> & more"`},
-		{bucketEvents, `"a > b"`},
-		{bucketMessages, text}, // binary: the text as it is
+		// Binary records: the subject, detail and text as they are.
+		{bucketTickets, "<urgent> & more"},
+		{bucketEvents, "a > b"},
+		{bucketMessages, text},
 	} {
 		var v []byte
 		if bytes.Equal(c.bucket, bucketTickets) {

@@ -2,7 +2,6 @@ package boltdb
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -96,11 +95,7 @@ func (t *tx) ReplaceEvents(id string, events []store.Event) error {
 	}
 	b := t.bucket(bucketEvents)
 	for i, e := range events {
-		v, err := encode(e)
-		if err != nil {
-			return fmt.Errorf("encode event: %w", err)
-		}
-		if err := b.Put(keys[i], v); err != nil {
+		if err := b.Put(keys[i], encodeEvent(e)); err != nil {
 			return err
 		}
 	}
@@ -129,7 +124,7 @@ func (t *tx) EraseAddress(addr, pseudonym string) error {
 	c := meta.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var r sentRec
-		if json.Unmarshal(v, &r) != nil {
+		if decodeSent(v, &r) != nil {
 			continue
 		}
 		changed := false
@@ -139,11 +134,7 @@ func (t *tx) EraseAddress(addr, pseudonym string) error {
 			}
 		}
 		if changed {
-			nv, err := encode(r)
-			if err != nil {
-				return err
-			}
-			puts = append(puts, put{clone(k), nv})
+			puts = append(puts, put{clone(k), encodeSent(r)})
 		}
 	}
 	for _, p := range puts {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -114,11 +113,12 @@ func (c *checker) ticketRecords() error {
 				c.bad("ticket %s: record filed under another creation time than its summary's", id)
 			}
 		}
-		var o indexed
-		if err := json.Unmarshal(v, &o); err != nil {
+		var tk store.Ticket
+		if err := decodeTicket(v, &tk); err != nil {
 			c.bad("ticket %s: record does not decode: %v", id, err)
 			return nil
 		}
+		o := *indexedOf(&tk)
 		c.tickets[id] = o
 		if !c.has(bucketIdxStatus, statusKey(o.Status, o.CreatedAt, id)) {
 			c.bad("ticket %s: no idx.status entry for status %q", id, o.Status)

@@ -164,11 +164,7 @@ func (t *tx) AddEvent(id string, e store.Event) error {
 	if err != nil {
 		return err
 	}
-	v, err := encode(e)
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
-	return b.Put(t.partKey(id, e.TicketCreated, seq), v)
+	return b.Put(t.partKey(id, e.TicketCreated, seq), encodeEvent(e))
 }
 
 func (t *tx) IndexMessageID(msgid, id string) error {

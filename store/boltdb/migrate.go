@@ -34,7 +34,16 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV12,
 	migrateV13,
 	migrateV14,
+	migrateV15,
 }
+
+// migrateV15 changes no bucket. From schema 15 on ticket records
+// (ticketrec.go), rate counters, events and sent records (records.go) are
+// written in binary; those written before still read, and stay as they
+// are until next written. The version makes a program of schema 14, which
+// could not read the new ones, refuse the database instead of failing on
+// its records.
+func migrateV15(*bolt.Tx) error { return nil }
 
 // migrateV14 changes no bucket. From schema 14 on a message's raw copy is
 // counted under its number instead of its hash (see PutRawBlob). A
@@ -162,11 +171,11 @@ func migrateV6(btx *bolt.Tx) error {
 		return nil
 	}
 	return tickets.ForEach(func(id, v []byte) error {
-		var o indexed
-		if err := json.Unmarshal(v, &o); err != nil {
+		var tk store.Ticket
+		if err := decodeTicket(v, &tk); err != nil {
 			return fmt.Errorf("decode ticket %s: %w", id, err)
 		}
-		for _, a := range store.Addresses(&store.Ticket{Requester: o.Requester, CC: o.CC}) {
+		for _, a := range store.Addresses(&tk) {
 			if err := idx.Put(key([]byte(a), id), nil); err != nil {
 				return err
 			}
@@ -401,7 +410,7 @@ func migrateTickets(t *tx) error {
 	var all []*store.Ticket
 	err := t.bucket(bucketTickets).ForEach(func(k, v []byte) error {
 		var tk store.Ticket
-		if err := json.Unmarshal(v, &tk); err != nil {
+		if err := decodeTicket(v, &tk); err != nil {
 			return fmt.Errorf("decode ticket %s: %w", k, err)
 		}
 		all = append(all, &tk)
@@ -483,7 +492,7 @@ func migrateV4(btx *bolt.Tx) error {
 	}
 	err := t.bucket(bucketTickets).ForEach(func(k, v []byte) error {
 		var tk store.Ticket
-		if err := json.Unmarshal(v, &tk); err != nil {
+		if err := decodeTicket(v, &tk); err != nil {
 			return fmt.Errorf("decode ticket %s: %w", k, err)
 		}
 		add(k, store.TicketWords(&tk), wordInTicket)

@@ -38,8 +38,8 @@ func TestMigrateFromV1(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	closed := t0.Add(48 * time.Hour)
 	d.db.View(func(btx *bolt.Tx) error {
-		if v := schemaOf(btx); v != 14 {
-			t.Errorf("schema %d after open, want 14", v)
+		if v := schemaOf(btx); v != 15 {
+			t.Errorf("schema %d after open, want 15", v)
 		}
 		for _, b := range [][]byte{bucketLease, bucketPollTries, bucketInstances, bucketIdxAddr, bucketBlobData} {
 			if btx.Bucket(b) == nil {
@@ -299,8 +299,8 @@ func TestMigrateFromV2BuildsOutboxQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 14 {
-			t.Errorf("schema %d after open, want 14", v)
+		if v := schemaOf(st.(*tx).tx); v != 15 {
+			t.Errorf("schema %d after open, want 15", v)
 		}
 		if due, err := st.Outbox(now, 0); err != nil || fmt.Sprint(outboxIDs(due)) != "[3 4]" {
 			t.Errorf("due after migration: %v %v, want [3 4]", outboxIDs(due), err)
@@ -366,8 +366,8 @@ func TestMigrateFromV3BuildsSearchIndexes(t *testing.T) {
 	check := func(what string, want map[string]string) {
 		t.Helper()
 		d.View(bg, func(st store.Tx) error {
-			if v := schemaOf(st.(*tx).tx); v != 14 {
-				t.Errorf("schema %d after open, want 14", v)
+			if v := schemaOf(st.(*tx).tx); v != 15 {
+				t.Errorf("schema %d after open, want 15", v)
 			}
 			for text, ids := range want {
 				f := store.Filter{Text: text, Sort: store.SortCreated}
@@ -440,8 +440,8 @@ func TestMigrateFromV5BuildsAddressIndex(t *testing.T) {
 	want := map[string]string{"ann@customer.example": "[HS-000001 HS-000002]", "cy@customer.example": "[HS-000001]",
 		"bob@customer.example": "[HS-000002]", "dan@customer.example": "[]"}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 14 {
-			t.Errorf("schema %d after open, want 14", v)
+		if v := schemaOf(st.(*tx).tx); v != 15 {
+			t.Errorf("schema %d after open, want 15", v)
 		}
 		for a, w := range want {
 			if ids, err := st.TicketsOfAddress(a); err != nil || fmt.Sprint(ids) != w {

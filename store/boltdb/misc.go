@@ -378,26 +378,13 @@ func (t *tx) RateTimes(key string) ([]time.Time, error) {
 	return decodeRate(key, v)
 }
 
-// decodeRate reads the times of the rate counter under key.
-func decodeRate(key string, v []byte) ([]time.Time, error) {
-	var ts []time.Time
-	if err := json.Unmarshal(v, &ts); err != nil {
-		return nil, fmt.Errorf("decode rate %q: %w", key, err)
-	}
-	return ts, nil
-}
-
 func (t *tx) PutRateTimes(key string, ts []time.Time) error {
 	b := t.bucket(bucketRate)
 	k := rateKey(key)
 	if len(ts) == 0 {
 		return b.Delete(k)
 	}
-	v, err := encode(ts)
-	if err != nil {
-		return err
-	}
-	return b.Put(k, v)
+	return b.Put(k, encodeRate(ts))
 }
 
 func (t *tx) MarkBouncing(addr string, until time.Time) error {

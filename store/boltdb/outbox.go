@@ -3,7 +3,6 @@ package boltdb
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -451,10 +450,7 @@ func (t *tx) moveSent(from, to []byte) error {
 }
 
 func (t *tx) Sent(m *store.OutMail) error {
-	v, err := encode(sentRec{TicketID: m.TicketID, To: m.To, Kind: m.Kind, At: time.Now().UTC()})
-	if err != nil {
-		return err
-	}
+	v := encodeSent(sentRec{TicketID: m.TicketID, To: m.To, Kind: m.Kind, At: time.Now().UTC()})
 	meta := t.bucket(bucketMeta)
 	if err := meta.Put(key([]byte("sent"), u64(m.ID)), v); err != nil {
 		return err
@@ -487,7 +483,7 @@ func (t *tx) TicketMail(id string) ([]*store.OutMail, []store.SentMail, error) {
 			continue
 		}
 		var r sentRec
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := decodeSent(v, &r); err != nil {
 			return nil, nil, fmt.Errorf("decode sent mail %d: %w", n, err)
 		}
 		sent = append(sent, store.SentMail{ID: n, Kind: r.Kind, To: r.To, At: r.At})
@@ -501,6 +497,6 @@ func (t *tx) SentTo(id uint64) (ticketID string, to []string, err error) {
 		return "", nil, fmt.Errorf("sent mail %d: %w", id, store.ErrNotFound)
 	}
 	var r sentRec
-	err = json.Unmarshal(v, &r)
+	err = decodeSent(v, &r)
 	return r.TicketID, r.To, err
 }

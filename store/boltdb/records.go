@@ -2,7 +2,10 @@ package boltdb
 
 import (
 	"encoding/json"
+	"fmt"
+	"time"
 
+	"ticketgate/rules"
 	"ticketgate/store"
 	"ticketgate/store/binrec"
 )
@@ -132,5 +135,106 @@ func decodeMessageRec(v []byte, r *messageRec) error {
 	}
 	r.Raw = d.String()
 	r.Notes = d.List()
+	return d.Err()
+}
+
+// rateV1 begins a rate counter in encodeRate's binary form, eventV1 an
+// event in encodeEvent's and sentV1 a sent record in encodeSent's. Those
+// written before them are JSON: an array ('[') and two objects ('{').
+const (
+	rateV1  = 1
+	eventV1 = 1
+	sentV1  = 1
+)
+
+// encodeRate is a rate counter's times as the rate bucket keeps them: the
+// version byte, their count, then each time as binrec writes it. A
+// counter is read and written again by every message from its sender or
+// domain.
+func encodeRate(ts []time.Time) []byte {
+	b := make([]byte, 0, 2+16*len(ts))
+	b = append(b, rateV1)
+	b = binrec.AppendLen(b, len(ts), false)
+	return binrec.AppendTimes(b, ts...)
+}
+
+// decodeRate reads the times of the rate counter under key, in either
+// form.
+func decodeRate(key string, v []byte) ([]time.Time, error) {
+	var ts []time.Time
+	var err error
+	switch {
+	case len(v) > 0 && v[0] == '[':
+		err = json.Unmarshal(v, &ts)
+	case len(v) > 0 && v[0] == rateV1:
+		d := binrec.NewReader(v[1:])
+		if n := d.Len(); n > 0 {
+			ts = make([]time.Time, n)
+			for i := range ts {
+				ts[i] = d.Time()
+			}
+		}
+		err = d.Err()
+	default:
+		err = binrec.ErrMalformed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode rate %q: %w", key, err)
+	}
+	return ts, nil
+}
+
+// encodeEvent is e as the events bucket keeps it: the version byte, its
+// time, then its type, detail and actor.
+func encodeEvent(e store.Event) []byte {
+	b := make([]byte, 0, 24+len(e.Type)+len(e.Detail)+len(e.Actor))
+	b = append(b, eventV1)
+	b = binrec.AppendTimes(b, e.At)
+	return binrec.AppendStrings(b, string(e.Type), e.Detail, e.Actor)
+}
+
+// decodeEvent reads an event in either form.
+func decodeEvent(v []byte, e *store.Event) error {
+	if len(v) > 0 && v[0] == '{' {
+		return json.Unmarshal(v, e)
+	}
+	if len(v) == 0 || v[0] != eventV1 {
+		return binrec.ErrMalformed
+	}
+	d := binrec.NewReader(v[1:])
+	e.At = d.Time()
+	e.Type = rules.EventType(d.String())
+	e.Detail, e.Actor = d.String(), d.String()
+	return d.Err()
+}
+
+// encodeSent is r as meta's "sent" records keep it: the version byte,
+// then its fields in their declared order.
+func encodeSent(r sentRec) []byte {
+	n := 24 + len(r.TicketID) + len(r.Kind)
+	for _, s := range r.To {
+		n += len(s) + 2
+	}
+	b := make([]byte, 0, n)
+	b = append(b, sentV1)
+	b = binrec.AppendStrings(b, r.TicketID)
+	b = binrec.AppendListOrNil(b, r.To)
+	b = binrec.AppendStrings(b, r.Kind)
+	return binrec.AppendTimes(b, r.At)
+}
+
+// decodeSent reads a sent record in either form.
+func decodeSent(v []byte, r *sentRec) error {
+	if len(v) > 0 && v[0] == '{' {
+		return json.Unmarshal(v, r)
+	}
+	if len(v) == 0 || v[0] != sentV1 {
+		return binrec.ErrMalformed
+	}
+	d := binrec.NewReader(v[1:])
+	r.TicketID = d.String()
+	r.To = d.ListOrNil()
+	r.Kind = d.String()
+	r.At = d.Time()
 	return d.Err()
 }

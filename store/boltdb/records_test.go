@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -279,6 +280,222 @@ func FuzzMessageRecord(f *testing.F) {
 		sameMessageRec(t, again, r)
 		if id, err := recordMessageID(v); err != nil || id != r.MessageID {
 			t.Errorf("recordMessageID = %q, %v; the record says %q", id, err, r.MessageID)
+		}
+	})
+}
+
+// sameTime reports whether a and b are the same instant in the same zone
+// offset (a decoded time's location is a fresh one).
+func sameTime(a, b time.Time) bool {
+	_, ao := a.Zone()
+	_, bo := b.Zone()
+	return a.Equal(b) && ao == bo
+}
+
+func sameTimes(a, b []time.Time) bool {
+	return slices.EqualFunc(a, b, sameTime)
+}
+
+// sameEvent compares two events, the time as sameTime does.
+func sameEvent(a, b store.Event) bool {
+	return sameTime(a.At, b.At) && a.Type == b.Type && a.Detail == b.Detail && a.Actor == b.Actor
+}
+
+// sameSent compares two sent records, the time as sameTime does, an
+// empty list apart from nil (the JSON shows [] or null).
+func sameSent(a, b sentRec) bool {
+	return a.TicketID == b.TicketID && a.Kind == b.Kind && sameTime(a.At, b.At) &&
+		slices.Equal(a.To, b.To) && (a.To == nil) == (b.To == nil)
+}
+
+var (
+	berlinWinter = time.Date(2026, 12, 6, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	sampleTimes  = []time.Time{time.Date(2026, 12, 6, 9, 0, 0, 1, time.UTC), berlinWinter}
+	sampleEvent  = store.Event{At: berlinWinter, Type: rules.EventNotified, Detail: "agents notified: ana@example.com, <max> & co", Actor: "max@example.com"}
+	sampleSent   = sentRec{TicketID: "HS-004711", To: []string{"ann@customer.example", "Bob <bob@x>"}, Kind: "auto", At: berlinWinter}
+)
+
+// TestCountersEventsAndSentReadBack: rate counters, events and sent
+// records read back from their binary form as they were written, every
+// field and zone offset kept, in fewer bytes than their JSON; and the
+// JSON an older version wrote reads the same.
+func TestCountersEventsAndSentReadBack(t *testing.T) {
+	for _, want := range [][]time.Time{sampleTimes, {berlinWinter}, {{}}} {
+		v := encodeRate(want)
+		got, err := decodeRate("k", v)
+		if err != nil || !sameTimes(got, want) {
+			t.Errorf("rate %v read back as %v, %v", want, got, err)
+		}
+		j, _ := json.Marshal(want)
+		if len(v) >= len(j) {
+			t.Errorf("binary counter of %d bytes, its JSON %d", len(v), len(j))
+		}
+		if got, err := decodeRate("k", j); err != nil || !sameTimes(got, want) {
+			t.Errorf("rate in JSON %s read back as %v, %v", j, got, err)
+		}
+	}
+	for _, want := range []store.Event{sampleEvent, {}} {
+		v := encodeEvent(want)
+		var got store.Event
+		if err := decodeEvent(v, &got); err != nil || !sameEvent(got, want) {
+			t.Errorf("event %+v read back as %+v, %v", want, got, err)
+		}
+		j, _ := json.Marshal(want)
+		if len(v) >= len(j) {
+			t.Errorf("binary event of %d bytes, its JSON %d", len(v), len(j))
+		}
+		var old store.Event
+		if err := decodeEvent(j, &old); err != nil || !sameEvent(old, want) {
+			t.Errorf("event in JSON %s read back as %+v, %v", j, old, err)
+		}
+	}
+	for _, want := range []sentRec{sampleSent, {TicketID: "HS-1", To: []string{}}, {}} {
+		v := encodeSent(want)
+		var got sentRec
+		if err := decodeSent(v, &got); err != nil || !sameSent(got, want) {
+			t.Errorf("sent %#v read back as %#v, %v", want, got, err)
+		}
+		j, _ := json.Marshal(want)
+		if len(v) >= len(j) {
+			t.Errorf("binary sent record of %d bytes, its JSON %d", len(v), len(j))
+		}
+		var old sentRec
+		if err := decodeSent(j, &old); err != nil || !sameSent(old, want) {
+			t.Errorf("sent in JSON %s read back as %#v, %v", j, old, err)
+		}
+	}
+}
+
+// TestCountersEventsAndSentInJSONStillRead: a database written before the
+// binary forms holds a JSON counter, event and sent record; the store
+// reads them as before, the database checks clean, and the counter's
+// next count is written in binary.
+func TestCountersEventsAndSentInJSONStillRead(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	const id, counter = "HS-000001", "in:sender:ann@customer.example"
+	if err := d.db.Update(func(btx *bolt.Tx) error {
+		st := &tx{ctx: bg, tx: btx}
+		if err := st.PutTicket(&store.Ticket{ID: id, Status: rules.StatusOpen, CreatedAt: berlinWinter}); err != nil {
+			return err
+		}
+		if err := st.AddEvent(id, store.Event{Type: "placeholder", TicketCreated: berlinWinter}); err != nil {
+			return err
+		}
+		if err := st.Sent(&store.OutMail{ID: 7, TicketID: id, Kind: "auto", To: []string{"placeholder@x"}}); err != nil {
+			return err
+		}
+		// As the older version wrote them: JSON, under the same keys.
+		keys, _, err := st.keysOf(bucketEvents, id)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("events of %s: %q %v", id, keys, err)
+		}
+		for _, p := range []struct {
+			bucket, k []byte
+			v         any
+		}{
+			{bucketRate, rateKey(counter), sampleTimes},
+			{bucketEvents, keys[0], sampleEvent},
+			{bucketMeta, key([]byte("sent"), u64(7)), sentRec{TicketID: id, To: sampleSent.To, Kind: "auto", At: berlinWinter}},
+		} {
+			old, err := json.Marshal(p.v)
+			if err != nil {
+				return err
+			}
+			if err := btx.Bucket(p.bucket).Put(p.k, old); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	expectClean(t, d, "with JSON counters, events and sent records")
+	d.View(bg, func(st store.Tx) error {
+		if ts, err := st.RateTimes(counter); err != nil || !sameTimes(ts, sampleTimes) {
+			t.Errorf("counter reads %v, %v; want %v", ts, err, sampleTimes)
+		}
+		tk, err := st.TicketFull(id)
+		if err != nil || len(tk.Events) != 1 || !sameEvent(tk.Events[0], sampleEvent) {
+			t.Errorf("events read %+v, %v; want %+v", tk, err, sampleEvent)
+		}
+		_, sent, err := st.TicketMail(id)
+		if err != nil || len(sent) != 1 || sent[0].Kind != "auto" || !slices.Equal(sent[0].To, sampleSent.To) || !sameTime(sent[0].At, berlinWinter) {
+			t.Errorf("sent mail reads %+v, %v", sent, err)
+		}
+		if tid, to, err := st.SentTo(7); err != nil || tid != id || !slices.Equal(to, sampleSent.To) {
+			t.Errorf("SentTo(7) = %q %v, %v", tid, to, err)
+		}
+		return nil
+	})
+	next := append(slices.Clone(sampleTimes), berlinWinter.Add(time.Minute))
+	if err := d.UpdateNow(bg, func(tx store.Tx) error { return tx.PutRateTimes(counter, next) }); err != nil {
+		t.Fatal(err)
+	}
+	d.db.View(func(btx *bolt.Tx) error {
+		if v := btx.Bucket(bucketRate).Get(rateKey(counter)); len(v) == 0 || v[0] != rateV1 {
+			t.Errorf("counter rewritten as %q, want the binary form", v)
+		}
+		return nil
+	})
+	d.View(bg, func(st store.Tx) error {
+		if ts, err := st.RateTimes(counter); err != nil || !sameTimes(ts, next) {
+			t.Errorf("counter reads %v, %v after the next count; want %v", ts, err, next)
+		}
+		return nil
+	})
+}
+
+func FuzzRateRecord(f *testing.F) {
+	f.Add(encodeRate(sampleTimes))
+	f.Add(encodeRate(nil))
+	j, _ := json.Marshal(sampleTimes)
+	f.Add(j)
+	f.Add([]byte{rateV1, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		ts, err := decodeRate("k", v)
+		if err != nil {
+			return
+		}
+		again, err := decodeRate("k", encodeRate(ts))
+		if err != nil || !sameTimes(again, ts) {
+			t.Fatalf("counter %v reads back as %v, %v", ts, again, err)
+		}
+	})
+}
+
+func FuzzEventRecord(f *testing.F) {
+	f.Add(encodeEvent(sampleEvent))
+	f.Add(encodeEvent(store.Event{}))
+	j, _ := json.Marshal(sampleEvent)
+	f.Add(j)
+	f.Add([]byte{eventV1, 15})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var e store.Event
+		if decodeEvent(v, &e) != nil {
+			return
+		}
+		var again store.Event
+		if err := decodeEvent(encodeEvent(e), &again); err != nil || !sameEvent(again, e) {
+			t.Fatalf("event %+v reads back as %+v, %v", e, again, err)
+		}
+	})
+}
+
+func FuzzSentRecord(f *testing.F) {
+	f.Add(encodeSent(sampleSent))
+	f.Add(encodeSent(sentRec{}))
+	j, _ := json.Marshal(sampleSent)
+	f.Add(j)
+	f.Add([]byte{sentV1, 3, 'H', 'S'})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var r sentRec
+		if decodeSent(v, &r) != nil {
+			return
+		}
+		var again sentRec
+		if err := decodeSent(encodeSent(r), &again); err != nil || !sameSent(again, r) {
+			t.Fatalf("sent record %#v reads back as %#v, %v", r, again, err)
 		}
 	})
 }

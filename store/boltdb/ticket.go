@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"slices"
@@ -53,7 +52,7 @@ func (t *tx) Ticket(id string) (*store.Ticket, error) {
 		return nil, fmt.Errorf("ticket %s: %w", id, store.ErrNotFound)
 	}
 	var tk store.Ticket
-	if err := json.Unmarshal(v, &tk); err != nil {
+	if err := decodeTicket(v, &tk); err != nil {
 		return nil, fmt.Errorf("decode ticket %s: %w", id, err)
 	}
 	return &tk, nil
@@ -79,7 +78,7 @@ func (t *tx) TicketFull(id string) (*store.Ticket, error) {
 	}
 	err = t.scan(bucketEvents, id, func(v []byte) error {
 		var e store.Event
-		if err := json.Unmarshal(v, &e); err != nil {
+		if err := decodeEvent(v, &e); err != nil {
 			return err
 		}
 		tk.Events = append(tk.Events, e)
@@ -98,13 +97,18 @@ func (t *tx) scan(bucket []byte, id string, fn func(v []byte) error) error {
 
 // indexed is the part of a ticket record its indexes are built from.
 type indexed struct {
-	Status        rules.Status `json:"status"`
-	Due           time.Time    `json:"due"`
-	CreatedAt     time.Time    `json:"created_at"`
-	Subject       string       `json:"subject"`
-	Requester     string       `json:"requester"`
-	RequesterName string       `json:"requester_name"`
-	CC            []string     `json:"cc"`
+	Status        rules.Status
+	Due           time.Time
+	CreatedAt     time.Time
+	Subject       string
+	Requester     string
+	RequesterName string
+	CC            []string
+}
+
+func indexedOf(tk *store.Ticket) *indexed {
+	return &indexed{Status: tk.Status, Due: tk.Due, CreatedAt: tk.CreatedAt, Subject: tk.Subject,
+		Requester: tk.Requester, RequesterName: tk.RequesterName, CC: tk.CC}
 }
 
 // indexAddresses keeps idx.addr in step with tk's requester and
@@ -158,10 +162,11 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	}
 	var o *indexed
 	if old != nil {
-		o = new(indexed)
-		if err := json.Unmarshal(old, o); err != nil {
+		var prev store.Ticket
+		if err := decodeTicket(old, &prev); err != nil {
 			return fmt.Errorf("decode ticket %s: %w", tk.ID, err)
 		}
+		o = indexedOf(&prev)
 		if err := t.unindex(tk, *o); err != nil {
 			return err
 		}
@@ -197,13 +202,7 @@ func (t *tx) PutTicket(tk *store.Ticket) error {
 	if err := t.indexAddresses(tk, o); err != nil {
 		return fmt.Errorf("index ticket %s: %w", tk.ID, err)
 	}
-	rec := *tk
-	rec.Messages, rec.Events = nil, nil
-	v, err := encode(&rec)
-	if err != nil {
-		return fmt.Errorf("encode ticket %s: %w", tk.ID, err)
-	}
-	if !bytes.Equal(old, v) {
+	if v := encodeTicket(tk); !bytes.Equal(old, v) {
 		if err := b.Put(at, v); err != nil {
 			return fmt.Errorf("put ticket %s: %w", tk.ID, err)
 		}
