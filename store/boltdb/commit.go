@@ -38,6 +38,9 @@ type update struct {
 	fn   func(store.Tx) error
 	done chan error
 	soon bool // UpdateSoon: may wait up to SoonWithin for company
+	// alone: a long write (the search indexer's) that commits by itself,
+	// after the calls it came with, so that they do not wait for it.
+	alone bool
 }
 
 // panicked carries a panic out of the committer to the caller whose
@@ -67,7 +70,8 @@ func (u *update) call(btx *bolt.Tx) (err error) {
 // within ExpectWithin.
 // UpdateSoon calls are held back instead, and join the next commit,
 // whatever causes it; when none comes within SoonWithin of the first one
-// held, they are committed on their own.
+// held, they are committed on their own. A call to be committed alone
+// (the indexer's) comes after the others of its round.
 func (d *DB) commitLoop() {
 	defer close(d.loopDone)
 	group := make([]*update, 0, maxGroup)
@@ -100,7 +104,7 @@ func (d *DB) commitLoop() {
 		clear(held)
 		held, due = held[:0], nil
 		timer.Stop()
-		d.commitGroup(d.awaitExpected(d.takeQueued(group)))
+		d.commitRound(d.awaitExpected(d.takeQueued(group)))
 		clear(group)
 	}
 }
@@ -231,6 +235,26 @@ func (d *DB) takeQueued(group []*update) []*update {
 	return group
 }
 
+// commitRound commits the calls the committer took in one round: those
+// to be committed alone each in a commit of its own after the others.
+// The indexer's commit holds the writer about 20 ms at 32 connections;
+// in the others' commit, every message of the round waited for it.
+func (d *DB) commitRound(group []*update) {
+	var alone []*update
+	group = slices.DeleteFunc(group, func(u *update) bool {
+		if u.alone {
+			alone = append(alone, u)
+		}
+		return u.alone
+	})
+	if len(group) > 0 {
+		d.commitGroup(group)
+	}
+	for _, u := range alone {
+		d.commitGroup([]*update{u})
+	}
+}
+
 // commitGroup commits group in one transaction. When a function fails, the
 // transaction is rolled back, the failing call runs alone (its error is
 // its own: bbolt's Batch does the same) and the others are committed
@@ -284,7 +308,7 @@ func (d *DB) commitGroup(group []*update) {
 // changes are durable (or did not happen). fn may run more than once and
 // must be idempotent apart from its effects on tx.
 func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return d.queue(ctx, fn, false)
+	return d.queue(ctx, &update{fn: fn})
 }
 
 // UpdateSoon is Update for a write that is in no hurry: instead of
@@ -294,18 +318,25 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 // fn's changes are durable (or did not happen). Close commits the
 // deferred writes still held.
 func (d *DB) UpdateSoon(ctx context.Context, fn func(store.Tx) error) error {
-	return d.queue(ctx, fn, true)
+	return d.queue(ctx, &update{fn: fn, soon: true})
 }
 
-// queue hands fn to the committer and waits for its commit.
-func (d *DB) queue(ctx context.Context, fn func(store.Tx) error, soon bool) error {
+// updateAlone is Update for a long write: it is committed by itself,
+// after the calls the committer took with it.
+func (d *DB) updateAlone(ctx context.Context, fn func(store.Tx) error) error {
+	return d.queue(ctx, &update{fn: fn, alone: true})
+}
+
+// queue hands u (its function and how to commit it) to the committer and
+// waits for its commit.
+func (d *DB) queue(ctx context.Context, u *update) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if d.updates == nil {
 		return wrapErr(bolterrors.ErrTxNotWritable) // opened read-only
 	}
-	u := &update{ctx: ctx, gen: d.gen, db: d, fn: fn, done: make(chan error, 1), soon: soon}
+	u.ctx, u.gen, u.db, u.done = ctx, d.gen, d, make(chan error, 1)
 	d.closing.RLock()
 	if d.closed {
 		d.closing.RUnlock()

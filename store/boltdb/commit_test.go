@@ -275,3 +275,64 @@ func TestGivenUpAnnouncementFreesTheCommit(t *testing.T) {
 		t.Fatal("a lone write waits for its own announcement")
 	}
 }
+
+// TestLongWriteCommitsAfterItsRound holds the committer inside a first
+// write while a write to be committed alone (the indexer's) and then an
+// ordinary one queue behind it: the ordinary one is committed first, in a
+// commit of its own, and the long one after it, although it came first.
+// Before, both shared one commit in the order they came, and the ordinary
+// write waited for the long one.
+func TestLongWriteCommitsAfterItsRound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	d := openTest(t, path)
+	var mu sync.Mutex
+	var ran []string
+	put := func(name string, tx store.Tx) error {
+		mu.Lock()
+		ran = append(ran, name)
+		mu.Unlock()
+		return tx.PutCheckpoint(store.Checkpoint{Mailbox: name, UIDValidity: 1, UID: 1})
+	}
+	commits0, _ := d.CommitStats()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() {
+		errs <- d.Update(bg, func(tx store.Tx) error {
+			close(entered)
+			<-release
+			return put("first", tx)
+		})
+	})
+	<-entered // the committer is inside the first write
+	wg.Go(func() { errs <- d.updateAlone(bg, func(tx store.Tx) error { return put("long", tx) }) })
+	for len(d.updates) != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	wg.Go(func() { errs <- d.Update(bg, func(tx store.Tx) error { return put("message", tx) }) })
+	for len(d.updates) != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if commits, _ := d.CommitStats(); commits-commits0 != 3 || fmt.Sprint(ran) != "[first message long]" {
+		t.Errorf("writes ran %v in %d commits, want [first message long] in 3", ran, commits-commits0)
+	}
+	d.Close()
+	d = openTest(t, path)
+	defer d.Close()
+	for _, box := range []string{"first", "message", "long"} {
+		d.View(bg, func(tx store.Tx) error {
+			if c, err := tx.Checkpoint(box); err != nil || c.UID != 1 {
+				t.Errorf("%s after reopen: %+v, %v", box, c, err)
+			}
+			return nil
+		})
+	}
+}

@@ -23,7 +23,7 @@ import (
 // bucket), PutTicket queues a new ticket (key "t", 0x00, its id), and the
 // indexer (indexLoop) moves the words of many queued entries into
 // idx.word at once: split on its own goroutine, put in key order in one
-// grouped commit. A change to a ticket's words after that (a new subject,
+// commit of its own, after the writes queued with it (updateAlone). A change to a ticket's words after that (a new subject,
 // an erasure) is indexed at once, in its own transaction, and takes the
 // ticket off the queue.
 //
@@ -155,7 +155,9 @@ func (t *tx) queuedWords() (map[string]map[string]bool, error) {
 // indexQueued moves the words of up to maxIndexBatch queued entries into
 // idx.word and reports how many it took. The words are split in a read
 // transaction; the commit then puts them in key order and skips any
-// entry no longer queued (a change indexed it in the meantime).
+// entry no longer queued (a change indexed it in the meantime). That
+// commit holds the writer tens of milliseconds, so it is committed alone:
+// the writes the committer took with it go first.
 func (d *DB) indexQueued(ctx context.Context) (int, error) {
 	var qs []queuedEntry
 	err := d.View(ctx, func(st store.Tx) error {
@@ -166,7 +168,7 @@ func (d *DB) indexQueued(ctx context.Context) (int, error) {
 	if err != nil || len(qs) == 0 {
 		return 0, err
 	}
-	if err := d.Update(ctx, indexEntries(qs)); err != nil {
+	if err := d.updateAlone(ctx, indexEntries(qs)); err != nil {
 		return 0, fmt.Errorf("index queued words: %w", err)
 	}
 	return len(qs), nil
