@@ -23,9 +23,10 @@ import (
 // bucket), PutTicket queues a new ticket (key "t", 0x00, its id), and the
 // indexer (indexLoop) moves the words of many queued entries into
 // idx.word at once: split on its own goroutine, put in key order in one
-// commit of its own, after the writes queued with it (updateAlone). A change to a ticket's words after that (a new subject,
-// an erasure) is indexed at once, in its own transaction, and takes the
-// ticket off the queue.
+// commit of its own, after the writes queued with it (updateAlone). A
+// change to a ticket's words after that (a new subject, an erasure) is
+// indexed at once, in its own transaction, and takes the ticket off the
+// queue.
 //
 // A queued entry is searchable at once: a search reads the queue as well
 // as the index (queuedWords). The queue is in the same transaction as the
