@@ -44,9 +44,7 @@ func TestConcurrentUpdatesShareCommits(t *testing.T) {
 	for i := 1; i < 32; i++ {
 		wg.Go(func() { put(i, false) })
 	}
-	for len(d.updates) != 31 {
-		time.Sleep(time.Millisecond)
-	}
+	waitForQueued(d, 31)
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -124,9 +122,7 @@ func TestFailingUpdateDoesNotFailItsGroup(t *testing.T) {
 		default:
 			wg.Go(func() { write(bg, i, false) })
 		}
-		for len(d.updates) != i {
-			time.Sleep(time.Millisecond)
-		}
+		waitForQueued(d, i)
 	}
 	cancel() // write 5 gives up while queued
 	close(release)
@@ -174,6 +170,13 @@ func TestUpdateAfterCloseFails(t *testing.T) {
 	d.Close()
 	if err := d.Update(bg, func(tx store.Tx) error { return nil }); err == nil {
 		t.Error("Update after Close succeeded")
+	}
+}
+
+// waitForQueued returns once n calls wait for the committer.
+func waitForQueued(d *DB, n int) {
+	for len(d.updates) != n {
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -306,13 +309,9 @@ func TestLongWriteCommitsAfterItsRound(t *testing.T) {
 	})
 	<-entered // the committer is inside the first write
 	wg.Go(func() { errs <- d.updateAlone(bg, func(tx store.Tx) error { return put("long", tx) }) })
-	for len(d.updates) != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitForQueued(d, 1)
 	wg.Go(func() { errs <- d.Update(bg, func(tx store.Tx) error { return put("message", tx) }) })
-	for len(d.updates) != 2 {
-		time.Sleep(time.Millisecond)
-	}
+	waitForQueued(d, 2)
 	close(release)
 	wg.Wait()
 	close(errs)

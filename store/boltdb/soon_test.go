@@ -76,16 +76,12 @@ func holdSoon(t *testing.T, d *DB, fn func(store.Tx) error) <-chan error {
 	<-entered
 	soon := make(chan error, 1)
 	go func() { soon <- d.UpdateSoon(bg, fn) }()
-	for len(d.updates) != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitForQueued(d, 1)
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	for len(d.updates) != 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitForQueued(d, 0)
 	return soon
 }
 
