@@ -18,6 +18,21 @@ const (
 	messageRecV1 = 1
 )
 
+// readRecord starts reading v, a record in the binary form that begins
+// with the byte version, or in the JSON an earlier release wrote, which
+// begins with jsonStart ('{' for an object, '[' for an array). It
+// returns a Reader over the binary form's fields, or nil when v was JSON
+// and has been decoded into old (err is then json's).
+func readRecord(v []byte, version, jsonStart byte, old any) (d *binrec.Reader, err error) {
+	if len(v) > 0 && v[0] == jsonStart {
+		return nil, json.Unmarshal(v, old)
+	}
+	if len(v) == 0 || v[0] != version {
+		return nil, binrec.ErrMalformed
+	}
+	return binrec.NewReader(v[1:]), nil
+}
+
 // encodeOutboxRec is r as the outbox bucket keeps it: a version byte, then
 // the fields in their declared order, numbers as varints, strings and
 // lists length-prefixed, times in time.Time's binary form (zone offset
@@ -49,13 +64,10 @@ func encodeOutboxRec(r *outboxRec) []byte {
 // decodeOutboxRec reads an outbox record in either form: binary
 // (encodeOutboxRec) or the JSON of records written before it.
 func decodeOutboxRec(v []byte, r *outboxRec) error {
-	if len(v) > 0 && v[0] == '{' {
-		return json.Unmarshal(v, r)
+	d, err := readRecord(v, outboxRecV1, '{', r)
+	if d == nil {
+		return err
 	}
-	if len(v) == 0 || v[0] != outboxRecV1 {
-		return binrec.ErrMalformed
-	}
-	d := binrec.NewReader(v[1:])
 	r.ID = d.Uvarint()
 	r.TicketID, r.Kind, r.From = d.String(), d.String(), d.String()
 	r.To = d.List()
@@ -108,13 +120,10 @@ func encodeMessageRec(r *messageRec) []byte {
 // decodeMessageRec reads a message record in either form: binary
 // (encodeMessageRec) or the JSON of records written before it.
 func decodeMessageRec(v []byte, r *messageRec) error {
-	if len(v) > 0 && v[0] == '{' {
-		return json.Unmarshal(v, r)
+	d, err := readRecord(v, messageRecV1, '{', r)
+	if d == nil {
+		return err
 	}
-	if len(v) == 0 || v[0] != messageRecV1 {
-		return binrec.ErrMalformed
-	}
-	d := binrec.NewReader(v[1:])
 	r.MessageID, r.Direction, r.Kind, r.From = d.String(), d.String(), d.String(), d.String()
 	r.To = d.ListOrNil()
 	r.Cc = d.List()
@@ -162,12 +171,8 @@ func encodeRate(ts []time.Time) []byte {
 // form.
 func decodeRate(key string, v []byte) ([]time.Time, error) {
 	var ts []time.Time
-	var err error
-	switch {
-	case len(v) > 0 && v[0] == '[':
-		err = json.Unmarshal(v, &ts)
-	case len(v) > 0 && v[0] == rateV1:
-		d := binrec.NewReader(v[1:])
+	d, err := readRecord(v, rateV1, '[', &ts)
+	if d != nil {
 		if n := d.Len(); n > 0 {
 			ts = make([]time.Time, n)
 			for i := range ts {
@@ -175,8 +180,6 @@ func decodeRate(key string, v []byte) ([]time.Time, error) {
 			}
 		}
 		err = d.Err()
-	default:
-		err = binrec.ErrMalformed
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode rate %q: %w", key, err)
@@ -195,13 +198,10 @@ func encodeEvent(e store.Event) []byte {
 
 // decodeEvent reads an event in either form.
 func decodeEvent(v []byte, e *store.Event) error {
-	if len(v) > 0 && v[0] == '{' {
-		return json.Unmarshal(v, e)
+	d, err := readRecord(v, eventV1, '{', e)
+	if d == nil {
+		return err
 	}
-	if len(v) == 0 || v[0] != eventV1 {
-		return binrec.ErrMalformed
-	}
-	d := binrec.NewReader(v[1:])
 	e.At = d.Time()
 	e.Type = rules.EventType(d.String())
 	e.Detail, e.Actor = d.String(), d.String()
@@ -225,13 +225,10 @@ func encodeSent(r sentRec) []byte {
 
 // decodeSent reads a sent record in either form.
 func decodeSent(v []byte, r *sentRec) error {
-	if len(v) > 0 && v[0] == '{' {
-		return json.Unmarshal(v, r)
+	d, err := readRecord(v, sentV1, '{', r)
+	if d == nil {
+		return err
 	}
-	if len(v) == 0 || v[0] != sentV1 {
-		return binrec.ErrMalformed
-	}
-	d := binrec.NewReader(v[1:])
 	r.TicketID = d.String()
 	r.To = d.ListOrNil()
 	r.Kind = d.String()

@@ -1,7 +1,6 @@
 package boltdb
 
 import (
-	"encoding/json"
 	"time"
 
 	"ticketgate/rules"
@@ -52,13 +51,10 @@ func encodeTicket(tk *store.Ticket) []byte {
 // decodeTicket reads a ticket record in either form: binary
 // (encodeTicket) or the JSON of records written before it.
 func decodeTicket(v []byte, tk *store.Ticket) error {
-	if len(v) > 0 && v[0] == '{' {
-		return json.Unmarshal(v, tk)
+	d, err := readRecord(v, ticketRecV1, '{', tk)
+	if d == nil {
+		return err
 	}
-	if len(v) == 0 || v[0] != ticketRecV1 {
-		return binrec.ErrMalformed
-	}
-	d := binrec.NewReader(v[1:])
 	tk.ID, tk.Subject = d.String(), d.String()
 	tk.Status, tk.Priority = rules.Status(d.String()), rules.Priority(d.String())
 	tk.Queue, tk.Route, tk.Category, tk.Plan = d.String(), d.String(), d.String(), d.String()
