@@ -45,14 +45,7 @@ func TestConcurrentUpdatesShareCommits(t *testing.T) {
 		wg.Go(func() { put(i, false) })
 	}
 	waitForQueued(d, 31)
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	releaseAndWait(t, release, &wg, errs)
 	commits, calls := d.CommitStats()
 	if commits-commits0 != 2 || calls-calls0 != 32 {
 		t.Errorf("32 writes took %d commits carrying %d calls, want 2 commits", commits-commits0, calls-calls0)
@@ -62,18 +55,11 @@ func TestConcurrentUpdatesShareCommits(t *testing.T) {
 		t.Errorf("observed commit sizes %v, want [1 31]", sizes)
 	}
 	mu.Unlock()
-	d.Close()
-	d = openTest(t, path)
-	defer d.Close()
+	want := map[string]uint32{}
 	for i := range 32 {
-		d.View(bg, func(tx store.Tx) error {
-			c, err := tx.Checkpoint(fmt.Sprintf("box%02d", i))
-			if err != nil || c.UID != uint32(i) {
-				t.Errorf("box%02d after reopen: %+v, %v", i, c, err)
-			}
-			return nil
-		})
+		want[fmt.Sprintf("box%02d", i)] = uint32(i)
 	}
+	boxesAfterReopen(t, d, path, want)
 }
 
 // TestFailingUpdateDoesNotFailItsGroup queues a failing write and a
@@ -173,6 +159,21 @@ func TestUpdateAfterCloseFails(t *testing.T) {
 	}
 }
 
+// releaseAndWait lets the committer out of the write holding it (closes
+// release), waits for every writer and fails t on the first error they
+// sent to errs.
+func releaseAndWait(t *testing.T, release chan struct{}, wg *sync.WaitGroup, errs chan error) {
+	t.Helper()
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // waitForQueued returns once n calls wait for the committer.
 func waitForQueued(d *DB, n int) {
 	for len(d.updates) != n {
@@ -226,20 +227,7 @@ func TestCommitWaitsForAnnouncedWrite(t *testing.T) {
 	if commits-commits0 != 1 || calls-calls0 != 2 {
 		t.Errorf("a write and an announced one took %d commits carrying %d calls, want 1 commit", commits-commits0, calls-calls0)
 	}
-	d.Close()
-	d = openTest(t, path)
-	defer d.Close()
-	err := d.View(bg, func(tx store.Tx) error {
-		for _, box := range []string{"first", "second"} {
-			if c, err := tx.Checkpoint(box); err != nil || c.UID == 0 {
-				t.Errorf("%s after reopen: %+v, %v", box, c, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	boxesAfterReopen(t, d, path, map[string]uint32{"first": 1, "second": 2})
 }
 
 // TestGivenUpAnnouncementFreesTheCommit: a message announced and then
@@ -257,25 +245,25 @@ func TestGivenUpAnnouncementFreesTheCommit(t *testing.T) {
 	waitForRound(d, r)
 	refused()
 	refused() // a second call changes nothing
-	// A guard against a hung test, not a performance assertion.
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the commit still waits for a write that was given up")
-	}
+	awaitCommit(t, done, "the commit still waits for a write that was given up")
 	own := d.Expect()
 	own()
 	go func() { done <- d.Update(bg, putBox("lone", 1)) }()
+	awaitCommit(t, done, "a lone write waits for its own announcement")
+}
+
+// awaitCommit fails t unless done reports a commit without error, or
+// with stuck when none comes within a minute: a guard against a hung
+// test, not a performance assertion.
+func awaitCommit(t *testing.T, done <-chan error, stuck string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(time.Minute):
-		t.Fatal("a lone write waits for its own announcement")
+		t.Fatal(stuck)
 	}
 }
 
@@ -312,26 +300,29 @@ func TestLongWriteCommitsAfterItsRound(t *testing.T) {
 	waitForQueued(d, 1)
 	wg.Go(func() { errs <- d.Update(bg, func(tx store.Tx) error { return put("message", tx) }) })
 	waitForQueued(d, 2)
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	releaseAndWait(t, release, &wg, errs)
 	if commits, _ := d.CommitStats(); commits-commits0 != 3 || fmt.Sprint(ran) != "[first message long]" {
 		t.Errorf("writes ran %v in %d commits, want [first message long] in 3", ran, commits-commits0)
 	}
+	boxesAfterReopen(t, d, path, map[string]uint32{"first": 1, "message": 1, "long": 1})
+}
+
+// boxesAfterReopen closes d, opens the database at path again and fails
+// t unless each checkpoint in want holds its UID.
+func boxesAfterReopen(t *testing.T, d *DB, path string, want map[string]uint32) {
+	t.Helper()
 	d.Close()
 	d = openTest(t, path)
 	defer d.Close()
-	for _, box := range []string{"first", "message", "long"} {
-		d.View(bg, func(tx store.Tx) error {
-			if c, err := tx.Checkpoint(box); err != nil || c.UID != 1 {
-				t.Errorf("%s after reopen: %+v, %v", box, c, err)
+	err := d.View(bg, func(tx store.Tx) error {
+		for box, uid := range want {
+			if c, err := tx.Checkpoint(box); err != nil || c.UID != uid {
+				t.Errorf("%s after reopen: %+v, %v; want UID %d", box, c, err, uid)
 			}
-			return nil
-		})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
