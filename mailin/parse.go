@@ -109,6 +109,8 @@ func Parse(raw []byte, lim Limits) (*Inbound, error) {
 		}
 		if problem := checkStructure(src, lim); problem != "" {
 			in.truncate(problem, raw)
+		} else if text, ok := top.plainText(raw); ok {
+			in.Text = text
 		} else {
 			in.readBody(src)
 		}
@@ -220,6 +222,86 @@ func MsgIDs(v string) []string {
 		}
 	}
 	return out
+}
+
+// plainText is the text of a message that is one part of plain ASCII
+// text: no Content-Type or text/plain in UTF-8 or ASCII, sent as it is
+// (no transfer encoding or 7bit/8bit), not a file (no
+// Content-Disposition or Content-ID), all of it printable ASCII and tabs
+// in lines ended the same way (CRLF, as SMTP carries mail, or LF), the
+// header by an empty line. Most mail a desk gets from people is
+// such, and for it enmime would read the header a second time and copy
+// the body three times to give the same text (TestPlainTextAsEnmime
+// holds it to that). ok is false for any other message.
+func (h topHeader) plainText(raw []byte) (text string, ok bool) {
+	head := raw[:max(h.body, 0)]
+	crlf := bytes.HasSuffix(head, []byte("\r\n\r\n"))
+	if h.tooBig || h.repaired || !(crlf || bytes.HasSuffix(head, []byte("\n\n"))) || !plainLines(raw, crlf) {
+		return "", false
+	}
+	var ctype, cte []byte
+	for _, f := range h.fields {
+		switch {
+		case strings.EqualFold(f.name, "Content-Type"):
+			if ctype != nil {
+				return "", false
+			}
+			ctype = f.value
+		case strings.EqualFold(f.name, "Content-Transfer-Encoding"):
+			if cte != nil {
+				return "", false
+			}
+			cte = f.value
+		case strings.EqualFold(f.name, "Content-Disposition"), strings.EqualFold(f.name, "Content-ID"):
+			return "", false // a file, or a part meant to be shown inline
+		}
+	}
+	if ctype != nil && !plainTextType(string(ctype)) {
+		return "", false
+	}
+	if cte != nil {
+		switch strings.ToLower(strings.TrimSpace(string(cte))) {
+		case "7bit", "8bit":
+		default:
+			return "", false
+		}
+	}
+	return normText(string(raw[h.body:])), true
+}
+
+// plainLines reports raw all printable ASCII and tabs in lines that end
+// in CRLF (crlf) or LF alone (!crlf), every one of them.
+func plainLines(raw []byte, crlf bool) bool {
+	for i, c := range raw {
+		switch {
+		case c == '\n':
+			if crlf && (i == 0 || raw[i-1] != '\r') {
+				return false
+			}
+		case c == '\r':
+			if !crlf || i+1 == len(raw) || raw[i+1] != '\n' {
+				return false
+			}
+		case (c < ' ' && c != '\t') || c >= 0x7f:
+			return false
+		}
+	}
+	return true
+}
+
+// plainTextType reports a Content-Type of text/plain with no parameter
+// but a charset of UTF-8 or US-ASCII.
+func plainTextType(v string) bool {
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil || mt != "text/plain" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !(strings.EqualFold(v, "utf-8") || strings.EqualFold(v, "us-ascii")) {
+			return false
+		}
+	}
+	return true
 }
 
 // Two enmime parsers: charset detection costs more than the rest of
