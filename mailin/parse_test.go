@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -299,4 +300,44 @@ func TestAttachmentNamesAreNeverPaths(t *testing.T) {
 	if strings.Join(names, ",") != "passwd,evil.bat" {
 		t.Errorf("attachment names %q", names)
 	}
+}
+
+// TestParseDateAsNetMail: the common layout tried first reads every date
+// as net/mail does, and what it refuses still goes to net/mail.
+func TestParseDateAsNetMail(t *testing.T) {
+	for _, s := range []string{
+		"Mon, 07 Dec 2026 06:18:13 +0000",
+		"Mon, 7 Dec 2026 06:18:13 +0100",
+		"Thu, 31 Dec 2026 23:59:59 -0930",
+		"Sun, 1 Feb 2026 00:00:00 +1400",
+		"7 Dec 2026 06:18:13 +0000",            // no day of the week
+		"Mon, 7 Dec 2026 06:18 +0000",          // no seconds
+		"Mon, 7 Dec 2026 06:18:13 +0000 (UTC)", // a comment
+		"Mon, 7 Dec 2026 06:18:13 GMT",
+		"Mon,  7 Dec 2026 06:18:13 +0000",
+		"Tue, 7 Dec 2026 06:18:13 +0000", // the wrong day of the week
+		"Mon, 32 Dec 2026 06:18:13 +0000",
+		"Mon, 7 Dec 2026 24:00:00 +0000",
+		"",
+		"yesterday",
+	} {
+		got, gotErr := parseDate(s)
+		want, wantErr := mail.ParseDate(s)
+		if (gotErr == nil) != (wantErr == nil) || !got.Equal(want) || got.Location().String() != want.Location().String() {
+			t.Errorf("%q: read as %v (%v), net/mail reads %v (%v)", s, got, gotErr, want, wantErr)
+		}
+	}
+}
+
+// FuzzParseDate: parseDate reads whatever it is given as net/mail does.
+func FuzzParseDate(f *testing.F) {
+	f.Add("Mon, 7 Dec 2026 06:18:13 +0000")
+	f.Add("Mon, 07 Dec 2026 06:18:13 -0700")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotErr := parseDate(s)
+		want, wantErr := mail.ParseDate(s)
+		if (gotErr == nil) != (wantErr == nil) || !got.Equal(want) {
+			t.Errorf("%q: read as %v (%v), net/mail reads %v (%v)", s, got, gotErr, want, wantErr)
+		}
+	})
 }
