@@ -123,6 +123,7 @@ func Compose(m *Mail) ([]byte, error) {
 	}
 	h.Set("MIME-Version", "1.0")
 	var buf bytes.Buffer
+	buf.Grow(len(m.Text) + 1024) // a header, and the text with CRLF line ends
 	if err := writeBody(&buf, h, m); err != nil {
 		return nil, fmt.Errorf("compose %q: %w", m.Subject, err)
 	}

@@ -197,12 +197,25 @@ func (ts *Templates) Render(name string, data any) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("no template %q", name)
 	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
+	b := renderBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= maxPooledRender {
+			b.Reset()
+			renderBuffers.Put(b)
+		}
+	}()
+	if err := t.Execute(b, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", name, err)
 	}
 	return b.String(), nil
 }
+
+// renderBuffers keep the buffers templates render into (a mail's text
+// grows a new one from 64 bytes, doubling); one grown past
+// maxPooledRender by a long text is left to the collector.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledRender = 64 << 10
 
 func (ts *Templates) log() *slog.Logger {
 	if ts.Log != nil {
