@@ -48,9 +48,17 @@ type draft struct {
 // trimmed.
 func carriedText(m *store.Message) string { return strings.TrimSpace(m.VisibleText) }
 
+// textSum is the SHA-256 of s in hex. s is hashed a piece at a time:
+// sha256.Sum256([]byte(s)) would copy the whole text first.
 func textSum(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
+	h := sha256.New()
+	var piece [512]byte
+	for len(s) > 0 {
+		n := copy(piece[:], s)
+		h.Write(piece[:n])
+		s = s[n:]
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // textMark stands for the carried text while the template renders.

@@ -384,3 +384,16 @@ func TestOutboxDictionaryIsFrozen(t *testing.T) {
 		t.Errorf("bytes packed on 2026-12-06 unpack to %q, %v; want %q", got, err, want)
 	}
 }
+
+// TestTextSumIsSHA256: drafts queued by earlier releases hold the SHA-256
+// of the carried text; the sum hashed a piece at a time is that hash, for
+// texts shorter than a piece, as long, and many pieces long.
+func TestTextSumIsSHA256(t *testing.T) {
+	for _, n := range []int{0, 1, 511, 512, 513, 4000, 100000} {
+		s := strings.Repeat("Caf\u00e9 line\r\n", n/12+1)[:n]
+		sum := sha256.Sum256([]byte(s))
+		if got, want := textSum(s), hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%d bytes: sum %s, want %s", n, got, want)
+		}
+	}
+}
