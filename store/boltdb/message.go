@@ -71,14 +71,19 @@ func (t *tx) decodeMessage(v []byte) (*store.Message, error) {
 // copy when the record keeps it there.
 func (t *tx) message(r *messageRec) (*store.Message, error) {
 	if s := r.TextInRaw; s != nil {
-		raw := t.blob(r.Raw)
-		if raw == nil {
-			return nil, fmt.Errorf("message %s: its text is in raw copy %s, which is missing", r.MessageID, r.Raw)
+		err := t.peekBlob(r.Raw, func(raw []byte) error {
+			if raw == nil {
+				return fmt.Errorf("message %s: its text is in raw copy %s, which is missing", r.MessageID, r.Raw)
+			}
+			if s[0] < 0 || s[1] < 0 || s[0]+s[1] > len(raw) {
+				return fmt.Errorf("message %s: text span %v outside the raw copy", r.MessageID, *s)
+			}
+			r.Text = lfText(raw[s[0] : s[0]+s[1]])
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		if s[0] < 0 || s[1] < 0 || s[0]+s[1] > len(raw) {
-			return nil, fmt.Errorf("message %s: text span %v outside the raw copy", r.MessageID, *s)
-		}
-		r.Text = lfText(raw[s[0] : s[0]+s[1]])
 	}
 	m := &store.Message{MessageID: r.MessageID, Direction: r.Direction, Kind: r.Kind, From: r.From, To: r.To, Cc: r.Cc,
 		Subject: r.Subject, Text: r.Text, VisibleText: r.Visible, CreatedAt: r.CreatedAt, Attachments: r.Attachments,

@@ -1,6 +1,8 @@
 package boltdb
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -136,4 +138,66 @@ func FuzzSpanInRaw(f *testing.F) {
 			t.Fatalf("span [%d,%d] of %q reads %q, want %q", off, n, raw, got, text)
 		}
 	})
+}
+
+// TestPackedRawTextsReadBack: texts kept in packed raw copies, one in a
+// value and one in chunks, read back exactly, each of them, when read
+// together in one transaction (the raw copies are unpacked into a buffer
+// used again).
+func TestPackedRawTextsReadBack(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	var texts, raws []string
+	for i, lines := range []int{20, 300} {
+		var b strings.Builder
+		for j := range lines {
+			fmt.Fprintf(&b, "message %d, line %d: the printer is jammed again, ref %x\n", i, j, sha256.Sum256([]byte{byte(i), byte(j)}))
+		}
+		texts = append(texts, b.String())
+		raws = append(raws, "From: a@x\r\nSubject: jam\r\n\r\n"+strings.ReplaceAll(b.String(), "\n", "\r\n"))
+	}
+	if err := d.UpdateNow(bg, func(st store.Tx) error {
+		if err := st.PutTicket(&store.Ticket{ID: "HS-000001", Status: rules.StatusNew, Requester: "a@x"}); err != nil {
+			return err
+		}
+		for i, text := range texts {
+			h, err := st.PutBlob([]byte(raws[i]))
+			if err != nil {
+				return err
+			}
+			m := &store.Message{MessageID: fmt.Sprintf("m%d@x", i), Text: text, VisibleText: text, Raw: h}
+			if err := st.AddMessage("HS-000001", m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range texts {
+		if v := partValue(t, d, bucketMessages, "HS-000001", uint64(i+1)); strings.Contains(string(v), "jammed") {
+			t.Fatalf("message %d keeps its text in its record, not in the raw copy", i)
+		}
+	}
+	if err := d.View(bg, func(st store.Tx) error {
+		tk, err := st.TicketFull("HS-000001")
+		if err != nil {
+			return err
+		}
+		if len(tk.Messages) != len(texts) {
+			t.Fatalf("%d messages read back, want %d", len(tk.Messages), len(texts))
+		}
+		for i, m := range tk.Messages {
+			r, _ := st.(*tx).blobRef(m.Raw)
+			if packed, inChunks := r.at[8]&packedBlob != 0, chunked(r.at); !packed || inChunks != (i == 1) {
+				t.Errorf("raw copy %d: packed %v, in chunks %v; want packed, in chunks %v", i, packed, inChunks, i == 1)
+			}
+			if m.Text != texts[i] || m.VisibleText != texts[i] {
+				t.Errorf("message %d read back as %.60q..., want %.60q...", i, m.Text, texts[i])
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -226,6 +227,39 @@ func (t *tx) blob(h string) []byte {
 	r, _ := t.blobRef(h)
 	return t.blobContent(h, r)
 }
+
+// peekBlob calls fn with the content of blob h, nil when missing, for a
+// reader that keeps none of it (a message's text copied out of its raw
+// copy): a packed content is unpacked into a buffer used again, which
+// fn's slice is only valid until fn returns.
+func (t *tx) peekBlob(h string, fn func([]byte) error) error {
+	r, _ := t.blobRef(h)
+	if len(r.at) != 9 || r.at[8]&packedBlob == 0 {
+		return fn(t.blobContent(h, r))
+	}
+	v := t.storedBlob(h, r)
+	n, err := s2.DecodedLen(v)
+	if v == nil || err != nil || n > maxPeekBuffer {
+		return fn(t.blobContent(h, r))
+	}
+	buf := peekBuffers.Get().(*[]byte)
+	defer peekBuffers.Put(buf)
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	content, err := s2.Decode((*buf)[:n], v)
+	if err != nil {
+		content = nil // does not unpack: missing, as blobContent has it
+	}
+	return fn(content)
+}
+
+// peekBuffers are peekBlob's buffers, each at most maxPeekBuffer long:
+// a larger content (a message with big files) is unpacked into a slice
+// of its own.
+var peekBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPeekBuffer = 256 << 10
 
 // hasBlob reports whether blob h's content is stored.
 func (t *tx) hasBlob(h string) bool {
