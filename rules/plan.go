@@ -3,6 +3,7 @@ package rules
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Plan is a customer plan: who is on it and how high they may raise a ticket.
@@ -51,8 +52,7 @@ func PlanFor(plans []Plan, addr string) Plan {
 // ("request", "want", "need", "please", "bitte", "möchte", ...).
 func AsksEscalation(visible string) bool {
 	// Most mail never mentions it; skip the word walk for those.
-	low := strings.ToLower(visible)
-	if !strings.Contains(low, "escal") && !strings.Contains(low, "eskal") {
+	if !mentionsEscal(visible) {
 		return false
 	}
 	for _, clause := range clauses(visible) {
@@ -63,6 +63,24 @@ func AsksEscalation(visible string) bool {
 			if !negatedBefore(clause, i) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// mentionsEscal reports whether s holds "escal" or "eskal" in any case,
+// as strings.ToLower(s) would. ASCII, most of mail, is compared as it is
+// (for an ASCII byte b, b|0x20 is one of these lower-case letters only
+// when b is that letter in either case); from the first other byte on,
+// s is lowered and searched whole.
+func mentionsEscal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			low := strings.ToLower(s)
+			return strings.Contains(low, "escal") || strings.Contains(low, "eskal")
+		}
+		if i+5 <= len(s) && s[i]|0x20 == 'e' && s[i+1]|0x20 == 's' && (s[i+2]|0x20 == 'c' || s[i+2]|0x20 == 'k') && s[i+3]|0x20 == 'a' && s[i+4]|0x20 == 'l' {
+			return true
 		}
 	}
 	return false

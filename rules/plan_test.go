@@ -1,6 +1,9 @@
 package rules
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestPlanFor(t *testing.T) {
 	plans := []Plan{
@@ -91,10 +94,28 @@ func TestAsksEscalation(t *testing.T) {
 		{"Your escalation policy is in the contract.", false},
 		{"Thanks, all working now.", false},
 		{"", false},
+		{"PLEASE ESCALATE THIS", true},
+		{"Café closed. Please ESKALIEREN.", true},
+		{"Bitte \u212Aein Grund. Please es\u212Aalate", false}, // a Kelvin sign: "k" only in lower case
+		{"Bitte sofort es\u212Aalieren!", true},
 	}
 	for _, tt := range tests {
 		if got := AsksEscalation(tt.text); got != tt.want {
 			t.Errorf("AsksEscalation(%q) = %v, want %v", tt.text, got, tt.want)
 		}
 	}
+}
+
+// FuzzMentionsEscal: the quick look for "escal" and "eskal" finds them
+// where the text in lower case has them, and only there.
+func FuzzMentionsEscal(f *testing.F) {
+	for _, s := range []string{"Please ESCALATE", "es\u212Aalieren", "escaL", "e\x00scal", "ESKA", "\xffeskal"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		low := strings.ToLower(s)
+		if got, want := mentionsEscal(s), strings.Contains(low, "escal") || strings.Contains(low, "eskal"); got != want {
+			t.Errorf("mentionsEscal(%q) = %v, want %v", s, got, want)
+		}
+	})
 }
