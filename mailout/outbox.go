@@ -187,18 +187,7 @@ func (w *Worker) Run(ctx context.Context) {
 			w.Log.Error("outbox worker panic", "panic", r)
 		}
 	}()
-	if w.HandoffLog != "" {
-		l, notes, err := openHandoffLog(w.HandoffLog)
-		if err != nil {
-			w.Log.Error("mail handed to the relay by a killed run may be sent again", "err", err)
-		} else {
-			defer l.close()
-			if w.applyNotes(l, notes) {
-				w.hlog = l
-				defer func() { w.hlog = nil }()
-			}
-		}
-	}
+	defer w.useHandoffLog()()
 	p := w.startPump(ctx, true)
 	defer p.stop()
 	var ready [][]*store.OutMail // queues claimed, not yet taken by a delivery
@@ -214,30 +203,15 @@ func (w *Worker) Run(ctx context.Context) {
 		// Hand the deliveries what is ready before claiming again: a
 		// claim waits for the store's next commit (UpdateSoon), and the
 		// deliveries must not wait with it.
-	hand:
-		for len(ready) > 0 {
-			select {
-			case p.jobs <- ready[0]:
-				ready = ready[1:]
-			default:
-				break hand
-			}
-		}
+		ready = handReady(p.jobs, ready)
 		if look && len(ready)+len(p.jobs) < refill && ctx.Err() == nil {
 			// Claim more while the deliveries still have work for the
 			// time a claim takes, not much earlier: what is claimed
 			// waits under a lease.
-			queues, ndue, nclaimed, err := w.take(ctx, true)
+			var queues [][]*store.OutMail
+			var wait time.Duration
+			queues, look, wait = w.claimMore(ctx)
 			ready = append(ready, queues...)
-			// More is due than one claim takes: claim again as soon as
-			// the deliveries need more work.
-			look = ndue == wakeBatch && len(queues) > 0
-			wait := time.Minute
-			if err == nil && !look {
-				if next := w.nextDue(ctx, ndue, nclaimed); !next.IsZero() {
-					wait = max(time.Until(next), 10*time.Millisecond)
-				}
-			}
 			timer.Reset(wait)
 		}
 		var jobs chan<- []*store.OutMail
@@ -260,6 +234,57 @@ func (w *Worker) Run(ctx context.Context) {
 			look = true
 		}
 	}
+}
+
+// useHandoffLog opens the hand-off log (when HandoffLog names one),
+// takes the mail a killed run handed to the relay as delivered, and
+// keeps the log for this run's deliveries. It returns what closes it.
+func (w *Worker) useHandoffLog() (closeLog func()) {
+	if w.HandoffLog == "" {
+		return func() {}
+	}
+	l, notes, err := openHandoffLog(w.HandoffLog)
+	if err != nil {
+		w.Log.Error("mail handed to the relay by a killed run may be sent again", "err", err)
+		return func() {}
+	}
+	if !w.applyNotes(l, notes) {
+		return func() { l.close() }
+	}
+	w.hlog = l
+	return func() {
+		w.hlog = nil
+		l.close()
+	}
+}
+
+// handReady gives the deliveries, through jobs, the queues of ready
+// they take at once, in order, and returns the rest.
+func handReady(jobs chan<- []*store.OutMail, ready [][]*store.OutMail) [][]*store.OutMail {
+	for len(ready) > 0 {
+		select {
+		case jobs <- ready[0]:
+			ready = ready[1:]
+		default:
+			return ready
+		}
+	}
+	return ready
+}
+
+// claimMore claims the queues due now. again says more is due than one
+// claim takes: claim again as soon as the deliveries need more work.
+// wait is how long until the next mail falls due (a minute when unknown).
+func (w *Worker) claimMore(ctx context.Context) (queues [][]*store.OutMail, again bool, wait time.Duration) {
+	queues, ndue, nclaimed, err := w.take(ctx, true)
+	again = ndue == wakeBatch && len(queues) > 0
+	wait = time.Minute
+	if err == nil && !again {
+		if next := w.nextDue(ctx, ndue, nclaimed); !next.IsZero() {
+			wait = max(time.Until(next), 10*time.Millisecond)
+		}
+	}
+	return queues, again, wait
 }
 
 // wakeBatch is how many due entries one claim reads; when more are due,
