@@ -170,37 +170,84 @@ var prefixRE = regexp.MustCompile(`^[A-Za-z]{1,8}$`)
 func (c *Config) validate() error {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	switch c.Store.Driver {
-	case "", "bbolt":
-		if c.Store.Path == "" {
-			bad("store.path must be set")
-		}
-	case "postgres":
-		if (c.Store.DSN == "") == (c.Store.DSNFile == "") {
-			bad("store.dsn or store.dsn_file (one of them) must be set with driver \"postgres\"")
-		}
-	default:
-		bad("store.driver %q must be bbolt or postgres", c.Store.Driver)
-	}
-	if c.Store.Lease != "" {
-		if d, err := time.ParseDuration(c.Store.Lease); err != nil || d < 3*time.Second {
-			bad("store.lease %q must be a duration of at least 3s", c.Store.Lease)
-		}
-	}
-	if c.Inbound.Hostname == "" {
-		bad("inbound.hostname must be set")
-	}
+	checkStore(c.Store, bad)
+	c.checkMail(bad)
+	c.checkDurations(bad)
+	checkRoutes(c.Routes, bad)
 	if !prefixRE.MatchString(c.Tickets.Prefix) {
 		bad("tickets.prefix %q must be 1 to 8 letters", c.Tickets.Prefix)
 	}
 	if n := c.Tickets.Numbers; n != "random" && n != "sequential" {
 		bad("tickets.numbers %q must be \"random\" or \"sequential\"", n)
 	}
+	if (c.Admin.TLSCert == "") != (c.Admin.TLSKey == "") {
+		bad("admin.tls_cert and admin.tls_key go together: set both or neither")
+	}
+	if c.Admin.MinFreeBytes < 0 {
+		bad("admin.min_free_bytes %d must be 0 (off) or more", c.Admin.MinFreeBytes)
+	}
+	errs = append(errs, c.Log.check()...)
+	for _, m := range c.IMAP {
+		if _, err := m.Check(c.Routes); err != nil {
+			bad("%v", err)
+		}
+	}
+	if _, err := policyFromConfig(c); err != nil {
+		bad("%s", strings.TrimPrefix(err.Error(), "config: "))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// checkStore reports to bad what is wrong in [store].
+func checkStore(s store.Config, bad func(string, ...any)) {
+	switch s.Driver {
+	case "", "bbolt":
+		if s.Path == "" {
+			bad("store.path must be set")
+		}
+	case "postgres":
+		if (s.DSN == "") == (s.DSNFile == "") {
+			bad("store.dsn or store.dsn_file (one of them) must be set with driver \"postgres\"")
+		}
+	default:
+		bad("store.driver %q must be bbolt or postgres", s.Driver)
+	}
+	if s.Lease != "" {
+		if d, err := time.ParseDuration(s.Lease); err != nil || d < 3*time.Second {
+			bad("store.lease %q must be a duration of at least 3s", s.Lease)
+		}
+	}
+}
+
+// checkMail reports to bad what is wrong in [inbound] and [outbound]
+// but their durations (checkDurations).
+func (c *Config) checkMail(bad func(string, ...any)) {
+	if c.Inbound.Hostname == "" {
+		bad("inbound.hostname must be set")
+	}
+	if _, err := mailin.ParseTrustedRelays(c.Inbound.TrustedRelays); err != nil {
+		bad("inbound.trusted_relays: %v", err)
+	}
 	switch c.Outbound.TLS {
 	case "", mailout.TLSAuto, "none", "starttls", "implicit":
 	default:
 		bad("outbound.tls %q must be auto, none, starttls or implicit", c.Outbound.TLS)
 	}
+	if n := c.Outbound.RelaySessions; n < 0 || n > 100 {
+		bad("outbound.relay_sessions %d must be between 0 (the default, %d) and 100", n, mailout.DefaultRelaySessions)
+	}
+	if dir, ok := mailout.MaildirPath(c.Outbound.Relay); ok && dir == "" {
+		bad("outbound.relay %q names no directory: maildir:PATH", c.Outbound.Relay)
+	}
+}
+
+// checkDurations reports to bad the durations of the configuration that
+// do not parse as one (those with rules of their own, like [lifecycle]'s,
+// are checked with the policy).
+func (c *Config) checkDurations(bad func(string, ...any)) {
 	for _, k := range []struct{ name, v string }{{"tickets.reopen_window", c.Tickets.ReopenWindow},
 		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},
 		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout},
@@ -212,23 +259,12 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if n := c.Outbound.RelaySessions; n < 0 || n > 100 {
-		bad("outbound.relay_sessions %d must be between 0 (the default, %d) and 100", n, mailout.DefaultRelaySessions)
-	}
-	if dir, ok := mailout.MaildirPath(c.Outbound.Relay); ok && dir == "" {
-		bad("outbound.relay %q names no directory: maildir:PATH", c.Outbound.Relay)
-	}
-	if _, err := mailin.ParseTrustedRelays(c.Inbound.TrustedRelays); err != nil {
-		bad("inbound.trusted_relays: %v", err)
-	}
-	if (c.Admin.TLSCert == "") != (c.Admin.TLSKey == "") {
-		bad("admin.tls_cert and admin.tls_key go together: set both or neither")
-	}
-	if c.Admin.MinFreeBytes < 0 {
-		bad("admin.min_free_bytes %d must be 0 (off) or more", c.Admin.MinFreeBytes)
-	}
+}
+
+// checkRoutes reports to bad what is wrong in the [[route]] tables.
+func checkRoutes(routes []rules.Route, bad func(string, ...any)) {
 	seen := map[string]bool{}
-	for i, r := range c.Routes {
+	for i, r := range routes {
 		a := strings.ToLower(r.Address)
 		if !strings.Contains(a, "@") || strings.Contains(a, "+") {
 			bad("route[%d].address %q must be a plain address like support@example.com", i, r.Address)
@@ -244,22 +280,9 @@ func (c *Config) validate() error {
 		}
 		seen[a] = true
 	}
-	if len(c.Routes) == 0 {
+	if len(routes) == 0 {
 		bad("at least one [[route]] is needed")
 	}
-	errs = append(errs, c.Log.check()...)
-	for _, m := range c.IMAP {
-		if _, err := m.Check(c.Routes); err != nil {
-			bad("%v", err)
-		}
-	}
-	if _, err := policyFromConfig(c); err != nil {
-		bad("%s", strings.TrimPrefix(err.Error(), "config: "))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
-	}
-	return nil
 }
 
 func dur(s string, def time.Duration) time.Duration {
