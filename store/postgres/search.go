@@ -249,14 +249,8 @@ func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
 	if err := t.ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	if _, ok := store.ParseView(string(f.View)); !ok {
-		return nil, "", fmt.Errorf("list tickets: %w: no view %q", store.ErrBadFilter, f.View)
-	}
-	if _, ok := store.ParseSort(string(f.Sort)); !ok && f.Sort != store.SortNewest {
-		return nil, "", fmt.Errorf("list tickets: %w: no sort order %q", store.ErrBadFilter, f.Sort)
-	}
-	if f.View == store.ViewMine && f.Operator == "" {
-		return nil, "", fmt.Errorf("list tickets: %w: the view %q needs an operator", store.ErrBadFilter, f.View)
+	if err := checkFilter(f); err != nil {
+		return nil, "", fmt.Errorf("list tickets: %w", err)
 	}
 	col := orderColumn(f.Sort)
 	desc := (f.Sort == store.SortNewest) != f.Reverse
@@ -272,34 +266,7 @@ func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
 			w.add(col+" > ?", after)
 		}
 	}
-	switch f.View {
-	case store.ViewNew:
-		w.add("NOT completed AND assignee_l = ''")
-	case store.ViewActive:
-		w.add("NOT completed AND assignee_l <> ''")
-	case store.ViewCompleted:
-		w.add("completed")
-	case store.ViewMine:
-		w.add("NOT completed AND assignee_l = ?", strings.ToLower(f.Operator))
-	}
-	if f.Status != "" {
-		w.add("status = ?", string(f.Status))
-	}
-	if f.Requester != "" {
-		w.add("requester_l = ?", strings.ToLower(f.Requester))
-	}
-	if f.Assignee != "" {
-		w.add("assignee_l = ?", strings.ToLower(f.Assignee))
-	}
-	if f.Unassigned {
-		w.add("assignee_l = ''")
-	}
-	if f.Queue != "" {
-		w.add("queue_l = ?", strings.ToLower(f.Queue))
-	}
-	for _, word := range store.Words(f.Text) {
-		w.add("EXISTS (SELECT 1 FROM ticket_words tw WHERE tw.word = ? AND tw.ticket_id = tickets.id)", word)
-	}
+	w.addFilter(f)
 	n := limit(f.Limit)
 	if n < math.MaxInt64 {
 		n++
@@ -331,4 +298,52 @@ func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
 		return out, hex.EncodeToString(keys[f.Limit-1]), nil
 	}
 	return out, "", nil
+}
+
+// checkFilter is store.ErrBadFilter, said how, when f names no view or
+// sort order there is, or the view of an operator's tickets without the
+// operator.
+func checkFilter(f store.Filter) error {
+	if _, ok := store.ParseView(string(f.View)); !ok {
+		return fmt.Errorf("%w: no view %q", store.ErrBadFilter, f.View)
+	}
+	if _, ok := store.ParseSort(string(f.Sort)); !ok && f.Sort != store.SortNewest {
+		return fmt.Errorf("%w: no sort order %q", store.ErrBadFilter, f.Sort)
+	}
+	if f.View == store.ViewMine && f.Operator == "" {
+		return fmt.Errorf("%w: the view %q needs an operator", store.ErrBadFilter, f.View)
+	}
+	return nil
+}
+
+// addFilter adds f's view, its conditions on ticket fields and its words.
+func (w *where) addFilter(f store.Filter) {
+	switch f.View {
+	case store.ViewNew:
+		w.add("NOT completed AND assignee_l = ''")
+	case store.ViewActive:
+		w.add("NOT completed AND assignee_l <> ''")
+	case store.ViewCompleted:
+		w.add("completed")
+	case store.ViewMine:
+		w.add("NOT completed AND assignee_l = ?", strings.ToLower(f.Operator))
+	}
+	if f.Status != "" {
+		w.add("status = ?", string(f.Status))
+	}
+	if f.Requester != "" {
+		w.add("requester_l = ?", strings.ToLower(f.Requester))
+	}
+	if f.Assignee != "" {
+		w.add("assignee_l = ?", strings.ToLower(f.Assignee))
+	}
+	if f.Unassigned {
+		w.add("assignee_l = ''")
+	}
+	if f.Queue != "" {
+		w.add("queue_l = ?", strings.ToLower(f.Queue))
+	}
+	for _, word := range store.Words(f.Text) {
+		w.add("EXISTS (SELECT 1 FROM ticket_words tw WHERE tw.word = ? AND tw.ticket_id = tickets.id)", word)
+	}
 }
