@@ -62,7 +62,23 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("tgload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: tgload [flags]
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	rcpt, tokenFile := o.define(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	if err := o.check(fs, *rcpt, *tokenFile); err != nil {
+		return nil, usageError{err}
+	}
+	return o, nil
+}
+
+const usageText = `usage: tgload [flags]
 
 Sends a mix of mail to a running ticketgate over SMTP (or LMTP) with -c
 connections, each reused for message after message, until -n messages are
@@ -74,15 +90,17 @@ new tickets of this run); -attach-rate of them carry an attachment. Only
 loopback addresses are accepted.
 
 flags:
-`)
-		fs.PrintDefaults()
-	}
+`
+
+// define defines tgload's flags on fs, into o but for the recipients and
+// the token file, whose values it returns.
+func (o *options) define(fs *flag.FlagSet) (rcpt, tokenFile *string) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:2525", "the gateway's SMTP (or LMTP) listener; loopback only")
 	fs.BoolVar(&o.lmtp, "lmtp", false, "speak LMTP instead of SMTP")
 	fs.IntVar(&o.conns, "c", 8, "concurrent connections")
 	fs.IntVar(&o.max, "n", 0, "messages to send in all; 0: until -duration is up")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send at most (also with -n); at most "+maxDuration.String())
-	rcpt := fs.String("rcpt", "support@example.com", "recipients of every message, comma-separated")
+	rcpt = fs.String("rcpt", "support@example.com", "recipients of every message, comma-separated")
 	fs.IntVar(&o.bodySize, "size", 2000, "bytes of text in each message's body")
 	fs.IntVar(&o.attach, "attach-size", 200<<10, "bytes of the attachment (before base64)")
 	fs.Float64Var(&o.rate, "attach-rate", 0.10, "fraction of messages with the attachment")
@@ -90,48 +108,48 @@ flags:
 	fs.BoolVar(&o.newOnly, "new-only", false, "every message is a new ticket from a new sender (no replies, no seed tickets)")
 	fs.IntVar(&o.seeds, "seeds", 64, "new tickets sent before the timed run, for token replies to go to")
 	fs.IntVar(&o.pid, "pid", 0, "the gateway's process id: print its CPU time and disk bytes written per message (from /proc)")
-	tokenFile := fs.String("token-file", "", "the file holding the admin API's bearer token ([admin] token_file; with the example configuration data/admin.token), for -api")
+	tokenFile = fs.String("token-file", "", "the file holding the admin API's bearer token ([admin] token_file; with the example configuration data/admin.token), for -api")
 	fs.StringVar(&o.metrics, "metrics", "", "the gateway's admin API (host:port), to print from its /metrics the bbolt store's commits during the run and the messages each carried; \"\": none")
 	fs.BoolVar(&o.discard, "discard", false, "first run the same load against a built-in server that discards every message, then the gateway, and print the ratio")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
-	}
+	return rcpt, tokenFile
+}
+
+// check checks the flags parsed into o (rcpt and tokenFile besides) and
+// completes o: the recipients, the token, no seeds for -new-only.
+func (o *options) check(fs *flag.FlagSet, rcpt, tokenFile string) error {
 	switch {
 	case o.newOnly && o.seeds > 0 && seedsSet(fs):
-		return nil, usageError{errors.New("-new-only sends no replies: -seeds has nothing to do")}
+		return errors.New("-new-only sends no replies: -seeds has nothing to do")
 	case fs.NArg() > 0:
-		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.conns < 1 || o.conns > 1000:
-		return nil, usageError{errors.New("-c must be between 1 and 1000")}
+		return errors.New("-c must be between 1 and 1000")
 	case o.duration <= 0 || o.duration > maxDuration:
-		return nil, usageError{fmt.Errorf("-duration must be more than 0 and at most %s", maxDuration)}
+		return fmt.Errorf("-duration must be more than 0 and at most %s", maxDuration)
 	case o.max < 0 || o.seeds < 0 || o.bodySize < 0 || o.attach < 0 || o.rate < 0 || o.rate > 1:
-		return nil, usageError{errors.New("-n, -seeds, -size, -attach-size must not be negative, -attach-rate is between 0 and 1")}
+		return errors.New("-n, -seeds, -size, -attach-size must not be negative, -attach-rate is between 0 and 1")
 	}
 	if o.newOnly {
 		o.seeds = 0
 	}
-	for _, r := range strings.Split(*rcpt, ",") {
+	for _, r := range strings.Split(rcpt, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			o.rcpts = append(o.rcpts, r)
 		}
 	}
 	if len(o.rcpts) == 0 {
-		return nil, usageError{errors.New("-rcpt names no recipient")}
+		return errors.New("-rcpt names no recipient")
 	}
 	if err := loopback(o.addr); err != nil {
-		return nil, usageError{err}
+		return err
 	}
-	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("-token-file: %w", err)}
+			return fmt.Errorf("-token-file: %w", err)
 		}
 		if o.token = strings.TrimSpace(string(b)); o.token == "" {
-			return nil, usageError{fmt.Errorf("-token-file: %s is empty", *tokenFile)}
+			return fmt.Errorf("-token-file: %s is empty", tokenFile)
 		}
 	}
 	for _, a := range []string{o.api, o.metrics} {
@@ -139,10 +157,10 @@ flags:
 			continue
 		}
 		if err := loopback(a); err != nil {
-			return nil, usageError{err}
+			return err
 		}
 	}
-	return o, nil
+	return nil
 }
 
 // seedsSet reports whether -seeds was given on the command line.
