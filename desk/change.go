@@ -160,34 +160,8 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 			return err
 		}
 	}
-	if len(c.Mails) > 0 {
-		if c.Ticket == nil {
-			// Mail changes the conversation's ids: the record is written.
-			t, err := tx.Ticket(id)
-			if err != nil {
-				return err
-			}
-			c.Ticket = t
-		}
-		for _, in := range c.Mails {
-			ev, q, err := queueIntent(tx, m, c.Ticket, in, at)
-			if err != nil {
-				return err
-			}
-			if q.Skipped != "" {
-				c.Held = append(c.Held, in.Kind+" mail not sent: "+q.Skipped)
-			} else {
-				c.Queued++
-			}
-			if q.Precomposed {
-				c.Precomposed++
-			} else if q.Stale != "" {
-				c.Recomposed = append(c.Recomposed, in.Kind+" mail: "+q.Stale)
-			}
-			if ev.Type != "" {
-				c.Events = append(c.Events, ev) // what was logged, for the caller
-			}
-		}
+	if err := queueMails(tx, m, at, c, id); err != nil {
+		return err
 	}
 	for addr, until := range c.Bouncing {
 		if err := tx.MarkBouncing(addr, until); err != nil {
@@ -198,6 +172,42 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 		return nil
 	}
 	return tx.PutTicket(c.Ticket)
+}
+
+// queueMails puts the mails of c, a change to ticket id, in the outbox
+// and notes on c what became of each.
+func queueMails(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change, id string) error {
+	if len(c.Mails) == 0 {
+		return nil
+	}
+	if c.Ticket == nil {
+		// Mail changes the conversation's ids: the record is written.
+		t, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		c.Ticket = t
+	}
+	for _, in := range c.Mails {
+		ev, q, err := queueIntent(tx, m, c.Ticket, in, at)
+		if err != nil {
+			return err
+		}
+		if q.Skipped != "" {
+			c.Held = append(c.Held, in.Kind+" mail not sent: "+q.Skipped)
+		} else {
+			c.Queued++
+		}
+		if q.Precomposed {
+			c.Precomposed++
+		} else if q.Stale != "" {
+			c.Recomposed = append(c.Recomposed, in.Kind+" mail: "+q.Stale)
+		}
+		if ev.Type != "" {
+			c.Events = append(c.Events, ev) // what was logged, for the caller
+		}
+	}
+	return nil
 }
 
 // applyDirect queues the mails of a change about no ticket.
