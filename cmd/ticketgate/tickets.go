@@ -83,17 +83,29 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 		return err
 	}
 	if *asJSON {
-		if list == nil {
-			list = []view.Summary{}
-		}
-		if err := view.Encode(stdout, list); err != nil {
-			return err
-		}
-		if next != "" {
-			fmt.Fprintf(os.Stderr, "next: %s\n", next)
-		}
-		return nil
+		return printTicketsJSON(stdout, list, next)
 	}
+	return printTickets(stdout, list, next)
+}
+
+// printTicketsJSON writes list as one JSON array, and the next page's
+// cursor, if any, to stderr.
+func printTicketsJSON(stdout io.Writer, list []view.Summary, next string) error {
+	if list == nil {
+		list = []view.Summary{}
+	}
+	if err := view.Encode(stdout, list); err != nil {
+		return err
+	}
+	if next != "" {
+		fmt.Fprintf(os.Stderr, "next: %s\n", next)
+	}
+	return nil
+}
+
+// printTickets writes list as a table, and the next page's cursor, if
+// any, as a last line "next: C".
+func printTickets(stdout io.Writer, list []view.Summary, next string) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tQUEUE\tREQUESTER\tASSIGNEE\tUPDATED\tSUBJECT")
 	for _, t := range list {
