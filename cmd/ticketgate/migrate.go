@@ -111,30 +111,15 @@ func (m *migration) tickets(ctx context.Context) error {
 func (m *migration) ticket(ctx context.Context, id string) error {
 	var (
 		tk    *store.Ticket
-		blobs = map[string][]byte{}
+		blobs map[string][]byte
 	)
 	err := m.src.View(ctx, func(tx store.Tx) error {
 		var err error
 		if tk, err = tx.TicketFull(id); err != nil {
 			return err
 		}
-		for _, msg := range tk.Messages {
-			hs := []string{msg.Raw}
-			for _, a := range msg.Attachments {
-				hs = append(hs, a.SHA256)
-			}
-			for _, h := range hs {
-				if h == "" || blobs[h] != nil {
-					continue
-				}
-				b, err := tx.Blob(h)
-				if err != nil {
-					return fmt.Errorf("blob %s: %w", h, err)
-				}
-				blobs[h] = b
-			}
-		}
-		return nil
+		blobs, err = ticketBlobs(tx, tk)
+		return err
 	})
 	if err != nil {
 		return err
@@ -148,36 +133,7 @@ func (m *migration) ticket(ctx context.Context, id string) error {
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		for i := range tk.Messages {
-			msg := tk.Messages[i]
-			// Each use of a blob counts one reference, as when it was
-			// first stored. A raw copy's id is the target's own (see
-			// store.Tx.PutRawBlob).
-			if msg.Raw != "" {
-				var err error
-				if msg.Raw, err = tx.PutRawBlob(blobs[msg.Raw]); err != nil {
-					return err
-				}
-			}
-			for _, a := range msg.Attachments {
-				if a.SHA256 != "" {
-					if _, err := tx.PutBlob(blobs[a.SHA256]); err != nil {
-						return err
-					}
-				}
-			}
-			if err := tx.AddMessage(id, &msg); err != nil {
-				return err
-			}
-		}
-		for _, e := range tk.Events {
-			if err := tx.AddEvent(id, e); err != nil {
-				return err
-			}
-		}
-		rec := *tk
-		rec.Messages, rec.Events = nil, nil
-		return tx.PutTicket(&rec)
+		return putTicket(tx, tk, blobs)
 	})
 	if err != nil {
 		return err
@@ -188,6 +144,64 @@ func (m *migration) ticket(ctx context.Context, id string) error {
 		m.copied++
 	}
 	return nil
+}
+
+// ticketBlobs reads the raw copies and files of ticket tk's messages, by
+// their ids.
+func ticketBlobs(tx store.Tx, tk *store.Ticket) (map[string][]byte, error) {
+	blobs := map[string][]byte{}
+	for _, msg := range tk.Messages {
+		hs := []string{msg.Raw}
+		for _, a := range msg.Attachments {
+			hs = append(hs, a.SHA256)
+		}
+		for _, h := range hs {
+			if h == "" || blobs[h] != nil {
+				continue
+			}
+			b, err := tx.Blob(h)
+			if err != nil {
+				return nil, fmt.Errorf("blob %s: %w", h, err)
+			}
+			blobs[h] = b
+		}
+	}
+	return blobs, nil
+}
+
+// putTicket stores ticket tk, read whole from another store, with its
+// messages, their blobs, and its events.
+func putTicket(tx store.Tx, tk *store.Ticket, blobs map[string][]byte) error {
+	for i := range tk.Messages {
+		msg := tk.Messages[i]
+		// Each use of a blob counts one reference, as when it was
+		// first stored. A raw copy's id is the target's own (see
+		// store.Tx.PutRawBlob).
+		if msg.Raw != "" {
+			var err error
+			if msg.Raw, err = tx.PutRawBlob(blobs[msg.Raw]); err != nil {
+				return err
+			}
+		}
+		for _, a := range msg.Attachments {
+			if a.SHA256 != "" {
+				if _, err := tx.PutBlob(blobs[a.SHA256]); err != nil {
+					return err
+				}
+			}
+		}
+		if err := tx.AddMessage(tk.ID, &msg); err != nil {
+			return err
+		}
+	}
+	for _, e := range tk.Events {
+		if err := tx.AddEvent(tk.ID, e); err != nil {
+			return err
+		}
+	}
+	rec := *tk
+	rec.Messages, rec.Events = nil, nil
+	return tx.PutTicket(&rec)
 }
 
 // outbox copies the outbox entries the target lacks, ids kept, each in
