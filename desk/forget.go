@@ -127,53 +127,8 @@ func (p *Pipeline) Forget(ctx context.Context, f Forget) (*ForgetResult, error) 
 	}
 	var res *ForgetResult
 	err = p.Store.Update(ctx, func(tx store.Tx) error {
-		res = &ForgetResult{Pseudonym: f.Pseudonym, Tickets: []string{}}
-		// A ticket the address opened since the search is found by the
-		// requester index.
-		list, _, err := tx.Tickets(store.Filter{Requester: f.Addr})
-		if err != nil {
-			return err
-		}
-		for _, t := range list {
-			if !slices.Contains(ids, t.ID) {
-				ids = append(ids, t.ID)
-			}
-		}
-		now := p.now()
-		var changes []*Change
-		for _, id := range ids {
-			t, err := tx.TicketFull(id)
-			if err != nil {
-				return err
-			}
-			c, n, err := eraseTicket(tx, t, f, now)
-			if err != nil || c == nil {
-				return err
-			}
-			changes = append(changes, c)
-			res.Tickets = append(res.Tickets, t.ID)
-			res.Messages += n
-		}
-		if len(changes) == 0 {
-			return fmt.Errorf("no ticket names %s: %w", f.Addr, store.ErrNotFound)
-		}
-		rw := changes[0].Rewrite
-		rw.Erase = map[string]string{f.Addr: f.Pseudonym}
-		out, err := tx.OutboxList(0, 0)
-		if err != nil {
-			return err
-		}
-		for _, m := range out {
-			if slices.ContainsFunc(m.To, f.is) {
-				rw.Dequeue = append(rw.Dequeue, m.ID)
-			}
-		}
-		res.Outbox = len(rw.Dequeue)
-		if err := p.apply(tx, now, changes...); err != nil {
-			return err
-		}
-		dropped, err := dropErased(tx, out, res.Tickets, rw.Dequeue, now)
-		res.Outbox += dropped
+		var err error
+		res, err = p.erase(tx, f, ids)
 		return err
 	})
 	if err != nil {
@@ -182,6 +137,63 @@ func (p *Pipeline) Forget(ctx context.Context, f Forget) (*ForgetResult, error) 
 	p.Log.Info("personal data erased", "pseudonym", f.Pseudonym, "tickets", len(res.Tickets), "messages", res.Messages,
 		"outbox", res.Outbox, "actor", f.Actor)
 	return res, nil
+}
+
+// erase erases f's address within tx from the tickets ids and those it
+// opened since they were found (see Forget).
+func (p *Pipeline) erase(tx store.Tx, f Forget, ids []string) (*ForgetResult, error) {
+	res := &ForgetResult{Pseudonym: f.Pseudonym, Tickets: []string{}}
+	ids = slices.Clone(ids)
+	// A ticket the address opened since the search is found by the
+	// requester index.
+	list, _, err := tx.Tickets(store.Filter{Requester: f.Addr})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range list {
+		if !slices.Contains(ids, t.ID) {
+			ids = append(ids, t.ID)
+		}
+	}
+	now := p.now()
+	var changes []*Change
+	for _, id := range ids {
+		t, err := tx.TicketFull(id)
+		if err != nil {
+			return nil, err
+		}
+		c, n, err := eraseTicket(tx, t, f, now)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			continue // it no longer names the address
+		}
+		changes = append(changes, c)
+		res.Tickets = append(res.Tickets, t.ID)
+		res.Messages += n
+	}
+	if len(changes) == 0 {
+		return nil, fmt.Errorf("no ticket names %s: %w", f.Addr, store.ErrNotFound)
+	}
+	rw := changes[0].Rewrite
+	rw.Erase = map[string]string{f.Addr: f.Pseudonym}
+	out, err := tx.OutboxList(0, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range out {
+		if slices.ContainsFunc(m.To, f.is) {
+			rw.Dequeue = append(rw.Dequeue, m.ID)
+		}
+	}
+	res.Outbox = len(rw.Dequeue)
+	if err := p.apply(tx, now, changes...); err != nil {
+		return nil, err
+	}
+	dropped, err := dropErased(tx, out, res.Tickets, rw.Dequeue, now)
+	res.Outbox += dropped
+	return res, err
 }
 
 // dropErased drops, with a mail_suppressed event, the queued mail in out

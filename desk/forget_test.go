@@ -2,8 +2,11 @@ package desk
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"ticketgate/store"
 )
 
 // TestForgetReplacesWholeAddressesOnly: the address is replaced where it
@@ -55,5 +58,56 @@ func TestForgetDropsMailQueuedToTheAddress(t *testing.T) {
 	}
 	if len(g.relay.Mails()) != 1 {
 		t.Errorf("relay got %d mails, want bo's auto-reply only", len(g.relay.Mails()))
+	}
+}
+
+// TestForgetPassesOverATicketThatNoLongerNamesTheAddress: a ticket found
+// by the search but changed before the erasure's write (here: one that
+// never named the address) is passed over, and the tickets after it are
+// still erased in the same write.
+func TestForgetPassesOverATicketThatNoLongerNamesTheAddress(t *testing.T) {
+	g := startGateway(t)
+	for _, from := range []string{"bo@customer.example", "ann@customer.example"} {
+		if err := g.send(from, []string{"support@example.com"}, msg(from, "support@example.com", "Help", "My parcel is late.")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bo, ann string
+	if err := g.store.View(context.Background(), func(tx store.Tx) error {
+		list, _, err := tx.Tickets(store.Filter{})
+		for _, tk := range list {
+			if tk.Requester == "ann@customer.example" {
+				ann = tk.ID
+			} else {
+				bo = tk.ID
+			}
+		}
+		return err
+	}); err != nil || ann == "" || bo == "" {
+		t.Fatalf("tickets: ann %q, bo %q, %v", ann, bo, err)
+	}
+	f := Forget{Addr: "ann@customer.example", Pseudonym: Pseudonym([]byte("k"), "ann@customer.example"), Actor: "operator", Via: "a test"}
+	var res *ForgetResult
+	if err := g.store.Update(context.Background(), func(tx store.Tx) error {
+		var err error
+		res, err = g.pipeline.erase(tx, f, []string{bo, ann})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if res == nil || !slices.Equal(res.Tickets, []string{ann}) {
+		t.Fatalf("erased %+v, want ann's ticket %s", res, ann)
+	}
+	if err := g.store.View(context.Background(), func(tx store.Tx) error {
+		tk, err := tx.TicketFull(ann)
+		if err != nil {
+			return err
+		}
+		if tk.Requester != f.Pseudonym || tk.Messages[0].Text != "" {
+			t.Errorf("ann's ticket after the erasure: requester %q, first text %q", tk.Requester, tk.Messages[0].Text)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
