@@ -74,20 +74,7 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	cfg := a.cfg
 	watchSecondSignal(a.log)
 	sender := newSender(cfg)
-	w := mailout.NewWorker(a.store, meteredSender{sender, a.metrics()}, a.log.With("part", "outbox"))
-	w.Concurrency = cfg.Outbound.RelaySessions
-	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
-	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
-	w.Owner, w.Lease = a.gw.instance, leaseTTL(cfg)
-	// With PostgreSQL too: the log is this installation's, beside the
-	// keys in store.path's directory, and a restarted gateway applies its
-	// notes before its dead run's claims expire; a note found after
-	// another instance took a claim over changes nothing it has not
-	// already sent (docs/scale.md).
-	w.HandoffLog = cfg.Store.Path + ".handoff"
-	a.pipeline.OnCommit = w.Wake
-	a.gw.wake = w.Wake
-	a.gw.relayError = w.RelayError
+	w := a.newOutboxWorker(sender)
 	s := &servers{worker: w}
 	httpSrv, err := a.listen(s)
 	if err != nil {
@@ -111,18 +98,22 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	lctx, cancelLease := context.WithCancel(context.Background())
 	wg.Add(1)
 	go func() { defer wg.Done(); a.gw.sweep.run(lctx, nil) }()
-	stopPollers, err := a.startPollers(ctx)
-	if err != nil {
+	// What failed to start stops the rest: listeners first, as below.
+	failed := func(err error) error {
+		a.stopServing(s, httpSrv)
 		cancelLease()
 		cancelWorker()
+		wg.Wait()
 		return err
+	}
+	stopPollers, err := a.startPollers(ctx)
+	if err != nil {
+		return failed(err)
 	}
 	stopCron, err := a.startScheduler(ctx)
 	if err != nil {
 		stopPollers()
-		cancelLease()
-		cancelWorker()
-		return err
+		return failed(err)
 	}
 	a.gw.watchReload(ctx)
 	a.log.Info("serving", "smtp", s.smtpAddr(), "lmtp", s.lmtpAddr(), "admin", s.adminAddr())
@@ -141,6 +132,27 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 	}
 	a.log.Info("stopped; closing the database")
 	return nil
+}
+
+// newOutboxWorker is the outbox's worker for serve, sending through
+// sender, and wired to be woken by every commit that queues mail.
+func (a *app) newOutboxWorker(sender mailout.Sender) *mailout.Worker {
+	cfg := a.cfg
+	w := mailout.NewWorker(a.store, meteredSender{sender, a.metrics()}, a.log.With("part", "outbox"))
+	w.Concurrency = cfg.Outbound.RelaySessions
+	w.RetryBase = dur(cfg.Outbound.RetryBase, time.Minute)
+	w.GiveUp = dur(cfg.Outbound.GiveUpAfter, 120*time.Hour)
+	w.Owner, w.Lease = a.gw.instance, leaseTTL(cfg)
+	// With PostgreSQL too: the log is this installation's, beside the
+	// keys in store.path's directory, and a restarted gateway applies its
+	// notes before its dead run's claims expire; a note found after
+	// another instance took a claim over changes nothing it has not
+	// already sent (docs/scale.md).
+	w.HandoffLog = cfg.Store.Path + ".handoff"
+	a.pipeline.OnCommit = w.Wake
+	a.gw.wake = w.Wake
+	a.gw.relayError = w.RelayError
+	return w
 }
 
 // listen starts the SMTP, LMTP and admin listeners that are configured.
