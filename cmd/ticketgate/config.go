@@ -187,11 +187,7 @@ func (c *Config) validate() error {
 		bad("admin.min_free_bytes %d must be 0 (off) or more", c.Admin.MinFreeBytes)
 	}
 	errs = append(errs, c.Log.check()...)
-	for _, m := range c.IMAP {
-		if _, err := m.Check(c.Routes); err != nil {
-			bad("%v", err)
-		}
-	}
+	checkIMAP(c.IMAP, c.Routes, bad)
 	if _, err := policyFromConfig(c); err != nil {
 		bad("%s", strings.TrimPrefix(err.Error(), "config: "))
 	}
@@ -258,6 +254,22 @@ func (c *Config) checkDurations(bad func(string, ...any)) {
 				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
 			}
 		}
+	}
+}
+
+// checkIMAP reports to bad what is wrong in the [[imap]] mailboxes: each
+// one's settings, and a name given twice (each has a lease, a checkpoint
+// and a line in status by its name).
+func checkIMAP(list []mailin.IMAPConfig, routes []rules.Route, bad func(string, ...any)) {
+	names := map[string]bool{}
+	for _, m := range list {
+		if _, err := m.Check(routes); err != nil {
+			bad("%v", err)
+		}
+		if m.Name != "" && names[m.Name] {
+			bad("imap %q is listed twice", m.Name)
+		}
+		names[m.Name] = true
 	}
 }
 

@@ -21,18 +21,11 @@ import (
 // running holds the pollers of each serving app, for GET /api/status.
 var running sync.Map // *app → []*mailin.Poller
 
-// buildPollers checks every [[imap]] mailbox and builds its poller.
+// buildPollers builds the poller of every [[imap]] mailbox (their names,
+// one each, were checked with the configuration: checkIMAP).
 func (a *app) buildPollers() ([]*mailin.Poller, error) {
 	var list []*mailin.Poller
-	names := map[string]bool{}
-	for i, c := range a.cfg.IMAP {
-		if c.Name == "" {
-			return nil, fmt.Errorf("config: imap[%d] (%s) needs a name", i, c.Addr)
-		}
-		if names[c.Name] {
-			return nil, fmt.Errorf("config: imap %q is listed twice", c.Name)
-		}
-		names[c.Name] = true
+	for _, c := range a.cfg.IMAP {
 		p, err := mailin.NewPoller(c, mailin.Intake{Handler: a.intake(), Store: a.store, Routes: a.pipeline.Routes, Prefix: a.pipeline.Prefix}, a.log.With("part", "imap"))
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)

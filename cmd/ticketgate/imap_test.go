@@ -161,3 +161,20 @@ func TestStatusWithTicketArgumentsIsTheStatusAction(t *testing.T) {
 		t.Errorf("status with a ticket printed the gateway status:\n%s", got.String())
 	}
 }
+
+// TestIMAPMailboxNamedTwiceIsAConfigError: two [[imap]] mailboxes of one
+// name would share its checkpoint and lease; the configuration is
+// refused when it is loaded, by any command, before serve opens a
+// listener.
+func TestIMAPMailboxNamedTwiceIsAConfigError(t *testing.T) {
+	e := newEnv(t, true)
+	e.addIMAP("support-box", "127.0.0.1:1143")
+	e.addIMAP("support-box", "127.0.0.1:1144")
+	probe := message("x@customer.example", "support@example.com", "Probe", "p1@customer.example", "Hi.")
+	if r := e.run(probe, "inject", "-to", "support@example.com"); r.code != exConfig || !strings.Contains(r.stderr, `imap "support-box" is listed twice`) {
+		t.Errorf("inject: exit %d, stderr %q; want %d and the name listed twice", r.code, r.stderr, exConfig)
+	}
+	if r := e.run(nil, "serve"); r.code != exConfig || !strings.Contains(r.stderr, `imap "support-box" is listed twice`) {
+		t.Errorf("serve: exit %d, stderr %q; want %d and the name listed twice", r.code, r.stderr, exConfig)
+	}
+}
