@@ -50,11 +50,14 @@ func (t *tx) encodeMessage(m *store.Message) ([]byte, error) {
 		}
 	}
 	if m.Raw != "" && m.Text != "" {
-		if raw := t.blob(m.Raw); len(raw) <= maxTextSearch {
-			if off, n, ok := spanInRaw(raw, m.Text); ok {
-				r.Text, r.TextInRaw = "", &[2]int{off, n}
+		_ = t.peekBlob(m.Raw, func(raw []byte) error { // keeps nothing of raw
+			if len(raw) <= maxTextSearch {
+				if off, n, ok := spanInRaw(raw, m.Text); ok {
+					r.Text, r.TextInRaw = "", &[2]int{off, n}
+				}
 			}
-		}
+			return nil
+		})
 	}
 	return encodeMessageRec(&r), nil
 }
@@ -116,6 +119,12 @@ func lfText(b []byte) string {
 // spanInRaw finds text in raw read with LF line ends and returns where it
 // is in raw itself: lfText(raw[off:off+n]) == text.
 func spanInRaw(raw []byte, text string) (off, n int, ok bool) {
+	// Mail comes with CRLF line ends: looked for so, the text is found
+	// without a copy of the whole raw mail read with LF.
+	want := crlfText(text)
+	if i := bytes.Index(raw, want); i >= 0 {
+		return i, len(want), true
+	}
 	lf := lfText(raw)
 	i := strings.Index(lf, text)
 	if i < 0 {
@@ -139,6 +148,22 @@ func spanInRaw(raw []byte, text string) (off, n int, ok bool) {
 		return 0, 0, false
 	}
 	return off, end - off, true
+}
+
+// crlfText is text with each LF written CRLF; lfText makes it text
+// again: a CR of text's own before an LF stays, as lfText turns only the
+// CRLF this adds back into LF.
+func crlfText(text string) []byte {
+	b := make([]byte, 0, len(text)+strings.Count(text, "\n"))
+	for {
+		line, rest, more := strings.Cut(text, "\n")
+		b = append(b, line...)
+		if !more {
+			return b
+		}
+		b = append(b, '\r', '\n')
+		text = rest
+	}
 }
 
 func (t *tx) AddMessage(id string, m *store.Message) error {

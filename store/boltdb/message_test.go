@@ -119,7 +119,9 @@ func TestPlainTextIsKeptOnceInTheRawCopy(t *testing.T) {
 }
 
 // FuzzSpanInRaw: whatever part of a raw mail's LF reading is looked for,
-// it is found, and the span returned reads back as exactly that text.
+// it is found, and the span returned reads back as exactly that text
+// (found written CRLF, the way mail carries it, or else in the LF
+// reading).
 func FuzzSpanInRaw(f *testing.F) {
 	f.Add([]byte("Subject: x\r\n\r\nline one\r\nline two\r\n"), 14, 12)
 	f.Add([]byte("a\r\r\nb\rc\n\r\n"), 1, 3)
@@ -130,6 +132,9 @@ func FuzzSpanInRaw(f *testing.F) {
 			return
 		}
 		text := lf[from : from+length]
+		if got := lfText(crlfText(text)); got != text {
+			t.Fatalf("%q written CRLF reads back %q", text, got)
+		}
 		off, n, ok := spanInRaw(raw, text)
 		if !ok {
 			t.Fatalf("%q not found in %q", text, raw)
@@ -199,5 +204,21 @@ func TestPackedRawTextsReadBack(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkSpanInRaw: the text of a 4 KB mail with CRLF line ends found
+// in its raw copy, as AddMessage does for every message it stores.
+func BenchmarkSpanInRaw(b *testing.B) {
+	var text strings.Builder
+	for i := 0; text.Len() < 4000; i++ {
+		fmt.Fprintf(&text, "line %d of a customer's question about the printer on the third floor\n", i)
+	}
+	raw := []byte("From: a@x\r\nTo: support@example.com\r\nSubject: printer\r\n\r\n" + strings.ReplaceAll(text.String(), "\n", "\r\n"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := spanInRaw(raw, text.String()); !ok {
+			b.Fatal("not found")
+		}
 	}
 }
