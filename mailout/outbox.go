@@ -497,13 +497,21 @@ func (w *Worker) delivered(log *slog.Logger, m *store.OutMail, rcpts []string, r
 	took := len(refused) < len(rcpts)
 	m.Done = done(m.Done, rcpts, refused, final)
 	if len(later) == 0 {
-		log.Info("delivered", "to", rcpts, "refused", len(refused))
+		if took {
+			log.Info("delivered", "to", rcpts, "refused", len(refused))
+		} else {
+			log.Warn("refused for every recipient", "to", rcpts)
+		}
 		w.record(log, m.ID, func(tx store.Tx) error {
 			if err := tx.Dequeue(m.ID); err != nil {
 				return err
 			}
-			if err := tx.Sent(m); err != nil {
-				return err
+			// Sent only when the relay took it for someone (now, or in
+			// an earlier attempt, which recorded it then).
+			if took {
+				if err := tx.Sent(m); err != nil {
+					return err
+				}
 			}
 			return w.refusedEvents(tx, m, final)
 		}, nil)

@@ -188,3 +188,31 @@ func TestOutboxHandoffNoteOfAKilledRunIsNotSentAgain(t *testing.T) {
 		t.Errorf("hand-off log not emptied: %q", b)
 	}
 }
+
+// A mail whose only recipient the relay refuses for good (550) reached no
+// one: it leaves the outbox, and the ticket does not list it as sent.
+func TestOutboxMailRefusedForEveryoneIsNotListedSent(t *testing.T) {
+	e := newOutboxEnv(t)
+	e.relay.FailRcpt("gone@x.example", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	id := e.queue("HS-000001", []string{"gone@x.example"}, "only to the refused")
+	e.w.RunOnce(context.Background())
+	if n := len(e.relay.Mails()); n != 0 {
+		t.Fatalf("relay took %d mails", n)
+	}
+	if n := len(e.outbox()); n != 0 {
+		t.Fatalf("%d mails still queued", n)
+	}
+	err := e.st.View(context.Background(), func(tx store.Tx) error {
+		if _, to, err := tx.SentTo(id); err == nil {
+			t.Errorf("outbox entry %d recorded as sent to %v; the relay took it for no one", id, to)
+		}
+		_, sent, err := tx.TicketMail("HS-000001")
+		for _, m := range sent {
+			t.Errorf("ticket lists mail %d to %v as sent", m.ID, m.To)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
