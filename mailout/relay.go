@@ -164,6 +164,11 @@ func (s *relaySession) send(from string, to []string, raw []byte, handedOver fun
 	if err != nil {
 		return nil, fmt.Errorf("DATA: %w", err), false
 	}
+	// go-smtp clears the deadline once DATA is answered and sets one only
+	// for the answer to the final dot: writing the mail to a relay that
+	// stopped reading would wait forever. Bounded as the pipelined path
+	// bounds it; Close's answer clears it.
+	s.conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
 	if _, err := w.Write(raw); err != nil {
 		return nil, fmt.Errorf("DATA: %w", err), false
 	}

@@ -1,8 +1,11 @@
 package mailout
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -213,5 +216,64 @@ func TestRelayIdleSessionsAreClosed(t *testing.T) {
 	waitOpen(0)
 	if got := relay.Sessions(); got != 2 {
 		t.Errorf("%d sessions in all; want 2", got)
+	}
+}
+
+// A relay without PIPELINING that answers DATA with 354 and then stops
+// reading: the mail's write gives up after the submission timeout (the
+// mail is retried later) instead of holding a delivery for good.
+func TestRelayThatStopsReadingDuringDataTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stalled := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		stalled <- c
+		r := bufio.NewReader(c)
+		fmt.Fprintf(c, "220 relay.test ESMTP\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+			case strings.HasPrefix(cmd, "EHLO"):
+				fmt.Fprintf(c, "250-relay.test\r\n250 8BITMIME\r\n") // no PIPELINING
+			case cmd == "DATA":
+				fmt.Fprintf(c, "354 go ahead\r\n")
+				return // and never reads again
+			default:
+				fmt.Fprintf(c, "250 ok\r\n")
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case c := <-stalled:
+			c.Close()
+		default:
+		}
+	}()
+	r := &Relay{Addr: ln.Addr().String(), TLS: "none", Hostname: "t.example", Timeout: time.Second}
+	// Far more than the socket buffers hold.
+	raw := append([]byte("Subject: big\r\n\r\n"), bytes.Repeat([]byte(strings.Repeat("x", 76)+"\r\n"), 1<<19)...)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Send("desk@t.example", []string{"a@x.example"}, raw, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Send reported the mail taken by a relay that never read it")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send still blocked 10s after the relay stopped reading (Timeout 1s)")
 	}
 }
