@@ -84,7 +84,7 @@ func (d *Mailer) carry(t *store.Ticket, o Out, to []mail.Address, now time.Time)
 	before, after, _ = strings.Cut(rendered, textMark)
 	m.Text = ""
 	raw, err = encodeDraft(draft{Mail: *m, Before: before, After: after, From: o.Carries.From, TextSHA256: textSum(text)})
-	if err != nil {
+	if err != nil || raw == nil {
 		return nil, nil, "", "", err
 	}
 	return m, raw, before, after, nil
@@ -114,13 +114,19 @@ const maxDraft = 1 << 20
 
 // encodeDraft is d as the outbox keeps it: draftPacked, then the fields
 // appendDraft writes, packed. Not JSON: the text, most of the draft,
-// was escaped on the way in and scanned on every send.
+// was escaped on the way in and scanned on every send. It is nil for a
+// draft larger than unpack reads back (maxDraft): such a mail is kept
+// whole.
 func encodeDraft(d draft) ([]byte, error) {
 	m := &d.Mail
 	if len(m.Attachments) > 0 || m.Text != "" {
 		return nil, errors.New("a draft holds no text or files of its own")
 	}
-	return pack(draftPacked, appendDraft(make([]byte, 0, 256+len(d.Before)+len(d.After)+len(m.Subject)+len(m.ThreadTopic)), d)), nil
+	b := appendDraft(make([]byte, 0, 256+len(d.Before)+len(d.After)+len(m.Subject)+len(m.ThreadTopic)), d)
+	if len(b) > maxDraft {
+		return nil, nil
+	}
+	return pack(draftPacked, b), nil
 }
 
 // outboxDictBytes are an auto-reply and a notification draft as the

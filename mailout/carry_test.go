@@ -397,3 +397,93 @@ func TestTextSumIsSHA256(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadableOutboxMailIsRetriedThenGivenUp: a queued mail whose draft
+// no longer reads back is not sent; it waits and counts its attempts like
+// a deferred mail, and past give_up_after it leaves the outbox with a
+// delivery_failed event on its ticket instead of holding its queue for
+// good.
+func TestUnreadableOutboxMailIsRetriedThenGivenUp(t *testing.T) {
+	r := newPrepareRig(t)
+	tk := r.ticket()
+	msg := &store.Message{MessageID: "in-1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
+		Text: "hello\n", VisibleText: "hello\n", CreatedAt: r.at}
+	err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		if err := tx.PutTicket(tk); err != nil {
+			return err
+		}
+		if err := tx.AddMessage(tk.ID, msg); err != nil {
+			return err
+		}
+		id, err := tx.NextOutboxID()
+		if err != nil {
+			return err
+		}
+		damaged := []byte{draftPacked, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3}
+		return tx.Enqueue(&store.OutMail{ID: id, TicketID: tk.ID, Kind: "notify", From: "support@example.com", To: []string{"ana@example.com"},
+			Raw: damaged, Carries: msg.MessageID, Created: r.at, TicketCreated: tk.CreatedAt})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outbox := func() (left []*store.OutMail, failed []string) {
+		t.Helper()
+		err := r.st.View(context.Background(), func(tx store.Tx) error {
+			var err error
+			if left, err = tx.OutboxList(0, 0); err != nil {
+				return err
+			}
+			full, err := tx.TicketFull(tk.ID)
+			for _, e := range full.Events {
+				if e.Type == rules.EventDeliveryFailed {
+					failed = append(failed, e.Detail)
+				}
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return left, failed
+	}
+
+	r.w.Now = func() time.Time { return r.at.Add(time.Minute) }
+	r.w.RunOnce(context.Background())
+	left, failed := outbox()
+	if len(left) != 1 || left[0].Attempts != 1 || !strings.Contains(left[0].LastErr, "read outbox mail") || len(failed) != 0 {
+		t.Fatalf("after one try: outbox %+v, delivery_failed %q; want the mail waiting, one attempt counted", left, failed)
+	}
+
+	r.w.Now = func() time.Time { return r.at.Add(6 * 24 * time.Hour) } // past give_up_after (5 days)
+	r.w.RunOnce(context.Background())
+	left, failed = outbox()
+	if len(left) != 0 || len(failed) != 1 || !strings.Contains(failed[0], "read outbox mail") {
+		t.Fatalf("past give_up_after: outbox %+v, delivery_failed %q; want it given up with one event", left, failed)
+	}
+	if n := len(r.relay.Mails()); n != 0 {
+		t.Errorf("the relay got %d mails", n)
+	}
+}
+
+// TestDraftTooLargeToReadBackIsKeptWhole: a notification whose text
+// around the carried message is larger than a draft may be read back
+// (maxDraft) is kept as a whole mail, and goes out with the message's
+// text.
+func TestDraftTooLargeToReadBackIsKeptWhole(t *testing.T) {
+	r := newPrepareRig(t)
+	d := overrideMailer(t, "notify", "{{.Writer}} wrote:\n\n{{.Text}}\n")
+	tk := r.ticket()
+	msg := &store.Message{MessageID: "in-1@customer.example", Direction: "in", Kind: "customer", From: "ann@customer.example",
+		Text: "the printer is on fire\n", VisibleText: "the printer is on fire\n", CreatedAt: r.at}
+	o := Out{Kind: "notify", To: []mail.Address{{Address: "ana@example.com"}}, Template: "notify", Internal: true,
+		Data: map[string]any{"Writer": strings.Repeat("Ann Lee ", maxDraft/8+1)}, Carries: msg}
+	if err := r.st.UpdateNow(context.Background(), func(tx store.Tx) error { return queueCarried(tx, d, tk, o, r.at) }); err != nil {
+		t.Fatal(err)
+	}
+	r.w.Now = func() time.Time { return r.at.Add(time.Minute) }
+	r.w.RunOnce(context.Background())
+	got := r.relay.Mails()
+	if len(got) != 1 || !strings.Contains(string(got[0].Data), "the printer is on fire") {
+		t.Fatalf("relay got %d mails; want the notification with the customer's text", len(got))
+	}
+}

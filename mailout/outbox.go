@@ -424,10 +424,17 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		}, nil)
 		return true
 	}
+	expired := w.now().Sub(m.Created) >= w.giveUp()
 	if err != nil {
-		log.Error("read outbox mail", "err", err)
-		w.land(m)
-		return false
+		if ctx.Err() != nil { // stopping: the next run reads it again
+			w.land(m)
+			return false
+		}
+		// A mail that cannot be read back (a damaged entry, a database
+		// that does not answer) waits and is tried again like one the
+		// relay deferred, and is given up after give_up_after, instead
+		// of holding its queue for good.
+		return w.failed(log, m, fmt.Errorf("read outbox mail: %w", err), expired, false)
 	}
 	var handedOver func([]RcptError)
 	if w.hlog != nil {
@@ -438,18 +445,18 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 			}
 		}
 	}
-	expired := w.now().Sub(m.Created) >= w.giveUp()
 	refused, err := w.Sender.Send(m.From, rcpts, raw, handedOver)
 	if err != nil {
-		return w.failed(log, m, err, expired)
+		w.noteRelayError(err)
+		return w.failed(log, m, err, expired, true)
 	}
 	return w.delivered(log, m, rcpts, refused, expired)
 }
 
 // failed records a failure of the whole message: a retry later, or for
-// good.
-func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired bool) bool {
-	w.noteRelayError(err)
+// good. byRelay says the relay failed it (not the outbox's own read of
+// the mail): a deferral then marks the relay down.
+func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired, byRelay bool) bool {
 	if Permanent(err) || expired {
 		log.Error("delivery failed", "err", err)
 		w.record(log, m.ID, func(tx store.Tx) error {
@@ -482,7 +489,9 @@ func (w *Worker) failed(log *slog.Logger, m *store.OutMail, err error, expired b
 	}, func() {
 		// Set after the deferral is committed, so that the delivery
 		// that clears it wakes this mail too.
-		w.relayDown.Store(true)
+		if byRelay {
+			w.relayDown.Store(true)
+		}
 	})
 	return false
 }

@@ -226,7 +226,7 @@ func TestPreparedMailNeverShowsAStaleTicket(t *testing.T) {
 // A prepared mail is kept packed in the outbox, in at most a third of the
 // mail's bytes, and goes out whole, as does one kept deflated by the
 // release before; one whose packed bytes are damaged is not sent
-// (OutboxMail fails) and stays queued.
+// (OutboxMail fails) and stays queued for a retry.
 func TestPreparedMailIsKeptPacked(t *testing.T) {
 	r := newPrepareRig(t)
 	d := testMailer(t, "")
@@ -299,11 +299,13 @@ func TestPreparedMailIsKeptPacked(t *testing.T) {
 	}); err == nil {
 		t.Error("OutboxMail read damaged packed bytes without an error")
 	}
+	// Tried a minute after it was queued, long before give_up_after.
+	r.w.Now = func() time.Time { return r.at.Add(time.Minute) }
 	r.w.RunOnce(context.Background())
 	if got := r.relay.Mails(); len(got) != 2 {
 		t.Errorf("the damaged mail was sent: relay got %d mails", len(got))
 	}
-	if m2, _ := kept(); m2.ID != m.ID {
-		t.Errorf("the damaged mail is no longer queued")
+	if m2, _ := kept(); m2.ID != m.ID || m2.Attempts != 1 {
+		t.Errorf("the damaged mail is no longer queued, or its attempt not counted: %+v", m2)
 	}
 }
