@@ -740,7 +740,7 @@ func (w *Worker) giveUp() time.Duration {
 	return 5 * 24 * time.Hour
 }
 
-// backoff is RetryBase·2^(n-1), capped at 6h, with ±20% jitter so a relay
+// backoff is RetryBase·2^(n-1), capped at 6h, with ±10% jitter so a relay
 // coming back is not hit by every message at once.
 func (w *Worker) backoff(n int) time.Duration {
 	base := w.RetryBase
