@@ -186,14 +186,25 @@ func parseDate(s string) (time.Time, error) {
 	return mail.ParseDate(s)
 }
 
-// parseAddrs reads an address list leniently: enmime's parser first, then
-// a plain scan for something@something.
+// parseAddrs reads an address list leniently: RFC 5322 first, then
+// enmime's repair of a list missing its commas, then a plain scan for
+// something@something. Encoded words are decoded in display names only,
+// as in From: an addr-spec spelled in them is kept as written, for no
+// mail system delivers to what they decode to.
 func parseAddrs(v string) []mail.Address {
 	if strings.TrimSpace(v) == "" {
 		return nil
 	}
 	var out []mail.Address
-	if list, err := enmime.ParseAddressList(v); err == nil {
+	p := mail.AddressParser{WordDecoder: nameWords}
+	list, err := p.ParseList(v)
+	if err != nil && err.Error() == "mail: expected comma" {
+		// enmime decodes the addr-specs of a list that parses as it
+		// stands (the first parse above keeps them from it), but not of
+		// the list it repaired.
+		list, err = enmime.ParseAddressList(v)
+	}
+	if err == nil {
 		for _, a := range list {
 			a.Address = strings.ToLower(strings.TrimSpace(a.Address))
 			if a.Address != "" {

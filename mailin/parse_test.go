@@ -341,3 +341,25 @@ func FuzzParseDate(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodedWordAddressIsNoRecipient: an addr-spec spelled in encoded
+// words in To or Cc, which no mail system delivers to, makes nobody a
+// participant and routes nothing, with or without the commas of its list.
+func TestEncodedWordAddressIsNoRecipient(t *testing.T) {
+	for _, cc := range []string{"=?utf-8?q?victim?=@=?utf-8?q?example.org?=", "=?utf-8?q?victim?=@=?utf-8?q?example.org?= b@customer.example"} {
+		raw := []byte("From: a@customer.example\r\nTo: =?utf-8?q?support?=@=?utf-8?q?example.com?=\r\n" +
+			"Cc: " + cc + "\r\nSubject: x\r\nMessage-ID: <x@y>\r\n\r\nhi\r\n")
+		in, err := Parse(raw, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range append(in.To, in.Cc...) {
+			if a == "victim@example.org" || a == "support@example.com" {
+				t.Errorf("To %q, Cc %q: an encoded-word addr-spec was read as %s", in.To, in.Cc, a)
+			}
+		}
+		if got := HeaderRecipients(raw, rules.Routes{{Address: "support@example.com"}}); len(got) > 0 {
+			t.Errorf("HeaderRecipients %q: routed by an encoded-word addr-spec", got)
+		}
+	}
+}
