@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // phase is where a connection stands; each phase has its own time limit
@@ -95,8 +97,8 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	}
 	n, err := g.Conn.Read(p)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		if te := g.timedOut(); te != nil {
-			return n, te // in a message: the session answers 451
+		if err := g.timedOut(); err != nil {
+			return n, err // in a message: it is answered 451
 		}
 		g.sayBye()
 		return 0, io.EOF
@@ -119,9 +121,9 @@ func (g *guardConn) Read(p []byte) (int, error) {
 }
 
 // timedOut records which limit passed. In a message it returns the
-// sticky error for the session to answer; between commands it sets the
-// closing answer and returns nil.
-func (g *guardConn) timedOut() *timeoutError {
+// error to answer; between commands it sets the closing answer and
+// returns nil.
+func (g *guardConn) timedOut() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e := &timeoutError{reason: fmt.Sprintf("nothing received for %v", g.idle)}
@@ -134,6 +136,12 @@ func (g *guardConn) timedOut() *timeoutError {
 		}
 	}
 	g.expired = e
+	if g.phase == phaseData && g.skip > 0 {
+		// go-smtp answers a BDAT chunk it could not read with the error
+		// itself when it is an *smtp.SMTPError, and with a permanent 554
+		// when it is anything else: say what the session says of DATA.
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: e.reason + ", please try again"}
+	}
 	if g.phase == phaseData {
 		return e
 	}

@@ -317,6 +317,45 @@ func TestSilentSenderGetsTryAgain(t *testing.T) {
 	}
 }
 
+// TestStalledBDATChunkGetsTryAgain: a BDAT chunk the sender stops
+// sending, or sends past max_data_duration, is answered 4xx as DATA is,
+// not a permanent failure that bounces the mail.
+func TestStalledBDATChunkGetsTryAgain(t *testing.T) {
+	for _, cfg := range []Config{{ReadTimeout: "300ms"}, {ReadTimeout: "1s", MaxDataDuration: "500ms"}} {
+		srv, rec := listen(t, cfg)
+		c := dial(t, srv.Addr(), "127.0.0.2")
+		c.greet()
+		c.must(250, "MAIL FROM:<slow@customer.example>")
+		c.must(250, "RCPT TO:<support@example.com>")
+		// Announce 100000 bytes, send a few, then trickle or fall silent.
+		io.WriteString(c.conn, "BDAT 100000 LAST\r\nFrom: slow@customer.example\r\nSubject: x\r\n")
+		stop := make(chan struct{})
+		if cfg.MaxDataDuration != "" {
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					if _, err := io.WriteString(c.conn, "X-Trickle: more\r\n"); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		code, msg := c.reply()
+		close(stop)
+		if code/100 != 4 {
+			t.Errorf("BDAT chunk with read_timeout %s, max_data_duration %q: %d %s, want 4xx (try again)",
+				cfg.ReadTimeout, cfg.MaxDataDuration, code, msg)
+		}
+		if rec.count() != 0 {
+			t.Errorf("half a message was delivered")
+		}
+	}
+}
+
 func TestMessageTakingTooLongGets451(t *testing.T) {
 	srv, rec := listen(t, Config{ReadTimeout: "1s", MaxDataDuration: "500ms"})
 	c := dial(t, srv.Addr(), "127.0.0.2")
