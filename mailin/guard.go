@@ -64,6 +64,7 @@ type guardConn struct {
 	mailSeen bool   // MAIL seen since the last message, RSET or EHLO
 	line     []byte // the start of the command line being read
 	skip     int64  // BDAT chunk bytes still to come: data, not commands
+	hangUp   bool   // close the connection once the message is answered
 	eod      eodScanner
 }
 
@@ -277,8 +278,30 @@ func (g *guardConn) idleAgain() {
 		return
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.phase, g.until = phaseIdle, time.Now().Add(g.mailFrom)
+	hangUp := g.hangUp && g.bye == ""
+	if hangUp {
+		g.bye = fmt.Sprintf("421 4.4.2 %s closing connection after a refused message, reconnect to send more", g.hostname)
+	}
+	g.mu.Unlock()
+	if hangUp {
+		g.sayBye()
+	}
+}
+
+// hangUpAfterAnswer closes the connection, with a 421, once the message
+// under way has been answered (go-smtp resets the session after writing
+// the answer). A message with an over-long line leaves go-smtp's line
+// reader failing every read that follows: the next command would be
+// answered "500 Too long line", a permanent refusal of the next message,
+// where a 421 has the client send it again on a new connection.
+func (g *guardConn) hangUpAfterAnswer() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.hangUp = true
 }
 
 // drainData reads and drops the rest of a message the client is still

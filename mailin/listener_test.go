@@ -413,6 +413,38 @@ func TestOverlongLineRefusalReachesSender(t *testing.T) {
 	}
 }
 
+// TestNextMessageAfterOverlongLineIsNotRefused: after a message refused
+// for an over-long line, the next command on the connection is answered
+// 421 (send it again on a new connection), over SMTP and LMTP, never a
+// permanent refusal of a message that was never sent.
+func TestNextMessageAfterOverlongLineIsNotRefused(t *testing.T) {
+	for _, lmtp := range []bool{false, true} {
+		srv, err := Listen("127.0.0.1:0", lmtp, Config{Hostname: "tickets.example.com", MaxLineLength: 1000},
+			&recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		c := dial(t, srv.Addr(), "127.0.0.2")
+		c.reply()
+		c.must(250, "%s client.example", map[bool]string{false: "EHLO", true: "LHLO"}[lmtp])
+		c.must(250, "MAIL FROM:<long@customer.example>")
+		c.must(250, "RCPT TO:<support@example.com>")
+		c.must(354, "DATA")
+		io.WriteString(c.conn, "From: long@customer.example\r\nSubject: long\r\n\r\n"+
+			strings.Repeat("x", 5000)+"\r\nmore text\r\n.\r\n")
+		if code, msg := c.reply(); code != 554 {
+			t.Fatalf("LMTP %v: message with a long line: %d %s, want 554", lmtp, code, msg)
+		}
+		if code, msg := c.cmd("MAIL FROM:<next@customer.example>"); code != 421 {
+			t.Errorf("LMTP %v: MAIL FROM of the next message on the connection: %d %s, want 421", lmtp, code, msg)
+		}
+		if !c.closed() {
+			t.Errorf("LMTP %v: connection left open after 421", lmtp)
+		}
+	}
+}
+
 func TestEnvelopeAddressChecks(t *testing.T) {
 	srv, rec := listen(t, Config{})
 	for _, tc := range []struct {

@@ -136,6 +136,7 @@ func (s *session) readError(err error) error {
 		// The client is still sending: take the rest so the answer
 		// reaches it.
 		s.g.drainData(s.b.maxBytes)
+		s.g.hangUpAfterAnswer()
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 			Message: fmt.Sprintf("message refused: a line is longer than %d characters", s.b.maxLine)}
 	case errors.As(err, &se):
