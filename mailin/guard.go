@@ -227,9 +227,7 @@ func (g *guardConn) command(line []byte) bool {
 	}
 	switch f[0] {
 	case "BDAT":
-		if len(f) > 1 {
-			g.skip, _ = strconv.ParseInt(f[1], 10, 64)
-		}
+		g.skip = chunkSize(line)
 	case "NOOP", "VRFY", "EXPN", "HELP":
 		return true
 	case "RSET":
@@ -245,6 +243,30 @@ func (g *guardConn) command(line []byte) bool {
 		return again
 	}
 	return false
+}
+
+// chunkSize is the size of the chunk that follows a BDAT command line,
+// 0 when none does. go-smtp reads a chunk after a BDAT whose arguments it
+// took (even when it then refuses the transaction), and after no other:
+// a line it refuses (a size past 32 bits, a second argument but LAST, a
+// mangled command) is followed by commands, and they must be counted. Its
+// checks (parseCmd, handleBdat) are repeated here. A line longer than the
+// guard keeps is taken for no chunk: its end, unseen, may be what go-smtp
+// refuses.
+func chunkSize(line []byte) int64 {
+	l := strings.TrimRight(string(line), "\r")
+	if len(line) >= maxKept || len(l) < 6 || !strings.EqualFold(l[:5], "BDAT ") {
+		return 0
+	}
+	args := strings.Fields(l[5:])
+	if len(args) == 0 || len(args) > 2 || (len(args) == 2 && !strings.EqualFold(args[1], "LAST")) {
+		return 0
+	}
+	size, err := strconv.ParseUint(args[0], 10, 32)
+	if err != nil {
+		return 0
+	}
+	return int64(size)
 }
 
 // mailStarted is called when MAIL FROM was accepted.

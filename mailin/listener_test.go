@@ -499,6 +499,27 @@ func TestBDATChunkIsNotReadAsCommands(t *testing.T) {
 	}
 }
 
+// TestRefusedBDATLeavesNoopBudget: a BDAT go-smtp refuses is followed by
+// no chunk, so the commands after it still count against max_noops.
+func TestRefusedBDATLeavesNoopBudget(t *testing.T) {
+	srv, _ := listen(t, Config{MaxNoops: 2})
+	for _, bdat := range []string{"BDAT 99999999999", "BDAT 100 X", "BDAT 100" + strings.Repeat(" ", 30) + "X", " BDAT 100"} {
+		c := dial(t, srv.Addr(), "127.0.0.2")
+		c.greet()
+		c.must(250, "MAIL FROM:<a@customer.example>")
+		if code, msg := c.cmd("%s", bdat); code/100 != 5 {
+			t.Fatalf("%q: %d %s, want a refusal", bdat, code, msg)
+		}
+		noops := 0
+		for code, _ := c.cmd("NOOP"); code == 250 && noops < 50; code, _ = c.cmd("NOOP") {
+			noops++
+		}
+		if noops != 2 {
+			t.Errorf("%q, max_noops 2: %d NOOPs answered 250 before the 421", bdat, noops)
+		}
+	}
+}
+
 // The size MAIL FROM declares only sizes the read buffer: a message
 // shorter or longer than declared, or declared without SIZE, arrives
 // byte for byte.
