@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -496,6 +497,46 @@ func TestBDATChunkIsNotReadAsCommands(t *testing.T) {
 	}
 	if rec.count() != 1 {
 		t.Errorf("message not delivered")
+	}
+}
+
+// observing is a recorder that also counts the answers it is told of
+// (Observer), per stage.
+type observing struct {
+	recorder
+	omu     sync.Mutex
+	replies map[string][]int
+}
+
+func (o *observing) Session(string)               {}
+func (o *observing) Ingest(string, time.Duration) {}
+func (o *observing) Poll(string, error)           {}
+func (o *observing) Reply(_, stage string, code int) {
+	o.omu.Lock()
+	defer o.omu.Unlock()
+	o.replies[stage] = append(o.replies[stage], code)
+}
+
+// TestMailAnswersAreObserved: the Observer (the refusal metrics) hears
+// each answer to MAIL, the refusals included, as it hears RCPT's and
+// DATA's.
+func TestMailAnswersAreObserved(t *testing.T) {
+	obs := &observing{replies: map[string][]int{}}
+	srv, err := Listen("127.0.0.1:0", false, Config{Hostname: "tickets.example.com", MaxMessageBytes: 1 << 20}, obs,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, srv.Addr(), "")
+	c.greet()
+	sendMessage(t, c, "a@customer.example", "hello")
+	c.must(553, "MAIL FROM:<jörg@customer.example>")
+	c.must(221, "QUIT")
+	obs.omu.Lock()
+	defer obs.omu.Unlock()
+	if !slices.Equal(obs.replies["mail"], []int{250, 553}) || len(obs.replies["rcpt"]) != 1 || len(obs.replies["data"]) != 1 {
+		t.Errorf("MAIL answered 250 then 553, one RCPT and one DATA answered; Observer told of %v", obs.replies)
 	}
 }
 

@@ -84,11 +84,12 @@ type watchedSession struct {
 }
 
 func (s *watchedSession) Mail(from string, opts *smtp.MailOptions) error {
-	if s.g.closing.Load() {
-		s.g.reply("mail", errShuttingDown, 0)
-		return errShuttingDown
+	err := error(errShuttingDown)
+	if !s.g.closing.Load() {
+		err = s.session.Mail(from, opts)
 	}
-	return s.session.Mail(from, opts)
+	s.g.reply("mail", err, 451)
+	return err
 }
 
 func (s *watchedSession) Rcpt(to string, opts *smtp.RcptOptions) error {
