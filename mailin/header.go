@@ -31,6 +31,9 @@ type topHeader struct {
 	notes    []string
 	repaired bool // the header needed forgiveness a strict reader would refuse
 	tooBig   bool
+	// spaced: a field name was followed by white space before its colon,
+	// which enmime reads its own way (and may note): not plain text.
+	spaced bool
 }
 
 // readLenientHeader reads the top-level header the way a person would: an
@@ -69,6 +72,7 @@ func readLenientHeader(raw []byte, max int) topHeader {
 		}
 		if name, value, ok := fieldLine(line); ok {
 			h.fields = append(h.fields, headerField{name: name, value: value})
+			h.spaced = h.spaced || line[len(name)] != ':'
 			pos = next
 			continue
 		}

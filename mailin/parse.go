@@ -254,14 +254,15 @@ func MsgIDs(v string) []string {
 // (no transfer encoding or 7bit/8bit), not a file (no
 // Content-Disposition or Content-ID), all of it printable ASCII and tabs
 // in lines ended the same way (CRLF, as SMTP carries mail, or LF), the
-// header by an empty line. Most mail a desk gets from people is
-// such, and for it enmime would read the header a second time and copy
-// the body three times to give the same text (TestPlainTextAsEnmime
-// holds it to that). ok is false for any other message.
+// header by an empty line, each field name right before its colon. Most
+// mail a desk gets from people is such, and for it enmime would read the
+// header a second time and copy the body three times to give the same
+// text (TestPlainTextAsEnmime holds it to that). ok is false for any
+// other message.
 func (h topHeader) plainText(raw []byte) (text string, ok bool) {
 	head := raw[:max(h.body, 0)]
 	crlf := bytes.HasSuffix(head, []byte("\r\n\r\n"))
-	if h.tooBig || h.repaired || !(crlf || bytes.HasSuffix(head, []byte("\n\n"))) || !plainLines(raw, crlf) {
+	if h.tooBig || h.repaired || h.spaced || !(crlf || bytes.HasSuffix(head, []byte("\n\n"))) || !plainLines(raw, crlf) {
 		return "", false
 	}
 	var ctype, cte []byte

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,7 @@ var plainTextCases = map[string]string{
 	"two content-types": "From: a@b.example\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n\r\n<b>Hello</b>\r\n",
 	"NUL in body":       "From: a@b.example\r\n\r\nHel\x00lo\r\n",
 	"mbox From line":    "From a@b.example Mon Dec  7 06:00:00 2026\r\nFrom: a@b.example\r\n\r\nHello\r\n",
+	"tab before colon":  "From: a@b.example\r\nSubject\t: x\r\n\r\nHello\r\n",
 }
 
 // TestPlainTextAsEnmime: what plainText takes, from the cases above, the
@@ -72,7 +74,7 @@ func TestPlainTextAsEnmime(t *testing.T) {
 			t.Errorf("%s: not taken as plain text", name)
 		}
 	}
-	for _, name := range []string{"lone CR", "latin-1 text", "utf-8 text", "quoted-printable", "base64", "html", "flowed", "attachment", "two content-types", "mixed line ends", "NUL in body", "mbox From line"} {
+	for _, name := range []string{"lone CR", "latin-1 text", "utf-8 text", "quoted-printable", "base64", "html", "flowed", "attachment", "two content-types", "mixed line ends", "NUL in body", "mbox From line", "tab before colon"} {
 		if taken[name] {
 			t.Errorf("%s: taken as plain text", name)
 		}
@@ -107,4 +109,24 @@ func FuzzPlainText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkPlainAsEnmime(t, "input", raw)
 	})
+}
+
+// TestMalformedHeaderNoteKeptForTabBeforeColon: a field name followed by
+// a tab before its colon leaves the ticket the note enmime writes of it
+// (FuzzPlainText found the plain-text path dropping it).
+func TestMalformedHeaderNoteKeptForTabBeforeColon(t *testing.T) {
+	raw := []byte("From: a@b.example\r\nSubject\t: x\r\nMessage-ID: <x@y>\r\n\r\nHello\r\n")
+	in, err := Parse(raw, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := viaEnmime(raw)
+	if len(want.Notes) == 0 {
+		t.Fatal("enmime notes nothing: the case proves nothing")
+	}
+	for _, n := range want.Notes {
+		if !slices.Contains(in.Notes, n) {
+			t.Errorf("Parse notes %q lack enmime's %q", in.Notes, n)
+		}
+	}
 }
