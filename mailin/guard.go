@@ -104,22 +104,35 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		g.sayBye()
 		return 0, io.EOF
 	}
+	g.mu.Lock()
+	var cut int
+	var over bool
 	if n > 0 {
-		g.mu.Lock()
-		cut, over := g.scan(p[:n])
-		g.mu.Unlock()
-		if over {
-			// Hand go-smtp the commands before the one over the budget;
-			// the next read says goodbye.
-			if cut == 0 {
-				g.sayBye()
-				return 0, io.EOF
-			}
-			return cut, nil
+		cut, over = g.scan(p[:n])
+	}
+	short := err == io.EOF && g.skip > 0
+	g.mu.Unlock()
+	if over {
+		// Hand go-smtp the commands before the one over the budget;
+		// the next read says goodbye.
+		if cut == 0 {
+			g.sayBye()
+			return 0, io.EOF
 		}
+		return cut, nil
+	}
+	if short {
+		// go-smtp reads a BDAT chunk with io.Copy, which takes an end
+		// of input for the end of the chunk: a client gone in the middle
+		// of one would have the message taken cut short.
+		return n, errChunkCut
 	}
 	return n, err
 }
+
+// errChunkCut fails a BDAT chunk whose client closed the connection
+// before sending all of it: nothing of the message is taken.
+var errChunkCut = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "connection closed in the middle of a BDAT chunk"}
 
 // timedOut records which limit passed. In a message it returns the
 // error to answer; between commands it sets the closing answer and

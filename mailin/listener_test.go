@@ -586,3 +586,22 @@ func TestDeclaredSizeDoesNotChangeTheMessage(t *testing.T) {
 		}
 	}
 }
+
+// A client that closes its side of the connection in the middle of a
+// BDAT chunk has nothing of the message taken: the chunk is answered
+// 451 (try again), not 250 for the part that came.
+func TestBDATChunkCutShortIsNotTaken(t *testing.T) {
+	srv, rec := listen(t, Config{})
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	c.greet()
+	c.must(250, "MAIL FROM:<gone@customer.example>")
+	c.must(250, "RCPT TO:<support@example.com>")
+	io.WriteString(c.conn, "BDAT 1000 LAST\r\nFrom: gone@customer.example\r\nSubject: cut\r\n\r\nthe first line of many\r\n")
+	if err := c.conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	code, msg := c.reply()
+	if code == 250 || rec.count() != 0 {
+		t.Fatalf("BDAT chunk cut short by the client: %d %s, %d messages delivered; want nothing taken", code, msg, rec.count())
+	}
+}
