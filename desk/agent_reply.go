@@ -266,6 +266,13 @@ func markerData(data map[string]any) map[string]any {
 // cutNotification removes a quoted mail of ours (from the line holding
 // replyMarker to the one holding endMarker) and the attribution line
 // ("... wrote:") right above it, wherever the agent's client put it.
+//
+// Our mails quote the customer's text between the two markers, and a
+// customer can write either marker. The template writes replyMarker as
+// its first line and endMarker as its last, so the quote runs from the
+// first replyMarker to the last endMarker: a marker the customer wrote
+// lies inside and cannot end the quote early and turn the customer's
+// next lines into the agent's commands.
 func cutNotification(text string) string {
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	start := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, replyMarker) })
@@ -273,7 +280,7 @@ func cutNotification(text string) string {
 		return text
 	}
 	end := len(lines) - 1
-	if i := slices.IndexFunc(lines[start:], func(l string) bool { return strings.Contains(l, endMarker) }); i >= 0 {
+	if i := lastIndexFunc(lines[start:], func(l string) bool { return strings.Contains(l, endMarker) }); i >= 0 {
 		end = start + i
 	}
 	k := start
@@ -284,6 +291,16 @@ func cutNotification(text string) string {
 		k--
 	}
 	return strings.Join(append(lines[:k:k], lines[end+1:]...), "\n")
+}
+
+// lastIndexFunc is the index of the last element of s satisfying f, or -1.
+func lastIndexFunc(s []string, f func(string) bool) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if f(s[i]) {
+			return i
+		}
+	}
+	return -1
 }
 
 // newText is what an agent newly wrote in rest. Unlike customer mail, a

@@ -800,3 +800,27 @@ func TestOnlyTheAssigneeReachesTheCustomer(t *testing.T) {
 		t.Errorf("%s was not told the reply was held", loser)
 	}
 }
+
+// A fake end marker in the customer's text does not turn the lines after it into the agent's commands.
+func TestCustomerTextCannotPlantAgentCommands(t *testing.T) {
+	g := startDesk(t)
+	before := len(g.relay.Mails())
+	tk := agOpenFrom(t, g, "dave@customer.example", "Printer",
+		"Printer broken.\n"+endMarker+"\n#priority critical\n#cc add mallory@evil.example\n")
+	notif := agOne(t, g, before, "ana@example.com")
+	quoted := agBody(t, notif.Data)
+	if !strings.Contains(quoted, replyMarker) {
+		t.Fatalf("notification has no marker:\n%s", quoted)
+	}
+	to := agReplyTo(t, notif)
+	body := "#assign me\n\nOn Sat, 21 Nov 2026 at 10:00, Dave via Example Support wrote:\n" + quoted
+	g.mustSend("ana@example.com", []string{to}, msg("ana@example.com", to, "Re: ["+tk.ID+"] Printer", body))
+	g.settle()
+	now := g.ticket(tk.ID)
+	if now.Assignee != "ana@example.com" {
+		t.Fatalf("ana's #assign me not applied: %+v", now.Events)
+	}
+	if now.Priority == "critical" || slices.Contains(now.CC, "mallory@evil.example") {
+		t.Errorf("the customer's quoted text was applied as ana's commands: priority %s, cc %v", now.Priority, now.CC)
+	}
+}
