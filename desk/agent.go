@@ -140,6 +140,12 @@ func (p *Pipeline) agentMail(tx store.Tx, pl *plan, res *mailin.Result) (handled
 		if reason == "" {
 			t, err := tx.Ticket(s.ticket)
 			if err == nil {
+				// An answer to a notification of a merged ticket belongs
+				// where its conversation went: the merged one is closed
+				// and must not reopen nor mail its customers again.
+				t, _, err = mergedEnd(tx, t)
+			}
+			if err == nil {
 				return true, p.agentReply(tx, pl, res, t, agent, s.kind)
 			}
 			if !errors.Is(err, store.ErrNotFound) {

@@ -95,6 +95,9 @@ func (p *Pipeline) Act(ctx context.Context, id string, a Action) (ActionResult, 
 // operator rights. A merge or link also changes the other ticket (in j),
 // whose change comes second.
 func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, actor, via, msgID, text string, now time.Time) (*Change, []*Change, error) {
+	if err := rules.MayActOnMerged(cmd, t.ID, t.MergedInto); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", err, ErrBadAction)
+	}
 	c := &Change{Ticket: t}
 	t.UpdatedAt = now
 	if cmd.Name == "note" {

@@ -341,18 +341,33 @@ func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string) 
 // mergedCandidate is t as the candidate, or when t was merged into another
 // ticket (and that one perhaps into a third) the ticket it went into.
 func mergedCandidate(tx store.Reader, t *store.Ticket, via string) (*rules.Candidate, error) {
-	for hops := 0; t.MergedInto != "" && hops < 8; hops++ {
+	t, hops, err := mergedEnd(tx, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hops {
+		via += " (" + h + ")"
+	}
+	return candidateOf(t, via), nil
+}
+
+// mergedEnd is t, or when t was merged into another ticket (and that one
+// perhaps into a third) the ticket it went into, where its conversation
+// goes on; hops says each merge followed ("HS-1 was merged into HS-2").
+func mergedEnd(tx store.Reader, t *store.Ticket) (*store.Ticket, []string, error) {
+	var hops []string
+	for len(hops) < 8 && t.MergedInto != "" {
 		next, err := tx.Ticket(t.MergedInto)
 		if errors.Is(err, store.ErrNotFound) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		via = fmt.Sprintf("%s (%s was merged into %s)", via, t.ID, next.ID)
+		hops = append(hops, fmt.Sprintf("%s was merged into %s", t.ID, next.ID))
 		t = next
 	}
-	return candidateOf(t, via), nil
+	return t, hops, nil
 }
 
 func candidateOf(t *store.Ticket, via string) *rules.Candidate {

@@ -190,3 +190,59 @@ func TestMergedMessageKeepsItsRawCopy(t *testing.T) {
 		t.Errorf("the copy's raw mail after the source's was deleted:\n%s", raw)
 	}
 }
+
+// An answer to a merged ticket's old notification lands on the target; the merged one stays closed.
+func TestAgentAnswerToMergedTicketLandsOnTarget(t *testing.T) {
+	g := startDesk(t)
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	notif := agOne(t, g, before, "ana@example.com")
+	agReply(g, "Ana Lima <ana@example.com>", agReplyTo(t, notif), src, "#merge "+dst.ID)
+	if s := g.ticket(src.ID); s.MergedInto != dst.ID || s.Status != rules.StatusClosed {
+		t.Fatalf("not merged: %+v", s)
+	}
+	sent := len(g.relay.Mails())
+	agReply(g, "Ana Lima <ana@example.com>", agReplyTo(t, notif), src, "#status open\nAny news, Dave?")
+	for _, m := range agMailsTo(g, sent, "dave@customer.example") {
+		if subj := header(t, m.Data).Get("Subject"); strings.Contains(subj, src.ID) {
+			t.Errorf("dave mailed from the merged ticket: %s", subj)
+		}
+	}
+	s := g.ticket(src.ID)
+	if s.Status != rules.StatusClosed {
+		t.Errorf("merged ticket %s reopened by agent mail: status %s, merged_into %s", src.ID, s.Status, s.MergedInto)
+	}
+	d := g.ticket(dst.ID)
+	if !hasMsg(d, "Any news, Dave?") {
+		t.Errorf("agent's reply to the merged ticket is not on the target (on source: %v)", hasMsg(s, "Any news, Dave?"))
+	}
+}
+
+// Actions on a merged ticket other than note or link are refused, naming the target.
+func TestActionOnMergedTicketIsRefused(t *testing.T) {
+	g := startDesk(t)
+	ctx := context.Background()
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := g.pipeline.Act(ctx, src.ID, Action{Name: "status", Value: "open"})
+	if !errors.Is(err, ErrBadAction) || !strings.Contains(err.Error(), dst.ID) {
+		t.Errorf("status open on the merged ticket: %v; want a refusal naming %s", err, dst.ID)
+	}
+	if s := g.ticket(src.ID); s.Status != rules.StatusClosed {
+		t.Errorf("merged ticket reopened: status %s merged_into %s", s.Status, s.MergedInto)
+	}
+}
+
+// hasMsg reports whether a message on tk shows text.
+func hasMsg(tk *store.Ticket, text string) bool {
+	for _, m := range tk.Messages {
+		if strings.Contains(m.VisibleText, text) {
+			return true
+		}
+	}
+	return false
+}

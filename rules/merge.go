@@ -68,6 +68,18 @@ func DecideJoin(cmd Command, src, dst JoinView, maxParticipants int) (Join, erro
 	return j, nil
 }
 
+// MayActOnMerged returns nil when cmd may apply to ticket id, merged into
+// mergedInto ("" when it was not merged), or why not. A merged ticket
+// stays closed: its mail goes to the target, so a reopened or reassigned
+// source would be a ticket nobody's mail reaches. Notes and links leave it
+// as it is and are taken; anything else names the target to act on.
+func MayActOnMerged(cmd Command, id, mergedInto string) error {
+	if mergedInto == "" || cmd.Name == "note" || cmd.Name == "link" {
+		return nil
+	}
+	return fmt.Errorf("%s was merged into %s and stays closed; act on %s instead", id, mergedInto, mergedInto)
+}
+
 // addOnce returns list with id added unless it is there (any case).
 func addOnce(list []string, id string) []string {
 	if slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, id) }) {
