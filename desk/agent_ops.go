@@ -115,7 +115,7 @@ func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, act
 	}
 	done := p.applyCommands(t, []rules.Command{cmd}, who, now, false)
 	if len(done.problems) == 0 {
-		done.problems = p.joinProblems(t, []rules.Command{cmd}, j)
+		done.problems = p.joinProblems(t, []rules.Command{cmd}, j, who)
 	}
 	if len(done.problems) > 0 {
 		return nil, nil, fmt.Errorf("%s: %w", strings.Join(done.problems, "; "), ErrBadAction)

@@ -62,7 +62,7 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 		problems = p.applyCommands(dry, cmds, agent.actor(), now, false).problems
 	}
 	if len(problems) == 0 {
-		problems = p.joinProblems(dry, cmds, j)
+		problems = p.joinProblems(dry, cmds, j, agent.actor())
 	}
 	if len(problems) > 0 {
 		res.Action = "agent-refused"

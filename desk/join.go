@@ -49,8 +49,8 @@ func joinView(t *store.Ticket) rules.JoinView {
 }
 
 // joinProblems says why the #merge and #link commands in cmds cannot be
-// done on t, as the other commands' problems are said.
-func (p *Pipeline) joinProblems(t *store.Ticket, cmds []rules.Command, j joins) []string {
+// done on t by actor, as the other commands' problems are said.
+func (p *Pipeline) joinProblems(t *store.Ticket, cmds []rules.Command, j joins, actor rules.Actor) []string {
 	var out []string
 	merges := 0
 	for _, c := range cmds {
@@ -70,6 +70,12 @@ func (p *Pipeline) joinProblems(t *store.Ticket, cmds []rules.Command, j joins) 
 		}
 		if _, err := rules.DecideJoin(c, joinView(t), joinView(dst), p.maxParticipants()); err != nil {
 			out = append(out, fmt.Sprintf("%q: %s", c.Line, err))
+			continue
+		}
+		if c.Name == "merge" {
+			if err := rules.AuthorizeMergeInto(actor, dst.ID, viewOf(dst)); err != nil {
+				out = append(out, fmt.Sprintf("%q: %s", c.Line, err))
+			}
 		}
 	}
 	return out

@@ -246,3 +246,32 @@ func hasMsg(tk *store.Ticket, text string) bool {
 	}
 	return false
 }
+
+// An agent may not merge a ticket into one she could not add participants to.
+func TestMergeIntoAnotherAgentsTicketIsRefused(t *testing.T) {
+	g := startDesk(t)
+	ctx := context.Background()
+	g.mustSend("alice@customer.example", []string{"tech@example.com"}, msg("alice@customer.example", "tech@example.com", "Router down", "No internet."))
+	g.settle()
+	dst := g.onlyTicket()
+	if _, err := g.pipeline.Act(ctx, dst.ID, Action{Name: "assign", Value: "tom@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "assign", Value: "me", Actor: "ana@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	// The direct way is refused ...
+	if _, err := g.pipeline.Act(ctx, dst.ID, Action{Name: "assign", Value: "me", Actor: "ana@example.com"}); err == nil {
+		t.Fatal("ana took tom's ticket")
+	}
+	// ... and so is the merge into tom's ticket.
+	_, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID, Actor: "ana@example.com"})
+	d := g.ticket(dst.ID)
+	if !errors.Is(err, ErrBadAction) || slices.Contains(d.CC, "dave@customer.example") {
+		t.Errorf("ana (support only) merged her ticket into %s (queue %s, assignee %s): %v; its participants are now %v", dst.ID, d.Queue, d.Assignee, err, d.CC)
+	}
+	if s := g.ticket(src.ID); s.MergedInto != "" || s.Status == rules.StatusClosed {
+		t.Errorf("refused merge changed the source: status %s merged_into %q", s.Status, s.MergedInto)
+	}
+}

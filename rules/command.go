@@ -277,6 +277,18 @@ func Authorize(cmd Command, actor Actor, t TicketView) error {
 	return fmt.Errorf("%w: unknown command #%s", ErrNotAllowed, cmd.Name)
 }
 
+// AuthorizeMergeInto returns nil when actor may merge a ticket into the
+// ticket id (t), or an error wrapping ErrNotAllowed saying why not.
+// Authorize checks the rights on the ticket merged; a merge also adds its
+// requester and participants to t's participants, so it needs the rights
+// "#cc add" on t would need.
+func AuthorizeMergeInto(actor Actor, id string, t TicketView) error {
+	if Authorize(Command{Name: "cc", CcOp: "add"}, actor, t) != nil {
+		return fmt.Errorf("%w: only agents of the queue %q, its assignee or a manager can merge a ticket into %s", ErrNotAllowed, t.Queue, id)
+	}
+	return nil
+}
+
 // authorizeAssign applies the #assign rules for a non-manager.
 func authorizeAssign(cmd Command, actor Actor, t TicketView, isAssignee, inQueue bool) error {
 	self := cmd.Assign == "me" || strings.EqualFold(cmd.Assign, strings.TrimSpace(actor.Email))
