@@ -27,10 +27,18 @@ func (p *Pipeline) redact(pl *plan) {
 	all = append(all, r...)
 	in.Text, r = rules.Redact(in.Text)
 	all = append(all, r...)
-	in.HTML, _ = rules.Redact(in.HTML)
-	// The raw copy holds the same secrets again; count them once.
+	// The HTML part and the raw copy mostly hold the text's secrets
+	// again: count them once, from the first that shows any. A secret
+	// only in the HTML part (a mail whose text part says "see the HTML
+	// version") still counts, and the raw copy is scrubbed of it.
+	var html []rules.Redaction
+	in.HTML, html = rules.Redact(in.HTML)
+	scrub := len(all) > 0 || len(html) > 0
+	if len(all) == 0 {
+		all = html
+	}
 	in.Raw, r = rules.RedactMessage(in.Raw)
-	if len(all) > 0 {
+	if scrub {
 		p.scrubRaw(pl)
 	}
 	if len(all) == 0 {

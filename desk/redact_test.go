@@ -219,3 +219,28 @@ func TestRawCopyWithoutSecretsIsKeptByteForByte(t *testing.T) {
 		t.Errorf("%d redaction notices for a clean message", n)
 	}
 }
+
+// A card number only in the HTML part is scrubbed from the raw copy and recorded.
+func TestCardOnlyInHTMLPartIsRedacted(t *testing.T) {
+	g := startGateway(t)
+	from := "ann@customer.example"
+	mime := "Content-Type: multipart/alternative; boundary=\"ALT-1\"\r\n\r\n" +
+		"--ALT-1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease see the HTML version of this mail.\r\n" +
+		"--ALT-1\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		b64("<html><body><p>My card is <b>"+cardSecret+"</b>, charged twice.</p></body></html>\n") +
+		"--ALT-1--\r\n"
+	sent := encodedMsg(from, "charged twice", "", mime)
+	g.mustSend(from, []string{"support@example.com"}, sent)
+	tk := g.onlyTicket()
+	raw := storedRaw(t, g, tk.Messages[0])
+	again, err := mailin.Parse(raw, mailin.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(again.HTML, "4111") || strings.Contains(again.Text, "4111") {
+		t.Errorf("stored raw copy still shows the card in its HTML part once decoded: html %q", again.HTML)
+	}
+	if eventOf(tk, "redacted") == nil {
+		t.Errorf("no redacted event: %+v", tk.Events)
+	}
+}
