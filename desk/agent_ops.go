@@ -98,20 +98,26 @@ func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, act
 	if err := rules.MayActOnMerged(cmd, t.ID, t.MergedInto); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", err, ErrBadAction)
 	}
-	c := &Change{Ticket: t}
-	t.UpdatedAt = now
-	if cmd.Name == "note" {
-		c.Messages = []Stored{{Message: &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
-			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}}}
-		p.addNote(c, &plan{now: now}, actor, text)
-		return c, nil, nil
-	}
 	// An action taken as an agent (-as, or the agent the API caller is)
 	// has that agent's rights, the rights its mail would have; anyone else
 	// acts as the operator, with every right.
 	who := rules.Actor{Email: actor, Operator: true}
 	if a, ok := p.agent(actor); ok {
 		who = a.actor()
+	}
+	c := &Change{Ticket: t}
+	t.UpdatedAt = now
+	if cmd.Name == "note" {
+		// A note is stored, not applied as a command, but it needs the
+		// same rights as the agent's #note by mail.
+		if err := rules.Authorize(cmd, who, viewOf(t)); err != nil {
+			why := strings.TrimPrefix(err.Error(), rules.ErrNotAllowed.Error()+": ")
+			return nil, nil, fmt.Errorf("%q: %s: %w", cmd.Line, why, ErrBadAction)
+		}
+		c.Messages = []Stored{{Message: &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
+			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}}}
+		p.addNote(c, &plan{now: now}, actor, text)
+		return c, nil, nil
 	}
 	done := p.applyCommands(t, []rules.Command{cmd}, who, now, false)
 	if len(done.problems) == 0 {

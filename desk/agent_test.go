@@ -824,3 +824,17 @@ func TestCustomerTextCannotPlantAgentCommands(t *testing.T) {
 		t.Errorf("the customer's quoted text was applied as ana's commands: priority %s, cc %v", now.Priority, now.CC)
 	}
 }
+
+// A note taken as an agent (-as) is refused where the agent's #note by mail would be.
+func TestNoteAsAgentNeedsTheAgentsRights(t *testing.T) {
+	g := startDesk(t)
+	ctx := context.Background()
+	tk := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	if err := rules.Authorize(rules.Command{Name: "note"}, agAgents[2].actor(), viewOf(tk)); err == nil {
+		t.Fatal("precondition: tom may note by mail")
+	}
+	_, err := g.pipeline.Act(ctx, tk.ID, Action{Name: "note", Value: "hello from tech", Actor: "tom@example.com"})
+	if !errors.Is(err, ErrBadAction) || hasMsg(g.ticket(tk.ID), "hello from tech") {
+		t.Errorf("tom (queues %v) added a note to %s (queue %s) as himself: %v", agAgents[2].Queues, tk.ID, tk.Queue, err)
+	}
+}
