@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -70,6 +71,18 @@ func injectStatus(err error) int {
 		return http.StatusNotFound
 	}
 	return http.StatusServiceUnavailable
+}
+
+// badJSONBody answers a request whose JSON body (of the shape want) could
+// not be read: 413 for a body over the route's limit, as inject and
+// explain answer, else 400.
+func badJSONBody(w http.ResponseWriter, err error, want string) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", tooLarge.Limit))
+		return
+	}
+	httpError(w, http.StatusBadRequest, "body must be JSON "+want+": "+err.Error())
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {

@@ -260,7 +260,7 @@ func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&act); err != nil {
-		httpError(w, http.StatusBadRequest, "body must be JSON {\"action\":..., \"value\":..., \"actor\":...}: "+err.Error())
+		badJSONBody(w, err, `{"action":..., "value":..., "actor":...}`)
 		return
 	}
 	// The token is the operator's: an action names an agent only as the

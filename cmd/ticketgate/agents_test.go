@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,4 +211,49 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// startAdmin starts an in-process admin API on 127.0.0.1:0 and returns its
+// base URL and token.
+func startAdmin(t *testing.T) (base, token string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := loadConfig(writeFile(t, fmt.Sprintf("[store]\npath = %q\n[admin]\nlisten = \"127.0.0.1:0\"\n", filepath.Join(dir, "tickets.db"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), boltdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.close() })
+	s := &servers{}
+	srv, err := a.listenAdmin(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	tok, err := readAdminToken(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + s.adminAddr(), tok
+}
+
+// An over-large action or forget body is answered 413, as inject and explain answer, not 400.
+func TestOversizedActionBodyIsTooLarge(t *testing.T) {
+	base, tok := startAdmin(t)
+	header := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + tok}
+	for _, c := range []struct{ path, body string }{
+		{"/api/tickets/HS-000001/actions", `{"action":"note","value":"` + strings.Repeat("x", 2<<20) + `"}`},
+		{"/api/forget", `{"address":"` + strings.Repeat("x", 1<<17) + `@customer.example"}`},
+	} {
+		if a := send(t, "POST", base+c.path, c.body, header); a.code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s with %d bytes: %d %.200q; want 413", c.path, len(c.body), a.code, a.body)
+		}
+	}
+	// A body in bounds that is not JSON stays a 400.
+	if a := send(t, "POST", base+"/api/tickets/HS-000001/actions", "{", header); a.code != http.StatusBadRequest {
+		t.Errorf("POST of a broken body: %d %q; want 400", a.code, a.body)
+	}
 }

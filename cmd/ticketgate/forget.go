@@ -88,14 +88,15 @@ func (a *app) forget(ctx context.Context, req forgetRequest, via string) (*desk.
 
 // handleForget is POST /api/forget {"address": ..., "actor": ...}, the
 // handover for runForget: 200 with the result, 400 for a body or address
-// that is not one, 404 when no ticket names the address, 422 for an
-// address that may not be erased (the desk's own, an agent's).
+// that is not one, 413 for a body over 64 KiB, 404 when no ticket names
+// the address, 422 for an address that may not be erased (the desk's own,
+// an agent's).
 func (a *app) handleForget(w http.ResponseWriter, r *http.Request) {
 	var req forgetRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		httpError(w, http.StatusBadRequest, "body must be JSON {\"address\":..., \"actor\":...}: "+err.Error())
+		badJSONBody(w, err, `{"address":..., "actor":...}`)
 		return
 	}
 	var via string
