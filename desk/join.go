@@ -112,6 +112,14 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 			continue
 		}
 		p.moveInto(tc, j.source, d)
+		// The mail that merges (its reply to the customer, or its
+		// commands kept as a note) is not in j.source, read before it:
+		// the target gets its copy too, where the conversation goes on.
+		// The source's change is applied first, so the copy finds the
+		// blobs stored.
+		for _, m := range c.Messages {
+			tc.Messages = append(tc.Messages, Stored{Message: m.Message, Copy: true})
+		}
 		t.MergedInto = dst.ID
 		c.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.SourceDetail + how})
 		tc.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.TargetDetail + how})

@@ -275,3 +275,25 @@ func TestMergeIntoAnotherAgentsTicketIsRefused(t *testing.T) {
 		t.Errorf("refused merge changed the source: status %s merged_into %q", s.Status, s.MergedInto)
 	}
 }
+
+// The reply written in the mail that merges a ticket is on the target, where the conversation goes on.
+func TestReplySentWithMergeIsOnTarget(t *testing.T) {
+	g := startDesk(t)
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	notif := agOne(t, g, before, "ana@example.com")
+	before = len(g.relay.Mails())
+	agReply(g, "Ana Lima <ana@example.com>", agReplyTo(t, notif), src, "#merge "+dst.ID+"\nWe track this in "+dst.ID+" from now on.")
+	if l := agMailsTo(g, before, "dave@customer.example"); len(l) != 1 {
+		t.Fatalf("dave got %d mails", len(l))
+	}
+	s, d := g.ticket(src.ID), g.ticket(dst.ID)
+	if s.MergedInto != dst.ID {
+		t.Fatalf("not merged: %+v", s)
+	}
+	if !hasMsg(d, "We track this") {
+		t.Errorf("the reply sent with the merge is not on the target %s (on source: %v); target messages: %d",
+			dst.ID, hasMsg(s, "We track this"), len(d.Messages))
+	}
+}
