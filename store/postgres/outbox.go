@@ -127,10 +127,6 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		rawHash = old.rawHash
 	case !errors.Is(err, store.ErrNotFound):
 		return err
-	default:
-		if err := t.notify(); err != nil {
-			return err
-		}
 	}
 	if m.Raw != nil {
 		h, err := t.PutBlob(m.Raw)
@@ -149,6 +145,13 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 		return err
 	}
 	m.NextAt = rec.NextAt
+	// New mail, and mail made due sooner (a retry), wake the other
+	// gateways: an idle one sleeps until the time the mail was due.
+	if old == nil || rec.NextAt.Before(old.rec.NextAt) {
+		if err := t.notify(); err != nil {
+			return err
+		}
+	}
 	v, err := encode(rec)
 	if err != nil {
 		return fmt.Errorf("encode outbox entry: %w", err)

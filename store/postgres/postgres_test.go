@@ -84,3 +84,37 @@ func TestListenWakesOnQueuedMail(t *testing.T) {
 		t.Fatal("listener not woken by mail another process queued")
 	}
 }
+
+// Mail made due sooner by another process ("outbox retry" run beside the
+// gateways) wakes them: an idle gateway would otherwise wait for the time
+// the mail was due before.
+func TestRetriedMailWakesTheOtherGateways(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	d1, d2 := openTest(t, dsn), openTest(t, dsn)
+	defer d1.Close()
+	defer d2.Close()
+	later := time.Now().Add(time.Hour)
+	m := &store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("1"), Attempts: 3, NextAt: later}
+	if err := d2.Update(bg, func(tx store.Tx) error { return tx.Enqueue(m) }); err != nil {
+		t.Fatal(err)
+	}
+	woken := make(chan struct{}, 16)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { defer close(done); d1.Listen(ctx, func() { woken <- struct{}{} }) }()
+	defer func() { cancel(); <-done }()
+	select { // the wake after connecting
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("listener did not connect")
+	}
+	m.NextAt, m.Raw = time.Now(), nil
+	if err := d2.Update(bg, func(tx store.Tx) error { return tx.Enqueue(m) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a gateway is not woken by mail another process made due now")
+	}
+}
