@@ -33,6 +33,11 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 			q.Set(f.name, f.v)
 		}
 	}
+	// Checked before anything is opened: a day that is not one is a
+	// usage error whether the report is made here or by a running serve.
+	if _, err := reportQuery(q, rules.BusinessHours{}); err != nil {
+		return &exitError{code: 64, err: err}
+	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}

@@ -73,3 +73,20 @@ func TestReportBesideServeAndItsCounters(t *testing.T) {
 		t.Fatalf("serve exit %d", code)
 	}
 }
+
+// A day report cannot read is a usage error (64) whether or not serve
+// holds the database, not a failure (1) once the command is handed over.
+func TestReportRefusesABadDayWithUsageExitWhileServeRuns(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "")
+	e.injectOK(message("rae@customer.example", "support@example.com", "Router down", "report-bad@customer.example", "No lights."))
+	s := e.serve()
+	for _, args := range [][]string{{"-from", "last week"}, {"-to", "2026-13-01"}, {"-from", "2026-12-01", "-to", "2026-11-01"}} {
+		if r := e.run(nil, "report", args...); r.code != 64 || !strings.Contains(r.stderr, args[0]) {
+			t.Errorf("report %v while serve runs: exit %d, stderr %q; want 64 naming %s", args, r.code, r.stderr, args[0])
+		}
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+}
