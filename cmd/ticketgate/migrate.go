@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"ticketgate/store"
@@ -65,6 +66,9 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 	}
 	defer dst.Close()
 	m := &migration{src: src, dst: dst}
+	if err := m.refuseOthers(ctx); err != nil {
+		return &exitError{code: exDataErr, err: err}
+	}
 	if err := m.tickets(ctx); err != nil {
 		return err
 	}
@@ -87,21 +91,95 @@ type migration struct {
 }
 
 func (m *migration) tickets(ctx context.Context) error {
-	var ids []string
-	err := m.src.View(ctx, func(tx store.Tx) error {
-		list, _, err := tx.Tickets(store.Filter{Sort: store.SortCreated})
-		for _, tk := range list {
-			ids = append(ids, tk.ID)
+	list, err := m.srcTickets(ctx)
+	if err != nil {
+		return err
+	}
+	for _, tk := range list {
+		if err := m.ticket(ctx, tk.ID); err != nil {
+			return fmt.Errorf("copy ticket %s: %w", tk.ID, err)
 		}
+	}
+	return nil
+}
+
+// srcTickets lists the source's tickets, oldest first, without their
+// messages and events.
+func (m *migration) srcTickets(ctx context.Context) ([]*store.Ticket, error) {
+	var list []*store.Ticket
+	err := m.src.View(ctx, func(tx store.Tx) error {
+		var err error
+		list, _, err = tx.Tickets(store.Filter{Sort: store.SortCreated})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("list tickets: %w", err)
+		return nil, fmt.Errorf("list tickets: %w", err)
 	}
-	for _, id := range ids {
-		if err := m.ticket(ctx, id); err != nil {
-			return fmt.Errorf("copy ticket %s: %w", id, err)
+	return list, nil
+}
+
+// srcOutbox lists the source's outbox entries, without their mail.
+func (m *migration) srcOutbox(ctx context.Context) ([]*store.OutMail, error) {
+	var list []*store.OutMail
+	err := m.src.View(ctx, func(tx store.Tx) error {
+		var err error
+		list, err = tx.OutboxList(0, 0)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list outbox: %w", err)
+	}
+	return list, nil
+}
+
+// refuseOthers refuses a target that holds, under the id of a source
+// ticket or outbox mail, another one: the copy would skip it as already
+// there, and the source's would be lost. What an earlier run copied is
+// the same record (same creation time; for mail, same ticket and kind).
+func (m *migration) refuseOthers(ctx context.Context) error {
+	tickets, err := m.srcTickets(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := m.srcOutbox(ctx)
+	if err != nil {
+		return err
+	}
+	var others []string
+	err = m.dst.View(ctx, func(tx store.Tx) error {
+		others = nil
+		for _, tk := range tickets {
+			got, err := tx.Ticket(tk.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !got.CreatedAt.Equal(tk.CreatedAt) {
+				others = append(others, "ticket "+tk.ID)
+			}
 		}
+		for _, e := range out {
+			got, err := tx.OutboxEntry(e.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if got.TicketID != e.TicketID || got.Kind != e.Kind || !got.Created.Equal(e.Created) {
+				others = append(others, fmt.Sprintf("outbox mail %d", e.ID))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compare with the target: %w", err)
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("the target database holds other records under the ids of %s (%d in all): migrate into an empty database, or one only migrate filled",
+			strings.Join(others[:min(len(others), 5)], ", "), len(others))
 	}
 	return nil
 }
@@ -207,17 +285,10 @@ func putTicket(tx store.Tx, tk *store.Ticket, blobs map[string][]byte) error {
 // outbox copies the outbox entries the target lacks, ids kept, each in
 // its own transaction with its mail.
 func (m *migration) outbox(ctx context.Context) error {
-	var (
-		list []*store.OutMail
-		max  uint64
-	)
-	err := m.src.View(ctx, func(tx store.Tx) error {
-		var err error
-		list, err = tx.OutboxList(0, 0)
-		return err
-	})
+	var max uint64
+	list, err := m.srcOutbox(ctx)
 	if err != nil {
-		return fmt.Errorf("list outbox: %w", err)
+		return err
 	}
 	for _, e := range list {
 		max = maxU64(max, e.ID)

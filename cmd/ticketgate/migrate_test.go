@@ -117,3 +117,26 @@ func TestMigrateAnEarlierReleasesDatabaseIntoPostgres(t *testing.T) {
 		t.Errorf("migrate left %v behind", left)
 	}
 }
+
+// migrate into a database that already holds another desk's mail under
+// the same ids refuses, instead of skipping the old desk's queued mail
+// as "already there" and losing it.
+func TestMigrateRefusesATargetHoldingOtherMailUnderTheSameIds(t *testing.T) {
+	old := newEnv(t, false)
+	oldID := old.injectOK(message("ann@customer.example", "support@example.com", "Printer", "other-1@customer.example", "on fire"))
+	oldDB := filepath.Join(old.dir, "data", "tickets.db")
+
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	e.injectOK(message("bob@customer.example", "support@example.com", "VPN", "other-2@customer.example", "down"))
+
+	r := e.run(nil, "migrate", "-from", oldDB)
+	if r.code == 0 || !strings.Contains(r.stderr, "outbox mail 1") {
+		t.Errorf("migrate into a database with other queued mail: exit %d, stdout %q, stderr %q; want a refusal naming outbox mail 1", r.code, r.stdout, r.stderr)
+	}
+	for _, tk := range e.tickets() {
+		if tk.ID == oldID {
+			t.Errorf("refused migrate copied %s all the same", oldID)
+		}
+	}
+}
