@@ -76,7 +76,7 @@ func backup(ctx context.Context, cfg *Config, log *slog.Logger, w io.Writer) (in
 		}
 		c, err := newAdminClient(cfg)
 		if err != nil {
-			return 0, "", err
+			return 0, "", adminClientExit(cfg, err)
 		}
 		n, err := fetchBackup(ctx, c, w)
 		return n, "from the running serve at " + cfg.Admin.Listen, err

@@ -190,3 +190,32 @@ func TestRestoreMigratesABackupOfAnEarlierRelease(t *testing.T) {
 		t.Errorf("restore left %v behind", left)
 	}
 }
+
+// check and backup while serve holds the database but its token file is
+// missing or not a token: 75 (try again) and 78 (fix the setup), as the
+// other commands that hand over answer; never check's 1, which says the
+// database has problems.
+func TestCheckAndBackupWithoutAUsableTokenDoNotReportProblems(t *testing.T) {
+	e := newEnv(t, true)
+	s := e.serve()
+	token := filepath.Join(e.dir, "data", "admin.token")
+	for _, c := range []struct {
+		what string
+		set  func()
+		code int
+	}{
+		{"missing", func() { os.Remove(token) }, exTempFail},
+		{"not a token", func() { os.WriteFile(token, []byte("not hex\n"), 0o600) }, exConfig},
+	} {
+		c.set()
+		if r := e.run(nil, "check"); r.code != c.code || !strings.Contains(r.stderr, "token_file") {
+			t.Errorf("check, token file %s: exit %d, stdout %q, stderr %q; want %d", c.what, r.code, r.stdout, r.stderr, c.code)
+		}
+		if r := e.run(nil, "backup", "-o", filepath.Join(t.TempDir(), "b.db")); r.code != c.code || !strings.Contains(r.stderr, "token_file") {
+			t.Errorf("backup, token file %s: exit %d, stderr %q; want %d", c.what, r.code, r.stderr, c.code)
+		}
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+}

@@ -51,7 +51,7 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	case errors.Is(err, store.ErrLocked) && cfg.Admin.Listen != "":
 		c, err := newAdminClient(cfg)
 		if err != nil {
-			return err
+			return adminClientExit(cfg, err)
 		}
 		if err := c.do(ctx, "GET", "/api/check", nil, nil, &rep); err != nil {
 			return &exitError{code: exTempFail, err: err}

@@ -74,6 +74,17 @@ func handOver(cfg *Config, remote func(*adminClient) error) (why string, err err
 	return "its admin API does not answer", remote(c)
 }
 
+// adminClientExit is the exit for a command that must ask serve (it
+// holds the database) but cannot build its client: 75 while the token
+// file is missing (serve writes it as its admin API starts), 78 for one
+// that cannot be read or used.
+func adminClientExit(cfg *Config, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &exitError{code: exTempFail, err: fmt.Errorf("%s is in use and serve cannot be asked: %w", cfg.Store.Path, err)}
+	}
+	return &exitError{code: exConfig, err: fmt.Errorf("%s is in use and cannot be handed over to serve: %w", cfg.Store.Path, err)}
+}
+
 // lockWait is how long a command waits for another command's lock when no
 // running serve answers.
 var lockWait = 5 * time.Second
