@@ -12,7 +12,10 @@ import (
 )
 
 // loadOrCreateKey reads a hex-encoded 32-byte key from path, creating the
-// file (0600) with a fresh random key when it does not exist.
+// file (0600) with a fresh random key when it does not exist. The file
+// appears whole or not at all: it is written beside and linked into
+// place, so a process creating it at the same time, or a crash, never
+// leaves another reading an empty key.
 func loadOrCreateKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -23,22 +26,29 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("create key directory: %w", err)
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := os.CreateTemp(filepath.Dir(path), ".key-*") // 0600
+		if err != nil {
+			return nil, fmt.Errorf("create key file: %w", err)
+		}
+		defer os.Remove(f.Name())
+		_, err = f.WriteString(hex.EncodeToString(key) + "\n")
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write key file: %w", err)
+		}
+		err = os.Link(f.Name(), path)
 		if errors.Is(err, fs.ErrExist) {
 			return loadOrCreateKey(path) // another process made it first
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create key file: %w", err)
 		}
-		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write key file: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return key, f.Close()
+		return key, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read key file: %w", err)
