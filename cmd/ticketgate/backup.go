@@ -31,6 +31,9 @@ func runBackup(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
+	if err := notPostgres(cfg); err != nil {
+		return err
+	}
 	dst, err := filepath.Abs(*out)
 	if err != nil {
 		return err
@@ -61,6 +64,16 @@ func runBackup(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	}
 	fmt.Fprintf(stdout, "%s: %d bytes, %d tickets, %d queued mails (%s)\n", dst, n, total(st.ByStatus), st.Outbox, how)
 	return nil
+}
+
+// notPostgres refuses backup and restore with a PostgreSQL store: they
+// copy a bbolt file, and the one at store.path (from before a move to
+// PostgreSQL) is not the database the gateways use.
+func notPostgres(cfg *Config) error {
+	if !cfg.Store.Postgres() {
+		return nil
+	}
+	return &exitError{code: exConfig, err: fmt.Errorf("%s has store.driver \"postgres\": backup and restore copy a bbolt database; use PostgreSQL's own tools (pg_dump, pg_restore, pg_basebackup)", cfg.source())}
 }
 
 // backup writes the copy to w and says how it was taken.
@@ -161,6 +174,9 @@ func runRestore(_ context.Context, args []string, _ io.Reader, stdout io.Writer)
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
+	}
+	if err := notPostgres(cfg); err != nil {
+		return err
 	}
 	from, err := filepath.Abs(fs.Arg(0))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt" // only to plant damage the store's API cannot make
 
 	"ticketgate/store"
+	"ticketgate/store/postgres/pgtest"
 )
 
 // TestBackupUnderLoadRestoresEveryAcknowledgedTicket takes a backup through
@@ -217,5 +218,36 @@ func TestCheckAndBackupWithoutAUsableTokenDoNotReportProblems(t *testing.T) {
 	}
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("serve exit %d", code)
+	}
+}
+
+// With PostgreSQL, backup and restore refuse (78) and name PostgreSQL's
+// tools, also when the bbolt file of before the move is still at
+// store.path: they copied or replaced that stale file and exited 0.
+func TestBackupAndRestoreRefuseAPostgresStore(t *testing.T) {
+	e := newEnv(t, false)
+	e.injectOK(message("ann@customer.example", "support@example.com", "Before the move", "pg-backup-1@customer.example", "In bbolt."))
+	old := filepath.Join(t.TempDir(), "bbolt.backup")
+	if r := e.run(nil, "backup", "-o", old); r.code != 0 {
+		t.Fatalf("backup of bbolt: exit %d, %s", r.code, r.stderr)
+	}
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	if r := e.run(nil, "migrate", "-from", e.dbPath()); r.code != 0 {
+		t.Fatalf("migrate: exit %d, %s", r.code, r.stderr)
+	}
+	e.injectOK(message("bob@customer.example", "support@example.com", "After the move", "pg-backup-2@customer.example", "In PostgreSQL."))
+
+	out := filepath.Join(t.TempDir(), "pg.backup")
+	if r := e.run(nil, "backup", "-o", out); r.code != exConfig || !strings.Contains(r.stderr, "pg_dump") {
+		t.Errorf("backup with postgres: exit %d, stdout %q, stderr %q; want %d naming pg_dump", r.code, r.stdout, r.stderr, exConfig)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("backup with postgres wrote %s", out)
+	}
+	if r := e.run(nil, "restore", old); r.code != exConfig || !strings.Contains(r.stderr, "pg_dump") {
+		t.Errorf("restore with postgres: exit %d, stdout %q, stderr %q; want %d naming pg_dump", r.code, r.stdout, r.stderr, exConfig)
+	}
+	if n := len(e.tickets()); n != 2 {
+		t.Errorf("%d tickets in PostgreSQL after the refused restore, want 2", n)
 	}
 }
