@@ -208,6 +208,11 @@ func checkStore(s store.Config, bad func(string, ...any)) {
 		if (s.DSN == "") == (s.DSNFile == "") {
 			bad("store.dsn or store.dsn_file (one of them) must be set with driver \"postgres\"")
 		}
+		if s.Path == "" {
+			// Beside it are this gateway's keys, admin token and
+			// hand-off log; "" would put them in the current directory.
+			bad("store.path must be set with driver \"postgres\" too: its directory holds the keys and the hand-off log")
+		}
 	default:
 		bad("store.driver %q must be bbolt or postgres", s.Driver)
 	}

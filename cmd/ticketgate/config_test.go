@@ -214,3 +214,16 @@ func matchesAny(pattern string, keys map[string]bool) bool {
 	}
 	return false
 }
+
+// A PostgreSQL config with store.path emptied is refused: the keys, the
+// admin token and the hand-off log would land in whatever directory each
+// command is started from.
+func TestPostgresConfigWithoutStorePathIsRefused(t *testing.T) {
+	cfg, err := loadConfig(writeFile(t, "[store]\ndriver = \"postgres\"\ndsn = \"host=db1 dbname=ticketgate\"\npath = \"\"\n"))
+	if err == nil {
+		t.Fatalf("loaded; the VERP key would be %q, relative to the current directory", verpKeyFile(cfg))
+	}
+	if !strings.Contains(err.Error(), "store.path") {
+		t.Errorf("error %q does not name store.path", err)
+	}
+}
