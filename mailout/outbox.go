@@ -345,7 +345,9 @@ func (w *Worker) take(ctx context.Context, soon bool) (queues [][]*store.OutMail
 	w.mu.Unlock()
 	due, ndue, err := w.claim(ctx, soon)
 	if err != nil {
-		w.Log.Error("read outbox", "err", err)
+		if ctx.Err() == nil { // a stop is no error to log
+			w.Log.Error("read outbox", "err", err)
+		}
 		return nil, 0, 0, err
 	}
 	return w.plan(due, claim), ndue, len(due), nil

@@ -1,6 +1,7 @@
 package mailout
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -214,5 +215,23 @@ func TestOutboxMailRefusedForEveryoneIsNotListedSent(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A worker stopped while it claims mail logs no error: an error line
+// sets off an operator's alerts, and a stop is none.
+func TestOutboxStoppedWhileClaimingLogsNoError(t *testing.T) {
+	e := newOutboxEnv(t)
+	var log bytes.Buffer
+	e.w.Log = slog.New(slog.NewTextHandler(&log, nil))
+	e.queue("HS-000001", []string{"a@x.example"}, "waiting")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.w.RunOnce(ctx)
+	if strings.Contains(log.String(), "level=ERROR") {
+		t.Errorf("a stopped worker logged an error:\n%s", log.String())
+	}
+	if n := len(e.outbox()); n != 1 {
+		t.Errorf("%d mails queued after the stop, want the one still waiting", n)
 	}
 }
