@@ -103,7 +103,9 @@ func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{From: q.From, To: q.To, Queue: q.Queue,
+	// Given in the operator's time zone (a day of -from), written in UTC
+	// like every time of the JSON.
+	rep := &Report{From: q.From.UTC(), To: q.To.UTC(), Queue: q.Queue,
 		SLA:          SLAReport{ByPriority: map[string]*Compliance{}, ByLevel: map[string]*Compliance{}},
 		Satisfaction: SatisfactionReport{Distribution: map[string]int{}}}
 	var firstCal, firstBiz, resCal, resBiz []time.Duration

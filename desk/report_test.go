@@ -2,6 +2,8 @@ package desk
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +105,24 @@ func TestReportCountsWhatTheDeskDid(t *testing.T) {
 	}
 	if other := report(ReportQuery{Queue: "tech"}); other.Opened != 0 || other.Resolved != 0 || len(other.SLA.ByPriority) != 0 {
 		t.Errorf("queue tech: %+v", other)
+	}
+}
+
+// TestReportTimesAreUTC: a report asked for days in another time zone
+// gives its period in UTC in its JSON, like every other time.
+func TestReportTimesAreUTC(t *testing.T) {
+	g := startDesk(t)
+	berlin := time.FixedZone("CET", 3600)
+	rep, err := ReportContext(context.Background(), g.store, ReportQuery{
+		From: time.Date(2026, 11, 2, 0, 0, 0, 0, berlin), To: time.Date(2026, 11, 9, 0, 0, 0, 0, berlin)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"from":"2026-11-01T23:00:00Z"`) || !strings.Contains(string(b), `"to":"2026-11-08T23:00:00Z"`) {
+		t.Errorf("report JSON %.200s; want from and to in UTC", b)
 	}
 }
