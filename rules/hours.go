@@ -236,11 +236,17 @@ func (b BusinessHours) weeks(day time.Time, max int64) int64 {
 			max = min(max, (h.Unix()-day.Unix())/(86400*7))
 		}
 	}
-	_, end := b.at(day, 0).ZoneBounds()
+	start, end := b.at(day, 0).ZoneBounds()
+	if !civil(start.In(b.loc())).Before(day) {
+		// A change at midnight begins this very day, whose window it shortens.
+		return 0
+	}
 	if end.IsZero() {
 		return max
 	}
-	days := (civil(end.In(b.loc())).Unix() - day.Unix()) / 86400
+	// Stop a day before the change's own day: a window ending at 24:00
+	// closes on that day, so a change at midnight shortens the day before.
+	days := (civil(end.In(b.loc())).Unix()-day.Unix())/86400 - 1
 	return min(max, days/7)
 }
 

@@ -288,3 +288,26 @@ func FuzzBusinessHours(f *testing.F) {
 		}
 	})
 }
+
+// TestRoundTheClockCountsTheShortDayOfAMidnightDSTChange proves that spans
+// over a week long count the hour lost by a DST change at midnight, under
+// a window that ends at 24:00, whichever side of the gap midnight falls on.
+func TestRoundTheClockCountsTheShortDayOfAMidnightDSTChange(t *testing.T) {
+	for _, c := range []struct{ zone, from, to string }{
+		{"America/Santiago", "2025-08-30 12:00", "2025-09-12 12:00"}, // 2025-09-07 00:00 → 01:00
+		{"Asia/Beirut", "2025-03-29 12:00", "2025-04-10 12:00"},      // 2025-03-30 00:00 → 01:00
+	} {
+		loc, err := time.LoadLocation(c.zone)
+		if err != nil {
+			t.Skip(err)
+		}
+		always := allWeek(loc, 0, 24*time.Hour)
+		from, to := hoursAt(t, c.from, loc), hoursAt(t, c.to, loc)
+		if got, want := always.Between(from, to), to.Sub(from); got != want {
+			t.Errorf("%s: Between over the change = %v, want %v", c.zone, got, want)
+		}
+		if got := always.Add(from, to.Sub(from)); !got.Equal(to) {
+			t.Errorf("%s: Add over the change = %v, want %v", c.zone, got, to)
+		}
+	}
+}
