@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/mail"
 	"slices"
 	"strings"
@@ -94,16 +95,21 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("sweep: %w", err)
 		}
-		part := &SweepReport{}
+		var part *SweepReport
 		var more bool
+		var done map[string]bool
 		err := s.Store.UpdateNow(ctx, func(tx store.Tx) error {
+			// A transaction refused for a conflict runs again from the
+			// start: what its first attempt did was rolled back.
+			part, done = &SweepReport{}, maps.Clone(seen)
 			var err error
-			more, err = s.sweepBatch(ctx, tx, now, seen, part)
+			more, err = s.sweepBatch(ctx, tx, now, done, part)
 			return err
 		})
 		if err != nil {
 			return rep, err
 		}
+		seen = done
 		rep.Tickets += part.Tickets
 		rep.Mails += part.Mails
 		rep.Actions = append(rep.Actions, part.Actions...)

@@ -405,3 +405,30 @@ func TestSLAAlertsFollowQueues(t *testing.T) {
 		t.Errorf("breach events: %+v", ev)
 	}
 }
+
+// refusedOnce is a store whose UpdateNow has its first attempt refused and
+// rolled back, as PostgreSQL refuses a transaction that conflicts with
+// another gateway's, and then runs fn again.
+type refusedOnce struct{ store.Store }
+
+func (r refusedOnce) UpdateNow(ctx context.Context, fn func(store.Tx) error) error {
+	r.Store.DryRun(ctx, fn)
+	return r.Store.UpdateNow(ctx, fn)
+}
+
+// TestSweepRetriedAfterAConflictSendsTheReminder proves that a sweep whose
+// transaction is refused and run again still sends what fell due, once,
+// and reports it once.
+func TestSweepRetriedAfterAConflictSendsTheReminder(t *testing.T) {
+	e := newEnv(t)
+	e.create("HS-300020", "cy@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300020", day0)
+	e.sweep.Store = refusedOnce{e.store}
+	rep := e.run(day(3))
+	if got := kinds(t, e, 0); strings.Join(got, " ") != "reminder" {
+		t.Errorf("sent %v, want one reminder", got)
+	}
+	if rep.Tickets != 1 || rep.Mails != 1 || len(rep.Actions) != 1 {
+		t.Errorf("report: %d tickets, %d mails, actions %+v; want the one reminder", rep.Tickets, rep.Mails, rep.Actions)
+	}
+}
