@@ -33,14 +33,17 @@ func (s *Sweeper) retentionDue(ctx context.Context) error {
 	}
 	after := ""
 	for {
+		var next string
 		err := s.Store.UpdateNow(ctx, func(tx store.Tx) error {
+			// Run again after a conflict, the page starts where it did.
 			var err error
-			after, err = s.retentionPage(tx, after)
+			next, err = s.retentionPage(tx, after)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("sweep: retention due times: %w", err)
 		}
+		after = next
 		if after == "" {
 			retentionCaughtUp.Store(key, true)
 			return nil

@@ -215,3 +215,31 @@ func TestRetentionTurnedOnLaterReachesOldTickets(t *testing.T) {
 		t.Errorf("ticket closed before retention was on keeps its body: %+v", m)
 	}
 }
+
+// TestRetentionTurnedOnLaterSurvivesAConflict proves that when the first
+// sweep's catch-up transaction is refused and run again, the tickets
+// closed before retention was on still lose their bodies.
+func TestRetentionTurnedOnLaterSurvivesAConflict(t *testing.T) {
+	e := newEnv(t)
+	ids := []string{"HS-400005", "HS-400006"}
+	for i, id := range ids {
+		e.create(id, "cy@customer.example", day(float64(i)/10), rules.PriorityLow)
+		e.addMail(id, "serial number quokka-18", day0)
+		e.setStatus(id, rules.StatusClosed, day(1))
+	}
+	e.store.Close()
+	p := *e.policy
+	p.Retention = rules.Retention{After: 60 * 24 * time.Hour}
+	e.policy = &p
+	e.open()
+	e.sweep.Batch = 1
+	e.sweep.Store = refusedOnce{e.store}
+	e.run(day(101))
+	e.sweep.Store = e.store
+	e.run(day(102))
+	for _, id := range ids {
+		if m := e.ticket(id).Messages[0]; m.Text != "" {
+			t.Errorf("%s, closed before retention was on, keeps its body", id)
+		}
+	}
+}
