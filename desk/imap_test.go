@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,13 @@ const memUser, memPassword = "support", "imap-test-password"
 
 func startMemIMAP(t testing.TB) *memIMAP {
 	t.Helper()
+	return startMemIMAPWith(t, nil)
+}
+
+// startMemIMAPWith is startMemIMAP with every session passed through wrap
+// (when not nil), to play a server that behaves differently.
+func startMemIMAPWith(t testing.TB, wrap func(imapserver.SessionIMAP4rev2) imapserver.Session) *memIMAP {
+	t.Helper()
 	mem := imapmemserver.New()
 	u := imapmemserver.NewUser(memUser, memPassword)
 	if err := u.Create("INBOX", nil); err != nil {
@@ -41,6 +49,9 @@ func startMemIMAP(t testing.TB) *memIMAP {
 	mem.AddUser(u)
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			if wrap != nil {
+				return wrap(mem.NewSession().(imapserver.SessionIMAP4rev2)), nil, nil
+			}
 			return mem.NewSession(), nil, nil
 		},
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
@@ -542,5 +553,74 @@ func TestIMAPSeenModeRetriesAMessageAPersonReadAfterItFailed(t *testing.T) {
 	}
 	if n := len(g.tickets()); n != 3 {
 		t.Errorf("%d tickets, want 3", n)
+	}
+}
+
+// noKeywords is a server session whose mailboxes keep no keywords: its
+// PERMANENTFLAGS lack \*, as on some hosted mail services.
+type noKeywords struct{ imapserver.SessionIMAP4rev2 }
+
+func (s noKeywords) Select(name string, o *imap.SelectOptions) (*imap.SelectData, error) {
+	d, err := s.SessionIMAP4rev2.Select(name, o)
+	if d != nil {
+		d.PermanentFlags = []imap.Flag{imap.FlagSeen, imap.FlagDeleted}
+	}
+	return d, err
+}
+
+// committer is a Handler that commits each message's checkpoint and keeps
+// its text, and fails for now every message containing fail while it is set.
+type committer struct {
+	store store.Store
+	mu    sync.Mutex
+	fail  string
+	taken []string
+}
+
+func (c *committer) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Result, error) {
+	c.mu.Lock()
+	fail := c.fail
+	c.mu.Unlock()
+	if fail != "" && bytes.Contains(d.Raw, []byte(fail)) {
+		return mailin.Result{}, errors.New("database busy")
+	}
+	if err := c.store.Update(ctx, func(tx store.Tx) error { return tx.PutCheckpoint(*d.Checkpoint) }); err != nil {
+		return mailin.Result{}, err
+	}
+	c.mu.Lock()
+	c.taken = append(c.taken, string(d.Raw))
+	c.mu.Unlock()
+	return mailin.Result{}, nil
+}
+
+func (c *committer) Accepts(string) bool { return true }
+
+// A message a person already read that fails for a passing reason is
+// still taken later, on a server that keeps no keywords.
+func TestIMAPSeenModeWithoutKeywordsTakesReadMailThatFailedOnce(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAPWith(t, func(s imapserver.SessionIMAP4rev2) imapserver.Session { return noKeywords{s} })
+	srv.appendMsg(t, "INBOX", msg("alice@customer.example", "support@example.com", "One", "FIRST"), imap.FlagSeen)
+	srv.appendMsg(t, "INBOX", msg("bob@customer.example", "support@example.com", "Two", "SECOND"))
+	h := &committer{store: g.store, fail: "FIRST"}
+	p, err := mailin.NewPoller(srv.config(t, "seen"), mailin.Intake{Handler: h, Store: g.store, Routes: g.pipeline.Routes, Prefix: g.pipeline.Prefix}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Timeout = 5 * time.Second
+	if n := runOnce(t, p); n != 1 {
+		t.Fatalf("took %d, want 1 while the first message fails", n)
+	}
+	h.mu.Lock()
+	h.fail = ""
+	h.mu.Unlock()
+	runOnce(t, p)
+	if n := runOnce(t, p); n != 0 {
+		t.Errorf("a run with nothing new took %d again", n)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !slices.ContainsFunc(h.taken, func(raw string) bool { return strings.Contains(raw, "FIRST") }) {
+		t.Errorf("the message that failed once was never taken; taken: %d messages", len(h.taken))
 	}
 }

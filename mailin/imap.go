@@ -280,9 +280,13 @@ func (p *Poller) drain(ctx context.Context, s *imapSession) error {
 	if err := p.saveTries(ctx, s.validity); err != nil {
 		return err
 	}
+	var h *held
+	if p.cfg.After == "seen" && !s.keywords {
+		h = newHeld(uids, from)
+	}
 	batch := orInt(p.Batch, 200)
 	for i := 0; i < len(uids) && ctx.Err() == nil; i += batch {
-		if err := p.batch(ctx, s, uids[i:min(i+batch, len(uids))]); err != nil {
+		if err := p.batch(ctx, s, h, uids[i:min(i+batch, len(uids))]); err != nil {
 			return err
 		}
 	}
@@ -344,6 +348,96 @@ func (s *imapSession) candidates(from imap.UID) ([]imap.UID, error) {
 	}
 	uids, _ := set.Nums()
 	return uids, nil
+}
+
+// held keeps the checkpoint below every message not yet taken, in "seen"
+// mode on a server that keeps no keywords. There the checkpoint is all
+// that says a message already \Seen was taken: a message a person read
+// that failed for now (deliveries run in parallel) would be lost if a
+// later one committed its own UID. So each delivery commits as checkpoint
+// the UID below the lowest candidate not yet committed, and after each
+// batch the poller records how far everything was taken. A checkpoint on
+// disk never passes a message left to take, across a crash too; a crash
+// only means messages above it are delivered again and dropped as
+// duplicates. A nil held (every other mode) commits each message's own
+// UID.
+type held struct {
+	mu   sync.Mutex
+	uids []imap.UID // this drain's candidates, ascending
+	next int        // uids[next] is the lowest not yet released
+	done map[imap.UID]bool
+	top  imap.UID // the highest candidate released so far
+	from imap.UID // the checkpoint the drain started from
+}
+
+func newHeld(uids []imap.UID, from imap.UID) *held {
+	return &held{uids: uids, done: map[imap.UID]bool{}, from: from}
+}
+
+// lowest returns the lowest candidate not yet released; h.mu is held.
+func (h *held) lowest() (imap.UID, bool) {
+	for h.next < len(h.uids) && h.done[h.uids[h.next]] {
+		h.next++
+	}
+	if h.next == len(h.uids) {
+		return 0, false
+	}
+	return h.uids[h.next], true
+}
+
+// checkpoint returns the UID that the delivery of uid may commit.
+func (h *held) checkpoint(uid imap.UID) imap.UID {
+	if h == nil {
+		return uid
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if low, ok := h.lowest(); ok && low < uid {
+		return low - 1
+	}
+	return uid
+}
+
+// release marks uid committed, or given up after max_tries.
+func (h *held) release(uid imap.UID) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.done[uid] = true
+	h.top = max(h.top, uid)
+}
+
+// mark returns how far every candidate was taken, and whether that is
+// past the checkpoint the drain started from.
+func (h *held) mark() (imap.UID, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.top
+	if low, ok := h.lowest(); ok {
+		m = min(m, low-1)
+	}
+	return m, m > h.from
+}
+
+// settle records the checkpoint h allows, so that messages committed
+// while a lower one was in flight are not fetched again next time.
+func (p *Poller) settle(ctx context.Context, validity uint32, h *held) error {
+	if h == nil {
+		return nil
+	}
+	uid, ok := h.mark()
+	if !ok {
+		return nil
+	}
+	err := p.in.Store.UpdateNow(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		return tx.PutCheckpoint(store.Checkpoint{Mailbox: p.cfg.Name, UIDValidity: validity, UID: uint32(uid)})
+	})
+	if err != nil {
+		return fmt.Errorf("record checkpoint: %w", err)
+	}
+	return nil
 }
 
 // splitExhausted separates messages that failed max_tries times.
@@ -414,8 +508,8 @@ type outcome struct {
 
 // batch takes the messages uids: fetch and commit each, then act on the
 // committed ones in the mailbox, and count failures.
-func (p *Poller) batch(ctx context.Context, s *imapSession, uids []imap.UID) error {
-	outs, err := p.deliverBatch(ctx, s, uids)
+func (p *Poller) batch(ctx context.Context, s *imapSession, h *held, uids []imap.UID) error {
+	outs, err := p.deliverBatch(ctx, s, h, uids)
 	slices.SortFunc(outs, func(a, b outcome) int { return cmp.Compare(a.uid, b.uid) })
 	var done, exhausted []imap.UID
 	var dups int64
@@ -429,6 +523,7 @@ func (p *Poller) batch(ctx context.Context, s *imapSession, uids []imap.UID) err
 		case permanent(o.err):
 			if p.failedOnce(s.validity, o) {
 				exhausted = append(exhausted, o.uid)
+				h.release(o.uid)
 			}
 		default:
 			p.setError(o.err)
@@ -456,6 +551,9 @@ func (p *Poller) batch(ctx context.Context, s *imapSession, uids []imap.UID) err
 	}
 	p.mu.Unlock()
 	if err := p.failOut(s, exhausted); err != nil {
+		return err
+	}
+	if err := p.settle(ctx, s.validity, h); err != nil {
 		return err
 	}
 	return p.saveTries(ctx, s.validity)
@@ -566,7 +664,7 @@ func (p *Poller) act(s *imapSession, uids []imap.UID) error {
 // pipeline as it arrives, with up to Parallel deliveries in flight so that
 // their commits share an fsync. Bodies are read one message at a time; at
 // most Parallel are held.
-func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, uids []imap.UID) ([]outcome, error) {
+func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids []imap.UID) ([]outcome, error) {
 	f := &flight{keys: map[string]int{}, sem: make(chan struct{}, orInt(p.Parallel, 16))}
 	maxBytes := p.MaxBytes
 	if maxBytes <= 0 {
@@ -590,7 +688,10 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, uids []imap.U
 		default:
 			info := headerInfo(raw, p.in.Prefix)
 			f.start(info.keys, func() outcome {
-				res, err := p.deliverOne(ctx, s.validity, uid, raw, info)
+				res, err := p.deliverOne(ctx, s.validity, uid, h.checkpoint(uid), raw, info)
+				if err == nil {
+					h.release(uid)
+				}
 				return outcome{uid: uid, res: res, err: err}
 			})
 			continue
@@ -678,9 +779,9 @@ func readFetched(m *imapclient.FetchMessageData, maxBytes int64) (imap.UID, []by
 	return uid, raw, nil
 }
 
-// deliverOne commits one message with the checkpoint. A panic in the
+// deliverOne commits message uid with the checkpoint cp. A panic in the
 // pipeline is a permanent failure of this message, not of the poller.
-func (p *Poller) deliverOne(ctx context.Context, validity uint32, uid imap.UID, raw []byte, info msgInfo) (res Result, err error) {
+func (p *Poller) deliverOne(ctx context.Context, validity uint32, uid, cp imap.UID, raw []byte, info msgInfo) (res Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("delivery panicked", "uid", uid, "panic", r, "stack", string(debug.Stack()))
@@ -694,7 +795,7 @@ func (p *Poller) deliverOne(ctx context.Context, validity uint32, uid imap.UID, 
 	return p.in.Handler.Deliver(ctx, &Delivery{
 		MailFrom: info.sender, Rcpts: []string{rcpt}, RcptsFromHeader: true, Raw: raw,
 		Source: "imap:" + p.cfg.Name, Remote: p.cfg.Addr,
-		Checkpoint: &store.Checkpoint{Mailbox: p.cfg.Name, UIDValidity: validity, UID: uint32(uid)},
+		Checkpoint: &store.Checkpoint{Mailbox: p.cfg.Name, UIDValidity: validity, UID: uint32(cp)},
 	})
 }
 
