@@ -422,9 +422,29 @@ func printSweep(w io.Writer, rep *desk.SweepReport) {
 }
 
 // handleSweep is POST /api/sweep, the handover for runSweep: ?now= (RFC
-// 3339, default the server's clock) and ?dry_run=1.
+// 3339, default the server's clock) and ?dry_run=1. Any other parameter,
+// one given twice, or a dry_run that is not a boolean is a 400: a sweep
+// meant as a dry run must never run for real.
 func (a *app) handleSweep(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	for k, vs := range q {
+		if k != "now" && k != "dry_run" {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q (sweep takes now and dry_run)", k))
+			return
+		}
+		if len(vs) > 1 {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("parameter %q given %d times", k, len(vs)))
+			return
+		}
+	}
+	dry := false
+	if v := q.Get("dry_run"); v != "" {
+		var err error
+		if dry, err = strconv.ParseBool(v); err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("dry_run %q is not 1, 0, true or false", v))
+			return
+		}
+	}
 	now := time.Now()
 	if v := q.Get("now"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
@@ -434,7 +454,6 @@ func (a *app) handleSweep(w http.ResponseWriter, r *http.Request) {
 		}
 		now = t
 	}
-	dry := q.Get("dry_run") == "1" || q.Get("dry_run") == "true"
 	rep, err := a.sweeper(a.pipeline.OnCommit).Sweep(r.Context(), now, dry)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())

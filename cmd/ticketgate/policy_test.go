@@ -399,3 +399,35 @@ func showTicket(ctx context.Context, s store.Store, id string) (*store.Ticket, e
 	})
 	return t, err
 }
+
+// A sweep asked for with a parameter it does not take (the command
+// line's -dry-run spelled as in the flag) is refused, not run for real.
+func TestSweepAPIRefusesAParameterItDoesNotTake(t *testing.T) {
+	e := newEnv(t, true)
+	id := e.injectOK(message("cy@customer.example", "support@example.com", "Printer on fire", "sw1@customer.example", "Help!"),
+		"-to", "support@example.com", "-from", "cy@customer.example")
+	e.serve()
+	events := func() int {
+		t.Helper()
+		var tk struct{ Events []any }
+		if err := json.Unmarshal(e.get("/api/tickets/"+id), &tk); err != nil {
+			t.Fatal(err)
+		}
+		return len(tk.Events)
+	}
+	before := events()
+	for _, q := range []string{"dry-run=1", "dry_run=yes", "dry_run=1&dry_run=0"} {
+		resp, err := e.apiDo("POST", "/api/sweep?now=2030-01-01T00:00:00Z&"+q, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"error"`) {
+			t.Errorf("POST /api/sweep?%s: %s %s, want 400 with an error", q, resp.Status, b)
+		}
+	}
+	if after := events(); after != before {
+		t.Errorf("a refused sweep changed the ticket: %d events, was %d", after, before)
+	}
+}
