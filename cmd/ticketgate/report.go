@@ -65,12 +65,16 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	return nil
 }
 
-// reportQuery reads from, to and queue; any other parameter is an error.
+// reportQuery reads from, to and queue; any other parameter, or one
+// given twice, is an error.
 func reportQuery(q url.Values, hours rules.BusinessHours) (desk.ReportQuery, error) {
 	rq := desk.ReportQuery{Queue: q.Get("queue"), Hours: hours}
-	for k := range q {
+	for k, vs := range q {
 		if k != "from" && k != "to" && k != "queue" {
 			return rq, fmt.Errorf("unknown parameter %q (report takes from, to and queue)", k)
+		}
+		if len(vs) > 1 {
+			return rq, fmt.Errorf("parameter %q given %d times", k, len(vs))
 		}
 	}
 	var err error

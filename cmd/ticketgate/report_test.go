@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +90,22 @@ func TestReportRefusesABadDayWithUsageExitWhileServeRuns(t *testing.T) {
 	}
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("serve exit %d", code)
+	}
+}
+
+// A report parameter given twice is refused, not read as its first value.
+func TestReportAPIRefusesAParameterGivenTwice(t *testing.T) {
+	e := newEnv(t, true)
+	e.serve()
+	for _, q := range []string{"queue=billing&queue=support", "from=2026-11-01&from=2020-01-01"} {
+		resp, err := e.apiGet("/api/report?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "given 2 times") {
+			t.Errorf("GET /api/report?%s: %s %s, want 400 naming the repeated parameter", q, resp.Status, b)
+		}
 	}
 }
