@@ -271,6 +271,10 @@ func (a *app) handleOutboxShow(w http.ResponseWriter, r *http.Request) {
 func (a *app) handleOutboxRetry(w http.ResponseWriter, r *http.Request) {
 	var id uint64
 	q := r.URL.Query()
+	if err := onlyOnce(q, "id", "all"); err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	switch {
 	case q.Get("all") == "1" && q.Get("id") == "":
 	case q.Get("id") != "" && q.Get("all") == "":

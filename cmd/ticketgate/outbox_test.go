@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,5 +189,23 @@ func TestMaildirRelayWritesEachMailAsOneFile(t *testing.T) {
 	}
 	if list := e.outboxJSON(); len(list) != 0 {
 		t.Errorf("outbox after maildir delivery: %v", list)
+	}
+}
+
+// POST /api/outbox/retry with a parameter given twice, or one it does
+// not take, is refused with 400: it never retries some of what was asked
+// and answers as if it had done all of it.
+func TestOutboxRetryAPIRefusesAParameterGivenTwice(t *testing.T) {
+	e := newEnv(t, true)
+	e.serve()
+	for _, q := range []string{"id=1&id=2", "all=1&all=1", "ids=1"} {
+		resp, err := e.apiDo("POST", "/api/outbox/retry?"+q, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("POST /api/outbox/retry?%s: %s, want 400", q, resp.Status)
+		}
 	}
 }

@@ -427,15 +427,9 @@ func printSweep(w io.Writer, rep *desk.SweepReport) {
 // meant as a dry run must never run for real.
 func (a *app) handleSweep(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	for k, vs := range q {
-		if k != "now" && k != "dry_run" {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q (sweep takes now and dry_run)", k))
-			return
-		}
-		if len(vs) > 1 {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("parameter %q given %d times", k, len(vs)))
-			return
-		}
+	if err := onlyOnce(q, "now", "dry_run"); err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	dry := false
 	if v := q.Get("dry_run"); v != "" {

@@ -69,13 +69,8 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 // given twice, is an error.
 func reportQuery(q url.Values, hours rules.BusinessHours) (desk.ReportQuery, error) {
 	rq := desk.ReportQuery{Queue: q.Get("queue"), Hours: hours}
-	for k, vs := range q {
-		if k != "from" && k != "to" && k != "queue" {
-			return rq, fmt.Errorf("unknown parameter %q (report takes from, to and queue)", k)
-		}
-		if len(vs) > 1 {
-			return rq, fmt.Errorf("parameter %q given %d times", k, len(vs))
-		}
+	if err := onlyOnce(q, "from", "to", "queue"); err != nil {
+		return rq, err
 	}
 	var err error
 	if rq.From, err = reportTime("from", q.Get("from")); err != nil {

@@ -158,19 +158,29 @@ func listActor(r *http.Request) string {
 // headerNextCursor carries the cursor of the next page of a listing.
 const headerNextCursor = "X-Next-Cursor"
 
+// onlyOnce checks that q has no parameter but those in known, each at
+// most once: a parameter misspelled or given twice is refused, never
+// passed over (an API caller would act on an answer to another question).
+func onlyOnce(q url.Values, known ...string) error {
+	for k, vs := range q {
+		if !slices.Contains(known, k) {
+			return fmt.Errorf("unknown parameter %q (want %s)", k, strings.Join(known, ", "))
+		}
+		if len(vs) > 1 {
+			return fmt.Errorf("parameter %q given %d times", k, len(vs))
+		}
+	}
+	return nil
+}
+
 // listFilter checks a listing's parameters (listParams; an empty value is
 // no parameter) and returns the store filter they ask for; operator is
 // whose tickets the view "mine" lists. The default order is by creation,
 // oldest first.
 func listFilter(q url.Values, operator string) (store.Filter, error) {
 	f := store.Filter{Sort: store.SortCreated, Operator: strings.TrimSpace(operator)}
-	for k, vs := range q {
-		if !slices.Contains(listParams, k) {
-			return f, fmt.Errorf("unknown parameter %q (want %s)", k, strings.Join(listParams, ", "))
-		}
-		if len(vs) > 1 {
-			return f, fmt.Errorf("parameter %q given %d times", k, len(vs))
-		}
+	if err := onlyOnce(q, listParams...); err != nil {
+		return f, err
 	}
 	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
 	v, ok := store.ParseView(get("view"))
