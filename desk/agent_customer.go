@@ -140,10 +140,13 @@ func (p *Pipeline) notifyAgents(c *Change, pl *plan, m *store.Message, out custo
 	t := c.Ticket
 	var to []string
 	alarm := out.urgent || out.escalated || t.Priority == rules.PriorityCritical
-	if t.Assignee == "" || alarm {
+	// An assignee no longer among the agents works on nothing: the queue
+	// hears of the mail as if the ticket were unassigned.
+	_, owned := p.agent(t.Assignee)
+	if !owned || alarm {
 		to = append(to, p.queueAgents(t.Queue)...)
 	}
-	if t.Assignee != "" {
+	if owned {
 		to = append(to, t.Assignee)
 	}
 	if alarm {
@@ -151,7 +154,7 @@ func (p *Pipeline) notifyAgents(c *Change, pl *plan, m *store.Message, out custo
 	}
 	to = append(to, t.Watchers...)
 	// An agent writing in as a customer is not told of their own mail.
-	to = slices.DeleteFunc(to, func(a string) bool { return strings.EqualFold(a, m.From) })
+	to = slices.DeleteFunc(p.agentsOnly(to), func(a string) bool { return strings.EqualFold(a, m.From) })
 	data := map[string]any{"Urgent": out.urgent, "Escalated": out.escalated, "IsNew": out.isNew}
 	if sent := p.notify(c, pl, m, dedupe(to, ""), data); len(sent) > 0 {
 		c.log(store.Event{At: pl.now, Type: rules.EventNotified, Detail: "agents notified: " + strings.Join(sent, ", ")})
@@ -199,6 +202,15 @@ func (p *Pipeline) queueAgents(queue string) []string {
 		}
 	}
 	return out
+}
+
+// agentsOnly keeps the addresses of configured agents: someone removed
+// from the agents (an assignee or watcher of old) gets no more ticket mail.
+func (p *Pipeline) agentsOnly(list []string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(a string) bool {
+		_, ok := p.agent(a)
+		return !ok
+	})
 }
 
 // dedupe lowercases and removes duplicates, empties and skip.

@@ -338,7 +338,7 @@ func (p *Pipeline) addNote(c *Change, pl *plan, author, text string) {
 	}
 	to := append(append([]string{t.Assignee}, p.queueAgents(t.Queue)...), t.Watchers...)
 	var sent []string
-	for _, addr := range dedupe(to, author) {
+	for _, addr := range dedupe(p.agentsOnly(to), author) {
 		agent, ok := p.agent(addr)
 		if !ok {
 			agent = Agent{Email: addr}

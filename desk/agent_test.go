@@ -293,6 +293,25 @@ func TestInternalNotesNeverReachTheCustomer(t *testing.T) {
 	}
 }
 
+// An agent removed from the configuration gets no more customer mail or notes of the tickets assigned to her; the queue does.
+func TestRemovedAgentIsNoLongerSentTicketMail(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#assign me")
+	g.pipeline.Agents = agAgents[1:] // ana has left
+	before := len(g.relay.Mails())
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer on fire", "Still burning."))
+	g.settle()
+	agReply(g, "ben@example.com", agSigned(t, agKey, rules.TokenNote, tk.ID, "ben@example.com"), tk, "Ana has left; who takes this?")
+	if l := agMailsTo(g, before, "ana@example.com"); len(l) != 0 {
+		t.Errorf("ana, no longer an agent, got %d mails of the ticket", len(l))
+	}
+	if l := agMailsTo(g, before, "ben@example.com"); len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "Still burning.") {
+		t.Errorf("ben (queue support) got %d mails, want the customer's", len(l))
+	}
+}
+
 func TestCommandsByMail(t *testing.T) {
 	g := startDesk(t)
 	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
