@@ -264,8 +264,9 @@ func markerData(data map[string]any) map[string]any {
 }
 
 // cutNotification removes a quoted mail of ours (from the line holding
-// replyMarker to the one holding endMarker) and the attribution line
-// ("... wrote:") right above it, wherever the agent's client put it.
+// replyMarker to the one holding endMarker) and the attribution ("...
+// wrote:", on up to three lines) right above it, wherever the agent's
+// client put it.
 //
 // Our mails quote the customer's text between the two markers, and a
 // customer can write either marker. The template writes replyMarker as
@@ -288,7 +289,9 @@ func cutNotification(text string) string {
 		k--
 	}
 	if k > 0 && strings.HasSuffix(strings.TrimSpace(lines[k-1]), ":") {
-		k--
+		// Some clients wrap a long attribution: "On …, Alice via Support <"
+		// and "support@example.com> wrote:" go together.
+		k = min(k-1, rules.AttributionStart(lines, k))
 	}
 	return strings.Join(append(lines[:k:k], lines[end+1:]...), "\n")
 }

@@ -259,6 +259,29 @@ func TestAgentReplyReachesCustomerWithoutAgentAddress(t *testing.T) {
 	}
 }
 
+// An attribution line the agent's client wrapped in two is cut with the quote, not half of it sent to the customer.
+func TestWrappedAttributionDoesNotReachTheCustomer(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	ana := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	quote := "\n\n> " + replyMarker + "\n>\n> It is really on fire.\n> " + endMarker + "\n"
+	for _, attr := range []string{
+		"On Sat, Nov 21, 2026 at 10:00 AM Alice Doe via Example Support <\nsupport@example.com> wrote:",
+		"Am Sa., 21. Nov. 2026 um 10:00 Uhr schrieb Alice Doe via Example Support\n<support@example.com>:",
+	} {
+		before := len(g.relay.Mails())
+		g.mustSend("ana@example.com", []string{ana}, msg("ana@example.com", ana, "Re: Printer", "Please unplug it.\n\n"+attr+quote))
+		g.settle()
+		out := agMailsTo(g, before, "alice@customer.example")
+		if len(out) != 1 {
+			t.Fatalf("the customer got %d mails, want the reply", len(out))
+		}
+		if body := strings.TrimSpace(agBody(t, out[0].Data)); body != "Please unplug it." {
+			t.Errorf("the customer got:\n%s", body)
+		}
+	}
+}
+
 func TestInternalNotesNeverReachTheCustomer(t *testing.T) {
 	g := startDesk(t)
 	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")

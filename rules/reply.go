@@ -290,6 +290,25 @@ func leadAttributionAt(lines []string, kinds []lineKind, i int) bool {
 	return false
 }
 
+// AttributionStart returns the first line of the attribution ("On <date>,
+// <name> wrote:" and its translations, possibly wrapped over up to three
+// lines) that ends with lines[end-1], or end when the text lines there read
+// as none.
+func AttributionStart(lines []string, end int) int {
+	from := max(0, end-3)
+	kinds := classifyLines(lines[from:end])
+	// Known openings first, so that a wrapped "On …\n<addr> wrote:" is
+	// taken whole rather than from its last line.
+	for _, lead := range []bool{true, false} {
+		for n := 1; n <= 3 && end-n >= from && kinds[end-n-from] == kindText; n++ {
+			if s, ok := attributionText(lines, end-n, end); ok && attribution(s, lead) {
+				return end - n
+			}
+		}
+	}
+	return end
+}
+
 // attributionText joins lines[from:to] with spaces; ok is false when the result
 // would be too long to be an attribution.
 func attributionText(lines []string, from, to int) (string, bool) {
@@ -372,14 +391,8 @@ func attributionAbove(lines []string, kinds []lineKind, start int, trailing bool
 	if j < 0 || kinds[j] != kindText {
 		return start
 	}
-	// Known openings first, so that a wrapped "On …\n<addr> wrote:" is
-	// taken whole rather than from its last line.
-	for _, lead := range []bool{true, false} {
-		for n := 1; n <= 3 && j-n+1 >= 0 && kinds[j-n+1] == kindText; n++ {
-			if s, ok := attributionText(lines, j-n+1, j+1); ok && attribution(s, lead) {
-				return j - n + 1
-			}
-		}
+	if i := AttributionStart(lines, j+1); i <= j {
+		return i
 	}
 	l := lines[j]
 	if (trailing || j == firstText) && len(l) < 300 &&
