@@ -71,7 +71,7 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	}
 	var opened applied
 	switch {
-	case note:
+	case note && visible != "":
 		res.Action = "note"
 		p.addNote(c, pl, agent.Email, visible)
 	case visible != "" && rules.MayReply(agent.actor(), viewOf(dry)) != nil:

@@ -335,6 +335,20 @@ func TestRemovedAgentIsNoLongerSentTicketMail(t *testing.T) {
 	}
 }
 
+// Commands alone sent to the note address change the ticket without mailing the other agents an empty note.
+func TestCommandsToTheNoteAddressMailNoEmptyNote(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenNote, tk.ID, "ana@example.com"), tk, "#assign me")
+	if n := len(g.relay.Mails()) - before; n != 0 {
+		t.Errorf("commands to the note address sent %d mails, want none", n)
+	}
+	if now := g.ticket(tk.ID); now.Assignee != "ana@example.com" || hasEvent(now, "note", "") {
+		t.Errorf("assignee %q, note events %v", now.Assignee, agEvents(now, "note"))
+	}
+}
+
 func TestCommandsByMail(t *testing.T) {
 	g := startDesk(t)
 	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
