@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"ticketgate/mailout"
 	"ticketgate/rules"
@@ -110,17 +111,22 @@ func (p *Pipeline) openingSubject(s string) (subject, requestType string) {
 // the way the store does, a random number of six digits after the prefix.
 func (p *Pipeline) drawID() (string, error) {
 	if p.draw != nil {
-		return p.draw(p.Prefix)
+		return p.draw(p.idPrefix())
 	}
 	if p.Sequential {
-		return p.numbers.drawNumber(p.Prefix)
+		return p.numbers.drawNumber(p.idPrefix())
 	}
 	n, err := rand.Int(rand.Reader, big.NewInt(1000000))
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s-%06d", p.Prefix, n.Int64()), nil
+	return fmt.Sprintf("%s-%06d", p.idPrefix(), n.Int64()), nil
 }
+
+// idPrefix is the prefix of new ticket ids, in upper case: the form in
+// which tokens, signed addresses and commands name a ticket
+// (rules.TicketToken), whatever case the configuration writes it in.
+func (p *Pipeline) idPrefix() string { return strings.ToUpper(p.Prefix) }
 
 // newTicketID is the id of the ticket the message in pl opens: the
 // candidate drawn before the transaction when no ticket has it (one
@@ -148,7 +154,7 @@ func (p *Pipeline) freeTicketID(tx store.Tx, pl *plan) (string, error) {
 				break
 			}
 			var err error
-			if id, err = p.numbers.take(tx, p.Prefix); err != nil {
+			if id, err = p.numbers.take(tx, p.idPrefix()); err != nil {
 				return "", err
 			}
 		}
@@ -161,7 +167,7 @@ func (p *Pipeline) freeTicketID(tx store.Tx, pl *plan) (string, error) {
 		}
 		id = ""
 	}
-	return tx.NewTicketID(p.Prefix)
+	return tx.NewTicketID(p.idPrefix())
 }
 
 // draftOutcome notes in pl what became of its drafted auto-reply, from

@@ -116,6 +116,23 @@ func TestRepliesThreadIntoTheSameTicket(t *testing.T) {
 	}
 }
 
+// Proves a reply naming its ticket by token joins it when the configured prefix is lower case.
+func TestReplyByTokenJoinsItsTicketWhateverThePrefixCase(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Prefix = "hs" // tickets.prefix accepts letters in any case
+	g.mustSend("bob@customer.example", []string{"support@example.com"},
+		msg("bob@customer.example", "support@example.com", "Cannot log in", "Help"))
+	tk := g.onlyTicket()
+	g.mustSend("bob@customer.example", []string{"support@example.com"},
+		msg("bob@customer.example", "support@example.com", "Re: ["+tk.ID+"] Cannot log in", "still broken"))
+	if n := len(g.tickets()); n != 1 {
+		t.Fatalf("%d tickets after a reply naming [%s], want the reply on it", n, tk.ID)
+	}
+	if got := g.ticket(tk.ID); len(messagesOfKind(got, "customer")) != 2 {
+		t.Errorf("%s holds %d customer messages, want 2", tk.ID, len(messagesOfKind(got, "customer")))
+	}
+}
+
 func TestUnknownTokenAndStrangerOpenNewTickets(t *testing.T) {
 	g := startGateway(t)
 	g.mustSend("carol@customer.example", []string{"support@example.com"},
