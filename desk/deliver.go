@@ -410,10 +410,10 @@ func (p *Pipeline) duplicateOf(tx store.Tx, pl *plan) (string, error) {
 	if err != nil || !ok {
 		return "", err
 	}
-	if sameMessage(m, pl.in) {
+	if sameMessage(m, pl.in, pl.files) {
 		return tid, nil
 	}
-	derived := derivedID(pl.origID, pl.in)
+	derived := derivedID(pl.origID, pl.in, pl.files)
 	pl.in.MessageID = derived
 	pl.idNote = fmt.Sprintf("Message-ID <%s> was already used by a different message on %s; stored as <%s>", pl.origID, tid, derived)
 	if tid, err = tx.TicketByMessageID(derived); tid == "" || err != nil {
@@ -428,16 +428,45 @@ func (p *Pipeline) duplicateOf(tx store.Tx, pl *plan) (string, error) {
 }
 
 // sameMessage reports whether stored message m is in again: same sender,
-// subject and text. Trace headers added on the way may differ.
-func sameMessage(m *store.Message, in *mailin.Inbound) bool {
-	return strings.EqualFold(m.From, in.From.Address) && m.Subject == in.Subject && m.Text == in.Text
+// subject, text and files (files are those the message came with; m
+// keeps those the attachment limits let in). Trace headers added on the
+// way may differ.
+func sameMessage(m *store.Message, in *mailin.Inbound, files []mailin.Part) bool {
+	return strings.EqualFold(m.From, in.From.Address) && m.Subject == in.Subject && m.Text == in.Text && keptFrom(m.Attachments, files)
+}
+
+// keptFrom reports whether each attachment kept is one of files, by name
+// and content: a scanner sends every scan with the same Message-ID,
+// subject and text, and only the file tells them apart.
+func keptFrom(kept []store.Attachment, files []mailin.Part) bool {
+	used := make([]bool, len(files))
+next:
+	for _, a := range kept {
+		for i, f := range files {
+			if !used[i] && f.Filename == a.Filename && int64(len(f.Content)) == a.Size && (a.SHA256 == "" || a.SHA256 == sha256Hex(f.Content)) {
+				used[i] = true
+				continue next
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // derivedID is the Message-ID given to a message whose own id is taken by
 // a different one: the original with "+" and a short hash of the content
-// added to its left part, e.g. fixed+3f2a9c1d7e@scanner.
-func derivedID(orig string, in *mailin.Inbound) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(in.From.Address) + "\x00" + in.Subject + "\x00" + in.Text))
+// (files included) added to its left part, e.g. fixed+3f2a9c1d7e@scanner.
+func derivedID(orig string, in *mailin.Inbound, files []mailin.Part) string {
+	content := strings.ToLower(in.From.Address) + "\x00" + in.Subject + "\x00" + in.Text
+	for _, f := range files {
+		content += "\x00" + f.Filename + "\x00" + sha256Hex(f.Content)
+	}
+	sum := sha256.Sum256([]byte(content))
 	h := hex.EncodeToString(sum[:5])
 	if i := strings.LastIndexByte(orig, '@'); i > 0 {
 		return orig[:i] + "+" + h + orig[i:]

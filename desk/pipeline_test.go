@@ -468,3 +468,33 @@ func TestReusedMessageIDIsANewMessage(t *testing.T) {
 		t.Errorf("%d auto-replies, want 2", n)
 	}
 }
+
+// Proves scans a scanner sends with one Message-ID, one subject and one text are each kept when only their file differs.
+func TestScansWithOneMessageIDAndDifferentFilesAreEachKept(t *testing.T) {
+	g := startGateway(t)
+	scan := func(page string) []byte {
+		return []byte("From: scanner@office.example\r\nTo: support@example.com\r\nSubject: Scanned document\r\nMessage-ID: <fixed@scanner>\r\n" +
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nPlease find the scan attached.\r\n" +
+			"--BB\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\n\r\n%PDF " + page + "\r\n--BB--\r\n")
+	}
+	for _, page := range []string{"invoice page", "contract page", "receipt page"} {
+		g.mustSend("scanner@office.example", []string{"support@example.com"}, scan(page))
+	}
+	g.mustSend("scanner@office.example", []string{"support@example.com"}, scan("contract page")) // a retry
+	kept := map[string]bool{}
+	for _, x := range g.tickets() {
+		for _, m := range messagesOfKind(g.ticket(x.ID), "customer") {
+			for _, a := range m.Attachments {
+				var b []byte
+				g.store.View(context.Background(), func(tx store.Tx) error { var err error; b, err = tx.Blob(a.SHA256); return err })
+				if kept[string(b)] {
+					t.Errorf("%q stored twice", b)
+				}
+				kept[string(b)] = true
+			}
+		}
+	}
+	if len(kept) != 3 {
+		t.Errorf("%d of the 3 scans kept: %v", len(kept), kept)
+	}
+}
