@@ -498,3 +498,23 @@ func TestScansWithOneMessageIDAndDifferentFilesAreEachKept(t *testing.T) {
 		t.Errorf("%d of the 3 scans kept: %v", len(kept), kept)
 	}
 }
+
+// Proves a no-reply sender writing from a subaddress (noreply+orders@) gets no auto-reply.
+func TestNoReplySubaddressGetsNoAutoReply(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("bounces-7f3a@esp.example", []string{"support@example.com"},
+		msg("Shop <noreply+orders@shop.example>", "support@example.com", "Your order 1234 has shipped", "Tracking: 1Z999"))
+	g.mustSend("human@x.example", []string{"support@example.com"}, msg("human@x.example", "support@example.com", "human", "hello"))
+	g.relay.WaitFor(1, 5*time.Second)
+	g.settle()
+	for _, m := range g.relay.Mails() {
+		if m.To[0] != "human@x.example" {
+			t.Errorf("an auto-reply went to %v; only the human may get one", m.To)
+		}
+	}
+	for _, x := range g.tickets() {
+		if tk := g.ticket(x.ID); tk.Requester == "noreply+orders@shop.example" && eventOf(tk, "auto_reply_suppressed") == nil {
+			t.Errorf("no auto_reply_suppressed event on %s: %+v", tk.ID, tk.Events)
+		}
+	}
+}

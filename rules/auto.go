@@ -156,6 +156,10 @@ func isRobotLocal(addr string) bool {
 		// Postfix writes a bare "MAILER-DAEMON" as its return path.
 		local = strings.Trim(strings.TrimSpace(addr), "<>")
 	}
+	// noreply+orders@ is the noreply mailbox with a detail (RFC 5233).
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
 	return robotLocals[strings.ToLower(local)]
 }
 

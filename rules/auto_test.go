@@ -63,6 +63,8 @@ func TestClassifyAuto(t *testing.T) {
 			Auto{Automatic: true, Reason: "sender no-reply@shop.example"}},
 		{"do-not-reply sender", autoHdr(), "DoNotReply@bank.example", "DoNotReply@bank.example",
 			Auto{Automatic: true, Reason: "sender donotreply@bank.example"}},
+		{"noreply subaddress", autoHdr(), "bounce-123@esp.example", "noreply+orders@shop.example",
+			Auto{Automatic: true, Reason: "sender noreply+orders@shop.example"}},
 		{"reply-to-me is human", autoHdr(), "noreplyjoe@x.example", "noreplyjoe@x.example", Auto{}},
 		{"From is us", autoHdr(), human, "Support@Example.com",
 			Auto{Automatic: true, Reason: "From is our own address"}},
