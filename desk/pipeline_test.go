@@ -518,3 +518,18 @@ func TestNoReplySubaddressGetsNoAutoReply(t *testing.T) {
 		}
 	}
 }
+
+// Proves an auto-responder that marks its mail only with "Precedence: auto_reply", as ours does, gets no auto-reply.
+func TestPrecedenceAutoReplyGetsNoAutoReply(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("desk@vendor.example", []string{"support@example.com"},
+		msg("desk@vendor.example", "support@example.com", "We received your request", "A ticket was opened for you.", "Precedence: auto_reply"))
+	g.mustSend("human@x.example", []string{"support@example.com"}, msg("human@x.example", "support@example.com", "human", "hello"))
+	g.relay.WaitFor(1, 5*time.Second)
+	g.settle()
+	for _, m := range g.relay.Mails() {
+		if m.To[0] != "human@x.example" {
+			t.Errorf("an auto-reply went to %v; only the human may get one", m.To)
+		}
+	}
+}

@@ -76,7 +76,7 @@ func autoReason(h Header, mailFrom, from string, id Identity) string {
 		return "Auto-Submitted: " + strings.ToLower(headerToken(v))
 	}
 	switch p := strings.ToLower(headerToken(h.Get("Precedence"))); p {
-	case "bulk", "list", "junk":
+	case "bulk", "list", "junk", "auto_reply": // auto_reply: what our own automatic mail says
 		return "Precedence: " + p
 	}
 	for _, k := range []string{"List-Id", "List-Unsubscribe"} {

@@ -46,6 +46,7 @@ func TestClassifyAuto(t *testing.T) {
 		{"Precedence bulk", autoHdr("Precedence: Bulk"), human, human, Auto{Automatic: true, Reason: "Precedence: bulk"}},
 		{"Precedence list", autoHdr("Precedence: list"), human, human, Auto{Automatic: true, Reason: "Precedence: list"}},
 		{"Precedence junk", autoHdr("Precedence: junk"), human, human, Auto{Automatic: true, Reason: "Precedence: junk"}},
+		{"Precedence auto_reply", autoHdr("Precedence: auto_reply"), human, human, Auto{Automatic: true, Reason: "Precedence: auto_reply"}},
 		{"Precedence first-class", autoHdr("Precedence: first-class"), human, human, Auto{}},
 		{"List-Id", autoHdr("List-Id: <dev.lists.example>"), human, human, Auto{Automatic: true, Reason: "List-Id present"}},
 		{"List-Unsubscribe", autoHdr("List-Unsubscribe: <mailto:u@x>"), human, human,
