@@ -116,11 +116,45 @@ func Parse(raw []byte, lim Limits) (*Inbound, error) {
 		}
 	}
 	if in.MessageID == "" {
-		sum := sha256.Sum256(raw)
+		sum := top.contentSum(raw)
 		in.MessageID = "synthetic." + hex.EncodeToString(sum[:12]) + "@ticketgate.invalid"
 		in.Notes = append(in.Notes, "message had no Message-ID; a stable one was derived from its content")
 	}
 	return in, nil
+}
+
+// contentSum is the SHA-256 of what the sender wrote: the header fields
+// but those each server on the way adds (traceFields), and the body. The
+// same message in again by another path (one more Received line, another
+// Delivered-To) sums the same. A header too large to read whole is summed
+// with the rest of raw as it is.
+func (h topHeader) contentSum(raw []byte) [32]byte {
+	if h.tooBig || h.body <= 0 || h.body > len(raw) {
+		return sha256.Sum256(raw)
+	}
+	d := sha256.New()
+	for _, f := range h.fields {
+		if traceFields[strings.ToLower(f.name)] {
+			continue
+		}
+		d.Write([]byte(f.name))
+		d.Write([]byte{':'})
+		d.Write(f.value)
+		d.Write([]byte{'\n'})
+	}
+	d.Write([]byte{'\n'})
+	d.Write(raw[h.body:])
+	var sum [32]byte
+	d.Sum(sum[:0])
+	return sum
+}
+
+// traceFields are the header fields servers add on a message's way
+// (RFC 5321 section 4.4 and what MTAs and filters commonly prepend).
+var traceFields = map[string]bool{
+	"received": true, "return-path": true, "delivered-to": true, "x-original-to": true,
+	"authentication-results": true, "received-spf": true, "arc-seal": true,
+	"arc-message-signature": true, "arc-authentication-results": true, "x-received": true,
 }
 
 // looksBinary reports input no mail client would write as text: NUL

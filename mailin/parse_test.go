@@ -363,3 +363,28 @@ func TestEncodedWordAddressIsNoRecipient(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageWithoutIDKeepsItsDerivedIDByAnotherPath: a message without
+// a Message-ID that comes in again by another path (one more Received
+// line, another Delivered-To) gets the same derived id, so the desk takes
+// it for the duplicate it is; another text gets another id.
+func TestMessageWithoutIDKeepsItsDerivedIDByAnotherPath(t *testing.T) {
+	body := "From: ann@customer.example\r\nTo: support@example.com\r\nSubject: printer\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\nThe printer is on fire.\r\n"
+	id := func(raw string) string {
+		t.Helper()
+		in, err := Parse([]byte(raw), Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.MessageID
+	}
+	first := id("Received: from a.example by mx1.example; Mon, 7 Dec 2026 10:00:01 +0000\r\n" + body)
+	again := id("Received: from mx1.example by mx2.example; Mon, 7 Dec 2026 10:05:00 +0000\r\n" +
+		"Delivered-To: support@example.com\r\nReceived: from a.example by mx1.example; Mon, 7 Dec 2026 10:00:01 +0000\r\n" + body)
+	if first == "" || first != again {
+		t.Errorf("the same message by two paths: ids %q and %q, want one", first, again)
+	}
+	if other := id(strings.Replace(body, "on fire", "jammed", 1)); other == first {
+		t.Errorf("another text got the same id %q", other)
+	}
+}
