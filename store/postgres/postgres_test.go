@@ -41,23 +41,31 @@ func TestSuite(t *testing.T) {
 		})
 }
 
-// Mail one process queues wakes a listener in another: the listener is
-// called when the enqueuing transaction commits, not before.
-func TestListenWakesOnQueuedMail(t *testing.T) {
-	dsn := pgtest.Start(t).NewDatabase(t)
-	d1, d2 := openTest(t, dsn), openTest(t, dsn)
-	defer d1.Close()
-	defer d2.Close()
+// listening runs d's listener until the test's end (stopped before the
+// stores opened earlier close) and returns once it has connected; the
+// channel then gets a value for each wake.
+func listening(t *testing.T, d *DB) <-chan struct{} {
+	t.Helper()
 	woken := make(chan struct{}, 16)
 	ctx, cancel := context.WithCancel(bg)
 	done := make(chan struct{})
-	go func() { defer close(done); d1.Listen(ctx, func() { woken <- struct{}{} }) }()
-	defer func() { cancel(); <-done }()
+	go func() { defer close(done); d.Listen(ctx, func() { woken <- struct{}{} }) }()
+	t.Cleanup(func() { cancel(); <-done })
 	select { // the wake after connecting
 	case <-woken:
 	case <-time.After(10 * time.Second):
 		t.Fatal("listener did not connect")
 	}
+	return woken
+}
+
+// Mail one process queues wakes a listener in another: the listener is
+// called when the enqueuing transaction commits, not before.
+func TestListenWakesOnQueuedMail(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	d1, d2 := openTest(t, dsn), openTest(t, dsn)
+	t.Cleanup(func() { d1.Close(); d2.Close() })
+	woken := listening(t, d1)
 	release := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
@@ -91,23 +99,13 @@ func TestListenWakesOnQueuedMail(t *testing.T) {
 func TestRetriedMailWakesTheOtherGateways(t *testing.T) {
 	dsn := pgtest.Start(t).NewDatabase(t)
 	d1, d2 := openTest(t, dsn), openTest(t, dsn)
-	defer d1.Close()
-	defer d2.Close()
+	t.Cleanup(func() { d1.Close(); d2.Close() })
 	later := time.Now().Add(time.Hour)
 	m := &store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("1"), Attempts: 3, NextAt: later}
 	if err := d2.Update(bg, func(tx store.Tx) error { return tx.Enqueue(m) }); err != nil {
 		t.Fatal(err)
 	}
-	woken := make(chan struct{}, 16)
-	ctx, cancel := context.WithCancel(bg)
-	done := make(chan struct{})
-	go func() { defer close(done); d1.Listen(ctx, func() { woken <- struct{}{} }) }()
-	defer func() { cancel(); <-done }()
-	select { // the wake after connecting
-	case <-woken:
-	case <-time.After(10 * time.Second):
-		t.Fatal("listener did not connect")
-	}
+	woken := listening(t, d1)
 	m.NextAt, m.Raw = time.Now(), nil
 	if err := d2.Update(bg, func(tx store.Tx) error { return tx.Enqueue(m) }); err != nil {
 		t.Fatal(err)
