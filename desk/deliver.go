@@ -174,6 +174,9 @@ type plan struct {
 	draft *draft
 	// trace collects what was decided and why, for "explain".
 	trace []string
+	// numbers hands out sequential ticket numbers: the pipeline's, or
+	// for "explain" a copy, so that explaining takes no number.
+	numbers *numbers
 }
 
 func (pl *plan) note(format string, a ...any) { pl.trace = append(pl.trace, fmt.Sprintf(format, a...)) }
@@ -181,7 +184,7 @@ func (pl *plan) note(format string, a ...any) { pl.trace = append(pl.trace, fmt.
 // prepare does everything that needs no transaction: route, parse, redact,
 // classify, attachment policy.
 func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
-	pl := &plan{d: d, now: p.now()}
+	pl := &plan{d: d, now: p.now(), numbers: &p.numbers}
 	for _, r := range d.Rcpts {
 		if id, ok := rules.ParseVERP(p.Desk.VERPKeys, mailout.VERPPrefix, r); ok {
 			pl.verp = id

@@ -61,7 +61,7 @@ func (p *Pipeline) draft(pl *plan) {
 	if pl.verp != 0 || p.suppressReason(pl) != "" || p.forgedFrom(pl) || pl.listing || p.namesTicket(pl) {
 		return
 	}
-	id, err := p.drawID()
+	id, err := p.drawID(pl.numbers)
 	if err != nil {
 		return // the transaction draws one
 	}
@@ -107,14 +107,14 @@ func (p *Pipeline) openingSubject(s string) (subject, requestType string) {
 	return rules.BaseSubject(tagged.Clean, p.Prefix), requestType
 }
 
-// drawID draws a candidate ticket id: the next sequential number, or
+// drawID draws a candidate ticket id: the next sequential number of nums, or
 // the way the store does, a random number of six digits after the prefix.
-func (p *Pipeline) drawID() (string, error) {
+func (p *Pipeline) drawID(nums *numbers) (string, error) {
 	if p.draw != nil {
 		return p.draw(p.idPrefix())
 	}
 	if p.Sequential {
-		return p.numbers.drawNumber(p.idPrefix())
+		return nums.drawNumber(p.idPrefix())
 	}
 	n, err := rand.Int(rand.Reader, big.NewInt(1000000))
 	if err != nil {
@@ -154,7 +154,7 @@ func (p *Pipeline) freeTicketID(tx store.Tx, pl *plan) (string, error) {
 				break
 			}
 			var err error
-			if id, err = p.numbers.take(tx, p.idPrefix()); err != nil {
+			if id, err = pl.numbers.take(tx, p.idPrefix()); err != nil {
 				return "", err
 			}
 		}

@@ -40,6 +40,7 @@ func (p *Pipeline) Explain(ctx context.Context, d *mailin.Delivery) (*Explanatio
 		ex.Error = err.Error()
 		return ex, nil
 	}
+	pl.numbers = p.numbers.copy()
 	if err := p.Store.View(ctx, func(tx store.Tx) error { return p.admit(tx, pl) }); err != nil {
 		ex.Steps = append(pl.trace, "refused: "+err.Error())
 		ex.Error = err.Error()

@@ -51,3 +51,23 @@ func TestExplainChangesNothingAndSaysWhy(t *testing.T) {
 		t.Errorf("explain sent mail: %d → %d", sentBefore, n)
 	}
 }
+
+// Explaining a new customer's mail with sequential numbering takes no
+// number: the next real ticket gets the one after the newest ticket.
+func TestExplainDoesNotSkipATicketNumber(t *testing.T) {
+	g := startGateway(t)
+	putEarlierTickets(t, g, "HS-000041")
+	g.pipeline.Sequential = true
+	sendNew(t, g, "ann@customer.example", "Printer on fire", "explain-ann@customer.example")
+	for range 2 {
+		ex, err := g.pipeline.Explain(context.Background(), &mailin.Delivery{MailFrom: "eve@customer.example", Rcpts: []string{"support@example.com"},
+			Raw: msg("eve@customer.example", "support@example.com", "Scanner jammed", "hello")})
+		if err != nil || !ex.Result.NewTicket {
+			t.Fatalf("explain: %v %+v", err, ex)
+		}
+	}
+	sendNew(t, g, "bob@customer.example", "Fax is silent", "explain-bob@customer.example")
+	if tk := ticketOf(t, g, "bob@customer.example"); tk.ID != "HS-000043" {
+		t.Errorf("the ticket after HS-000042 is %s, want HS-000043: explain took numbers", tk.ID)
+	}
+}

@@ -24,6 +24,13 @@ type numbers struct {
 	next int // 0: not read from the store yet
 }
 
+// copy is a numbers that starts where n stands and hands out its own.
+func (n *numbers) copy() *numbers {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return &numbers{next: n.next}
+}
+
 // take hands out the next number of ticket ids with prefix, reading the
 // newest ticket's through r the first time.
 func (n *numbers) take(r store.Reader, prefix string) (string, error) {
