@@ -351,14 +351,17 @@ func headerIs(line []byte, name string) bool {
 // boundary, or its closing form).
 func boundaryLine(line []byte) bool { return bytes.HasPrefix(line, []byte("--")) }
 
-// structural reports body lines that carry MIME structure or identifiers.
+// structural reports body lines that carry MIME structure or identifiers:
+// boundary lines, a boundary parameter, and the identifier fields of a
+// part's header (or of a message attached whole). A field name counts
+// only where a field starts, at the start of the line: "my references:"
+// in a sentence is text.
 func structural(line []byte) bool {
-	if boundaryLine(line) {
+	if boundaryLine(line) || bytes.Contains(bytes.ToLower(line), []byte("boundary=")) {
 		return true
 	}
-	low := bytes.ToLower(line)
-	for _, p := range [][]byte{[]byte("boundary="), []byte("content-id:"), []byte("message-id:"), []byte("references:"), []byte("in-reply-to:")} {
-		if bytes.Contains(low, p) {
+	for _, name := range []string{"content-id:", "message-id:", "references:", "in-reply-to:"} {
+		if headerIs(line, name) {
 			return true
 		}
 	}

@@ -266,3 +266,19 @@ func TestRedactMessageThreadTopic(t *testing.T) {
 		t.Errorf("redactions %+v, want 2 cards", red)
 	}
 }
+
+// A body line that merely mentions "references:" or "Message-ID:" in a
+// sentence is text, and the card number on it is removed from the raw copy.
+func TestRedactMessageRemovesCardOnLineMentioningAHeaderName(t *testing.T) {
+	for _, line := range []string{
+		"My references: order 5512, card 4111 1111 1111 1111",
+		"the message-id: of my last mail? Card was 4111 1111 1111 1111",
+		"See in-reply-to: above, my card 4111-1111-1111-1111",
+	} {
+		raw := "Subject: x\r\n\r\n" + line + "\r\n"
+		got, red := RedactMessage([]byte(raw))
+		if strings.Contains(string(got), "1111 1111 1111") || strings.Contains(string(got), "1111-1111-1111") || len(red) != 1 {
+			t.Errorf("RedactMessage(%q) = %q, %+v; want the card removed", raw, got, red)
+		}
+	}
+}
