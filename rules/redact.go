@@ -30,7 +30,9 @@ const (
 // separator kind throughout, a first group of four digits, further groups
 // of three to six. Digits continuing a decimal number ("3.14159...",
 // "1,4111...") are left alone, and so is an SSN-shaped piece of a longer
-// dotted or dashed number ("1-123-45-6789"). Redact is idempotent.
+// dotted or dashed number ("1-123-45-6789"). Nor is a grouped number
+// read inside a run of groups that starts within a word, such as an IBAN
+// ("DE89 3704 0044 0532 0130 00"). Redact is idempotent.
 func Redact(s string) (string, []Redaction) {
 	out, red := RedactBytes([]byte(s))
 	if red == nil {
@@ -156,12 +158,16 @@ func findCards(b []byte) []cutSpan {
 // earliest start first, and from it the longest number.
 func cardsInRun(b []byte, gs []digitGroup) []cutSpan {
 	var spans []cutSpan
+	// A run glued to a word, as the groups of an IBAN ("DE89 3704 0044
+	// ...") are to its country code, is one identifier: no grouped card
+	// number starts inside it.
+	glued := !leftOK(b, gs[0].start, "")
 	for s := 0; s < len(gs); s++ {
 		if s == 0 && !leftOK(b, gs[0].start, ".,") {
 			continue
 		}
 		for e := min(len(gs)-1, s+18); e >= s; e-- {
-			if e == len(gs)-1 && !rightOK(b, gs[e].end, ".,") {
+			if e == len(gs)-1 && !rightOK(b, gs[e].end, ".,") || glued && e > s {
 				continue
 			}
 			if isCard(b, gs[s:e+1]) {
