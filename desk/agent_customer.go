@@ -79,7 +79,9 @@ func (p *Pipeline) customerRules(c *Change, pl *plan, m *store.Message, isNew bo
 	switch {
 	case isNew:
 		// The clocks were started before the plan and priority were known.
-		p.Policy.Created(t, now)
+		// Level 1 counts in the calendar of the route's queue, not the
+		// escalation queue the ticket may have moved to.
+		p.Policy.createdIn(t, pl.route.Queue, now)
 	case t.Priority != before:
 		p.Policy.PriorityChanged(t, now)
 	}

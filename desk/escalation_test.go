@@ -329,3 +329,24 @@ func TestCriticalFollowUpKeepsLevel2Hours(t *testing.T) {
 		t.Fatalf("reminders by Tuesday 11:00 CEST: %v, want one to level 2's queue", r)
 	}
 }
+
+// TestEscalatedAtOnceKeepsLevel1InRouteCalendar: a new ticket escalated by
+// its first mail counts level 1 in its own queue's calendar, not level 2's.
+func TestEscalatedAtOnceKeepsLevel1InRouteCalendar(t *testing.T) {
+	g, sw, loc := l2Desk(t)
+	p := &sw.Policy.SLA
+	p.QueueCalendars = map[string]string{"level2": "berlin"}
+	fourBH := rules.Target{FirstResponse: rules.Span{Dur: 4 * time.Hour, Business: true}}
+	p.Targets = map[rules.Priority]rules.Target{rules.PriorityMedium: fourBH, rules.PriorityHigh: fourBH, rules.PriorityCritical: fourBH}
+	now := time.Date(2026, 3, 27, 16, 0, 0, 0, loc) // Friday 15:00 UTC
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire. Please escalate this.")
+	if !tk.Escalated || tk.Queue != "level2" {
+		t.Fatalf("new ticket: escalated %v queue %q", tk.Escalated, tk.Queue)
+	}
+	// Support's calendar (09:00-17:00 UTC): 2h on Friday, 2h on Monday.
+	want := time.Date(2026, 3, 30, 11, 0, 0, 0, time.UTC)
+	if got := tk.SLA.FirstResponseDue; !got.Equal(want) {
+		t.Errorf("level-1 first response due %v, want %v (the support queue's hours)", got.UTC(), want)
+	}
+}

@@ -60,11 +60,17 @@ func clockOf(t *store.Ticket) rules.Clock {
 // Created starts the clocks of a new ticket: the lifecycle clock at rest and
 // the SLA due times for its priority and plan.
 func (p *Policy) Created(t *store.Ticket, now time.Time) {
+	p.createdIn(t, t.Queue, now)
+}
+
+// createdIn is Created with level 1 counting in the calendar of queue, the
+// queue the ticket was opened in (an escalation may have moved it since).
+func (p *Policy) createdIn(t *store.Ticket, queue string, now time.Time) {
 	if p == nil {
 		return
 	}
 	t.Clock = rules.Clock{Status: t.Status}
-	s := p.SLA.StartIn(now, t.Priority, t.Plan, t.Queue)
+	s := p.SLA.StartIn(now, t.Priority, t.Plan, queue)
 	if t.Escalated {
 		// Opened at the escalation address: level 2 from the start.
 		s = p.SLA.Escalate(s, now)
