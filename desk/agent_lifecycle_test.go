@@ -154,3 +154,21 @@ func TestBrokenTemplateOverrideKeepsMailFlowing(t *testing.T) {
 		t.Errorf("auto-reply is not the built-in text:\n%s", body)
 	}
 }
+
+// TestReplyLiftingHoldRemindsCustomer: a public reply that sets a ticket
+// on hold back to open waits on the customer, who is reminded at 3 days.
+func TestReplyLiftingHoldRemindsCustomer(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	ana := func(tk *store.Ticket) string { return agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com") }
+	held := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", ana(held), held, "#assign me\n#status on_hold")
+	agReply(g, "ana@example.com", ana(held), held, "#status open\nThe part is in. Does it print now?")
+	if tk := g.ticket(held.ID); tk.Status != rules.StatusOpen {
+		t.Fatalf("after the reply lifting the hold: status %s, want open", tk.Status)
+	}
+	rep := agSweep(t, g, sw, time.Now().Add(4*24*time.Hour))
+	if !slices.ContainsFunc(rep.Actions, func(a SweepAction) bool { return a.Kind == "reminder" && a.Ticket == held.ID }) {
+		t.Errorf("no reminder 4 days after the reply lifting the hold: %+v", rep.Actions)
+	}
+}

@@ -188,7 +188,8 @@ func (p *Pipeline) refuseAgentMail(c *Change, pl *plan, agent Agent, visible str
 // unless a command sets the status a new or waiting ticket is open, waiting
 // on the customer. A ticket on hold, resolved or closed keeps its status:
 // only a status command (under its own authorization) moves it, and its
-// awaiting-customer clock does not start.
+// awaiting-customer clock starts only when that command sets it open or
+// waiting.
 func (p *Pipeline) publicReplyState(t *store.Ticket, agent Agent, cmds []rules.Command, now time.Time) applied {
 	var out applied
 	addr := strings.ToLower(agent.Email)

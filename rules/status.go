@@ -97,7 +97,9 @@ type DecidedEvent struct {
 // mail, agent mail and commands, operator actions, the lifecycle sweep)
 // asks it. Its effects are decided here once:
 //   - the lifecycle clock follows the new status (a resolved ticket's
-//     automatic close starts counting, waiting keeps its wait);
+//     automatic close starts counting, waiting keeps its wait, and a
+//     public reply that sets open or waiting starts the wait for the
+//     customer);
 //   - the SLA resolution clock pauses on hold and while waiting, stops at
 //     resolution and closing, and runs again on reopening, the time spent
 //     resolved counting as paused, so its alerts fire again;
@@ -137,10 +139,14 @@ func (p StatusPolicy) Move(s StatusState, c StatusChange) StatusDecision {
 }
 
 // clockAfter is the lifecycle clock after the change. The customer's mail
-// stops the wait; every other change sets the status on the clock.
+// stops the wait; a public reply that sets the ticket open or waiting
+// starts a fresh wait; every other change sets the status on the clock.
 func (p StatusPolicy) clockAfter(c Clock, from Status, ch StatusChange) Clock {
-	if ch.Cause == CauseCustomer {
+	switch {
+	case ch.Cause == CauseCustomer:
 		return Clock{Status: ch.To}
+	case ch.WithReply && (ch.To == StatusOpen || ch.To == StatusWaiting):
+		return Clock{Status: ch.To, AwaitingSince: ch.At}
 	}
 	c.Status = from
 	return SetStatus(c, ch.To, ch.At)
