@@ -279,7 +279,7 @@ func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticke
 	if len(fails) == 0 {
 		fails = rules.ParseBounceText(pl.in.Text)
 	}
-	if len(fails) == 0 && len(to) == 1 {
+	if len(fails) == 0 && len(to) == 1 && rules.ReportUnread(pl.in.DeliveryStatus, pl.in.Text) {
 		// A mangled report still names the exact message by its return
 		// path; the recipient is the one it went to.
 		fails = []rules.Failure{{Recipient: to[0], Diagnostic: "delivery failed (report could not be read)", Permanent: true}}

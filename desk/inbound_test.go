@@ -678,3 +678,25 @@ func TestAttachmentLimitsArePerTicket(t *testing.T) {
 		t.Errorf("no refusal naming b2.txt and b3.txt (and only those) per ticket:\n%s", refusal)
 	}
 }
+
+// A delay warning (4.x.x) at the bounce address does not mark the customer as bouncing.
+func TestDelayedDeliveryReportDoesNotHoldMailToTheCustomer(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Desk.VERPKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+	g.mustSend("slow@customer.example", []string{"support@example.com"}, msg("slow@customer.example", "support@example.com", "question", "x"))
+	mails := g.relay.WaitFor(1, 5*time.Second)
+	g.settle()
+	delayed := "From: MAILER-DAEMON@mx.customer.example\r\nTo: " + mails[0].From + "\r\nSubject: Delayed Mail (still being retried)\r\n" +
+		"Message-ID: <delay1@mx.customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=RR\r\n\r\n" +
+		"--RR\r\nContent-Type: text/plain\r\n\r\nTHIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE.\r\n" +
+		"--RR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; slow@customer.example\r\nAction: delayed\r\nStatus: 4.4.1\r\nDiagnostic-Code: smtp; 451 4.4.1 try again later\r\n" +
+		"--RR--\r\n"
+	g.mustSend("", []string{mails[0].From}, []byte(delayed))
+	if g.bouncing("slow@customer.example") {
+		t.Error("a delay warning marked the customer as bouncing")
+	}
+	if len(g.tickets()) != 1 {
+		t.Errorf("the delay warning opened a ticket: %d tickets", len(g.tickets()))
+	}
+}

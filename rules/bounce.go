@@ -49,6 +49,24 @@ func ParseDSN(deliveryStatus string) []Failure {
 	return out
 }
 
+// ReportUnread reports whether a bounce says nothing about its
+// recipients: its delivery-status part names none and its text is no
+// delay warning. A report that names recipients, none of them failed
+// (delayed, relayed, delivered), says no delivery failed.
+func ReportUnread(deliveryStatus, text string) bool {
+	for _, f := range dsnGroups(deliveryStatus) {
+		if dsnAddr(f["final-recipient"]) != "" || dsnAddr(f["original-recipient"]) != "" {
+			return false
+		}
+	}
+	for _, m := range warningMarkers {
+		if strings.Contains(text, m) {
+			return false
+		}
+	}
+	return true
+}
+
 // dsnGroups splits a delivery-status body into its field groups (separated
 // by blank lines), unfolding continuation lines; names are lowercased.
 func dsnGroups(s string) []map[string]string {
