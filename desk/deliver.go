@@ -549,7 +549,7 @@ func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, i
 	p.attachmentPolicy(pl, 0, 0)
 	noteAttachments(pl)
 	m := p.message(pl, p.kind(pl))
-	t.Files, t.FileBytes = fileUsage(m.Message)
+	t.Files, t.FileBytes = fileUsage(pl)
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	// The creation comes first in the activity log.
 	c.log(store.Event{At: pl.now, Type: rules.EventCreated, Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)})
@@ -684,7 +684,7 @@ func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res
 	p.attachmentPolicy(pl, t.Files, t.FileBytes)
 	noteAttachments(pl)
 	m := p.message(pl, kind)
-	files, bytes := fileUsage(m.Message)
+	files, bytes := fileUsage(pl)
 	t.Files, t.FileBytes = t.Files+files, t.FileBytes+bytes
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	c.log(store.Event{At: pl.now, Type: rules.EventMessage, Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)})

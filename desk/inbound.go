@@ -34,8 +34,7 @@ func (p *Pipeline) attachmentPolicy(pl *plan, files int, total int64) {
 	pl.refused = nil
 	for _, a := range pl.files {
 		size := int64(len(a.Content))
-		// Inline images the HTML refers to belong to the message's text.
-		referenced := a.Inline && a.ContentID != "" && strings.Contains(pl.in.HTML, "cid:"+a.ContentID)
+		referenced := shownInline(pl, a)
 		var why string
 		switch {
 		case lim.MaxAttachmentBytes > 0 && size > lim.MaxAttachmentBytes:
@@ -72,14 +71,21 @@ func noteAttachments(pl *plan) {
 	}
 }
 
-// fileUsage counts the files a stored message adds to its ticket's share:
-// the attachments other than inline images its text refers to, and bytes.
-func fileUsage(m *store.Message) (files int, bytes int64) {
-	for _, a := range m.Attachments {
-		if !(a.Inline && a.ContentID != "") {
+// shownInline reports whether a is an inline image the message's HTML
+// refers to: it belongs to the message's text and is no file of its own.
+func shownInline(pl *plan, a mailin.Part) bool {
+	return a.Inline && a.ContentID != "" && strings.Contains(pl.in.HTML, "cid:"+a.ContentID)
+}
+
+// fileUsage counts the files the message in pl adds to its ticket's share,
+// as attachmentPolicy counts them: the kept attachments other than inline
+// images its text shows, and the bytes of all kept attachments.
+func fileUsage(pl *plan) (files int, bytes int64) {
+	for _, a := range pl.in.Attachments {
+		if !shownInline(pl, a) {
 			files++
 		}
-		bytes += a.Size
+		bytes += int64(len(a.Content))
 	}
 	return files, bytes
 }

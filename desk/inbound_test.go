@@ -700,3 +700,23 @@ func TestDelayedDeliveryReportDoesNotHoldMailToTheCustomer(t *testing.T) {
 		t.Errorf("the delay warning opened a ticket: %d tickets", len(g.tickets()))
 	}
 }
+
+// Inline images the text does not show count as files on the ticket in every later mail too.
+func TestUnshownInlineImagesCountAgainstTheTicketsFileLimit(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{MaxAttachments: 2}
+	first := "From: ivy@customer.example\r\nTo: support@example.com\r\nSubject: Photos\r\nMessage-ID: <photos1@customer.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nTwo photos.\r\n" +
+		"--b\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=p1.png\r\nContent-ID: <p1@customer.example>\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n" +
+		"--b\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=p2.png\r\nContent-ID: <p2@customer.example>\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgoA\r\n--b--\r\n"
+	g.mustSend("ivy@customer.example", []string{"support@example.com"}, []byte(first))
+	tk := g.onlyTicket()
+	if n := len(tk.Messages[0].Attachments); n != 2 {
+		t.Fatalf("first mail kept %d files, want 2", n)
+	}
+	g.mustSend("ivy@customer.example", []string{"support@example.com"}, withAttachments("ivy@customer.example", "Re: ["+tk.ID+"] Photos", 100))
+	tk = g.ticket(tk.ID)
+	if n := len(tk.Messages[len(tk.Messages)-1].Attachments); n != 0 {
+		t.Errorf("a third file was kept on a ticket limited to 2 files: %+v", tk.Messages[len(tk.Messages)-1].Attachments)
+	}
+}
