@@ -549,7 +549,9 @@ func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, i
 	p.attachmentPolicy(pl, 0, 0)
 	noteAttachments(pl)
 	m := p.message(pl, p.kind(pl))
-	t.Files, t.FileBytes = fileUsage(pl)
+	if m.Kind == "customer" {
+		t.Files, t.FileBytes = fileUsage(pl)
+	}
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	// The creation comes first in the activity log.
 	c.log(store.Event{At: pl.now, Type: rules.EventCreated, Detail: fmt.Sprintf("from %s to %s via %s", t.Requester, t.Route, pl.d.Source)})
@@ -684,8 +686,11 @@ func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res
 	p.attachmentPolicy(pl, t.Files, t.FileBytes)
 	noteAttachments(pl)
 	m := p.message(pl, kind)
-	files, bytes := fileUsage(pl)
-	t.Files, t.FileBytes = t.Files+files, t.FileBytes+bytes
+	if kind == "customer" {
+		// Only the customer's files count: not those of automatic mail.
+		files, bytes := fileUsage(pl)
+		t.Files, t.FileBytes = t.Files+files, t.FileBytes+bytes
+	}
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	c.log(store.Event{At: pl.now, Type: rules.EventMessage, Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)})
 	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent && p.Policy.surveyReply(c, m.VisibleText, pl.now) {

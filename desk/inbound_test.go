@@ -720,3 +720,21 @@ func TestUnshownInlineImagesCountAgainstTheTicketsFileLimit(t *testing.T) {
 		t.Errorf("a third file was kept on a ticket limited to 2 files: %+v", tk.Messages[len(tk.Messages)-1].Attachments)
 	}
 }
+
+// A file on an out-of-office reply does not use up the customer's files on the ticket.
+func TestOutOfOfficeFilesDoNotUseUpTheCustomersFileLimit(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{MaxAttachments: 1}
+	g.mustSend("jo@customer.example", []string{"support@example.com"}, msg("jo@customer.example", "support@example.com", "Scanner", "It jams."))
+	tk := g.onlyTicket()
+	ooo := "From: jo@customer.example\r\nTo: support@example.com\r\nSubject: Automatic reply: [" + tk.ID + "] Scanner\r\nAuto-Submitted: auto-replied\r\n" +
+		"Message-ID: <ooo1@customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nI am away.\r\n" +
+		"--b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=logo.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n"
+	g.mustSend("jo@customer.example", []string{"support@example.com"}, []byte(ooo))
+	g.mustSend("jo@customer.example", []string{"support@example.com"}, withAttachments("jo@customer.example", "Re: ["+tk.ID+"] Scanner", 100))
+	tk = g.ticket(tk.ID)
+	cust := messagesOfKind(tk, "customer")
+	if last := cust[len(cust)-1]; len(last.Attachments) != 1 || eventOf(tk, "attachments_refused") != nil {
+		t.Errorf("the customer's only file was refused after an out-of-office with a logo: files %+v, notes %q", last.Attachments, last.Notes)
+	}
+}
