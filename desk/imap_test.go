@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -622,5 +623,48 @@ func TestIMAPSeenModeWithoutKeywordsTakesReadMailThatFailedOnce(t *testing.T) {
 	defer h.mu.Unlock()
 	if !slices.ContainsFunc(h.taken, func(raw string) bool { return strings.Contains(raw, "FIRST") }) {
 		t.Errorf("the message that failed once was never taken; taken: %d messages", len(h.taken))
+	}
+}
+
+// flagNews is a server that reports, once, a flag change another client
+// made to message 1 in the middle of the poller's FETCH, as Dovecot does.
+type flagNews struct {
+	imapserver.SessionIMAP4rev2
+	sent *atomic.Bool
+}
+
+func (s flagNews) Fetch(w *imapserver.FetchWriter, set imap.NumSet, o *imap.FetchOptions) error {
+	if len(o.BodySection) > 0 && !s.sent.Swap(true) {
+		m := w.CreateMessage(1)
+		m.WriteUID(1)
+		m.WriteFlags([]imap.Flag{imap.FlagSeen})
+		if err := m.Close(); err != nil {
+			return err
+		}
+	}
+	return s.SessionIMAP4rev2.Fetch(w, set, o)
+}
+
+// A flag change reported during the FETCH is not taken for an unreadable
+// message: the message is taken later, not moved to the failed folder.
+func TestIMAPFlagChangeDuringFetchDoesNotSendMailToFailedFolder(t *testing.T) {
+	g := startGateway(t)
+	var sent atomic.Bool
+	srv := startMemIMAPWith(t, func(s imapserver.SessionIMAP4rev2) imapserver.Session { return flagNews{s, &sent} })
+	srv.appendMsg(t, "INBOX", msg("alice@customer.example", "support@example.com", "Read by a colleague", "Help"))
+	cfg := srv.config(t, "seen")
+	cfg.FailedFolder, cfg.MaxTries = "Failed", 1
+	p := newTestPoller(t, g, cfg)
+	if n := runOnce(t, p) + runOnce(t, p); n != 1 {
+		t.Errorf("took %d in two runs, want 1", n)
+	}
+	if st := p.Status(); st.Failed != 0 || st.LastError != "" {
+		t.Errorf("status %+v: want no failure", st)
+	}
+	if n, _ := srv.count(t, "Failed"); n != 0 {
+		t.Errorf("Failed holds %d, want 0", n)
+	}
+	if len(g.tickets()) != 1 {
+		t.Errorf("%d tickets, want 1", len(g.tickets()))
 	}
 }

@@ -678,8 +678,8 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids
 		guard.Reset(s.timeout)
 		uid, raw, err := readFetched(m, maxBytes)
 		switch {
-		case uid == 0:
-			continue
+		case uid == 0 || (raw == nil && err == nil):
+			continue // a flag change another client made, not the message
 		case err != nil && !permanent(err):
 			readErr = err
 		case err != nil:
@@ -755,6 +755,8 @@ func (f *flight) done(o outcome, keys []string) {
 }
 
 // readFetched reads one FETCH response: the UID and the whole message.
+// raw is nil when the response holds no body section, as when the server
+// reports mid-FETCH a flag change another client made.
 func readFetched(m *imapclient.FetchMessageData, maxBytes int64) (imap.UID, []byte, error) {
 	var uid imap.UID
 	var raw []byte
@@ -764,6 +766,7 @@ func readFetched(m *imapclient.FetchMessageData, maxBytes int64) (imap.UID, []by
 			uid = it.UID
 		case imapclient.FetchItemDataBodySection:
 			if it.Literal == nil {
+				raw = []byte{} // BODY[] NIL: the message is there, unreadable
 				continue
 			}
 			if it.Literal.Size() > maxBytes {
