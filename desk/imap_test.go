@@ -668,3 +668,30 @@ func TestIMAPFlagChangeDuringFetchDoesNotSendMailToFailedFolder(t *testing.T) {
 		t.Errorf("%d tickets, want 1", len(g.tickets()))
 	}
 }
+
+// With IDLE, a message that failed for a passing reason is tried again
+// after poll_every, not only when new mail arrives or IDLE restarts.
+func TestIMAPIdleRetriesAFailedMessageWithoutWaitingForNewMail(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAP(t)
+	srv.appendMsg(t, "INBOX", msg("alice@customer.example", "support@example.com", "One", "FIRST"))
+	h := &committer{store: g.store, fail: "FIRST"}
+	cfg := srv.config(t, "move")
+	cfg.PollEvery = "100ms"
+	p, err := mailin.NewPoller(cfg, mailin.Intake{Handler: h, Store: g.store, Routes: g.pipeline.Routes, Prefix: g.pipeline.Prefix}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Timeout = 5 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	waitFor(t, 5*time.Second, "the first try failing", func() bool { return p.Status().LastError != "" })
+	h.mu.Lock()
+	h.fail = ""
+	h.mu.Unlock()
+	waitFor(t, 5*time.Second, "the message taken on a later try", func() bool { n, _ := srv.count(t, "Processed"); return n == 1 })
+}

@@ -257,6 +257,7 @@ func (p *Poller) drain(ctx context.Context, s *imapSession) error {
 	case <-s.newMail:
 	default:
 	}
+	s.retry = false
 	cp, err := p.checkpoint(ctx)
 	if err != nil {
 		return err
@@ -526,6 +527,7 @@ func (p *Poller) batch(ctx context.Context, s *imapSession, h *held, uids []imap
 				h.release(o.uid)
 			}
 		default:
+			s.retry = true
 			p.setError(o.err)
 			p.log.Warn("message not taken; it stays in the mailbox and is tried again", "uid", o.uid, "err", o.err)
 		}
@@ -678,8 +680,11 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids
 		guard.Reset(s.timeout)
 		uid, raw, err := readFetched(m, maxBytes)
 		switch {
-		case uid == 0 || (raw == nil && err == nil):
-			continue // a flag change another client made, not the message
+		case uid == 0:
+			continue
+		case raw == nil && err == nil: // a flag change another client made
+			s.retry = true // the client drops the body that follows
+			continue
 		case err != nil && !permanent(err):
 			readErr = err
 		case err != nil:

@@ -23,6 +23,9 @@ type imapSession struct {
 	keywords bool
 	timeout  time.Duration
 	newMail  chan struct{}
+	// retry: the last drain left a message to try again, so IDLE lasts
+	// at most poll_every.
+	retry    bool
 	timedOut atomic.Bool
 	p        *Poller
 }
@@ -152,7 +155,8 @@ func (s *imapSession) close() {
 }
 
 // wait returns when there may be new mail: IDLE until the server reports
-// some (or the watchdog or restart timer fires), or sleep poll_every.
+// some (or the watchdog or restart timer fires, the latter after at most
+// poll_every when a message waits to be tried again), or sleep poll_every.
 func (p *Poller) wait(ctx context.Context, s *imapSession) error {
 	if !s.canIdle {
 		select {
@@ -165,7 +169,11 @@ func (p *Poller) wait(ctx context.Context, s *imapSession) error {
 	if err := s.do("idle", func() (err error) { idle, err = s.c.Idle(); return err }); err != nil {
 		return err
 	}
-	restart := time.NewTimer(orDur(p.IdleRestart, IdleRestart))
+	restartIn := orDur(p.IdleRestart, IdleRestart)
+	if s.retry {
+		restartIn = min(restartIn, p.pollEvery)
+	}
+	restart := time.NewTimer(restartIn)
 	defer restart.Stop()
 	watchdog := time.NewTimer(orDur(p.Watchdog, IdleWatchdog))
 	defer watchdog.Stop()
