@@ -42,6 +42,12 @@ func startMemIMAP(t testing.TB) *memIMAP {
 // (when not nil), to play a server that behaves differently.
 func startMemIMAPWith(t testing.TB, wrap func(imapserver.SessionIMAP4rev2) imapserver.Session) *memIMAP {
 	t.Helper()
+	return startMemIMAPCaps(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}, wrap)
+}
+
+// startMemIMAPCaps is startMemIMAPWith offering only caps.
+func startMemIMAPCaps(t testing.TB, caps imap.CapSet, wrap func(imapserver.SessionIMAP4rev2) imapserver.Session) *memIMAP {
+	t.Helper()
 	mem := imapmemserver.New()
 	u := imapmemserver.NewUser(memUser, memPassword)
 	if err := u.Create("INBOX", nil); err != nil {
@@ -55,7 +61,7 @@ func startMemIMAPWith(t testing.TB, wrap func(imapserver.SessionIMAP4rev2) imaps
 			}
 			return mem.NewSession(), nil, nil
 		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
+		Caps:         caps,
 		InsecureAuth: true,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -694,4 +700,33 @@ func TestIMAPIdleRetriesAFailedMessageWithoutWaitingForNewMail(t *testing.T) {
 	h.fail = ""
 	h.mu.Unlock()
 	waitFor(t, 5*time.Second, "the message taken on a later try", func() bool { n, _ := srv.count(t, "Processed"); return n == 1 })
+}
+
+// copyRefused is a server that refuses to copy into Failed (over quota).
+type copyRefused struct{ imapserver.SessionIMAP4rev2 }
+
+func (s copyRefused) Copy(set imap.NumSet, dest string) (*imap.CopyData, error) {
+	if dest == "Failed" {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "over quota"}
+	}
+	return s.SessionIMAP4rev2.Copy(set, dest)
+}
+
+// On a server without MOVE, a poison message whose copy to the failed
+// folder is refused stays in the mailbox instead of being deleted.
+func TestIMAPFailedFolderCopyRefusedKeepsThePoisonMessage(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAPCaps(t, imap.CapSet{imap.CapIMAP4rev1: {}}, func(s imapserver.SessionIMAP4rev2) imapserver.Session { return copyRefused{s} })
+	srv.appendMsg(t, "INBOX", []byte("\r\n   \r\n\r\n"))
+	cfg := srv.config(t, "move")
+	cfg.FailedFolder, cfg.MaxTries = "Failed", 1
+	for range 2 {
+		if _, err := newTestPoller(t, g, cfg).RunOnce(context.Background()); err == nil {
+			t.Error("run succeeded though the failed folder refused the message")
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // commands the poller sent after the refused copy
+	if n, _ := srv.count(t, "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d, want the poison message kept", n)
+	}
 }

@@ -472,10 +472,7 @@ func (p *Poller) failOut(s *imapSession, uids []imap.UID) error {
 		return nil
 	}
 	set := imap.UIDSetNum(uids...)
-	if err := s.do("move to "+p.cfg.FailedFolder, func() error {
-		_, err := s.c.Move(set, p.cfg.FailedFolder).Wait()
-		return err
-	}); err != nil {
+	if err := s.move(set, p.cfg.FailedFolder); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -635,10 +632,7 @@ func (p *Poller) act(s *imapSession, uids []imap.UID) error {
 	set := imap.UIDSetNum(uids...)
 	switch p.cfg.After {
 	case "move":
-		return s.do("move to "+p.cfg.MoveTo, func() error {
-			_, err := s.c.Move(set, p.cfg.MoveTo).Wait()
-			return err
-		})
+		return s.move(set, p.cfg.MoveTo)
 	case "seen":
 		flags := []imap.Flag{imap.FlagSeen}
 		if s.keywords {
@@ -648,18 +642,38 @@ func (p *Poller) act(s *imapSession, uids []imap.UID) error {
 			return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close()
 		})
 	default: // delete
-		return s.do("delete", func() error {
-			if err := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-				return err
-			}
-			if s.uidPlus {
-				return s.c.UIDExpunge(set).Close()
-			}
-			// Without UIDPLUS, EXPUNGE also removes messages other
-			// clients marked \Deleted; that is what they asked for.
-			return s.c.Expunge().Close()
-		})
+		return s.do("delete", func() error { return s.remove(set) })
 	}
+}
+
+// move moves the messages set to folder. Without MOVE it copies them and
+// only once the copy succeeded deletes them: the IMAP library's own
+// fallback sends the delete along with the copy, so a refused copy (over
+// quota) would lose the messages.
+func (s *imapSession) move(set imap.UIDSet, folder string) error {
+	return s.do("move to "+folder, func() error {
+		if s.c.Caps().Has(imap.CapMove) {
+			_, err := s.c.Move(set, folder).Wait()
+			return err
+		}
+		if _, err := s.c.Copy(set, folder).Wait(); err != nil {
+			return err
+		}
+		return s.remove(set)
+	})
+}
+
+// remove flags the messages set \Deleted and expunges them.
+func (s *imapSession) remove(set imap.UIDSet) error {
+	if err := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		return err
+	}
+	if s.uidPlus {
+		return s.c.UIDExpunge(set).Close()
+	}
+	// Without UIDPLUS, EXPUNGE also removes messages other clients
+	// marked \Deleted; that is what they asked for.
+	return s.c.Expunge().Close()
 }
 
 // deliverBatch fetches uids in one UID FETCH and hands each message to the
