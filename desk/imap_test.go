@@ -721,12 +721,42 @@ func TestIMAPFailedFolderCopyRefusedKeepsThePoisonMessage(t *testing.T) {
 	cfg := srv.config(t, "move")
 	cfg.FailedFolder, cfg.MaxTries = "Failed", 1
 	for range 2 {
-		if _, err := newTestPoller(t, g, cfg).RunOnce(context.Background()); err == nil {
-			t.Error("run succeeded though the failed folder refused the message")
-		}
+		newTestPoller(t, g, cfg).RunOnce(context.Background())
 	}
 	time.Sleep(100 * time.Millisecond) // commands the poller sent after the refused copy
 	if n, _ := srv.count(t, "INBOX"); n != 1 {
 		t.Errorf("INBOX holds %d, want the poison message kept", n)
+	}
+}
+
+// failedFull is a server whose Failed folder is over quota.
+type failedFull struct{ imapserver.SessionIMAP4rev2 }
+
+func (s failedFull) Move(w *imapserver.MoveWriter, set imap.NumSet, dest string) error {
+	if dest == "Failed" {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "over quota"}
+	}
+	return s.SessionIMAP4rev2.Move(w, set, dest)
+}
+
+// A poison message the failed folder refuses stays in place and does not
+// stop the poller from taking the mail behind it.
+func TestIMAPFailedFolderRefusingPoisonDoesNotBlockNewMail(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAPWith(t, func(s imapserver.SessionIMAP4rev2) imapserver.Session { return failedFull{s} })
+	srv.appendMsg(t, "INBOX", []byte("\r\n   \r\n\r\n"))
+	cfg := srv.config(t, "move")
+	cfg.FailedFolder, cfg.MaxTries = "Failed", 1
+	p := newTestPoller(t, g, cfg)
+	p.RunOnce(context.Background()) // the poison message uses up its try
+	srv.appendMsg(t, "INBOX", msg("alice@customer.example", "support@example.com", "Behind the poison", "Help"))
+	if n, err := p.RunOnce(context.Background()); n != 1 || err != nil {
+		t.Errorf("took %d (%v), want the new message", n, err)
+	}
+	if n, _ := srv.count(t, "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d, want the poison message left in place", n)
+	}
+	if st := p.Status(); st.LeftInPlace != 1 || !strings.Contains(st.LastError, "over quota") {
+		t.Errorf("status %+v: want the poison message left in place and the refusal", st)
 	}
 }

@@ -466,14 +466,22 @@ func (p *Poller) splitExhausted(validity uint32, uids []imap.UID) (todo, exhaust
 }
 
 // failOut moves messages that failed max_tries times to the failed
-// folder, or leaves them where they are when there is none.
+// folder, or leaves them where they are when there is none or the server
+// refuses them (over quota): they are tried again on the next pass, and
+// do not hold up the rest.
 func (p *Poller) failOut(s *imapSession, uids []imap.UID) error {
 	if len(uids) == 0 || p.cfg.FailedFolder == "" {
 		return nil
 	}
 	set := imap.UIDSetNum(uids...)
 	if err := s.move(set, p.cfg.FailedFolder); err != nil {
-		return err
+		var refused *imap.Error
+		if !errors.As(err, &refused) {
+			return err
+		}
+		p.setError(err)
+		p.log.Warn("messages not moved to the failed folder; they stay in the mailbox", "uids", set.String(), "folder", p.cfg.FailedFolder, "err", err)
+		return nil
 	}
 	p.mu.Lock()
 	p.st.Failed += int64(len(uids))
