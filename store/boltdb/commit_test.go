@@ -326,3 +326,46 @@ func boxesAfterReopen(t *testing.T, d *DB, path string, want map[string]uint32) 
 		t.Fatal(err)
 	}
 }
+
+// TestRerunEnqueueKeepsItsMail proves that a mail queued in a commit
+// rolled back for another caller's error is not overwritten by the next
+// mail queued: the rerun must still take its id from the outbox.
+func TestRerunEnqueueKeepsItsMail(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	first := &store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("first")}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() {
+		errs <- d.Update(bg, func(tx store.Tx) error {
+			close(entered)
+			<-release
+			return nil
+		})
+	})
+	<-entered // the committer is inside the first write
+	wg.Go(func() { errs <- d.Update(bg, func(tx store.Tx) error { return tx.Enqueue(first) }) })
+	waitForQueued(d, 1)
+	boom := errors.New("refused")
+	wg.Go(func() {
+		if err := d.Update(bg, func(tx store.Tx) error { return boom }); !errors.Is(err, boom) {
+			errs <- fmt.Errorf("failing write: %v", err)
+		}
+	})
+	waitForQueued(d, 2)
+	releaseAndWait(t, release, &wg, errs)
+	second := &store.OutMail{TicketID: "HS-2", To: []string{"b@x"}, Raw: []byte("second")}
+	if err := d.Update(bg, func(tx store.Tx) error { return tx.Enqueue(second) }); err != nil {
+		t.Fatal(err)
+	}
+	if first.ID == second.ID {
+		t.Errorf("both mails got outbox id %d", first.ID)
+	}
+	d.View(bg, func(tx store.Tx) error {
+		if raw, err := tx.OutboxRaw(first.ID); err != nil || string(raw) != "first" {
+			t.Errorf("first mail after the next was queued: %q, %v", raw, err)
+		}
+		return nil
+	})
+}

@@ -76,6 +76,13 @@ func (t *tx) Enqueue(m *store.OutMail) error {
 			return err
 		}
 		m.ID = seq
+	} else if m.ID > b.Sequence() {
+		// An id set by a run of this call that was rolled back (a
+		// grouped commit runs it again) or by the caller: the next
+		// NextSequence must not hand it out again.
+		if err := b.SetSequence(m.ID); err != nil {
+			return err
+		}
 	}
 	rec := &outboxRec{ID: m.ID, TicketID: m.TicketID, Kind: m.Kind, From: m.From, To: m.To,
 		Attempts: m.Attempts, NextAt: m.NextAt, Created: m.Created, LastErr: m.LastErr, Done: m.Done, Carries: m.Carries,
