@@ -348,7 +348,8 @@ func (f Forget) names(t *store.Ticket) bool {
 		return true
 	}
 	for _, m := range t.Messages {
-		if f.is(m.From) || slices.ContainsFunc(m.To, f.is) || slices.ContainsFunc(m.Cc, f.is) || f.in(m.Subject+"\n"+m.Text+"\n"+m.VisibleText) {
+		if f.is(m.From) || slices.ContainsFunc(m.To, f.is) || slices.ContainsFunc(m.Cc, f.is) ||
+			f.in(m.Subject+"\n"+m.Text+"\n"+m.VisibleText+"\n"+strings.Join(m.Notes, "\n")) {
 			return true
 		}
 	}
@@ -417,6 +418,11 @@ func eraseTicket(r store.Reader, t *store.Ticket, f Forget, now time.Time) (*Cha
 		own := f.is(m.From) || m.Direction == "out" && (slices.ContainsFunc(m.To, f.is) || slices.ContainsFunc(m.Cc, f.is))
 		m.From, m.To, m.Cc = f.replace(m.From, ""), f.list(m.To), f.list(m.Cc)
 		m.Subject = f.replace(m.Subject, name)
+		// A note may quote a header that names the address.
+		m.Notes = slices.Clone(m.Notes)
+		for j, n := range m.Notes {
+			m.Notes[j] = f.replace(n, name)
+		}
 		if requester || own {
 			if !emptied(m) {
 				erased++

@@ -3,6 +3,7 @@ package desk
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +110,25 @@ func TestForgetPassesOverATicketThatNoLongerNamesTheAddress(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestForgetErasesTheAddressFromMessageNotes: a note on a message that
+// quotes the address (a From naming several mailboxes) no longer shows it.
+func TestForgetErasesTheAddressFromMessageNotes(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("ann@customer.example", []string{"support@example.com"}, msg("ann@customer.example, bo@customer.example", "support@example.com", "Help", "My parcel is late."))
+	g.settle()
+	id := g.onlyTicket().ID
+	f := Forget{Addr: "ann@customer.example", Pseudonym: Pseudonym([]byte("k"), "ann@customer.example")}
+	if _, err := g.pipeline.Forget(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range g.ticket(id).Messages {
+		for _, n := range m.Notes {
+			if strings.Contains(n, "ann@") {
+				t.Errorf("note after forget: %q", n)
+			}
+		}
 	}
 }
