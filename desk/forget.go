@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"ticketgate/mailout"
 	"ticketgate/rules"
@@ -375,11 +377,51 @@ func (f Forget) replace(s, name string) string {
 	return s
 }
 
+// foldReplace replaces old, in any case, with repl where it stands as
+// words of its own: not inside a longer word or an address (hannah@…,
+// ann.lee@…, Ann-Marie for Ann).
 func foldReplace(s, old, repl string) string {
 	if old == "" || !strings.Contains(strings.ToLower(s), strings.ToLower(old)) {
 		return s
 	}
-	return regexp.MustCompile(`(?i)`+regexp.QuoteMeta(old)).ReplaceAllLiteralString(s, repl)
+	var b strings.Builder
+	last := 0
+	for _, m := range regexp.MustCompile(`(?i)`+regexp.QuoteMeta(old)).FindAllStringIndex(s, -1) {
+		if joined(s[:m[0]], true) || joined(s[m[1]:], false) {
+			continue
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteString(repl)
+		last = m[1]
+	}
+	return b.String() + s[last:]
+}
+
+// joined reports whether the text next to a match (side, before it when
+// before) goes on with the same word: a letter, digit, "_" or "@", or
+// one of ".-+" followed by a letter or digit.
+func joined(side string, before bool) bool {
+	next := func(s string) (rune, string) {
+		if before {
+			r, n := utf8.DecodeLastRuneInString(s)
+			return r, s[:len(s)-n]
+		}
+		r, n := utf8.DecodeRuneInString(s)
+		return r, s[n:]
+	}
+	wordy := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '@' }
+	if side == "" {
+		return false
+	}
+	r, rest := next(side)
+	if wordy(r) {
+		return true
+	}
+	if strings.ContainsRune(".-+", r) && rest != "" {
+		r, _ = next(rest)
+		return wordy(r)
+	}
+	return false
 }
 
 func (f Forget) list(l []string) []string {

@@ -132,3 +132,20 @@ func TestForgetErasesTheAddressFromMessageNotes(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetKeepsWordsThatOnlyContainTheName: the requester's name is
+// erased where it stands as a word, not inside other words or addresses.
+func TestForgetKeepsWordsThatOnlyContainTheName(t *testing.T) {
+	f := Forget{Addr: "ann@customer.example", Pseudonym: "p-1@forgotten.invalid"}
+	for _, c := range []struct{ in, want string }{
+		{"Annual invoice for Ann", "Annual invoice for [erased]"},
+		{"Thanks, ANN. Ann's order", "Thanks, [erased]. [erased]'s order"},
+		{"assigned to hannah@example.com", "assigned to hannah@example.com"},
+		{"cc ann.lee@example.com and Ann-Marie", "cc ann.lee@example.com and Ann-Marie"},
+		{"Grüße, Ännchen und Ann", "Grüße, Ännchen und [erased]"},
+	} {
+		if got := f.replace(c.in, "Ann"); got != c.want {
+			t.Errorf("replace(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
