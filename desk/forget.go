@@ -142,19 +142,19 @@ func (p *Pipeline) Forget(ctx context.Context, f Forget) (*ForgetResult, error) 
 }
 
 // erase erases f's address within tx from the tickets ids and those it
-// opened since they were found (see Forget).
+// opened or was copied on since they were found (see Forget).
 func (p *Pipeline) erase(tx store.Tx, f Forget, ids []string) (*ForgetResult, error) {
 	res := &ForgetResult{Pseudonym: f.Pseudonym, Tickets: []string{}}
 	ids = slices.Clone(ids)
-	// A ticket the address opened since the search is found by the
-	// requester index.
-	list, _, err := tx.Tickets(store.Filter{Requester: f.Addr})
+	// A ticket the address opened or was copied on since the search is
+	// found by the address index.
+	list, err := tx.TicketsOfAddress(f.Addr)
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range list {
-		if !slices.Contains(ids, t.ID) {
-			ids = append(ids, t.ID)
+	for _, id := range list {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
 	now := p.now()

@@ -149,3 +149,25 @@ func TestForgetKeepsWordsThatOnlyContainTheName(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetErasesATicketTheAddressWasCopiedOnSinceTheSearch: a ticket
+// opened with the address in Cc between the search and the erasure's
+// write is erased by that write too.
+func TestForgetErasesATicketTheAddressWasCopiedOnSinceTheSearch(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("bo@customer.example", []string{"support@example.com"}, msg("bo@customer.example", "support@example.com", "Help", "My parcel is late.", "Cc: ann@customer.example"))
+	g.settle()
+	bo := g.onlyTicket().ID
+	f := Forget{Addr: "ann@customer.example", Pseudonym: Pseudonym([]byte("k"), "ann@customer.example"), Actor: "operator", Via: "a test"}
+	var res *ForgetResult
+	if err := g.store.Update(context.Background(), func(tx store.Tx) error {
+		var err error
+		res, err = g.pipeline.erase(tx, f, nil) // the search found nothing yet
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Tickets, []string{bo}) || slices.Contains(g.ticket(bo).CC, "ann@customer.example") {
+		t.Errorf("erased %v, Cc after: %v; want %s erased", res.Tickets, g.ticket(bo).CC, bo)
+	}
+}
