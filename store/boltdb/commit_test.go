@@ -174,6 +174,22 @@ func releaseAndWait(t *testing.T, release chan struct{}, wg *sync.WaitGroup, err
 	}
 }
 
+// holdCommitter starts a write that holds the committer until release
+// is closed and then runs then, and returns once the committer is inside
+// it; the write's error goes to errs.
+func holdCommitter(d *DB, wg *sync.WaitGroup, errs chan error, then func(store.Tx) error) (release chan struct{}) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	wg.Go(func() {
+		errs <- d.Update(bg, func(tx store.Tx) error {
+			close(entered)
+			<-release
+			return then(tx)
+		})
+	})
+	<-entered
+	return release
+}
+
 // waitForQueued returns once n calls wait for the committer.
 func waitForQueued(d *DB, n int) {
 	for len(d.updates) != n {
@@ -285,17 +301,9 @@ func TestLongWriteCommitsAfterItsRound(t *testing.T) {
 		return tx.PutCheckpoint(store.Checkpoint{Mailbox: name, UIDValidity: 1, UID: 1})
 	}
 	commits0, _ := d.CommitStats()
-	entered, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Go(func() {
-		errs <- d.Update(bg, func(tx store.Tx) error {
-			close(entered)
-			<-release
-			return put("first", tx)
-		})
-	})
-	<-entered // the committer is inside the first write
+	release := holdCommitter(d, &wg, errs, func(tx store.Tx) error { return put("first", tx) })
 	wg.Go(func() { errs <- d.updateAlone(bg, func(tx store.Tx) error { return put("long", tx) }) })
 	waitForQueued(d, 1)
 	wg.Go(func() { errs <- d.Update(bg, func(tx store.Tx) error { return put("message", tx) }) })
@@ -333,18 +341,10 @@ func boxesAfterReopen(t *testing.T, d *DB, path string, want map[string]uint32) 
 func TestRerunEnqueueKeepsItsMail(t *testing.T) {
 	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
 	defer d.Close()
-	entered, release := make(chan struct{}), make(chan struct{})
 	first := &store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("first")}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Go(func() {
-		errs <- d.Update(bg, func(tx store.Tx) error {
-			close(entered)
-			<-release
-			return nil
-		})
-	})
-	<-entered // the committer is inside the first write
+	release := holdCommitter(d, &wg, errs, func(store.Tx) error { return nil })
 	wg.Go(func() { errs <- d.Update(bg, func(tx store.Tx) error { return tx.Enqueue(first) }) })
 	waitForQueued(d, 1)
 	boom := errors.New("refused")
