@@ -217,23 +217,7 @@ func TestCriticalTicketsAreFollowedUp(t *testing.T) {
 	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 	g.pipeline.Now = func() time.Time { return now }
 	open := func(subject string, prio rules.Priority, fn func(*store.Ticket)) *store.Ticket {
-		tk := bySubject(t, g, agOpen(t, g, subject, "Everything is down."), subject)
-		err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
-			x, err := tx.Ticket(tk.ID)
-			if err != nil {
-				return err
-			}
-			x.Priority = prio
-			sw.Policy.PriorityChanged(x, now)
-			if fn != nil {
-				fn(x)
-			}
-			return tx.PutTicket(x)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g.ticket(tk.ID)
+		return openWith(t, g, sw, now, subject, prio, fn)
 	}
 	mine := open("Outage one", rules.PriorityCritical, func(x *store.Ticket) { x.Assignee = "ana@example.com" })
 	queue := open("Outage two", rules.PriorityCritical, nil)
@@ -281,6 +265,46 @@ func TestCriticalTicketsAreFollowedUp(t *testing.T) {
 	}
 	if ev := agEvents(g.ticket(mine.ID), "critical_reminder"); len(ev) != 2 || !strings.Contains(ev[0].Detail, "reminded ana@example.com") {
 		t.Errorf("critical_reminder events on Ana's ticket: %+v", ev)
+	}
+}
+
+// openWith opens a ticket by mail with subject, sets its priority at now
+// and applies fn to it.
+func openWith(t *testing.T, g *gateway, sw *Sweeper, now time.Time, subject string, prio rules.Priority, fn func(*store.Ticket)) *store.Ticket {
+	t.Helper()
+	tk := bySubject(t, g, agOpen(t, g, subject, "Everything is down."), subject)
+	err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
+		x, err := tx.Ticket(tk.ID)
+		if err != nil {
+			return err
+		}
+		x.Priority = prio
+		sw.Policy.PriorityChanged(x, now)
+		if fn != nil {
+			fn(x)
+		}
+		return tx.PutTicket(x)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.ticket(tk.ID)
+}
+
+// TestCriticalFollowUpOfAnAssigneeWhoLeftGoesToTheQueue: the follow-up
+// of a critical ticket whose assignee is no longer among the agents goes
+// to its queue's agents, as for an unassigned ticket, not to her.
+func TestCriticalFollowUpOfAnAssigneeWhoLeftGoesToTheQueue(t *testing.T) {
+	g, sw, _ := l2Desk(t)
+	sw.Policy.SLA.CriticalUpdateEvery = 3 * time.Hour
+	sw.Policy.SLA.Targets = map[rules.Priority]rules.Target{}
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	left := openWith(t, g, sw, now, "Outage", rules.PriorityCritical, func(x *store.Ticket) { x.Assignee = "gone@example.com" })
+	before := len(g.relay.Mails())
+	agSweep(t, g, sw, now.Add(3*time.Hour))
+	if r := recipients(t, g, before, "["+left.ID+"] Critical"); !slices.Equal(r, []string{"ana@example.com,ben@example.com"}) {
+		t.Errorf("follow-up of a ticket whose assignee left went to %v, want the queue's agents", r)
 	}
 }
 

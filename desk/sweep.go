@@ -422,18 +422,14 @@ func (p *Policy) levelTwo(t *store.Ticket) []mail.Address {
 }
 
 // followees are the people a critical follow-up on t goes to: the
-// assignee; when unassigned the agents of its queue; when the queue has
-// none, the managers.
+// assignee; when unassigned, or assigned to someone no longer among the
+// agents, the agents of its queue; when the queue has none, the managers.
 func (p *Policy) followees(t *store.Ticket) []mail.Address {
 	var out []mail.Address
-	if t.Assignee != "" {
-		name := ""
-		for _, a := range p.Agents {
-			if strings.EqualFold(a.Email, t.Assignee) {
-				name = a.Name
-			}
+	for _, a := range p.Agents {
+		if t.Assignee != "" && strings.EqualFold(a.Email, t.Assignee) {
+			return []mail.Address{{Name: a.Name, Address: t.Assignee}}
 		}
-		return []mail.Address{{Name: name, Address: t.Assignee}}
 	}
 	for _, a := range p.Agents {
 		if slices.ContainsFunc(a.Queues, func(q string) bool { return strings.EqualFold(q, t.Queue) }) {
