@@ -441,6 +441,23 @@ func TestIMAPRoutesByHeaderRecipients(t *testing.T) {
 	}
 }
 
+// Mail taken from a mailbox without a Return-Path has the sender its From
+// names, read as every other path reads it: a From of the shape "Name
+// address", which the ticket takes as its requester, is a customer
+// writing, who gets the confirmation, not mail from the null sender.
+func TestIMAPSenderWithoutReturnPathIsReadAsFromIs(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAP(t)
+	srv.appendMsg(t, "INBOX", msg("Alice alice@customer.example", "support@example.com", "Printer on fire", "Help"))
+	srv.appendMsg(t, "INBOX", msg("bob@customer.example", "support@example.com", "Cannot log in", "Help"))
+	if n := runOnce(t, newTestPoller(t, g, srv.config(t, "move"))); n != 2 {
+		t.Fatalf("took %d, want 2", n)
+	}
+	if got := g.autoReplies(); got["alice@customer.example"] != 1 || got["bob@customer.example"] != 1 {
+		t.Errorf("auto-replies %v, want one each to alice@ and bob@", got)
+	}
+}
+
 func TestIMAPThreadOrderKeptWithParallelDelivery(t *testing.T) {
 	g := startGateway(t)
 	srv := startMemIMAP(t)

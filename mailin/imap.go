@@ -1,7 +1,6 @@
 package mailin
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -10,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/mail"
-	"net/textproto"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -649,20 +646,18 @@ type msgInfo struct {
 	keys   []string // thread keys: Message-ID, In-Reply-To, References, ticket token
 }
 
-// headerInfo reads the top-level header. Mail taken from a mailbox has no
-// envelope: the reverse path is the Return-Path the final delivery added
-// ("<>" for bounces), and without one the From address, so that ordinary
-// mail is not taken for a bounce.
+// headerInfo reads the top-level header as Parse does. Mail taken from a
+// mailbox has no envelope: the reverse path is the Return-Path the final
+// delivery added ("<>" for bounces), and without one the sender Parse
+// reads from From, so that ordinary mail is not taken for a bounce.
 func headerInfo(raw []byte, prefix string) msgInfo {
 	var info msgInfo
-	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
-	if h == nil {
-		return info
-	}
+	top := readLenientHeader(raw, 1<<20)
+	h := addressFields(top.fields, top.charset(raw))
 	if rp, ok := h["Return-Path"]; ok && len(rp) > 0 {
 		info.sender = strings.ToLower(strings.Trim(strings.TrimSpace(rp[0]), "<>"))
-	} else if from, err := mail.ParseAddress(h.Get("From")); err == nil {
-		info.sender = strings.ToLower(from.Address)
+	} else if from, _, _ := readSender(h["From"], h["Sender"]); from.Address != "" {
+		info.sender = from.Address
 	} else if f := bracketed(h.Get("From")); len(f) > 0 {
 		info.sender = f[0]
 	}
