@@ -605,3 +605,52 @@ func TestBDATChunkCutShortIsNotTaken(t *testing.T) {
 		t.Fatalf("BDAT chunk cut short by the client: %d %s, %d messages delivered; want nothing taken", code, msg, rec.count())
 	}
 }
+
+// routing is a recorder that refuses, as the desk does, a message none
+// of whose recipients is a routing address.
+type routing struct{ recorder }
+
+func (r *routing) Deliver(ctx context.Context, d *Delivery) (Result, error) {
+	if !slices.ContainsFunc(d.Rcpts, r.Accepts) {
+		return Result{}, ErrUnknownRecipient
+	}
+	return r.recorder.Deliver(ctx, d)
+}
+
+// TestMailFromAgainKeepsTheTransaction: a second MAIL FROM in an open
+// transaction, taken (250) or refused (553), leaves the recipients
+// go-smtp answers for at DATA, so the message is handed over with them
+// and with the sender that was taken, over SMTP and LMTP.
+func TestMailFromAgainKeepsTheTransaction(t *testing.T) {
+	for _, lmtp := range []bool{false, true} {
+		for _, again := range []string{"MAIL FROM:<b@customer.example>", "MAIL FROM:<jörg@customer.example>"} {
+			h := &routing{}
+			srv, err := Listen("127.0.0.1:0", lmtp, Config{Hostname: "tickets.example.com"}, h,
+				slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			c := dial(t, srv.Addr(), "127.0.0.2")
+			c.reply()
+			c.must(250, "%s client.example", map[bool]string{false: "EHLO", true: "LHLO"}[lmtp])
+			c.must(250, "MAIL FROM:<a@customer.example>")
+			c.must(250, "RCPT TO:<support@example.com>")
+			answer, _ := c.cmd("%s", again)
+			wantFrom := "a@customer.example"
+			if answer == 250 {
+				wantFrom = "b@customer.example"
+			}
+			c.must(354, "DATA")
+			code, msg := c.cmd("From: a@customer.example\r\nSubject: again\r\n\r\nhello\r\n.")
+			if code != 250 || h.count() != 1 {
+				t.Errorf("LMTP %v, %q answered %d: message answered %d %s, %d stored; want 250 and stored",
+					lmtp, again, answer, code, msg, h.count())
+				continue
+			}
+			if d := h.got[0]; d.MailFrom != wantFrom {
+				t.Errorf("LMTP %v, %q answered %d: delivered from %q, want %q", lmtp, again, answer, d.MailFrom, wantFrom)
+			}
+		}
+	}
+}

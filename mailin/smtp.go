@@ -51,13 +51,16 @@ func (s *session) Reset() {
 func (s *session) clear()        { s.mailFrom, s.utf8, s.size, s.rcpts = "", false, 0, nil }
 func (s *session) Logout() error { return nil }
 
+// Mail takes the sender. A MAIL FROM within an open transaction only
+// replaces the sender, and a refused one changes nothing: go-smtp keeps
+// the recipients it will answer for at DATA, and the message must go to
+// the same ones.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	s.clear()
 	utf8 := opts != nil && opts.UTF8
 	if err := checkAddress(from, utf8, smtp.EnhancedCode{5, 1, 7}, "sender"); err != nil {
 		return err
 	}
-	s.mailFrom, s.utf8 = from, utf8
+	s.mailFrom, s.utf8, s.size = from, utf8, 0
 	if opts != nil {
 		s.size = opts.Size
 	}
