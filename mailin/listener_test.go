@@ -654,3 +654,35 @@ func TestMailFromAgainKeepsTheTransaction(t *testing.T) {
 		}
 	}
 }
+
+// TestLMTPRefusalWhileReadingIsObserved: a message refused while it is
+// read (here: larger than max_message_bytes) is counted as refused under
+// LMTP too, once per recipient, as the refusal metrics promise.
+func TestLMTPRefusalWhileReadingIsObserved(t *testing.T) {
+	obs := &observing{replies: map[string][]int{}}
+	srv, err := Listen("127.0.0.1:0", true, Config{Hostname: "tickets.example.com", MaxMessageBytes: 1000}, obs,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, srv.Addr(), "")
+	c.reply()
+	c.must(250, "LHLO client.example")
+	c.must(250, "MAIL FROM:<a@customer.example>")
+	c.must(250, "RCPT TO:<support@example.com>")
+	c.must(250, "RCPT TO:<Support@example.com>")
+	c.must(354, "DATA")
+	c.text.PrintfLine("From: a@customer.example\r\nSubject: big\r\n\r\n%s\r\n.", strings.Repeat("x", 2000))
+	for range 2 {
+		if code, msg := c.reply(); code != 552 {
+			t.Fatalf("message over max_message_bytes: %d %s, want 552 for each recipient", code, msg)
+		}
+	}
+	c.must(221, "QUIT")
+	obs.omu.Lock()
+	defer obs.omu.Unlock()
+	if !slices.Equal(obs.replies["data"], []int{552, 552}) {
+		t.Errorf("two recipients answered 552; Observer told of DATA answers %v", obs.replies["data"])
+	}
+}

@@ -110,6 +110,13 @@ func (s *watchedSession) LMTPData(r io.Reader, status smtp.StatusCollector) erro
 	er := &endReader{r: r}
 	err := s.session.LMTPData(er, statusSeen{status, s.g})
 	s.g.answered(er)
+	if err != nil {
+		// go-smtp gives every recipient this answer itself, past
+		// statusSeen.
+		for range s.rcpts {
+			s.g.reply("data", err, 554)
+		}
+	}
 	return err
 }
 
