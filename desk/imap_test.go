@@ -719,6 +719,28 @@ func TestIMAPIdleRetriesAFailedMessageWithoutWaitingForNewMail(t *testing.T) {
 	waitFor(t, 5*time.Second, "the message taken on a later try", func() bool { n, _ := srv.count(t, "Processed"); return n == 1 })
 }
 
+// With IDLE, a message that failed for good but has tries left is tried
+// again after poll_every, as a message that failed for now is, and so
+// reaches the failed folder after max_tries without waiting for new mail.
+func TestIMAPIdleRetriesAPoisonMessageAfterPollEvery(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAP(t)
+	srv.appendMsg(t, "INBOX", []byte("\r\n   \r\n\r\n")) // nothing a mail parser could read
+	cfg := srv.config(t, "move")
+	cfg.FailedFolder, cfg.MaxTries, cfg.PollEvery = "Failed", 2, "100ms"
+	p := newTestPoller(t, g, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	waitFor(t, 5*time.Second, "the poison message in the failed folder after 2 tries 100ms apart", func() bool {
+		n, _ := srv.count(t, "Failed")
+		return n == 1
+	})
+}
+
 // copyRefused is a server that refuses to copy into Failed (over quota).
 type copyRefused struct{ imapserver.SessionIMAP4rev2 }
 

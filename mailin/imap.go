@@ -407,6 +407,8 @@ func (p *Poller) batch(ctx context.Context, s *imapSession, h *held, uids []imap
 			if p.failedOnce(s.validity, o) {
 				exhausted = append(exhausted, o.uid)
 				h.release(o.uid)
+			} else {
+				s.retry = true // its next try, after poll_every
 			}
 		default:
 			s.retry = true
