@@ -255,8 +255,8 @@ func TestRepeatedMailFromCountsAgainstBudget(t *testing.T) {
 	c := dial(t, srv.Addr(), "127.0.0.2")
 	c.greet()
 	c.must(250, "MAIL FROM:<a@customer.example>")
-	c.must(250, "MAIL FROM:<a@customer.example>")
-	c.must(250, "MAIL FROM:<a@customer.example>")
+	c.must(503, "MAIL FROM:<a@customer.example>") // nested: refused, and counted
+	c.must(503, "MAIL FROM:<a@customer.example>")
 	if code, msg := c.cmd("MAIL FROM:<a@customer.example>"); code != 421 {
 		t.Fatalf("4th MAIL FROM without a message, max_noops 2: %d %s, want 421", code, msg)
 	}
@@ -618,9 +618,10 @@ func (r *routing) Deliver(ctx context.Context, d *Delivery) (Result, error) {
 }
 
 // TestMailFromAgainKeepsTheTransaction: a second MAIL FROM in an open
-// transaction, taken (250) or refused (553), leaves the recipients
-// go-smtp answers for at DATA, so the message is handed over with them
-// and with the sender that was taken, over SMTP and LMTP.
+// transaction is refused 503 (RFC 5321 4.1.1.2), whether its address is
+// good or not, and leaves the transaction as it was: the message is
+// handed over with its recipients and its first sender, over SMTP and
+// LMTP.
 func TestMailFromAgainKeepsTheTransaction(t *testing.T) {
 	for _, lmtp := range []bool{false, true} {
 		for _, again := range []string{"MAIL FROM:<b@customer.example>", "MAIL FROM:<jörg@customer.example>"} {
@@ -636,21 +637,21 @@ func TestMailFromAgainKeepsTheTransaction(t *testing.T) {
 			c.must(250, "%s client.example", map[bool]string{false: "EHLO", true: "LHLO"}[lmtp])
 			c.must(250, "MAIL FROM:<a@customer.example>")
 			c.must(250, "RCPT TO:<support@example.com>")
-			answer, _ := c.cmd("%s", again)
-			wantFrom := "a@customer.example"
-			if answer == 250 {
-				wantFrom = "b@customer.example"
+			if code, msg := c.cmd("%s", again); code != 503 {
+				t.Errorf("LMTP %v: %q within a transaction answered %d %s, want 503", lmtp, again, code, msg)
 			}
 			c.must(354, "DATA")
 			code, msg := c.cmd("From: a@customer.example\r\nSubject: again\r\n\r\nhello\r\n.")
 			if code != 250 || h.count() != 1 {
-				t.Errorf("LMTP %v, %q answered %d: message answered %d %s, %d stored; want 250 and stored",
-					lmtp, again, answer, code, msg, h.count())
+				t.Errorf("LMTP %v, %q: message answered %d %s, %d stored; want 250 and stored",
+					lmtp, again, code, msg, h.count())
 				continue
 			}
-			if d := h.got[0]; d.MailFrom != wantFrom {
-				t.Errorf("LMTP %v, %q answered %d: delivered from %q, want %q", lmtp, again, answer, d.MailFrom, wantFrom)
+			if d := h.got[0]; d.MailFrom != "a@customer.example" || !slices.Equal(d.Rcpts, []string{"support@example.com"}) {
+				t.Errorf("LMTP %v, %q: delivered from %q to %q, want a@customer.example to support@", lmtp, again, d.MailFrom, d.Rcpts)
 			}
+			// After the message, a new transaction is open to MAIL FROM.
+			c.must(250, "MAIL FROM:<b@customer.example>")
 		}
 	}
 }

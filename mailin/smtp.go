@@ -37,6 +37,7 @@ type session struct {
 	g        *guardConn
 	remote   string
 	mailFrom string
+	inTx     bool  // MAIL FROM was taken: a transaction is open
 	utf8     bool  // the client said SMTPUTF8 in MAIL FROM
 	size     int64 // the size MAIL FROM declared, 0 when none
 	rcpts    []string
@@ -48,19 +49,22 @@ func (s *session) Reset() {
 	s.g.idleAgain()
 }
 
-func (s *session) clear()        { s.mailFrom, s.utf8, s.size, s.rcpts = "", false, 0, nil }
+func (s *session) clear()        { s.mailFrom, s.inTx, s.utf8, s.size, s.rcpts = "", false, false, 0, nil }
 func (s *session) Logout() error { return nil }
 
-// Mail takes the sender. A MAIL FROM within an open transaction only
-// replaces the sender, and a refused one changes nothing: go-smtp keeps
-// the recipients it will answer for at DATA, and the message must go to
-// the same ones.
+// Mail takes the sender. A MAIL FROM within an open transaction is
+// refused, as RFC 5321 (4.1.1.2) and Postfix do, and changes nothing:
+// go-smtp would keep the recipients it answers for at DATA, and the
+// message must go to those, from the sender they were given with.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.inTx {
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "nested MAIL command"}
+	}
 	utf8 := opts != nil && opts.UTF8
 	if err := checkAddress(from, utf8, smtp.EnhancedCode{5, 1, 7}, "sender"); err != nil {
 		return err
 	}
-	s.mailFrom, s.utf8, s.size = from, utf8, 0
+	s.mailFrom, s.inTx, s.utf8, s.size = from, true, utf8, 0
 	if opts != nil {
 		s.size = opts.Size
 	}
