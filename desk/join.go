@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"ticketgate/rules"
@@ -136,6 +137,22 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 		out = append(out, tc)
 	}
 	return out
+}
+
+// MergedCopy reports whether e is one of another ticket's events that a
+// merge copied here (its detail starts with "[HS-123456] "): it happened
+// on the other ticket, where it is counted.
+func MergedCopy(e store.Event) bool {
+	rest, ok := strings.CutPrefix(e.Detail, "[")
+	if !ok {
+		return false
+	}
+	id, _, ok := strings.Cut(rest, "] ")
+	if !ok {
+		return false
+	}
+	_, ok = rules.ParseTicketID(id)
+	return ok
 }
 
 // moveInto copies the source's messages, events, participants and

@@ -28,7 +28,8 @@ type ReportQuery struct {
 //
 // Opened counts tickets created in the period; Reopened and Resolved count
 // the reopenings and resolutions (status moves into resolved, or into
-// closed from anything but resolved) that happened in it. FirstResponse is
+// closed from anything but resolved) that happened in it, each once: the
+// copies a merge puts on the target are not counted again. FirstResponse is
 // measured on the tickets opened in the period that have had a first
 // public reply; Resolution on the resolutions of the period, from the
 // ticket's creation. SLA counts the targets of the tickets opened in the
@@ -133,7 +134,7 @@ func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
 			}
 		}
 		for _, e := range t.Events {
-			if !q.in(e.At) {
+			if !q.in(e.At) || MergedCopy(e) {
 				continue
 			}
 			switch {

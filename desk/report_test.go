@@ -126,3 +126,35 @@ func TestReportTimesAreUTC(t *testing.T) {
 		t.Errorf("report JSON %.200s; want from and to in UTC", b)
 	}
 }
+
+// TestReportCountsAMergedTicketsChangesOnce: a merge copies the source's
+// events onto the target, and the report counts the source's resolution
+// and reopening once, not once more for the copy.
+func TestReportCountsAMergedTicketsChangesOnce(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	ctx := context.Background()
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "status", Value: "resolved"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "status", Value: "closed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "status", Value: "open"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ReportContext(ctx, g.store, ReportQuery{Hours: rules.DefaultBusinessHours()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The source was resolved once and reopened once; the merge closed it.
+	if rep.Opened != 2 || rep.Resolved != 2 || rep.Reopened != 1 || rep.Resolution.Count != 2 {
+		t.Errorf("opened %d resolved %d (%d resolution times) reopened %d, want 2 2 (2) 1",
+			rep.Opened, rep.Resolved, rep.Resolution.Count, rep.Reopened)
+	}
+}
