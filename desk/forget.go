@@ -490,6 +490,12 @@ func eraseTicket(r store.Reader, t *store.Ticket, f Forget, now time.Time) (*Cha
 	events := slices.Clone(t.Events)
 	for i := range events {
 		e := &events[i]
+		if e.Type == rules.EventSatisfaction && (requester || f.is(e.Actor)) {
+			// The comment is the customer's words, as their mail is; a
+			// merge may have copied their rating to a ticket they are
+			// only a participant of.
+			e.Detail = ratingWithoutComment(e.Detail)
+		}
 		e.Detail, e.Actor = f.replace(e.Detail, name), f.replace(e.Actor, "")
 	}
 	nt := *t

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketgate/rules"
 	"ticketgate/store"
 )
 
@@ -169,5 +170,78 @@ func TestForgetErasesATicketTheAddressWasCopiedOnSinceTheSearch(t *testing.T) {
 	}
 	if !slices.Equal(res.Tickets, []string{bo}) || slices.Contains(g.ticket(bo).CC, "ann@customer.example") {
 		t.Errorf("erased %v, Cc after: %v; want %s erased", res.Tickets, g.ticket(bo).CC, bo)
+	}
+}
+
+// TestForgetErasesTheSatisfactionComment: the comment a customer wrote
+// with their rating goes with the rest of their words, from the ticket's
+// satisfaction and from its activity log; the score stays.
+func TestForgetErasesTheSatisfactionComment(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	if _, err := g.pipeline.Act(context.Background(), tk.ID, Action{Name: "status", Value: "closed"}); err != nil {
+		t.Fatal(err)
+	}
+	g.settle()
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] "+tk.Subject, "2 - slow, call me back on 0176 5550123"))
+	g.settle()
+	if s := g.ticket(tk.ID).Satisfaction; s == nil || s.Score != 2 || !strings.Contains(s.Comment, "5550123") {
+		t.Fatalf("the rating was not kept: %+v", s)
+	}
+	if _, err := g.pipeline.Forget(context.Background(), Forget{Addr: "alice@customer.example", Pseudonym: Pseudonym([]byte("k"), "alice@customer.example")}); err != nil {
+		t.Fatal(err)
+	}
+	after := g.ticket(tk.ID)
+	if s := after.Satisfaction; s == nil || s.Score != 2 || s.Comment != "" {
+		t.Errorf("satisfaction after forget: %+v, want score 2 without the comment", s)
+	}
+	rated := agEvents(after, string(rules.EventSatisfaction))
+	if len(rated) != 1 || !strings.HasPrefix(rated[0].Detail, "rated 2/5") {
+		t.Fatalf("satisfaction events after forget: %+v, want one that keeps the score", rated)
+	}
+	for _, e := range after.Events {
+		if strings.Contains(e.Detail, "5550123") {
+			t.Errorf("%s event after forget still holds the comment: %q", e.Type, e.Detail)
+		}
+	}
+}
+
+// TestForgetErasesTheCommentOfARatingMergedElsewhere: a rated ticket
+// merged into another ticket leaves a copy of its rating there, where
+// the customer is only a participant; forget erases that comment too.
+func TestForgetErasesTheCommentOfARatingMergedElsewhere(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	ctx := context.Background()
+	dst := agOpenFrom(t, g, "bo@customer.example", "Router down", "No lights.")
+	src := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "status", Value: "closed"}); err != nil {
+		t.Fatal(err)
+	}
+	g.settle()
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+src.ID+"] "+src.Subject, "2 - slow, call me back on 0176 5550123"))
+	g.settle()
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.pipeline.Forget(ctx, Forget{Addr: "alice@customer.example", Pseudonym: Pseudonym([]byte("k"), "alice@customer.example")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{src.ID, dst.ID} {
+		tk := g.ticket(id)
+		if len(agEvents(tk, string(rules.EventSatisfaction))) != 1 {
+			t.Errorf("%s: satisfaction events %+v, want one", id, agEvents(tk, string(rules.EventSatisfaction)))
+		}
+		for _, e := range tk.Events {
+			if strings.Contains(e.Detail, "5550123") {
+				t.Errorf("%s: %s event after forget still holds the comment: %q", id, e.Type, e.Detail)
+			}
+		}
+	}
+	if e := agEvents(g.ticket(dst.ID), string(rules.EventSatisfaction)); len(e) == 1 && e[0].Detail != "["+src.ID+"] rated 2/5" {
+		t.Errorf("copied rating after forget: %q, want the score kept", e[0].Detail)
 	}
 }

@@ -210,20 +210,41 @@ func (p *Policy) surveyReply(c *Change, visible string, now time.Time) bool {
 	t := c.Ticket
 	first := t.Satisfaction == nil
 	t.Satisfaction = &store.Satisfaction{Score: r.Score, Comment: r.Comment, At: now}
-	detail := fmt.Sprintf("rated %d/5", r.Score)
-	if r.Comment != "" {
-		detail += ": " + r.Comment
-	}
-	if !first {
-		detail += " (replaces the earlier rating)"
-	}
-	c.log(store.Event{At: now, Type: rules.EventSatisfaction, Detail: detail, Actor: t.Requester})
+	c.log(store.Event{At: now, Type: rules.EventSatisfaction, Detail: ratingDetail(r.Score, r.Comment, !first), Actor: t.Requester})
 	if first {
 		c.send(Intent{Out: mailout.Out{Kind: "survey_thanks", To: requester(t), Template: "survey_thanks",
 			Data: map[string]any{"Name": t.RequesterName, "Score": r.Score, "Comment": r.Comment},
 			Auto: "auto-replied", Record: true}})
 	}
 	return true
+}
+
+// replacesRating ends the detail of a rating that replaces an earlier one.
+const replacesRating = " (replaces the earlier rating)"
+
+// ratingDetail is the detail of a satisfaction event: "rated 4/5", the
+// comment after a colon, and whether it replaces an earlier rating.
+func ratingDetail(score int, comment string, replaces bool) string {
+	detail := fmt.Sprintf("rated %d/5", score)
+	if comment != "" {
+		detail += ": " + comment
+	}
+	if replaces {
+		detail += replacesRating
+	}
+	return detail
+}
+
+// ratingWithoutComment is a satisfaction event's detail with the
+// customer's comment left out (forget): the score stays, and so does the
+// "[HS-123456] " in front of a rating a merge copied.
+func ratingWithoutComment(detail string) string {
+	copied, rating, _ := strings.Cut(detail, "rated ")
+	var score int
+	if _, err := fmt.Sscanf(rating, "%d/5", &score); err != nil {
+		return "rating, its comment erased"
+	}
+	return copied + ratingDetail(score, "", strings.HasSuffix(detail, replacesRating))
 }
 
 // requester is the customer a ticket's automatic mail goes to.
