@@ -290,6 +290,9 @@ func (c *eventCounter) count(m *metrics.Metrics, err error) {
 	}
 	for _, e := range c.events {
 		switch {
+		case desk.MergedCopy(e):
+			// A merge's copy of the other ticket's history: counted
+			// when it happened there.
 		case e.Type == rules.EventCreated:
 			m.Ticket("opened")
 		case e.Type == rules.EventReopened:

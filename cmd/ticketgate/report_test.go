@@ -109,3 +109,32 @@ func TestReportAPIRefusesAParameterGivenTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeMovesNoTicketCounter: a merge copies the source's history onto
+// the target; the counters on /metrics count what happened once, so the
+// copies of its creation and resolution add nothing.
+func TestMergeMovesNoTicketCounter(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "")
+	dst := e.injectOK(message("rae@customer.example", "support@example.com", "Router down", "merge-1@customer.example", "No lights."),
+		"-to", "support@example.com", "-from", "rae@customer.example")
+	src := e.injectOK(message("sid@customer.example", "support@example.com", "Modem down", "merge-2@customer.example", "No sync."),
+		"-to", "support@example.com", "-from", "sid@customer.example")
+	if r := e.run(nil, "status", src, "resolved"); r.code != 0 {
+		t.Fatalf("status resolved: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	s := e.serve()
+	if r := e.run(nil, "merge", src, dst); r.code != 0 {
+		t.Fatalf("merge: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	m := e.scrape()
+	for _, series := range []string{"ticketgate_tickets_opened_total", "ticketgate_tickets_resolved_total", "ticketgate_tickets_reopened_total"} {
+		if m[series] != 0 {
+			t.Errorf("%s = %v after a merge of a resolved ticket, want 0", series, m[series])
+		}
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+}
