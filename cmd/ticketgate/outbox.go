@@ -227,13 +227,18 @@ func (a *app) retryOutbox(ctx context.Context, id uint64) (int, error) {
 			}
 		}
 		for _, m := range list {
-			if m.NextAt.After(now) {
-				m.NextAt = now
+			n++
+			if !m.NextAt.After(now) {
+				// Due already, perhaps being delivered right now:
+				// queuing it again would end its delivery's claim, and
+				// that delivery's outcome would be dropped and the mail
+				// sent again.
+				continue
 			}
+			m.NextAt = now
 			if err := tx.Enqueue(m); err != nil {
 				return err
 			}
-			n++
 		}
 		return nil
 	})

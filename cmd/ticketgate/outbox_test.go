@@ -209,3 +209,40 @@ func TestOutboxRetryAPIRefusesAParameterGivenTwice(t *testing.T) {
 		}
 	}
 }
+
+// "outbox retry -all" while the relay is taking a mail does not send
+// that mail again: the mail being delivered is due already, and making
+// it due now must not take it from the delivery under way.
+func TestOutboxRetryDuringDeliverySendsOnce(t *testing.T) {
+	e := newEnv(t, true)
+	e.relay.Latency(400 * time.Millisecond) // a delivery takes a few seconds
+	s := e.serve()
+	c, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.send("carol@customer.example", "support@example.com",
+		message("carol@customer.example", "support@example.com", "Retry", "r1@customer.example", "Hello.")); err != nil {
+		t.Fatal(err)
+	}
+	c.c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.relay.Sessions() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the outbox never opened a session to the relay")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := e.run(nil, "outbox", "retry", "-all"); r.code != 0 {
+		t.Fatalf("outbox retry -all: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if mails := e.relay.WaitFor(1, 10*time.Second); len(mails) != 1 {
+		t.Fatalf("the relay got %d mails, want the auto-reply", len(mails))
+	}
+	if mails := e.relay.WaitFor(2, 5*time.Second); len(mails) != 1 {
+		t.Errorf("the relay got the auto-reply %d times, want once", len(mails))
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+}
