@@ -17,7 +17,7 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	fs, cfgPath := flags("explain")
 	var to multiFlag
 	fs.Var(&to, "to", "recipient (routing address); repeatable, and any arguments are more recipients; default: the routing addresses in the message's headers")
-	from := fs.String("from", "", "envelope sender; default: the message's From address")
+	from := fs.String("from", "", "envelope sender (as inject takes it); \"\" is the null sender; default: the message's From address")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseRecipients(fs, args, &to); err != nil {
 		return err
@@ -29,6 +29,9 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	raw, err := readMessage(cfg, stdin)
 	if err != nil {
 		return err
+	}
+	if !flagSet(fs, "from") {
+		*from = headerFrom(raw)
 	}
 	var ex *desk.Explanation
 	err = withStore(cfg, newLogger(io.Discard), false,
@@ -53,14 +56,11 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	return nil
 }
 
+// explain explains raw as delivered from envelope sender from ("": the
+// null sender, as inject takes it) to the recipients to.
 func (a *app) explain(ctx context.Context, raw []byte, to []string, from string) (*desk.Explanation, error) {
 	if len(to) == 0 {
 		to = mailin.HeaderRecipients(raw, a.pipeline.Routes)
-	}
-	if from == "" {
-		if in, err := mailin.Parse(raw, a.pipeline.Limits); err == nil {
-			from = in.From.Address
-		}
 	}
 	return a.pipeline.Explain(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, Raw: raw, Source: "explain"})
 }
@@ -72,10 +72,24 @@ func (a *app) handleExplain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	ex, err := a.explain(r.Context(), raw, q["to"], q.Get("from"))
+	from := q.Get("from")
+	if !q.Has("from") {
+		from = headerFrom(raw)
+	}
+	ex, err := a.explain(r.Context(), raw, q["to"], from)
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	writeJSON(w, ex)
+}
+
+// headerFrom is the address in raw's From field, the envelope sender
+// explain takes when none is given.
+func headerFrom(raw []byte) string {
+	in, err := mailin.Parse(raw, mailin.Limits{})
+	if err != nil {
+		return ""
+	}
+	return in.From.Address
 }

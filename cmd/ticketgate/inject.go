@@ -134,13 +134,10 @@ func parseRecipients(fs *flag.FlagSet, args []string, to *multiFlag) error {
 	}
 }
 
-// envelope is the query that carries recipients and sender to the admin API.
+// envelope is the query that carries recipients and sender to the admin
+// API; an empty from is sent too: the null sender.
 func envelope(to []string, from string) url.Values {
-	q := url.Values{"to": to}
-	if from != "" {
-		q.Set("from", from)
-	}
-	return q
+	return url.Values{"to": to, "from": {from}}
 }
 
 // flagSet reports whether the flag name was given on the command line.
