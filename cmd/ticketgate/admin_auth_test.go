@@ -284,3 +284,36 @@ func TestHealthzReportsStuckOutboxAndFullDisk(t *testing.T) {
 		t.Errorf("less free than min_free_bytes: %d %q; want 503 naming it", h.code, h.body)
 	}
 }
+
+// Mail queued to go at once has no NextAt of its own: it is due since it
+// was queued. /healthz counts its wait from then, as the outbox metric
+// does, so mail never tried for an hour makes it unhealthy.
+func TestHealthzReportsMailNeverTried(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := loadConfig(writeFile(t, fmt.Sprintf("[store]\npath = %q\n[admin]\nlisten = \"127.0.0.1:0\"\noutbox_max_age = \"10m\"\n", filepath.Join(dir, "tickets.db"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), boltdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	s := &servers{}
+	srv, err := a.listenAdmin(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	url := "http://" + s.adminAddr() + "/healthz"
+	// As the mailer queues it: created then, due at once (no NextAt).
+	m := &store.OutMail{TicketID: "HS-000001", Kind: "auto", From: "bounces@tickets.example.com", To: []string{"a@customer.example"},
+		Raw: []byte("Subject: x\r\n\r\nx\r\n"), Created: time.Now().Add(-time.Hour)}
+	if err := a.store.UpdateNow(context.Background(), func(tx store.Tx) error { return tx.Enqueue(m) }); err != nil {
+		t.Fatal(err)
+	}
+	h := send(t, "GET", url, "", nil)
+	if h.code != http.StatusServiceUnavailable || !strings.Contains(h.body, "outbox_max_age") {
+		t.Errorf("mail queued an hour ago and never tried: %d %q; want 503 naming the outbox", h.code, h.body)
+	}
+}

@@ -51,15 +51,23 @@ func (a *app) health(ctx context.Context) []string {
 // its due time for longer than max: the worker is stuck or far behind.
 // (Mail deferred after a failed attempt is not due until its retry.)
 func (a *app) outboxLag(ctx context.Context, max time.Duration) string {
+	now := time.Now()
 	var next time.Time
 	if err := a.store.View(ctx, func(tx store.Tx) error {
-		var err error
-		next, err = tx.NextOutboxAt()
-		return err
+		due, err := tx.Outbox(now, 1)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		// Mail due at once is queued with no NextAt: it is due since
+		// it was queued (as store.Stats has it).
+		next = due[0].NextAt
+		if next.IsZero() {
+			next = due[0].Created
+		}
+		return nil
 	}); err != nil {
 		return "outbox cannot be read: " + err.Error()
 	}
-	now := time.Now()
 	if next.IsZero() || now.Sub(next) <= max {
 		return ""
 	}
