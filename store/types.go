@@ -156,6 +156,15 @@ type OutMail struct {
 	Done []string `json:"done,omitempty"`
 }
 
+// DueAt is when m is due, or fell due: its NextAt, or when it was
+// queued for mail queued to go at once (with no NextAt).
+func (m *OutMail) DueAt() time.Time {
+	if m.NextAt.IsZero() {
+		return m.Created
+	}
+	return m.NextAt
+}
+
 // Pending lists the recipients of To not in Done, in To's order.
 func (m *OutMail) Pending() []string {
 	var out []string

@@ -34,7 +34,7 @@ func newOutboxEntry(m *store.OutMail) outboxEntry {
 		to = []string{}
 	}
 	return outboxEntry{ID: m.ID, Ticket: m.TicketID, Kind: m.Kind, To: to, Attempts: m.Attempts,
-		NextAttempt: m.NextAt.UTC(), LastError: m.LastErr}
+		NextAttempt: m.DueAt().UTC(), LastError: m.LastErr}
 }
 
 // runOutbox is "outbox", "outbox show" and "outbox retry".

@@ -246,3 +246,29 @@ func TestOutboxRetryDuringDeliverySendsOnce(t *testing.T) {
 		t.Fatalf("serve exit %d", code)
 	}
 }
+
+// Mail queued to go at once and not tried yet is listed as due since it
+// was queued, by "outbox" and by "show": never as due in the year 1.
+func TestOutboxListsMailNotTriedYetAsDueSinceQueued(t *testing.T) {
+	e := newEnv(t, false)
+	before := time.Now().Add(-time.Second)
+	id := e.injectOK(message("dora@customer.example", "support@example.com", "Not tried", "nt1@customer.example", "Hello."))
+	after := time.Now().Add(time.Second)
+	list := e.outboxJSON()
+	if len(list) != 1 {
+		t.Fatalf("outbox -json lists %d mails, want the auto-reply: %v", len(list), list)
+	}
+	next, err := time.Parse(time.RFC3339, fmt.Sprint(list[0]["next_attempt"]))
+	if err != nil || next.Before(before) || next.After(after) {
+		t.Errorf("next_attempt %v (%v), want the time it was queued", list[0]["next_attempt"], err)
+	}
+	if r := e.run(nil, "outbox"); r.code != 0 || strings.Contains(r.stdout, "0001-01-01") {
+		t.Errorf("outbox: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if tk := e.show(id); len(tk.Mail) != 1 || tk.Mail[0].State != "queued" || tk.Mail[0].At.Before(before) || tk.Mail[0].At.After(after) {
+		t.Errorf("show -json mail of a mail not tried yet: %+v, want it queued at the time it was queued", tk.Mail)
+	}
+	if r := e.run(nil, "show", id); strings.Contains(r.stdout, "0001-01-01") {
+		t.Errorf("show lists the queued auto-reply as due in the year 1:\n%s", r.stdout)
+	}
+}

@@ -77,7 +77,7 @@ func NewMail(queued []*store.OutMail, sent []store.SentMail) []Mail {
 		out = append(out, Mail{ID: s.ID, Kind: s.Kind, To: nonNil(s.To), State: "sent", At: s.At.UTC()})
 	}
 	for _, q := range queued {
-		out = append(out, Mail{ID: q.ID, Kind: q.Kind, To: nonNil(q.Pending()), State: "queued", At: q.NextAt.UTC(),
+		out = append(out, Mail{ID: q.ID, Kind: q.Kind, To: nonNil(q.Pending()), State: "queued", At: q.DueAt().UTC(),
 			Attempts: q.Attempts, LastError: q.LastErr})
 	}
 	slices.SortStableFunc(out, func(a, b Mail) int { return cmp.Compare(a.ID, b.ID) })
