@@ -364,9 +364,10 @@ func (s *Sweeper) alert(c *Change, a rules.Alert, now time.Time) SweepAction {
 }
 
 // alertees are the people an SLA alert on t goes to: the assignee, or the
-// agents of the ticket's queue when it is unassigned (the rule of new-ticket
-// notifications: queue names match in any case, an agent without queues is
-// in none), and every manager.
+// agents of the ticket's queue when it is unassigned or its assignee is no
+// longer among the agents (the rule of new-ticket notifications: queue
+// names match in any case, an agent without queues is in none), and every
+// manager.
 func (p *Policy) alertees(t *store.Ticket) []mail.Address {
 	var out []mail.Address
 	add := func(email, name string) {
@@ -375,15 +376,15 @@ func (p *Policy) alertees(t *store.Ticket) []mail.Address {
 		}
 		out = append(out, mail.Address{Name: name, Address: email})
 	}
-	if t.Assignee != "" {
-		name := ""
-		for _, a := range p.Agents {
-			if strings.EqualFold(a.Email, t.Assignee) {
-				name = a.Name
-			}
+	assigned := false
+	for _, a := range p.Agents {
+		if t.Assignee != "" && strings.EqualFold(a.Email, t.Assignee) {
+			add(t.Assignee, a.Name)
+			assigned = true
+			break
 		}
-		add(t.Assignee, name)
-	} else {
+	}
+	if !assigned {
 		for _, a := range p.Agents {
 			if slices.ContainsFunc(a.Queues, func(q string) bool { return strings.EqualFold(q, t.Queue) }) {
 				add(a.Email, a.Name)

@@ -432,3 +432,24 @@ func TestSweepRetriedAfterAConflictSendsTheReminder(t *testing.T) {
 		t.Errorf("report: %d tickets, %d mails, actions %+v; want the one reminder", rep.Tickets, rep.Mails, rep.Actions)
 	}
 }
+
+// TestSLAAlertOfAnAssigneeWhoLeftGoesToTheQueue: a breach on a ticket
+// whose assignee is no longer among the agents alerts the agents of its
+// queue and the managers, as on an unassigned ticket, not her old address.
+func TestSLAAlertOfAnAssigneeWhoLeftGoesToTheQueue(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Agents = []AgentRef{
+		{Email: "ana@example.com", Name: "Ana", Queues: []string{"support"}},
+		{Email: "mia@example.com", Name: "Mia", Manager: true},
+	}
+	e.create("HS-100004", "c4@customer.example", day0, rules.PriorityCritical) // 1h first response
+	e.change("HS-100004", func(t *store.Ticket) { t.Assignee = "gone@example.com" })
+	e.run(day0.Add(61 * time.Minute))
+	mails := e.delivered()
+	if len(mails) != 1 {
+		t.Fatalf("want one breach alert, got %d", len(mails))
+	}
+	if to := strings.Join(mails[0].To, ","); to != "ana@example.com,mia@example.com" {
+		t.Errorf("alert went to %s, want the support agent and the manager", to)
+	}
+}
