@@ -99,7 +99,11 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 		m := p.message(pl, "agent")
 		m.VisibleText = visible
 		c.Messages = append(c.Messages, m)
-		c.send(p.publicReply(t, pl, agent, visible, done.replyNotice()))
+		notice := done.replyNotice()
+		if notice == "" {
+			notice = opened.replyNotice()
+		}
+		c.send(p.publicReply(t, pl, agent, visible, notice))
 	}
 	for _, mv := range append(opened.moves, done.moves...) {
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)
@@ -198,7 +202,9 @@ func (p *Pipeline) publicReplyState(t *store.Ticket, agent Agent, cmds []rules.C
 		out.events = append(out.events, store.Event{At: now, Type: rules.EventAssigned, Actor: addr, Detail: addr + " (first reply)"})
 	}
 	if !setsStatus(cmds) && (t.Status == rules.StatusNew || t.Status == rules.StatusWaiting) {
-		mv := p.Policy.changeStatus(t, rules.StatusChange{To: rules.StatusOpen, Cause: rules.CauseAgent, Why: "agent replied", At: now}, addr)
+		// The reply carries the notice of this change when the customer
+		// is told of open tickets: one mail, with the agent's text.
+		mv := p.Policy.changeStatus(t, rules.StatusChange{To: rules.StatusOpen, Cause: rules.CauseAgent, Why: "agent replied", At: now, WithReply: true}, addr)
 		out.events = append(out.events, mv.Events...)
 		out.moves = append(out.moves, mv)
 	}

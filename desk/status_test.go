@@ -125,6 +125,29 @@ func TestBareStatusChangesTellTheCustomer(t *testing.T) {
 	}
 }
 
+// TestReplyThatOpensATicketIsTheNoticeOfIt: with open among the statuses
+// the customer is told of, an agent's plain reply to a new ticket (which
+// opens it) reaches the customer as one mail, the notice with the agent's
+// text, not as the reply and a second mail saying the ticket is open.
+func TestReplyThatOpensATicketIsTheNoticeOfIt(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	sw.Policy.Notify = map[rules.Status]bool{rules.StatusOpen: true, rules.StatusResolved: true, rules.StatusClosed: true}
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "Unplug it first.")
+	if now := g.ticket(tk.ID); now.Status != rules.StatusOpen {
+		t.Fatalf("status %s, want open", now.Status)
+	}
+	got := agMailsTo(g, before, "alice@customer.example")
+	if len(got) != 1 {
+		t.Fatalf("the customer got %d mails for one reply, want 1", len(got))
+	}
+	if body := agBody(t, got[0].Data); !strings.Contains(body, "Unplug it first.") || !strings.Contains(body, "is now open") || strings.Count(body, "Hello") != 1 {
+		t.Errorf("the reply is not the notice of the open ticket:\n%s", body)
+	}
+}
+
 // TestCriticalMailAlertsTheManagers: a [Critical] mail to tech@ reaches the
 // managers at once, not only tech's agents.
 func TestCriticalMailAlertsTheManagers(t *testing.T) {
