@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -303,6 +304,13 @@ func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticke
 	for _, f := range fails {
 		detail := fmt.Sprintf("delivery to %s failed: %s", f.Recipient, strings.TrimSpace(f.Status+" "+f.Diagnostic))
 		pl.note("bounce: %s", detail)
+		// Only the reported mail's own recipients are held: a report
+		// naming anyone else (forged by someone who saw the return path)
+		// must not stop that person's automatic mail.
+		if f.Permanent && to != nil && !slices.ContainsFunc(to, func(a string) bool { return strings.EqualFold(a, f.Recipient) }) {
+			detail += fmt.Sprintf("; not a recipient of mail #%d, so not held", pl.verp)
+			f.Permanent = false
+		}
 		c.log(store.Event{At: pl.now, Type: rules.EventDeliveryFailed, Detail: detail})
 		if f.Permanent {
 			if c.Bouncing == nil {

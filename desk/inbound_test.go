@@ -701,6 +701,32 @@ func TestDelayedDeliveryReportDoesNotHoldMailToTheCustomer(t *testing.T) {
 	}
 }
 
+// A delivery report about our mail holds only the mail's own recipients:
+// whoever got that mail and its return path cannot name someone else as
+// failed and so stop every automatic mail to them for 60 days.
+func TestBounceHoldsOnlyTheReportedMailsRecipients(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Desk.VERPKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+	g.mustSend("mallory@customer.example", []string{"support@example.com"}, msg("mallory@customer.example", "support@example.com", "question", "x"))
+	mails := g.relay.WaitFor(1, 5*time.Second)
+	g.settle()
+	forged := "From: MAILER-DAEMON@mx.customer.example\r\nTo: " + mails[0].From + "\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <forged1@mx.customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=RR\r\n\r\n" +
+		"--RR\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--RR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; victim@other.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n" +
+		"--RR--\r\n"
+	g.mustSend("", []string{mails[0].From}, []byte(forged))
+	if g.bouncing("victim@other.example") {
+		t.Error("a report about mail to mallory@customer.example marked victim@other.example as bouncing")
+	}
+	g.mustSend("victim@other.example", []string{"support@example.com"}, msg("victim@other.example", "support@example.com", "my own question", "y"))
+	g.settle()
+	if n := len(agMailsTo(g, 0, "victim@other.example")); n != 1 {
+		t.Errorf("victim@other.example got %d auto-replies to a new ticket, want 1", n)
+	}
+}
+
 // Inline images the text does not show count as files on the ticket in every later mail too.
 func TestUnshownInlineImagesCountAgainstTheTicketsFileLimit(t *testing.T) {
 	g := startGateway(t)
