@@ -255,12 +255,12 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 		return err
 	}
 	if pl.auto.Bounce {
-		tid, err := p.bounceTicket(tx, pl)
+		tid, to, err := p.bounceTicket(tx, pl)
 		if err != nil {
 			return err
 		}
 		if tid != "" {
-			return p.recordBounce(tx, pl, res, tid, nil)
+			return p.recordBounce(tx, pl, res, tid, to)
 		}
 	}
 	if pl.listing {

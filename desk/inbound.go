@@ -280,13 +280,13 @@ func (p *Pipeline) commitBounce(tx store.Tx, pl *plan, res *mailin.Result) error
 // (raw copy included, also when nothing can be read from it), records
 // each failed recipient as a delivery_failed event and marks the
 // permanently failed ones as bouncing. to are the recipients of the
-// reported mail when known.
+// reported mail when known (nil: unknown); only they are held.
 func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticketID string, to []string) error {
 	fails := rules.ParseDSN(pl.in.DeliveryStatus)
 	if len(fails) == 0 {
 		fails = rules.ParseBounceText(pl.in.Text)
 	}
-	if len(fails) == 0 && len(to) == 1 && rules.ReportUnread(pl.in.DeliveryStatus, pl.in.Text) {
+	if len(fails) == 0 && pl.verp != 0 && len(to) == 1 && rules.ReportUnread(pl.in.DeliveryStatus, pl.in.Text) {
 		// A mangled report still names the exact message by its return
 		// path; the recipient is the one it went to.
 		fails = []rules.Failure{{Recipient: to[0], Diagnostic: "delivery failed (report could not be read)", Permanent: true}}
@@ -308,7 +308,7 @@ func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticke
 		// naming anyone else (forged by someone who saw the return path)
 		// must not stop that person's automatic mail.
 		if f.Permanent && to != nil && !slices.ContainsFunc(to, func(a string) bool { return strings.EqualFold(a, f.Recipient) }) {
-			detail += fmt.Sprintf("; not a recipient of mail #%d, so not held", pl.verp)
+			detail += "; not a recipient of the reported mail, so not held"
 			f.Permanent = false
 		}
 		c.log(store.Event{At: pl.now, Type: rules.EventDeliveryFailed, Detail: detail})
@@ -347,8 +347,10 @@ func (pl *plan) what() string {
 }
 
 // bounceTicket finds the ticket a bounce that came to a routing address
-// is about, through the Message-IDs of our mail it quotes.
-func (p *Pipeline) bounceTicket(tx store.Tx, pl *plan) (string, error) {
+// is about, through the Message-IDs of our mail it quotes, and the
+// recipients of the quoted mail when it is one we sent and recorded
+// (empty, not nil, when it is not: nobody it names may be held).
+func (p *Pipeline) bounceTicket(tx store.Tx, pl *plan) (string, []string, error) {
 	ids := append(append([]string(nil), pl.in.InReplyTo...), pl.in.References...)
 	for _, line := range strings.Split(pl.in.Text, "\n") {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Message-ID") {
@@ -356,11 +358,22 @@ func (p *Pipeline) bounceTicket(tx store.Tx, pl *plan) (string, error) {
 		}
 	}
 	for _, id := range ids {
-		if t, err := tx.TicketByMessageID(id); t != "" || err != nil {
-			return t, err
+		t, err := tx.TicketByMessageID(id)
+		if t == "" || err != nil {
+			if err != nil {
+				return "", nil, err
+			}
+			continue
 		}
+		to := []string{}
+		if m, ok, err := tx.MessageByID(t, id); err != nil {
+			return "", nil, err
+		} else if ok && m.Direction == "out" {
+			to = append(append(to, m.To...), m.Cc...)
+		}
+		return t, to, nil
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // IsBounceAddress reports whether addr is a valid VERP return path of mail

@@ -727,6 +727,30 @@ func TestBounceHoldsOnlyTheReportedMailsRecipients(t *testing.T) {
 	}
 }
 
+// A report sent to a routing address holds only the recipients of our
+// mail it quotes: quoting one's own message (or our mail to someone
+// else) names nobody whose automatic mail may be stopped.
+func TestBounceAtRoutingAddressHoldsOnlyTheQuotedMailsRecipients(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("mallory@customer.example", []string{"support@example.com"},
+		msg("mallory@customer.example", "support@example.com", "question", "x", "Message-ID: <m1@customer.example>"))
+	g.settle()
+	forged := []byte("From: MAILER-DAEMON@mx.customer.example\r\nTo: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <forged2@mx.customer.example>\r\nIn-Reply-To: <m1@customer.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=RR\r\n\r\n" +
+		"--RR\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--RR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; victim@other.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n" +
+		"--RR--\r\n")
+	g.mustSend("", []string{"support@example.com"}, forged)
+	if g.bouncing("victim@other.example") {
+		t.Error("a report quoting mallory's own message marked victim@other.example as bouncing")
+	}
+	if len(g.tickets()) != 1 {
+		t.Errorf("the report opened a ticket: %d tickets", len(g.tickets()))
+	}
+}
+
 // Inline images the text does not show count as files on the ticket in every later mail too.
 func TestUnshownInlineImagesCountAgainstTheTicketsFileLimit(t *testing.T) {
 	g := startGateway(t)
