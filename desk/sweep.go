@@ -212,24 +212,46 @@ func (s *Sweeper) decide(t *store.Ticket, now time.Time) (*Change, []SweepAction
 	p := s.Policy
 	c := &Change{Ticket: t}
 	var actions []SweepAction
+	if at := p.Lifecycle.Stops(clockOf(t)); t.SLA != nil && !at.IsZero() && !now.Before(at) {
+		// The step turns the ticket waiting or closes it, which pauses
+		// or stops its resolution clock; a target missed before that,
+		// while the ticket was open, is alerted first (the sweep may
+		// come minutes or days after both).
+		actions = append(actions, s.checkSLA(c, at.Add(-time.Nanosecond), now, true)...)
+	}
 	if step, clock := p.Lifecycle.Next(clockOf(t), now); step != rules.StepNone {
 		actions = append(actions, s.step(c, step, clock, now))
 	}
 	if t.SLA != nil {
-		alerts, sla := p.SLA.Check(*t.SLA, now)
-		t.SLA = &sla
-		for _, a := range alerts {
-			actions = append(actions, s.alert(c, a, now))
-		}
-		if i := slices.IndexFunc(alerts, func(a rules.Alert) bool { return a.Breach && a.Level == 1 }); i >= 0 && p.SLA.Escalation.OnBreach && !t.Escalated {
-			actions = append(actions, s.escalate(c, alerts[i], now))
-		}
+		actions = append(actions, s.checkSLA(c, now, now, false)...)
 		if ok, sla := p.SLA.FollowUp(*t.SLA, now); ok {
 			t.SLA = &sla
 			actions = append(actions, s.followUp(c, now))
 		}
 	}
 	return c, actions
+}
+
+// checkSLA raises the SLA alerts of c's ticket due at at (each once) at
+// now, only its breaches with breachesOnly (a warning of a clock about to
+// pause says nothing), and escalates it on a level-1 breach when the
+// policy says so.
+func (s *Sweeper) checkSLA(c *Change, at, now time.Time, breachesOnly bool) []SweepAction {
+	p, t := s.Policy, c.Ticket
+	var actions []SweepAction
+	pol := p.SLA
+	if breachesOnly {
+		pol.WarnBefore = 0
+	}
+	alerts, sla := pol.Check(*t.SLA, at)
+	t.SLA = &sla
+	for _, a := range alerts {
+		actions = append(actions, s.alert(c, a, now))
+	}
+	if i := slices.IndexFunc(alerts, func(a rules.Alert) bool { return a.Breach && a.Level == 1 }); i >= 0 && p.SLA.Escalation.OnBreach && !t.Escalated {
+		actions = append(actions, s.escalate(c, alerts[i], now))
+	}
+	return actions
 }
 
 // escalate moves c's ticket to level 2 on a level-1 breach ([escalation]

@@ -453,3 +453,45 @@ func TestSLAAlertOfAnAssigneeWhoLeftGoesToTheQueue(t *testing.T) {
 		t.Errorf("alert went to %s, want the support agent and the manager", to)
 	}
 }
+
+// TestBreachDueWithTheWaitingStepIsAlerted: a resolution target missed
+// while the ticket was open is alerted by the sweep that also marks the
+// ticket waiting, though waiting pauses the clock from then on. A
+// medium ticket answered within minutes falls due for both at once: 5
+// business days after Monday 10:00 is 7 days later.
+func TestBreachDueWithTheWaitingStepIsAlerted(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Agents = []AgentRef{{Email: "mia@example.com", Name: "Mia", Manager: true}}
+	e.create("HS-300030", "cy@customer.example", day0, rules.PriorityMedium)
+	e.agentReply("HS-300030", day0.Add(time.Minute))
+	if due := e.ticket("HS-300030").SLA.ResolutionDue; !due.Equal(day(7)) {
+		t.Fatalf("resolution due %s, want %s", due, day(7))
+	}
+	e.run(day(7).Add(3 * time.Minute))
+	tk := e.ticket("HS-300030")
+	if tk.Status != rules.StatusWaiting {
+		t.Fatalf("status %s, want waiting", tk.Status)
+	}
+	if ev := events(tk, "sla_breach"); len(ev) != 1 || !strings.Contains(ev[0].Detail, "resolution overdue") {
+		t.Errorf("breach events %+v, want the resolution breach", ev)
+	}
+	var alerts int
+	for _, m := range e.delivered() {
+		if strings.Contains(subject(t, m), "SLA breach: resolution overdue") {
+			alerts++
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("%d resolution breach alerts, want 1", alerts)
+	}
+	// A target not yet missed when the ticket turns waiting is paused:
+	// no warning of it goes out.
+	e.policy.SLA.WarnBefore = 30 * time.Minute
+	e.create("HS-300031", "cy@customer.example", day0, rules.PriorityMedium)
+	e.agentReply("HS-300031", day0)
+	e.change("HS-300031", func(t *store.Ticket) { t.SLA.ResolutionDue = day(7).Add(10 * time.Minute) })
+	e.run(day(7).Add(time.Minute))
+	if tk := e.ticket("HS-300031"); tk.Status != rules.StatusWaiting || len(events(tk, "sla_warning"))+len(events(tk, "sla_breach")) != 0 {
+		t.Errorf("status %s, events %+v; want waiting and no SLA alert", tk.Status, tk.Events)
+	}
+}

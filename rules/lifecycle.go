@@ -106,6 +106,21 @@ func (l Lifecycle) Due(c Clock) time.Time {
 	return due
 }
 
+// Stops returns when the wait on c first stops the SLA's resolution
+// clock: the ticket turns waiting or, without a waiting step, closes.
+// Zero when no wait is running on an open ticket (a waiting ticket's
+// clock is paused already, a resolved ticket's stopped).
+func (l Lifecycle) Stops(c Clock) time.Time {
+	if c.Status != StatusOpen {
+		return time.Time{}
+	}
+	if at, ok := deadline(c.AwaitingSince, l.WaitingAfter); ok {
+		return at
+	}
+	at, _ := deadline(c.AwaitingSince, l.CloseAfter)
+	return at
+}
+
 // deadline returns since+d, or false when there is no clock or the step is off.
 func deadline(since time.Time, d time.Duration) (time.Time, bool) {
 	if since.IsZero() || d <= 0 {

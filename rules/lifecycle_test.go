@@ -213,6 +213,25 @@ func TestLifecycleConfig(t *testing.T) {
 	}
 }
 
+// TestLifecycleStops: the wait stops the SLA clock when the ticket turns
+// waiting, or closes when waiting is off; nothing stops it otherwise.
+func TestLifecycleStops(t *testing.T) {
+	l := DefaultLifecycle()
+	c := AgentReplied(Clock{Status: StatusNew}, replyAt)
+	if at := l.Stops(c); !at.Equal(replyAt.Add(7 * oneDay)) {
+		t.Errorf("open: stops at %v, want the waiting step", at)
+	}
+	l.WaitingAfter = 0
+	if at := l.Stops(c); !at.Equal(replyAt.Add(14 * oneDay)) {
+		t.Errorf("without waiting: stops at %v, want the close", at)
+	}
+	for _, c := range []Clock{{Status: StatusOpen}, SetStatus(c, StatusWaiting, replyAt), {Status: StatusOnHold}, SetStatus(c, StatusResolved, replyAt)} {
+		if at := l.Stops(c); !at.IsZero() {
+			t.Errorf("%+v: stops at %v, want never", c, at)
+		}
+	}
+}
+
 func TestSetStatusWaiting(t *testing.T) {
 	l := DefaultLifecycle()
 	// An agent marks a ticket waiting by hand: it still closes on its own.
