@@ -109,7 +109,7 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 	// bbolt rebuilds it by scanning the file when it opens one whose last
 	// commit did not sync it. The hashmap freelist allocates in constant
 	// time where the array one scans.
-	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly,
+	db, err := openBolt(path, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly,
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, store.ErrLocked)
@@ -136,6 +136,39 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 		}
 	}
 	return d, nil
+}
+
+// openBolt opens the database file at path with bbolt. A restore
+// (Replace) renames the restored file over path while it holds the old
+// file's lock, so an open that waited for that lock would run on the old
+// file, set aside as .pre-restore: such an open is made again, on the
+// file path names now.
+func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
+	for tries := 1; ; tries++ {
+		// bbolt opens the database file first (and again for each
+		// Tx.WriteTo, a Backup, after Open returned).
+		var once sync.Once
+		var f *os.File
+		o := *opts
+		o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			file, err := os.OpenFile(name, flag, perm)
+			once.Do(func() { f = file })
+			return file, err
+		}
+		db, err := bolt.Open(path, 0o640, &o)
+		if err != nil {
+			return nil, err
+		}
+		opened, err := f.Stat()
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if now, err := os.Stat(path); err != nil || os.SameFile(opened, now) || tries == 10 {
+			return db, nil
+		}
+		db.Close()
+	}
 }
 
 // Close lets the Updates already queued commit, then closes the database;

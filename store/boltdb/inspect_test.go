@@ -2,8 +2,11 @@ package boltdb
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,4 +161,68 @@ func TestReplaceRefusesAnOpenDatabase(t *testing.T) {
 	if _, err := Open(dst+".pre-restore", Options{ReadOnly: true}, nil); err != nil {
 		t.Errorf("the old database is not kept: %v", err)
 	}
+}
+
+// TestOpenWaitingForARestoreOpensTheRestoredDatabase: a serve started
+// while restore holds the lock waits for it, then runs on the restored
+// database, not on the old one restore set aside as .pre-restore.
+func TestOpenWaitingForARestoreOpensTheRestoredDatabase(t *testing.T) {
+	dir := t.TempDir()
+	src := openTest(t, filepath.Join(dir, "src.db"))
+	fill(t, src)
+	src.Close()
+	backup, err := os.ReadFile(filepath.Join(dir, "src.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "live", "t.db")
+	openTest(t, dst).Close() // the database before the restore: empty
+	// Restore reads the backup from a pipe, so that it holds the lock
+	// until the test writes the backup.
+	pipe := filepath.Join(dir, "backup.pipe")
+	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
+		t.Skip(err)
+	}
+	restored := make(chan error, 1)
+	go func() { restored <- Replace(dst, pipe) }()
+	// Restore opens the pipe once it holds the lock.
+	var w *os.File
+	for w == nil {
+		if w, err = os.OpenFile(pipe, os.O_WRONLY|syscall.O_NONBLOCK, 0); err != nil && !errors.Is(err, syscall.ENXIO) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	type opened struct {
+		d   *DB
+		err error
+	}
+	serve := make(chan opened, 1)
+	go func() {
+		d, err := Open(dst, Options{LockTimeout: 10 * time.Second}, nil)
+		serve <- opened{d, err}
+	}()
+	time.Sleep(200 * time.Millisecond) // serve waits for the lock
+	if _, err := w.Write(backup); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := <-restored; err != nil {
+		t.Fatal(err)
+	}
+	o := <-serve
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	defer o.d.Close()
+	if st, err := o.d.Stats(bg); err != nil || st.Outbox != 1 || total(st.ByStatus) != 2 {
+		t.Errorf("serve opened a database with %+v %v; the restored one has 2 tickets and 1 queued mail", st, err)
+	}
+}
+
+func total(m map[rules.Status]int) (n int) {
+	for _, c := range m {
+		n += c
+	}
+	return n
 }
