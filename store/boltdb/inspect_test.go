@@ -1,6 +1,7 @@
 package boltdb
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -160,6 +161,34 @@ func TestReplaceRefusesAnOpenDatabase(t *testing.T) {
 	}
 	if _, err := Open(dst+".pre-restore", Options{ReadOnly: true}, nil); err != nil {
 		t.Errorf("the old database is not kept: %v", err)
+	}
+}
+
+// TestReplaceRestoresADamagedDatabase: a database whose file was damaged
+// (its first pages overwritten) is what a restore is for, and restore
+// replaces it.
+func TestReplaceRestoresADamagedDatabase(t *testing.T) {
+	dir := t.TempDir()
+	src := openTest(t, filepath.Join(dir, "src.db"))
+	fill(t, src)
+	src.Close()
+	dst := filepath.Join(dir, "live", "t.db")
+	openTest(t, dst).Close()
+	f, err := os.OpenFile(dst, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte("damaged "), 2048), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := Replace(dst, filepath.Join(dir, "src.db")); err != nil {
+		t.Fatalf("restore over a damaged database: %v", err)
+	}
+	d := openTest(t, dst)
+	defer d.Close()
+	if st, err := d.Stats(bg); err != nil || st.Outbox != 1 || total(st.ByStatus) != 2 {
+		t.Errorf("restored database: %+v %v", st, err)
 	}
 }
 

@@ -9,9 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
-
 	"ticketgate/store"
 )
 
@@ -31,8 +28,8 @@ func Replace(path, from string) error {
 	existed := statErr == nil
 	// bbolt's lock on the file; opening a missing file creates it, so a
 	// serve starting meanwhile waits for us as well.
-	lock, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: 50 * time.Millisecond})
-	if errors.Is(err, bolterrors.ErrTimeout) {
+	lock, err := lockFile(path, 50*time.Millisecond)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return fmt.Errorf("%s: %w", path, store.ErrLocked)
 	}
 	if err != nil {
@@ -60,6 +57,28 @@ func Replace(path, from string) error {
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// lockFile takes the lock bbolt takes on the database file at path (an
+// exclusive flock), creating the file when missing, waiting up to
+// timeout. It does not read the file: a damaged database, which bbolt
+// refuses to open (or faults on), is what a restore is for.
+func lockFile(path string, timeout time.Duration) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	for end := time.Now().Add(timeout); ; {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(end) {
+			f.Close()
+			return nil, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // copyBeside copies from into a new file in path's directory with the
