@@ -3,10 +3,12 @@ package desk
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"slices"
 	"strings"
 
 	"ticketgate/mailin"
+	"ticketgate/mailout"
 	"ticketgate/rules"
 	"ticketgate/store"
 )
@@ -153,6 +155,19 @@ func (p *Pipeline) agentMail(tx store.Tx, pl *plan, res *mailin.Result) (handled
 			}
 			reason = "ticket " + s.ticket + " does not exist"
 		}
+		if !isAgent && from != "" && p.Signer.Verify(s.token, s.kind, s.ticket, from) {
+			// The desk signed this address for the sender, who is no
+			// agent: an alert went to an assignee no longer among the
+			// agents. Their answer reaches no customer and opens no
+			// ticket; they are told so.
+			t, err := tx.Ticket(s.ticket)
+			if err == nil {
+				return true, p.refuseNonAgent(tx, pl, res, t, from, s.addr)
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return false, err
+			}
+		}
 		refused, why = append(refused, s), append(why, reason)
 	}
 	if len(refused) > 0 {
@@ -186,6 +201,34 @@ func (p *Pipeline) verifyAgent(pl *plan, s signedAddr, from string, agent Agent,
 		return "no dkim=pass or spf=pass for " + from + " from " + agent.AuthservID
 	}
 	return ""
+}
+
+// refuseNonAgent keeps the mail of from, who is not an agent, to the
+// address s signed for them on t as a note, records a security event and,
+// unless the mail is automatic, tells them that it was not applied.
+func (p *Pipeline) refuseNonAgent(tx store.Tx, pl *plan, res *mailin.Result, t *store.Ticket, from, addr string) error {
+	res.TicketID, res.Action = t.ID, "agent-refused"
+	detail := fmt.Sprintf("mail from %s to %s not applied: %s is not an agent; kept as a note", from, addr, from)
+	p.Log.Warn("security: "+detail, "ticket", t.ID, "msgid", pl.in.MessageID, "remote", pl.d.Remote)
+	c := &Change{Ticket: t}
+	c.log(store.Event{At: pl.now, Type: rules.EventSecurity, Detail: detail})
+	m := p.message(pl, "note")
+	m.VisibleText = newText(cutNotification(pl.in.Text))
+	c.Messages = append(c.Messages, m)
+	if !pl.auto.Automatic && !pl.auto.OutOfOffice && !pl.auto.Bounce {
+		o := mailout.Out{
+			Kind: "error", To: []mail.Address{{Address: from}},
+			Subject:  fmt.Sprintf("[%s] Not applied: %s", t.ID, t.Subject),
+			Template: "agent_error", Internal: true,
+			Data: markerData(map[string]any{"AgentName": from, "NotAgent": true,
+				"Problems": []string{from + " is not one of the desk's agents: only an agent's mail answers the customer or changes the ticket"}}),
+		}
+		if reply := p.signedAddress(t, rules.TokenReply, from); reply != "" {
+			o.ReplyTo = &mail.Address{Address: reply}
+		}
+		c.send(Intent{Out: o})
+	}
+	return p.apply(tx, pl.now, c)
 }
 
 // securityEvent records a refused claim to be an agent on the ticket id

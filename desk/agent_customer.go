@@ -230,7 +230,14 @@ func dedupe(list []string, skip string) []string {
 // signedAddress is the ticket's routing address with a signed token for
 // agent, e.g. support+hs-123456-r-...@example.com; "" without a key.
 func (p *Pipeline) signedAddress(t *store.Ticket, kind rules.TokenKind, agent string) string {
-	tok := p.Signer.Token(kind, t.ID, agent)
+	return signedAddress(p.Signer, t, kind, agent)
+}
+
+// signedAddress is t's routing address with a token signed by s for
+// agent; "" without a key. The pipeline's notifications and the sweep's
+// alerts hand out the same addresses.
+func signedAddress(s rules.Signer, t *store.Ticket, kind rules.TokenKind, agent string) string {
+	tok := s.Token(kind, t.ID, agent)
 	local, domain, ok := strings.Cut(t.Route, "@")
 	if tok == "" || !ok {
 		return ""

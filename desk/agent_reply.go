@@ -175,7 +175,7 @@ func (p *Pipeline) refuseAgentMail(c *Change, pl *plan, agent Agent, visible str
 	o := mailout.Out{
 		Kind: "error", To: []mail.Address{{Name: agent.Name, Address: agent.Email}},
 		Subject:  fmt.Sprintf("[%s] Not applied: %s", t.ID, t.Subject),
-		Template: "agent_error", Data: markerData(map[string]any{"AgentName": agent.displayName(), "Problems": problems}),
+		Template: "agent_error", Data: markerData(map[string]any{"AgentName": agent.displayName(), "NotAgent": false, "Problems": problems}),
 		Internal: true,
 	}
 	if reply != "" {

@@ -750,7 +750,7 @@ func agPolicy(t *testing.T, g *gateway) *Sweeper {
 	g.pipeline.Policy = p
 	g.store = store.WithDue(g.store, p.Due)
 	g.pipeline.Store = g.store
-	return &Sweeper{Store: g.store, Desk: g.pipeline.Desk, Policy: p, Log: testLogger(t), Wake: g.worker.Wake}
+	return &Sweeper{Store: g.store, Desk: g.pipeline.Desk, Policy: p, Signer: g.pipeline.Signer, Log: testLogger(t), Wake: g.worker.Wake}
 }
 
 // agSweep sweeps as of at and waits for the mail it queued.

@@ -11,6 +11,7 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func (e *env) open() {
 	}
 	st := store.WithDue(db, e.policy.Due)
 	e.store = st
-	e.sweep = &Sweeper{Store: st, Desk: e.desk, Policy: e.policy, Log: log}
+	e.sweep = &Sweeper{Store: st, Desk: e.desk, Policy: e.policy, Signer: rules.Signer{Keys: [][]byte{agKey}}, Log: log}
 	e.worker = mailout.NewWorker(st, &mailout.Relay{Addr: e.relay.Addr, TLS: "none", Hostname: "tickets.example.com", Timeout: 5 * time.Second}, log)
 	// Mail is queued at the swept instant, which tests put in the future.
 	e.worker.Now = func() time.Time { return day(1000) }
@@ -283,7 +284,8 @@ func TestSurveyReplies(t *testing.T) {
 }
 
 // TestSLAAlertsOncePerBreach: the assignee, or the queue's agents, and the
-// managers are alerted once per breach; warnings come ahead of it.
+// managers are alerted once per breach, each in a mail of their own with
+// their signed reply address; warnings come ahead of it.
 func TestSLAAlertsOncePerBreach(t *testing.T) {
 	e := newEnv(t)
 	e.policy.SLA.WarnBefore = 30 * time.Minute
@@ -303,33 +305,40 @@ func TestSLAAlertsOncePerBreach(t *testing.T) {
 	}
 	e.run(created.Add(40 * time.Minute))
 	warn := e.delivered()
-	if len(warn) != 2 {
-		t.Fatalf("want one warning per ticket, got %d", len(warn))
+	if len(warn) != 4 {
+		t.Fatalf("want one warning per ticket to each of its two people, got %d", len(warn))
 	}
 	e.run(created.Add(61 * time.Minute))
 	e.run(created.Add(62 * time.Minute))
-	mails := e.delivered()[2:]
-	if len(mails) != 2 {
-		t.Fatalf("want one breach alert per ticket after two sweeps, got %d", len(mails))
+	mails := e.delivered()[4:]
+	if len(mails) != 4 {
+		t.Fatalf("want one breach alert per ticket to each of its two people after two sweeps, got %d", len(mails))
 	}
+	alerted := map[string][]string{}
 	for _, m := range mails {
 		h, body := parse(t, m)
-		to := strings.Join(m.To, ",")
-		switch {
-		case strings.Contains(h.Get("Subject"), "HS-100001"):
-			if to != "ana@example.com,mia@example.com" {
-				t.Errorf("unassigned ticket alerted %s, want the support agent and the manager", to)
-			}
-		case strings.Contains(h.Get("Subject"), "HS-100002"):
-			if to != "ben@example.com,mia@example.com" {
-				t.Errorf("assigned ticket alerted %s, want the assignee and the manager", to)
-			}
+		id, _ := rules.TicketToken(h.Get("Subject"), "HS")
+		if len(m.To) != 1 {
+			t.Fatalf("%s alert went to %v in one mail, want one mail each", id, m.To)
+		}
+		alerted[id] = append(alerted[id], m.To[0])
+		if r, err := mail.ParseAddress(h.Get("Reply-To")); err != nil || r.Address != agSigned(t, agKey, rules.TokenReply, id, m.To[0]) {
+			t.Errorf("%s alert to %s has Reply-To %q, want their signed reply address", id, m.To[0], h.Get("Reply-To"))
 		}
 		if !strings.Contains(h.Get("Subject"), "SLA breach: first response overdue") || !strings.Contains(body, "2026-11-02 11:00 UTC") {
 			t.Errorf("alert reads:\n%s\n%s", h.Get("Subject"), body)
 		}
 		if h.Get("Auto-Submitted") != "auto-generated" {
 			t.Errorf("alert Auto-Submitted %q", h.Get("Auto-Submitted"))
+		}
+	}
+	for id, want := range map[string]string{
+		"HS-100001": "ana@example.com mia@example.com", // unassigned: the support agent and the manager
+		"HS-100002": "ben@example.com mia@example.com", // assigned: the assignee and the manager
+	} {
+		slices.Sort(alerted[id])
+		if got := strings.Join(alerted[id], " "); got != want {
+			t.Errorf("%s alerted %s, want %s", id, got, want)
 		}
 	}
 	tk := e.ticket("HS-100001")

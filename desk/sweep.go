@@ -27,6 +27,10 @@ type Sweeper struct {
 	Store  store.Store
 	Desk   *mailout.Mailer
 	Policy *Policy
+	// Signer signs the reply and note addresses of the people an alert or
+	// a critical follow-up goes to (the pipeline's Signer), so that an
+	// answer to one lands on the ticket as theirs.
+	Signer rules.Signer
 	Log    *slog.Logger
 	// Batch is the number of tickets per transaction (default 500). Each
 	// transaction costs an fsync and a fresh copy of every page it touches,
@@ -293,12 +297,11 @@ func (s *Sweeper) followUp(c *Change, now time.Time) SweepAction {
 		return SweepAction{Ticket: t.ID, Kind: string(rules.EventCriticalReminder), Detail: detail}
 	}
 	detail += "; reminded " + strings.Join(mailout.Addrs(to), ", ")
-	ev := store.Event{At: now, Type: rules.EventCriticalReminder, Detail: detail}
-	c.send(Intent{Out: mailout.Out{Kind: "critical_update", To: to, Template: "critical_update", Auto: "auto-generated", Internal: true,
+	c.log(store.Event{At: now, Type: rules.EventCriticalReminder, Detail: detail})
+	s.toEach(c, to, mailout.Out{Kind: "critical_update", Template: "critical_update", Auto: "auto-generated", Internal: true,
 		Subject: fmt.Sprintf("[%s] Critical ticket without an update since %s – %s", t.ID, since.UTC().Format("2006-01-02 15:04 MST"), t.Subject),
 		Data: map[string]any{"Since": since, "Every": rules.Span{Dur: every}.String(), "Now": now, "Escalated": t.Escalated,
-			"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester}},
-		Queued: ev, Held: ev})
+			"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester}})
 	return SweepAction{Ticket: t.ID, Kind: string(rules.EventCriticalReminder), Detail: detail}
 }
 
@@ -357,8 +360,8 @@ func days(d time.Duration) int {
 	return max(1, int((d+12*time.Hour)/(24*time.Hour)))
 }
 
-// alert raises one SLA breach or warning: an event, and mail to the
-// assignee (or the queue's agents when unassigned) and the managers.
+// alert raises one SLA breach or warning: an event, and a mail to each
+// of the assignee (or the queue's agents when unassigned) and the managers.
 func (s *Sweeper) alert(c *Change, a rules.Alert, now time.Time) SweepAction {
 	t := c.Ticket
 	kind, what := rules.EventSLAWarning, "due soon"
@@ -374,15 +377,44 @@ func (s *Sweeper) alert(c *Change, a rules.Alert, now time.Time) SweepAction {
 	detail := fmt.Sprintf("%s %s (due %s)", target, what, a.Due.UTC().Format(time.RFC3339))
 	if len(to) > 0 {
 		detail += "; alerted " + strings.Join(mailout.Addrs(to), ", ")
-		c.send(Intent{Out: mailout.Out{Kind: "alert", To: to, Template: "sla_alert", Auto: "auto-generated", Internal: true,
+		s.toEach(c, to, mailout.Out{Kind: "alert", Template: "sla_alert", Auto: "auto-generated", Internal: true,
 			Subject: fmt.Sprintf("[%s] SLA %s: %s %s – %s", t.ID, map[bool]string{true: "breach", false: "warning"}[a.Breach], target, what, t.Subject),
 			Data: map[string]any{"Breach": a.Breach, "Target": target, "Due": a.Due, "Now": now,
-				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester, "Level": max(1, a.Level)}}})
+				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester, "Level": max(1, a.Level)}})
 	} else {
 		detail += "; nobody to alert (no assignee, no agent for queue " + t.Queue + ", no manager)"
 	}
 	c.log(store.Event{At: now, Type: kind, Detail: detail})
 	return SweepAction{Ticket: t.ID, Kind: string(kind), Detail: detail}
+}
+
+// toEach queues o to each person in to, in a mail of their own whose
+// Reply-To is their signed reply address and whose text names their note
+// address, as agents' notifications are: the natural "Reply" then answers
+// the customer on the ticket as that person. Mail to the plain routing
+// address would be taken for a customer's and open a new ticket.
+func (s *Sweeper) toEach(c *Change, to []mail.Address, o mailout.Out) {
+	t := c.Ticket
+	for _, a := range to {
+		one := o
+		one.To = []mail.Address{a}
+		name := a.Name
+		if name == "" {
+			name = a.Address
+		}
+		reply := signedAddress(s.Signer, t, rules.TokenReply, a.Address)
+		one.Data = markerData(maps.Clone(o.Data))
+		one.Data["AgentName"], one.Data["ReplyAddress"] = name, reply
+		one.Data["NoteAddress"] = signedAddress(s.Signer, t, rules.TokenNote, a.Address)
+		if reply != "" {
+			one.ReplyTo = &mail.Address{Address: reply}
+		} else {
+			// Without a key the mail still goes: a missed SLA matters
+			// more than where an answer to it lands.
+			s.log().Warn("alert sent without a reply address: no signing key", "ticket", t.ID, "to", a.Address)
+		}
+		c.send(Intent{Out: one})
+	}
 }
 
 // alertees are the people an SLA alert on t goes to: the assignee, or the

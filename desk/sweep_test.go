@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -383,7 +385,8 @@ func (sb *sweepBench) run(b *testing.B) float64 {
 
 // TestSLAAlertsFollowQueues: alerts on an unassigned ticket go to the
 // agents of its queue (matched in any case, as new-ticket notifications
-// are) and the managers; an agent without queues is in none.
+// are) and the managers, one mail each with their signed reply address;
+// an agent without queues is in none.
 func TestSLAAlertsFollowQueues(t *testing.T) {
 	e := newEnv(t)
 	e.policy.Agents = []AgentRef{
@@ -395,11 +398,20 @@ func TestSLAAlertsFollowQueues(t *testing.T) {
 	e.create("HS-100003", "c3@customer.example", day0, rules.PriorityCritical) // 1h first response
 	e.run(day0.Add(61 * time.Minute))
 	mails := e.delivered()
-	if len(mails) != 1 {
-		t.Fatalf("want one breach alert, got %d", len(mails))
+	if len(mails) != 2 {
+		t.Fatalf("want one breach alert to each of two people, got %d", len(mails))
 	}
-	if to := strings.Join(mails[0].To, ","); to != "ana@example.com,mia@example.com" {
-		t.Errorf("alert went to %s, want the support agent and the manager", to)
+	var to []string
+	for _, m := range mails {
+		to = append(to, strings.Join(m.To, ","))
+		h, _ := parse(t, m)
+		if r, err := mail.ParseAddress(h.Get("Reply-To")); err != nil || r.Address != agSigned(t, agKey, rules.TokenReply, "HS-100003", strings.Join(m.To, ",")) {
+			t.Errorf("alert to %v has Reply-To %q, want their signed reply address", m.To, h.Get("Reply-To"))
+		}
+	}
+	slices.Sort(to)
+	if strings.Join(to, " ") != "ana@example.com mia@example.com" {
+		t.Errorf("alert went to %v, want the support agent and the manager, one mail each", to)
 	}
 	if ev := events(e.ticket("HS-100003"), "sla_breach"); len(ev) != 1 || !strings.Contains(ev[0].Detail, "alerted ana@example.com, mia@example.com") {
 		t.Errorf("breach events: %+v", ev)

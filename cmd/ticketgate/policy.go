@@ -313,7 +313,7 @@ func (a *app) policySetup() error {
 // sweeper returns a sweeper over the app's store; wake is called after a
 // commit that queued mail.
 func (a *app) sweeper(wake func()) *desk.Sweeper {
-	return &desk.Sweeper{Store: a.store, Desk: a.pipeline.Desk, Policy: a.pipeline.Policy,
+	return &desk.Sweeper{Store: a.store, Desk: a.pipeline.Desk, Policy: a.pipeline.Policy, Signer: a.pipeline.Signer,
 		Log: a.log.With("part", "sweep"), Wake: wake}
 }
 

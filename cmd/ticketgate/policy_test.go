@@ -11,8 +11,10 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/mail"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -321,7 +323,8 @@ func TestSweepHandsOverToServe(t *testing.T) {
 // TestLevel2FromConfig: with [escalation] and a named calendar configured,
 // a customer's "please escalate" moves the ticket to level 2's queue and
 // clock (shown as sla.escalation by show -json), and the sweep command's
-// level-2 breach alert reaches level 2's agent and the manager, once.
+// level-2 breach alert reaches level 2's agent and the manager, once each,
+// in a mail of their own whose Reply-To is their signed reply address.
 func TestLevel2FromConfig(t *testing.T) {
 	e := newPolicyEnv(t, `[calendars.always]
 days = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
@@ -373,21 +376,36 @@ manager = true`)
 	before := e.sentTo
 	subjects := e.deliver()
 	var alerts []string
+	replies := map[string]bool{}
 	for i, s := range subjects {
 		dec, err := new(mime.WordDecoder).DecodeHeader(s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if strings.Contains(dec, "SLA breach: level 2 first response overdue") {
-			to := slices.Clone(e.relay.Mails()[before+i].To)
+			m := e.relay.Mails()[before+i]
+			to := slices.Clone(m.To)
 			slices.Sort(to)
 			alerts = append(alerts, strings.Join(to, ","))
+			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reply, err := mail.ParseAddress(msg.Header.Get("Reply-To"))
+			if err != nil || !signedReply.MatchString(reply.Address) || !strings.HasPrefix(reply.Address, "support+"+strings.ToLower(id)+"-r-") || replies[reply.Address] {
+				t.Errorf("alert to %v has Reply-To %q (%v), want a reply address signed for them", to, msg.Header.Get("Reply-To"), err)
+			}
+			replies[reply.Address] = true
 		}
 	}
-	if want := []string{"lev@example.com,meg@example.com"}; !slices.Equal(alerts, want) {
-		t.Fatalf("level-2 breach alerts went to %v, want %v (subjects %v)", alerts, want, subjects)
+	slices.Sort(alerts)
+	if want := []string{"lev@example.com", "meg@example.com"}; !slices.Equal(alerts, want) {
+		t.Fatalf("level-2 breach alerts went to %v, want %v, one mail each (subjects %v)", alerts, want, subjects)
 	}
 }
+
+// signedReply is the form of a signed reply address on support@example.com.
+var signedReply = regexp.MustCompile(`^support\+[a-z]+-[0-9]{6}-r-[a-z0-9]+@example\.com$`)
 
 // showTicket reads ticket id's record with its messages and events.
 func showTicket(ctx context.Context, s store.Store, id string) (*store.Ticket, error) {
