@@ -10,7 +10,6 @@ import (
 
 	"ticketgate/mailout/relaytest"
 	"ticketgate/rules"
-	"ticketgate/store"
 )
 
 // answer has from answer the relayed mail m as a mail client does: to
@@ -183,35 +182,36 @@ func TestAnswerToCriticalFollowUpReachesTheCustomer(t *testing.T) {
 	}
 }
 
-// TestAnswerToSLAAlertFromANonAgent: an assignee who is no longer among
-// the agents is still alerted, with an address signed like an agent's;
-// their answer is not taken as an agent's: it reaches no customer, opens
-// no ticket, is kept as a note, and they are told it was not applied.
+// TestAnswerToSLAAlertFromANonAgent: an agent alerted with an address
+// signed for her, who has left the desk by the time she answers, is not
+// taken for an agent: her answer reaches no customer, opens no ticket, is
+// kept as a note, and she is told it was not applied.
 func TestAnswerToSLAAlertFromANonAgent(t *testing.T) {
 	g := startDesk(t)
 	sw := agPolicy(t, g)
 	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 	g.pipeline.Now = func() time.Time { return now }
-	tk := openWith(t, g, sw, now, "Printer on fire", rules.PriorityMedium, func(x *store.Ticket) { x.Assignee = "gone@example.com" })
+	tk := openWith(t, g, sw, now, "Printer on fire", rules.PriorityMedium, nil)
 	opened := len(g.tickets())
 
 	mark := len(g.relay.Mails())
 	now = now.Add(24 * time.Hour)
 	agSweep(t, g, sw, now)
-	alerts := alertsTo(t, g, mark, "SLA breach", "gone@example.com", "meg@example.com")
+	alerts := alertsTo(t, g, mark, "SLA breach", "ana@example.com", "ben@example.com", "meg@example.com")
+	g.pipeline.Agents = agAgents[1:] // ana has left
 
 	mark = len(g.relay.Mails())
-	answer(t, g, alerts["gone@example.com"], "gone@example.com", "I left the company in October.")
+	answer(t, g, alerts["ana@example.com"], "ana@example.com", "I left the company in October.")
 	if n := len(g.tickets()); n != opened {
 		t.Errorf("the non-agent's answer opened %d new tickets", n-opened)
 	}
 	if n := len(agMailsTo(g, mark, "alice@customer.example")); n != 0 {
 		t.Errorf("the non-agent's answer sent the customer %d mails", n)
 	}
-	if ev := agEvents(g.ticket(tk.ID), "security"); len(ev) != 1 || !strings.Contains(ev[0].Detail, "gone@example.com is not an agent") {
+	if ev := agEvents(g.ticket(tk.ID), "security"); len(ev) != 1 || !strings.Contains(ev[0].Detail, "ana@example.com is not an agent") {
 		t.Errorf("security events %+v", ev)
 	}
-	if l := agMailsTo(g, mark, "gone@example.com"); len(l) != 1 || !strings.Contains(decodedSubject(t, l[0].Data), "Not applied") ||
+	if l := agMailsTo(g, mark, "ana@example.com"); len(l) != 1 || !strings.Contains(decodedSubject(t, l[0].Data), "Not applied") ||
 		!strings.Contains(agBody(t, l[0].Data), "not one of the desk's agents") {
 		t.Errorf("the non-agent got %d mails, want one saying their mail was not applied", len(l))
 	}

@@ -457,12 +457,13 @@ func TestSLAAlertOfAnAssigneeWhoLeftGoesToTheQueue(t *testing.T) {
 	e.create("HS-100004", "c4@customer.example", day0, rules.PriorityCritical) // 1h first response
 	e.change("HS-100004", func(t *store.Ticket) { t.Assignee = "gone@example.com" })
 	e.run(day0.Add(61 * time.Minute))
-	mails := e.delivered()
-	if len(mails) != 1 {
-		t.Fatalf("want one breach alert, got %d", len(mails))
+	var to []string
+	for _, m := range e.delivered() {
+		to = append(to, strings.Join(m.To, ","))
 	}
-	if to := strings.Join(mails[0].To, ","); to != "ana@example.com,mia@example.com" {
-		t.Errorf("alert went to %s, want the support agent and the manager", to)
+	slices.Sort(to)
+	if strings.Join(to, " ") != "ana@example.com mia@example.com" {
+		t.Errorf("alerts went to %q, want one each to the support agent and the manager", to)
 	}
 }
 
