@@ -157,8 +157,8 @@ func (p *Pipeline) agentMail(tx store.Tx, pl *plan, res *mailin.Result) (handled
 		}
 		if !isAgent && from != "" && p.Signer.Verify(s.token, s.kind, s.ticket, from) {
 			// The desk signed this address for the sender, who is no
-			// agent: an alert went to an assignee no longer among the
-			// agents. Their answer reaches no customer and opens no
+			// agent now: they left the agents after it was mailed to
+			// them. Their answer reaches no customer and opens no
 			// ticket; they are told so.
 			t, err := tx.Ticket(s.ticket)
 			if err == nil {
