@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime"
 	"strconv"
 	"strings"
 	"time"
@@ -235,7 +236,7 @@ func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 		}
 		var ah mail.AttachmentHeader
 		ah.Set("Content-Type", ct)
-		ah.SetFilename(rules.CleanHeader(a.Filename))
+		ah.Set("Content-Disposition", attachmentDisposition(rules.CleanHeader(a.Filename)))
 		if a.ContentID != "" {
 			ah.Set("Content-Id", "<"+rules.CleanHeader(a.ContentID)+">")
 		}
@@ -252,6 +253,37 @@ func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 		}
 	}
 	return nil
+}
+
+// attachmentDisposition is the Content-Disposition of a file called
+// name. A name that is not plain ASCII is written as RFC 2231 has it
+// (the charset, then the name percent-encoded), in continuations of at
+// most 45 characters when longer, so that the header folds into short
+// lines at their spaces. go-message would write RFC 2047 words, which
+// are not allowed in a parameter: readers that keep to the standard
+// show them as they are.
+func attachmentDisposition(name string) string {
+	const encoded = "attachment; filename*=utf-8''"
+	d := mime.FormatMediaType("attachment", map[string]string{"filename": name})
+	v, ok := strings.CutPrefix(d, encoded)
+	if !ok || len(d) <= 76 {
+		return d
+	}
+	var b strings.Builder
+	b.WriteString("attachment")
+	for i := 0; v != ""; i++ {
+		n := min(len(v), 45)
+		if j := strings.LastIndexByte(v[:n], '%'); n < len(v) && j > n-3 {
+			n = j // a %XX escape stays whole
+		}
+		fmt.Fprintf(&b, "; filename*%d*=", i)
+		if i == 0 {
+			b.WriteString("utf-8''")
+		}
+		b.WriteString(v[:n])
+		v = v[n:]
+	}
+	return b.String()
 }
 
 // mimeWord encodes s as an RFC 2047 word when it is not plain ASCII.

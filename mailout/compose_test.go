@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"io"
+	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +198,55 @@ func FuzzComposeText(f *testing.F) {
 			t.Fatalf("text read back %q, want %q", g, w)
 		}
 	})
+}
+
+// An attachment's non-ASCII name is written as RFC 2231 has it, so a
+// reader that takes parameters by the standard (net/mail and mime here,
+// mutt) shows the name, not an encoded-word; an ASCII name is as it is.
+// A long name folds into short lines.
+func TestAttachmentNameIsRFC2231(t *testing.T) {
+	names := []string{"Rechnung März 2026.pdf", "报价单.xlsx", "plain report.pdf", strings.Repeat("Größe-", 40) + ".txt"}
+	var files []Attachment
+	for _, n := range names {
+		files = append(files, Attachment{Filename: n, ContentType: "application/octet-stream", Content: []byte("x")})
+	}
+	raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+		Subject: "files", MessageID: "m@x", Text: "see the files", Attachments: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	var got []string
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cd := p.Header.Get("Content-Disposition"); cd != "" {
+			_, dp, err := mime.ParseMediaType(cd)
+			if err != nil {
+				t.Fatalf("Content-Disposition %q: %v", cd, err)
+			}
+			got = append(got, dp["filename"])
+		}
+	}
+	if !slices.Equal(got, names) {
+		t.Errorf("attachment names read back as\n%q\nwant\n%q", got, names)
+	}
+	for _, l := range strings.Split(string(raw), "\r\n") {
+		if strings.Contains(l, "filename") && len(l) > 78 {
+			t.Errorf("a line of %d octets naming a file: %q", len(l), l)
+		}
+	}
 }
