@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -98,7 +99,7 @@ func Compose(m *Mail) ([]byte, error) {
 	if len(m.Cc) > 0 {
 		h.SetAddressList("Cc", cleanList(m.Cc))
 	}
-	h.SetSubject(rules.CleanHeader(m.Subject))
+	h.Set("Subject", mimeWord(rules.CleanHeader(m.Subject)))
 	h.SetMessageID(rules.CleanHeader(m.MessageID))
 	if m.InReplyTo != "" {
 		h.SetMsgIDList("In-Reply-To", []string{rules.CleanHeader(m.InReplyTo)})
@@ -286,14 +287,41 @@ func attachmentDisposition(name string) string {
 	return b.String()
 }
 
-// mimeWord encodes s as an RFC 2047 word when it is not plain ASCII.
+// mimeWord encodes s as RFC 2047 words when it is not plain ASCII, or
+// holds "=?", which a reader would take for the start of such a word
+// and decode.
 func mimeWord(s string) string {
+	if strings.Contains(s, "=?") {
+		return bWords(s)
+	}
 	for _, r := range s {
 		if r > 0x7e {
 			return mimeQ(s)
 		}
 	}
 	return s
+}
+
+// bWords is s as RFC 2047 B-encoded UTF-8 words of at most 60
+// characters, each of whole characters, separated by spaces (which a
+// reader drops between two words).
+func bWords(s string) string {
+	var b strings.Builder
+	for s != "" {
+		n := len(s)
+		if n > 36 {
+			n = 36
+			for n > 32 && !utf8.RuneStart(s[n]) {
+				n--
+			}
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("=?utf-8?b?" + base64.StdEncoding.EncodeToString([]byte(s[:n])) + "?=")
+		s = s[n:]
+	}
+	return b.String()
 }
 
 func mimeQ(s string) string {

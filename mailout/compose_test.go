@@ -250,3 +250,39 @@ func TestAttachmentNameIsRFC2231(t *testing.T) {
 		}
 	}
 }
+
+// A subject that holds text in the form of an RFC 2047 word (a customer
+// asking why "=?utf-8?q?caf=C3=A9?=" shows in their inbox) reads back
+// as it was written, in the Subject and in Outlook's Thread-Topic: a
+// reader would otherwise decode it into something else.
+func TestSubjectThatLooksEncodedReadsAsWritten(t *testing.T) {
+	for _, topic := range []string{
+		"=?utf-8?q?caf=C3=A9?= shows in my inbox",
+		"why =?UTF-8?B?SGk=?= and not Hi",
+		"Grüße =?utf-8?q?x?=",
+		strings.Repeat("=?iso-8859-1?q?a?= ", 60) + "end",
+	} {
+		subject := "[HS-000001] " + topic
+		raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+			Subject: subject, ThreadTopic: topic, ThreadKey: "HS-000001", MessageID: "m@x", Text: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := new(mime.WordDecoder)
+		if got, err := dec.DecodeHeader(msg.Header.Get("Subject")); err != nil || got != subject {
+			t.Errorf("Subject reads back as %q (%v), want %q", got, err, subject)
+		}
+		if got, err := dec.DecodeHeader(msg.Header.Get("Thread-Topic")); err != nil || got != topic {
+			t.Errorf("Thread-Topic reads back as %q (%v), want %q", got, err, topic)
+		}
+		for _, l := range strings.Split(string(raw), "\r\n") {
+			if len(l) > 998 {
+				t.Errorf("a line of %d octets", len(l))
+			}
+		}
+	}
+}
