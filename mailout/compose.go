@@ -215,7 +215,8 @@ var printable = func() (t [256]bool) {
 // message: the text as UTF-8 (7bit or quoted-printable: textEncoding)
 // with no Content-Disposition (a reader would otherwise list an "inline"
 // text part among the files), each file base64-encoded with its name,
-// type and Content-ID. text must have CRLF line ends.
+// type and Content-ID (an attached message in 7bit: RFC 2046 allows it
+// no other encoding). text must have CRLF line ends.
 func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 	var th message.Header
 	th.Set("Content-Type", "text/plain; charset=utf-8")
@@ -235,18 +236,29 @@ func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
+		enc, content := "base64", a.Content
+		if mt, _, _ := mime.ParseMediaType(ct); mt == "message/rfc822" {
+			// RFC 2046 (5.2.1) allows a message no encoding but 7bit,
+			// 8bit and binary: one in 7bit text goes as it is, any
+			// other as a file of bytes.
+			if c, ok := sevenBit(content); ok {
+				enc, content = "7bit", c
+			} else {
+				ct = "application/octet-stream"
+			}
+		}
 		var ah mail.AttachmentHeader
 		ah.Set("Content-Type", ct)
 		ah.Set("Content-Disposition", attachmentDisposition(rules.CleanHeader(a.Filename)))
 		if a.ContentID != "" {
 			ah.Set("Content-Id", "<"+rules.CleanHeader(a.ContentID)+">")
 		}
-		ah.Set("Content-Transfer-Encoding", "base64")
+		ah.Set("Content-Transfer-Encoding", enc)
 		aw, err := mw.CreatePart(ah.Header)
 		if err != nil {
 			return fmt.Errorf("attachment %q: %w", a.Filename, err)
 		}
-		if _, err := aw.Write(a.Content); err != nil {
+		if _, err := aw.Write(content); err != nil {
 			return fmt.Errorf("attachment %q: %w", a.Filename, err)
 		}
 		if err := aw.Close(); err != nil {
@@ -254,6 +266,35 @@ func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 		}
 	}
 	return nil
+}
+
+// sevenBit is b with CRLF line ends when it is 7bit text: ASCII
+// without NUL or a lone CR, in lines of at most 998 octets, each ended
+// by LF or CRLF but perhaps the last.
+func sevenBit(b []byte) ([]byte, bool) {
+	out := make([]byte, 0, len(b)+len(b)/32)
+	line := 0
+	for i, c := range b {
+		switch {
+		case c == '\n':
+			if i == 0 || b[i-1] != '\r' {
+				out = append(out, '\r')
+			}
+			line = 0
+		case c == '\r':
+			if i+1 == len(b) || b[i+1] != '\n' {
+				return nil, false
+			}
+		case c == 0 || c >= 0x80:
+			return nil, false
+		default:
+			if line++; line > 998 {
+				return nil, false
+			}
+		}
+		out = append(out, c)
+	}
+	return out, true
 }
 
 // attachmentDisposition is the Content-Disposition of a file called

@@ -286,3 +286,70 @@ func TestSubjectThatLooksEncodedReadsAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// A mail attached to a mail (a customer's "forward as attachment")
+// goes as RFC 2046 (5.2.1) has it: a message/rfc822 part in 7bit, 8bit
+// or binary, never base64 or quoted-printable, which Postfix with
+// strict_mime_encoding_domain refuses and a reader that keeps to the
+// standard takes for the message's text. One that is not 7bit text
+// goes as a file of bytes. Every attached file reads back as it was.
+func TestAttachedMessageIsNotEncoded(t *testing.T) {
+	crlf := "From: boss@x.example\r\nTo: alice@customer.example\r\nSubject: Offer\r\nMessage-ID: <offer@x.example>\r\n\r\nHello Alice,\r\nsee the offer.\r\n"
+	lf := strings.ReplaceAll(crlf, "\r\n", "\n")
+	eight := strings.Replace(crlf, "Hello Alice", "Grüße Alice", 1)
+	files := []Attachment{{Filename: "offer.eml", ContentType: "message/rfc822", Content: []byte(crlf)},
+		{Filename: "offer-lf.eml", ContentType: "message/rfc822", Content: []byte(lf)},
+		{Filename: "offer-8bit.eml", ContentType: "message/rfc822", Content: []byte(eight)}}
+	raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+		Subject: "fw", MessageID: "m@x", Text: "see the forwarded mail", Attachments: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	messages := 0
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); mt != "message/rfc822" {
+			continue
+		}
+		messages++
+		if cte := strings.ToLower(p.Header.Get("Content-Transfer-Encoding")); cte != "" && cte != "7bit" && cte != "8bit" && cte != "binary" {
+			t.Errorf("an attached message sent as %s", cte)
+			continue
+		}
+		inner, err := mail.ReadMessage(p)
+		if err != nil || inner.Header.Get("Subject") != "Offer" {
+			t.Errorf("an attached message does not read as one: %v", err)
+		}
+	}
+	if messages < 2 {
+		t.Errorf("%d attached messages sent as message/rfc822, want the two in 7bit text", messages)
+	}
+	env, err := enmime.ReadEnvelope(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range append(env.Attachments, env.Inlines...) {
+		got[a.FileName] = strings.ReplaceAll(string(a.Content), "\r\n", "\n")
+	}
+	for _, f := range files {
+		if want := strings.ReplaceAll(string(f.Content), "\r\n", "\n"); got[f.Filename] != want {
+			t.Errorf("%s reads back as %q, want %q", f.Filename, got[f.Filename], want)
+		}
+	}
+}
