@@ -216,7 +216,8 @@ var printable = func() (t [256]bool) {
 // with no Content-Disposition (a reader would otherwise list an "inline"
 // text part among the files), each file base64-encoded with its name,
 // type and Content-ID (an attached message in 7bit: RFC 2046 allows it
-// no other encoding). text must have CRLF line ends.
+// no other encoding; a text file in UTF-8 labelled so). text must have
+// CRLF line ends.
 func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 	var th message.Header
 	th.Set("Content-Type", "text/plain; charset=utf-8")
@@ -237,7 +238,10 @@ func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 			ct = "application/octet-stream"
 		}
 		enc, content := "base64", a.Content
-		if mt, _, _ := mime.ParseMediaType(ct); mt == "message/rfc822" {
+		mt, params, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+		case mt == "message/rfc822":
 			// RFC 2046 (5.2.1) allows a message no encoding but 7bit,
 			// 8bit and binary: one in 7bit text goes as it is, any
 			// other as a file of bytes.
@@ -246,6 +250,12 @@ func WriteParts(mw *message.Writer, text string, files []Attachment) error {
 			} else {
 				ct = "application/octet-stream"
 			}
+		case strings.HasPrefix(mt, "text/") && params["charset"] == "" && utf8.Valid(content):
+			// Text files come from mailin in UTF-8, whatever charset
+			// they came in; without one a reader takes them for
+			// US-ASCII (RFC 2046) and shows other text garbled.
+			params["charset"] = "utf-8"
+			ct = mime.FormatMediaType(mt, params)
 		}
 		var ah mail.AttachmentHeader
 		ah.Set("Content-Type", ct)

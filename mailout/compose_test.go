@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jhillyerd/enmime/v2"
+	"golang.org/x/text/encoding/htmlindex"
 )
 
 func threadHeader(t *testing.T, m *Mail) []byte {
@@ -351,5 +352,67 @@ func TestAttachedMessageIsNotEncoded(t *testing.T) {
 		if want := strings.ReplaceAll(string(f.Content), "\r\n", "\n"); got[f.Filename] != want {
 			t.Errorf("%s reads back as %q, want %q", f.Filename, got[f.Filename], want)
 		}
+	}
+}
+
+// A text file in UTF-8 (as the desk keeps a customer's text files,
+// whatever their charset was) is labelled UTF-8, so a reader that shows
+// it inline shows its text: without a charset it is US-ASCII (RFC 2046),
+// which readers take for windows-1252.
+func TestTextFileCarriesItsCharset(t *testing.T) {
+	files := []Attachment{{Filename: "notiz.txt", ContentType: "text/plain", Content: []byte("Grüße aus Köln\n")},
+		{Filename: "list.csv", ContentType: "text/csv", Content: []byte("name;city\nJörg;Zürich\n")},
+		{Filename: "plain.txt", ContentType: "text/plain", Content: []byte("plain ASCII\n")}}
+	raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+		Subject: "files", MessageID: "m@x", Text: "see the files", Attachments: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"notiz.txt": "Grüße aus Köln\n", "list.csv": "name;city\nJörg;Zürich\n", "plain.txt": "plain ASCII\n"}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := p.FileName()
+		if name == "" {
+			continue
+		}
+		_, tp, err := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := tp["charset"]
+		if cs == "" {
+			cs = "us-ascii"
+		}
+		enc, err := htmlindex.Get(cs)
+		if err != nil {
+			t.Fatalf("%s: charset %q: %v", name, cs, err)
+		}
+		b, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := enc.NewDecoder().Bytes(b)
+		if err != nil || string(text) != want[name] {
+			t.Errorf("%s (%s) shows as %q, want %q", name, p.Header.Get("Content-Type"), text, want[name])
+		}
+		delete(want, name)
+	}
+	if len(want) > 0 {
+		t.Errorf("files missing: %v", want)
 	}
 }
