@@ -191,15 +191,24 @@ func runAction(name string) func(ctx context.Context, args []string, stdin io.Re
 		}
 		rest := fs.Args()
 		act := desk.Action{Name: name, Actor: *as}
+		// A text too long is refused whole, as serve refuses it, never
+		// stored cut short.
+		tooLong := &exitError{code: exDataErr, err: fmt.Errorf("%s: the text is over %d bytes", name, maxActionValue)}
 		if len(rest) > 1 {
 			act.Value = strings.Join(rest[1:], " ")
 		} else {
 			// "ticketgate note HS-1 < text": the note from stdin.
-			b, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
+			b, err := io.ReadAll(io.LimitReader(stdin, maxActionValue+1))
 			if err != nil {
 				return &exitError{code: exTempFail, err: fmt.Errorf("read note: %w", err)}
 			}
+			if len(b) > maxActionValue {
+				return tooLong
+			}
 			act.Value = strings.TrimSpace(string(b))
+		}
+		if len(act.Value) > maxActionValue {
+			return tooLong
 		}
 		cfg, err := loadConfig(*cfgPath)
 		if err != nil {
@@ -254,13 +263,26 @@ func printAction(w io.Writer, res view.ActionResult, asJSON bool) error {
 	return nil
 }
 
+// maxActionValue is the longest value (a note's text) an operator action
+// takes, from the command line and the admin API alike.
+const maxActionValue = 1 << 20
+
+// maxActionBody bounds an action's JSON body: room for a value of
+// maxActionValue bytes each escaped as \u00XX, so that the limit is the
+// value's and not its encoding's.
+const maxActionBody = 6*maxActionValue + 64<<10
+
 // handleAction is POST /api/tickets/{id}/actions, the handover for runAction.
 func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
 	var act desk.Action
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxActionBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&act); err != nil {
 		badJSONBody(w, err, `{"action":..., "value":..., "actor":...}`)
+		return
+	}
+	if len(act.Value) > maxActionValue {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("value over %d bytes", maxActionValue))
 		return
 	}
 	// The token is the operator's: an action names an agent only as the

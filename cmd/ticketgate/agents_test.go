@@ -257,3 +257,34 @@ func TestOversizedActionBodyIsTooLarge(t *testing.T) {
 		t.Errorf("POST of a broken body: %d %q; want 400", a.code, a.body)
 	}
 }
+
+// A long note is the same note whether the command opens the database
+// or hands over to serve: one of under 1 MiB of text is stored whole
+// both ways (quoted mail escapes to more bytes in JSON), and a longer one
+// is refused with 65 both ways, never stored cut short.
+func TestLongNoteIsTheSameWithAndWithoutServe(t *testing.T) {
+	e := newEnv(t, true)
+	id := e.injectOK(message("alice@customer.example", "support@example.com", "Printer", "long-note@customer.example", "Hello."))
+	quoted := strings.Repeat("> a line quoted from the customer's mail\n", 24000) + "end of the quote" // under 1 MiB
+	tooLong := strings.Repeat("x", 1<<20) + " end of the long note"
+	check := func(how string) {
+		t.Helper()
+		before := len(e.show(id).Messages)
+		if r := e.run([]byte(quoted), "note", id); r.code != 0 {
+			t.Errorf("note of %d bytes %s: exit %d, stderr %q; want 0", len(quoted), how, r.code, r.stderr)
+		}
+		if r := e.run([]byte(tooLong), "note", id); r.code != exDataErr {
+			t.Errorf("note of %d bytes %s: exit %d, stderr %q; want %d", len(tooLong), how, r.code, r.stderr, exDataErr)
+		}
+		var notes []string
+		for _, m := range e.show(id).Messages[before:] {
+			notes = append(notes, fmt.Sprintf("%d bytes ending %q", len(m.Text), m.Text[max(0, len(m.Text)-16):]))
+		}
+		if want := fmt.Sprintf("%d bytes ending %q", len(quoted), "end of the quote"); len(notes) != 1 || notes[0] != want {
+			t.Errorf("notes stored %s: %v; want one, %s", how, notes, want)
+		}
+	}
+	check("with the database closed")
+	e.serve()
+	check("handed over to serve")
+}
