@@ -45,7 +45,9 @@ func (a *app) adminHandler() http.Handler {
 }
 
 // handleInject is POST /api/inject: one message (message/rfc822) with its
-// envelope in the query, the handover for inject.
+// envelope in the query, the handover for inject. Without a from
+// parameter the sender is the message's From, as inject without -from
+// has it; from= is the null sender.
 func (a *app) handleInject(w http.ResponseWriter, r *http.Request) {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Inbound.MaxMessageBytes))
 	if err != nil {
@@ -53,7 +55,11 @@ func (a *app) handleInject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	res, err := a.inject(r.Context(), raw, q["to"], q.Get("from"))
+	from := q.Get("from")
+	if !q.Has("from") {
+		from = headerFrom(raw)
+	}
+	res, err := a.inject(r.Context(), raw, q["to"], from)
 	if err != nil {
 		httpError(w, injectStatus(err), err.Error())
 		return

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"ticketgate/mailin"
 )
 
 // dsn is a delivery status report to the return path to.
@@ -58,5 +64,47 @@ func TestInjectAcceptsBounceAddresses(t *testing.T) {
 	// A made-up bounce address is still an unknown recipient.
 	if r := e.run(dsn("x", "dsn-forged@mx.customer.example"), "inject", "-to", "bounces+aaaaaaaaaaaaaaaaaaaaaaaaaaaaa@tickets.example.com"); r.code != exNoUser {
 		t.Errorf("forged bounce address: exit %d, want %d", r.code, exNoUser)
+	}
+}
+
+// POST /api/inject without a from parameter takes the sender from the
+// message, as inject without -from does and as POST /api/explain without
+// one explains it: a customer's mail gets its auto-reply. An empty from
+// stays the null sender (a bounce, an auto-responder): no auto-reply.
+func TestInjectAPIWithoutFromTakesTheMessagesFrom(t *testing.T) {
+	e := newEnv(t, true)
+	e.serve()
+	post := func(query string, raw []byte) string {
+		t.Helper()
+		resp, err := e.apiDo("POST", "/api/inject?"+query, "message/rfc822", string(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var res mailin.Result
+		if err := json.Unmarshal(b, &res); err != nil || resp.StatusCode != http.StatusOK || res.TicketID == "" {
+			t.Fatalf("POST /api/inject?%s: %s, %v\n%s", query, resp.Status, err, b)
+		}
+		return res.TicketID
+	}
+	raw := message("bob@customer.example", "support@example.com", "Printer jammed", "api-inject-1@customer.example", "Please help.")
+	resp, err := e.apiDo("POST", "/api/explain?to=support%40example.com", "message/rfc822", string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	explained, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(explained), "mail: auto to [bob@customer.example]") {
+		t.Fatalf("POST /api/explain without from: want an auto-reply to bob\n%s", explained)
+	}
+	id := post("to=support%40example.com", raw)
+	if evs := eventTypes(e.show(id)); !slices.Contains(evs, "auto_reply") || slices.Contains(evs, "auto_reply_suppressed") {
+		t.Errorf("POST /api/inject without from: events %v, want the auto-reply explain announced", evs)
+	}
+	id = post("to=support%40example.com&from=", message("away@customer.example", "support@example.com", "Out of office",
+		"api-inject-2@customer.example", "I am away."))
+	if evs := eventTypes(e.show(id)); !slices.Contains(evs, "auto_reply_suppressed") {
+		t.Errorf("POST /api/inject with from= (the null sender): events %v, want the auto-reply suppressed", evs)
 	}
 }
