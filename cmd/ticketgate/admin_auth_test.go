@@ -132,6 +132,37 @@ func TestAdminNeedsTheToken(t *testing.T) {
 	}
 }
 
+// A method a route does not take is answered 405 with the methods it
+// takes in Allow, on every route: serve's own (/metrics, backup, check)
+// as on the others, never as a route that is not there.
+func TestAdminAnswersAWrongMethodWith405(t *testing.T) {
+	e := newEnv(t, true)
+	e.serve()
+	for _, c := range []struct{ method, path, allow string }{
+		{"POST", "/metrics", "GET"},
+		{"POST", "/api/backup", "GET"},
+		{"DELETE", "/api/check", "GET"},
+		{"POST", "/api/tickets", "GET"},
+		{"POST", "/healthz", "GET"},
+		{"GET", "/api/tickets/HS-000001/actions", "POST"},
+	} {
+		req, err := http.NewRequest(c.method, "http://"+e.admin+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.token())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if allow := resp.Header.Get("Allow"); resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(allow, c.allow) {
+			t.Errorf("%s %s: %s, Allow %q: %.100q; want 405 allowing %s", c.method, c.path, resp.Status, allow, b, c.allow)
+		}
+	}
+}
+
 // A page on a name rebound to 127.0.0.1 sends its own Host: refused even
 // with the token; the names of the API itself pass.
 func TestAdminRefusesForeignHost(t *testing.T) {

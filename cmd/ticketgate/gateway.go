@@ -121,13 +121,28 @@ func (g *gateway) Expect() func() { return g.current().pipeline.Expect() }
 // generation's admin API.
 func (g *gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", g.Metrics.Handler())
-	mux.HandleFunc("GET /api/backup", g.handleBackup)
-	mux.HandleFunc("GET /api/check", g.handleCheck)
+	mux.Handle("/metrics", getOnly(g.Metrics.Handler()))
+	mux.Handle("/api/backup", getOnly(http.HandlerFunc(g.handleBackup)))
+	mux.Handle("/api/check", getOnly(http.HandlerFunc(g.handleCheck)))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.cur.Load().admin.ServeHTTP(w, r)
 	}))
 	return mux
+}
+
+// getOnly serves h for GET and HEAD and answers another method 405 with
+// an Allow header, as the generation's routes are answered. (A "GET"
+// pattern beside "/" would hand such a request to "/", which has no
+// route for it and answers 404.)
+func getOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			httpError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": method not allowed (GET)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // intake is what this app hands mail to: the gateway while serving,
