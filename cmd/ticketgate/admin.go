@@ -27,21 +27,53 @@ func (a *app) adminHandler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /api/tickets", a.handleTickets)
-	mux.HandleFunc("GET /api/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/tickets/{id}", noParams(func(w http.ResponseWriter, r *http.Request) {
 		t, err := showView(r.Context(), a.store, r.PathValue("id"))
 		writeRead(w, t, err)
-	})
-	mux.HandleFunc("POST /api/tickets/{id}/actions", accepts(typeJSON, a.handleAction))
+	}))
+	mux.HandleFunc("POST /api/tickets/{id}/actions", accepts(typeJSON, noParams(a.handleAction)))
 	mux.HandleFunc("POST /api/sweep", accepts("", a.handleSweep))
-	mux.HandleFunc("POST /api/explain", accepts(typeMail, a.handleExplain))
-	mux.HandleFunc("GET /api/status", a.handleStatus)
+	mux.HandleFunc("POST /api/explain", accepts(typeMail, envelopeParams(a.handleExplain)))
+	mux.HandleFunc("GET /api/status", noParams(a.handleStatus))
 	mux.HandleFunc("GET /api/report", a.handleReport)
-	mux.HandleFunc("GET /api/outbox", a.handleOutbox)
-	mux.HandleFunc("GET /api/outbox/{id}", a.handleOutboxShow)
+	mux.HandleFunc("GET /api/outbox", noParams(a.handleOutbox))
+	mux.HandleFunc("GET /api/outbox/{id}", noParams(a.handleOutboxShow))
 	mux.HandleFunc("POST /api/outbox/retry", accepts("", a.handleOutboxRetry))
-	mux.HandleFunc("POST /api/forget", accepts(typeJSON, a.handleForget))
-	mux.HandleFunc("POST /api/inject", accepts(typeMail, a.handleInject))
+	mux.HandleFunc("POST /api/forget", accepts(typeJSON, noParams(a.handleForget)))
+	mux.HandleFunc("POST /api/inject", accepts(typeMail, envelopeParams(a.handleInject)))
 	return mux
+}
+
+// noParams serves h only for a request without query parameters: a
+// route that takes none refuses one with 400, never ignores it (a forget
+// asked for as a dry run, an action asked for as an agent, would be done
+// for real, with the operator's rights).
+func noParams(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := onlyOnce(r.URL.Query()); err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		h(w, r)
+	}
+}
+
+// envelopeParams serves h, inject or explain, only when the query holds
+// the envelope alone: to, any number of times, and from at most once.
+func envelopeParams(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for k, vs := range r.URL.Query() {
+			switch {
+			case k != "to" && k != "from":
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q (want to, from)", k))
+				return
+			case k == "from" && len(vs) > 1:
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("parameter %q given %d times", k, len(vs)))
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 // handleInject is POST /api/inject: one message (message/rfc822) with its

@@ -288,3 +288,45 @@ func TestLongNoteIsTheSameWithAndWithoutServe(t *testing.T) {
 	e.serve()
 	check("handed over to serve")
 }
+
+// A parameter a route does not take is refused with 400, never ignored:
+// an action asked for as an agent in the query (as=, as the listing takes
+// the operator) is not done with the operator's rights, and a forget
+// asked for as a dry run erases nothing.
+func TestAdminRefusesParametersARouteDoesNotTake(t *testing.T) {
+	e := agentEnv(t, "")
+	id := e.injectOK(message("bo@customer.example", "support@example.com", "Outage", "params-1@customer.example", "All down."),
+		"-to", "support@example.com", "-from", "bo@customer.example")
+	e.serve()
+	raw := string(message("cy@customer.example", "support@example.com", "Other", "params-2@customer.example", "Hello."))
+	for _, c := range []struct{ method, path, ct, body string }{
+		{"POST", "/api/tickets/" + id + "/actions?as=ana%40example.com", "application/json", `{"action":"status","value":"closed"}`},
+		{"GET", "/api/tickets/" + id + "?messages=0", "", ""},
+		{"GET", "/api/outbox?ticket=HS-000000", "", ""},
+		{"GET", "/api/outbox/1?format=json", "", ""},
+		{"GET", "/api/status?mailbox=support", "", ""},
+		{"POST", "/api/forget?dry_run=1", "application/json", `{"address":"bo@customer.example"}`},
+		{"POST", "/api/inject?rcpt=support%40example.com", "message/rfc822", raw},
+		{"POST", "/api/inject?to=support%40example.com&from=cy%40customer.example&from=", "message/rfc822", raw},
+		{"POST", "/api/explain?sender=cy%40customer.example", "message/rfc822", raw},
+		{"GET", "/api/check?fix=1", "", ""},
+		{"GET", "/api/backup?compress=1", "", ""},
+	} {
+		resp, err := e.apiDo(c.method, c.path, c.ct, c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"error"`) {
+			t.Errorf("%s %s: %s %.200q; want 400 with an error", c.method, c.path, resp.Status, b)
+		}
+	}
+	tk := e.show(id)
+	if tk.Status == rules.StatusClosed || tk.Requester != "bo@customer.example" {
+		t.Errorf("refused requests changed %s: status %s, requester %s", id, tk.Status, tk.Requester)
+	}
+	if n := len(e.tickets()); n != 1 {
+		t.Errorf("%d tickets after refused injects, want 1", n)
+	}
+}

@@ -122,8 +122,8 @@ func (g *gateway) Expect() func() { return g.current().pipeline.Expect() }
 func (g *gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", getOnly(g.Metrics.Handler()))
-	mux.Handle("/api/backup", getOnly(http.HandlerFunc(g.handleBackup)))
-	mux.Handle("/api/check", getOnly(http.HandlerFunc(g.handleCheck)))
+	mux.Handle("/api/backup", getOnly(noParams(g.handleBackup)))
+	mux.Handle("/api/check", getOnly(noParams(g.handleCheck)))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.cur.Load().admin.ServeHTTP(w, r)
 	}))

@@ -164,7 +164,11 @@ const headerNextCursor = "X-Next-Cursor"
 func onlyOnce(q url.Values, known ...string) error {
 	for k, vs := range q {
 		if !slices.Contains(known, k) {
-			return fmt.Errorf("unknown parameter %q (want %s)", k, strings.Join(known, ", "))
+			want := "want " + strings.Join(known, ", ")
+			if len(known) == 0 {
+				want = "this call takes none"
+			}
+			return fmt.Errorf("unknown parameter %q (%s)", k, want)
 		}
 		if len(vs) > 1 {
 			return fmt.Errorf("parameter %q given %d times", k, len(vs))
