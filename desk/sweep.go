@@ -76,7 +76,9 @@ func (s *Sweeper) batch() int {
 // mail is queued and no rate counter is deleted. A cancelled ctx stops it
 // between batches; what was committed stays committed.
 func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*SweepReport, error) {
-	rep := &SweepReport{Now: now, DryRun: dryRun, Actions: []SweepAction{}}
+	// now may be given in any zone; the report says it in UTC, like
+	// every time of the JSON.
+	rep := &SweepReport{Now: now.UTC(), DryRun: dryRun, Actions: []SweepAction{}}
 	seen := map[string]bool{}
 	if dryRun {
 		err := s.Store.DryRun(ctx, func(tx store.Tx) error {

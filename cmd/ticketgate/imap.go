@@ -125,6 +125,9 @@ func (a *app) report(ctx context.Context, serving bool) (*statusReport, error) {
 				}
 				st = mailin.PollerStatus{Name: c.Name, Addr: c.Addr, Mailbox: mbox}
 			}
+			// Kept in the host's zone; written in UTC, as every time
+			// of the JSON.
+			st.LastSuccess, st.LastErrorAt = st.LastSuccess.UTC(), st.LastErrorAt.UTC()
 			r.Mailboxes = append(r.Mailboxes, mailboxReport{PollerStatus: st, Checkpoint: cp})
 		}
 		return nil
@@ -134,6 +137,7 @@ func (a *app) report(ctx context.Context, serving bool) (*statusReport, error) {
 	}
 	if a.gw != nil && a.gw.relayError != nil {
 		r.RelayLastError, r.RelayLastErrorAt = a.gw.relayError()
+		r.RelayLastErrorAt = r.RelayLastErrorAt.UTC()
 	}
 	r.RelayTLSFailed = mailout.IsTLSErrorText(r.RelayLastError)
 	return r, nil

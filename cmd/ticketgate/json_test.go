@@ -276,3 +276,47 @@ func walkTimes(t *testing.T, what string, v any) {
 		}
 	}
 }
+
+// GET /api/status and POST /api/sweep write their times in UTC, as every
+// time of the API's JSON, on a host whose time zone is another; so does
+// status -json, handed over.
+func TestStatusAndSweepJSONTimesAreUTC(t *testing.T) {
+	t.Setenv("TZ", "Europe/Berlin")
+	e := newEnv(t, true)
+	e.relay.Down()
+	e.injectOK(message("alice@customer.example", "support@example.com", "Printer", "utc-1@customer.example", "Hello."))
+	e.serve()
+	var status []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if status = e.get("/api/status"); strings.Contains(string(status), "relay_last_error_at") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /api/status: no relay error within 10s with the relay down\n%s", status)
+		}
+	}
+	check := func(what string, b []byte) {
+		t.Helper()
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, b)
+		}
+		walkTimes(t, what, v)
+	}
+	check("GET /api/status", status)
+	r := e.run(nil, "status", "-json")
+	if r.code != 0 || !strings.Contains(r.stdout, "relay_last_error_at") {
+		t.Fatalf("status -json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	check("status -json", []byte(r.stdout))
+	resp, err := e.apiDo("POST", "/api/sweep?now=2026-11-21T12:00:00%2B02:00", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"now": "2026-11-21T10:00:00Z"`) {
+		t.Errorf("POST /api/sweep?now=2026-11-21T12:00:00+02:00: %s\n%s; want now 2026-11-21T10:00:00Z", resp.Status, b)
+	}
+	check("POST /api/sweep", b)
+}
