@@ -123,6 +123,21 @@ func badJSONBody(w http.ResponseWriter, err error, want string) {
 	httpError(w, http.StatusBadRequest, "body must be JSON "+want+": "+err.Error())
 }
 
+// endOfBody checks that nothing but white space follows the JSON value
+// dec decoded: a second value, or text after it, is an error (the
+// reader's, such as a body over its limit, as it comes), never passed
+// over.
+func endOfBody(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	switch {
+	case err == io.EOF:
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("more after the JSON value (at %v): send one value", tok)
+}
+
 func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

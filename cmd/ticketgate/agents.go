@@ -277,7 +277,11 @@ func (a *app) handleAction(w http.ResponseWriter, r *http.Request) {
 	var act desk.Action
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxActionBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&act); err != nil {
+	err := dec.Decode(&act)
+	if err == nil {
+		err = endOfBody(dec)
+	}
+	if err != nil {
 		badJSONBody(w, err, `{"action":..., "value":..., "actor":...}`)
 		return
 	}

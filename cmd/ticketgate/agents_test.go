@@ -330,3 +330,36 @@ func TestAdminRefusesParametersARouteDoesNotTake(t *testing.T) {
 		t.Errorf("%d tickets after refused injects, want 1", n)
 	}
 }
+
+// An action or forget body holding more than one JSON value is refused
+// with 400, not done for its first value with the rest passed over.
+func TestAdminRefusesMoreThanOneJSONValue(t *testing.T) {
+	e := agentEnv(t, "")
+	id := e.injectOK(message("bo@customer.example", "support@example.com", "Outage", "two-values@customer.example", "All down."),
+		"-to", "support@example.com", "-from", "bo@customer.example")
+	e.serve()
+	for _, c := range []struct{ path, body string }{
+		{"/api/tickets/" + id + "/actions", `{"action":"status","value":"closed"} {"action":"status","value":"open"}`},
+		{"/api/tickets/" + id + "/actions", `{"action":"status","value":"closed"}, "and more"`},
+		{"/api/forget", `{"address":"bo@customer.example"} {"address":"cy@customer.example"}`},
+	} {
+		resp, err := e.apiDo("POST", c.path, "application/json", c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"error"`) {
+			t.Errorf("POST %s with %s: %s %.200q; want 400 with an error", c.path, c.body, resp.Status, b)
+		}
+	}
+	if tk := e.show(id); tk.Status == rules.StatusClosed || tk.Requester != "bo@customer.example" {
+		t.Errorf("refused bodies changed %s: status %s, requester %s", id, tk.Status, tk.Requester)
+	}
+	// One value with white space after it is one value.
+	if resp, err := e.apiDo("POST", "/api/tickets/"+id+"/actions", "application/json", "{\"action\":\"priority\",\"value\":\"high\"}\n \n"); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+		t.Errorf("one value and a newline: %s, want 200", resp.Status)
+	}
+}

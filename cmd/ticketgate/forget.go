@@ -95,7 +95,11 @@ func (a *app) handleForget(w http.ResponseWriter, r *http.Request) {
 	var req forgetRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	err := dec.Decode(&req)
+	if err == nil {
+		err = endOfBody(dec)
+	}
+	if err != nil {
 		badJSONBody(w, err, `{"address":..., "actor":...}`)
 		return
 	}
