@@ -8,6 +8,7 @@ package desk
 
 import (
 	"bufio"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -70,7 +71,7 @@ func startDovecot(t testing.TB) *dovecotServer {
 	d := &dovecotServer{
 		Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		User:     "support",
-		Password: "s3cret-for-tests",
+		Password: "s3cret-" + rand.Text(), // its own: the readiness login fails at another test's Dovecot on the port
 		bin:      bin,
 		dir:      dir,
 		conf:     filepath.Join(dir, "dovecot.conf"),

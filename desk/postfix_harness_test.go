@@ -7,17 +7,19 @@ package desk
 // server a failure instead of a skip (CI does).
 
 import (
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // postfixServer is a real Postfix instance with its own config, queue and
@@ -32,11 +34,12 @@ type postfixServer struct {
 	// (Postfix refuses root); empty for LMTP.
 	PipeUser string
 
-	bin  string
-	dir  string // config_directory
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	bin    string
+	dir    string // config_directory
+	log    string
+	banner string // in this instance's SMTP greeting, and no other's
+	cmd    *exec.Cmd
+	done   chan struct{}
 }
 
 // postfixConf is what the templates in testdata/postfix are filled with.
@@ -46,6 +49,7 @@ type postfixConf struct {
 	QueueDir  string
 	DataDir   string
 	LogFile   string
+	Banner    string // smtpd_banner's text after "$myhostname ESMTP"
 	Transport string
 	PipeUser  string
 	PipeArgv  string
@@ -107,36 +111,55 @@ func startPostfixConf(t testing.TB, conf postfixConf) *postfixServer {
 	// from the queue so that postfix check finds nothing to warn about.
 	dir := filepath.Join(base, "etc")
 	conf.Addr = "127.0.0.1"
-	conf.Port = freeLoopbackPort(t)
 	conf.QueueDir = filepath.Join(base, "queue")
 	conf.DataDir = filepath.Join(base, "data")
 	conf.LogFile = filepath.Join(base, "postfix.log")
+	conf.Banner = "ticketgate-test-" + rand.Text()
 	for _, d := range []string{dir, conf.QueueDir} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	renderTemplate(t, "../testdata/postfix/main.cf.tmpl", filepath.Join(dir, "main.cf"), conf)
-	renderTemplate(t, "../testdata/postfix/master.cf.tmpl", filepath.Join(dir, "master.cf"), conf)
-	if conf.install != nil {
-		conf.install(t, dir)
-	}
 	p := &postfixServer{
-		SMTPAddr: net.JoinHostPort(conf.Addr, strconv.Itoa(conf.Port)),
 		PipeUser: conf.PipeUser,
 		bin:      bin,
 		dir:      dir,
 		log:      conf.LogFile,
+		banner:   conf.Banner,
 	}
 	logOnFailure(t, "postfix", p.log)
 	t.Cleanup(func() { p.stop(t) })
-	p.start(t)
-	return p
+	// The port is free when picked but Postfix binds it seconds later;
+	// should another process have taken it meanwhile, the master exits,
+	// and Postfix is started again on another port.
+	for attempt := 1; ; attempt++ {
+		conf.Port = freeLoopbackPort(t)
+		p.SMTPAddr = net.JoinHostPort(conf.Addr, strconv.Itoa(conf.Port))
+		renderTemplate(t, "../testdata/postfix/main.cf.tmpl", filepath.Join(dir, "main.cf"), conf)
+		renderTemplate(t, "../testdata/postfix/master.cf.tmpl", filepath.Join(dir, "master.cf"), conf)
+		if conf.install != nil {
+			conf.install(t, dir)
+		}
+		err := p.start(t)
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("%v; starting again on another port", err)
+	}
 }
 
+// errPortTaken is start's error when the master could not bind the SMTP
+// port because another process had taken it since it was picked.
+var errPortTaken = errors.New("postfix: SMTP port taken by another process")
+
 // start runs the master in the foreground as a child of the test, and
-// waits until the SMTP port greets.
-func (p *postfixServer) start(t testing.TB) {
+// waits until this instance's SMTP server greets: a server that another
+// process started on the same port meanwhile (see freeLoopbackPort) is
+// told apart by its greeting, which lacks this instance's banner.
+func (p *postfixServer) start(t testing.TB) error {
 	t.Helper()
 	out, err := os.Create(filepath.Join(p.dir, "postfix.out"))
 	if err != nil {
@@ -152,54 +175,99 @@ func (p *postfixServer) start(t testing.TB) {
 	}
 	p.cmd = cmd
 	p.done = make(chan struct{})
-	go func() {
+	go func(done chan struct{}) {
 		cmd.Wait()
-		close(p.done)
-	}()
+		close(done)
+	}(p.done)
 
 	// A bound on the start, as a failure limit only: on a busy machine
 	// postfix start-fg's checks alone take over 15 s.
 	const limit = 90 * time.Second
 	deadline := time.Now().Add(limit)
 	for {
-		err := smtpGreets(p.SMTPAddr)
+		err := smtpGreets(p.SMTPAddr, p.banner)
 		if err == nil {
-			return
+			return nil
 		}
 		select {
 		case <-p.done:
+			p.cmd = nil
+			if strings.Contains(p.Log(t), fmt.Sprintf("bind %s port %d: Address already in use", p.addrHost(), p.port())) {
+				return fmt.Errorf("%w: %s", errPortTaken, p.SMTPAddr)
+			}
 			// Postfix writes early fatal errors to stderr only when it is
 			// a terminal; otherwise they go to syslog, or to the log file
 			// once that is set up.
 			out, _ := os.ReadFile(filepath.Join(p.dir, "postfix.out"))
-			t.Fatalf("postfix exited at start: %v\n%s\n(to see errors that reach no log: script -qc 'postfix -c %s check' /dev/null)",
+			return fmt.Errorf("postfix exited at start: %v\n%s\n(to see errors that reach no log: script -qc 'postfix -c %s check' /dev/null)",
 				cmd.ProcessState, out, p.dir)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("postfix on %s not ready after %v: %v", p.SMTPAddr, limit, err)
+			return fmt.Errorf("postfix on %s not ready after %v: %v", p.SMTPAddr, limit, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// smtpGreets reports whether an SMTP server at addr sends its 220 greeting.
-func smtpGreets(addr string) error {
-	c, err := smtp.Dial(addr)
+func (p *postfixServer) addrHost() string {
+	host, _, _ := net.SplitHostPort(p.SMTPAddr)
+	return host
+}
+
+func (p *postfixServer) port() int {
+	_, port, _ := net.SplitHostPort(p.SMTPAddr)
+	n, _ := strconv.Atoi(port)
+	return n
+}
+
+// smtpGreets reports whether the SMTP server at addr is ready and is the
+// one whose greeting holds banner. Like the first session of any client,
+// it says EHLO and QUIT.
+func smtpGreets(addr, banner string) error {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	return c.Quit()
+	defer conn.Close()
+	// A bound on one try, as a failure limit only.
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := textproto.NewConn(conn)
+	_, greeting, err := c.ReadResponse(220)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(greeting, banner) {
+		return fmt.Errorf("greeted by another server: %q", greeting)
+	}
+	for _, cmd := range []struct {
+		line string
+		code int
+	}{{"EHLO localhost", 250}, {"QUIT", 221}} {
+		id, err := c.Cmd("%s", cmd.line)
+		if err != nil {
+			return err
+		}
+		c.StartResponse(id)
+		_, _, err = c.ReadResponse(cmd.code)
+		c.EndResponse(id)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cmd.line, err)
+		}
+	}
+	return nil
 }
 
-// stop asks the master to stop and waits for it.
+// stop asks the master to stop and waits for it. A start still under way
+// (the test failed before Postfix was ready) has no master to ask yet:
+// its processes are sent SIGTERM.
 func (p *postfixServer) stop(t testing.TB) {
 	if p.cmd == nil {
 		return
 	}
 	if out, err := exec.Command(p.bin, "-c", p.dir, "stop").CombinedOutput(); err != nil {
 		t.Logf("postfix stop: %v\n%s", err, out)
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	}
 	select {
 	case <-p.done:

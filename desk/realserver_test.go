@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -83,15 +84,51 @@ func serverDir(t testing.TB, prefix string) string {
 	return dir
 }
 
-// freeLoopbackPort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freeLoopbackPort returns a TCP port on 127.0.0.1 that was free a moment
+// ago, for a server that binds it itself: seconds later (Postfix's start
+// takes over 10 s on a busy machine), and again when a test restarts it.
+// The port is not one the kernel hands out: a port from a listen on port 0
+// is free again once closed, and the kernel gives it to the next process
+// on the machine that listens on port 0, as test processes do all the
+// time; a port below ip_local_port_range it never gives to anyone. A test
+// process picking the same port at the same moment is still possible:
+// the servers' readiness checks tell their own server from another.
 func freeLoopbackPort(t testing.TB) int {
 	t.Helper()
+	lo, hi := 10000, ephemeralPortsFrom()-1
+	for range 100 {
+		if hi <= lo {
+			break
+		}
+		port := lo + rand.IntN(hi-lo+1)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // in use
+		}
+		l.Close()
+		return port
+	}
+	// No room below the kernel's range: a port it hands out, then.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ephemeralPortsFrom returns the first port of the range the kernel picks
+// from for a listen on port 0 and for outgoing connections.
+func ephemeralPortsFrom() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768 // Linux's default
+	}
+	var first int
+	if _, err := fmt.Sscan(string(b), &first); err != nil {
+		return 32768
+	}
+	return first
 }
 
 // renderTemplate fills the template src (relative to the package dir) with
