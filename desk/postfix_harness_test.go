@@ -37,6 +37,7 @@ type postfixServer struct {
 	bin    string
 	dir    string // config_directory
 	log    string
+	queue  string // queue_directory
 	banner string // in this instance's SMTP greeting, and no other's
 	cmd    *exec.Cmd
 	done   chan struct{}
@@ -125,6 +126,7 @@ func startPostfixConf(t testing.TB, conf postfixConf) *postfixServer {
 		bin:      bin,
 		dir:      dir,
 		log:      conf.LogFile,
+		queue:    conf.QueueDir,
 		banner:   conf.Banner,
 	}
 	logOnFailure(t, "postfix", p.log)
@@ -277,6 +279,39 @@ func (p *postfixServer) stop(t testing.TB) {
 		t.Errorf("postfix did not stop within 10s; killed")
 	}
 	p.cmd = nil
+	p.stopMaster(t)
+}
+
+// stopMaster stops a master of this instance that is still running once
+// postfix start-fg has exited: one that started while a start under way
+// was being stopped. The master runs in a session of its own, out of reach
+// of the signals to start-fg's process group. It is found by its pid file,
+// and known for this instance's by its working directory, the queue.
+func (p *postfixServer) stopMaster(t testing.TB) {
+	b, err := os.ReadFile(filepath.Join(p.queue, "pid", "master.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	running := func() bool {
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		return err == nil && cwd == p.queue
+	}
+	if !running() {
+		return
+	}
+	syscall.Kill(-pid, syscall.SIGTERM)
+	for deadline := time.Now().Add(10 * time.Second); running(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(-pid, syscall.SIGKILL)
+			t.Errorf("postfix master %d left running after start-fg exited, did not stop within 10s of SIGTERM; killed", pid)
+			return
+		}
+	}
+	t.Logf("postfix master %d was left running after start-fg exited; stopped", pid)
 }
 
 // Queue returns the output of postqueue -p for this instance: what is still
