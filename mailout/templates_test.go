@@ -47,3 +47,22 @@ func TestTemplateOverridesRefusedAtLoad(t *testing.T) {
 		t.Errorf("a template directory that does not exist was accepted")
 	}
 }
+
+// TestLifecycleNoticesSayOneDay: with a lifecycle of a day, the waiting
+// and closed notices say "1 day", as the reminder does, not "1 days".
+func TestLifecycleNoticesSayOneDay(t *testing.T) {
+	ts, err := LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"waiting", "closed", "reminder"} {
+		text, err := ts.Render(name, map[string]any{"TicketID": "HS-000001", "Subject": "Printer", "Days": 1,
+			"CloseDays": 1, "ReopenDays": 1, "Resolved": false, "FromName": "Support", "Name": "Ann"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if strings.Contains(text, "1 days") || !strings.Contains(text, "1 day") {
+			t.Errorf("%s with a day's lifecycle says:\n%s", name, text)
+		}
+	}
+}
