@@ -317,9 +317,12 @@ func (s *Sweeper) step(c *Change, step rules.Step, clock rules.Clock, now time.T
 		t.UpdatedAt = now
 		o := s.Policy.noticeOut(t, "reminder", now, since, data)
 		o.Kind, o.Template = "reminder", "reminder"
+		// A reminder held back (a bouncing address, the rate limit) logs
+		// only the mail_suppressed event saying so and why: no
+		// reminder_sent, and the action does not say it was sent.
 		ev := store.Event{At: now, Type: rules.EventReminderSent, Detail: "reminder sent to " + t.Requester}
-		c.send(Intent{Out: o, Queued: ev, Held: ev})
-		return SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: ev.Detail}
+		c.send(Intent{Out: o, Queued: ev})
+		return SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: "reminder to " + t.Requester}
 	}
 	to, why := rules.StatusWaiting, "no answer from the customer since "+since.Format(time.RFC3339)+"; customer told"
 	if step == rules.StepClose {

@@ -508,3 +508,36 @@ func TestBreachDueWithTheWaitingStepIsAlerted(t *testing.T) {
 		t.Errorf("status %s, events %+v; want waiting and no SLA alert", tk.Status, tk.Events)
 	}
 }
+
+// TestHeldReminderIsNotLoggedAsSent: a reminder held back because the
+// customer's address bounces leaves the event that says so, and why; the
+// ticket's history does not also say the customer was reminded, and the
+// sweep's report counts no mail and claims none sent.
+func TestHeldReminderIsNotLoggedAsSent(t *testing.T) {
+	e := newEnv(t)
+	e.create("HS-300040", "cy@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300040", day0)
+	e.update(func(tx store.Tx) error { return tx.MarkBouncing("cy@customer.example", day(30)) })
+	rep := e.run(day(3))
+	if got := kinds(t, e, 0); len(got) != 0 {
+		t.Errorf("sent %v to a bouncing address", got)
+	}
+	tk := e.ticket("HS-300040")
+	held := events(tk, "mail_suppressed")
+	if len(held) != 1 || !strings.Contains(held[0].Detail, "reminder") || !strings.Contains(held[0].Detail, "cy@customer.example is bouncing") {
+		t.Errorf("mail_suppressed events %+v, want the reminder held back as bouncing", held)
+	}
+	for _, ev := range tk.Events {
+		if strings.Contains(ev.Detail, "sent to") {
+			t.Errorf("event %s %q says the held reminder was sent", ev.Type, ev.Detail)
+		}
+	}
+	if rep.Mails != 0 {
+		t.Errorf("report counts %d mails, want 0", rep.Mails)
+	}
+	for _, a := range rep.Actions {
+		if strings.Contains(a.Detail, "sent to") {
+			t.Errorf("report action %s %q says the held reminder was sent", a.Kind, a.Detail)
+		}
+	}
+}
