@@ -244,7 +244,9 @@ func (p *Pipeline) publicReply(t *store.Ticket, pl *plan, agent Agent, visible s
 	to := append([]string{t.Requester}, addrList(cc)...)
 	ev := store.Event{At: pl.now, Type: rules.EventReply, Actor: strings.ToLower(agent.Email),
 		Detail: o.Kind + " mail by " + agent.displayName() + " queued to " + strings.Join(to, ", ")}
-	return Intent{Out: o, Queued: ev, Held: ev, Thread: true}
+	// Held back (the customer was forgotten), the reply event says why.
+	held := store.Event{At: pl.now, Type: rules.EventReply, Actor: ev.Actor}
+	return Intent{Out: o, Queued: ev, Held: held, Thread: true}
 }
 
 func addrList(l []mail.Address) []string {

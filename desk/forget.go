@@ -58,8 +58,8 @@ func (r *Rewrite) apply(tx store.Tx, id string) error {
 }
 
 // PseudonymDomain is where pseudonyms live: a name that can never receive
-// mail (RFC 2606).
-const PseudonymDomain = "forgotten.invalid"
+// mail (RFC 2606), so none is sent there (rules.Forgotten).
+const PseudonymDomain = rules.PseudonymDomain
 
 // Pseudonym is the stable stand-in for an erased address: an HMAC-SHA256
 // of the address in lower case under key, so the same address always maps
@@ -249,7 +249,7 @@ func (p *Pipeline) forgettable(addr string) error {
 	if err := CheckAddress(addr); err != nil {
 		return err
 	}
-	if strings.HasSuffix(addr, "@"+PseudonymDomain) {
+	if rules.Forgotten(addr) {
 		return fmt.Errorf("%s is the pseudonym of an address erased already: %w", addr, ErrBadAction)
 	}
 	if p.Routes.IsOwn(addr) {

@@ -245,3 +245,60 @@ func TestForgetErasesTheCommentOfARatingMergedElsewhere(t *testing.T) {
 		t.Errorf("copied rating after forget: %q, want the score kept", e[0].Detail)
 	}
 }
+
+// TestForgetSendsNoMailToThePseudonym: once a customer with an open
+// ticket is forgotten, neither the assignee's reply nor the lifecycle
+// mails (reminder, waiting and closing notices, survey) go to the
+// pseudonym, which can never receive mail. The reply is still kept on
+// the ticket, and the ticket says why nothing went to the customer.
+func TestForgetSendsNoMailToThePseudonym(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	for _, addr := range []string{"alice@customer.example", "carol@customer.example"} {
+		if _, err := g.pipeline.Forget(context.Background(), Forget{Addr: addr, Pseudonym: Pseudonym(agKey, addr)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "Which model is it?")
+	for _, days := range []time.Duration{4, 8, 15} {
+		agSweep(t, g, sw, time.Now().Add(days*24*time.Hour))
+	}
+
+	for _, m := range g.relay.Mails()[before:] {
+		for _, to := range m.To {
+			if strings.HasSuffix(to, "@"+PseudonymDomain) {
+				t.Errorf("relay got mail to %s:\n%s", to, agBody(t, m.Data))
+			}
+		}
+	}
+	if err := g.store.View(context.Background(), func(tx store.Tx) error {
+		queued, err := tx.Outbox(time.Now().Add(365*24*time.Hour), 0)
+		for _, m := range queued {
+			if slices.ContainsFunc(m.To, func(a string) bool { return strings.HasSuffix(a, "@"+PseudonymDomain) }) {
+				t.Errorf("outbox holds %s mail to %v", m.Kind, m.To)
+			}
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after := g.ticket(tk.ID)
+	if !slices.ContainsFunc(after.Messages, func(m store.Message) bool {
+		return m.Kind == "agent" && strings.Contains(m.VisibleText, "Which model is it?")
+	}) {
+		t.Error("the agent's reply is not kept on the ticket")
+	}
+	held := agEvents(after, string(rules.EventMailSuppressed))
+	if !slices.ContainsFunc(held, func(e store.Event) bool {
+		return strings.HasPrefix(e.Detail, "agent mail not sent") && strings.Contains(e.Detail, "the customer was forgotten")
+	}) {
+		t.Errorf("no mail_suppressed event saying the reply did not go to the forgotten customer: %+v", held)
+	}
+	for _, e := range agEvents(after, string(rules.EventReply)) {
+		if strings.Contains(e.Detail, "queued") {
+			t.Errorf("reply event after forget: %q", e.Detail)
+		}
+	}
+}

@@ -101,16 +101,17 @@ type Queued struct {
 }
 
 // Queue composes o for ticket t and puts it in the outbox within tx. It
-// threads to the ticket's last received message and conversation, and
-// holds back automatic mail to addresses that bounce or have had their
-// share of automatic replies (reported in Skipped, with an event). When o
+// threads to the ticket's last received message and conversation, sends
+// no mail to a forgotten customer's pseudonym, and holds back automatic
+// mail to addresses that bounce or have had their share of automatic
+// replies (reported in Skipped, with an event). When o
 // carries a Prepared mail built from what still holds, its bytes are
 // queued as they are instead of being composed again.
 func (d *Mailer) Queue(tx store.Tx, t *store.Ticket, o Out, now time.Time) (Queued, error) {
 	if o.Internal && o.Auto == "" {
 		o.Auto = "auto-generated"
 	}
-	to, skipped, err := d.admit(tx, o, now)
+	to, skipped, err := d.admit(tx, &o, now)
 	if err != nil || len(to) == 0 {
 		if skipped != "" {
 			err = tx.AddEvent(t.ID, store.Event{At: now, Type: rules.EventMailSuppressed, Detail: o.Kind + " mail not sent: " + skipped, TicketCreated: t.CreatedAt})
@@ -196,13 +197,13 @@ func (d *Mailer) compose(t *store.Ticket, o Out, to []mail.Address, now time.Tim
 // of their tickets), and puts it in the outbox within tx: from the
 // routing address route, answering the message inReplyTo ("" for none),
 // recorded on no ticket. Automatic mail is held back as Queue holds it
-// (bouncing addresses, the automatic-mail rate limit), reported in
-// Skipped only. The Subject of o is required.
+// (forgotten addresses, bouncing ones, the automatic-mail rate limit),
+// reported in Skipped only. The Subject of o is required.
 func (d *Mailer) QueueDirect(tx store.Tx, route, inReplyTo string, o Out, now time.Time) (Queued, error) {
 	if o.Subject == "" {
 		return Queued{}, fmt.Errorf("%s mail about no ticket has no subject", o.Kind)
 	}
-	to, skipped, err := d.admit(tx, o, now)
+	to, skipped, err := d.admit(tx, &o, now)
 	if err != nil || len(to) == 0 {
 		return Queued{Skipped: skipped}, err
 	}
@@ -274,15 +275,29 @@ func (d *Mailer) enqueue(tx store.Tx, t *store.Ticket, route, kind string, rcpts
 // AutoKey is the rate counter of the automatic mail sent to addr.
 func AutoKey(addr string) string { return "auto:" + strings.ToLower(addr) }
 
-// admit drops recipients automatic mail must not reach: bouncing addresses
-// and those over the automatic-reply rate limit (recorded when admitted).
-func (d *Mailer) admit(tx store.Tx, o Out, now time.Time) ([]mail.Address, string, error) {
-	if o.Auto == "" || o.Internal {
-		return o.To, "", nil
-	}
+// admit returns the recipients o may reach and says why any other was
+// dropped. No mail, whoever wrote it, goes to the pseudonym of a forgotten
+// customer (rules.Forgotten): those leave o.To and o.Cc. Automatic mail
+// to the team goes to the rest; automatic mail to customers does not reach
+// bouncing addresses or those over the automatic-reply rate limit
+// (recorded when admitted).
+func (d *Mailer) admit(tx store.Tx, o *Out, now time.Time) ([]mail.Address, string, error) {
 	var to []mail.Address
 	var why []string
 	for _, a := range o.To {
+		if rules.Forgotten(a.Address) {
+			why = append(why, "the customer was forgotten ("+strings.ToLower(a.Address)+")")
+			continue
+		}
+		to = append(to, a)
+	}
+	o.Cc = slices.DeleteFunc(slices.Clone(o.Cc), func(a mail.Address) bool { return rules.Forgotten(a.Address) })
+	if o.Auto == "" || o.Internal {
+		return to, strings.Join(why, "; "), nil
+	}
+	cand := to
+	to = nil
+	for _, a := range cand {
 		addr := strings.ToLower(a.Address)
 		bouncing, err := tx.Bouncing(addr, now)
 		if err != nil {
