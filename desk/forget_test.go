@@ -302,3 +302,30 @@ func TestForgetSendsNoMailToThePseudonym(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetKeepsMailToTheOthersCopied: with the requester forgotten, the
+// people copied on the ticket still get an agent's reply.
+func TestForgetKeepsMailToTheOthersCopied(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	addr := "alice@customer.example"
+	if _, err := g.pipeline.Forget(context.Background(), Forget{Addr: addr, Pseudonym: Pseudonym(agKey, addr)}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "Which model is it?")
+	l := agMailsTo(g, before, "carol@customer.example")
+	if len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "Which model is it?") {
+		t.Fatalf("carol, copied on the ticket, got %d mails; want the agent's reply", len(l))
+	}
+	for _, to := range l[0].To {
+		if rules.Forgotten(to) {
+			t.Errorf("the reply went to %s too", to)
+		}
+	}
+	for _, e := range agEvents(g.ticket(tk.ID), string(rules.EventReply)) {
+		if strings.Contains(e.Detail, rules.PseudonymDomain) || !strings.Contains(e.Detail, "queued to carol@customer.example") {
+			t.Errorf("reply event %q, want it queued to carol alone", e.Detail)
+		}
+	}
+}

@@ -292,6 +292,10 @@ func (d *Mailer) admit(tx store.Tx, o *Out, now time.Time) ([]mail.Address, stri
 		to = append(to, a)
 	}
 	o.Cc = slices.DeleteFunc(slices.Clone(o.Cc), func(a mail.Address) bool { return rules.Forgotten(a.Address) })
+	if len(to) == 0 && len(why) > 0 {
+		// The customer was forgotten: those copied still get the mail.
+		to, o.Cc = o.Cc, nil
+	}
 	if o.Auto == "" || o.Internal {
 		return to, strings.Join(why, "; "), nil
 	}
