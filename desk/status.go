@@ -74,9 +74,12 @@ func (p *Policy) noticeIntents(t *store.Ticket, mv statusMove, data map[string]a
 		switch n {
 		case rules.NoticeSurvey:
 			in.Queued = store.Event{At: mv.at, Type: rules.EventSurveySent, Detail: "satisfaction survey sent to " + t.Requester}
-		case rules.NoticeResolution, rules.NoticeStatus:
+		case rules.NoticeResolution, rules.NoticeStatus, rules.NoticeWaiting:
 			in.Queued = store.Event{At: mv.at, Type: rules.EventNotice, Actor: mv.actor,
 				Detail: fmt.Sprintf("customer told the ticket is %s (%s mail to %s)", t.Status, n, t.Requester)}
+		case rules.NoticeClosed:
+			in.Queued = store.Event{At: mv.at, Type: rules.EventNotice, Actor: mv.actor,
+				Detail: fmt.Sprintf("customer told the ticket is %s and how to reopen it (%s mail to %s)", t.Status, n, t.Requester)}
 		}
 		out = append(out, in)
 	}

@@ -324,14 +324,14 @@ func (s *Sweeper) step(c *Change, step rules.Step, clock rules.Clock, now time.T
 		c.send(Intent{Out: o, Queued: ev})
 		return SweepAction{Ticket: t.ID, Kind: stepKind(step), Detail: "reminder to " + t.Requester}
 	}
-	to, why := rules.StatusWaiting, "no answer from the customer since "+since.Format(time.RFC3339)+"; customer told"
+	// Whether the customer was told is the notice's own event: it may be
+	// held back (a bouncing address).
+	to, why := rules.StatusWaiting, "no answer from the customer since "+since.Format(time.RFC3339)
 	if step == rules.StepClose {
 		to = rules.StatusClosed
-		why = "no answer from the customer since " + since.Format(time.RFC3339)
 		if t.Status == rules.StatusResolved {
 			why = "resolved on " + clockOf(t).ResolvedAt.Format(time.RFC3339)
 		}
-		why += "; customer told how to reopen"
 	}
 	mv := s.Policy.changeStatus(t, rules.StatusChange{To: to, Cause: rules.CauseLifecycle, Why: why, At: now}, "")
 	if step == rules.StepClose {

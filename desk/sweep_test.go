@@ -541,3 +541,32 @@ func TestHeldReminderIsNotLoggedAsSent(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldLifecycleNoticeIsNotLoggedAsTold: the waiting and closing
+// notices held back (a bouncing address) leave no event saying the
+// customer was told; sent, an event says so.
+func TestHeldLifecycleNoticeIsNotLoggedAsTold(t *testing.T) {
+	for _, bouncing := range []bool{false, true} {
+		e := newEnv(t)
+		e.create("HS-300050", "cy@customer.example", day0, rules.PriorityLow)
+		e.agentReply("HS-300050", day0)
+		if bouncing {
+			e.update(func(tx store.Tx) error { return tx.MarkBouncing("cy@customer.example", day(60)) })
+		}
+		e.run(day(7))
+		e.run(day(14))
+		tk := e.ticket("HS-300050")
+		if tk.Status != rules.StatusClosed {
+			t.Fatalf("bouncing %v: status %s, want closed", bouncing, tk.Status)
+		}
+		var told []string
+		for _, ev := range tk.Events {
+			if strings.Contains(ev.Detail, "customer told") {
+				told = append(told, ev.Detail)
+			}
+		}
+		if want := map[bool]int{false: 2, true: 0}[bouncing]; len(told) != want {
+			t.Errorf("bouncing %v: events saying the customer was told: %q, want %d", bouncing, told, want)
+		}
+	}
+}
