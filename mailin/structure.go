@@ -91,6 +91,13 @@ func (s *structScan) line(line []byte, n int) string {
 		if s.inCtype {
 			s.ctype = append(s.ctype, line...)
 		}
+	case bytes.IndexByte(line, ':') < 0:
+		// enmime takes a line without a colon for more of the field
+		// before it, joined with a space.
+		if s.inCtype {
+			s.ctype = append(s.ctype, ' ')
+			s.ctype = append(s.ctype, line...)
+		}
 	case len(s.ctype) == 0 && len(line) >= 13 && bytes.EqualFold(line[:13], []byte("content-type:")):
 		s.inCtype = true
 		s.ctype = append(s.ctype, ' ')
