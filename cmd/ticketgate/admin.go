@@ -87,10 +87,7 @@ func (a *app) handleInject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	from := q.Get("from")
-	if !q.Has("from") {
-		from = headerFrom(raw)
-	}
+	from := envelopeFrom(q, raw)
 	res, err := a.inject(r.Context(), raw, q["to"], from)
 	if err != nil {
 		httpError(w, injectStatus(err), err.Error())

@@ -72,10 +72,7 @@ func (a *app) handleExplain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	from := q.Get("from")
-	if !q.Has("from") {
-		from = headerFrom(raw)
-	}
+	from := envelopeFrom(q, raw)
 	ex, err := a.explain(r.Context(), raw, q["to"], from)
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, err.Error())

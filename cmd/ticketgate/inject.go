@@ -140,6 +140,16 @@ func envelope(to []string, from string) url.Values {
 	return url.Values{"to": to, "from": {from}}
 }
 
+// envelopeFrom is the sender such a query carries: its from ("": the
+// null sender), or without one the address in raw's From field, as
+// inject and explain take it without -from.
+func envelopeFrom(q url.Values, raw []byte) string {
+	if q.Has("from") {
+		return q.Get("from")
+	}
+	return headerFrom(raw)
+}
+
 // flagSet reports whether the flag name was given on the command line.
 func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
