@@ -211,20 +211,7 @@ func TestAttachmentNameIsRFC2231(t *testing.T) {
 	for _, n := range names {
 		files = append(files, Attachment{Filename: n, ContentType: "application/octet-stream", Content: []byte("x")})
 	}
-	raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
-		Subject: "files", MessageID: "m@x", Text: "see the files", Attachments: files})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
+	raw, mr := composeFiles(t, "see the files", files)
 	var got []string
 	for {
 		p, err := mr.NextRawPart()
@@ -301,20 +288,7 @@ func TestAttachedMessageIsNotEncoded(t *testing.T) {
 	files := []Attachment{{Filename: "offer.eml", ContentType: "message/rfc822", Content: []byte(crlf)},
 		{Filename: "offer-lf.eml", ContentType: "message/rfc822", Content: []byte(lf)},
 		{Filename: "offer-8bit.eml", ContentType: "message/rfc822", Content: []byte(eight)}}
-	raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
-		Subject: "fw", MessageID: "m@x", Text: "see the forwarded mail", Attachments: files})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
+	raw, mr := composeFiles(t, "see the forwarded mail", files)
 	messages := 0
 	for {
 		p, err := mr.NextRawPart()
@@ -363,21 +337,8 @@ func TestTextFileCarriesItsCharset(t *testing.T) {
 	files := []Attachment{{Filename: "notiz.txt", ContentType: "text/plain", Content: []byte("Grüße aus Köln\n")},
 		{Filename: "list.csv", ContentType: "text/csv", Content: []byte("name;city\nJörg;Zürich\n")},
 		{Filename: "plain.txt", ContentType: "text/plain", Content: []byte("plain ASCII\n")}}
-	raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
-		Subject: "files", MessageID: "m@x", Text: "see the files", Attachments: files})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, mr := composeFiles(t, "see the files", files)
 	want := map[string]string{"notiz.txt": "Grüße aus Köln\n", "list.csv": "name;city\nJörg;Zürich\n", "plain.txt": "plain ASCII\n"}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -415,4 +376,24 @@ func TestTextFileCarriesItsCharset(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("files missing: %v", want)
 	}
+}
+
+// composeFiles composes a mail of text with files and returns it, and a
+// reader of its parts.
+func composeFiles(t *testing.T, text string, files []Attachment) ([]byte, *multipart.Reader) {
+	t.Helper()
+	raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+		Subject: "files", MessageID: "m@x", Text: text, Attachments: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, multipart.NewReader(msg.Body, params["boundary"])
 }
