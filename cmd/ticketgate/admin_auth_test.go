@@ -253,23 +253,8 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // here), and ok again once it is gone; likewise for a disk with less free
 // space than asked for.
 func TestHealthzReportsStuckOutboxAndFullDisk(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := loadConfig(writeFile(t, fmt.Sprintf("[store]\npath = %q\n[admin]\nlisten = \"127.0.0.1:0\"\noutbox_max_age = \"10m\"\n", filepath.Join(dir, "tickets.db"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), boltdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	s := &servers{}
-	srv, err := a.listenAdmin(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	url := "http://" + s.adminAddr() + "/healthz"
+	a, url := healthzApp(t)
+	cfg, dir := a.cfg, filepath.Dir(a.cfg.Store.Path)
 	if h := send(t, "GET", url, "", nil); h.code != http.StatusOK || h.body != "ok\n" {
 		t.Fatalf("empty outbox: %d %q; want ok", h.code, h.body)
 	}
@@ -320,23 +305,7 @@ func TestHealthzReportsStuckOutboxAndFullDisk(t *testing.T) {
 // was queued. /healthz counts its wait from then, as the outbox metric
 // does, so mail never tried for an hour makes it unhealthy.
 func TestHealthzReportsMailNeverTried(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := loadConfig(writeFile(t, fmt.Sprintf("[store]\npath = %q\n[admin]\nlisten = \"127.0.0.1:0\"\noutbox_max_age = \"10m\"\n", filepath.Join(dir, "tickets.db"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), boltdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	s := &servers{}
-	srv, err := a.listenAdmin(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	url := "http://" + s.adminAddr() + "/healthz"
+	a, url := healthzApp(t)
 	// As the mailer queues it: created then, due at once (no NextAt).
 	m := &store.OutMail{TicketID: "HS-000001", Kind: "auto", From: "bounces@tickets.example.com", To: []string{"a@customer.example"},
 		Raw: []byte("Subject: x\r\n\r\nx\r\n"), Created: time.Now().Add(-time.Hour)}
@@ -347,4 +316,28 @@ func TestHealthzReportsMailNeverTried(t *testing.T) {
 	if h.code != http.StatusServiceUnavailable || !strings.Contains(h.body, "outbox_max_age") {
 		t.Errorf("mail queued an hour ago and never tried: %d %q; want 503 naming the outbox", h.code, h.body)
 	}
+}
+
+// healthzApp opens an app on a new database with outbox_max_age 10m and
+// serves its admin API on 127.0.0.1; it returns the app and the URL of
+// its /healthz.
+func healthzApp(t *testing.T) (*app, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := loadConfig(writeFile(t, fmt.Sprintf("[store]\npath = %q\n[admin]\nlisten = \"127.0.0.1:0\"\noutbox_max_age = \"10m\"\n", filepath.Join(dir, "tickets.db"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := openApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), boltdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.close() })
+	s := &servers{}
+	srv, err := a.listenAdmin(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return a, "http://" + s.adminAddr() + "/healthz"
 }
