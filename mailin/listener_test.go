@@ -116,6 +116,21 @@ func (c *client) must(want int, format string, args ...any) {
 }
 
 // greet reads the banner and says EHLO.
+// hello serves h on an SMTP (or LMTP) listener with cfg and returns a
+// client from 127.0.0.2 that was greeted and said EHLO (or LHLO).
+func hello(t *testing.T, lmtp bool, cfg Config, h Handler) *client {
+	t.Helper()
+	srv, err := Listen("127.0.0.1:0", lmtp, cfg, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, srv.Addr(), "127.0.0.2")
+	c.reply()
+	c.must(250, "%s client.example", map[bool]string{false: "EHLO", true: "LHLO"}[lmtp])
+	return c
+}
+
 func (c *client) greet() {
 	c.t.Helper()
 	if code, msg := c.reply(); code != 220 {
@@ -420,15 +435,7 @@ func TestOverlongLineRefusalReachesSender(t *testing.T) {
 // permanent refusal of a message that was never sent.
 func TestNextMessageAfterOverlongLineIsNotRefused(t *testing.T) {
 	for _, lmtp := range []bool{false, true} {
-		srv, err := Listen("127.0.0.1:0", lmtp, Config{Hostname: "tickets.example.com", MaxLineLength: 1000},
-			&recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
-		c := dial(t, srv.Addr(), "127.0.0.2")
-		c.reply()
-		c.must(250, "%s client.example", map[bool]string{false: "EHLO", true: "LHLO"}[lmtp])
+		c := hello(t, lmtp, Config{Hostname: "tickets.example.com", MaxLineLength: 1000}, &recorder{})
 		c.must(250, "MAIL FROM:<long@customer.example>")
 		c.must(250, "RCPT TO:<support@example.com>")
 		c.must(354, "DATA")
@@ -626,15 +633,7 @@ func TestMailFromAgainKeepsTheTransaction(t *testing.T) {
 	for _, lmtp := range []bool{false, true} {
 		for _, again := range []string{"MAIL FROM:<b@customer.example>", "MAIL FROM:<jörg@customer.example>"} {
 			h := &routing{}
-			srv, err := Listen("127.0.0.1:0", lmtp, Config{Hostname: "tickets.example.com"}, h,
-				slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { srv.Close() })
-			c := dial(t, srv.Addr(), "127.0.0.2")
-			c.reply()
-			c.must(250, "%s client.example", map[bool]string{false: "EHLO", true: "LHLO"}[lmtp])
+			c := hello(t, lmtp, Config{Hostname: "tickets.example.com"}, h)
 			c.must(250, "MAIL FROM:<a@customer.example>")
 			c.must(250, "RCPT TO:<support@example.com>")
 			if code, msg := c.cmd("%s", again); code != 503 {
