@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // replyPrefix matches one reply/forward marker at the start of a subject, in
@@ -47,8 +49,10 @@ func CompileToken(prefix string) {
 	q := regexp.QuoteMeta(prefix)
 	tokenCache.Store(prefix, tokenREs{
 		// Word boundaries keep "XHS-123456" and "HS-1234567" from matching.
-		find:  regexp.MustCompile(`(?i)(?:^|[^\pL\pN])` + q + `-(\d{6})(?:$|[^\pN])`),
-		strip: regexp.MustCompile(`(?i)\[?\s*` + q + `-\d{6}\s*\]?`),
+		find: regexp.MustCompile(`(?i)(?:^|[^\pL\pN])` + q + `-(\d{6})(?:$|[^\pN])`),
+		// The token is group 1; stripTokens checks find's word
+		// boundaries around it.
+		strip: regexp.MustCompile(`(?i)\[?\s*(` + q + `-\d{6})\s*\]?`),
 	})
 }
 
@@ -66,7 +70,7 @@ func BaseSubject(subject, prefix string) string {
 			n = replyPrefix.ReplaceAllString(n, "")
 		}
 		if hasTokenDigits(n) {
-			n = tok.ReplaceAllString(n, "")
+			n = stripTokens(n, tok)
 		}
 		n = strings.TrimSpace(n)
 		if n == s {
@@ -75,6 +79,31 @@ func BaseSubject(subject, prefix string) string {
 		s = n
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// stripTokens replaces each ticket token in s that TicketToken would read
+// (with its brackets and the spaces around it) by one space, so that the
+// words on either side stay apart. Token-shaped text inside a longer word
+// or number ("XHS-123456", "HS-1234567") is no token and stays.
+func stripTokens(s string, strip *regexp.Regexp) string {
+	var b strings.Builder
+	last, changed := 0, false
+	for _, m := range strip.FindAllStringSubmatchIndex(s, -1) {
+		before, _ := utf8.DecodeLastRuneInString(s[:m[2]])
+		after, _ := utf8.DecodeRuneInString(s[m[3]:])
+		if m[2] > 0 && (unicode.IsLetter(before) || unicode.IsNumber(before)) ||
+			m[3] < len(s) && unicode.IsNumber(after) {
+			continue
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteByte(' ')
+		last, changed = m[1], true
+	}
+	if !changed {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
 
 // hasTokenDigits reports whether s holds a hyphen and six ASCII digits,

@@ -40,6 +40,11 @@ func TestBaseSubject(t *testing.T) {
 		"Fwd: Re[3]: hello":                     "hello",
 		"hello\r\nBcc: x@y":                     "hello Bcc: x@y",
 		"[HS-482913]":                           "",
+		// A token in the middle leaves the words around it apart.
+		"Question about HS-482913 status": "Question about status",
+		// Not tokens (TicketToken reads none): the subject stays whole.
+		"Order HS-20261107 missing": "Order HS-20261107 missing",
+		"Parts THS-482913 broken":   "Parts THS-482913 broken",
 	} {
 		if got := BaseSubject(in, "HS"); got != want {
 			t.Errorf("BaseSubject(%q) = %q, want %q", in, got, want)
@@ -85,7 +90,7 @@ func baseSubjectPlain(subject, prefix string) string {
 	tok := tokenRE(prefix).strip
 	for {
 		n := replyPrefix.ReplaceAllString(s, "")
-		n = strings.TrimSpace(tok.ReplaceAllString(n, ""))
+		n = strings.TrimSpace(stripTokens(n, tok))
 		if n == s {
 			break
 		}
