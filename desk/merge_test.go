@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -295,5 +296,51 @@ func TestReplySentWithMergeIsOnTarget(t *testing.T) {
 	if !hasMsg(d, "We track this") {
 		t.Errorf("the reply sent with the merge is not on the target %s (on source: %v); target messages: %d",
 			dst.ID, hasMsg(s, "We track this"), len(d.Messages))
+	}
+}
+
+// TestMergeIntoATicketWhoseBodiesWereDeleted: a ticket closed longer than
+// [retention] closed_after has lost its bodies; a ticket merged into it
+// later brings copies of its messages, and these go the same way at the
+// next sweep, so the target holds no body past the policy and check finds
+// nothing wrong. The source, closed by the merge, keeps its own until its
+// own time comes.
+func TestMergeIntoATicketWhoseBodiesWereDeleted(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	sw.Policy.Retention = rules.Retention{After: 30 * 24 * time.Hour}
+	ctx := context.Background()
+	now := time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	if _, err := g.pipeline.Act(ctx, dst.ID, Action{Name: "status", Value: "closed"}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(20 * 24 * time.Hour)
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere, serial quokka-17.")
+	now = now.Add(20 * 24 * time.Hour)
+	agSweep(t, g, sw, now)
+	if d := g.ticket(dst.ID); d.BodiesDeletedAt == nil || hasMsg(d, "really on fire") {
+		t.Fatalf("the target's bodies were not deleted 40 days after its closing: %+v", d.Messages)
+	}
+
+	now = now.Add(24 * time.Hour)
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	agSweep(t, g, sw, now)
+	if d := g.ticket(dst.ID); hasMsg(d, "quokka-17") {
+		t.Errorf("%s, closed 40 days ago, still holds the merged message's body after the sweep", dst.ID)
+	}
+	if !hasMsg(g.ticket(src.ID), "quokka-17") {
+		t.Errorf("the source %s, merged an hour ago, lost its own message", src.ID)
+	}
+	problems, err := sw.Policy.RetentionProblems(ctx, g.store, now.Add(48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 0 {
+		t.Errorf("check after the merge and a sweep: %q", problems)
 	}
 }
