@@ -295,15 +295,18 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 // then References (newest first). Whoever is named, the sender check in
 // rules.DecideThread still decides whether the mail may join it.
 func (p *Pipeline) candidate(tx store.Tx, pl *plan) (*rules.Candidate, error) {
-	c, err := p.namedTicket(tx, pl.in, pl.d.Rcpts)
+	_, rating := rules.ParseRating(pl.visible)
+	c, err := p.namedTicket(tx, pl.in, pl.d.Rcpts, rating)
 	if c != nil {
-		_, c.Rating = rules.ParseRating(pl.visible)
+		c.Rating = rating
 	}
 	return c, err
 }
 
-// namedTicket is the ticket a message names, nil when none.
-func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string) (*rules.Candidate, error) {
+// namedTicket is the ticket a message names, nil when none. A rating
+// (rules.ParseRating) of a closed ticket that asked for one is about that
+// ticket, even when it was merged into another since.
+func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string, rating bool) (*rules.Candidate, error) {
 	tokens := []struct{ text, via string }{{in.Subject, "token"}}
 	for _, r := range rcpts {
 		if _, tag, ok := p.Routes.Match(r); ok && tag != "" {
@@ -316,7 +319,7 @@ func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string) 
 			continue
 		}
 		if t, err := tx.Ticket(id); err == nil {
-			return mergedCandidate(tx, t, tok.via)
+			return mergedCandidate(tx, t, tok.via, rating)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
@@ -335,15 +338,19 @@ func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string) 
 			if err != nil {
 				return nil, err
 			}
-			return mergedCandidate(tx, t, "reference")
+			return mergedCandidate(tx, t, "reference", rating)
 		}
 	}
 	return nil, nil
 }
 
 // mergedCandidate is t as the candidate, or when t was merged into another
-// ticket (and that one perhaps into a third) the ticket it went into.
-func mergedCandidate(tx store.Reader, t *store.Ticket, via string) (*rules.Candidate, error) {
+// ticket (and that one perhaps into a third) the ticket it went into; but
+// a rating of t, closed with its survey sent, stays on t.
+func mergedCandidate(tx store.Reader, t *store.Ticket, via string, rating bool) (*rules.Candidate, error) {
+	if rating && t.Status == rules.StatusClosed && t.SurveySent {
+		return candidateOf(t, via), nil
+	}
 	t, hops, err := mergedEnd(tx, t)
 	if err != nil {
 		return nil, err

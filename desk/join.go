@@ -134,8 +134,12 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 		if actor.Operator {
 			cause = rules.CauseOperator
 		}
-		// Closed quietly: the customer's conversation goes on in the target.
+		// Closed quietly: the customer's conversation goes on in the
+		// target. No survey goes out, so none is asked for: the source
+		// keeps the one it sent before, if any.
+		surveySent := t.SurveySent
 		mv := p.Policy.changeStatus(t, rules.StatusChange{To: rules.StatusClosed, Cause: cause, Why: "merged into " + dst.ID, At: now}, who)
+		t.SurveySent = surveySent
 		for _, e := range mv.Events {
 			e.Detail += how
 			c.log(e)

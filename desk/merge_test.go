@@ -344,3 +344,65 @@ func TestMergeIntoATicketWhoseBodiesWereDeleted(t *testing.T) {
 		t.Errorf("check after the merge and a sweep: %q", problems)
 	}
 }
+
+// TestRatingOfAClosedTicketMergedLaterLandsOnIt: a ticket closed (its
+// survey sent) and merged afterwards into one still being worked on keeps
+// its customer's rating: the answer to its survey is a rating of it, as
+// the survey promises, not a customer's mail that reopens the target.
+func TestRatingOfAClosedTicketMergedLaterLandsOnIt(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	ctx := context.Background()
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	before := len(g.relay.Mails())
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "status", Value: "closed"}); err != nil {
+		t.Fatal(err)
+	}
+	g.settle()
+	var surveyID string
+	for _, m := range agMailsTo(g, before, "dave@customer.example") {
+		if strings.Contains(agBody(t, m.Data), "How satisfied") {
+			surveyID = header(t, m.Data).Get("Message-Id")
+		}
+	}
+	if surveyID == "" {
+		t.Fatal("no survey was sent")
+	}
+	if _, err := g.pipeline.Act(ctx, dst.ID, Action{Name: "status", Value: "resolved"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	n := len(g.ticket(dst.ID).Messages)
+	g.mustSend("dave@customer.example", []string{"support@example.com"},
+		msg("dave@customer.example", "support@example.com", "Re: ["+src.ID+"] How did we do? Office printer burning",
+			"5 - quick and friendly", "In-Reply-To: "+surveyID))
+	g.settle()
+	s, d := g.ticket(src.ID), g.ticket(dst.ID)
+	if s.Satisfaction == nil || s.Satisfaction.Score != 5 {
+		t.Errorf("%s's rating: %+v, want 5", src.ID, s.Satisfaction)
+	}
+	if d.Status != rules.StatusResolved || len(d.Messages) != n {
+		t.Errorf("the rating of %s went to %s: status %s (want resolved), %d messages (want %d)",
+			src.ID, dst.ID, d.Status, len(d.Messages), n)
+	}
+
+	// A ticket merged while open was closed quietly, without a survey:
+	// a number its customer writes is no rating of it, and goes on to
+	// the target with the rest of the conversation.
+	open := agOpenFrom(t, g, "erin@customer.example", "Copier smoking", "Smoke again.")
+	if _, err := g.pipeline.Act(ctx, open.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	g.mustSend("erin@customer.example", []string{"support@example.com"},
+		msg("erin@customer.example", "support@example.com", "Re: ["+open.ID+"] Copier smoking", "3 copiers are smoking now."))
+	g.settle()
+	if o := g.ticket(open.ID); o.Satisfaction != nil || o.SurveySent {
+		t.Errorf("%s, merged while open, took a rating: %+v (survey sent %v)", open.ID, o.Satisfaction, o.SurveySent)
+	}
+	if !hasMsg(g.ticket(dst.ID), "3 copiers are smoking now.") {
+		t.Errorf("the mail to %s, merged while open, is not on %s", open.ID, dst.ID)
+	}
+}
