@@ -137,9 +137,7 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 		// Closed quietly: the customer's conversation goes on in the
 		// target. No survey goes out, so none is asked for: the source
 		// keeps the one it sent before, if any.
-		surveySent := t.SurveySent
-		mv := p.Policy.changeStatus(t, rules.StatusChange{To: rules.StatusClosed, Cause: cause, Why: "merged into " + dst.ID, At: now}, who)
-		t.SurveySent = surveySent
+		mv := p.Policy.changeStatus(t, rules.StatusChange{To: rules.StatusClosed, Cause: cause, Why: "merged into " + dst.ID, At: now, Quiet: true}, who)
 		for _, e := range mv.Events {
 			e.Detail += how
 			c.log(e)

@@ -71,6 +71,10 @@ type StatusChange struct {
 	// the reply itself carries the notice (one mail, with the agent's text),
 	// so none is sent on its own and ReplyNotice says which to use.
 	WithReply bool
+	// Quiet is set when the change tells the customer nothing: no
+	// notice and no survey (a merge closes its source so, the
+	// conversation going on in the ticket it went into).
+	Quiet bool
 }
 
 // StatusDecision is what a status change does.
@@ -168,7 +172,7 @@ func (p StatusPolicy) slaAfter(s SLA, from, to Status, at time.Time) SLA {
 
 // notices decides the mails to the customer.
 func (p StatusPolicy) notices(d *StatusDecision, from Status, c StatusChange) {
-	if !d.State.HasRequester || c.Cause == CauseCustomer {
+	if !d.State.HasRequester || c.Cause == CauseCustomer || c.Quiet {
 		return
 	}
 	to := c.To

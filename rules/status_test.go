@@ -56,6 +56,15 @@ func TestMove(t *testing.T) {
 				}
 				return ""
 			}},
+		{name: "a merge's close is quiet and asks for no rating", from: StatusState{Status: StatusOpen, HasRequester: true},
+			change: StatusChange{To: StatusClosed, Cause: CauseCommand, At: t1, Quiet: true}, status: StatusClosed,
+			events: []EventType{EventStatus}, closedAt: true,
+			check: func(d StatusDecision) string {
+				if d.State.SurveySent {
+					return "survey marked sent though none went out"
+				}
+				return ""
+			}},
 		{name: "lifecycle close: closing notice and survey", from: StatusState{Status: StatusWaiting, HasRequester: true},
 			change: StatusChange{To: StatusClosed, Cause: CauseLifecycle, At: t1}, status: StatusClosed,
 			notices: []Notice{NoticeClosed, NoticeSurvey}, events: []EventType{EventStatus}, closedAt: true},
