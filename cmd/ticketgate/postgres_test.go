@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"ticketgate/rules"
+	"ticketgate/store"
+	"ticketgate/store/postgres"
 	"ticketgate/store/postgres/pgtest"
 )
 
@@ -36,6 +43,40 @@ func TestPostgresStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.dir, "data", "tickets.db")); err == nil {
 		t.Error("a bbolt file was created though the driver is postgres")
+	}
+}
+
+// A ticket id or filter with a byte no ticket's text holds (not UTF-8,
+// or zero) finds nothing with postgres, as with bbolt: the API answers
+// 404 for the ticket and an empty list, not 500.
+func TestPostgresAPIStrayBytesFindNothing(t *testing.T) {
+	st, err := postgres.Open(context.Background(), pgtest.Start(t).NewDatabase(t), postgres.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		return tx.PutTicket(&store.Ticket{ID: "HS-000001", Status: rules.StatusOpen, Requester: "ida@customer.example", CreatedAt: time.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := (&app{store: st}).adminHandler()
+	for _, c := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/api/tickets/HS-00000%00", http.StatusNotFound, "not found"},
+		{"/api/tickets?requester=ida%40customer.example%00", http.StatusOK, "[]"},
+		{"/api/tickets?queue=%00", http.StatusOK, "[]"},
+		{"/api/tickets?requester=ida%40customer.example", http.StatusOK, "HS-000001"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", c.path, nil))
+		if w.Code != c.code || !strings.Contains(w.Body.String(), c.body) {
+			t.Errorf("GET %s: %d %q, want %d with %q", c.path, w.Code, w.Body.String(), c.code, c.body)
+		}
 	}
 }
 

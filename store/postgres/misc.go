@@ -45,6 +45,9 @@ func (t *tx) releaseBlob(h string) error {
 }
 
 func (t *tx) Blob(hash string) ([]byte, error) {
+	if !isText(hash) {
+		return nil, fmt.Errorf("blob %s: %w", hash, store.ErrNotFound)
+	}
 	var v []byte
 	err := t.row(`SELECT content FROM blobs WHERE hash = $1`, args(hash), &v)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -364,6 +364,9 @@ func (t *tx) Sent(m *store.OutMail) error {
 // TicketMail reads the outbox by its queue index (a queue starts with its
 // ticket's id and a 0 byte) and sent by its ticket column.
 func (t *tx) TicketMail(id string) ([]*store.OutMail, []store.SentMail, error) {
+	if !isText(id) {
+		return nil, nil, nil
+	}
 	lo, hi := append([]byte(id), 0), append([]byte(id), 1)
 	es, err := t.entries(`SELECT `+outboxCols+` FROM outbox WHERE queue >= $1 AND queue < $2 ORDER BY id`, args(lo, hi))
 	if err != nil {

@@ -149,6 +149,9 @@ func (t *tx) indexAddresses(tk *store.Ticket, old *string) error {
 
 // TicketsOfAddress reads ticket_addrs.
 func (t *tx) TicketsOfAddress(addr string) ([]string, error) {
+	if !isText(addr) {
+		return nil, nil
+	}
 	var ids []string
 	var id string
 	err := t.rows(`SELECT ticket_id FROM ticket_addrs WHERE addr = $1 ORDER BY ticket_id`,
@@ -265,6 +268,9 @@ func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
 		} else {
 			w.add(col+" > ?", after)
 		}
+	}
+	if !isText(string(f.Status), f.Requester, f.Assignee, f.Queue, f.Operator) {
+		return []*store.Ticket{}, "", nil // no ticket has them
 	}
 	w.addFilter(f)
 	n := limit(f.Limit)

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -42,6 +44,20 @@ func nano(t time.Time) int64 {
 		return math.MaxInt64
 	}
 	return t.UnixNano()
+}
+
+// isText reports whether every s can be compared with a text column:
+// valid UTF-8 without a zero byte, which is all PostgreSQL keeps as text.
+// Anything else (an id or address typed with stray bytes) is no record's:
+// a lookup answers that, as for any unknown one, instead of sending it,
+// which PostgreSQL refuses with an error that aborts the transaction.
+func isText(s ...string) bool {
+	for _, v := range s {
+		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // limit is a LIMIT for n, where 0 means none.
@@ -82,6 +98,9 @@ func decodeTicket(id string, v []byte) (*store.Ticket, error) {
 }
 
 func (t *tx) Ticket(id string) (*store.Ticket, error) {
+	if !isText(id) {
+		return nil, fmt.Errorf("ticket %s: %w", id, store.ErrNotFound)
+	}
 	var v []byte
 	err := t.row(`SELECT rec FROM tickets WHERE id = $1`, args(id), &v)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -199,6 +218,9 @@ func (t *tx) HasMessage(id, msgid string) (bool, error) {
 }
 
 func (t *tx) MessageByID(ticketID, msgid string) (*store.Message, bool, error) {
+	if !isText(ticketID) {
+		return nil, false, nil
+	}
 	var v []byte
 	err := t.row(`SELECT rec FROM messages WHERE ticket_id = $1 AND msgid = $2 ORDER BY seq LIMIT 1`,
 		args(ticketID, []byte(store.NormMessageID(msgid))), &v)

@@ -40,6 +40,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"TicketsNewestFirstInPages", testTicketsNewestFirstInPages},
 		{"TicketsPagedByStatus", testTicketsPagedByStatus},
 		{"TicketIDsNeverCollide", testTicketIDsNeverCollide},
+		{"LookupsOfStrayBytesFindNothing", testLookupsOfStrayBytesFindNothing},
 		{"TicketsOfAddress", testTicketsOfAddress},
 		{"ViewsListTheirTickets", testViewsListTheirTickets},
 		{"FiltersCombine", testFiltersCombine},

@@ -366,3 +366,46 @@ func testTicketIDsNeverCollide(t *testing.T, b Backend) {
 		return nil
 	})
 }
+
+// An id, address or filter with bytes no record holds as text (not UTF-8,
+// or a zero byte: a mistyped id in an API path) finds nothing, as any
+// other unknown one does, and the transaction goes on.
+func testLookupsOfStrayBytesFindNothing(t *testing.T, b Backend) {
+	h := b.openT(t)
+	d0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	update(t, h.s, func(tx store.Tx) error {
+		return tx.PutTicket(&store.Ticket{ID: "HS-000001", Status: rules.StatusOpen, CreatedAt: d0, Requester: "ann@customer.example"})
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		for _, bad := range []string{"HS-00000\xff", "HS-00000\x00", "ann@customer.example\x00"} {
+			if _, err := tx.Ticket(bad); !isNotFound(err) {
+				t.Errorf("Ticket(%q): %v, want ErrNotFound", bad, err)
+			}
+			if _, err := tx.TicketFull(bad); !isNotFound(err) {
+				t.Errorf("TicketFull(%q): %v, want ErrNotFound", bad, err)
+			}
+			if ok, err := tx.HasMessage(bad, "m1@x"); ok || err != nil {
+				t.Errorf("HasMessage(%q): %v %v", bad, ok, err)
+			}
+			if queued, sent, err := tx.TicketMail(bad); len(queued)+len(sent) != 0 || err != nil {
+				t.Errorf("TicketMail(%q): %v %v %v", bad, queued, sent, err)
+			}
+			if ids, err := tx.TicketsOfAddress(bad); len(ids) != 0 || err != nil {
+				t.Errorf("TicketsOfAddress(%q): %v %v", bad, ids, err)
+			}
+			if _, err := tx.Blob(bad); !isNotFound(err) {
+				t.Errorf("Blob(%q): %v, want ErrNotFound", bad, err)
+			}
+			for _, f := range []store.Filter{{Requester: bad}, {Assignee: bad}, {Queue: bad}, {Status: rules.Status(bad)},
+				{View: store.ViewMine, Operator: bad}} {
+				if list, next, err := tx.Tickets(f); len(list) != 0 || next != "" || err != nil {
+					t.Errorf("Tickets(%+v): %d tickets, next %q, %v", f, len(list), next, err)
+				}
+			}
+		}
+		if tk, err := tx.Ticket("HS-000001"); err != nil || tk.Requester != "ann@customer.example" {
+			t.Errorf("Ticket after the lookups: %v %v", tk, err)
+		}
+		return nil
+	})
+}
