@@ -69,3 +69,54 @@ func TestForgetOnPostgres(t *testing.T) {
 		t.Errorf("check after forget: %v %s", err, strings.Join(problems, "; "))
 	}
 }
+
+// TestForgetOnPostgresQuotedInOthersMail: the forgotten address, copied
+// on another customer's ticket, is replaced by its pseudonym in each of
+// that customer's messages that names it (a word new to them all), and
+// the erasure is committed.
+func TestForgetOnPostgresQuotedInOthersMail(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	relay := relaytest.Start(t)
+	a := startPGGateway(t, dsn, relay)
+	ctx := context.Background()
+	deliver := func(msgid, head, body string) string {
+		t.Helper()
+		raw := []byte("From: bo@customer.test\r\nTo: support@example.com\r\nCc: ann@customer.test\r\n" + head +
+			"Subject: Printer on fire\r\nMessage-ID: <" + msgid + ">\r\n\r\n" + body + "\r\n")
+		res, err := a.pipeline.Deliver(ctx, &mailin.Delivery{MailFrom: "bo@customer.test", Rcpts: []string{"support@example.com"}, Raw: raw, Source: "smtp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.TicketID
+	}
+	id := deliver("q1@customer.test", "", "ann@customer.test says the printer smokes")
+	if got := deliver("q2@customer.test", "In-Reply-To: <q1@customer.test>\r\n", "ann@customer.test says it is on fire now"); got != id {
+		t.Fatalf("the reply went to %s, not %s", got, id)
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	res, err := a.pipeline.Forget(ctx, Forget{Addr: "ann@customer.test", Pseudonym: Pseudonym(key, "ann@customer.test"), Actor: "dpo@example.com"})
+	if err != nil || len(res.Tickets) != 1 || res.Tickets[0] != id {
+		t.Fatalf("forget: %+v %v", res, err)
+	}
+	err = a.store.View(ctx, func(tx store.Tx) error {
+		tk, err := tx.TicketFull(id)
+		if err != nil {
+			return err
+		}
+		for _, m := range tk.Messages {
+			if strings.Contains(m.Text, "ann@customer.test") {
+				t.Errorf("message %s still names the address: %q", m.MessageID, m.Text)
+			}
+		}
+		if l, _, err := tx.Tickets(store.Filter{Text: "ann"}); err != nil || len(l) != 0 {
+			t.Errorf("search for the forgotten address: %d tickets %v", len(l), err)
+		}
+		if l, _, err := tx.Tickets(store.Filter{Text: "smokes"}); err != nil || len(l) != 1 {
+			t.Errorf("search for the other customer's word: %d tickets %v", len(l), err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -166,10 +166,14 @@ func (t *tx) TicketsOfAddress(addr string) ([]string, error) {
 }
 
 // addWords records that words occur on ticket id, in the place bit.
+// words may hold a word more than once (those of several messages): one
+// statement may not insert and then update the same row, so each is sent
+// once.
 func (t *tx) addWords(id string, words []string, bit int) error {
 	if len(words) == 0 {
 		return nil
 	}
+	words = slices.Compact(slices.Sorted(slices.Values(words)))
 	err := t.exec(`INSERT INTO ticket_words (word, ticket_id, places) SELECT w, $2, $3 FROM unnest($1::text[]) AS w
 		ON CONFLICT (word, ticket_id) DO UPDATE SET places = ticket_words.places | $3
 		WHERE ticket_words.places & $3 = 0`, words, id, int16(bit))

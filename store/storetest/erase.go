@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,45 @@ func testReplaceMessagesErases(t *testing.T, b Backend) {
 	}
 	b.reopen(t, h)
 	check()
+}
+
+// testReplaceMessagesSharingWords: messages replaced together may hold
+// the same new word (a forgotten customer's name, replaced by the same
+// pseudonym in every message), and search finds it and no longer the
+// name.
+func testReplaceMessagesSharingWords(t *testing.T, b Backend) {
+	h := b.openT(t)
+	at := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.PutTicket(&store.Ticket{ID: "HS-000001", Status: "closed", Subject: "Printer on fire", CreatedAt: at}); err != nil {
+			return err
+		}
+		if err := tx.AddMessage("HS-000001", &store.Message{MessageID: "<a@x>", Kind: "customer", Subject: "Printer on fire", Text: "Zoe here: smoke", CreatedAt: at}); err != nil {
+			return err
+		}
+		return tx.AddMessage("HS-000001", &store.Message{MessageID: "<b@x>", Kind: "agent", Subject: "Re: Printer on fire", Text: "Dear Zoe, unplug it", CreatedAt: at})
+	})
+	err := h.s.UpdateNow(bg, func(tx store.Tx) error {
+		tk, err := tx.TicketFull("HS-000001")
+		if err != nil {
+			return err
+		}
+		for i := range tk.Messages {
+			tk.Messages[i].Text = strings.ReplaceAll(tk.Messages[i].Text, "Zoe", "forgotten-7f3a")
+		}
+		return tx.ReplaceMessages("HS-000001", tk.Messages)
+	})
+	if err != nil {
+		t.Fatalf("replace messages sharing a new word: %v", err)
+	}
+	view(t, h.s, func(tx store.Tx) error {
+		for text, want := range map[string]int{"forgotten 7f3a": 1, "zoe": 0, "smoke": 1, "fire": 1} {
+			if l, _, err := tx.Tickets(store.Filter{Text: text}); err != nil || len(l) != want {
+				t.Errorf("search %q: %d tickets %v, want %d", text, len(l), err, want)
+			}
+		}
+		return nil
+	})
 }
 
 // testReplaceEventsAndEraseAddress: events are rewritten in place, and an

@@ -55,6 +55,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"Blobs", testBlobs},
 		{"RawBlobs", testRawBlobs},
 		{"ReplaceMessagesErases", testReplaceMessagesErases},
+		{"ReplaceMessagesSharingWords", testReplaceMessagesSharingWords},
 		{"ReplaceEventsAndEraseAddress", testReplaceEventsAndEraseAddress},
 		{"OutboxKeepsMailUntilDequeued", testOutboxKeepsMailUntilDequeued},
 		{"OutboxDueOnly", testOutboxDueOnly},
