@@ -283,7 +283,10 @@ func putTicket(tx store.Tx, tk *store.Ticket, blobs map[string][]byte) error {
 }
 
 // outbox copies the outbox entries the target lacks, ids kept, each in
-// its own transaction with its mail.
+// its own transaction with its mail. The target hands out no id up to
+// the source's highest from before the first is copied, so that mail
+// queued there after a run cut short never takes a copied entry's id
+// (which would replace that entry).
 func (m *migration) outbox(ctx context.Context) error {
 	var max uint64
 	list, err := m.srcOutbox(ctx)
@@ -292,6 +295,15 @@ func (m *migration) outbox(ctx context.Context) error {
 	}
 	for _, e := range list {
 		max = maxU64(max, e.ID)
+	}
+	if r, ok := m.dst.(interface {
+		ReserveOutboxIDs(context.Context, uint64) error
+	}); ok {
+		if err := r.ReserveOutboxIDs(ctx, max); err != nil {
+			return fmt.Errorf("reserve outbox ids: %w", err)
+		}
+	}
+	for _, e := range list {
 		err := m.src.View(ctx, func(tx store.Tx) error {
 			var err error
 			e.Raw, err = tx.OutboxRaw(e.ID)
@@ -320,13 +332,6 @@ func (m *migration) outbox(ctx context.Context) error {
 			m.outSkipped++
 		} else {
 			m.outCopied++
-		}
-	}
-	if r, ok := m.dst.(interface {
-		ReserveOutboxIDs(context.Context, uint64) error
-	}); ok {
-		if err := r.ReserveOutboxIDs(ctx, max); err != nil {
-			return fmt.Errorf("reserve outbox ids: %w", err)
 		}
 	}
 	return nil

@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"ticketgate/store"
+	"ticketgate/store/boltdb"
 	"ticketgate/store/postgres/pgtest"
 )
 
@@ -138,5 +143,44 @@ func TestMigrateRefusesATargetHoldingOtherMailUnderTheSameIds(t *testing.T) {
 		if tk.ID == oldID {
 			t.Errorf("refused migrate copied %s all the same", oldID)
 		}
+	}
+}
+
+// A migrate that stops partway through the outbox (here at a queued mail
+// whose body is missing) leaves the mail it copied where new mail cannot
+// take its place: mail queued afterwards in PostgreSQL gets ids of its own.
+func TestMigrateCutShortKeepsTheMailItCopied(t *testing.T) {
+	old := newEnv(t, false)
+	oldID := old.injectOK(message("ann@customer.example", "support@example.com", "Printer", "cut-1@customer.example", "on fire"))
+	oldDB := filepath.Join(old.dir, "data", "tickets.db")
+	db, err := boltdb.Open(oldDB, boltdb.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.UpdateNow(context.Background(), func(tx store.Tx) error {
+		return tx.Enqueue(&store.OutMail{TicketID: oldID, Kind: "notify", To: []string{"ann@customer.example"}, Created: time.Now()})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	if r := e.run(nil, "migrate", "-from", oldDB); r.code == 0 || !strings.Contains(r.stderr, "outbox mail 2") {
+		t.Fatalf("migrate with a queued mail missing its body: exit %d, stdout %q, stderr %q; want it to stop at outbox mail 2", r.code, r.stdout, r.stderr)
+	}
+	newID := e.injectOK(message("bob@customer.example", "support@example.com", "VPN", "cut-2@customer.example", "down"))
+	r := e.run(nil, "outbox", "-json")
+	var list []outboxEntry
+	if err := json.Unmarshal([]byte(r.stdout), &list); r.code != 0 || err != nil {
+		t.Fatalf("outbox: exit %d, %v, stdout %q, stderr %q", r.code, err, r.stdout, r.stderr)
+	}
+	tickets := map[string]int{}
+	for _, m := range list {
+		tickets[m.Ticket]++
+	}
+	if tickets[oldID] != 1 || tickets[newID] != 1 {
+		t.Errorf("outbox after a cut-short migrate and new mail: %+v; want one mail for %s (copied) and one for %s (new)", list, oldID, newID)
 	}
 }
