@@ -253,7 +253,8 @@ func (c *Config) checkDurations(bad func(string, ...any)) {
 		{"outbound.retry_base", c.Outbound.RetryBase}, {"outbound.give_up_after", c.Outbound.GiveUpAfter},
 		{"inbound.read_timeout", c.Inbound.ReadTimeout}, {"inbound.write_timeout", c.Inbound.WriteTimeout},
 		{"inbound.mail_from_timeout", c.Inbound.MailFromTimeout}, {"inbound.max_data_duration", c.Inbound.MaxDataDuration},
-		{"shutdown.grace", c.Shutdown.Grace}, {"admin.outbox_max_age", c.Admin.OutboxMaxAge}} {
+		{"shutdown.grace", c.Shutdown.Grace}, {"admin.outbox_max_age", c.Admin.OutboxMaxAge},
+		{"limits.bounce_hold", c.Limits.BounceHold}} {
 		if k.v != "" {
 			if _, err := time.ParseDuration(k.v); err != nil {
 				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)

@@ -227,3 +227,20 @@ func TestPostgresConfigWithoutStorePathIsRefused(t *testing.T) {
 		t.Errorf("error %q does not name store.path", err)
 	}
 }
+
+// Every duration key refuses a value Go cannot read as one, naming the
+// key: "30d" (Go durations have no days) must not quietly become the
+// default.
+func TestConfigRejectsEveryDurationThatIsNotOne(t *testing.T) {
+	for _, key := range []string{"store.lease", "inbound.read_timeout", "inbound.write_timeout",
+		"inbound.mail_from_timeout", "inbound.max_data_duration", "outbound.retry_base", "outbound.give_up_after",
+		"admin.outbox_max_age", "tickets.reopen_window", "limits.bounce_hold", "lifecycle.remind_after",
+		"lifecycle.waiting_after", "lifecycle.close_after", "lifecycle.resolved_close_after", "sla.warn_before",
+		"sla.critical_update_every", "retention.closed_after", "shutdown.grace"} {
+		section, name, _ := strings.Cut(key, ".")
+		_, err := loadConfig(writeFile(t, "["+section+"]\n"+name+" = \"30d\"\n"))
+		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), `"30d"`) {
+			t.Errorf("%s = \"30d\": error %v, want one naming %s and \"30d\"", key, err, key)
+		}
+	}
+}
