@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -242,6 +243,8 @@ func (c *Config) checkMail(bad func(string, ...any)) {
 	}
 	if dir, ok := mailout.MaildirPath(c.Outbound.Relay); ok && dir == "" {
 		bad("outbound.relay %q names no directory: maildir:PATH", c.Outbound.Relay)
+	} else if _, port, err := net.SplitHostPort(c.Outbound.Relay); !ok && (err != nil || port == "") {
+		bad("outbound.relay %q must be the relay's host:port (\"127.0.0.1:25\") or maildir:PATH", c.Outbound.Relay)
 	}
 }
 

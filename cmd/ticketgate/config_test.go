@@ -244,3 +244,20 @@ func TestConfigRejectsEveryDurationThatIsNotOne(t *testing.T) {
 		}
 	}
 }
+
+// A relay that is neither host:port nor maildir:PATH is refused when the
+// configuration loads: serve would start, and every mail would wait in
+// the outbox for a relay it can never dial, until given up days later.
+func TestConfigRejectsARelayThatIsNotHostPort(t *testing.T) {
+	for _, relay := range []string{"smtp.example.com", "", "127.0.0.1:"} {
+		_, err := loadConfig(writeFile(t, "[outbound]\nrelay = "+quote(relay)+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "outbound.relay") || !strings.Contains(err.Error(), "host:port") {
+			t.Errorf("relay = %q: error %v, want one naming outbound.relay and host:port", relay, err)
+		}
+	}
+	for _, relay := range []string{"127.0.0.1:25", "smtp.example.com:587", "[::1]:25", "maildir:data/sent"} {
+		if _, err := loadConfig(writeFile(t, "[outbound]\nrelay = "+quote(relay)+"\n")); err != nil {
+			t.Errorf("relay = %q: %v", relay, err)
+		}
+	}
+}
