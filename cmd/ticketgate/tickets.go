@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,7 +45,7 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 	}
 	limit := fs.Int("limit", 0, "at most this many tickets, one page (0: all)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args, 0, 0); err != nil {
+	if err := parseOnce(fs, args, listParams); err != nil {
 		return err
 	}
 	q := url.Values{}
@@ -272,6 +273,41 @@ func (c *adminClient) tickets(ctx context.Context, q url.Values) ([]view.Summary
 		return nil, "", fmt.Errorf("GET /api/tickets: %w", err)
 	}
 	return list, resp.Header.Get(headerNextCursor), nil
+}
+
+// parseOnce is parseFlags for a command without arguments whose flags
+// named in once may each be given once: a second -NAME is a usage error,
+// as the API refuses a parameter given twice, never settled by the last
+// one.
+func parseOnce(fs *flag.FlagSet, args []string, once []string) error {
+	plain := map[string]flag.Value{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if slices.Contains(once, f.Name) {
+			plain[f.Name], f.Value = f.Value, &onceValue{Value: f.Value}
+		}
+	})
+	err := parseFlags(fs, args, 0, 0)
+	// The usage names each flag's type from its own value.
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := plain[f.Name]; ok {
+			f.Value = v
+		}
+	})
+	return err
+}
+
+// onceValue is a flag value that may be set once.
+type onceValue struct {
+	flag.Value
+	set bool
+}
+
+func (v *onceValue) Set(s string) error {
+	if v.set {
+		return errors.New("given twice")
+	}
+	v.set = true
+	return v.Value.Set(s)
 }
 
 func dash(s string) string {

@@ -271,3 +271,23 @@ func BenchmarkTicketsAPIPage(b *testing.B) {
 		})
 	}
 }
+
+// tickets refuses a filter given twice, as GET /api/tickets refuses a
+// parameter given twice: "-status new -status open" must not quietly
+// list the open tickets only.
+func TestTicketsRefusesAFlagGivenTwice(t *testing.T) {
+	e := newEnv(t, false)
+	e.injectOK(message("ann@customer.example", "support@example.com", "Printer", "twice-1@customer.example", "Hello."))
+	for _, args := range [][]string{{"-status", "new", "-status", "open"}, {"-limit", "1", "-limit", "2"},
+		{"-q", "printer", "-q", "toner"}, {"-json", "-view", "new", "-view", "completed"}} {
+		r := e.run(nil, "tickets", args...)
+		name := args[len(args)-2]
+		if r.code != 64 || !strings.Contains(r.stderr, name) || !strings.Contains(r.stderr, "twice") {
+			t.Errorf("tickets %v: exit %d, stdout %q, stderr %q; want 64 naming %s given twice", args, r.code, r.stdout, r.stderr, name)
+		}
+	}
+	// Once each is a listing.
+	if r := e.run(nil, "tickets", "-status", "new", "-limit", "1", "-json"); r.code != 0 || !strings.Contains(r.stdout, "Printer") {
+		t.Errorf("tickets -status new -limit 1: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
