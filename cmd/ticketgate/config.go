@@ -230,6 +230,11 @@ func (c *Config) checkMail(bad func(string, ...any)) {
 	if c.Inbound.Hostname == "" {
 		bad("inbound.hostname must be set")
 	}
+	if n := c.Inbound.MaxMessageBytes; n < 1 {
+		// go-smtp reads 0 as no limit, inject and the admin API as
+		// room for nothing: there is no "no limit".
+		bad("inbound.max_message_bytes %d must be at least 1 (e.g. 26214400, 25 MiB)", n)
+	}
 	if _, err := mailin.ParseTrustedRelays(c.Inbound.TrustedRelays); err != nil {
 		bad("inbound.trusted_relays: %v", err)
 	}

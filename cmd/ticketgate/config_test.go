@@ -261,3 +261,16 @@ func TestConfigRejectsARelayThatIsNotHostPort(t *testing.T) {
 		}
 	}
 }
+
+// max_message_bytes has no "0 = no limit": the SMTP and LMTP listeners
+// read 0 as no limit while inject and the admin API refused every
+// message as too large (exit 65, which Postfix bounces). A value under 1
+// is refused when the configuration loads.
+func TestConfigRejectsAMaxMessageBytesUnderOne(t *testing.T) {
+	for _, v := range []string{"0", "-1"} {
+		_, err := loadConfig(writeFile(t, "[inbound]\nmax_message_bytes = "+v+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "inbound.max_message_bytes") {
+			t.Errorf("max_message_bytes = %s: error %v, want one naming inbound.max_message_bytes", v, err)
+		}
+	}
+}
