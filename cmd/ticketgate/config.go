@@ -205,6 +205,11 @@ func checkStore(s store.Config, bad func(string, ...any)) {
 		if s.Path == "" {
 			bad("store.path must be set")
 		}
+		if s.DSN != "" || s.DSNFile != "" {
+			// Forgotten driver: this gateway would run on a file of its
+			// own instead of the database the others share.
+			bad("store.dsn and store.dsn_file name a PostgreSQL database, which only driver \"postgres\" uses: set store.driver = \"postgres\", or remove them")
+		}
 	case "postgres":
 		if (s.DSN == "") == (s.DSNFile == "") {
 			bad("store.dsn or store.dsn_file (one of them) must be set with driver \"postgres\"")

@@ -274,3 +274,16 @@ func TestConfigRejectsAMaxMessageBytesUnderOne(t *testing.T) {
 		}
 	}
 }
+
+// A PostgreSQL connection string given without driver = "postgres" is
+// refused: each gateway would run on a bbolt file of its own, the
+// tickets split between them, without a word.
+func TestConfigRejectsADSNWithoutThePostgresDriver(t *testing.T) {
+	for _, text := range []string{"[store]\ndsn_file = \"/etc/ticketgate/dsn\"\n", "[store]\ndsn = \"host=db1 dbname=ticketgate\"\n",
+		"[store]\ndriver = \"bbolt\"\ndsn = \"host=db1 dbname=ticketgate\"\n"} {
+		_, err := loadConfig(writeFile(t, text))
+		if err == nil || !strings.Contains(err.Error(), "store.driver") || !strings.Contains(err.Error(), `"postgres"`) {
+			t.Errorf("%q: error %v, want one asking for store.driver = \"postgres\"", text, err)
+		}
+	}
+}
