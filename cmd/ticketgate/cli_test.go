@@ -154,3 +154,18 @@ func TestInjectRefusesTextWithoutHeader(t *testing.T) {
 		t.Errorf("refused input left %d tickets", n)
 	}
 }
+
+// "COMMAND -h" lists every flag its synopsis names: status sets a
+// ticket's status with -as as the action commands do, and says so.
+func TestHelpListsEveryFlagOfTheSynopsis(t *testing.T) {
+	flagRE := regexp.MustCompile(`[ \[](-[a-z][a-z-]*)`)
+	for _, c := range commands() {
+		synopsis, _, _ := strings.Cut(c.usage, ": ")
+		r := runBinary(t, binary, c.name, "-h")
+		for _, m := range flagRE.FindAllStringSubmatch(synopsis, -1) {
+			if !regexp.MustCompile(`(?m)^  ` + m[1] + `\b`).MatchString(r.stdout) {
+				t.Errorf("%s -h does not list %s, which its synopsis names:\n%s", c.name, m[1], r.stdout)
+			}
+		}
+	}
+}

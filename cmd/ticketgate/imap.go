@@ -148,12 +148,17 @@ func (a *app) report(ctx context.Context, serving bool) (*statusReport, error) {
 func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("status")
 	asJSON := fs.Bool("json", false, "print JSON")
+	// For the usage: the action (with a ticket) takes -as, as assign does.
+	as := fs.String("as", "operator", "with a ticket: who acts (recorded on the ticket)")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return &usageError{fs: fs, help: true}
 	}
 	if err != nil || fs.NArg() > 0 {
 		return runAction("status")(ctx, args, stdin, stdout)
+	}
+	if flagSet(fs, "as") {
+		return &usageError{fs: fs, err: fmt.Errorf("-as %s goes with a ticket and a status: status -as EMAIL HS-123456 STATUS", *as)}
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
