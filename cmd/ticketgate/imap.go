@@ -165,16 +165,30 @@ func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 		return &exitError{code: exConfig, err: err}
 	}
 	var r *statusReport
+	askServe := func(c *adminClient) error {
+		r = &statusReport{}
+		return c.do(ctx, http.MethodGet, "/api/status", nil, nil, r)
+	}
+	if cfg.Store.Postgres() && cfg.Admin.Listen != "" {
+		// Any process may open PostgreSQL, so no lock says whether
+		// serve runs: ask it first, and read the database only when
+		// it does not answer.
+		if c, err := newAdminClient(cfg); err == nil && askServe(c) == nil {
+			return printStatusReport(stdout, r, *asJSON)
+		}
+	}
 	err = withStore(cfg, newLogger(os.Stderr), true,
 		func(a *app) (err error) { r, err = a.report(ctx, false); return err },
-		func(c *adminClient) error {
-			r = &statusReport{}
-			return c.do(ctx, http.MethodGet, "/api/status", nil, nil, r)
-		})
+		askServe)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	return printStatusReport(stdout, r, *asJSON)
+}
+
+// printStatusReport writes r as status shows it: a few lines, or JSON.
+func printStatusReport(stdout io.Writer, r *statusReport, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)

@@ -97,3 +97,25 @@ func TestStoreDriverConfig(t *testing.T) {
 		}
 	}
 }
+
+// With PostgreSQL any process may open the database, so status used to
+// read it itself even while serve ran, and said "gateway: not running"
+// about a gateway that was serving. It asks the running serve of its
+// configuration first, as with bbolt, and reads the database itself
+// only when none answers.
+func TestStatusOnPostgresAsksTheRunningServe(t *testing.T) {
+	c := pgtest.Start(t)
+	e := newEnv(t, true)
+	e.usePostgres(c.NewDatabase(t), "")
+	e.injectOK(message("ida@customer.example", "support@example.com", "Printer", "pg-status-1@customer.example", "on fire"))
+	if r := e.run(nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "gateway: not running") {
+		t.Errorf("status without serve: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	e.serve()
+	if r := e.run(nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "gateway: serving") {
+		t.Errorf("status with serve running: exit %d, stdout %q, stderr %q; want gateway: serving", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(nil, "status", "-json"); r.code != 0 || !strings.Contains(r.stdout, `"serving": true`) {
+		t.Errorf("status -json with serve running: exit %d, stdout %q, stderr %q; want serving true", r.code, r.stdout, r.stderr)
+	}
+}
