@@ -103,8 +103,16 @@ func killSendOnce(t *testing.T, e *env) {
 			e.cfg = sequential
 		}
 		s := e.serve()
-		// Kill at a random moment once ingest and delivery are both busy.
-		time.AfterFunc(100*time.Millisecond+rand.N(400*time.Millisecond), func() { s.cmd.Process.Kill() })
+		// Kill at a random moment once ingest and delivery are both busy:
+		// after a few messages of this process were acknowledged, which
+		// on a busy machine can take longer than the random delay.
+		before := l.ackedCount()
+		time.AfterFunc(100*time.Millisecond+rand.N(400*time.Millisecond), func() {
+			for end := time.Now().Add(10 * time.Second); l.ackedCount() < before+4 && time.Now().Before(end); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			s.cmd.Process.Kill()
+		})
 		l.sendUntilGone(4)
 		<-s.done
 		if s.cmd.ProcessState.Success() {
@@ -176,6 +184,13 @@ type crashLoad struct {
 	next    int
 	acked   []string
 	pending []string
+}
+
+// ackedCount is how many messages were acknowledged so far.
+func (l *crashLoad) ackedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
 }
 
 // take returns the next Message-ID to send: one not acknowledged by a
