@@ -126,7 +126,7 @@ type Satisfaction struct {
 type Message struct {
 	MessageID   string       `json:"message_id"`
 	Direction   string       `json:"direction"` // "in" or "out"
-	Kind        string       `json:"kind"`      // customer, agent, note, auto, system
+	Kind        string       `json:"kind"`      // customer, agent, note, system; auto and the notices (README)
 	From        string       `json:"from"`
 	To          []string     `json:"to"`
 	Cc          []string     `json:"cc,omitempty"`
