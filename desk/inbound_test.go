@@ -788,3 +788,28 @@ func TestOutOfOfficeFilesDoNotUseUpTheCustomersFileLimit(t *testing.T) {
 		t.Errorf("the customer's only file was refused after an out-of-office with a logo: files %+v, notes %q", last.Attachments, last.Notes)
 	}
 }
+
+// TestFileSentInlineIsKeptOnce: Apple Mail sends a file of a type it does
+// not know as application/octet-stream with Content-Disposition inline;
+// the ticket keeps it once, and it counts once against max_attachments.
+func TestFileSentInlineIsKeptOnce(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Policies = Policies{MaxAttachments: 1}
+	raw := "From: Oskar <o@customer.example>\r\nTo: support@example.com\r\nSubject: the export\r\nMessage-ID: <inline-file@customer.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"Apple-Mail=_1\"\r\n\r\n" +
+		"--Apple-Mail=_1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nThe export is attached.\r\n" +
+		"--Apple-Mail=_1\r\nContent-Disposition: inline; filename=export.dat\r\nContent-Type: application/octet-stream; name=\"export.dat\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte("one two three")) + "\r\n--Apple-Mail=_1--\r\n"
+	g.mustSend("o@customer.example", []string{"support@example.com"}, []byte(raw))
+	tk := g.onlyTicket()
+	var names []string
+	for _, a := range tk.Messages[0].Attachments {
+		names = append(names, a.Filename)
+	}
+	if strings.Join(names, ",") != "export.dat" {
+		t.Errorf("files kept %v, want export.dat once", names)
+	}
+	if ev := eventOf(tk, "attachments_refused"); ev != nil {
+		t.Errorf("the one file sent was refused: %s", ev.Detail)
+	}
+}

@@ -398,6 +398,11 @@ func (in *Inbound) readBody(raw []byte) {
 	in.Text = normText(env.Text)
 	in.HTML = strings.ToValidUTF8(env.HTML, "\uFFFD")
 	for _, a := range env.Attachments {
+		if a.Disposition == "inline" {
+			// An inline application/octet-stream part: enmime lists it
+			// among the inlines too, where it is taken.
+			continue
+		}
 		in.Attachments = append(in.Attachments, partOf(a, false))
 	}
 	for _, a := range env.Inlines {
