@@ -813,3 +813,23 @@ func TestFileSentInlineIsKeptOnce(t *testing.T) {
 		t.Errorf("the one file sent was refused: %s", ev.Detail)
 	}
 }
+
+// TestBodyMarkedInlineIsNoFile: Lotus Notes, Sparrow and others mark the
+// text and HTML versions of a message Content-Disposition inline; they
+// are the message's text, not files of the ticket.
+func TestBodyMarkedInlineIsNoFile(t *testing.T) {
+	g := startGateway(t)
+	raw := "From: Thomas <thomas@customer.example>\r\nTo: support@example.com\r\nSubject: printer\r\nMessage-ID: <notes-inline@customer.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"0__=4EBB\"\r\nContent-Disposition: inline\r\n\r\n" +
+		"--0__=4EBB\r\nContent-Type: text/plain; charset=US-ASCII\r\nContent-Disposition: inline\r\n\r\nThe printer is jammed again.\r\n" +
+		"--0__=4EBB\r\nContent-Type: text/html; charset=US-ASCII\r\nContent-Disposition: inline\r\n\r\n<html><body>The printer is <b>jammed</b> again.</body></html>\r\n" +
+		"--0__=4EBB--\r\n"
+	g.mustSend("thomas@customer.example", []string{"support@example.com"}, []byte(raw))
+	m := g.onlyTicket().Messages[0]
+	if !strings.Contains(m.Text, "The printer is jammed again.") {
+		t.Errorf("text %q", m.Text)
+	}
+	for _, a := range m.Attachments {
+		t.Errorf("the message's own text kept as a file: %s (%s, %d bytes)", a.Filename, a.ContentType, a.Size)
+	}
+}

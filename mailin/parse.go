@@ -405,7 +405,11 @@ func (in *Inbound) readBody(raw []byte) {
 		}
 		in.Attachments = append(in.Attachments, partOf(a, false))
 	}
+	body := bodyParts(env)
 	for _, a := range env.Inlines {
+		if body[a] && a.FileName == "" {
+			continue // the text or HTML read above, marked inline
+		}
 		in.Attachments = append(in.Attachments, partOf(a, true))
 	}
 	for _, a := range env.OtherParts {
@@ -432,6 +436,33 @@ func (in *Inbound) readBody(raw []byte) {
 		// Some broken messages leave enmime with nothing; keep what is readable.
 		in.Text = fallbackText(raw)
 	}
+}
+
+// bodyParts are the parts of a multipart message enmime read as its text
+// and HTML, picked as it picks them: the first text/plain part of a
+// multipart/alternative (every one of other multiparts) and the first
+// text/html part, none of them an attachment. enmime also lists those
+// marked Content-Disposition inline among its inlines.
+func bodyParts(env *enmime.Envelope) map[*enmime.Part]bool {
+	root := env.Root
+	if root == nil || !strings.HasPrefix(root.ContentType, "multipart/") {
+		return nil
+	}
+	body := map[*enmime.Part]bool{}
+	text := func(p *enmime.Part) bool { return p.ContentType == "text/plain" && p.Disposition != "attachment" }
+	if root.ContentType == "multipart/alternative" {
+		if p := root.BreadthMatchFirst(text); p != nil {
+			body[p] = true
+		}
+	} else {
+		for _, p := range root.DepthMatchAll(text) {
+			body[p] = true
+		}
+	}
+	if p := root.DepthMatchFirst(func(p *enmime.Part) bool { return p.ContentType == "text/html" && p.Disposition != "attachment" }); p != nil {
+		body[p] = true
+	}
+	return body
 }
 
 // promoteUnnamedText uses a part that has no name, no attachment
