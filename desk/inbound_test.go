@@ -833,3 +833,20 @@ func TestBodyMarkedInlineIsNoFile(t *testing.T) {
 		t.Errorf("the message's own text kept as a file: %s (%s, %d bytes)", a.Filename, a.ContentType, a.Size)
 	}
 }
+
+// TestBlankTextPartLeavesTheHTMLToRead: a message whose text/plain
+// alternative holds nothing but blank lines is read from its HTML, as a
+// message without a text part is.
+func TestBlankTextPartLeavesTheHTMLToRead(t *testing.T) {
+	g := startGateway(t)
+	raw := "From: Rosa <rosa@customer.example>\r\nTo: support@example.com\r\nSubject: order 4711\r\nMessage-ID: <blank-text@customer.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n" +
+		"--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n\r\n" +
+		"--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Order 4711 arrived broken.</p><p>Rosa</p></body></html>\r\n" +
+		"--alt--\r\n"
+	g.mustSend("rosa@customer.example", []string{"support@example.com"}, []byte(raw))
+	m := g.onlyTicket().Messages[0]
+	if !strings.Contains(m.Text, "Order 4711 arrived broken.") || !strings.Contains(m.VisibleText, "Order 4711 arrived broken.") {
+		t.Errorf("text %q, visible text %q; want the HTML's words", m.Text, m.VisibleText)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/inbucket/html2text"
 	"github.com/jhillyerd/enmime/v2"
 
 	"ticketgate/rules"
@@ -431,6 +432,13 @@ func (in *Inbound) readBody(raw []byte) {
 	}
 	if strings.TrimSpace(in.Text) == "" {
 		in.promoteUnnamedText(env)
+	}
+	if strings.TrimSpace(in.Text) == "" && strings.TrimSpace(in.HTML) != "" {
+		// A text part of blank lines beside the HTML one: enmime turns
+		// HTML into text only when there is no text at all.
+		if text, err := html2text.FromString(in.HTML); err == nil {
+			in.Text = normText(text)
+		}
 	}
 	if strings.TrimSpace(in.Text) == "" && strings.TrimSpace(in.HTML) == "" && len(in.Attachments) == 0 {
 		// Some broken messages leave enmime with nothing; keep what is readable.
