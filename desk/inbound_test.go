@@ -850,3 +850,23 @@ func TestBlankTextPartLeavesTheHTMLToRead(t *testing.T) {
 		t.Errorf("text %q, visible text %q; want the HTML's words", m.Text, m.VisibleText)
 	}
 }
+
+// TestTextAfterAnInlineImageIsVisible: Apple Mail and iOS Mail send text
+// written around a picture as text parts before and after it; what the
+// customer wrote after the picture is part of what agents read.
+func TestTextAfterAnInlineImageIsVisible(t *testing.T) {
+	g := startGateway(t)
+	raw := "From: Uma <uma@customer.example>\r\nTo: support@example.com\r\nSubject: save button\r\nMessage-ID: <text-around-image@customer.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"Apple-Mail=_2\"\r\n\r\n" +
+		"--Apple-Mail=_2\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nHere is the screen:\r\n\r\n" +
+		"--Apple-Mail=_2\r\nContent-Type: image/png; name=screen.png\r\nContent-Disposition: inline; filename=screen.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n" +
+		"--Apple-Mail=_2\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\r\nThe Save button is gone since the update.\r\n\r\nUma\r\n" +
+		"--Apple-Mail=_2--\r\n"
+	g.mustSend("uma@customer.example", []string{"support@example.com"}, []byte(raw))
+	m := g.onlyTicket().Messages[0]
+	for _, want := range []string{"Here is the screen:", "The Save button is gone since the update."} {
+		if !strings.Contains(m.VisibleText, want) {
+			t.Errorf("visible text %q lacks %q", m.VisibleText, want)
+		}
+	}
+}

@@ -396,7 +396,7 @@ func (in *Inbound) readBody(raw []byte) {
 	for _, e := range env.Errors {
 		in.Notes = append(in.Notes, "MIME problem: "+strings.ToValidUTF8(e.Error(), "\uFFFD"))
 	}
-	in.Text = normText(env.Text)
+	in.Text = normText(bodyText(env))
 	in.HTML = strings.ToValidUTF8(env.HTML, "\uFFFD")
 	for _, a := range env.Attachments {
 		if a.Disposition == "inline" {
@@ -447,30 +447,58 @@ func (in *Inbound) readBody(raw []byte) {
 }
 
 // bodyParts are the parts of a multipart message enmime read as its text
-// and HTML, picked as it picks them: the first text/plain part of a
-// multipart/alternative (every one of other multiparts) and the first
-// text/html part, none of them an attachment. enmime also lists those
-// marked Content-Disposition inline among its inlines.
+// and HTML, picked as it picks them (textParts, and the first text/html
+// part that is no attachment). enmime also lists those marked
+// Content-Disposition inline among its inlines.
 func bodyParts(env *enmime.Envelope) map[*enmime.Part]bool {
 	root := env.Root
 	if root == nil || !strings.HasPrefix(root.ContentType, "multipart/") {
 		return nil
 	}
 	body := map[*enmime.Part]bool{}
-	text := func(p *enmime.Part) bool { return p.ContentType == "text/plain" && p.Disposition != "attachment" }
-	if root.ContentType == "multipart/alternative" {
-		if p := root.BreadthMatchFirst(text); p != nil {
-			body[p] = true
-		}
-	} else {
-		for _, p := range root.DepthMatchAll(text) {
-			body[p] = true
-		}
+	for _, p := range textParts(root) {
+		body[p] = true
 	}
 	if p := root.DepthMatchFirst(func(p *enmime.Part) bool { return p.ContentType == "text/html" && p.Disposition != "attachment" }); p != nil {
 		body[p] = true
 	}
 	return body
+}
+
+// textParts are the text/plain parts, none an attachment, enmime reads
+// as a multipart message's text: the first of a multipart/alternative,
+// every one of other multiparts, in order.
+func textParts(root *enmime.Part) []*enmime.Part {
+	if root == nil || !strings.HasPrefix(root.ContentType, "multipart/") {
+		return nil
+	}
+	text := func(p *enmime.Part) bool { return p.ContentType == "text/plain" && p.Disposition != "attachment" }
+	if root.ContentType == "multipart/alternative" {
+		if p := root.BreadthMatchFirst(text); p != nil {
+			return []*enmime.Part{p}
+		}
+		return nil
+	}
+	return root.DepthMatchAll(text)
+}
+
+// bodyText is enmime's text of the message with its text parts joined by
+// an empty line. enmime joins them (text written before and after a
+// picture, a list's footer) with a line "--", which reads as a signature
+// delimiter: all but the first part were cut from the visible text.
+func bodyText(env *enmime.Envelope) string {
+	parts := textParts(env.Root)
+	if len(parts) < 2 {
+		return env.Text
+	}
+	texts := make([]string, len(parts))
+	for i, p := range parts {
+		texts[i] = string(p.Content)
+		if i < len(parts)-1 {
+			texts[i] = strings.TrimRight(texts[i], "\r\n")
+		}
+	}
+	return strings.Join(texts, "\n\n")
 }
 
 // promoteUnnamedText uses a part that has no name, no attachment
