@@ -347,12 +347,13 @@ func (pl *plan) what() string {
 }
 
 // bounceTicket finds the ticket a bounce that came to a routing address
-// is about, through the Message-IDs of our mail it quotes, and the
+// is about, through the Message-IDs of our mail it quotes (in its text or
+// the header a report returns), and the
 // recipients of the quoted mail when it is one we sent and recorded
 // (empty, not nil, when it is not: nobody it names may be held).
 func (p *Pipeline) bounceTicket(tx store.Tx, pl *plan) (string, []string, error) {
 	ids := append(append([]string(nil), pl.in.InReplyTo...), pl.in.References...)
-	for _, line := range strings.Split(pl.in.Text, "\n") {
+	for _, line := range strings.Split(pl.in.Text+"\n"+pl.in.ReturnedHeader, "\n") {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Message-ID") {
 			ids = append(ids, mailin.MsgIDs(v)...)
 		}

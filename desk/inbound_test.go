@@ -870,3 +870,40 @@ func TestTextAfterAnInlineImageIsVisible(t *testing.T) {
 		}
 	}
 }
+
+// TestReportAtRoutingAddressFindsTheTicketInItsReturnedHeader: a delivery
+// report sent to a routing address instead of the bounce address names our
+// mail only in the header it returns (a text/rfc822-headers part, as
+// Postfix, Exim and Exchange send it): it is kept on that ticket, and the
+// failed recipient is held.
+func TestReportAtRoutingAddressFindsTheTicketInItsReturnedHeader(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("gone@customer.example", []string{"support@example.com"}, msg("gone@customer.example", "support@example.com", "hello", "x"))
+	g.settle()
+	tk := g.onlyTicket()
+	sent := messagesOfKind(tk, "auto")
+	if len(sent) != 1 {
+		t.Fatalf("auto-reply not recorded: %+v", tk.Messages)
+	}
+	report := "From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)\r\nTo: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <nd3@mx.customer.example>\r\nAuto-Submitted: auto-replied\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"RR\"\r\n\r\n" +
+		"--RR\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not\r\nbe delivered to one or more recipients.\r\n\r\n" +
+		"<gone@customer.example>: host mx.customer.example said: 550 5.1.1 user unknown\r\n" +
+		"--RR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; gone@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n" +
+		"--RR\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Example Support <support@example.com>\r\nTo: gone@customer.example\r\n" +
+		"Subject: Re: hello\r\nMessage-ID: <" + sent[0].MessageID + ">\r\n" +
+		"--RR--\r\n"
+	g.mustSend("", []string{"support@example.com"}, []byte(report))
+	if n := len(g.tickets()); n != 1 {
+		t.Errorf("the report opened a ticket of its own: %d tickets", n)
+	}
+	got := g.ticket(tk.ID)
+	if sys := messagesOfKind(got, "system"); len(sys) != 1 || sys[0].MessageID != "nd3@mx.customer.example" {
+		t.Errorf("report not kept on %s: system messages %+v", tk.ID, sys)
+	}
+	if !g.bouncing("gone@customer.example") {
+		t.Error("gone@customer.example not held after the report")
+	}
+}

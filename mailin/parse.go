@@ -66,6 +66,10 @@ type Inbound struct {
 	Truncated                 bool // a structural limit was hit and the MIME tree was not parsed
 	// DeliveryStatus holds the text of a message/delivery-status part, if any.
 	DeliveryStatus string
+	// ReturnedHeader is the header of the message a delivery report
+	// (multipart/report) returns in its text/rfc822-headers or
+	// message/rfc822 part, one unfolded field a line.
+	ReturnedHeader string
 }
 
 // Part is an attachment or inline file.
@@ -430,6 +434,7 @@ func (in *Inbound) readBody(raw []byte) {
 			in.DeliveryStatus = strings.ToValidUTF8(string(ds.Content), "\uFFFD")
 		}
 	}
+	in.ReturnedHeader = returnedHeader(env.Root)
 	if strings.TrimSpace(in.Text) == "" {
 		in.promoteUnnamedText(env)
 	}
@@ -499,6 +504,29 @@ func bodyText(env *enmime.Envelope) string {
 		}
 	}
 	return strings.Join(texts, "\n\n")
+}
+
+// returnedHeader is the header of the message a delivery report returns,
+// one unfolded field a line; "" when root is no report or returns none.
+func returnedHeader(root *enmime.Part) string {
+	if root == nil || root.ContentType != "multipart/report" {
+		return ""
+	}
+	p := root.BreadthMatchFirst(func(p *enmime.Part) bool {
+		switch p.ContentType {
+		case "text/rfc822-headers", "message/rfc822", "message/global-headers", "message/global":
+			return true
+		}
+		return false
+	})
+	if p == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, f := range readLenientHeader(p.Content, 1<<20).fields {
+		b.WriteString(f.name + ": " + strings.ToValidUTF8(string(f.value), "\uFFFD") + "\n")
+	}
+	return b.String()
 }
 
 // promoteUnnamedText uses a part that has no name, no attachment
