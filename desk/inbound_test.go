@@ -907,3 +907,24 @@ func TestReportAtRoutingAddressFindsTheTicketInItsReturnedHeader(t *testing.T) {
 		t.Error("gone@customer.example not held after the report")
 	}
 }
+
+// TestFileNameInLatin1KeepsItsName: mutt writes a file name that fits
+// ISO-8859-1 in that charset (RFC 2231), once or continued over several
+// parameters; the ticket keeps the name the sender gave the file.
+func TestFileNameInLatin1KeepsItsName(t *testing.T) {
+	g := startGateway(t)
+	raw := "From: Jörg <joerg@customer.example>\r\nTo: support@example.com\r\nSubject: Rechnung\r\nMessage-ID: <mutt-latin1@customer.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"mutt\"\r\n\r\n" +
+		"--mutt\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nSee the files.\r\n" +
+		"--mutt\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=iso-8859-1''Gr%FC%DFe.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n" +
+		"--mutt\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Disposition: attachment;\r\n\tfilename*0*=iso-8859-1''Rechnungs%FC;\r\n\tfilename*1*=bersicht%20M%E4rz.txt\r\n\r\nSumme 12\r\n" +
+		"--mutt--\r\n"
+	g.mustSend("joerg@customer.example", []string{"support@example.com"}, []byte(raw))
+	var names []string
+	for _, a := range g.onlyTicket().Messages[0].Attachments {
+		names = append(names, a.Filename)
+	}
+	if strings.Join(names, "|") != "Grüße.pdf|Rechnungsübersicht März.txt" {
+		t.Errorf("files kept as %q, want Grüße.pdf and Rechnungsübersicht März.txt", names)
+	}
+}

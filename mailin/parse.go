@@ -567,7 +567,11 @@ func normText(s string) string {
 }
 
 func partOf(p *enmime.Part, inline bool) Part {
-	name := strings.ToValidUTF8(rules.CleanHeader(p.FileName), "_")
+	name := p.FileName
+	if n, ok := charsetName(p.Header); ok {
+		name = n
+	}
+	name = strings.ToValidUTF8(rules.CleanHeader(name), "_")
 	// A name is a name, never a path: "../../etc/passwd" is "passwd".
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
