@@ -928,3 +928,20 @@ func TestFileNameInLatin1KeepsItsName(t *testing.T) {
 		t.Errorf("files kept as %q, want Grüße.pdf and Rechnungsübersicht März.txt", names)
 	}
 }
+
+// TestQuotedEncodedNameIsDecoded: many mailers put the encoded words of a
+// display name in quotes ("=?iso-8859-1?Q?J=F6rg?=" <...>); the ticket
+// and the auto-reply greet the customer by the name, not its encoding.
+func TestQuotedEncodedNameIsDecoded(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("joerg@customer.example", []string{"support@example.com"},
+		msg(`"=?iso-8859-1?Q?J=F6rg_M=FCller?=" <joerg@customer.example>`, "support@example.com", "printer", "It jams."))
+	tk := g.onlyTicket()
+	if tk.RequesterName != "Jörg Müller" {
+		t.Errorf("requester name %q, want Jörg Müller", tk.RequesterName)
+	}
+	mails := g.relay.WaitFor(1, 5*time.Second)
+	if len(mails) != 1 || !strings.Contains(string(mails[0].Data), "Hello J=C3=B6rg M=C3=BCller,") {
+		t.Errorf("auto-reply does not greet Jörg Müller by name:\n%s", mails[0].Data)
+	}
+}

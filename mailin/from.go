@@ -65,7 +65,9 @@ func loneAddr(v string) (mail.Address, bool) {
 }
 
 // strictList parses an address list the way RFC 5322 writes it, lower-casing
-// the addresses; encoded words in names are decoded when they can be.
+// the addresses; encoded words in names are decoded when they can be, those
+// in a quoted name too (net/mail leaves them, as RFC 2047 has it, but many
+// mailers quote them and every mail client reads them).
 func strictList(v string) ([]mail.Address, error) {
 	if strings.TrimSpace(v) == "" {
 		return nil, fmt.Errorf("empty")
@@ -77,7 +79,7 @@ func strictList(v string) ([]mail.Address, error) {
 	}
 	out := make([]mail.Address, 0, len(list))
 	for _, a := range list {
-		out = append(out, mail.Address{Name: strings.ToValidUTF8(a.Name, "\uFFFD"), Address: strings.ToLower(a.Address)})
+		out = append(out, mail.Address{Name: strings.ToValidUTF8(decodeWords(a.Name), "\uFFFD"), Address: strings.ToLower(a.Address)})
 	}
 	return out, nil
 }
