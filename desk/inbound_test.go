@@ -945,3 +945,30 @@ func TestQuotedEncodedNameIsDecoded(t *testing.T) {
 		t.Errorf("auto-reply does not greet Jörg Müller by name:\n%s", mails[0].Data)
 	}
 }
+
+// TestFileNameInRaw8BitKeepsItsName: Foxmail and other mailers write a
+// file name as raw bytes in the message's charset; the ticket keeps the
+// name, read in that charset, as it does a raw 8-bit Subject.
+func TestFileNameInRaw8BitKeepsItsName(t *testing.T) {
+	g := startGateway(t)
+	for _, c := range []struct{ id, charset, name, text string }{
+		{"gbk-name", "GB2312", "\xb1\xa8\xb8\xe6.pdf", "\xc7\xeb\xbf\xb4\xb8\xbd\xbc\xfe"},
+		{"latin1-name", "iso-8859-1", "Gr\xfc\xdfe.pdf", "Sch\xf6ne Gr\xfc\xdfe"},
+	} {
+		raw := "From: li@customer.example\r\nTo: support@example.com\r\nSubject: " + c.id + "\r\nMessage-ID: <" + c.id + "@customer.example>\r\n" +
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"fm\"\r\n\r\n" +
+			"--fm\r\nContent-Type: text/plain; charset=" + c.charset + "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + c.text + "\r\n" +
+			"--fm\r\nContent-Type: application/pdf; name=\"" + c.name + "\"\r\nContent-Disposition: attachment; filename=\"" + c.name + "\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n" +
+			"--fm--\r\n"
+		g.mustSend("li@customer.example", []string{"support@example.com"}, []byte(raw))
+	}
+	names := map[string]string{}
+	for _, tk := range g.tickets() {
+		for _, a := range g.ticket(tk.ID).Messages[0].Attachments {
+			names[tk.Subject] += a.Filename
+		}
+	}
+	if names["gbk-name"] != "报告.pdf" || names["latin1-name"] != "Grüße.pdf" {
+		t.Errorf("files kept as %q, want 报告.pdf and Grüße.pdf", names)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/jhillyerd/enmime/v2/mediatype"
 	"golang.org/x/text/encoding/htmlindex"
 )
 
@@ -20,6 +21,29 @@ func charsetName(h textproto.MIMEHeader) (name string, ok bool) {
 		return name, true
 	}
 	return charsetParam(h.Get("Content-Type"), "name")
+}
+
+// rawName reads the file name of a part whose header writes it in raw
+// 8-bit bytes (Foxmail and others do, in the message's charset), as the
+// top-level header is read: in the charset guessed for those bytes, the
+// one the message declares first (declared) the likeliest. enmime makes
+// such bytes U+FFFD. ok is false when the name is not in raw 8-bit bytes.
+func rawName(h textproto.MIMEHeader, declared func() string) (name string, ok bool) {
+	for _, f := range []struct{ field, param string }{{"Content-Disposition", "filename"}, {"Content-Type", "name"}} {
+		v := h.Get(f.field)
+		if utf8.ValidString(v) {
+			continue
+		}
+		d, err := guessCharset([]byte(v), declared()).NewDecoder().String(v)
+		if err != nil {
+			continue
+		}
+		// mediatype.Parse writes a non-ASCII value in encoded words.
+		if _, params, _, err := mediatype.Parse(d); err == nil && params[f.param] != "" {
+			return decodeWords(params[f.param]), true
+		}
+	}
+	return "", false
 }
 
 // charsetParam decodes the RFC 2231 parameter param of the header value v

@@ -6,6 +6,7 @@ package mailin
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -408,14 +409,14 @@ func (in *Inbound) readBody(raw []byte) {
 			// among the inlines too, where it is taken.
 			continue
 		}
-		in.Attachments = append(in.Attachments, partOf(a, false))
+		in.Attachments = append(in.Attachments, partOf(a, false, raw))
 	}
 	body := bodyParts(env)
 	for _, a := range env.Inlines {
 		if body[a] && a.FileName == "" {
 			continue // the text or HTML read above, marked inline
 		}
-		in.Attachments = append(in.Attachments, partOf(a, true))
+		in.Attachments = append(in.Attachments, partOf(a, true, raw))
 	}
 	for _, a := range env.OtherParts {
 		if a.ContentType == "message/delivery-status" || a.ContentType == "message/global-delivery-status" {
@@ -425,7 +426,7 @@ func (in *Inbound) readBody(raw []byte) {
 		if a.ContentType == "text/rfc822-headers" {
 			continue
 		}
-		in.Attachments = append(in.Attachments, partOf(a, a.ContentID != ""))
+		in.Attachments = append(in.Attachments, partOf(a, a.ContentID != "", raw))
 	}
 	if in.DeliveryStatus == "" && env.Root != nil {
 		if ds := env.Root.BreadthMatchFirst(func(p *enmime.Part) bool {
@@ -566,9 +567,12 @@ func normText(s string) string {
 	return strings.ReplaceAll(s, "\r", "\n")
 }
 
-func partOf(p *enmime.Part, inline bool) Part {
+// partOf is the file p of the message raw.
+func partOf(p *enmime.Part, inline bool, raw []byte) Part {
 	name := p.FileName
 	if n, ok := charsetName(p.Header); ok {
+		name = n
+	} else if n, ok := rawName(p.Header, func() string { return cmp.Or(p.Charset, firstCharset(raw)) }); ok {
 		name = n
 	}
 	name = strings.ToValidUTF8(rules.CleanHeader(name), "_")
