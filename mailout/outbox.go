@@ -148,7 +148,7 @@ func (w *Worker) claim(ctx context.Context, soon bool) ([]*store.OutMail, int, e
 	if err != nil || len(due) == 0 {
 		return nil, 0, err
 	}
-	if !slices.ContainsFunc(due, func(m *store.OutMail) bool { return !w.flying(m.ID) }) {
+	if !slices.ContainsFunc(due, func(m *store.OutMail) bool { return !w.flying(m.ID) || w.renewDue(m.ID) }) {
 		// Claiming would only cost a commit.
 		return nil, len(due), nil
 	}
@@ -161,6 +161,17 @@ func (w *Worker) claim(ctx context.Context, soon bool) ([]*store.OutMail, int, e
 		return err
 	})
 	return claimed, len(due), err
+}
+
+// renewDue reports whether entry id is in flight on a claim that runs
+// out within half a lease: a delivery may take longer than a lease (a
+// slow relay), and a claim let run out meanwhile is another process's
+// to take and send again.
+func (w *Worker) renewDue(id uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f, ok := w.flight[id]
+	return ok && f.until.Sub(w.now()) < w.lease()/2
 }
 
 // Wake tells the worker that new mail is in the outbox. It never blocks.
