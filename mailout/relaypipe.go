@@ -110,7 +110,7 @@ func (s *relaySession) pipelined(from string, to []string, utf8 bool, raw []byte
 	}
 	err = writeDotted(p.w.W, raw)
 	if err == nil {
-		err = p.answer(250)
+		err = p.answerWithin(250, 2*p.timeout)
 	}
 	s.conn.beforeRead = nil
 	if err != nil {
@@ -198,8 +198,15 @@ func (s *relaySession) endRefused(data error) error {
 
 // answer reads the relay's answer to the next command in the pipeline;
 // one with another code than expect (a prefix: 25 takes 250 and 251) is
-// an *smtp.SMTPError, as go-smtp's client gives.
-func (p *pipe) answer(expect int) error {
+// an *smtp.SMTPError, as go-smtp's client gives. Each answer has the
+// session's timeout, as each command has in go-smtp's client: a relay
+// that takes its time over each recipient is not timed out for the
+// number of recipients.
+func (p *pipe) answer(expect int) error { return p.answerWithin(expect, p.timeout) }
+
+// answerWithin is answer, waiting at most d for the answer.
+func (p *pipe) answerWithin(expect int, d time.Duration) error {
+	p.wire.SetReadDeadline(time.Now().Add(d))
 	_, _, err := p.r.ReadResponse(expect)
 	var te *textproto.Error
 	if errors.As(err, &te) {
