@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"ticketgate/rules"
 	"ticketgate/store"
 )
@@ -571,13 +573,22 @@ func (w *Worker) delivered(log *slog.Logger, m *store.OutMail, rcpts []string, r
 // them once the message has waited too long) and those to retry.
 func split(refused []RcptError, expired bool) (final, later []RcptError) {
 	for _, r := range refused {
-		if expired || Permanent(r.Err) {
+		if expired || rcptPermanent(r.Err) {
 			final = append(final, r)
 		} else {
 			later = append(later, r)
 		}
 	}
 	return final, later
+}
+
+// rcptPermanent reports whether err, the relay's refusal of a
+// recipient, is for good: a 5xx answer but 552, which RFC 821 had relays
+// give for "too many recipients" (and some give for a full mailbox) and
+// RFC 5321 (4.5.3.1.10) has clients take as 452, for now.
+func rcptPermanent(err error) bool {
+	var se *smtp.SMTPError
+	return Permanent(err) && !(errors.As(err, &se) && se.Code == 552)
 }
 
 // done returns prev plus the recipients of rcpts the relay took (those

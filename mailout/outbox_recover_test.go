@@ -235,3 +235,25 @@ func TestOutboxStoppedWhileClaimingLogsNoError(t *testing.T) {
 		t.Errorf("%d mails queued after the stop, want the one still waiting", n)
 	}
 }
+
+// A relay that answers RCPT TO with 552, as RFC 821 had relays say "too
+// many recipients" (and some still say a mailbox is full), refuses that
+// recipient for now (RFC 5321, 4.5.3.1.10): the others get the mail, and
+// the refused one gets it in a later transaction instead of being failed
+// for good.
+func TestOutbox552ForARecipientIsRetried(t *testing.T) {
+	e := newOutboxEnv(t)
+	e.relay.FailRcpt("c@x.example", &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 5, 3}, Message: "Too many recipients"})
+	id := e.queue("HS-000001", []string{"a@x.example", "b@x.example", "c@x.example"}, "to three")
+	e.w.RunOnce(context.Background())
+	left := e.outbox()
+	if len(left) != 1 || left[0].ID != id || strings.Join(left[0].Pending(), ",") != "c@x.example" {
+		t.Fatalf("outbox after the 552: %+v; want the mail pending for c", left)
+	}
+	e.relay.FailRcpt("c@x.example", nil)
+	e.w.RunOnce(context.Background())
+	got := e.relay.Mails()
+	if len(got) != 2 || strings.Join(got[0].To, ",") != "a@x.example,b@x.example" || strings.Join(got[1].To, ",") != "c@x.example" {
+		t.Fatalf("relay got %v; want the mail to a and b, then to c", got)
+	}
+}
