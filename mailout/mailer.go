@@ -277,7 +277,8 @@ func AutoKey(addr string) string { return "auto:" + strings.ToLower(addr) }
 
 // admit returns the recipients o may reach and says why any other was
 // dropped. No mail, whoever wrote it, goes to the pseudonym of a forgotten
-// customer (rules.Forgotten): those leave o.To and o.Cc. Automatic mail
+// customer (rules.Forgotten) or to an empty address: those leave o.To and
+// o.Cc. Automatic mail
 // to the team goes to the rest; automatic mail to customers does not reach
 // bouncing addresses or those over the automatic-reply rate limit
 // (recorded when admitted).
@@ -285,15 +286,21 @@ func (d *Mailer) admit(tx store.Tx, o *Out, now time.Time) ([]mail.Address, stri
 	var to []mail.Address
 	var why []string
 	for _, a := range o.To {
-		if rules.Forgotten(a.Address) {
+		switch {
+		case a.Address == "":
+			// A ticket whose sender could not be read has no requester.
+			why = append(why, "no address to send to")
+			continue
+		case rules.Forgotten(a.Address):
 			why = append(why, "the customer was forgotten ("+strings.ToLower(a.Address)+")")
 			continue
 		}
 		to = append(to, a)
 	}
-	o.Cc = slices.DeleteFunc(slices.Clone(o.Cc), func(a mail.Address) bool { return rules.Forgotten(a.Address) })
+	o.Cc = slices.DeleteFunc(slices.Clone(o.Cc), func(a mail.Address) bool { return a.Address == "" || rules.Forgotten(a.Address) })
 	if len(to) == 0 && len(why) > 0 {
-		// The customer was forgotten: those copied still get the mail.
+		// The customer was forgotten, or has no address: those copied
+		// still get the mail.
 		to, o.Cc = o.Cc, nil
 	}
 	if o.Auto == "" || o.Internal {
