@@ -56,9 +56,6 @@ func (m *Maildir) Send(from string, to []string, raw []byte, handedOver func(ref
 		os.Remove(tmp)
 		return nil, fmt.Errorf("maildir relay: %w", err)
 	}
-	if handedOver != nil {
-		handedOver(nil)
-	}
 	if err := os.Rename(tmp, filepath.Join(m.Dir, "new", name)); err != nil {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("maildir relay: %w", err)
@@ -66,6 +63,11 @@ func (m *Maildir) Send(from string, to []string, raw []byte, handedOver func(ref
 	if d, err := os.Open(filepath.Join(m.Dir, "new")); err == nil {
 		d.Sync()
 		d.Close()
+	}
+	// Handed over once it is in new/: a crash before leaves it to be
+	// sent again, as an SMTP relay's lost 250 does.
+	if handedOver != nil {
+		handedOver(nil)
 	}
 	return nil, nil
 }
