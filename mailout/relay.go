@@ -295,7 +295,11 @@ func (r *Relay) dial() (*relaySession, error) {
 		if mode != "none" && tlsFailure(err) {
 			return nil, &TLSError{Addr: r.Addr, Mode: mode, Err: err}
 		}
-		return nil, fmt.Errorf("EHLO to relay %s: %w", r.Addr, err)
+		// Not wrapped: a 5xx greeting or answer to EHLO (a client outside
+		// the relay's mynetworks, a relay out of service) says nothing
+		// of the mail, which waits for the next attempt, as Postfix
+		// defers it, instead of failing for good.
+		return nil, fmt.Errorf("EHLO to relay %s: %v", r.Addr, err)
 	}
 	return &relaySession{c: c, conn: conn, pipe: newPipe(c, wire, timeout)}, nil
 }

@@ -1,0 +1,100 @@
+package mailout
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// refusingRelay is a relay that will not serve us: it answers with
+// greeting, and when that is a 220, answers EHLO with ehlo. It counts the
+// connections it took.
+func refusingRelay(t *testing.T, greeting, ehlo string) (addr string, conns func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	n := make(chan int, 1)
+	n <- 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n <- <-n + 1
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				io.WriteString(c, greeting+"\r\n")
+				if !strings.HasPrefix(greeting, "220") {
+					return
+				}
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch strings.ToUpper(strings.Fields(line + " x")[0]) {
+					case "EHLO", "HELO":
+						io.WriteString(c, ehlo+"\r\n")
+					case "QUIT":
+						io.WriteString(c, "221 bye\r\n")
+						return
+					default:
+						io.WriteString(c, "503 5.5.1 say hello first\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), func() int { v := <-n; n <- v; return v }
+}
+
+// TestRelayThatRefusesUsDefersTheMail: a relay that will not talk to the
+// gateway (a 5xx greeting or EHLO answer, as a smarthost gives a client
+// outside its mynetworks) says nothing about the mail: every mail due
+// stays in the outbox for the next attempt, as Postfix defers it, and is
+// sent once the relay serves again. It was failed for good, for every
+// recipient, in whichever TLS mode did not read the greeting itself.
+func TestRelayThatRefusesUsDefersTheMail(t *testing.T) {
+	for _, tc := range []struct{ name, tls, greeting, ehlo string }{
+		{"554 greeting", "none", "554 5.7.1 relay.example: no SMTP service for you", ""},
+		{"550 to EHLO", "none", "220 relay.example ESMTP", "550 5.7.1 client host rejected: access denied"},
+		{"554 greeting, starttls", "starttls", "554 5.7.1 relay.example: no SMTP service for you", ""},
+		{"550 to EHLO, starttls", "starttls", "220 relay.example ESMTP", "550 5.7.1 client host rejected: access denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newOutboxEnv(t)
+			addr, conns := refusingRelay(t, tc.greeting, tc.ehlo)
+			e.w = NewWorker(e.st, &Relay{Addr: addr, TLS: tc.tls, Hostname: "t.example", Timeout: 5 * time.Second},
+				slog.New(slog.NewTextHandler(io.Discard, nil)))
+			id := e.queue("HS-000001", []string{"a@x.example", "b@x.example"}, "auto-reply")
+			e.w.RunOnce(context.Background())
+			if conns() == 0 {
+				t.Fatal("the worker never tried the relay")
+			}
+			left := e.outbox()
+			if len(left) != 1 || left[0].ID != id || strings.Join(left[0].Pending(), ",") != "a@x.example,b@x.example" {
+				t.Fatalf("outbox after the relay refused us: %+v; want the mail still queued for a and b", left)
+			}
+
+			// The relay serves again (its mynetworks fixed): the mail goes.
+			e.w = NewWorker(e.st, &Relay{Addr: e.relay.Addr, TLS: "none", Hostname: "t.example", Timeout: 5 * time.Second},
+				slog.New(slog.NewTextHandler(io.Discard, nil)))
+			e.w.Now = func() time.Time { return time.Now().Add(time.Hour) } // past the retry's backoff
+			e.w.RunOnce(context.Background())
+			if got := e.relay.Mails(); len(got) != 1 || strings.Join(got[0].To, ",") != "a@x.example,b@x.example" {
+				t.Fatalf("relay got %v once it served; want the mail to a and b", got)
+			}
+		})
+	}
+}
