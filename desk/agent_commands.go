@@ -27,8 +27,7 @@ func (p *Pipeline) applyCommands(t *store.Ticket, cmds []rules.Command, actor ru
 	var out applied
 	who := strings.ToLower(actor.Email)
 	for _, c := range cmds {
-		view := rules.TicketView{Queue: t.Queue, Assignee: t.Assignee, Status: t.Status, Priority: t.Priority}
-		if err := rules.Authorize(c, actor, view); err != nil {
+		if err := rules.Authorize(c, actor, p.ownerView(t)); err != nil {
 			out.problems = append(out.problems, fmt.Sprintf("%q: %s", c.Line, strings.TrimPrefix(err.Error(), rules.ErrNotAllowed.Error()+": ")))
 			continue
 		}

@@ -110,7 +110,7 @@ func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, act
 	if cmd.Name == "note" {
 		// A note is stored, not applied as a command, but it needs the
 		// same rights as the agent's #note by mail.
-		if err := rules.Authorize(cmd, who, viewOf(t)); err != nil {
+		if err := rules.Authorize(cmd, who, p.ownerView(t)); err != nil {
 			why := strings.TrimPrefix(err.Error(), rules.ErrNotAllowed.Error()+": ")
 			return nil, nil, fmt.Errorf("%q: %s: %w", cmd.Line, why, ErrBadAction)
 		}

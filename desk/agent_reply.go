@@ -74,7 +74,7 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	case note && visible != "":
 		res.Action = "note"
 		p.addNote(c, pl, agent.Email, visible)
-	case visible != "" && rules.MayReply(agent.actor(), viewOf(dry)) != nil:
+	case visible != "" && rules.MayReply(agent.actor(), p.ownerView(dry)) != nil:
 		// Only the assignee's reply reaches the customer; another agent's
 		// (or the second of two racing for an unassigned ticket) is kept
 		// as a note, and its author told who owns the ticket.
@@ -144,6 +144,17 @@ func viewOf(t *store.Ticket) rules.TicketView {
 	return rules.TicketView{Queue: t.Queue, Assignee: t.Assignee, Status: t.Status, Priority: t.Priority}
 }
 
+// ownerView is viewOf for the rights of an agent on t: an assignee no
+// longer among the agents owns nothing, so the ticket is its queue's, as
+// its notifications, alerts and follow-ups are.
+func (p *Pipeline) ownerView(t *store.Ticket) rules.TicketView {
+	v := viewOf(t)
+	if _, ok := p.agent(v.Assignee); !ok {
+		v.Assignee = ""
+	}
+	return v
+}
+
 // holdReply keeps an agent's public reply on a ticket someone else owns as
 // an internal note and tells the agent who owns it and how to take it over.
 func (p *Pipeline) holdReply(c *Change, pl *plan, agent Agent, visible, owner string) {
@@ -188,18 +199,23 @@ func (p *Pipeline) refuseAgentMail(c *Change, pl *plan, agent Agent, visible str
 }
 
 // publicReplyState is what a public reply does to the ticket before the
-// mail goes out: the first replying agent takes an unassigned ticket, and
-// unless a command sets the status a new or waiting ticket is open, waiting
-// on the customer. A ticket on hold, resolved or closed keeps its status:
-// only a status command (under its own authorization) moves it, and its
+// mail goes out: the first replying agent takes an unassigned ticket (or
+// one whose assignee is no longer an agent), and unless a command sets
+// the status a new or waiting ticket is open, waiting on the customer. A
+// ticket on hold, resolved or closed keeps its status: only a status
+// command (under its own authorization) moves it, and its
 // awaiting-customer clock starts only when that command sets it open or
 // waiting.
 func (p *Pipeline) publicReplyState(t *store.Ticket, agent Agent, cmds []rules.Command, now time.Time) applied {
 	var out applied
 	addr := strings.ToLower(agent.Email)
-	if t.Assignee == "" {
+	if p.ownerView(t).Assignee == "" {
+		detail := addr + " (first reply)"
+		if t.Assignee != "" {
+			detail = fmt.Sprintf("%s (first reply; was %s, no longer an agent)", addr, t.Assignee)
+		}
 		t.Assignee = addr
-		out.events = append(out.events, store.Event{At: now, Type: rules.EventAssigned, Actor: addr, Detail: addr + " (first reply)"})
+		out.events = append(out.events, store.Event{At: now, Type: rules.EventAssigned, Actor: addr, Detail: detail})
 	}
 	if !setsStatus(cmds) && (t.Status == rules.StatusNew || t.Status == rules.StatusWaiting) {
 		// The reply carries the notice of this change when the customer
