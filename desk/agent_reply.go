@@ -66,7 +66,7 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	}
 	if len(problems) > 0 {
 		res.Action = "agent-refused"
-		p.refuseAgentMail(c, pl, agent, visible, problems)
+		p.refuseAgentMail(c, pl, agent, kind, visible, problems)
 		return c, nil
 	}
 	var opened applied
@@ -178,11 +178,13 @@ func (p *Pipeline) holdReply(c *Change, pl *plan, agent Agent, visible, owner st
 }
 
 // refuseAgentMail keeps a mail with bad or refused commands as a note and
-// tells the agent what was wrong.
-func (p *Pipeline) refuseAgentMail(c *Change, pl *plan, agent Agent, visible string, problems []string) {
+// tells the agent what was wrong. The mail telling them answers to the
+// address the refused mail went to (kind): a note sent again with its
+// commands corrected is a note again, never a reply to the customer.
+func (p *Pipeline) refuseAgentMail(c *Change, pl *plan, agent Agent, kind rules.TokenKind, visible string, problems []string) {
 	t := c.Ticket
 	c.log(store.Event{At: pl.now, Type: rules.EventCommandsRefused, Actor: agent.Email, Detail: strings.Join(problems, "; ")})
-	reply := p.signedAddress(t, rules.TokenReply, agent.Email)
+	reply := p.signedAddress(t, kind, agent.Email)
 	o := mailout.Out{
 		Kind: "error", To: []mail.Address{{Name: agent.Name, Address: agent.Email}},
 		Subject:  fmt.Sprintf("[%s] Not applied: %s", t.ID, t.Subject),
