@@ -346,7 +346,7 @@ func continuesDomain(rest string) bool {
 // names reports whether ticket t (with its messages and events) names
 // the address anywhere but in raw copies.
 func (f Forget) names(t *store.Ticket) bool {
-	if f.is(t.Requester) || slices.ContainsFunc(t.CC, f.is) || slices.ContainsFunc(t.Watchers, f.is) || f.in(t.Subject) {
+	if f.is(t.Requester) || f.is(t.Assignee) || slices.ContainsFunc(t.CC, f.is) || slices.ContainsFunc(t.Watchers, f.is) || f.in(t.Subject) {
 		return true
 	}
 	for _, m := range t.Messages {
@@ -501,6 +501,10 @@ func eraseTicket(r store.Reader, t *store.Ticket, f Forget, now time.Time) (*Cha
 	nt := *t
 	nt.Messages, nt.Events = nil, nil
 	nt.Requester, nt.CC, nt.Watchers = f.replace(t.Requester, ""), f.list(t.CC), f.list(t.Watchers)
+	if f.is(t.Assignee) {
+		// A former agent's address (an agent's own is refused).
+		nt.Assignee = f.Pseudonym
+	}
 	nt.Subject = f.replace(t.Subject, name)
 	if requester {
 		nt.RequesterName = ""
