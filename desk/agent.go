@@ -259,3 +259,9 @@ func (p *Pipeline) afterCustomer(c *Change, pl *plan, m *store.Message, isNew bo
 	out := p.customerRules(c, pl, m, isNew)
 	p.notifyAgents(c, pl, m, out)
 }
+
+// isAgent reports whether addr is one of the configured agents.
+func (p *Pipeline) isAgent(addr string) bool {
+	_, ok := p.agent(addr)
+	return ok
+}

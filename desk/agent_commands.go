@@ -145,6 +145,10 @@ func (p *Pipeline) changeCc(t *store.Ticket, c rules.Command, who string, now ti
 		return nil, fmt.Errorf("%s is one of the gateway's own addresses", c.Cc)
 	case c.CcOp == "add" && strings.EqualFold(c.Cc, t.Requester):
 		return nil, fmt.Errorf("%s is the requester and gets every reply anyway", c.Cc)
+	case c.CcOp == "add" && p.isAgent(c.Cc):
+		// publicReply copies no agent: the address would be listed and
+		// never get a reply.
+		return nil, fmt.Errorf("%s is an agent, and agents are not copied on replies to the customer: assign the ticket, or forward them its notification", c.Cc)
 	case c.CcOp == "add" && has, c.CcOp == "remove" && !has:
 		return nil, nil
 	case c.CcOp == "add" && len(t.CC) >= p.maxParticipants():

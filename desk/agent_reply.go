@@ -243,7 +243,7 @@ func setsStatus(cmds []rules.Command) bool {
 func (p *Pipeline) publicReply(t *store.Ticket, pl *plan, agent Agent, visible string, notice rules.Notice) Intent {
 	var cc []mail.Address
 	for _, a := range t.CC {
-		if _, isAgent := p.agent(a); !isAgent && !p.Routes.IsOwn(a) {
+		if !p.isAgent(a) && !p.Routes.IsOwn(a) {
 			cc = append(cc, mail.Address{Address: a})
 		}
 	}

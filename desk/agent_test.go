@@ -368,6 +368,7 @@ func TestCommandsByMail(t *testing.T) {
 		}, ""},
 		{"cc add", "ana@example.com", ana, "#cc add dave@customer.example", func(t *store.Ticket) bool { return slices.Contains(t.CC, "dave@customer.example") }, ""},
 		{"cc remove", "ana@example.com", ana, "#cc remove dave@customer.example", func(t *store.Ticket) bool { return !slices.Contains(t.CC, "dave@customer.example") }, ""},
+		{"cc add an agent", "ana@example.com", ana, "#cc add Ben@example.com", nil, "ben@example.com is an agent"},
 		{"not the assignee", "ben@example.com", ben, "#status resolved\nHere is the fix.", nil, "only the assignee ana@example.com"},
 		{"priority by a non-assignee", "ben@example.com", ben, "#priority low", nil, "only the assignee ana@example.com or a manager can change the priority"},
 		{"close by a non-assignee", "ben@example.com", ben, "#close", nil, "only the assignee ana@example.com or a manager can close the ticket"},
