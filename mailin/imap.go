@@ -527,6 +527,9 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids
 			continue
 		default:
 			info := headerInfo(raw, p.in.Prefix)
+			// start waits while Parallel deliveries (or one of the same
+			// thread) are in flight: slow commits are not a silent server.
+			guard.Stop()
 			f.start(info.keys, func() outcome {
 				res, err := p.deliverOne(ctx, s.validity, uid, h.checkpoint(uid), raw, info)
 				if err == nil {
@@ -534,6 +537,7 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids
 				}
 				return outcome{uid: uid, res: res, err: err}
 			})
+			guard.Reset(s.timeout)
 			continue
 		}
 		break

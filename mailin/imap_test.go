@@ -1,0 +1,164 @@
+package mailin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+	"ticketgate/store/boltdb"
+)
+
+// These tests run the poller against go-imap's in-memory server; the
+// desk package tests what becomes of the mail in tickets, and Dovecot.
+
+const imapUser, imapPassword = "support", "imap-test-password"
+
+// memBox is an in-memory IMAP server on 127.0.0.1 with one user, each
+// session passed through wrap when it is not nil.
+type memBox struct {
+	addr string
+	user *imapmemserver.User
+}
+
+func startMemBox(t *testing.T, wrap func(imapserver.SessionIMAP4rev2) imapserver.Session) *memBox {
+	t.Helper()
+	mem := imapmemserver.New()
+	u := imapmemserver.NewUser(imapUser, imapPassword)
+	if err := u.Create("INBOX", nil); err != nil {
+		t.Fatal(err)
+	}
+	mem.AddUser(u)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			s := mem.NewSession().(imapserver.SessionIMAP4rev2)
+			if wrap != nil {
+				return wrap(s), nil, nil
+			}
+			return s, nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
+		InsecureAuth: true,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &memBox{addr: ln.Addr().String(), user: u}
+}
+
+func (m *memBox) put(t *testing.T, raw []byte) {
+	t.Helper()
+	if _, err := m.user.Append("INBOX", bytes.NewReader(raw), &imap.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// count is the number of messages in mailbox (0 when there is none).
+func (m *memBox) count(mailbox string) uint32 {
+	st, err := m.user.Status(mailbox, &imap.StatusOptions{NumMessages: true})
+	if err != nil {
+		return 0
+	}
+	return *st.NumMessages
+}
+
+// taker is a Handler that commits each message's checkpoint, as the desk
+// does in the message's transaction, and keeps its text. slow, when set,
+// is run before each commit.
+type taker struct {
+	store store.Store
+	slow  func()
+	mu    sync.Mutex
+	taken []string
+}
+
+func (h *taker) Deliver(ctx context.Context, d *Delivery) (Result, error) {
+	if len(bytes.TrimSpace(d.Raw)) == 0 {
+		return Result{}, ErrNotMail
+	}
+	if h.slow != nil {
+		h.slow()
+	}
+	if err := h.store.Update(ctx, func(tx store.Tx) error { return tx.PutCheckpoint(*d.Checkpoint) }); err != nil {
+		return Result{}, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.taken = append(h.taken, string(d.Raw))
+	return Result{}, nil
+}
+
+func (h *taker) Accepts(string) bool { return true }
+
+func (h *taker) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.taken)
+}
+
+// newMemPoller returns a poller of m's INBOX that moves what it took to
+// Processed, handing mail to a taker with a fresh database.
+func newMemPoller(t *testing.T, m *memBox) (*Poller, *taker) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := boltdb.Open(filepath.Join(t.TempDir(), "tickets.db"), boltdb.Options{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	pw := filepath.Join(t.TempDir(), "imap.password")
+	if err := os.WriteFile(pw, []byte(imapPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	routes := rules.Routes{{Address: "support@example.com", Queue: "support"}}
+	cfg := IMAPConfig{Name: "box", Addr: m.addr, TLS: "none", Username: imapUser, PasswordFile: pw,
+		Route: "support@example.com", After: "move", MoveTo: "Processed", FailedFolder: "Failed", MaxTries: 1}
+	h := &taker{store: db}
+	p, err := NewPoller(cfg, Intake{Handler: h, Store: db, Routes: routes, Prefix: "HS"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Timeout = 5 * time.Second
+	return p, h
+}
+
+func boxMail(subject, body string) []byte {
+	return fmt.Appendf(nil, "From: alice@customer.example\r\nTo: support@example.com\r\nSubject: %s\r\n"+
+		"Message-ID: <%s@customer.example>\r\n\r\n%s\r\n", subject, subject, body)
+}
+
+// Deliveries slower than the IMAP timeout (a commit held up by the
+// database) are not taken for a server that stopped answering: the
+// connection stays, the messages are taken and moved in one pass.
+func TestIMAPSlowCommitsDoNotEndTheConnection(t *testing.T) {
+	m := startMemBox(t, nil)
+	for _, s := range []string{"one", "two", "three"} {
+		m.put(t, boxMail(s, "hello"))
+	}
+	p, h := newMemPoller(t, m)
+	p.Timeout, p.Parallel = 200*time.Millisecond, 1
+	h.slow = func() { time.Sleep(3 * p.Timeout) }
+	n, err := p.RunOnce(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("took %d (%v), want all 3 messages", n, err)
+	}
+	if got := m.count("Processed"); got != 3 {
+		t.Errorf("Processed holds %d, want 3", got)
+	}
+}
