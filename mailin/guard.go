@@ -64,6 +64,7 @@ type guardConn struct {
 	mailSeen bool   // MAIL seen since the last message, RSET or EHLO
 	line     []byte // the start of the command line being read
 	skip     int64  // BDAT chunk bytes still to come: data, not commands
+	chunked  bool   // the message comes in BDAT chunks, commands between them
 	hangUp   bool   // close the connection once the message is answered
 	eod      eodScanner
 }
@@ -193,12 +194,13 @@ const (
 	lingerBytes = 1 << 20
 )
 
-// scan follows the bytes the client sent: in a message, for the end of
-// data; between messages, for commands that bring no message closer.
+// scan follows the bytes the client sent: in a message sent with DATA,
+// for the end of data; between messages, and between the chunks of a
+// message sent with BDAT, for commands that bring no message closer.
 // Past the budget it returns over and the offset of the offending line
 // (0 when the line began in an earlier read).
 func (g *guardConn) scan(b []byte) (cut int, over bool) {
-	if g.phase == phaseData {
+	if g.phase == phaseData && !g.chunked {
 		g.skip -= min(g.skip, int64(len(b)))
 		g.eod.scan(b)
 		return 0, false
@@ -240,7 +242,11 @@ func (g *guardConn) command(line []byte) bool {
 	}
 	switch f[0] {
 	case "BDAT":
-		g.skip = chunkSize(line)
+		g.skip, g.chunked = chunkSize(line), true
+	case "DATA":
+		if g.phase != phaseData { // else refused: a BDAT message is under way
+			g.chunked = false
+		}
 	case "NOOP", "VRFY", "EXPN", "HELP":
 		return true
 	case "RSET":
@@ -303,7 +309,11 @@ func (g *guardConn) dataStarted() {
 	g.phase, g.until = phaseData, time.Now().Add(g.maxData)
 	g.junk, g.mailSeen = 0, false
 	g.eod = eodScanner{}
-	g.line = g.line[:0]
+	if !g.chunked {
+		// Data the client sent on the heels of DATA was no command. The
+		// command after a BDAT chunk may have begun already.
+		g.line = g.line[:0]
+	}
 }
 
 // idleAgain is called when no message is under way any more (after a
@@ -313,7 +323,7 @@ func (g *guardConn) idleAgain() {
 		return
 	}
 	g.mu.Lock()
-	g.phase, g.until = phaseIdle, time.Now().Add(g.mailFrom)
+	g.phase, g.until, g.chunked = phaseIdle, time.Now().Add(g.mailFrom), false
 	hangUp := g.hangUp && g.bye == ""
 	if hangUp {
 		g.bye = fmt.Sprintf("421 4.4.2 %s closing connection after a refused message, reconnect to send more", g.hostname)

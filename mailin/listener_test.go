@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/textproto"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -684,5 +685,36 @@ func TestLMTPRefusalWhileReadingIsObserved(t *testing.T) {
 	defer obs.omu.Unlock()
 	if !slices.Equal(obs.replies["data"], []int{552, 552}) {
 		t.Errorf("two recipients answered 552; Observer told of DATA answers %v", obs.replies["data"])
+	}
+}
+
+// TestLaterBDATChunkStalledOrCutIsNotTakenNorRefusedForGood: a message
+// sent in several BDAT chunks (as Exchange sends it) whose second chunk
+// stalls is answered 4xx, as one whose first chunk stalls is, not 554;
+// and one whose client goes away in the middle of its last chunk is not
+// taken cut short.
+func TestLaterBDATChunkStalledOrCutIsNotTakenNorRefusedForGood(t *testing.T) {
+	for _, cut := range []bool{false, true} {
+		srv, rec := listen(t, Config{ReadTimeout: "300ms"})
+		c := dial(t, srv.Addr(), "127.0.0.2")
+		c.greet()
+		c.must(250, "MAIL FROM:<slow@customer.example>")
+		c.must(250, "RCPT TO:<support@example.com>")
+		first := "From: slow@customer.example\r\nSubject: chunks\r\n\r\n"
+		io.WriteString(c.conn, "BDAT "+strconv.Itoa(len(first))+"\r\n"+first)
+		if code, msg := c.reply(); code != 250 {
+			t.Fatalf("first BDAT chunk: %d %s", code, msg)
+		}
+		io.WriteString(c.conn, "BDAT 100000 LAST\r\n\r\nthe first line of many\r\n")
+		if cut {
+			if err := c.conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, msg := c.reply()
+		if code/100 != 4 || rec.count() != 0 {
+			t.Errorf("second BDAT chunk (client gone: %v): %d %s, %d messages taken; want 4xx (try again) and nothing taken",
+				cut, code, msg, rec.count())
+		}
 	}
 }
