@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
@@ -513,7 +514,8 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids
 	var readErr error
 	for m := fetch.Next(); m != nil; m = fetch.Next() {
 		guard.Reset(s.timeout)
-		uid, raw, err := readFetched(m, maxBytes)
+		// A body that keeps coming is no silence, however long it is.
+		uid, raw, err := readFetched(m, maxBytes, func() { guard.Reset(s.timeout) })
 		switch {
 		case uid == 0:
 			continue
@@ -598,10 +600,11 @@ func (f *flight) done(o outcome, keys []string) {
 	}
 }
 
-// readFetched reads one FETCH response: the UID and the whole message.
-// raw is nil when the response holds no body section, as when the server
-// reports mid-FETCH a flag change another client made.
-func readFetched(m *imapclient.FetchMessageData, maxBytes int64) (imap.UID, []byte, error) {
+// readFetched reads one FETCH response: the UID and the whole message,
+// calling progress as the message's bytes arrive. raw is nil when the
+// response holds no body section, as when the server reports mid-FETCH a
+// flag change another client made.
+func readFetched(m *imapclient.FetchMessageData, maxBytes int64, progress func()) (imap.UID, []byte, error) {
 	var uid imap.UID
 	var raw []byte
 	for item := m.Next(); item != nil; item = m.Next() {
@@ -617,13 +620,27 @@ func readFetched(m *imapclient.FetchMessageData, maxBytes int64) (imap.UID, []by
 				return uid, nil, fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, it.Literal.Size(), maxBytes)
 			}
 			buf := bytes.NewBuffer(make([]byte, 0, it.Literal.Size()))
-			if _, err := buf.ReadFrom(it.Literal); err != nil {
+			if _, err := buf.ReadFrom(progressReader{it.Literal, progress}); err != nil {
 				return uid, nil, fmt.Errorf("read message %d: %w", uid, err)
 			}
 			raw = buf.Bytes()
 		}
 	}
 	return uid, raw, nil
+}
+
+// progressReader calls progress after each read that brought bytes.
+type progressReader struct {
+	r        io.Reader
+	progress func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
 }
 
 // deliverOne commits message uid with the checkpoint cp. A panic in the

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,5 +161,65 @@ func TestIMAPSlowCommitsDoNotEndTheConnection(t *testing.T) {
 	}
 	if got := m.count("Processed"); got != 3 {
 		t.Errorf("Processed holds %d, want 3", got)
+	}
+}
+
+// slowLink is a server that sends message bodies in pieces of 8 KiB,
+// pause between them, as over a slow link.
+type slowLink struct {
+	imapserver.SessionIMAP4rev2
+	raws  map[imap.UID][]byte
+	pause time.Duration
+}
+
+func (s slowLink) Fetch(w *imapserver.FetchWriter, set imap.NumSet, o *imap.FetchOptions) error {
+	uids, ok := set.(imap.UIDSet)
+	if !ok || len(o.BodySection) != 1 {
+		return s.SessionIMAP4rev2.Fetch(w, set, o)
+	}
+	all, err := s.Search(imapserver.NumKindUID, &imap.SearchCriteria{}, &imap.SearchOptions{ReturnAll: true})
+	if err != nil {
+		return err
+	}
+	for i, uid := range all.AllUIDs() {
+		if !uids.Contains(uid) {
+			continue
+		}
+		raw := s.raws[uid]
+		m := w.CreateMessage(uint32(i + 1))
+		m.WriteUID(uid)
+		wc := m.WriteBodySection(o.BodySection[0], int64(len(raw)))
+		for len(raw) > 0 {
+			n := min(len(raw), 8<<10)
+			if _, err := wc.Write(raw[:n]); err != nil {
+				return err
+			}
+			raw = raw[n:]
+			time.Sleep(s.pause)
+		}
+		wc.Close()
+		if err := m.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A large message that arrives slowly but steadily is taken, however long
+// it takes in all: the timeout is for a server that stops sending.
+func TestIMAPLargeMessageOverSlowLinkIsTaken(t *testing.T) {
+	raws := map[imap.UID][]byte{1: boxMail("large", strings.Repeat("a line of an attached report\r\n", 6000))}
+	m := startMemBox(t, func(s imapserver.SessionIMAP4rev2) imapserver.Session {
+		return slowLink{s, raws, 40 * time.Millisecond}
+	})
+	m.put(t, raws[1])
+	p, h := newMemPoller(t, m)
+	p.Timeout = 300 * time.Millisecond // a tenth of the time the message takes
+	n, err := p.RunOnce(context.Background())
+	if err != nil || n != 1 || h.count() != 1 {
+		t.Fatalf("took %d (%v), want the large message", n, err)
+	}
+	if got := m.count("Processed"); got != 1 {
+		t.Errorf("Processed holds %d, want 1", got)
 	}
 }
