@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"ticketgate/mailin"
+	"ticketgate/mailin/mailintest"
 	"ticketgate/store"
 )
 
@@ -48,29 +48,8 @@ func startMemIMAPWith(t testing.TB, wrap func(imapserver.SessionIMAP4rev2) imaps
 // startMemIMAPCaps is startMemIMAPWith offering only caps.
 func startMemIMAPCaps(t testing.TB, caps imap.CapSet, wrap func(imapserver.SessionIMAP4rev2) imapserver.Session) *memIMAP {
 	t.Helper()
-	mem := imapmemserver.New()
-	u := imapmemserver.NewUser(memUser, memPassword)
-	if err := u.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(u)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			if wrap != nil {
-				return wrap(mem.NewSession().(imapserver.SessionIMAP4rev2)), nil, nil
-			}
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         caps,
-		InsecureAuth: true,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return &memIMAP{addr: ln.Addr().String(), user: u, srv: srv}
+	m := mailintest.StartMemIMAP(t, memUser, memPassword, caps, wrap)
+	return &memIMAP{addr: m.Addr, user: m.User, srv: m.Srv}
 }
 
 // appendMsg puts raw into mailbox as a mail client would.

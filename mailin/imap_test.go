@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
+	"ticketgate/mailin/mailintest"
 	"ticketgate/rules"
 	"ticketgate/store"
 	"ticketgate/store/boltdb"
@@ -37,30 +37,8 @@ type memBox struct {
 
 func startMemBox(t *testing.T, wrap func(imapserver.SessionIMAP4rev2) imapserver.Session) *memBox {
 	t.Helper()
-	mem := imapmemserver.New()
-	u := imapmemserver.NewUser(imapUser, imapPassword)
-	if err := u.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(u)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			s := mem.NewSession().(imapserver.SessionIMAP4rev2)
-			if wrap != nil {
-				return wrap(s), nil, nil
-			}
-			return s, nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
-		InsecureAuth: true,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return &memBox{addr: ln.Addr().String(), user: u}
+	m := mailintest.StartMemIMAP(t, imapUser, imapPassword, nil, wrap)
+	return &memBox{addr: m.Addr, user: m.User}
 }
 
 func (m *memBox) put(t *testing.T, raw []byte) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,34 +11,16 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"ticketgate/mailin/mailintest"
 )
 
 // startIMAP runs go-imap's in-memory server on 127.0.0.1 with one user
 // and an INBOX.
 func startIMAP(t *testing.T) (addr string, user *imapmemserver.User) {
 	t.Helper()
-	mem := imapmemserver.New()
-	user = imapmemserver.NewUser("support", "imap-pw")
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
-		InsecureAuth: true,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), user
+	m := mailintest.StartMemIMAP(t, "support", "imap-pw", nil, nil)
+	return m.Addr, m.User
 }
 
 func messages(t *testing.T, u *imapmemserver.User, mailbox string) uint32 {
