@@ -259,8 +259,9 @@ func (p *Pipeline) publicReply(t *store.Ticket, pl *plan, agent Agent, visible s
 		o.Kind, o.Template, o.Text = string(notice), string(notice), ""
 		o.Data = map[string]any{"Name": t.RequesterName, "Text": visible, "AgentName": agent.displayName(), "Status": string(t.Status)}
 	}
-	// A forgotten customer's pseudonym gets no mail (mailout's admit).
-	to := slices.DeleteFunc(append([]string{t.Requester}, addrList(cc)...), rules.Forgotten)
+	// A forgotten customer's pseudonym gets no mail (mailout's admit),
+	// nor does a ticket's missing requester.
+	to := slices.DeleteFunc(append([]string{t.Requester}, addrList(cc)...), func(a string) bool { return a == "" || rules.Forgotten(a) })
 	ev := store.Event{At: pl.now, Type: rules.EventReply, Actor: strings.ToLower(agent.Email),
 		Detail: o.Kind + " mail by " + agent.displayName() + " queued to " + strings.Join(to, ", ")}
 	// Held back (the customer was forgotten), the reply event says why.

@@ -58,6 +58,11 @@ func TestReplyToATicketWithoutRequester(t *testing.T) {
 			if len(sent) != 1 || !slices.Equal(sentTo, []string{cc}) {
 				t.Errorf("the reply went to %v; want %s, who was copied", sentTo, cc)
 			}
+			if !slices.ContainsFunc(agEvents(after, string(rules.EventReply)), func(e store.Event) bool {
+				return strings.HasSuffix(e.Detail, " queued to "+cc)
+			}) {
+				t.Errorf("no reply event names %s alone: %v", cc, agEvents(after, string(rules.EventReply)))
+			}
 			continue
 		}
 		if len(sent) != 0 || len(listed) != 0 {
