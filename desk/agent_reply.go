@@ -69,18 +69,21 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 		p.refuseAgentMail(c, pl, agent, kind, visible, problems)
 		return c, nil
 	}
+	// Words or a file attached (the invoice asked for, without a word)
+	// are something to send; a picture in a signature is not.
+	said := visible != "" || slices.ContainsFunc(pl.in.Attachments, func(a mailin.Part) bool { return !a.Inline })
 	var opened applied
 	switch {
-	case note && visible != "":
+	case note && said:
 		res.Action = "note"
 		p.addNote(c, pl, agent.Email, visible)
-	case visible != "" && rules.MayReply(agent.actor(), p.ownerView(dry)) != nil:
+	case said && rules.MayReply(agent.actor(), p.ownerView(dry)) != nil:
 		// Only the assignee's reply reaches the customer; another agent's
 		// (or the second of two racing for an unassigned ticket) is kept
 		// as a note, and its author told who owns the ticket.
 		res.Action = "held"
 		p.holdReply(c, pl, agent, visible, dry.Assignee)
-	case visible != "":
+	case said:
 		res.Action = "agent"
 		opened = p.publicReplyState(t, agent, cmds, now)
 		c.log(opened.events...)

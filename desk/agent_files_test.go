@@ -1,0 +1,58 @@
+package desk
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-message/mail"
+
+	"ticketgate/rules"
+)
+
+// TestAgentReplyOfOnlyAFileReachesTheCustomer: an agent answering with
+// the file the customer asked for and no words of their own (the
+// notification quoted below, as mail clients do) sends the customer the
+// file; it is not kept back as an internal note.
+func TestAgentReplyOfOnlyAFileReachesTheCustomer(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Invoice copy", "Please send me the invoice again.")
+	to := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	quoted := "On Sat, 21 Nov 2026 at 10:00, Alice Doe via Example Support wrote:\r\n> " + replyMarker +
+		"\r\n>\r\n> Please send me the invoice again.\r\n> " + endMarker + "\r\n"
+	raw := "From: Ana Lima <ana@example.com>\r\nTo: " + to + "\r\nSubject: Re: [" + tk.ID + "] Invoice copy\r\n" +
+		"Message-ID: <only-file@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + quoted +
+		"--b\r\nContent-Type: application/pdf; name=invoice-4711.pdf\r\nContent-Disposition: attachment; filename=invoice-4711.pdf\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 invoice 4711")) + "\r\n--b--\r\n"
+	before := len(g.relay.Mails())
+	g.mustSend("ana@example.com", []string{to}, []byte(raw))
+	g.settle()
+
+	got := agMailsTo(g, before, "alice@customer.example")
+	if len(got) != 1 {
+		t.Fatalf("the customer got %d mails, want the agent's reply with the invoice", len(got))
+	}
+	mr, err := mail.CreateReader(bytes.NewReader(got[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		if h, ok := p.Header.(*mail.AttachmentHeader); ok {
+			name, _ := h.Filename()
+			files = append(files, name)
+		}
+	}
+	if strings.Join(files, ",") != "invoice-4711.pdf" {
+		t.Errorf("files in the customer's mail: %v, want invoice-4711.pdf", files)
+	}
+	if now := g.ticket(tk.ID); now.Assignee != "ana@example.com" {
+		t.Errorf("assignee %q after ana's reply, want ana@example.com", now.Assignee)
+	}
+}
