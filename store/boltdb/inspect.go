@@ -264,7 +264,7 @@ func (c *checker) messages() error {
 				c.useBlob(a.SHA256, "ticket %s: message %s: attachment %q", id, m.MessageID, a.Filename)
 			}
 		}
-		if m.MessageID != "" && c.tx.bucket(bucketIdxMsgID).Get([]byte(store.NormMessageID(m.MessageID))) == nil {
+		if norm := store.NormMessageID(m.MessageID); norm != "" && c.tx.bucket(bucketIdxMsgID).Get([]byte(norm)) == nil {
 			c.bad("ticket %s: message %s is not in idx.msgid", id, m.MessageID)
 		}
 		return nil

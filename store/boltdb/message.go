@@ -197,8 +197,15 @@ func (t *tx) AddEvent(id string, e store.Event) error {
 	return b.Put(t.partKey(id, e.TicketCreated, seq), encodeEvent(e))
 }
 
+// IndexMessageID points msgid at ticket id. An id that is nothing but
+// angle brackets ("Message-ID: <<>") names no message, and is not
+// indexed: bbolt has no empty key.
 func (t *tx) IndexMessageID(msgid, id string) error {
-	return t.bucket(bucketIdxMsgID).Put([]byte(store.NormMessageID(msgid)), []byte(id))
+	norm := store.NormMessageID(msgid)
+	if norm == "" {
+		return nil
+	}
+	return t.bucket(bucketIdxMsgID).Put([]byte(norm), []byte(id))
 }
 
 func (t *tx) TicketByMessageID(msgid string) (string, error) {

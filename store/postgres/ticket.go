@@ -190,10 +190,16 @@ func (t *tx) AddEvent(id string, e store.Event) error {
 
 // IndexMessageID points msgid at ticket id. Two transactions indexing the
 // same Message-ID conflict on its row, and one runs again: it then finds
-// the message stored (a duplicate delivery, answered as a success).
+// the message stored (a duplicate delivery, answered as a success). An
+// id that is nothing but angle brackets names no message, and is not
+// indexed.
 func (t *tx) IndexMessageID(msgid, id string) error {
+	norm := store.NormMessageID(msgid)
+	if norm == "" {
+		return nil
+	}
 	err := t.exec(`INSERT INTO msgids (msgid, ticket_id) VALUES ($1, $2)
-		ON CONFLICT (msgid) DO UPDATE SET ticket_id = $2`, []byte(store.NormMessageID(msgid)), id)
+		ON CONFLICT (msgid) DO UPDATE SET ticket_id = $2`, []byte(norm), id)
 	if err != nil {
 		return fmt.Errorf("index message id: %w", err)
 	}
@@ -201,8 +207,12 @@ func (t *tx) IndexMessageID(msgid, id string) error {
 }
 
 func (t *tx) TicketByMessageID(msgid string) (string, error) {
+	norm := store.NormMessageID(msgid)
+	if norm == "" {
+		return "", nil // names no message (IndexMessageID)
+	}
 	var id string
-	err := t.row(`SELECT ticket_id FROM msgids WHERE msgid = $1`, args([]byte(store.NormMessageID(msgid))), &id)
+	err := t.row(`SELECT ticket_id FROM msgids WHERE msgid = $1`, args([]byte(norm)), &id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

@@ -138,6 +138,39 @@ func testMessageIDIndex(t *testing.T, b Backend) {
 	})
 }
 
+// testMessageIDOfNothing: a Message-ID that is only angle brackets
+// (a mail sent with "Message-ID: <<>") names no message: the message is
+// stored like one without an id, and no lookup of an empty id finds it.
+func testMessageIDOfNothing(t *testing.T, b Backend) {
+	h := b.openT(t)
+	update(t, h.s, func(tx store.Tx) error {
+		if err := tx.PutTicket(&store.Ticket{ID: "HS-000001", Status: "open"}); err != nil {
+			return err
+		}
+		return tx.AddMessage("HS-000001", &store.Message{MessageID: "<", Direction: "in", Kind: "customer", Subject: "hi", Text: "kept"})
+	})
+	view(t, h.s, func(tx store.Tx) error {
+		tk, err := tx.TicketFull("HS-000001")
+		if err != nil {
+			return err
+		}
+		if len(tk.Messages) != 1 || tk.Messages[0].Text != "kept" {
+			t.Errorf("messages %s, want the one stored", jsonOf(tk.Messages))
+		}
+		for _, msgid := range []string{"<", "<>", ""} {
+			if got, err := tx.TicketByMessageID(msgid); err != nil || got != "" {
+				t.Errorf("TicketByMessageID(%q) = %q %v, want none", msgid, got, err)
+			}
+		}
+		return nil
+	})
+	if in, ok := h.s.(store.Inspector); ok {
+		if problems, err := in.Check(context.Background()); err != nil || len(problems) != 0 {
+			t.Errorf("check: %v %v", err, problems)
+		}
+	}
+}
+
 func testEventsInOrder(t *testing.T, b Backend) {
 	h := b.openT(t)
 	at := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)

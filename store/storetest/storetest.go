@@ -50,6 +50,7 @@ func RunBackend(t *testing.T, b Backend) {
 		{"MessagesKeepEveryField", testMessagesKeepEveryField},
 		{"MessageByIDReturnsTheStoredMessage", testMessageByIDReturnsTheStoredMessage},
 		{"MessageIDIndex", testMessageIDIndex},
+		{"MessageIDOfNothing", testMessageIDOfNothing},
 		{"MergeRedirect", testMergeRedirect},
 		{"EventsInOrder", testEventsInOrder},
 		{"Blobs", testBlobs},
