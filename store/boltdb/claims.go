@@ -15,7 +15,13 @@ import (
 // rewrite of every claimed entry, and of its page, in the commit that
 // claimed it. A claim still takes effect only when its transaction
 // commits: a write transaction's claims are pending until then, and
-// dropped with it when it rolls back.
+// dropped with it when it rolls back (DB.update settles them).
+//
+// bbolt lets the next write transaction begin as soon as one has
+// committed, before the Update that ran it returns: the pending claims
+// are kept by transaction, so that one begun meanwhile (an UpdateNow
+// beside the committer) neither drops the claims of the commit before it
+// nor has its own undone by them.
 
 // claim is an owner's hold on an outbox entry until a time.
 type claim struct {
@@ -24,15 +30,24 @@ type claim struct {
 }
 
 // claims holds the committed claims of a DB and the pending changes of
-// its one write transaction at a time (bbolt runs write transactions one
-// after another).
+// its write transactions.
 type claims struct {
 	mu   sync.Mutex
 	held map[uint64]claim
-	// pendingIn is the write transaction whose changes pending holds: a
-	// claim, or nil for one released.
-	pendingIn *bolt.Tx
-	pending   map[uint64]*claim
+	// pending holds the changes of each write transaction not settled
+	// yet: a claim, or nil for one released.
+	pending map[*bolt.Tx]*pendingClaims
+	// changedBy holds, while changes of more than one transaction are
+	// pending, the transaction id of the latest change taken for each
+	// entry: changes of an earlier transaction settled later do not
+	// undo it.
+	changedBy map[uint64]int
+}
+
+// pendingClaims are one write transaction's changes to the claims.
+type pendingClaims struct {
+	txid    int
+	changes map[uint64]*claim
 }
 
 // maxStaleClaims is how many claims may be held before a commit drops
@@ -48,12 +63,12 @@ func (t *tx) claimOf(id uint64) (claim, bool) {
 	c := &t.db.claims
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pendingIn == t.tx {
-		if p, ok := c.pending[id]; ok {
-			if p == nil {
+	if p := c.pending[t.tx]; p != nil {
+		if cl, ok := p.changes[id]; ok {
+			if cl == nil {
 				return claim{}, false
 			}
-			return *p, true
+			return *cl, true
 		}
 	}
 	h, ok := c.held[id]
@@ -69,32 +84,66 @@ func (t *tx) setClaim(id uint64, cl *claim) {
 	c := &t.db.claims
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pendingIn != t.tx {
-		c.pendingIn, c.pending = t.tx, map[uint64]*claim{}
-		btx := t.tx
-		btx.OnCommit(func() { c.commit(btx) })
+	p := c.pending[t.tx]
+	if p == nil {
+		if c.pending == nil {
+			c.pending = map[*bolt.Tx]*pendingClaims{}
+		}
+		p = &pendingClaims{txid: t.tx.ID(), changes: map[uint64]*claim{}}
+		c.pending[t.tx] = p
 	}
-	c.pending[id] = cl
+	p.changes[id] = cl
 }
 
-// commit applies the pending changes of btx, which committed.
-func (c *claims) commit(btx *bolt.Tx) {
+// update runs fn in a bbolt write transaction, then settles the claims
+// it changed: taken when it committed, dropped when it did not (fn
+// failed or panicked, or the commit failed).
+func (d *DB) update(fn func(*bolt.Tx) error) error {
+	var btx *bolt.Tx
+	committed := false
+	defer func() { d.claims.settle(btx, committed) }()
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		btx = tx
+		return fn(tx)
+	})
+	committed = err == nil
+	return err
+}
+
+// settle takes the pending changes of btx when it committed, and drops
+// them otherwise.
+func (c *claims) settle(btx *bolt.Tx, committed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pendingIn != btx {
+	p := c.pending[btx]
+	if p == nil {
 		return
 	}
-	if c.held == nil {
-		c.held = map[uint64]claim{}
-	}
-	for id, cl := range c.pending {
-		if cl == nil {
-			delete(c.held, id)
-		} else {
-			c.held[id] = *cl
+	delete(c.pending, btx)
+	if committed {
+		if c.held == nil {
+			c.held = map[uint64]claim{}
+		}
+		for id, cl := range p.changes {
+			if c.changedBy[id] > p.txid {
+				continue // a later commit changed it already
+			}
+			if len(c.pending) > 0 {
+				if c.changedBy == nil {
+					c.changedBy = map[uint64]int{}
+				}
+				c.changedBy[id] = p.txid
+			}
+			if cl == nil {
+				delete(c.held, id)
+			} else {
+				c.held[id] = *cl
+			}
 		}
 	}
-	c.pendingIn, c.pending = nil, nil
+	if len(c.pending) == 0 {
+		c.changedBy = nil
+	}
 	if len(c.held) > maxStaleClaims {
 		now := time.Now()
 		for id, cl := range c.held {

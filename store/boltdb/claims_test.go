@@ -110,3 +110,55 @@ func TestClaimsHeldInMemory(t *testing.T) {
 		t.Errorf("C after a restart, within the earlier claims' lease: %s, want [1 2]", got)
 	}
 }
+
+// TestClaimKeptWhenAnotherWriteFollowsAtOnce: bbolt releases its writer
+// lock before it runs a commit's OnCommit handlers, so another write
+// (UpdateNow: an operator's outbox retry) may begin, and commit, before
+// the claims of the commit that came first are recorded. The first
+// commit's claim must hold all the same: otherwise the worker that
+// claimed the mail finds it unclaimed when it records the delivery,
+// drops the outcome and sends the mail again.
+func TestClaimKeptWhenAnotherWriteFollowsAtOnce(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	later := &store.OutMail{TicketID: "HS-2", To: []string{"b@x"}, Raw: []byte("later\r\n"), NextAt: now.Add(time.Hour)}
+	if err := d.Update(bg, func(st store.Tx) error {
+		if err := st.Enqueue(&store.OutMail{TicketID: "HS-1", To: []string{"a@x"}, Raw: []byte("due\r\n")}); err != nil {
+			return err
+		}
+		return st.Enqueue(later)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := d.Update(bg, func(st store.Tx) error {
+		// Runs once the commit is on disk and bbolt's lock released,
+		// as another writer's transaction may.
+		st.(*tx).tx.OnCommit(func() {
+			if err := d.UpdateNow(bg, func(st store.Tx) error {
+				m, err := st.OutboxEntry(later.ID)
+				if err != nil {
+					return err
+				}
+				m.NextAt = now // retried: queued again, due now
+				return st.Enqueue(m)
+			}); err != nil {
+				t.Errorf("retry: %v", err)
+			}
+		})
+		got, err := st.ClaimOutbox("worker", now, time.Minute, 0)
+		if err == nil && len(got) != 1 {
+			t.Errorf("claimed %d entries, want the one due", len(got))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.View(bg, func(st store.Tx) error {
+		if m, err := st.OutboxEntry(1); err != nil || m.ClaimedBy != "worker" {
+			t.Errorf("entry 1 after its claim committed: %+v %v, want claimed by worker", m, err)
+		}
+		return nil
+	})
+}

@@ -273,7 +273,7 @@ func (d *DB) commitGroup(group []*update) {
 	})
 	for len(group) > 0 {
 		failed := -1
-		err := d.db.Update(func(btx *bolt.Tx) error {
+		err := d.update(func(btx *bolt.Tx) error {
 			for i, u := range group {
 				if err := u.call(btx); err != nil {
 					failed = i
@@ -294,7 +294,7 @@ func (d *DB) commitGroup(group []*update) {
 		}
 		u := group[failed]
 		group = slices.Delete(group, failed, failed+1)
-		u.done <- wrapErr(d.db.Update(u.call))
+		u.done <- wrapErr(d.update(u.call))
 	}
 	d.committed()
 	if f := d.observe.Load(); f != nil {

@@ -184,7 +184,7 @@ func (d *DB) UpdateNow(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := wrapErr(d.db.Update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen, db: d}) }))
+	err := wrapErr(d.update(func(btx *bolt.Tx) error { return fn(&tx{ctx: ctx, tx: btx, gen: d.gen, db: d}) }))
 	d.committed()
 	return err
 }
@@ -204,7 +204,7 @@ func (d *DB) DryRun(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := d.db.Update(func(btx *bolt.Tx) error {
+	err := d.update(func(btx *bolt.Tx) error {
 		if err := fn(&tx{ctx: ctx, tx: btx, gen: d.gen, db: d}); err != nil {
 			return err
 		}
