@@ -3,7 +3,6 @@ package boltdb
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -95,7 +94,8 @@ type queuedEntry struct {
 }
 
 // queued reads up to limit queued entries (0: all) and their words. A
-// queued message or ticket that is no longer stored has no words.
+// queued message or ticket that is no longer stored, or does not decode,
+// has no words.
 func (t *tx) queued(limit int) ([]queuedEntry, error) {
 	var out []queuedEntry
 	tprefix := ticketWordsKey("")
@@ -112,20 +112,17 @@ func (t *tx) queued(limit int) ([]queuedEntry, error) {
 			out = append(out, q)
 			continue
 		}
+		// A record that does not decode (damage, which check reports)
+		// has no words either: one such record must not fail every
+		// search and stop the indexer.
 		if q.bit == wordInTicket {
-			tk, err := t.Ticket(string(q.id))
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, err
-			}
-			if tk != nil {
+			if tk, err := t.Ticket(string(q.id)); err == nil {
 				q.words = store.TicketWords(tk)
 			}
 		} else if v := t.partAt(bucketMessages, string(v), k); v != nil {
-			m, err := t.decodeMessage(v)
-			if err != nil {
-				return nil, fmt.Errorf("queued message %s/%x: %w", q.id, k, err)
+			if m, err := t.decodeMessage(v); err == nil {
+				q.words = store.MessageWords(m)
 			}
-			q.words = store.MessageWords(m)
 		}
 		out = append(out, q)
 	}

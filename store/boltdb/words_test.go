@@ -470,3 +470,40 @@ func TestSearchFindsTicketsWhateverTheirIDOrder(t *testing.T) {
 		t.Errorf("found %v, want %v", got, odd)
 	}
 }
+
+// TestDamagedMessageLeavesSearchWorking: a queued message whose record
+// no longer decodes (a damaged database, or one restored with -force)
+// is reported by check; it must not stop every search, nor the indexer,
+// which would otherwise fail on it at every wake and index nothing more.
+func TestDamagedMessageLeavesSearchWorking(t *testing.T) {
+	d := openUnindexed(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	addTicket(t, d, "HS-000001", "printer", "the toner cartridge smokes")
+	addTicket(t, d, "HS-000002", "invoice", "please send the march invoice")
+	if err := d.UpdateNow(bg, func(st store.Tx) error {
+		k, _ := st.(*tx).bucket(bucketMessages).Cursor().First() // HS-000001's message
+		return st.(*tx).bucket(bucketMessages).Put(clone(k), []byte{messageRecV1, 0xff})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := d.Check(bg); err != nil || len(problems) != 1 {
+		t.Errorf("check: %q %v, want the damaged message", problems, err)
+	}
+	var ids []string
+	err := d.View(bg, func(st store.Tx) error {
+		l, _, err := st.Tickets(store.Filter{Text: "invoice"})
+		for _, tk := range l {
+			ids = append(ids, tk.ID)
+		}
+		return err
+	})
+	if err != nil || !slices.Equal(ids, []string{"HS-000002"}) {
+		t.Errorf("search beside a damaged message: %v %v", ids, err)
+	}
+	if _, err := d.indexQueued(bg); err != nil {
+		t.Errorf("indexer beside a damaged message: %v", err)
+	}
+	if got := searchIDs(t, d, "march"); !slices.Equal(got, []string{"HS-000002"}) {
+		t.Errorf("search after indexing: %v", got)
+	}
+}
