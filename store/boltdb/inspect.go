@@ -64,7 +64,8 @@ func countKeys(b *bolt.Bucket) int {
 // consistent snapshot, so it may run while serve writes) and reports:
 // index entries without their record or disagreeing with it, records
 // without their index entries, messages and events of tickets that do not
-// exist, outbox entries naming a missing ticket, addresses indexed for a
+// exist, outbox entries naming a missing ticket or missing from their
+// queue (and queue entries of mail gone), addresses indexed for a
 // ticket that is not theirs or not at all, and blobs that are
 // referenced but missing or counted fewer times than they are used.
 func (d *DB) Check(ctx context.Context) ([]string, error) {
@@ -308,8 +309,9 @@ func (c *checker) msgIDs() error {
 	})
 }
 
-// outbox checks every entry against idx.outbox.due, its ticket and its
-// mail, and every outbox.raw and idx.outbox.due key against its entry.
+// outbox checks every entry against idx.outbox.due, idx.outbox.queue,
+// its ticket and its mail, and every outbox.raw, idx.outbox.due and
+// idx.outbox.queue key against its entry.
 func (c *checker) outbox() error {
 	err := c.tx.bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 		var r outboxRec
@@ -329,6 +331,29 @@ func (c *checker) outbox() error {
 		}
 		if !c.has(bucketIdxOutboxDue, outboxDueKey(r.NextAt, r.ID)) {
 			c.bad("outbox %d: no idx.outbox.due entry", r.ID)
+		}
+		if !slices.ContainsFunc(c.queueKeys(&r), func(q []byte) bool { return c.has(bucketIdxOutboxQueue, q) }) {
+			c.bad("outbox %d: not in idx.outbox.queue", r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// A queue key left of a mail gone holds back the mail queued after it
+	// in its queue: Enqueue and ClaimOutbox look for it.
+	err = c.tx.bucket(bucketIdxOutboxQueue).ForEach(func(k, _ []byte) error {
+		if len(k) < 8 {
+			c.bad("idx.outbox.queue: malformed key %x", k)
+			return nil
+		}
+		id := binary.BigEndian.Uint64(k[len(k)-8:])
+		r, err := c.tx.outboxRec(id)
+		switch {
+		case err != nil:
+			c.bad("idx.outbox.queue: entry for outbox %d, which is not in the outbox", id)
+		case !slices.ContainsFunc(c.queueKeys(r), func(q []byte) bool { return bytes.Equal(q, k) }):
+			c.bad("idx.outbox.queue: entry for outbox %d filed under another queue than its own", id)
 		}
 		return nil
 	})
@@ -358,6 +383,16 @@ func (c *checker) outbox() error {
 		}
 		return nil
 	})
+}
+
+// queueKeys are the idx.outbox.queue keys outbox entry r may have: under
+// its queue's name, or its ticket's posting (queuePrefixes).
+func (c *checker) queueKeys(r *outboxRec) [][]byte {
+	var keys [][]byte
+	for _, prefix := range c.tx.queuePrefixes(r) {
+		keys = append(keys, append(prefix, u64(r.ID)...))
+	}
+	return keys
 }
 
 // blobs checks the reference counts: every blob has one, none is below

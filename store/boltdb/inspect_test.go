@@ -97,6 +97,16 @@ func TestCheckFindsEachKindOfDamage(t *testing.T) {
 		{"stray address entry", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketIdxAddr).Put(key([]byte("eve@evil.example"), []byte("HS-000001")), nil)
 		}, "idx.addr: eve@evil.example names ticket HS-000001, which is not theirs"},
+		{"queue entry gone", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bucketIdxOutboxQueue).Cursor().First()
+			return tx.Bucket(bucketIdxOutboxQueue).Delete(k)
+		}, "outbox 1: not in idx.outbox.queue"},
+		{"queue entry of a mail gone", func(tx *bolt.Tx) error {
+			// Ahead of every mail queued later to a@x about
+			// HS-000001: it would hold them back for good.
+			k, _ := tx.Bucket(bucketIdxOutboxQueue).Cursor().First()
+			return tx.Bucket(bucketIdxOutboxQueue).Put(append(clone(k[:len(k)-8]), u64(9)...), nil)
+		}, "idx.outbox.queue: entry for outbox 9, which is not in the outbox"},
 		{"blob undercounted", func(tx *bolt.Tx) error {
 			k, v := tx.Bucket(bucketBlobRefs).Cursor().First()
 			// The count drops to 0; where the content lives stays.
