@@ -66,13 +66,14 @@ func countKeys(b *bolt.Bucket) int {
 // without their index entries, messages and events of tickets that do not
 // exist, outbox entries naming a missing ticket or missing from their
 // queue (and queue entries of mail gone), addresses indexed for a
-// ticket that is not theirs or not at all, and blobs that are
-// referenced but missing or counted fewer times than they are used.
+// ticket that is not theirs or not at all, blobs that are referenced
+// but missing or counted fewer times than they are used, and records
+// (messages, events, rate counters, sent mail) that do not decode.
 func (d *DB) Check(ctx context.Context) ([]string, error) {
 	var problems []string
 	err := d.View(ctx, func(t store.Tx) error {
 		c := &checker{tx: t.(*tx), tickets: map[string]indexed{}, uses: map[string]uint64{}}
-		for _, step := range []func() error{c.ticketRecords, c.ticketIndexes, c.addresses, c.messages, c.events, c.msgIDs, c.outbox, c.blobs} {
+		for _, step := range []func() error{c.ticketRecords, c.ticketIndexes, c.addresses, c.messages, c.events, c.msgIDs, c.outbox, c.blobs, c.counters} {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -283,9 +284,10 @@ func (c *checker) useBlob(h string, format string, a ...any) bool {
 	return true
 }
 
+// events checks that every event belongs to a ticket and decodes.
 func (c *checker) events() error {
 	seen := map[string]bool{}
-	return c.tx.bucket(bucketEvents).ForEach(func(k, _ []byte) error {
+	return c.tx.bucket(bucketEvents).ForEach(func(k, v []byte) error {
 		id, ok := c.owner("events", k)
 		if !ok {
 			c.bad("events: malformed key %q", k)
@@ -295,8 +297,40 @@ func (c *checker) events() error {
 			seen[id] = true
 			c.bad("ticket %s: has events but no record", id)
 		}
+		var e store.Event
+		if err := decodeEvent(v, &e); err != nil {
+			c.bad("ticket %s: event %d does not decode: %v", id, binary.BigEndian.Uint64(k[len(k)-8:]), err)
+		}
 		return nil
 	})
+}
+
+// counters checks that every rate counter and every record of sent
+// mail decodes: a counter that does not fails each message from its
+// sender, a sent record the ticket's list of mail and the bounces
+// naming it.
+func (c *checker) counters() error {
+	err := c.tx.bucket(bucketRate).ForEach(func(k, v []byte) error {
+		if _, err := decodeRate(string(k), v); err != nil {
+			c.bad("rate counter %q does not decode", rateName(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	prefix := key([]byte("sent"), nil)
+	cur := c.tx.bucket(bucketMeta).Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		if len(k) != len(prefix)+8 {
+			continue
+		}
+		var r sentRec
+		if err := decodeSent(v, &r); err != nil {
+			c.bad("sent mail %d: record does not decode: %v", binary.BigEndian.Uint64(k[len(prefix):]), err)
+		}
+	}
+	return nil
 }
 
 // msgIDs checks that every idx.msgid entry names an existing ticket.

@@ -107,6 +107,15 @@ func TestCheckFindsEachKindOfDamage(t *testing.T) {
 			k, _ := tx.Bucket(bucketIdxOutboxQueue).Cursor().First()
 			return tx.Bucket(bucketIdxOutboxQueue).Put(append(clone(k[:len(k)-8]), u64(9)...), nil)
 		}, "idx.outbox.queue: entry for outbox 9, which is not in the outbox"},
+		{"event does not decode", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketEvents).Put(key([]byte("HS-000001"), u64(99)), []byte{eventV1, 0xff})
+		}, "ticket HS-000001: event 99 does not decode"},
+		{"rate counter does not decode", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketRate).Put(rateKey("in:sender:ann@customer.example"), []byte{rateV1, 0xff})
+		}, `rate counter "in:sender:ann@customer.example" does not decode`},
+		{"sent record does not decode", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(key([]byte("sent"), u64(7)), []byte{sentV1, 0xff})
+		}, "sent mail 7: record does not decode"},
 		{"blob undercounted", func(tx *bolt.Tx) error {
 			k, v := tx.Bucket(bucketBlobRefs).Cursor().First()
 			// The count drops to 0; where the content lives stays.
