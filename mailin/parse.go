@@ -261,7 +261,13 @@ func parseAddrs(v string) []mail.Address {
 	return out
 }
 
-// MsgIDs extracts message ids (without angle brackets) from a header value.
+// maxMsgID is the longest message id taken: what a header line may
+// hold (RFC 5322: 998 characters). A longer one is no id any mail system
+// keeps, and more than PostgreSQL's index takes (about 2.7 KB a key).
+const maxMsgID = 998
+
+// MsgIDs extracts message ids (without angle brackets) from a header
+// value, leaving out any longer than maxMsgID.
 func MsgIDs(v string) []string {
 	var out []string
 	for {
@@ -273,7 +279,7 @@ func MsgIDs(v string) []string {
 		if j < 0 {
 			break
 		}
-		if id := strings.TrimSpace(v[i+1 : i+j]); id != "" && !strings.ContainsAny(id, " \t") {
+		if id := strings.TrimSpace(v[i+1 : i+j]); id != "" && len(id) <= maxMsgID && !strings.ContainsAny(id, " \t") {
 			out = append(out, id)
 		}
 		v = v[i+j+1:]
@@ -281,8 +287,8 @@ func MsgIDs(v string) []string {
 	if len(out) == 0 {
 		// Some clients send bare ids.
 		for _, f := range strings.Fields(v) {
-			if strings.Contains(f, "@") {
-				out = append(out, strings.Trim(f, "<>,"))
+			if id := strings.Trim(f, "<>,"); strings.Contains(f, "@") && len(id) <= maxMsgID {
+				out = append(out, id)
 			}
 		}
 	}
