@@ -74,14 +74,26 @@ func (p *Pipeline) Identity() rules.Identity {
 
 func (p *Pipeline) loopTag() string { return p.Desk.LoopTag() }
 
-// Route returns the route of the first recipient that is a routing address.
+// Route returns the route of the first recipient that is a routing address,
+// or of the first escalation address among them: mail copied to the
+// escalation address asks to escalate, whatever the order of recipients.
 func (p *Pipeline) Route(rcpts []string) (rules.Route, string, bool) {
+	var first rules.Route
+	var firstTag string
+	found := false
 	for _, r := range rcpts {
-		if rt, tag, ok := p.Routes.Match(r); ok {
+		rt, tag, ok := p.Routes.Match(r)
+		if !ok {
+			continue
+		}
+		if rt.Kind == rules.RouteEscalation {
 			return rt, tag, true
 		}
+		if !found {
+			first, firstTag, found = rt, tag, true
+		}
 	}
-	return rules.Route{}, "", false
+	return first, firstTag, found
 }
 
 // Expect implements mailin.Expecter: a listener announces each message to
