@@ -20,7 +20,8 @@ const (
 )
 
 // Redact replaces payment card numbers (13–19 digits, optionally grouped by
-// single spaces or dashes, passing the Luhn check, with a non-digit/word
+// single spaces or dashes, a space that ends a line counting as one,
+// passing the Luhn check, with a non-digit/word
 // boundary on both sides) by "[card number removed]" and US social security
 // numbers (AAA-GG-SSSS or AAA GG SSSS with the SSA validity rules: area not
 // 000, 666 or 9xx; group not 00; serial not 0000) by "[SSN removed]".
@@ -120,7 +121,9 @@ type digitGroup struct {
 }
 
 // digitRun returns the groups of the run of digits starting at i, joined
-// by single spaces or dashes.
+// by single spaces or dashes. A space that ends a line is a space too: a
+// format=flowed client (RFC 3676) wraps a long line there, and the
+// reader sees the groups side by side.
 func digitRun(b []byte, i int) []digitGroup {
 	var gs []digitGroup
 	for {
@@ -129,14 +132,33 @@ func digitRun(b []byte, i int) []digitGroup {
 			j++
 		}
 		g := digitGroup{start: i, end: j}
-		if j+1 < len(b) && (b[j] == ' ' || b[j] == '-') && asciiDigit(b[j+1]) {
+		if n := groupSep(b, j); n > 0 && j+n < len(b) && asciiDigit(b[j+n]) {
 			g.sep = b[j]
 			gs = append(gs, g)
-			i = j + 1
+			i = j + n
 			continue
 		}
 		return append(gs, g)
 	}
+}
+
+// groupSep is the length of the separator between two digit groups at
+// b[j:]: a space or dash, or a soft line break (a space, then LF or
+// CRLF); 0 for none.
+func groupSep(b []byte, j int) int {
+	switch {
+	case j >= len(b):
+		return 0
+	case b[j] == '-':
+		return 1
+	case b[j] != ' ':
+		return 0
+	case bytes.HasPrefix(b[j+1:], []byte("\r\n")):
+		return 3
+	case bytes.HasPrefix(b[j+1:], []byte("\n")):
+		return 2
+	}
+	return 1
 }
 
 // findCards returns the card numbers in b, in order.

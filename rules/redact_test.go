@@ -22,6 +22,9 @@ func TestRedactCards(t *testing.T) {
 		{"card 4111 1111 1111 1111 12 27 cvv 123", "card [card number removed] 12 27 cvv 123", 1},
 		{"number: 4111111111111111 1234", "number: [card number removed] 1234", 1},
 		{"line one\r\n4111 1111 1111 1111\r\n", "line one\r\n[card number removed]\r\n", 1},
+		// Wrapped by a format=flowed client: the line ends in a space.
+		{"the number is 4111 1111 \r\n1111 1111, expiry 12/28", "the number is [card number removed], expiry 12/28", 1},
+		{"the number is 4111 \n1111 1111 1111.", "the number is [card number removed].", 1},
 	}
 	for _, tt := range tests {
 		got, red := Redact(tt.in)
@@ -51,6 +54,7 @@ func TestRedactKeepsNonCards(t *testing.T) {
 		"100 200 300 400 500 600", // list of quantities
 		"4111  1111  1111  1111",  // double spaces: not one number
 		"4111 1111-1111 1111",     // mixed separators
+		"4111 1111\n1111 1111",    // two lines: not one number
 		"41 1111 1111 1111 11",    // not grouped like a card
 		"",
 	}
