@@ -24,6 +24,14 @@ var scoreWords = map[string]int{
 	"eins": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "fuenf": 5,
 }
 
+// countedWords, right after a number, make it a count of something rather
+// than a score: the mail goes on about what it counts.
+var countedWords = map[string]bool{
+	"of": true, "von": true, "out": true, "more": true, "other": true, "last": true, "further": true,
+	"thing": true, "things": true, "question": true, "questions": true,
+	"issue": true, "issues": true, "problem": true, "problems": true,
+}
+
 var (
 	// scoreLabel is a leading "Score:", "Rating =", "Bewertung" ...
 	scoreLabel = regexp.MustCompile(`(?i)^(?:score|rating|bewertung)\s*[:=]?\s*`)
@@ -124,8 +132,9 @@ func ratingComment(rest string) (string, bool) {
 	}
 	comment := strings.TrimSpace(strings.TrimLeft(rest, " \t\n-–—:,.!;)"))
 	lower := strings.ToLower(comment)
-	// "5 of our users": a quantity, not a score.
-	if w, _ := cutField(lower); w == "of" || w == "von" || w == "out" {
+	// "5 of our users", "One more thing: ...", "Two things: ...": a
+	// quantity, not a score.
+	if w, _ := cutField(lower); countedWords[strings.TrimRight(w, ":,.;!")] {
 		return "", false
 	}
 	if strings.Contains(comment, "?") || utf8.RuneCountInString(comment) > maxCommentRunes {

@@ -1,0 +1,49 @@
+package desk
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// Proves a customer's follow-up to a ticket closed with its survey sent,
+// opening with "One more thing", reopens the ticket and reaches the
+// agents instead of being taken as a rating of 1.
+func TestFollowUpAfterTheSurveyIsNoRating(t *testing.T) {
+	for _, text := range []string{
+		"One more thing: the scanner on the second floor jams on every page now.",
+		"Two things: the toner light stays on, and the tray will not close.",
+	} {
+		t.Run(text[:9], func(t *testing.T) {
+			g := startDesk(t)
+			g.pipeline.Policy = &Policy{ReopenWindow: 7 * 24 * time.Hour}
+			g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Printer", "It smokes."))
+			tk := g.onlyTicket()
+			closedAt := time.Now()
+			if err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
+				t, err := tx.Ticket(tk.ID)
+				if err != nil {
+					return err
+				}
+				t.Status, t.ClosedAt, t.SurveySent = rules.StatusClosed, &closedAt, true
+				return tx.PutTicket(t)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			g.settle()
+			before := len(g.relay.Mails())
+			g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer", text))
+			got := g.ticket(tk.ID)
+			if got.Satisfaction != nil || got.Status != rules.StatusOpen {
+				t.Fatalf("follow-up %q: satisfaction %+v, status %s; want no rating and the ticket reopened", text, got.Satisfaction, got.Status)
+			}
+			g.settle()
+			if len(agMailsTo(g, before, "ana@example.com")) != 1 {
+				t.Errorf("the queue's agent was not told of the follow-up")
+			}
+		})
+	}
+}
