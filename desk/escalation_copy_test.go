@@ -22,3 +22,20 @@ func TestMailCopiedToTheEscalationAddressEscalates(t *testing.T) {
 		t.Errorf("the manager was not told of the escalation")
 	}
 }
+
+// Proves mail taken from a mailbox, whose recipients are those its header
+// names, escalates when it copies the escalation address, as explain and
+// inject (which read the same header) say it does.
+func TestMailFromAMailboxCopiedToTheEscalationAddressEscalates(t *testing.T) {
+	g := startDesk(t)
+	srv := startMemIMAP(t)
+	srv.appendMsg(t, "INBOX", msg("dora@customer.example", "support@example.com", "Nobody answers me", "Three days and no answer.",
+		"Cc: escalation@example.com", "Delivered-To: support@example.com"))
+	if n := runOnce(t, newTestPoller(t, g, srv.config(t, "move"))); n != 1 {
+		t.Fatalf("took %d, want 1", n)
+	}
+	tk := g.onlyTicket()
+	if !tk.Escalated || tk.Priority != rules.PriorityHigh {
+		t.Fatalf("mail to support@ and escalation@ from a mailbox: escalated %v, priority %s", tk.Escalated, tk.Priority)
+	}
+}
