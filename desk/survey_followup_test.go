@@ -10,12 +10,13 @@ import (
 )
 
 // Proves a customer's follow-up to a ticket closed with its survey sent,
-// opening with "One more thing", reopens the ticket and reaches the
+// opening with "One more thing" or a numbered list, reopens the ticket and reaches the
 // agents instead of being taken as a rating of 1.
 func TestFollowUpAfterTheSurveyIsNoRating(t *testing.T) {
 	for _, text := range []string{
 		"One more thing: the scanner on the second floor jams on every page now.",
 		"Two things: the toner light stays on, and the tray will not close.",
+		"1. The scanner jams on every page.\n2. The fax line is silent.",
 	} {
 		t.Run(text[:9], func(t *testing.T) {
 			g := startDesk(t)

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -65,7 +66,7 @@ func ParseRating(visible string) (Rating, bool) {
 	text := strings.TrimSpace(beforeSignature(normalizeNewlines(visible)))
 	text = scoreLabel.ReplaceAllString(text, "")
 	score, rest, ok := leadingScore(text)
-	if !ok {
+	if !ok || numberedList(score, rest) {
 		return Rating{}, false
 	}
 	if m := scoreScale.FindString(rest); m != "" {
@@ -113,6 +114,21 @@ func leadingScore(text string) (int, string, bool) {
 	}
 	score, ok := scoreWords[strings.ToLower(text[:end])]
 	return score, text[end:], ok
+}
+
+// numberedList reports whether the text after a leading score goes on
+// with a line that starts with the next number ("1. ...\n2. ..."): the
+// items of a list, not a rating.
+func numberedList(score int, rest string) bool {
+	next := strconv.Itoa(score + 1)
+	lines := strings.Split(rest, "\n")
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, next+".") || strings.HasPrefix(l, next+")") {
+			return true
+		}
+	}
+	return false
 }
 
 func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }

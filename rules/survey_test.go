@@ -36,6 +36,8 @@ func TestParseRating(t *testing.T) {
 		{"One more thing: the scanner jams on every page now.", false, 0, ""},
 		{"Two things: the toner light stays on, and the tray will not close.", false, 0, ""},
 		{"One last question. The invoice shows the wrong address.", false, 0, ""},
+		{"1. The scanner jams on every page.\n2. The fax line is silent.", false, 0, ""},
+		{"1) toner empty\r\n2) tray stuck", false, 0, ""},
 		{"Is it fixed?", false, 0, ""},
 		{"3 - is this really closed?", false, 0, ""},
 		{"4, but the export still fails", false, 0, ""},
