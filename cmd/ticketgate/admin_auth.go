@@ -139,19 +139,27 @@ func normalHost(h string) string {
 
 func (g *adminGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.hosts[normalHost(r.Host)] {
-		httpError(w, http.StatusMisdirectedRequest, fmt.Sprintf("Host %q is not an address of this admin API (add it to [admin] hostnames)", r.Host))
+		refuse(w, http.StatusMisdirectedRequest, fmt.Sprintf("Host %q is not an address of this admin API (add it to [admin] hostnames)", r.Host))
 		return
 	}
 	if why := g.crossSite(r); why != "" {
-		httpError(w, http.StatusForbidden, "cross-site request refused: "+why)
+		refuse(w, http.StatusForbidden, "cross-site request refused: "+why)
 		return
 	}
 	if !adminOpenPaths[r.URL.Path] && !g.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ticketgate admin"`)
-		httpError(w, http.StatusUnauthorized, "missing or wrong admin token: send \"Authorization: Bearer <token>\" with the token from [admin] token_file")
+		refuse(w, http.StatusUnauthorized, "missing or wrong admin token: send \"Authorization: Bearer <token>\" with the token from [admin] token_file")
 		return
 	}
 	g.next.ServeHTTP(w, r)
+}
+
+// refuse answers a request the guard turns away and closes its
+// connection: the server would otherwise read the body it announced
+// before answering, and wait for good for one that never comes.
+func refuse(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Connection", "close")
+	httpError(w, code, msg)
 }
 
 // crossSite says why a request came from another site's page, or "".

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -340,4 +341,40 @@ func healthzApp(t *testing.T) (*app, string) {
 	}
 	t.Cleanup(func() { srv.Close() })
 	return a, "http://" + s.adminAddr() + "/healthz"
+}
+
+// A request the guard refuses is answered at once, whatever body it
+// announces, and its connection closed: a client without the token (or
+// from another site, or under another Host) that announces a body and
+// never sends it holds no connection open, and no answer, for good.
+func TestAdminRefusalDoesNotWaitForTheBody(t *testing.T) {
+	e := newEnv(t, true)
+	e.serve()
+	for _, c := range []struct {
+		what, head string
+		want       int
+	}{
+		{"no token", "Host: " + e.admin + "\r\n", http.StatusUnauthorized},
+		{"another site", "Host: " + e.admin + "\r\nOrigin: http://evil.example\r\nAuthorization: Bearer " + e.token() + "\r\n", http.StatusForbidden},
+		{"another Host", "Host: rebind.evil.example\r\nAuthorization: Bearer " + e.token() + "\r\n", http.StatusMisdirectedRequest},
+	} {
+		conn, err := net.Dial("tcp", e.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A bound for a hang only: the answer comes at once or never.
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(conn, "POST /api/forget HTTP/1.1\r\n%sContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", c.head)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			conn.Close()
+			t.Errorf("%s: no answer while the announced body is not sent: %v", c.what, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want || !resp.Close {
+			t.Errorf("%s: %s, closing %v; want %d and the connection closed", c.what, resp.Status, resp.Close, c.want)
+		}
+		conn.Close()
+	}
 }
