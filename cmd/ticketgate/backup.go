@@ -38,6 +38,12 @@ func runBackup(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	if isDatabase(cfg, dst) {
+		// Renamed over it, the copy would take the place of the file a
+		// running serve writes to, and what serve commits after would
+		// be gone once it starts again.
+		return &exitError{code: 64, err: fmt.Errorf("backup -o %s is the database itself (store.path): write the copy to another file", *out)}
+	}
 	log := newLogger(os.Stderr)
 	f, err := os.CreateTemp(filepath.Dir(dst), ".ticketgate-backup-*")
 	if err != nil {
@@ -64,6 +70,18 @@ func runBackup(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	}
 	fmt.Fprintf(stdout, "%s: %d bytes, %d tickets, %d queued mails (%s)\n", dst, n, total(st.ByStatus), st.Outbox, how)
 	return nil
+}
+
+// isDatabase reports whether path names the database file of cfg. A
+// symbolic link to it does not: a rename replaces the link, not the
+// database.
+func isDatabase(cfg *Config, path string) bool {
+	name, err := os.Lstat(path)
+	if err != nil {
+		return false
+	}
+	db, err := os.Stat(cfg.Store.Path)
+	return err == nil && os.SameFile(name, db)
 }
 
 // notPostgres refuses backup and restore with a PostgreSQL store: they

@@ -251,3 +251,35 @@ func TestBackupAndRestoreRefuseAPostgresStore(t *testing.T) {
 		t.Errorf("%d tickets in PostgreSQL after the refused restore, want 2", n)
 	}
 }
+
+// backup -o naming the database itself, with serve running: the copy
+// must not be renamed over the file serve writes to. It was, and every
+// message serve acknowledged after went to the replaced file and was
+// gone once serve started again.
+func TestBackupRefusesToWriteOverTheDatabase(t *testing.T) {
+	e := newEnv(t, true)
+	s := e.serve()
+	c, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.c.Close()
+	if err := c.send("ann@customer.example", "support@example.com", message("ann@customer.example", "support@example.com", "Before", "over-1@customer.example", "x")); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{e.dbPath(), "data/../data/tickets.db"} {
+		if r := e.run(nil, "backup", "-o", out); r.code == 0 || !strings.Contains(r.stderr, "database") {
+			t.Errorf("backup -o %s: exit %d\n%s%s; want a refusal naming the database", out, r.code, r.stdout, r.stderr)
+		}
+	}
+	if err := c.send("ann@customer.example", "support@example.com", message("ann@customer.example", "support@example.com", "After", "over-2@customer.example", "x")); err != nil {
+		t.Fatal(err)
+	}
+	c.c.Quit()
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	if missing := e.missingMessages([]string{"over-1@customer.example", "over-2@customer.example"}); len(missing) > 0 {
+		t.Errorf("acknowledged messages lost after backup -o the database: %v", missing)
+	}
+}
