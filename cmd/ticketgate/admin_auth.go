@@ -183,7 +183,9 @@ func (g *adminGuard) authorized(r *http.Request) bool {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	// The token is hex, kept in lower case: one written in upper case
+	// in the token file is the same token.
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(tok))))
 	return subtle.ConstantTimeCompare(sum[:], g.tokenSum[:]) == 1
 }
 

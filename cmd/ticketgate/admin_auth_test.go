@@ -378,3 +378,24 @@ func TestAdminRefusalDoesNotWaitForTheBody(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// The token is the contents of the token file, as the operator wrote it:
+// one written in upper-case hex is taken as it is written (curl with
+// $(cat admin.token)), as the commands take it.
+func TestAdminTakesTheTokenAsTheFileHasIt(t *testing.T) {
+	e := newEnv(t, true)
+	token := strings.ToUpper(strings.Repeat("0a1b2c3d4e5f", 6))
+	if err := os.MkdirAll(filepath.Join(e.dir, "data"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "data", "admin.token"), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.serve()
+	if a := send(t, "GET", "http://"+e.admin+"/api/tickets", "", map[string]string{"Authorization": "Bearer " + e.token()}); a.code != http.StatusOK {
+		t.Errorf("with the token file's contents: %d %q; want 200", a.code, a.body)
+	}
+	if r := e.run(nil, "tickets"); r.code != 0 {
+		t.Errorf("tickets through serve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
