@@ -80,10 +80,17 @@ func forgetExit(addr string, err error) error {
 // installation signs bounce addresses with ([outbound] verp_key_file),
 // which every gateway sharing the database has: the same address gets the
 // same pseudonym on each, every time.
+//
+// The customer may ask for it themselves: an actor who is the address
+// erased is recorded, and logged, as its pseudonym, not by the address.
 func (a *app) forget(ctx context.Context, req forgetRequest, via string) (*desk.ForgetResult, error) {
 	addr := strings.ToLower(strings.TrimSpace(req.Address))
-	return a.pipeline.Forget(ctx, desk.Forget{Addr: addr, Pseudonym: desk.Pseudonym(a.pseudonymKey, addr),
-		Actor: req.Actor, Via: via})
+	pseudonym := desk.Pseudonym(a.pseudonymKey, addr)
+	actor := req.Actor
+	if strings.EqualFold(strings.TrimSpace(actor), addr) {
+		actor = pseudonym
+	}
+	return a.pipeline.Forget(ctx, desk.Forget{Addr: addr, Pseudonym: pseudonym, Actor: actor, Via: via})
 }
 
 // handleForget is POST /api/forget {"address": ..., "actor": ...}, the

@@ -292,3 +292,48 @@ func TestCheckRefusesBadRetention(t *testing.T) {
 		t.Errorf("check with a broken VERP key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// The customer may be the one who asks for the erasure (-as their own
+// address, "actor" in the API): the erased event and the log line then
+// name them by the pseudonym, not by the address just erased, through
+// serve and without it.
+func TestForgetAskedByTheCustomerKeepsNoAddress(t *testing.T) {
+	e := newEnv(t, true)
+	viaServe := e.injectOK(message(`"Eve Ask" <eve@customer.example>`, "support@example.com", "Delete me", "ask-1@customer.example", "Please erase my data."),
+		"-to", "support@example.com", "-from", "eve@customer.example")
+	s := e.serve()
+	r := e.run(nil, "forget", "-as", "Eve@Customer.example", "eve@customer.example")
+	if r.code != 0 {
+		t.Fatalf("forget through serve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	if line := erasedLogLine(s.stderr.String()); line == "" || strings.Contains(strings.ToLower(line), "eve@customer.example") {
+		t.Errorf("serve's log of the erasure names the erased address: %q", line)
+	}
+	local := e.injectOK(message("fay@customer.example", "support@example.com", "Delete me too", "ask-2@customer.example", "Erase."),
+		"-to", "support@example.com", "-from", "fay@customer.example")
+	r = e.run(nil, "forget", "-as", "fay@customer.example", "fay@customer.example")
+	if line := erasedLogLine(r.stderr); r.code != 0 || line == "" || strings.Contains(line, "fay@customer.example") {
+		t.Fatalf("forget without serve: exit %d, its log of the erasure names the erased address?\n%s", r.code, r.stderr)
+	}
+	for id, addr := range map[string]string{viaServe: "eve@customer.example", local: "fay@customer.example"} {
+		tk := e.show(id)
+		ev := lastEvent(tk, "erased")
+		if text := strings.ToLower(e.showJSON(id)); strings.Contains(text, addr) || ev == nil || ev.Actor != tk.Requester {
+			t.Errorf("%s after forget asked by %s: erased event %+v, requester %s; want the pseudonym as actor and no address\n%s", id, addr, ev, tk.Requester, text)
+		}
+	}
+}
+
+// erasedLogLine is the log line of an erasure in log, or "". (The mail
+// sent to the customer before it was logged with their address.)
+func erasedLogLine(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "personal data erased") {
+			return line
+		}
+	}
+	return ""
+}
