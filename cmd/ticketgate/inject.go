@@ -40,14 +40,9 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	in, err := mailin.Parse(raw, mailin.Limits{})
+	in, err := injectable(raw)
 	if err != nil {
 		return &exitError{code: exDataErr, err: err}
-	}
-	if len(in.Header) == 0 {
-		// SMTP has an envelope and a sender to answer; text piped in
-		// with no header at all is a mistake, and Postfix bounces 65.
-		return &exitError{code: exDataErr, err: fmt.Errorf("%w: the input has no header fields (From:, To:, Subject: ...); inject reads one whole message", mailin.ErrNotMail)}
 	}
 	if !flagSet(fs, "from") {
 		// Run by hand: the sender is who wrote the message.
@@ -85,10 +80,28 @@ func injectExit(err error) error {
 	return &exitError{code: exTempFail, err: err}
 }
 
+// injectable parses a message inject takes: one that parses, with a
+// header. SMTP has an envelope and a sender to answer; text piped in (or
+// posted to /api/inject) with no header at all is a mistake, and Postfix
+// bounces 65.
+func injectable(raw []byte) (*mailin.Inbound, error) {
+	in, err := mailin.Parse(raw, mailin.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Header) == 0 {
+		return nil, fmt.Errorf("%w: the input has no header fields (From:, To:, Subject: ...); inject reads one whole message", mailin.ErrNotMail)
+	}
+	return in, nil
+}
+
 // inject delivers raw to the pipeline; with no recipients given it uses the
 // routing addresses named in the message's headers. A recipient may also be
 // the bounce address (VERP return path) of mail the gateway sent.
 func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) (mailin.Result, error) {
+	if _, err := injectable(raw); err != nil {
+		return mailin.Result{}, err
+	}
 	fromHeader := len(to) == 0
 	if fromHeader {
 		to = mailin.HeaderRecipients(raw, a.pipeline.Routes)

@@ -108,3 +108,26 @@ func TestInjectAPIWithoutFromTakesTheMessagesFrom(t *testing.T) {
 		t.Errorf("POST /api/inject with from= (the null sender): events %v, want the auto-reply suppressed", evs)
 	}
 }
+
+// POST /api/inject is inject's handover and refuses what inject refuses:
+// text with no header field at all is answered 422 (inject's 65), and no
+// ticket is opened for it.
+func TestInjectAPIRefusesTextWithoutHeader(t *testing.T) {
+	e := newEnv(t, true)
+	e.serve()
+	resp, err := e.apiDo("POST", "/api/inject?to=support%40example.com&from=ann%40customer.example", "message/rfc822", "Hello, my printer is broken.\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "no header") {
+		t.Errorf("POST /api/inject of text without a header: %s %s; want 422 saying it has no header", resp.Status, b)
+	}
+	if r := e.run([]byte("Hello, my printer is broken.\r\n"), "inject", "-to", "support@example.com"); r.code != exDataErr {
+		t.Errorf("inject of text without a header: exit %d, want %d", r.code, exDataErr)
+	}
+	if n := len(e.ticketsAfterRefusal()); n != 0 {
+		t.Errorf("%d tickets opened for text without a header, want none", n)
+	}
+}
