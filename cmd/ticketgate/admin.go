@@ -41,7 +41,17 @@ func (a *app) adminHandler() http.Handler {
 	mux.HandleFunc("POST /api/outbox/retry", accepts("", a.handleOutboxRetry))
 	mux.HandleFunc("POST /api/forget", accepts(typeJSON, noParams(a.handleForget)))
 	mux.HandleFunc("POST /api/inject", accepts(typeMail, envelopeParams(a.handleInject)))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /api/outbox/retry is also an {id} of GET /api/outbox/{id}: the
+		// mux would take a GET of it for a show of mail "retry", and
+		// name GET in the Allow of another method.
+		if r.URL.Path == "/api/outbox/retry" && r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			httpError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": method not allowed (POST)")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // noParams serves h only for a request without query parameters: a

@@ -399,3 +399,23 @@ func TestAdminTakesTheTokenAsTheFileHasIt(t *testing.T) {
 		t.Errorf("tickets through serve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// /api/outbox/retry takes POST only. A GET of it (a curl without -X
+// POST) was taken for GET /api/outbox/{id} with the id "retry", and
+// answered 400 naming ?all=1 an unknown parameter; another method was
+// told GET is allowed.
+func TestAdminOutboxRetryAllowsOnlyPOST(t *testing.T) {
+	e := newEnv(t, true)
+	e.serve()
+	for _, method := range []string{"GET", "DELETE"} {
+		resp, err := e.apiDo(method, "/api/outbox/retry?all=1", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if allow := resp.Header.Get("Allow"); resp.StatusCode != http.StatusMethodNotAllowed || allow != "POST" {
+			t.Errorf("%s /api/outbox/retry?all=1: %s, Allow %q: %s; want 405 allowing POST", method, resp.Status, allow, b)
+		}
+	}
+}
