@@ -135,3 +135,53 @@ func TestSIGTERMGraceAndSecondSignal(t *testing.T) {
 		}
 	})
 }
+
+// A reload asked for while serve shuts down (logrotate's "systemctl
+// reload" during a stop) does not end it: the message whose data is in
+// progress is still answered 250 and stored, and serve exits 0. The
+// SIGHUP used to kill it once shutdown had begun.
+func TestSIGHUPDuringShutdownDoesNotKill(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "[shutdown]\ngrace = \"20s\"\n")
+	s := e.serve()
+	busy, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := busy.c.Mail("rita@customer.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := busy.c.Rcpt("support@example.com", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := busy.c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := message("rita@customer.example", "support@example.com", "Half way", "hup-data@customer.example", "First half.\nSecond half.")
+	half := len(raw) / 2
+	if _, err := w.Write(raw[:half]); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.waitLog(t, "shutting down")
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	if _, err := w.Write(raw[half:]); err != nil {
+		t.Fatalf("after SIGHUP during shutdown: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("the message in progress was not taken after SIGHUP during shutdown: %v", err)
+	}
+	busy.c.Quit()
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve did not exit after its last session ended:\n%s", s.stderr.String())
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d (%v), want 0:\n%s", code, s.cmd.ProcessState, s.stderr.String())
+	}
+	if missing := e.missingMessages([]string{"hup-data@customer.example"}); len(missing) > 0 {
+		t.Errorf("the message taken during shutdown is not on a ticket")
+	}
+}
