@@ -35,8 +35,16 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	}
 	// Checked before anything is opened: a day that is not one is a
 	// usage error whether the report is made here or by a running serve.
-	if _, err := reportQuery(q, rules.BusinessHours{}); err != nil {
+	rq, err := reportQuery(q, rules.BusinessHours{})
+	if err != nil {
 		return &exitError{code: 64, err: err}
+	}
+	// A day starts at midnight where the command runs: sent as that
+	// instant, not read again in a running serve's time zone.
+	for name, at := range map[string]time.Time{"from": rq.From, "to": rq.To} {
+		if !at.IsZero() {
+			q.Set(name, at.Format(time.RFC3339Nano))
+		}
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {

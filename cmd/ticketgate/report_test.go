@@ -138,3 +138,33 @@ func TestMergeMovesNoTicketCounter(t *testing.T) {
 		t.Fatalf("serve exit %d", code)
 	}
 }
+
+// report -from DAY counts from the day's start where the command runs
+// (its TZ), as it does without serve: handed over, the day was read in
+// serve's zone instead, and the same command covered another period
+// while serve ran.
+func TestReportDayIsTheCommandsDayThroughServe(t *testing.T) {
+	e := newEnv(t, true)
+	e.injectOK(message("rae@customer.example", "support@example.com", "Router down", "tz-1@customer.example", "No lights."),
+		"-to", "support@example.com", "-from", "rae@customer.example")
+	from := func() string {
+		t.Helper()
+		r := e.run(nil, "report", "-json", "-from", "2026-11-01", "-to", "2026-11-02")
+		var rep struct {
+			From time.Time `json:"from"`
+			To   time.Time `json:"to"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rep) != nil {
+			t.Fatalf("report: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		return rep.From.UTC().Format(time.RFC3339) + " " + rep.To.UTC().Format(time.RFC3339)
+	}
+	t.Setenv("TZ", "Asia/Tokyo")
+	alone := from()
+	t.Setenv("TZ", "UTC")
+	e.serve()
+	t.Setenv("TZ", "Asia/Tokyo")
+	if through := from(); through != alone || alone != "2026-10-31T15:00:00Z 2026-11-01T15:00:00Z" {
+		t.Errorf("report -from 2026-11-01 -to 2026-11-02 in Tokyo: %s alone, %s through serve (in UTC); want Tokyo's day both times", alone, through)
+	}
+}
