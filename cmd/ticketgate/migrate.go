@@ -156,7 +156,7 @@ func (m *migration) refuseOthers(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if !got.CreatedAt.Equal(tk.CreatedAt) {
+			if !sameTicket(got, tk) {
 				others = append(others, "ticket "+tk.ID)
 			}
 		}
@@ -168,7 +168,7 @@ func (m *migration) refuseOthers(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if got.TicketID != e.TicketID || got.Kind != e.Kind || !got.Created.Equal(e.Created) {
+			if !sameMail(got, e) {
 				others = append(others, fmt.Sprintf("outbox mail %d", e.ID))
 			}
 		}
@@ -183,6 +183,20 @@ func (m *migration) refuseOthers(ctx context.Context) error {
 	}
 	return nil
 }
+
+// sameTicket reports whether got, read from the target, is tk as an
+// earlier run copied it: the same creation time.
+func sameTicket(got, tk *store.Ticket) bool { return got.CreatedAt.Equal(tk.CreatedAt) }
+
+// sameMail is sameTicket for outbox mail: same ticket, kind and time.
+func sameMail(got, e *store.OutMail) bool {
+	return got.TicketID == e.TicketID && got.Kind == e.Kind && got.Created.Equal(e.Created)
+}
+
+// errOtherRecord is a target record under a source id that is another
+// one, made there after refuseOthers looked (a gateway already serving
+// from the target): skipped as already there, the source's would be lost.
+var errOtherRecord = errors.New("the target database holds another record under this id, made there while migrate ran: stop the gateways using it, then migrate into an empty database")
 
 // ticket copies ticket id with its messages, events and blobs in one
 // transaction, unless the target has it.
@@ -205,7 +219,10 @@ func (m *migration) ticket(ctx context.Context, id string) error {
 	skipped := false
 	err = m.dst.UpdateNow(ctx, func(tx store.Tx) error {
 		skipped = false
-		if _, err := tx.Ticket(id); err == nil {
+		if got, err := tx.Ticket(id); err == nil {
+			if !sameTicket(got, tk) {
+				return &exitError{code: exDataErr, err: errOtherRecord}
+			}
 			skipped = true
 			return nil
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -315,7 +332,10 @@ func (m *migration) outbox(ctx context.Context) error {
 		skipped := false
 		err = m.dst.UpdateNow(ctx, func(tx store.Tx) error {
 			skipped = false
-			if _, err := tx.OutboxEntry(e.ID); err == nil {
+			if got, err := tx.OutboxEntry(e.ID); err == nil {
+				if !sameMail(got, e) {
+					return &exitError{code: exDataErr, err: errOtherRecord}
+				}
 				skipped = true
 				return nil
 			} else if !errors.Is(err, store.ErrNotFound) {

@@ -184,3 +184,43 @@ func TestMigrateCutShortKeepsTheMailItCopied(t *testing.T) {
 		t.Errorf("outbox after a cut-short migrate and new mail: %+v; want one mail for %s (copied) and one for %s (new)", list, oldID, newID)
 	}
 }
+
+// A gateway already serving from PostgreSQL may open a ticket or queue a
+// mail while migrate runs, under an id of the old database's (sequential
+// numbers, the outbox's own ids): migrate stops with the ids instead of
+// skipping the old desk's ticket and mail as "already there" and losing
+// them.
+func TestMigrateRefusesRecordsMadeMeanwhileUnderTheSameIds(t *testing.T) {
+	old := newEnv(t, false)
+	appendConfig(t, old.cfg, "\n[tickets]\nnumbers = \"sequential\"\n")
+	oldID := old.injectOK(message("ann@customer.example", "support@example.com", "Printer", "meanwhile-1@customer.example", "on fire"))
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	appendConfig(t, e.cfg, "\n[tickets]\nnumbers = \"sequential\"\n")
+
+	src, err := boltdb.Open(filepath.Join(old.dir, "data", "tickets.db"), boltdb.Options{ReadOnly: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst := e.openStore()
+	m := &migration{src: src, dst: dst}
+	ctx := context.Background()
+	if err := m.refuseOthers(ctx); err != nil {
+		t.Fatalf("an empty target refused: %v", err)
+	}
+	// Meanwhile (after the check above, as migrate makes it before
+	// copying) the new gateway opens HS-000001 and queues mail 1.
+	newID := e.injectOK(message("bob@customer.example", "support@example.com", "VPN", "meanwhile-2@customer.example", "down"))
+	if newID != oldID {
+		t.Fatalf("the new gateway opened %s, want %s as in the old database", newID, oldID)
+	}
+	terr, oerr := m.tickets(ctx), m.outbox(ctx)
+	dst.Close()
+	if terr == nil || !strings.Contains(terr.Error(), oldID) || m.skipped != 0 {
+		t.Errorf("copy tickets: %v, %d already there; want an error naming %s, none taken as already there", terr, m.skipped, oldID)
+	}
+	if oerr == nil || !strings.Contains(oerr.Error(), "outbox mail 1") || m.outSkipped != 0 {
+		t.Errorf("copy outbox: %v, %d already there; want an error naming outbox mail 1, none taken as already there", oerr, m.outSkipped)
+	}
+}
