@@ -300,10 +300,11 @@ func putTicket(tx store.Tx, tk *store.Ticket, blobs map[string][]byte) error {
 }
 
 // outbox copies the outbox entries the target lacks, ids kept, each in
-// its own transaction with its mail. The target hands out no id up to
-// the source's highest from before the first is copied, so that mail
-// queued there after a run cut short never takes a copied entry's id
-// (which would replace that entry).
+// its own transaction with its mail; one the target has sent is not
+// lacking. The target hands out no id up to the source's highest from
+// before the first is copied, so that mail queued there after a run cut
+// short never takes a copied entry's id (which would replace that
+// entry).
 func (m *migration) outbox(ctx context.Context) error {
 	var max uint64
 	list, err := m.srcOutbox(ctx)
@@ -334,6 +335,17 @@ func (m *migration) outbox(ctx context.Context) error {
 			skipped = false
 			if got, err := tx.OutboxEntry(e.ID); err == nil {
 				if !sameMail(got, e) {
+					return &exitError{code: exDataErr, err: errOtherRecord}
+				}
+				skipped = true
+				return nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			// Copied by an earlier run and sent since by a gateway on
+			// the target: queued again, it would go out twice.
+			if ticket, _, err := tx.SentTo(e.ID); err == nil {
+				if ticket != e.TicketID {
 					return &exitError{code: exDataErr, err: errOtherRecord}
 				}
 				skipped = true

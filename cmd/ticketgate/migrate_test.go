@@ -224,3 +224,48 @@ func TestMigrateRefusesRecordsMadeMeanwhileUnderTheSameIds(t *testing.T) {
 		t.Errorf("copy outbox: %v, %d already there; want an error naming outbox mail 1, none taken as already there", oerr, m.outSkipped)
 	}
 }
+
+// migrate run again once the new gateway sent the mail it copied does
+// not queue that mail a second time: the customer would get it twice.
+func TestMigrateAgainDoesNotQueueMailSentMeanwhile(t *testing.T) {
+	old := newEnv(t, false)
+	old.injectOK(message("ann@customer.example", "support@example.com", "Printer", "again-1@customer.example", "on fire"))
+	oldDB := filepath.Join(old.dir, "data", "tickets.db")
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	if r := e.run(nil, "migrate", "-from", oldDB); r.code != 0 || !strings.Contains(r.stdout, "1 outbox mails copied") {
+		t.Fatalf("migrate: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	s := e.serve()
+	if mails := e.relay.WaitFor(1, 10*time.Second); len(mails) != 1 {
+		t.Fatalf("relayed %d mails after migrate, want the auto-reply", len(mails))
+	}
+	waitEmptyOutbox(t, e)
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	r := e.run(nil, "migrate", "-from", oldDB)
+	if r.code != 0 || !strings.Contains(r.stdout, "0 outbox mails copied, 1 already there") {
+		t.Errorf("migrate again after the mail was sent: exit %d, stdout %q, stderr %q; want it taken as already there", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(nil, "outbox", "-json"); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("outbox after migrating again: exit %d, %s; want nothing queued to be sent again", r.code, r.stdout)
+	}
+}
+
+// waitEmptyOutbox waits (bounded) until the installation's outbox is
+// empty: what was delivered is recorded.
+func waitEmptyOutbox(t *testing.T, e *env) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := e.run(nil, "outbox", "-json")
+		if r.code == 0 && strings.TrimSpace(r.stdout) == "[]" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox not empty after 10s: exit %d, %s%s", r.code, r.stdout, r.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
