@@ -91,6 +91,10 @@ func typeOfTag(types []RequestType, tag string) (RequestType, bool) {
 	return RequestType{}, false
 }
 
+// SameTag reports whether two tags name the same thing in a subject: equal
+// in any case and with any spacing or dashes.
+func SameTag(a, b string) bool { return tagWords(a) == tagWords(b) }
+
 // tagWords is a tag in lower case, its words joined by one space.
 func tagWords(tag string) string {
 	return strings.Join(strings.FieldsFunc(strings.ToLower(tag), func(r rune) bool {

@@ -48,8 +48,9 @@ func (a *app) agentSetup() error {
 }
 
 // requestTypes checks [[request_type]] (each needs tags; a priority must be
-// one) and merges it with the shipped types: a configured type replaces
-// the shipped one of the same name, the others are added after them.
+// one; a name is listed once, a tag names one type) and merges it with the
+// shipped types: a configured type replaces the shipped one of the same
+// name, the others are added after them.
 func requestTypes(list []rules.RequestType) ([]rules.RequestType, error) {
 	var errs []string
 	for i, rt := range list {
@@ -58,6 +59,10 @@ func requestTypes(list []rules.RequestType) ([]rules.RequestType, error) {
 		}
 		if _, ok := rules.ParsePriority(string(rt.Priority)); rt.Priority != "" && !ok {
 			errs = append(errs, fmt.Sprintf("request_type[%d] (%s) priority %q must be low, medium, high or critical", i, rt.Name, rt.Priority))
+		}
+		// The second would replace the first, tags and all.
+		if slices.ContainsFunc(list[:i], func(d rules.RequestType) bool { return strings.EqualFold(d.Name, rt.Name) }) {
+			errs = append(errs, fmt.Sprintf("request_type[%d] %q is listed twice", i, rt.Name))
 		}
 	}
 	if len(errs) > 0 {
@@ -70,6 +75,22 @@ func requestTypes(list []rules.RequestType) ([]rules.RequestType, error) {
 		} else {
 			out = append(out, rt)
 		}
+	}
+	// A subject tag names the first type that has it: a later type with
+	// the same tag would never be named by it.
+	for i, rt := range list {
+		for _, tag := range rt.Tags {
+			first := out[slices.IndexFunc(out, func(d rules.RequestType) bool {
+				return slices.ContainsFunc(d.Tags, func(t string) bool { return rules.SameTag(t, tag) })
+			})]
+			if !strings.EqualFold(first.Name, rt.Name) {
+				errs = append(errs, fmt.Sprintf("request_type[%d] (%s) tag %q is already request type %q's: give one of them another tag, or name this one %q to replace that one",
+					i, rt.Name, tag, first.Name, first.Name))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
 	return out, nil
 }

@@ -204,6 +204,35 @@ func TestAgentConfigErrorsNameTheEntry(t *testing.T) {
 	}
 }
 
+// A [[request_type]] that could never apply is refused with its entry,
+// not loaded to be passed over: one whose tag another type (a shipped one,
+// or one listed before) already has, and one listed twice, whose second
+// entry replaced the first.
+func TestRequestTypeThatCannotApplyIsRefused(t *testing.T) {
+	probe := message("x@customer.example", "support@example.com", "[Billing] Invoice", "rt1@customer.example", "Hi.")
+	for _, c := range []struct{ extra, want string }{
+		{"[[request_type]]\nname = \"sales\"\ntags = [\"Quote\", \"billing\"]\ncategory = \"sales\"\n",
+			`request_type[0] (sales) tag "billing" is already request type "billing question"'s`},
+		{"[[request_type]]\nname = \"quote\"\ntags = [\"Offer\"]\n[[request_type]]\nname = \"Quote\"\ntags = [\"Estimate\"]\n",
+			`request_type[1] "Quote" is listed twice`},
+		{"[[request_type]]\nname = \"sales\"\ntags = [\"Quote\"]\n[[request_type]]\nname = \"offers\"\ntags = [\"quote\"]\n",
+			`request_type[1] (offers) tag "quote" is already request type "sales"'s`},
+	} {
+		e := newEnv(t, false)
+		appendConfig(t, e.cfg, "\n"+c.extra)
+		if r := e.run(probe, "inject", "-to", "support@example.com"); r.code != exConfig || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("exit %d, stderr %q; want %d saying %q", r.code, r.stderr, exConfig, c.want)
+		}
+	}
+	// Naming a shipped type replaces it, tags and all.
+	e := newEnv(t, false)
+	appendConfig(t, e.cfg, "\n[[request_type]]\nname = \"Billing Question\"\ntags = [\"Billing\", \"Invoice\"]\ncategory = \"accounts\"\n")
+	id := e.injectOK(probe)
+	if tk := e.show(id); tk.Category != "accounts" {
+		t.Errorf("[Billing] with the billing question type replaced: category %q, want accounts", tk.Category)
+	}
+}
+
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `\`, `\\`) + `"` }
 
 func must(b []byte, err error) []byte {
