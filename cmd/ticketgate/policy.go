@@ -53,6 +53,13 @@ func policyFromConfig(cfg *Config) (*desk.Policy, error) {
 	}
 	sla, slaErrs := slaFromConfig(cfg.SLA)
 	errs = append(errs, slaErrs...)
+	for name := range cfg.SLA.Plans {
+		// A ticket's plan is the [[plan]]'s name as written.
+		i := slices.IndexFunc(cfg.Plans, func(p PlanConfig) bool { return strings.EqualFold(p.Name, name) })
+		if i >= 0 && !slices.ContainsFunc(cfg.Plans, func(p PlanConfig) bool { return p.Name == name }) {
+			bad("sla.plans.%s: the [[plan]] is named %q; write [sla.plans.%s], as plan names are matched exactly", name, cfg.Plans[i].Name, cfg.Plans[i].Name)
+		}
+	}
 	errs = append(errs, levelsFromConfig(cfg, &sla)...)
 	notify := map[rules.Status]bool{}
 	for _, name := range cfg.Tickets.NotifyStatus {

@@ -279,6 +279,18 @@ on_breach = true`)
 	}
 }
 
+// [sla.plans.NAME] whose NAME is a [[plan]]'s in another case would
+// never apply (a ticket's plan is the [[plan]]'s name as written): it is
+// refused naming the key and the plan, not passed over.
+func TestSLAPlanNamedInAnotherCaseIsRefused(t *testing.T) {
+	e := newPolicyEnv(t, "[[plan]]\nname = \"Premium\"\nmatch = [\"@bigcorp.example\"]\n[sla.plans.premium.high]\nfirst_response = \"1h\"")
+	_, err := e.run("sweep")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exConfig || !strings.Contains(err.Error(), "sla.plans.premium") || !strings.Contains(err.Error(), `"Premium"`) {
+		t.Errorf("got %v, want a config error naming sla.plans.premium and the plan \"Premium\"", err)
+	}
+}
+
 // TestSweepHandsOverToServe: while serve holds the database, the sweep
 // command runs inside it through the admin API, and serve's outbox
 // delivers the reminder.
