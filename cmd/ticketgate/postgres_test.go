@@ -46,6 +46,19 @@ func TestPostgresStore(t *testing.T) {
 	}
 }
 
+// On an empty PostgreSQL database named by store.dsn_file, the refusal
+// names that key and the file, where the operator looks for the
+// connection string, not store.dsn, which the config does not set.
+func TestPostgresNoSchemaNamesTheDSNFile(t *testing.T) {
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	dsnFile := filepath.Join(e.dir, "dsn")
+	r := e.run(nil, "tickets")
+	if r.code != exNoInput || !strings.Contains(r.stderr, "store.dsn_file "+dsnFile) {
+		t.Errorf("tickets on an empty database: exit %d, stderr %q; want %d naming store.dsn_file %s", r.code, r.stderr, exNoInput, dsnFile)
+	}
+}
+
 // A ticket id or filter with a byte no ticket's text holds (not UTF-8,
 // or zero) finds nothing with postgres, as with bbolt: the API answers
 // 404 for the ticket and an empty list, not 500.

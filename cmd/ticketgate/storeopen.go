@@ -69,8 +69,12 @@ func needPostgres(cfg *Config) error {
 	defer cancel()
 	ok, err := postgres.Exists(ctx, dsn)
 	if err == nil && !ok {
-		return &exitError{code: exNoInput, err: fmt.Errorf("%w: the PostgreSQL database (store.dsn from %s) holds no ticketgate schema; serve or inject creates it",
-			errNoDatabase, cfg.source())}
+		key := "store.dsn"
+		if cfg.Store.DSNFile != "" {
+			key = "store.dsn_file " + cfg.Store.DSNFile
+		}
+		return &exitError{code: exNoInput, err: fmt.Errorf("%w: the PostgreSQL database (%s from %s) holds no ticketgate schema; serve or inject creates it",
+			errNoDatabase, key, cfg.source())}
 	}
 	return nil
 }
