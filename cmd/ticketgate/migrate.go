@@ -21,8 +21,9 @@ import (
 // use) in one transaction and skipped when the target has it, outbox
 // entries keep their ids and are skipped when present, so a run cut short
 // is resumed by running it again, and a second run changes nothing.
-// Checkpoints and IMAP failed tries are copied for the [[imap]] mailboxes
-// of the config.
+// Bounce holds and rate counters are copied where the target has none;
+// checkpoints and IMAP failed tries for the [[imap]] mailboxes of the
+// config.
 func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("migrate")
 	from := fs.String("from", "", "the bbolt database file to copy from (serve must not have it open)")
@@ -73,6 +74,9 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 		return err
 	}
 	if err := m.outbox(ctx); err != nil {
+		return err
+	}
+	if err := m.rates(ctx); err != nil {
 		return err
 	}
 	for _, c := range cfg.IMAP {
@@ -374,6 +378,47 @@ func maxU64(a, b uint64) uint64 {
 		return a
 	}
 	return b
+}
+
+// rates copies the rate counters the target lacks: the addresses held
+// because they bounced (bounce_hold), and the counts of automatic and
+// inbound mail the limits of [limits] go by.
+func (m *migration) rates(ctx context.Context) error {
+	for after := ""; ; {
+		var (
+			list []store.Rate
+			next string
+		)
+		err := m.src.View(ctx, func(tx store.Tx) error {
+			var err error
+			list, next, err = tx.Rates(after, 500)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("read rate counters: %w", err)
+		}
+		err = m.dst.UpdateNow(ctx, func(tx store.Tx) error {
+			for _, r := range list {
+				have, err := tx.RateTimes(r.Key)
+				if err != nil {
+					return err
+				}
+				if len(have) == 0 {
+					if err := tx.PutRateTimes(r.Key, r.Times); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("copy rate counters: %w", err)
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
 }
 
 // mailbox copies an IMAP mailbox's checkpoint and failed tries; the

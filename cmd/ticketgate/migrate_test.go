@@ -269,3 +269,37 @@ func waitEmptyOutbox(t *testing.T, e *env) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// migrate carries over which addresses bounce: a customer whose address
+// bounced before the move gets no automatic mail after it either, as
+// before it.
+func TestMigrateKeepsBouncingAddressesHeld(t *testing.T) {
+	old := newEnv(t, true)
+	s := old.serve()
+	old.injectOK(message("gone@customer.example", "support@example.com", "Hello", "held-1@customer.example", "x"),
+		"-to", "support@example.com", "-from", "gone@customer.example")
+	mails := old.relay.WaitFor(1, 10*time.Second)
+	if len(mails) != 1 || !strings.HasPrefix(mails[0].From, "bounces+") {
+		t.Fatalf("relayed %+v, want the auto-reply with a bounce return path", mails)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	if r := old.run(dsn(mails[0].From, "held-dsn@mx.customer.example"), "inject", "-to", mails[0].From, "-from", ""); r.code != 0 {
+		t.Fatalf("inject the bounce: exit %d, %s", r.code, r.stderr)
+	}
+	again := message("gone@customer.example", "support@example.com", "Another thing", "held-2@customer.example", "y")
+	if evs := eventTypes(old.show(old.injectOK(again))); !slices.Contains(evs, "auto_reply_suppressed") {
+		t.Fatalf("before the move: events %v, want the auto-reply to the bouncing address suppressed", evs)
+	}
+
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	if r := e.run(nil, "migrate", "-from", filepath.Join(old.dir, "data", "tickets.db")); r.code != 0 {
+		t.Fatalf("migrate: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	after := message("gone@customer.example", "support@example.com", "A third thing", "held-3@customer.example", "z")
+	if evs := eventTypes(e.show(e.injectOK(after))); !slices.Contains(evs, "auto_reply_suppressed") || slices.Contains(evs, "auto_reply") {
+		t.Errorf("after the move: events %v, want the auto-reply to the bouncing address suppressed, as before it", evs)
+	}
+}
