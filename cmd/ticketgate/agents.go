@@ -28,7 +28,7 @@ func (a *app) agentSetup() error {
 	if err != nil {
 		return err
 	}
-	keys, err := loadAgentKeys(cfg)
+	keys, err := loadAgentKeys(cfg, a.key)
 	if err != nil {
 		return err
 	}
@@ -178,10 +178,11 @@ func agentKeyFile(cfg *Config) string {
 	return filepath.Join(filepath.Dir(cfg.Store.Path), "agent.key")
 }
 
-// loadAgentKeys reads the current key, generating it (0600) when missing,
-// and the previous key kept for a grace period after a rotation.
-func loadAgentKeys(cfg *Config) ([][]byte, error) {
-	cur, err := loadOrCreateKey(agentKeyFile(cfg))
+// loadAgentKeys reads the current key with load (loadOrCreateKey
+// generates it, 0600, when missing), and the previous key kept for a
+// grace period after a rotation.
+func loadAgentKeys(cfg *Config, load func(string) ([]byte, error)) ([][]byte, error) {
+	cur, err := load(agentKeyFile(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("agents.secret_file: %w", err)
 	}

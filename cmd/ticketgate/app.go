@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -25,6 +28,9 @@ type app struct {
 	// pseudonymKey makes the pseudonyms of erased addresses (forget): the
 	// VERP key, which every gateway sharing the database has.
 	pseudonymKey []byte
+	// key reads a key file: loadOrCreateKey, or for a command that only
+	// reads, readKeyOrTemporary.
+	key func(path string) ([]byte, error)
 }
 
 func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
@@ -32,7 +38,13 @@ func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := newApp(cfg, log, st)
+	load := loadOrCreateKey
+	if opts.ReadOnly {
+		// A command that only reads makes no key files: serve and
+		// inject make the installation's.
+		load = readKeyOrTemporary
+	}
+	a, err := buildApp(cfg, log, st, load)
 	if err != nil {
 		st.Close()
 		// Templates, agents, keys: a setup problem ops must fix (Postfix
@@ -43,12 +55,17 @@ func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
 }
 
 func newApp(cfg *Config, log *slog.Logger, st store.Store) (*app, error) {
+	return buildApp(cfg, log, st, loadOrCreateKey)
+}
+
+// buildApp is newApp reading the key files with load.
+func buildApp(cfg *Config, log *slog.Logger, st store.Store, load func(string) ([]byte, error)) (*app, error) {
 	tpl, err := mailout.LoadTemplates(cfg.Outbound.Templates)
 	if err != nil {
 		return nil, fmt.Errorf("load templates: %w", err)
 	}
 	rules.CompileToken(cfg.Tickets.Prefix)
-	verpKey, err := loadOrCreateKey(verpKeyFile(cfg))
+	verpKey, err := load(verpKeyFile(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("bounce address key: %w", err)
 	}
@@ -70,7 +87,7 @@ func newApp(cfg *Config, log *slog.Logger, st store.Store) (*app, error) {
 		Limits: mailin.Limits{MaxHeaderBytes: cfg.Inbound.MaxHeaderBytes, MaxDepth: cfg.Inbound.MaxMIMEDepth, MaxParts: cfg.Inbound.MaxMIMEParts},
 		Thread: rules.ThreadPolicy{ReopenWindow: dur(cfg.Tickets.ReopenWindow, 168*3600e9)},
 	}
-	a := &app{cfg: cfg, log: log, store: st, pipeline: p, pseudonymKey: verpKey}
+	a := &app{cfg: cfg, log: log, store: st, pipeline: p, pseudonymKey: verpKey, key: load}
 	if err := a.agentSetup(); err != nil {
 		return nil, err
 	}
@@ -89,4 +106,16 @@ func verpKeyFile(cfg *Config) string {
 		return f
 	}
 	return filepath.Join(filepath.Dir(cfg.Store.Path), "verp.key")
+}
+
+// readKeyOrTemporary reads a key file, or without one returns a random
+// key it does not keep: the key of a command that only reads, which
+// signs nothing that is kept or sent.
+func readKeyOrTemporary(path string) ([]byte, error) {
+	key, err := readKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key = make([]byte, 32)
+		_, err = rand.Read(key)
+	}
+	return key, err
 }

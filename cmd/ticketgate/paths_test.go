@@ -286,3 +286,29 @@ func TestMaildirRelayResolvesAgainstTheConfigFile(t *testing.T) {
 		}
 	}
 }
+
+// A command that only reads (tickets, show, status, outbox, report)
+// creates no key files beside an existing database that has none (a
+// restored backup, a new gateway of a PostgreSQL cluster before its keys
+// are copied): made by whoever ran the command, they would be keys of
+// their own, owned by them, where serve expects the installation's.
+func TestReadingCommandsCreateNoKeys(t *testing.T) {
+	e := newEnv(t, false)
+	id := e.injectOK(message("ida@customer.example", "support@example.com", "Keys", "keys-1@customer.example", "hi"))
+	keys := []string{filepath.Join(e.dir, "data", "agent.key"), filepath.Join(e.dir, "data", "verp.key")}
+	for _, k := range keys {
+		if err := os.Remove(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"tickets"}, {"show", id}, {"status"}, {"outbox"}, {"report"}} {
+		if r := e.run(nil, args[0], args[1:]...); r.code != 0 {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		for _, k := range keys {
+			if _, err := os.Stat(k); err == nil {
+				t.Fatalf("%v created %s", args, k)
+			}
+		}
+	}
+}
