@@ -283,3 +283,22 @@ func TestBackupRefusesToWriteOverTheDatabase(t *testing.T) {
 		t.Errorf("acknowledged messages lost after backup -o the database: %v", missing)
 	}
 }
+
+// check while a short-lived command (an inject from Postfix) holds the
+// database and no serve runs: it waits for the lock, as the other
+// commands do, and checks; it answered 75 at once.
+func TestCheckWaitsForAnotherCommandsLock(t *testing.T) {
+	e := newEnv(t, false)
+	e.injectOK(message("ann@customer.example", "support@example.com", "Printer", "lock-1@customer.example", "It jams."))
+	db, err := bolt.Open(e.dbPath(), 0o600, nil) // its lock, as inject takes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	time.AfterFunc(time.Second, func() { db.Close(); close(released) })
+	r := e.run(nil, "check")
+	<-released
+	if r.code != 0 || !strings.Contains(r.stdout, "ok, 1 tickets") {
+		t.Errorf("check while another command held the database for a second: exit %d, stdout %q, stderr %q; want it checked", r.code, r.stdout, r.stderr)
+	}
+}

@@ -46,19 +46,11 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return err
 	}
 	var rep checkReport
-	db, err := boltdb.Open(path, boltdb.Options{ReadOnly: true, LockTimeout: time.Millisecond}, newLogger(os.Stderr))
+	db, err := openToCheck(ctx, cfg, path, &rep)
 	switch {
-	case errors.Is(err, store.ErrLocked) && cfg.Admin.Listen != "":
-		c, err := newAdminClient(cfg)
-		if err != nil {
-			return adminClientExit(cfg, err)
-		}
-		if err := c.do(ctx, "GET", "/api/check", nil, nil, &rep); err != nil {
-			return &exitError{code: exTempFail, err: err}
-		}
 	case err != nil:
-		return &exitError{code: exTempFail, err: err}
-	default:
+		return err
+	case db != nil:
 		rep, err = inspect(ctx, db)
 		if err == nil {
 			err = rep.addRetention(ctx, db, cfg)
@@ -180,4 +172,37 @@ func (g *gateway) handleCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(rep)
+}
+
+// openToCheck opens the database at path to check it, or when a running
+// serve holds it, has serve check it into rep (and returns no database).
+// A short-lived command holding it (an inject from Postfix) is waited
+// for, as the other commands wait.
+func openToCheck(ctx context.Context, cfg *Config, path string, rep *checkReport) (*boltdb.DB, error) {
+	log := newLogger(os.Stderr)
+	db, err := boltdb.Open(path, boltdb.Options{ReadOnly: true, LockTimeout: time.Millisecond}, log)
+	if !errors.Is(err, store.ErrLocked) {
+		if err != nil {
+			return nil, &exitError{code: exTempFail, err: err}
+		}
+		return db, nil
+	}
+	why, err := handOver(cfg, func(c *adminClient) error { return c.do(ctx, "GET", "/api/check", nil, nil, rep) })
+	var ee *exitError
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.As(err, &ee):
+		return nil, err
+	case !errors.Is(err, errAdminDown):
+		return nil, &exitError{code: exTempFail, err: err}
+	}
+	db, err = boltdb.Open(path, boltdb.Options{ReadOnly: true, LockTimeout: lockWait}, log)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, &exitError{code: exTempFail, err: fmt.Errorf("%w and %s", err, why)}
+	}
+	if err != nil {
+		return nil, &exitError{code: exTempFail, err: err}
+	}
+	return db, nil
 }
