@@ -19,16 +19,7 @@ func TestOutOfOfficeToAClosedTicketIsNoReopen(t *testing.T) {
 	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Printer", "x"))
 	tk := g.onlyTicket()
 	closedAt := time.Now()
-	if err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
-		t, err := tx.Ticket(tk.ID)
-		if err != nil {
-			return err
-		}
-		t.Status, t.ClosedAt = rules.StatusClosed, &closedAt
-		return tx.PutTicket(t)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	g.change(tk.ID, func(t *store.Ticket) { t.Status, t.ClosedAt = rules.StatusClosed, &closedAt })
 	raw := msg("q@customer.example", "support@example.com", "Automatic reply: ["+tk.ID+"] Printer", "I am away until Monday.",
 		"Auto-Submitted: auto-replied")
 	d := &mailin.Delivery{MailFrom: "q@customer.example", Rcpts: []string{"support@example.com"}, Raw: raw}

@@ -148,6 +148,22 @@ func (g *gateway) tickets() []*store.Ticket {
 	return list
 }
 
+// change loads ticket id, lets fn change it and writes it back, as an
+// earlier state the test needs (a ticket closed days ago) would have left it.
+func (g *gateway) change(id string, fn func(*store.Ticket)) {
+	g.t.Helper()
+	if err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
+		t, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		fn(t)
+		return tx.PutTicket(t)
+	}); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
 func (g *gateway) ticket(id string) *store.Ticket {
 	g.t.Helper()
 	var tk *store.Ticket

@@ -220,11 +220,7 @@ func TestOutOfOfficeIsStoredWithoutChangingStatus(t *testing.T) {
 	g := startGateway(t)
 	g.mustSend("p@customer.example", []string{"support@example.com"}, msg("p@customer.example", "support@example.com", "question", "x"))
 	tk := g.onlyTicket()
-	g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
-		t, _ := tx.Ticket(tk.ID)
-		t.Status = rules.StatusWaiting
-		return tx.PutTicket(t)
-	})
+	g.change(tk.ID, func(t *store.Ticket) { t.Status = rules.StatusWaiting })
 	g.mustSend("p@customer.example", []string{"support@example.com"}, msg("p@customer.example", "support@example.com",
 		"Automatic reply: ["+tk.ID+"] question", "I am out of the office until Monday.", "Auto-Submitted: auto-replied", "X-Autoreply: yes"))
 	tk = g.ticket(tk.ID)
@@ -240,13 +236,7 @@ func TestReopenWindow(t *testing.T) {
 	g.pipeline.Now = func() time.Time { return now }
 	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "first", "x"))
 	tk := g.onlyTicket()
-	closeTicket := func() {
-		g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
-			t, _ := tx.Ticket(tk.ID)
-			t.Status, t.ClosedAt = rules.StatusClosed, &now
-			return tx.PutTicket(t)
-		})
-	}
+	closeTicket := func() { g.change(tk.ID, func(t *store.Ticket) { t.Status, t.ClosedAt = rules.StatusClosed, &now }) }
 	closeTicket()
 	now = now.Add(3 * 24 * time.Hour)
 	g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Re: ["+tk.ID+"] first", "still broken"))

@@ -1,7 +1,6 @@
 package desk
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -24,16 +23,7 @@ func TestFollowUpAfterTheSurveyIsNoRating(t *testing.T) {
 			g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Printer", "It smokes."))
 			tk := g.onlyTicket()
 			closedAt := time.Now()
-			if err := g.store.UpdateNow(context.Background(), func(tx store.Tx) error {
-				t, err := tx.Ticket(tk.ID)
-				if err != nil {
-					return err
-				}
-				t.Status, t.ClosedAt, t.SurveySent = rules.StatusClosed, &closedAt, true
-				return tx.PutTicket(t)
-			}); err != nil {
-				t.Fatal(err)
-			}
+			g.change(tk.ID, func(t *store.Ticket) { t.Status, t.ClosedAt, t.SurveySent = rules.StatusClosed, &closedAt, true })
 			g.settle()
 			before := len(g.relay.Mails())
 			g.mustSend("q@customer.example", []string{"support@example.com"}, msg("q@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer", text))
