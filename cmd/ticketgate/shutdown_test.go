@@ -17,30 +17,12 @@ func TestSIGTERMLetsDataInProgressFinish(t *testing.T) {
 	e := newEnv(t, true)
 	e.opsConfig("", "[shutdown]\ngrace = \"20s\"\n")
 	s := e.serve()
-	busy, err := dialSender(e.smtp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	busy := startData(t, e.smtp, "term-data@customer.example")
 	idle, err := dialSender(e.smtp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idle.c.Close()
-	if err := busy.c.Mail("rita@customer.example", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := busy.c.Rcpt("support@example.com", nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := busy.c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := message("rita@customer.example", "support@example.com", "Half way", "term-data@customer.example", "First half.\nSecond half.")
-	half := len(raw) / 2
-	if _, err := w.Write(raw[:half]); err != nil {
-		t.Fatal(err)
-	}
 
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	deadline := time.Now().Add(10 * time.Second)
@@ -62,21 +44,10 @@ func TestSIGTERMLetsDataInProgressFinish(t *testing.T) {
 	if !s.running() {
 		t.Fatal("serve exited with a message's data in progress")
 	}
-	if _, err := w.Write(raw[half:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
+	if err := busy.finish(); err != nil {
 		t.Fatalf("the message in progress at SIGTERM was not taken: %v", err)
 	}
-	busy.c.Quit()
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("serve did not exit after its last session ended:\n%s", s.stderr.String())
-	}
-	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("exit %d, want 0:\n%s", code, s.stderr.String())
-	}
+	s.waitExit0(t)
 	if missing := e.missingMessages([]string{"term-data@customer.example"}); len(missing) > 0 {
 		t.Error("the message answered 250 during shutdown is not stored")
 	}
@@ -144,35 +115,66 @@ func TestSIGHUPDuringShutdownDoesNotKill(t *testing.T) {
 	e := newEnv(t, true)
 	e.opsConfig("", "[shutdown]\ngrace = \"20s\"\n")
 	s := e.serve()
-	busy, err := dialSender(e.smtp)
+	busy := startData(t, e.smtp, "hup-data@customer.example")
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.waitLog(t, "shutting down")
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	if err := busy.finish(); err != nil {
+		t.Fatalf("the message in progress was not taken after SIGHUP during shutdown: %v", err)
+	}
+	s.waitExit0(t)
+	if missing := e.missingMessages([]string{"hup-data@customer.example"}); len(missing) > 0 {
+		t.Errorf("the message taken during shutdown is not on a ticket")
+	}
+}
+
+// dataInProgress is a message whose data is half sent, on a session of
+// its own.
+type dataInProgress struct {
+	s    *sender
+	w    io.WriteCloser
+	rest []byte
+}
+
+// startData opens an SMTP session at addr and sends the first half of a
+// message with Message-ID id to support@.
+func startData(t *testing.T, addr, id string) *dataInProgress {
+	t.Helper()
+	s, err := dialSender(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := busy.c.Mail("rita@customer.example", nil); err != nil {
+	if err := s.c.Mail("rita@customer.example", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := busy.c.Rcpt("support@example.com", nil); err != nil {
+	if err := s.c.Rcpt("support@example.com", nil); err != nil {
 		t.Fatal(err)
 	}
-	w, err := busy.c.Data()
+	w, err := s.c.Data()
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := message("rita@customer.example", "support@example.com", "Half way", "hup-data@customer.example", "First half.\nSecond half.")
+	raw := message("rita@customer.example", "support@example.com", "Half way", id, "First half.\nSecond half.")
 	half := len(raw) / 2
 	if _, err := w.Write(raw[:half]); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	s.waitLog(t, "shutting down")
-	s.cmd.Process.Signal(syscall.SIGHUP)
-	if _, err := w.Write(raw[half:]); err != nil {
-		t.Fatalf("after SIGHUP during shutdown: %v", err)
+	return &dataInProgress{s: s, w: w, rest: raw[half:]}
+}
+
+// finish sends the rest of the message and ends the session: nil when the
+// server answered 250 to the message.
+func (d *dataInProgress) finish() error {
+	defer d.s.c.Quit()
+	if _, err := d.w.Write(d.rest); err != nil {
+		return err
 	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("the message in progress was not taken after SIGHUP during shutdown: %v", err)
-	}
-	busy.c.Quit()
+	return d.w.Close()
+}
+
+// waitExit0 waits for serve, its last session ended, to exit 0.
+func (s *server) waitExit0(t *testing.T) {
+	t.Helper()
 	select {
 	case <-s.done:
 	case <-time.After(15 * time.Second):
@@ -180,8 +182,5 @@ func TestSIGHUPDuringShutdownDoesNotKill(t *testing.T) {
 	}
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit %d (%v), want 0:\n%s", code, s.cmd.ProcessState, s.stderr.String())
-	}
-	if missing := e.missingMessages([]string{"hup-data@customer.example"}); len(missing) > 0 {
-		t.Errorf("the message taken during shutdown is not on a ticket")
 	}
 }
