@@ -12,51 +12,21 @@ import (
 )
 
 // refusingRelay is a relay that will not serve us: it answers with
-// greeting, and when that is a 220, answers EHLO with ehlo. It counts the
-// connections it took.
-func refusingRelay(t *testing.T, greeting, ehlo string) (addr string, conns func() int) {
+// greeting, and when that is a 220, answers EHLO with ehlo. It returns
+// how many connections it took.
+func refusingRelay(t *testing.T, greeting, ehlo string) (addr string, conns func() int64) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	n := make(chan int, 1)
-	n <- 0
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	return scriptedRelay(t, greeting, func() func(net.Conn, *bufio.Reader, string) bool {
+		return func(c net.Conn, _ *bufio.Reader, line string) bool {
+			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
+			case "EHLO", "HELO":
+				io.WriteString(c, ehlo+"\r\n")
+			default:
+				io.WriteString(c, "503 5.5.1 say hello first\r\n")
 			}
-			n <- <-n + 1
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				io.WriteString(c, greeting+"\r\n")
-				if !strings.HasPrefix(greeting, "220") {
-					return
-				}
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch strings.ToUpper(strings.Fields(line + " x")[0]) {
-					case "EHLO", "HELO":
-						io.WriteString(c, ehlo+"\r\n")
-					case "QUIT":
-						io.WriteString(c, "221 bye\r\n")
-						return
-					default:
-						io.WriteString(c, "503 5.5.1 say hello first\r\n")
-					}
-				}
-			}()
+			return true
 		}
-	}()
-	return ln.Addr().String(), func() int { v := <-n; n <- v; return v }
+	})
 }
 
 // TestRelayThatRefusesUsDefersTheMail: a relay that will not talk to the

@@ -16,64 +16,42 @@ import (
 // mails it took, one string each.
 func slowRcptRelay(t *testing.T, rcptDelay time.Duration, pipelining bool) (string, <-chan string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	took := make(chan string, 10)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				fmt.Fprintf(c, "220 relay.test ESMTP\r\n")
-				var rcpts []string
+	addr, _ := scriptedRelay(t, "220 relay.test ESMTP", func() func(net.Conn, *bufio.Reader, string) bool {
+		var rcpts []string
+		return func(c net.Conn, r *bufio.Reader, line string) bool {
+			switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+			case strings.HasPrefix(cmd, "EHLO"):
+				if pipelining {
+					fmt.Fprintf(c, "250-relay.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+				} else {
+					fmt.Fprintf(c, "250-relay.test\r\n250 8BITMIME\r\n")
+				}
+			case strings.HasPrefix(cmd, "RCPT TO:"):
+				time.Sleep(rcptDelay)
+				rcpts = append(rcpts, strings.TrimSpace(line[len("RCPT TO:"):]))
+				fmt.Fprintf(c, "250 2.1.5 ok\r\n")
+			case cmd == "DATA":
+				fmt.Fprintf(c, "354 go ahead\r\n")
 				for {
-					line, err := r.ReadString('\n')
+					l, err := r.ReadString('\n')
 					if err != nil {
-						return
+						return false
 					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						if pipelining {
-							fmt.Fprintf(c, "250-relay.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-						} else {
-							fmt.Fprintf(c, "250-relay.test\r\n250 8BITMIME\r\n")
-						}
-					case strings.HasPrefix(cmd, "RCPT TO:"):
-						time.Sleep(rcptDelay)
-						rcpts = append(rcpts, strings.TrimSpace(line[len("RCPT TO:"):]))
-						fmt.Fprintf(c, "250 2.1.5 ok\r\n")
-					case cmd == "DATA":
-						fmt.Fprintf(c, "354 go ahead\r\n")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
-						}
-						took <- strings.Join(rcpts, " ")
-						rcpts = nil
-						fmt.Fprintf(c, "250 2.0.0 queued\r\n")
-					case cmd == "QUIT":
-						fmt.Fprintf(c, "221 bye\r\n")
-						return
-					default:
-						fmt.Fprintf(c, "250 ok\r\n")
+					if l == ".\r\n" {
+						break
 					}
 				}
-			}()
+				took <- strings.Join(rcpts, " ")
+				rcpts = nil
+				fmt.Fprintf(c, "250 2.0.0 queued\r\n")
+			default:
+				fmt.Fprintf(c, "250 ok\r\n")
+			}
+			return true
 		}
-	}()
-	return ln.Addr().String(), took
+	})
+	return addr, took
 }
 
 // A relay that answers each command within the timeout gets the mail,
