@@ -181,7 +181,7 @@ func (p *Pipeline) agentMail(tx store.Tx, pl *plan, res *mailin.Result) (handled
 	if isAgent {
 		// An agent writing to the plain address about a ticket bypasses
 		// the signed address: it may be someone using the agent's name.
-		cand, err := p.namedTicket(tx, pl.in, nil, false)
+		cand, err := p.namedTicket(tx, pl.in, nil, func() bool { return false })
 		if err != nil || cand == nil {
 			return false, err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -315,18 +316,23 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 // then References (newest first). Whoever is named, the sender check in
 // rules.DecideThread still decides whether the mail may join it.
 func (p *Pipeline) candidate(tx store.Tx, pl *plan) (*rules.Candidate, error) {
-	_, rating := rules.ParseRating(pl.visible)
+	// Read only for mail that names a ticket: most new mail names none.
+	rating := sync.OnceValue(func() bool {
+		_, ok := rules.ParseRating(pl.visible)
+		return ok
+	})
 	c, err := p.namedTicket(tx, pl.in, pl.d.Rcpts, rating)
 	if c != nil {
-		c.Rating = rating
+		c.Rating = rating()
 	}
 	return c, err
 }
 
 // namedTicket is the ticket a message names, nil when none. A rating
-// (rules.ParseRating) of a closed ticket that asked for one is about that
-// ticket, even when it was merged into another since.
-func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string, rating bool) (*rules.Candidate, error) {
+// (rating reports whether the message reads as one) of a closed ticket
+// that asked for one is about that ticket, even when it was merged into
+// another since.
+func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string, rating func() bool) (*rules.Candidate, error) {
 	tokens := []struct{ text, via string }{{in.Subject, "token"}}
 	for _, r := range rcpts {
 		if _, tag, ok := p.Routes.Match(r); ok && tag != "" {
@@ -367,8 +373,8 @@ func (p *Pipeline) namedTicket(tx store.Tx, in *mailin.Inbound, rcpts []string, 
 // mergedCandidate is t as the candidate, or when t was merged into another
 // ticket (and that one perhaps into a third) the ticket it went into; but
 // a rating of t, closed with its survey sent, stays on t.
-func mergedCandidate(tx store.Reader, t *store.Ticket, via string, rating bool) (*rules.Candidate, error) {
-	if rating && t.Status == rules.StatusClosed && t.SurveySent {
+func mergedCandidate(tx store.Reader, t *store.Ticket, via string, rating func() bool) (*rules.Candidate, error) {
+	if t.Status == rules.StatusClosed && t.SurveySent && rating() {
 		return candidateOf(t, via), nil
 	}
 	t, hops, err := mergedEnd(tx, t)
