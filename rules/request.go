@@ -61,7 +61,7 @@ func Tags(types []RequestType, subject string) Tagged {
 	out := Tagged{}
 	removed := false
 	out.Clean = bracketTag.ReplaceAllStringFunc(subject, func(tag string) string {
-		rt, ok := typeOfTag(types, tag[1:len(tag)-1])
+		rt, ok := TypeOfTag(types, tag[1:len(tag)-1])
 		if !ok {
 			return tag
 		}
@@ -79,7 +79,9 @@ func Tags(types []RequestType, subject string) Tagged {
 	return out
 }
 
-func typeOfTag(types []RequestType, tag string) (RequestType, bool) {
+// TypeOfTag is the request type a subject tag names: the first of types
+// with the tag, in any case and with any spacing or dashes.
+func TypeOfTag(types []RequestType, tag string) (RequestType, bool) {
 	want := tagWords(tag)
 	for _, rt := range types {
 		for _, t := range rt.Tags {
@@ -90,10 +92,6 @@ func typeOfTag(types []RequestType, tag string) (RequestType, bool) {
 	}
 	return RequestType{}, false
 }
-
-// SameTag reports whether two tags name the same thing in a subject: equal
-// in any case and with any spacing or dashes.
-func SameTag(a, b string) bool { return tagWords(a) == tagWords(b) }
 
 // tagWords is a tag in lower case, its words joined by one space.
 func tagWords(tag string) string {

@@ -80,10 +80,7 @@ func requestTypes(list []rules.RequestType) ([]rules.RequestType, error) {
 	// the same tag would never be named by it.
 	for i, rt := range list {
 		for _, tag := range rt.Tags {
-			first := out[slices.IndexFunc(out, func(d rules.RequestType) bool {
-				return slices.ContainsFunc(d.Tags, func(t string) bool { return rules.SameTag(t, tag) })
-			})]
-			if !strings.EqualFold(first.Name, rt.Name) {
+			if first, _ := rules.TypeOfTag(out, tag); !strings.EqualFold(first.Name, rt.Name) {
 				errs = append(errs, fmt.Sprintf("request_type[%d] (%s) tag %q is already request type %q's: give one of them another tag, or name this one %q to replace that one",
 					i, rt.Name, tag, first.Name, first.Name))
 			}
