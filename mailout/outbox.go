@@ -150,7 +150,7 @@ func (w *Worker) claim(ctx context.Context, soon bool) ([]*store.OutMail, int, e
 	if err != nil || len(due) == 0 {
 		return nil, 0, err
 	}
-	if !slices.ContainsFunc(due, func(m *store.OutMail) bool { return !w.flying(m.ID) || w.renewDue(m.ID) }) {
+	if !slices.ContainsFunc(due, func(m *store.OutMail) bool { return w.wantsClaim(m.ID) }) {
 		// Claiming would only cost a commit.
 		return nil, len(due), nil
 	}
@@ -165,15 +165,16 @@ func (w *Worker) claim(ctx context.Context, soon bool) ([]*store.OutMail, int, e
 	return claimed, len(due), err
 }
 
-// renewDue reports whether entry id is in flight on a claim that runs
-// out within half a lease: a delivery may take longer than a lease (a
-// slow relay), and a claim let run out meanwhile is another process's
-// to take and send again.
-func (w *Worker) renewDue(id uint64) bool {
+// wantsClaim reports whether a claim of entry id would do something: it
+// is not in flight, or in flight on a claim that runs out within half a
+// lease (a delivery may take longer than a lease, to a slow relay, and a
+// claim let run out meanwhile is another process's to take and send
+// again).
+func (w *Worker) wantsClaim(id uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	f, ok := w.flight[id]
-	return ok && f.until.Sub(w.now()) < w.lease()/2
+	return !ok || f.until.Sub(w.now()) < w.lease()/2
 }
 
 // Wake tells the worker that new mail is in the outbox. It never blocks.

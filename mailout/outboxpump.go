@@ -280,14 +280,6 @@ func (w *Worker) landID(id uint64) {
 	}
 }
 
-// flying reports whether entry id is in flight.
-func (w *Worker) flying(id uint64) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, ok := w.flight[id]
-	return ok
-}
-
 // claimedUntil is when this worker's claim on m runs out, renewed by the
 // claims since m was read.
 func (w *Worker) claimedUntil(m *store.OutMail) time.Time {
