@@ -324,6 +324,7 @@ func (p *Pipeline) candidate(tx store.Tx, pl *plan) (*rules.Candidate, error) {
 	c, err := p.namedTicket(tx, pl.in, pl.d.Rcpts, rating)
 	if c != nil {
 		c.Rating = rating()
+		c.Automatic = p.kind(pl) != "customer"
 	}
 	return c, err
 }
@@ -726,11 +727,6 @@ func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res
 	}
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	c.log(store.Event{At: pl.now, Type: rules.EventMessage, Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)})
-	if kind != "customer" && dec.Action == rules.ThreadReopen {
-		// Only a person's mail reopens a ticket.
-		res.Action = string(rules.ThreadAppend)
-		pl.note("%s kept on %s, which stays %s", pl.what(), t.ID, t.Status)
-	}
 	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent && p.Policy.surveyReply(c, m.VisibleText, pl.now) {
 		kind = "survey"
 		res.Action = "survey rating"

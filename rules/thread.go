@@ -144,6 +144,11 @@ type Candidate struct {
 	// message gives one. A rating always lands on the ticket it answers,
 	// however long ago it was closed.
 	SurveySent, Rating bool
+	// Automatic says the message is automatic mail (an out-of-office
+	// reply, an auto-submitted notice): it never reopens a closed ticket,
+	// and is kept on it however long ago it was closed, so that a reply
+	// to the closing notice opens no ticket of its own.
+	Automatic bool
 }
 
 // ThreadAction says what to do with a message.
@@ -186,6 +191,9 @@ func (p ThreadPolicy) DecideThread(c *Candidate, sender string, agent bool, now 
 	}
 	if c.Status == StatusClosed && c.SurveySent && c.Rating && !agent {
 		return Thread{Action: ThreadAppend, TicketID: c.ID, Rule: "survey rating", Reason: "a rating of closed ticket " + c.ID + " (matched by " + c.Via + ")"}
+	}
+	if c.Status == StatusClosed && !agent && c.Automatic {
+		return Thread{Action: ThreadAppend, TicketID: c.ID, Rule: "automatic", Reason: "automatic mail kept on closed ticket " + c.ID + ", which stays closed (matched by " + c.Via + ")"}
 	}
 	if c.Status == StatusClosed && !agent {
 		if p.ReopenWindow > 0 && !c.ClosedAt.IsZero() && now.Sub(c.ClosedAt) > p.ReopenWindow {

@@ -60,6 +60,8 @@ func TestDecideThread(t *testing.T) {
 	closed := &Candidate{ID: "HS-1", Status: StatusClosed, Requester: "a@x.example", ClosedAt: closedAt, Via: "reference"}
 	old := *closed
 	old.ClosedAt = now.Add(-8 * 24 * time.Hour)
+	autoClosed, autoOld, autoStranger := *closed, old, *closed
+	autoClosed.Automatic, autoOld.Automatic, autoStranger.Automatic = true, true, true
 	cases := []struct {
 		name   string
 		c      *Candidate
@@ -75,6 +77,9 @@ func TestDecideThread(t *testing.T) {
 		{"empty sender", open, "", false, ThreadLinked},
 		{"closed within window", closed, "a@x.example", false, ThreadReopen},
 		{"closed long ago", &old, "a@x.example", false, ThreadLinked},
+		{"automatic to closed", &autoClosed, "a@x.example", false, ThreadAppend},
+		{"automatic to closed long ago", &autoOld, "a@x.example", false, ThreadAppend},
+		{"automatic from a stranger", &autoStranger, "eve@evil.example", false, ThreadLinked},
 	}
 	for _, c := range cases {
 		if got := p.DecideThread(c.c, c.sender, c.agent, now); got.Action != c.want {
