@@ -727,7 +727,7 @@ func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res
 	}
 	c := &Change{Ticket: t, Messages: []Stored{m}}
 	c.log(store.Event{At: pl.now, Type: rules.EventMessage, Detail: fmt.Sprintf("%s message from %s (matched by %s)", kind, m.From, dec.Rule)})
-	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent && p.Policy.surveyReply(c, m.VisibleText, pl.now) {
+	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent && strings.EqualFold(m.From, t.Requester) && p.Policy.surveyReply(c, m.VisibleText, pl.now) {
 		kind = "survey"
 		res.Action = "survey rating"
 	}

@@ -38,3 +38,22 @@ func TestFollowUpAfterTheSurveyIsNoRating(t *testing.T) {
 		})
 	}
 }
+
+// Proves a participant's short answer to a closed ticket ("5 more printers
+// broke" read as a score, or a bare "1") is no rating in the requester's
+// name: the survey went to the requester only, so the ticket reopens for
+// the agents and its satisfaction stays unset.
+func TestParticipantsReplyIsNoRating(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Policy = &Policy{ReopenWindow: 7 * 24 * time.Hour}
+	g.mustSend("q@customer.example", []string{"support@example.com"},
+		msg("q@customer.example", "support@example.com", "Printer", "It smokes.", "Cc: boss@customer.example"))
+	tk := g.onlyTicket()
+	closedAt := time.Now()
+	g.change(tk.ID, func(t *store.Ticket) { t.Status, t.ClosedAt, t.SurveySent = rules.StatusClosed, &closedAt, true })
+	g.mustSend("boss@customer.example", []string{"support@example.com"}, msg("boss@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer", "1"))
+	got := g.ticket(tk.ID)
+	if got.Satisfaction != nil || got.Status != rules.StatusOpen {
+		t.Fatalf("a participant's reply: satisfaction %+v, status %s; want no rating and the ticket reopened", got.Satisfaction, got.Status)
+	}
+}

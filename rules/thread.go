@@ -142,7 +142,8 @@ type Candidate struct {
 	Via          string // "token" or "reference"
 	// SurveySent says the closed ticket asked for a rating; Rating that the
 	// message gives one. A rating always lands on the ticket it answers,
-	// however long ago it was closed.
+	// however long ago it was closed; only the requester, whom the survey
+	// asked, rates.
 	SurveySent, Rating bool
 	// Automatic says the message is automatic mail (an out-of-office
 	// reply, an auto-submitted notice): it never reopens a closed ticket,
@@ -189,7 +190,7 @@ func (p ThreadPolicy) DecideThread(c *Candidate, sender string, agent bool, now 
 		return Thread{Action: ThreadLinked, TicketID: c.ID, Rule: "sender check",
 			Reason: sender + " is not a participant of " + c.ID + " (matched by " + c.Via + ")"}
 	}
-	if c.Status == StatusClosed && c.SurveySent && c.Rating && !agent {
+	if c.Status == StatusClosed && c.SurveySent && c.Rating && !agent && strings.EqualFold(sender, c.Requester) {
 		return Thread{Action: ThreadAppend, TicketID: c.ID, Rule: "survey rating", Reason: "a rating of closed ticket " + c.ID + " (matched by " + c.Via + ")"}
 	}
 	if c.Status == StatusClosed && !agent && c.Automatic {

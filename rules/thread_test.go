@@ -62,6 +62,8 @@ func TestDecideThread(t *testing.T) {
 	old.ClosedAt = now.Add(-8 * 24 * time.Hour)
 	autoClosed, autoOld, autoStranger := *closed, old, *closed
 	autoClosed.Automatic, autoOld.Automatic, autoStranger.Automatic = true, true, true
+	rated := *closed
+	rated.SurveySent, rated.Rating, rated.Participants = true, true, []string{"cc@x.example"}
 	cases := []struct {
 		name   string
 		c      *Candidate
@@ -79,6 +81,8 @@ func TestDecideThread(t *testing.T) {
 		{"closed long ago", &old, "a@x.example", false, ThreadLinked},
 		{"automatic to closed", &autoClosed, "a@x.example", false, ThreadAppend},
 		{"automatic to closed long ago", &autoOld, "a@x.example", false, ThreadAppend},
+		{"requester's rating", &rated, "a@x.example", false, ThreadAppend},
+		{"participant's score is no rating", &rated, "cc@x.example", false, ThreadReopen},
 		{"automatic from a stranger", &autoStranger, "eve@evil.example", false, ThreadLinked},
 	}
 	for _, c := range cases {
