@@ -895,3 +895,31 @@ func TestNoteAsAgentNeedsTheAgentsRights(t *testing.T) {
 		t.Errorf("tom (queues %v) added a note to %s (queue %s) as himself: %v", agAgents[2].Queues, tk.ID, tk.Queue, err)
 	}
 }
+
+// Proves the inbound flood limits are the customers': an agent answering
+// ticket after ticket through the signed reply addresses is never told
+// 451 because the per-sender (or per-domain: all agents share one) count
+// of an hour is reached.
+func TestAgentsRepliesAreNoFlood(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Policies = Policies{PerSender: 2, PerDomain: 2}
+	var replyTo []string
+	var tks []*store.Ticket
+	for _, subject := range []string{"Printer", "Scanner"} {
+		before := len(g.relay.Mails())
+		tk := agOpen(t, g, subject, "It is broken.")
+		tks = append(tks, tk)
+		replyTo = append(replyTo, agReplyTo(t, agOne(t, g, before, "ana@example.com")))
+	}
+	for i, n := range []int{0, 1, 0} {
+		text := fmt.Sprintf("Answer %d.", i)
+		body := text + "\n"
+		if err := g.send("ana@example.com", []string{replyTo[n]}, msg("Ana Lima <ana@example.com>", replyTo[n], "Re: ["+tks[n].ID+"] "+tks[n].Subject, body)); err != nil {
+			t.Fatalf("agent's reply %d refused: %v", i+1, err)
+		}
+	}
+	g.settle()
+	if n := len(agMailsTo(g, 0, "alice@customer.example")) - 2; n != 3 {
+		t.Errorf("the customer got %d of the agent's 3 replies", n)
+	}
+}

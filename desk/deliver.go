@@ -272,8 +272,10 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 	if dup, err := p.duplicate(tx, pl, res); dup || err != nil {
 		return err
 	}
-	if err := p.recordFlood(tx, pl, ""); err != nil {
-		return err
+	if !p.isAgentMail(tx, pl) {
+		if err := p.recordFlood(tx, pl, ""); err != nil {
+			return err
+		}
 	}
 	if pl.auto.Bounce {
 		tid, to, err := p.bounceTicket(tx, pl)

@@ -165,10 +165,15 @@ func (p *Pipeline) admit(tx store.Tx, pl *plan) error {
 	if tid, err := p.duplicateOf(tx, pl); tid != "" || err != nil {
 		return err // a retry is answered 250 again, whatever the counts
 	}
+	// An agent's mail to a signed address is the team at work, never a
+	// flood: neither the agent's nor the desk's domain count holds it.
+	if p.isAgentMail(tx, pl) {
+		return nil
+	}
 	if err := overLimit(tx, pl.now, p.floodKeys(pl, "")); err != nil {
 		return err
 	}
-	if p.Policies.PerTicket <= 0 || p.isListing(pl) || p.isAgentMail(tx, pl) {
+	if p.Policies.PerTicket <= 0 || p.isListing(pl) {
 		return nil
 	}
 	cand, err := p.candidate(tx, pl)
