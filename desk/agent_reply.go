@@ -159,12 +159,11 @@ func (p *Pipeline) ownerView(t *store.Ticket) rules.TicketView {
 }
 
 // holdReply keeps an agent's public reply on a ticket someone else owns as
-// an internal note and tells the agent who owns it and how to take it over.
+// an internal note, sent to the owner and the ticket's other agents as
+// every note is, and tells the agent who owns it and how to take it over.
 func (p *Pipeline) holdReply(c *Change, pl *plan, agent Agent, visible, owner string) {
 	t := c.Ticket
-	m := p.message(pl, "note")
-	m.VisibleText = visible
-	c.Messages = append(c.Messages, m)
+	p.addNote(c, pl, agent.Email, visible)
 	c.log(store.Event{At: pl.now, Type: rules.EventReplyHeld, Actor: agent.Email,
 		Detail: fmt.Sprintf("reply by %s kept as a note, not sent: the ticket is assigned to %s", agent.Email, owner)})
 	o := mailout.Out{

@@ -923,3 +923,22 @@ func TestAgentsRepliesAreNoFlood(t *testing.T) {
 		t.Errorf("the customer got %d of the agent's 3 replies", n)
 	}
 }
+
+// Proves the owner of a ticket learns of a colleague's reply held on it:
+// the held text reaches the assignee as a note mail (as the held mail
+// promises the author), and not the customer.
+func TestHeldReplyReachesTheOwner(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	signed := func(agent string) string { return agSigned(t, agKey, rules.TokenReply, tk.ID, agent) }
+	agReply(g, "ana@example.com", signed("ana@example.com"), tk, "#assign me")
+	before := len(g.relay.Mails())
+	agReply(g, "ben@example.com", signed("ben@example.com"), tk, "Have you tried turning it off?")
+	l := agMailsTo(g, before, "ana@example.com")
+	if len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "turning it off") {
+		t.Fatalf("the assignee got %d mails about the held reply, want one note carrying its text", len(l))
+	}
+	if len(agMailsTo(g, before, "alice@customer.example")) != 0 {
+		t.Errorf("the held reply reached the customer")
+	}
+}
