@@ -268,10 +268,17 @@ func (c *Config) checkDurations(bad func(string, ...any)) {
 		{"inbound.mail_from_timeout", c.Inbound.MailFromTimeout}, {"inbound.max_data_duration", c.Inbound.MaxDataDuration},
 		{"shutdown.grace", c.Shutdown.Grace}, {"admin.outbox_max_age", c.Admin.OutboxMaxAge},
 		{"limits.bounce_hold", c.Limits.BounceHold}} {
-		if k.v != "" {
-			if _, err := time.ParseDuration(k.v); err != nil {
-				bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
-			}
+		if k.v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(k.v)
+		switch {
+		case err != nil:
+			bad("%s %q is not a duration like \"90s\" or \"72h\"", k.name, k.v)
+		case d < 0 || d == 0 && k.name != "admin.outbox_max_age":
+			// Read as "use the default" it would quietly mean the
+			// opposite of what was written ("0s": never reopen).
+			bad("%s %q must be more than 0", k.name, k.v)
 		}
 	}
 }

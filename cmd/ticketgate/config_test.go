@@ -245,6 +245,26 @@ func TestConfigRejectsEveryDurationThatIsNotOne(t *testing.T) {
 	}
 }
 
+// A duration of 0 or below is refused, naming the key, instead of quietly
+// becoming the default ("0s" for reopen_window meant 168h); the outbox
+// age check alone takes "0s", for "not checked".
+func TestConfigRejectsDurationsOfZero(t *testing.T) {
+	for _, key := range []string{"inbound.read_timeout", "inbound.write_timeout", "inbound.mail_from_timeout",
+		"inbound.max_data_duration", "outbound.retry_base", "outbound.give_up_after", "tickets.reopen_window",
+		"limits.bounce_hold", "shutdown.grace"} {
+		for _, v := range []string{"0s", "-1h"} {
+			section, name, _ := strings.Cut(key, ".")
+			_, err := loadConfig(writeFile(t, "["+section+"]\n"+name+" = \""+v+"\"\n"))
+			if err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("%s = %q: error %v, want one naming %s", key, v, err, key)
+			}
+		}
+	}
+	if _, err := loadConfig(writeFile(t, "[admin]\noutbox_max_age = \"0s\"\n")); err != nil {
+		t.Errorf("admin.outbox_max_age = \"0s\" (not checked) refused: %v", err)
+	}
+}
+
 // A relay that is neither host:port nor maildir:PATH is refused when the
 // configuration loads: serve would start, and every mail would wait in
 // the outbox for a relay it can never dial, until given up days later.
