@@ -169,6 +169,9 @@ func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		return s.readError(err)
 	}
 	err = s.deliver(raw, arrived)
+	// go-smtp writes each recipient's answer as its status is set: the
+	// announcement ends before the first, as Data's ends before its one.
+	arrived()
 	for _, rc := range s.rcpts {
 		status.SetStatus(rc, err)
 	}
