@@ -718,3 +718,36 @@ func TestLaterBDATChunkStalledOrCutIsNotTakenNorRefusedForGood(t *testing.T) {
 		}
 	}
 }
+
+// TestLMTPStalledBDATChunkIsObserved: an LMTP message sent with BDAT
+// whose chunk stalls is answered 4xx, and the refusal metrics count it
+// once per recipient, as they count a refused DATA. go-smtp resets the
+// session (its recipients) as it answers the chunk, while the message's
+// own reading is still ending: the count used to read the recipients
+// the reset was clearing.
+func TestLMTPStalledBDATChunkIsObserved(t *testing.T) {
+	obs := &observing{replies: map[string][]int{}}
+	c := hello(t, true, Config{Hostname: "tickets.example.com", ReadTimeout: "300ms"}, obs)
+	c.must(250, "MAIL FROM:<slow@customer.example>")
+	c.must(250, "RCPT TO:<support@example.com>")
+	c.must(250, "RCPT TO:<Support@example.com>")
+	io.WriteString(c.conn, "BDAT 100000 LAST\r\nFrom: slow@customer.example\r\nSubject: x\r\n")
+	if code, msg := c.reply(); code/100 != 4 {
+		t.Fatalf("stalled BDAT chunk: %d %s, want 4xx (try again)", code, msg)
+	}
+	var got []int
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		obs.omu.Lock()
+		got = slices.Clone(obs.replies["data"])
+		obs.omu.Unlock()
+		if len(got) >= 2 {
+			break
+		}
+	}
+	if len(got) != 2 || got[0]/100 != 4 || got[1]/100 != 4 {
+		t.Errorf("a stalled BDAT chunk to two recipients; Observer told of DATA answers %v, want a 4xx for each", got)
+	}
+	if obs.count() != 0 {
+		t.Errorf("half a message was delivered")
+	}
+}

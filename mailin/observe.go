@@ -107,13 +107,17 @@ func (s *watchedSession) Data(r io.Reader) error {
 }
 
 func (s *watchedSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	// Counted now: a message sent with BDAT is read on a goroutine of
+	// its own, and when a chunk fails go-smtp answers it and resets the
+	// session (its recipients) while this reading is still ending.
+	rcpts := len(s.rcpts)
 	er := &endReader{r: r}
 	err := s.session.LMTPData(er, statusSeen{status, s.g})
 	s.g.answered(er)
 	if err != nil {
 		// go-smtp gives every recipient this answer itself, past
 		// statusSeen.
-		for range s.rcpts {
+		for range rcpts {
 			s.g.reply("data", err, 554)
 		}
 	}
