@@ -23,6 +23,11 @@ func TestSIGTERMLetsDataInProgressFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.c.Close()
+	// The greeting says serve took the connection: one still in the
+	// kernel's queue when the listener closes is reset, not a session.
+	if err := idle.c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
 
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	deadline := time.Now().Add(10 * time.Second)
