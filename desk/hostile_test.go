@@ -3,6 +3,7 @@ package desk
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"ticketgate/mailin"
@@ -49,5 +50,29 @@ func TestHostileMailStillBecomesATicket(t *testing.T) {
 				t.Errorf("raw kept: %d bytes, sent %d", len(kept), len(c.Raw))
 			}
 		})
+	}
+}
+
+// A Cc that does not parse, holding a carriage return, copies the
+// addresses in it, not the return: with it in an address the relay
+// was never offered the agent's reply, and the customer never got it.
+func TestCcWithACarriageReturnDoesNotHoldTheAgentsReply(t *testing.T) {
+	g := startDesk(t)
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg(`"Alice Doe" <alice@customer.example>`, "support@example.com", "Printer on fire", "It is really on fire.",
+			"Cc: carol@customer.example\rBcc: dave@customer.example"))
+	g.settle()
+	tk := g.onlyTicket()
+	for _, a := range tk.CC {
+		if strings.ContainsAny(a, "\r\n") {
+			t.Errorf("participant %q", a)
+		}
+	}
+	notif := agOne(t, g, 0, "ana@example.com")
+	before := len(g.relay.Mails())
+	agReply(g, "Ana Lima <ana@example.com>", agReplyTo(t, notif), tk, "Please unplug it and call us back.")
+	out := agMailsTo(g, before, "alice@customer.example")
+	if len(out) != 1 || !slices.Contains(out[0].To, "carol@customer.example") {
+		t.Fatalf("reply to the customer: %d mails %v", len(out), out)
 	}
 }

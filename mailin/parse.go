@@ -253,7 +253,11 @@ func parseAddrs(v string) []mail.Address {
 		}
 		return out
 	}
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '<' || r == '>' }) {
+	// White space and control characters end an address too: a stray
+	// carriage return kept in one would make it no address a relay takes.
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool {
+		return r == ',' || r == ';' || r <= ' ' || r == 0x7f || r == '<' || r == '>'
+	}) {
 		if strings.Count(f, "@") == 1 && !strings.HasPrefix(f, "@") && !strings.HasSuffix(f, "@") {
 			out = append(out, mail.Address{Address: strings.ToLower(strings.Trim(f, `"'()`))})
 		}
