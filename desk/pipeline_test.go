@@ -512,6 +512,17 @@ func TestNoReplySubaddressGetsNoAutoReply(t *testing.T) {
 	}
 }
 
+// Proves senders named no_reply@ and do_not_reply@, as some large
+// senders spell them, get no auto-reply, as no-reply@ and donotreply@ get none.
+func TestUnderscoredNoReplySendersGetNoAutoReply(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("bounces-7f3a@esp.example", []string{"support@example.com"},
+		msg("Shop <no_reply@email.shop.example>", "support@example.com", "Your receipt", "Order 1234"))
+	g.mustSend("bounces-7f3b@esp.example", []string{"support@example.com"},
+		msg("Bank <do_not_reply@bank.example>", "support@example.com", "Your statement", "It is ready."))
+	onlyHumanAutoReplied(t, g)
+}
+
 // Proves an auto-responder that marks its mail only with "Precedence: auto_reply", as ours does, gets no auto-reply.
 func TestPrecedenceAutoReplyGetsNoAutoReply(t *testing.T) {
 	g := startGateway(t)

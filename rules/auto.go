@@ -148,6 +148,7 @@ func isOwnAddress(addr string, ours []string) bool {
 var robotLocals = map[string]bool{
 	"mailer-daemon": true, "postmaster": true, "noreply": true,
 	"no-reply": true, "do-not-reply": true, "donotreply": true,
+	"no_reply": true, "do_not_reply": true,
 }
 
 func isRobotLocal(addr string) bool {
