@@ -313,11 +313,16 @@ func sevenBit(b []byte) ([]byte, bool) {
 // most 45 characters when longer, so that the header folds into short
 // lines at their spaces. go-message would write RFC 2047 words, which
 // are not allowed in a parameter: readers that keep to the standard
-// show them as they are.
+// show them as they are. A plain name with a word longer than a header
+// line may be (998 octets) goes the same way: go-message would cut the
+// word with a fold, and the name would read back changed, or not at all.
 func attachmentDisposition(name string) string {
 	const encoded = "attachment; filename*=utf-8''"
 	d := mime.FormatMediaType("attachment", map[string]string{"filename": name})
 	v, ok := strings.CutPrefix(d, encoded)
+	if !ok && len(`Content-Disposition: attachment; filename=""`)+longestWord(name) > 998 {
+		v, ok = percentEncoded(name), true
+	}
 	if !ok || len(d) <= 76 {
 		return d
 	}
@@ -334,6 +339,30 @@ func attachmentDisposition(name string) string {
 		}
 		b.WriteString(v[:n])
 		v = v[n:]
+	}
+	return b.String()
+}
+
+// longestWord is the length of the longest run of s without a space or tab.
+func longestWord(s string) int {
+	n := 0
+	for _, w := range strings.Fields(s) {
+		n = max(n, len(w))
+	}
+	return n
+}
+
+// percentEncoded is s as an RFC 2231 value is written after its
+// charset: each byte that is not an attribute-char as %XX.
+func percentEncoded(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c > ' ' && c < 0x7f && !strings.ContainsRune(`*'%()<>@,;:\"/[]?=`, rune(c)) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
 	}
 	return b.String()
 }

@@ -397,3 +397,47 @@ func composeFiles(t *testing.T, text string, files []Attachment) ([]byte, *multi
 	}
 	return raw, multipart.NewReader(msg.Body, params["boundary"])
 }
+
+// A file name longer than a header line can hold, with no white space to
+// fold it at, reads back whole: written as one quoted value, it was cut
+// by a fold in the middle and read back changed, or not at all.
+func TestLongFileNameReadsBack(t *testing.T) {
+	names := []string{strings.Repeat("a", 1200) + ".pdf", strings.Repeat("b", 70) + ".pdf",
+		"x " + strings.Repeat("c", 1000) + `"q".txt`}
+	var files []Attachment
+	for _, n := range names {
+		files = append(files, Attachment{Filename: n, ContentType: "application/octet-stream", Content: []byte("x")})
+	}
+	raw, mr := composeFiles(t, "see the files", files)
+	var got []string
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cd := p.Header.Get("Content-Disposition"); cd != "" {
+			_, dp, err := mime.ParseMediaType(cd)
+			if err != nil {
+				t.Errorf("Content-Disposition %q: %v", cd, err)
+			}
+			got = append(got, dp["filename"])
+		}
+	}
+	if !slices.Equal(got, names) {
+		t.Errorf("attachment names read back as\n%q\nwant\n%q", got, names)
+	}
+	env, err := enmime.ReadEnvelope(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, a := range env.Attachments {
+		got = append(got, a.FileName)
+	}
+	if !slices.Equal(got, names) {
+		t.Errorf("a mail reader reads the names as\n%q\nwant\n%q", got, names)
+	}
+}
