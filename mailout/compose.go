@@ -369,9 +369,10 @@ func percentEncoded(s string) string {
 
 // mimeWord encodes s as RFC 2047 words when it is not plain ASCII, or
 // holds "=?", which a reader would take for the start of such a word
-// and decode.
+// and decode, or a word longer than a header line may be (998 octets),
+// which go-message would cut with a fold that adds a space.
 func mimeWord(s string) string {
-	if strings.Contains(s, "=?") {
+	if strings.Contains(s, "=?") || len("Thread-Topic: ")+longestWord(s) > 998 {
 		return bWords(s)
 	}
 	for _, r := range s {

@@ -441,3 +441,28 @@ func TestLongFileNameReadsBack(t *testing.T) {
 		t.Errorf("a mail reader reads the names as\n%q\nwant\n%q", got, names)
 	}
 }
+
+// A subject holding a word longer than a header line may be (a pasted
+// token, a URL) reads back as the customer wrote it, in the Subject and
+// in Thread-Topic: folded inside the word, it gained a space.
+func TestSubjectWithAWordLongerThanALineReadsAsWritten(t *testing.T) {
+	for _, topic := range []string{strings.Repeat("x", 1200), "see " + strings.Repeat("ab", 600) + " please", strings.Repeat("ü", 600)} {
+		subject := "[HS-000001] " + topic
+		raw, err := Compose(&Mail{From: mail.Address{Address: "support@example.com"}, To: []mail.Address{{Address: "a@x.example"}},
+			Subject: subject, ThreadTopic: topic, ThreadKey: "HS-000001", MessageID: "m@x", Text: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := new(mime.WordDecoder)
+		if got, err := dec.DecodeHeader(msg.Header.Get("Subject")); err != nil || got != subject {
+			t.Errorf("Subject reads back as %q (%v), want %q", got, err, subject)
+		}
+		if got, err := dec.DecodeHeader(msg.Header.Get("Thread-Topic")); err != nil || got != topic {
+			t.Errorf("Thread-Topic reads back as %q (%v), want %q", got, err, topic)
+		}
+	}
+}
