@@ -3,6 +3,7 @@ package desk
 import (
 	"context"
 	"fmt"
+	"mime"
 	"strings"
 	"testing"
 
@@ -177,5 +178,24 @@ func TestNotificationShowsTheRealAddress(t *testing.T) {
 	body := agBody(t, m.Data)
 	if strings.Contains(from, "boss@bigcorp.example") || !strings.Contains(from, "eve@evil.example") || strings.Contains(body, "boss@bigcorp.example") {
 		t.Errorf("notification poses as the display name: From %q\n%s", from, body)
+	}
+}
+
+// TestNotificationShowsTheRealAddressBehindALookalikeAt: an address
+// spelled with a fullwidth or small "at" sign (＠, ﹫), which a mail
+// client shows much as "@", does not stand for the customer either.
+func TestNotificationShowsTheRealAddressBehindALookalikeAt(t *testing.T) {
+	for _, at := range []string{"＠", "﹫"} {
+		g := startDesk(t)
+		before := len(g.relay.Mails())
+		g.mustSend("eve@evil.example", []string{"support@example.com"},
+			msg(`"boss`+at+`bigcorp.example" <eve@evil.example>`, "support@example.com", "Wire the money", "Today, please."))
+		g.settle()
+		m := agOne(t, g, before, "ana@example.com")
+		dec := new(mime.WordDecoder)
+		from, _ := dec.DecodeHeader(header(t, m.Data).Get("From"))
+		if strings.Contains(from, "bigcorp") || !strings.Contains(from, "eve@evil.example") {
+			t.Errorf("notification poses as the display name: From %q", from)
+		}
 	}
 }

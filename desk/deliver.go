@@ -627,9 +627,10 @@ func (p *Pipeline) decideNewTicket(r store.Reader, pl *plan, dec rules.Thread, i
 }
 
 // personName is a display name fit to stand for a person: one that holds
-// an "@" could pose as another address wherever it is shown, so it is none.
+// an "@", or the fullwidth or small sign that looks like one (＠, ﹫),
+// could pose as another address wherever it is shown, so it is none.
 func personName(name string) string {
-	if strings.Contains(name, "@") {
+	if strings.ContainsAny(name, "@＠﹫") {
 		return ""
 	}
 	return name
