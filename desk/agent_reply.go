@@ -319,7 +319,7 @@ func cutNotification(text string) string {
 	for k > 0 && strings.Trim(lines[k-1], "> \t") == "" {
 		k--
 	}
-	if k > 0 && strings.HasSuffix(strings.TrimSpace(lines[k-1]), ":") {
+	if k > 0 && rules.EndsInColon(lines[k-1]) {
 		// Some clients wrap a long attribution: "On …, Alice via Support <"
 		// and "support@example.com> wrote:" go together.
 		k = min(k-1, rules.AttributionStart(lines, k))

@@ -282,6 +282,34 @@ func TestWrappedAttributionDoesNotReachTheCustomer(t *testing.T) {
 	}
 }
 
+// Gmail in Japanese, Russian, Chinese or Korean writes its attribution
+// without "wrote", or with a full-width colon, and wraps it inside the
+// address: none of it reaches the customer with the agent's reply.
+func TestLocalizedAttributionDoesNotReachTheCustomer(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	ana := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	quote := "\n\n> " + replyMarker + "\n>\n> It is really on fire.\n> " + endMarker + "\n"
+	for _, attr := range []string{
+		"2026年11月21日(土) 10:00 Alice Doe via Example Support <\nsupport@example.com>:",
+		"сб, 21 нояб. 2026 г. в 10:00, Alice Doe via Example Support <\nsupport@example.com>:",
+		"Alice Doe via Example Support <support@example.com> 于2026年11月21日周六 10:00写道：",
+		"Alice Doe via Example Support <\nsupport@example.com> 于2026年11月21日周六 10:00写道：",
+		"2026년 11월 21일 (토) 오전 10:00, Alice Doe via Example Support <\nsupport@example.com>님이 작성:",
+	} {
+		before := len(g.relay.Mails())
+		g.mustSend("ana@example.com", []string{ana}, msg("ana@example.com", ana, "Re: Printer", "Please unplug it.\n\n"+attr+quote))
+		g.settle()
+		out := agMailsTo(g, before, "alice@customer.example")
+		if len(out) != 1 {
+			t.Fatalf("the customer got %d mails, want the reply", len(out))
+		}
+		if body := strings.TrimSpace(agBody(t, out[0].Data)); body != "Please unplug it." {
+			t.Errorf("after %q the customer got:\n%s", attr, body)
+		}
+	}
+}
+
 func TestInternalNotesNeverReachTheCustomer(t *testing.T) {
 	g := startDesk(t)
 	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")

@@ -24,6 +24,11 @@ var (
 	// clockOrAddress is a time of day ("16:19", "16.19") or an address.
 	clockOrAddress = regexp.MustCompile(`\d{1,2}[:.]\d{2}|@`)
 
+	// clock is a time of day; addressColon an address in angle brackets
+	// ending the text with a colon, as "… Name <bob@example.com>:".
+	clock        = regexp.MustCompile(`\d{1,2}[:.]\d{2}`)
+	addressColon = regexp.MustCompile(`<\s*[^<>\s@]+@[^<>\s]+\s*>\s*[:：]$`)
+
 	// historySeparator matches the lines Outlook, Yahoo, AOL, Android and
 	// Gmail put above the original or forwarded message.
 	historySeparator = regexp.MustCompile(`(?i)^[\s*]*(?:-{2,}[\s\x{a0}]*(?:` + strings.Join([]string{
@@ -60,7 +65,8 @@ var (
 
 	// attributionVerbs say "wrote" in the supported languages.
 	attributionVerbs = []string{"wrote", "schrieb", "a écrit", "escribió", "ha scritto",
-		"escreveu", "skrev", "schreef", "geschreven", "napisał", "написал"}
+		"escreveu", "skrev", "schreef", "geschreven", "napisał", "написал",
+		"写道", "寫道", "작성", "yazdı", "napsal", "kirjoitti", "írta", "пише", "έγραψε"}
 
 	// footerLeads are how mobileFooter's lines open, lower-cased; a cheap
 	// test before the pattern.
@@ -280,7 +286,7 @@ func leadAttributionAt(lines []string, kinds []lineKind, i int) bool {
 		}
 		// An attribution ends in ":", which is cheaper to look for in the
 		// last line than in the lines joined.
-		if !strings.HasSuffix(strings.TrimRightFunc(lines[i+n-1], unicode.IsSpace), ":") {
+		if !EndsInColon(lines[i+n-1]) {
 			continue
 		}
 		if s, ok := attributionText(lines, i, i+n); ok && attribution(s, true) {
@@ -301,12 +307,28 @@ func AttributionStart(lines []string, end int) int {
 	// taken whole rather than from its last line.
 	for _, lead := range []bool{true, false} {
 		for n := 1; n <= 3 && end-n >= from && kinds[end-n-from] == kindText; n++ {
-			if s, ok := attributionText(lines, end-n, end); ok && attribution(s, lead) {
-				return end - n
+			s, ok := attributionText(lines, end-n, end)
+			if !ok || !attribution(s, lead) {
+				continue
 			}
+			// "<addr> 于…写道：" wrapped after "Name <": an attribution
+			// does not begin inside an address.
+			if strings.Count(s, ">") > strings.Count(s, "<") && n < 3 && end-n-1 >= from && kinds[end-n-1-from] == kindText {
+				if s, ok := attributionText(lines, end-n-1, end); ok && attribution(s, lead) {
+					return end - n - 1
+				}
+			}
+			return end - n
 		}
 	}
 	return end
+}
+
+// EndsInColon reports whether line ends in a colon, ASCII or full-width
+// (Chinese attributions end in "："), before trailing white space.
+func EndsInColon(line string) bool {
+	t := strings.TrimRightFunc(line, unicode.IsSpace)
+	return strings.HasSuffix(t, ":") || strings.HasSuffix(t, "：")
 }
 
 // attributionText joins lines[from:to] with spaces; ok is false when the result
@@ -326,16 +348,18 @@ func attributionText(lines []string, from, to int) (string, bool) {
 // one of the supported languages: it ends in ":", holds a digit and a verb
 // for "wrote", and opens with a known word. Without lead, a time of day or
 // an address may stand in for the opening word (Norwegian and Swedish
-// Gmail, Russian, "Bob <bob@example.com> schrieb am 03.04.2012 16:19:").
+// Gmail, Russian, "Bob <bob@example.com> schrieb am 03.04.2012 16:19:"),
+// and a time of day with an address right before the colon for the verb
+// (Gmail in Japanese and Russian: "<date> 10:00, Bob <bob@example.com>:").
 func attribution(s string, lead bool) bool {
 	s = strings.TrimRightFunc(s, unicode.IsSpace)
-	if !strings.HasSuffix(s, ":") || !strings.ContainsAny(s, "0123456789") {
+	if !EndsInColon(s) || !strings.ContainsAny(s, "0123456789") {
 		return false
 	}
 	// Fields folds runs of spaces, tabs and no-break spaces into one space.
 	low := strings.Join(strings.Fields(strings.ToLower(s)), " ")
 	if !slices.ContainsFunc(attributionVerbs, func(v string) bool { return strings.Contains(low, v) }) {
-		return false
+		return !lead && clock.MatchString(s) && addressColon.MatchString(s)
 	}
 	if slices.ContainsFunc(attributionLeads, func(p string) bool { return strings.HasPrefix(low, p) }) {
 		return true
@@ -395,8 +419,7 @@ func attributionAbove(lines []string, kinds []lineKind, start int, trailing bool
 		return i
 	}
 	l := lines[j]
-	if (trailing || j == firstText) && len(l) < 300 &&
-		strings.HasSuffix(strings.TrimRightFunc(l, unicode.IsSpace), ":") {
+	if (trailing || j == firstText) && len(l) < 300 && EndsInColon(l) {
 		return j
 	}
 	return start

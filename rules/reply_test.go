@@ -52,6 +52,17 @@ var visibleCases = []struct {
 	{"russian wrapped", replyLines("Спасибо", "02.04.2012 14:20 пользователь \"bob@example.com\" <", "bob@example.com> написал:", "", "> Hi"),
 		"Спасибо"},
 
+	{"japanese gmail wrapped", replyLines("ありがとうございます。", "", "2026年11月21日(土) 10:00 Bob Beispiel <", "bob@example.com>:", "", "> 再起動してください。"),
+		"ありがとうございます。"},
+	{"russian gmail wrapped", replyLines("Спасибо, работает.", "", "сб, 21 нояб. 2026 г. в 10:00, Bob Beispiel <", "bob@example.com>:", "", "> Перезагрузите компьютер."),
+		"Спасибо, работает."},
+	{"chinese gmail", replyLines("谢谢，好了。", "", "Bob Beispiel <bob@example.com> 于2026年11月21日周六 10:00写道：", "", "> 请重新启动电脑。"),
+		"谢谢，好了。"},
+	{"chinese gmail wrapped", replyLines("谢谢，好了。", "", "Bob Beispiel <", "bob@example.com> 于2026年11月21日周六 10:00写道：", "", "> 请重新启动电脑。"),
+		"谢谢，好了。"},
+	{"korean gmail", replyLines("감사합니다.", "", "2026년 11월 21일 (토) 오전 10:00, Bob Beispiel <bob@example.com>님이 작성:", "", "> 다시 시작하세요."),
+		"감사합니다."},
+
 	// Outlook separators and header blocks, with unquoted history below.
 	{"outlook original message", replyLines("Fine by me.", "", "-----Original Message-----", "From: Bob <bob@example.com>", "Sent: Monday, April 2, 2012 5:44 PM", "", "Can we meet?"),
 		"Fine by me."},
