@@ -174,11 +174,12 @@ type plan struct {
 	files   []mailin.Part
 	// requestType names the request type a new ticket's subject tags chose.
 	requestType string
-	// visible is the new part of the text (quotes and signature cut),
-	// computed before the transaction to keep the single writer short.
+	// visible is the new part of the text (quotes and signature cut, a
+	// message forwarded inline kept), computed before the transaction to
+	// keep the single writer short.
 	visible string
-	// asksEscalation says visible asks to escalate (rules.AsksEscalation),
-	// judged before the transaction too.
+	// asksEscalation says the sender's own words ask to escalate
+	// (rules.AsksEscalation), judged before the transaction too.
 	asksEscalation bool
 	// listing says the message asks for the sender's list of tickets.
 	listing bool
@@ -240,6 +241,12 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 	}
 	pl.visible = rules.VisibleText(in.Text)
 	pl.asksEscalation = rules.AsksEscalation(pl.visible)
+	if fwd := rules.Forwarded(in.Subject, in.Text); fwd != "" && !strings.Contains(pl.visible, fwd) {
+		// The message a customer forwards is what the ticket is about:
+		// it stays below their words, and the agents' notification
+		// carries it.
+		pl.visible = strings.TrimSpace(pl.visible + "\n\n" + fwd)
+	}
 	pl.auto = rules.ClassifyAuto(in.Header, d.MailFrom, in.From.Address, p.Identity())
 	switch {
 	case pl.auto.Bounce:

@@ -123,6 +123,38 @@ func VisibleText(text string) string {
 	return joinTrimmed(lines)
 }
 
+// forwardSeparator matches the separators of historySeparator that only
+// a forward has: the forwarded message is new to the reader, not history.
+var forwardSeparator = regexp.MustCompile(`(?i)forward|weitergeleitet|transféré|reenviado|inoltrato|begin forwarded message`)
+
+// forwardPrefix is the prefix a forward's subject opens with in the
+// languages Outlook writes it in (FW, WG, TR, RV, ENC, VS, I).
+var forwardPrefix = regexp.MustCompile(`(?i)^\s*(fw|fwd|wg|tr|rv|enc|vs|i)\s*[:：]`)
+
+// Forwarded returns the message a mail forwards inline, from the line
+// that introduces it on (trimmed): when the first history in text, past
+// the sender's own words and signature, is a forwarded-message separator
+// ("---------- Forwarded message ---------", "Begin forwarded message:"),
+// or, under a subject marked as a forward ("FW:", "WG:"), an original-
+// message separator or a "From:/Sent:" header block. VisibleText leaves
+// it out; it returns "" when text forwards nothing.
+func Forwarded(subject, text string) string {
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	kinds := classifyLines(lines)
+	start := historyStart(lines, kinds)
+	if start == len(lines) {
+		return ""
+	}
+	l := lines[start]
+	if !(len(l) < 200 && historySeparator.MatchString(l) && forwardSeparator.MatchString(l)) && !forwardPrefix.MatchString(subject) {
+		return ""
+	}
+	if listFooter(lines, start) {
+		return ""
+	}
+	return joinTrimmed(lines[start:])
+}
+
 func classifyLines(lines []string) []lineKind {
 	kinds := make([]lineKind, len(lines))
 	for i, l := range lines {

@@ -134,6 +134,29 @@ var visibleCases = []struct {
 	{"empty", "", ""},
 }
 
+// TestForwarded: the message a mail forwards inline is found below the
+// sender's words and signature; a reply's history is no forward.
+func TestForwarded(t *testing.T) {
+	gmail := replyLines("---------- Forwarded message ---------", "From: Bob <bob@example.com>", "Date: Tue, Mar 4, 2025 at 5:40 PM", "Subject: Broken", "To: <dan@example.com>", "", "It is broken.")
+	outlook := replyLines("From: Bob <bob@example.com>", "Sent: Monday, April 2, 2012 5:44 PM", "To: Dan", "Subject: Invoice", "", "Your account is suspended.")
+	cases := []struct{ name, subject, text, want string }{
+		{"gmail", "Fwd: Broken", replyLines("Can you look at this?", "", gmail), gmail},
+		{"gmail under a signature", "Fwd: Broken", replyLines("Can you look at this?", "", "-- ", "Dan", "", gmail), gmail},
+		{"apple", "Fwd: Broken", replyLines("See below.", "", "Begin forwarded message:", "", "From: Bob <bob@example.com>", "", "It is broken."),
+			replyLines("Begin forwarded message:", "", "From: Bob <bob@example.com>", "", "It is broken.")},
+		{"outlook", "FW: Invoice", replyLines("Please check.", "", "________________________________", outlook), replyLines("________________________________", outlook)},
+		{"outlook german", "WG: Invoice", replyLines("Bitte prüfen.", "", outlook), outlook},
+		{"outlook reply", "RE: Invoice", replyLines("Thanks.", "", outlook), ""},
+		{"quoted reply", "Fwd: Broken", replyLines("Thanks.", "", "On Mon, Apr 2, 2012 at 6:26 PM, Bob <bob@example.com> wrote:", "> Hi"), ""},
+		{"no history", "Fwd: Broken", "Just text.", ""},
+	}
+	for _, c := range cases {
+		if got := Forwarded(c.subject, c.text); got != c.want {
+			t.Errorf("%s: got\n%s\nwant\n%s", c.name, got, c.want)
+		}
+	}
+}
+
 func TestVisibleText(t *testing.T) {
 	for _, c := range visibleCases {
 		t.Run(c.name, func(t *testing.T) {
