@@ -310,6 +310,40 @@ func TestLocalizedAttributionDoesNotReachTheCustomer(t *testing.T) {
 	}
 }
 
+// Outlook in Japanese, Chinese, Korean, Polish, Czech, Turkish, Finnish
+// or Hungarian heads the quoted notification with its own header block:
+// it is cut, and the agent's address in it never reaches the customer.
+func TestLocalizedOutlookHeaderDoesNotReachTheCustomer(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	ana := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	quote := "\n\n" + replyMarker + "\n\nIt is really on fire.\n" + endMarker + "\n"
+	from, to, subject := "Alice Doe via Example Support <support@example.com>", "Ana Lima <ana@example.com>", "["+tk.ID+"] Printer on fire"
+	for _, keys := range [][4]string{
+		{"差出人", "送信日時", "宛先", "件名"},
+		{"发件人", "发送时间", "收件人", "主题"},
+		{"寄件者", "寄件日期", "收件者", "主旨"},
+		{"보낸 사람", "보낸 날짜", "받는 사람", "제목"},
+		{"Od", "Wysłane", "Do", "Temat"},
+		{"Od", "Odesláno", "Komu", "Předmět"},
+		{"Kimden", "Gönderildi", "Kime", "Konu"},
+		{"Lähettäjä", "Lähetetty", "Vastaanottaja", "Aihe"},
+		{"Feladó", "Elküldve", "Címzett", "Tárgy"},
+	} {
+		block := keys[0] + ": " + from + "\n" + keys[1] + ": 2026-11-21 10:00\n" + keys[2] + ": " + to + "\n" + keys[3] + ": " + subject
+		before := len(g.relay.Mails())
+		g.mustSend("ana@example.com", []string{ana}, msg("ana@example.com", ana, "RE: "+subject, "Please unplug it.\n\n________________________________\n"+block+quote))
+		g.settle()
+		out := agMailsTo(g, before, "alice@customer.example")
+		if len(out) != 1 {
+			t.Fatalf("the customer got %d mails, want the reply", len(out))
+		}
+		if body := strings.TrimSpace(agBody(t, out[0].Data)); body != "Please unplug it." {
+			t.Errorf("under %s the customer got:\n%s", keys[0], body)
+		}
+	}
+}
+
 func TestInternalNotesNeverReachTheCustomer(t *testing.T) {
 	g := startDesk(t)
 	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")

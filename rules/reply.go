@@ -81,7 +81,8 @@ const (
 
 // fromKeys open an Outlook-style header block; headerKeys may follow them.
 var (
-	fromKeys   = wordSet("from", "von", "de", "van", "fra", "från", "da", "od", "от")
+	fromKeys = wordSet("from", "von", "de", "van", "fra", "från", "da", "od", "от",
+		"差出人", "发件人", "寄件者", "보낸 사람", "kimden", "lähettäjä", "feladó")
 	headerKeys = wordSet("sent", "date", "to", "cc", "subject",
 		"gesendet", "datum", "an", "betreff",
 		"envoyé", "à", "objet",
@@ -89,7 +90,11 @@ var (
 		"inviato", "data", "a", "oggetto",
 		"verzonden", "aan", "onderwerp",
 		"sendt", "dato", "til", "emne", "skickat", "till", "ämne",
-		"отправлено", "кому", "тема")
+		"отправлено", "кому", "тема",
+		"送信日時", "宛先", "件名", "发送时间", "收件人", "抄送", "主题", "寄件日期", "收件者", "副本", "主旨",
+		"보낸 날짜", "받는 사람", "참조", "제목", "wysłane", "do", "dw", "temat", "odesláno", "komu", "kopie", "předmět",
+		"gönderildi", "kime", "bilgi", "konu", "lähetetty", "vastaanottaja", "kopio", "aihe",
+		"elküldve", "címzett", "másolatot kap", "tárgy")
 )
 
 func wordSet(words ...string) map[string]bool {
@@ -267,14 +272,16 @@ func headerBlock(lines []string, kinds []lineKind, i int) bool {
 }
 
 // headerKey returns the lower-cased name of a "Name:" line, accepting the
-// bold "*From:*" of HTML-to-text conversions and the French "De :".
+// bold "*From:*" of HTML-to-text conversions, the French "De :" and the
+// full-width colon of Chinese.
 func headerKey(line string) string {
 	s := strings.TrimLeft(line, " \t*")
 	s = s[:min(len(s), 40)]
-	k, _, ok := strings.Cut(s, ":")
-	if !ok {
+	i := strings.IndexAny(s, ":：") // Foxmail writes "发件人："
+	if i < 0 {
 		return ""
 	}
+	k := s[:i]
 	return strings.ToLower(strings.TrimRight(k, " \t\u00a0*"))
 }
 

@@ -82,6 +82,12 @@ var visibleCases = []struct {
 		"Anbei."},
 	{"outlook french header block", replyLines("Ci-joint.", "", "De : Bob <bob@example.com>", "Envoyé : mardi 4 mars 2025 17:40", "À : Dan", "Objet : Rapport", "", "Merci d'envoyer."),
 		"Ci-joint."},
+	{"outlook japanese header block", replyLines("承知しました。", "", "差出人: Bob <bob@example.com>", "送信日時: 2025年3月4日 17:40", "宛先: Dan", "件名: 報告", "", "報告を送ってください。"),
+		"承知しました。"},
+	{"outlook polish header block", replyLines("W załączniku.", "", "Od: Bob <bob@example.com>", "Wysłane: wtorek, 4 marca 2025 17:40", "Do: Dan", "Temat: Raport", "", "Proszę wysłać raport."),
+		"W załączniku."},
+	{"foxmail header block", replyLines("好的。", "", "发件人：\"Bob\"<bob@example.com>", "发送时间：2025年3月4日(星期二) 下午5:40", "收件人：\"Dan\"<dan@example.com>", "主题：报告", "", "请发送报告。"),
+		"好的。"},
 	{"gmail forward", replyLines("Can you look at this?", "", "---------- Forwarded message ---------", "From: Bob <bob@example.com>", "Date: Tue, Mar 4, 2025 at 5:40 PM", "Subject: Broken", "To: <dan@example.com>", "", "It is broken."),
 		"Can you look at this?"},
 
