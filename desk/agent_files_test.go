@@ -56,3 +56,35 @@ func TestAgentReplyOfOnlyAFileReachesTheCustomer(t *testing.T) {
 		t.Errorf("assignee %q after ana's reply, want ana@example.com", now.Assignee)
 	}
 }
+
+// TestAgentCommandsFromOutlookInRichTextStayANote: Outlook writing rich
+// text packs the mail's formatting in a winmail.dat (application/ms-tnef)
+// beside the text. An agent's mail of only commands from it changes the
+// ticket and mails the customer nothing, as any mail of only commands.
+func TestAgentCommandsFromOutlookInRichTextStayANote(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	to := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	quoted := "From: Alice Doe via Example Support <support@example.com>\r\nSent: Saturday, November 21, 2026 10:00 AM\r\n" +
+		"To: Ana Lima <ana@example.com>\r\nSubject: [" + tk.ID + "] Printer on fire\r\n\r\n" + replyMarker +
+		"\r\n\r\nIt is really on fire.\r\n" + endMarker + "\r\n"
+	raw := "From: Ana Lima <ana@example.com>\r\nTo: " + to + "\r\nSubject: RE: [" + tk.ID + "] Printer on fire\r\n" +
+		"Message-ID: <rtf@example.com>\r\nX-Mailer: Microsoft Outlook 16.0\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n#priority high\r\n\r\n" + quoted +
+		"--b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("\x78\x9f\x3e\x22\x01\x00rich text")) + "\r\n--b--\r\n"
+	before := len(g.relay.Mails())
+	g.mustSend("ana@example.com", []string{to}, []byte(raw))
+	g.settle()
+
+	if got := agMailsTo(g, before, "alice@customer.example"); len(got) != 0 {
+		t.Errorf("the customer got %d mails for a mail of only commands:\n%s", len(got), agBody(t, got[0].Data))
+	}
+	now := g.ticket(tk.ID)
+	if now.Priority != rules.PriorityHigh {
+		t.Errorf("priority %s, want high", now.Priority)
+	}
+	if last := now.Messages[len(now.Messages)-1]; last.Kind != "note" {
+		t.Errorf("the agent's mail is kept as %q, want a note", last.Kind)
+	}
+}

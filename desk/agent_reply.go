@@ -70,8 +70,9 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 		return c, nil
 	}
 	// Words or a file attached (the invoice asked for, without a word)
-	// are something to send; a picture in a signature is not.
-	said := visible != "" || slices.ContainsFunc(pl.in.Attachments, func(a mailin.Part) bool { return !a.Inline })
+	// are something to send; a picture in a signature is not, nor the
+	// winmail.dat Outlook packs a rich-text mail's formatting in.
+	said := visible != "" || slices.ContainsFunc(pl.in.Attachments, func(a mailin.Part) bool { return !a.Inline && !richTextPacking(a) })
 	var opened applied
 	switch {
 	case note && said:
@@ -112,6 +113,13 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)
 	}
 	return c, p.decideJoins(c, t, cmds, j, agent.actor(), "", now)
+}
+
+// richTextPacking reports the winmail.dat (TNEF) part Outlook adds to a
+// mail written in rich text: its formatting, not a file the writer chose.
+func richTextPacking(a mailin.Part) bool {
+	ct := strings.ToLower(a.ContentType)
+	return ct == "application/ms-tnef" || ct == "application/vnd.ms-tnef" || strings.EqualFold(a.Filename, "winmail.dat")
 }
 
 // savedReplies renders the saved replies a mail's #reply commands name,
