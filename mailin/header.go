@@ -13,6 +13,7 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/japanese"
 
 	"ticketgate/rules"
 )
@@ -315,6 +316,10 @@ func readFields(fields []headerField, guess func() encoding.Encoding, words bool
 			if d, err := guess().NewDecoder().Bytes(v); err == nil {
 				v = d
 			}
+		} else if jisEscaped(v) {
+			if d, err := japanese.ISO2022JP.NewDecoder().Bytes(v); err == nil {
+				v = d
+			}
 		}
 		text := string(v)
 		if words {
@@ -324,6 +329,13 @@ func readFields(fields []headerField, guess func() encoding.Encoding, words bool
 		out[k] = append(out[k], strings.ToValidUTF8(text, "\uFFFD"))
 	}
 	return out
+}
+
+// jisEscaped reports a value in raw ISO-2022-JP, as older Japanese mail
+// programs write a header: 7-bit bytes, so valid UTF-8, with the escape
+// sequences that switch to JIS X 0208 ("ESC $ B", "ESC $ @").
+func jisEscaped(v []byte) bool {
+	return bytes.Contains(v, []byte("\x1b$B")) || bytes.Contains(v, []byte("\x1b$@"))
 }
 
 var encodedWord = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)

@@ -126,6 +126,22 @@ func TestCharsetsReadAsPeopleWroteThem(t *testing.T) {
 	}
 }
 
+// TestRawISO2022JPHeaderIsRead: an older Japanese mail program writes
+// the subject and the sender's name in raw ISO-2022-JP, 7-bit bytes with
+// escape sequences, not in encoded words; they read as written.
+func TestRawISO2022JPHeaderIsRead(t *testing.T) {
+	raw := "From: \x1b$B;3ED\x1b(B <yamada@example.jp>\r\nTo: support@example.com\r\nSubject: Re: [HS-123456] \x1b$B%D!<%k\x1b(B\r\n" +
+		"Message-ID: <jis@example.jp>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" +
+		"\x1b$B%D!<%k\x1b(B\r\n"
+	in, err := Parse([]byte(raw), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Subject != "Re: [HS-123456] ツール" || in.From.Name != "山田" || in.From.Address != "yamada@example.jp" {
+		t.Errorf("subject %q, sender %q <%s>; want \"Re: [HS-123456] ツール\", \"山田\" <yamada@example.jp>", in.Subject, in.From.Name, in.From.Address)
+	}
+}
+
 // TestMislabelledBytesBecomeReplacementCharacters: text that is not what
 // its label says is never a rejection; what cannot be read becomes U+FFFD
 // and the rest stays.
