@@ -4,89 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"ticketgate/rules"
 	"ticketgate/store"
 )
-
-// retentionCaughtUp holds the policies (and retention times) whose
-// closed tickets were given their retention due time (retentionDue).
-var retentionCaughtUp sync.Map
-
-// retentionDue gives every closed ticket whose bodies retention must
-// delete a due time no later than that, once per policy and retention
-// time: a ticket closed before [retention] was turned on (or shortened)
-// has none, and the sweep reads due tickets only. It is written through
-// Apply, like every change, in transactions of one batch each.
-func (s *Sweeper) retentionDue(ctx context.Context) error {
-	key := struct {
-		p     *Policy
-		after time.Duration
-	}{s.Policy, s.Policy.Retention.After}
-	if key.after <= 0 {
-		return nil
-	}
-	if _, done := retentionCaughtUp.Load(key); done {
-		return nil
-	}
-	after := ""
-	for {
-		var next string
-		err := s.Store.UpdateNow(ctx, func(tx store.Tx) error {
-			// Run again after a conflict, the page starts where it did.
-			var err error
-			next, err = s.retentionPage(tx, after)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("sweep: retention due times: %w", err)
-		}
-		after = next
-		if after == "" {
-			retentionCaughtUp.Store(key, true)
-			return nil
-		}
-	}
-}
-
-// catchUpRetention is retentionDue inside one transaction (a dry run).
-func (s *Sweeper) catchUpRetention(ctx context.Context, tx store.Tx) error {
-	if s.Policy.Retention.After <= 0 {
-		return nil
-	}
-	after := ""
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var err error
-		if after, err = s.retentionPage(tx, after); err != nil || after == "" {
-			return err
-		}
-	}
-}
-
-// retentionPage writes back the closed tickets of one page (from cursor
-// after) whose due time is later than their bodies' deletion, and returns
-// the next page's cursor ("" after the last).
-func (s *Sweeper) retentionPage(tx store.Tx, after string) (string, error) {
-	list, next, err := tx.Tickets(store.Filter{Status: rules.StatusClosed, Sort: store.SortCreated, Limit: s.batch(), After: after})
-	if err != nil {
-		return "", err
-	}
-	for _, t := range list {
-		at := s.Policy.Retention.Due(t.Status, t.ClosedAt, t.BodiesDeletedAt)
-		if at.IsZero() || (!t.Due.IsZero() && !t.Due.After(at)) {
-			continue
-		}
-		if err := Apply(tx, s.Desk, at, &Change{Ticket: t}); err != nil {
-			return "", err
-		}
-	}
-	return next, nil
-}
 
 // deleteBodies decides retention's deletion on c's ticket (full holds its
 // messages): every message keeps who, when and its subject, and loses its

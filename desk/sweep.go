@@ -82,7 +82,7 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 	seen := map[string]bool{}
 	if dryRun {
 		err := s.Store.DryRun(ctx, func(tx store.Tx) error {
-			if err := s.catchUpRetention(ctx, tx); err != nil {
+			if err := s.catchUpDue(ctx, tx); err != nil {
 				return err
 			}
 			for {
@@ -94,7 +94,7 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 		})
 		return rep, err
 	}
-	if err := s.retentionDue(ctx); err != nil {
+	if err := s.policyDue(ctx); err != nil {
 		return rep, err
 	}
 	for {

@@ -570,3 +570,42 @@ func TestHeldLifecycleNoticeIsNotLoggedAsTold(t *testing.T) {
 		}
 	}
 }
+
+// TestLifecycleChangedLaterReachesWaitingTickets: a ticket written under
+// one policy keeps the due time that policy gave it. Turning the automatic
+// close of resolved tickets on, or reminding sooner (a new policy, as a
+// restart or reload makes), still reaches the tickets already waiting at
+// the next sweep.
+func TestLifecycleChangedLaterReachesWaitingTickets(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Lifecycle.ResolvedCloseAfter = 0 // resolved tickets stay resolved
+	e.create("HS-300031", "res@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300031", day0)
+	e.setStatus("HS-300031", rules.StatusResolved, day(1))
+	e.create("HS-300032", "wait@customer.example", day(9), rules.PriorityLow)
+	e.agentReply("HS-300032", day(9))
+	e.run(day(9.5))
+	if n := len(e.delivered()); n != 0 {
+		t.Fatalf("%d mails before the policy changed", n)
+	}
+	e.store.Close()
+	p := *e.policy
+	p.Lifecycle.ResolvedCloseAfter = 7 * 24 * time.Hour
+	p.Lifecycle.RemindAfter = 24 * time.Hour
+	e.policy = &p
+	e.open()
+	e.run(day(10))
+	if st := e.ticket("HS-300031").Status; st != rules.StatusClosed {
+		t.Errorf("ticket resolved on day 1 is %s on day 10 after resolved tickets were set to close after 7 days, want closed", st)
+	}
+	if n := len(events(e.ticket("HS-300032"), "reminder_sent")); n != 1 {
+		t.Errorf("ticket answered on day 9 got %d reminders on day 10 after reminders were set to come after a day, want 1", n)
+	}
+	per := map[string]int{}
+	for _, m := range e.delivered() {
+		per[m.To[0]]++
+	}
+	if per["res@customer.example"] != 2 || per["wait@customer.example"] != 1 {
+		t.Errorf("mails sent per customer %v, want the closing notice and survey to res@, a reminder to wait@", per)
+	}
+}

@@ -1,0 +1,111 @@
+package desk
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// dueCaughtUp holds the policies (with the settings that time a ticket's
+// steps) whose tickets were given their due times (policyDue).
+var dueCaughtUp sync.Map
+
+// dueKey is what a catch-up of due times is done once for.
+type dueKey struct {
+	p                  *Policy
+	lifecycle          rules.Lifecycle
+	warn, every, after time.Duration
+}
+
+// dueStatuses are the statuses whose tickets a policy may have something
+// due for: every one but closed, whose tickets only retention reaches.
+var dueStatuses = []rules.Status{rules.StatusNew, rules.StatusOpen, rules.StatusWaiting, rules.StatusOnHold, rules.StatusResolved}
+
+// policyDue gives every ticket whose policy has something due for it
+// sooner than its due time says that earlier due time, once per policy:
+// a ticket keeps the due time of the policy it was last written under,
+// and the sweep reads due tickets only. Without it a step turned on or
+// made shorter by a restart or reload (a reminder sooner, the close of
+// resolved tickets, warnings, critical follow-ups, [retention]) would
+// reach the tickets already waiting late, or never. It is written through
+// Apply, like every change, in transactions of one batch each.
+func (s *Sweeper) policyDue(ctx context.Context) error {
+	p := s.Policy
+	key := dueKey{p, p.Lifecycle, p.SLA.WarnBefore, p.SLA.CriticalUpdateEvery, p.Retention.After}
+	if _, done := dueCaughtUp.Load(key); done {
+		return nil
+	}
+	for _, st := range s.dueStatuses() {
+		after := ""
+		for {
+			var next string
+			err := s.Store.UpdateNow(ctx, func(tx store.Tx) error {
+				// Run again after a conflict, the page starts where it did.
+				var err error
+				next, err = s.duePage(tx, st, after)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("sweep: due times: %w", err)
+			}
+			if after = next; after == "" {
+				break
+			}
+		}
+	}
+	dueCaughtUp.Store(key, true)
+	return nil
+}
+
+// catchUpDue is policyDue inside one transaction (a dry run).
+func (s *Sweeper) catchUpDue(ctx context.Context, tx store.Tx) error {
+	for _, st := range s.dueStatuses() {
+		after := ""
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var err error
+			if after, err = s.duePage(tx, st, after); err != nil {
+				return err
+			}
+			if after == "" {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// dueStatuses are the statuses whose tickets policyDue reads: closed
+// ones too while retention is on.
+func (s *Sweeper) dueStatuses() []rules.Status {
+	if s.Policy.Retention.After > 0 {
+		return append(dueStatuses[:len(dueStatuses):len(dueStatuses)], rules.StatusClosed)
+	}
+	return dueStatuses
+}
+
+// duePage writes back the tickets of status st on one page (from cursor
+// after) that the policy has something due for earlier than their due
+// time, and returns the next page's cursor ("" after the last).
+func (s *Sweeper) duePage(tx store.Tx, st rules.Status, after string) (string, error) {
+	list, next, err := tx.Tickets(store.Filter{Status: st, Sort: store.SortCreated, Limit: s.batch(), After: after})
+	if err != nil {
+		return "", err
+	}
+	for _, t := range list {
+		at := s.Policy.Due(t)
+		if at.IsZero() || (!t.Due.IsZero() && !t.Due.After(at)) {
+			continue
+		}
+		if err := Apply(tx, s.Desk, at, &Change{Ticket: t}); err != nil {
+			return "", err
+		}
+	}
+	return next, nil
+}
