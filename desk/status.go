@@ -97,7 +97,11 @@ func (p *Policy) noticeOut(t *store.Ticket, n rules.Notice, now, since time.Time
 	data := map[string]any{"Name": t.RequesterName, "Status": string(t.Status), "Text": "", "AgentName": "", "ReopenDays": days(reopen)}
 	if !since.IsZero() {
 		data["Since"], data["Days"] = since, days(now.Sub(since))
-		data["CloseDays"] = days(lc.CloseAfter - now.Sub(since))
+		// 0 when the lifecycle closes nothing (close_after "0s").
+		data["CloseDays"] = 0
+		if lc.CloseAfter > 0 {
+			data["CloseDays"] = days(lc.CloseAfter - now.Sub(since))
+		}
 	}
 	for k, v := range extra {
 		data[k] = v

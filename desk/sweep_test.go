@@ -609,3 +609,24 @@ func TestLifecycleChangedLaterReachesWaitingTickets(t *testing.T) {
 		t.Errorf("mails sent per customer %v, want the closing notice and survey to res@, a reminder to wait@", per)
 	}
 }
+
+// TestWaitingNoticePromisesNoCloseWhenClosingIsOff: with close_after
+// "0s" a waiting ticket never closes on its own, and the waiting notice
+// does not tell the customer it will be closed in a day.
+func TestWaitingNoticePromisesNoCloseWhenClosingIsOff(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Lifecycle.CloseAfter = 0
+	e.create("HS-300033", "cy@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300033", day0)
+	e.run(day(7))
+	e.run(day(30))
+	if got := kinds(t, e, 0); strings.Join(got, " ") != "waiting" {
+		t.Fatalf("sent %v, want only the waiting notice", got)
+	}
+	if st := e.ticket("HS-300033").Status; st != rules.StatusWaiting {
+		t.Fatalf("status %s on day 30, want waiting", st)
+	}
+	if _, body := parse(t, e.delivered()[0]); strings.Contains(body, "close the ticket") {
+		t.Errorf("waiting notice promises a close that never comes:\n%s", body)
+	}
+}
