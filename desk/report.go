@@ -33,7 +33,9 @@ type ReportQuery struct {
 // measured on the tickets opened in the period that have had a first
 // public reply; Resolution on the resolutions of the period, from the
 // ticket's creation. SLA counts the targets of the tickets opened in the
-// period, by the priority and escalation level they have now.
+// period, by the priority and escalation level they have now: level 1's
+// by priority, and those of the level by level (level 2's own targets,
+// counted from the escalation, for an escalated ticket).
 // Satisfaction counts the ratings given in the period.
 type Report struct {
 	From          time.Time          `json:"from,omitzero"`
@@ -191,33 +193,42 @@ func Resolves(detail string) bool {
 	return false
 }
 
+// count counts the targets of a ticket's SLA: its priority's (level 1's)
+// by priority, and by level those of the level it has now, level 2's own
+// from the escalation on.
 func (s SLAReport) count(prio, level string, sla *rules.SLA, now time.Time) {
-	for _, key := range []struct {
-		m map[string]*Compliance
-		k string
-	}{{s.ByPriority, prio}, {s.ByLevel, level}} {
-		c := key.m[key.k]
-		if c == nil {
-			c = &Compliance{}
-			key.m[key.k] = c
-		}
-		c.Tickets++
-		switch met, ended := target(sla.FirstResponseAt, sla.FirstResponseDue, now); {
-		case met:
-			c.FirstResponseMet++
-		case ended:
-			c.FirstResponseMissed++
-		}
-		var resolved *time.Time
-		if !sla.ResolvedAt.IsZero() {
-			resolved = &sla.ResolvedAt
-		}
-		switch met, ended := target(resolved, sla.ResolutionDue, now); {
-		case met:
-			c.ResolutionMet++
-		case ended:
-			c.ResolutionMissed++
-		}
+	var resolved *time.Time
+	if !sla.ResolvedAt.IsZero() {
+		resolved = &sla.ResolvedAt
+	}
+	first, firstDue, resDue := sla.FirstResponseAt, sla.FirstResponseDue, sla.ResolutionDue
+	countIn(s.ByPriority, prio, first, firstDue, resolved, resDue, now)
+	if e := sla.Escalation; e != nil && level == "2" {
+		first, firstDue, resDue = e.FirstResponseAt, e.FirstResponseDue, e.ResolutionDue
+	}
+	countIn(s.ByLevel, level, first, firstDue, resolved, resDue, now)
+}
+
+// countIn counts one ticket's first response and resolution targets
+// under key of m.
+func countIn(m map[string]*Compliance, key string, first *time.Time, firstDue time.Time, resolved *time.Time, resDue, now time.Time) {
+	c := m[key]
+	if c == nil {
+		c = &Compliance{}
+		m[key] = c
+	}
+	c.Tickets++
+	switch met, ended := target(first, firstDue, now); {
+	case met:
+		c.FirstResponseMet++
+	case ended:
+		c.FirstResponseMissed++
+	}
+	switch met, ended := target(resolved, resDue, now); {
+	case met:
+		c.ResolutionMet++
+	case ended:
+		c.ResolutionMissed++
 	}
 }
 

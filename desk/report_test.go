@@ -158,3 +158,30 @@ func TestReportCountsAMergedTicketsChangesOnce(t *testing.T) {
 			rep.Opened, rep.Resolved, rep.Resolution.Count, rep.Reopened)
 	}
 }
+
+// TestReportLevelTwoCountsLevelTwoTargets: an escalated ticket counts in
+// the report's level 2 by level 2's targets, counted from the escalation:
+// level 2's first answer in time is met there, though level 1's first
+// response came too late.
+func TestReportLevelTwoCountsLevelTwoTargets(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is on fire.") // medium: first response due in 24h
+	now = now.Add(30 * time.Hour)
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenNote, tk.ID, "ana@example.com"), tk, "#escalate")
+	if !g.ticket(tk.ID).Escalated {
+		t.Fatal("#escalate did not escalate the ticket")
+	}
+	now = now.Add(time.Hour) // level 2's first response, due 2h after the escalation
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "Unplug it, please.")
+	rep, err := ReportContext(context.Background(), g.store, ReportQuery{Hours: rules.DefaultBusinessHours(), Now: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Compliance{Tickets: 1, FirstResponseMet: 1, Percent: 100}
+	if got := rep.SLA.ByLevel["2"]; got == nil || *got != want {
+		t.Errorf("SLA level 2 %+v, want %+v", got, want)
+	}
+}
