@@ -326,11 +326,11 @@ func (s *Sweeper) step(c *Change, step rules.Step, clock rules.Clock, now time.T
 	}
 	// Whether the customer was told is the notice's own event: it may be
 	// held back (a bouncing address).
-	to, why := rules.StatusWaiting, "no answer from the customer since "+since.Format(time.RFC3339)
+	to, why := rules.StatusWaiting, "no answer from the customer since "+since.UTC().Format(time.RFC3339)
 	if step == rules.StepClose {
 		to = rules.StatusClosed
 		if t.Status == rules.StatusResolved {
-			why = "resolved on " + clockOf(t).ResolvedAt.Format(time.RFC3339)
+			why = "resolved on " + clockOf(t).ResolvedAt.UTC().Format(time.RFC3339)
 		}
 	}
 	mv := s.Policy.changeStatus(t, rules.StatusChange{To: to, Cause: rules.CauseLifecycle, Why: why, At: now}, "")

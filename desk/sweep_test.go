@@ -630,3 +630,32 @@ func TestWaitingNoticePromisesNoCloseWhenClosingIsOff(t *testing.T) {
 		t.Errorf("waiting notice promises a close that never comes:\n%s", body)
 	}
 }
+
+// TestLifecycleEventsSayTimesInUTC: a gateway whose clock runs in another
+// time zone writes the times in the waiting and closing events in UTC,
+// as every other event and the JSON do.
+func TestLifecycleEventsSayTimesInUTC(t *testing.T) {
+	e := newEnv(t)
+	cet := time.FixedZone("CET", 3600)
+	e.create("HS-300034", "cy@customer.example", day0.In(cet), rules.PriorityLow)
+	e.agentReply("HS-300034", day0.In(cet))
+	e.create("HS-300035", "dy@customer.example", day0.In(cet), rules.PriorityLow)
+	e.setStatus("HS-300035", rules.StatusResolved, day(1).In(cet))
+	e.run(day(7).In(cet))
+	e.run(day(14).In(cet))
+	for id, want := range map[string][]string{
+		"HS-300034": {"no answer from the customer since 2026-11-02T10:00:00Z", "no answer from the customer since 2026-11-02T10:00:00Z"},
+		"HS-300035": {"resolved on 2026-11-03T10:00:00Z"},
+	} {
+		var got []string
+		for _, ev := range events(e.ticket(id), "status") {
+			if strings.Contains(ev.Detail, "(lifecycle)") || strings.Contains(ev.Detail, "since") || strings.Contains(ev.Detail, "resolved on") {
+				_, why, _ := strings.Cut(ev.Detail, "(")
+				got = append(got, strings.TrimSuffix(why, ")"))
+			}
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: lifecycle status events say %q, want %q", id, got, want)
+		}
+	}
+}
