@@ -659,3 +659,23 @@ func TestLifecycleEventsSayTimesInUTC(t *testing.T) {
 		}
 	}
 }
+
+// TestBreachDueBeforeAnEarlierCloseIsAlerted: with close_after shorter
+// than waiting_after the wait ends in the close, and a resolution target
+// missed before it, while the ticket was open, is alerted by the sweep
+// that closes it, however late that sweep comes.
+func TestBreachDueBeforeAnEarlierCloseIsAlerted(t *testing.T) {
+	e := newEnv(t)
+	e.policy.Agents = []AgentRef{{Email: "mia@example.com", Name: "Mia", Manager: true}}
+	e.policy.Lifecycle.CloseAfter = 48 * time.Hour
+	e.create("HS-300036", "cy@customer.example", day0, rules.PriorityHigh) // resolution due in 24h
+	e.agentReply("HS-300036", day0.Add(time.Hour))
+	e.run(day(3))
+	tk := e.ticket("HS-300036")
+	if tk.Status != rules.StatusClosed {
+		t.Fatalf("status %s, want closed", tk.Status)
+	}
+	if ev := events(tk, "sla_breach"); len(ev) != 1 || !strings.Contains(ev[0].Detail, "resolution overdue") {
+		t.Errorf("breach events %+v, want the resolution breach missed on day 1", ev)
+	}
+}

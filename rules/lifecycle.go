@@ -107,18 +107,22 @@ func (l Lifecycle) Due(c Clock) time.Time {
 }
 
 // Stops returns when the wait on c first stops the SLA's resolution
-// clock: the ticket turns waiting or, without a waiting step, closes.
+// clock: the ticket turns waiting or closes, whichever comes first.
 // Zero when no wait is running on an open ticket (a waiting ticket's
 // clock is paused already, a resolved ticket's stopped).
 func (l Lifecycle) Stops(c Clock) time.Time {
 	if c.Status != StatusOpen {
 		return time.Time{}
 	}
-	if at, ok := deadline(c.AwaitingSince, l.WaitingAfter); ok {
-		return at
+	waiting, okWaiting := deadline(c.AwaitingSince, l.WaitingAfter)
+	closing, okClosing := deadline(c.AwaitingSince, l.CloseAfter)
+	switch {
+	case okWaiting && okClosing:
+		return earlier(waiting, closing)
+	case okWaiting:
+		return waiting
 	}
-	at, _ := deadline(c.AwaitingSince, l.CloseAfter)
-	return at
+	return closing
 }
 
 // deadline returns since+d, or false when there is no clock or the step is off.

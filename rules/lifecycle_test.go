@@ -214,14 +214,19 @@ func TestLifecycleConfig(t *testing.T) {
 }
 
 // TestLifecycleStops: the wait stops the SLA clock when the ticket turns
-// waiting, or closes when waiting is off; nothing stops it otherwise.
+// waiting, or closes when waiting is off or comes later; nothing stops it
+// otherwise.
 func TestLifecycleStops(t *testing.T) {
 	l := DefaultLifecycle()
 	c := AgentReplied(Clock{Status: StatusNew}, replyAt)
 	if at := l.Stops(c); !at.Equal(replyAt.Add(7 * oneDay)) {
 		t.Errorf("open: stops at %v, want the waiting step", at)
 	}
-	l.WaitingAfter = 0
+	l.CloseAfter = 2 * oneDay
+	if at := l.Stops(c); !at.Equal(replyAt.Add(2 * oneDay)) {
+		t.Errorf("closing before the waiting step: stops at %v, want the close", at)
+	}
+	l.WaitingAfter, l.CloseAfter = 0, 14*oneDay
 	if at := l.Stops(c); !at.Equal(replyAt.Add(14 * oneDay)) {
 		t.Errorf("without waiting: stops at %v, want the close", at)
 	}
