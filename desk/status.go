@@ -94,7 +94,9 @@ func (p *Policy) noticeOut(t *store.Ticket, n rules.Notice, now, since time.Time
 	if p != nil {
 		lc, reopen = p.Lifecycle, p.ReopenWindow
 	}
-	data := map[string]any{"Name": t.RequesterName, "Status": string(t.Status), "Text": "", "AgentName": "", "ReopenDays": days(reopen)}
+	// The reopen window is a promise: its whole days, never rounded up.
+	reopenDays := max(1, int(reopen/(24*time.Hour)))
+	data := map[string]any{"Name": t.RequesterName, "Status": string(t.Status), "Text": "", "AgentName": "", "ReopenDays": reopenDays}
 	if !since.IsZero() {
 		data["Since"], data["Days"] = since, days(now.Sub(since))
 		// 0 when the lifecycle closes nothing (close_after "0s").

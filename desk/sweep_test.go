@@ -679,3 +679,24 @@ func TestBreachDueBeforeAnEarlierCloseIsAlerted(t *testing.T) {
 		t.Errorf("breach events %+v, want the resolution breach missed on day 1", ev)
 	}
 }
+
+// TestClosingNoticeDoesNotPromiseMoreThanTheReopenWindow: a reopen window
+// of a day and a half is "within 1 day" in the closing notice; a reply
+// on the second day opens a new ticket, so "2 days" was a promise the
+// desk did not keep.
+func TestClosingNoticeDoesNotPromiseMoreThanTheReopenWindow(t *testing.T) {
+	e := newEnv(t)
+	e.policy.ReopenWindow = 36 * time.Hour
+	e.create("HS-300037", "cy@customer.example", day0, rules.PriorityLow)
+	e.agentReply("HS-300037", day0)
+	e.run(day(14))
+	var closing string
+	for _, m := range e.delivered() {
+		if _, body := parse(t, m); strings.Contains(body, "we have closed ticket") {
+			closing = body
+		}
+	}
+	if !strings.Contains(closing, "within 1 day ") {
+		t.Errorf("closing notice under a 36h reopen window:\n%s\nwant \"within 1 day\"", closing)
+	}
+}
