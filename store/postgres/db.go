@@ -165,9 +165,14 @@ func (d *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(store.Tx) erro
 }
 
 func (d *DB) once(ctx context.Context, opts pgx.TxOptions, fn func(store.Tx) error, commit bool) error {
-	ptx, err := d.pool.BeginTx(ctx, opts)
+	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer conn.Release()
+	ptx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		return connLost(conn, fmt.Errorf("begin transaction: %w", err))
 	}
 	t := &tx{ctx: ctx, tx: ptx}
 	// The end of a transaction is not cut short by ctx: a half-sent
@@ -178,7 +183,7 @@ func (d *DB) once(ctx context.Context, opts pgx.TxOptions, fn func(store.Tx) err
 		if t.conflict != nil {
 			return t.conflict
 		}
-		return err
+		return connLost(conn, err)
 	}
 	if !commit {
 		ptx.Rollback(end)
@@ -215,10 +220,30 @@ func pgCode(err error) string {
 }
 
 // retryable reports whether err is a transaction refused for a conflict
-// with a concurrent one, which running it again resolves.
+// with a concurrent one, or one that lost its connection before its
+// commit (errConnLost), which running it again resolves.
 func retryable(err error) bool {
 	c := pgCode(err)
-	return c == codeSerialization || c == codeDeadlock
+	return c == codeSerialization || c == codeDeadlock || errors.As(err, new(errConnLost))
+}
+
+// errConnLost is a transaction that failed before its commit because its
+// connection had ended: the server restarted (or failed over, or the
+// link dropped) since the pool last used it, and the pool hands out such
+// a connection once before it knows. Nothing of the transaction was
+// committed; it runs again on another connection, which the pool opens
+// if the server is back (and fails to open if it is not, ending the
+// retries).
+type errConnLost struct{ error }
+
+func (e errConnLost) Unwrap() error { return e.error }
+
+// connLost is err as errConnLost when conn has ended, else err.
+func connLost(conn *pgxpool.Conn, err error) error {
+	if conn.Conn().IsClosed() {
+		return errConnLost{err}
+	}
+	return err
 }
 
 func mapErr(err error) error {

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,5 +116,50 @@ func TestRetriedMailWakesTheOtherGateways(t *testing.T) {
 	case <-woken:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a gateway is not woken by mail another process made due now")
+	}
+}
+
+// PostgreSQL restarted (a minor upgrade, a changed setting) ends every
+// connection a gateway keeps in its pool. A write once it is back
+// commits: a connection the restart ended is replaced, not the cause of
+// a refused message (451) or a failed command.
+func TestWritesCommitAfterServerRestart(t *testing.T) {
+	c := pgtest.Start(t)
+	d := openTest(t, c.NewDatabase(t))
+	t.Cleanup(func() { d.Close() })
+	put := func(i int) error {
+		return d.Update(bg, func(tx store.Tx) error {
+			id, err := tx.NewTicketID("HS")
+			if err != nil {
+				return err
+			}
+			return tx.PutTicket(&store.Ticket{ID: id, Subject: fmt.Sprint("restart ", i), Status: "new", CreatedAt: time.Now()})
+		})
+	}
+	// Writes arriving together keep several connections open.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if err := put(i); err != nil {
+				t.Errorf("before the restart: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	c.Restart(t)
+	for i := 8; i < 16; i++ {
+		if err := put(i); err != nil {
+			t.Errorf("write %d after the restart: %v", i, err)
+		}
+	}
+	err := d.View(bg, func(tx store.Tx) error {
+		list, _, err := tx.Tickets(store.Filter{})
+		if err == nil && len(list) != 16 {
+			t.Errorf("%d tickets stored, want 16", len(list))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

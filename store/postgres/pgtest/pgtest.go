@@ -32,6 +32,8 @@ type Cluster struct {
 
 	dir  string
 	log  string
+	bin  string
+	cred *syscall.Credential
 	cmd  *exec.Cmd
 	done chan struct{}
 	n    atomic.Int64
@@ -91,7 +93,7 @@ func Start(t testing.TB) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	c := &Cluster{dir: dir, log: filepath.Join(dir, "postgres.log"), done: make(chan struct{})}
+	c := &Cluster{dir: dir, log: filepath.Join(dir, "postgres.log")}
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres",
 		"--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync")
 	initdb.Dir = dir
@@ -105,21 +107,45 @@ func Start(t testing.TB) *Cluster {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	// Durability is not what these tests measure: no fsync.
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"),
-		"-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-k", dir,
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300", "-c", "shared_buffers=32MB", "-c", "max_pred_locks_per_transaction=256")
-	c.cmd.Dir = dir
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start postgres: %v", err)
-	}
-	go func() { c.cmd.Wait(); close(c.done) }()
+	c.bin, c.cred = bin, cred
+	c.start(t, logf)
 	t.Cleanup(func() { c.stop(t) })
 	c.waitReady(t)
 	return c
+}
+
+// start starts the server on c's directory and port, its output to logf.
+func (c *Cluster) start(t testing.TB, logf *os.File) {
+	t.Helper()
+	// Durability is not what these tests measure: no fsync.
+	c.cmd = exec.Command(filepath.Join(c.bin, "postgres"), "-D", filepath.Join(c.dir, "data"),
+		"-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-k", c.dir,
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300", "-c", "shared_buffers=32MB", "-c", "max_pred_locks_per_transaction=256")
+	c.cmd.Dir = c.dir
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start postgres: %v", err)
+	}
+	done := make(chan struct{})
+	c.done = done
+	go func(cmd *exec.Cmd) { cmd.Wait(); close(done) }(c.cmd)
+}
+
+// Restart stops the server as an operator's restart does (a fast
+// shutdown: every connection is ended) and starts it again on the same
+// port, returning once it takes connections.
+func (c *Cluster) Restart(t testing.TB) {
+	t.Helper()
+	c.stop(t)
+	logf, err := os.OpenFile(c.log, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	c.start(t, logf)
+	c.waitReady(t)
 }
 
 // credential is who runs the server: nobody when the tests run as root,
