@@ -48,7 +48,11 @@ func newLease(st store.Store, name, owner string, ttl time.Duration, log *slog.L
 // Held reports whether this process holds the lease now.
 func (l *lease) Held() bool { return l.held.Load() }
 
-func (l *lease) take(ctx context.Context) (bool, error) {
+// take takes or renews the lease, giving up at by: a database that does
+// not answer must not hold the decision to stop the work past it.
+func (l *lease) take(ctx context.Context, by time.Time) (bool, error) {
+	ctx, cancel := context.WithDeadline(ctx, by)
+	defer cancel()
 	var ok bool
 	err := l.st.UpdateNow(ctx, func(tx store.Tx) error {
 		var err error
@@ -83,12 +87,18 @@ func (l *lease) run(ctx context.Context, work func(context.Context)) {
 	}
 	tick := l.ttl / 3
 	for {
-		ok, err := l.take(ctx)
+		// A renewal that gets no answer is given up when the work must
+		// stop; a try to take the lease, by the next one.
+		by := time.Now().Add(tick)
+		if l.Held() {
+			by = renewed.Add(2 * l.ttl / 3)
+		}
+		ok, err := l.take(ctx, by)
 		now := time.Now()
 		switch {
 		case err != nil && ctx.Err() == nil:
 			l.log.Warn("lease not renewed", "err", err)
-			if l.Held() && now.Sub(renewed) > 2*l.ttl/3 {
+			if l.Held() && now.Sub(renewed) >= 2*l.ttl/3 {
 				stop("database not answering")
 			}
 		case ok:
