@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,5 +282,70 @@ func TestTwoGatewaysNumberTicketsSequentially(t *testing.T) {
 	}
 	if len(mails) != n || len(named) != n {
 		t.Errorf("%d confirmations naming %d of the %d tickets, want one for each", len(mails), len(named), n)
+	}
+}
+
+// A gateway sweeps while another takes new mail without pause. Each of
+// the sweep's transactions conflicts with the other's commits
+// (PostgreSQL refuses one of two serializable transactions that read
+// what the other wrote); a transaction of hundreds of tickets is refused
+// every time it runs. The sweep still sends every reminder due, once.
+func TestSweepOnPostgresSendsItsRemindersWhileMailArrives(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	relay := relaytest.Start(t)
+	a, b := startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay)
+	p := &Policy{Lifecycle: rules.DefaultLifecycle(), ReopenWindow: 7 * 24 * time.Hour}
+	st := store.WithDue(a.store, p.Due)
+	const n = 100
+	if err := st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		for i := range n {
+			err := tx.PutTicket(&store.Ticket{ID: fmt.Sprintf("HS-%06d", 900000+i), Status: rules.StatusOpen, Route: "support@example.com",
+				Requester: fmt.Sprintf("c%d@customer.example", i), CreatedAt: day0, Clock: rules.Clock{Status: rules.StatusOpen, AwaitingSince: day0}})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sw := &Sweeper{Store: st, Desk: a.pipeline.Desk, Policy: p, Log: testLogger(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for range 2 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := sent.Add(1)
+				from := fmt.Sprintf("new%d@customer.example", i)
+				if _, err := b.pipeline.Deliver(context.Background(), &mailin.Delivery{MailFrom: from, Rcpts: []string{"support@example.com"}, Source: "smtp",
+					Raw: msg(from, "support@example.com", "Question", "Hello.", fmt.Sprintf("Message-ID: <new-%d@customer.example>", i))}); err != nil {
+					t.Errorf("mail %d: %v", i, err)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	rep, err := sw.Sweep(context.Background(), day(3), false)
+	cancel()
+	wg.Wait()
+	if err != nil || rep.Mails != n {
+		t.Fatalf("sweep while %d mails arrived: %d reminders queued of %d due, err %v", sent.Load(), rep.Mails, n, err)
+	}
+	err = a.store.View(context.Background(), func(tx store.Tx) error {
+		for i := range n {
+			tk, err := tx.TicketFull(fmt.Sprintf("HS-%06d", 900000+i))
+			if err != nil {
+				return err
+			}
+			if got := len(events(tk, "reminder_sent")); got != 1 {
+				t.Errorf("%s: %d reminders, want 1", tk.ID, got)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

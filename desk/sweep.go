@@ -35,7 +35,10 @@ type Sweeper struct {
 	// Batch is the number of tickets per transaction (default 500). Each
 	// transaction costs an fsync and a fresh copy of every page it touches,
 	// so bigger batches sweep for less; but a batch holds the database's
-	// single write lock, and incoming mail waits for it.
+	// single write lock, and incoming mail waits for it. A batch the store
+	// keeps refusing for conflicts with other writers (store.ErrConflict:
+	// another gateway's mail, on PostgreSQL) is swept again in batches a
+	// tenth as big, down to one ticket, for the rest of the sweep.
 	Batch int
 	// Wake is called after a commit that queued mail (the outbox worker's Wake).
 	Wake func()
@@ -86,7 +89,7 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 				return err
 			}
 			for {
-				more, err := s.sweepBatch(ctx, tx, now, seen, rep)
+				more, err := s.sweepBatch(ctx, tx, now, s.batch(), seen, rep)
 				if err != nil || !more {
 					return err
 				}
@@ -97,6 +100,7 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 	if err := s.policyDue(ctx); err != nil {
 		return rep, err
 	}
+	size := s.batch()
 	for {
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("sweep: %w", err)
@@ -109,9 +113,15 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 			// start: what its first attempt did was rolled back.
 			part, done = &SweepReport{}, maps.Clone(seen)
 			var err error
-			more, err = s.sweepBatch(ctx, tx, now, done, part)
+			more, err = s.sweepBatch(ctx, tx, now, size, done, part)
 			return err
 		})
+		if errors.Is(err, store.ErrConflict) && size > 1 {
+			// Other writers commit faster than a batch this big runs.
+			size = max(1, size/10)
+			s.log().Info("sweep batch kept conflicting with other writes; sweeping in smaller batches", "tickets", size)
+			continue
+		}
 		if err != nil {
 			return rep, err
 		}
@@ -133,9 +143,9 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 	return rep, err
 }
 
-// sweepBatch handles up to one batch of due tickets in tx and reports
-// whether more may be due.
-func (s *Sweeper) sweepBatch(ctx context.Context, tx store.Tx, now time.Time, seen map[string]bool, rep *SweepReport) (bool, error) {
+// sweepBatch handles up to size due tickets in tx and reports whether
+// more may be due.
+func (s *Sweeper) sweepBatch(ctx context.Context, tx store.Tx, now time.Time, size int, seen map[string]bool, rep *SweepReport) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("sweep: %w", err)
 	}
@@ -143,7 +153,7 @@ func (s *Sweeper) sweepBatch(ctx context.Context, tx store.Tx, now time.Time, se
 	// limit leaves room for any that are, so they cannot starve the rest.
 	// One id more than that tells whether anything is left for another
 	// batch, so a sweep does not end with an empty (yet fsynced) commit.
-	limit := s.batch() + len(seen) + 1
+	limit := size + len(seen) + 1
 	ids, err := tx.DueTickets(now, limit)
 	if err != nil {
 		return false, fmt.Errorf("sweep: %w", err)
@@ -153,7 +163,7 @@ func (s *Sweeper) sweepBatch(ctx context.Context, tx store.Tx, now time.Time, se
 		if seen[id] {
 			continue
 		}
-		if fresh == s.batch() {
+		if fresh == size {
 			return true, nil
 		}
 		if s.failAfter > 0 && len(seen) >= s.failAfter {

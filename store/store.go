@@ -53,6 +53,11 @@ var (
 	// or sort order that does not exist, or ViewMine without an
 	// Operator.
 	ErrBadFilter = errors.New("bad filter")
+	// ErrConflict is returned by a backend shared between processes
+	// (PostgreSQL) for a transaction it kept refusing for conflicts with
+	// concurrent ones, after running it again as often as it does: a
+	// smaller transaction (fewer tickets) conflicts less.
+	ErrConflict = errors.New("transaction kept conflicting with concurrent ones")
 )
 
 // Forever is an instant after every NextAt, for listing the whole outbox.

@@ -247,8 +247,11 @@ func connLost(conn *pgxpool.Conn, err error) error {
 }
 
 func mapErr(err error) error {
-	if pgCode(err) == codeReadOnly {
+	switch pgCode(err) {
+	case codeReadOnly:
 		return fmt.Errorf("%w: %w", store.ErrReadOnly, err)
+	case codeSerialization, codeDeadlock:
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
 	}
 	return err
 }
