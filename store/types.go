@@ -180,7 +180,8 @@ func (m *OutMail) Pending() []string {
 // processes sharing one database can be compared: ID names the
 // installation (host and configuration file), Fingerprint the signing
 // keys and admin token it uses (a hash that reveals nothing of them), and
-// Seen when it started.
+// Seen when it last reported (serve: at its start, then as long as it
+// runs).
 type Instance struct {
 	ID          string    `json:"id"`
 	Fingerprint string    `json:"fingerprint"`

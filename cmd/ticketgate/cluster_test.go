@@ -423,3 +423,31 @@ func TestClusterSweepMailSentOnce(t *testing.T) {
 		t.Errorf("%d gateways swept and %d took the sweep's lease, want 1 and 1", swept, leased)
 	}
 }
+
+// A gateway serving for longer than check looks back (30 days) without a
+// restart is still one of the gateways: another started since with other
+// keys makes check warn, naming both.
+func TestClusterCheckWarnsOfAGatewayServingForMonths(t *testing.T) {
+	c := newCluster(t, 2, "")
+	a, b := c.envs[0], c.envs[1]
+	appendConfig(t, a.cfg, "\n[lifecycle]\nschedule = \"@every 1s\"\n")
+	a.serve()
+	// As if a had been serving for 40 days: its report is that old.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	old := time.Now().Add(-40 * 24 * time.Hour).UTC().Format(time.RFC3339Nano)
+	if _, err := conn.Exec(ctx, `UPDATE instances SET rec = json_build_object('id', rec->'id', 'fingerprint', rec->'fingerprint', 'seen', $1::text)`, old); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // a few runs of a's scheduler
+	b.serve().stop(t)
+	r := b.run(nil, "check")
+	if r.code != 0 || !strings.Contains(r.stdout, "warning: the gateways sharing this database use different keys") ||
+		!strings.Contains(r.stdout, a.cfg) || !strings.Contains(r.stdout, b.cfg) {
+		t.Fatalf("check with a gateway serving for 40 days and another with other keys: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}

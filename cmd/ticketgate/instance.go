@@ -46,8 +46,9 @@ func (a *app) reportInstance(ctx context.Context, cfgPath string) error {
 	return a.store.UpdateNow(ctx, func(tx store.Tx) error { return tx.PutInstance(in) })
 }
 
-// instanceWindow is how far back check looks for instances: one not
-// started again within it is taken to be gone.
+// instanceWindow is how far back check looks for instances: one that
+// has not reported within it (serve reports at its start and at every
+// run of its scheduler) is taken to be gone.
 const instanceWindow = 30 * 24 * time.Hour
 
 // warnInstances writes a warning to w when the instances that reported

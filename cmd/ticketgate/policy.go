@@ -341,6 +341,13 @@ func (a *app) startScheduler(ctx context.Context) (stop func(), err error) {
 	c := cron.New(cron.WithLogger(log), cron.WithChain(cron.Recover(log), cron.SkipIfStillRunning(log)))
 	sctx, cancel := context.WithCancel(ctx)
 	_, err = c.AddFunc(schedule(a.cfg), func() {
+		if gw := a.gw; gw != nil {
+			// Every gateway says it still serves, with the keys in
+			// force: check compares those that reported lately.
+			if err := a.current().reportInstance(sctx, gw.cfgPath); err != nil {
+				a.log.Warn("instance not recorded; check cannot compare its keys", "err", err)
+			}
+		}
 		// The policy and templates in force now: a reload applies to
 		// the next run.
 		if gw := a.gw; gw != nil && gw.sweep != nil && !gw.sweep.Held() {
