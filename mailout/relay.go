@@ -105,6 +105,12 @@ func (r *Relay) Send(from string, to []string, raw []byte, handedOver func(refus
 	}
 	if err != nil && err != errNoSMTPUTF8 {
 		s.close()
+		if early && needsTLS(err) {
+			// The relay takes mail only over TLS: no mail can go until
+			// [outbound] tls changes, and the mail waits as for any
+			// other TLS failure.
+			return nil, &TLSError{Addr: r.Addr, Mode: EffectiveTLS(r.Addr, r.TLS), Err: err}
+		}
 		return nil, err
 	}
 	r.pool.put(s, r.idleTimeout())
@@ -314,7 +320,17 @@ func isASCII(s string) bool {
 }
 
 // Permanent reports whether err is a 5xx answer: retrying will not help.
+// A TLS failure is not, whatever the relay answered: it lasts until the
+// relay or the configuration changes, and the mail waits for that.
 func Permanent(err error) bool {
 	var se *smtp.SMTPError
-	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600
+	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600 && !IsTLSError(err)
+}
+
+// needsTLS reports whether err is a relay's refusal of mail on a session
+// without TLS: "530 5.7.0 Must issue a STARTTLS command first" (RFC 3207),
+// Postfix's answer to MAIL FROM under smtpd_tls_security_level = encrypt.
+func needsTLS(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code == 530 && strings.Contains(strings.ToUpper(se.Message), "STARTTLS")
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ticketgate/mailout/relaytest"
 )
 
 // refusingRelay is a relay that will not serve us: it answers with
@@ -64,6 +66,46 @@ func TestRelayThatRefusesUsDefersTheMail(t *testing.T) {
 			e.w.RunOnce(context.Background())
 			if got := e.relay.Mails(); len(got) != 1 || strings.Join(got[0].To, ",") != "a@x.example,b@x.example" {
 				t.Fatalf("relay got %v once it served; want the mail to a and b", got)
+			}
+		})
+	}
+}
+
+// TestRelayRequiringTLSDefersTheMail: a relay that takes mail only over
+// TLS (Postfix with smtpd_tls_security_level = encrypt) answers MAIL FROM
+// on a plain session "530 5.7.0 Must issue a STARTTLS command first". That
+// is about the session, not the mail: the mail waits in the outbox as a
+// TLS failure (status says "relay: TLS FAILED"), and goes once [outbound]
+// tls is set to starttls. It was failed for good, for every recipient,
+// with the pipelining relay and without.
+func TestRelayRequiringTLSDefersTheMail(t *testing.T) {
+	for _, pipelining := range []bool{true, false} {
+		t.Run(map[bool]string{true: "pipelining", false: "one command at a time"}[pipelining], func(t *testing.T) {
+			e := newOutboxEnv(t)
+			relay := relaytest.StartTLS(t)
+			relay.RequireTLS()
+			if !pipelining {
+				relay.WithoutPipelining()
+			}
+			e.w = NewWorker(e.st, &Relay{Addr: relay.Addr, TLS: "none", Hostname: "t.example", Timeout: 5 * time.Second},
+				slog.New(slog.NewTextHandler(io.Discard, nil)))
+			id := e.queue("HS-000001", []string{"a@x.example", "b@x.example"}, "auto-reply")
+			e.w.RunOnce(context.Background())
+			left := e.outbox()
+			if len(left) != 1 || left[0].ID != id || strings.Join(left[0].Pending(), ",") != "a@x.example,b@x.example" {
+				t.Fatalf("outbox after the relay asked for STARTTLS: %+v; want the mail still queued for a and b", left)
+			}
+			if !IsTLSErrorText(left[0].LastErr) {
+				t.Errorf("last error %q; want it told as a TLS failure", left[0].LastErr)
+			}
+
+			// [outbound] tls = "starttls": the mail goes, over TLS.
+			e.w = NewWorker(e.st, &Relay{Addr: relay.Addr, TLS: "starttls", Insecure: true, Hostname: "t.example", Timeout: 5 * time.Second},
+				slog.New(slog.NewTextHandler(io.Discard, nil)))
+			e.w.Now = func() time.Time { return time.Now().Add(time.Hour) } // past the retry's backoff
+			e.w.RunOnce(context.Background())
+			if got := relay.Mails(); len(got) != 1 || !got[0].TLS || strings.Join(got[0].To, ",") != "a@x.example,b@x.example" {
+				t.Fatalf("relay got %+v once TLS was on; want the mail to a and b over TLS", got)
 			}
 		})
 	}

@@ -42,6 +42,8 @@ type Relay struct {
 	ln      net.Listener
 	utf8    bool        // offer SMTPUTF8
 	tls     *tls.Config // STARTTLS offered when set
+	// needTLS refuses MAIL FROM outside TLS (RequireTLS).
+	needTLS bool
 	// sessions counts the SMTP sessions (connections) opened so far,
 	// open those not ended yet.
 	sessions, open int
@@ -172,6 +174,15 @@ func (r *Relay) OfferSMTPUTF8(t testing.TB, on bool) {
 	r.utf8 = on
 	r.mu.Unlock()
 	r.Up(t)
+}
+
+// RequireTLS makes the relay refuse MAIL FROM on a session that did not
+// start TLS, with Postfix's answer under smtpd_tls_security_level =
+// encrypt: "530 5.7.0 Must issue a STARTTLS command first".
+func (r *Relay) RequireTLS() {
+	r.mu.Lock()
+	r.needTLS = true
+	r.mu.Unlock()
 }
 
 // WithoutPipelining makes the relay leave PIPELINING (RFC 2920) out of
@@ -340,10 +351,14 @@ func (s *session) Logout() error {
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.r.mu.Lock()
 	drop := s.r.dropAfter > 0 && s.taken >= s.r.dropAfter
+	needTLS := s.r.needTLS
 	s.r.mu.Unlock()
 	if drop {
 		s.c.Conn().Close()
 		return errDropped
+	}
+	if _, overTLS := s.c.TLSConnectionState(); needTLS && !overTLS {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
 	}
 	if s.from != "" {
 		// As Postfix: a transaction left open (its every recipient
