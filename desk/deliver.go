@@ -225,9 +225,12 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 	for _, n := range in.Notes {
 		pl.note("parse: %s", n)
 	}
-	if d.RcptsFromHeader && pl.verp == 0 && route.Kind == rules.RouteTickets {
-		// Mail without an envelope (IMAP) has the recipients its header
-		// names: a copy to the escalation address escalates it too.
+	if pl.verp == 0 && route.Kind == rules.RouteTickets {
+		// A copy to the escalation address the header names escalates
+		// too: mail without an envelope (IMAP) has the recipients its
+		// header names, and an MTA may hand the copies over apart (the
+		// pipe, one recipient at a time), the one to escalation@ then
+		// a duplicate of the message already stored.
 		if rt, _, ok := p.Route(append(append([]string(nil), in.To...), in.Cc...)); ok && rt.Kind == rules.RouteEscalation {
 			pl.route = rt
 			pl.note("route: %s (queue %s): the header copies the escalation address", rt.Address, rt.Queue)

@@ -1,8 +1,10 @@
 package desk
 
 import (
+	"context"
 	"testing"
 
+	"ticketgate/mailin"
 	"ticketgate/rules"
 )
 
@@ -37,5 +39,27 @@ func TestMailFromAMailboxCopiedToTheEscalationAddressEscalates(t *testing.T) {
 	tk := g.onlyTicket()
 	if !tk.Escalated || tk.Priority != rules.PriorityHigh {
 		t.Fatalf("mail to support@ and escalation@ from a mailbox: escalated %v, priority %s", tk.Escalated, tk.Priority)
+	}
+}
+
+// Proves mail that copies the escalation address escalates when Postfix
+// hands it over one recipient at a time, as the guide's pipe transport
+// does (ticketgate_destination_recipient_limit=1): inject runs once for
+// support@ and once for escalation@, in either order. The copy to
+// escalation@ coming second was a duplicate of the message already
+// stored, and the ticket was never escalated.
+func TestMailCopiedToTheEscalationAddressEscalatesOneRecipientAtATime(t *testing.T) {
+	g := startDesk(t)
+	raw := msg("dora@customer.example", "support@example.com", "Nobody answers me", "Three days and no answer.",
+		"Cc: escalation@example.com")
+	for _, rcpt := range []string{"support@example.com", "escalation@example.com"} {
+		if _, err := g.pipeline.Deliver(context.Background(), &mailin.Delivery{MailFrom: "dora@customer.example",
+			Rcpts: []string{rcpt}, Raw: raw, Source: "inject"}); err != nil {
+			t.Fatalf("inject -to %s: %v", rcpt, err)
+		}
+	}
+	tk := g.onlyTicket()
+	if !tk.Escalated || tk.Priority != rules.PriorityHigh || !hasEvent(tk, "escalated", "escalation@example.com") {
+		t.Fatalf("mail to support@ and escalation@, one at a time: escalated %v, priority %s, events %+v", tk.Escalated, tk.Priority, tk.Events)
 	}
 }
