@@ -321,3 +321,79 @@ func (g *gateway) waitTickets(n int, timeout time.Duration) bool {
 	}
 	return false
 }
+
+// The guide's pipe setup while the configuration inject reads is broken
+// (an operator's typo, a file the ticketgate user cannot read): inject
+// cannot commit now, so it asks Postfix to retry (75) as the guide
+// promises, and the mail is taken once the file is fixed. It exited 78
+// (EX_CONFIG), which Postfix bounces: the mail was lost to the gateway
+// and its sender got a bounce.
+func TestPostfixPipeKeepsMailWhileTheConfigIsBroken(t *testing.T) {
+	requireBinary(t, "postfix", "/usr/sbin/postfix")
+	requireRoot(t, "Postfix")
+	dir := pipeDir(t)
+	bin := filepath.Join(dir, "ticketgate")
+	build := exec.Command("go", "build", "-o", bin, "ticketgate/cmd/ticketgate")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	relay := relaytest.Start(t)
+	cfg := filepath.Join(dir, "ticketgate.toml")
+	conf := fmt.Sprintf("[store]\npath = \"data/tickets.db\"\n[inbound]\nsmtp_listen = \"\"\nhostname = \"tickets.example.com\"\n"+
+		"[admin]\nlisten = \"\"\n[outbound]\nrelay = %q\ntls = \"none\"\n", relay.Addr)
+	// A typo: a key no section has.
+	if err := os.WriteFile(cfg, []byte(conf+"relay_sesions = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pf := startPostfixDeployed(t, deployment{transport: "transport-pipe", pipeSubs: map[string]string{
+		"user=ticketgate":                 "user=" + pipeUser,
+		"/usr/local/bin/ticketgate":       bin,
+		"/etc/ticketgate/ticketgate.toml": cfg,
+	}})
+	c, err := smtp.Dial(pf.SMTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := msg("bob@customer.example", "support@example.com", "while broken", "hello", "Message-ID: <while-broken@customer.example>")
+	if err := c.SendMail("bob@customer.example", []string{"support@example.com"}, bytes.NewReader(raw)); err != nil {
+		t.Fatalf("postfix refused: %v", err)
+	}
+	c.Quit()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(pf.Log(t), "relay=ticketgate") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery attempt after 30s; log:\n%s", pf.Log(t))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the rest of the log line
+	var attempt string
+	for _, line := range strings.Split(pf.Log(t), "\n") {
+		if strings.Contains(line, "relay=ticketgate") {
+			attempt = line
+		}
+	}
+	if !strings.Contains(attempt, "status=deferred") {
+		t.Fatalf("with the config broken Postfix did not keep the mail for later:\n%s", attempt)
+	}
+
+	// Fixed: the mail Postfix kept is taken.
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pf.Flush(t)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command(bin, "tickets", "-config", cfg, "-json").Output()
+		var list []struct {
+			Subject string `json:"subject"`
+		}
+		if err == nil && json.Unmarshal(out, &list) == nil && len(list) == 1 && list[0].Subject == "while broken" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ticket 30s after the config was fixed (%v); postfix queue:\n%s\nlog:\n%s", err, pf.Queue(t), pf.Log(t))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

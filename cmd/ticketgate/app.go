@@ -47,8 +47,8 @@ func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
 	a, err := buildApp(cfg, log, st, load)
 	if err != nil {
 		st.Close()
-		// Templates, agents, keys: a setup problem ops must fix (Postfix
-		// defers on EX_CONFIG, so no mail is lost meanwhile).
+		// Templates, agents, keys: a setup problem ops must fix (inject
+		// exits 75 for it instead: Postfix bounces EX_CONFIG).
 		return nil, &exitError{code: exConfig, err: err}
 	}
 	return a, nil

@@ -152,8 +152,9 @@ func TestIMAPMailboxNamedTwiceIsAConfigError(t *testing.T) {
 	e.addIMAP("support-box", "127.0.0.1:1143")
 	e.addIMAP("support-box", "127.0.0.1:1144")
 	probe := message("x@customer.example", "support@example.com", "Probe", "p1@customer.example", "Hi.")
-	if r := e.run(probe, "inject", "-to", "support@example.com"); r.code != exConfig || !strings.Contains(r.stderr, `imap "support-box" is listed twice`) {
-		t.Errorf("inject: exit %d, stderr %q; want %d and the name listed twice", r.code, r.stderr, exConfig)
+	// inject with 75, so that Postfix keeps the mail until the fix.
+	if r := e.run(probe, "inject", "-to", "support@example.com"); r.code != exTempFail || !strings.Contains(r.stderr, `imap "support-box" is listed twice`) {
+		t.Errorf("inject: exit %d, stderr %q; want %d and the name listed twice", r.code, r.stderr, exTempFail)
 	}
 	if r := e.run(nil, "serve"); r.code != exConfig || !strings.Contains(r.stderr, `imap "support-box" is listed twice`) {
 		t.Errorf("serve: exit %d, stderr %q; want %d and the name listed twice", r.code, r.stderr, exConfig)

@@ -23,7 +23,9 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // runInject delivers one message from stdin, for a Postfix pipe transport.
 // Exit 0 means the message is committed to disk; 75 asks Postfix to retry;
-// 65 is bad input and 67 an unknown recipient (Postfix bounces those).
+// 65 is bad input and 67 an unknown recipient (Postfix bounces those). A
+// configuration or key file that does not load is 75 too: Postfix
+// bounces EX_CONFIG (78), and the mail must wait for the fix instead.
 func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs, cfgPath := flags("inject")
 	var to multiFlag
@@ -34,7 +36,7 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
-		return &exitError{code: exConfig, err: err}
+		return &exitError{code: exTempFail, err: err}
 	}
 	raw, err := readMessage(cfg, stdin)
 	if err != nil {
@@ -69,6 +71,10 @@ func injectExit(err error) error {
 	var ee *exitError
 	var ae *apiError
 	switch {
+	case errors.As(err, &ee) && ee.code == exConfig:
+		// Templates, agents, keys, the admin token: ops must fix them,
+		// and Postfix keeps the mail meanwhile only on 75.
+		return &exitError{code: exTempFail, err: ee.err}
 	case errors.As(err, &ee):
 		return err
 	case errors.Is(err, mailin.ErrNotMail), errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity,
