@@ -78,6 +78,9 @@ func (p *Pipeline) loopTag() string { return p.Desk.LoopTag() }
 // Route returns the route of the first recipient that is a routing address,
 // or of the first escalation address among them: mail copied to the
 // escalation address asks to escalate, whatever the order of recipients.
+// A status address counts only when no other routing address is there:
+// mail to support@ that copies status@ is stored, not answered with a
+// list alone, whatever the order of recipients.
 func (p *Pipeline) Route(rcpts []string) (rules.Route, string, bool) {
 	var first rules.Route
 	var firstTag string
@@ -90,7 +93,7 @@ func (p *Pipeline) Route(rcpts []string) (rules.Route, string, bool) {
 		if rt.Kind == rules.RouteEscalation {
 			return rt, tag, true
 		}
-		if !found {
+		if !found || (first.Kind == rules.RouteStatus && rt.Kind != rules.RouteStatus) {
 			first, firstTag, found = rt, tag, true
 		}
 	}

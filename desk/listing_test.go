@@ -307,3 +307,23 @@ func TestListingNamesTheTicketsOfAParticipant(t *testing.T) {
 		t.Errorf("dave's list:\n%s", body)
 	}
 }
+
+// Proves a message to a routing address of tickets that also copies the
+// status address is stored on a ticket whichever address comes first in
+// the envelope. With status@ first it was taken as a request for the
+// list alone: the customer's problem was answered with a list and never
+// stored (over LMTP, where Postfix hands both recipients over in one
+// transaction in the order the sender gave them).
+func TestMailToSupportCopyingTheStatusAddressOpensItsTicket(t *testing.T) {
+	g := startListing(t)
+	raw := msg("Alice <alice@customer.example>", "status@example.com, support@example.com", "Printer on fire", "It burns, and what else do I have open?")
+	for r, e := range lmtpAnswers(t, g, "alice@customer.example", []string{"status@example.com", "support@example.com"}, raw) {
+		if e != nil {
+			t.Fatalf("%s: %v, want 250", r, e)
+		}
+	}
+	tk := g.onlyTicket()
+	if tk.Subject != "Printer on fire" || tk.Queue != "support" || tk.Requester != "alice@customer.example" {
+		t.Errorf("ticket %s: subject %q queue %q requester %q", tk.ID, tk.Subject, tk.Queue, tk.Requester)
+	}
+}
