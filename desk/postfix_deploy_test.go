@@ -7,6 +7,7 @@ package desk
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"ticketgate/mailout/relaytest"
+	"ticketgate/rules"
 )
 
 const contribPostfix = "../contrib/postfix"
@@ -48,11 +50,6 @@ func startPostfixDeployed(t testing.TB, d deployment) *postfixServer {
 		appendFile(t, filepath.Join(dir, "main.cf"), contribFile(t, "main.cf", nil))
 		if d.pipeSubs != nil {
 			appendFile(t, filepath.Join(dir, "master.cf"), contribFile(t, "master.cf", d.pipeSubs))
-			// The guide's "postconf -e ticketgate_destination_recipient_limit=1".
-			postconf := requireBinary(t, "postconf", "/usr/sbin/postconf")
-			if out, err := exec.Command(postconf, "-c", dir, "-e", "ticketgate_destination_recipient_limit=1").CombinedOutput(); err != nil {
-				t.Fatalf("postconf: %v\n%s", err, out)
-			}
 		}
 		for name, text := range map[string]string{
 			"ticketgate_recipients": contribFile(t, "recipients", nil),
@@ -395,5 +392,128 @@ func TestPostfixPipeKeepsMailWhileTheConfigIsBroken(t *testing.T) {
 			t.Fatalf("no ticket 30s after the config was fixed (%v); postfix queue:\n%s\nlog:\n%s", err, pf.Queue(t), pf.Log(t))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The guide's pipe setup with an agent's answer that copies another
+// routing address (the agent hands the ticket to billing@ as well): inject
+// gets every recipient of the mail in one run, as the LMTP setup gets
+// them in one transaction, and the answer lands on its ticket, once. With
+// one recipient a run, the copy to billing@ was stored first (Postfix
+// delivers in the order of the addresses): a new ticket opened by the
+// agent, the signed copy then a duplicate of it, and the customer never
+// got the answer.
+func TestPostfixPipeTakesAnAgentsAnswerCopiedToAnotherQueue(t *testing.T) {
+	requireBinary(t, "postfix", "/usr/sbin/postfix")
+	requireRoot(t, "Postfix")
+	dir := pipeDir(t)
+	bin := filepath.Join(dir, "ticketgate")
+	build := exec.Command("go", "build", "-o", bin, "ticketgate/cmd/ticketgate")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	relay := relaytest.Start(t)
+	cfg := filepath.Join(dir, "ticketgate.toml")
+	conf := fmt.Sprintf("[store]\npath = \"data/tickets.db\"\n[inbound]\nsmtp_listen = \"\"\nhostname = \"tickets.example.com\"\n"+
+		"[admin]\nlisten = \"\"\n[outbound]\nrelay = %q\ntls = \"none\"\n"+
+		"[[agent]]\nemail = \"ana@example.com\"\nname = \"Ana Lima\"\nqueues = [\"support\", \"billing\"]\n", relay.Addr)
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The agents' signing key, made here so that the test can sign as
+	// the gateway does; the pipe's user must own it.
+	key := []byte("0123456789abcdef0123456789abcdef")
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "agent.key"), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := lookupIDs(t, pipeUser)
+	for _, p := range []string{data, filepath.Join(data, "agent.key")} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pf := startPostfixDeployed(t, deployment{transport: "transport-pipe", pipeSubs: map[string]string{
+		"user=ticketgate":                 "user=" + pipeUser,
+		"/usr/local/bin/ticketgate":       bin,
+		"/etc/ticketgate/ticketgate.toml": cfg,
+	}})
+	send := func(from string, to []string, raw []byte) {
+		t.Helper()
+		c, err := smtp.Dial(pf.SMTPAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.SendMail(from, to, bytes.NewReader(raw)); err != nil {
+			t.Fatalf("postfix refused: %v", err)
+		}
+		c.Quit()
+	}
+	type shown struct {
+		ID       string `json:"id"`
+		Messages []struct {
+			Kind string `json:"kind"`
+		} `json:"messages"`
+	}
+	tickets := func() []shown {
+		out, err := exec.Command(bin, "tickets", "-config", cfg, "-json").Output()
+		var list []shown
+		if err != nil || json.Unmarshal(out, &list) != nil {
+			return nil
+		}
+		for i := range list {
+			if out, err := exec.Command(bin, "show", "-config", cfg, "-json", list[i].ID).Output(); err == nil {
+				json.Unmarshal(out, &list[i])
+			}
+		}
+		return list
+	}
+	wait := func(what string, ok func([]shown) bool) []shown {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			list := tickets()
+			if ok(list) && strings.Contains(pf.Queue(t), "Mail queue is empty") {
+				return list
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: tickets %+v after 30s; postfix queue:\n%s\nlog:\n%s", what, list, pf.Queue(t), pf.Log(t))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	send("alice@customer.example", []string{"support@example.com"},
+		msg("Alice <alice@customer.example>", "support@example.com", "Printer on fire", "It burns.", "Message-ID: <fire@customer.example>"))
+	id := wait("the customer's mail", func(l []shown) bool { return len(l) == 1 })[0].ID
+	signed := "support+" + rules.Signer{Keys: [][]byte{key}}.Token(rules.TokenReply, id, "ana@example.com") + "@example.com"
+	const answers = 3
+	for i := range answers {
+		send("ana@example.com", []string{"billing@example.com", signed},
+			msg("Ana Lima <ana@example.com>", signed, "Re: ["+id+"] Printer on fire", fmt.Sprintf("Answer %d: a technician is on the way.", i),
+				"Cc: billing@example.com", fmt.Sprintf("Message-ID: <answer-%d@example.com>", i)))
+	}
+	list := wait("the agent's answers", func(l []shown) bool {
+		n := 0
+		for _, tk := range l {
+			n += len(tk.Messages)
+		}
+		return n >= 1+answers
+	})
+	if len(list) != 1 {
+		t.Fatalf("%d tickets, want the customer's one: the agent's answers copied to billing@ opened tickets of their own: %+v", len(list), list)
+	}
+	agent := 0
+	for _, m := range list[0].Messages {
+		if m.Kind == "agent" {
+			agent++
+		}
+	}
+	if agent != answers {
+		t.Errorf("%s holds %d answers of the agent, want %d: %+v", id, agent, answers, list[0])
 	}
 }
