@@ -327,3 +327,22 @@ func TestMailToSupportCopyingTheStatusAddressOpensItsTicket(t *testing.T) {
 		t.Errorf("ticket %s: subject %q queue %q requester %q", tk.ID, tk.Subject, tk.Queue, tk.Requester)
 	}
 }
+
+// Proves mail taken from a mailbox whose header names the status address
+// first and support@ after it is stored on a ticket, as inject and
+// explain, which read every routing address of the header, have it. The
+// poller handed over the first one alone: the mail was read as a request
+// for the list, and the customer's problem was never stored.
+func TestMailFromAMailboxToStatusAndSupportOpensItsTicket(t *testing.T) {
+	g := startListing(t)
+	srv := startMemIMAP(t)
+	srv.appendMsg(t, "INBOX", msg("Alice <alice@customer.example>", "status@example.com", "Printer on fire", "It burns, and what else do I have open?",
+		"Cc: support@example.com"))
+	if n := runOnce(t, newTestPoller(t, g, srv.config(t, "move"))); n != 1 {
+		t.Fatalf("took %d, want 1", n)
+	}
+	tk := g.onlyTicket()
+	if tk.Subject != "Printer on fire" || tk.Queue != "support" {
+		t.Errorf("ticket %s: subject %q queue %q", tk.ID, tk.Subject, tk.Queue)
+	}
+}

@@ -652,12 +652,14 @@ func (p *Poller) deliverOne(ctx context.Context, validity uint32, uid, cp imap.U
 			err = fmt.Errorf("%w: %v", errPanicked, r)
 		}
 	}()
-	rcpt := p.cfg.Route
-	if named := HeaderRecipients(raw, p.in.Routes); len(named) > 0 {
-		rcpt = named[0]
+	// Every routing address the header names, as inject reads them: the
+	// pipeline picks the route among them.
+	rcpts := HeaderRecipients(raw, p.in.Routes)
+	if len(rcpts) == 0 {
+		rcpts = []string{p.cfg.Route}
 	}
 	return p.in.Handler.Deliver(ctx, &Delivery{
-		MailFrom: info.sender, Rcpts: []string{rcpt}, RcptsFromHeader: true, Raw: raw,
+		MailFrom: info.sender, Rcpts: rcpts, RcptsFromHeader: true, Raw: raw,
 		Source: "imap:" + p.cfg.Name, Remote: p.cfg.Addr,
 		Checkpoint: &store.Checkpoint{Mailbox: p.cfg.Name, UIDValidity: validity, UID: uint32(cp)},
 	})
