@@ -242,7 +242,7 @@ var (
 	ticketsDesc = prometheus.NewDesc("ticketgate_tickets", "Tickets by status, counted from the status index at scrape time.", []string{"status"}, nil)
 	depthDesc   = prometheus.NewDesc("ticketgate_outbox_depth", "Mails waiting in the outbox, due or not.", nil, nil)
 	oldestDesc  = prometheus.NewDesc("ticketgate_outbox_oldest_due_age_seconds",
-		"How long the earliest due outbox mail has been due (0 when nothing is overdue): grows while the relay does not take mail.", nil, nil)
+		"How long the mail waiting longest in the outbox has been due, since it was queued however often the relay deferred it (0 for an empty outbox): grows while the relay does not take mail.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {

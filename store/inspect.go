@@ -14,9 +14,9 @@ type Stats struct {
 	ByStatus map[rules.Status]int
 	// Outbox counts the mails waiting in the outbox, due or not.
 	Outbox int
-	// OldestDue is when the earliest due outbox mail fell due: its
-	// NextAt, or when it was queued if it was due at once. Zero when the
-	// outbox is empty.
+	// OldestDue is when the mail waiting longest in the outbox fell due:
+	// when it was queued (mail is queued due at once), however often the
+	// relay deferred it since. Zero when the outbox is empty.
 	OldestDue time.Time
 }
 

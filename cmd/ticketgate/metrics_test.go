@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-smtp"
 )
 
 // TestMetricsCountMailSentOverSMTP sends mail over SMTP to a running serve
@@ -126,5 +127,32 @@ func TestMetricsCountIMAPPollsAndErrors(t *testing.T) {
 	m := e.waitMetric(`ticketgate_messages_received_total{outcome="new",route="support@example.com",source="imap"}`, 1)
 	if m[`ticketgate_imap_errors_total{mailbox="good-box"}`] != 0 || m[`ticketgate_imap_polls_total{mailbox="bad-box"}`] != 0 {
 		t.Errorf("polls and errors mixed up: %v", m)
+	}
+}
+
+// TestMetricsOldestDueAgeGrowsWhileTheRelayRefuses: the relay defers every
+// mail, retried every 200ms, so each mail is never long from its next
+// attempt. The gauge the docs alert on (mail is not leaving) still counts
+// from when the waiting mail fell due, not from its latest retry.
+func TestMetricsOldestDueAgeGrowsWhileTheRelayRefuses(t *testing.T) {
+	e := newEnv(t, true)
+	e.rewriteConfig(e.relay.Addr, "tls = \"none\"\nretry_base = \"200ms\"\n", "")
+	e.relay.FailData(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"})
+	e.serve()
+	queued := time.Now()
+	e.injectOK(message("alice@customer.example", "support@example.com", "Stuck", "stuck@customer.example", "Hello?"))
+	e.waitMetric(`ticketgate_deliveries_total{outcome="temporary_error"}`, 4)
+	for deadline := time.Now().Add(10 * time.Second); time.Since(queued) < 3*time.Second; {
+		if time.Now().After(deadline) {
+			t.Fatal("no time passes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m := e.scrape()
+	if m["ticketgate_outbox_depth"] != 1 {
+		t.Fatalf("outbox depth %v, want the auto-reply waiting", m["ticketgate_outbox_depth"])
+	}
+	if age := m["ticketgate_outbox_oldest_due_age_seconds"]; age < 2 {
+		t.Errorf("ticketgate_outbox_oldest_due_age_seconds = %v after the relay deferred the mail for %s, want it to grow with the wait", age, time.Since(queued).Round(time.Second))
 	}
 }

@@ -16,8 +16,7 @@ import (
 var _ store.Inspector = (*DB)(nil)
 
 // Stats counts idx.status keys by their status prefix and the outbox
-// entries, and reads the first idx.outbox.due key: no record is decoded
-// but the earliest due outbox entry.
+// entries: no record is decoded but the oldest outbox entry.
 func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
 	st := store.Stats{ByStatus: map[rules.Status]int{}}
 	err := d.View(ctx, func(t store.Tx) error {
@@ -32,20 +31,18 @@ func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
 			return err
 		}
 		st.Outbox = countKeys(btx.bucket(bucketOutbox))
-		k, _ := btx.bucket(bucketIdxOutboxDue).Cursor().First()
-		if len(k) != 16 {
+		// Outbox ids grow as mail is queued: the first is the mail
+		// waiting longest, due since it was queued however often the
+		// relay deferred it (its NextAt is only its next try).
+		k, _ := btx.bucket(bucketOutbox).Cursor().First()
+		if len(k) != 8 {
 			return nil
 		}
-		r, err := btx.outboxRec(binary.BigEndian.Uint64(k[8:]))
+		r, err := btx.outboxRec(binary.BigEndian.Uint64(k))
 		if err != nil {
 			return err
 		}
-		// Mail due at once is queued with no NextAt: it is due since
-		// it was queued.
-		st.OldestDue = r.NextAt
-		if st.OldestDue.IsZero() {
-			st.OldestDue = r.Created
-		}
+		st.OldestDue = r.Created
 		return nil
 	})
 	return st, err

@@ -13,7 +13,7 @@ import (
 var _ store.Inspector = (*DB)(nil)
 
 // Stats counts tickets by status and the outbox entries with two
-// aggregate queries over their indexes, and reads the earliest due entry.
+// aggregate queries over their indexes, and reads the oldest entry.
 func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
 	st := store.Stats{ByStatus: map[rules.Status]int{}}
 	err := d.View(ctx, func(stx store.Tx) error {
@@ -32,16 +32,14 @@ func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
 		if err := t.row(`SELECT count(*) FROM outbox`, nil, &st.Outbox); err != nil {
 			return err
 		}
-		first, err := t.entries(`SELECT `+outboxCols+` FROM outbox ORDER BY next_ns, id LIMIT 1`, nil)
+		// Outbox ids grow as mail is queued: the first is the mail
+		// waiting longest, due since it was queued however often the
+		// relay deferred it (its NextAt is only its next try).
+		first, err := t.entries(`SELECT `+outboxCols+` FROM outbox ORDER BY id LIMIT 1`, nil)
 		if err != nil || len(first) == 0 {
 			return err
 		}
-		// Mail due at once is queued with no NextAt: it is due since it
-		// was queued.
-		st.OldestDue = first[0].rec.NextAt
-		if st.OldestDue.IsZero() {
-			st.OldestDue = first[0].rec.Created
-		}
+		st.OldestDue = first[0].rec.Created
 		return nil
 	})
 	return st, err
