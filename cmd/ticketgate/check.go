@@ -21,6 +21,14 @@ type checkReport struct {
 	Tickets  int      `json:"tickets"`
 	Outbox   int      `json:"outbox"`
 	Problems []string `json:"problems"`
+	// damaged says the walk met a damaged page of the file: the last
+	// problem says so, and nothing more can be read from it.
+	damaged bool
+}
+
+// damagedFile is the problem line of a database file check found damaged.
+func damagedFile(err error) string {
+	return err.Error() + "; restore a backup"
 }
 
 // runCheck is "ticketgate check -config F": every record against its
@@ -48,11 +56,14 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	var rep checkReport
 	db, err := openToCheck(ctx, cfg, path, &rep)
 	switch {
+	case errors.Is(err, boltdb.ErrDamaged):
+		// Not a failure to look: what the check found.
+		rep.Problems = append(rep.Problems, damagedFile(err))
 	case err != nil:
 		return err
 	case db != nil:
 		rep, err = inspect(ctx, db)
-		if err == nil {
+		if err == nil && !rep.damaged {
 			err = rep.addRetention(ctx, db, cfg)
 		}
 		db.Close()
@@ -133,6 +144,9 @@ func keyProblems(cfg *Config) []string {
 
 func inspect(ctx context.Context, db store.Inspector) (checkReport, error) {
 	problems, err := db.Check(ctx)
+	if errors.Is(err, boltdb.ErrDamaged) {
+		return checkReport{Problems: append(append([]string{}, problems...), damagedFile(err)), damaged: true}, nil
+	}
 	if err != nil {
 		return checkReport{}, fmt.Errorf("check: %w", err)
 	}
@@ -163,7 +177,7 @@ func printProblems(w io.Writer, problems []string) {
 // writes.
 func (g *gateway) handleCheck(w http.ResponseWriter, r *http.Request) {
 	rep, err := inspect(r.Context(), g.db)
-	if err == nil {
+	if err == nil && !rep.damaged {
 		err = rep.addRetention(r.Context(), g.db, g.current().cfg)
 	}
 	if err != nil {

@@ -85,6 +85,19 @@ func (d *DB) CommitStats() (commits, calls uint64) {
 
 var _ store.Store = (*DB)(nil)
 
+// ErrDamaged is returned when bbolt finds a page of the database file that
+// is not what the page pointing to it says (a bad disk, a copy cut short):
+// bbolt panics on such a page, and the store answers this error instead.
+var ErrDamaged = errors.New("database file is damaged")
+
+// damaged turns a panic of bbolt reading a damaged page into ErrDamaged in
+// *err. It is deferred around a read of the file that may meet one.
+func damaged(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %v", ErrDamaged, r)
+	}
+}
+
 // Open opens (creating if needed) the database at path and runs the schema
 // migrations. It returns store.ErrLocked when another process holds the
 // database. A read-only open does not create the file and refuses a
@@ -118,11 +131,7 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	d := &DB{db: db, log: log, gen: rand.Text()}
-	if opts.ReadOnly {
-		err = d.checkSchema()
-	} else {
-		err = d.migrate()
-	}
+	err = d.openSchema(opts.ReadOnly)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -136,6 +145,16 @@ func Open(path string, opts Options, log *slog.Logger) (*DB, error) {
 		}
 	}
 	return d, nil
+}
+
+// openSchema checks (read-only) or migrates the schema of the file just
+// opened: the first read of it, where a damaged file shows.
+func (d *DB) openSchema(readOnly bool) (err error) {
+	defer damaged(&err)
+	if readOnly {
+		return d.checkSchema()
+	}
+	return d.migrate()
 }
 
 // openBolt opens the database file at path with bbolt. A restore

@@ -17,9 +17,10 @@ var _ store.Inspector = (*DB)(nil)
 
 // Stats counts idx.status keys by their status prefix and the outbox
 // entries: no record is decoded but the oldest outbox entry.
-func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
-	st := store.Stats{ByStatus: map[rules.Status]int{}}
-	err := d.View(ctx, func(t store.Tx) error {
+func (d *DB) Stats(ctx context.Context) (st store.Stats, err error) {
+	defer damaged(&err)
+	st = store.Stats{ByStatus: map[rules.Status]int{}}
+	err = d.View(ctx, func(t store.Tx) error {
 		btx := t.(*tx)
 		c := btx.bucket(bucketIdxStatus).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -64,12 +65,22 @@ func countKeys(b *bolt.Bucket) int {
 // exist, outbox entries naming a missing ticket or missing from their
 // queue (and queue entries of mail gone), addresses indexed for a
 // ticket that is not theirs or not at all, blobs that are referenced
-// but missing or counted fewer times than they are used, and records
-// (messages, events, rate counters, sent mail) that do not decode.
+// but missing or counted fewer times than they are used, records
+// (messages, events, rate counters, sent mail) that do not decode. A
+// damaged page of the file ends the walk: the problems found before it
+// come with an ErrDamaged.
 func (d *DB) Check(ctx context.Context) ([]string, error) {
-	var problems []string
-	err := d.View(ctx, func(t store.Tx) error {
-		c := &checker{tx: t.(*tx), tickets: map[string]indexed{}, uses: map[string]uint64{}}
+	c := &checker{tickets: map[string]indexed{}, uses: map[string]uint64{}}
+	err := d.checkWalk(ctx, c)
+	return c.problems, err
+}
+
+// checkWalk runs the walk; a damaged page ends it with ErrDamaged, and
+// c keeps what was found before it.
+func (d *DB) checkWalk(ctx context.Context, c *checker) (err error) {
+	defer damaged(&err)
+	return d.View(ctx, func(t store.Tx) error {
+		c.tx = t.(*tx)
 		for _, step := range []func() error{c.ticketRecords, c.ticketIndexes, c.addresses, c.messages, c.events, c.msgIDs, c.outbox, c.blobs, c.counters} {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -78,10 +89,8 @@ func (d *DB) Check(ctx context.Context) ([]string, error) {
 				return err
 			}
 		}
-		problems = c.problems
 		return nil
 	})
-	return problems, err
 }
 
 // checker holds what one Check has seen so far.
