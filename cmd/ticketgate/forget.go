@@ -62,9 +62,13 @@ func runForget(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 }
 
 // forgetExit maps errors to exit codes as actionExit does: 1 nothing to
-// erase, 64 not an address, 65 refused.
+// erase, 64 not an address, 65 refused. An erasure that could not be
+// committed (a full disk, a database or serve that refused it) changed
+// nothing and exits 75, so that it is not taken for 1's "nothing to
+// erase" and is run again.
 func forgetExit(addr string, err error) error {
 	var ae *apiError
+	var ee *exitError
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 		return &exitError{code: 1, err: fmt.Errorf("no ticket names %s: nothing erased", addr)}
@@ -72,8 +76,10 @@ func forgetExit(addr string, err error) error {
 		return &exitError{code: 64, err: err}
 	case errors.Is(err, desk.ErrBadAction), errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity:
 		return &exitError{code: exDataErr, err: err}
+	case errors.As(err, &ee):
+		return err
 	}
-	return err
+	return &exitError{code: exTempFail, err: err}
 }
 
 // forget erases req.Address, its pseudonym made with the key this

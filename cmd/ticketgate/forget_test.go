@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"ticketgate/desk/view"
+	"ticketgate/store/postgres/pgtest"
 )
 
 // mailWithFile builds a customer's message with a Cc and a PDF attached.
@@ -336,4 +340,40 @@ func erasedLogLine(log string) string {
 		}
 	}
 	return ""
+}
+
+// TestForgetThatCannotCommitAsksToRunItAgain: a forget the database
+// refuses to commit (here PostgreSQL refuses every change to a ticket,
+// as a full disk or a lost primary would) changes nothing and exits 75,
+// run it again; never 1, which says no ticket names the address and
+// that there is nothing to erase.
+func TestForgetThatCannotCommitAsksToRunItAgain(t *testing.T) {
+	c := pgtest.Start(t)
+	e := newEnv(t, false)
+	e.usePostgres(c.NewDatabase(t), "")
+	id := e.injectOK(message("ann@customer.example", "support@example.com", "Printer", "forget-fail@customer.example", "My card is in the printer."))
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;
+		CREATE TRIGGER refuse BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(nil, "forget", "ann@customer.example")
+	if r.code != exTempFail {
+		t.Errorf("forget the database refused: exit %d, want %d (run it again)\nstdout %s\nstderr %s", r.code, exTempFail, r.stdout, r.stderr)
+	}
+	if _, err := conn.Exec(ctx, `DROP TRIGGER refuse ON tickets`); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.showJSON(id); !strings.Contains(s, "ann@customer.example") {
+		t.Fatalf("the refused forget changed %s:\n%s", id, s)
+	}
+	if r := e.run(nil, "forget", "ann@customer.example"); r.code != 0 || !strings.Contains(r.stdout, id) {
+		t.Errorf("forget run again: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
 }
