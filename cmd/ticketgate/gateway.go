@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/mail"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,10 @@ type gateway struct {
 	listeners []*mailin.Server
 
 	reloading sync.Mutex // one reload at a time
+	// hup receives SIGHUP from the start of serve, so that one sent
+	// while serve starts neither ends it nor is lost; nil: watchReload
+	// makes its own.
+	hup chan os.Signal
 }
 
 // servedStore is a backend serve can run on: it also counts itself for

@@ -9,13 +9,17 @@ import (
 )
 
 // watchReload reloads the configuration on every SIGHUP until ctx ends.
-// The signal is taken from the moment watchReload returns, so a HUP can
+// The signal is taken from the moment watchReload returns (serve takes it
+// from its start, and a HUP sent meanwhile is applied now), so a HUP can
 // no longer end the process; once ctx ends (serve shutting down) it is
 // ignored, not given back its default, which would end serve in the
 // middle of its shutdown.
 func (g *gateway) watchReload(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	hup := g.hup
+	if hup == nil {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+	}
 	go func() {
 		defer signal.Ignore(syscall.SIGHUP)
 		defer func() {

@@ -2,11 +2,14 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt" // only to hold the database's lock as another command would
 
 	"ticketgate/mailout/relaytest"
 )
@@ -85,5 +88,65 @@ func replyWith(t *testing.T, r *relaytest.Relay, n int, text string) {
 	}
 	if body := string(mails[n-1].Data); !strings.Contains(body, text) {
 		t.Errorf("mail %d does not say %q:\n%s", n, text, body)
+	}
+}
+
+// TestSIGHUPWhileServeStartsIsNotItsEnd: "systemctl reload" sent while
+// serve is still starting (here it waits for the database, which another
+// command holds) must not end it: systemd does not restart a service a
+// SIGHUP ended, and the gateway would stay down. The reload is applied
+// once serve runs: the file changed since it was read is in force.
+func TestSIGHUPWhileServeStartsIsNotItsEnd(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "")
+	e.injectOK(message("ann@customer.example", "support@example.com", "First", "hup-0@customer.example", "Hi."))
+	held, err := bolt.Open(e.dbPath(), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "serve", "-config", e.cfg)
+	cmd.Dir = e.dir
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		held.Close()
+		t.Fatal(err)
+	}
+	var waitErr error
+	done := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("serve log:\n%s", stderr.String())
+		}
+	})
+	time.Sleep(500 * time.Millisecond) // serve is waiting for the database
+	e.opsConfig("", "[[route]]\naddress = \"sales@example.com\"\nqueue = \"sales\"\n")
+	cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(100 * time.Millisecond)
+	held.Close()
+
+	select {
+	case <-done:
+		t.Fatalf("serve ended by the SIGHUP sent while it started: %v", waitErr)
+	case <-time.After(500 * time.Millisecond):
+	}
+	e.waitHealthy()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "configuration reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatal("the SIGHUP sent while serve started was not applied once it ran")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.c.Close()
+	if err := c.send("ann@customer.example", "sales@example.com", message("ann@customer.example", "sales@example.com", "Sales", "hup-1@customer.example", "Hi.")); err != nil {
+		t.Errorf("mail to the route the reload added: %v", err)
 	}
 }

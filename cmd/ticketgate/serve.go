@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"ticketgate/mailin"
@@ -22,6 +24,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
+	// A SIGHUP's default is the end of the process, and systemd does not
+	// restart a service a SIGHUP ended: "systemctl reload" while serve
+	// opens its database or listeners is kept for watchReload instead.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
@@ -34,6 +41,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 		return err
 	}
 	defer a.close()
+	a.gw.hup = hup
 	return a.serve(ctx, func(s *servers) {
 		fmt.Fprintf(stdout, "ticketgate %s: smtp %s lmtp %s admin %s db %s\n", version, s.smtpAddr(), s.lmtpAddr(), s.adminAddr(), storeName(cfg))
 	})
