@@ -40,7 +40,8 @@ func (g *gateway) watchReload(ctx context.Context) {
 
 // reload reads the config file again and swaps in an app built from it:
 // templates, agents and their keys, routes, plans, lifecycle and SLA
-// policy, limits, notify_status, from_name and the log level. Mail being
+// policy, limits, notify_status, from_name and the log level. A key file
+// the new config names must be there: a reload makes none. Mail being
 // received finishes with the pipeline it started with; open connections
 // stay. A config that does not load or build is refused with a log line
 // and the running one stays. Settings bound at start-up (listeners,
@@ -65,7 +66,10 @@ func (g *gateway) swap(old *app) error {
 		return err
 	}
 	restart := keepStartupSettings(old.cfg, cfg)
-	a, err := newApp(cfg, g.log, g.base)
+	// A reload reads the key files and never makes one: a new key where a
+	// changed setting points at no file (a typo) would turn away every
+	// agent's answer to the addresses signed with the one in use.
+	a, err := buildApp(cfg, g.log, g.base, readKey)
 	if err != nil {
 		return err
 	}

@@ -150,3 +150,30 @@ func TestSIGHUPWhileServeStartsIsNotItsEnd(t *testing.T) {
 		t.Errorf("mail to the route the reload added: %v", err)
 	}
 }
+
+// TestSIGHUPDoesNotMakeANewAgentKey: a reload whose [agents] secret_file
+// names a file that is not there (a typo) is refused. Making a new key
+// there, as a first start does, would turn away every agent's answer to
+// the signed addresses already mailed out.
+func TestSIGHUPDoesNotMakeANewAgentKey(t *testing.T) {
+	e := newEnv(t, true)
+	dir := t.TempDir()
+	keyAt := func(name string) string { return "[agents]\nsecret_file = " + quote(filepath.Join(dir, name)) + "\n" }
+	e.opsConfig("", keyAt("agent.key"))
+	s := e.serve()
+	if _, err := os.Stat(filepath.Join(dir, "agent.key")); err != nil {
+		t.Fatalf("serve made no agent key: %v", err)
+	}
+	e.opsConfig("", keyAt("agent.kye"))
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.waitLog(t, "configuration reload")
+	if _, err := os.Stat(filepath.Join(dir, "agent.kye")); err == nil {
+		t.Errorf("the reload made a new agent key, and the addresses signed with the old one stop working")
+	}
+	if !strings.Contains(s.stderr.String(), "configuration reload refused") || !strings.Contains(s.stderr.String(), "agent.kye") {
+		t.Errorf("the reload was not refused naming the missing key file:\n%s", s.stderr.String())
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d, want 0", code)
+	}
+}
