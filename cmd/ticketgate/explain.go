@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 
 	"ticketgate/desk"
+	"ticketgate/desk/view"
 	"ticketgate/mailin"
 )
 
@@ -46,9 +46,7 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ex)
+		return view.Encode(stdout, ex)
 	}
 	for _, s := range ex.Steps {
 		fmt.Fprintln(stdout, s)

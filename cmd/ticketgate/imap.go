@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"ticketgate/desk/view"
 	"ticketgate/mailin"
 	"ticketgate/mailout"
 	"ticketgate/store"
@@ -189,9 +189,7 @@ func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 // printStatusReport writes r as status shows it: a few lines, or JSON.
 func printStatusReport(stdout io.Writer, r *statusReport, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return view.Encode(stdout, r)
 	}
 	printStatus(stdout, r)
 	return nil

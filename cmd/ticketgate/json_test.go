@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"ticketgate/rules"
 	"ticketgate/store"
 	"ticketgate/store/boltdb"
@@ -319,4 +321,42 @@ func TestStatusAndSweepJSONTimesAreUTC(t *testing.T) {
 		t.Errorf("POST /api/sweep?now=2026-11-21T12:00:00+02:00: %s\n%s; want now 2026-11-21T10:00:00Z", resp.Status, b)
 	}
 	check("POST /api/sweep", b)
+}
+
+// explain -json and status -json write text as it is, as every JSON of
+// the contract: the subject and text of the mail explain would send, and
+// the relay's last error, keep their <, > and &, from the database and
+// handed over to serve alike.
+func TestExplainAndStatusJSONWriteTextUnescaped(t *testing.T) {
+	e := newEnv(t, true)
+	e.relay.FailData(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "<queue> full & busy"})
+	e.injectOK(message("alice@customer.example", "support@example.com", "Printer", "esc-1@customer.example", "Hello."))
+	raw := message(`"Bob Doe" <bob@customer.example>`, "support@example.com", "Printer <on> fire & smoke",
+		"esc-2@customer.example", "Yes, it smokes.")
+	escaped := func(s string) bool {
+		return strings.Contains(s, `\u003c`) || strings.Contains(s, `\u003e`) || strings.Contains(s, `\u0026`)
+	}
+	explain := func(how string) {
+		t.Helper()
+		r := e.run(raw, "explain", "-json")
+		if r.code != 0 || escaped(r.stdout) || !strings.Contains(r.stdout, `"subject": "[HS-`) ||
+			!strings.Contains(r.stdout, `    Printer <on> fire & smoke\n`) {
+			t.Errorf("explain -json %s: exit %d, <, > and & escaped or missing\n%s%s", how, r.code, r.stdout, r.stderr)
+		}
+	}
+	explain("with the database closed")
+	e.serve()
+	explain("handed over to serve")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(string(e.get("/api/status")), "full & busy") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /api/status: no relay error within 10s\n%s", e.get("/api/status"))
+		}
+	}
+	r := e.run(nil, "status", "-json")
+	if r.code != 0 || escaped(r.stdout) || !strings.Contains(r.stdout, "<queue> full & busy") {
+		t.Errorf("status -json: exit %d, the relay's error escaped or missing\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
