@@ -73,17 +73,24 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	// are something to send; a picture in a signature is not, nor the
 	// winmail.dat Outlook packs a rich-text mail's formatting in.
 	said := visible != "" || slices.ContainsFunc(pl.in.Attachments, func(a mailin.Part) bool { return !a.Inline && !richTextPacking(a) })
+	// Who may answer is judged after the mail's commands ("#assign me"
+	// first), in the queue the ticket was in when the agent wrote: a reply
+	// that comes with #escalate answers at level 1, before the ticket
+	// moves on.
+	owner := p.ownerView(dry)
+	owner.Queue = t.Queue
 	var opened applied
 	switch {
 	case note && said:
 		res.Action = "note"
 		p.addNote(c, pl, agent.Email, visible)
-	case said && rules.MayReply(agent.actor(), p.ownerView(dry)) != nil:
+	case said && rules.MayReply(agent.actor(), owner) != nil:
 		// Only the assignee's reply reaches the customer; another agent's
-		// (or the second of two racing for an unassigned ticket) is kept
-		// as a note, and its author told who owns the ticket.
+		// (or the second of two racing for an unassigned ticket, or one
+		// of another queue's agents on an unassigned ticket) is kept as a
+		// note, and its author told who owns the ticket.
 		res.Action = "held"
-		p.holdReply(c, pl, agent, visible, dry.Assignee)
+		p.holdReply(c, pl, agent, visible, owner.Assignee)
 	case said:
 		res.Action = "agent"
 		opened = p.publicReplyState(t, agent, cmds, now)
@@ -166,19 +173,25 @@ func (p *Pipeline) ownerView(t *store.Ticket) rules.TicketView {
 	return v
 }
 
-// holdReply keeps an agent's public reply on a ticket someone else owns as
-// an internal note, sent to the owner and the ticket's other agents as
-// every note is, and tells the agent who owns it and how to take it over.
+// holdReply keeps an agent's public reply on a ticket someone else owns
+// (owner), or on an unassigned one of a queue the agent does not work
+// (owner ""), as an internal note, sent to the owner and the ticket's
+// other agents as every note is, and tells the agent who owns it and how
+// to take it over.
 func (p *Pipeline) holdReply(c *Change, pl *plan, agent Agent, visible, owner string) {
 	t := c.Ticket
 	p.addNote(c, pl, agent.Email, visible)
+	why := "the ticket is assigned to " + owner
+	if owner == "" {
+		why = fmt.Sprintf("the ticket is in the queue %s, which %s does not work", t.Queue, agent.Email)
+	}
 	c.log(store.Event{At: pl.now, Type: rules.EventReplyHeld, Actor: agent.Email,
-		Detail: fmt.Sprintf("reply by %s kept as a note, not sent: the ticket is assigned to %s", agent.Email, owner)})
+		Detail: fmt.Sprintf("reply by %s kept as a note, not sent: %s", agent.Email, why)})
 	o := mailout.Out{
 		Kind: "held", To: []mail.Address{{Name: agent.Name, Address: agent.Email}},
 		Subject:  fmt.Sprintf("[%s] Not sent: %s", t.ID, t.Subject),
 		Template: "reply_held", Data: markerData(map[string]any{"AgentName": agent.displayName(), "Owner": p.authorName(owner), "OwnerAddress": owner,
-			"CanTakeOver": agent.Manager || agent.TakeOver}),
+			"Queue": t.Queue, "CanTakeOver": owner != "" && (agent.Manager || agent.TakeOver)}),
 		Internal: true,
 	}
 	if reply := p.signedAddress(t, rules.TokenReply, agent.Email); reply != "" {

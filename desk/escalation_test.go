@@ -369,3 +369,58 @@ func TestEscalatedAtOnceKeepsLevel1InRouteCalendar(t *testing.T) {
 		t.Errorf("level-1 first response due %v, want %v (the support queue's hours)", got.UTC(), want)
 	}
 }
+
+// TestLevelOneAgentDoesNotTakeAnEscalatedTicket: a customer escalates a
+// ticket nobody has answered yet; it moves to level 2's queue. A level-1
+// agent answering her old notification does not reach the customer, nor
+// take the ticket, nor stop level 2's first-response clock: her text is a
+// note for level 2, and she is told why. Level 2's agent then answers
+// the customer and takes the ticket.
+func TestLevelOneAgentDoesNotTakeAnEscalatedTicket(t *testing.T) {
+	g, _, _ := l2Desk(t)
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] "+tk.Subject, "Nobody answers. Please escalate."))
+	g.settle()
+	if tk = g.ticket(tk.ID); !tk.Escalated || tk.Queue != "level2" || tk.Assignee != "" {
+		t.Fatalf("after the customer's escalation: escalated %v queue %q assignee %q", tk.Escalated, tk.Queue, tk.Assignee)
+	}
+
+	now = now.Add(10 * time.Minute)
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "I am on it, Alice.")
+	tk = g.ticket(tk.ID)
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 0 || tk.Assignee != "" || tk.SLA.Escalation.FirstResponseAt != nil {
+		t.Errorf("support's ana answered the level-2 ticket: alice got %d mails, assignee %q, level 2 first response %v",
+			n, tk.Assignee, tk.SLA.Escalation.FirstResponseAt)
+	}
+	if held := agEvents(tk, "reply_held"); len(held) != 1 || !strings.Contains(held[0].Detail, "queue level2") {
+		t.Errorf("reply_held events %+v", held)
+	}
+	if body := agBody(t, agOne(t, g, before, "ana@example.com").Data); !strings.Contains(body, "in the queue level2") {
+		t.Errorf("ana was not told why her reply was not sent:\n%s", body)
+	}
+	if got := recipients(t, g, before, "I am on it, Alice."); !slices.Equal(got, []string{"lev@example.com", "lou@example.com", "meg@example.com"}) {
+		t.Errorf("ana's text reached %v, want level 2's agents and the manager as a note", got)
+	}
+
+	now = now.Add(10 * time.Minute)
+	before = len(g.relay.Mails())
+	agReply(g, "lev@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "lev@example.com"), tk, "Level two here, Alice.")
+	tk = g.ticket(tk.ID)
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 1 || tk.Assignee != "lev@example.com" ||
+		tk.SLA.Escalation.FirstResponseAt == nil || !tk.SLA.Escalation.FirstResponseAt.Equal(now) {
+		t.Errorf("level 2's lev answered: alice got %d mails, assignee %q, level 2 first response %v", n, tk.Assignee, tk.SLA.Escalation.FirstResponseAt)
+	}
+
+	// A level-1 agent escalating a ticket of her queue tells the customer
+	// so in the same mail: that reply is written at level 1 and goes out.
+	other := bySubject(t, g, agOpen(t, g, "Scanner jammed", "Paper stuck."), "Scanner jammed")
+	before = len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, other.ID, "ana@example.com"), other, "#escalate\nOur specialists take it from here.")
+	if other = g.ticket(other.ID); !other.Escalated || len(agMailsTo(g, before, "alice@customer.example")) != 1 {
+		t.Errorf("ana's reply with #escalate: escalated %v, alice got %d mails, want 1", other.Escalated, len(agMailsTo(g, before, "alice@customer.example")))
+	}
+}

@@ -194,10 +194,17 @@ type Actor struct {
 // MayReply says whether actor's public reply on the ticket may reach the
 // customer: on an assigned ticket only the assignee's does (after the
 // mail's own commands, so "#assign me" by an agent allowed to take the
-// ticket over comes first). Otherwise the reply is held as a note.
+// ticket over comes first). On an unassigned ticket the first reply takes
+// the ticket, so it needs the right "#assign me" needs: an agent of the
+// ticket's queue or a manager (an agent of the queue an escalation moved
+// it from answers it no more). Otherwise the reply is held as a note.
 func MayReply(actor Actor, t TicketView) error {
 	if t.Assignee != "" && !strings.EqualFold(strings.TrimSpace(actor.Email), strings.TrimSpace(t.Assignee)) {
 		return fmt.Errorf("%w: the ticket is assigned to %s; only the assignee's replies reach the customer (write #assign me to take it over)", ErrNotAllowed, t.Assignee)
+	}
+	if t.Assignee == "" && !actor.Manager && !actor.Operator &&
+		!slices.ContainsFunc(actor.Queues, func(q string) bool { return strings.EqualFold(q, t.Queue) }) {
+		return fmt.Errorf("%w: the ticket is in the queue %q; only its agents' or a manager's replies reach the customer", ErrNotAllowed, t.Queue)
 	}
 	return nil
 }

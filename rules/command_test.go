@@ -230,3 +230,31 @@ func FuzzParseCommands(f *testing.F) {
 		}
 	})
 }
+
+// TestMayReply: on an assigned ticket only the assignee's reply reaches
+// the customer; on an unassigned one, which the reply takes, an agent of
+// its queue's or a manager's, as "#assign me" would.
+func TestMayReply(t *testing.T) {
+	bob := Actor{Email: "Bob@Example.com", Queues: []string{"Billing"}}
+	eve := Actor{Email: "eve@example.com", Queues: []string{"sales"}}
+	boss := Actor{Email: "boss@example.com", Manager: true}
+	unassigned := TicketView{Queue: "billing", Status: StatusOpen}
+	anas := TicketView{Queue: "billing", Assignee: "ana@example.com", Status: StatusOpen}
+	for _, tt := range []struct {
+		name  string
+		actor Actor
+		t     TicketView
+		ok    bool
+	}{
+		{"queue agent on unassigned", bob, unassigned, true},
+		{"manager on unassigned", boss, unassigned, true},
+		{"agent of another queue on unassigned", eve, unassigned, false},
+		{"assignee", Actor{Email: "ANA@example.com"}, anas, true},
+		{"queue agent on assigned", bob, anas, false},
+		{"manager on assigned", boss, anas, false},
+	} {
+		if err := MayReply(tt.actor, tt.t); (err == nil) != tt.ok || err != nil && !errors.Is(err, ErrNotAllowed) {
+			t.Errorf("%s: MayReply = %v, want allowed %v", tt.name, err, tt.ok)
+		}
+	}
+}
