@@ -46,7 +46,7 @@ func readJoins(tx store.Reader, id string, cmds []rules.Command) (joins, error) 
 }
 
 func joinView(t *store.Ticket) rules.JoinView {
-	return rules.JoinView{ID: t.ID, Requester: t.Requester, CC: t.CC, MergedInto: t.MergedInto, Linked: t.Linked}
+	return rules.JoinView{ID: t.ID, Requester: t.Requester, CC: t.CC, Watchers: t.Watchers, MergedInto: t.MergedInto, Linked: t.Linked}
 }
 
 // joinProblems says why the #merge and #link commands in cmds cannot be
@@ -163,12 +163,12 @@ func MergedCopy(e store.Event) bool {
 	return ok
 }
 
-// moveInto copies the source's messages, events, participants and
-// conversation into the target's change tc, so that mail naming either
+// moveInto copies the source's messages, events, participants, watchers
+// and conversation into the target's change tc, so that mail naming either
 // ticket threads to the target.
 func (p *Pipeline) moveInto(tc *Change, src *store.Ticket, d rules.Join) {
 	dst := tc.Ticket
-	dst.CC = d.TargetCC
+	dst.CC, dst.Watchers = d.TargetCC, d.TargetWatchers
 	dst.Files += src.Files
 	dst.FileBytes += src.FileBytes
 	for i := range src.Messages {

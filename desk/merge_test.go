@@ -406,3 +406,34 @@ func TestRatingOfAClosedTicketMergedLaterLandsOnIt(t *testing.T) {
 		t.Errorf("the mail to %s, merged while open, is not on %s", open.ID, dst.ID)
 	}
 }
+
+// TestMergeKeepsTheSourcesWatchers: a customer escalates a ticket (the
+// manager watches it), which is then merged into an older one about the
+// same thing. The customer's next mail, to the merged ticket's number,
+// goes on on the target, and the manager watching hears of it there.
+func TestMergeKeepsTheSourcesWatchers(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	ctx := context.Background()
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere. Please escalate.")
+	if s := g.ticket(src.ID); !slices.Equal(s.Watchers, []string{"meg@example.com"}) {
+		t.Fatalf("the escalated ticket's watchers: %v", s.Watchers)
+	}
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if d := g.ticket(dst.ID); !slices.Equal(d.Watchers, []string{"meg@example.com"}) {
+		t.Errorf("%s's watchers after the merge: %v, want the source's", dst.ID, d.Watchers)
+	}
+	before := len(g.relay.Mails())
+	g.mustSend("dave@customer.example", []string{"support@example.com"},
+		msg("dave@customer.example", "support@example.com", "Re: ["+src.ID+"] Office printer burning", "Still smoking, anyone?"))
+	g.settle()
+	if !hasMsg(g.ticket(dst.ID), "Still smoking, anyone?") {
+		t.Fatalf("dave's mail is not on %s", dst.ID)
+	}
+	if n := len(agMailsTo(g, before, "meg@example.com")); n != 1 {
+		t.Errorf("the manager watching the escalated ticket got %d mails of its customer's follow-up on %s, want 1", n, dst.ID)
+	}
+}

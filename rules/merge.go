@@ -11,7 +11,8 @@ type JoinView struct {
 	ID         string
 	Requester  string
 	CC         []string
-	MergedInto string // the ticket it was merged into, "" when none
+	Watchers   []string // the managers watching it
+	MergedInto string   // the ticket it was merged into, "" when none
 	Linked     []string
 }
 
@@ -26,6 +27,10 @@ type Join struct {
 	// TargetCC is the target's participants after a merge: its own, the
 	// source's requester and the source's participants.
 	TargetCC []string
+	// TargetWatchers is the target's watchers after a merge: its own and
+	// the source's, so that whoever watched the source (the managers of
+	// an escalated ticket) hears of the conversation where it goes on.
+	TargetWatchers []string
 	// SourceDetail and TargetDetail are the events' words on each ticket.
 	SourceDetail, TargetDetail string
 }
@@ -63,6 +68,12 @@ func DecideJoin(cmd Command, src, dst JoinView, maxParticipants int) (Join, erro
 		return Join{}, fmt.Errorf("%s would have %d participants after the merge, over the limit of %d", dst.ID, len(cc), maxParticipants)
 	}
 	j.TargetCC = cc
+	j.TargetWatchers = slices.Clone(dst.Watchers)
+	for _, w := range src.Watchers {
+		if !slices.ContainsFunc(j.TargetWatchers, func(x string) bool { return strings.EqualFold(x, w) }) {
+			j.TargetWatchers = append(j.TargetWatchers, w)
+		}
+	}
 	j.SourceDetail = fmt.Sprintf("merged into %s; later mail about %s goes there", dst.ID, src.ID)
 	j.TargetDetail = fmt.Sprintf("%s merged into this ticket: its messages, participants and events are here", src.ID)
 	return j, nil
