@@ -308,7 +308,8 @@ func putTicket(tx store.Tx, tk *store.Ticket, blobs map[string][]byte) error {
 // lacking. The target hands out no id up to the source's highest from
 // before the first is copied, so that mail queued there after a run cut
 // short never takes a copied entry's id (which would replace that
-// entry).
+// entry), nor the id of mail the source sent (a bounce of that mail
+// names it, and would be kept on the new mail's ticket).
 func (m *migration) outbox(ctx context.Context) error {
 	var max uint64
 	list, err := m.srcOutbox(ctx)
@@ -317,6 +318,15 @@ func (m *migration) outbox(ctx context.Context) error {
 	}
 	for _, e := range list {
 		max = maxU64(max, e.ID)
+	}
+	if l, ok := m.src.(interface {
+		LastOutboxID(context.Context) (uint64, error)
+	}); ok {
+		last, err := l.LastOutboxID(ctx)
+		if err != nil {
+			return fmt.Errorf("read the last outbox id: %w", err)
+		}
+		max = maxU64(max, last)
 	}
 	if r, ok := m.dst.(interface {
 		ReserveOutboxIDs(context.Context, uint64) error

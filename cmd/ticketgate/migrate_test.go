@@ -303,3 +303,54 @@ func TestMigrateKeepsBouncingAddressesHeld(t *testing.T) {
 		t.Errorf("after the move: events %v, want the auto-reply to the bouncing address suppressed, as before it", evs)
 	}
 }
+
+// A delivery report for mail the bbolt gateway sent before the move names
+// that mail's outbox id. The gateway on PostgreSQL hands its new mail ids
+// of its own, so the report is not taken as one about another customer's
+// mail: it is not kept on their ticket.
+func TestMigrateDoesNotGiveNewMailTheIdsOfMailSentBefore(t *testing.T) {
+	old := newEnv(t, true)
+	s := old.serve()
+	old.injectOK(message("gone@customer.example", "support@example.com", "Hello", "ids-1@customer.example", "x"),
+		"-to", "support@example.com", "-from", "gone@customer.example")
+	mails := old.relay.WaitFor(1, 10*time.Second)
+	if len(mails) != 1 || !strings.HasPrefix(mails[0].From, "bounces+") {
+		t.Fatalf("relayed %+v, want the auto-reply with a bounce return path", mails)
+	}
+	waitEmptyOutbox(t, old)
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	// The same keys on the new gateway, as docs/scale.md asks.
+	key, err := os.ReadFile(filepath.Join(old.dir, "data", "verp.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(e.dir, "data"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "data", "verp.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run(nil, "migrate", "-from", filepath.Join(old.dir, "data", "tickets.db")); r.code != 0 {
+		t.Fatalf("migrate: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	other := e.injectOK(message("bob@customer.example", "support@example.com", "VPN", "ids-2@customer.example", "down"))
+	if r := e.run(dsn(mails[0].From, "ids-dsn@mx.customer.example"), "inject", "-to", mails[0].From, "-from", ""); r.code != 0 {
+		t.Fatalf("inject the bounce: exit %d, %s", r.code, r.stderr)
+	}
+	tk := e.show(other)
+	for _, m := range tk.Messages {
+		if m.Kind == "system" {
+			t.Errorf("%s (bob's) holds the delivery report about the mail to gone@customer.example sent before the move: %q", other, m.Text)
+		}
+	}
+	for _, ev := range tk.Events {
+		if strings.Contains(ev.Detail, "delivery report") || ev.Type == "delivery_failed" {
+			t.Errorf("%s (bob's): event %s %q", other, ev.Type, ev.Detail)
+		}
+	}
+}

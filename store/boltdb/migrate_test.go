@@ -202,6 +202,11 @@ func TestMigrateFromV1(t *testing.T) {
 		}
 	}
 	t.Run("migrated", check)
+	// Mail 77 went out: a copy of the database must hand that id to no
+	// other mail, though only ids 1 and 2 were queued here.
+	if n, err := d.LastOutboxID(bg); err != nil || n != 77 {
+		t.Errorf("last outbox id: %d %v, want 77 (the sent mail)", n, err)
+	}
 	// Counts: the message's raw copy and attachment once each; the queued
 	// mail once, and released when sent.
 	d.View(bg, func(st store.Tx) error {

@@ -2,6 +2,7 @@ package boltdb
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -276,6 +277,33 @@ func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit
 		out = append(out, t.mail(r))
 	}
 	return out, nil
+}
+
+// LastOutboxID returns the highest outbox id the database handed out or
+// keeps a record of sent mail under. A bounce names mail by its id, so a
+// copy of the database elsewhere (migrate) must not give these ids to
+// other mail: a report about mail sent before the copy would be taken as
+// one about that mail.
+func (d *DB) LastOutboxID(ctx context.Context) (uint64, error) {
+	var n uint64
+	err := d.View(ctx, func(st store.Tx) error {
+		t := st.(*tx)
+		n = t.bucket(bucketOutbox).Sequence()
+		// Sent records are "sent", 0x00 and the 8-byte id: the last one
+		// before "sent", 0x01 is the highest.
+		c := t.bucket(bucketMeta).Cursor()
+		k, _ := c.Seek([]byte("sent\x01"))
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		if len(k) == 13 && bytes.HasPrefix(k, []byte("sent\x00")) {
+			n = max(n, binary.BigEndian.Uint64(k[5:]))
+		}
+		return nil
+	})
+	return n, err
 }
 
 func (t *tx) NextOutboxID() (uint64, error) {
