@@ -61,7 +61,7 @@ func runBackup(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 		return err
 	}
 	// The copy must open like a database before it replaces anything.
-	st, err := dbStats(f.Name())
+	st, err := backupStats(f.Name())
 	if err != nil {
 		return fmt.Errorf("backup written to %s does not open: %w", f.Name(), err)
 	}
@@ -111,6 +111,16 @@ func backup(ctx context.Context, cfg *Config, log *slog.Logger, w io.Writer) (in
 		}
 		n, err := fetchBackup(ctx, c, w)
 		return n, "from the running serve at " + cfg.Admin.Listen, err
+	}
+	var old *boltdb.OldSchemaError
+	if errors.As(err, &old) {
+		// An earlier release's database, before this release's serve
+		// migrates it: copied as it is, so that release can restore it.
+		n, err := boltdb.BackupFile(path, w, time.Millisecond)
+		if errors.Is(err, store.ErrLocked) {
+			err = &exitError{code: exTempFail, err: err}
+		}
+		return n, fmt.Sprintf("from %s, schema %d of an earlier release, not migrated", path, old.Have), err
 	}
 	if err != nil {
 		return 0, "", &exitError{code: exTempFail, err: err}
@@ -276,6 +286,22 @@ func copyFile(w io.Writer, from string) error {
 	defer r.Close()
 	_, err = io.Copy(w, r)
 	return err
+}
+
+// backupStats is dbStats of a backup; one of an earlier release's schema
+// is counted from a copy migrated beside it, as restore would migrate it.
+func backupStats(path string) (store.Stats, error) {
+	st, err := dbStats(path)
+	var old *boltdb.OldSchemaError
+	if !errors.As(err, &old) {
+		return st, err
+	}
+	migrated, err := migratedCopy(path, filepath.Dir(path))
+	if err != nil {
+		return store.Stats{}, fmt.Errorf("schema %d: migrate a copy: %w", old.Have, err)
+	}
+	defer os.Remove(migrated)
+	return dbStats(migrated)
 }
 
 // dbStats opens a database file no process holds and counts it.

@@ -193,6 +193,44 @@ func TestRestoreMigratesABackupOfAnEarlierRelease(t *testing.T) {
 	}
 }
 
+// An operator who installed this release takes a backup before its first
+// serve migrates the database, to be able to go back: backup copies the
+// earlier release's database as it is (it is not migrated, so that
+// release can restore it) instead of refusing it until serve has run; a
+// restore of that copy with this release migrates it on the way.
+func TestBackupOfAnEarlierReleasesDatabaseBeforeUpgrading(t *testing.T) {
+	e := newEnv(t, false)
+	orig, err := os.ReadFile("../../store/boltdb/testdata/v1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(e.dbPath()), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.dbPath(), orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "before-upgrade.db")
+	r := e.run(nil, "backup", "-o", backup)
+	if r.code != 0 || !strings.Contains(r.stdout, "3 tickets, 2 queued mails") {
+		t.Fatalf("backup of a schema-1 database: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if after, err := os.ReadFile(e.dbPath()); err != nil || !bytes.Equal(after, orig) {
+		t.Errorf("backup changed the database (%v)", err)
+	}
+	other := newEnv(t, false)
+	r = other.run(nil, "restore", backup)
+	if r.code != 0 || !strings.Contains(r.stdout, "has schema 1: restoring a copy migrated to schema") || !strings.Contains(r.stdout, "3 tickets") {
+		t.Fatalf("restore of the backup: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if r := other.run(nil, "show", "HS-000001"); r.code != 0 || !strings.Contains(r.stdout, "It is on fire.") {
+		t.Errorf("show HS-000001 after restoring the backup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(backup), ".*")); len(left) > 0 {
+		t.Errorf("backup left %v behind", left)
+	}
+}
+
 // check and backup while serve holds the database but its token file is
 // missing or not a token: 75 (try again) and 78 (fix the setup), as the
 // other commands that hand over answer; never check's 1, which says the

@@ -294,3 +294,27 @@ func appended(name []byte) bool {
 	}
 	return false
 }
+
+// BackupFile writes a consistent copy of the database file at path to w
+// as Backup does, whatever its schema and without migrating it: the
+// backup of an earlier release's database taken before this release
+// first opens it for writing, which that release can still restore (and
+// this one restores by migrating a copy). It returns store.ErrLocked
+// when another process holds the database past timeout.
+func BackupFile(path string, w io.Writer, timeout time.Duration) (int64, error) {
+	db, err := openBolt(path, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return 0, fmt.Errorf("open %s: %w", path, store.ErrLocked)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	var n int64
+	err = db.View(func(btx *bolt.Tx) error {
+		var err error
+		n, err = btx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
