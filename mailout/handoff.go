@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"ticketgate/store"
 )
 
 // handoffLog notes the mail the relay was handed while its outcome is not
@@ -161,4 +163,40 @@ func (l *handoffLog) close() error {
 	err := l.f.Close()
 	l.lock.Close()
 	return err
+}
+
+// HandOff is a note of a hand-off log: the relay was handed outbox entry
+// ID's mail for To at the attempt after Attempts failed ones.
+type HandOff = handoffNote
+
+// HandedOff returns the notes the hand-off log at path holds: the mail a
+// run killed before committing its outcome handed to the relay, which its
+// worker's next start takes as delivered (none when there is no log).
+// It takes the log's lock while reading, so a log a running gateway keeps
+// is an error. A copy of the outbox elsewhere (migrate) applies them with
+// TakeHandedOff instead of that start.
+func HandedOff(path string) ([]HandOff, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	l, notes, err := openHandoffLog(path)
+	if err != nil {
+		return nil, err
+	}
+	return notes, l.close()
+}
+
+// TakeHandedOff marks done in m the recipients notes say the relay was
+// handed m's mail for, as the worker's start would, unless m counted
+// another attempt since (its outcome was committed). It reports whether
+// it marked any.
+func TakeHandedOff(m *store.OutMail, notes []HandOff) bool {
+	taken := false
+	for _, n := range notes {
+		if n.ID == m.ID && n.Attempts == m.Attempts {
+			m.Done = done(m.Done, n.To, nil, nil)
+			taken = true
+		}
+	}
+	return taken
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"ticketgate/mailout"
 	"ticketgate/store"
 	"ticketgate/store/boltdb"
 )
@@ -66,7 +67,7 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 		return &exitError{code: exTempFail, err: err}
 	}
 	defer dst.Close()
-	m := &migration{src: src, dst: dst}
+	m := &migration{src: src, dst: dst, from: *from}
 	if err := m.refuseOthers(ctx); err != nil {
 		return &exitError{code: exDataErr, err: err}
 	}
@@ -90,7 +91,11 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 }
 
 type migration struct {
-	src, dst                               store.Store
+	src, dst store.Store
+	// from is the source's file as -from names it (not a migrated
+	// copy): its hand-off log is beside it.
+	from string
+
 	copied, skipped, outCopied, outSkipped int
 }
 
@@ -319,6 +324,15 @@ func (m *migration) outbox(ctx context.Context) error {
 	for _, e := range list {
 		max = maxU64(max, e.ID)
 	}
+	// A gateway killed after the relay took a mail left a note of it
+	// beside the database; its next start would have taken the mail as
+	// delivered. The copy does so instead.
+	var handed []mailout.HandOff
+	if m.from != "" {
+		if handed, err = mailout.HandedOff(m.from + ".handoff"); err != nil {
+			return &exitError{code: exTempFail, err: fmt.Errorf("read the hand-off log of %s: %w", m.from, err)}
+		}
+	}
 	if l, ok := m.src.(interface {
 		LastOutboxID(context.Context) (uint64, error)
 	}); ok {
@@ -369,6 +383,7 @@ func (m *migration) outbox(ctx context.Context) error {
 			}
 			c := *e
 			c.ClaimedBy, c.ClaimedUntil = "", time.Time{}
+			mailout.TakeHandedOff(&c, handed)
 			return tx.Enqueue(&c)
 		})
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -352,5 +353,39 @@ func TestMigrateDoesNotGiveNewMailTheIdsOfMailSentBefore(t *testing.T) {
 		if strings.Contains(ev.Detail, "delivery report") || ev.Type == "delivery_failed" {
 			t.Errorf("%s (bob's): event %s %q", other, ev.Type, ev.Detail)
 		}
+	}
+}
+
+// A bbolt gateway killed just after the relay took a mail leaves a note
+// of it in its hand-off log (<store.path>.handoff), and the mail queued:
+// its next start takes it as delivered. migrate run instead of that start
+// carries the note over, so the gateway on PostgreSQL does not send the
+// customer the mail a second time.
+func TestMigrateDoesNotSendAgainMailTheKilledGatewayHandedOver(t *testing.T) {
+	old := newEnv(t, false)
+	id := old.injectOK(message("ann@customer.example", "support@example.com", "Printer", "handed-1@customer.example", "on fire"))
+	oldDB := filepath.Join(old.dir, "data", "tickets.db")
+	r := old.run(nil, "outbox", "-json")
+	var list []outboxEntry
+	if err := json.Unmarshal([]byte(r.stdout), &list); r.code != 0 || err != nil || len(list) != 1 || list[0].Ticket != id {
+		t.Fatalf("outbox before the kill: exit %d, %v, %s; want the auto-reply of %s", r.code, err, r.stdout, id)
+	}
+	// What the worker writes before reading the relay's answer to the
+	// first attempt, when the kill came before the outcome's commit.
+	note := fmt.Sprintf(`{"id":%d,"attempts":0,"to":["ann@customer.example"]}`+"\n", list[0].ID)
+	if err := os.WriteFile(oldDB+".handoff", []byte(note), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	e := newEnv(t, false)
+	e.usePostgres(pgtest.Start(t).NewDatabase(t), "")
+	if r := e.run(nil, "migrate", "-from", oldDB); r.code != 0 {
+		t.Fatalf("migrate: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	s := e.serve()
+	defer s.stop(t)
+	waitEmptyOutbox(t, e)
+	if mails := e.relay.WaitFor(1, time.Second); len(mails) != 0 {
+		t.Errorf("relayed %d mails after migrate, want none: the relay had the auto-reply before the kill", len(mails))
 	}
 }
