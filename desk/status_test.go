@@ -178,3 +178,33 @@ func decodedSubject(t *testing.T, raw []byte) string {
 	}
 	return s
 }
+
+// TestWaitingNoticeAsksForTheAnswer: with waiting among the statuses the
+// customer is told of, the notice of a ticket set waiting asks for their
+// answer; it said "waiting for your answer" and then "You do not need to
+// do anything". On hold still tells them they need do nothing.
+func TestWaitingNoticeAsksForTheAnswer(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	sw.Policy.Notify = map[rules.Status]bool{rules.StatusWaiting: true, rules.StatusOnHold: true}
+	for _, c := range []struct {
+		text      string
+		want, not string
+	}{
+		{"#status waiting", "please reply to this mail", "You do not need to do anything"},
+		{"#status waiting\nWhich model is it?", "please reply to this mail", "You do not need to do anything"},
+		{"#status on_hold", "You do not need to do anything", "please reply to this mail"},
+	} {
+		tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+		before := len(g.relay.Mails())
+		agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, c.text)
+		got := agMailsTo(g, before, "alice@customer.example")
+		if len(got) != 1 {
+			t.Fatalf("%q: the customer got %d mails, want 1", c.text, len(got))
+		}
+		body := agBody(t, got[0].Data)
+		if !strings.Contains(body, c.want) || strings.Contains(body, c.not) {
+			t.Errorf("%q: the notice does not say %q, or says %q:\n%s", c.text, c.want, c.not, body)
+		}
+	}
+}
