@@ -198,7 +198,8 @@ func (p *Policy) Due(t *store.Ticket) time.Time {
 // surveyReply handles a customer's mail to a closed ticket whose survey was
 // sent: a rating is stored and thanked once, and handled is true (the
 // ticket stays closed). Anything else returns false and follows the reopen
-// policy. A later rating replaces the stored one without a second thanks.
+// policy. A later rating replaces the stored one, thanked only when it
+// answers the survey of a later closing.
 func (p *Policy) surveyReply(c *Change, visible string, now time.Time) bool {
 	if p == nil {
 		return false
@@ -208,9 +209,13 @@ func (p *Policy) surveyReply(c *Change, visible string, now time.Time) bool {
 		return false
 	}
 	t := c.Ticket
-	first := t.Satisfaction == nil
+	replaces := t.Satisfaction != nil
+	// The first answer to this closing's survey is thanked: a rating
+	// given before the ticket was reopened and closed again answered
+	// another survey.
+	first := !replaces || t.ClosedAt != nil && t.Satisfaction.At.Before(*t.ClosedAt)
 	t.Satisfaction = &store.Satisfaction{Score: r.Score, Comment: r.Comment, At: now}
-	c.log(store.Event{At: now, Type: rules.EventSatisfaction, Detail: ratingDetail(r.Score, r.Comment, !first), Actor: t.Requester})
+	c.log(store.Event{At: now, Type: rules.EventSatisfaction, Detail: ratingDetail(r.Score, r.Comment, replaces), Actor: t.Requester})
 	if first {
 		c.send(Intent{Out: mailout.Out{Kind: "survey_thanks", To: requester(t), Template: "survey_thanks",
 			Data: map[string]any{"Name": t.RequesterName, "Score": r.Score, "Comment": r.Comment},

@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +56,51 @@ func TestParticipantsReplyIsNoRating(t *testing.T) {
 	got := g.ticket(tk.ID)
 	if got.Satisfaction != nil || got.Status != rules.StatusOpen {
 		t.Fatalf("a participant's reply: satisfaction %+v, status %s; want no rating and the ticket reopened", got.Satisfaction, got.Status)
+	}
+}
+
+// Proves the customer who answers the survey of a ticket closed a second
+// time (reopened by them after their first rating) is thanked again: the
+// thanks went only to the first rating ever given on the ticket, so the
+// second survey's answer went unanswered. A second answer to the same
+// survey is still not thanked twice.
+func TestRatingOfTheNextClosingIsThanked(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	signed := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	rate := func(text string) int {
+		t.Helper()
+		before := len(g.relay.Mails())
+		g.mustSend("alice@customer.example", []string{"support@example.com"},
+			msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] How did we do? Printer on fire", text))
+		g.settle()
+		n := 0
+		for _, m := range agMailsTo(g, before, "alice@customer.example") {
+			if strings.Contains(agBody(t, m.Data), "thank you for rating") {
+				n++
+			}
+		}
+		return n
+	}
+	agReply(g, "ana@example.com", signed, tk, "#close\nReplace the fuse.")
+	if n := rate("2 - slow"); n != 1 {
+		t.Fatalf("first rating: %d thanks, want 1", n)
+	}
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer on fire", "It is burning again since this morning."))
+	if got := g.ticket(tk.ID); got.Status != rules.StatusOpen {
+		t.Fatalf("status %s after the customer's reply, want open", got.Status)
+	}
+	g.settle()
+	agReply(g, "ana@example.com", signed, tk, "#close\nThe new fuse holds.")
+	if n := rate("5 - great"); n != 1 {
+		t.Errorf("rating of the second closing: %d thanks, want 1", n)
+	}
+	if s := g.ticket(tk.ID).Satisfaction; s == nil || s.Score != 5 {
+		t.Errorf("satisfaction %+v, want 5", s)
+	}
+	if n := rate("4"); n != 0 {
+		t.Errorf("a second answer to the same survey: %d thanks, want none", n)
 	}
 }
