@@ -88,3 +88,50 @@ func TestAgentCommandsFromOutlookInRichTextStayANote(t *testing.T) {
 		t.Errorf("the agent's mail is kept as %q, want a note", last.Kind)
 	}
 }
+
+// TestAgentReplyFromOutlookInRichTextSendsNoWinmailDat: an agent's
+// reply with words, written in Outlook's rich text, reaches the customer
+// as the words and the file the agent attached; the winmail.dat that
+// packs the formatting (application/ms-tnef), which no other mail
+// program opens, went along as an attachment.
+func TestAgentReplyFromOutlookInRichTextSendsNoWinmailDat(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Invoice copy", "Please send me the invoice again.")
+	to := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	raw := "From: Ana Lima <ana@example.com>\r\nTo: " + to + "\r\nSubject: RE: [" + tk.ID + "] Invoice copy\r\n" +
+		"Message-ID: <rtf-words@example.com>\r\nX-Mailer: Microsoft Outlook 16.0\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nHere is the invoice.\r\n" +
+		"--b\r\nContent-Type: application/pdf; name=invoice-4711.pdf\r\nContent-Disposition: attachment; filename=invoice-4711.pdf\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 invoice 4711")) + "\r\n" +
+		"--b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("\x78\x9f\x3e\x22\x01\x00rich text")) + "\r\n--b--\r\n"
+	before := len(g.relay.Mails())
+	g.mustSend("ana@example.com", []string{to}, []byte(raw))
+	g.settle()
+
+	got := agMailsTo(g, before, "alice@customer.example")
+	if len(got) != 1 {
+		t.Fatalf("the customer got %d mails, want the agent's reply", len(got))
+	}
+	mr, err := mail.CreateReader(bytes.NewReader(got[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		if h, ok := p.Header.(*mail.AttachmentHeader); ok {
+			name, _ := h.Filename()
+			files = append(files, name)
+		}
+	}
+	if strings.Join(files, ",") != "invoice-4711.pdf" {
+		t.Errorf("files in the customer's mail: %v, want invoice-4711.pdf", files)
+	}
+	if body := agBody(t, got[0].Data); !strings.Contains(body, "Here is the invoice.") {
+		t.Errorf("the reply lost its words:\n%s", body)
+	}
+}

@@ -272,6 +272,11 @@ func (p *Pipeline) publicReply(t *store.Ticket, pl *plan, agent Agent, visible s
 	}
 	var files []mailout.Attachment
 	for _, a := range pl.in.Attachments {
+		if richTextPacking(a) {
+			// Outlook's formatting of the text, which goes out as
+			// plain text: no other mail program opens it.
+			continue
+		}
 		files = append(files, mailout.Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: a.Content})
 	}
 	o := mailout.Out{
