@@ -109,7 +109,7 @@ func (p *Pipeline) raise(t *store.Ticket, target rules.Priority, why string, out
 // escalate raises t one level (to high for a new ticket opened at the
 // escalation address), capped by the customer's plan, flags it, adds the
 // managers as watchers, and acknowledges an existing ticket's escalation
-// to the customer.
+// to the customer (a new ticket's is told by its auto-reply alone).
 func (p *Pipeline) escalate(c *Change, pl *plan, plan rules.Plan, opened bool, why string, out *customerOutcome) {
 	t, now := c.Ticket, pl.now
 	target := t.Priority.Up(plan.MaxPriority)
@@ -123,7 +123,7 @@ func (p *Pipeline) escalate(c *Change, pl *plan, plan rules.Plan, opened bool, w
 	out.escalated = true
 	detail := why + "; priority " + string(t.Priority) + p.escalateTicket(t, now)
 	out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
-	if opened || pl.auto.Automatic || t.Requester == "" {
+	if out.isNew || pl.auto.Automatic || t.Requester == "" {
 		return // a new ticket gets the auto-reply; machines get nothing
 	}
 	c.send(Intent{

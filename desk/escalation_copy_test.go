@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"ticketgate/mailin"
@@ -61,5 +62,28 @@ func TestMailCopiedToTheEscalationAddressEscalatesOneRecipientAtATime(t *testing
 	tk := g.onlyTicket()
 	if !tk.Escalated || tk.Priority != rules.PriorityHigh || !hasEvent(tk, "escalated", "escalation@example.com") {
 		t.Fatalf("mail to support@ and escalation@, one at a time: escalated %v, priority %s, events %+v", tk.Escalated, tk.Priority, tk.Events)
+	}
+}
+
+// TestNewTicketAskingToEscalateGetsOneMail: a customer's first mail that
+// asks to escalate opens an escalated ticket and gets the confirmation
+// alone, as a first mail to the escalation address does; it got the
+// escalation's acknowledgement too, before the confirmation of the
+// ticket it named.
+func TestNewTicketAskingToEscalateGetsOneMail(t *testing.T) {
+	g := startDesk(t)
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg(`"Alice Doe" <alice@customer.example>`, "support@example.com", "Outage", "Everything is down. Please escalate this."))
+	g.settle()
+	tk := g.onlyTicket()
+	if !tk.Escalated || tk.Priority != rules.PriorityHigh {
+		t.Fatalf("new ticket: escalated %v, priority %s", tk.Escalated, tk.Priority)
+	}
+	got := agMailsTo(g, 0, "alice@customer.example")
+	if len(got) != 1 {
+		t.Fatalf("the customer got %d mails for one message, want the confirmation alone", len(got))
+	}
+	if body := agBody(t, got[0].Data); !strings.Contains(body, "opened\nticket "+tk.ID) {
+		t.Errorf("the one mail is not the confirmation:\n%s", body)
 	}
 }
