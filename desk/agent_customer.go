@@ -109,7 +109,8 @@ func (p *Pipeline) raise(t *store.Ticket, target rules.Priority, why string, out
 // escalate raises t one level (to high for a new ticket opened at the
 // escalation address), capped by the customer's plan, flags it, adds the
 // managers as watchers, and acknowledges an existing ticket's escalation
-// to the customer (a new ticket's is told by its auto-reply alone).
+// to the customer who asked (a new ticket's is told by its auto-reply
+// alone).
 func (p *Pipeline) escalate(c *Change, pl *plan, plan rules.Plan, opened bool, why string, out *customerOutcome) {
 	t, now := c.Ticket, pl.now
 	target := t.Priority.Up(plan.MaxPriority)
@@ -123,13 +124,17 @@ func (p *Pipeline) escalate(c *Change, pl *plan, plan rules.Plan, opened bool, w
 	out.escalated = true
 	detail := why + "; priority " + string(t.Priority) + p.escalateTicket(t, now)
 	out.events = append(out.events, store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
-	if out.isNew || pl.auto.Automatic || t.Requester == "" {
+	// The one who asked is told, as of the other notices about their
+	// own mail: the requester, or a participant.
+	from := pl.in.From
+	if out.isNew || pl.auto.Automatic || from.Address == "" {
 		return // a new ticket gets the auto-reply; machines get nothing
 	}
+	name := personName(from.Name)
 	c.send(Intent{
-		Out: mailout.Out{Kind: "escalated", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}},
-			Template: "escalated", Data: map[string]any{"Name": t.RequesterName}, Auto: "auto-replied", Record: true},
-		Queued: store.Event{At: now, Type: rules.EventEscalationAck, Detail: "acknowledgement queued to " + t.Requester},
+		Out: mailout.Out{Kind: "escalated", To: []mail.Address{{Name: name, Address: from.Address}},
+			Template: "escalated", Data: map[string]any{"Name": name}, Auto: "auto-replied", Record: true},
+		Queued: store.Event{At: now, Type: rules.EventEscalationAck, Detail: "acknowledgement queued to " + from.Address},
 	})
 }
 

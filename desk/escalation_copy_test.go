@@ -87,3 +87,25 @@ func TestNewTicketAskingToEscalateGetsOneMail(t *testing.T) {
 		t.Errorf("the one mail is not the confirmation:\n%s", body)
 	}
 }
+
+// TestParticipantAskingToEscalateIsTheOneTold: a participant's reply
+// that asks to escalate is acknowledged to them, as the notices about
+// their own mail are; the requester, who asked for nothing, got it.
+func TestParticipantAskingToEscalateIsTheOneTold(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	g.mustSend("carol@customer.example", []string{"support@example.com"},
+		msg(`"Carol Roe" <carol@customer.example>`, "support@example.com", "Re: ["+tk.ID+"] Printer on fire", "Still burning. Please escalate this."))
+	g.settle()
+	if now := g.ticket(tk.ID); !now.Escalated {
+		t.Fatal("the participant's request did not escalate the ticket")
+	}
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 0 {
+		t.Errorf("the requester got %d mails for the participant's request", n)
+	}
+	ack := agOne(t, g, before, "carol@customer.example")
+	if body := agBody(t, ack.Data); !strings.Contains(body, "Hello Carol Roe,") || !strings.Contains(body, "we have escalated") {
+		t.Errorf("acknowledgement to the participant:\n%s", body)
+	}
+}
