@@ -746,6 +746,8 @@ func (p *Pipeline) decideAppend(t *store.Ticket, pl *plan, dec rules.Thread, res
 	if kind == "customer" && t.Status == rules.StatusClosed && t.SurveySent && strings.EqualFold(m.From, t.Requester) && p.Policy.surveyReply(c, m.VisibleText, pl.now) {
 		kind = "survey"
 		res.Action = "survey rating"
+		// The thanks answers the rating.
+		t.LastInID = pl.in.MessageID
 	}
 	if kind == "customer" {
 		if next := rules.StatusOnCustomerReply(t.Status); next != t.Status {

@@ -104,3 +104,26 @@ func TestRatingOfTheNextClosingIsThanked(t *testing.T) {
 		t.Errorf("a second answer to the same survey: %d thanks, want none", n)
 	}
 }
+
+// Proves the thanks for a rating answers the rating: its In-Reply-To
+// names the customer's rating, so their mail program shows it below
+// what they sent; it named the first message of the ticket.
+func TestSurveyThanksAnswersTheRating(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#close\nReplace the fuse.")
+	before := len(g.relay.Mails())
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] How did we do? Printer on fire", "5 - great",
+			"Message-ID: <rating-5@customer.example>"))
+	g.settle()
+	thanks := agOne(t, g, before, "alice@customer.example")
+	h := header(t, thanks.Data)
+	if got := h.Get("In-Reply-To"); got != "<rating-5@customer.example>" {
+		t.Errorf("the thanks answers %s, want the rating <rating-5@customer.example>", got)
+	}
+	if refs := h.Get("References"); !strings.HasSuffix(refs, "<rating-5@customer.example>") {
+		t.Errorf("References %q do not end with the rating", refs)
+	}
+}
