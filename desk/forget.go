@@ -14,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"ticketgate/mailin"
 	"ticketgate/mailout"
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -424,6 +425,20 @@ func joined(side string, before bool) bool {
 	return false
 }
 
+// rawNames reports whether the raw copy of a message holds the address:
+// as written, or once read (a base64 or quoted-printable body, an
+// encoded subject, a delivery report), as whoever opens the copy sees it.
+func (f Forget) rawNames(raw []byte) bool {
+	if f.in(string(raw)) {
+		return true
+	}
+	in, err := mailin.Parse(raw, mailin.Limits{})
+	if err != nil {
+		return false
+	}
+	return f.in(in.Subject + "\n" + in.Text + "\n" + in.HTML + "\n" + in.DeliveryStatus + "\n" + in.ReturnedHeader)
+}
+
 func (f Forget) list(l []string) []string {
 	out := slices.Clone(l)
 	for i, a := range out {
@@ -481,7 +496,7 @@ func eraseTicket(r store.Reader, t *store.Ticket, f Forget, now time.Time) (*Cha
 			if err != nil {
 				return nil, 0, fmt.Errorf("message %s: %w", m.MessageID, err)
 			}
-			if f.in(string(raw)) {
+			if f.rawNames(raw) {
 				m.Raw = ""
 				m.Notes = append(m.Notes, "raw copy erased on request: it named an erased address")
 			}

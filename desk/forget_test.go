@@ -2,9 +2,11 @@ package desk
 
 import (
 	"context"
+	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
+	"ticketgate/mailin"
 	"time"
 
 	"ticketgate/rules"
@@ -327,5 +329,55 @@ func TestForgetKeepsMailToTheOthersCopied(t *testing.T) {
 		if strings.Contains(e.Detail, rules.PseudonymDomain) || !strings.Contains(e.Detail, "queued to carol@customer.example") {
 			t.Errorf("reply event %q, want it queued to carol alone", e.Detail)
 		}
+	}
+}
+
+// TestForgetErasesTheRawCopyNamingTheAddressInAnEncodedBody: another
+// customer's mail that names the address in a base64 or quoted-printable
+// body loses its raw copy, as one naming it in plain text does; the
+// address is not left on disk in the encoded copy.
+func TestForgetErasesTheRawCopyNamingTheAddressInAnEncodedBody(t *testing.T) {
+	for _, c := range []struct{ name, cte, body string }{
+		{"base64", "base64", base64.StdEncoding.EncodeToString([]byte("Please also write to my colleague ann@customer.example about it.\r\n"))},
+		{"quoted-printable split", "quoted-printable", "Please also write to my colleague ann@cust=\r\nomer.example about it."},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := startGateway(t)
+			raw := strings.Replace(string(msg("bo@customer.example", "support@example.com", "Parcel", "BODY")),
+				"Content-Type: text/plain; charset=utf-8\r\n", "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "+c.cte+"\r\n", 1)
+			g.mustSend("bo@customer.example", []string{"support@example.com"}, []byte(strings.Replace(raw, "BODY", c.body, 1)))
+			g.settle()
+			id := g.onlyTicket().ID
+			if m := g.ticket(id).Messages[0]; !strings.Contains(m.Text, "ann@customer.example") || m.Raw == "" {
+				t.Fatalf("stored message before forget: text %q, raw %q", m.Text, m.Raw)
+			}
+			f := Forget{Addr: "ann@customer.example", Pseudonym: Pseudonym([]byte("k"), "ann@customer.example")}
+			if _, err := g.pipeline.Forget(context.Background(), f); err != nil {
+				t.Fatal(err)
+			}
+			m := g.ticket(id).Messages[0]
+			if strings.Contains(m.Text, "ann@") || !strings.Contains(m.Text, f.Pseudonym) {
+				t.Errorf("text after forget: %q", m.Text)
+			}
+			if m.Raw == "" {
+				return
+			}
+			if err := g.store.View(context.Background(), func(tx store.Tx) error {
+				b, err := tx.Blob(m.Raw)
+				if err != nil {
+					return err
+				}
+				in, err := mailin.Parse(b, mailin.Limits{})
+				if err != nil {
+					return err
+				}
+				if strings.Contains(in.Text, "ann@") {
+					t.Errorf("raw copy kept after forget still names the address: %q", in.Text)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
