@@ -3,9 +3,11 @@ package desk
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"ticketgate/mailout"
+	"ticketgate/rules"
 	"ticketgate/store"
 )
 
@@ -171,7 +173,24 @@ func applyChange(tx store.Tx, m *mailout.Mailer, at time.Time, c *Change) error 
 	if c.Ticket == nil {
 		return nil
 	}
+	if t := c.Ticket; t.Status == rules.StatusClosed && t.BodiesDeletedAt != nil && addsBodies(c) {
+		// Retention emptied the ticket, closed too long: what it takes
+		// now (a late rating and its thanks, automatic mail, a merge's
+		// copies) is due for deletion too, at the next sweep.
+		t.BodiesDeletedAt = nil
+	}
 	return tx.PutTicket(c.Ticket)
+}
+
+// addsBodies reports whether c stores a message with a body on its
+// ticket: one of its own, or a mail it sends that the ticket keeps.
+func addsBodies(c *Change) bool {
+	for _, in := range c.Mails {
+		if in.Record {
+			return true
+		}
+	}
+	return slices.ContainsFunc(c.Messages, func(s Stored) bool { return !emptied(s.Message) })
 }
 
 // queueMails puts the mails of c, a change to ticket id, in the outbox

@@ -121,12 +121,6 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 		for _, m := range c.Messages {
 			tc.Messages = append(tc.Messages, Stored{Message: m.Message, Copy: true})
 		}
-		if dst.Status == rules.StatusClosed && dst.BodiesDeletedAt != nil &&
-			slices.ContainsFunc(tc.Messages, func(s Stored) bool { return !emptied(s.Message) }) {
-			// Retention emptied the target, closed too long: the copies
-			// it takes now are due for deletion too, at the next sweep.
-			dst.BodiesDeletedAt = nil
-		}
 		t.MergedInto = dst.ID
 		c.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.SourceDetail + how})
 		tc.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.TargetDetail + how})

@@ -243,3 +243,49 @@ func TestRetentionTurnedOnLaterSurvivesAConflict(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionDeletesARatingThatCameAfterTheBodies: a customer's answer
+// to the survey lands on its ticket however long ago it closed; on a
+// ticket whose bodies retention deleted already, its text and raw copy
+// go the same way at the next sweep, and the score stays.
+func TestRetentionDeletesARatingThatCameAfterTheBodies(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	sw.Policy.Retention = rules.Retention{After: 30 * 24 * time.Hour}
+	ctx := context.Background()
+	now := time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	if _, err := g.pipeline.Act(ctx, tk.ID, Action{Name: "status", Value: "closed"}); err != nil {
+		t.Fatal(err)
+	}
+	g.settle()
+	now = now.Add(40 * 24 * time.Hour)
+	agSweep(t, g, sw, now)
+	if d := g.ticket(tk.ID); d.BodiesDeletedAt == nil || hasMsg(d, "really on fire") {
+		t.Fatalf("the bodies were not deleted 40 days after the closing: %+v", d.Messages)
+	}
+
+	now = now.Add(24 * time.Hour)
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, msg("alice@customer.example", "support@example.com",
+		"Re: ["+tk.ID+"] Printer on fire", "2 - slow, and call me on my private line 030 5550 1234"))
+	g.settle()
+	if d := g.ticket(tk.ID); d.Satisfaction == nil || d.Satisfaction.Score != 2 || !hasMsg(d, "private line") {
+		t.Fatalf("the late rating did not land on the ticket: %+v", d.Satisfaction)
+	}
+	now = now.Add(time.Hour)
+	agSweep(t, g, sw, now)
+	d := g.ticket(tk.ID)
+	for _, m := range d.Messages {
+		if m.Text != "" || m.VisibleText != "" || m.Raw != "" {
+			t.Errorf("%s, closed 41 days ago, still holds a body after the sweep: %s message %q", tk.ID, m.Kind, m.Text)
+		}
+	}
+	if d.Satisfaction == nil || d.Satisfaction.Score != 2 {
+		t.Errorf("the score went with the body: %+v", d.Satisfaction)
+	}
+	problems, err := sw.Policy.RetentionProblems(ctx, g.store, now.Add(48*time.Hour))
+	if err != nil || len(problems) != 0 {
+		t.Errorf("check after the rating and a sweep: %v %q", err, problems)
+	}
+}
