@@ -20,11 +20,12 @@ const (
 )
 
 // Redact replaces payment card numbers (13–19 digits, optionally grouped by
-// single spaces or dashes, a space that ends a line counting as one,
-// passing the Luhn check, with a non-digit/word
+// single spaces (no-break ones too) or dashes, a space that ends a line
+// counting as one, passing the Luhn check, with a non-digit/word
 // boundary on both sides) by "[card number removed]" and US social security
-// numbers (AAA-GG-SSSS or AAA GG SSSS with the SSA validity rules: area not
-// 000, 666 or 9xx; group not 00; serial not 0000) by "[SSN removed]".
+// numbers (AAA-GG-SSSS or AAA GG SSSS, no-break spaces too, with the SSA
+// validity rules: area not 000, 666 or 9xx; group not 00; serial not 0000)
+// by "[SSN removed]".
 // It returns the new text and what it removed (nil when nothing).
 //
 // A grouped card number must be grouped the way cards are printed: one
@@ -143,8 +144,8 @@ func digitRun(b []byte, i int) []digitGroup {
 }
 
 // groupSep is the length of the separator between two digit groups at
-// b[j:]: a space or dash, or a soft line break (a space, then LF or
-// CRLF); 0 for none.
+// b[j:]: a space or dash, a no-break space (noBreakSpace), or a soft line
+// break (a space, then LF or CRLF); 0 for none.
 func groupSep(b []byte, j int) int {
 	switch {
 	case j >= len(b):
@@ -152,13 +153,26 @@ func groupSep(b []byte, j int) int {
 	case b[j] == '-':
 		return 1
 	case b[j] != ' ':
-		return 0
+		return noBreakSpace(b[j:])
 	case bytes.HasPrefix(b[j+1:], []byte("\r\n")):
 		return 3
 	case bytes.HasPrefix(b[j+1:], []byte("\n")):
 		return 2
 	}
 	return 1
+}
+
+// noBreakSpace is the length of the no-break space b starts with (U+00A0,
+// or the figure and narrow ones, U+2007 and U+202F), 0 for none. A reader
+// sees a space: a number pasted from a web page or a PDF keeps the
+// &nbsp; between its groups, and Outlook's plain text keeps it too.
+func noBreakSpace(b []byte) int {
+	for _, s := range []string{"\u00a0", "\u2007", "\u202f"} {
+		if bytes.HasPrefix(b, []byte(s)) {
+			return len(s)
+		}
+	}
+	return 0
 }
 
 // findCards returns the card numbers in b, in order.
@@ -246,28 +260,51 @@ func findSSNs(b []byte) []cutSpan {
 		if !asciiDigit(b[i]) || i > 0 && asciiDigit(b[i-1]) {
 			continue
 		}
-		if isSSN(b[i:i+11]) && leftOK(b, i, "-./,") && rightOK(b, i+11, "-./,") {
-			spans = append(spans, cutSpan{i, i + 11})
-			i += 10
+		if end := ssnAt(b, i); end > 0 && leftOK(b, i, "-./,") && rightOK(b, end, "-./,") {
+			spans = append(spans, cutSpan{i, end})
+			i = end - 1
 		}
 	}
 	return spans
 }
 
-// isSSN reports whether the 11 bytes read AAA-GG-SSSS or AAA GG SSSS with
-// a number the SSA could have issued.
-func isSSN(c []byte) bool {
-	sep := c[3]
-	if sep != '-' && sep != ' ' || c[6] != sep {
-		return false
-	}
-	for _, k := range []int{0, 1, 2, 4, 5, 7, 8, 9, 10} {
-		if !asciiDigit(c[k]) {
+// ssnAt returns where the number at b[i:] ends when it reads AAA-GG-SSSS
+// or AAA GG SSSS (the spaces may be no-break ones, the same twice) with
+// a number the SSA could have issued; 0 when it does not.
+func ssnAt(b []byte, i int) int {
+	digits := func(at, n int) bool {
+		if at+n > len(b) {
 			return false
 		}
+		for _, c := range b[at : at+n] {
+			if !asciiDigit(c) {
+				return false
+			}
+		}
+		return true
 	}
-	area, grp, serial := string(c[0:3]), string(c[4:6]), string(c[7:11])
-	return area != "000" && area != "666" && c[0] != '9' && grp != "00" && serial != "0000"
+	sep := func(at int) []byte {
+		switch {
+		case at >= len(b):
+			return nil
+		case b[at] == '-' || b[at] == ' ':
+			return b[at : at+1]
+		}
+		return b[at : at+noBreakSpace(b[at:])]
+	}
+	if !digits(i, 3) {
+		return 0
+	}
+	s := sep(i + 3)
+	g := i + 3 + len(s)
+	if len(s) == 0 || !digits(g, 2) || !bytes.HasPrefix(b[g+2:], s) || !digits(g+2+len(s), 4) {
+		return 0
+	}
+	area, grp, serial := string(b[i:i+3]), string(b[g:g+2]), string(b[g+2+len(s):g+2+len(s)+4])
+	if area == "000" || area == "666" || area[0] == '9' || grp == "00" || serial == "0000" {
+		return 0
+	}
+	return g + 2 + len(s) + 4
 }
 
 // RedactMessage redacts a raw RFC 5322 message the way a person would: in

@@ -25,6 +25,9 @@ func TestRedactCards(t *testing.T) {
 		// Wrapped by a format=flowed client: the line ends in a space.
 		{"the number is 4111 1111 \r\n1111 1111, expiry 12/28", "the number is [card number removed], expiry 12/28", 1},
 		{"the number is 4111 \n1111 1111 1111.", "the number is [card number removed].", 1},
+		// Grouped by no-break spaces, as pasted from a web page or PDF.
+		{"card 4111\u00a01111\u00a01111\u00a01111 ok", "card [card number removed] ok", 1},
+		{"card 4111\u202f1111\u202f1111\u202f1111.", "card [card number removed].", 1},
 	}
 	for _, tt := range tests {
 		got, red := Redact(tt.in)
@@ -84,7 +87,9 @@ func TestRedactSSN(t *testing.T) {
 		{"900-12-3456", "900-12-3456"}, // area 9xx
 		{"123-00-4567", "123-00-4567"}, // digitGroup 00
 		{"123-45-0000", "123-45-0000"}, // serial 0000
+		{"ssn 123\u00a045\u00a06789", "ssn [SSN removed]"},
 		{"123-45 6789", "123-45 6789"}, // mixed separators
+		{"123\u00a045 6789", "123\u00a045 6789"},
 		{"1-123-45-6789", "1-123-45-6789"},
 		{"123-45-6789-1", "123-45-6789-1"},
 		{"x123-45-6789", "x123-45-6789"},
