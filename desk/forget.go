@@ -194,38 +194,70 @@ func (p *Pipeline) erase(tx store.Tx, f Forget, ids []string) (*ForgetResult, er
 	if err := p.apply(tx, now, changes...); err != nil {
 		return nil, err
 	}
-	dropped, err := dropErased(tx, out, res.Tickets, rw.Dequeue, now)
+	dropped, err := p.dropErased(tx, f, out, res.Tickets, rw.Dequeue, now)
 	res.Outbox += dropped
 	return res, err
 }
 
+// errNamesForgotten is why mail queued to others that names a forgotten
+// customer is not sent.
+var errNamesForgotten = errors.New("it names a customer forgotten on request")
+
 // dropErased drops, with a mail_suppressed event, the queued mail in out
-// (less the entries in dequeued) about the tickets erased that carries a
-// message the erasure emptied (mailout.ErrCarriedGone): a notification
-// whose draft still names the person. It returns how many it dropped.
-func dropErased(tx store.Tx, out []*store.OutMail, erased []string, dequeued []uint64, now time.Time) (int, error) {
+// (less the entries in dequeued) about the tickets erased that still
+// names the person: a notification carrying a message the erasure
+// emptied (mailout.ErrCarriedGone), or other mail to the agents that
+// names the address (an SLA alert's "Requester:"). Mail to customers
+// goes out: what others wrote keeps its text. It returns how many it
+// dropped.
+func (p *Pipeline) dropErased(tx store.Tx, f Forget, out []*store.OutMail, erased []string, dequeued []uint64, now time.Time) (int, error) {
 	n := 0
 	for _, m := range out {
-		if m.Carries == "" || !slices.Contains(erased, m.TicketID) || slices.Contains(dequeued, m.ID) {
+		if !slices.Contains(erased, m.TicketID) || slices.Contains(dequeued, m.ID) {
 			continue
 		}
-		gone, err := mailout.CarriedGone(tx, m)
+		toAgents := !slices.ContainsFunc(m.Pending(), func(a string) bool { _, ok := p.agent(a); return !ok })
+		why, err := namesErased(tx, f, m, toAgents)
 		if err != nil {
 			return n, err
 		}
-		if !gone {
+		if why == nil {
 			continue
 		}
 		if err := tx.Dequeue(m.ID); err != nil {
 			return n, err
 		}
-		detail := mailout.SuppressedDetail(m, m.Pending(), mailout.ErrCarriedGone)
+		detail := mailout.SuppressedDetail(m, m.Pending(), why)
 		if err := tx.AddEvent(m.TicketID, store.Event{At: now, Type: rules.EventMailSuppressed, Detail: detail}); err != nil {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
+}
+
+// namesErased returns why queued mail m may not be sent after f's
+// erasure, nil when it may: it carries a message the erasure emptied, or
+// it goes to agents (toAgents) and names the address.
+func namesErased(tx store.Tx, f Forget, m *store.OutMail, toAgents bool) (error, error) {
+	if m.Carries != "" {
+		gone, err := mailout.CarriedGone(tx, m)
+		if err != nil || !gone {
+			return nil, err
+		}
+		return mailout.ErrCarriedGone, nil
+	}
+	if !toAgents {
+		return nil, nil
+	}
+	raw, err := tx.OutboxRaw(m.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !f.rawNames(raw) {
+		return nil, nil
+	}
+	return errNamesForgotten, nil
 }
 
 // ErrNotAddress is wrapped by Forget's error for an address that is not

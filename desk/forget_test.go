@@ -381,3 +381,39 @@ func TestForgetErasesTheRawCopyNamingTheAddressInAnEncodedBody(t *testing.T) {
 		})
 	}
 }
+
+// TestForgetDropsAnAlertStillQueuedThatNamesTheCustomer: an SLA alert to
+// the agents, still waiting for the relay when its customer is forgotten,
+// names the customer ("Requester: alice@..."); it is dropped with a
+// mail_suppressed event, as a notification carrying their words is, and
+// never sent.
+func TestForgetDropsAnAlertStillQueuedThatNamesTheCustomer(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	g.relay.Down()
+	rep, err := sw.Sweep(context.Background(), time.Now().Add(4*24*time.Hour), false)
+	if err != nil || rep.Mails == 0 {
+		t.Fatalf("sweep: %+v %v; want SLA alerts queued", rep, err)
+	}
+	addr := "alice@customer.example"
+	res, err := g.pipeline.Forget(context.Background(), Forget{Addr: addr, Pseudonym: Pseudonym(agKey, addr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(g.relay.Mails())
+	g.relay.Up(t)
+	g.worker.Wake()
+	g.settle()
+	for _, m := range g.relay.Mails()[before:] {
+		if strings.Contains(strings.ToLower(agBody(t, m.Data)), addr) {
+			t.Errorf("after forget, mail to %v names the forgotten customer:\n%s", m.To, agBody(t, m.Data))
+		}
+	}
+	if res.Outbox == 0 {
+		t.Errorf("forget dropped no queued mail: %+v", res)
+	}
+	if len(agEvents(g.ticket(tk.ID), string(rules.EventMailSuppressed))) == 0 {
+		t.Error("no mail_suppressed event for the alerts dropped")
+	}
+}
