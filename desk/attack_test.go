@@ -102,6 +102,40 @@ func TestSignedAddressCountsOnlyAsTheEnvelope(t *testing.T) {
 	}
 }
 
+// A first mail whose To names hundreds of thousands of addresses (an
+// operator raised max_header_bytes; the default 1 MiB holds some 80,000
+// short ones) opens its ticket with max_participants participants and an
+// event naming the rest, and its sender gets the auto-reply. Each address
+// was looked up among all those before it, in the single writer: 80,000
+// held every other message's commit for some 40 seconds, and these many
+// are not taken before the test binary's timeout.
+func TestMailNamingVeryManyAddressesIsTaken(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Limits = mailin.Limits{MaxHeaderBytes: 8 << 20}
+	const n = 400000
+	to := make([]string, n)
+	for i := range to {
+		to[i] = fmt.Sprintf("u%06d@c.de", i)
+	}
+	raw := msg("alice@customer.example", strings.Join(to, ",\r\n "), "Printer on fire", "It is really on fire.")
+	res, err := g.pipeline.Deliver(context.Background(), &mailin.Delivery{MailFrom: "alice@customer.example",
+		Rcpts: []string{"support@example.com"}, Raw: raw, Source: "inject"})
+	if err != nil || !res.NewTicket {
+		t.Fatalf("delivery: %+v, %v", res, err)
+	}
+	g.settle()
+	tk := g.ticket(res.TicketID)
+	if len(tk.CC) != DefaultMaxParticipants || tk.CC[0] != "u000000@c.de" {
+		t.Errorf("%d participants, want %d", len(tk.CC), DefaultMaxParticipants)
+	}
+	if !hasEvent(tk, "participants_limited", fmt.Sprintf("%d left out", n-DefaultMaxParticipants)) {
+		t.Errorf("no event naming the participants left out")
+	}
+	if len(agMailsTo(g, 0, "alice@customer.example")) != 1 {
+		t.Errorf("the sender got no auto-reply")
+	}
+}
+
 // TestParticipantsAreBounded: a first mail with a 5,000-address Cc makes at
 // most max_participants participants (an event names the rest), and an
 // agent's reply reaches the requester and each participant once, in mails

@@ -704,11 +704,15 @@ func (p *Pipeline) maxParticipants() int {
 // ticket and receive agent replies. left are the ones past the cap.
 func (p *Pipeline) participants(in *mailin.Inbound) (kept, left []string) {
 	kept = []string{}
+	// A header may name many thousands of addresses: each is looked up
+	// once, not among all those before it, in the single writer's time.
+	seen := map[string]bool{}
 	for _, a := range append(append([]string(nil), in.To...), in.Cc...) {
 		a = strings.ToLower(a)
-		if a == "" || a == in.From.Address || p.Routes.IsOwn(a) || slices.Contains(kept, a) || slices.Contains(left, a) {
+		if a == "" || a == in.From.Address || seen[a] || p.Routes.IsOwn(a) {
 			continue
 		}
+		seen[a] = true
 		if len(kept) >= p.maxParticipants() {
 			left = append(left, a)
 			continue
