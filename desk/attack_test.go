@@ -136,6 +136,30 @@ func TestMailNamingVeryManyAddressesIsTaken(t *testing.T) {
 	}
 }
 
+// A mail whose subject is 300,000 "Re: " before its words (an
+// operator raised max_header_bytes) opens its ticket under those words,
+// and its sender gets the auto-reply. The subject was copied whole once
+// for each prefix taken off, several times per message and once in the
+// single writer: a 1 MB subject took some three minutes each time, and
+// this one is not taken before the test binary's timeout.
+func TestSubjectOfManyReplyPrefixesIsTaken(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Limits = mailin.Limits{MaxHeaderBytes: 8 << 20}
+	subject := strings.Repeat("Re: ", 300000) + "Printer on fire"
+	res, err := g.pipeline.Deliver(context.Background(), &mailin.Delivery{MailFrom: "alice@customer.example",
+		Rcpts: []string{"support@example.com"}, Raw: msg("alice@customer.example", "support@example.com", subject, "It is really on fire."), Source: "inject"})
+	if err != nil || !res.NewTicket {
+		t.Fatalf("delivery: %+v, %v", res, err)
+	}
+	g.settle()
+	if tk := g.ticket(res.TicketID); tk.Subject != "Printer on fire" {
+		t.Errorf("subject %.40q..., want %q", tk.Subject, "Printer on fire")
+	}
+	if len(agMailsTo(g, 0, "alice@customer.example")) != 1 {
+		t.Errorf("the sender got no auto-reply")
+	}
+}
+
 // TestParticipantsAreBounded: a first mail with a 5,000-address Cc makes at
 // most max_participants participants (an event names the rest), and an
 // agent's reply reaches the requester and each participant once, in mails
