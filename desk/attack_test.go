@@ -160,6 +160,27 @@ func TestSubjectOfManyReplyPrefixesIsTaken(t *testing.T) {
 	}
 }
 
+// A mail whose subject is a run of 30,000 ticket tokens written together
+// ("HS-123456HS-123456...", 270 KB; an operator raised max_header_bytes)
+// opens its ticket under the words after them. Each reading of the
+// subject took one token of the run off and went over the whole subject
+// again: minutes a reading, one of them in the single writer, and this
+// one is not taken before the test binary's timeout.
+func TestSubjectOfATokenRunIsTaken(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Limits = mailin.Limits{MaxHeaderBytes: 8 << 20}
+	subject := strings.Repeat("HS-123456", 30000) + " Printer on fire"
+	res, err := g.pipeline.Deliver(context.Background(), &mailin.Delivery{MailFrom: "alice@customer.example",
+		Rcpts: []string{"support@example.com"}, Raw: msg("alice@customer.example", "support@example.com", subject, "It is really on fire."), Source: "inject"})
+	if err != nil || !res.NewTicket {
+		t.Fatalf("delivery: %+v, %v", res, err)
+	}
+	g.settle()
+	if tk := g.ticket(res.TicketID); tk.Subject != "Printer on fire" {
+		t.Errorf("subject %.40q..., want %q", tk.Subject, "Printer on fire")
+	}
+}
+
 // TestParticipantsAreBounded: a first mail with a 5,000-address Cc makes at
 // most max_participants participants (an event names the rest), and an
 // agent's reply reaches the requester and each participant once, in mails

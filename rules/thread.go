@@ -95,6 +95,12 @@ func stripTokens(s string, strip *regexp.Regexp) string {
 	last, changed := 0, false
 	for _, m := range strip.FindAllStringSubmatchIndex(s, -1) {
 		before, _ := utf8.DecodeLastRuneInString(s[:m[2]])
+		if changed && m[0] == last {
+			// Right after a token taken out, which is a space now: a
+			// run of tokens ("HS-123456HS-123456...") goes in one pass,
+			// not one token a pass over the whole subject.
+			before = ' '
+		}
 		after, _ := utf8.DecodeRuneInString(s[m[3]:])
 		if m[2] > 0 && (unicode.IsLetter(before) || unicode.IsNumber(before)) ||
 			m[3] < len(s) && unicode.IsNumber(after) {
