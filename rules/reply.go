@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // lineKind says how a body line reads once line ends are normalised.
@@ -132,6 +133,47 @@ func VisibleText(text string) string {
 // a forward has: the forwarded message is new to the reader, not history.
 var forwardSeparator = regexp.MustCompile(`(?i)forward|weitergeleitet|transféré|reenviado|inoltrato|begin forwarded message`)
 
+// forwardWords are forwardSeparator's words that ASCII text can hold.
+var forwardWords = []string{"forward", "weitergeleitet", "reenviado", "inoltrato"}
+
+// mayForward reports whether Forwarded can find a forward in text under
+// subject: the subject is marked as one, or the text holds a word of
+// forwardSeparator. Most mail has neither, and is not read line by line
+// a second time for it.
+func mayForward(subject, text string) bool {
+	if forwardPrefix.MatchString(subject) {
+		return true
+	}
+	for i := 0; i < len(text); i++ {
+		if text[i] >= utf8.RuneSelf {
+			return true // case folding reaches beyond ASCII: read it all
+		}
+		switch text[i] | 0x20 {
+		case 'f', 'w', 'r', 'i':
+			for _, w := range forwardWords {
+				if hasFoldedPrefix(text[i:], w) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// hasFoldedPrefix reports whether s begins with the lower-case ASCII
+// word w in any case.
+func hasFoldedPrefix(s, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for j := 0; j < len(w); j++ {
+		if s[j]|0x20 != w[j] {
+			return false
+		}
+	}
+	return true
+}
+
 // forwardPrefix is the prefix a forward's subject opens with in the
 // languages Outlook writes it in (FW, WG, TR, RV, ENC, VS, I).
 var forwardPrefix = regexp.MustCompile(`(?i)^\s*(fw|fwd|wg|tr|rv|enc|vs|i)\s*[:：]`)
@@ -144,6 +186,9 @@ var forwardPrefix = regexp.MustCompile(`(?i)^\s*(fw|fwd|wg|tr|rv|enc|vs|i)\s*[:�
 // message separator or a "From:/Sent:" header block. VisibleText leaves
 // it out; it returns "" when text forwards nothing.
 func Forwarded(subject, text string) string {
+	if !mayForward(subject, text) {
+		return ""
+	}
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	kinds := classifyLines(lines)
 	start := historyStart(lines, kinds)

@@ -316,6 +316,29 @@ func FuzzVisibleText(f *testing.F) {
 	})
 }
 
+// FuzzMayForward holds mayForward to the expressions Forwarded reads:
+// when it says a mail can forward nothing, neither the subject's prefix
+// nor any word of a forward's separator is there to find.
+func FuzzMayForward(f *testing.F) {
+	for _, c := range visibleCases {
+		f.Add("Re: x", c.in)
+	}
+	for _, s := range []string{"---------- FORWARDED message ---------", "Begin forwarded message:", "WeiterGeleitet", "x transféré y",
+		"TRANSFÉRÉ", "tranſféré", "reenviAdo", "inoltrato:", "forwar", "orward"} {
+		f.Add("", s)
+	}
+	f.Add("FW: x", "y")
+	f.Add("WG：x", "y")
+	f.Fuzz(func(t *testing.T, subject, text string) {
+		if mayForward(subject, text) {
+			return
+		}
+		if forwardPrefix.MatchString(subject) || forwardSeparator.MatchString(text) {
+			t.Fatalf("mayForward(%q, %q) is false, but the expressions match", subject, text)
+		}
+	})
+}
+
 func indexLine(ls []string, s string) int {
 	for i, l := range ls {
 		if l == s {
