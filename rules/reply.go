@@ -133,8 +133,9 @@ func VisibleText(text string) string {
 // a forward has: the forwarded message is new to the reader, not history.
 var forwardSeparator = regexp.MustCompile(`(?i)forward|weitergeleitet|transféré|reenviado|inoltrato|begin forwarded message`)
 
-// forwardWords are forwardSeparator's words that ASCII text can hold.
-var forwardWords = []string{"forward", "weitergeleitet", "reenviado", "inoltrato"}
+// forwardWords are forwardSeparator's words that ASCII text can hold, by
+// their first letter.
+var forwardWords = [256]string{'f': "forward", 'w': "weitergeleitet", 'r': "reenviado", 'i': "inoltrato"}
 
 // mayForward reports whether Forwarded can find a forward in text under
 // subject: the subject is marked as one, or the text holds a word of
@@ -148,13 +149,8 @@ func mayForward(subject, text string) bool {
 		if text[i] >= utf8.RuneSelf {
 			return true // case folding reaches beyond ASCII: read it all
 		}
-		switch text[i] | 0x20 {
-		case 'f', 'w', 'r', 'i':
-			for _, w := range forwardWords {
-				if hasFoldedPrefix(text[i:], w) {
-					return true
-				}
-			}
+		if w := forwardWords[text[i]|0x20]; w != "" && hasFoldedPrefix(text[i:], w) {
+			return true
 		}
 	}
 	return false
@@ -322,7 +318,13 @@ func headerBlock(lines []string, kinds []lineKind, i int) bool {
 func headerKey(line string) string {
 	s := strings.TrimLeft(line, " \t*")
 	s = s[:min(len(s), 40)]
-	i := strings.IndexAny(s, ":：") // Foxmail writes "发件人："
+	// Foxmail writes "发件人：". Two plain searches: IndexAny with a
+	// character beyond ASCII reads a rune at a time, and every line of
+	// every message comes here.
+	i := strings.IndexByte(s, ':')
+	if j := strings.Index(s, "："); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
 	if i < 0 {
 		return ""
 	}
