@@ -424,3 +424,50 @@ func TestLevelOneAgentDoesNotTakeAnEscalatedTicket(t *testing.T) {
 		t.Errorf("ana's reply with #escalate: escalated %v, alice got %d mails, want 1", other.Escalated, len(agMailsTo(g, before, "alice@customer.example")))
 	}
 }
+
+// TestEscalationHandsAnAssignedTicketToLevelTwo: ana answered a ticket
+// and owns it; the customer then asks to escalate, and the ticket moves
+// to level 2's queue. Level 2's lev answers: his reply reaches the
+// customer, he takes the ticket and level 2's first response is his. He
+// was not told the ticket is ana's, his text held as a note. An agent's
+// own #escalate hands her ticket on the same way.
+func TestEscalationHandsAnAssignedTicketToLevelTwo(t *testing.T) {
+	g, _, _ := l2Desk(t)
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "Have you tried turning it off?")
+	if tk = g.ticket(tk.ID); tk.Assignee != "ana@example.com" {
+		t.Fatalf("after ana's reply: assignee %q", tk.Assignee)
+	}
+	now = now.Add(time.Hour)
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] "+tk.Subject, "Still burning. Please escalate."))
+	g.settle()
+	if tk = g.ticket(tk.ID); !tk.Escalated || tk.Queue != "level2" || tk.Assignee != "" {
+		t.Errorf("after the customer's escalation: escalated %v queue %q assignee %q, want level2 and nobody", tk.Escalated, tk.Queue, tk.Assignee)
+	}
+
+	now = now.Add(10 * time.Minute)
+	before := len(g.relay.Mails())
+	agReply(g, "lev@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "lev@example.com"), tk, "Level two here, Alice.")
+	tk = g.ticket(tk.ID)
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 1 || tk.Assignee != "lev@example.com" ||
+		tk.SLA.Escalation.FirstResponseAt == nil || !tk.SLA.Escalation.FirstResponseAt.Equal(now) {
+		t.Errorf("level 2's lev answered: alice got %d mails, assignee %q, level 2 first response %v, held %v",
+			n, tk.Assignee, tk.SLA.Escalation.FirstResponseAt, agEvents(tk, "reply_held"))
+	}
+
+	other := bySubject(t, g, agOpen(t, g, "Scanner jammed", "Paper stuck."), "Scanner jammed")
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, other.ID, "ana@example.com"), other, "Which model is it?")
+	before = len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, other.ID, "ana@example.com"), other, "#escalate\nOur specialists take it from here.")
+	other = g.ticket(other.ID)
+	if !other.Escalated || other.Assignee != "" || len(agMailsTo(g, before, "alice@customer.example")) != 1 {
+		t.Errorf("ana's reply with #escalate: escalated %v, assignee %q, alice got %d mails, want 1",
+			other.Escalated, other.Assignee, len(agMailsTo(g, before, "alice@customer.example")))
+	}
+	if ev := agEvents(other, "escalated"); len(ev) != 1 || !strings.Contains(ev[0].Detail, "ana@example.com") {
+		t.Errorf("escalated events %+v, want one naming ana, no longer assigned", ev)
+	}
+}

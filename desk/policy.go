@@ -79,7 +79,8 @@ func (p *Policy) createdIn(t *store.Ticket, queue string, now time.Time) {
 }
 
 // Escalate moves t to level 2 at now: it is flagged escalated, moves to the
-// escalation queue, and level 2's SLA clock starts. It returns what it
+// escalation queue (leaving an assignee who does not work that queue, so
+// that level 2 takes it), and level 2's SLA clock starts. It returns what it
 // changed besides the flag, for the escalated event ("" for nothing).
 // Callers escalate a ticket once; a level-2 clock already running is kept.
 func (p *Policy) Escalate(t *store.Ticket, now time.Time) string {
@@ -91,6 +92,10 @@ func (p *Policy) Escalate(t *store.Ticket, now time.Time) string {
 	if q := p.SLA.EscalationQueue(t.Queue); q != t.Queue {
 		parts = append(parts, fmt.Sprintf("queue %s → %s", t.Queue, q))
 		t.Queue = q
+		if t.Assignee != "" && !rules.KeepsAssignee(p.actor(t.Assignee), q) {
+			parts = append(parts, fmt.Sprintf("%s no longer assigned (not an agent of %s)", t.Assignee, q))
+			t.Assignee = ""
+		}
 	}
 	if t.SLA != nil && t.SLA.Escalation == nil {
 		s := p.SLA.Escalate(*t.SLA, now)
@@ -106,6 +111,17 @@ func (p *Policy) Escalate(t *store.Ticket, now time.Time) string {
 		parts = append(parts, d)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// actor is what the rules know of the agent addr (no queues, no rights
+// for an address that is no agent).
+func (p *Policy) actor(addr string) rules.Actor {
+	for _, a := range p.Agents {
+		if strings.EqualFold(a.Email, addr) {
+			return rules.Actor{Email: a.Email, Manager: a.Manager, Queues: a.Queues}
+		}
+	}
+	return rules.Actor{Email: addr}
 }
 
 // CustomerReplied stops the awaiting-customer clock and resumes paused SLA

@@ -148,3 +148,12 @@ func (p SLAPolicy) FollowUp(s SLA, now time.Time) (bool, SLA) {
 
 // FollowUpDue is when the next critical follow-up is due (zero: none).
 func (p SLAPolicy) FollowUpDue(s SLA) time.Time { return p.followDue(s) }
+
+// KeepsAssignee reports whether a ticket escalated into queue stays with
+// its assignee: only when they could take it there themselves ("#assign
+// me": an agent of that queue, or a manager). Otherwise the ticket is
+// level 2's to take, as an unassigned ticket of the queue is; left with a
+// level-1 assignee, level 2's replies would be held as notes.
+func KeepsAssignee(assignee Actor, queue string) bool {
+	return Authorize(Command{Name: "assign", Assign: "me"}, assignee, TicketView{Queue: queue}) == nil
+}

@@ -202,3 +202,21 @@ func BenchmarkHolidayCalendarAdd(b *testing.B) {
 		}
 	}
 }
+
+// TestKeepsAssignee: an escalated ticket stays with its assignee only
+// when they work the queue it moves to, or manage the desk.
+func TestKeepsAssignee(t *testing.T) {
+	for _, tt := range []struct {
+		who  Actor
+		keep bool
+	}{
+		{Actor{Email: "ana@example.com", Queues: []string{"support"}}, false},
+		{Actor{Email: "lev@example.com", Queues: []string{"Level2"}}, true},
+		{Actor{Email: "meg@example.com", Manager: true}, true},
+		{Actor{Email: "gone@example.com"}, false},
+	} {
+		if got := KeepsAssignee(tt.who, "level2"); got != tt.keep {
+			t.Errorf("KeepsAssignee(%s, level2) = %v, want %v", tt.who.Email, got, tt.keep)
+		}
+	}
+}
