@@ -124,6 +124,11 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 		t.MergedInto = dst.ID
 		c.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.SourceDetail + how})
 		tc.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.TargetDetail + how})
+		// An escalated source's customer asked for level 2: the target,
+		// where the conversation goes on, is escalated on its clock.
+		if e := p.Policy.TakeEscalation(dst, t, now); e != "" {
+			tc.log(store.Event{At: now, Type: rules.EventEscalated, Actor: who, Detail: e + how})
+		}
 		cause := rules.CauseCommand
 		if actor.Operator {
 			cause = rules.CauseOperator

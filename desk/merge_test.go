@@ -437,3 +437,41 @@ func TestMergeKeepsTheSourcesWatchers(t *testing.T) {
 		t.Errorf("the manager watching the escalated ticket got %d mails of its customer's follow-up on %s, want 1", n, dst.ID)
 	}
 }
+
+// TestMergeKeepsTheSourcesEscalation: dave asks to escalate his ticket,
+// which moves to level 2 with level 2's clock; it is then merged into
+// alice's older ticket about the same printer. The conversation goes on
+// at level 2: the target is escalated, in level 2's queue, on the
+// source's level-2 clock, whose breach alerts level 2; and level 2's lev
+// answers the customers on it.
+func TestMergeKeepsTheSourcesEscalation(t *testing.T) {
+	g, sw, _ := l2Desk(t)
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	now = now.Add(5 * time.Minute)
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere. Please escalate.")
+	if !src.Escalated || src.Queue != "level2" || src.SLA.Escalation == nil {
+		t.Fatalf("dave's ticket: escalated %v queue %q level 2 %+v", src.Escalated, src.Queue, src.SLA.Escalation)
+	}
+	due := src.SLA.Escalation.FirstResponseDue
+	now = now.Add(25 * time.Minute)
+	if _, err := g.pipeline.Act(context.Background(), src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	d := g.ticket(dst.ID)
+	if !d.Escalated || d.Queue != "level2" || d.SLA.Escalation == nil || !d.SLA.Escalation.FirstResponseDue.Equal(due) {
+		t.Fatalf("%s after the merge: escalated %v queue %q level 2 %+v, want level 2's first response due %v",
+			dst.ID, d.Escalated, d.Queue, d.SLA.Escalation, due)
+	}
+	before := len(g.relay.Mails())
+	agSweep(t, g, sw, due.Add(time.Minute))
+	alertsTo(t, g, before, "SLA breach: level 2 first response", "lev@example.com", "lou@example.com", "meg@example.com")
+
+	now = due.Add(2 * time.Minute)
+	before = len(g.relay.Mails())
+	agReply(g, "lev@example.com", agSigned(t, agKey, rules.TokenReply, dst.ID, "lev@example.com"), d, "Level two here.")
+	if n, m := len(agMailsTo(g, before, "alice@customer.example")), len(agMailsTo(g, before, "dave@customer.example")); n != 1 || m != 1 {
+		t.Errorf("lev's answer on %s: alice got %d mails, dave %d, want 1 each; held %v", dst.ID, n, m, agEvents(g.ticket(dst.ID), "reply_held"))
+	}
+}

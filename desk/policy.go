@@ -113,6 +113,35 @@ func (p *Policy) Escalate(t *store.Ticket, now time.Time) string {
 	return strings.Join(parts, "; ")
 }
 
+// TakeEscalation escalates t, into which src is merged at now, when src
+// was escalated and t was not: t moves to level 2 as Escalate moves it,
+// on src's level-2 clock. It returns what it changed for t's escalated
+// event, or "" when t stays as it was.
+func (p *Policy) TakeEscalation(t, src *store.Ticket, now time.Time) string {
+	if !src.Escalated || t.Escalated {
+		return ""
+	}
+	if p != nil && t.SLA != nil && src.SLA != nil {
+		s := p.SLA.TakeEscalation(*t.SLA, *src.SLA, now)
+		t.SLA = &s
+	}
+	d := "escalated as " + src.ID + " was"
+	if more := p.Escalate(t, now); more != "" {
+		d += "; " + more
+	}
+	if t.SLA != nil && t.SLA.Escalation != nil && src.SLA != nil && src.SLA.Escalation != nil {
+		e := t.SLA.Escalation
+		d += "; level 2 since " + e.At.UTC().Format(time.RFC3339)
+		if !e.FirstResponseDue.IsZero() {
+			d += ", first response due " + e.FirstResponseDue.UTC().Format(time.RFC3339)
+		}
+		if !e.ResolutionDue.IsZero() {
+			d += ", resolution due " + e.ResolutionDue.UTC().Format(time.RFC3339)
+		}
+	}
+	return d
+}
+
 // actor is what the rules know of the agent addr (no queues, no rights
 // for an address that is no agent).
 func (p *Policy) actor(addr string) rules.Actor {

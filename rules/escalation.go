@@ -157,3 +157,20 @@ func (p SLAPolicy) FollowUpDue(s SLA) time.Time { return p.followDue(s) }
 func KeepsAssignee(assignee Actor, queue string) bool {
 	return Authorize(Command{Name: "assign", Assign: "me"}, assignee, TicketView{Queue: queue}) == nil
 }
+
+// TakeEscalation returns dst, the SLA of a ticket another (src) is merged
+// into at at, on src's level-2 clock when src was escalated and dst was
+// not: the escalation the customer asked for goes on where the
+// conversation does, its due times counted from src's escalation, src's
+// pauses until at included. Otherwise dst is returned as it is.
+func (p SLAPolicy) TakeEscalation(dst, src SLA, at time.Time) SLA {
+	if dst.Escalation != nil || src.Escalation == nil {
+		return dst
+	}
+	s := p.Resume(p.Reopen(src, at), at)
+	e := *s.Escalation
+	e.Breached = slices.Clone(e.Breached)
+	e.Warned = slices.Clone(e.Warned)
+	dst.Escalation = &e
+	return dst
+}

@@ -220,3 +220,23 @@ func TestKeepsAssignee(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeEscalation: a ticket merged into one not escalated hands it its
+// level-2 clock, the time it waited on the customer counted as paused; a
+// target escalated already keeps its own.
+func TestTakeEscalation(t *testing.T) {
+	p := DefaultSLAPolicy()
+	t0 := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	src := p.Escalate(p.Start(t0, PriorityHigh, ""), t0).Pause(t0.Add(time.Hour))
+	dst := p.Start(t0.Add(-time.Hour), PriorityMedium, "")
+	got := p.TakeEscalation(dst, src, t0.Add(3*time.Hour))
+	if e := got.Escalation; e == nil || !e.At.Equal(t0) || !e.FirstResponseDue.Equal(t0.Add(2*time.Hour)) ||
+		!e.ResolutionDue.Equal(t0.Add(26*time.Hour)) || got.ResolutionDue != dst.ResolutionDue {
+		t.Errorf("target's level 2 %+v, want escalated at %v, first response due %v, resolution due %v (2h paused)",
+			e, t0, t0.Add(2*time.Hour), t0.Add(26*time.Hour))
+	}
+	own := p.Escalate(dst, t0.Add(2*time.Hour))
+	if got := p.TakeEscalation(own, src, t0.Add(3*time.Hour)); got.Escalation != own.Escalation {
+		t.Errorf("an escalated target took the source's clock: %+v", got.Escalation)
+	}
+}
