@@ -82,8 +82,10 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	var opened applied
 	switch {
 	case note && said:
+		// Added once the commands are applied: the note goes to the
+		// ticket's people as they leave it (an #escalate's note to
+		// level 2, an #assign's to the new assignee).
 		res.Action = "note"
-		p.addNote(c, pl, agent.Email, visible)
 	case said && rules.MayReply(agent.actor(), owner) != nil:
 		// Only the assignee's reply reaches the customer; another agent's
 		// (or the second of two racing for an unassigned ticket, or one
@@ -104,6 +106,9 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	}
 	done := p.applyCommands(t, cmds, agent.actor(), now, res.Action == "agent")
 	c.log(done.events...)
+	if res.Action == "note" {
+		p.addNote(c, pl, agent.Email, visible)
+	}
 	if res.Action == "agent" {
 		// The agent's own Message-ID stays out of the ticket's thread, so
 		// it never shows in customer mail.

@@ -471,3 +471,20 @@ func TestEscalationHandsAnAssignedTicketToLevelTwo(t *testing.T) {
 		t.Errorf("escalated events %+v, want one naming ana, no longer assigned", ev)
 	}
 }
+
+// TestEscalateNoteReachesLevelTwo: ana escalates a ticket with a note for
+// level 2 ("#note", "#escalate" and what she found). The note goes to the
+// people of the ticket as it is after her commands: level 2's agents and
+// the manager now watching it, not level 1's queue she handed it from.
+func TestEscalateNoteReachesLevelTwo(t *testing.T) {
+	g, _, _ := l2Desk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#note\n#escalate\nNeeds the firmware team.")
+	if tk = g.ticket(tk.ID); !tk.Escalated || tk.Queue != "level2" {
+		t.Fatalf("after #escalate: escalated %v queue %q", tk.Escalated, tk.Queue)
+	}
+	if got := recipients(t, g, before, "Needs the firmware team."); !slices.Equal(got, []string{"lev@example.com", "lou@example.com", "meg@example.com"}) {
+		t.Errorf("ana's note for level 2 reached %v, want level 2's agents and the manager", got)
+	}
+}
