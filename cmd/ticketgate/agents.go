@@ -235,7 +235,7 @@ func runAction(name string) func(ctx context.Context, args []string, stdin io.Re
 		}
 		id := strings.ToUpper(rest[0])
 		var res view.ActionResult
-		err = withStore(cfg, newLogger(os.Stderr), false,
+		err = withStore(cfg, newLogger(os.Stderr), writes,
 			func(a *app) error {
 				r, err := a.pipeline.Act(ctx, id, act)
 				if err == nil {

@@ -34,15 +34,31 @@ type app struct {
 }
 
 func openApp(cfg *Config, log *slog.Logger, opts boltdb.Options) (*app, error) {
-	st, err := openStore(cfg, opts, log)
-	if err != nil {
-		return nil, err
-	}
 	load := loadOrCreateKey
 	if opts.ReadOnly {
 		// A command that only reads makes no key files: serve and
 		// inject make the installation's.
 		load = readKeyOrTemporary
+	}
+	return openAppKeys(cfg, log, opts, load)
+}
+
+// openAppFor opens the app for a command that accesses the database as
+// acc, waiting up to wait for another process's lock.
+func openAppFor(cfg *Config, log *slog.Logger, acc access, wait time.Duration) (*app, error) {
+	opts := boltdb.Options{ReadOnly: acc == reads, LockTimeout: wait}
+	if acc == dryRun {
+		// It stores nothing, so it makes no key files either.
+		return openAppKeys(cfg, log, opts, readKeyOrTemporary)
+	}
+	return openApp(cfg, log, opts)
+}
+
+// openAppKeys is openApp reading the key files with load.
+func openAppKeys(cfg *Config, log *slog.Logger, opts boltdb.Options, load func(string) ([]byte, error)) (*app, error) {
+	st, err := openStore(cfg, opts, log)
+	if err != nil {
+		return nil, err
 	}
 	a, err := buildApp(cfg, log, st, load)
 	if err != nil {

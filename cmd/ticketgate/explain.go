@@ -34,7 +34,7 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		*from = headerFrom(raw)
 	}
 	var ex *desk.Explanation
-	err = withStore(cfg, newLogger(io.Discard), false,
+	err = withStore(cfg, newLogger(io.Discard), dryRun,
 		func(a *app) error {
 			ex, err = a.explain(ctx, raw, to, *from)
 			return err

@@ -41,7 +41,7 @@ func runForget(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 		return &exitError{code: exConfig, err: err}
 	}
 	var res *desk.ForgetResult
-	err = withStore(cfg, newLogger(os.Stderr), false,
+	err = withStore(cfg, newLogger(os.Stderr), writes,
 		func(a *app) error {
 			res, err = a.forget(ctx, req, "")
 			return err

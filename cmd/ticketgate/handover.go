@@ -14,25 +14,40 @@ import (
 	"time"
 
 	"ticketgate/store"
-	"ticketgate/store/boltdb"
+)
+
+// access is what a command does with the database, and so whether it
+// may make the key files missing beside it.
+type access int
+
+const (
+	// writes: the command changes tickets (inject, the actions, sweep,
+	// forget); a missing key file is made as serve makes it.
+	writes access = iota
+	// reads: the database opens read only and no key file is made.
+	reads
+	// dryRun: the command writes only in transactions it rolls back
+	// (explain, sweep -dry-run): the database opens for writing, but as
+	// for reads no key file is made.
+	dryRun
 )
 
 // withStore runs local when this process can open the database, and remote
 // when a running "serve" holds it (bbolt allows one writer): the command is
 // then handed over to serve's admin API. A missing database is an error
 // (EX_NOINPUT): only serve and inject create one.
-func withStore(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) error, remote func(*adminClient) error) error {
+func withStore(cfg *Config, log *slog.Logger, acc access, local func(*app) error, remote func(*adminClient) error) error {
 	if err := needDatabase(cfg); err != nil {
 		return err
 	}
-	return withStoreOrCreate(cfg, log, readOnly, local, remote)
+	return withStoreOrCreate(cfg, log, acc, local, remote)
 }
 
 // withStoreOrCreate is withStore for inject, which creates the database
 // when Postfix hands it the first message before serve ever ran.
-func withStoreOrCreate(cfg *Config, log *slog.Logger, readOnly bool, local func(*app) error, remote func(*adminClient) error) error {
+func withStoreOrCreate(cfg *Config, log *slog.Logger, acc access, local func(*app) error, remote func(*adminClient) error) error {
 	// One quick try: a running serve is asked at once instead of waited for.
-	a, err := openApp(cfg, log, boltdb.Options{ReadOnly: readOnly, LockTimeout: time.Millisecond})
+	a, err := openAppFor(cfg, log, acc, time.Millisecond)
 	if errors.Is(err, store.ErrLocked) {
 		why, err := handOver(cfg, remote)
 		if !errors.Is(err, errAdminDown) {
@@ -40,7 +55,7 @@ func withStoreOrCreate(cfg *Config, log *slog.Logger, readOnly bool, local func(
 		}
 		// No serve to hand over to: another short-lived command (a
 		// parallel inject from Postfix) holds the database. Wait for it.
-		a, err = openApp(cfg, log, boltdb.Options{ReadOnly: readOnly, LockTimeout: lockWait})
+		a, err = openAppFor(cfg, log, acc, lockWait)
 		if errors.Is(err, store.ErrLocked) {
 			return &exitError{code: exTempFail, err: fmt.Errorf("%w and %s", err, why)}
 		}

@@ -177,7 +177,7 @@ func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 			return printStatusReport(stdout, r, *asJSON)
 		}
 	}
-	err = withStore(cfg, newLogger(os.Stderr), true,
+	err = withStore(cfg, newLogger(os.Stderr), reads,
 		func(a *app) (err error) { r, err = a.report(ctx, false); return err },
 		askServe)
 	if err != nil {

@@ -52,7 +52,7 @@ func runInject(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	}
 	log := newLogger(os.Stderr)
 	var res mailin.Result
-	err = withStoreOrCreate(cfg, log, false,
+	err = withStoreOrCreate(cfg, log, writes,
 		func(a *app) error {
 			res, err = a.inject(ctx, raw, to, *from)
 			return err

@@ -65,7 +65,7 @@ func runOutbox(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 		return &exitError{code: exConfig, err: err}
 	}
 	var list []outboxEntry
-	err = withStore(cfg, newLogger(io.Discard), true,
+	err = withStore(cfg, newLogger(io.Discard), reads,
 		func(a *app) (err error) { list, err = listOutbox(ctx, a.store); return err },
 		func(c *adminClient) error { return c.do(ctx, http.MethodGet, "/api/outbox", nil, nil, &list) })
 	if err != nil {
@@ -132,7 +132,7 @@ func runOutboxShow(ctx context.Context, args []string, stdout io.Writer) error {
 		return &exitError{code: exConfig, err: err}
 	}
 	var raw []byte
-	err = withStore(cfg, newLogger(io.Discard), true,
+	err = withStore(cfg, newLogger(io.Discard), reads,
 		func(a *app) (err error) { raw, err = outboxRaw(ctx, a.store, id); return err },
 		func(c *adminClient) error {
 			var r struct {
@@ -185,7 +185,7 @@ func runOutboxRetry(ctx context.Context, args []string, stdout io.Writer) error 
 		return &exitError{code: exConfig, err: err}
 	}
 	var n int
-	err = withStore(cfg, newLogger(io.Discard), false,
+	err = withStore(cfg, newLogger(io.Discard), writes,
 		func(a *app) (err error) { n, err = a.retryOutbox(ctx, id); return err },
 		func(c *adminClient) error {
 			q := url.Values{"all": {"1"}}

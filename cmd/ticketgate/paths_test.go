@@ -312,3 +312,30 @@ func TestReadingCommandsCreateNoKeys(t *testing.T) {
 		}
 	}
 }
+
+// explain and sweep -dry-run store and send nothing: like the commands
+// that only read, they make no key file beside a database that has none
+// (an operator trying a message on a restored backup would leave keys of
+// their own where serve expects the installation's, and every agent's
+// answer to the addresses signed with the real ones would be refused).
+func TestDryRunCommandsCreateNoKeys(t *testing.T) {
+	e := newEnv(t, false)
+	msg := message("ida@customer.example", "support@example.com", "Keys", "keys-2@customer.example", "hi")
+	e.injectOK(msg)
+	keys := []string{filepath.Join(e.dir, "data", "agent.key"), filepath.Join(e.dir, "data", "verp.key")}
+	for _, k := range keys {
+		if err := os.Remove(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"explain"}, {"explain", "-json"}, {"sweep", "-dry-run"}} {
+		if r := e.run(msg, args[0], args[1:]...); r.code != 0 {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		for _, k := range keys {
+			if _, err := os.Stat(k); err == nil {
+				t.Fatalf("%v created %s", args, k)
+			}
+		}
+	}
+}

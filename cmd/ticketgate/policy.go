@@ -400,8 +400,12 @@ func runSweep(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
+	acc := writes
+	if *dry {
+		acc = dryRun
+	}
 	var rep *desk.SweepReport
-	err = withStore(cfg, newLogger(os.Stderr), false,
+	err = withStore(cfg, newLogger(os.Stderr), acc,
 		func(a *app) error {
 			rep, err = a.sweeper(nil).Sweep(ctx, now, *dry)
 			return err

@@ -51,7 +51,7 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 		return &exitError{code: exConfig, err: err}
 	}
 	var rep *desk.Report
-	err = withStore(cfg, newLogger(io.Discard), true,
+	err = withStore(cfg, newLogger(io.Discard), reads,
 		func(a *app) error {
 			rq, err := reportQuery(q, a.pipeline.Policy.SLA.Hours)
 			if err != nil {

@@ -24,7 +24,7 @@ func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 		return &exitError{code: exConfig, err: err}
 	}
 	var t *view.Ticket
-	err = withStore(cfg, newLogger(io.Discard), true,
+	err = withStore(cfg, newLogger(io.Discard), reads,
 		func(a *app) error {
 			var err error
 			t, err = showView(ctx, a.store, id)

@@ -67,7 +67,7 @@ func runTickets(ctx context.Context, args []string, _ io.Reader, stdout io.Write
 	}
 	list := []view.Summary{}
 	var next string
-	err = withStore(cfg, newLogger(io.Discard), true,
+	err = withStore(cfg, newLogger(io.Discard), reads,
 		func(a *app) error {
 			list, next, err = listTickets(ctx, a.store, f)
 			return err
