@@ -114,9 +114,15 @@ func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, act
 			why := strings.TrimPrefix(err.Error(), rules.ErrNotAllowed.Error()+": ")
 			return nil, nil, fmt.Errorf("%q: %s: %w", cmd.Line, why, ErrBadAction)
 		}
+		// Card and social security numbers leave the text before it is
+		// stored or mailed to the agents, as they leave a mailed note.
+		text, removed := rules.Redact(text)
 		c.Messages = []Stored{{Message: &store.Message{MessageID: msgID, Direction: "in", Kind: "note", From: actor, Subject: "Note: " + t.Subject,
 			Text: text, VisibleText: text, CreatedAt: now, Attachments: []store.Attachment{}}}}
 		p.addNote(c, &plan{now: now}, actor, text)
+		if len(removed) > 0 {
+			c.log(store.Event{At: now, Type: rules.EventRedacted, Actor: actor, Detail: describeRedactions(removed) + " removed before storing"})
+		}
 		return c, nil, nil
 	}
 	done := p.applyCommands(t, []rules.Command{cmd}, who, now, false)

@@ -394,3 +394,56 @@ func TestAdminRefusesMoreThanOneJSONValue(t *testing.T) {
 		t.Errorf("one value and a newline: %s, want 200", resp.Status)
 	}
 }
+
+// A card number in an operator's note (the command line, or the API
+// through serve) is removed before it is stored or mailed to the agents,
+// as it is from a note an agent mails: nothing keeps it, and an event
+// says so.
+func TestNoteFromTheCommandLineIsRedacted(t *testing.T) {
+	e := agentEnv(t, "")
+	id := e.injectOK(message("bo@customer.example", "support@example.com", "Refund", "redact-note@customer.example", "Please refund."),
+		"-to", "support@example.com", "-from", "bo@customer.example")
+	if r := e.run(nil, "assign", "-as", "ana@example.com", id, "me"); r.code != 0 {
+		t.Fatalf("assign: exit %d, stderr %q", r.code, r.stderr)
+	}
+	check := func(how string, r result) {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("note %s: exit %d, stderr %q", how, r.code, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "redacted") {
+			t.Errorf("note %s: the operator is not told of the removal: %q", how, r.stdout)
+		}
+		tk := e.show(id)
+		last := tk.Messages[len(tk.Messages)-1]
+		if last.Kind != "note" || strings.Contains(last.Text+last.VisibleText, "4111") || !strings.Contains(last.Text, "refund") {
+			t.Errorf("note %s stored as %q", how, last.Text)
+		}
+		if ev := lastEvent(tk, "redacted"); ev == nil {
+			t.Errorf("note %s: no redacted event", how)
+		}
+	}
+	check("without serve", e.run(nil, "note", id, "Card", "4111", "1111", "1111", "1111", "for", "the", "refund."))
+	e.serve()
+	check("through serve", e.run([]byte("Card 4111-1111-1111-1111 for the refund.\n"), "note", id))
+	// Both notes went to ana, the assignee, by mail.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var notes int
+		for _, m := range e.relay.Mails() {
+			if strings.Contains(string(m.Data), "for the refund") {
+				notes++
+				if strings.Contains(string(m.Data), "4111") {
+					t.Fatalf("the note mailed to %v holds the card number:\n%s", m.To, m.Data)
+				}
+			}
+		}
+		if notes == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d note mails; want 2", notes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
