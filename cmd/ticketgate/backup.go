@@ -214,6 +214,9 @@ func runRestore(_ context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if err != nil {
 		return err
 	}
+	if _, err := os.Stat(from); err != nil {
+		return &exitError{code: exNoInput, err: fmt.Errorf("restore: no backup to restore: %w", err)}
+	}
 	src := from
 	problems, err := checkFile(src)
 	var old *boltdb.OldSchemaError

@@ -430,3 +430,23 @@ func damagePage(t *testing.T, path, where string) {
 		t.Fatal(err)
 	}
 }
+
+// A backup that is not there (a mistyped name, a copy not mounted) is
+// named as missing and exits 66 (EX_NOINPUT), as migrate's -from and the
+// commands without a database do; it is not called "not a ticketgate
+// database", and the database stays as it is.
+func TestRestoreOfAMissingFileExitsNoInput(t *testing.T) {
+	e := newEnv(t, false)
+	id := e.injectOK(message("ida@customer.example", "support@example.com", "Kept", "restore-missing@customer.example", "hi"))
+	missing := filepath.Join(t.TempDir(), "ticketgate-2026-11-21.db")
+	r := e.run(nil, "restore", missing)
+	if r.code != exNoInput || !strings.Contains(r.stderr, missing) || strings.Contains(r.stderr, "not a ticketgate database") {
+		t.Errorf("restore of a missing file: exit %d, stderr %q; want %d naming %s as missing", r.code, r.stderr, exNoInput, missing)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("restore created %s", missing)
+	}
+	if tk := e.show(id); tk.Subject != "Kept" {
+		t.Errorf("after the refused restore: %+v", tk)
+	}
+}
