@@ -32,3 +32,27 @@ func TestShowDoesNotPassTerminalControlsThrough(t *testing.T) {
 		t.Errorf("the JSON text changed: %q", tk.Messages[0].Text)
 	}
 }
+
+// The listing prints a customer's subject too: a C1 control (U+009B,
+// CSI, which a terminal takes for ESC [) written in an encoded word does
+// not reach the operator's terminal from the table.
+func TestTicketsDoesNotPassTerminalControlsThrough(t *testing.T) {
+	e := newEnv(t, false)
+	msg := message("alice@customer.example", "support@example.com", "=?utf-8?q?Printer_=C2=9B2J=C2=9B8mhidden?=", "esc-list@customer.example", "Hello")
+	e.injectOK(msg, "-to", "support@example.com")
+	r := e.run(nil, "tickets")
+	if r.code != 0 {
+		t.Fatalf("tickets: exit %d: %s", r.code, r.stderr)
+	}
+	if i := strings.IndexFunc(r.stdout, func(c rune) bool {
+		return c < ' ' && c != '\n' && c != '\t' || c >= 0x7f && c < 0xa0
+	}); i >= 0 {
+		t.Errorf("tickets printed a control character at %d:\n%q", i, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "Printer") || !strings.Contains(r.stdout, "hidden") {
+		t.Errorf("tickets lost the subject:\n%s", r.stdout)
+	}
+	if list := e.tickets(); len(list) != 1 || !strings.Contains(list[0].Subject, "\u009b2J") {
+		t.Errorf("the JSON subject changed: %+v", list)
+	}
+}

@@ -110,8 +110,9 @@ func printTickets(stdout io.Writer, list []view.Summary, next string) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tQUEUE\tREQUESTER\tASSIGNEE\tUPDATED\tSUBJECT")
 	for _, t := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Status, t.Priority, t.Queue, t.Requester,
-			dash(t.Assignee), t.UpdatedAt.Local().Format("2006-01-02 15:04"), t.Subject)
+		// The subject is the customer's: printed as show prints it.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Status, t.Priority, t.Queue, safeText(t.Requester),
+			dash(t.Assignee), t.UpdatedAt.Local().Format("2006-01-02 15:04"), safeText(t.Subject))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
