@@ -276,7 +276,7 @@ func printAction(w io.Writer, res view.ActionResult, asJSON bool) error {
 		fmt.Fprintf(w, "%s unchanged\n", t.ID)
 	}
 	for _, e := range res.Events {
-		fmt.Fprintf(w, "%s %s: %s\n", t.ID, e.Type, e.Detail)
+		fmt.Fprintf(w, "%s %s: %s\n", t.ID, e.Type, safeText(e.Detail))
 	}
 	fmt.Fprintf(w, "%s status %s · priority %s · assignee %s\n", t.ID, t.Status, t.Priority, dash(t.Assignee))
 	return nil

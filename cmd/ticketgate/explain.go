@@ -49,7 +49,7 @@ func runExplain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		return view.Encode(stdout, ex)
 	}
 	for _, s := range ex.Steps {
-		fmt.Fprintln(stdout, s)
+		fmt.Fprintln(stdout, safeText(s)) // the message's addresses and subject are anyone's
 	}
 	return nil
 }

@@ -80,7 +80,7 @@ func runOutbox(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTICKET\tKIND\tTO\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
 	for _, m := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, dash(m.Ticket), m.Kind, strings.Join(m.To, ","),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, dash(m.Ticket), m.Kind, safeText(strings.Join(m.To, ",")),
 			m.Attempts, m.NextAttempt.Local().Format("2006-01-02 15:04:05"), dash(oneLine(m.LastError)))
 	}
 	return tw.Flush()

@@ -426,7 +426,7 @@ func runSweep(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 
 func printSweep(w io.Writer, rep *desk.SweepReport) {
 	for _, act := range rep.Actions {
-		fmt.Fprintf(w, "%s %s: %s\n", act.Ticket, act.Kind, act.Detail)
+		fmt.Fprintf(w, "%s %s: %s\n", act.Ticket, act.Kind, safeText(act.Detail))
 	}
 	verb := "queued"
 	if rep.DryRun {

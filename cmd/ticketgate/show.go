@@ -49,7 +49,7 @@ func runShow(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 
 func printTicket(w io.Writer, t *view.Ticket) {
 	fmt.Fprintf(w, "%s  %s\n", t.ID, safeText(t.Subject))
-	fmt.Fprintf(w, "status %s · priority %s · queue %s · requester %s · assignee %s\n", t.Status, t.Priority, t.Queue, t.Requester, dash(t.Assignee))
+	fmt.Fprintf(w, "status %s · priority %s · queue %s · requester %s · assignee %s\n", t.Status, t.Priority, t.Queue, safeText(t.Requester), dash(t.Assignee))
 	if len(t.CC) > 0 {
 		fmt.Fprintf(w, "cc %s\n", safeText(strings.Join(t.CC, ", ")))
 	}
@@ -77,7 +77,7 @@ func printTicket(w io.Writer, t *view.Ticket) {
 				state += fmt.Sprintf(", %d attempt(s), last error: %s", m.Attempts, safeText(m.LastError))
 			}
 		}
-		fmt.Fprintf(w, "  #%-6d %-10s to %s: %s\n", m.ID, m.Kind, strings.Join(m.To, ", "), state)
+		fmt.Fprintf(w, "  #%-6d %-10s to %s: %s\n", m.ID, m.Kind, safeText(strings.Join(m.To, ", ")), state)
 	}
 	fmt.Fprintln(w, "\nevents:")
 	for _, e := range t.Events {

@@ -56,3 +56,32 @@ func TestTicketsDoesNotPassTerminalControlsThrough(t *testing.T) {
 		t.Errorf("the JSON subject changed: %+v", list)
 	}
 }
+
+// A customer's address may hold a C1 control too (a quoted local part
+// of UTF-8, "\u009b8m"@…): show's requester and mail lines, the listing,
+// the outbox and explain print it replaced, never to the operator's
+// terminal.
+func TestAddressesDoNotPassTerminalControlsThrough(t *testing.T) {
+	e := newEnv(t, false)
+	from := "\"\u009b8mhidden\"@evil.example"
+	id := e.injectOK(message(from, "support@example.com", "Printer", "esc-addr@evil.example", "Hello"), "-to", "support@example.com")
+	again := message(from, "support@example.com", "Scanner", "esc-addr-2@evil.example", "Hello")
+	for _, args := range [][]string{{"show", id}, {"tickets"}, {"outbox"}, {"explain"}} {
+		var stdin []byte
+		if args[0] == "explain" {
+			stdin = again
+		}
+		r := e.run(stdin, args[0], args[1:]...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+		}
+		if i := strings.IndexFunc(r.stdout, func(c rune) bool {
+			return c < ' ' && c != '\n' && c != '\t' || c >= 0x7f && c < 0xa0
+		}); i >= 0 {
+			t.Errorf("%v printed a control character at %d:\n%q", args, i, r.stdout)
+		}
+		if !strings.Contains(r.stdout, "8mhidden@evil.example") {
+			t.Errorf("%v lost the address:\n%s", args, r.stdout)
+		}
+	}
+}
