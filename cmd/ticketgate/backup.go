@@ -68,6 +68,11 @@ func runBackup(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	if err := os.Rename(f.Name(), dst); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
+	// The rename is in the directory: without this, a power loss after
+	// "backup written" could leave only the hidden temporary name.
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	fmt.Fprintf(stdout, "%s: %d bytes, %d tickets, %d queued mails (%s)\n", dst, n, total(st.ByStatus), st.Outbox, how)
 	return nil
 }
@@ -323,4 +328,14 @@ func total[K comparable](m map[K]int) int {
 		n += v
 	}
 	return n
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
