@@ -306,13 +306,21 @@ func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticke
 		hold = 60 * 24 * time.Hour
 	}
 	res.Action = "bounce"
+	mailed := func(addr string) bool { return slices.ContainsFunc(to, func(a string) bool { return strings.EqualFold(a, addr) }) }
 	for _, f := range fails {
-		detail := fmt.Sprintf("delivery to %s failed: %s", f.Recipient, strings.TrimSpace(f.Status+" "+f.Diagnostic))
+		rcpt := f.Recipient
+		if f.Original != "" && (to == nil || !mailed(rcpt) && mailed(f.Original)) {
+			// The receiving side forwarded the address we mailed to
+			// another that failed: the address we mail is the one
+			// that bounces.
+			rcpt, f.Recipient = fmt.Sprintf("%s (forwarded to %s)", f.Original, f.Recipient), f.Original
+		}
+		detail := fmt.Sprintf("delivery to %s failed: %s", rcpt, strings.TrimSpace(f.Status+" "+f.Diagnostic))
 		pl.note("bounce: %s", detail)
 		// Only the reported mail's own recipients are held: a report
 		// naming anyone else (forged by someone who saw the return path)
 		// must not stop that person's automatic mail.
-		if f.Permanent && to != nil && !slices.ContainsFunc(to, func(a string) bool { return strings.EqualFold(a, f.Recipient) }) {
+		if f.Permanent && to != nil && !mailed(f.Recipient) {
 			detail += "; not a recipient of the reported mail, so not held"
 			f.Permanent = false
 		}

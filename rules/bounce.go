@@ -11,6 +11,11 @@ type Failure struct {
 	Status     string // enhanced status code, e.g. "5.1.1"; "" when the bounce gives none
 	Diagnostic string // what the remote side said, e.g. "550 5.1.1 <x@y>: user unknown"
 	Permanent  bool   // retrying will not help (5.x.x, or a bounce that says so)
+	// Original is the address the mail was sent to when the report names
+	// another as the recipient that failed (an alias the receiving side
+	// expanded: Original-Recipient, Postfix's "expanded from"),
+	// lowercased; "" when it names none or the same.
+	Original string
 }
 
 var (
@@ -28,9 +33,9 @@ var (
 func ParseDSN(deliveryStatus string) []Failure {
 	var out []Failure
 	for _, f := range dsnGroups(deliveryStatus) {
-		rcpt := dsnAddr(f["final-recipient"])
+		rcpt, orig := dsnAddr(f["final-recipient"]), dsnAddr(f["original-recipient"])
 		if rcpt == "" {
-			rcpt = dsnAddr(f["original-recipient"])
+			rcpt = orig
 		}
 		if rcpt == "" {
 			continue
@@ -44,9 +49,18 @@ func ParseDSN(deliveryStatus string) []Failure {
 		if i := strings.IndexByte(diag, ';'); i >= 0 {
 			diag = diag[i+1:]
 		}
-		out = append(out, newFailure(rcpt, status, diag, true))
+		out = append(out, withOriginal(newFailure(rcpt, status, diag, true), orig))
 	}
 	return out
+}
+
+// withOriginal is f with orig, the address the mail was sent to, as its
+// Original when that is another than its recipient.
+func withOriginal(f Failure, orig string) Failure {
+	if orig = strings.ToLower(orig); orig != f.Recipient {
+		f.Original = orig
+	}
+	return f
 }
 
 // ReportUnread reports whether a bounce says nothing about its
@@ -210,7 +224,7 @@ func dedupe(fs []Failure) []Failure {
 
 // postfixRe matches the first line of a Postfix or qmail recipient
 // paragraph: "<x@y>: text" or "<x@y> (expanded from <z>): text".
-var postfixRe = regexp.MustCompile(`^\s*<([^<>\s]+@[^<>\s]+)>(?:\s+\(expanded from <[^>]*>\))?:(.*)$`)
+var postfixRe = regexp.MustCompile(`^\s*<([^<>\s]+@[^<>\s]+)>(?:\s+\(expanded from <([^>]*)>\))?:(.*)$`)
 
 // parsePostfix reads "<x@y>: ..." paragraphs (Postfix and qmail): the
 // address line must start a paragraph, the following lines up to a blank
@@ -222,12 +236,12 @@ func parsePostfix(lines []string) []Failure {
 		if m == nil || i > 0 && strings.TrimSpace(lines[i-1]) != "" {
 			continue
 		}
-		para := []string{m[2]}
+		para := []string{m[3]}
 		for i+1 < len(lines) && strings.TrimSpace(lines[i+1]) != "" {
 			i++
 			para = append(para, lines[i])
 		}
-		out = append(out, newFailure(m[1], "", postfixDiag(para), true))
+		out = append(out, withOriginal(newFailure(m[1], "", postfixDiag(para), true), m[2]))
 	}
 	return out
 }

@@ -51,29 +51,29 @@ func TestParseBounceText(t *testing.T) {
 		want []Failure
 	}{
 		{"postfix.txt", []Failure{
-			{"anna.berg@customer.example", "5.1.1", "550 5.1.1 <anna.berg@customer.example>: Recipient address rejected: User unknown in local recipient table", true},
-			{"sales@lists.example", "4.2.2", "452 4.2.2 Mailbox full", false},
+			{Recipient: "anna.berg@customer.example", Status: "5.1.1", Diagnostic: "550 5.1.1 <anna.berg@customer.example>: Recipient address rejected: User unknown in local recipient table", Permanent: true},
+			{Recipient: "sales@lists.example", Status: "4.2.2", Diagnostic: "452 4.2.2 Mailbox full", Permanent: false, Original: "team@shop.example"},
 		}},
 		{"postfix-delay.txt", nil},
 		{"exim.txt", []Failure{
-			{"jonas@customer.example", "5.1.1", "550 5.1.1 <jonas@customer.example>: Recipient address rejected: User unknown", true},
-			{"old-team@customer.example", "", "Unrouteable address", true},
+			{Recipient: "jonas@customer.example", Status: "5.1.1", Diagnostic: "550 5.1.1 <jonas@customer.example>: Recipient address rejected: User unknown", Permanent: true},
+			{Recipient: "old-team@customer.example", Status: "", Diagnostic: "Unrouteable address", Permanent: true},
 		}},
 		{"exchange.txt", []Failure{
-			{"m.keller@customer.example", "5.1.1", "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found", true},
+			{Recipient: "m.keller@customer.example", Status: "5.1.1", Diagnostic: "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found", Permanent: true},
 		}},
 		{"office365.txt", []Failure{
-			{"lea@customer.example", "5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", true},
+			{Recipient: "lea@customer.example", Status: "5.1.10", Diagnostic: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", Permanent: true},
 		}},
 		{"gmail.txt", []Failure{
-			{"pat.lee@customer.example", "5.1.1", "550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces.", true},
+			{Recipient: "pat.lee@customer.example", Status: "5.1.1", Diagnostic: "550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces.", Permanent: true},
 		}},
 		{"gmail-old.txt", []Failure{
-			{"kim@customer.example", "5.2.1", "550 5.2.1 <kim@customer.example>: Mailbox disabled for this recipient", true},
+			{Recipient: "kim@customer.example", Status: "5.2.1", Diagnostic: "550 5.2.1 <kim@customer.example>: Mailbox disabled for this recipient", Permanent: true},
 		}},
 		{"qmail.txt", []Failure{
-			{"rob@customer.example", "5.1.1", "550 5.1.1 <rob@customer.example>... User unknown", true},
-			{"full@customer.example", "5.4.6", "This message is looping: it already has my Delivered-To line. (#5.4.6)", true},
+			{Recipient: "rob@customer.example", Status: "5.1.1", Diagnostic: "550 5.1.1 <rob@customer.example>... User unknown", Permanent: true},
+			{Recipient: "full@customer.example", Status: "5.4.6", Diagnostic: "This message is looping: it already has my Delivered-To line. (#5.4.6)", Permanent: true},
 		}},
 	}
 	for _, tt := range tests {
