@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -342,7 +343,9 @@ func (t countingTx) AddEvent(id string, e store.Event) error {
 	return nil
 }
 
-// meteredSender counts what the relay answers.
+// meteredSender counts what the relay answers: a mail it took for
+// anyone is sent; one it refused for every recipient is an error, for
+// good when every refusal was.
 type meteredSender struct {
 	mailout.Sender
 	m *metrics.Metrics
@@ -351,9 +354,10 @@ type meteredSender struct {
 func (s meteredSender) Send(from string, to []string, raw []byte, handedOver func([]mailout.RcptError)) ([]mailout.RcptError, error) {
 	refused, err := s.Sender.Send(from, to, raw, handedOver)
 	switch {
-	case err == nil:
+	case err == nil && len(refused) < len(to):
 		s.m.Delivery("sent")
-	case mailout.Permanent(err):
+	case err == nil && !slices.ContainsFunc(refused, func(r mailout.RcptError) bool { return !mailout.Permanent(r.Err) }),
+		err != nil && mailout.Permanent(err):
 		s.m.Delivery("permanent_error")
 	default:
 		s.m.Delivery("temporary_error")

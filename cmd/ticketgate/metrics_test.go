@@ -156,3 +156,22 @@ func TestMetricsOldestDueAgeGrowsWhileTheRelayRefuses(t *testing.T) {
 		t.Errorf("ticketgate_outbox_oldest_due_age_seconds = %v after the relay deferred the mail for %s, want it to grow with the wait", age, time.Since(queued).Round(time.Second))
 	}
 }
+
+// TestMetricsCountAMailRefusedForEveryRecipientAsAnError: a relay that
+// refuses the one recipient of a mail at RCPT took nothing. The counter
+// the dashboard alerts on counts that answer as an error, not as mail
+// sent.
+func TestMetricsCountAMailRefusedForEveryRecipientAsAnError(t *testing.T) {
+	e := newEnv(t, true)
+	e.relay.FailRcpt("gone@customer.example", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "User unknown"})
+	e.relay.FailRcpt("full@customer.example", &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"})
+	e.serve()
+	before := e.scrape()
+	e.injectOK(message("gone@customer.example", "support@example.com", "Hello", "refused-gone@customer.example", "Hi."))
+	e.injectOK(message("full@customer.example", "support@example.com", "Hello", "refused-full@customer.example", "Hi."))
+	m := e.waitMetric(`ticketgate_deliveries_total{outcome="permanent_error"}`, before[`ticketgate_deliveries_total{outcome="permanent_error"}`]+1)
+	m = e.waitMetric(`ticketgate_deliveries_total{outcome="temporary_error"}`, before[`ticketgate_deliveries_total{outcome="temporary_error"}`]+1)
+	if sent, took := m[`ticketgate_deliveries_total{outcome="sent"}`]-before[`ticketgate_deliveries_total{outcome="sent"}`], e.relay.Accepted(); sent != float64(took) {
+		t.Errorf("ticketgate_deliveries_total{outcome=\"sent\"} moved by %v; the relay took %d mails", sent, took)
+	}
+}
