@@ -171,10 +171,11 @@ func (s *relaySession) send(from string, to []string, raw []byte, handedOver fun
 		return nil, fmt.Errorf("DATA: %w", err), false
 	}
 	// go-smtp clears the deadline once DATA is answered and sets one only
-	// for the answer to the final dot: writing the mail to a relay that
-	// stopped reading would wait forever. Bounded as the pipelined path
-	// bounds it; Close's answer clears it.
-	s.conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
+	// for the answer to the final dot (SubmissionTimeout: endOfData):
+	// writing the mail to a relay that stopped reading would wait
+	// forever. Bounded as the pipelined path bounds it; Close's answer
+	// clears it.
+	s.conn.SetDeadline(time.Now().Add(2 * c.CommandTimeout))
 	if _, err := w.Write(raw); err != nil {
 		return nil, fmt.Errorf("DATA: %w", err), false
 	}
@@ -295,7 +296,7 @@ func (r *Relay) dial() (*relaySession, error) {
 	}
 	c := smtp.NewClient(wire)
 	c.CommandTimeout = timeout
-	c.SubmissionTimeout = 2 * timeout
+	c.SubmissionTimeout = endOfData
 	if err := c.Hello(r.Hostname); err != nil {
 		c.Close()
 		if mode != "none" && tlsFailure(err) {
@@ -309,6 +310,13 @@ func (r *Relay) dial() (*relaySession, error) {
 	}
 	return &relaySession{c: c, conn: conn, pipe: newPipe(c, wire, timeout)}, nil
 }
+
+// endOfData is how long the answer to the final dot of a mail may take:
+// ten minutes, as RFC 5321 (4.5.3.2.6) has it. A relay may scan the mail
+// before it answers (a content filter, a milter), and may have it
+// already: a mail given up on sooner would be sent again, and the
+// customer get it twice.
+const endOfData = 10 * time.Minute
 
 // errNoSMTPUTF8 fails a mail with a non-ASCII address for good when the
 // relay does not offer SMTPUTF8.

@@ -110,7 +110,7 @@ func (s *relaySession) pipelined(from string, to []string, utf8 bool, raw []byte
 	}
 	err = writeDotted(p.w.W, raw)
 	if err == nil {
-		err = p.answerWithin(250, 2*p.timeout)
+		err = p.answerWithin(250, endOfData)
 	}
 	s.conn.beforeRead = nil
 	if err != nil {

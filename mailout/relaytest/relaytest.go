@@ -66,6 +66,9 @@ type Relay struct {
 	pipelined           int
 	// latency delays every answer of the relay's on its way to the client.
 	latency time.Duration
+	// endOfData is how long the relay takes, once a mail is in, before
+	// it answers its final dot (SlowEndOfData).
+	endOfData time.Duration
 }
 
 // Start starts a relay and stops it when the test ends.
@@ -220,6 +223,15 @@ func (r *Relay) Pipelined() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.pipelined
+}
+
+// SlowEndOfData makes the relay take d, once it has a mail whole, before
+// it keeps it and answers the final dot, as a relay scanning the mail
+// before it answers (a content filter, a milter) does.
+func (r *Relay) SlowEndOfData(d time.Duration) {
+	r.mu.Lock()
+	r.endOfData = d
+	r.mu.Unlock()
 }
 
 // FailData makes every DATA answer err (nil to accept again).
@@ -385,6 +397,10 @@ func (s *session) Data(rd io.Reader) error {
 	if err != nil {
 		return err
 	}
+	s.r.mu.Lock()
+	slow := s.r.endOfData
+	s.r.mu.Unlock()
+	time.Sleep(slow)
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
 	s.r.datas++
