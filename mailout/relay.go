@@ -173,9 +173,10 @@ func (s *relaySession) send(from string, to []string, raw []byte, handedOver fun
 	// go-smtp clears the deadline once DATA is answered and sets one only
 	// for the answer to the final dot (SubmissionTimeout: endOfData):
 	// writing the mail to a relay that stopped reading would wait
-	// forever. Bounded as the pipelined path bounds it; Close's answer
-	// clears it.
-	s.conn.SetDeadline(time.Now().Add(2 * c.CommandTimeout))
+	// forever. Each write has the command timeout, as on the pipelined
+	// path (see relayConn.writeFor).
+	s.conn.writeFor = c.CommandTimeout
+	defer func() { s.conn.writeFor = 0 }()
 	if _, err := w.Write(raw); err != nil {
 		return nil, fmt.Errorf("DATA: %w", err), false
 	}
@@ -210,6 +211,18 @@ func (s *relaySession) close() { s.c.Close() }
 type relayConn struct {
 	net.Conn
 	beforeRead func()
+	// writeFor, when set, bounds each write (a mail is written while it
+	// is set): a relay that stops reading fails the mail within it, and
+	// one that takes a large mail slowly but steadily, over a slow link,
+	// gets it whole however long it takes.
+	writeFor time.Duration
+}
+
+func (c *relayConn) Write(p []byte) (int, error) {
+	if c.writeFor > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.writeFor))
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *relayConn) Read(p []byte) (int, error) {

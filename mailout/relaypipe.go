@@ -102,7 +102,8 @@ func (s *relaySession) pipelined(from string, to []string, utf8 bool, raw []byte
 	if err != nil {
 		return nil, fmt.Errorf("DATA: %w", err), false
 	}
-	p.wire.SetDeadline(time.Now().Add(2 * p.timeout))
+	s.conn.writeFor = p.timeout // each write of the mail, not all of it
+	defer func() { s.conn.writeFor = 0 }()
 	if handedOver != nil {
 		// writeDotted writes the mail and the final dot; the first read
 		// after it waits for the answer: the moment to tell.

@@ -69,6 +69,9 @@ type Relay struct {
 	// endOfData is how long the relay takes, once a mail is in, before
 	// it answers its final dot (SlowEndOfData).
 	endOfData time.Duration
+	// readRate caps how many bytes a second the relay reads of each
+	// session (ReadSlowly); 0: as fast as they come.
+	readRate int
 }
 
 // Start starts a relay and stops it when the test ends.
@@ -231,6 +234,16 @@ func (r *Relay) Pipelined() int {
 func (r *Relay) SlowEndOfData(d time.Duration) {
 	r.mu.Lock()
 	r.endOfData = d
+	r.mu.Unlock()
+}
+
+// ReadSlowly makes the relay read what each session sends at most
+// bytesPerSecond, as a relay at the end of a slow link, or sharing it
+// with other sessions, takes a large mail in: steadily, but slowly. For
+// sessions opened after the call.
+func (r *Relay) ReadSlowly(bytesPerSecond int) {
+	r.mu.Lock()
+	r.readRate = bytesPerSecond
 	r.mu.Unlock()
 }
 
@@ -441,12 +454,12 @@ func (l shapedListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	l.r.mu.Lock()
-	latency := l.r.latency
+	latency, rate := l.r.latency, l.r.readRate
 	l.r.mu.Unlock()
 	if latency > 0 {
 		c = newLaggedConn(c, latency)
 	}
-	return &shapedConn{Conn: c, r: l.r}, nil
+	return &shapedConn{Conn: c, r: l.r, rate: rate}, nil
 }
 
 type shapedConn struct {
@@ -454,14 +467,21 @@ type shapedConn struct {
 	r       *Relay
 	pending []byte // read from the client, not yet given to the server
 	buf     []byte // for the reads from the client
+	rate    int    // bytes a second read at most (0: no cap)
 }
 
 func (c *shapedConn) Read(b []byte) (int, error) {
 	for !c.ready() {
 		if c.buf == nil {
 			c.buf = make([]byte, 64<<10)
+			if c.rate > 0 {
+				c.buf = c.buf[:min(len(c.buf), max(c.rate/50, 1))]
+			}
 		}
 		n, err := c.Conn.Read(c.buf)
+		if c.rate > 0 {
+			time.Sleep(time.Duration(n) * time.Second / time.Duration(c.rate))
+		}
 		c.pending = append(c.pending, c.buf[:n]...)
 		if upper := bytes.ToUpper(c.buf[:n]); bytes.Contains(upper, []byte("MAIL FROM:")) && bytes.Contains(upper, []byte("RCPT TO:")) {
 			c.r.mu.Lock()
