@@ -778,3 +778,84 @@ func TestIMAPFailedFolderRefusingPoisonDoesNotBlockNewMail(t *testing.T) {
 		t.Errorf("status %+v: want the poison message left in place and the refusal", st)
 	}
 }
+
+// uidLast is a server that writes a message's UID after its body in a
+// FETCH response, which IMAP allows (RFC 3501 7.4.2 sets no order) and
+// some servers do. raws holds each message by UID.
+type uidLast struct {
+	imapserver.SessionIMAP4rev2
+	raws map[imap.UID][]byte
+}
+
+func (s uidLast) Fetch(w *imapserver.FetchWriter, set imap.NumSet, o *imap.FetchOptions) error {
+	if len(o.BodySection) != 1 {
+		return s.SessionIMAP4rev2.Fetch(w, set, o)
+	}
+	all, err := s.Search(imapserver.NumKindUID, &imap.SearchCriteria{}, &imap.SearchOptions{ReturnAll: true})
+	if err != nil {
+		return err
+	}
+	for i, uid := range all.AllUIDs() {
+		seq := uint32(i + 1)
+		switch set := set.(type) {
+		case imap.UIDSet:
+			if !set.Contains(uid) {
+				continue
+			}
+		case imap.SeqSet:
+			if !set.Contains(seq) {
+				continue
+			}
+		}
+		raw := s.raws[uid]
+		m := w.CreateMessage(seq)
+		wc := m.WriteBodySection(o.BodySection[0], int64(len(raw)))
+		if _, err := wc.Write(raw); err != nil {
+			return err
+		}
+		wc.Close()
+		m.WriteUID(uid)
+		if err := m.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Mail on a server that sends the UID after the body becomes tickets and
+// is moved, and a message over the size limit goes to the failed folder:
+// the IMAP library cannot tell which UID FETCH such a response answers
+// and drops it, and the mail stayed in the mailbox for ever while each
+// pass reported a success.
+func TestIMAPTakesMailFromAServerThatSendsTheUIDAfterTheBody(t *testing.T) {
+	g := startGateway(t)
+	raws := map[imap.UID][]byte{
+		1: msg("alice@customer.example", "support@example.com", "Printer on fire", "Help", "Message-ID: <a1@customer.example>"),
+		2: msg("bob@customer.example", "support@example.com", "Cannot log in", "Help", "Message-ID: <b1@customer.example>"),
+		3: msg("carol@customer.example", "support@example.com", "Large", strings.Repeat("x", 8000), "Message-ID: <c1@customer.example>"),
+	}
+	srv := startMemIMAPWith(t, func(s imapserver.SessionIMAP4rev2) imapserver.Session { return uidLast{s, raws} })
+	for uid := range imap.UID(len(raws)) {
+		srv.appendMsg(t, "INBOX", raws[uid+1])
+	}
+	cfg := srv.config(t, "move")
+	cfg.FailedFolder, cfg.MaxTries = "Failed", 1
+	p := newTestPoller(t, g, cfg)
+	p.MaxBytes = 4000
+	if n := runOnce(t, p); n != 2 {
+		t.Errorf("took %d messages, want 2", n)
+	}
+	if n := len(g.tickets()); n != 2 {
+		t.Errorf("%d tickets, want 2", n)
+	}
+	if n, _ := srv.count(t, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d, want every message moved", n)
+	}
+	if n, _ := srv.count(t, "Processed"); n != 2 {
+		t.Errorf("Processed holds %d, want 2", n)
+	}
+	runOnce(t, p)
+	if n, _ := srv.count(t, "Failed"); n != 1 {
+		t.Errorf("Failed holds %d, want the message over the limit", n)
+	}
+}

@@ -498,17 +498,74 @@ func (s *imapSession) remove(set imap.UIDSet) error {
 	return s.c.Expunge().Close()
 }
 
-// deliverBatch fetches uids in one UID FETCH and hands each message to the
+// deliverBatch fetches uids in one UID FETCH (those that did not come
+// again by sequence number, see refetch) and hands each message to the
 // pipeline as it arrives, with up to Parallel deliveries in flight so that
 // their commits share an fsync. Bodies are read one message at a time; at
 // most Parallel are held.
 func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids []imap.UID) ([]outcome, error) {
 	f := &flight{keys: map[string]int{}, sem: make(chan struct{}, orInt(p.Parallel, 16))}
+	got, err := p.fetchInto(ctx, s, h, f, imap.UIDSetNum(uids...), nil)
+	if err == nil {
+		err = p.refetch(ctx, s, h, f, slices.DeleteFunc(slices.Clone(uids), func(u imap.UID) bool { return got[u] }))
+	}
+	f.wg.Wait()
+	return f.outs, err
+}
+
+// refetch fetches by sequence number the messages of a UID FETCH that
+// did not come. IMAP sets no order on a FETCH response's items, and a
+// server may write the UID after the body: the IMAP library matches a
+// UID FETCH's responses by their UID, which it has not read when the
+// body comes, and drops the message. It matches a FETCH by sequence
+// number as the response begins. A message missing still (expunged
+// meanwhile) is looked for again after poll_every.
+func (p *Poller) refetch(ctx context.Context, s *imapSession, h *held, f *flight, missing []imap.UID) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	var nums []*imapclient.FetchMessageBuffer
+	if err := s.do("fetch sequence numbers", func() (err error) {
+		nums, err = s.c.Fetch(imap.UIDSetNum(missing...), &imap.FetchOptions{UID: true}).Collect()
+		return err
+	}); err != nil {
+		return err
+	}
+	want := map[imap.UID]bool{}
+	var seqs imap.SeqSet
+	for _, m := range nums {
+		if m.SeqNum != 0 && slices.Contains(missing, m.UID) && !want[m.UID] {
+			want[m.UID] = true
+			seqs.AddNum(m.SeqNum)
+		}
+	}
+	if len(want) == 0 {
+		s.retry = true
+		return nil
+	}
+	got, err := p.fetchInto(ctx, s, h, f, seqs, want)
+	var refused *imap.Error
+	if errors.As(err, &refused) {
+		// A sequence number an expunge reported after the numbers
+		// were read has gone (Dovecot: BAD Invalid messageset).
+		err = nil
+	}
+	if len(got) < len(missing) {
+		s.retry = true
+	}
+	return err
+}
+
+// fetchInto runs one FETCH of set and starts the delivery of each message
+// as it arrives (of only those in want, when want is not nil). It returns
+// the UIDs whose message came, read or failed.
+func (p *Poller) fetchInto(ctx context.Context, s *imapSession, h *held, f *flight, set imap.NumSet, want map[imap.UID]bool) (map[imap.UID]bool, error) {
 	maxBytes := p.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = 25 << 20
 	}
-	fetch := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true,
+	got := map[imap.UID]bool{}
+	fetch := s.c.Fetch(set, &imap.FetchOptions{UID: true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	guard := time.AfterFunc(s.timeout, func() { s.timedOut.Store(true); s.c.Close() })
 	var readErr error
@@ -517,17 +574,18 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids
 		// A body that keeps coming is no silence, however long it is.
 		uid, raw, err := readFetched(m, maxBytes, func() { guard.Reset(s.timeout) })
 		switch {
-		case uid == 0:
+		case uid == 0 || (want != nil && !want[uid]) || got[uid]:
 			continue
 		case raw == nil && err == nil: // a flag change another client made
-			s.retry = true // the client drops the body that follows
-			continue
+			continue // the client drops the body that follows: refetched
 		case err != nil && !permanent(err):
 			readErr = err
 		case err != nil:
+			got[uid] = true
 			f.done(outcome{uid: uid, err: err}, nil)
 			continue
 		default:
+			got[uid] = true
 			info := headerInfo(raw, p.in.Prefix)
 			// start waits while Parallel deliveries (or one of the same
 			// thread) are in flight: slow commits are not a silent server.
@@ -546,16 +604,15 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids
 	}
 	ferr := fetch.Close()
 	guard.Stop()
-	f.wg.Wait()
 	switch {
 	case s.timedOut.Load():
-		return f.outs, fmt.Errorf("fetch: no answer from the server within %v", s.timeout)
+		return got, fmt.Errorf("fetch: no answer from the server within %v", s.timeout)
 	case readErr != nil:
-		return f.outs, fmt.Errorf("fetch: %w", readErr)
+		return got, fmt.Errorf("fetch: %w", readErr)
 	case ferr != nil:
-		return f.outs, fmt.Errorf("fetch: %w", ferr)
+		return got, fmt.Errorf("fetch: %w", ferr)
 	}
-	return f.outs, nil
+	return got, nil
 }
 
 // flight is the set of deliveries running in parallel. Messages of one
@@ -607,6 +664,7 @@ func (f *flight) done(o outcome, keys []string) {
 func readFetched(m *imapclient.FetchMessageData, maxBytes int64, progress func()) (imap.UID, []byte, error) {
 	var uid imap.UID
 	var raw []byte
+	var tooBig error
 	for item := m.Next(); item != nil; item = m.Next() {
 		switch it := item.(type) {
 		case imapclient.FetchItemDataUID:
@@ -617,7 +675,10 @@ func readFetched(m *imapclient.FetchMessageData, maxBytes int64, progress func()
 				continue
 			}
 			if it.Literal.Size() > maxBytes {
-				return uid, nil, fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, it.Literal.Size(), maxBytes)
+				// Left unread (the next item drops it): the UID may
+				// come after it.
+				tooBig = fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, it.Literal.Size(), maxBytes)
+				continue
 			}
 			buf := bytes.NewBuffer(make([]byte, 0, it.Literal.Size()))
 			if _, err := buf.ReadFrom(progressReader{it.Literal, progress}); err != nil {
@@ -625,6 +686,9 @@ func readFetched(m *imapclient.FetchMessageData, maxBytes int64, progress func()
 			}
 			raw = buf.Bytes()
 		}
+	}
+	if tooBig != nil {
+		return uid, nil, tooBig
 	}
 	return uid, raw, nil
 }
