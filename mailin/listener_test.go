@@ -751,3 +751,25 @@ func TestLMTPStalledBDATChunkIsObserved(t *testing.T) {
 		t.Errorf("half a message was delivered")
 	}
 }
+
+// TestRecipientLimitIsObserved: a RCPT past max_recipients is answered
+// 452 4.5.3 and the refusal metrics count it, over SMTP and LMTP; the
+// listener took it for no answer at all.
+func TestRecipientLimitIsObserved(t *testing.T) {
+	for _, lmtp := range []bool{false, true} {
+		obs := &observing{replies: map[string][]int{}}
+		c := hello(t, lmtp, Config{Hostname: "tickets.example.com", MaxRecipients: 2}, obs)
+		c.must(250, "MAIL FROM:<a@customer.example>")
+		c.must(250, "RCPT TO:<support@example.com>")
+		c.must(250, "RCPT TO:<Support@example.com>")
+		if code, msg := c.cmd("RCPT TO:<SUPPORT@example.com>"); code != 452 || !strings.HasPrefix(msg, "4.5.3 ") {
+			t.Errorf("LMTP %v: third RCPT, max_recipients 2: %d %s, want 452 4.5.3", lmtp, code, msg)
+		}
+		c.must(221, "QUIT")
+		obs.omu.Lock()
+		if got := obs.replies["rcpt"]; !slices.Equal(got, []int{250, 250, 452}) {
+			t.Errorf("LMTP %v: RCPT answered 250, 250, 452; Observer told of %v", lmtp, got)
+		}
+		obs.omu.Unlock()
+	}
+}

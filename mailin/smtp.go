@@ -24,6 +24,7 @@ type Backend struct {
 	lmtp     bool
 	maxLine  int
 	maxBytes int64
+	maxRcpts int // 0: no cap
 }
 
 // NewSession implements smtp.Backend.
@@ -72,7 +73,14 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
+// Rcpt takes a recipient. The cap on recipients is applied here, with
+// go-smtp's answer, not by go-smtp: its own refusals reach no session,
+// and the refusal metrics would not hear of them.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.b.maxRcpts > 0 && len(s.rcpts) >= s.b.maxRcpts {
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+			Message: fmt.Sprintf("Maximum limit of %v recipients reached", s.b.maxRcpts)}
+	}
 	if err := checkAddress(to, s.utf8, smtp.EnhancedCode{5, 1, 3}, "recipient"); err != nil {
 		return err
 	}
@@ -233,7 +241,8 @@ func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*S
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	gt.Listener = ln
-	be := &Backend{Handler: h, Log: log, lmtp: lmtp, maxLine: cfg.MaxLineLength, maxBytes: cfg.MaxMessageBytes}
+	be := &Backend{Handler: h, Log: log, lmtp: lmtp, maxLine: cfg.MaxLineLength, maxBytes: cfg.MaxMessageBytes,
+		maxRcpts: cfg.MaxRecipients}
 	if be.maxLine <= 0 {
 		be.maxLine = DefaultMaxLineLength
 	}
@@ -242,8 +251,8 @@ func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*S
 	srv.LMTP = lmtp
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
-	srv.MaxRecipients = cfg.MaxRecipients
-	srv.ReadTimeout = 0 // guardConn sets a deadline per read
+	srv.MaxRecipients = 0 // the session's: see Rcpt
+	srv.ReadTimeout = 0   // guardConn sets a deadline per read
 	srv.WriteTimeout = duration(cfg.WriteTimeout, time.Minute)
 	srv.MaxLineLength = be.maxLine
 	srv.EnableSMTPUTF8 = true
