@@ -631,9 +631,11 @@ func HeaderRecipients(raw []byte, routes rules.Routes) []string {
 	top := readLenientHeader(raw, 1<<20)
 	h := addressFields(top.fields, top.charset(raw))
 	var out []string
+	seen := map[string]bool{}
 	for _, k := range []string{"Delivered-To", "X-Original-To", "To", "Cc"} {
 		for _, a := range parseAddrs(strings.Join(h[k], ", ")) {
-			if routes.IsOwn(a.Address) && !slicesContains(out, a.Address) {
+			if !seen[a.Address] && routes.IsOwn(a.Address) {
+				seen[a.Address] = true
 				out = append(out, a.Address)
 			}
 		}
