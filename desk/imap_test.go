@@ -859,3 +859,31 @@ func TestIMAPTakesMailFromAServerThatSendsTheUIDAfterTheBody(t *testing.T) {
 		t.Errorf("Failed holds %d, want the message over the limit", n)
 	}
 }
+
+// A failed folder renamed (or deleted) while the poller runs is made
+// again when a message is to go there, as it is made when the poller
+// connects: the poison message stayed in the mailbox, refused "no such
+// mailbox", for as long as the connection lasted.
+func TestIMAPFailedFolderRenamedWhileRunningIsMadeAgain(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAP(t)
+	cfg := srv.config(t, "move")
+	cfg.FailedFolder, cfg.MaxTries, cfg.PollEvery = "Failed", 1, "100ms"
+	p := newTestPoller(t, g, cfg)
+	runPoller(t, p)
+	waitFor(t, 5*time.Second, "poller connected and idling", func() bool {
+		st := p.Status()
+		return st.Connected && st.Idle && !st.LastSuccess.IsZero()
+	})
+	if err := srv.user.Rename("Failed", "Failed 2026", nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.appendMsg(t, "INBOX", []byte("\r\n   \r\n\r\n")) // nothing a mail parser could read
+	waitFor(t, 5*time.Second, "the poison message in a new failed folder", func() bool {
+		n, _ := srv.count(t, "Failed")
+		return n == 1
+	})
+	if n, _ := srv.count(t, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d, want 0", n)
+	}
+}

@@ -468,11 +468,26 @@ func (p *Poller) act(s *imapSession, uids []imap.UID) error {
 	}
 }
 
-// move moves the messages set to folder. Without MOVE it copies them and
-// only once the copy succeeded deletes them: the IMAP library's own
+// move moves the messages set to folder, and makes the folder again when
+// the server says it is not there (renamed or deleted since the poller
+// connected and made it).
+func (s *imapSession) move(set imap.UIDSet, folder string) error {
+	err := s.moveOnce(set, folder)
+	var missing *imap.Error
+	if errors.As(err, &missing) && missing.Code == imap.ResponseCodeTryCreate {
+		if err := s.ensureFolder(folder); err != nil {
+			return err
+		}
+		err = s.moveOnce(set, folder)
+	}
+	return err
+}
+
+// moveOnce moves the messages set to folder. Without MOVE it copies them
+// and only once the copy succeeded deletes them: the IMAP library's own
 // fallback sends the delete along with the copy, so a refused copy (over
 // quota) would lose the messages.
-func (s *imapSession) move(set imap.UIDSet, folder string) error {
+func (s *imapSession) moveOnce(set imap.UIDSet, folder string) error {
 	return s.do("move to "+folder, func() error {
 		if s.c.Caps().Has(imap.CapMove) {
 			_, err := s.c.Move(set, folder).Wait()
