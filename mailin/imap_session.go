@@ -2,9 +2,11 @@ package mailin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,8 +39,6 @@ func (p *Poller) connect(ctx context.Context) (*imapSession, error) {
 	}
 	s := &imapSession{p: p, timeout: orDur(p.Timeout, time.Minute), newMail: make(chan struct{}, 1)}
 	opts := &imapclient.Options{
-		TLSConfig: p.TLSConfig,
-		Dialer:    &net.Dialer{Timeout: s.timeout},
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(m *imapclient.UnilateralDataMailbox) {
 			if m.NumMessages != nil {
 				select {
@@ -48,14 +48,7 @@ func (p *Poller) connect(ctx context.Context) (*imapSession, error) {
 			}
 		}},
 	}
-	switch p.cfg.TLS {
-	case "implicit":
-		s.c, err = imapclient.DialTLS(p.cfg.Addr, opts)
-	case "starttls":
-		s.c, err = imapclient.DialStartTLS(p.cfg.Addr, opts)
-	default:
-		s.c, err = imapclient.DialInsecure(p.cfg.Addr, opts)
-	}
+	s.c, err = p.dial(ctx, s.timeout, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", p.cfg.Addr, err)
 	}
@@ -74,6 +67,80 @@ func (p *Poller) connect(ctx context.Context) (*imapSession, error) {
 	p.mu.Unlock()
 	p.log.Info("imap connected", "addr", p.cfg.Addr, "mailbox", p.cfg.Mailbox, "idle", s.canIdle, "uidvalidity", s.validity)
 	return s, nil
+}
+
+// dial connects to the server as the configured tls says, over a
+// silenceConn.
+func (p *Poller) dial(ctx context.Context, timeout time.Duration, opts *imapclient.Options) (*imapclient.Client, error) {
+	host, _, err := net.SplitHostPort(p.cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", p.cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	sc := &silenceConn{Conn: conn}
+	cfg := p.TLSConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	switch p.cfg.TLS {
+	case "implicit":
+		if cfg.NextProtos == nil {
+			cfg.NextProtos = []string{"imap"}
+		}
+		tc := tls.Client(sc, cfg)
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return imapclient.New(tc, opts), nil
+	case "starttls":
+		opts.TLSConfig = cfg
+		return imapclient.NewStartTLS(sc, opts) // it closes conn on failure
+	default:
+		return imapclient.New(sc, opts), nil
+	}
+}
+
+// silenceConn makes each read deadline the IMAP library sets a bound on
+// silence: the time it gives (30s for the rest of an answer, 5 minutes
+// for a message's body) counts again from each read. The library sets
+// the body's once, before it comes, so a message that took longer than
+// 5 minutes to arrive failed however steadily it came, on every try, and
+// held up the mail behind it.
+type silenceConn struct {
+	net.Conn
+	mu     sync.Mutex
+	window time.Duration // 0: no deadline
+}
+
+func (c *silenceConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.window = 0
+	if !t.IsZero() {
+		c.window = max(time.Until(t), time.Millisecond)
+	}
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *silenceConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	window := c.window
+	c.mu.Unlock()
+	if window > 0 {
+		if err := c.Conn.SetReadDeadline(time.Now().Add(window)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(b)
 }
 
 // prepare creates the folders messages go to and selects the mailbox.
