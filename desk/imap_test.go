@@ -887,3 +887,69 @@ func TestIMAPFailedFolderRenamedWhileRunningIsMadeAgain(t *testing.T) {
 		t.Errorf("INBOX holds %d, want 0", n)
 	}
 }
+
+// unservable is a server that cannot send message 2's body, as Gmail
+// answers "NO Some messages could not be FETCHed (Failure)" for a message
+// it holds damaged: a FETCH of its body writes the other messages and
+// ends in that NO.
+type unservable struct{ imapserver.SessionIMAP4rev2 }
+
+func (s unservable) Fetch(w *imapserver.FetchWriter, set imap.NumSet, o *imap.FetchOptions) error {
+	if len(o.BodySection) == 0 {
+		return s.SessionIMAP4rev2.Fetch(w, set, o)
+	}
+	all, err := s.Search(imapserver.NumKindUID, &imap.SearchCriteria{}, &imap.SearchOptions{ReturnAll: true})
+	if err != nil {
+		return err
+	}
+	var rest imap.UIDSet
+	for i, uid := range all.AllUIDs() {
+		if seqs, ok := set.(imap.SeqSet); (ok && seqs.Contains(uint32(i+1))) || (!ok && set.(imap.UIDSet).Contains(uid)) {
+			if uid != 2 {
+				rest.AddNum(uid)
+			}
+		}
+	}
+	if len(rest) > 0 {
+		if err := s.SessionIMAP4rev2.Fetch(w, rest, o); err != nil {
+			return err
+		}
+	}
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Some messages could not be FETCHed (Failure)"}
+}
+
+// A message the server cannot send does not hold up the mail beside it,
+// and reaches the failed folder after max_tries, as README promises of a
+// message that cannot be read. The NO it ends the FETCH with ended the
+// session: the mail fetched with it was never moved (a duplicate on
+// every later pass), and the mail behind it was never fetched.
+func TestIMAPMessageTheServerCannotSendDoesNotHoldUpTheRest(t *testing.T) {
+	g := startGateway(t)
+	srv := startMemIMAPWith(t, func(s imapserver.SessionIMAP4rev2) imapserver.Session { return unservable{s} })
+	for _, s := range []string{"One", "Damaged", "Three"} {
+		srv.appendMsg(t, "INBOX", msg("alice@customer.example", "support@example.com", s, "Help"))
+	}
+	cfg := srv.config(t, "move")
+	cfg.FailedFolder, cfg.MaxTries = "Failed", 2
+	p := newTestPoller(t, g, cfg)
+	p.Batch = 2 // the third message is in the next batch
+	if n, err := p.RunOnce(context.Background()); err != nil || n != 2 {
+		t.Errorf("took %d (%v), want the two messages the server sends", n, err)
+	}
+	if n, _ := srv.count(t, "Processed"); n != 2 {
+		t.Errorf("Processed holds %d, want 2", n)
+	}
+	srv.appendMsg(t, "INBOX", msg("bob@customer.example", "support@example.com", "Four", "Help"))
+	if n := runOnce(t, p); n != 1 {
+		t.Errorf("second run took %d, want the new message", n)
+	}
+	if n, _ := srv.count(t, "Failed"); n != 1 {
+		t.Errorf("Failed holds %d after %d tries, want the message the server cannot send", n, cfg.MaxTries)
+	}
+	if n, _ := srv.count(t, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d, want 0", n)
+	}
+	if n := len(g.tickets()); n != 3 {
+		t.Errorf("%d tickets, want 3", n)
+	}
+}

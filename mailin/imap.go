@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"runtime/debug"
 	"slices"
@@ -374,13 +375,14 @@ func (p *Poller) failOut(s *imapSession, uids []imap.UID) error {
 // Permanent failures of one message: it is retried up to max_tries times
 // and then moved to the failed folder.
 var (
-	errTooLarge = errors.New("message is larger than the limit")
-	errPanicked = errors.New("delivery panicked")
+	errTooLarge   = errors.New("message is larger than the limit")
+	errPanicked   = errors.New("delivery panicked")
+	errUnsendable = errors.New("message cannot be fetched")
 )
 
 func permanent(err error) bool {
 	return errors.Is(err, ErrNotMail) || errors.Is(err, ErrUnknownRecipient) ||
-		errors.Is(err, errTooLarge) || errors.Is(err, errPanicked)
+		errors.Is(err, errTooLarge) || errors.Is(err, errPanicked) || errors.Is(err, errUnsendable)
 }
 
 // outcome is what became of one fetched message.
@@ -521,11 +523,23 @@ func (s *imapSession) remove(set imap.UIDSet) error {
 func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids []imap.UID) ([]outcome, error) {
 	f := &flight{keys: map[string]int{}, sem: make(chan struct{}, orInt(p.Parallel, 16))}
 	got, err := p.fetchInto(ctx, s, h, f, imap.UIDSetNum(uids...), nil)
+	if refusedFetch(err) {
+		err = nil // what did not come is fetched again
+	}
 	if err == nil {
-		err = p.refetch(ctx, s, h, f, slices.DeleteFunc(slices.Clone(uids), func(u imap.UID) bool { return got[u] }))
+		missing := slices.DeleteFunc(slices.Clone(uids), func(u imap.UID) bool { return got[u] })
+		err = p.refetch(ctx, s, h, f, missing, len(got) > 0)
 	}
 	f.wg.Wait()
 	return f.outs, err
+}
+
+// refusedFetch reports a FETCH the server answered NO, as Gmail answers
+// one that asks for a message it cannot send ("Some messages could not be
+// FETCHed"): the others came, and the connection is good.
+func refusedFetch(err error) bool {
+	var refused *imap.Error
+	return errors.As(err, &refused) && refused.Type == imap.StatusResponseTypeNo
 }
 
 // refetch fetches by sequence number the messages of a UID FETCH that
@@ -535,7 +549,13 @@ func (p *Poller) deliverBatch(ctx context.Context, s *imapSession, h *held, uids
 // body comes, and drops the message. It matches a FETCH by sequence
 // number as the response begins. A message missing still (expunged
 // meanwhile) is looked for again after poll_every.
-func (p *Poller) refetch(ctx context.Context, s *imapSession, h *held, f *flight, missing []imap.UID) error {
+//
+// When the server answers NO, each message left is fetched alone, and
+// one refused alone fails as a message that cannot be read (to the
+// failed folder after max_tries), provided the server sent others
+// (served says it did before): a server that sends nothing is having
+// trouble of its own, and its messages are not failed for it.
+func (p *Poller) refetch(ctx context.Context, s *imapSession, h *held, f *flight, missing []imap.UID, served bool) error {
 	if len(missing) == 0 {
 		return nil
 	}
@@ -543,14 +563,15 @@ func (p *Poller) refetch(ctx context.Context, s *imapSession, h *held, f *flight
 	if err := s.do("fetch sequence numbers", func() (err error) {
 		nums, err = s.c.Fetch(imap.UIDSetNum(missing...), &imap.FetchOptions{UID: true}).Collect()
 		return err
-	}); err != nil {
+	}); err != nil && !refusedFetch(err) {
 		return err
 	}
 	want := map[imap.UID]bool{}
+	seqOf := map[imap.UID]uint32{}
 	var seqs imap.SeqSet
 	for _, m := range nums {
 		if m.SeqNum != 0 && slices.Contains(missing, m.UID) && !want[m.UID] {
-			want[m.UID] = true
+			want[m.UID], seqOf[m.UID] = true, m.SeqNum
 			seqs.AddNum(m.SeqNum)
 		}
 	}
@@ -559,8 +580,10 @@ func (p *Poller) refetch(ctx context.Context, s *imapSession, h *held, f *flight
 		return nil
 	}
 	got, err := p.fetchInto(ctx, s, h, f, seqs, want)
-	var refused *imap.Error
-	if errors.As(err, &refused) {
+	switch {
+	case refusedFetch(err):
+		err = p.fetchEach(ctx, s, h, f, missing, seqOf, got, served || len(got) > 0)
+	case isIMAPError(err):
 		// A sequence number an expunge reported after the numbers
 		// were read has gone (Dovecot: BAD Invalid messageset).
 		err = nil
@@ -569,6 +592,43 @@ func (p *Poller) refetch(ctx context.Context, s *imapSession, h *held, f *flight
 		s.retry = true
 	}
 	return err
+}
+
+// fetchEach fetches alone each message of uids that is not in got yet,
+// adding it there. One the server refuses alone fails as a message that
+// cannot be read, when the server sent others (served).
+func (p *Poller) fetchEach(ctx context.Context, s *imapSession, h *held, f *flight, uids []imap.UID, seqOf map[imap.UID]uint32, got map[imap.UID]bool, served bool) error {
+	refused := map[imap.UID]error{}
+	for _, uid := range uids {
+		if seqOf[uid] == 0 || got[uid] {
+			continue
+		}
+		one, err := p.fetchInto(ctx, s, h, f, imap.SeqSetNum(seqOf[uid]), map[imap.UID]bool{uid: true})
+		switch {
+		case refusedFetch(err):
+			refused[uid] = err
+		case err != nil && !isIMAPError(err):
+			return err
+		}
+		served = served || len(one) > 0
+		maps.Copy(got, one)
+	}
+	if len(refused) > 0 && !served {
+		list := imap.UIDSetNum(slices.Sorted(maps.Keys(refused))...)
+		p.setError(fmt.Errorf("fetch: the server refuses to send every message (uids %s)", list))
+		p.log.Warn("the server refuses to send any message; they stay in the mailbox and are tried again", "uids", list.String())
+		return nil
+	}
+	for uid, err := range refused {
+		got[uid] = true
+		f.done(outcome{uid: uid, err: fmt.Errorf("%w: %w", errUnsendable, err)}, nil)
+	}
+	return nil
+}
+
+func isIMAPError(err error) bool {
+	var ierr *imap.Error
+	return errors.As(err, &ierr)
 }
 
 // fetchInto runs one FETCH of set and starts the delivery of each message
