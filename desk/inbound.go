@@ -306,7 +306,9 @@ func (p *Pipeline) recordBounce(tx store.Tx, pl *plan, res *mailin.Result, ticke
 		hold = 60 * 24 * time.Hour
 	}
 	res.Action = "bounce"
-	mailed := func(addr string) bool { return slices.ContainsFunc(to, func(a string) bool { return strings.EqualFold(a, addr) }) }
+	mailed := func(addr string) bool {
+		return slices.ContainsFunc(to, func(a string) bool { return strings.EqualFold(a, addr) })
+	}
 	for _, f := range fails {
 		rcpt := f.Recipient
 		if f.Original != "" && (to == nil || !mailed(rcpt) && mailed(f.Original)) {
