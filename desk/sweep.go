@@ -51,7 +51,7 @@ type Sweeper struct {
 // SweepAction is one thing a sweep did (or would do) to a ticket.
 type SweepAction struct {
 	Ticket string `json:"ticket"`
-	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, escalated, critical_reminder, bodies_deleted, suppressed
+	Kind   string `json:"kind"` // reminder, waiting, closed, sla_breach, sla_warning, escalated, critical_reminder, bodies_deleted, suppressed, damaged
 	Detail string `json:"detail"`
 }
 
@@ -198,12 +198,18 @@ func (s *Sweeper) sweepTicket(tx store.Tx, id string, now time.Time, rep *SweepR
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
+	if errors.Is(err, store.ErrBadRecord) {
+		return s.damaged(id, err, rep)
+	}
 	if err != nil {
 		return err
 	}
 	c, actions := s.decide(t, now)
 	if at := s.Policy.Retention.Due(t.Status, t.ClosedAt, t.BodiesDeletedAt); !at.IsZero() && !now.Before(at) {
 		full, err := tx.TicketFull(id)
+		if errors.Is(err, store.ErrBadRecord) {
+			return s.damaged(id, err, rep)
+		}
 		if err != nil {
 			return err
 		}
@@ -217,6 +223,16 @@ func (s *Sweeper) sweepTicket(tx store.Tx, id string, now time.Time, rep *SweepR
 		rep.Actions = append(rep.Actions, SweepAction{Ticket: id, Kind: "suppressed", Detail: h})
 	}
 	rep.Actions = append(rep.Actions, actions...)
+	return nil
+}
+
+// damaged reports a due ticket that cannot be read (err wraps
+// store.ErrBadRecord) and passes it over: it stays due, and is reported
+// again at every sweep until it is repaired or restored, while the
+// others are swept.
+func (s *Sweeper) damaged(id string, err error, rep *SweepReport) error {
+	s.log().Error("ticket passed over by the sweep: it does not decode; run check", "ticket", id, "err", err)
+	rep.Actions = append(rep.Actions, SweepAction{Ticket: id, Kind: "damaged", Detail: err.Error()})
 	return nil
 }
 

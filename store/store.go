@@ -58,6 +58,11 @@ var (
 	// concurrent ones, after running it again as often as it does: a
 	// smaller transaction (fewer tickets) conflicts less.
 	ErrConflict = errors.New("transaction kept conflicting with concurrent ones")
+	// ErrBadRecord is returned (wrapped, with the decoder's error) for a
+	// ticket, message or event that is stored but does not decode: damage,
+	// which check reports. The sweep passes such a ticket over, so that
+	// one does not stop the work on all the others.
+	ErrBadRecord = errors.New("record does not decode")
 )
 
 // Forever is an instant after every NextAt, for listing the whole outbox.
@@ -228,7 +233,11 @@ type Reader interface {
 	// following page, "" when this page is the last; a ticket created
 	// or changed between pages does not make another ticket appear
 	// twice or be skipped. A cursor that is not one gives ErrBadCursor;
-	// a view, sort or operator that is not one gives ErrBadFilter. Its
+	// a view, sort or operator that is not one gives ErrBadFilter. A
+	// ticket on the page whose record does not decode is left out of it,
+	// and its error (ErrBadRecord) returned with the rest of the page and
+	// the next page's cursor: a caller that can do without it (the
+	// sweep) goes on, one that must see every ticket fails. Its
 	// cost is that of reading compact summaries of the tickets (a page,
 	// when f has no condition besides Status and sorts by creation
 	// time), never their messages.

@@ -2,6 +2,7 @@ package boltdb
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -415,14 +416,19 @@ func (t *tx) search(q *query) ([]*store.Ticket, string, error) {
 		next = hex.EncodeToString(hits[len(hits)-1].key)
 	}
 	out := make([]*store.Ticket, 0, len(hits))
+	var bad error
 	for _, h := range hits {
 		tk, err := t.Ticket(string(h.key[h.id:]))
+		if errors.Is(err, store.ErrBadRecord) {
+			bad = cmp.Or(bad, err) // the page goes on without it
+			continue
+		}
 		if err != nil {
 			return nil, "", err
 		}
 		out = append(out, tk)
 	}
-	return out, next, nil
+	return out, next, bad
 }
 
 // withAllWords calls fn with the id and summary of every ticket on which
@@ -611,21 +617,26 @@ func (t *tx) walkCreated(q *query) ([]*store.Ticket, string, error) {
 		step = c.Prev
 	}
 	out := []*store.Ticket{}
+	var bad error
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = step() {
 		if err := t.ctx.Err(); err != nil {
 			return nil, "", err
 		}
 		if q.f.Limit > 0 && len(out) == q.f.Limit {
 			last := out[len(out)-1]
-			return out, hex.EncodeToString(createdKey(last.CreatedAt, last.ID)), nil
+			return out, hex.EncodeToString(createdKey(last.CreatedAt, last.ID)), bad
 		}
 		tk, err := t.Ticket(string(k[len(prefix)+createdLen:]))
+		if errors.Is(err, store.ErrBadRecord) {
+			bad = cmp.Or(bad, err) // the page goes on without it
+			continue
+		}
 		if err != nil {
 			return nil, "", err
 		}
 		out = append(out, tk)
 	}
-	return out, "", nil
+	return out, "", bad
 }
 
 // seekAfter positions c on the first key above k.

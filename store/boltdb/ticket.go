@@ -53,7 +53,7 @@ func (t *tx) Ticket(id string) (*store.Ticket, error) {
 	}
 	var tk store.Ticket
 	if err := decodeTicket(v, &tk); err != nil {
-		return nil, fmt.Errorf("decode ticket %s: %w", id, err)
+		return nil, fmt.Errorf("ticket %s: %w: %w", id, store.ErrBadRecord, err)
 	}
 	return &tk, nil
 }
@@ -68,7 +68,7 @@ func (t *tx) TicketFull(id string) (*store.Ticket, error) {
 	err = t.scan(bucketMessages, id, func(v []byte) error {
 		m, err := t.decodeMessage(v)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", store.ErrBadRecord, err)
 		}
 		tk.Messages = append(tk.Messages, *m)
 		return nil
@@ -79,7 +79,7 @@ func (t *tx) TicketFull(id string) (*store.Ticket, error) {
 	err = t.scan(bucketEvents, id, func(v []byte) error {
 		var e store.Event
 		if err := decodeEvent(v, &e); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", store.ErrBadRecord, err)
 		}
 		tk.Events = append(tk.Events, e)
 		return nil

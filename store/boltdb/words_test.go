@@ -2,6 +2,7 @@ package boltdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -505,5 +506,59 @@ func TestDamagedMessageLeavesSearchWorking(t *testing.T) {
 	}
 	if got := searchIDs(t, d, "march"); !slices.Equal(got, []string{"HS-000002"}) {
 		t.Errorf("search after indexing: %v", got)
+	}
+}
+
+// TestDamagedTicketLeavesListingsWorking: a ticket whose record no
+// longer decodes is left out of the page of a listing or search it is
+// on, which says so (ErrBadRecord) and still holds every other ticket
+// and the next page's cursor: the sweep, which lists tickets by status,
+// goes on without it.
+func TestDamagedTicketLeavesListingsWorking(t *testing.T) {
+	d := openUnindexed(t, filepath.Join(t.TempDir(), "t.db"))
+	defer d.Close()
+	addTicket(t, d, "HS-000001", "printer", "the toner cartridge smokes")
+	addTicket(t, d, "HS-000002", "invoice", "please send the march invoice")
+	addTicket(t, d, "HS-000003", "invoice again", "the april invoice too")
+	if err := d.UpdateNow(bg, func(st store.Tx) error {
+		k, _ := st.(*tx).ticketRecord("HS-000002")
+		return st.(*tx).bucket(bucketTickets).Put(clone(k), []byte{ticketRecV1, 0xff})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []store.Filter{{}, {Status: rules.StatusOpen, Limit: 1}, {Text: "invoice"}, {Sort: store.SortUpdated, Limit: 1}} {
+		var ids []string
+		bad := 0
+		err := d.View(bg, func(st store.Tx) error {
+			for {
+				l, next, err := st.Tickets(f)
+				if errors.Is(err, store.ErrBadRecord) {
+					bad++
+				} else if err != nil {
+					return err
+				}
+				for _, tk := range l {
+					ids = append(ids, tk.ID)
+				}
+				if f.After = next; next == "" {
+					return nil
+				}
+			}
+		})
+		slices.Sort(ids)
+		want := []string{"HS-000001", "HS-000003"}
+		if f.Text != "" {
+			want = want[1:]
+		}
+		if err != nil || !slices.Equal(ids, want) || bad != 1 {
+			t.Errorf("%+v beside a damaged ticket: %v %v (told of it %d times), want %v, told once", f, ids, err, bad, want)
+		}
+	}
+	err := d.View(bg, func(st store.Tx) error {
+		_, err := st.Ticket("HS-000002")
+		return err
+	})
+	if !errors.Is(err, store.ErrBadRecord) {
+		t.Errorf("reading the damaged ticket: %v, want ErrBadRecord", err)
 	}
 }

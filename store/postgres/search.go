@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -289,6 +291,7 @@ func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
 	q := fmt.Sprintf(`SELECT id, %s, rec FROM tickets WHERE %s ORDER BY %s %s LIMIT $%d`, col, w.sql(), col, dir, len(w.args))
 	out := []*store.Ticket{}
 	var keys [][]byte
+	var bad []error // by row: a ticket that does not decode
 	var (
 		id  string
 		key []byte
@@ -296,18 +299,25 @@ func (t *tx) Tickets(f store.Filter) ([]*store.Ticket, string, error) {
 	)
 	err := t.rows(q, w.args, []any{&id, &key, &v}, func() error {
 		tk, err := decodeTicket(id, v)
+		if !errors.Is(err, store.ErrBadRecord) && err != nil {
+			return err
+		}
 		out = append(out, tk)
 		keys = append(keys, bytes.Clone(key))
-		return err
+		bad = append(bad, err)
+		return nil
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list tickets: %w", err)
 	}
+	var next string
 	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
-		return out, hex.EncodeToString(keys[f.Limit-1]), nil
+		out, bad = out[:f.Limit], bad[:f.Limit]
+		next = hex.EncodeToString(keys[f.Limit-1])
 	}
-	return out, "", nil
+	// A ticket that does not decode is left out; the page goes on
+	// without it.
+	return slices.DeleteFunc(out, func(tk *store.Ticket) bool { return tk == nil }), next, cmp.Or(bad...)
 }
 
 // checkFilter is store.ErrBadFilter, said how, when f names no view or

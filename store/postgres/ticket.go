@@ -92,7 +92,7 @@ func (t *tx) NewTicketID(prefix string) (string, error) {
 func decodeTicket(id string, v []byte) (*store.Ticket, error) {
 	var tk store.Ticket
 	if err := json.Unmarshal(v, &tk); err != nil {
-		return nil, fmt.Errorf("decode ticket %s: %w", id, err)
+		return nil, fmt.Errorf("ticket %s: %w: %w", id, store.ErrBadRecord, err)
 	}
 	return &tk, nil
 }
@@ -123,7 +123,7 @@ func (t *tx) TicketFull(id string) (*store.Ticket, error) {
 	err = t.rows(`SELECT rec FROM messages WHERE ticket_id = $1 ORDER BY seq`, args(id), []any{&v}, func() error {
 		var m store.Message
 		if err := json.Unmarshal(v, &m); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", store.ErrBadRecord, err)
 		}
 		tk.Messages = append(tk.Messages, m)
 		return nil
@@ -134,7 +134,7 @@ func (t *tx) TicketFull(id string) (*store.Ticket, error) {
 	err = t.rows(`SELECT rec FROM events WHERE ticket_id = $1 ORDER BY seq`, args(id), []any{&v}, func() error {
 		var e store.Event
 		if err := json.Unmarshal(v, &e); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", store.ErrBadRecord, err)
 		}
 		tk.Events = append(tk.Events, e)
 		return nil

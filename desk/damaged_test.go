@@ -1,0 +1,83 @@
+package desk
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt" // only to plant damage the store's API cannot make
+
+	"ticketgate/rules"
+)
+
+// damageTicket overwrites ticket id's record in the database file with
+// bytes that do not decode, as a damaged disk or a -force restore leaves
+// it.
+func (e *env) damageTicket(id string) {
+	e.t.Helper()
+	e.store.Close()
+	db, err := bolt.Open(e.path, 0o600, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("tickets"))
+		var k []byte
+		b.ForEach(func(key, v []byte) error {
+			if bytes.Contains(v, []byte(id)) {
+				k = bytes.Clone(key)
+			}
+			return nil
+		})
+		if k == nil {
+			e.t.Fatalf("no record of %s", id)
+		}
+		return b.Put(k, []byte{1, 0xff, 0xff})
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.open()
+}
+
+// TestDamagedTicketStopsNoSweep: one ticket whose record no longer
+// decodes is reported by the sweep and passed over; every other ticket
+// still gets its reminder, rather than nobody's being sent at any sweep.
+func TestDamagedTicketStopsNoSweep(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"HS-300101", "HS-300102", "HS-300103"} {
+		e.create(id, "cy@customer.example", day0, rules.PriorityLow)
+		e.agentReply(id, day0)
+	}
+	e.damageTicket("HS-300102")
+	rep := e.run(day(3))
+	if got := kinds(t, e, 0); !slices.Equal(got, []string{"reminder", "reminder"}) {
+		t.Errorf("sent %v, want the reminders of the two readable tickets", got)
+	}
+	for _, id := range []string{"HS-300101", "HS-300103"} {
+		if tk := e.ticket(id); len(events(tk, "reminder_sent")) != 1 {
+			t.Errorf("%s: no reminder_sent event: %+v", id, tk.Events)
+		}
+	}
+	var damaged []SweepAction
+	for _, a := range rep.Actions {
+		if a.Ticket == "HS-300102" {
+			damaged = append(damaged, a)
+		}
+	}
+	if len(damaged) != 1 || damaged[0].Kind != "damaged" || !strings.Contains(damaged[0].Detail, "does not decode") {
+		t.Errorf("report on the damaged ticket: %+v, want one damaged action", damaged)
+	}
+	// The next sweep reports it again and sends nothing twice.
+	rep = e.run(day(3.5))
+	if got := kinds(t, e, 2); len(got) != 0 {
+		t.Errorf("second sweep sent %v", got)
+	}
+	if len(rep.Actions) != 1 || rep.Actions[0].Kind != "damaged" {
+		t.Errorf("second sweep: %+v, want the damaged ticket reported", rep.Actions)
+	}
+}
