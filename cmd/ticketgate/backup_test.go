@@ -450,3 +450,49 @@ func TestRestoreOfAMissingFileExitsNoInput(t *testing.T) {
 		t.Errorf("after the refused restore: %+v", tk)
 	}
 }
+
+// A delivery report names the mail it is about by its outbox id. Mail
+// sent after the backup was taken keeps its id after a restore of that
+// backup: the first mail queued after the restore does not get it again,
+// so a late bounce of the mail sent before the restore is not kept on
+// another customer's ticket.
+func TestRestoreDoesNotGiveNewMailTheIdsOfMailSentBefore(t *testing.T) {
+	e := newEnv(t, true)
+	s := e.serve()
+	e.injectOK(message("alice@customer.example", "support@example.com", "Printer", "ids-0@customer.example", "x"))
+	e.relay.WaitFor(1, 10*time.Second)
+	waitEmptyOutbox(t, e)
+	backup := filepath.Join(t.TempDir(), "before.db")
+	if r := e.run(nil, "backup", "-o", backup); r.code != 0 {
+		t.Fatalf("backup: exit %d, %s", r.code, r.stderr)
+	}
+	e.injectOK(message("gone@customer.example", "support@example.com", "Hello", "ids-1@customer.example", "x"),
+		"-to", "support@example.com", "-from", "gone@customer.example")
+	mails := e.relay.WaitFor(2, 10*time.Second)
+	if len(mails) != 2 || !strings.HasPrefix(mails[1].From, "bounces+") {
+		t.Fatalf("relayed %+v, want the second auto-reply with a bounce return path", mails)
+	}
+	waitEmptyOutbox(t, e)
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+
+	if r := e.run(nil, "restore", backup); r.code != 0 {
+		t.Fatalf("restore: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	other := e.injectOK(message("bob@customer.example", "support@example.com", "VPN", "ids-2@customer.example", "down"))
+	if r := e.run(dsn(mails[1].From, "ids-dsn@mx.customer.example"), "inject", "-to", mails[1].From, "-from", ""); r.code != 0 {
+		t.Fatalf("inject the bounce: exit %d, %s", r.code, r.stderr)
+	}
+	tk := e.show(other)
+	for _, m := range tk.Messages {
+		if m.Kind == "system" {
+			t.Errorf("%s (bob's) holds the delivery report about the mail to gone@customer.example sent before the restore: %q", other, m.Text)
+		}
+	}
+	for _, ev := range tk.Events {
+		if strings.Contains(ev.Detail, "delivery report") || ev.Type == "delivery_failed" {
+			t.Errorf("%s (bob's): event %s %q", other, ev.Type, ev.Detail)
+		}
+	}
+}

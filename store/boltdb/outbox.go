@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"ticketgate/store"
 )
 
@@ -287,23 +289,35 @@ func (t *tx) ClaimOutbox(owner string, now time.Time, lease time.Duration, limit
 func (d *DB) LastOutboxID(ctx context.Context) (uint64, error) {
 	var n uint64
 	err := d.View(ctx, func(st store.Tx) error {
-		t := st.(*tx)
-		n = t.bucket(bucketOutbox).Sequence()
-		// Sent records are "sent", 0x00 and the 8-byte id: the last one
-		// before "sent", 0x01 is the highest.
-		c := t.bucket(bucketMeta).Cursor()
-		k, _ := c.Seek([]byte("sent\x01"))
-		if k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
-		if len(k) == 13 && bytes.HasPrefix(k, []byte("sent\x00")) {
-			n = max(n, binary.BigEndian.Uint64(k[5:]))
-		}
+		n = lastOutboxID(st.(*tx).tx)
 		return nil
 	})
 	return n, err
+}
+
+// lastOutboxID is LastOutboxID in btx.
+func lastOutboxID(btx *bolt.Tx) uint64 {
+	var n uint64
+	if b := btx.Bucket(bucketOutbox); b != nil {
+		n = b.Sequence()
+	}
+	meta := btx.Bucket(bucketMeta)
+	if meta == nil {
+		return n
+	}
+	// Sent records are "sent", 0x00 and the 8-byte id: the last one
+	// before "sent", 0x01 is the highest.
+	c := meta.Cursor()
+	k, _ := c.Seek([]byte("sent\x01"))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if len(k) == 13 && bytes.HasPrefix(k, []byte("sent\x00")) {
+		n = max(n, binary.BigEndian.Uint64(k[5:]))
+	}
+	return n
 }
 
 func (t *tx) NextOutboxID() (uint64, error) {

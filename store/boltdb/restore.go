@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"ticketgate/store"
 )
 
@@ -20,12 +22,24 @@ import (
 // It holds the database's own lock throughout and returns store.ErrLocked
 // when another process (a running serve) has the database open. The new
 // file keeps the old one's mode and, when run as root, its owner.
+//
+// The new database hands out no outbox id the old one handed out (as far
+// as the old file can still be read): a bounce names the mail it is about
+// by that id, and one about mail sent after the backup was taken would
+// otherwise be taken as one about the next mail queued after the restore,
+// and kept on that mail's ticket.
 func Replace(path, from string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return fmt.Errorf("create database directory: %w", err)
 	}
 	_, statErr := os.Stat(path)
 	existed := statErr == nil
+	// Read before the lock is taken: a read of the file takes bbolt's
+	// shared lock, which the lock below would refuse.
+	var last uint64
+	if existed {
+		last = lastOutboxIDOf(path)
+	}
 	// bbolt's lock on the file; opening a missing file creates it, so a
 	// serve starting meanwhile waits for us as well.
 	lock, err := lockFile(path, 50*time.Millisecond)
@@ -44,6 +58,10 @@ func Replace(path, from string) error {
 	if err != nil {
 		return err
 	}
+	if err := reserveOutboxIDs(tmp, last); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: keep the outbox ids of mail sent before: %w", err)
+	}
 	if existed {
 		keep := path + ".pre-restore"
 		os.Remove(keep)
@@ -57,6 +75,55 @@ func Replace(path, from string) error {
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// lastOutboxIDOf returns the LastOutboxID of the database file at path,
+// or 0 when it cannot be read: a restore is also for a database that is
+// damaged.
+func lastOutboxIDOf(path string) (n uint64) {
+	defer func() {
+		if recover() != nil { // a damaged page
+			n = 0
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 50 * time.Millisecond})
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	db.View(func(btx *bolt.Tx) error {
+		n = lastOutboxID(btx)
+		return nil
+	})
+	return n
+}
+
+// reserveOutboxIDs makes the database file at path (no process has it
+// open) hand out only outbox ids above last. A copy bbolt cannot read
+// (restored with -force) is left as it is.
+func reserveOutboxIDs(path string, last uint64) (err error) {
+	if last == 0 {
+		return nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil
+	}
+	defer func() {
+		if recover() != nil { // a damaged page
+			err = nil
+		}
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	return db.Update(func(btx *bolt.Tx) error {
+		b := btx.Bucket(bucketOutbox)
+		if b == nil || b.Sequence() >= last {
+			return nil
+		}
+		return b.SetSequence(last)
+	})
 }
 
 // lockFile takes the lock bbolt takes on the database file at path (an
