@@ -412,12 +412,22 @@ func (t *tx) SentTo(id uint64) (ticketID string, to []string, err error) {
 }
 
 // ReserveOutboxIDs makes every id NextOutboxID hands out from now on
-// larger than upto: for entries copied in with their ids kept.
+// larger than upto: for entries copied in with their ids kept. Gateways
+// may be drawing ids meanwhile: the sequence is moved on by drawing ids
+// (as many as it lacks), never set, so that it never goes back to hand
+// out an id it handed out already.
 func (d *DB) ReserveOutboxIDs(ctx context.Context, upto uint64) error {
 	n, err := id64(upto)
 	if err != nil || n == 0 {
 		return err
 	}
-	_, err = d.pool.Exec(ctx, `SELECT setval('outbox_id', GREATEST($1, (SELECT last_value FROM outbox_id)))`, n)
-	return err
+	// A million ids a statement (about a second).
+	for {
+		var last int64
+		err := d.pool.QueryRow(ctx, `SELECT max(nextval('outbox_id'))
+			FROM generate_series(1, LEAST(GREATEST($1 - (SELECT last_value FROM outbox_id), 1), 1000000))`, n).Scan(&last)
+		if err != nil || last >= n {
+			return err
+		}
+	}
 }
