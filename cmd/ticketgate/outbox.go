@@ -206,46 +206,62 @@ func runOutboxRetry(ctx context.Context, args []string, stdout io.Writer) error 
 	return nil
 }
 
+// retryBatch is how many entries "outbox retry -all" makes due in one
+// transaction: each holds the database's single writer, and mail
+// arriving meanwhile waits for it.
+const retryBatch = 500
+
 // retryOutbox makes entry id (every entry for 0) due now and wakes the
 // worker when serve runs. It returns how many entries it made due.
+// Every entry is gone over in batches of retryBatch, one transaction
+// each, in id order (so in each queue's order).
 func (a *app) retryOutbox(ctx context.Context, id uint64) (int, error) {
 	now := time.Now()
 	n := 0
-	err := a.store.UpdateNow(ctx, func(tx store.Tx) error {
-		n = 0
+	var after uint64
+	for {
 		var list []*store.OutMail
-		if id != 0 {
-			m, err := tx.OutboxEntry(id)
-			if err != nil {
-				return err
+		err := a.store.UpdateNow(ctx, func(tx store.Tx) error {
+			if id != 0 {
+				m, err := tx.OutboxEntry(id)
+				if err != nil {
+					return err
+				}
+				list = []*store.OutMail{m}
+			} else {
+				var err error
+				if list, err = tx.OutboxList(after, retryBatch); err != nil {
+					return err
+				}
 			}
-			list = []*store.OutMail{m}
-		} else {
-			var err error
-			if list, err = tx.OutboxList(0, 0); err != nil {
-				return err
+			for _, m := range list {
+				if !m.NextAt.After(now) {
+					// Due already, perhaps being delivered right now:
+					// queuing it again would end its delivery's claim, and
+					// that delivery's outcome would be dropped and the mail
+					// sent again.
+					continue
+				}
+				m.NextAt = now
+				if err := tx.Enqueue(m); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return n, err
 		}
-		for _, m := range list {
-			n++
-			if !m.NextAt.After(now) {
-				// Due already, perhaps being delivered right now:
-				// queuing it again would end its delivery's claim, and
-				// that delivery's outcome would be dropped and the mail
-				// sent again.
-				continue
-			}
-			m.NextAt = now
-			if err := tx.Enqueue(m); err != nil {
-				return err
-			}
+		n += len(list)
+		if id != 0 || len(list) < retryBatch {
+			break
 		}
-		return nil
-	})
-	if err == nil && a.gw != nil && a.gw.wake != nil {
+		after = list[len(list)-1].ID
+	}
+	if a.gw != nil && a.gw.wake != nil {
 		a.gw.wake()
 	}
-	return n, err
+	return n, nil
 }
 
 // handleOutbox is GET /api/outbox.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+	"ticketgate/store/boltdb"
 )
 
 // outboxConfig rewrites the installation's config with the relay value
@@ -270,5 +275,69 @@ func TestOutboxListsMailNotTriedYetAsDueSinceQueued(t *testing.T) {
 	}
 	if r := e.run(nil, "show", id); strings.Contains(r.stdout, "0001-01-01") {
 		t.Errorf("show lists the queued auto-reply as due in the year 1:\n%s", r.stdout)
+	}
+}
+
+// "outbox retry -all" after a long relay outage, with many mails
+// deferred, does not hold the database's single writer until it has gone
+// over every one of them: a message that arrives meanwhile is committed
+// (and answered 250) while the retry goes on, not once it ended.
+func TestOutboxRetryAllLetsMailInMeanwhile(t *testing.T) {
+	st, err := boltdb.Open(filepath.Join(t.TempDir(), "tickets.db"), boltdb.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	later := time.Now().Add(time.Hour)
+	const deferred = 30000
+	for i := 0; i < deferred; i += 5000 {
+		if err := st.UpdateNow(context.Background(), func(tx store.Tx) error {
+			for j := range 5000 {
+				m := &store.OutMail{TicketID: fmt.Sprintf("HS-%06d", i+j), Kind: "auto", From: "support@example.com",
+					To: []string{"cy@customer.example"}, NextAt: later, Attempts: 5, LastErr: "451 4.3.0 try later", Raw: []byte("mail")}
+				if err := tx.Enqueue(m); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &app{store: st}
+	type result struct {
+		n   int
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		n, err := a.retryOutbox(context.Background(), 0)
+		done <- result{n, err, time.Now()}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	err = st.Update(context.Background(), func(tx store.Tx) error {
+		return tx.PutTicket(&store.Ticket{ID: "HS-999999", Subject: "Printer on fire", Status: rules.StatusNew, CreatedAt: time.Now()})
+	})
+	committed := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.n != deferred {
+		t.Fatalf("retry -all: %d %v, want %d mails due now", r.n, r.err, deferred)
+	}
+	if !committed.Before(r.at) {
+		t.Errorf("the message arriving during retry -all was committed %s after it began, once the retry of %d mails ended (%s): its sender waited for all of them",
+			committed.Sub(start).Round(time.Millisecond), deferred, r.at.Sub(start).Round(time.Millisecond))
+	}
+	var due []*store.OutMail
+	st.View(context.Background(), func(tx store.Tx) error {
+		due, err = tx.Outbox(time.Now(), 0)
+		return err
+	})
+	if len(due) != deferred {
+		t.Errorf("%d mails due after retry -all, want %d", len(due), deferred)
 	}
 }
