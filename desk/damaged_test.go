@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt" // only to plant damage the store's API cannot make
 
@@ -79,5 +80,47 @@ func TestDamagedTicketStopsNoSweep(t *testing.T) {
 	}
 	if len(rep.Actions) != 1 || rep.Actions[0].Kind != "damaged" {
 		t.Errorf("second sweep: %+v, want the damaged ticket reported", rep.Actions)
+	}
+}
+
+// TestDamagedRateCounterRefusesNoMail: a customer whose inbound or
+// auto-reply counter no longer decodes is not refused (451) at every
+// message for good, nor left without the auto-reply: a counter is only a
+// count of recent mail, and a damaged one counts nothing.
+func TestDamagedRateCounterRefusesNoMail(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("n@customer.example", []string{"support@example.com"}, msg("n@customer.example", "support@example.com", "first", "x"))
+	g.relay.WaitFor(1, 5*time.Second)
+	g.shutdown()
+	db, err := bolt.Open(g.dbPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("rate"))
+		for _, kind := range []string{"in:sender:", "in:domain:", "auto:"} {
+			if err := b.Put([]byte("n@customer.example\x00"+kind), []byte{1, 0xff, 0xff}); err != nil {
+				return err
+			}
+			if err := b.Put([]byte("customer.example\x00"+kind), []byte{1, 0xff, 0xff}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.open()
+	g.pipeline.Policies = Policies{PerSender: 10, PerDomain: 10}
+	if err := g.send("n@customer.example", []string{"support@example.com"}, msg("n@customer.example", "support@example.com", "second", "x")); err != nil {
+		t.Fatalf("message from the sender whose counters are damaged: %v, want it taken", err)
+	}
+	if n := len(g.tickets()); n != 2 {
+		t.Errorf("%d tickets, want 2", n)
+	}
+	if got := g.relay.WaitFor(2, 5*time.Second); len(got) != 2 {
+		t.Errorf("relay got %d mails, want the second ticket's auto-reply too", len(got))
 	}
 }

@@ -295,7 +295,8 @@ type Reader interface {
 	Checkpoint(mailbox string) (Checkpoint, error)
 	// RateTimes returns the recorded times of a rate-limited event
 	// (auto-replies to an address, inbound mail from a sender ...) under
-	// key (case-insensitive).
+	// key (case-insensitive). A counter that does not decode counts
+	// nothing (none), here and in Rates.
 	RateTimes(key string) ([]time.Time, error)
 	// Rates returns up to limit rate counters, in the store's order, from
 	// cursor after ("" for the first): each under its key as RateTimes

@@ -395,10 +395,9 @@ func (t *tx) Rates(after string, limit int) ([]store.Rate, string, error) {
 			return out, string(last), nil
 		}
 		last = k
-		ts, err := decodeRate(string(k), v)
-		if err != nil {
-			return nil, "", err
-		}
+		// A counter that does not decode (damage, which check
+		// reports) counts nothing; the next count replaces it.
+		ts, _ := decodeRate(string(k), v)
 		out = append(out, store.Rate{Key: rateName(k), Times: ts})
 	}
 	return out, "", nil
@@ -409,7 +408,11 @@ func (t *tx) RateTimes(key string) ([]time.Time, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return decodeRate(key, v)
+	// A counter that does not decode (damage, which check reports)
+	// counts nothing, rather than refusing every message of its sender
+	// or domain for good; the next count replaces it.
+	ts, _ := decodeRate(key, v)
+	return ts, nil
 }
 
 func (t *tx) PutRateTimes(key string, ts []time.Time) error {
