@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -50,8 +51,10 @@ func (p *Policy) RetentionProblems(ctx context.Context, s store.Store, now time.
 	for {
 		var next string
 		err := s.View(ctx, func(tx store.Tx) error {
+			// A ticket that does not decode is left out: check
+			// lists it as damaged already.
 			list, cursor, err := tx.Tickets(store.Filter{Sort: store.SortCreated, Limit: forgetPage, After: after})
-			if err != nil {
+			if err != nil && !errors.Is(err, store.ErrBadRecord) {
 				return err
 			}
 			next = cursor
@@ -62,6 +65,9 @@ func (p *Policy) RetentionProblems(ctx context.Context, s store.Store, now time.
 					continue
 				}
 				full, err := tx.TicketFull(t.ID)
+				if errors.Is(err, store.ErrBadRecord) {
+					continue
+				}
 				if err != nil {
 					return err
 				}

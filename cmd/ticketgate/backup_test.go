@@ -496,3 +496,38 @@ func TestRestoreDoesNotGiveNewMailTheIdsOfMailSentBefore(t *testing.T) {
 		}
 	}
 }
+
+// check of a database holding a ticket whose record does not decode
+// lists it with every other problem and exits 1; the retention part of
+// the check, which reads every ticket, does not end it with an error
+// that hides the list.
+func TestCheckListsATicketThatDoesNotDecode(t *testing.T) {
+	e := newEnv(t, false)
+	var ids []string
+	for i := range 2 {
+		from := fmt.Sprintf("olga%d@customer.example", i)
+		ids = append(ids, e.injectOK(message(from, "support@example.com", "Check me", fmt.Sprintf("check-%d@customer.example", i), "Body."), "-to", "support@example.com"))
+	}
+	db, err := bolt.Open(e.dbPath(), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("tickets"))
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if bytes.Contains(v, []byte(ids[0])) {
+				return b.Put(bytes.Clone(k), []byte{1, 0xff})
+			}
+		}
+		return fmt.Errorf("no record of %s", ids[0])
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(nil, "check")
+	if r.code != 1 || !strings.Contains(r.stdout, "ticket "+ids[0]+": record does not decode") {
+		t.Errorf("check: exit %d, want 1 listing the ticket\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+}
