@@ -531,3 +531,39 @@ func TestCheckListsATicketThatDoesNotDecode(t *testing.T) {
 		t.Errorf("check: exit %d, want 1 listing the ticket\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// A backup of a database holding a queued mail whose record does not
+// decode is taken (check names the entry; restore -force takes it back):
+// the count of queued mail the copy is checked with does not refuse it,
+// which left the installation without a backup when one was needed most.
+func TestBackupOfADatabaseWithADamagedQueuedMail(t *testing.T) {
+	e := newEnv(t, false)
+	e.injectOK(message("olga@customer.example", "support@example.com", "Back me up", "bk-1@customer.example", "Body."))
+	e.injectOK(message("pete@customer.example", "support@example.com", "Me too", "bk-2@customer.example", "Body."))
+	db, err := bolt.Open(e.dbPath(), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("outbox"))
+		k, _ := b.Cursor().First()
+		if k == nil {
+			return fmt.Errorf("nothing queued")
+		}
+		return b.Put(bytes.Clone(k), []byte{1, 0xff})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "copy.db")
+	if r := e.run(nil, "backup", "-o", out); r.code != 0 || !strings.Contains(r.stdout, "2 tickets") {
+		t.Errorf("backup: exit %d, want 0\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Errorf("no backup written: %v", err)
+	}
+	if r := e.run(nil, "check"); r.code != 1 || !strings.Contains(r.stdout, "does not decode") {
+		t.Errorf("check: exit %d, want 1 listing the entry\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -35,15 +36,18 @@ func (d *DB) Stats(ctx context.Context) (st store.Stats, err error) {
 		// Outbox ids grow as mail is queued: the first is the mail
 		// waiting longest, due since it was queued however often the
 		// relay deferred it (its NextAt is only its next try).
-		k, _ := btx.bucket(bucketOutbox).Cursor().First()
-		if len(k) != 8 {
+		c = btx.bucket(bucketOutbox).Cursor()
+		for k, _ := c.First(); len(k) == 8; k, _ = c.Next() {
+			r, err := btx.outboxRec(binary.BigEndian.Uint64(k))
+			if errors.Is(err, store.ErrBadRecord) {
+				continue // damage, which check reports: the next one
+			}
+			if err != nil {
+				return err
+			}
+			st.OldestDue = r.Created
 			return nil
 		}
-		r, err := btx.outboxRec(binary.BigEndian.Uint64(k))
-		if err != nil {
-			return err
-		}
-		st.OldestDue = r.Created
 		return nil
 	})
 	return st, err
