@@ -124,3 +124,52 @@ func TestDamagedRateCounterRefusesNoMail(t *testing.T) {
 		t.Errorf("relay got %d mails, want the second ticket's auto-reply too", len(got))
 	}
 }
+
+// TestDamagedTicketLeavesTheListOfTheOthers: a customer one of whose
+// tickets no longer decodes, asking for their tickets, gets the list of
+// the others, rather than a 451 at every try until their server gives up
+// and bounces the request.
+func TestDamagedTicketLeavesTheListOfTheOthers(t *testing.T) {
+	g := startGateway(t)
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, msg("alice@customer.example", "support@example.com", "Printer on fire", "x"))
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, msg("alice@customer.example", "support@example.com", "VPN down", "y"))
+	g.relay.WaitFor(2, 5*time.Second)
+	var damaged, other string
+	for _, tk := range g.tickets() {
+		if tk.Subject == "Printer on fire" {
+			damaged = tk.ID
+		} else {
+			other = tk.ID
+		}
+	}
+	g.shutdown()
+	db, err := bolt.Open(g.dbPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("tickets"))
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if bytes.Contains(v, []byte(damaged)) {
+				return b.Put(bytes.Clone(k), []byte{1, 0xff})
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.open()
+	if err := g.send("alice@customer.example", []string{"support@example.com"}, msg("alice@customer.example", "support@example.com", "my tickets", "which?")); err != nil {
+		t.Fatalf("asking for the list: %v, want it answered", err)
+	}
+	mails := g.relay.WaitFor(3, 5*time.Second)
+	if len(mails) != 3 {
+		t.Fatalf("relay got %d mails, want the list", len(mails))
+	}
+	if _, body := parse(t, mails[2]); !strings.Contains(body, other) || strings.Contains(body, damaged) {
+		t.Errorf("list:\n%s\nwant %s alone", body, other)
+	}
+}

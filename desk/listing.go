@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"errors"
 	"net/mail"
 	"strings"
 	"time"
@@ -107,6 +108,9 @@ func (p *Pipeline) ticketsOf(r store.Reader, addr string) ([]rules.Listed, error
 	out := make([]rules.Listed, 0, len(ids))
 	for _, id := range ids {
 		t, err := r.Ticket(id)
+		if errors.Is(err, store.ErrBadRecord) {
+			continue // damage, which check reports: the others are listed
+		}
 		if err != nil {
 			return nil, err
 		}
