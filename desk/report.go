@@ -37,6 +37,11 @@ type ReportQuery struct {
 // by priority, and those of the level by level (level 2's own targets,
 // counted from the escalation, for an escalated ticket).
 // Satisfaction counts the ratings given in the period.
+//
+// A report of one queue counts each of these in the queue the ticket was
+// in when it happened: an escalated ticket's opening, first response and
+// level-1 targets in the queue it was opened in, its level-2 targets and
+// what happened after the escalation in the queue it moved to.
 type Report struct {
 	From          time.Time          `json:"from,omitzero"`
 	To            time.Time          `json:"to"`
@@ -102,7 +107,9 @@ func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
 	if q.To.IsZero() {
 		q.To = q.Now
 	}
-	list, _, err := r.Tickets(store.Filter{Queue: q.Queue})
+	// Every ticket: an escalation may have moved one out of the queue
+	// since (its queue is then not the one it was opened in).
+	list, _, err := r.Tickets(store.Filter{})
 	if err != nil {
 		return nil, err
 	}
@@ -117,26 +124,38 @@ func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
 		if err := r.Context().Err(); err != nil {
 			return nil, err
 		}
+		if q.Queue != "" && !sum.Escalated && !strings.EqualFold(sum.Queue, q.Queue) {
+			continue // never in the queue
+		}
 		t, err := r.TicketFull(sum.ID)
 		if err != nil {
 			return nil, err
 		}
+		inQueue := func(at time.Time) bool { return q.Queue == "" || strings.EqualFold(queueAt(t, at), q.Queue) }
 		if q.in(t.CreatedAt) {
-			rep.Opened++
-			if t.SLA != nil && t.SLA.FirstResponseAt != nil {
+			if inQueue(t.CreatedAt) {
+				rep.Opened++
+			}
+			if t.SLA != nil && t.SLA.FirstResponseAt != nil && inQueue(*t.SLA.FirstResponseAt) {
 				firstCal = append(firstCal, t.SLA.FirstResponseAt.Sub(t.CreatedAt))
 				firstBiz = append(firstBiz, q.Hours.Between(t.CreatedAt, *t.SLA.FirstResponseAt))
 			}
 			if t.SLA != nil {
-				level := "1"
+				level, levelIn := "1", inQueue(t.CreatedAt)
 				if t.Escalated {
-					level = "2"
+					// Escalated by a release without level 2's clock:
+					// in the queue it is in now.
+					at := q.Now
+					if e := t.SLA.Escalation; e != nil {
+						at = e.At
+					}
+					level, levelIn = "2", inQueue(at)
 				}
-				rep.SLA.count(string(t.Priority), level, t.SLA, q.Now)
+				rep.SLA.count(string(t.Priority), level, t.SLA, q.Now, inQueue(t.CreatedAt), levelIn)
 			}
 		}
 		for _, e := range t.Events {
-			if !q.in(e.At) || MergedCopy(e) {
+			if !q.in(e.At) || MergedCopy(e) || !inQueue(e.At) {
 				continue
 			}
 			switch {
@@ -148,7 +167,7 @@ func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
 				resBiz = append(resBiz, q.Hours.Between(t.CreatedAt, e.At))
 			}
 		}
-		if s := t.Satisfaction; s != nil && q.in(s.At) && s.Score >= 1 {
+		if s := t.Satisfaction; s != nil && q.in(s.At) && s.Score >= 1 && inQueue(s.At) {
 			rep.Satisfaction.Count++
 			rep.Satisfaction.Distribution[strconv.Itoa(s.Score)]++
 			scoreSum += s.Score
@@ -174,6 +193,28 @@ func (q ReportQuery) in(t time.Time) bool {
 	return !t.Before(q.From) && t.Before(q.To)
 }
 
+// queueAt is the queue ticket t was in at instant at: its queue now,
+// unless an escalation after at moved it there from another (its
+// escalated event says "queue A → B").
+func queueAt(t *store.Ticket, at time.Time) string {
+	queue, moved := t.Queue, time.Time{}
+	for _, e := range t.Events {
+		if e.Type != rules.EventEscalated || !e.At.After(at) || MergedCopy(e) {
+			continue
+		}
+		for _, part := range strings.Split(e.Detail, "; ") {
+			rest, ok := strings.CutPrefix(part, "queue ")
+			if !ok {
+				continue
+			}
+			if from, _, ok := strings.Cut(rest, " → "); ok && (moved.IsZero() || e.At.Before(moved)) {
+				queue, moved = from, e.At
+			}
+		}
+	}
+	return queue
+}
+
 // Resolves reports whether a status event's detail ("from → to (why)")
 // records a resolution: a move into resolved, or into closed from a
 // status other than resolved (closing a resolved ticket resolves nothing
@@ -194,19 +235,23 @@ func Resolves(detail string) bool {
 }
 
 // count counts the targets of a ticket's SLA: its priority's (level 1's)
-// by priority, and by level those of the level it has now, level 2's own
-// from the escalation on.
-func (s SLAReport) count(prio, level string, sla *rules.SLA, now time.Time) {
+// by priority when byPriority, and, when byLevel, by level those of the
+// level it has now, level 2's own from the escalation on.
+func (s SLAReport) count(prio, level string, sla *rules.SLA, now time.Time, byPriority, byLevel bool) {
 	var resolved *time.Time
 	if !sla.ResolvedAt.IsZero() {
 		resolved = &sla.ResolvedAt
 	}
 	first, firstDue, resDue := sla.FirstResponseAt, sla.FirstResponseDue, sla.ResolutionDue
-	countIn(s.ByPriority, prio, first, firstDue, resolved, resDue, now)
+	if byPriority {
+		countIn(s.ByPriority, prio, first, firstDue, resolved, resDue, now)
+	}
 	if e := sla.Escalation; e != nil && level == "2" {
 		first, firstDue, resDue = e.FirstResponseAt, e.FirstResponseDue, e.ResolutionDue
 	}
-	countIn(s.ByLevel, level, first, firstDue, resolved, resDue, now)
+	if byLevel {
+		countIn(s.ByLevel, level, first, firstDue, resolved, resDue, now)
+	}
 }
 
 // countIn counts one ticket's first response and resolution targets

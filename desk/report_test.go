@@ -185,3 +185,52 @@ func TestReportLevelTwoCountsLevelTwoTargets(t *testing.T) {
 		t.Errorf("SLA level 2 %+v, want %+v", got, want)
 	}
 }
+
+// TestReportQueueCountsWhereEachThingHappened: a ticket opened and first
+// answered in support, then escalated to level2 and resolved there,
+// counts its opening, first response and level-1 targets in support's
+// report, and its level-2 target and resolution in level2's.
+func TestReportQueueCountsWhereEachThingHappened(t *testing.T) {
+	g, _, _ := l2Desk(t)
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC) // a Monday
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is on fire.")
+	now = now.Add(time.Hour)
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "Unplug it, please.")
+	now = now.Add(time.Hour)
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenNote, tk.ID, "ana@example.com"), tk, "#escalate")
+	if tk = g.ticket(tk.ID); tk.Queue != "level2" {
+		t.Fatalf("after #escalate the ticket is in %q, want level2", tk.Queue)
+	}
+	now = now.Add(30 * time.Minute)
+	if _, err := g.pipeline.Act(context.Background(), tk.ID, Action{Name: "assign", Value: "lev@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	agReply(g, "lev@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "lev@example.com"), tk, "#status resolved\nNew firmware, fixed.")
+	if tk = g.ticket(tk.ID); tk.Status != rules.StatusResolved {
+		t.Fatalf("lev's reply left the ticket %s", tk.Status)
+	}
+	report := func(queue string) *Report {
+		t.Helper()
+		rep, err := ReportContext(context.Background(), g.store, ReportQuery{Queue: queue, Hours: rules.DefaultBusinessHours(), Now: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	sup := report("support")
+	if sup.Opened != 1 || sup.FirstResponse.Count != 1 || sup.FirstResponse.Calendar.Median != time.Hour.Seconds() || sup.Resolved != 0 {
+		t.Errorf("support: opened %d, first responses %d (median %vs), resolved %d; want 1, 1 (3600s), 0",
+			sup.Opened, sup.FirstResponse.Count, sup.FirstResponse.Calendar.Median, sup.Resolved)
+	}
+	if med := sup.SLA.ByPriority["medium"]; med == nil || med.FirstResponseMet != 1 || len(sup.SLA.ByLevel) != 0 {
+		t.Errorf("support's SLA: by priority %+v, by level %+v; want level 1's first response met and no level 2", sup.SLA.ByPriority, sup.SLA.ByLevel)
+	}
+	l2 := report("level2")
+	if l2.Opened != 0 || l2.FirstResponse.Count != 0 || l2.Resolved != 1 {
+		t.Errorf("level2: opened %d, first responses %d, resolved %d; want 0, 0, 1", l2.Opened, l2.FirstResponse.Count, l2.Resolved)
+	}
+	if lv := l2.SLA.ByLevel["2"]; lv == nil || lv.FirstResponseMet != 1 || lv.ResolutionMet != 1 || l2.SLA.ByLevel["1"] != nil || len(l2.SLA.ByPriority) != 0 {
+		t.Errorf("level2's SLA: by level %+v, by priority %+v; want level 2's targets met and nothing of level 1", l2.SLA.ByLevel, l2.SLA.ByPriority)
+	}
+}
