@@ -346,3 +346,42 @@ func TestMailFromAMailboxToStatusAndSupportOpensItsTicket(t *testing.T) {
 		t.Errorf("ticket %s: subject %q queue %q", tk.ID, tk.Subject, tk.Queue)
 	}
 }
+
+// TestSearchSkipsTheDesksOwnMail: the survey, the closing notice and the
+// other mails the desk writes from its templates are the same on every
+// ticket; searching a word of theirs finds the ticket whose customer
+// wrote it, not every ticket that was closed.
+func TestSearchSkipsTheDesksOwnMail(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	ctx := context.Background()
+	unhappy := agOpenFrom(t, g, "dave@customer.example", "Slow answers", "I am dissatisfied with how long this takes.")
+	closed := agOpen(t, g, "Printer on fire", "It is on fire.")
+	if _, err := g.pipeline.Act(ctx, closed.ID, Action{Name: "status", Value: "closed"}); err != nil {
+		t.Fatal(err)
+	}
+	g.settle()
+	if tk := g.ticket(closed.ID); !tk.SurveySent {
+		t.Fatal("closing sent no survey")
+	}
+	for _, word := range []string{"dissatisfied", "satisfied"} {
+		var got []string
+		err := g.store.View(ctx, func(tx store.Tx) error {
+			list, _, err := tx.Tickets(store.Filter{Text: word})
+			for _, tk := range list {
+				got = append(got, tk.ID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{unhappy.ID}
+		if word == "satisfied" {
+			want = nil
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("search %q found %v, want %v (the survey of %s is the desk's own text)", word, got, want, closed.ID)
+		}
+	}
+}

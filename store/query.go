@@ -30,9 +30,10 @@ type Filter struct {
 	// Text lists only tickets on which every word of it (as Words splits
 	// it) occurs as a whole word, in any case: in the subject, the
 	// requester's address or name, or the subject or text of one of the
-	// ticket's messages (automatic replies, Kind "auto", excepted: they
-	// are the same on every ticket). Text without words sets no
-	// condition. Search reads an index, never the messages.
+	// ticket's messages (not the mail the desk writes from its
+	// templates, the same on every ticket: see MessageWords). Text
+	// without words sets no condition. Search reads an index, never the
+	// messages.
 	Text string
 
 	// Sort is the order; Reverse turns it around.
@@ -234,10 +235,12 @@ func TicketWords(t *Ticket) []string {
 const MaxMessageWords = 10000
 
 // MessageWords are the words of message m that Filter.Text searches: the
-// first MaxMessageWords of its subject and text; none for an automatic
-// reply.
+// first MaxMessageWords of its subject and text; none for the mail the
+// desk writes from its templates (Direction "out" but for an agent's
+// reply: the automatic reply, status notices, reminders, the survey and
+// its thanks), the same on every ticket.
 func MessageWords(m *Message) []string {
-	if m.Kind == "auto" {
+	if m.Kind == "auto" || m.Direction == "out" && m.Kind != "agent" {
 		return nil
 	}
 	w := Words(m.Subject + "\n" + m.Text)

@@ -35,6 +35,82 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV13,
 	migrateV14,
 	migrateV15,
+	migrateV16,
+}
+
+// migrateV16 builds idx.word again from every ticket and message: from
+// schema 16 on the mail the desk writes from its templates (notices,
+// reminders, the survey) has no words (store.MessageWords), and the
+// entries earlier schemas made of them would find every ticket that got
+// one.
+func migrateV16(btx *bolt.Tx) error { return rebuildWords(btx) }
+
+// rebuildWords builds idx.word again from every ticket and message, as
+// store.TicketWords and store.MessageWords split them now, under each
+// ticket's posting; a ticket with no summary is left out, as the indexer
+// leaves it. The entries are gathered first and put in key order (see
+// migrateV4). The messages still queued for the indexer are indexed here
+// too and leave the queue.
+func rebuildWords(btx *bolt.Tx) error {
+	t := &tx{ctx: context.Background(), tx: btx}
+	type entry struct {
+		k   []byte
+		bit byte
+	}
+	var entries []entry
+	err := t.bucket(bucketTickets).ForEach(func(k, v []byte) error {
+		var tk store.Ticket
+		if err := decodeTicket(v, &tk); err != nil {
+			return fmt.Errorf("decode ticket %s: %w", k, err)
+		}
+		// Since schema 12 a record's key is its posting, not its id.
+		at := t.postingOf([]byte(tk.ID))
+		if at == nil {
+			return nil
+		}
+		for _, w := range store.TicketWords(&tk) {
+			entries = append(entries, entry{key([]byte(w), at), wordInTicket})
+		}
+		seen := map[string]bool{}
+		return t.eachPart(bucketMessages, tk.ID, func(mk, mv []byte) error {
+			m, err := t.decodeMessage(mv)
+			if err != nil {
+				return fmt.Errorf("decode message %q: %w", mk, err)
+			}
+			for _, w := range store.MessageWords(m) {
+				if !seen[w] {
+					seen[w] = true
+					entries = append(entries, entry{key([]byte(w), at), wordInMessage})
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("index words: %w", err)
+	}
+	for _, b := range [][]byte{bucketIdxWord, bucketIdxWordQ} {
+		if err := btx.DeleteBucket(b); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return fmt.Errorf("drop bucket %s: %w", b, err)
+		}
+		if _, err := btx.CreateBucket(b); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b, err)
+		}
+	}
+	words := t.bucket(bucketIdxWord)
+	words.FillPercent = wordFill
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
+	for i := 0; i < len(entries); {
+		k, v := entries[i].k, entries[i].bit
+		// The same word on the ticket and in a message: one entry.
+		for i++; i < len(entries) && bytes.Equal(entries[i].k, k); i++ {
+			v |= entries[i].bit
+		}
+		if err := words.Put(k, []byte{v}); err != nil {
+			return fmt.Errorf("index words: %w", err)
+		}
+	}
+	return nil
 }
 
 // migrateV15 changes no bucket. From schema 15 on ticket records

@@ -38,8 +38,8 @@ func TestMigrateFromV1(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	closed := t0.Add(48 * time.Hour)
 	d.db.View(func(btx *bolt.Tx) error {
-		if v := schemaOf(btx); v != 15 {
-			t.Errorf("schema %d after open, want 15", v)
+		if v := schemaOf(btx); v != 16 {
+			t.Errorf("schema %d after open, want 16", v)
 		}
 		for _, b := range [][]byte{bucketLease, bucketPollTries, bucketInstances, bucketIdxAddr, bucketBlobData} {
 			if btx.Bucket(b) == nil {
@@ -304,8 +304,8 @@ func TestMigrateFromV2BuildsOutboxQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 15 {
-			t.Errorf("schema %d after open, want 15", v)
+		if v := schemaOf(st.(*tx).tx); v != 16 {
+			t.Errorf("schema %d after open, want 16", v)
 		}
 		if due, err := st.Outbox(now, 0); err != nil || fmt.Sprint(outboxIDs(due)) != "[3 4]" {
 			t.Errorf("due after migration: %v %v, want [3 4]", outboxIDs(due), err)
@@ -371,8 +371,8 @@ func TestMigrateFromV3BuildsSearchIndexes(t *testing.T) {
 	check := func(what string, want map[string]string) {
 		t.Helper()
 		d.View(bg, func(st store.Tx) error {
-			if v := schemaOf(st.(*tx).tx); v != 15 {
-				t.Errorf("schema %d after open, want 15", v)
+			if v := schemaOf(st.(*tx).tx); v != 16 {
+				t.Errorf("schema %d after open, want 16", v)
 			}
 			for text, ids := range want {
 				f := store.Filter{Text: text, Sort: store.SortCreated}
@@ -445,12 +445,65 @@ func TestMigrateFromV5BuildsAddressIndex(t *testing.T) {
 	want := map[string]string{"ann@customer.example": "[HS-000001 HS-000002]", "cy@customer.example": "[HS-000001]",
 		"bob@customer.example": "[HS-000002]", "dan@customer.example": "[]"}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 15 {
-			t.Errorf("schema %d after open, want 15", v)
+		if v := schemaOf(st.(*tx).tx); v != 16 {
+			t.Errorf("schema %d after open, want 16", v)
 		}
 		for a, w := range want {
 			if ids, err := st.TicketsOfAddress(a); err != nil || fmt.Sprint(ids) != w {
 				t.Errorf("tickets of %s: %v %v, want %s", a, ids, err, w)
+			}
+		}
+		return nil
+	})
+}
+
+// A schema-15 database indexed the words of the desk's own mail (here a
+// survey): a search for one of them found every ticket that got one.
+// Migrating builds the index again without them, and the customer's
+// words are still found.
+func TestMigrateFromV15DropsTheDesksOwnWords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v15.db")
+	d := openTest(t, path)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	err := d.UpdateNow(bg, func(st store.Tx) error {
+		tk := &store.Ticket{ID: "HS-000001", Status: rules.StatusClosed, Subject: "Printer on fire", Requester: "ann@customer.example", CreatedAt: t0}
+		if err := st.PutTicket(tk); err != nil {
+			return err
+		}
+		for _, m := range []*store.Message{
+			{MessageID: "in@x", Direction: "in", Kind: "customer", Text: "Smoke everywhere."},
+			{MessageID: "survey@x", Direction: "out", Kind: "survey", Text: "How satisfied were you with our help?"},
+		} {
+			if err := st.AddMessage(tk.ID, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What schema 15 indexed of the survey.
+	err = d.db.Update(func(btx *bolt.Tx) error {
+		at := (&tx{ctx: bg, tx: btx}).postingOf([]byte("HS-000001"))
+		for _, w := range store.Words("How satisfied were you with our help?") {
+			if err := btx.Bucket(bucketIdxWord).Put(key([]byte(w), at), []byte{wordInMessage}); err != nil {
+				return err
+			}
+		}
+		return btx.Bucket(bucketMeta).Put(keySchema, u64(15))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = openTest(t, path)
+	defer d.Close()
+	d.View(bg, func(st store.Tx) error {
+		for text, want := range map[string]string{"satisfied": "[]", "smoke": "[HS-000001]", "printer": "[HS-000001]", "ann": "[HS-000001]"} {
+			if l, _, err := st.Tickets(store.Filter{Text: text}); err != nil || ticketIDs(l) != want {
+				t.Errorf("search %q after migrating: %s %v, want %s", text, ticketIDs(l), err, want)
 			}
 		}
 		return nil

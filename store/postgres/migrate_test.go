@@ -64,3 +64,53 @@ func TestMigrateFromV2BuildsAddressIndex(t *testing.T) {
 	}
 	check("changed", map[string]string{"ann@customer.example": "[HS-000001 HS-000002]", "cy@customer.example": "[]"})
 }
+
+// A schema-5 database indexed the words of the desk's own mail (here a
+// survey): a search for one of them found every ticket that got one.
+// Migrating fills ticket_words again without them, and the customer's
+// words are still found.
+func TestMigrateFromV5DropsTheDesksOwnWords(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	d := openTest(t, dsn)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	err := d.UpdateNow(bg, func(tx store.Tx) error {
+		tk := &store.Ticket{ID: "HS-000001", Status: rules.StatusClosed, Subject: "Printer on fire", Requester: "ann@customer.example", CreatedAt: t0}
+		if err := tx.PutTicket(tk); err != nil {
+			return err
+		}
+		for _, m := range []*store.Message{
+			{MessageID: "in@x", Direction: "in", Kind: "customer", Text: "Smoke everywhere."},
+			{MessageID: "survey@x", Direction: "out", Kind: "survey", Text: "How satisfied were you with our help?"},
+		} {
+			if err := tx.AddMessage(tk.ID, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What schema 5 indexed of the survey.
+	if _, err := d.pool.Exec(bg, `INSERT INTO ticket_words (word, ticket_id, places) VALUES ('satisfied', 'HS-000001', 2);
+		UPDATE ticketgate_schema SET version = 5`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = openTest(t, dsn)
+	defer d.Close()
+	d.View(bg, func(tx store.Tx) error {
+		for text, want := range map[string]string{"satisfied": "[]", "smoke": "[HS-000001]", "printer": "[HS-000001]", "ann": "[HS-000001]"} {
+			l, _, err := tx.Tickets(store.Filter{Text: text})
+			var ids []string
+			for _, tk := range l {
+				ids = append(ids, tk.ID)
+			}
+			if err != nil || fmt.Sprint(ids) != want {
+				t.Errorf("search %q after migrating: %v %v, want %s", text, ids, err, want)
+			}
+		}
+		return nil
+	})
+}

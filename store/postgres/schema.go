@@ -166,6 +166,17 @@ SELECT DISTINCT lower(btrim(a)), id FROM (
 	// pack), which a program of schema 4 would hand to the relay as
 	// they are, or fail to read: it refuses the database instead.
 	`SELECT 1;`,
+	// 6: ticket_words is filled again (rebuildWords, after this): from
+	// this schema on the mail the desk writes from its templates
+	// (notices, reminders, the survey) has no words, and the rows
+	// earlier schemas made of them would find every ticket that got one.
+	`DELETE FROM ticket_words;`,
+}
+
+// afterMigration are the steps, written in Go, that complete the
+// migration to a schema (the key), in its transaction, after its SQL.
+var afterMigration = map[int]func(context.Context, pgx.Tx) error{
+	6: rebuildWords,
 }
 
 // schemaVersion is the schema this program writes.
@@ -200,6 +211,11 @@ func (d *DB) migrate(ctx context.Context) error {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
 				return err
+			}
+			if step := afterMigration[i+1]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return err
+				}
 			}
 			if _, err := tx.Exec(ctx, `DELETE FROM ticketgate_schema`); err != nil {
 				return err

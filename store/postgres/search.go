@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -366,4 +369,77 @@ func (w *where) addFilter(f store.Filter) {
 	for _, word := range store.Words(f.Text) {
 		w.add("EXISTS (SELECT 1 FROM ticket_words tw WHERE tw.word = ? AND tw.ticket_id = tickets.id)", word)
 	}
+}
+
+// rebuildWords fills ticket_words, empty, from every ticket and message,
+// as store.TicketWords and store.MessageWords split them now: a
+// migration's step (afterMigration).
+func rebuildWords(ctx context.Context, tx pgx.Tx) error {
+	places := map[string]map[string]int16{} // ticket → word → places
+	add := func(id string, words []string, bit int16) {
+		m := places[id]
+		if m == nil {
+			m = map[string]int16{}
+			places[id] = m
+		}
+		for _, w := range words {
+			m[w] |= bit
+		}
+	}
+	var id string
+	var v []byte
+	each := func(query string, fn func() error) error {
+		rows, err := tx.Query(ctx, query)
+		if err != nil {
+			return err
+		}
+		_, err = pgx.ForEachRow(rows, []any{&id, &v}, fn)
+		return err
+	}
+	err := each(`SELECT id, rec FROM tickets`, func() error {
+		tk, err := decodeTicket(id, v)
+		if err != nil {
+			return err
+		}
+		add(id, store.TicketWords(tk), wordInTicket)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index words of tickets: %w", err)
+	}
+	err = each(`SELECT ticket_id, rec FROM messages`, func() error {
+		var m store.Message
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("decode message of %s: %w", id, err)
+		}
+		if _, ok := places[id]; ok {
+			add(id, store.MessageWords(&m), wordInMessage)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index words of messages: %w", err)
+	}
+	var words, ids []string
+	var bits []int16
+	flush := func() error {
+		_, err := tx.Exec(ctx, `INSERT INTO ticket_words (word, ticket_id, places)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[])`, words, ids, bits)
+		words, ids, bits = words[:0], ids[:0], bits[:0]
+		return err
+	}
+	for id, m := range places {
+		for w, p := range m {
+			words, ids, bits = append(words, w), append(ids, id), append(bits, p)
+		}
+		if len(words) >= 10000 {
+			if err := flush(); err != nil {
+				return fmt.Errorf("index words: %w", err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("index words: %w", err)
+	}
+	return nil
 }

@@ -55,6 +55,7 @@ func desk(t *testing.T, s store.Store) {
 		1: {{MessageID: "q1@x", Direction: "in", Kind: "customer", Subject: "help", Text: "The toner cartridge is SMOKING.\nWhat now?"}},
 		2: {{MessageID: "q2@x", Direction: "in", Kind: "customer", Subject: "Invoice copy", Text: "Please send the invoice for March."},
 			{MessageID: "q2a@x", Direction: "out", Kind: "auto", Subject: "[HS-000002] Invoice copy", Text: "Thank you for contacting us."}},
+		5: {{MessageID: "q5@x", Direction: "out", Kind: "survey", Subject: "[HS-000005] How did we do? Refund", Text: "How satisfied were you with our help?"}},
 		7: {{MessageID: "q7@x", Direction: "in", Kind: "note", Subject: "Note", Text: "Customer called about the toner (again)."}},
 	}
 	update(t, s, func(tx store.Tx) error {
@@ -191,6 +192,8 @@ func testSearchFindsWords(t *testing.T, b Backend) {
 		{"invoice", "", "[2]"},         // subject and message
 		{"tone", "", "[]"},             // whole words only
 		{"contacting", "", "[]"},       // automatic replies are not searched
+		{"satisfied", "", "[]"},        // nor the desk's other mail from its templates
+		{"refund", "", "[5]"},          // the subject stays found
 		{"ann", "", "[1 3 5 7]"},       // the requester's address
 		{"smith", "", "[1]"},           // the requester's name
 		{"ann@customer.example", "", "[1 3 5 7]"},
