@@ -385,3 +385,40 @@ func TestSearchSkipsTheDesksOwnMail(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchFindsAWordHoweverItIsWritten: a word is found whatever its
+// case, final sigma included ("ΟΔΟΣ" is "οδος"), and whether its accents
+// were typed composed or decomposed (as macOS writes them).
+func TestSearchFindsAWordHoweverItIsWritten(t *testing.T) {
+	g := startDesk(t)
+	ctx := context.Background()
+	greek := agOpenFrom(t, g, "nikos@customer.example", "ΚΛΕΙΣΤΗ ΟΔΟΣ", "Ο ΔΡΟΜΟΣ ΠΡΟΣ ΤΗΝ ΑΠΟΘΗΚΗ ΕΙΝΑΙ ΚΛΕΙΣΤΟΣ.")
+	cafe := agOpenFrom(t, g, "zoe@customer.example", "Machine a cafe", "Le cafe\u0301 est froid, la ve\u0301rification a e\u0301choue\u0301.")
+	search := func(text string) []string {
+		t.Helper()
+		var got []string
+		err := g.store.View(ctx, func(tx store.Tx) error {
+			list, _, err := tx.Tickets(store.Filter{Text: text})
+			for _, tk := range list {
+				got = append(got, tk.ID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for text, want := range map[string]string{
+		"οδος": greek.ID, "δρομος": greek.ID, "κλειστος": greek.ID, "Οδός": "",
+		"café": cafe.ID, "vérification": cafe.ID, "cafe\u0301": cafe.ID, "échoué": cafe.ID,
+	} {
+		var ids []string
+		if want != "" {
+			ids = []string{want}
+		}
+		if got := search(text); !slices.Equal(got, ids) {
+			t.Errorf("search %q found %v, want %v", text, got, ids)
+		}
+	}
+}

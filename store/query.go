@@ -7,6 +7,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+
 	"ticketgate/rules"
 )
 
@@ -151,8 +154,15 @@ const MaxWordLen = 64
 
 // Words splits s into the words search matches on: runs of letters and
 // digits, in lower case, cut to MaxWordLen, each once, in the order they
-// first occur. So "Ann@Customer.example" is ann, customer, example.
+// first occur. So "Ann@Customer.example" is ann, customer, example. The
+// text is read composed (NFC), so an accent typed as a letter of its own
+// (é as e and U+0301, as macOS writes it) is the same word as one typed
+// in one; and words are case folded as Unicode defines it (fold), so
+// "ΟΔΟΣ" and "οδος" are one word, as are "STRASSE" and "straße".
 func Words(s string) []string {
+	if !norm.NFC.IsNormalString(s) {
+		s = norm.NFC.String(s)
+	}
 	var out []string
 	seen := map[string]bool{}
 	for i := 0; i < len(s); {
@@ -160,7 +170,7 @@ func Words(s string) []string {
 		if start < 0 {
 			break
 		}
-		w := strings.ToLower(s[start:end])
+		w := fold(strings.ToLower(s[start:end]))
 		i = end
 		if len(w) > MaxWordLen {
 			n := MaxWordLen
@@ -175,6 +185,19 @@ func Words(s string) []string {
 		}
 	}
 	return out
+}
+
+// fold is w, in lower case, case folded as Unicode defines it, so that
+// the letters with more than one lower-case form, or none, are one word
+// in every case: the final sigma ς is σ, the micro sign µ is μ, ß is ss
+// (as in STRASSE). ASCII is folded already.
+func fold(w string) string {
+	for i := 0; i < len(w); i++ {
+		if w[i] >= utf8.RuneSelf {
+			return cases.Fold().String(w)
+		}
+	}
+	return w
 }
 
 // nextWord finds the first word of s at or after byte i: its start and

@@ -36,14 +36,21 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV14,
 	migrateV15,
 	migrateV16,
+	migrateV17,
 }
 
-// migrateV16 builds idx.word again from every ticket and message: from
-// schema 16 on the mail the desk writes from its templates (notices,
-// reminders, the survey) has no words (store.MessageWords), and the
-// entries earlier schemas made of them would find every ticket that got
-// one.
-func migrateV16(btx *bolt.Tx) error { return rebuildWords(btx) }
+// migrateV17 builds idx.word again: from schema 17 on words are read
+// composed (NFC) and case folded (store.Words), and a search would not
+// find the entries earlier schemas made of a word written otherwise ("οδος"
+// in lower case, an accent typed apart).
+func migrateV17(btx *bolt.Tx) error { return rebuildWords(btx) }
+
+// migrateV16 changes no bucket. From schema 16 on the mail the desk
+// writes from its templates (notices, reminders, the survey) has no words
+// (store.MessageWords), and the entries earlier schemas made of them
+// would find every ticket that got one: migrateV17, which every database
+// that comes to schema 16 runs next, builds idx.word again without them.
+func migrateV16(*bolt.Tx) error { return nil }
 
 // rebuildWords builds idx.word again from every ticket and message, as
 // store.TicketWords and store.MessageWords split them now, under each

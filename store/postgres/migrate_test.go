@@ -114,3 +114,41 @@ func TestMigrateFromV5DropsTheDesksOwnWords(t *testing.T) {
 		return nil
 	})
 }
+
+// A schema-6 database indexed a word as it was written in lower case
+// ("οδος", with its final sigma): a search folds "ΟΔΟΣ" to "οδοσ" now,
+// and would not find it. Migrating fills ticket_words again, folded.
+func TestMigrateFromV6FoldsTheIndexedWords(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	d := openTest(t, dsn)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	err := d.UpdateNow(bg, func(tx store.Tx) error {
+		tk := &store.Ticket{ID: "HS-000001", Status: rules.StatusOpen, Subject: "Κλειστή", Requester: "nikos@customer.example", CreatedAt: t0}
+		if err := tx.PutTicket(tk); err != nil {
+			return err
+		}
+		return tx.AddMessage(tk.ID, &store.Message{MessageID: "in@x", Direction: "in", Kind: "customer", Text: "η οδος"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rows as schema 6 wrote them.
+	if _, err := d.pool.Exec(bg, `DELETE FROM ticket_words;
+		INSERT INTO ticket_words (word, ticket_id, places) VALUES ('η', 'HS-000001', 2), ('οδος', 'HS-000001', 2);
+		UPDATE ticketgate_schema SET version = 6`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = openTest(t, dsn)
+	defer d.Close()
+	d.View(bg, func(tx store.Tx) error {
+		for _, text := range []string{"ΟΔΟΣ", "οδος", "nikos"} {
+			l, _, err := tx.Tickets(store.Filter{Text: text})
+			if err != nil || len(l) != 1 || l[0].ID != "HS-000001" {
+				t.Errorf("search %q after migrating: %d tickets %v, want HS-000001", text, len(l), err)
+			}
+		}
+		return nil
+	})
+}

@@ -166,17 +166,24 @@ SELECT DISTINCT lower(btrim(a)), id FROM (
 	// pack), which a program of schema 4 would hand to the relay as
 	// they are, or fail to read: it refuses the database instead.
 	`SELECT 1;`,
-	// 6: ticket_words is filled again (rebuildWords, after this): from
-	// this schema on the mail the desk writes from its templates
-	// (notices, reminders, the survey) has no words, and the rows
-	// earlier schemas made of them would find every ticket that got one.
+	// 6: no table changes. From this schema on the mail the desk writes
+	// from its templates (notices, reminders, the survey) has no words,
+	// and the rows earlier schemas made of them would find every ticket
+	// that got one: 7, which every database that comes to schema 6 runs
+	// next, fills ticket_words again without them.
+	`SELECT 1;`,
+	// 7: ticket_words is filled again (rebuildWords, after this): from
+	// this schema on words are read composed (NFC) and case folded
+	// (store.Words), and a search would not find the rows earlier
+	// schemas made of a word written otherwise ("οδος" in lower case, an
+	// accent typed apart).
 	`DELETE FROM ticket_words;`,
 }
 
 // afterMigration are the steps, written in Go, that complete the
 // migration to a schema (the key), in its transaction, after its SQL.
 var afterMigration = map[int]func(context.Context, pgx.Tx) error{
-	6: rebuildWords,
+	7: rebuildWords,
 }
 
 // schemaVersion is the schema this program writes.
