@@ -36,7 +36,9 @@ type ReportQuery struct {
 // period, by the priority and escalation level they have now: level 1's
 // by priority, and those of the level by level (level 2's own targets,
 // counted from the escalation, for an escalated ticket).
-// Satisfaction counts the ratings given in the period.
+// Satisfaction counts the ratings given in the period: the last one
+// given to each survey, so a ticket closed twice counts the rating of each
+// closing.
 //
 // A report of one queue counts each of these in the queue the ticket was
 // in when it happened: an escalated ticket's opening, first response and
@@ -167,10 +169,12 @@ func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
 				resBiz = append(resBiz, q.Hours.Between(t.CreatedAt, e.At))
 			}
 		}
-		if s := t.Satisfaction; s != nil && q.in(s.At) && s.Score >= 1 && inQueue(s.At) {
-			rep.Satisfaction.Count++
-			rep.Satisfaction.Distribution[strconv.Itoa(s.Score)]++
-			scoreSum += s.Score
+		for _, s := range ratings(t) {
+			if q.in(s.At) && s.Score >= 1 && inQueue(s.At) {
+				rep.Satisfaction.Count++
+				rep.Satisfaction.Distribution[strconv.Itoa(s.Score)]++
+				scoreSum += s.Score
+			}
 		}
 	}
 	rep.FirstResponse = durations(firstCal, firstBiz)
@@ -191,6 +195,40 @@ func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
 
 func (q ReportQuery) in(t time.Time) bool {
 	return !t.Before(q.From) && t.Before(q.To)
+}
+
+// ratings are the ratings of ticket t a report counts: the last one
+// given to each survey, one a closing sends (a later rating replaces one
+// given since the ticket was last closed, as the desk keeps it), read
+// from its satisfaction events; the stored rating alone when they name
+// none.
+func ratings(t *store.Ticket) []store.Satisfaction {
+	var out []store.Satisfaction
+	var last *store.Satisfaction
+	for _, e := range t.Events {
+		if MergedCopy(e) {
+			continue
+		}
+		switch e.Type {
+		case rules.EventStatus:
+			if _, rest, ok := strings.Cut(e.Detail, " → "); ok && last != nil && strings.HasPrefix(rest, string(rules.StatusClosed)) {
+				out, last = append(out, *last), nil
+			}
+		case rules.EventSatisfaction:
+			rest, ok := strings.CutPrefix(e.Detail, "rated ")
+			n, _, cut := strings.Cut(rest, "/5")
+			if score, err := strconv.Atoi(n); ok && cut && err == nil {
+				last = &store.Satisfaction{Score: score, At: e.At}
+			}
+		}
+	}
+	if last != nil {
+		out = append(out, *last)
+	}
+	if len(out) == 0 && t.Satisfaction != nil {
+		out = append(out, *t.Satisfaction)
+	}
+	return out
 }
 
 // queueAt is the queue ticket t was in at instant at: its queue now,

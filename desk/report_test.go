@@ -234,3 +234,62 @@ func TestReportQueueCountsWhereEachThingHappened(t *testing.T) {
 		t.Errorf("level2's SLA: by level %+v, by priority %+v; want level 2's targets met and nothing of level 1", l2.SLA.ByLevel, l2.SLA.ByPriority)
 	}
 }
+
+// TestReportKeepsARatingOfAnEarlierClosing: a ticket rated 2 when it was
+// closed in November, reopened and closed again in December and rated 5
+// then, keeps November's rating in November's report: each survey's
+// answer counts where it was given.
+func TestReportKeepsARatingOfAnEarlierClosing(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	customer := func(tk *store.Ticket, text string) {
+		g.mustSend("alice@customer.example", []string{"support@example.com"},
+			msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] "+tk.Subject, text))
+		g.settle()
+	}
+	tk := agOpen(t, g, "Printer on fire", "It is on fire.")
+	closeIt := func() {
+		t.Helper()
+		if _, err := g.pipeline.Act(ctx, tk.ID, Action{Name: "status", Value: "closed"}); err != nil {
+			t.Fatal(err)
+		}
+		g.settle()
+	}
+	closeIt()
+	now = now.Add(24 * time.Hour)
+	customer(tk, "2")
+	now = now.Add(time.Hour)
+	customer(tk, "It is on fire again.")
+	if st := g.ticket(tk.ID).Status; st != rules.StatusOpen {
+		t.Fatalf("the customer's reply left the ticket %s, want open", st)
+	}
+	now = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	closeIt()
+	now = now.Add(24 * time.Hour)
+	customer(tk, "5")
+	if s := g.ticket(tk.ID).Satisfaction; s == nil || s.Score != 5 {
+		t.Fatalf("the second rating was not kept: %+v", s)
+	}
+	report := func(from, to time.Time) SatisfactionReport {
+		t.Helper()
+		rep, err := ReportContext(ctx, g.store, ReportQuery{From: from, To: to, Hours: rules.DefaultBusinessHours(), Now: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.Satisfaction
+	}
+	nov := report(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if nov.Count != 1 || nov.Distribution["2"] != 1 {
+		t.Errorf("November: %+v, want the rating 2", nov)
+	}
+	dec := report(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	if dec.Count != 1 || dec.Distribution["5"] != 1 {
+		t.Errorf("December: %+v, want the rating 5", dec)
+	}
+	if all := report(time.Time{}, time.Time{}); all.Count != 2 || all.Average != 3.5 {
+		t.Errorf("all time: %+v, want 2 ratings averaging 3.5", all)
+	}
+}
