@@ -82,7 +82,8 @@ type SLAReport struct {
 // Compliance counts the SLA targets met and missed. A target is met when
 // the first reply (or the resolution) came by its due time, missed when it
 // came later or is still missing past it; a target still running counts
-// in neither. Percent is met / (met + missed) × 100, 100 when none ended.
+// in neither. A ticket resolved without a reply ended its first-response
+// target with the resolution. Percent is met / (met + missed) × 100, 100 when none ended.
 type Compliance struct {
 	Tickets             int     `json:"tickets"`
 	FirstResponseMet    int     `json:"first_response_met"`
@@ -301,6 +302,12 @@ func countIn(m map[string]*Compliance, key string, first *time.Time, firstDue ti
 		m[key] = c
 	}
 	c.Tickets++
+	if first == nil {
+		// Resolved unanswered (a duplicate merged, a request withdrawn):
+		// the first-response target ended with the resolution, as its
+		// alerts did.
+		first = resolved
+	}
 	switch met, ended := target(first, firstDue, now); {
 	case met:
 		c.FirstResponseMet++

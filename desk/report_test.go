@@ -3,6 +3,7 @@ package desk
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,36 @@ func TestReportKeepsARatingOfAnEarlierClosing(t *testing.T) {
 	}
 	if all := report(time.Time{}, time.Time{}); all.Count != 2 || all.Average != 3.5 {
 		t.Errorf("all time: %+v, want 2 ratings averaging 3.5", all)
+	}
+}
+
+// TestReportTicketResolvedBeforeItsFirstResponseWasDue: a duplicate merged
+// into its twin minutes after it came in, never answered on its own,
+// raised no first-response breach; the report does not count it a miss
+// once the due time passes.
+func TestReportTicketResolvedBeforeItsFirstResponseWasDue(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	src := agOpenFrom(t, g, "alice@customer.example", "Printer on fire!!", "Did you get my mail?")
+	now = now.Add(10 * time.Minute)
+	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, dst.ID, "ana@example.com"), dst, "Unplug it, please.")
+	now = now.Add(3 * 24 * time.Hour) // every first response is long due
+	if rep := agSweep(t, g, sw, now); slices.ContainsFunc(rep.Actions, func(a SweepAction) bool { return a.Kind == "sla_breach" }) {
+		t.Fatalf("the sweep raised a breach: %+v", rep.Actions)
+	}
+	rep, err := ReportContext(ctx, g.store, ReportQuery{Hours: rules.DefaultBusinessHours(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rep.SLA.ByPriority["medium"]; c == nil || c.Tickets != 2 || c.FirstResponseMissed != 0 || c.FirstResponseMet != 2 {
+		t.Errorf("SLA medium %+v, want 2 tickets, both first responses met (one answered, one merged before it was due)", c)
 	}
 }
