@@ -41,9 +41,10 @@ type ReportQuery struct {
 // closing.
 //
 // A report of one queue counts each of these in the queue the ticket was
-// in when it happened: an escalated ticket's opening, first response and
-// level-1 targets in the queue it was opened in, its level-2 targets and
-// what happened after the escalation in the queue it moved to.
+// in when it happened: an escalated ticket's opening and level-1 targets
+// in the queue it was opened in, its level-2 targets in the queue it
+// moved to, its first response, resolutions, reopenings and ratings where
+// it was when they came.
 type Report struct {
 	From          time.Time          `json:"from,omitzero"`
 	To            time.Time          `json:"to"`
@@ -146,13 +147,9 @@ func BuildReport(r store.Reader, q ReportQuery) (*Report, error) {
 			if t.SLA != nil {
 				level, levelIn := "1", inQueue(t.CreatedAt)
 				if t.Escalated {
-					// Escalated by a release without level 2's clock:
-					// in the queue it is in now.
-					at := q.Now
-					if e := t.SLA.Escalation; e != nil {
-						at = e.At
-					}
-					level, levelIn = "2", inQueue(at)
+					// A ticket is escalated once: level 2's queue is the
+					// one it is in now.
+					level, levelIn = "2", q.Queue == "" || strings.EqualFold(t.Queue, q.Queue)
 				}
 				rep.SLA.count(string(t.Priority), level, t.SLA, q.Now, inQueue(t.CreatedAt), levelIn)
 			}
@@ -233,12 +230,13 @@ func ratings(t *store.Ticket) []store.Satisfaction {
 }
 
 // queueAt is the queue ticket t was in at instant at: its queue now,
-// unless an escalation after at moved it there from another (its
-// escalated event says "queue A → B").
+// unless an escalation at or after at moved it there from another (its
+// escalated event says "queue A → B"). What happens together with the
+// escalation happens before it: a reply that escalates answers at level 1.
 func queueAt(t *store.Ticket, at time.Time) string {
 	queue, moved := t.Queue, time.Time{}
 	for _, e := range t.Events {
-		if e.Type != rules.EventEscalated || !e.At.After(at) || MergedCopy(e) {
+		if e.Type != rules.EventEscalated || e.At.Before(at) || MergedCopy(e) {
 			continue
 		}
 		for _, part := range strings.Split(e.Detail, "; ") {

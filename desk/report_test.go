@@ -325,3 +325,28 @@ func TestReportTicketResolvedBeforeItsFirstResponseWasDue(t *testing.T) {
 		t.Errorf("SLA medium %+v, want 2 tickets, both first responses met (one answered, one merged before it was due)", c)
 	}
 }
+
+// TestReportQueueCountsTheReplyThatEscalates: a level-1 agent's reply
+// that escalates the ticket ("#escalate" above the text) answers at level
+// 1, before the ticket moves on: its first response counts in the queue
+// it was opened in.
+func TestReportQueueCountsTheReplyThatEscalates(t *testing.T) {
+	g, _, _ := l2Desk(t)
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Scanner jammed", "Paper stuck.")
+	now = now.Add(time.Hour)
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#escalate\nOur specialists take it from here.")
+	if tk = g.ticket(tk.ID); tk.Queue != "level2" || tk.SLA.FirstResponseAt == nil {
+		t.Fatalf("after ana's reply: queue %q, first response %v", tk.Queue, tk.SLA.FirstResponseAt)
+	}
+	for queue, want := range map[string]int{"support": 1, "level2": 0} {
+		rep, err := ReportContext(context.Background(), g.store, ReportQuery{Queue: queue, Hours: rules.DefaultBusinessHours(), Now: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.FirstResponse.Count != want {
+			t.Errorf("queue %s: %d first responses, want %d", queue, rep.FirstResponse.Count, want)
+		}
+	}
+}
