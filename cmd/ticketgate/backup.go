@@ -70,7 +70,7 @@ func runBackup(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 	}
 	// The rename is in the directory: without this, a power loss after
 	// "backup written" could leave only the hidden temporary name.
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := boltdb.SyncDir(filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	fmt.Fprintf(stdout, "%s: %d bytes, %d tickets, %d queued mails (%s)\n", dst, n, total(st.ByStatus), st.Outbox, how)
@@ -330,12 +330,3 @@ func total[K comparable](m map[K]int) int {
 	return n
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

@@ -74,7 +74,7 @@ func Replace(path, from string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
 // lastOutboxIDOf returns the LastOutboxID of the database file at path,
@@ -180,8 +180,8 @@ func copyBeside(path, from string, info os.FileInfo) (string, error) {
 	return f.Name(), nil
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes a rename in dir durable (backup's and restore's).
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
