@@ -329,4 +329,3 @@ func total[K comparable](m map[K]int) int {
 	}
 	return n
 }
-
