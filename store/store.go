@@ -225,7 +225,9 @@ type Reader interface {
 	NewTicketID(prefix string) (string, error)
 	// Ticket returns the ticket record (without messages and events).
 	Ticket(id string) (*Ticket, error)
-	// TicketFull returns the ticket with its messages and events, oldest first.
+	// TicketFull returns the ticket with its messages and events in the
+	// order they were added: oldest first, but for a merge's copies of the
+	// source's, which follow the target's own (the views sort by time).
 	TicketFull(id string) (*Ticket, error)
 	// Tickets lists the ticket records f selects (never their messages
 	// and events) in f's order, one page at a time: at most f.Limit (0

@@ -227,7 +227,14 @@ func checkTicketJSON(t *testing.T, what string, b []byte, withMessages bool) {
 	if len(msgs) < 2 || len(events) == 0 {
 		t.Fatalf("%s: %d messages, %d events", what, len(msgs), len(events))
 	}
-	full := msgs[len(msgs)-1]
+	// The message fillTicket added, with every optional field: dated
+	// before the injected one, it is listed first (oldest first).
+	var full map[string]json.RawMessage
+	for _, m := range msgs {
+		if string(m["message_id"]) == `"json-2@example.com"` {
+			full = m
+		}
+	}
 	wantKeys(t, what+" message", full, messageKeys)
 	var atts []map[string]json.RawMessage
 	json.Unmarshal(full["attachments"], &atts)

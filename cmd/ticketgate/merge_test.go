@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"ticketgate/rules"
 )
@@ -61,5 +62,42 @@ func TestMergeAndLinkFromTheCommandLine(t *testing.T) {
 	}
 	if !strings.Contains(texts, "Since nine.") || !strings.Contains(texts, "Still nothing.") {
 		t.Errorf("target lacks the source's message or the reply:\n%s", texts)
+	}
+}
+
+// TestMergedTicketListsItsConversationOldestFirst: a customer's earlier
+// ticket merged into their later one; show -json of the target lists the
+// messages and events oldest first, as the README's JSON promises, the
+// earlier ticket's first mail before the later one's.
+func TestMergedTicketListsItsConversationOldestFirst(t *testing.T) {
+	e := agentEnv(t, "")
+	src := e.injectOK(message("Cy <cy@bigcorp.example>", "support@example.com", "Printer jams", "m1@bigcorp.example", "Monday: it jams."),
+		"-to", "support@example.com", "-from", "cy@bigcorp.example")
+	time.Sleep(5 * time.Millisecond)
+	dst := e.injectOK(message("Cy <cy@bigcorp.example>", "support@example.com", "Printer still jams", "m2@bigcorp.example", "Tuesday: still jams."),
+		"-to", "support@example.com", "-from", "cy@bigcorp.example")
+	if r := e.run(nil, "merge", src, dst); r.code != 0 {
+		t.Fatalf("merge: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	to := e.show(dst)
+	var order []string
+	for i, m := range to.Messages {
+		order = append(order, m.CreatedAt.Format(time.RFC3339Nano)+" "+m.Kind+" "+strings.TrimSpace(m.Text))
+		if i > 0 && m.CreatedAt.Before(to.Messages[i-1].CreatedAt) {
+			t.Errorf("messages not oldest first:\n%s", strings.Join(order, "\n"))
+			break
+		}
+	}
+	if len(to.Messages) == 0 || !strings.Contains(to.Messages[0].Text, "Monday") {
+		t.Errorf("first message of the merged ticket is not the earliest mail:\n%s", strings.Join(order, "\n"))
+	}
+	for i, ev := range to.Events {
+		if i > 0 && ev.At.Before(to.Events[i-1].At) {
+			t.Errorf("events not oldest first: %s %s after %s %s", ev.At.Format(time.RFC3339Nano), ev.Type, to.Events[i-1].At.Format(time.RFC3339Nano), to.Events[i-1].Type)
+			break
+		}
+	}
+	if r := e.run(nil, "show", dst); r.code != 0 || strings.Index(r.stdout, "Monday") > strings.Index(r.stdout, "Tuesday") {
+		t.Errorf("show prints the later mail first (exit %d):\n%s", r.code, r.stdout)
 	}
 }

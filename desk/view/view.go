@@ -192,12 +192,16 @@ func NewSummary(t *store.Ticket) Summary {
 }
 
 // NewTicket returns the public view of ticket t with the messages and
-// events it holds (as filled by store.Tx.TicketFull).
+// events it holds (as filled by store.Tx.TicketFull), oldest first. The
+// store keeps them in the order they were added: a merge adds the
+// source's, earlier ones included, after the target's own.
 func NewTicket(t *store.Ticket) *Ticket {
 	v := &Ticket{Summary: NewSummary(t), Messages: make([]Message, 0, len(t.Messages)), Events: NewEvents(t.Events)}
 	for _, m := range t.Messages {
 		v.Messages = append(v.Messages, newMessage(m))
 	}
+	slices.SortStableFunc(v.Messages, func(a, b Message) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortStableFunc(v.Events, func(a, b Event) int { return a.At.Compare(b.At) })
 	return v
 }
 
