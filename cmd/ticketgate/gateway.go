@@ -194,7 +194,13 @@ func (l loggedPipeline) Expect() func() { return l.a.pipeline.Expect() }
 func deliver(ctx context.Context, p *desk.Pipeline, log *slog.Logger, m *metrics.Metrics, d *mailin.Delivery) (mailin.Result, error) {
 	start := time.Now()
 	res, err := p.Deliver(ctx, d)
-	took := time.Since(start)
+	record(ctx, p, log, m, d, res, err, time.Since(start))
+	return res, err
+}
+
+// record counts a message handed to the pipeline, or refused before it,
+// and writes its log line.
+func record(ctx context.Context, p *desk.Pipeline, log *slog.Logger, m *metrics.Metrics, d *mailin.Delivery, res mailin.Result, err error, took time.Duration) {
 	route := routeLabel(p, d.Rcpts)
 	outcome := outcomeOf(res, err)
 	m.Received(sourceLabel(d.Source), route, outcome)
@@ -216,7 +222,6 @@ func deliver(ctx context.Context, p *desk.Pipeline, log *slog.Logger, m *metrics
 		}
 	}
 	log.Log(ctx, level, "message", attrs...)
-	return res, err
 }
 
 // routeLabel is the routing address the message went to, "bounce" for a

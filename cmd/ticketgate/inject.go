@@ -105,20 +105,26 @@ func injectable(raw []byte) (*mailin.Inbound, error) {
 // routing addresses named in the message's headers. A recipient may also be
 // the bounce address (VERP return path) of mail the gateway sent.
 func (a *app) inject(ctx context.Context, raw []byte, to []string, from string) (mailin.Result, error) {
-	if _, err := injectable(raw); err != nil {
+	d := &mailin.Delivery{MailFrom: from, Rcpts: to, RcptsFromHeader: len(to) == 0, Raw: raw, Source: "inject"}
+	// A message refused here is counted and logged as one the pipeline
+	// refuses.
+	refuse := func(err error) (mailin.Result, error) {
+		record(ctx, a.pipeline, a.log, a.metrics(), d, mailin.Result{}, err, 0)
 		return mailin.Result{}, err
 	}
-	fromHeader := len(to) == 0
-	if fromHeader {
-		to = mailin.HeaderRecipients(raw, a.pipeline.Routes)
-		if len(to) == 0 {
-			return mailin.Result{}, fmt.Errorf("no -to given and no routing address in the message's headers: %w", mailin.ErrUnknownRecipient)
+	if _, err := injectable(raw); err != nil {
+		return refuse(err)
+	}
+	if d.RcptsFromHeader {
+		d.Rcpts = mailin.HeaderRecipients(raw, a.pipeline.Routes)
+		if len(d.Rcpts) == 0 {
+			return refuse(fmt.Errorf("no -to given and no routing address in the message's headers: %w", mailin.ErrUnknownRecipient))
 		}
 	}
-	if _, _, ok := a.pipeline.Route(to); !ok && !slices.ContainsFunc(to, a.pipeline.IsBounceAddress) {
-		return mailin.Result{}, fmt.Errorf("%s: %w", strings.Join(to, ", "), mailin.ErrUnknownRecipient)
+	if _, _, ok := a.pipeline.Route(d.Rcpts); !ok && !slices.ContainsFunc(d.Rcpts, a.pipeline.IsBounceAddress) {
+		return refuse(fmt.Errorf("%s: %w", strings.Join(d.Rcpts, ", "), mailin.ErrUnknownRecipient))
 	}
-	return a.intake().Deliver(ctx, &mailin.Delivery{MailFrom: from, Rcpts: to, RcptsFromHeader: fromHeader, Raw: raw, Source: "inject"})
+	return a.intake().Deliver(ctx, d)
 }
 
 // readMessage reads one message from stdin, refusing one larger than

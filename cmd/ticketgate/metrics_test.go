@@ -175,3 +175,49 @@ func TestMetricsCountAMailRefusedForEveryRecipientAsAnError(t *testing.T) {
 		t.Errorf("ticketgate_deliveries_total{outcome=\"sent\"} moved by %v; the relay took %d mails", sent, took)
 	}
 }
+
+// TestMetricsCountInjectRefusals: a message serve refuses for inject
+// (exit 67, no such routing address) or POST /api/inject (422, not a
+// message) is counted in ticketgate_messages_received_total under its
+// outcome and has its message log line at warn, as docs/operations.md
+// has every refused message; neither moved nor logged, the refusals were
+// invisible to the operator.
+func TestMetricsCountInjectRefusals(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "[log]\nformat = \"json\"\nlevel = \"info\"\n")
+	s := e.serve()
+	if r := e.run(message("mia@customer.example", "nobody@example.com", "Hi", "inj-unknown@customer.example", "Hi."), "inject", "-to", "nobody@example.com"); r.code != exNoUser {
+		t.Fatalf("inject to an unknown address: exit %d, want %d: %s", r.code, exNoUser, r.stderr)
+	}
+	resp, err := e.apiDo("POST", "/api/inject?to=support@example.com", "message/rfc822", "just some text\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 422 {
+		t.Fatalf("POST /api/inject of text that is no mail: %s, want 422", resp.Status)
+	}
+	got := e.scrape()
+	for _, series := range []string{
+		`ticketgate_messages_received_total{outcome="unknown_recipient",route="none",source="inject"}`,
+		`ticketgate_messages_received_total{outcome="not_mail",route="support@example.com",source="inject"}`,
+	} {
+		if got[series] != 1 {
+			t.Errorf("%s = %v, want 1", series, got[series])
+		}
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	outcomes := map[string]any{}
+	for _, rec := range jsonLines(t, s.stderr.String()) {
+		if rec["msg"] == "message" {
+			outcomes[fmt.Sprint(rec["outcome"])] = rec["level"]
+		}
+	}
+	for _, o := range []string{"unknown_recipient", "not_mail"} {
+		if outcomes[o] != "WARN" {
+			t.Errorf("no message log line at WARN for the %s refusal (got %v):\n%s", o, outcomes[o], s.stderr.String())
+		}
+	}
+}
