@@ -567,3 +567,45 @@ func TestBackupOfADatabaseWithADamagedQueuedMail(t *testing.T) {
 		t.Errorf("check: exit %d, want 1 listing the entry\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestCheckRefusesAConfigurationTheOtherCommandsRefuse: a request type
+// given another's tag, or a template file no mail uses, makes serve,
+// reload and every other command refuse the file (exit 78); check, run to
+// try a changed file before the restart, said "ok" and exited 0.
+func TestCheckRefusesAConfigurationTheOtherCommandsRefuse(t *testing.T) {
+	e := newEnv(t, false)
+	e.injectOK(message("ed@customer.example", "support@example.com", "Hi", "cc1@customer.example", "Hello."),
+		"-to", "support@example.com", "-from", "ed@customer.example")
+	base, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := filepath.Join(e.dir, "tpl")
+	if err := os.MkdirAll(tpl, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tpl, "auto-reply.txt"), []byte("Hello {{.TicketID}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(base), "[outbound]\n") {
+		t.Fatalf("the test's configuration has no [outbound]:\n%s", base)
+	}
+	for _, c := range []struct{ what, toml, say string }{
+		{"a tag twice", string(base) + "\n[[request_type]]\nname = \"a\"\ntags = [\"Rush\"]\n[[request_type]]\nname = \"b\"\ntags = [\"Rush\"]\n", "Rush"},
+		{"a misnamed template", strings.Replace(string(base), "[outbound]\n", "[outbound]\ntemplates = \""+tpl+"\"\n", 1), "auto-reply"},
+	} {
+		cfg := filepath.Join(e.dir, "changed.toml")
+		if err := os.WriteFile(cfg, []byte(c.toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.runConfig(cfg, nil, "tickets"); r.code != exConfig {
+			t.Fatalf("tickets with %s: exit %d, want %d (the test's premise)\n%s", c.what, r.code, exConfig, r.stderr)
+		}
+		if r := e.runConfig(cfg, nil, "check"); r.code != exConfig || !strings.Contains(r.stderr, c.say) {
+			t.Errorf("check with %s: exit %d, want %d naming %q\n%s%s", c.what, r.code, exConfig, c.say, r.stdout, r.stderr)
+		}
+	}
+	if r := e.run(nil, "check"); r.code != 0 {
+		t.Errorf("check of the unchanged configuration: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
