@@ -101,6 +101,7 @@ func TestCustomerReplyStopsAgentReplyRestarts(t *testing.T) {
 	e.create("HS-300002", "cy@customer.example", day0, rules.PriorityLow)
 	e.agentReply("HS-300002", day0)
 	e.run(day(3))
+	e.delivered() // the reminder goes out on day 3, before the customer writes
 	e.customerReply("HS-300002", day(5))
 	e.run(day(7))
 	e.run(day(14))

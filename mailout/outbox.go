@@ -425,12 +425,19 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		return true
 	}
 	var raw []byte
+	var stale string
 	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
+		if stale, err = outdated(tx, m); err != nil || stale != "" {
+			return err
+		}
 		raw, err = OutboxMail(tx, m)
 		return err
 	})
-	if errors.Is(err, ErrCarriedGone) {
+	if stale != "" {
+		err = errors.New(stale)
+	}
+	if stale != "" || errors.Is(err, ErrCarriedGone) {
 		log.Warn("mail not sent", "err", err)
 		w.record(log, m.ID, func(tx store.Tx) error {
 			if err := tx.Dequeue(m.ID); err != nil {
@@ -467,6 +474,28 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		return w.failed(log, m, err, expired, true)
 	}
 	return w.delivered(log, m, rcpts, refused, expired)
+}
+
+// outdated says why m, about to be sent, tells its customer what is no
+// longer so of its ticket (rules.Outdated): a reminder or notice queued
+// while the relay was down, the ticket changed since. It is "" when m may
+// go, and when its ticket is gone or does not decode (m goes as queued).
+func outdated(r store.Reader, m *store.OutMail) (string, error) {
+	if m.TicketID == "" || !rules.OutdatedKind(m.Kind) {
+		return "", nil
+	}
+	t, err := r.Ticket(m.TicketID)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrBadRecord) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	s := rules.StatusState{Status: t.Status, Clock: t.Clock}
+	if t.ClosedAt != nil {
+		s.ClosedAt = *t.ClosedAt
+	}
+	return rules.Outdated(m.Kind, m.Created, s, t.MergedInto), nil
 }
 
 // failed records a failure of the whole message: a retry later, or for

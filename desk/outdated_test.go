@@ -1,0 +1,95 @@
+package desk
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// TestLifecycleMailOutdatedWhileTheRelayWasDownIsNotSent: a reminder,
+// waiting notice or closing notice and survey the sweep queued while the
+// relay was down is not sent once the customer has written meanwhile (or
+// the ticket was merged into another): it leaves the outbox with a
+// mail_suppressed event saying why. The customer's mail still reaches the
+// agents.
+func TestLifecycleMailOutdatedWhileTheRelayWasDownIsNotSent(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		after   time.Duration // the sweep, after the agent's reply
+		phrases []string      // what the customer must not get
+		merge   bool          // meanwhile the ticket is merged, not answered
+	}{
+		{"reminder", 4 * 24 * time.Hour, []string{"we are waiting for your answer"}, false},
+		{"waiting", 8 * 24 * time.Hour, []string{`set the ticket to "waiting for your answer"`}, false},
+		{"closed", 15 * 24 * time.Hour, []string{"we have closed ticket", "How satisfied were you"}, false},
+		{"reminder of a merged ticket", 4 * 24 * time.Hour, []string{"we are waiting for your answer"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := startDesk(t)
+			sw := agPolicy(t, g)
+			tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+			ana := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+			agReply(g, "ana@example.com", ana, tk, "#assign me\nWhich model is it?")
+			var other *store.Ticket
+			if c.merge {
+				other = agOpen(t, g, "Printer still on fire", "Any news?")
+			}
+			before := len(g.relay.Mails())
+
+			g.relay.Down()
+			rep, err := sw.Sweep(context.Background(), time.Now().Add(c.after), false)
+			if err != nil || rep.Mails == 0 {
+				t.Fatalf("sweep: %v, %d mails queued", err, rep.Mails)
+			}
+			if c.merge {
+				if _, err := g.pipeline.Act(context.Background(), tk.ID, Action{Name: "merge", Value: other.ID, Actor: "meg@example.com"}); err != nil {
+					t.Fatalf("merge: %v", err)
+				}
+			} else {
+				g.mustSend("alice@customer.example", []string{"support@example.com"},
+					msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer on fire", "It is a LaserJet 4."))
+				if st := g.ticket(tk.ID).Status; st != rules.StatusOpen {
+					t.Fatalf("after the customer's answer the ticket is %s, want open", st)
+				}
+			}
+			g.relay.Up(t)
+			g.settle()
+
+			for _, m := range agMailsTo(g, before, "alice@customer.example") {
+				body := agBody(t, m.Data)
+				for _, p := range c.phrases {
+					if strings.Contains(body, p) {
+						t.Errorf("the customer got mail saying %q after the ticket changed:\n%s", p, body)
+					}
+				}
+			}
+			now := g.ticket(tk.ID)
+			held := agEvents(now, string(rules.EventMailSuppressed))
+			if len(held) != len(c.phrases) {
+				t.Errorf("%d mail_suppressed events, want %d: %+v", len(held), len(c.phrases), now.Events)
+			}
+			for _, e := range held {
+				if !strings.Contains(e.Detail, " mail to alice@customer.example not sent: ") {
+					t.Errorf("mail_suppressed event: %s", e.Detail)
+				}
+			}
+			if !c.merge {
+				if l := agMailsTo(g, before, "ana@example.com"); len(l) == 0 || !strings.Contains(agBody(t, l[len(l)-1].Data), "LaserJet 4") {
+					t.Errorf("the assignee was not told of the customer's answer")
+				}
+			}
+			var queued []*store.OutMail
+			g.store.View(context.Background(), func(tx store.Tx) error {
+				queued, _, err = tx.TicketMail(tk.ID)
+				return err
+			})
+			if len(queued) != 0 {
+				t.Errorf("%d mails left in the outbox", len(queued))
+			}
+		})
+	}
+}

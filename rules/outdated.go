@@ -1,0 +1,59 @@
+package rules
+
+import "time"
+
+// Outdated says why a mail of kind about a ticket, queued at queued and
+// about to be sent, says what is no longer so of the ticket, which is now
+// in state s and merged into mergedInto ("" for none); "" when it may go.
+// The mail may have waited in the outbox for days (a relay down), and
+// meanwhile the customer may have written, or the ticket been reopened
+// or merged. Only the automatic mails telling the customer where the
+// ticket stands are asked about (OutdatedKind):
+//   - a reminder, while the wait it reminds of runs: no mail from the
+//     customer since, no other status than open or waiting, no newer
+//     wait (an agent's later reply) in its place;
+//   - the waiting notice, while the ticket waits, on that wait;
+//   - the closing notice and the survey, while the ticket is closed, by
+//     the closing they were queued for (not reopened since).
+//
+// Mail a person wrote (an agent's reply, with or without a notice) and
+// notices of a status a person set go out as they are.
+func Outdated(kind string, queued time.Time, s StatusState, mergedInto string) string {
+	if !OutdatedKind(kind) {
+		return ""
+	}
+	if mergedInto != "" {
+		return "the ticket was merged into " + mergedInto
+	}
+	now := " (it is " + string(s.Status) + " now)"
+	switch kind {
+	case "reminder", string(NoticeWaiting):
+		since := s.Clock.AwaitingSince
+		switch {
+		case since.IsZero() || s.Status != StatusOpen && s.Status != StatusWaiting:
+			return "the ticket no longer waits for the customer's answer" + now
+		case since.After(queued):
+			return "a later reply started another wait for the customer's answer"
+		case kind == string(NoticeWaiting) && s.Status != StatusWaiting:
+			return "the ticket no longer waits for the customer's answer" + now
+		}
+	default: // closed, survey
+		switch {
+		case s.Status != StatusClosed:
+			return "the ticket was reopened" + now
+		case s.ClosedAt.After(queued):
+			return "the ticket was reopened and closed again"
+		}
+	}
+	return ""
+}
+
+// OutdatedKind reports whether Outdated asks about mail of kind: the
+// reminder, the waiting and closing notices and the survey.
+func OutdatedKind(kind string) bool {
+	switch kind {
+	case "reminder", string(NoticeWaiting), string(NoticeClosed), string(NoticeSurvey):
+		return true
+	}
+	return false
+}
