@@ -93,3 +93,42 @@ func TestLifecycleMailOutdatedWhileTheRelayWasDownIsNotSent(t *testing.T) {
 		})
 	}
 }
+
+// TestCriticalFollowUpOutdatedWhileTheRelayWasDownIsNotSent: the
+// follow-up of a critical ticket ("no public update since ...") that
+// waited in the outbox while the relay was down is not sent once the
+// assignee has updated the customer meanwhile; the update reaches the
+// customer.
+func TestCriticalFollowUpOutdatedWhileTheRelayWasDownIsNotSent(t *testing.T) {
+	g, sw, _ := l2Desk(t)
+	sw.Policy.SLA.CriticalUpdateEvery = 3 * time.Hour
+	sw.Policy.SLA.Targets = map[rules.Priority]rules.Target{} // no SLA alerts in the way
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := openWith(t, g, sw, now, "Outage", rules.PriorityCritical, nil)
+	ana := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	agReply(g, "ana@example.com", ana, tk, "#assign me\nWe are on it.")
+	mark := len(g.relay.Mails())
+
+	g.relay.Down()
+	now = now.Add(3 * time.Hour)
+	if rep, err := sw.Sweep(context.Background(), now, false); err != nil || rep.Mails != 1 {
+		t.Fatalf("sweep: %v, %d mails queued, want the follow-up", err, rep.Mails)
+	}
+	now = now.Add(10 * time.Minute)
+	g.mustSend("ana@example.com", []string{ana}, msg("ana@example.com", ana, "Re: ["+tk.ID+"] Outage", "Power is back in the east wing."))
+	g.relay.Up(t)
+	g.settle()
+
+	for _, m := range agMailsTo(g, mark, "ana@example.com") {
+		if strings.Contains(decodedSubject(t, m.Data), "Critical ticket without an update") {
+			t.Errorf("the assignee was told of no update after hers:\n%s", agBody(t, m.Data))
+		}
+	}
+	if l := agMailsTo(g, mark, "alice@customer.example"); len(l) != 1 || !strings.Contains(agBody(t, l[0].Data), "Power is back") {
+		t.Errorf("the customer got %d mails, want the update", len(l))
+	}
+	if ev := agEvents(g.ticket(tk.ID), string(rules.EventMailSuppressed)); len(ev) != 1 || !strings.Contains(ev[0].Detail, "critical_update mail to ana@example.com not sent") {
+		t.Errorf("mail_suppressed events %+v", ev)
+	}
+}

@@ -476,9 +476,9 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	return w.delivered(log, m, rcpts, refused, expired)
 }
 
-// outdated says why m, about to be sent, tells its customer what is no
-// longer so of its ticket (rules.Outdated): a reminder or notice queued
-// while the relay was down, the ticket changed since. It is "" when m may
+// outdated says why m, about to be sent, tells what is no longer so of
+// its ticket (rules.Outdated): a reminder or notice queued while the
+// relay was down, the ticket changed since. It is "" when m may
 // go, and when its ticket is gone or does not decode (m goes as queued).
 func outdated(r store.Reader, m *store.OutMail) (string, error) {
 	if m.TicketID == "" || !rules.OutdatedKind(m.Kind) {
@@ -491,7 +491,7 @@ func outdated(r store.Reader, m *store.OutMail) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := rules.StatusState{Status: t.Status, Clock: t.Clock}
+	s := rules.StatusState{Status: t.Status, Clock: t.Clock, SLA: t.SLA}
 	if t.ClosedAt != nil {
 		s.ClosedAt = *t.ClosedAt
 	}

@@ -8,13 +8,17 @@ import "time"
 // The mail may have waited in the outbox for days (a relay down), and
 // meanwhile the customer may have written, or the ticket been reopened
 // or merged. Only the automatic mails telling the customer where the
-// ticket stands are asked about (OutdatedKind):
+// ticket stands, and the agents that it lacks an update, are asked about
+// (OutdatedKind):
 //   - a reminder, while the wait it reminds of runs: no mail from the
 //     customer since, no other status than open or waiting, no newer
 //     wait (an agent's later reply) in its place;
 //   - the waiting notice, while the ticket waits, on that wait;
 //   - the closing notice and the survey, while the ticket is closed, by
-//     the closing they were queued for (not reopened since).
+//     the closing they were queued for (not reopened since);
+//   - a critical ticket's follow-up to its agents ("no public update
+//     since ..."), while no public reply came since and it is not
+//     resolved or closed.
 //
 // Mail a person wrote (an agent's reply, with or without a notice) and
 // notices of a status a person set go out as they are.
@@ -37,6 +41,13 @@ func Outdated(kind string, queued time.Time, s StatusState, mergedInto string) s
 		case kind == string(NoticeWaiting) && s.Status != StatusWaiting:
 			return "the ticket no longer waits for the customer's answer" + now
 		}
+	case "critical_update":
+		switch {
+		case isDone(s.Status):
+			return "the ticket is " + string(s.Status) + " now"
+		case s.SLA != nil && s.SLA.PublicAt.After(queued):
+			return "the customer was given an update since"
+		}
 	default: // closed, survey
 		switch {
 		case s.Status != StatusClosed:
@@ -49,10 +60,11 @@ func Outdated(kind string, queued time.Time, s StatusState, mergedInto string) s
 }
 
 // OutdatedKind reports whether Outdated asks about mail of kind: the
-// reminder, the waiting and closing notices and the survey.
+// reminder, the waiting and closing notices, the survey and the critical
+// follow-up.
 func OutdatedKind(kind string) bool {
 	switch kind {
-	case "reminder", string(NoticeWaiting), string(NoticeClosed), string(NoticeSurvey):
+	case "reminder", string(NoticeWaiting), string(NoticeClosed), string(NoticeSurvey), "critical_update":
 		return true
 	}
 	return false

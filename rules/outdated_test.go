@@ -7,7 +7,8 @@ import (
 
 // TestOutdated: a reminder or notice the lifecycle queued is outdated once
 // the ticket moved on (the customer wrote, an agent answered again, the
-// ticket was reopened or merged), and only then; mail a person wrote never
+// ticket was reopened or merged), and only then, and so is a critical
+// follow-up once an agent updated the customer; mail a person wrote never
 // is.
 func TestOutdated(t *testing.T) {
 	l := DefaultLifecycle()
@@ -21,6 +22,12 @@ func TestOutdated(t *testing.T) {
 	closed := move(open, StatusClosed, CauseLifecycle, closeAt)
 	reopened := move(closed, StatusOpen, CauseCustomer, closeAt.Add(oneDay))
 	again := AgentReplied(Clock{Status: StatusOpen}, remindAt.Add(oneDay))
+	sla := DefaultSLAPolicy().Start(replyAt, PriorityCritical, "").Responded(replyAt)
+	critical := open
+	critical.SLA = &sla
+	later := sla.Responded(remindAt.Add(time.Hour))
+	updated := critical
+	updated.SLA = &later
 	for _, c := range []struct {
 		name   string
 		kind   string
@@ -45,6 +52,10 @@ func TestOutdated(t *testing.T) {
 		{"agent's reply, reopened", "agent", closeAt, reopened, "", false},
 		{"resolution with the agent's text, reopened", "resolution", closeAt, reopened, "", false},
 		{"auto-reply, merged", "auto", closeAt, open, "HS-000002", false},
+		{"critical follow-up, nothing happened", "critical_update", remindAt, critical, "", false},
+		{"critical follow-up, agent updated the customer", "critical_update", remindAt, updated, "", true},
+		{"critical follow-up, resolved", "critical_update", remindAt, move(critical, StatusResolved, CauseCommand, remindAt), "", true},
+		{"SLA alert, agent updated the customer", "alert", remindAt, updated, "", false},
 	} {
 		why := Outdated(c.kind, c.queued, c.now, c.merged)
 		if (why != "") != c.stale {
