@@ -132,3 +132,58 @@ func TestCriticalFollowUpOutdatedWhileTheRelayWasDownIsNotSent(t *testing.T) {
 		t.Errorf("mail_suppressed events %+v", ev)
 	}
 }
+
+// TestResolutionNoticeOutdatedWhileTheRelayWasDownIsNotSent: the notice
+// of a ticket resolved from the command line that waited in the outbox
+// while the relay was down is not sent once the customer has reopened the
+// ticket by writing; an agent's reply that resolved another ticket goes
+// out with its text all the same (a person wrote it).
+func TestResolutionNoticeOutdatedWhileTheRelayWasDownIsNotSent(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	byCLI := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	byMail := agOpen(t, g, "Scanner jams", "It jams.")
+	for _, tk := range []*store.Ticket{byCLI, byMail} {
+		agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#assign me\nWhich model is it?")
+	}
+	mark := len(g.relay.Mails())
+
+	g.relay.Down()
+	if _, err := g.pipeline.Act(context.Background(), byCLI.ID, Action{Name: "status", Value: "resolved"}); err != nil {
+		t.Fatal(err)
+	}
+	ana := agSigned(t, agKey, rules.TokenReply, byMail.ID, "ana@example.com")
+	g.mustSend("ana@example.com", []string{ana}, msg("ana@example.com", ana, "Re: ["+byMail.ID+"] Scanner jams", "#status resolved\nClean the rollers."))
+	for _, tk := range []*store.Ticket{byCLI, byMail} {
+		if st := g.ticket(tk.ID).Status; st != rules.StatusResolved {
+			t.Fatalf("%s is %s, want resolved", tk.ID, st)
+		}
+		g.mustSend("alice@customer.example", []string{"support@example.com"},
+			msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] "+tk.Subject, "It is not solved."))
+		if st := g.ticket(tk.ID).Status; st != rules.StatusOpen {
+			t.Fatalf("after the customer's answer %s is %s, want open", tk.ID, st)
+		}
+	}
+	g.relay.Up(t)
+	g.settle()
+
+	var fromAna int
+	for _, m := range agMailsTo(g, mark, "alice@customer.example") {
+		body := agBody(t, m.Data)
+		if strings.Contains(body, "We have marked your request "+byCLI.ID) {
+			t.Errorf("the customer was told %s is resolved after reopening it:\n%s", byCLI.ID, body)
+		}
+		if strings.Contains(body, "Clean the rollers.") {
+			fromAna++
+		}
+	}
+	if fromAna != 1 {
+		t.Errorf("the agent's reply reached the customer %d times, want once", fromAna)
+	}
+	if ev := agEvents(g.ticket(byCLI.ID), string(rules.EventMailSuppressed)); len(ev) != 1 || !strings.Contains(ev[0].Detail, "resolution mail to alice@customer.example not sent") {
+		t.Errorf("mail_suppressed events of %s: %+v", byCLI.ID, ev)
+	}
+	if ev := agEvents(g.ticket(byMail.ID), string(rules.EventMailSuppressed)); len(ev) != 0 {
+		t.Errorf("mail_suppressed events of %s: %+v", byMail.ID, ev)
+	}
+}

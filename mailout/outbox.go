@@ -1,12 +1,14 @@
 package mailout
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net/mail"
 	"os"
 	"slices"
 	"strings"
@@ -428,10 +430,10 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	var stale string
 	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		if stale, err = outdated(tx, m); err != nil || stale != "" {
+		if raw, err = OutboxMail(tx, m); err != nil {
 			return err
 		}
-		raw, err = OutboxMail(tx, m)
+		stale, err = outdated(tx, m, raw)
 		return err
 	})
 	if stale != "" {
@@ -480,7 +482,8 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 // its ticket (rules.Outdated): a reminder or notice queued while the
 // relay was down, the ticket changed since. It is "" when m may
 // go, and when its ticket is gone or does not decode (m goes as queued).
-func outdated(r store.Reader, m *store.OutMail) (string, error) {
+// raw is the mail: one without Auto-Submitted a person wrote.
+func outdated(r store.Reader, m *store.OutMail, raw []byte) (string, error) {
 	if m.TicketID == "" || !rules.OutdatedKind(m.Kind) {
 		return "", nil
 	}
@@ -495,7 +498,18 @@ func outdated(r store.Reader, m *store.OutMail) (string, error) {
 	if t.ClosedAt != nil {
 		s.ClosedAt = *t.ClosedAt
 	}
-	return rules.Outdated(m.Kind, m.Created, s, t.MergedInto), nil
+	return rules.Outdated(m.Kind, m.Created, automatic(raw), s, t.MergedInto), nil
+}
+
+// automatic reports whether raw's header says it is automatic mail
+// (Auto-Submitted other than "no").
+func automatic(raw []byte) bool {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return false
+	}
+	v := strings.ToLower(strings.TrimSpace(msg.Header.Get("Auto-Submitted")))
+	return v != "" && v != "no"
 }
 
 // failed records a failure of the whole message: a retry later, or for

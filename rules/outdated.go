@@ -5,6 +5,7 @@ import "time"
 // Outdated says why a mail of kind about a ticket, queued at queued and
 // about to be sent, says what is no longer so of the ticket, which is now
 // in state s and merged into mergedInto ("" for none); "" when it may go.
+// automatic is false for mail a person wrote, which always goes.
 // The mail may have waited in the outbox for days (a relay down), and
 // meanwhile the customer may have written, or the ticket been reopened
 // or merged. Only the automatic mails telling the customer where the
@@ -16,14 +17,16 @@ import "time"
 //   - the waiting notice, while the ticket waits, on that wait;
 //   - the closing notice and the survey, while the ticket is closed, by
 //     the closing they were queued for (not reopened since);
+//   - the notice of a ticket resolved or closed by a person, while it is
+//     (not reopened since);
 //   - a critical ticket's follow-up to its agents ("no public update
 //     since ..."), while no public reply came since and it is not
 //     resolved or closed.
 //
 // Mail a person wrote (an agent's reply, with or without a notice) and
-// notices of a status a person set go out as they are.
-func Outdated(kind string, queued time.Time, s StatusState, mergedInto string) string {
-	if !OutdatedKind(kind) {
+// notices of other statuses a person set go out as they are.
+func Outdated(kind string, queued time.Time, automatic bool, s StatusState, mergedInto string) string {
+	if !OutdatedKind(kind) || !automatic {
 		return ""
 	}
 	if mergedInto != "" {
@@ -48,6 +51,13 @@ func Outdated(kind string, queued time.Time, s StatusState, mergedInto string) s
 		case s.SLA != nil && s.SLA.PublicAt.After(queued):
 			return "the customer was given an update since"
 		}
+	case string(NoticeResolution):
+		switch {
+		case !isDone(s.Status):
+			return "the ticket was reopened" + now
+		case s.Status == StatusResolved && s.Clock.ResolvedAt.After(queued):
+			return "the ticket was reopened and resolved again"
+		}
 	default: // closed, survey
 		switch {
 		case s.Status != StatusClosed:
@@ -60,11 +70,11 @@ func Outdated(kind string, queued time.Time, s StatusState, mergedInto string) s
 }
 
 // OutdatedKind reports whether Outdated asks about mail of kind: the
-// reminder, the waiting and closing notices, the survey and the critical
-// follow-up.
+// reminder, the waiting, closing and resolution notices, the survey and
+// the critical follow-up.
 func OutdatedKind(kind string) bool {
 	switch kind {
-	case "reminder", string(NoticeWaiting), string(NoticeClosed), string(NoticeSurvey), "critical_update":
+	case "reminder", string(NoticeWaiting), string(NoticeClosed), string(NoticeSurvey), string(NoticeResolution), "critical_update":
 		return true
 	}
 	return false

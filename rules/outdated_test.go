@@ -29,35 +29,40 @@ func TestOutdated(t *testing.T) {
 	updated := critical
 	updated.SLA = &later
 	for _, c := range []struct {
-		name   string
-		kind   string
-		queued time.Time
-		now    StatusState
-		merged string
-		stale  bool
+		name    string
+		kind    string
+		queued  time.Time
+		now     StatusState
+		merged  string
+		stale   bool
+		written bool // by a person: no Auto-Submitted
 	}{
-		{"reminder, nothing happened", "reminder", remindAt, open, "", false},
-		{"reminder, ticket waiting since", "reminder", remindAt, waiting, "", false},
-		{"reminder, customer wrote", "reminder", remindAt, StatusState{Status: StatusOpen, Clock: CustomerReplied(open.Clock, remindAt)}, "", true},
-		{"reminder, agent answered again", "reminder", remindAt, StatusState{Status: StatusOpen, Clock: again}, "", true},
-		{"reminder, put on hold", "reminder", remindAt, move(open, StatusOnHold, CauseCommand, remindAt), "", true},
-		{"reminder, merged", "reminder", remindAt, open, "HS-000002", true},
-		{"waiting, nothing happened", "waiting", waitAt, waiting, "", false},
-		{"waiting, customer wrote", "waiting", waitAt, move(waiting, StatusOpen, CauseCustomer, waitAt), "", true},
-		{"closed, nothing happened", "closed", closeAt, closed, "", false},
-		{"survey, nothing happened", "survey", closeAt, closed, "", false},
-		{"closed, reopened", "closed", closeAt, reopened, "", true},
-		{"survey, reopened", "survey", closeAt, reopened, "", true},
-		{"survey, reopened and closed again", "survey", closeAt, move(reopened, StatusClosed, CauseCommand, closeAt.Add(2*oneDay)), "", true},
-		{"agent's reply, reopened", "agent", closeAt, reopened, "", false},
-		{"resolution with the agent's text, reopened", "resolution", closeAt, reopened, "", false},
-		{"auto-reply, merged", "auto", closeAt, open, "HS-000002", false},
-		{"critical follow-up, nothing happened", "critical_update", remindAt, critical, "", false},
-		{"critical follow-up, agent updated the customer", "critical_update", remindAt, updated, "", true},
-		{"critical follow-up, resolved", "critical_update", remindAt, move(critical, StatusResolved, CauseCommand, remindAt), "", true},
-		{"SLA alert, agent updated the customer", "alert", remindAt, updated, "", false},
+		{"reminder, nothing happened", "reminder", remindAt, open, "", false, false},
+		{"reminder, ticket waiting since", "reminder", remindAt, waiting, "", false, false},
+		{"reminder, customer wrote", "reminder", remindAt, StatusState{Status: StatusOpen, Clock: CustomerReplied(open.Clock, remindAt)}, "", true, false},
+		{"reminder, agent answered again", "reminder", remindAt, StatusState{Status: StatusOpen, Clock: again}, "", true, false},
+		{"reminder, put on hold", "reminder", remindAt, move(open, StatusOnHold, CauseCommand, remindAt), "", true, false},
+		{"reminder, merged", "reminder", remindAt, open, "HS-000002", true, false},
+		{"waiting, nothing happened", "waiting", waitAt, waiting, "", false, false},
+		{"waiting, customer wrote", "waiting", waitAt, move(waiting, StatusOpen, CauseCustomer, waitAt), "", true, false},
+		{"closed, nothing happened", "closed", closeAt, closed, "", false, false},
+		{"survey, nothing happened", "survey", closeAt, closed, "", false, false},
+		{"closed, reopened", "closed", closeAt, reopened, "", true, false},
+		{"survey, reopened", "survey", closeAt, reopened, "", true, false},
+		{"survey, reopened and closed again", "survey", closeAt, move(reopened, StatusClosed, CauseCommand, closeAt.Add(2*oneDay)), "", true, false},
+		{"agent's reply, reopened", "agent", closeAt, reopened, "", false, false},
+		{"resolution with the agent's text, reopened", "resolution", closeAt, reopened, "", false, true},
+		{"resolution notice, reopened", "resolution", closeAt, reopened, "", true, false},
+		{"resolution notice, nothing happened", "resolution", remindAt, move(open, StatusResolved, CauseCommand, remindAt), "", false, false},
+		{"resolution notice, closed by the lifecycle since", "resolution", remindAt, closed, "", false, false},
+		{"resolution notice, reopened and resolved again", "resolution", remindAt, move(move(move(open, StatusResolved, CauseCommand, remindAt), StatusOpen, CauseCustomer, remindAt.Add(oneDay)), StatusResolved, CauseCommand, waitAt), "", true, false},
+		{"auto-reply, merged", "auto", closeAt, open, "HS-000002", false, false},
+		{"critical follow-up, nothing happened", "critical_update", remindAt, critical, "", false, false},
+		{"critical follow-up, agent updated the customer", "critical_update", remindAt, updated, "", true, false},
+		{"critical follow-up, resolved", "critical_update", remindAt, move(critical, StatusResolved, CauseCommand, remindAt), "", true, false},
+		{"SLA alert, agent updated the customer", "alert", remindAt, updated, "", false, false},
 	} {
-		why := Outdated(c.kind, c.queued, c.now, c.merged)
+		why := Outdated(c.kind, c.queued, c.kind != "agent" && !c.written, c.now, c.merged)
 		if (why != "") != c.stale {
 			t.Errorf("%s: outdated %q, want outdated %v", c.name, why, c.stale)
 		}
