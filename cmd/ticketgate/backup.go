@@ -222,6 +222,11 @@ func runRestore(_ context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if _, err := os.Stat(from); err != nil {
 		return &exitError{code: exNoInput, err: fmt.Errorf("restore: no backup to restore: %w", err)}
 	}
+	if isDatabase(cfg, from) {
+		// Replaced by itself, the database would only push out the copy
+		// an earlier restore kept (.pre-restore).
+		return &exitError{code: 64, err: fmt.Errorf("restore %s is the database itself (store.path): name a backup", fs.Arg(0))}
+	}
 	src := from
 	problems, err := checkFile(src)
 	var old *boltdb.OldSchemaError

@@ -609,3 +609,25 @@ func TestCheckRefusesAConfigurationTheOtherCommandsRefuse(t *testing.T) {
 		t.Errorf("check of the unchanged configuration: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Restoring the database onto itself (a FILE naming store.path, as
+// backup -o may not either) is refused with 64: it would have replaced
+// the copy an earlier restore kept (.pre-restore) with the database.
+func TestRestoreOfTheDatabaseItselfIsRefused(t *testing.T) {
+	e := newEnv(t, false)
+	id := e.injectOK(message("ida@customer.example", "support@example.com", "Kept", "restore-self@customer.example", "hi"))
+	db := filepath.Join(e.dir, "data", "tickets.db")
+	if _, err := os.Stat(db); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(nil, "restore", db)
+	if r.code != 64 || !strings.Contains(r.stderr, "database itself") {
+		t.Errorf("restore of the database onto itself: exit %d, stderr %q; want 64 saying it is the database itself", r.code, r.stderr)
+	}
+	if _, err := os.Stat(db + ".pre-restore"); err == nil {
+		t.Errorf("restore wrote %s.pre-restore", db)
+	}
+	if tk := e.show(id); tk.Subject != "Kept" {
+		t.Errorf("after the refused restore: %+v", tk)
+	}
+}
