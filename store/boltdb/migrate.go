@@ -54,8 +54,8 @@ func migrateV16(*bolt.Tx) error { return nil }
 
 // rebuildWords builds idx.word again from every ticket and message, as
 // store.TicketWords and store.MessageWords split them now, under each
-// ticket's posting; a ticket with no summary is left out, as the indexer
-// leaves it. The entries are gathered first and put in key order (see
+// ticket's posting; a ticket with no summary, and a ticket or message
+// whose record does not decode, are left out, as the indexer leaves them. The entries are gathered first and put in key order (see
 // migrateV4). The messages still queued for the indexer are indexed here
 // too and leave the queue.
 func rebuildWords(btx *bolt.Tx) error {
@@ -68,7 +68,10 @@ func rebuildWords(btx *bolt.Tx) error {
 	err := t.bucket(bucketTickets).ForEach(func(k, v []byte) error {
 		var tk store.Ticket
 		if err := decodeTicket(v, &tk); err != nil {
-			return fmt.Errorf("decode ticket %s: %w", k, err)
+			// A damaged record is left out, as listings and the
+			// sweep pass over it and check reports it: it must not
+			// keep the database from opening after an upgrade.
+			return nil
 		}
 		// Since schema 12 a record's key is its posting, not its id.
 		at := t.postingOf([]byte(tk.ID))
@@ -82,7 +85,7 @@ func rebuildWords(btx *bolt.Tx) error {
 		return t.eachPart(bucketMessages, tk.ID, func(mk, mv []byte) error {
 			m, err := t.decodeMessage(mv)
 			if err != nil {
-				return fmt.Errorf("decode message %q: %w", mk, err)
+				return nil // damaged: left out, as the indexer leaves it
 			}
 			for _, w := range store.MessageWords(m) {
 				if !seen[w] {

@@ -399,7 +399,10 @@ func rebuildWords(ctx context.Context, tx pgx.Tx) error {
 	err := each(`SELECT id, rec FROM tickets`, func() error {
 		tk, err := decodeTicket(id, v)
 		if err != nil {
-			return err
+			// A damaged record is left out, as listings and the
+			// sweep pass over it: it must not keep the database
+			// from opening after an upgrade.
+			return nil
 		}
 		add(id, store.TicketWords(tk), wordInTicket)
 		return nil
@@ -410,7 +413,7 @@ func rebuildWords(ctx context.Context, tx pgx.Tx) error {
 	err = each(`SELECT ticket_id, rec FROM messages`, func() error {
 		var m store.Message
 		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("decode message of %s: %w", id, err)
+			return nil // damaged: left out, as the indexer leaves it
 		}
 		if _, ok := places[id]; ok {
 			add(id, store.MessageWords(&m), wordInMessage)
