@@ -99,15 +99,21 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 		c.log(opened.events...)
 	default:
 		res.Action = "commands"
+	}
+	done := p.applyCommands(t, cmds, agent.actor(), now, res.Action == "agent")
+	c.log(done.events...)
+	switch {
+	case res.Action == "note":
+		p.addNote(c, pl, agent.Email, visible)
+	case res.Action == "commands" && slices.ContainsFunc(done.events, func(e store.Event) bool { return e.Type == rules.EventEscalated }):
+		// A bare #escalate: level 2 and the managers now watching hear
+		// of it as of a note, not first at their SLA warning.
+		p.addNote(c, pl, agent.Email, commandLines(cmds))
+	case res.Action == "commands":
 		// A mail of only commands is kept as a note.
 		m := p.message(pl, "note")
 		m.VisibleText = commandLines(cmds)
 		c.Messages = append(c.Messages, m)
-	}
-	done := p.applyCommands(t, cmds, agent.actor(), now, res.Action == "agent")
-	c.log(done.events...)
-	if res.Action == "note" {
-		p.addNote(c, pl, agent.Email, visible)
 	}
 	if res.Action == "agent" {
 		// The agent's own Message-ID stays out of the ticket's thread, so

@@ -488,3 +488,23 @@ func TestEscalateNoteReachesLevelTwo(t *testing.T) {
 		t.Errorf("ana's note for level 2 reached %v, want level 2's agents and the manager", got)
 	}
 }
+
+// TestBareEscalateReachesLevelTwo: an agent's mail of only "#escalate"
+// moves the ticket to level 2's queue; level 2's agents and the managers
+// now watching hear of it by mail, as of a note, instead of finding it
+// at their first SLA warning.
+func TestBareEscalateReachesLevelTwo(t *testing.T) {
+	g, _, _ := l2Desk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#escalate")
+	if tk = g.ticket(tk.ID); !tk.Escalated || tk.Queue != "level2" {
+		t.Fatalf("after #escalate: escalated %v queue %q", tk.Escalated, tk.Queue)
+	}
+	if got := recipients(t, g, before, "#escalate"); !slices.Equal(got, []string{"lev@example.com", "lou@example.com", "meg@example.com"}) {
+		t.Errorf("ana's #escalate reached %v, want level 2's agents and the manager", got)
+	}
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 0 {
+		t.Errorf("the customer got %d mails for an agent's bare #escalate", n)
+	}
+}
