@@ -1,22 +1,18 @@
 package mailout
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"net/mail"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -478,40 +474,6 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	return w.delivered(log, m, rcpts, refused, expired)
 }
 
-// outdated says why m, about to be sent, tells what is no longer so of
-// its ticket (rules.Outdated): a reminder or notice queued while the
-// relay was down, the ticket changed since. It is "" when m may
-// go, and when its ticket is gone or does not decode (m goes as queued).
-// raw is the mail: one without Auto-Submitted a person wrote.
-func outdated(r store.Reader, m *store.OutMail, raw []byte) (string, error) {
-	if m.TicketID == "" || !rules.OutdatedKind(m.Kind) {
-		return "", nil
-	}
-	t, err := r.Ticket(m.TicketID)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrBadRecord) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	s := rules.StatusState{Status: t.Status, Clock: t.Clock, SLA: t.SLA}
-	if t.ClosedAt != nil {
-		s.ClosedAt = *t.ClosedAt
-	}
-	return rules.Outdated(m.Kind, m.Created, automatic(raw), s, t.MergedInto), nil
-}
-
-// automatic reports whether raw's header says it is automatic mail
-// (Auto-Submitted other than "no").
-func automatic(raw []byte) bool {
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		return false
-	}
-	v := strings.ToLower(strings.TrimSpace(msg.Header.Get("Auto-Submitted")))
-	return v != "" && v != "no"
-}
-
 // failed records a failure of the whole message: a retry later, or for
 // good. byRelay says the relay failed it (not the outbox's own read of
 // the mail): a deferral then marks the relay down.
@@ -611,48 +573,6 @@ func (w *Worker) delivered(log *slog.Logger, m *store.OutMail, rcpts []string, r
 		w.wakeDeferred(log)
 	}
 	return len(later) == 0
-}
-
-// split divides refused recipients into those refused for good (all of
-// them once the message has waited too long) and those to retry.
-func split(refused []RcptError, expired bool) (final, later []RcptError) {
-	for _, r := range refused {
-		if expired || rcptPermanent(r.Err) {
-			final = append(final, r)
-		} else {
-			later = append(later, r)
-		}
-	}
-	return final, later
-}
-
-// rcptPermanent reports whether err, the relay's refusal of a
-// recipient, is for good: a 5xx answer but 552, which RFC 821 had relays
-// give for "too many recipients" (and some give for a full mailbox) and
-// RFC 5321 (4.5.3.1.10) has clients take as 452, for now.
-func rcptPermanent(err error) bool {
-	var se *smtp.SMTPError
-	return Permanent(err) && !(errors.As(err, &se) && se.Code == 552)
-}
-
-// done returns prev plus the recipients of rcpts the relay took (those
-// not in refused) and those in final, in rcpts' order after prev's.
-func done(prev, rcpts []string, refused, final []RcptError) []string {
-	out := slices.Clone(prev)
-	in := func(l []RcptError, r string) bool {
-		return slices.ContainsFunc(l, func(e RcptError) bool { return e.Rcpt == r })
-	}
-	for _, r := range rcpts {
-		if !in(refused, r) && !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	for _, e := range final {
-		if !slices.Contains(out, e.Rcpt) {
-			out = append(out, e.Rcpt)
-		}
-	}
-	return out
 }
 
 func (w *Worker) refusedEvents(tx store.Tx, m *store.OutMail, final []RcptError) error {

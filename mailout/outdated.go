@@ -1,0 +1,45 @@
+package mailout
+
+import (
+	"bytes"
+	"errors"
+	"net/mail"
+	"strings"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// outdated says why m, about to be sent, tells what is no longer so of
+// its ticket (rules.Outdated): a reminder or notice queued while the
+// relay was down, the ticket changed since. It is "" when m may
+// go, and when its ticket is gone or does not decode (m goes as queued).
+// raw is the mail: one without Auto-Submitted a person wrote.
+func outdated(r store.Reader, m *store.OutMail, raw []byte) (string, error) {
+	if m.TicketID == "" || !rules.OutdatedKind(m.Kind) {
+		return "", nil
+	}
+	t, err := r.Ticket(m.TicketID)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrBadRecord) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	s := rules.StatusState{Status: t.Status, Clock: t.Clock, SLA: t.SLA}
+	if t.ClosedAt != nil {
+		s.ClosedAt = *t.ClosedAt
+	}
+	return rules.Outdated(m.Kind, m.Created, automatic(raw), s, t.MergedInto), nil
+}
+
+// automatic reports whether raw's header says it is automatic mail
+// (Auto-Submitted other than "no").
+func automatic(raw []byte) bool {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return false
+	}
+	v := strings.ToLower(strings.TrimSpace(msg.Header.Get("Auto-Submitted")))
+	return v != "" && v != "no"
+}
