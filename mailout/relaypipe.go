@@ -36,11 +36,18 @@ type pipe struct {
 	params  string // MAIL FROM parameters the relay takes (BODY=8BITMIME)
 }
 
+// pipeWriteSize is the pipe's write buffer: most mails the desk sends
+// (auto-replies, notifications carrying a customer's text) fit in it.
+const pipeWriteSize = 32 << 10
+
 func newPipe(c *smtp.Client, wire net.Conn, timeout time.Duration) *pipe {
 	if ok, _ := c.Extension("PIPELINING"); !ok {
 		return nil
 	}
-	p := &pipe{wire: wire, r: textproto.NewReader(bufio.NewReader(wire)), w: textproto.NewWriter(bufio.NewWriter(wire)), timeout: timeout}
+	// A mail goes out in one write when it fits pipeWriteSize, not in
+	// bufio's 4 KB pieces: each write is a system call, and a 4 KB mail
+	// with its headers took two.
+	p := &pipe{wire: wire, r: textproto.NewReader(bufio.NewReader(wire)), w: textproto.NewWriter(bufio.NewWriterSize(wire, pipeWriteSize)), timeout: timeout}
 	// go-smtp's client asks for 8-bit MIME whenever it is offered; so
 	// does the pipe, and a relay sees the same MAIL FROM either way.
 	if ok, _ := c.Extension("8BITMIME"); ok {
