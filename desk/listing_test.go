@@ -422,3 +422,43 @@ func TestSearchFindsAWordHoweverItIsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchFindsChineseJapaneseAndKoreanWords: Chinese, Japanese and
+// Korean have no spaces between words (Korean joins its particles to
+// them); a search for a word within a sentence (打印机, printer) finds
+// the ticket that wrote the sentence, and one for words the ticket does
+// not have finds nothing.
+func TestSearchFindsChineseJapaneseAndKoreanWords(t *testing.T) {
+	g := startDesk(t)
+	ctx := context.Background()
+	zh := agOpenFrom(t, g, "li@customer.example", "打印机坏了", "你好，我的打印机坏了，无法打印发票。")
+	ja := agOpenFrom(t, g, "taro@customer.example", "プリンターが動きません", "こんにちは。Windows10でプリンターが動きません。")
+	ko := agOpenFrom(t, g, "kim@customer.example", "프린터가 고장났어요", "안녕하세요, 프린터가 고장났어요.")
+	for text, want := range map[string][]string{
+		"打印机":       {zh.ID},
+		"发票":        {zh.ID},
+		"打印 发票":     {zh.ID},
+		"プリンター":     {ja.ID},
+		"動き":        {ja.ID},
+		"windows10": {ja.ID},
+		"프린터":       {ko.ID},
+		"고장":        {ko.ID},
+		"打印机器":      nil, // 机器 is not on the ticket
+		"スキャナー":     nil,
+	} {
+		var got []string
+		err := g.store.View(ctx, func(tx store.Tx) error {
+			list, _, err := tx.Tickets(store.Filter{Text: text})
+			for _, tk := range list {
+				got = append(got, tk.ID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("search %q found %v, want %v", text, got, want)
+		}
+	}
+}

@@ -159,32 +159,97 @@ const MaxWordLen = 64
 // (é as e and U+0301, as macOS writes it) is the same word as one typed
 // in one; and words are case folded as Unicode defines it (fold), so
 // "ΟΔΟΣ" and "οδος" are one word, as are "STRASSE" and "straße".
+//
+// Chinese, Japanese and Korean are written without spaces between their
+// words (or, in Korean, with particles joined to them), so a run of
+// their characters is no word: "你好，打印机坏了" would be found by its
+// whole run only, never by 打印机 (printer). Each of its characters is a
+// word, and so is each pair of characters that stand together (what
+// search engines call bigrams): 打印机 is found on every ticket where 打印
+// and 印机 are. The rest of a run (the Latin letters of "Windows10が")
+// stays one word.
 func Words(s string) []string {
 	if !norm.NFC.IsNormalString(s) {
 		s = norm.NFC.String(s)
 	}
-	var out []string
-	seen := map[string]bool{}
+	ws := wordSet{seen: map[string]bool{}}
 	for i := 0; i < len(s); {
 		start, end := nextWord(s, i)
 		if start < 0 {
 			break
 		}
-		w := fold(strings.ToLower(s[start:end]))
 		i = end
-		if len(w) > MaxWordLen {
-			n := MaxWordLen
-			for n > 0 && !utf8.RuneStart(w[n]) {
-				n--
-			}
-			w = w[:n]
-		}
-		if !seen[w] {
-			seen[w] = true
-			out = append(out, w)
+		if run := s[start:end]; hasCJK(run) {
+			ws.addCJK(run)
+		} else {
+			ws.add(run)
 		}
 	}
-	return out
+	return ws.out
+}
+
+// wordSet is the words Words has found, in order, each once.
+type wordSet struct {
+	out  []string
+	seen map[string]bool
+}
+
+// add adds word w, folded and cut as Words has it, unless it is there.
+func (ws *wordSet) add(w string) {
+	w = fold(strings.ToLower(w))
+	if len(w) > MaxWordLen {
+		n := MaxWordLen
+		for n > 0 && !utf8.RuneStart(w[n]) {
+			n--
+		}
+		w = w[:n]
+	}
+	if !ws.seen[w] {
+		ws.seen[w] = true
+		ws.out = append(ws.out, w)
+	}
+}
+
+// addCJK adds the words of run, a run of letters and digits with
+// Chinese, Japanese or Korean in it, as Words has them: each of those
+// characters, each pair of them side by side, and each stretch of other
+// letters and digits whole.
+func (ws *wordSet) addCJK(run string) {
+	for len(run) > 0 {
+		r, n := utf8.DecodeRuneInString(run)
+		if !isCJK(r) {
+			end := strings.IndexFunc(run, isCJK)
+			if end < 0 {
+				end = len(run)
+			}
+			ws.add(run[:end])
+			run = run[end:]
+			continue
+		}
+		ws.add(run[:n])
+		if next, m := utf8.DecodeRuneInString(run[n:]); m > 0 && isCJK(next) {
+			ws.add(run[:n+m])
+		}
+		run = run[n:]
+	}
+}
+
+// hasCJK reports whether s has a character isCJK takes.
+func hasCJK(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.IndexFunc(s[i:], isCJK) >= 0
+		}
+	}
+	return false
+}
+
+// isCJK reports whether r is written without spaces around its words:
+// a Chinese character (Han, which Japanese and Korean use too), Japanese
+// kana (with the long-vowel mark, ー, which Unicode gives to no script)
+// or Korean Hangul.
+func isCJK(r rune) bool {
+	return r >= 0x1100 && (unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) || r == 'ー' || r == 'ｰ')
 }
 
 // fold is w, in lower case, case folded as Unicode defines it, so that

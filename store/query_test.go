@@ -15,8 +15,31 @@ import (
 // (the whole text split into a slice first): the reference Words must
 // agree with.
 func wordsByFields(s string) []string {
+	var words []string
+	for _, field := range strings.FieldsFunc(norm.NFC.String(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }) {
+		// Chinese, Japanese, Korean: each character and each pair.
+		rs := []rune(field)
+		other := ""
+		for i, r := range rs {
+			if !isCJK(r) {
+				other += string(r)
+				continue
+			}
+			if other != "" {
+				words = append(words, other)
+				other = ""
+			}
+			words = append(words, string(r))
+			if i+1 < len(rs) && isCJK(rs[i+1]) {
+				words = append(words, string(rs[i:i+2]))
+			}
+		}
+		if other != "" {
+			words = append(words, other)
+		}
+	}
 	var out []string
-	for _, w := range strings.FieldsFunc(norm.NFC.String(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }) {
+	for _, w := range words {
 		w = cases.Fold().String(strings.ToLower(w))
 		if len(w) > MaxWordLen {
 			n := MaxWordLen
@@ -46,6 +69,13 @@ func TestWords(t *testing.T) {
 		"ΟΔΟΣ οδος Οδός":       {"οδοσ", "οδόσ"},
 		"cafe\u0301 café":      {"café"},
 		"µs ſtraße STRASSE ıi": {"μs", "strasse", "ıi"},
+		// Chinese, Japanese, Korean: each character, each pair side by
+		// side; the Latin letters among them a word.
+		"你好，打印机坏了":     {"你", "你好", "好", "打", "打印", "印", "印机", "机", "机坏", "坏", "坏了", "了"},
+		"Windows10が起動": {"windows10", "が", "が起", "起", "起動", "動"},
+		"プリンター":        {"プ", "プリ", "リ", "リン", "ン", "ンタ", "タ", "ター", "ー"},
+		"프린터가 고장":      {"프", "프린", "린", "린터", "터", "터가", "가", "고", "고장", "장"},
+		"紙 3月 ｱｰ":      {"紙", "3", "月", "ｱ", "ｱｰ", "ｰ"},
 	} {
 		if got := Words(in); !slices.Equal(got, want) {
 			t.Errorf("Words(%q) = %q, want %q", in, got, want)
@@ -54,7 +84,7 @@ func TestWords(t *testing.T) {
 }
 
 func FuzzWords(f *testing.F) {
-	for _, s := range []string{"Ann@Customer.example", "héllo wörld", strings.Repeat("ä", 40), "a\xffb c", "İstanbul ΣΑΣ", "Straße οδος cafe\u0301"} {
+	for _, s := range []string{"Ann@Customer.example", "héllo wörld", strings.Repeat("ä", 40), "a\xffb c", "İstanbul ΣΑΣ", "Straße οδος cafe\u0301", "你好，打印机坏了", "Windows10が起動しない", "프린터가 고장"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

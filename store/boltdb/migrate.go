@@ -37,19 +37,28 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV15,
 	migrateV16,
 	migrateV17,
+	migrateV18,
 }
 
-// migrateV17 builds idx.word again: from schema 17 on words are read
+// migrateV18 builds idx.word again: from schema 18 on Chinese, Japanese
+// and Korean are indexed a character and a pair of characters at a time
+// (store.Words), and the entries earlier schemas made of a whole run of
+// them would find nothing a search is for.
+func migrateV18(btx *bolt.Tx) error { return rebuildWords(btx) }
+
+// migrateV17 changes no bucket. From schema 17 on words are read
 // composed (NFC) and case folded (store.Words), and a search would not
-// find the entries earlier schemas made of a word written otherwise ("οδος"
-// in lower case, an accent typed apart).
-func migrateV17(btx *bolt.Tx) error { return rebuildWords(btx) }
+// find the entries earlier schemas made of a word written otherwise
+// ("οδος" in lower case, an accent typed apart): migrateV18, which every
+// database that comes to schema 17 runs next, builds idx.word again.
+func migrateV17(*bolt.Tx) error { return nil }
 
 // migrateV16 changes no bucket. From schema 16 on the mail the desk
 // writes from its templates (notices, reminders, the survey) has no words
 // (store.MessageWords), and the entries earlier schemas made of them
-// would find every ticket that got one: migrateV17, which every database
-// that comes to schema 16 runs next, builds idx.word again without them.
+// would find every ticket that got one: migrateV18, which every database
+// that comes to schema 16 runs after it, builds idx.word again without
+// them.
 func migrateV16(*bolt.Tx) error { return nil }
 
 // rebuildWords builds idx.word again from every ticket and message, as

@@ -38,8 +38,8 @@ func TestMigrateFromV1(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	closed := t0.Add(48 * time.Hour)
 	d.db.View(func(btx *bolt.Tx) error {
-		if v := schemaOf(btx); v != 17 {
-			t.Errorf("schema %d after open, want 17", v)
+		if v := schemaOf(btx); v != 18 {
+			t.Errorf("schema %d after open, want 18", v)
 		}
 		for _, b := range [][]byte{bucketLease, bucketPollTries, bucketInstances, bucketIdxAddr, bucketBlobData} {
 			if btx.Bucket(b) == nil {
@@ -304,8 +304,8 @@ func TestMigrateFromV2BuildsOutboxQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 17 {
-			t.Errorf("schema %d after open, want 17", v)
+		if v := schemaOf(st.(*tx).tx); v != 18 {
+			t.Errorf("schema %d after open, want 18", v)
 		}
 		if due, err := st.Outbox(now, 0); err != nil || fmt.Sprint(outboxIDs(due)) != "[3 4]" {
 			t.Errorf("due after migration: %v %v, want [3 4]", outboxIDs(due), err)
@@ -371,8 +371,8 @@ func TestMigrateFromV3BuildsSearchIndexes(t *testing.T) {
 	check := func(what string, want map[string]string) {
 		t.Helper()
 		d.View(bg, func(st store.Tx) error {
-			if v := schemaOf(st.(*tx).tx); v != 17 {
-				t.Errorf("schema %d after open, want 17", v)
+			if v := schemaOf(st.(*tx).tx); v != 18 {
+				t.Errorf("schema %d after open, want 18", v)
 			}
 			for text, ids := range want {
 				f := store.Filter{Text: text, Sort: store.SortCreated}
@@ -445,8 +445,8 @@ func TestMigrateFromV5BuildsAddressIndex(t *testing.T) {
 	want := map[string]string{"ann@customer.example": "[HS-000001 HS-000002]", "cy@customer.example": "[HS-000001]",
 		"bob@customer.example": "[HS-000002]", "dan@customer.example": "[]"}
 	d.View(bg, func(st store.Tx) error {
-		if v := schemaOf(st.(*tx).tx); v != 17 {
-			t.Errorf("schema %d after open, want 17", v)
+		if v := schemaOf(st.(*tx).tx); v != 18 {
+			t.Errorf("schema %d after open, want 18", v)
 		}
 		for a, w := range want {
 			if ids, err := st.TicketsOfAddress(a); err != nil || fmt.Sprint(ids) != w {
@@ -554,6 +554,58 @@ func TestMigrateFromV16FoldsTheIndexedWords(t *testing.T) {
 	defer d.Close()
 	d.View(bg, func(st store.Tx) error {
 		for _, text := range []string{"ΟΔΟΣ", "οδος", "nikos"} {
+			if l, _, err := st.Tickets(store.Filter{Text: text}); err != nil || ticketIDs(l) != "[HS-000001]" {
+				t.Errorf("search %q after migrating: %s %v, want [HS-000001]", text, ticketIDs(l), err)
+			}
+		}
+		return nil
+	})
+}
+
+// TestMigrateFromV17IndexesChineseJapaneseKorean: schema 17 indexed a
+// run of Chinese as one word, so a search for a word within it (打印机 in
+// 你好，打印机坏了) found nothing; after the upgrade it finds the ticket.
+func TestMigrateFromV17IndexesChineseJapaneseKorean(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v17.db")
+	d := openTest(t, path)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	err := d.UpdateNow(bg, func(st store.Tx) error {
+		tk := &store.Ticket{ID: "HS-000001", Status: rules.StatusOpen, Subject: "打印机坏了", Requester: "li@customer.example", CreatedAt: t0}
+		if err := st.PutTicket(tk); err != nil {
+			return err
+		}
+		return st.AddMessage(tk.ID, &store.Message{MessageID: "in@x", Direction: "in", Kind: "customer", Text: "你好，打印机坏了"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The index as schema 17 wrote it.
+	err = d.db.Update(func(btx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketIdxWord, bucketIdxWordQ} {
+			if err := btx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := btx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		at := (&tx{ctx: bg, tx: btx}).postingOf([]byte("HS-000001"))
+		for _, w := range []string{"你好", "打印机坏了"} {
+			if err := btx.Bucket(bucketIdxWord).Put(key([]byte(w), at), []byte{wordInMessage}); err != nil {
+				return err
+			}
+		}
+		return btx.Bucket(bucketMeta).Put(keySchema, u64(17))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = openTest(t, path)
+	defer d.Close()
+	d.View(bg, func(st store.Tx) error {
+		for _, text := range []string{"打印机", "坏了", "你好", "li"} {
 			if l, _, err := st.Tickets(store.Filter{Text: text}); err != nil || ticketIDs(l) != "[HS-000001]" {
 				t.Errorf("search %q after migrating: %s %v, want [HS-000001]", text, ticketIDs(l), err)
 			}

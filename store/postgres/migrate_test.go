@@ -153,6 +153,44 @@ func TestMigrateFromV6FoldsTheIndexedWords(t *testing.T) {
 	})
 }
 
+// TestMigrateFromV7IndexesChineseJapaneseKorean: schema 7 indexed a run
+// of Chinese as one word, so a search for a word within it (打印机 in
+// 你好，打印机坏了) found nothing; after the upgrade it finds the ticket.
+func TestMigrateFromV7IndexesChineseJapaneseKorean(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	d := openTest(t, dsn)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	err := d.UpdateNow(bg, func(tx store.Tx) error {
+		tk := &store.Ticket{ID: "HS-000001", Status: rules.StatusOpen, Subject: "打印机坏了", Requester: "li@customer.example", CreatedAt: t0}
+		if err := tx.PutTicket(tk); err != nil {
+			return err
+		}
+		return tx.AddMessage(tk.ID, &store.Message{MessageID: "in@x", Direction: "in", Kind: "customer", Text: "你好，打印机坏了"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rows as schema 7 wrote them.
+	if _, err := d.pool.Exec(bg, `DELETE FROM ticket_words;
+		INSERT INTO ticket_words (word, ticket_id, places) VALUES ('你好', 'HS-000001', 2), ('打印机坏了', 'HS-000001', 3), ('li', 'HS-000001', 1);
+		UPDATE ticketgate_schema SET version = 7`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = openTest(t, dsn)
+	defer d.Close()
+	d.View(bg, func(tx store.Tx) error {
+		for _, text := range []string{"打印机", "坏了", "你好", "li"} {
+			l, _, err := tx.Tickets(store.Filter{Text: text})
+			if err != nil || len(l) != 1 || l[0].ID != "HS-000001" {
+				t.Errorf("search %q after migrating: %d tickets %v, want HS-000001", text, len(l), err)
+			}
+		}
+		return nil
+	})
+}
+
 // TestMigrateFromV6BesideADamagedTicket: the upgrade that builds the word
 // index again reads every ticket; one whose record does not decode must
 // not keep the database from opening (serve from starting). It is left

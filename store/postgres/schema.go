@@ -170,20 +170,26 @@ SELECT DISTINCT lower(btrim(a)), id FROM (
 	// from its templates (notices, reminders, the survey) has no words,
 	// and the rows earlier schemas made of them would find every ticket
 	// that got one: 7, which every database that comes to schema 6 runs
-	// next, fills ticket_words again without them.
+	// after it, fills ticket_words again without them.
 	`SELECT 1;`,
-	// 7: ticket_words is filled again (rebuildWords, after this): from
-	// this schema on words are read composed (NFC) and case folded
-	// (store.Words), and a search would not find the rows earlier
-	// schemas made of a word written otherwise ("οδος" in lower case, an
-	// accent typed apart).
+	// 7: no table changes. From this schema on words are read composed
+	// (NFC) and case folded (store.Words), and a search would not find
+	// the rows earlier schemas made of a word written otherwise ("οδος"
+	// in lower case, an accent typed apart): 8, which every database
+	// that comes to schema 7 runs next, fills ticket_words again.
+	`SELECT 1;`,
+	// 8: ticket_words is filled again (rebuildWords, after this): from
+	// this schema on Chinese, Japanese and Korean are indexed a
+	// character and a pair of characters at a time (store.Words), and
+	// the rows earlier schemas made of a whole run of them would find
+	// nothing a search is for.
 	`DELETE FROM ticket_words;`,
 }
 
 // afterMigration are the steps, written in Go, that complete the
 // migration to a schema (the key), in its transaction, after its SQL.
 var afterMigration = map[int]func(context.Context, pgx.Tx) error{
-	7: rebuildWords,
+	8: rebuildWords,
 }
 
 // schemaVersion is the schema this program writes.
