@@ -411,6 +411,9 @@ func (in *Inbound) readBody(raw []byte) {
 	for _, e := range env.Errors {
 		in.Notes = append(in.Notes, "MIME problem: "+strings.ToValidUTF8(e.Error(), "\uFFFD"))
 	}
+	if htmlConvertedTwice(env.Root) {
+		env.HTML, env.Text = string(env.Root.Content), "" // the text is made of it below
+	}
 	in.Text = normText(bodyText(env))
 	in.HTML = strings.ToValidUTF8(env.HTML, "\uFFFD")
 	for _, a := range env.Attachments {
@@ -460,6 +463,19 @@ func (in *Inbound) readBody(raw []byte) {
 		// Some broken messages leave enmime with nothing; keep what is readable.
 		in.Text = fallbackText(raw)
 	}
+}
+
+// htmlConvertedTwice reports whether enmime read root, a mail of HTML
+// alone, into UTF-8 twice: its header names no charset, so enmime
+// detects one and converts the part (root.Content is UTF-8 then); it
+// then converts that text again as the HTML's meta tag says (Shift_JIS,
+// windows-1252), which turns every character outside ASCII into others.
+func htmlConvertedTwice(root *enmime.Part) bool {
+	if root == nil || root.ContentType != "text/html" || root.Charset == "" {
+		return false
+	}
+	_, params, err := mime.ParseMediaType(root.Header.Get("Content-Type"))
+	return err != nil || params["charset"] == ""
 }
 
 // bodyParts are the parts of a multipart message enmime read as its text

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/htmlindex"
+
 	"ticketgate/mailin/mailintest"
 	"ticketgate/rules"
 )
@@ -186,6 +188,40 @@ func TestHTMLOnlyMailReadsAsText(t *testing.T) {
 	}
 	if strings.Contains(in.Text, "<") || strings.Contains(in.Text, "color: red") || strings.Contains(in.Text, "ignored") {
 		t.Errorf("markup, style or title left in text:\n%s", in.Text)
+	}
+}
+
+// TestHTMLOnlyMailInTheCharsetOfItsMetaTag: an HTML-only mail whose
+// Content-Type names no charset, its HTML's meta tag does (Japanese
+// mailers, Outlook's windows-1252), reads as written; its text was
+// converted twice (once as detected, then again as the meta tag says)
+// and read as mojibake.
+func TestHTMLOnlyMailInTheCharsetOfItsMetaTag(t *testing.T) {
+	cases := []struct{ charset, text string }{
+		{"Shift_JIS", "プリンターが故障しました。よろしくお願いします。"},
+		{"ISO-2022-JP", "プリンターが故障しました。よろしくお願いします。"},
+		{"windows-1252", "Le café est froid, la vérification a échoué — merci d’avance."},
+		{"windows-1251", "Принтер не работает, помогите пожалуйста."},
+	}
+	for _, c := range cases {
+		enc, err := htmlindex.Get(c.charset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		html := `<html><head><meta http-equiv="Content-Type" content="text/html; charset=` + c.charset + `"></head><body><p>` + c.text + `</p></body></html>`
+		body, err := enc.NewEncoder().String(html)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := "From: a@customer.example\r\nTo: support@example.com\r\nSubject: html\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: text/html\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body + "\r\n"
+		in, err := Parse([]byte(raw), Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(in.Text, c.text) || !strings.Contains(in.HTML, c.text) {
+			t.Errorf("%s: text %q, HTML %q; want both with %q", c.charset, in.Text, in.HTML, c.text)
+		}
 	}
 }
 
