@@ -414,6 +414,7 @@ func (in *Inbound) readBody(raw []byte) {
 	if htmlConvertedTwice(env.Root) {
 		env.HTML, env.Text = string(env.Root.Content), "" // the text is made of it below
 	}
+	readUndeclared(env)
 	in.Text = normText(bodyText(env))
 	in.HTML = strings.ToValidUTF8(env.HTML, "\uFFFD")
 	for _, a := range env.Attachments {
@@ -462,6 +463,36 @@ func (in *Inbound) readBody(raw []byte) {
 	if strings.TrimSpace(in.Text) == "" && strings.TrimSpace(in.HTML) == "" && len(in.Attachments) == 0 {
 		// Some broken messages leave enmime with nothing; keep what is readable.
 		in.Text = fallbackText(raw)
+	}
+}
+
+// readUndeclared reads the text parts that enmime left in bytes that are
+// not UTF-8, their header naming no charset and its detector unsure (a
+// short text in Latin-1 or windows-1252, as old mailers and scripts send
+// it), as the header's 8-bit bytes are read (guessCharset: the charset
+// detected when the detector is sure, else windows-1252, which maps every
+// byte), instead of as U+FFFD for each letter outside ASCII. A part that
+// names its charset keeps what enmime made of it.
+func readUndeclared(env *enmime.Envelope) {
+	parts := textParts(env.Root)
+	if env.Root != nil && env.Root.ContentType == "text/plain" {
+		parts = []*enmime.Part{env.Root}
+	}
+	for _, p := range parts {
+		if p.Charset != "" || utf8.Valid(p.Content) {
+			continue
+		}
+		if _, params, err := mime.ParseMediaType(p.Header.Get("Content-Type")); err == nil && params["charset"] != "" {
+			continue
+		}
+		d, err := guessCharset(p.Content[:min(len(p.Content), 64<<10)], "").NewDecoder().Bytes(p.Content)
+		if err != nil {
+			continue
+		}
+		if len(parts) == 1 && env.Text == string(p.Content) {
+			env.Text = string(d)
+		}
+		p.Content = d
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
 
 	"ticketgate/mailin/mailintest"
@@ -221,6 +222,40 @@ func TestHTMLOnlyMailInTheCharsetOfItsMetaTag(t *testing.T) {
 		}
 		if !strings.Contains(in.Text, c.text) || !strings.Contains(in.HTML, c.text) {
 			t.Errorf("%s: text %q, HTML %q; want both with %q", c.charset, in.Text, in.HTML, c.text)
+		}
+	}
+}
+
+// TestUndeclared8BitTextIsRead: text in 8-bit bytes that are not UTF-8,
+// its charset named nowhere (old mailers, scripts), reads as the header's
+// 8-bit bytes do: in the charset detected when the detector is sure, else
+// windows-1252, which western mail of that kind is written in. It read
+// as U+FFFD in place of every accented letter.
+func TestUndeclared8BitTextIsRead(t *testing.T) {
+	latin1 := func(s string) string {
+		b, err := charmap.Windows1252.NewEncoder().String(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	text := "Bonjour, la facture de d\u00e9cembre est erron\u00e9e, le montant d\u00fb est diff\u00e9rent \u2014 merci."
+	for name, raw := range map[string]string{
+		"single part": "From: a@customer.example\r\nSubject: facture\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + latin1(text) + "\r\n",
+		"no MIME at all": "From: a@customer.example\r\nSubject: facture\r\n\r\n" + latin1(text) + "\r\n",
+		"alternative": "From: a@customer.example\r\nSubject: facture\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + latin1(text) + "\r\n" +
+			"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>" + text + "</p>\r\n--b--\r\n",
+		"mixed": "From: a@customer.example\r\nSubject: facture\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + latin1(text) + "\r\n" +
+			"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsecond part\r\n--b--\r\n",
+	} {
+		in, err := Parse([]byte(raw), Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(in.Text, text) {
+			t.Errorf("%s: text %q, want it to hold %q", name, in.Text, text)
 		}
 	}
 }
