@@ -172,3 +172,40 @@ func TestReplyLiftingHoldRemindsCustomer(t *testing.T) {
 		t.Errorf("no reminder 4 days after the reply lifting the hold: %+v", rep.Actions)
 	}
 }
+
+// TestWaitingSetByAnAgentRemindsCustomer: an agent who asks the customer
+// something and sets the ticket waiting ("#status waiting") has the
+// customer reminded at 3 days, once; the ticket stays waiting and closes
+// at 14 days.
+func TestWaitingSetByAnAgentRemindsCustomer(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	ana := func(tk *store.Ticket) string { return agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com") }
+	asked := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", ana(asked), asked, "#assign me\n#status waiting\nWhich model is it?")
+	if tk := g.ticket(asked.ID); tk.Status != rules.StatusWaiting {
+		t.Fatalf("after the agent's question: status %s, want waiting", tk.Status)
+	}
+	start := time.Now()
+	reminders := func(rep *SweepReport) int {
+		return len(slices.DeleteFunc(slices.Clone(rep.Actions), func(a SweepAction) bool { return a.Kind != "reminder" || a.Ticket != asked.ID }))
+	}
+	if rep := agSweep(t, g, sw, start.Add(2*24*time.Hour)); reminders(rep) != 0 {
+		t.Errorf("reminder 2 days after the question: %+v", rep.Actions)
+	}
+	if rep := agSweep(t, g, sw, start.Add(4*24*time.Hour)); reminders(rep) != 1 {
+		t.Errorf("no reminder 4 days after the agent set the ticket waiting: %+v", rep.Actions)
+	}
+	if tk := g.ticket(asked.ID); tk.Status != rules.StatusWaiting {
+		t.Errorf("after the reminder: status %s, want waiting", tk.Status)
+	}
+	for _, d := range []float64{5, 8, 10} {
+		if rep := agSweep(t, g, sw, start.Add(time.Duration(d*24)*time.Hour)); len(rep.Actions) != 0 {
+			t.Errorf("day %v: %+v, want nothing", d, rep.Actions)
+		}
+	}
+	agSweep(t, g, sw, start.Add(15*24*time.Hour))
+	if tk := g.ticket(asked.ID); tk.Status != rules.StatusClosed || len(events(tk, "reminder_sent")) != 1 {
+		t.Errorf("day 15: status %s, %d reminders; want closed after one", tk.Status, len(events(tk, "reminder_sent")))
+	}
+}

@@ -251,7 +251,12 @@ func (s *Sweeper) decide(t *store.Ticket, now time.Time) (*Change, []SweepAction
 		// come minutes or days after both).
 		actions = append(actions, s.checkSLA(c, at.Add(-time.Nanosecond), now, true)...)
 	}
-	if step, clock := p.Lifecycle.Next(clockOf(t), now); step != rules.StepNone {
+	switch step, clock := p.Lifecycle.Next(clockOf(t), now); step {
+	case rules.StepNone:
+	case rules.StepLapse:
+		// Nobody is told: the clock only stops owing the reminder.
+		t.Clock = clock
+	default:
 		actions = append(actions, s.step(c, step, clock, now))
 	}
 	if t.SLA != nil {

@@ -195,6 +195,59 @@ func TestDowntimeClosesOnce(t *testing.T) {
 	}
 }
 
+// TestWaitingTicketsGetNoLateReminder: a waiting ticket is reminded at
+// most once, and only before its wait is 7 days old: never after the
+// lifecycle's own waiting notice (which asks for the answer already),
+// whether the reminder went before it, was passed over after downtime, or
+// the ticket was turned waiting by an earlier release; nor a second time
+// when an agent sets waiting after the reminder went.
+func TestWaitingTicketsGetNoLateReminder(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		do   func(e *env)
+		want string
+	}{
+		{"turned waiting after downtime", func(e *env) {
+			e.run(day(8))
+		}, "waiting"},
+		{"turned waiting by an earlier release", func(e *env) {
+			e.run(day(3))
+			e.run(day(7))
+			// That release kept no mark of the reminder on a waiting
+			// ticket; the restarted gateway gives every ticket its due
+			// time again.
+			e.change("HS-300040", func(t *store.Ticket) { t.Clock.Reminded = false })
+			e.store.Close()
+			p := *e.policy
+			e.policy = &p
+			e.open()
+		}, "reminder waiting"},
+		{"set waiting after the reminder", func(e *env) {
+			e.run(day(3))
+			e.setStatus("HS-300040", rules.StatusWaiting, day(5))
+		}, "reminder"},
+		{"set waiting, gateway down until day 9", func(e *env) {
+			e.setStatus("HS-300040", rules.StatusWaiting, day(0.5))
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.create("HS-300040", "cy@customer.example", day0, rules.PriorityLow)
+			e.agentReply("HS-300040", day0)
+			tc.do(e)
+			for _, d := range []float64{9, 10, 13} {
+				e.run(day(d))
+			}
+			if got := strings.Join(kinds(t, e, 0), " "); got != tc.want {
+				t.Errorf("sent %q by day 13, want %q", got, tc.want)
+			}
+			if tk := e.ticket("HS-300040"); tk.Status != rules.StatusWaiting || !tk.Due.Equal(day(14)) {
+				t.Errorf("on day 13: status %s, due %s; want waiting until day 14", tk.Status, tk.Due)
+			}
+		})
+	}
+}
+
 // TestSweepTwiceAndCrashSendOnce: a sweep that fails half-way keeps what
 // it committed, and the sweeps after it (in a reopened database) send each
 // reminder exactly once.

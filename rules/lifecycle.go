@@ -34,9 +34,9 @@ type Clock struct {
 	ResolvedAt    time.Time `json:"resolved_at,omitzero"`    // when the ticket was resolved; zero otherwise
 }
 
-// Step is one lifecycle action. Every step but StepNone means mail to the
-// customer: a reminder, the waiting notice, or the closing notice with how
-// to reopen and the satisfaction survey.
+// Step is one lifecycle action. Every step but StepNone and StepLapse
+// means mail to the customer: a reminder, the waiting notice, or the
+// closing notice with how to reopen and the satisfaction survey.
 type Step string
 
 // The lifecycle steps.
@@ -45,6 +45,10 @@ const (
 	StepRemind  Step = "remind"  // remind the customer; status unchanged
 	StepWaiting Step = "waiting" // status waiting; tell the customer
 	StepClose   Step = "close"   // status closed; tell the customer how to reopen, send the survey
+	// StepLapse sends nothing: the reminder a waiting ticket was owed did
+	// not go before its wait came to WaitingAfter (the gateway was down,
+	// or an earlier release turned it waiting), and is owed no more.
+	StepLapse Step = "lapse"
 )
 
 // Next returns the single step due at now and the clock as it is after
@@ -53,6 +57,13 @@ const (
 // late reminder or waiting notice. It is idempotent: Next on the returned
 // clock at the same now returns StepNone, and so does Next at any later now
 // until the next step's time (see Due).
+//
+// A waiting ticket an agent set waiting is reminded too, once, as an open
+// one is, until its wait reaches WaitingAfter; later than that the
+// reminder lapses, as it does for an open ticket whose waiting notice
+// (which asks for the answer itself) goes instead. The lifecycle's own
+// waiting step marks the clock reminded, so the ticket it turns waiting
+// gets no reminder after its waiting notice.
 func (l Lifecycle) Next(c Clock, now time.Time) (Step, Clock) {
 	switch c.Status {
 	case StatusResolved:
@@ -72,13 +83,16 @@ func (l Lifecycle) nextAwaiting(c Clock, now time.Time) (Step, Clock) {
 	case reached(since, l.CloseAfter, now):
 		return StepClose, Clock{Status: StatusClosed}
 	case c.Status == StatusOpen && reached(since, l.WaitingAfter, now):
-		c.Status = StatusWaiting
+		c.Status, c.Reminded = StatusWaiting, true
 		return StepWaiting, c
-	case c.Status == StatusOpen && !c.Reminded && reached(since, l.RemindAfter, now):
+	case c.Reminded || !reached(since, l.RemindAfter, now):
+		return StepNone, c
+	case c.Status == StatusWaiting && reached(since, l.WaitingAfter, now):
 		c.Reminded = true
-		return StepRemind, c
+		return StepLapse, c
 	}
-	return StepNone, c
+	c.Reminded = true
+	return StepRemind, c
 }
 
 // Due returns the earliest instant at which Next returns a step for c, or
@@ -101,6 +115,9 @@ func (l Lifecycle) Due(c Clock) time.Time {
 		consider(c.AwaitingSince, l.WaitingAfter)
 		consider(c.AwaitingSince, l.CloseAfter)
 	case StatusWaiting:
+		if !c.Reminded {
+			consider(c.AwaitingSince, l.RemindAfter)
+		}
 		consider(c.AwaitingSince, l.CloseAfter)
 	}
 	return due
@@ -157,8 +174,9 @@ func CustomerReplied(c Clock, at time.Time) Clock {
 
 // SetStatus returns the clock after the status was set to s at at.
 // Resolved records at as ResolvedAt for the automatic close. Waiting keeps
-// the current wait, or starts one at at, so the ticket still closes on its
-// own. Every other status stops the wait. Setting the current status, or an
+// the current wait (and whether its reminder went), or starts one at at,
+// so the ticket is still reminded and closes on its own. Every other
+// status stops the wait. Setting the current status, or an
 // unknown one, changes nothing.
 func SetStatus(c Clock, s Status, at time.Time) Clock {
 	if _, ok := ParseStatus(string(s)); !ok || s == c.Status {
@@ -171,7 +189,7 @@ func SetStatus(c Clock, s Status, at time.Time) Clock {
 		if c.AwaitingSince.IsZero() {
 			return Clock{Status: s, AwaitingSince: at}
 		}
-		return Clock{Status: s, AwaitingSince: c.AwaitingSince}
+		return Clock{Status: s, AwaitingSince: c.AwaitingSince, Reminded: c.Reminded}
 	}
 	return Clock{Status: s}
 }

@@ -239,16 +239,55 @@ func TestLifecycleStops(t *testing.T) {
 
 func TestSetStatusWaiting(t *testing.T) {
 	l := DefaultLifecycle()
-	// An agent marks a ticket waiting by hand: it still closes on its own.
+	// An agent marks a ticket waiting by hand: the customer is reminded
+	// once, and it still closes on its own.
 	c := SetStatus(Clock{Status: StatusOpen}, StatusWaiting, replyAt)
 	steps, c := sweep(l, c, hourly(replyAt, replyAt.Add(20*oneDay))...)
-	if !slices.Equal(steps, []Step{StepClose}) || c.Status != StatusClosed {
-		t.Fatalf("waiting set by hand: %v status %q, want one close", steps, c.Status)
+	if !slices.Equal(steps, []Step{StepRemind, StepClose}) || c.Status != StatusClosed {
+		t.Fatalf("waiting set by hand: %v status %q, want a reminder, then one close", steps, c.Status)
 	}
 	// Setting waiting on a running wait keeps its start.
 	c = AgentReplied(Clock{}, replyAt)
 	if w := SetStatus(c, StatusWaiting, replyAt.Add(5*oneDay)); !w.AwaitingSince.Equal(replyAt) {
 		t.Fatalf("waiting restarted the wait at %v, want %v", w.AwaitingSince, replyAt)
+	}
+}
+
+// TestWaitingReminder: a ticket set waiting by an agent is reminded once
+// while its wait is younger than WaitingAfter, and stays waiting; one the
+// lifecycle turned waiting is not reminded after its waiting notice,
+// whether or not it was reminded before, nor is one set waiting after the
+// reminder of its wait went.
+func TestWaitingReminder(t *testing.T) {
+	l := DefaultLifecycle()
+	open := AgentReplied(Clock{Status: StatusNew}, replyAt)
+	set := SetStatus(open, StatusWaiting, replyAt)
+	if due := l.Due(set); !due.Equal(replyAt.Add(3 * oneDay)) {
+		t.Errorf("set waiting: Due = %v, want the reminder at +3 days", due)
+	}
+	step, c := l.Next(set, replyAt.Add(3*oneDay))
+	if step != StepRemind || c.Status != StatusWaiting || !c.Reminded {
+		t.Errorf("set waiting, +3 days: %q %+v, want a reminder, still waiting", step, c)
+	}
+
+	_, turned := l.Next(open, replyAt.Add(8*oneDay)) // downtime: no reminder went
+	_, remindedOpen := l.Next(open, replyAt.Add(3*oneDay))
+	for _, tt := range []struct {
+		name string
+		c    Clock
+		from time.Duration // first sweep
+	}{
+		{"turned waiting after downtime", turned, 9 * oneDay},
+		{"turned waiting, an earlier release's record", Clock{Status: StatusWaiting, AwaitingSince: replyAt}, 9 * oneDay},
+		{"set waiting after the reminder", SetStatus(remindedOpen, StatusWaiting, replyAt.Add(5*oneDay)), 5 * oneDay},
+		{"set waiting, swept first on day 9", set, 9 * oneDay},
+	} {
+		steps, c := sweep(l, tt.c, hourly(replyAt.Add(tt.from), replyAt.Add(20*oneDay))...)
+		// A lapse sends nothing.
+		steps = slices.DeleteFunc(steps, func(s Step) bool { return s == StepLapse })
+		if !slices.Equal(steps, []Step{StepClose}) || c.Status != StatusClosed {
+			t.Errorf("%s: %v status %q, want only the close", tt.name, steps, c.Status)
+		}
 	}
 }
 

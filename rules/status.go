@@ -153,7 +153,13 @@ func (p StatusPolicy) clockAfter(c Clock, from Status, ch StatusChange) Clock {
 		return Clock{Status: ch.To, AwaitingSince: ch.At}
 	}
 	c.Status = from
-	return SetStatus(c, ch.To, ch.At)
+	c = SetStatus(c, ch.To, ch.At)
+	if ch.Cause == CauseLifecycle && ch.To == StatusWaiting {
+		// The waiting notice asks for the answer: no reminder after it
+		// (Lifecycle.Next).
+		c.Reminded = true
+	}
+	return c
 }
 
 // slaAfter is the SLA after a change from from to to at at.
