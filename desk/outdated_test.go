@@ -187,3 +187,75 @@ func TestResolutionNoticeOutdatedWhileTheRelayWasDownIsNotSent(t *testing.T) {
 		t.Errorf("mail_suppressed events of %s: %+v", byMail.ID, ev)
 	}
 }
+
+// TestSLAAlertOfAMetTargetIsNotSent: an SLA warning (or breach alert)
+// that waited in the outbox while the relay was down is not sent once its
+// target is met: the first response was given, the ticket resolved, or
+// merged into another. The warning of a target still pending goes out.
+func TestSLAAlertOfAMetTargetIsNotSent(t *testing.T) {
+	g, sw, _ := l2Desk(t) // warnings 30 minutes ahead
+	// The outbox gives up mail queued more than 5 days before its clock.
+	now := time.Now().UTC()
+	g.pipeline.Now = func() time.Time { return now }
+	open := func(subject string) *store.Ticket {
+		return openWith(t, g, sw, now, subject, rules.PriorityCritical, nil)
+	}
+	answered, resolved, merged, pending := open("Answered"), open("Resolved"), open("Merged"), open("Pending")
+	alerts := func(from int, tk *store.Ticket) []string {
+		var out []string
+		for _, m := range g.relay.Mails()[from:] {
+			if s := decodedSubject(t, m.Data); strings.Contains(s, "["+tk.ID+"] SLA ") {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	mark := len(g.relay.Mails())
+
+	g.relay.Down()
+	now = now.Add(31 * time.Minute)
+	if rep, err := sw.Sweep(context.Background(), now, false); err != nil || rep.Mails == 0 {
+		t.Fatalf("sweep: %v, %d mails queued, want the first response warnings", err, rep.Mails)
+	}
+	now = now.Add(5 * time.Minute)
+	answer := func(tk *store.Ticket, text string) { // as agReply, without waiting for the outbox
+		ana := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+		g.mustSend("ana@example.com", []string{ana}, msg("ana@example.com", ana, "Re: ["+tk.ID+"] "+tk.Subject, text))
+	}
+	answer(answered, "We are on it.")
+	if _, err := g.pipeline.Act(context.Background(), resolved.ID, Action{Name: "status", Value: "resolved", Actor: "meg@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.pipeline.Act(context.Background(), merged.ID, Action{Name: "merge", Value: pending.ID, Actor: "meg@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	g.relay.Up(t)
+	g.settle()
+	for _, tk := range []*store.Ticket{answered, resolved, merged} {
+		if got := alerts(mark, tk); len(got) != 0 {
+			t.Errorf("%s: alerts sent after the target was met: %q", tk.Subject, got)
+		}
+		if ev := agEvents(g.ticket(tk.ID), string(rules.EventMailSuppressed)); len(ev) == 0 || !strings.Contains(ev[0].Detail, "alert mail to") {
+			t.Errorf("%s: mail_suppressed events %+v", tk.Subject, ev)
+		}
+	}
+	if got := alerts(mark, pending); len(got) != 3 || !strings.Contains(got[0], "SLA warning: first response due soon") {
+		t.Errorf("the pending ticket's warning to ana, ben and meg: %q", got)
+	}
+
+	// The breach of the pending ticket's first response, queued while
+	// the relay is down, is not sent once an agent answered.
+	mark = len(g.relay.Mails())
+	g.relay.Down()
+	now = now.Add(30 * time.Minute)
+	if rep, err := sw.Sweep(context.Background(), now, false); err != nil || rep.Mails == 0 {
+		t.Fatalf("sweep: %v, %d mails queued, want the breach alerts", err, rep.Mails)
+	}
+	now = now.Add(5 * time.Minute)
+	answer(pending, "Sorry for the wait, we are on it.")
+	g.relay.Up(t)
+	g.settle()
+	if got := alerts(mark, pending); len(got) != 0 {
+		t.Errorf("breach alerts sent after the first response: %q", got)
+	}
+}

@@ -414,7 +414,7 @@ func (s *Sweeper) alert(c *Change, a rules.Alert, now time.Time) SweepAction {
 	if len(to) > 0 {
 		detail += "; alerted " + strings.Join(mailout.Addrs(to), ", ")
 		s.toEach(c, to, mailout.Out{Kind: "alert", Template: "sla_alert", Auto: "auto-generated", Internal: true,
-			Subject: fmt.Sprintf("[%s] SLA %s: %s %s – %s", t.ID, map[bool]string{true: "breach", false: "warning"}[a.Breach], target, what, t.Subject),
+			Subject: fmt.Sprintf("[%s] %s – %s", t.ID, a.Title(), t.Subject),
 			Data: map[string]any{"Breach": a.Breach, "Target": target, "Due": a.Due, "Now": now,
 				"Assignee": t.Assignee, "Queue": t.Queue, "Priority": t.Priority, "Requester": t.Requester, "Level": max(1, a.Level)}})
 	} else {

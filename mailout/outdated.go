@@ -3,6 +3,7 @@ package mailout
 import (
 	"bytes"
 	"errors"
+	"mime"
 	"net/mail"
 	"strings"
 
@@ -12,11 +13,21 @@ import (
 
 // outdated says why m, about to be sent, tells what is no longer so of
 // its ticket (rules.Outdated): a reminder or notice queued while the
-// relay was down, the ticket changed since. It is "" when m may
+// relay was down, the ticket changed since; or is an SLA alert of a
+// target met since (rules.OutdatedAlert). It is "" when m may
 // go, and when its ticket is gone or does not decode (m goes as queued).
 // raw is the mail: one without Auto-Submitted a person wrote.
 func outdated(r store.Reader, m *store.OutMail, raw []byte) (string, error) {
-	if m.TicketID == "" || !rules.OutdatedKind(m.Kind) {
+	var alert rules.Alert
+	switch {
+	case m.TicketID == "":
+		return "", nil
+	case m.Kind == "alert":
+		var ok bool
+		if alert, ok = alertOf(m.TicketID, raw); !ok {
+			return "", nil
+		}
+	case !rules.OutdatedKind(m.Kind):
 		return "", nil
 	}
 	t, err := r.Ticket(m.TicketID)
@@ -30,7 +41,28 @@ func outdated(r store.Reader, m *store.OutMail, raw []byte) (string, error) {
 	if t.ClosedAt != nil {
 		s.ClosedAt = *t.ClosedAt
 	}
+	if m.Kind == "alert" {
+		return rules.OutdatedAlert(alert, s, t.MergedInto), nil
+	}
 	return rules.Outdated(m.Kind, m.Created, automatic(raw), s, t.MergedInto), nil
+}
+
+// alertOf returns the SLA alert raw, an alert mail about ticket id, is
+// (its subject: "[id] " and the alert's title), or false.
+func alertOf(id string, raw []byte) (rules.Alert, bool) {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return rules.Alert{}, false
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		return rules.Alert{}, false
+	}
+	title, ok := strings.CutPrefix(subject, "["+id+"] ")
+	if !ok {
+		return rules.Alert{}, false
+	}
+	return rules.ParseAlertTitle(title)
 }
 
 // automatic reports whether raw's header says it is automatic mail

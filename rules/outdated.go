@@ -69,6 +69,35 @@ func Outdated(kind string, queued time.Time, automatic bool, s StatusState, merg
 	return ""
 }
 
+// OutdatedAlert says why an SLA alert to the agents (a warning or a
+// breach, a as ParseAlertTitle reads it), about to be sent, is about a
+// target no longer pending on the ticket, which is now in state s and
+// merged into mergedInto ("" for none); "" when it may go. The alert may
+// have waited in the outbox (a relay down) while the target was met: the
+// ticket was resolved, closed or merged, or its level's first response
+// given. Check raises no alert for such a target.
+func OutdatedAlert(a Alert, s StatusState, mergedInto string) string {
+	switch {
+	case mergedInto != "":
+		return "the ticket was merged into " + mergedInto
+	case isDone(s.Status) || s.SLA != nil && !s.SLA.ResolvedAt.IsZero():
+		return "the ticket is " + string(s.Status) + " now"
+	case s.SLA == nil || a.Kind != KindFirstResponse:
+		return ""
+	}
+	at := s.SLA.FirstResponseAt
+	if a.Level == 2 {
+		at = nil
+		if e := s.SLA.Escalation; e != nil {
+			at = e.FirstResponseAt
+		}
+	}
+	if at != nil {
+		return "an agent answered the customer at " + at.UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
 // OutdatedKind reports whether Outdated asks about mail of kind: the
 // reminder, the waiting, closing and resolution notices, the survey and
 // the critical follow-up.

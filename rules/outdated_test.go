@@ -68,3 +68,60 @@ func TestOutdated(t *testing.T) {
 		}
 	}
 }
+
+// TestOutdatedAlert: an SLA alert is outdated once its target is no
+// longer pending: the ticket resolved, closed or merged, or its level's
+// first response given; a resolution alert stands while the ticket is
+// open, answered or not.
+func TestOutdatedAlert(t *testing.T) {
+	p := DefaultSLAPolicy()
+	fresh := p.Start(replyAt, PriorityCritical, "")
+	answered := fresh.Responded(replyAt.Add(time.Minute))
+	escalated := p.Escalate(answered, replyAt.Add(time.Hour))
+	escalatedAnswered := escalated.Responded(replyAt.Add(2 * time.Hour))
+	state := func(st Status, s SLA) StatusState { return StatusState{Status: st, SLA: &s} }
+	first := Alert{Kind: KindFirstResponse, Level: 1}
+	resolution := Alert{Kind: KindResolution, Breach: true, Level: 1}
+	for _, c := range []struct {
+		name   string
+		a      Alert
+		now    StatusState
+		merged string
+		stale  bool
+	}{
+		{"first response warning, unanswered", first, state(StatusNew, fresh), "", false},
+		{"first response warning, answered", first, state(StatusOpen, answered), "", true},
+		{"first response breach, answered", Alert{Kind: KindFirstResponse, Breach: true, Level: 1}, state(StatusOpen, answered), "", true},
+		{"first response warning, resolved", first, state(StatusResolved, fresh.Resolve(replyAt)), "", true},
+		{"first response warning, merged", first, state(StatusClosed, fresh.Resolve(replyAt)), "HS-000002", true},
+		{"resolution breach, answered", resolution, state(StatusOpen, answered), "", false},
+		{"resolution breach, closed", resolution, state(StatusClosed, answered.Resolve(replyAt)), "", true},
+		{"level 2 first response, answered before the escalation", Alert{Kind: KindFirstResponse, Level: 2}, state(StatusOpen, escalated), "", false},
+		{"level 2 first response, answered since", Alert{Kind: KindFirstResponse, Level: 2}, state(StatusOpen, escalatedAnswered), "", true},
+	} {
+		if why := OutdatedAlert(c.a, c.now, c.merged); (why != "") != c.stale {
+			t.Errorf("%s: outdated %q, want outdated %v", c.name, why, c.stale)
+		}
+	}
+}
+
+// TestAlertTitle: every alert's title reads back as that alert, with the
+// ticket's subject after it.
+func TestAlertTitle(t *testing.T) {
+	for _, breach := range []bool{false, true} {
+		for _, level := range []int{1, 2} {
+			for _, kind := range []string{KindFirstResponse, KindResolution} {
+				a := Alert{Kind: kind, Breach: breach, Level: level}
+				if got, ok := ParseAlertTitle(a.Title() + " – SLA breach: resolution overdue"); !ok || got != a {
+					t.Errorf("%q read back as %+v %v", a.Title(), got, ok)
+				}
+			}
+		}
+	}
+	if got := (Alert{Kind: KindResolution, Breach: true, Level: 2}).Title(); got != "SLA breach: level 2 resolution overdue" {
+		t.Errorf("title %q", got)
+	}
+	if _, ok := ParseAlertTitle("Re: SLA warning"); ok {
+		t.Error("a subject that is no alert's read as one")
+	}
+}

@@ -200,6 +200,36 @@ type Alert struct {
 	Level  int       // 1, or 2 for the escalation level's targets
 }
 
+// Title is what the alert's mail says of it, after the ticket's id in its
+// subject: "SLA warning: first response due soon", "SLA breach: level 2
+// resolution overdue". ParseAlertTitle reads it back.
+func (a Alert) Title() string {
+	what, word := "warning", "due soon"
+	if a.Breach {
+		what, word = "breach", "overdue"
+	}
+	target := strings.ReplaceAll(a.Kind, "_", " ")
+	if a.Level == 2 {
+		target = "level 2 " + target
+	}
+	return "SLA " + what + ": " + target + " " + word
+}
+
+// ParseAlertTitle returns the alert (its Kind, Breach and Level; no Due)
+// whose Title begins s, or false.
+func ParseAlertTitle(s string) (Alert, bool) {
+	for _, breach := range []bool{false, true} {
+		for _, level := range []int{1, 2} {
+			for _, kind := range []string{KindFirstResponse, KindResolution} {
+				if a := (Alert{Kind: kind, Breach: breach, Level: level}); strings.HasPrefix(s, a.Title()) {
+					return a, true
+				}
+			}
+		}
+	}
+	return Alert{}, false
+}
+
 // Start computes the SLA for a ticket created at at with priority prio and
 // the customer's plan. An unknown priority counts as medium.
 func (p SLAPolicy) Start(at time.Time, prio Priority, plan string) SLA {
