@@ -178,9 +178,11 @@ func (p *Pipeline) agentMail(tx store.Tx, pl *plan, res *mailin.Result) (handled
 		}
 		return false, nil
 	}
-	if isAgent {
+	if isAgent && !p.agentAutomatic(pl) {
 		// An agent writing to the plain address about a ticket bypasses
 		// the signed address: it may be someone using the agent's name.
+		// (Their vacation reply goes where the notification came from,
+		// and changes nothing: decideThread.)
 		cand, err := p.namedTicket(tx, pl.in, nil, func() bool { return false })
 		if err != nil || cand == nil {
 			return false, err

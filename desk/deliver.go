@@ -253,6 +253,9 @@ func (p *Pipeline) prepare(d *mailin.Delivery) (*plan, error) {
 		pl.visible = strings.TrimSpace(pl.visible + "\n\n" + fwd)
 	}
 	pl.auto = rules.ClassifyAuto(in.Header, d.MailFrom, in.From.Address, p.Identity())
+	if p.isAgent(in.From.Address) {
+		pl.auto = rules.AgentAuto(pl.auto, in.Subject)
+	}
 	switch {
 	case pl.auto.Bounce:
 		pl.note("classified: bounce (%s)", pl.auto.Reason)
@@ -308,9 +311,13 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 	if err != nil {
 		return err
 	}
-	decision := p.Thread.DecideThread(cand, in.From.Address, false, pl.now)
+	decision := p.decideThread(cand, pl)
 	res.Action = string(decision.Action)
 	pl.note("thread: %s by rule %q: %s", decision.Action, decision.Rule, decision.Reason)
+	if decision.Action == rules.ThreadDrop {
+		p.Log.Info("message dropped: "+decision.Reason, "msgid", in.MessageID, "remote", pl.d.Remote)
+		return nil
+	}
 	if decision.Action == rules.ThreadAppend || decision.Action == rules.ThreadReopen {
 		if err := p.recordFlood(tx, pl, decision.TicketID); err != nil {
 			return err
@@ -323,6 +330,23 @@ func (p *Pipeline) commit(tx store.Tx, pl *plan, res *mailin.Result) error {
 	default:
 		return p.newTicket(tx, pl, decision, res)
 	}
+}
+
+// decideThread is where the message in pl goes, cand being the ticket it
+// names (nil for none): an agent's automatic mail by
+// rules.AgentAutomaticThread (it opens no ticket), the rest by the
+// threading rules.
+func (p *Pipeline) decideThread(cand *rules.Candidate, pl *plan) rules.Thread {
+	if p.agentAutomatic(pl) {
+		return rules.AgentAutomaticThread(cand)
+	}
+	return p.Thread.DecideThread(cand, pl.in.From.Address, false, pl.now)
+}
+
+// agentAutomatic reports whether the message in pl is automatic mail
+// (a vacation reply) from one of the agents.
+func (p *Pipeline) agentAutomatic(pl *plan) bool {
+	return (pl.auto.Automatic || pl.auto.OutOfOffice || pl.auto.Bounce) && p.isAgent(pl.in.From.Address)
 }
 
 // duplicate reports whether the message is already stored (an MTA retry, a

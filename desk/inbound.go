@@ -180,7 +180,7 @@ func (p *Pipeline) admit(tx store.Tx, pl *plan) error {
 	if err != nil {
 		return err
 	}
-	dec := p.Thread.DecideThread(cand, pl.in.From.Address, false, pl.now)
+	dec := p.decideThread(cand, pl)
 	if dec.Action != rules.ThreadAppend && dec.Action != rules.ThreadReopen {
 		return nil
 	}

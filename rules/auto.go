@@ -267,6 +267,27 @@ func isOutOfOffice(h Header) bool {
 	return false
 }
 
+// AgentAuto returns a, the classification of a mail from one of the
+// desk's agents, with a subject that begins as a vacation reply's does
+// ("Automatic reply:", "Out of Office:", "Abwesenheitsnotiz:") taken as
+// an out-of-office reply: the agent's own responder, which a mail client's
+// rule may send without the headers that mark it. An agent's answer
+// begins "Re:", so no answer of theirs reads as one; a customer's subject
+// alone says nothing (isOutOfOffice).
+func AgentAuto(a Auto, subject string) Auto {
+	if a.Automatic {
+		return a
+	}
+	subj := strings.ToLower(strings.TrimSpace(subject))
+	for _, s := range oooSubjects {
+		s = strings.TrimSuffix(s, ":")
+		if rest, ok := strings.CutPrefix(subj, s); ok && strings.HasPrefix(strings.TrimSpace(rest), ":") {
+			return Auto{Automatic: true, OutOfOffice: true, Reason: "an agent's vacation reply (subject \"" + s + ":\")"}
+		}
+	}
+	return a
+}
+
 // exchangeAutoReply reports whether Exchange marked the message as the
 // product of an inbox rule or automatic reply.
 func exchangeAutoReply(h Header) bool {

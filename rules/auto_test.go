@@ -288,3 +288,32 @@ func TestExpired(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentAuto: from an agent, a subject that begins as a vacation
+// reply's does is an out-of-office reply, headers or not; a reply's
+// subject, or one that merely mentions being away, is not.
+func TestAgentAuto(t *testing.T) {
+	for _, c := range []struct {
+		subject string
+		want    bool
+	}{
+		{"Automatic reply: [HS-123456] Printer on fire", true},
+		{"Out of Office: Re: Printer on fire", true},
+		{"AutoReply: Printer on fire", true},
+		{"Réponse automatique : Printer on fire", true},
+		{"Abwesenheitsnotiz: Drucker", true},
+		{"Re: [HS-123456] Printer on fire", false},
+		{"Re: Automatic reply: Printer on fire", false},
+		{"Out of office tomorrow, Ben takes over", false},
+		{"", false},
+	} {
+		a := AgentAuto(Auto{}, c.subject)
+		if a.OutOfOffice != c.want || a.Automatic != c.want {
+			t.Errorf("%q: %+v, want out of office %v", c.subject, a, c.want)
+		}
+	}
+	marked := Auto{Automatic: true, Reason: "Precedence: auto_reply"}
+	if got := AgentAuto(marked, "Re: Printer"); got != marked {
+		t.Errorf("an automatic mail's classification changed: %+v", got)
+	}
+}

@@ -168,10 +168,11 @@ type ThreadAction string
 
 // Thread actions.
 const (
-	ThreadAppend ThreadAction = "append" // add to the candidate ticket
-	ThreadReopen ThreadAction = "reopen" // add and reopen the closed ticket
-	ThreadNew    ThreadAction = "new"    // open a new ticket
-	ThreadLinked ThreadAction = "linked" // open a new ticket linked to the candidate
+	ThreadAppend ThreadAction = "append"  // add to the candidate ticket
+	ThreadReopen ThreadAction = "reopen"  // add and reopen the closed ticket
+	ThreadNew    ThreadAction = "new"     // open a new ticket
+	ThreadLinked ThreadAction = "linked"  // open a new ticket linked to the candidate
+	ThreadDrop   ThreadAction = "dropped" // keep nothing: an agent's automatic mail naming no ticket
 )
 
 // Thread is a threading decision and the rule that made it.
@@ -215,6 +216,20 @@ func (p ThreadPolicy) DecideThread(c *Candidate, sender string, agent bool, now 
 		return Thread{Action: ThreadReopen, TicketID: c.ID, Rule: c.Via, Reason: "reply to closed ticket within the reopen window"}
 	}
 	return Thread{Action: ThreadAppend, TicketID: c.ID, Rule: c.Via, Reason: "matched " + c.ID + " by " + c.Via}
+}
+
+// AgentAutomaticThread decides where an agent's own automatic mail goes
+// that did not come as their verified reply (the vacation reply to a
+// notification, sent to the routing address it came from): it is kept on
+// the ticket c it names, which it does not change, and dropped when it
+// names none. It never opens a ticket: it asks nothing, and a ticket
+// opened from it (or linked to the one it names) would be the agent's own.
+func AgentAutomaticThread(c *Candidate) Thread {
+	if c == nil {
+		return Thread{Action: ThreadDrop, Rule: "agent automatic", Reason: "an agent's automatic mail that names no ticket"}
+	}
+	return Thread{Action: ThreadAppend, TicketID: c.ID, Rule: "agent automatic",
+		Reason: "an agent's automatic mail kept on " + c.ID + ", which it does not change (matched by " + c.Via + ")"}
 }
 
 func (c *Candidate) isParticipant(addr string) bool {

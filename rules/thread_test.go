@@ -152,3 +152,17 @@ func FuzzThreading(f *testing.F) {
 		}
 	})
 }
+
+// TestAgentAutomaticThread: an agent's automatic mail is kept on the
+// ticket it names, whatever its status, and opens no ticket when it names
+// none.
+func TestAgentAutomaticThread(t *testing.T) {
+	for _, st := range []Status{StatusNew, StatusClosed} {
+		if d := AgentAutomaticThread(&Candidate{ID: "HS-000001", Status: st, Requester: "alice@customer.example", Via: "reference"}); d.Action != ThreadAppend || d.TicketID != "HS-000001" {
+			t.Errorf("%s ticket named: %+v, want it kept there", st, d)
+		}
+	}
+	if d := AgentAutomaticThread(nil); d.Action != ThreadDrop {
+		t.Errorf("no ticket named: %+v, want it dropped", d)
+	}
+}
