@@ -419,3 +419,37 @@ func TestAdminOutboxRetryAllowsOnlyPOST(t *testing.T) {
 		}
 	}
 }
+
+// A client that keeps its connection to the admin API open after an
+// answer and sends nothing more (a dashboard's or scraper's keep-alive
+// left behind) has it closed once it stays idle past adminIdleTimeout;
+// it held a connection, and a file descriptor of serve, for good.
+func TestAdminClosesIdleKeepAliveConnection(t *testing.T) {
+	defer func(d time.Duration) { adminIdleTimeout = d }(adminIdleTimeout)
+	adminIdleTimeout = 300 * time.Millisecond
+	_, url := healthzApp(t)
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/healthz")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Close {
+		t.Fatal("the answer closed the connection; the test needs it kept alive")
+	}
+	// A bound for the test only: the server closes the connection long
+	// before it, or never.
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle keep-alive connection after %v: %v; want it closed by the server (EOF)", time.Since(start).Round(time.Millisecond), err)
+	}
+}

@@ -196,6 +196,11 @@ func (a *app) listen(s *servers) (*http.Server, error) {
 	return a.listenAdmin(s)
 }
 
+// adminIdleTimeout closes an admin API connection that waits this long
+// for its next request: longer than Go's clients keep one idle (90s), so
+// the client's side closes it first.
+var adminIdleTimeout = 2 * time.Minute
+
 // listenAdmin starts the admin API: behind adminGuard, over HTTPS when
 // [admin] tls_cert is set. It creates the token file when missing.
 func (a *app) listenAdmin(s *servers) (*http.Server, error) {
@@ -221,7 +226,11 @@ func (a *app) listenAdmin(s *servers) (*http.Server, error) {
 		api = a.gw.admin
 	}
 	h := newAdminGuard(cfg, s.admin.Addr(), token, api)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+	// No ReadTimeout or WriteTimeout: a backup or an injected message
+	// may take long to go through, and the guard refuses a stranger's
+	// request before its body. A connection idle between requests is
+	// closed; one left open by a client was held for good.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: adminIdleTimeout, TLSConfig: tlsCfg}
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
