@@ -467,6 +467,13 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 		}
 	}
 	refused, err := w.Sender.Send(m.From, rcpts, raw, handedOver)
+	if errors.Is(err, ErrAborted) {
+		// Cut short by a stop, not failed by the relay: the mail waits
+		// for the next run, however long it has waited, and counts an
+		// attempt, so that a hand-off note of it is not taken for
+		// delivered by that run.
+		return w.failed(log, m, err, false, false)
+	}
 	if err != nil {
 		w.noteRelayError(err)
 		return w.failed(log, m, err, expired, true)

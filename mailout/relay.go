@@ -89,19 +89,29 @@ func (r *Relay) Send(from string, to []string, raw []byte, handedOver func(refus
 	defer r.pool.release()
 	s, reused, err := r.session()
 	if err != nil {
-		return nil, err
+		return nil, r.aborted(err)
 	}
+	defer func() {
+		if s != nil {
+			r.pool.unuse(s.conn)
+		}
+	}()
 	refused, err, early := s.send(from, to, raw, handedOver)
-	if err != nil && reused && (early && stale(err) || err == errNoSMTPUTF8) {
+	if err != nil && reused && (early && stale(err) || err == errNoSMTPUTF8) && !r.pool.isAborted() {
 		// A session kept open between mails may have been closed by
 		// the relay meanwhile (its idle timeout, a restart), and what
 		// it offered may have changed since its EHLO: a mail is not
 		// failed for good on an old session's word.
 		s.close()
+		r.pool.unuse(s.conn)
 		if s, err = r.dial(); err != nil {
-			return nil, err
+			return nil, r.aborted(err)
 		}
 		refused, err, _ = s.send(from, to, raw, handedOver)
+	}
+	if err != nil && r.pool.isAborted() {
+		s.close()
+		return nil, r.aborted(err)
 	}
 	if err != nil && err != errNoSMTPUTF8 {
 		s.close()
@@ -274,7 +284,7 @@ func quit(c *smtp.Client) {
 	c.Close()
 }
 
-func (r *Relay) dial() (*relaySession, error) {
+func (r *Relay) dial() (s *relaySession, err error) {
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -286,6 +296,15 @@ func (r *Relay) dial() (*relaySession, error) {
 		return nil, fmt.Errorf("connect to relay %s: %w", r.Addr, err)
 	}
 	conn := &relayConn{Conn: raw}
+	if !r.pool.use(conn) {
+		raw.Close()
+		return nil, ErrAborted
+	}
+	defer func() {
+		if s == nil {
+			r.pool.unuse(conn)
+		}
+	}()
 	// wire is the connection the session runs over: conn, or TLS over it.
 	var wire net.Conn = conn
 	mode := EffectiveTLS(r.Addr, r.TLS)
@@ -322,6 +341,19 @@ func (r *Relay) dial() (*relaySession, error) {
 		return nil, fmt.Errorf("EHLO to relay %s: %v", r.Addr, err)
 	}
 	return &relaySession{c: c, conn: conn, pipe: newPipe(c, wire, timeout)}, nil
+}
+
+// ErrAborted fails a delivery Relay.Abort cut short: the relay said
+// nothing of the mail, which stays queued and is sent again.
+var ErrAborted = errors.New("delivery cut short: the gateway is stopping; the mail is sent again after the restart")
+
+// aborted is err, or ErrAborted when Abort ran meanwhile: an error of a
+// cut connection says nothing of the relay.
+func (r *Relay) aborted(err error) error {
+	if errors.Is(err, ErrAborted) || !r.pool.isAborted() {
+		return err
+	}
+	return fmt.Errorf("%w (%v)", ErrAborted, err)
 }
 
 // endOfData is how long the answer to the final dot of a mail may take:

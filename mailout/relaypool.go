@@ -36,6 +36,56 @@ type sessionPool struct {
 	reap  *time.Timer
 	// closed: Close ran; sessions are not kept from then on.
 	closed bool
+	// inUse holds the connections of the Sends under way, which Abort
+	// cuts; aborted: Abort ran, and no mail goes out from then on.
+	inUse   map[*relayConn]struct{}
+	aborted bool
+}
+
+// use marks c as in use by a Send, for Abort to cut. It reports false,
+// marking nothing, once Abort ran.
+func (p *sessionPool) use(c *relayConn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.aborted {
+		return false
+	}
+	if p.inUse == nil {
+		p.inUse = map[*relayConn]struct{}{}
+	}
+	p.inUse[c] = struct{}{}
+	return true
+}
+
+// unuse is the end of c's use by a Send.
+func (p *sessionPool) unuse(c *relayConn) {
+	p.mu.Lock()
+	delete(p.inUse, c)
+	p.mu.Unlock()
+}
+
+func (p *sessionPool) isAborted() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.aborted
+}
+
+// Abort cuts the mail transactions under way, whatever they wait for
+// (the relay's answer to the end of a mail may take ten minutes): their
+// connections are closed and each Send fails with ErrAborted, as does
+// every Send from then on. The relay said nothing of those mails, so they
+// stay queued and are sent again. serve calls it when the shutdown grace
+// is over.
+func (r *Relay) Abort() {
+	p := &r.pool
+	p.mu.Lock()
+	p.aborted = true
+	cut := p.inUse
+	p.inUse = nil
+	p.mu.Unlock()
+	for c := range cut {
+		c.Conn.Close()
+	}
 }
 
 // acquire waits for a free session slot out of n.
@@ -62,9 +112,17 @@ func (p *sessionPool) release() {
 func (r *Relay) session() (s *relaySession, reused bool, err error) {
 	p := &r.pool
 	p.mu.Lock()
+	if p.aborted {
+		p.mu.Unlock()
+		return nil, false, ErrAborted
+	}
 	if n := len(p.idle); n > 0 {
 		s := p.idle[n-1]
 		p.idle = p.idle[:n-1]
+		if p.inUse == nil {
+			p.inUse = map[*relayConn]struct{}{}
+		}
+		p.inUse[s.conn] = struct{}{}
 		p.mu.Unlock()
 		return s, true, nil
 	}
@@ -78,7 +136,8 @@ func (r *Relay) session() (s *relaySession, reused bool, err error) {
 func (p *sessionPool) put(s *relaySession, idle time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	delete(p.inUse, s.conn)
+	if p.closed || p.aborted {
 		go quit(s.c)
 		return
 	}

@@ -359,6 +359,8 @@ type meteredSender struct {
 func (s meteredSender) Send(from string, to []string, raw []byte, handedOver func([]mailout.RcptError)) ([]mailout.RcptError, error) {
 	refused, err := s.Sender.Send(from, to, raw, handedOver)
 	switch {
+	case errors.Is(err, mailout.ErrAborted):
+		// Cut short by a stop: the relay answered nothing.
 	case err == nil && len(refused) < len(to):
 		s.m.Delivery("sent")
 	case err == nil && !slices.ContainsFunc(refused, func(r mailout.RcptError) bool { return !mailout.Permanent(r.Err) }),

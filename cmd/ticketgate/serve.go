@@ -129,6 +129,17 @@ func (a *app) serve(ctx context.Context, started func(*servers)) error {
 		started(s)
 	}
 	<-ctx.Done()
+	if r, ok := sender.(*mailout.Relay); ok {
+		// A delivery gets the grace a message being received gets: the
+		// relay's answer to the end of a mail may take ten minutes, and
+		// systemd kills a stop long before. The outbox stops taking
+		// mail, and a mail cut stays queued.
+		cut := time.AfterFunc(dur(a.current().cfg.Shutdown.Grace, 30*time.Second), func() {
+			cancelWorker()
+			r.Abort()
+		})
+		defer cut.Stop()
+	}
 	a.stopServing(s, httpSrv)
 	stopPollers()
 	stopCron()

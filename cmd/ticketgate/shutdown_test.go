@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -187,5 +188,58 @@ func (s *server) waitExit0(t *testing.T) {
 	}
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit %d (%v), want 0:\n%s", code, s.cmd.ProcessState, s.stderr.String())
+	}
+}
+
+// A relay that does not answer the end of a mail (a content filter that
+// hangs) holds serve's stop no longer than shutdown.grace: the delivery
+// is cut, its mail stays queued, and the restarted gateway sends it. The
+// stop waited the ten minutes that answer may take, and systemd killed
+// the gateway at TimeoutStopSec (60s), after which the mail was taken as
+// handed over and never sent.
+func TestSIGTERMCutsADeliveryTheRelayDoesNotAnswer(t *testing.T) {
+	e := newEnv(t, true)
+	e.opsConfig("", "[shutdown]\ngrace = \"1s\"\n")
+	e.relay.SlowEndOfData(time.Hour)
+	s := e.serve()
+	e.injectOK(message("hana@customer.example", "support@example.com", "Scanner hangs", "hang-1@customer.example", "Hello."))
+	// The hand-off log has the note of the mail written right after its
+	// final dot: the relay is now scanning it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if fi, err := os.Stat(e.dbPath() + ".handoff"); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the auto-reply never reached the end of its data at the relay:\n%s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve still runs 20s after SIGTERM (grace 1s), waiting for the relay's answer:\n%s", s.stderr.String())
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d, want 0:\n%s", code, s.stderr.String())
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if n := e.outboxLen(); n != 1 {
+		t.Fatalf("%d mails queued after the stop, want the auto-reply whose delivery was cut", n)
+	}
+
+	e.relay.SlowEndOfData(0)
+	s = e.serve()
+	mails := e.relay.WaitFor(1, 15*time.Second)
+	if len(mails) != 1 || mails[0].To[0] != "hana@customer.example" {
+		t.Fatalf("after the restart the relay got %d mails, want the auto-reply to hana@customer.example:\n%s", len(mails), s.stderr.String())
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if n := e.outboxLen(); n != 0 {
+		t.Errorf("%d mails still queued after the restart sent the auto-reply", n)
 	}
 }
