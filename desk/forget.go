@@ -88,6 +88,10 @@ type ForgetResult struct {
 	Tickets   []string `json:"tickets"`
 	Messages  int      `json:"messages_erased"`
 	Outbox    int      `json:"outbox_dropped"`
+	// Damaged names the tickets passed over because a record of theirs
+	// does not decode (store.ErrBadRecord): they may still name the
+	// address. check lists every such record.
+	Damaged []string `json:"damaged,omitempty"`
 }
 
 // forgetPage is how many tickets the search for an address reads per
@@ -107,6 +111,9 @@ const forgetPage = 200
 // subjects (the address and name replaced), events and SLA figures stay.
 // Queued notifications that carry a message it empties are dropped too.
 //
+// A ticket a record of which does not decode is passed over and named in
+// Damaged; the others are erased, as are the records by address.
+//
 // A malformed address, a routing address or an agent's is refused
 // (ErrBadAction); an address no ticket names wraps store.ErrNotFound and
 // changes nothing. Running it again finds nothing left to erase.
@@ -124,14 +131,14 @@ func (p *Pipeline) Forget(ctx context.Context, f Forget) (*ForgetResult, error) 
 	}
 	// Looking at every ticket takes a while: it is done in read
 	// transactions, and the write re-reads the tickets found.
-	ids, err := p.ticketsNaming(ctx, f)
+	ids, damaged, err := p.ticketsNaming(ctx, f)
 	if err != nil {
 		return nil, err
 	}
 	var res *ForgetResult
 	err = p.Store.Update(ctx, func(tx store.Tx) error {
 		var err error
-		res, err = p.erase(tx, f, ids)
+		res, err = p.erase(tx, f, ids, damaged)
 		return err
 	})
 	if err != nil {
@@ -139,13 +146,17 @@ func (p *Pipeline) Forget(ctx context.Context, f Forget) (*ForgetResult, error) 
 	}
 	p.Log.Info("personal data erased", "pseudonym", f.Pseudonym, "tickets", len(res.Tickets), "messages", res.Messages,
 		"outbox", res.Outbox, "actor", f.Actor)
+	for _, d := range res.Damaged {
+		p.Log.Error("ticket passed over by forget: it does not decode; run check", "pseudonym", f.Pseudonym, "err", d)
+	}
 	return res, nil
 }
 
 // erase erases f's address within tx from the tickets ids and those it
-// opened or was copied on since they were found (see Forget).
-func (p *Pipeline) erase(tx store.Tx, f Forget, ids []string) (*ForgetResult, error) {
-	res := &ForgetResult{Pseudonym: f.Pseudonym, Tickets: []string{}}
+// opened or was copied on since they were found (see Forget); damaged
+// are the tickets the search passed over.
+func (p *Pipeline) erase(tx store.Tx, f Forget, ids, damaged []string) (*ForgetResult, error) {
+	res := &ForgetResult{Pseudonym: f.Pseudonym, Tickets: []string{}, Damaged: slices.Clone(damaged)}
 	ids = slices.Clone(ids)
 	// A ticket the address opened or was copied on since the search is
 	// found by the address index.
@@ -162,6 +173,12 @@ func (p *Pipeline) erase(tx store.Tx, f Forget, ids []string) (*ForgetResult, er
 	var changes []*Change
 	for _, id := range ids {
 		t, err := tx.TicketFull(id)
+		if errors.Is(err, store.ErrBadRecord) {
+			if !slices.Contains(res.Damaged, err.Error()) {
+				res.Damaged = append(res.Damaged, err.Error())
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -176,10 +193,15 @@ func (p *Pipeline) erase(tx store.Tx, f Forget, ids []string) (*ForgetResult, er
 		res.Tickets = append(res.Tickets, t.ID)
 		res.Messages += n
 	}
-	if len(changes) == 0 {
+	if len(changes) == 0 && len(res.Damaged) == 0 {
 		return nil, fmt.Errorf("no ticket names %s: %w", f.Addr, store.ErrNotFound)
 	}
-	rw := changes[0].Rewrite
+	// Without a ticket to erase (those naming the address do not
+	// decode), the records by address still go.
+	rw := &Rewrite{}
+	if len(changes) > 0 {
+		rw = changes[0].Rewrite
+	}
 	rw.Erase = map[string]string{f.Addr: f.Pseudonym}
 	out, err := tx.OutboxList(0, 0)
 	if err != nil {
@@ -191,6 +213,9 @@ func (p *Pipeline) erase(tx store.Tx, f Forget, ids []string) (*ForgetResult, er
 		}
 	}
 	res.Outbox = len(rw.Dequeue)
+	if len(changes) == 0 {
+		return res, rw.apply(tx, "")
+	}
 	if err := p.apply(tx, now, changes...); err != nil {
 		return nil, err
 	}
@@ -295,19 +320,26 @@ func (p *Pipeline) forgettable(addr string) error {
 }
 
 // ticketsNaming lists the tickets that name f.Addr anywhere, in pages of
-// read transactions.
-func (p *Pipeline) ticketsNaming(ctx context.Context, f Forget) ([]string, error) {
-	var ids []string
+// read transactions, and the damage it passed over: a ticket a record of
+// which does not decode (store.ErrBadRecord; of a page's tickets whose
+// record does not, the store names the first).
+func (p *Pipeline) ticketsNaming(ctx context.Context, f Forget) (ids, damaged []string, err error) {
 	after := ""
 	for {
 		var next string
 		err := p.Store.View(ctx, func(tx store.Tx) error {
 			list, cursor, err := tx.Tickets(store.Filter{Sort: store.SortCreated, Limit: forgetPage, After: after})
-			if err != nil {
+			if errors.Is(err, store.ErrBadRecord) {
+				damaged = append(damaged, err.Error()) // the page goes on without it
+			} else if err != nil {
 				return err
 			}
 			for _, sum := range list {
 				t, err := tx.TicketFull(sum.ID)
+				if errors.Is(err, store.ErrBadRecord) {
+					damaged = append(damaged, err.Error())
+					continue
+				}
 				if err != nil {
 					return err
 				}
@@ -319,10 +351,10 @@ func (p *Pipeline) ticketsNaming(ctx context.Context, f Forget) ([]string, error
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("forget %s: %w", f.Addr, err)
+			return nil, nil, fmt.Errorf("forget %s: %w", f.Addr, err)
 		}
 		if next == "" {
-			return ids, nil
+			return ids, damaged, nil
 		}
 		after = next
 	}

@@ -94,7 +94,7 @@ func TestForgetPassesOverATicketThatNoLongerNamesTheAddress(t *testing.T) {
 	var res *ForgetResult
 	if err := g.store.Update(context.Background(), func(tx store.Tx) error {
 		var err error
-		res, err = g.pipeline.erase(tx, f, []string{bo, ann})
+		res, err = g.pipeline.erase(tx, f, []string{bo, ann}, nil)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestForgetErasesATicketTheAddressWasCopiedOnSinceTheSearch(t *testing.T) {
 	var res *ForgetResult
 	if err := g.store.Update(context.Background(), func(tx store.Tx) error {
 		var err error
-		res, err = g.pipeline.erase(tx, f, nil) // the search found nothing yet
+		res, err = g.pipeline.erase(tx, f, nil, nil) // the search found nothing yet
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -24,7 +24,8 @@ type forgetRequest struct {
 // runForget is "ticketgate forget -config F [-as EMAIL] [-json] ADDR":
 // erase a customer's personal data, handed to serve when it holds the
 // database. Exit 64 for an address that is not one, 65 for one of the
-// desk's own, 1 when no ticket names it.
+// desk's own, 1 when no ticket names it, 74 when tickets were passed
+// over because a record of theirs does not decode (the rest is erased).
 func runForget(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	fset, cfgPath := flags("forget")
 	as := fset.String("as", adminPrincipal, "who asks for the erasure (recorded on each ticket)")
@@ -54,11 +55,17 @@ func runForget(ctx context.Context, args []string, _ io.Reader, stdout io.Writer
 		return forgetExit(req.Address, err)
 	}
 	if *asJSON {
-		return view.Encode(stdout, res)
+		err = view.Encode(stdout, res)
+	} else {
+		fmt.Fprintf(stdout, "%s is now %s: erased on %d tickets (%s), %d messages' bodies, %d queued mails dropped\n",
+			strings.ToLower(req.Address), res.Pseudonym, len(res.Tickets), strings.Join(res.Tickets, " "), res.Messages, res.Outbox)
 	}
-	fmt.Fprintf(stdout, "%s is now %s: erased on %d tickets (%s), %d messages' bodies, %d queued mails dropped\n",
-		strings.ToLower(req.Address), res.Pseudonym, len(res.Tickets), strings.Join(res.Tickets, " "), res.Messages, res.Outbox)
-	return nil
+	if err == nil && len(res.Damaged) > 0 {
+		// The erasure is not whole: these may still name the address.
+		return &exitError{code: exIOErr, err: fmt.Errorf("tickets passed over, a record of theirs does not decode (check lists every one; repair or restore them, then run forget again): %s",
+			strings.Join(res.Damaged, "; "))}
+	}
+	return err
 }
 
 // forgetExit maps errors to exit codes as actionExit does: 1 nothing to

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,8 +12,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	bolt "go.etcd.io/bbolt" // only to plant damage the store's API cannot make
 
 	"ticketgate/desk/view"
 	"ticketgate/store/postgres/pgtest"
@@ -375,5 +378,66 @@ func TestForgetThatCannotCommitAsksToRunItAgain(t *testing.T) {
 	}
 	if r := e.run(nil, "forget", "ann@customer.example"); r.code != 0 || !strings.Contains(r.stdout, id) {
 		t.Errorf("forget run again: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestForgetPassesOverADamagedTicket: a customer one of whose tickets no
+// longer decodes (a damaged disk, a -force restore) is erased from the
+// others, with the damaged ticket named and exit 74, so the operator
+// knows the erasure is not whole; forget exited 75 (run it again) at
+// every run, and nothing of the customer was ever erased.
+func TestForgetPassesOverADamagedTicket(t *testing.T) {
+	e := newEnv(t, true)
+	damaged := e.injectOK(message("ann@customer.example", "support@example.com", "Printer", "dmg-1@customer.example", "My code word is zanzibar."))
+	readable := e.injectOK(message("ann@customer.example", "support@example.com", "VPN", "dmg-2@customer.example", "My code word is platypus."))
+	db, err := bolt.Open(e.dbPath(), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("tickets"))
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if strings.Contains(string(v), damaged) {
+				return b.Put(bytes.Clone(k), []byte{1, 0xff, 0xff})
+			}
+		}
+		return fmt.Errorf("no record of %s", damaged)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, run := range []string{"first", "second"} {
+		r := e.run(nil, "forget", "-json", "ann@customer.example")
+		if r.code != exIOErr || !strings.Contains(r.stderr, damaged) {
+			t.Errorf("%s forget with %s damaged: exit %d, want %d naming it\nstdout %s\nstderr %s", run, damaged, r.code, exIOErr, r.stdout, r.stderr)
+		}
+		var res struct {
+			Tickets []string `json:"tickets"`
+			Damaged []string `json:"damaged"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("%s forget -json: %v\n%s", run, err, r.stdout)
+		}
+		if len(res.Damaged) != 1 || !strings.Contains(res.Damaged[0], damaged) {
+			t.Errorf("%s forget: damaged %q, want %s", run, res.Damaged, damaged)
+		}
+		if run == "first" && !slices.Equal(res.Tickets, []string{readable}) {
+			t.Errorf("first forget erased %v, want %s", res.Tickets, readable)
+		}
+		if run == "second" && len(res.Tickets) != 0 {
+			t.Errorf("second forget erased %v again", res.Tickets)
+		}
+	}
+	s := e.serve()
+	r := e.run(nil, "forget", "ann@customer.example")
+	if r.code != exIOErr || !strings.Contains(r.stderr, damaged) || !strings.Contains(r.stdout, "erased on 0 tickets") {
+		t.Errorf("forget through serve: exit %d, want %d naming %s\nstdout %s\nstderr %s", r.code, exIOErr, damaged, r.stdout, r.stderr)
+	}
+	s.stop(t)
+	if s := e.showJSON(readable); strings.Contains(s, "ann@customer.example") || strings.Contains(s, "platypus") {
+		t.Errorf("%s still names the customer:\n%s", readable, s)
 	}
 }

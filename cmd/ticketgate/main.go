@@ -42,6 +42,7 @@ const (
 	exDataErr  = 65 // bad input
 	exNoUser   = 67 // unknown recipient
 	exSoftware = 70
+	exIOErr    = 74 // records that do not decode
 	exTempFail = 75 // try again later
 	exConfig   = 78
 )
