@@ -1,9 +1,12 @@
 package desk
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"ticketgate/store"
 )
 
 // The customer's domain forwards alice@customer.example to a mailbox of
@@ -42,5 +45,55 @@ func TestBounceOfAForwardedAddressHoldsTheAddressMailed(t *testing.T) {
 	g.settle()
 	if n := len(agMailsTo(g, 0, "alice@customer.example")); n != 1 {
 		t.Errorf("alice@customer.example got %d automatic mails, want 1: the second went to an address that bounces", n)
+	}
+}
+
+// Automatic mail queued to a customer before a bounce of earlier mail to
+// them came back (the relay was down meanwhile) is held when it is about
+// to be sent, as mail queued after it is, with a mail_suppressed event on
+// its ticket; it went to the address that bounces anyway.
+func TestBounceHoldsAutomaticMailQueuedBeforeIt(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Desk.VERPKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, msg("alice@customer.example", "support@example.com", "question", "x"))
+	mails := g.relay.WaitFor(1, 5*time.Second)
+	g.settle()
+	g.relay.Down()
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, msg("alice@customer.example", "support@example.com", "another question", "y"))
+	var second string
+	for _, tk := range g.tickets() {
+		if tk.Subject == "another question" {
+			second = tk.ID
+		}
+	}
+	dsn := "From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)\r\nTo: " + mails[0].From + "\r\n" +
+		"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-queued@mx.customer.example>\r\nAuto-Submitted: auto-replied\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=RR\r\n\r\n" +
+		"--RR\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nYour message could not be delivered.\r\n\r\n" +
+		"--RR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; alice@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n" +
+		"--RR--\r\n"
+	g.mustSend("", []string{mails[0].From}, []byte(dsn))
+	if !g.bouncing("alice@customer.example") {
+		t.Fatal("alice@customer.example, whose mail bounced, is not held")
+	}
+	var queued int
+	g.store.View(context.Background(), func(tx store.Tx) error {
+		all, err := tx.OutboxList(0, 0)
+		queued = len(all)
+		return err
+	})
+	if queued != 1 {
+		t.Fatalf("%d mails queued while the relay is down, want the second auto-reply", queued)
+	}
+	g.relay.Up(t)
+	g.settle()
+	time.Sleep(200 * time.Millisecond) // a mail sent is recorded by the relay a moment after
+	if n := len(agMailsTo(g, 0, "alice@customer.example")); n != 1 {
+		t.Errorf("alice@customer.example got %d automatic mails, want 1: the auto-reply queued before the bounce went to an address that bounces", n)
+	}
+	e := eventOf(g.ticket(second), "mail_suppressed")
+	if e == nil || !strings.Contains(e.Detail, "alice@customer.example is bouncing") {
+		t.Errorf("%s does not say its auto-reply was held: %+v", second, e)
 	}
 }

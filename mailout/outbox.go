@@ -424,14 +424,21 @@ func (w *Worker) deliver(ctx context.Context, m *store.OutMail) bool {
 	}
 	var raw []byte
 	var stale string
+	var held []string
 	err := w.Store.View(ctx, func(tx store.Tx) error {
 		var err error
 		if raw, err = OutboxMail(tx, m); err != nil {
 			return err
 		}
-		stale, err = outdated(tx, m, raw)
+		if stale, err = outdated(tx, m, raw); err != nil || stale != "" {
+			return err
+		}
+		held, err = bouncing(tx, m, raw, rcpts, w.now())
 		return err
 	})
+	if err == nil && len(held) > 0 {
+		return w.hold(log, m, held)
+	}
 	if stale != "" {
 		err = errors.New(stale)
 	}

@@ -3,9 +3,12 @@ package mailout
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"mime"
 	"net/mail"
+	"slices"
 	"strings"
+	"time"
 
 	"ticketgate/rules"
 	"ticketgate/store"
@@ -63,6 +66,57 @@ func alertOf(id string, raw []byte) (rules.Alert, bool) {
 		return rules.Alert{}, false
 	}
 	return rules.ParseAlertTitle(title)
+}
+
+// bouncing returns the recipients of rcpts that m, about to be sent, may
+// not go to: automatic mail to customers (rules.BounceHeldKind; raw
+// says it is automatic) does not go to an address held for its bounces
+// at now, whether the bounce came back before m was queued (Mailer.Queue
+// holds it then) or while m waited.
+func bouncing(r store.Reader, m *store.OutMail, raw []byte, rcpts []string, now time.Time) ([]string, error) {
+	if !rules.BounceHeldKind(m.Kind) || !automatic(raw) {
+		return nil, nil
+	}
+	var held []string
+	for _, a := range rcpts {
+		b, err := r.Bouncing(strings.ToLower(a), now)
+		if err != nil {
+			return nil, err
+		}
+		if b {
+			held = append(held, a)
+		}
+	}
+	return held, nil
+}
+
+// hold records that m does not go to held, addresses whose mail bounced
+// since it was queued, with a mail_suppressed event as Mailer.Queue
+// leaves: m leaves the outbox, or is due at once for its other
+// recipients.
+func (w *Worker) hold(log *slog.Logger, m *store.OutMail, held []string) bool {
+	why := make([]string, len(held))
+	for i, a := range held {
+		why[i] = strings.ToLower(a) + " is bouncing"
+	}
+	reason := errors.New(strings.Join(why, "; "))
+	log.Warn("mail not sent", "err", reason)
+	m.Done = append(slices.Clone(m.Done), held...)
+	left := len(m.Pending()) > 0
+	if left {
+		m.NextAt = w.now()
+	}
+	w.record(log, m.ID, func(tx store.Tx) error {
+		err := tx.Dequeue(m.ID)
+		if left {
+			err = tx.Enqueue(m)
+		}
+		if err != nil {
+			return err
+		}
+		return w.event(tx, m, rules.EventMailSuppressed, SuppressedDetail(m, held, reason))
+	}, nil)
+	return !left
 }
 
 // automatic reports whether raw's header says it is automatic mail

@@ -26,6 +26,21 @@ var (
 	spaceRunRe = regexp.MustCompile(`\s+`)
 )
 
+// BounceHeldKind reports whether a bounce hold keeps automatic mail of
+// kind from the address held: the desk's automatic mail to customers
+// (the auto-reply, the escalation's acknowledgement, status notices,
+// reminders, the survey and its thanks, the list of their tickets, the
+// refusal and redaction notices). The team's mail (notifications, notes,
+// alerts, errors) is never held, nor mail a person wrote.
+func BounceHeldKind(kind string) bool {
+	switch kind {
+	case "auto", "escalated", "reminder", "survey_thanks", "list", "refusal", "redaction",
+		string(NoticeResolution), string(NoticeClosed), string(NoticeWaiting), string(NoticeStatus), string(NoticeSurvey):
+		return true
+	}
+	return false
+}
+
 // ParseDSN reads the message/delivery-status part of an RFC 3464 report
 // (the part's body text) and returns the recipients whose Action is
 // "failed" (or, without an Action, whose Status is 5.x.x), in report order.
