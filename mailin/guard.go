@@ -67,6 +67,21 @@ type guardConn struct {
 	chunked  bool   // the message comes in BDAT chunks, commands between them
 	hangUp   bool   // close the connection once the message is answered
 	eod      eodScanner
+	// unseen is told of go-smtp's own refusals (see answers); nil:
+	// nobody listens. pending holds the commands read and not answered
+	// yet, oldest first; reply the start of the answer line being
+	// written.
+	unseen  func(stage string, code int)
+	pending []pendingCmd
+	reply   []byte
+}
+
+// pendingCmd is a command read and not answered yet: the stage of the
+// refusal metrics it is of ("" for none), and whether the session
+// handles it (its watch tells of the answer).
+type pendingCmd struct {
+	stage string
+	seen  bool
 }
 
 // maxKept is how much of a command line the guard keeps to tell the
@@ -221,6 +236,9 @@ func (g *guardConn) scan(b []byte) (cut int, over bool) {
 			continue
 		}
 		junk := g.command(g.line)
+		if g.unseen != nil && g.phase != phaseData {
+			g.pending = append(g.pending, pendingCmd{stage: stageOf(g.line)})
+		}
 		g.line = g.line[:0]
 		if junk {
 			g.junk++
@@ -262,6 +280,90 @@ func (g *guardConn) command(line []byte) bool {
 		return again
 	}
 	return false
+}
+
+// stageOf is the stage of the refusal metrics of a command line.
+func stageOf(line []byte) string {
+	f := strings.Fields(strings.ToUpper(string(line)))
+	if len(f) == 0 {
+		return ""
+	}
+	switch f[0] {
+	case "MAIL":
+		return "mail"
+	case "RCPT":
+		return "rcpt"
+	case "DATA", "BDAT":
+		return "data"
+	}
+	return ""
+}
+
+// Write notes each answer go-smtp writes, and tells unseen of those that
+// refuse a command no session heard of: go-smtp's own refusals (a MAIL
+// FROM whose SIZE is past the limit, a command out of order or not well
+// formed), which the watch cannot count.
+func (g *guardConn) Write(p []byte) (int, error) {
+	if g.unseen != nil {
+		g.mu.Lock()
+		refused := g.answers(p)
+		g.mu.Unlock()
+		for _, r := range refused {
+			g.unseen(r.stage, r.code)
+		}
+	}
+	return g.Conn.Write(p)
+}
+
+// answers reads the answer lines in p: each last line of an answer
+// ("250 ...", not "250-...") answers the oldest command pending, and the
+// refusals of commands no session handled are returned. Within a
+// message the session answers (the watch counts it), and a 354 leaves
+// DATA pending.
+func (g *guardConn) answers(p []byte) []refusal {
+	var refused []refusal
+	for _, c := range p {
+		if c != '\n' {
+			if len(g.reply) < 4 {
+				g.reply = append(g.reply, c)
+			}
+			continue
+		}
+		line := g.reply
+		g.reply = g.reply[:0]
+		if len(line) < 4 || line[3] != ' ' || g.phase == phaseData || len(g.pending) == 0 {
+			continue
+		}
+		code, err := strconv.Atoi(string(line[:3]))
+		if err != nil || code/100 == 3 {
+			continue
+		}
+		cmd := g.pending[0]
+		g.pending = g.pending[1:]
+		if !cmd.seen && code >= 400 && cmd.stage != "" {
+			refused = append(refused, refusal{stage: cmd.stage, code: code})
+		}
+	}
+	return refused
+}
+
+// refusal is an answer of code refusing a command of stage.
+type refusal struct {
+	stage string
+	code  int
+}
+
+// handled marks the command being answered as one a session handles: its
+// watch tells of the answer.
+func (g *guardConn) handled() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.pending) > 0 {
+		g.pending[0].seen = true
+	}
 }
 
 // chunkSize is the size of the chunk that follows a BDAT command line,
@@ -323,6 +425,11 @@ func (g *guardConn) idleAgain() {
 		return
 	}
 	g.mu.Lock()
+	if g.phase == phaseData {
+		// The message's commands were answered by its session; what
+		// was read on their heels is taken for answered too.
+		g.pending = nil
+	}
 	g.phase, g.until, g.chunked = phaseIdle, time.Now().Add(g.mailFrom), false
 	hangUp := g.hangUp && g.bye == ""
 	if hangUp {

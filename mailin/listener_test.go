@@ -773,3 +773,43 @@ func TestRecipientLimitIsObserved(t *testing.T) {
 		obs.omu.Unlock()
 	}
 }
+
+// TestListenerOwnRefusalsAreObserved: what go-smtp refuses itself, before
+// any session hears of it (a MAIL FROM whose SIZE is past
+// max_message_bytes, a command out of order or not well formed, a BDAT
+// without recipients), is counted by the refusal metrics with the
+// session's refusals, once each, pipelined commands included; it was
+// never counted.
+func TestListenerOwnRefusalsAreObserved(t *testing.T) {
+	for _, lmtp := range []bool{false, true} {
+		obs := &observing{replies: map[string][]int{}}
+		c := hello(t, lmtp, Config{Hostname: "tickets.example.com", MaxMessageBytes: 1 << 20}, obs)
+		c.must(552, "MAIL FROM:<a@customer.example> SIZE=99999999")
+		c.must(501, "MAIL FROM")
+		c.must(502, "RCPT TO:<support@example.com>")
+		c.must(502, "DATA")
+		c.must(250, "MAIL FROM:<a@customer.example>")
+		c.must(501, "RCPT TO")
+		c.must(502, "BDAT 10 LAST")
+		c.text.W.WriteString("0123456789")
+		c.must(250, "RCPT TO:<support@example.com>")
+		c.must(250, "RSET")
+		// Pipelined: both answers come after both commands were read.
+		c.text.W.WriteString("MAIL FROM:<b@customer.example> SIZE=99999999\r\n")
+		if code, _ := c.cmd("RCPT TO:<support@example.com>"); code != 552 {
+			t.Fatalf("LMTP %v: pipelined MAIL FROM with SIZE past the limit: %d, want 552", lmtp, code)
+		}
+		if code, _ := c.reply(); code != 502 {
+			t.Fatalf("LMTP %v: pipelined RCPT after a refused MAIL FROM: %d, want 502", lmtp, code)
+		}
+		c.must(221, "QUIT")
+		obs.omu.Lock()
+		want := map[string][]int{"mail": {552, 501, 250, 552}, "rcpt": {502, 501, 250, 502}, "data": {502, 502}}
+		for stage, codes := range want {
+			if !slices.Equal(obs.replies[stage], codes) {
+				t.Errorf("LMTP %v: %s answered %v; Observer told of %v", lmtp, stage, codes, obs.replies[stage])
+			}
+		}
+		obs.omu.Unlock()
+	}
+}

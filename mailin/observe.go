@@ -84,6 +84,7 @@ type watchedSession struct {
 }
 
 func (s *watchedSession) Mail(from string, opts *smtp.MailOptions) error {
+	s.session.g.handled()
 	err := error(errShuttingDown)
 	if !s.g.closing.Load() {
 		err = s.session.Mail(from, opts)
@@ -93,6 +94,7 @@ func (s *watchedSession) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *watchedSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	s.session.g.handled()
 	err := s.session.Rcpt(to, opts)
 	s.g.reply("rcpt", err, 451)
 	return err

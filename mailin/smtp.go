@@ -247,6 +247,16 @@ func Listen(addr string, lmtp bool, cfg Config, h Handler, log *slog.Logger) (*S
 		be.maxLine = DefaultMaxLineLength
 	}
 	w := newWatch(be)
+	if w.obs != nil {
+		// go-smtp's own refusals reach no session: the connection
+		// tells of them.
+		guard := gt.guard
+		gt.guard = func(c net.Conn) *guardConn {
+			g := guard(c)
+			g.unseen = func(stage string, code int) { w.obs.Reply(w.proto, stage, code) }
+			return g
+		}
+	}
 	srv := smtp.NewServer(w)
 	srv.LMTP = lmtp
 	srv.Domain = cfg.Hostname
