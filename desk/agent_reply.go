@@ -414,17 +414,11 @@ func (p *Pipeline) addNote(c *Change, pl *plan, author, text string) {
 		if !ok {
 			agent = Agent{Email: addr}
 		}
-		noteAddr := p.signedAddress(t, rules.TokenNote, addr)
-		if noteAddr == "" {
+		in, ok := noteMail(p.Signer, t, mail.Address{Name: agent.Name, Address: addr}, p.authorName(author), p.authorName(author)+" via "+p.Desk.FromName, text)
+		if !ok {
 			continue
 		}
-		c.send(Intent{Out: mailout.Out{
-			Kind: "note", To: []mail.Address{{Name: agent.Name, Address: addr}},
-			FromName: p.authorName(author) + " via " + p.Desk.FromName, ReplyTo: &mail.Address{Address: noteAddr},
-			Subject:  fmt.Sprintf("[%s] Note: %s", t.ID, t.Subject),
-			Template: "note", Data: markerData(map[string]any{"Author": p.authorName(author), "Text": text, "NoteAddress": noteAddr}),
-			Internal: true,
-		}})
+		c.send(in)
 		sent = append(sent, addr)
 	}
 	detail := "internal note by " + author
@@ -432,6 +426,24 @@ func (p *Pipeline) addNote(c *Change, pl *plan, author, text string) {
 		detail += "; sent to " + strings.Join(sent, ", ")
 	}
 	c.log(store.Event{At: now, Type: rules.EventNote, Actor: author, Detail: detail})
+}
+
+// noteMail is the mail of an internal note on t by author (from, the
+// display name on From; "" for the desk's own) with text to one agent,
+// to: it answers to their signed note address, so a reply to it is a
+// note again. No mail (false) without a signing key.
+func noteMail(s rules.Signer, t *store.Ticket, to mail.Address, author, from, text string) (Intent, bool) {
+	noteAddr := signedAddress(s, t, rules.TokenNote, to.Address)
+	if noteAddr == "" {
+		return Intent{}, false
+	}
+	return Intent{Out: mailout.Out{
+		Kind: "note", To: []mail.Address{to},
+		FromName: from, ReplyTo: &mail.Address{Address: noteAddr},
+		Subject:  fmt.Sprintf("[%s] Note: %s", t.ID, t.Subject),
+		Template: "note", Data: markerData(map[string]any{"Author": author, "Text": text, "NoteAddress": noteAddr}),
+		Internal: true,
+	}}, true
 }
 
 // authorName is the configured name of an agent address, else the address.

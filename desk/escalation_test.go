@@ -508,3 +508,48 @@ func TestBareEscalateReachesLevelTwo(t *testing.T) {
 		t.Errorf("the customer got %d mails for an agent's bare #escalate", n)
 	}
 }
+
+// TestBreachEscalationReachesLevelTwo: with [escalation] on_breach, a
+// level-1 breach moves the unassigned ticket to level 2's queue. Level
+// 2's agents hear of it at once, by a note as of an agent's bare
+// #escalate, not first at their own SLA warning; the manager, alerted of
+// the breach in the same sweep, gets no second mail, nor the customer any.
+func TestBreachEscalationReachesLevelTwo(t *testing.T) {
+	g, sw, _ := l2Desk(t)
+	sw.Policy.SLA.Escalation.OnBreach = true
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	// Medium: first response due in 24h.
+	agSweep(t, g, sw, now.Add(25*time.Hour))
+	if tk = g.ticket(tk.ID); !tk.Escalated || tk.Queue != "level2" {
+		t.Fatalf("after the level-1 breach: escalated %v queue %q", tk.Escalated, tk.Queue)
+	}
+	for _, addr := range []string{"lev@example.com", "lou@example.com"} {
+		l := agMailsTo(g, before, addr)
+		if len(l) != 1 {
+			t.Errorf("%s (level 2) got %d mails of the escalation, want 1", addr, len(l))
+			continue
+		}
+		if body := agBody(t, l[0].Data); !strings.Contains(body, tk.ID) || !strings.Contains(body, "level 2") || !strings.Contains(body, "first response overdue") {
+			t.Errorf("%s's mail of the escalation:\n%s", addr, body)
+		}
+		if got, want := agReplyTo(t, l[0]), agSigned(t, agKey, rules.TokenNote, tk.ID, addr); got != want {
+			t.Errorf("%s's mail of the escalation answers to %s, want their note address %s", addr, got, want)
+		}
+	}
+	alertsTo(t, g, before, "SLA breach: first response overdue", "ana@example.com", "ben@example.com", "meg@example.com")
+	if n := len(agMailsTo(g, before, "meg@example.com")); n != 1 {
+		t.Errorf("the manager got %d mails, want the breach alert alone", n)
+	}
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 0 {
+		t.Errorf("the customer got %d mails for the breach escalation", n)
+	}
+	// The next sweep tells nobody again.
+	before = len(g.relay.Mails())
+	agSweep(t, g, sw, now.Add(26*time.Hour))
+	if n := len(agMailsTo(g, before, "lev@example.com")); n != 0 {
+		t.Errorf("lev got %d more mails at the next sweep", n)
+	}
+}

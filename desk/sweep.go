@@ -292,9 +292,12 @@ func (s *Sweeper) checkSLA(c *Change, at, now time.Time, breachesOnly bool) []Sw
 }
 
 // escalate moves c's ticket to level 2 on a level-1 breach ([escalation]
-// on_breach) and adds the managers as watchers. Its priority stays.
+// on_breach) and adds the managers as watchers. Its priority stays. Level
+// 2's agents are told as of an agent's #escalate (handover); the people
+// the breach alerted hear of it there.
 func (s *Sweeper) escalate(c *Change, a rules.Alert, now time.Time) SweepAction {
 	t := c.Ticket
+	before := viewOf(t)
 	detail := "SLA breach: " + strings.ReplaceAll(a.Kind, "_", " ") + " overdue"
 	if d := s.Policy.Escalate(t, now); d != "" {
 		detail += "; " + d
@@ -310,6 +313,7 @@ func (s *Sweeper) escalate(c *Change, a rules.Alert, now time.Time) SweepAction 
 		detail += "; watchers " + strings.Join(added, ", ")
 	}
 	c.log(store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
+	handover(c, s.Signer, s.Policy.Agents, before, "", s.Desk.FromName, "", "Escalated to level 2: "+detail, now)
 	return SweepAction{Ticket: t.ID, Kind: string(rules.EventEscalated), Detail: detail}
 }
 

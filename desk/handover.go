@@ -1,0 +1,50 @@
+package desk
+
+import (
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"ticketgate/rules"
+	"ticketgate/store"
+)
+
+// handover tells the agents rules.Handover names of the change c makes
+// to its ticket, which was as before: each gets the text as a note from
+// author (from, the display name on From; "" for the desk's own), one
+// mail each answering to their note address, as an agent's note reaches
+// them. Whoever made the change (by) and whoever this change mails
+// already (the note it came with, the SLA alert that caused it) are not
+// told again. agents are the desk's agents.
+func handover(c *Change, s rules.Signer, agents []AgentRef, before rules.TicketView, by, author, from, text string, now time.Time) {
+	t := c.Ticket
+	told := rules.Handover(by, before, viewOf(t))
+	var to []mail.Address
+	for _, a := range agents {
+		if told.Queue != "" && slices.ContainsFunc(a.Queues, func(q string) bool { return strings.EqualFold(q, told.Queue) }) {
+			to = append(to, mail.Address{Name: a.Name, Address: strings.ToLower(a.Email)})
+		}
+	}
+	var sent []string
+	for _, a := range to {
+		if strings.EqualFold(a.Address, by) || slices.Contains(sent, a.Address) || mails(c, a.Address) {
+			continue
+		}
+		if in, ok := noteMail(s, t, a, author, from, text); ok {
+			c.send(in)
+			sent = append(sent, a.Address)
+		}
+	}
+	if len(sent) > 0 {
+		c.log(store.Event{At: now, Type: rules.EventNotified, Actor: strings.ToLower(by),
+			Detail: "agents notified: " + strings.Join(sent, ", ") + " (queue " + told.Queue + ")"})
+	}
+}
+
+// mails reports whether c sends a mail to addr already.
+func mails(c *Change, addr string) bool {
+	return slices.ContainsFunc(c.Mails, func(in Intent) bool {
+		return slices.ContainsFunc(append(slices.Clone(in.To), in.Cc...), func(a mail.Address) bool { return strings.EqualFold(a.Address, addr) })
+	})
+}
