@@ -79,6 +79,7 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	// moves on.
 	owner := p.ownerView(dry)
 	owner.Queue = t.Queue
+	before := viewOf(t)
 	var opened applied
 	switch {
 	case note && said:
@@ -102,10 +103,11 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	}
 	done := p.applyCommands(t, cmds, agent.actor(), now, res.Action == "agent")
 	c.log(done.events...)
+	escalated := slices.ContainsFunc(done.events, func(e store.Event) bool { return e.Type == rules.EventEscalated })
 	switch {
 	case res.Action == "note":
 		p.addNote(c, pl, agent.Email, visible)
-	case res.Action == "commands" && slices.ContainsFunc(done.events, func(e store.Event) bool { return e.Type == rules.EventEscalated }):
+	case res.Action == "commands" && escalated:
 		// A bare #escalate: level 2 and the managers now watching hear
 		// of it as of a note, not first at their SLA warning.
 		p.addNote(c, pl, agent.Email, commandLines(cmds))
@@ -115,6 +117,9 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 		m.VisibleText = commandLines(cmds)
 		c.Messages = append(c.Messages, m)
 	}
+	// Those the mail handed the ticket to and did not write to (the
+	// level 2 of a reply that escalates) hear of it as of a note.
+	handover(c, p.Signer, p.agentRefs(), before, escalated, agent.Email, agent.displayName(), agent.displayName()+" via "+p.Desk.FromName, commandLines(cmds), now)
 	if res.Action == "agent" {
 		// The agent's own Message-ID stays out of the ticket's thread, so
 		// it never shows in customer mail.

@@ -553,3 +553,37 @@ func TestBreachEscalationReachesLevelTwo(t *testing.T) {
 		t.Errorf("lev got %d more mails at the next sweep", n)
 	}
 }
+
+// TestEscalatingReplyReachesLevelTwo: ana answers the customer and
+// escalates in the same mail ("#escalate" above her text). Her reply
+// reaches the customer; level 2's agents and the manager now watching
+// hear of the ticket at once, as of a bare #escalate, not first at their
+// SLA warning.
+func TestEscalatingReplyReachesLevelTwo(t *testing.T) {
+	g, _, _ := l2Desk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	before := len(g.relay.Mails())
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#escalate\nOur specialists take it from here.")
+	if tk = g.ticket(tk.ID); !tk.Escalated || tk.Queue != "level2" {
+		t.Fatalf("after #escalate: escalated %v queue %q", tk.Escalated, tk.Queue)
+	}
+	if n := len(agMailsTo(g, before, "alice@customer.example")); n != 1 {
+		t.Errorf("the customer got %d mails, want ana's reply", n)
+	}
+	for _, addr := range []string{"lev@example.com", "lou@example.com", "meg@example.com"} {
+		l := agMailsTo(g, before, addr)
+		if len(l) != 1 {
+			t.Errorf("%s got %d mails of ana's escalation, want 1", addr, len(l))
+			continue
+		}
+		if body := agBody(t, l[0].Data); !strings.Contains(body, tk.ID) || !strings.Contains(body, "#escalate") {
+			t.Errorf("%s's mail of the escalation:\n%s", addr, body)
+		}
+		if got, want := agReplyTo(t, l[0]), agSigned(t, agKey, rules.TokenNote, tk.ID, addr); got != want {
+			t.Errorf("%s's mail answers to %s, want their note address %s", addr, got, want)
+		}
+	}
+	if n := len(agMailsTo(g, before, "ana@example.com")) + len(agMailsTo(g, before, "ben@example.com")); n != 0 {
+		t.Errorf("level 1 got %d mails of ana's escalation", n)
+	}
+}

@@ -5,19 +5,32 @@ import "strings"
 // Told is who of a ticket's team is to hear, by mail, of a change that
 // handed the ticket on without a word written for them.
 type Told struct {
-	// Queue is the queue whose agents are told: the one the ticket moved
-	// to with nobody assigned (an escalation to level 2's queue), so
-	// that it is somebody's to take. "" tells no queue.
+	// Assignee is the agent to tell, "" for none.
+	Assignee string
+	// Queue is the queue whose agents are told, "" for none.
 	Queue string
+	// Watchers says the ticket's watchers (the managers an escalation
+	// added) are told.
+	Watchers bool
 }
 
 // Handover decides who hears of a change by by ("" for the sweep) that
-// took a ticket from before to after: the agents of a queue it moved to
-// unassigned, as a helpdesk tells a group of a ticket handed to it.
-// Otherwise they would first hear of it at their SLA warning. Whoever
-// made the change is never told of it (the desk leaves by out).
-func Handover(by string, before, after TicketView) Told {
+// took a ticket from before to after, as a helpdesk tells a group of a
+// ticket handed to it. An escalation (escalated) is told to the ticket's
+// people at level 2, as a note on it would be: its assignee, the agents
+// of its queue and its watchers; otherwise level 2 would first hear of
+// it at their SLA warning. Any other change tells the agents of a queue
+// the ticket moved to unassigned. Whoever made the change is never told
+// of it (the desk leaves by out).
+func Handover(by string, before, after TicketView, escalated bool) Told {
 	var t Told
+	if escalated {
+		if !strings.EqualFold(strings.TrimSpace(after.Assignee), strings.TrimSpace(by)) {
+			t.Assignee = after.Assignee
+		}
+		t.Queue, t.Watchers = after.Queue, true
+		return t
+	}
 	if strings.TrimSpace(after.Assignee) == "" && !strings.EqualFold(before.Queue, after.Queue) {
 		t.Queue = after.Queue
 	}
