@@ -125,6 +125,7 @@ func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, act
 		}
 		return c, nil, nil
 	}
+	before := viewOf(t)
 	done := p.applyCommands(t, []rules.Command{cmd}, who, now, false)
 	if len(done.problems) == 0 {
 		done.problems = p.joinProblems(t, []rules.Command{cmd}, j, who)
@@ -140,6 +141,8 @@ func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, act
 		done.events[i].Detail += how
 	}
 	c.log(done.events...)
+	// The agent given the ticket hears of it as of a note.
+	handover(c, p.Signer, p.agentRefs(), before, false, actor, p.authorName(actor), p.authorName(actor)+" via "+p.Desk.FromName, cmd.Line, now)
 	others := p.decideJoins(c, t, []rules.Command{cmd}, j, who, how, now)
 	for _, mv := range done.moves {
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)

@@ -19,9 +19,10 @@ type Told struct {
 // ticket handed to it. An escalation (escalated) is told to the ticket's
 // people at level 2, as a note on it would be: its assignee, the agents
 // of its queue and its watchers; otherwise level 2 would first hear of
-// it at their SLA warning. Any other change tells the agents of a queue
-// the ticket moved to unassigned. Whoever made the change is never told
-// of it (the desk leaves by out).
+// it at their SLA warning. Any other change tells the agent it gave the
+// ticket to (#assign NAME, an operator's assign), and the agents of a
+// queue the ticket moved to unassigned. Whoever made the change is never
+// told of it: an agent who takes a ticket (#assign me) hears nothing.
 func Handover(by string, before, after TicketView, escalated bool) Told {
 	var t Told
 	if escalated {
@@ -30,6 +31,9 @@ func Handover(by string, before, after TicketView, escalated bool) Told {
 		}
 		t.Queue, t.Watchers = after.Queue, true
 		return t
+	}
+	if a := strings.TrimSpace(after.Assignee); a != "" && !strings.EqualFold(a, strings.TrimSpace(before.Assignee)) && !strings.EqualFold(a, strings.TrimSpace(by)) {
+		t.Assignee = after.Assignee
 	}
 	if strings.TrimSpace(after.Assignee) == "" && !strings.EqualFold(before.Queue, after.Queue) {
 		t.Queue = after.Queue

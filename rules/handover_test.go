@@ -16,6 +16,11 @@ func TestHandover(t *testing.T) {
 		{"escalated by the assignee kept", "meg@example.com", TicketView{Queue: "support", Assignee: "meg@example.com"}, TicketView{Queue: "level2", Assignee: "meg@example.com"}, true, Told{Queue: "level2", Watchers: true}},
 		{"escalated in its own queue", "", TicketView{Queue: "support"}, TicketView{Queue: "support"}, true, Told{Queue: "support", Watchers: true}},
 		{"moved unassigned", "", TicketView{Queue: "support"}, TicketView{Queue: "level2"}, false, Told{Queue: "level2"}},
+		{"given to another", "meg@example.com", TicketView{Queue: "support"}, TicketView{Queue: "support", Assignee: "ben@example.com"}, false, Told{Assignee: "ben@example.com"}},
+		{"handed on", "", TicketView{Queue: "support", Assignee: "ben@example.com"}, TicketView{Queue: "support", Assignee: "Ana@example.com"}, false, Told{Assignee: "Ana@example.com"}},
+		{"taken", "ana@example.com", TicketView{Queue: "support", Assignee: "ben@example.com"}, TicketView{Queue: "support", Assignee: "ana@example.com"}, false, Told{}},
+		{"still hers", "meg@example.com", TicketView{Queue: "support", Assignee: "ana@example.com"}, TicketView{Queue: "support", Assignee: "ana@example.com"}, false, Told{}},
+		{"unassigned", "ana@example.com", TicketView{Queue: "support", Assignee: "ana@example.com"}, TicketView{Queue: "support"}, false, Told{}},
 		{"nothing moved", "ana@example.com", TicketView{Queue: "support"}, TicketView{Queue: "support"}, false, Told{}},
 	} {
 		if got := Handover(c.by, c.before, c.after, c.escalated); got != c.want {
