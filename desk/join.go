@@ -112,6 +112,7 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 			out = append(out, tc)
 			continue
 		}
+		before := viewOf(dst)
 		p.moveInto(tc, j.source, d)
 		// The mail that merges (its reply to the customer, or its
 		// commands kept as a note) is not in j.source, read before it:
@@ -128,6 +129,9 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 		// where the conversation goes on, is escalated on its clock.
 		if e := p.Policy.TakeEscalation(dst, t, now); e != "" {
 			tc.log(store.Event{At: now, Type: rules.EventEscalated, Actor: who, Detail: e + how})
+			// Level 2 hears of the target as of an agent's #escalate.
+			handover(tc, p.Signer, p.agentRefs(), before, true, who, p.authorName(who), p.authorName(who)+" via "+p.Desk.FromName,
+				d.TargetDetail+"; "+e, now)
 		}
 		cause := rules.CauseCommand
 		if actor.Operator {

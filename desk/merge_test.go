@@ -423,6 +423,9 @@ func TestMergeKeepsTheSourcesWatchers(t *testing.T) {
 	if _, err := g.pipeline.Act(ctx, src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
 		t.Fatal(err)
 	}
+	// The merge's own mail (the note of the target's escalation) goes
+	// out before the follow-up's are counted.
+	g.settle()
 	if d := g.ticket(dst.ID); !slices.Equal(d.Watchers, []string{"meg@example.com"}) {
 		t.Errorf("%s's watchers after the merge: %v, want the source's", dst.ID, d.Watchers)
 	}
@@ -473,5 +476,48 @@ func TestMergeKeepsTheSourcesEscalation(t *testing.T) {
 	agReply(g, "lev@example.com", agSigned(t, agKey, rules.TokenReply, dst.ID, "lev@example.com"), d, "Level two here.")
 	if n, m := len(agMailsTo(g, before, "alice@customer.example")), len(agMailsTo(g, before, "dave@customer.example")); n != 1 || m != 1 {
 		t.Errorf("lev's answer on %s: alice got %d mails, dave %d, want 1 each; held %v", dst.ID, n, m, agEvents(g.ticket(dst.ID), "reply_held"))
+	}
+}
+
+// TestMergeThatEscalatesTellsLevelTwo: dave's escalated ticket is merged
+// into alice's, which ana (level 1) answered. Alice's ticket moves to
+// level 2's queue, unassigned, on dave's level-2 clock; level 2's agents
+// hear of it at once by a note, as of an agent's #escalate, instead of
+// finding it at their SLA warning. The customers hear of nothing.
+func TestMergeThatEscalatesTellsLevelTwo(t *testing.T) {
+	g, _, _ := l2Desk(t)
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	g.pipeline.Now = func() time.Time { return now }
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, dst.ID, "ana@example.com"), dst, "Which model is it?")
+	now = now.Add(5 * time.Minute)
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere. Please escalate.")
+	if !src.Escalated || src.Queue != "level2" {
+		t.Fatalf("dave's ticket: escalated %v queue %q", src.Escalated, src.Queue)
+	}
+	now = now.Add(25 * time.Minute)
+	before := len(g.relay.Mails())
+	if _, err := g.pipeline.Act(context.Background(), src.ID, Action{Name: "merge", Value: dst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	g.settle()
+	if d := g.ticket(dst.ID); !d.Escalated || d.Queue != "level2" || d.Assignee != "" {
+		t.Fatalf("%s after the merge: escalated %v queue %q assignee %q", dst.ID, d.Escalated, d.Queue, d.Assignee)
+	}
+	for _, addr := range []string{"lev@example.com", "lou@example.com"} {
+		l := agMailsTo(g, before, addr)
+		if len(l) != 1 {
+			t.Errorf("%s (level 2) got %d mails of %s escalated by the merge, want 1", addr, len(l), dst.ID)
+			continue
+		}
+		if got, want := agReplyTo(t, l[0]), agSigned(t, agKey, rules.TokenNote, dst.ID, addr); got != want {
+			t.Errorf("%s's mail answers to %s, want their note address on %s, %s", addr, got, dst.ID, want)
+		}
+		if body := agBody(t, l[0].Data); !strings.Contains(body, src.ID) || !strings.Contains(body, "level2") {
+			t.Errorf("%s's mail of the merge:\n%s", addr, body)
+		}
+	}
+	if n := len(agMailsTo(g, before, "alice@customer.example")) + len(agMailsTo(g, before, "dave@customer.example")); n != 0 {
+		t.Errorf("the customers got %d mails of the merge", n)
 	}
 }
