@@ -142,7 +142,7 @@ func (p *Pipeline) decideAction(t *store.Ticket, j joins, cmd rules.Command, act
 	}
 	c.log(done.events...)
 	// The agent given the ticket hears of it as of a note.
-	handover(c, p.Signer, p.agentRefs(), before, false, actor, p.authorName(actor), p.authorName(actor)+" via "+p.Desk.FromName, cmd.Line, now)
+	handover(c, p.Signer, p.agentRefs(), rules.Handing{By: actor, Before: before}, p.authorName(actor), p.authorName(actor)+" via "+p.Desk.FromName, cmd.Line, now)
 	others := p.decideJoins(c, t, []rules.Command{cmd}, j, who, how, now)
 	for _, mv := range done.moves {
 		c.send(p.Policy.noticeIntents(t, mv, nil)...)

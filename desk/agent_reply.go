@@ -119,7 +119,7 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	}
 	// Those the mail handed the ticket to and did not write to (the
 	// level 2 of a reply that escalates) hear of it as of a note.
-	handover(c, p.Signer, p.agentRefs(), before, escalated, agent.Email, agent.displayName(), agent.displayName()+" via "+p.Desk.FromName, commandLines(cmds), now)
+	handover(c, p.Signer, p.agentRefs(), rules.Handing{By: agent.Email, Before: before, Escalated: escalated}, agent.displayName(), agent.displayName()+" via "+p.Desk.FromName, commandLines(cmds), now)
 	if res.Action == "agent" {
 		// The agent's own Message-ID stays out of the ticket's thread, so
 		// it never shows in customer mail.

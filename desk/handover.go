@@ -11,16 +11,16 @@ import (
 )
 
 // handover tells the agents rules.Handover names of the change c makes
-// to its ticket, which was as before (escalated: the change moved it to
-// level 2): each gets the text as a note from author (from, the display
-// name on From; "" for the desk's own), one mail each answering to their
-// note address, as an agent's note reaches them. Whoever made the change
-// (by) and whoever this change mails already (the note it came with, the
-// SLA alert that caused it) are not told again; nor is anyone no longer
-// among the desk's agents.
-func handover(c *Change, s rules.Signer, agents []AgentRef, before rules.TicketView, escalated bool, by, author, from, text string, now time.Time) {
-	t := c.Ticket
-	told := rules.Handover(by, before, viewOf(t), escalated)
+// to its ticket (h; handover fills in h.After): each gets the text as a
+// note from author (from, the display name on From; "" for the desk's
+// own), one mail each answering to their note address, as an agent's
+// note reaches them. Whoever made the change (h.By) and whoever this
+// change mails already (the note it came with, the SLA alert that caused
+// it) are not told again; nor is anyone no longer among the agents.
+func handover(c *Change, s rules.Signer, agents []AgentRef, h rules.Handing, author, from, text string, now time.Time) {
+	t, by := c.Ticket, h.By
+	h.After = viewOf(t)
+	told := rules.Handover(h)
 	var to []mail.Address
 	add := func(addr string) {
 		for _, a := range agents {

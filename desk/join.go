@@ -127,12 +127,16 @@ func (p *Pipeline) decideJoins(c *Change, t *store.Ticket, cmds []rules.Command,
 		tc.log(store.Event{At: now, Type: rules.EventMerged, Actor: who, Detail: d.TargetDetail + how})
 		// An escalated source's customer asked for level 2: the target,
 		// where the conversation goes on, is escalated on its clock.
-		if e := p.Policy.TakeEscalation(dst, t, now); e != "" {
+		told := d.TargetDetail
+		e := p.Policy.TakeEscalation(dst, t, now)
+		if e != "" {
 			tc.log(store.Event{At: now, Type: rules.EventEscalated, Actor: who, Detail: e + how})
-			// Level 2 hears of the target as of an agent's #escalate.
-			handover(tc, p.Signer, p.agentRefs(), before, true, who, p.authorName(who), p.authorName(who)+" via "+p.Desk.FromName,
-				d.TargetDetail+"; "+e, now)
+			told += "; " + e
 		}
+		// The target's assignee hears of the merge, and level 2 of an
+		// escalated target, as of an agent's #escalate.
+		handover(tc, p.Signer, p.agentRefs(), rules.Handing{By: who, Before: before, Escalated: e != "", Merged: true},
+			p.authorName(who), p.authorName(who)+" via "+p.Desk.FromName, told, now)
 		cause := rules.CauseCommand
 		if actor.Operator {
 			cause = rules.CauseOperator

@@ -521,3 +521,35 @@ func TestMergeThatEscalatesTellsLevelTwo(t *testing.T) {
 		t.Errorf("the customers got %d mails of the merge", n)
 	}
 }
+
+// TestMergeIntoAnAssignedTicketTellsItsAssignee: ben merges dave's new
+// ticket into alice's, which ana owns ("#merge" by mail). Ana hears of it
+// at once by a note on her ticket: dave is one of its participants now,
+// and her next reply goes to him too. Ben, who merged, and the customers
+// get nothing of it.
+func TestMergeIntoAnAssignedTicketTellsItsAssignee(t *testing.T) {
+	g := startDesk(t)
+	dst := agOpenFrom(t, g, "alice@customer.example", "Printer on fire", "It is really on fire.")
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, dst.ID, "ana@example.com"), dst, "Which model is it?")
+	src := agOpenFrom(t, g, "dave@customer.example", "Office printer burning", "Smoke everywhere.")
+	before := len(g.relay.Mails())
+	agReply(g, "ben@example.com", agSigned(t, agKey, rules.TokenReply, src.ID, "ben@example.com"), src, "#merge "+dst.ID)
+	if s := g.ticket(src.ID); s.MergedInto != dst.ID {
+		t.Fatalf("%s not merged into %s: %+v", src.ID, dst.ID, agEvents(s, "commands_refused"))
+	}
+	l := agMailsTo(g, before, "ana@example.com")
+	if len(l) != 1 {
+		t.Fatalf("ana, whose ticket %s took %s, got %d mails, want 1", dst.ID, src.ID, len(l))
+	}
+	if got, want := agReplyTo(t, l[0]), agSigned(t, agKey, rules.TokenNote, dst.ID, "ana@example.com"); got != want {
+		t.Errorf("ana's mail answers to %s, want her note address on %s, %s", got, dst.ID, want)
+	}
+	if body := agBody(t, l[0].Data); !strings.Contains(body, src.ID+" merged into this ticket") || !strings.Contains(body, "Ben Ode") {
+		t.Errorf("ana's mail of the merge:\n%s", body)
+	}
+	for _, addr := range []string{"ben@example.com", "alice@customer.example", "dave@customer.example"} {
+		if n := len(agMailsTo(g, before, addr)); n != 0 {
+			t.Errorf("%s got %d mails of the merge", addr, n)
+		}
+	}
+}

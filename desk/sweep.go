@@ -313,7 +313,7 @@ func (s *Sweeper) escalate(c *Change, a rules.Alert, now time.Time) SweepAction 
 		detail += "; watchers " + strings.Join(added, ", ")
 	}
 	c.log(store.Event{At: now, Type: rules.EventEscalated, Detail: detail})
-	handover(c, s.Signer, s.Policy.Agents, before, true, "", s.Desk.FromName, "", "Escalated to level 2: "+detail, now)
+	handover(c, s.Signer, s.Policy.Agents, rules.Handing{Before: before, Escalated: true}, s.Desk.FromName, "", "Escalated to level 2: "+detail, now)
 	return SweepAction{Ticket: t.ID, Kind: string(rules.EventEscalated), Detail: detail}
 }
 
