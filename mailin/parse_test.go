@@ -241,7 +241,7 @@ func TestUndeclared8BitTextIsRead(t *testing.T) {
 	}
 	text := "Bonjour, la facture de d\u00e9cembre est erron\u00e9e, le montant d\u00fb est diff\u00e9rent \u2014 merci."
 	for name, raw := range map[string]string{
-		"single part": "From: a@customer.example\r\nSubject: facture\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + latin1(text) + "\r\n",
+		"single part":    "From: a@customer.example\r\nSubject: facture\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + latin1(text) + "\r\n",
 		"no MIME at all": "From: a@customer.example\r\nSubject: facture\r\n\r\n" + latin1(text) + "\r\n",
 		"alternative": "From: a@customer.example\r\nSubject: facture\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
 			"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + latin1(text) + "\r\n" +
