@@ -209,3 +209,31 @@ func TestWaitingSetByAnAgentRemindsCustomer(t *testing.T) {
 		t.Errorf("day 15: status %s, %d reminders; want closed after one", tk.Status, len(events(tk, "reminder_sent")))
 	}
 }
+
+// TestReminderOfATicketSetWaitingWithoutAReply: a ticket an operator sets
+// waiting (the customer asked for time; nothing was mailed to them) is
+// reminded at 3 days; the reminder says how long the desk has waited,
+// not that it replied, which it did not.
+func TestReminderOfATicketSetWaitingWithoutAReply(t *testing.T) {
+	g := startDesk(t)
+	sw := agPolicy(t, g)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire. I will send the model number on Monday.")
+	if _, err := g.pipeline.Act(context.Background(), tk.ID, Action{Name: "status", Value: "waiting", Actor: "meg@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	g.settle()
+	before := len(g.relay.Mails())
+	agSweep(t, g, sw, time.Now().Add(4*24*time.Hour))
+	var reminders []string
+	for _, m := range agMailsTo(g, before, "alice@customer.example") {
+		if body := agBody(t, m.Data); strings.Contains(body, "waiting for your answer") {
+			reminders = append(reminders, body)
+		}
+	}
+	if len(reminders) != 1 {
+		t.Fatalf("%d reminders, want 1", len(reminders))
+	}
+	if strings.Contains(reminders[0], "We replied") || !strings.Contains(reminders[0], "for 4 days") {
+		t.Errorf("reminder of a ticket nobody answered:\n%s", reminders[0])
+	}
+}
