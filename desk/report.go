@@ -83,7 +83,8 @@ type SLAReport struct {
 // Compliance counts the SLA targets met and missed. A target is met when
 // the first reply (or the resolution) came by its due time, missed when it
 // came later or is still missing past it; a target still running counts
-// in neither. A ticket resolved without a reply ended its first-response
+// in neither, as does a resolution target paused (on hold, waiting) before
+// its due time. A ticket resolved without a reply ended its first-response
 // target with the resolution. Percent is met / (met + missed) × 100, 100 when none ended.
 type Compliance struct {
 	Tickets             int     `json:"tickets"`
@@ -279,21 +280,30 @@ func (s SLAReport) count(prio, level string, sla *rules.SLA, now time.Time, byPr
 	if !sla.ResolvedAt.IsZero() {
 		resolved = &sla.ResolvedAt
 	}
+	// On hold or waiting on the customer, the resolution clock stands
+	// still: its due time moves later by the pause when it runs again,
+	// and no breach is raised meanwhile. It ended only if it passed
+	// before the pause began.
+	resNow := now
+	if resolved == nil && !sla.PausedAt.IsZero() && sla.PausedAt.Before(now) {
+		resNow = sla.PausedAt
+	}
 	first, firstDue, resDue := sla.FirstResponseAt, sla.FirstResponseDue, sla.ResolutionDue
 	if byPriority {
-		countIn(s.ByPriority, prio, first, firstDue, resolved, resDue, now)
+		countIn(s.ByPriority, prio, first, firstDue, resolved, resDue, now, resNow)
 	}
 	if e := sla.Escalation; e != nil && level == "2" {
 		first, firstDue, resDue = e.FirstResponseAt, e.FirstResponseDue, e.ResolutionDue
 	}
 	if byLevel {
-		countIn(s.ByLevel, level, first, firstDue, resolved, resDue, now)
+		countIn(s.ByLevel, level, first, firstDue, resolved, resDue, now, resNow)
 	}
 }
 
 // countIn counts one ticket's first response and resolution targets
-// under key of m.
-func countIn(m map[string]*Compliance, key string, first *time.Time, firstDue time.Time, resolved *time.Time, resDue, now time.Time) {
+// under key of m, the resolution's as of resNow (when its clock stopped
+// for a pause).
+func countIn(m map[string]*Compliance, key string, first *time.Time, firstDue time.Time, resolved *time.Time, resDue, now, resNow time.Time) {
 	c := m[key]
 	if c == nil {
 		c = &Compliance{}
@@ -312,7 +322,7 @@ func countIn(m map[string]*Compliance, key string, first *time.Time, firstDue ti
 	case ended:
 		c.FirstResponseMissed++
 	}
-	switch met, ended := target(resolved, resDue, now); {
+	switch met, ended := target(resolved, resDue, resNow); {
 	case met:
 		c.ResolutionMet++
 	case ended:
