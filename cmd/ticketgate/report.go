@@ -99,6 +99,12 @@ func reportTime(name, s string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
+		if t.Format(time.DateOnly) != s {
+			// Midnight falls in a DST gap (Chile, Cuba): the day
+			// begins when the clocks go forward, not an hour into
+			// the day before, where time.Date puts it.
+			_, t = t.ZoneBounds()
+		}
 		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339, s)

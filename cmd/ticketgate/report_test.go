@@ -168,3 +168,29 @@ func TestReportDayIsTheCommandsDayThroughServe(t *testing.T) {
 		t.Errorf("report -from 2026-11-01 -to 2026-11-02 in Tokyo: %s alone, %s through serve (in UTC); want Tokyo's day both times", alone, through)
 	}
 }
+
+// report -from DAY starts at the day's first instant where the day's
+// midnight does not exist: in Chile the clocks go from 00:00 to 01:00 on
+// the first Sunday of September, and the day began at 23:00 of the
+// Saturday before, taking an hour of it into the report.
+func TestReportDayOfAMidnightDSTChangeStartsThatDay(t *testing.T) {
+	e := newEnv(t, true)
+	e.injectOK(message("rae@customer.example", "support@example.com", "Router down", "cl-1@customer.example", "No lights."),
+		"-to", "support@example.com", "-from", "rae@customer.example")
+	t.Setenv("TZ", "America/Santiago")
+	r := e.run(nil, "report", "-json", "-from", "2026-09-06", "-to", "2026-09-07")
+	var rep struct {
+		From time.Time `json:"from"`
+		To   time.Time `json:"to"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rep) != nil {
+		t.Fatalf("report: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// 2026-09-06 01:00 -03 (the day's first instant) to 2026-09-07 00:00 -03.
+	if got := rep.From.UTC().Format(time.RFC3339) + " " + rep.To.UTC().Format(time.RFC3339); got != "2026-09-06T04:00:00Z 2026-09-07T03:00:00Z" {
+		t.Errorf("report -from 2026-09-06 -to 2026-09-07 in Santiago covers %s, want 2026-09-06T04:00:00Z 2026-09-07T03:00:00Z", got)
+	}
+	if r := e.run(nil, "report", "-from", "2026-09-06", "-to", "2026-09-07"); !strings.HasPrefix(r.stdout, "from 2026-09-06 01:00 until 2026-09-07 00:00") {
+		t.Errorf("report prints its period as %q, want it from 2026-09-06 01:00", strings.SplitN(r.stdout, "\n", 2)[0])
+	}
+}
