@@ -303,7 +303,9 @@ func fileNames(m *store.Message) []string {
 }
 
 // slaDue is the first-response (or, after it, the resolution) due time of
-// t in UTC, level 2's on an escalated ticket, or "" without an SLA.
+// t in UTC, level 2's on an escalated ticket, or "" without an SLA. A
+// resolution clock paused (on hold) has no due time yet: it says since
+// when it stands.
 func slaDue(t *store.Ticket) string {
 	if t.SLA == nil {
 		return ""
@@ -314,6 +316,10 @@ func slaDue(t *store.Ticket) string {
 	}
 	if firstAt == nil && !first.IsZero() {
 		return level + "first response by " + first.UTC().Format("2006-01-02 15:04 MST")
+	}
+	if p := t.SLA.PausedAt; !res.IsZero() && !p.IsZero() {
+		// On hold: the due time moves later by the pause once it ends.
+		return level + "resolution paused since " + p.UTC().Format("2006-01-02 15:04 MST")
 	}
 	if !res.IsZero() {
 		return level + "resolution by " + res.UTC().Format("2006-01-02 15:04 MST")

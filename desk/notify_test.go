@@ -186,3 +186,36 @@ func TestPlainNotificationIsSentAsItIs(t *testing.T) {
 		}
 	}
 }
+
+// TestNotificationOfATicketOnHoldSaysItsResolutionClockStands: the
+// customer of a ticket on hold writes weeks later; the assignee's
+// notification does not give the resolution due time the pause has long
+// overtaken, as if the ticket were overdue.
+func TestNotificationOfATicketOnHoldSaysItsResolutionClockStands(t *testing.T) {
+	g := startDesk(t)
+	agPolicy(t, g)
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) // a Monday
+	g.pipeline.Now = func() time.Time { return now }
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	now = now.Add(time.Hour)
+	agReply(g, "ana@example.com", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk,
+		"#status on_hold\nThe spare part is ordered; we write again when it is here.")
+	now = now.Add(21 * 24 * time.Hour)
+	before := len(g.relay.Mails())
+	g.mustSend("alice@customer.example", []string{"support@example.com"},
+		msg("alice@customer.example", "support@example.com", "Re: ["+tk.ID+"] Printer on fire", "Any news on the part?"))
+	g.settle()
+	if st := g.ticket(tk.ID).Status; st != rules.StatusOnHold {
+		t.Fatalf("status %s, want on_hold", st)
+	}
+	body := agBody(t, agOne(t, g, before, "ana@example.com").Data)
+	line := ""
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "SLA due:") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "paused") || strings.Contains(line, "2026-11-09") {
+		t.Errorf("the notification says %q, want the resolution clock paused, not a due time weeks past", line)
+	}
+}
