@@ -235,18 +235,6 @@ func (d *DB) DryRun(ctx context.Context, fn func(store.Tx) error) error {
 	return wrapErr(err)
 }
 
-// Backup writes a consistent copy of the database file to w while writers
-// carry on; the copy opens with Open like the original.
-func (d *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	var n int64
-	err := d.View(ctx, func(t store.Tx) error {
-		var err error
-		n, err = t.(*tx).tx.WriteTo(w)
-		return err
-	})
-	return n, err
-}
-
 func wrapErr(err error) error {
 	if errors.Is(err, bolterrors.ErrDatabaseReadOnly) || errors.Is(err, bolterrors.ErrTxNotWritable) {
 		return fmt.Errorf("%w: %w", store.ErrReadOnly, err)
