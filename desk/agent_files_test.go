@@ -3,6 +3,8 @@ package desk
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,5 +135,65 @@ func TestAgentReplyFromOutlookInRichTextSendsNoWinmailDat(t *testing.T) {
 	}
 	if body := agBody(t, got[0].Data); !strings.Contains(body, "Here is the invoice.") {
 		t.Errorf("the reply lost its words:\n%s", body)
+	}
+}
+
+// TestAgentReplyWithMoreFilesThanACustomerMaySendsThemAll: the
+// attachment limits are the customer's ([limits]: all its customer mail
+// together). An agent answering with six invoices and one file past the
+// per-file size sends the customer all seven; the sixth and the large
+// one were dropped from the reply, and nobody was told.
+func TestAgentReplyWithMoreFilesThanACustomerMaySendsThemAll(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Policies.MaxAttachments = 5
+	g.pipeline.Policies.MaxAttachmentBytes = 1000
+	g.pipeline.Policies.MaxAttachmentsTotal = 5000
+	tk := agOpen(t, g, "Invoice copies", "Please send me this year's invoices and the manual.")
+	to := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	raw := "From: Ana Lima <ana@example.com>\r\nTo: " + to + "\r\nSubject: Re: [" + tk.ID + "] Invoice copies\r\n" +
+		"Message-ID: <six-invoices@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere are your six invoices and the manual.\r\n"
+	var want []string
+	for i := 1; i <= 6; i++ {
+		name := fmt.Sprintf("invoice-%d.pdf", i)
+		want = append(want, name)
+		raw += "--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=" + name + "\r\n" +
+			"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 "+name)) + "\r\n"
+	}
+	want = append(want, "manual.pdf")
+	raw += "--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=manual.pdf\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + b64("%PDF-1.4 "+strings.Repeat("manual ", 400)) + "--b--\r\n"
+	before := len(g.relay.Mails())
+	g.mustSend("ana@example.com", []string{to}, []byte(raw))
+	g.settle()
+
+	got := agMailsTo(g, before, "alice@customer.example")
+	if len(got) != 1 {
+		t.Fatalf("the customer got %d mails, want the agent's reply with the files", len(got))
+	}
+	mr, err := mail.CreateReader(bytes.NewReader(got[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		if h, ok := p.Header.(*mail.AttachmentHeader); ok {
+			name, _ := h.Filename()
+			files = append(files, name)
+		}
+	}
+	if !slices.Equal(files, want) {
+		t.Errorf("files in the customer's mail: %v, want %v", files, want)
+	}
+	now := g.ticket(tk.ID)
+	if last := now.Messages[len(now.Messages)-1]; len(last.Attachments) != len(want) || len(last.Notes) > 0 {
+		t.Errorf("the agent's reply is kept with %d files and notes %q, want %d files and no notes", len(last.Attachments), last.Notes, len(want))
+	}
+	if ev := agEvents(now, "attachments_refused"); len(ev) > 0 {
+		t.Errorf("the agent's files were refused: %s", ev[0].Detail)
 	}
 }

@@ -22,6 +22,10 @@ import (
 // close the ticket ask the customer for a satisfaction rating.
 func (p *Pipeline) agentReply(tx store.Tx, pl *plan, res *mailin.Result, t *store.Ticket, agent Agent, kind rules.TokenKind) error {
 	res.TicketID = t.ID
+	// The attachment limits are the customer's ([limits]: the ticket's
+	// customer mail together): the files an agent sends all go on the
+	// ticket and to the customer.
+	pl.in.Attachments, pl.refused = pl.files, nil
 	cmds, _, _ := rules.ParseCommands(cutNotification(pl.in.Text))
 	j, err := readJoins(tx, t.ID, cmds)
 	if err != nil {
