@@ -197,3 +197,76 @@ func TestAgentReplyWithMoreFilesThanACustomerMaySendsThemAll(t *testing.T) {
 		t.Errorf("the agent's files were refused: %s", ev[0].Detail)
 	}
 }
+
+// mailFiles lists the names of the files attached to a relayed mail.
+func mailFiles(t *testing.T, raw []byte) []string {
+	t.Helper()
+	mr, err := mail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		if h, ok := p.Header.(*mail.AttachmentHeader); ok {
+			name, _ := h.Filename()
+			files = append(files, name)
+		}
+	}
+	return files
+}
+
+// TestAgentNoteWithAFileReachesTheOtherAgentsWithIt: an internal note
+// with a file (the vendor's log, "see attached") and a reply held as a
+// note because another agent owns the ticket (the invoice the customer
+// asked for) reach the ticket's other agents with the file; the note
+// mail carried the words alone, and agents, who see tickets only by
+// mail, never got the file.
+func TestAgentNoteWithAFileReachesTheOtherAgentsWithIt(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	withFile := func(from, to, text, name string) []byte {
+		return []byte("From: " + from + "\r\nTo: " + to + "\r\nSubject: Re: [" + tk.ID + "] Printer on fire\r\n" +
+			"Message-ID: <" + name + "@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text + "\r\n" +
+			"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=" + name + "\r\n" +
+			"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("contents of "+name)) + "\r\n--b--\r\n")
+	}
+
+	before := len(g.relay.Mails())
+	note := agSigned(t, agKey, rules.TokenNote, tk.ID, "ana@example.com")
+	g.mustSend("ana@example.com", []string{note}, withFile("Ana Lima <ana@example.com>", note, "The vendor's log is attached: fuser fault.", "vendor.log"))
+	g.settle()
+	if l := agMailsTo(g, before, "alice@customer.example"); len(l) != 0 {
+		t.Fatalf("the internal note reached the customer:\n%s", agBody(t, l[0].Data))
+	}
+	got := agOne(t, g, before, "ben@example.com")
+	if body := agBody(t, got.Data); !strings.Contains(body, "fuser fault") {
+		t.Fatalf("ben's note mail lacks the note:\n%s", body)
+	}
+	if files := mailFiles(t, got.Data); !slices.Equal(files, []string{"vendor.log"}) {
+		t.Errorf("files in ben's note mail: %v, want vendor.log", files)
+	}
+
+	// Ana owns the ticket now (a note does not assign): she takes it.
+	agReply(g, "Ana Lima <ana@example.com>", agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com"), tk, "#assign me")
+	before = len(g.relay.Mails())
+	reply := agSigned(t, agKey, rules.TokenReply, tk.ID, "ben@example.com")
+	g.mustSend("ben@example.com", []string{reply}, withFile("Ben <ben@example.com>", reply, "Here is the invoice you asked for.", "invoice.pdf"))
+	g.settle()
+	if l := agMailsTo(g, before, "alice@customer.example"); len(l) != 0 {
+		t.Fatalf("ben's reply on ana's ticket reached the customer:\n%s", agBody(t, l[0].Data))
+	}
+	var held []string
+	for _, m := range agMailsTo(g, before, "ana@example.com") {
+		if strings.Contains(agBody(t, m.Data), "the invoice you asked for") {
+			held = mailFiles(t, m.Data)
+		}
+	}
+	if !slices.Equal(held, []string{"invoice.pdf"}) {
+		t.Errorf("files in the note of ben's held reply to ana: %v, want invoice.pdf", held)
+	}
+}

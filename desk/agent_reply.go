@@ -290,18 +290,9 @@ func (p *Pipeline) publicReply(t *store.Ticket, pl *plan, agent Agent, visible s
 			cc = append(cc, mail.Address{Address: a})
 		}
 	}
-	var files []mailout.Attachment
-	for _, a := range pl.in.Attachments {
-		if richTextPacking(a) {
-			// Outlook's formatting of the text, which goes out as
-			// plain text: no other mail program opens it.
-			continue
-		}
-		files = append(files, mailout.Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: a.Content})
-	}
 	o := mailout.Out{
 		Kind: "agent", To: []mail.Address{{Name: t.RequesterName, Address: t.Requester}}, Cc: cc,
-		FromName: agent.displayName() + " via " + p.Desk.FromName, Text: visible + "\n", Attachments: files,
+		FromName: agent.displayName() + " via " + p.Desk.FromName, Text: visible + "\n", Attachments: agentFiles(pl),
 	}
 	if notice != "" {
 		o.Kind, o.Template, o.Text = string(notice), string(notice), ""
@@ -315,6 +306,21 @@ func (p *Pipeline) publicReply(t *store.Ticket, pl *plan, agent Agent, visible s
 	// Held back (the customer was forgotten), the reply event says why.
 	held := store.Event{At: pl.now, Type: rules.EventReply, Actor: ev.Actor}
 	return Intent{Out: o, Queued: ev, Held: held, Thread: true}
+}
+
+// agentFiles are the files of the agent's mail in pl as they go on in
+// its reply or note.
+func agentFiles(pl *plan) []mailout.Attachment {
+	var files []mailout.Attachment
+	for _, a := range pl.in.Attachments {
+		if richTextPacking(a) {
+			// Outlook's formatting of the text, which goes out as
+			// plain text: no other mail program opens it.
+			continue
+		}
+		files = append(files, mailout.Attachment{Filename: a.Filename, ContentType: a.ContentType, Content: a.Content})
+	}
+	return files
 }
 
 func addrList(l []mail.Address) []string {
@@ -416,6 +422,11 @@ func (p *Pipeline) addNote(c *Change, pl *plan, author, text string) {
 		m.VisibleText = text
 		c.Messages = append(c.Messages, m)
 	}
+	// The mail's files go with the note: agents see a ticket by mail.
+	var files []mailout.Attachment
+	if pl.in != nil {
+		files = agentFiles(pl)
+	}
 	to := append(append([]string{t.Assignee}, p.queueAgents(t.Queue)...), t.Watchers...)
 	var sent []string
 	for _, addr := range dedupe(p.agentsOnly(to), author) {
@@ -427,6 +438,7 @@ func (p *Pipeline) addNote(c *Change, pl *plan, author, text string) {
 		if !ok {
 			continue
 		}
+		in.Attachments = files
 		c.send(in)
 		sent = append(sent, addr)
 	}
