@@ -278,7 +278,7 @@ func (p *Pipeline) notify(c *Change, pl *plan, m *store.Message, to []string, ex
 		}
 		data := markerData(map[string]any{
 			"AgentName": agent.displayName(), "Writer": writer, "WriterAddress": m.From, "IsNew": false, "Urgent": false, "Escalated": false,
-			"SLADue": slaDue(t), "Files": fileNames(m),
+			"SLADue": slaDue(t), "Files": fileNames(m), "Refused": pl.refused,
 			"ReplyAddress": reply, "NoteAddress": p.signedAddress(t, rules.TokenNote, addr),
 		})
 		for k, v := range extra {

@@ -270,3 +270,30 @@ func TestAgentNoteWithAFileReachesTheOtherAgentsWithIt(t *testing.T) {
 		t.Errorf("files in the note of ben's held reply to ana: %v, want invoice.pdf", held)
 	}
 }
+
+// TestNotificationNamesTheCustomersFilesNotAccepted: a customer's file
+// past the limits is refused and the customer told so; the agents'
+// notification names it too. It listed the files kept alone, and the
+// agent read "the log is attached" over a mail without it, with no word
+// that the customer had been asked to share it another way.
+func TestNotificationNamesTheCustomersFilesNotAccepted(t *testing.T) {
+	g := startDesk(t)
+	g.pipeline.Policies.MaxAttachmentBytes = 100
+	raw := "From: Alice Doe <alice@customer.example>\r\nTo: support@example.com\r\nSubject: Printer log\r\n" +
+		"Message-ID: <big-log@customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n" +
+		"--m\r\nContent-Type: text/plain\r\n\r\nThe printer's log is attached, and its settings.\r\n" +
+		"--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"printer.log\"\r\n\r\n" + strings.Repeat("paper jam\r\n", 30) +
+		"--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"settings.txt\"\r\n\r\ntray=2\r\n--m--\r\n"
+	before := len(g.relay.Mails())
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, []byte(raw))
+	g.settle()
+
+	got := agOne(t, g, before, "ana@example.com")
+	body := agBody(t, got.Data)
+	if !strings.Contains(body, "printer.log: not accepted because it is 328 bytes, more than the 100 bytes allowed per file") {
+		t.Errorf("ana's notification does not name the file not accepted:\n%s", body)
+	}
+	if files := mailFiles(t, got.Data); !slices.Equal(files, []string{"settings.txt"}) {
+		t.Errorf("files in ana's notification: %v, want settings.txt", files)
+	}
+}
