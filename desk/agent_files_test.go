@@ -297,3 +297,54 @@ func TestNotificationNamesTheCustomersFilesNotAccepted(t *testing.T) {
 		t.Errorf("files in ana's notification: %v, want settings.txt", files)
 	}
 }
+
+// TestAgentReplyOfOnlyAFileFromAppleMailReachesTheCustomer: Apple Mail
+// attaches a file "inline" (Content-Disposition: inline, shown in place
+// in the text). An agent answering from it with the invoice the customer
+// asked for and no words of their own sends the customer the invoice; it
+// was taken for a picture in a signature and kept as an internal note, and
+// the customer got nothing.
+func TestAgentReplyOfOnlyAFileFromAppleMailReachesTheCustomer(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Invoice copy", "Please send me the invoice again.")
+	to := agSigned(t, agKey, rules.TokenReply, tk.ID, "ana@example.com")
+	quoted := "> On 21 Nov 2026, at 10:00, Alice Doe via Example Support <support@example.com> wrote:\r\n> \r\n> " + replyMarker +
+		"\r\n> \r\n> Please send me the invoice again.\r\n> " + endMarker + "\r\n"
+	raw := "From: Ana Lima <ana@example.com>\r\nTo: " + to + "\r\nSubject: Re: [" + tk.ID + "] Invoice copy\r\n" +
+		"Message-ID: <apple-file@example.com>\r\nX-Mailer: Apple Mail (2.3826)\r\nMIME-Version: 1.0 (Mac OS X Mail 16.0)\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"Apple-Mail=_A1\"\r\n\r\n" +
+		"--Apple-Mail=_A1\r\nContent-Transfer-Encoding: 7bit\r\nContent-Type: text/plain;\r\n\tcharset=us-ascii\r\n\r\n\r\n" +
+		"--Apple-Mail=_A1\r\nContent-Disposition: inline;\r\n\tfilename=invoice-4711.pdf\r\nContent-Type: application/pdf;\r\n\tx-unix-mode=0644;\r\n\tname=\"invoice-4711.pdf\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 invoice 4711")) + "\r\n" +
+		"--Apple-Mail=_A1\r\nContent-Transfer-Encoding: 7bit\r\nContent-Type: text/plain;\r\n\tcharset=us-ascii\r\n\r\n\r\n" + quoted +
+		"--Apple-Mail=_A1--\r\n"
+	before := len(g.relay.Mails())
+	g.mustSend("ana@example.com", []string{to}, []byte(raw))
+	g.settle()
+
+	got := agMailsTo(g, before, "alice@customer.example")
+	if len(got) != 1 {
+		now := g.ticket(tk.ID)
+		t.Fatalf("the customer got %d mails, want the agent's reply with the invoice; the agent's mail is kept as %q", len(got), now.Messages[len(now.Messages)-1].Kind)
+	}
+	if files := mailFiles(t, got[0].Data); !slices.Equal(files, []string{"invoice-4711.pdf"}) {
+		t.Errorf("files in the customer's mail: %v, want invoice-4711.pdf", files)
+	}
+
+	// A mail of only a command with the picture of a signature (shown by
+	// the HTML) is still kept as a note.
+	raw = "From: Ana Lima <ana@example.com>\r\nTo: " + to + "\r\nSubject: Re: [" + tk.ID + "] Invoice copy\r\n" +
+		"Message-ID: <sig-only@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=r\r\n\r\n" +
+		"--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>#priority high</p><p><img src=\"cid:logo@example.com\"></p>\r\n" +
+		"--r\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=logo.png\r\nContent-ID: <logo@example.com>\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("\x89PNG logo")) + "\r\n--r--\r\n"
+	before = len(g.relay.Mails())
+	g.mustSend("ana@example.com", []string{to}, []byte(raw))
+	g.settle()
+	if got := agMailsTo(g, before, "alice@customer.example"); len(got) != 0 {
+		t.Errorf("the customer got %d mails for a mail of only a command and a signature's picture", len(got))
+	}
+	if now := g.ticket(tk.ID); now.Priority != rules.PriorityHigh || now.Messages[len(now.Messages)-1].Kind != "note" {
+		t.Errorf("after a mail of only #priority high: priority %s, kept as %q; want high, a note", now.Priority, now.Messages[len(now.Messages)-1].Kind)
+	}
+}

@@ -74,9 +74,10 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 		return c, nil
 	}
 	// Words or a file attached (the invoice asked for, without a word)
-	// are something to send; a picture in a signature is not, nor the
-	// winmail.dat Outlook packs a rich-text mail's formatting in.
-	said := visible != "" || slices.ContainsFunc(pl.in.Attachments, func(a mailin.Part) bool { return !a.Inline && !richTextPacking(a) })
+	// are something to send; a picture the text shows (a signature's) is
+	// not, nor the winmail.dat Outlook packs a rich-text mail's formatting
+	// in. A file Apple Mail attaches "inline" is a file all the same.
+	said := visible != "" || slices.ContainsFunc(pl.in.Attachments, func(a mailin.Part) bool { return !shownInline(pl, a) && !richTextPacking(a) })
 	// Who may answer is judged after the mail's commands ("#assign me"
 	// first), in the queue the ticket was in when the agent wrote: a reply
 	// that comes with #escalate answers at level 1, before the ticket
