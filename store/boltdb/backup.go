@@ -43,8 +43,9 @@ func (d *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 }
 
 // copyMaxTx bounds the bytes one transaction of copyRecords writes: bbolt
-// holds a transaction's pages in memory until it commits.
-const copyMaxTx = 64 << 20
+// holds a transaction's pages in memory until it commits, and serve's
+// heap is kept small (gcMemoryLimit).
+const copyMaxTx = 4 << 20
 
 // copyRecords writes every bucket of src, with its sequence, keys and
 // values, into a new database file at path.

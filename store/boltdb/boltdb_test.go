@@ -3,6 +3,7 @@ package boltdb
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -469,5 +470,67 @@ func TestRecordMessageID(t *testing.T) {
 		if got, err := recordMessageID([]byte(rec)); err == nil {
 			t.Errorf("%s: %q and no error", rec, got)
 		}
+	}
+}
+
+// TestBackupLargerThanACopyTransaction: a backup of a database holding
+// more than copyMaxTx bytes (it is written in several transactions) has
+// every file and ticket and passes check.
+func TestBackupLargerThanACopyTransaction(t *testing.T) {
+	dir := t.TempDir()
+	d := openTest(t, filepath.Join(dir, "t.db"))
+	defer d.Close()
+	var files [][]byte
+	var hashes []string
+	for i := 0; i < 5; i++ {
+		f := make([]byte, copyMaxTx/2+i)
+		if _, err := rand.Read(f); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	err := d.UpdateNow(bg, func(tx store.Tx) error {
+		for i, f := range files {
+			id := fmt.Sprintf("HS-%06d", i+1)
+			if err := tx.PutTicket(&store.Ticket{ID: id, Subject: "file " + id, Status: rules.StatusOpen}); err != nil {
+				return err
+			}
+			h, err := tx.PutBlob(f)
+			if err != nil {
+				return err
+			}
+			hashes = append(hashes, h)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := d.Backup(bg, &buf); err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(dir, "copy.db")
+	if err := os.WriteFile(copyPath, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := openTest(t, copyPath)
+	defer c.Close()
+	c.View(bg, func(tx store.Tx) error {
+		for i, h := range hashes {
+			if b, err := tx.Blob(h); err != nil || !bytes.Equal(b, files[i]) {
+				t.Errorf("file %d in the copy: %d bytes, %v; want %d bytes", i, len(b), err, len(files[i]))
+			}
+			if tk, err := tx.Ticket(fmt.Sprintf("HS-%06d", i+1)); err != nil || tk.Subject == "" {
+				t.Errorf("ticket %d in the copy: %+v %v", i+1, tk, err)
+			}
+		}
+		return nil
+	})
+	if problems, err := c.Check(bg); err != nil || len(problems) > 0 {
+		t.Errorf("check of the copy: %v %v", problems, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".backup-*")); len(left) > 0 {
+		t.Errorf("backup left %v beside the database", left)
 	}
 }
