@@ -51,6 +51,10 @@ type Pipeline struct {
 	// Sequential numbers new tickets one after another ([tickets]
 	// numbers = "sequential") instead of at random.
 	Sequential bool
+	// Shared says other gateways open tickets in the same store
+	// (PostgreSQL): sequential numbering then reads where the numbers
+	// stand before each message, as the others move them on too.
+	Shared bool
 
 	// draw draws candidate ticket ids (nil: the next sequential number,
 	// or at random as the store does).
@@ -121,7 +125,15 @@ func (p *Pipeline) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Resu
 	// no writer: an error inside the group commit would roll back the
 	// whole batch, and bbolt would redo the others and then the refused
 	// one alone, each time holding the single writer.
-	err = p.Store.View(ctx, func(tx store.Tx) error { return p.admit(tx, pl) })
+	err = p.Store.View(ctx, func(tx store.Tx) error {
+		if err := p.admit(tx, pl); err != nil {
+			return err
+		}
+		if p.Sequential && p.Shared {
+			return pl.numbers.catchUp(tx, p.idPrefix())
+		}
+		return nil
+	})
 	if errors.Is(err, mailin.ErrRateLimited) {
 		p.Log.Warn("inbound rate limit", "msgid", pl.in.MessageID, "from", pl.in.From.Address, "err", err, "remote", d.Remote)
 		return mailin.Result{}, err

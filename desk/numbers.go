@@ -46,6 +46,29 @@ func (n *numbers) take(r store.Reader, prefix string) (string, error) {
 	return n.hand(prefix), nil
 }
 
+// catchUp moves the numbers on past the newest ticket's, read through
+// r, when that is ahead of the last number handed out here: another
+// gateway sharing the store numbered tickets meanwhile. Without it this
+// one would go on from its own last number, handing out the numbers the
+// others passed over (drawn for mail that joined a ticket) after their
+// newest, and at random once they were a thousand ahead. Numbers
+// handed out here and not committed yet are ahead of the newest; they
+// stay.
+func (n *numbers) catchUp(r store.Reader, prefix string) error {
+	last, err := newestNumber(r, prefix)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	// How far last is ahead of the last number handed out, on the
+	// circle 1..999999 that numbering goes round.
+	if ahead := (last - (n.next - 1) + 999999) % 999999; n.next == 0 || ahead > 0 && ahead < 999999/2 {
+		n.next = last%999999 + 1
+	}
+	return nil
+}
+
 // hand hands out the next number; n.mu is held and the numbers are read.
 func (n *numbers) hand(prefix string) string {
 	id := fmt.Sprintf("%s-%06d", prefix, n.next)

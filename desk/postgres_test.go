@@ -239,7 +239,7 @@ func TestTwoGatewaysNumberTicketsSequentially(t *testing.T) {
 	relay := relaytest.Start(t)
 	gws := []*pgGateway{startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay)}
 	for _, g := range gws {
-		g.pipeline.Sequential = true
+		g.pipeline.Sequential, g.pipeline.Shared = true, true
 	}
 	const n = 20
 	var wg sync.WaitGroup
@@ -347,5 +347,49 @@ func TestSweepOnPostgresSendsItsRemindersWhileMailArrives(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A gateway that numbers sequentially and took little of the mail for a
+// while numbers its next ticket after the newest one the other gateway
+// opened meanwhile: not with a number the other passed over (drawn for a
+// reply that joined its ticket), which would open HS-000003 after
+// HS-000012, nor at random once the other had opened a thousand.
+func TestTwoGatewaysNumberAfterTheNewestTicket(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	relay := relaytest.Start(t)
+	a, b := startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay)
+	for _, g := range []*pgGateway{a, b} {
+		g.pipeline.Sequential, g.pipeline.Shared = true, true
+	}
+	deliver := func(g *pgGateway, from string, raw []byte) string {
+		t.Helper()
+		res, err := g.pipeline.Deliver(context.Background(), &mailin.Delivery{
+			MailFrom: from, Rcpts: []string{"support@example.com"}, Source: "smtp", Raw: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.TicketID
+	}
+	if id := deliver(b, "first@customer.example", msg("first@customer.example", "support@example.com", "First", "Hello.")); id != "HS-000001" {
+		t.Fatalf("first ticket is %s, want HS-000001", id)
+	}
+	newest := ""
+	for i := range 10 {
+		from := fmt.Sprintf("c%02d@customer.example", i)
+		msgID := fmt.Sprintf("newest-%d@customer.example", i)
+		newest = deliver(a, from, msg(from, "support@example.com", "Question", "Hello.", "Message-ID: <"+msgID+">"))
+		// The customer answers by References, without the ticket's
+		// token: the gateway draws a number for the mail, which then
+		// joins the ticket, and the number is passed over.
+		reply := msg(from, "support@example.com", "Re: Question", "More.", "In-Reply-To: <"+msgID+">", "References: <"+msgID+">")
+		if id := deliver(a, from, reply); id != newest {
+			t.Fatalf("reply to %s joined %s", newest, id)
+		}
+	}
+	got := deliver(b, "late@customer.example", msg("late@customer.example", "support@example.com", "Late", "Hello."))
+	if got <= newest {
+		t.Errorf("the next ticket is %s, opened after %s: numbered before the newest ticket", got, newest)
 	}
 }

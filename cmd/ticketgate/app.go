@@ -95,7 +95,7 @@ func buildApp(cfg *Config, log *slog.Logger, st store.Store, load func(string) (
 		mailer.AutoLimits = append(mailer.AutoLimits, rules.Limit{Per: 24 * time.Hour, Max: lim.AutoRepliesPerDay})
 	}
 	p := &desk.Pipeline{
-		Store: st, Routes: cfg.Routes, Prefix: cfg.Tickets.Prefix, Sequential: cfg.Tickets.Numbers == "sequential", Hostname: cfg.Inbound.Hostname,
+		Store: st, Routes: cfg.Routes, Prefix: cfg.Tickets.Prefix, Sequential: cfg.Tickets.Numbers == "sequential", Shared: cfg.Store.Postgres(), Hostname: cfg.Inbound.Hostname,
 		Desk: mailer, Log: log, MaxParticipants: cfg.Tickets.MaxParticipants,
 		Policies: desk.Policies{PerSender: lim.InboundPerSender, PerDomain: lim.InboundPerDomain, PerTicket: lim.InboundPerTicket,
 			MaxAttachments: lim.MaxAttachments, MaxAttachmentBytes: lim.MaxAttachmentBytes, MaxAttachmentsTotal: lim.MaxAttachmentsTotal,
