@@ -33,13 +33,16 @@ var dueStatuses = []rules.Status{rules.StatusNew, rules.StatusOpen, rules.Status
 // made shorter by a restart or reload (a reminder sooner, the close of
 // resolved tickets, warnings, critical follow-ups, [retention]) would
 // reach the tickets already waiting late, or never. It is written through
-// Apply, like every change, in transactions of one batch each.
+// Apply, like every change, in transactions of one batch each; a page the
+// store keeps refusing for conflicts with other writers is read again in
+// pages a tenth as big, down to one ticket, as the sweep's batches are.
 func (s *Sweeper) policyDue(ctx context.Context) error {
 	p := s.Policy
 	key := dueKey{p, p.Lifecycle, p.SLA.WarnBefore, p.SLA.CriticalUpdateEvery, p.Retention.After}
 	if _, done := dueCaughtUp.Load(key); done {
 		return nil
 	}
+	size := s.batch()
 	for _, st := range s.dueStatuses() {
 		after := ""
 		for {
@@ -47,9 +50,14 @@ func (s *Sweeper) policyDue(ctx context.Context) error {
 			err := s.Store.UpdateNow(ctx, func(tx store.Tx) error {
 				// Run again after a conflict, the page starts where it did.
 				var err error
-				next, err = s.duePage(tx, st, after)
+				next, err = s.duePage(tx, st, after, size)
 				return err
 			})
+			if errors.Is(err, store.ErrConflict) && size > 1 {
+				size = max(1, size/10)
+				s.log().Info("catching due times up kept conflicting with other writes; in smaller pages", "tickets", size)
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("sweep: due times: %w", err)
 			}
@@ -71,7 +79,7 @@ func (s *Sweeper) catchUpDue(ctx context.Context, tx store.Tx) error {
 				return err
 			}
 			var err error
-			if after, err = s.duePage(tx, st, after); err != nil {
+			if after, err = s.duePage(tx, st, after, s.batch()); err != nil {
 				return err
 			}
 			if after == "" {
@@ -91,11 +99,11 @@ func (s *Sweeper) dueStatuses() []rules.Status {
 	return dueStatuses
 }
 
-// duePage writes back the tickets of status st on one page (from cursor
-// after) that the policy has something due for earlier than their due
+// duePage writes back the tickets of status st on one page of size (from
+// cursor after) that the policy has something due for earlier than their due
 // time, and returns the next page's cursor ("" after the last).
-func (s *Sweeper) duePage(tx store.Tx, st rules.Status, after string) (string, error) {
-	list, next, err := tx.Tickets(store.Filter{Status: st, Sort: store.SortCreated, Limit: s.batch(), After: after})
+func (s *Sweeper) duePage(tx store.Tx, st rules.Status, after string, size int) (string, error) {
+	list, next, err := tx.Tickets(store.Filter{Status: st, Sort: store.SortCreated, Limit: size, After: after})
 	if errors.Is(err, store.ErrBadRecord) {
 		// Damage, which check reports; the sweep passes the ticket
 		// over (sweepTicket) and catches the others up.

@@ -393,3 +393,56 @@ func TestTwoGatewaysNumberAfterTheNewestTicket(t *testing.T) {
 		t.Errorf("the next ticket is %s, opened after %s: numbered before the newest ticket", got, newest)
 	}
 }
+
+// The tickets a sweep finds due only after catching their due times up
+// with a policy they were not written under (reminders turned on by a
+// restart or reload) are swept while another gateway takes new mail
+// without pause: the catch-up's transactions, hundreds of tickets each,
+// conflict with the other's commits as the sweep's batches do, and the
+// sweep still sends every reminder due, once.
+func TestSweepOnPostgresCatchesUpDueTimesWhileMailArrives(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	relay := relaytest.Start(t)
+	a, b := startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay)
+	p := &Policy{Lifecycle: rules.DefaultLifecycle(), ReopenWindow: 7 * 24 * time.Hour}
+	const n = 300
+	// Written without the policy: nothing is due for them yet.
+	if err := a.store.UpdateNow(context.Background(), func(tx store.Tx) error {
+		for i := range n {
+			err := tx.PutTicket(&store.Ticket{ID: fmt.Sprintf("HS-%06d", 900000+i), Status: rules.StatusOpen, Route: "support@example.com",
+				Requester: fmt.Sprintf("c%d@customer.example", i), CreatedAt: day0, Clock: rules.Clock{Status: rules.StatusOpen, AwaitingSince: day0}})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.pipeline.Policy = p
+	b.pipeline.Store = store.WithDue(b.store, p.Due)
+	sw := &Sweeper{Store: store.WithDue(a.store, p.Due), Desk: a.pipeline.Desk, Policy: p, Log: testLogger(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for range 2 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := sent.Add(1)
+				from := fmt.Sprintf("new%d@customer.example", i)
+				if _, err := b.pipeline.Deliver(context.Background(), &mailin.Delivery{MailFrom: from, Rcpts: []string{"support@example.com"}, Source: "smtp",
+					Raw: msg(from, "support@example.com", "Question", "Hello.", fmt.Sprintf("Message-ID: <new-%d@customer.example>", i))}); err != nil {
+					t.Errorf("mail %d: %v", i, err)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	rep, err := sw.Sweep(context.Background(), day(3), false)
+	cancel()
+	wg.Wait()
+	if err != nil || rep.Mails != n {
+		t.Fatalf("sweep while %d mails arrived: %d reminders queued of %d due, err %v", sent.Load(), rep.Mails, n, err)
+	}
+}
