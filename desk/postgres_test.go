@@ -446,3 +446,76 @@ func TestSweepOnPostgresCatchesUpDueTimesWhileMailArrives(t *testing.T) {
 		t.Fatalf("sweep while %d mails arrived: %d reminders queued of %d due, err %v", sent.Load(), rep.Mails, n, err)
 	}
 }
+
+// A dry run of the sweep (sweep -dry-run) over a thousand due tickets
+// while another gateway takes new mail without pause: it says what the
+// sweep would do, each ticket once, instead of failing because its
+// transaction, rolled back anyway, conflicted with the other's commits.
+func TestSweepDryRunOnPostgresWhileMailArrives(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	relay := relaytest.Start(t)
+	a, b := startPGGateway(t, dsn, relay), startPGGateway(t, dsn, relay)
+	p := &Policy{Lifecycle: rules.DefaultLifecycle(), ReopenWindow: 7 * 24 * time.Hour}
+	st := store.WithDue(a.store, p.Due)
+	const n = 1000
+	if err := st.UpdateNow(context.Background(), func(tx store.Tx) error {
+		for i := range n {
+			err := tx.PutTicket(&store.Ticket{ID: fmt.Sprintf("HS-%06d", 900000+i), Status: rules.StatusOpen, Route: "support@example.com",
+				Requester: fmt.Sprintf("c%d@customer.example", i), CreatedAt: day0, Clock: rules.Clock{Status: rules.StatusOpen, AwaitingSince: day0}})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.pipeline.Policy = p
+	b.pipeline.Store = store.WithDue(b.store, p.Due)
+	sw := &Sweeper{Store: st, Desk: a.pipeline.Desk, Policy: p, Log: testLogger(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for range 2 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := sent.Add(1)
+				from := fmt.Sprintf("new%d@customer.example", i)
+				if _, err := b.pipeline.Deliver(context.Background(), &mailin.Delivery{MailFrom: from, Rcpts: []string{"support@example.com"}, Source: "smtp",
+					Raw: msg(from, "support@example.com", "Question", "Hello.", fmt.Sprintf("Message-ID: <new-%d@customer.example>", i))}); err != nil {
+					t.Errorf("mail %d: %v", i, err)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	rep, err := sw.Sweep(context.Background(), day(3), true)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("dry run while %d mails arrived: %v", sent.Load(), err)
+	}
+	reminded := map[string]int{}
+	for _, act := range rep.Actions {
+		if act.Kind == "reminder" {
+			reminded[act.Ticket]++
+		}
+	}
+	if rep.Tickets != n || rep.Mails != n || len(reminded) != n || len(rep.Actions) != n {
+		t.Errorf("dry run: %d tickets, %d mails, %d actions reminding %d tickets; want %d of each", rep.Tickets, rep.Mails, len(rep.Actions), len(reminded), n)
+	}
+	// Nothing was done.
+	err = a.store.View(context.Background(), func(tx store.Tx) error {
+		out, err := tx.OutboxList(0, 0)
+		for _, m := range out {
+			if m.Kind == "reminder" {
+				t.Errorf("a dry run queued a reminder to %v", m.To)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

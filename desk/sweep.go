@@ -85,6 +85,10 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time, dryRun bool) (*Sweep
 	seen := map[string]bool{}
 	if dryRun {
 		err := s.Store.DryRun(ctx, func(tx store.Tx) error {
+			// A transaction refused for a conflict runs again from the
+			// start: its first attempt's report is not the dry run's.
+			rep.Tickets, rep.Mails, rep.Actions = 0, 0, []SweepAction{}
+			clear(seen)
 			if err := s.catchUpDue(ctx, tx); err != nil {
 				return err
 			}

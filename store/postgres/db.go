@@ -13,7 +13,8 @@
 // retried when PostgreSQL refuses it for a conflict with a concurrent one
 // (serialization failure, deadlock): what one process decided from what it
 // read cannot be overtaken by another process's commit. View is one
-// REPEATABLE READ, read-only transaction: a consistent snapshot.
+// REPEATABLE READ, read-only transaction: a consistent snapshot; DryRun
+// one REPEATABLE READ transaction that is rolled back.
 package postgres
 
 import (
@@ -138,8 +139,18 @@ func (d *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // DryRun runs fn in a read-write transaction and always rolls it back.
+// The transaction reads one snapshot (REPEATABLE READ), not SERIALIZABLE:
+// nothing of it is committed, so no other process's commit can overtake
+// what it decided, and a dry run over many tickets (sweep -dry-run) is
+// not refused again and again while other gateways take mail. A row it
+// writes that another process changed since its snapshot still makes
+// PostgreSQL refuse it, and it runs again.
 func (d *DB) DryRun(ctx context.Context, fn func(store.Tx) error) error {
-	return d.run(ctx, d.writeOpts(), fn, false)
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead}
+	if d.readOnly {
+		opts.AccessMode = pgx.ReadOnly
+	}
+	return d.run(ctx, opts, fn, false)
 }
 
 // run runs fn in a transaction with opts, committing it if commit, and
