@@ -13,7 +13,9 @@ import (
 	"ticketgate/store/postgres"
 )
 
-// openTimeout bounds connecting to PostgreSQL and migrating its schema.
+// openTimeout bounds connecting to PostgreSQL and waiting for another
+// gateway's migration of its schema; a migration this one runs takes as
+// long as it takes (postgres.Open).
 const openTimeout = 30 * time.Second
 
 // openStore opens the backend [store] driver names. opts are bbolt's; with

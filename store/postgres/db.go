@@ -58,7 +58,8 @@ const maxAttempts = 40
 
 // Open connects to the database dsn names (a libpq connection string or
 // URL) and brings its schema up to date under an advisory lock, so that
-// gateways starting together migrate once.
+// gateways starting together migrate once. ctx bounds connecting and
+// waiting for the lock; a migration, once begun, runs to its end.
 func Open(ctx context.Context, dsn string, opts Options, log *slog.Logger) (*DB, error) {
 	if log == nil {
 		log = slog.Default()

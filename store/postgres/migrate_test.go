@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -226,6 +227,49 @@ func TestMigrateFromV6BesideADamagedTicket(t *testing.T) {
 		l, _, err := tx.Tickets(store.Filter{Text: "invoice"})
 		if len(l) != 1 || l[0].ID != "HS-000002" {
 			t.Errorf("search after the upgrade: %d tickets %v, want HS-000002", len(l), err)
+		}
+		return nil
+	})
+}
+
+// TestMigrateOutlastsTheOpenDeadline: the upgrade that builds the word
+// index again reads every message, which takes minutes on a large
+// database, while the one who opens it bounds the open (serve gives it
+// 30 s) to connect and to wait for another gateway's migration. The
+// migration runs to its end: cut at the deadline, it was rolled back at
+// every start, and serve never started again after the upgrade.
+func TestMigrateOutlastsTheOpenDeadline(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	d := openTest(t, dsn)
+	_, err := d.pool.Exec(bg, `
+INSERT INTO tickets (id, status, k_created, k_updated, k_priority, k_due, completed, assignee_l, requester_l, queue_l, words_src, rec)
+SELECT 'HS-' || lpad(g::text, 6, '0'), 'open', '\x00', '\x00', '\x00', '\x00', false, '', '', '', '\x00',
+	json_build_object('id', 'HS-' || lpad(g::text, 6, '0'), 'status', 'open', 'subject', 'Printer ' || g, 'requester', 'c' || g || '@customer.example')
+FROM generate_series(1, 1000) g;
+INSERT INTO messages (ticket_id, msgid, rec)
+SELECT 'HS-' || lpad((g % 1000 + 1)::text, 6, '0'), ('m' || g)::bytea,
+	json_build_object('message_id', '<m' || g || '@x>', 'text', repeat('The printer on the third floor makes a noise and prints nothing. ', 40) || 'marmot' || g)
+FROM generate_series(1, 10000) g;
+UPDATE ticketgate_schema SET version = 7`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	// Time enough to connect, not to read ten thousand messages.
+	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	d, err = Open(ctx, dsn, Options{}, nil)
+	if err != nil {
+		t.Fatalf("open of a database whose upgrade took longer than the open's deadline: %v", err)
+	}
+	defer d.Close()
+	t.Logf("migrated in %s", time.Since(start).Round(time.Millisecond))
+	d.View(bg, func(tx store.Tx) error {
+		l, _, err := tx.Tickets(store.Filter{Text: "marmot9999"})
+		if err != nil || len(l) != 1 || l[0].ID != "HS-001000" {
+			t.Errorf("search after the upgrade: %d tickets %v, want HS-001000", len(l), err)
 		}
 		return nil
 	})

@@ -220,6 +220,14 @@ func (d *DB) migrate(ctx context.Context) error {
 	if version > schemaVersion {
 		return fmt.Errorf("database schema %d is newer than this program (%d)", version, schemaVersion)
 	}
+	// ctx bounds connecting and waiting for another process's migration,
+	// not the migration: one that reads every message (8) takes minutes
+	// on a large database, and cut short it is rolled back, at every
+	// start again.
+	ctx = context.WithoutCancel(ctx)
+	if version > 0 && version < schemaVersion {
+		d.log.Info("migrating the database schema; on a large database this takes a while", "from", version, "to", schemaVersion)
+	}
 	for i := version; i < schemaVersion; i++ {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
