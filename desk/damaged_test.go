@@ -2,6 +2,7 @@ package desk
 
 import (
 	"bytes"
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt" // only to plant damage the store's API cannot make
 
 	"ticketgate/rules"
+	"ticketgate/store"
 )
 
 // damageTicket overwrites ticket id's record in the database file with
@@ -171,5 +173,55 @@ func TestDamagedTicketLeavesTheListOfTheOthers(t *testing.T) {
 	}
 	if _, body := parse(t, mails[2]); !strings.Contains(body, other) || strings.Contains(body, damaged) {
 		t.Errorf("list:\n%s\nwant %s alone", body, other)
+	}
+}
+
+// TestDamagedNewestTicketLeavesSequentialNumbering: with sequential
+// numbers, a gateway started beside a newest ticket whose record does
+// not decode numbers the next ticket after the others; a new customer's
+// mail was answered 451 at every try, the numbers never read.
+func TestDamagedNewestTicketLeavesSequentialNumbering(t *testing.T) {
+	g := startGateway(t)
+	g.pipeline.Sequential = true
+	g.mustSend("alice@customer.example", []string{"support@example.com"}, msg("alice@customer.example", "support@example.com", "Printer on fire", "x"))
+	g.mustSend("bob@customer.example", []string{"support@example.com"}, msg("bob@customer.example", "support@example.com", "VPN down", "y"))
+	g.relay.WaitFor(2, 5*time.Second)
+	g.shutdown()
+	db, err := bolt.Open(g.dbPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("tickets"))
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if bytes.Contains(v, []byte("HS-000002")) {
+				return b.Put(bytes.Clone(k), []byte{1, 0xff})
+			}
+		}
+		t.Fatal("no record of HS-000002")
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.open()
+	g.pipeline.Sequential = true
+	if err := g.send("cy@customer.example", []string{"support@example.com"}, msg("cy@customer.example", "support@example.com", "Mail bounces", "z")); err != nil {
+		t.Fatalf("a new customer's mail after the restart: %v, want a ticket", err)
+	}
+	var got string
+	g.store.View(context.Background(), func(tx store.Tx) error {
+		list, _, _ := tx.Tickets(store.Filter{}) // HS-000002 left out
+		for _, tk := range list {
+			if tk.Subject == "Mail bounces" {
+				got = tk.ID
+			}
+		}
+		return nil
+	})
+	if got != "HS-000003" {
+		t.Errorf("new ticket %q, want HS-000003, after HS-000001 and the number the damaged ticket holds", got)
 	}
 }

@@ -162,7 +162,9 @@ func (p *Pipeline) freeTicketID(tx store.Tx, pl *plan) (string, error) {
 		if errors.Is(err, store.ErrNotFound) {
 			return id, nil
 		}
-		if err != nil {
+		// A ticket whose record does not decode (damage, which check
+		// reports) holds its number as any other.
+		if err != nil && !errors.Is(err, store.ErrBadRecord) {
 			return "", err
 		}
 		id = ""

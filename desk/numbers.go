@@ -81,8 +81,10 @@ func (n *numbers) hand(prefix string) string {
 // numbering goes on where it stopped after it came back to 000001, or
 // after the random numbers of a desk that numbered so before.
 func newestNumber(r store.Reader, prefix string) (int, error) {
+	// A ticket that does not decode (damage, which check reports) is
+	// left out of the list: the numbers go on from the others.
 	tickets, _, err := r.Tickets(store.Filter{Sort: store.SortNewest, Limit: 50})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrBadRecord) {
 		return 0, fmt.Errorf("newest ticket number: %w", err)
 	}
 	for _, t := range tickets {

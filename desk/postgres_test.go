@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"ticketgate/mailin"
 	"ticketgate/mailout"
 	"ticketgate/mailout/relaytest"
@@ -391,6 +393,22 @@ func TestTwoGatewaysNumberAfterTheNewestTicket(t *testing.T) {
 	got := deliver(b, "late@customer.example", msg("late@customer.example", "support@example.com", "Late", "Hello."))
 	if got <= newest {
 		t.Errorf("the next ticket is %s, opened after %s: numbered before the newest ticket", got, newest)
+	}
+	// The newest ticket's record damaged (check reports it): a gateway
+	// started since numbers from the others, passes over the number the
+	// damaged ticket holds, and takes the mail.
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `UPDATE tickets SET rec = '{"created_at": "not a time"}' WHERE id = $1`, got); err != nil {
+		t.Fatal(err)
+	}
+	c3 := startPGGateway(t, dsn, relay)
+	c3.pipeline.Sequential, c3.pipeline.Shared = true, true
+	if next := deliver(c3, "later@customer.example", msg("later@customer.example", "support@example.com", "Later", "Hello.")); next <= got {
+		t.Errorf("the ticket after the damaged %s is %s", got, next)
 	}
 }
 
