@@ -498,11 +498,18 @@ func TestPostfixPipeTakesAnAgentsAnswerCopiedToAnotherQueue(t *testing.T) {
 				"Cc: billing@example.com", fmt.Sprintf("Message-ID: <answer-%d@example.com>", i)))
 	}
 	list := wait("the agent's answers", func(l []shown) bool {
+		// Counted by kind: the customer's mail and its auto-reply are
+		// messages too, and a count of all of them was reached with an
+		// answer still on its way.
 		n := 0
 		for _, tk := range l {
-			n += len(tk.Messages)
+			for _, m := range tk.Messages {
+				if m.Kind == "agent" {
+					n++
+				}
+			}
 		}
-		return n >= 1+answers
+		return n >= answers
 	})
 	if len(list) != 1 {
 		t.Fatalf("%d tickets, want the customer's one: the agent's answers copied to billing@ opened tickets of their own: %+v", len(list), list)
