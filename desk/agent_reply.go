@@ -297,7 +297,8 @@ func (p *Pipeline) publicReply(t *store.Ticket, pl *plan, agent Agent, visible s
 	}
 	if notice != "" {
 		o.Kind, o.Template, o.Text = string(notice), string(notice), ""
-		o.Data = map[string]any{"Name": t.RequesterName, "Text": visible, "AgentName": agent.displayName(), "Status": string(t.Status)}
+		o.Data = map[string]any{"Name": t.RequesterName, "Text": visible, "AgentName": agent.displayName(), "Status": string(t.Status),
+			"ReopenDays": p.Policy.reopenDays()}
 	}
 	// A forgotten customer's pseudonym gets no mail (mailout's admit),
 	// nor does a ticket's missing requester.

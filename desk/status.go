@@ -86,17 +86,24 @@ func (p *Policy) noticeIntents(t *store.Ticket, mv statusMove, data map[string]a
 	return out
 }
 
+// reopenDays is the reopen window as the notices name it: its whole
+// days, never rounded up, as it is a promise (1 at least).
+func (p *Policy) reopenDays() int {
+	var reopen time.Duration
+	if p != nil {
+		reopen = p.ReopenWindow
+	}
+	return max(1, int(reopen/(24*time.Hour)))
+}
+
 // noticeOut is the mail for notice n on t, which has just changed status
 // at now; since is when the customer's silence began (lifecycle notices).
 func (p *Policy) noticeOut(t *store.Ticket, n rules.Notice, now, since time.Time, extra map[string]any) mailout.Out {
 	var lc rules.Lifecycle
-	var reopen time.Duration
 	if p != nil {
-		lc, reopen = p.Lifecycle, p.ReopenWindow
+		lc = p.Lifecycle
 	}
-	// The reopen window is a promise: its whole days, never rounded up.
-	reopenDays := max(1, int(reopen/(24*time.Hour)))
-	data := map[string]any{"Name": t.RequesterName, "Status": string(t.Status), "Text": "", "AgentName": "", "ReopenDays": reopenDays}
+	data := map[string]any{"Name": t.RequesterName, "Status": string(t.Status), "Text": "", "AgentName": "", "ReopenDays": p.reopenDays()}
 	if !since.IsZero() {
 		data["Since"], data["Days"] = since, days(now.Sub(since))
 		// 0 when the lifecycle closes nothing (close_after "0s").
