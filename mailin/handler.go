@@ -99,6 +99,15 @@ type Handler interface {
 	Accepts(addr string) bool
 }
 
+// A Pinner is a Handler whose configuration may change while mail is
+// received (serve's reload): Pin returns the handler in force now. A
+// listener takes it at MAIL FROM and keeps it to the end of the
+// transaction, so a message is received whole, from its recipients to
+// its commit, under the configuration it started with.
+type Pinner interface {
+	Pin() Handler
+}
+
 // An Expecter is a Handler that wants to hear of a message as soon as its
 // transfer begins (DATA), so that a grouped commit starting while the
 // message is read and parsed can wait a moment for it instead of leaving

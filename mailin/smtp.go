@@ -42,6 +42,8 @@ type session struct {
 	utf8     bool  // the client said SMTPUTF8 in MAIL FROM
 	size     int64 // the size MAIL FROM declared, 0 when none
 	rcpts    []string
+	// h is the handler of the open transaction (Pinner), nil outside one.
+	h Handler
 }
 
 // Reset is called by go-smtp after a message, on RSET and on a new EHLO.
@@ -50,7 +52,9 @@ func (s *session) Reset() {
 	s.g.idleAgain()
 }
 
-func (s *session) clear()        { s.mailFrom, s.inTx, s.utf8, s.size, s.rcpts = "", false, false, 0, nil }
+func (s *session) clear() {
+	s.mailFrom, s.inTx, s.utf8, s.size, s.rcpts, s.h = "", false, false, 0, nil, nil
+}
 func (s *session) Logout() error { return nil }
 
 // Mail takes the sender. A MAIL FROM within an open transaction is
@@ -66,6 +70,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return err
 	}
 	s.mailFrom, s.inTx, s.utf8, s.size = from, true, utf8, 0
+	s.h = s.b.Handler
+	if p, ok := s.h.(Pinner); ok {
+		s.h = p.Pin()
+	}
 	if opts != nil {
 		s.size = opts.Size
 	}
@@ -84,7 +92,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := checkAddress(to, s.utf8, smtp.EnhancedCode{5, 1, 3}, "recipient"); err != nil {
 		return err
 	}
-	if !s.b.Handler.Accepts(to) {
+	if !s.handler().Accepts(to) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 			Message: fmt.Sprintf("<%s>: no such mailbox here; write to one of the support addresses", to)}
 	}
@@ -110,7 +118,7 @@ func checkAddress(addr string, smtputf8 bool, code smtp.EnhancedCode, role strin
 
 func (s *session) Data(r io.Reader) error {
 	s.g.dataStarted()
-	arrived := s.b.expect()
+	arrived := expect(s.handler())
 	defer arrived()
 	raw, err := s.read(r)
 	if err != nil {
@@ -119,10 +127,19 @@ func (s *session) Data(r io.Reader) error {
 	return s.deliver(raw, arrived)
 }
 
+// handler is the handler of the open transaction: the one in force at
+// its MAIL FROM.
+func (s *session) handler() Handler {
+	if s.h != nil {
+		return s.h
+	}
+	return s.b.Handler
+}
+
 // expect announces a message whose transfer begins to a Handler that
 // wants to know (Expecter); the returned function ends the announcement.
-func (b *Backend) expect() (arrived func()) {
-	if e, ok := b.Handler.(Expecter); ok {
+func expect(h Handler) (arrived func()) {
+	if e, ok := h.(Expecter); ok {
 		return e.Expect()
 	}
 	return func() {}
@@ -170,7 +187,7 @@ func (s *session) readError(err error) error {
 // ticket for all recipients), so every recipient gets the same answer.
 func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	s.g.dataStarted()
-	arrived := s.b.expect()
+	arrived := expect(s.handler())
 	defer arrived()
 	raw, err := s.read(r)
 	if err != nil {
@@ -192,7 +209,7 @@ func (s *session) deliver(raw []byte, arrived func()) error {
 		source = "lmtp"
 	}
 	d := &Delivery{MailFrom: s.mailFrom, Rcpts: s.rcpts, Raw: raw, Source: source, Remote: s.remote, Arrived: arrived}
-	_, err := s.b.Handler.Deliver(context.Background(), d)
+	_, err := s.handler().Deliver(context.Background(), d)
 	return smtpError(s.b.Log, err, s.remote)
 }
 

@@ -27,8 +27,8 @@ import (
 // gateway is what serve runs. It holds the current app (SIGHUP builds a
 // new one from the reloaded config and swaps it in), the metrics, and is
 // the Handler every listener and poller hands mail to: a message goes to
-// the pipeline current when it arrived, so a reload never drops or
-// splits one.
+// the pipeline current when its transaction began (MAIL FROM; Pin), so a
+// reload never drops or splits one.
 type gateway struct {
 	*metrics.Metrics // listeners and pollers report here (mailin.Observer)
 
@@ -122,6 +122,26 @@ func (g *gateway) Accepts(addr string) bool { return g.current().pipeline.Accept
 
 // Expect implements mailin.Expecter with the current pipeline.
 func (g *gateway) Expect() func() { return g.current().pipeline.Expect() }
+
+// Pin implements mailin.Pinner: the listeners keep the app in force at
+// a transaction's MAIL FROM until its message is committed, so a reload
+// meanwhile (a route taken out, say) does not refuse a message whose
+// recipients were taken.
+func (g *gateway) Pin() mailin.Handler { return pinned{g: g, a: g.current()} }
+
+// pinned is the gateway with the app of one SMTP or LMTP transaction.
+type pinned struct {
+	g *gateway
+	a *app
+}
+
+func (p pinned) Deliver(ctx context.Context, d *mailin.Delivery) (mailin.Result, error) {
+	return deliver(ctx, p.a.pipeline, p.a.log, p.g.Metrics, d)
+}
+
+func (p pinned) Accepts(addr string) bool { return p.a.pipeline.Accepts(addr) }
+
+func (p pinned) Expect() func() { return p.a.pipeline.Expect() }
 
 // adminHandler adds /metrics, backup and check to the current
 // generation's admin API.

@@ -177,3 +177,59 @@ func TestSIGHUPDoesNotMakeANewAgentKey(t *testing.T) {
 		t.Fatalf("serve exit %d, want 0", code)
 	}
 }
+
+// TestSIGHUPDuringAMessageKeepsItsRoute: a reload that takes a route out
+// while a message to it is being received (its recipient taken, half its
+// text sent) lets that message finish with the configuration it started
+// with, as docs/operations.md says: it is answered 250 and on a ticket.
+// The sender was told 550 at the end of the data, after its RCPT was
+// taken, and the mail bounced. The next transaction has the new routes.
+func TestSIGHUPDuringAMessageKeepsItsRoute(t *testing.T) {
+	e := newEnv(t, true)
+	sales := "[[route]]\naddress = \"sales@example.com\"\nqueue = \"sales\"\n"
+	e.opsConfig("", sales)
+	s := e.serve()
+	c, err := dialSender(e.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.c.Close()
+	if err := c.c.Mail("ann@customer.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.c.Rcpt("sales@example.com", nil); err != nil {
+		t.Fatalf("RCPT to a configured route: %v", err)
+	}
+	w, err := c.c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := message("ann@customer.example", "sales@example.com", "An order", "midway-1@customer.example", strings.Repeat("A line of the order.\n", 400))
+	half := len(raw) / 2
+	if _, err := w.Write(raw[:half]); err != nil { // past bufio's 4 KB: on the wire
+		t.Fatal(err)
+	}
+
+	e.opsConfig("", "") // sales@ taken out
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.waitLog(t, "configuration reloaded")
+	if _, err := w.Write(raw[half:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("the message being received when the reload took its route out: %v, want 250", err)
+	}
+	if err := c.c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.send("ann@customer.example", "sales@example.com", message("ann@customer.example", "sales@example.com", "Again", "midway-2@customer.example", "Hi.")); err == nil {
+		t.Errorf("a transaction begun after the reload was taken by the route it took out")
+	}
+	c.c.Quit()
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d, want 0", code)
+	}
+	if missing := e.missingMessages([]string{"midway-1@customer.example"}); len(missing) > 0 {
+		t.Errorf("the message being received when its route was taken out is on no ticket")
+	}
+}
