@@ -631,3 +631,39 @@ func TestRestoreOfTheDatabaseItselfIsRefused(t *testing.T) {
 		t.Errorf("after the refused restore: %+v", tk)
 	}
 }
+
+// TestCheckRefusesAnAdminSetupServeRefuses: an [admin] tls_cert that does
+// not load (a renewed certificate's path mistyped) or a listen address
+// not on loopback without one makes serve refuse to start (exit 78);
+// check, run to try the changed file before the restart, said "ok" and
+// exited 0, and the gateway stayed down after it.
+func TestCheckRefusesAnAdminSetupServeRefuses(t *testing.T) {
+	e := newEnv(t, false)
+	e.injectOK(message("ed@customer.example", "support@example.com", "Hi", "adm1@customer.example", "Hello."),
+		"-to", "support@example.com", "-from", "ed@customer.example")
+	missing := filepath.Join(e.dir, "no-such")
+	port := strings.TrimPrefix(freePort(t), "127.0.0.1:")
+	for _, c := range []struct {
+		what, listen, more, say string
+		serve                   bool // run serve too (it opens no listener on 0.0.0.0 in a test)
+	}{
+		{"a certificate that is not there", "127.0.0.1:" + port, "tls_cert = \"" + missing + ".pem\"\ntls_key = \"" + missing + ".key\"\n", "admin.tls_cert", true},
+		{"a listen address not on loopback without TLS", "0.0.0.0:" + port, "", "admin.listen", false},
+	} {
+		cfg := e.writeConfig("changed.toml", c.listen)
+		f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(c.more)
+		f.Close()
+		if c.serve {
+			if r := e.runConfig(cfg, nil, "serve"); r.code != exConfig {
+				t.Fatalf("serve with %s: exit %d, want %d (the test's premise)\n%s", c.what, r.code, exConfig, r.stderr)
+			}
+		}
+		if r := e.runConfig(cfg, nil, "check"); r.code != exConfig || !strings.Contains(r.stderr, c.say) {
+			t.Errorf("check with %s: exit %d, want %d naming %q\n%s%s", c.what, r.code, exConfig, c.say, r.stdout, r.stderr)
+		}
+	}
+}

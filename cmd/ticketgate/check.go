@@ -53,6 +53,9 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	if _, err := buildApp(cfg, slog.New(slog.DiscardHandler), nil, anyKey); err != nil {
 		return &exitError{code: exConfig, err: err}
 	}
+	if err := checkAdminSetup(cfg); err != nil {
+		return &exitError{code: exConfig, err: err}
+	}
 	if cfg.Store.Postgres() {
 		return checkPostgres(ctx, cfg, stdout)
 	}
@@ -85,6 +88,20 @@ func runCheck(ctx context.Context, args []string, _ io.Reader, stdout io.Writer)
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d tickets, %d queued mails, every record and index agree\n", path, rep.Tickets, rep.Outbox)
 	return nil
+}
+
+// checkAdminSetup is what serve refuses of [admin] before it starts
+// (listen): a listen address off loopback without TLS, a certificate or
+// key that does not load.
+func checkAdminSetup(cfg *Config) error {
+	if cfg.Admin.Listen == "" {
+		return nil
+	}
+	if err := checkAdminListen(cfg); err != nil {
+		return err
+	}
+	_, err := adminTLS(cfg)
+	return err
 }
 
 // checkPostgres is check with [store] driver = "postgres": any number of
