@@ -51,6 +51,9 @@ func (p *Pipeline) decideAgentReply(t *store.Ticket, j joins, pl *plan, res *mai
 	cmds, rest, errs := rules.ParseCommands(cutNotification(pl.in.Text))
 	visible := newText(rest)
 	note := kind == rules.TokenNote || slices.ContainsFunc(cmds, func(c rules.Command) bool { return c.Name == "note" })
+	if note {
+		visible = withForwarded(visible, pl.in.Subject, pl.in.Text, rest)
+	}
 	var problems []string
 	for _, e := range errs {
 		problems = append(problems, e.Error())
@@ -403,6 +406,23 @@ func newText(rest string) string {
 		return strings.TrimSpace(rules.VisibleText(rest))
 	}
 	return strings.TrimSpace(v)
+}
+
+// withForwarded is visible, an agent's note, with the mail that rest
+// (the note's text below its commands) forwards inline kept below the
+// agent's words, as a customer's forward is: an agent adding a customer's
+// mail to a ticket by forwarding it to the note address adds that mail,
+// not only the line written above it. A mail quoting one of the desk's
+// own (text the desk wrote between its markers) forwards nothing of it.
+func withForwarded(visible, subject, text, rest string) string {
+	if strings.Contains(text, replyMarker) {
+		return visible
+	}
+	fwd := rules.Forwarded(subject, rest)
+	if fwd == "" || strings.Contains(visible, fwd) {
+		return visible
+	}
+	return strings.TrimSpace(visible + "\n\n" + fwd)
 }
 
 // commandLines is the commands of a mail, one per line, for the record.
