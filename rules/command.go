@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -159,16 +160,40 @@ func commandStatus(s string) (Status, bool) {
 }
 
 // commandAddress reads exactly one e-mail address, bare or with a display
-// name, and returns it in lower case.
+// name, and returns it in lower case. An address Outlook made a link is
+// followed, in its plain text, by the link: "bob@example.com<mailto:
+// bob@example.com>"; it is read as the address it names.
 func commandAddress(s string) (string, bool) {
 	if s == "" {
 		return "", false
 	}
-	a, err := mail.ParseAddress(s)
+	a, err := mail.ParseAddress(unlink(s))
 	if err != nil || a.Address == "" {
 		return "", false
 	}
 	return strings.ToLower(a.Address), true
+}
+
+// mailtoLink is the link Outlook's plain text writes after an address it
+// turned into one: "<mailto:bob@example.com>".
+var mailtoLink = regexp.MustCompile(`(?i)\s*<mailto:([^<>\s]+)>`)
+
+// unlink removes from s the links that follow the address they name
+// ("bob@example.com<mailto:bob@example.com>", also inside a display
+// name's angle brackets); a link to another address stays, and s does
+// not read as one address.
+func unlink(s string) string {
+	for {
+		m := mailtoLink.FindStringSubmatchIndex(s)
+		if m == nil {
+			return s
+		}
+		shown, target := s[:m[0]], s[m[2]:m[3]]
+		if len(shown) < len(target) || !strings.EqualFold(shown[len(shown)-len(target):], target) {
+			return s
+		}
+		s = shown + s[m[1]:]
+	}
 }
 
 // cutField splits s at its first run of white space.

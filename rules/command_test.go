@@ -57,6 +57,16 @@ func TestParseCommands(t *testing.T) {
 			rest: "ok",
 		},
 		{
+			name: "an address Outlook made a link",
+			text: "#cc add Bob@Example.com<mailto:Bob@Example.com>\n#assign Ana Lima <ana@example.com<mailto:ana@example.com>>\n#cc add bob@example.com<mailto:eve@example.com>\nok",
+			want: []Command{
+				{Name: "cc", CcOp: "add", Cc: "bob@example.com", Line: "#cc add Bob@Example.com<mailto:Bob@Example.com>"},
+				{Name: "assign", Assign: "ana@example.com", Line: "#assign Ana Lima <ana@example.com<mailto:ana@example.com>>"},
+			},
+			rest:    "ok",
+			errLine: []string{"#cc add bob@example.com<mailto:eve@example.com>"},
+		},
+		{
 			name: "command after text is text",
 			text: "Done.\n#status resolved\n",
 			rest: "Done.\n#status resolved\n",
