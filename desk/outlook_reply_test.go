@@ -70,3 +70,27 @@ func TestOutlookLinkedAddressesInCommands(t *testing.T) {
 		t.Errorf("assignee %q; ana was told %d times", tk.Assignee, len(agMailsTo(g, before, "ana@example.com")))
 	}
 }
+
+// TestHTMLOnlyReplyLinkedAddressInCommands: Outlook set to send HTML only
+// links the address of "#cc add Bob Buyer <bob@buyer.example>"; read as
+// text, the link keeps a space on each side, "< bob@buyer.example >".
+// The command reads it; the whole mail was refused.
+func TestHTMLOnlyReplyLinkedAddressInCommands(t *testing.T) {
+	g := startDesk(t)
+	tk := agOpen(t, g, "Printer on fire", "It is really on fire.")
+	to := agReplyTo(t, agOne(t, g, 0, "ana@example.com"))
+	before := len(g.relay.Mails())
+	html := `<html><body lang=EN-US><div class=WordSection1><p class=MsoNormal>#cc add Bob Buyer &lt;<a href="mailto:bob@buyer.example">bob@buyer.example</a>&gt;<o:p></o:p></p>` +
+		`<p class=MsoNormal><o:p>&nbsp;</o:p></p><div style='border:none;border-top:solid #E1E1E1 1.0pt'><p class=MsoNormal><b>From:</b> Alice Doe via Example Support &lt;support@example.com&gt;<br>` +
+		`<b>Sent:</b> Saturday, November 21, 2026 10:00 AM<br><b>To:</b> Ana Lima &lt;ana@example.com&gt;<br><b>Subject:</b> [` + tk.ID + `] Printer on fire<o:p></o:p></p></div>` +
+		`<p class=MsoPlainText>` + replyMarker + `<o:p></o:p></p><p class=MsoPlainText>It is really on fire.<o:p></o:p></p><p class=MsoPlainText>` + endMarker + `<o:p></o:p></p></div></body></html>`
+	g.mustSend("ana@example.com", []string{to}, []byte("From: Ana Lima <ana@example.com>\r\nTo: "+to+"\r\nSubject: RE: ["+tk.ID+"] Printer on fire\r\n"+
+		"Date: Sat, 21 Nov 2026 10:05:00 +0000\r\nMessage-ID: <"+digitFree(msgSeq.Add(1))+"@ana-pc.example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=\"utf-8\"\r\n\r\n"+html+"\r\n"))
+	g.settle()
+	if tk = g.ticket(tk.ID); !strings.Contains(strings.Join(tk.CC, " "), "bob@buyer.example") {
+		t.Errorf("cc %v", tk.CC)
+		for _, m := range agMailsTo(g, before, "ana@example.com") {
+			t.Errorf("ana was told:\n%s", agBody(t, m.Data))
+		}
+	}
+}

@@ -167,7 +167,10 @@ func commandAddress(s string) (string, bool) {
 	if s == "" {
 		return "", false
 	}
-	a, err := mail.ParseAddress(unlink(s))
+	// "< bob@example.com >", as HTML reads with the address a link: RFC
+	// 5322 allows the white space, net/mail does not.
+	s = angleSpace.ReplaceAllString(unlink(s), "<$1>")
+	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address == "" {
 		return "", false
 	}
@@ -177,6 +180,9 @@ func commandAddress(s string) (string, bool) {
 // mailtoLink is the link Outlook's plain text writes after an address it
 // turned into one: "<mailto:bob@example.com>".
 var mailtoLink = regexp.MustCompile(`(?i)\s*<mailto:([^<>\s]+)>`)
+
+// angleSpace is an address in angle brackets with white space inside them.
+var angleSpace = regexp.MustCompile(`<\s*([^<>\s]+)\s*>`)
 
 // unlink removes from s the links that follow the address they name
 // ("bob@example.com<mailto:bob@example.com>", also inside a display

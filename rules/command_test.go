@@ -67,6 +67,12 @@ func TestParseCommands(t *testing.T) {
 			errLine: []string{"#cc add bob@example.com<mailto:eve@example.com>"},
 		},
 		{
+			name: "white space inside the angle brackets",
+			text: "#assign Ben Ode < Ben@example.com >\nok",
+			want: []Command{{Name: "assign", Assign: "ben@example.com", Line: "#assign Ben Ode < Ben@example.com >"}},
+			rest: "ok",
+		},
+		{
 			name: "command after text is text",
 			text: "Done.\n#status resolved\n",
 			rest: "Done.\n#status resolved\n",
