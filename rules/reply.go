@@ -53,8 +53,14 @@ var (
 		`enviado do meu ` + fewWords,
 		`inviato da(?:l mio)? ` + fewWords,
 		`verzonden (?:vanaf|met) mijn ` + fewWords,
+		`verstuurd (?:vanaf|met) mijn ` + fewWords,
 		`sendt fra min ` + fewWords,
 		`skickat från min ` + fewWords,
+		`отправлено (?:с|из) ` + fewWords,
+		`wysłane z ` + fewWords + `(?:['’]\p{L}+)?`,
+		`发自我的 ?` + fewWords,
+		`(?:iphone|ipad) ?から送信`,
+		`(?:iphone|ipad) ?에서 보냄`,
 	}, "|") + `)\.?$`)
 )
 
@@ -71,7 +77,8 @@ var (
 
 	// footerLeads are how mobileFooter's lines open, lower-cased; a cheap
 	// test before the pattern.
-	footerLeads = []string{"sent ", "get ", "envoy", "von ", "enviado ", "inviato ", "verzonden ", "sendt ", "skickat "}
+	footerLeads = []string{"sent ", "get ", "envoy", "von ", "enviado ", "inviato ", "verzonden ", "verstuurd ", "sendt ", "skickat ",
+		"отправлено ", "wysłane ", "发自", "iphone", "ipad"}
 )
 
 const (
