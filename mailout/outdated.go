@@ -74,7 +74,7 @@ func alertOf(id string, raw []byte) (rules.Alert, bool) {
 // at now, whether the bounce came back before m was queued (Mailer.Queue
 // holds it then) or while m waited.
 func bouncing(r store.Reader, m *store.OutMail, raw []byte, rcpts []string, now time.Time) ([]string, error) {
-	if !rules.BounceHeldKind(m.Kind) || !automatic(raw) {
+	if !rules.BounceHeldKind(m.Kind) {
 		return nil, nil
 	}
 	var held []string
@@ -86,6 +86,11 @@ func bouncing(r store.Reader, m *store.OutMail, raw []byte, rcpts []string, now 
 		if b {
 			held = append(held, a)
 		}
+	}
+	// The header is read only when an address is held: almost every mail
+	// goes to none, and each auto-reply passes here.
+	if len(held) == 0 || !automatic(raw) {
+		return nil, nil
 	}
 	return held, nil
 }
