@@ -174,15 +174,15 @@ func Words(s string) []string {
 	}
 	ws := wordSet{seen: map[string]bool{}}
 	for i := 0; i < len(s); {
-		start, end := nextWord(s, i)
+		start, end, cjk := nextWord(s, i)
 		if start < 0 {
 			break
 		}
 		i = end
-		if run := s[start:end]; hasCJK(run) {
-			ws.addCJK(run)
+		if cjk {
+			ws.addCJK(s[start:end])
 		} else {
-			ws.add(run)
+			ws.add(s[start:end])
 		}
 	}
 	return ws.out
@@ -234,16 +234,6 @@ func (ws *wordSet) addCJK(run string) {
 	}
 }
 
-// hasCJK reports whether s has a character isCJK takes.
-func hasCJK(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return strings.IndexFunc(s[i:], isCJK) >= 0
-		}
-	}
-	return false
-}
-
 // isCJK reports whether r is written without spaces around its words:
 // a Chinese character (Han, which Japanese and Korean use too), Japanese
 // kana (with the long-vowel mark, ー, which Unicode gives to no script)
@@ -266,9 +256,10 @@ func fold(w string) string {
 }
 
 // nextWord finds the first word of s at or after byte i: its start and
-// end, or -1 when there is none. ASCII, most of mail, is judged a byte at
-// a time; other runes as unicode classes them (invalid UTF-8 is no word).
-func nextWord(s string, i int) (start, end int) {
+// end, or -1 when there is none, and whether it holds a character isCJK
+// takes. ASCII, most of mail, is judged a byte at a time; other runes as
+// unicode classes them (invalid UTF-8 is no word).
+func nextWord(s string, i int) (start, end int, cjk bool) {
 	start = -1
 	for i < len(s) {
 		word, n := asciiWord[s[i]&0x7f], 1
@@ -276,17 +267,18 @@ func nextWord(s string, i int) (start, end int) {
 			var r rune
 			r, n = utf8.DecodeRuneInString(s[i:])
 			word = isWordRune(r)
+			cjk = cjk || word && isCJK(r)
 		}
 		if word {
 			if start < 0 {
 				start = i
 			}
 		} else if start >= 0 {
-			return start, i
+			return start, i, cjk
 		}
 		i += n
 	}
-	return start, len(s)
+	return start, len(s), cjk
 }
 
 // asciiWord says which ASCII bytes are letters or digits.
