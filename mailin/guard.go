@@ -235,9 +235,10 @@ func (g *guardConn) scan(b []byte) (cut int, over bool) {
 			}
 			continue
 		}
-		junk := g.command(g.line)
+		v := verb(g.line)
+		junk := g.command(v, g.line)
 		if g.unseen != nil && g.phase != phaseData {
-			g.pending = append(g.pending, pendingCmd{stage: stageOf(g.line)})
+			g.pending = append(g.pending, pendingCmd{stage: stageOf(v)})
 		}
 		g.line = g.line[:0]
 		if junk {
@@ -252,13 +253,19 @@ func (g *guardConn) scan(b []byte) (cut int, over bool) {
 	return 0, false
 }
 
-// command notes a command and reports whether it brings no message closer.
-func (g *guardConn) command(line []byte) bool {
+// verb is the command of a command line, in upper case ("" for none).
+func verb(line []byte) string {
 	f := strings.Fields(strings.ToUpper(string(line)))
 	if len(f) == 0 {
-		return false
+		return ""
 	}
-	switch f[0] {
+	return f[0]
+}
+
+// command notes a command, verb of line, and reports whether it brings
+// no message closer.
+func (g *guardConn) command(verb string, line []byte) bool {
+	switch verb {
 	case "BDAT":
 		g.skip, g.chunked = chunkSize(line), true
 	case "DATA":
@@ -282,13 +289,9 @@ func (g *guardConn) command(line []byte) bool {
 	return false
 }
 
-// stageOf is the stage of the refusal metrics of a command line.
-func stageOf(line []byte) string {
-	f := strings.Fields(strings.ToUpper(string(line)))
-	if len(f) == 0 {
-		return ""
-	}
-	switch f[0] {
+// stageOf is the stage of the refusal metrics of a command (its verb).
+func stageOf(verb string) string {
+	switch verb {
 	case "MAIL":
 		return "mail"
 	case "RCPT":
